@@ -1,0 +1,114 @@
+"""The data bundled in ``aqua_lab/data`` (UPL-1.0, see ``data/LICENSE-UPL.txt``):
+
+* ``gpu_shapes_index.json`` — OCI's GPU shape index from oracle-ads (names canonicalised on load);
+* ``multimodel_supported_service_models.json`` — the "Supported Service Models" table of the AQUA
+  multi-model guide, turned here into one ``deployment_config.json`` per model.
+
+The service models' real configs live in Oracle's service bucket; the table is their public
+projection, so each derived config carries only ``multi_model_deployment`` entries.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from functools import cache
+from importlib import resources
+
+from ..domain import CatalogModel, DeploymentConfig, ModelInput, MultiModelEntry, ShapeConfig
+from ..errors import NotFound
+from ..planning.configs import canonicalise_config
+from ..planning.shapes import ShapeCatalog, shapes_from_gpu_index
+from ..planning.sizing import parameter_count_from_name
+
+CONTAINER_PARAMS_KEY = "VLLM_PARAMS"
+
+
+def _read_json(name: str) -> dict:
+    return json.loads(resources.files("aqua_lab.data").joinpath(name).read_text(encoding="utf-8"))
+
+
+def service_model_configs(rows: list[dict], shapes: ShapeCatalog) -> dict[str, DeploymentConfig]:
+    """One config per model from the table's rows (model, shape, gpu_count, vllm_params).  Rows
+    are kept as published — including ``gpu_count: 5`` — and repeated rows are folded; planning
+    reports the unusable counts instead of hiding them."""
+    configs: dict[str, DeploymentConfig] = {}
+    for row in rows:
+        config = configs.setdefault(row["model"], DeploymentConfig())
+        shape = shapes.canonical(row["shape"])
+        if shape not in config.shape:
+            config.shape.append(shape)
+        entries = config.configuration.setdefault(shape, ShapeConfig()).multi_model_deployment
+        params = {CONTAINER_PARAMS_KEY: row["vllm_params"]} if row.get("vllm_params") else {}
+        entry = MultiModelEntry(gpu_count=row["gpu_count"], parameters=params)
+        if entry not in entries:
+            entries.append(entry)
+    return configs
+
+
+class BundledCatalog:
+    """Shapes and service models from the bundled data.  Lookups are case-insensitive and accept
+    the short name (``Meta-Llama-3.1-8B-Instruct`` for ``meta-llama/Meta-Llama-3.1-8B-Instruct``)."""
+
+    def __init__(self, shape_index: dict, service_table: dict):
+        self.shapes = ShapeCatalog(shapes_from_gpu_index(shape_index))
+        self.configs: dict[str, DeploymentConfig] = {}
+        self.config_warnings: list[str] = []
+        for name, config in service_model_configs(service_table["rows"], self.shapes).items():
+            config, warnings = canonicalise_config(config, self.shapes, f"service model {name}")
+            self.configs[name] = config
+            self.config_warnings += warnings
+        self.models = [
+            CatalogModel(
+                id=name,
+                name=name,
+                source="service",
+                task=_task(name),
+                parameter_count_b=parameter_count_from_name(name),
+                tags={"OCI_AQUA": "active", "aqua_service_model": "true"},
+            )
+            for name in sorted(self.configs, key=str.lower)
+        ]
+        self._by_key = {}
+        for m in self.models:
+            self._by_key.setdefault(m.id.lower(), m)
+            self._by_key.setdefault(m.id.split("/")[-1].lower(), m)
+
+    def find_model(self, model_id: str) -> CatalogModel | None:
+        return self._by_key.get(model_id.strip().lower())
+
+    def get_model(self, model_id: str) -> CatalogModel:
+        model = self.find_model(model_id)
+        if model is None:
+            raise NotFound("model", model_id, self.suggest(model_id))
+        return model
+
+    def suggest(self, model_id: str) -> str:
+        close = difflib.get_close_matches(model_id.lower(), list(self._by_key), n=3, cutoff=0.5)
+        if close:
+            return "did you mean " + " or ".join(repr(self._by_key[c].id) for c in close) + "?"
+        return "run `aqua-lab model list` to see the catalog"
+
+    def model_input(self, model_id: str) -> ModelInput:
+        model = self.get_model(model_id)
+        return ModelInput.from_catalog(model, self.configs.get(model.id))
+
+
+def _task(name: str) -> str:
+    lowered = name.lower()
+    if "embedding" in lowered or "e5-" in lowered:
+        return "text_embedding"
+    if "vision" in lowered or "multimodal" in lowered:
+        return "image_text_to_text"
+    if "speech" in lowered:
+        return "speech_recognition"
+    if "code" in lowered:
+        return "code_synthesis"
+    return "text_generation"
+
+
+@cache  # explicit process-wide cache: the bundled files never change while we run
+def bundled_catalog() -> BundledCatalog:
+    return BundledCatalog(
+        _read_json("gpu_shapes_index.json"), _read_json("multimodel_supported_service_models.json")
+    )

@@ -1,0 +1,296 @@
+"""Pydantic models shared by every layer.
+
+Field names follow the AQUA seeds (``gpu_count``, ``instance_shape``, ``model_id``, ``model_name``,
+``primary_model_id`` …) so that our JSON is a drop-in for what ``ads aqua deployment …`` prints.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, computed_field
+
+# --------------------------------------------------------------------------------------------------
+# Shapes
+
+
+class GpuSpec(BaseModel):
+    """GPUs of a shape.  ``gpu_memory_in_gbs`` is the *total* for the shape, as in OCI's GPU index
+    and the seed's ``list_shapes`` output; the per-GPU figure is derived."""
+
+    gpu_count: int = Field(ge=0)
+    gpu_memory_in_gbs: float | None = Field(default=None, ge=0)
+    gpu_type: str | None = None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def per_gpu_memory_in_gbs(self) -> float | None:
+        if not self.gpu_count or self.gpu_memory_in_gbs is None:
+            return None
+        return round(self.gpu_memory_in_gbs / self.gpu_count, 2)
+
+
+class Shape(BaseModel):
+    """A compute shape a deployment can run on (an OCI shape, or this machine for ``local``)."""
+
+    name: str
+    core_count: int | None = None
+    memory_in_gbs: float | None = None
+    shape_series: str | None = None
+    gpu_specs: GpuSpec | None = None
+    quantization: list[str] = Field(default_factory=list)
+    ranking: dict[str, int] = Field(default_factory=dict)
+
+    @property
+    def gpu_count(self) -> int:
+        return self.gpu_specs.gpu_count if self.gpu_specs else 0
+
+    @property
+    def per_gpu_memory_in_gbs(self) -> float | None:
+        return self.gpu_specs.per_gpu_memory_in_gbs if self.gpu_specs else None
+
+
+# --------------------------------------------------------------------------------------------------
+# deployment_config.json (schema of seed 000 § Custom Models and ADS's AquaDeploymentConfig)
+
+
+class _Open(BaseModel):
+    """Config files carry keys we do not interpret (``env`` namespaces, future fields): keep them so
+    a round trip loses nothing."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+class MultiModelEntry(_Open):
+    gpu_count: int
+    parameters: dict[str, str] = Field(default_factory=dict)
+    env: dict[str, Any] = Field(default_factory=dict)
+
+
+class ShapeInfo(_Open):
+    configs: list[dict[str, Any]] = Field(default_factory=list)
+    type: str = ""
+
+
+class ShapeConfig(_Open):
+    """``configuration[<shape>]``: single-model parameters and the multi-model GPU entries."""
+
+    parameters: dict[str, str] = Field(default_factory=dict)
+    env: dict[str, Any] = Field(default_factory=dict)
+    multi_model_deployment: list[MultiModelEntry] = Field(default_factory=list)
+    shape_info: ShapeInfo = Field(default_factory=ShapeInfo)
+
+
+class DeploymentConfig(_Open):
+    """A model's ``deployment_config.json``: ``shape`` lists shapes valid for a single-model
+    deployment; only shapes with ``multi_model_deployment`` entries are valid for multi-model."""
+
+    shape: list[str] = Field(default_factory=list)
+    configuration: dict[str, ShapeConfig] = Field(default_factory=dict)
+
+    def has_multi_model_entries(self) -> bool:
+        return any(c.multi_model_deployment for c in self.configuration.values())
+
+
+# --------------------------------------------------------------------------------------------------
+# Models
+
+
+ModelSource = Literal["service", "registered", "local"]
+
+
+class CatalogModel(BaseModel):
+    """A model a user can pick: an AQUA service model, one they registered, or a local file."""
+
+    id: str = Field(description="OCID on OCI; the catalog name for bundled service models; a local id")
+    name: str = Field(description="display name; the default served name (`model_name`)")
+    source: ModelSource = "service"
+    task: str = "text_generation"
+    parameter_count_b: float | None = Field(
+        default=None, description="billions of parameters, when known (used for memory estimates)"
+    )
+    artifact_path: str | None = None
+    fine_tuned_from: str | None = Field(default=None, description="base model id of a LoRA adapter")
+    tags: dict[str, str] = Field(default_factory=dict)
+
+
+class ModelInput(BaseModel):
+    """What planning needs to know about one model: who it is, its config (if any), its size."""
+
+    model_id: str
+    name: str
+    config: DeploymentConfig | None = None
+    parameter_count_b: float | None = None
+
+    @classmethod
+    def from_catalog(cls, model: CatalogModel, config: DeploymentConfig | None) -> ModelInput:
+        return cls(
+            model_id=model.id,
+            name=model.name,
+            config=config,
+            parameter_count_b=model.parameter_count_b,
+        )
+
+
+# --------------------------------------------------------------------------------------------------
+# Allocation and plans
+
+
+class AllocationResult(BaseModel):
+    """What :func:`aqua_lab.planning.allocate` decides for one shape."""
+
+    fits: bool
+    total_gpus: int
+    gpu_counts: dict[str, int] = Field(
+        default_factory=dict, description="model id → GPUs, in input order; empty when it does not fit"
+    )
+    used_gpus: int = 0
+    primary_model_id: str | None = None
+    primary_honoured: bool | None = Field(
+        default=None,
+        description="with a primary model: whether it got at least as many GPUs as every other model",
+    )
+    reasons: list[str] = Field(
+        default_factory=list, description="why it does not fit, or why the primary was not favoured"
+    )
+    rejected_counts: dict[str, list[int]] = Field(
+        default_factory=dict,
+        description="allowed counts that were ignored (not a power of two, or more than the shape has)",
+    )
+
+
+class PlannedModel(BaseModel):
+    """One model's share of a shape.  ``ocid`` and ``gpu_count`` are the seed's fields."""
+
+    ocid: str
+    gpu_count: int
+    model_name: str | None = None
+    estimated: bool = Field(
+        default=False, description="counts came from a memory estimate, not a deployment_config.json"
+    )
+    parameters: dict[str, str] = Field(
+        default_factory=dict, description="config parameters for this count (e.g. VLLM_PARAMS)"
+    )
+    gpu_memory_in_gbs: float | None = Field(default=None, description="GPU memory this share gives")
+    estimated_need_in_gbs: float | None = Field(
+        default=None, description="memory the model is estimated to need (weights + KV headroom)"
+    )
+
+
+class ShapePlan(BaseModel):
+    """An entry of ``gpu_allocation``: seed fields ``models`` and ``total_gpus_available`` plus ours."""
+
+    models: list[PlannedModel]
+    total_gpus_available: int
+    used_gpus: int
+    primary_model_id: str | None = None
+    primary_honoured: bool | None = None
+    notes: list[str] = Field(default_factory=list)
+
+
+class Plan(BaseModel):
+    """The answer to "where can these models run together, and how are the GPUs split".
+
+    Serialises like ADS's ``get_multimodel_deployment_config`` output (``deployment_config``,
+    ``gpu_allocation``, ``error_message``) with extra fields a user needs: why each other shape
+    cannot, which models were sized by estimate, and warnings about their configs.
+    """
+
+    deployment_config: dict[str, DeploymentConfig]
+    gpu_allocation: dict[str, ShapePlan]
+    error_message: str | None = None
+    primary_model_id: str | None = None
+    incompatible_shapes: dict[str, list[str]] = Field(default_factory=dict)
+    estimated_models: list[str] = Field(default_factory=list)
+    warnings: list[str] = Field(default_factory=list)
+
+
+# --------------------------------------------------------------------------------------------------
+# Deployment requests (the options of `ads aqua deployment create`)
+
+
+class LoraSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    model_id: str
+    model_name: str | None = None
+    model_path: str | None = None
+
+
+class ModelSpec(BaseModel):
+    """One entry of ``--models``: ``{"model_id": …, "gpu_count": 1, "model_name": …}``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model_id: str
+    gpu_count: int
+    model_name: str | None = Field(default=None, description="served name; defaults to the model's name")
+    model_task: str | None = None
+    params: dict[str, str | None] | str | None = Field(
+        default=None,
+        description="vLLM flags: a string ('--max-model-len 4096') or a dict; null uses the "
+        "config's defaults for this shape and GPU count; user flags override defaults flag by flag",
+    )
+    env_var: dict[str, str] = Field(default_factory=dict)
+    fine_tune_weights: list[LoraSpec] = Field(default_factory=list)
+
+
+DeploymentType = Literal["MULTI", "STACKED", "SINGLE"]
+
+
+class DeploymentSpec(BaseModel):
+    """A deployment request, with the option names of ``ads aqua deployment create``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    models: list[ModelSpec]
+    instance_shape: str
+    display_name: str
+    deployment_type: DeploymentType = "MULTI"
+    description: str | None = None
+    container_image_uri: str | None = None
+    compartment_id: str | None = None
+    project_id: str | None = None
+    instance_count: int = Field(default=1, ge=1)
+    log_group_id: str | None = None
+    access_log_id: str | None = None
+    predict_log_id: str | None = None
+    web_concurrency: int | None = Field(default=None, ge=1)
+    server_port: int = Field(default=8080, ge=1, le=65535)
+    health_check_port: int = Field(default=8080, ge=1, le=65535)
+    env_var: dict[str, str] = Field(default_factory=dict)
+    private_endpoint_id: str | None = None
+    subnet_id: str | None = None
+    bandwidth_mbps: int | None = Field(default=None, ge=1)
+    ocpus: float | None = Field(default=None, gt=0)
+    memory_in_gbs: float | None = Field(default=None, gt=0)
+    freeform_tags: dict[str, str] = Field(default_factory=dict)
+    defined_tags: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    primary_model_id: str | None = None
+
+
+class ResolvedModel(BaseModel):
+    """A model of a validated deployment: served name, GPUs and the final vLLM flags."""
+
+    model_id: str
+    model_name: str
+    gpu_count: int
+    params: str = Field(description="user/config flags after the merge, without the owned flags")
+    model_task: str = "text_generation"
+    env_var: dict[str, str] = Field(default_factory=dict)
+    fine_tune_weights: list[LoraSpec] = Field(default_factory=list)
+    estimated: bool = False
+
+
+class ValidatedDeployment(BaseModel):
+    """A deployment request that passed validation: canonical shape name, one resolved entry per
+    model, and the warnings the user should see (e.g. unused GPUs)."""
+
+    spec: DeploymentSpec
+    shape: Shape
+    models: list[ResolvedModel]
+    warnings: list[str] = Field(default_factory=list)
+
+    @property
+    def used_gpus(self) -> int:
+        return sum(m.gpu_count for m in self.models)

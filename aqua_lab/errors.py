@@ -1,0 +1,99 @@
+"""Typed errors shared by every layer.
+
+Fronts map these to their own vocabulary in one place each (HTTP codes in the server, exit codes in
+the CLI, an in-place message in the widgets).  Every message names the field at fault and how to fix
+it, so a user never has to read a traceback.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with an input: where (a field path such as ``models[1].gpu_count``), what, and
+    what to do about it."""
+
+    field: str
+    message: str
+    fix: str | None = None
+
+    def __str__(self) -> str:
+        text = f"{self.field}: {self.message}" if self.field else self.message
+        return f"{text} — {self.fix}" if self.fix else text
+
+    def as_dict(self) -> dict[str, str | None]:
+        return {"field": self.field, "message": self.message, "fix": self.fix}
+
+
+class AquaLabError(Exception):
+    """Base of every error aqua_lab raises on purpose."""
+
+
+class InvalidInput(AquaLabError):
+    """The caller gave something we cannot use.  Carries every problem found, not only the first."""
+
+    def __init__(self, problems: list[Problem] | Problem):
+        self.problems = [problems] if isinstance(problems, Problem) else list(problems)
+        if not self.problems:
+            raise ValueError("InvalidInput needs at least one problem")
+        super().__init__(self._summary())
+
+    def _summary(self) -> str:
+        first = str(self.problems[0])
+        more = len(self.problems) - 1
+        return first if not more else f"{first} (and {more} more problem{'s' * (more > 1)})"
+
+    def details(self) -> str:
+        return "\n".join(f"- {p}" for p in self.problems)
+
+
+class ConfigFileError(InvalidInput):
+    """A ``deployment_config.json`` (or similar file) that cannot be parsed or does not fit its
+    schema.  ``source`` names the file; each problem's field is a JSON path such as
+    ``$.configuration["VM.GPU.A10.2"].multi_model_deployment[0].gpu_count``."""
+
+    def __init__(
+        self,
+        source: str,
+        problems: list[Problem] | Problem,
+        line: int | None = None,
+        column: int | None = None,
+    ):
+        self.source = source
+        self.line = line
+        self.column = column
+        super().__init__(problems)
+
+    def _summary(self) -> str:
+        where = self.source
+        if self.line is not None:
+            where += f", line {self.line}, column {self.column}"
+        return f"{where}: {super()._summary()}"
+
+
+class NotFound(AquaLabError):
+    """An id (model, shape, deployment, evaluation) that does not exist where we looked."""
+
+    def __init__(self, kind: str, ident: str, hint: str | None = None):
+        self.kind = kind
+        self.ident = ident
+        self.hint = hint
+        message = f"unknown {kind} {ident!r}"
+        super().__init__(f"{message} — {hint}" if hint else message)
+
+
+class Conflict(AquaLabError):
+    """The request is valid but clashes with the current state (e.g. deleting a deployment that is
+    still being created)."""
+
+
+class UpstreamError(AquaLabError):
+    """A platform (OCI or a local model server) refused or failed a call."""
+
+    def __init__(self, message: str, status: int = 502, request_id: str | None = None):
+        self.status = status
+        self.request_id = request_id
+        suffix = f" (request id {request_id})" if request_id else ""
+        super().__init__(message + suffix)

@@ -1,0 +1,19 @@
+"""Planning: catalogs, config resolution, allocation, parameters, payloads.  Pure — no I/O."""
+
+from .allocate import allocate, is_power_of_two
+from .configs import parse_deployment_config, canonicalise_config, parameters_for
+from .resolve import plan, model_candidates
+from .shapes import ShapeCatalog
+from .validate import validate_deployment
+
+__all__ = [
+    "allocate",
+    "is_power_of_two",
+    "parse_deployment_config",
+    "canonicalise_config",
+    "parameters_for",
+    "plan",
+    "model_candidates",
+    "ShapeCatalog",
+    "validate_deployment",
+]

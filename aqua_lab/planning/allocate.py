@@ -1,0 +1,233 @@
+"""GPU allocation: how a shape's GPUs split between models.
+
+Rules (DESIGN.md § Allocation semantics), in priority order:
+
+1. every model gets one of its allowed counts; a count is usable only if it is a power of two and
+   no larger than the shape (others are reported in ``rejected_counts``, never used);
+2. use as many of the shape's GPUs as possible;
+3. with a primary model: among the allocations that use that many GPUs, give the primary the
+   largest count that is still ≥ every other model's count.  If no such allocation exists the
+   primary gets the largest count it can, and a reason says why it could not be favoured;
+4. balance the others: smallest (max − min) among the non-primary models (all models when there is
+   no primary);
+5. remaining ties go to input order: the lexicographically largest tuple of counts, i.e. earlier
+   models get more.  The order of counts inside a config file never matters.
+
+The search is exact and polynomial: reachability of GPU totals by dynamic programming over models
+(a bitset per suffix), once per (primary count, balance window).  A window ``[lo, hi]`` bounds every
+balanced model's count; windows are tried by increasing ``hi − lo`` so the first feasible one is the
+most balanced.  Inside it, counts are chosen greedily model by model, largest first, keeping the
+remaining total reachable by the models after it — which yields the lexicographically largest
+allocation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+
+from ..domain import AllocationResult
+from ..errors import InvalidInput, Problem
+
+
+def is_power_of_two(n: int) -> bool:
+    return n > 0 and n & (n - 1) == 0
+
+
+def allocate(
+    total_gpus: int,
+    candidates: Mapping[str, Iterable[int]],
+    primary_model_id: str | None = None,
+) -> AllocationResult:
+    """Split ``total_gpus`` between the models of ``candidates`` (model id → allowed GPU counts).
+
+    Returns an :class:`AllocationResult`; when the models do not fit, ``fits`` is false and
+    ``reasons`` says which model and which limit.  Raises :class:`InvalidInput` for caller mistakes
+    (no models, a negative total, a primary model that is not among the candidates).
+    """
+    ids = list(candidates)
+    if not ids:
+        raise InvalidInput(Problem("candidates", "no models to allocate", "pass at least one model"))
+    if total_gpus < 0:
+        raise InvalidInput(Problem("total_gpus", f"{total_gpus} is negative", "pass 0 or more"))
+    if primary_model_id is not None and primary_model_id not in candidates:
+        raise InvalidInput(
+            Problem(
+                "primary_model_id",
+                f"{primary_model_id!r} is not one of the models being allocated",
+                f"use one of {ids}",
+            )
+        )
+
+    lists, rejected = [], {}
+    for model_id in ids:
+        raw = list(candidates[model_id])
+        usable = sorted({c for c in raw if isinstance(c, int) and is_power_of_two(c) and c <= total_gpus})
+        bad = sorted({c for c in raw if c not in usable})
+        if bad:
+            rejected[model_id] = bad
+        lists.append(usable)
+
+    result = AllocationResult(
+        fits=False,
+        total_gpus=total_gpus,
+        primary_model_id=primary_model_id,
+        rejected_counts=rejected,
+    )
+    reasons = _why_it_cannot_fit(ids, candidates, lists, total_gpus)
+    if reasons:
+        result.reasons = reasons
+        return result
+
+    primary = ids.index(primary_model_id) if primary_model_id is not None else None
+    counts, honoured = _search(lists, total_gpus, primary)
+    result.fits = True
+    result.gpu_counts = dict(zip(ids, counts, strict=True))
+    result.used_gpus = sum(counts)
+    if primary is not None:
+        result.primary_honoured = honoured
+        if not honoured:
+            result.reasons = [_why_primary_not_favoured(ids, lists, counts, primary, total_gpus)]
+    return result
+
+
+# --------------------------------------------------------------------------------------------------
+# Feasibility
+
+
+def _why_it_cannot_fit(
+    ids: Sequence[str],
+    raw: Mapping[str, Iterable[int]],
+    lists: Sequence[Sequence[int]],
+    total: int,
+) -> list[str]:
+    if total == 0:
+        return ["the shape has no GPUs"]
+    reasons = []
+    for model_id, usable in zip(ids, lists, strict=True):
+        if usable:
+            continue
+        given = sorted(set(raw[model_id]))
+        if not given:
+            reasons.append(f"model {model_id!r} has no allowed GPU count on this shape")
+            continue
+        why = []
+        if any(not is_power_of_two(c) for c in given):
+            why.append("GPU counts must be powers of two (1, 2, 4, 8…)")
+        if any(is_power_of_two(c) and c > total for c in given):
+            why.append(f"the shape has only {total} GPU(s)")
+        reasons.append(f"model {model_id!r} allows {given} GPU(s), none usable: {'; '.join(why)}")
+    if reasons:
+        return reasons
+    if len(ids) > total:
+        return [f"{len(ids)} models need at least one GPU each but the shape has {total}"]
+    smallest = [usable[0] for usable in lists]
+    if sum(smallest) > total:
+        parts = ", ".join(f"{m}: {c}" for m, c in zip(ids, smallest, strict=True))
+        return [
+            f"even the smallest allowed counts ({parts}) need {sum(smallest)} GPUs "
+            f"but the shape has {total}"
+        ]
+    return []
+
+
+# --------------------------------------------------------------------------------------------------
+# Exact search
+
+
+def _suffix_reach(lists: Sequence[Sequence[int]], total: int) -> list[int]:
+    """``reach[i]`` is a bitset: bit s is set when models i.. can use exactly s GPUs."""
+    mask = (1 << (total + 1)) - 1
+    reach = [0] * (len(lists) + 1)
+    reach[-1] = 1
+    for i in range(len(lists) - 1, -1, -1):
+        bits = 0
+        for c in lists[i]:
+            bits |= reach[i + 1] << c
+        reach[i] = bits & mask
+    return reach
+
+
+def _can_make(lists: Sequence[Sequence[int]], target: int) -> bool:
+    return target >= 0 and bool(_suffix_reach(lists, target)[0] >> target & 1)
+
+
+def _lexicographically_largest(lists: Sequence[Sequence[int]], target: int) -> list[int]:
+    reach = _suffix_reach(lists, target)
+    chosen, left = [], target
+    for i, options in enumerate(lists):
+        for c in sorted(options, reverse=True):
+            if c <= left and reach[i + 1] >> (left - c) & 1:
+                chosen.append(c)
+                left -= c
+                break
+    return chosen
+
+
+def _windows(lists: Sequence[Sequence[int]]) -> list[tuple[int, int]]:
+    values = sorted({c for options in lists for c in options})
+    pairs = [(lo, hi) for lo in values for hi in values if lo <= hi]
+    return sorted(pairs, key=lambda w: (w[1] - w[0], -w[1]))
+
+
+def _balanced(lists: Sequence[Sequence[int]], target: int) -> list[int]:
+    """Counts from ``lists`` summing to ``target`` with the smallest spread, then largest-first."""
+    if not lists:
+        return []
+    for lo, hi in _windows(lists):
+        bounded = [[c for c in options if lo <= c <= hi] for options in lists]
+        if all(bounded) and _can_make(bounded, target):
+            return _lexicographically_largest(bounded, target)
+    raise AssertionError("target was checked reachable before balancing")
+
+
+def _search(
+    lists: Sequence[Sequence[int]], total: int, primary: int | None
+) -> tuple[list[int], bool | None]:
+    best_total = _suffix_reach(lists, total)[0].bit_length() - 1
+
+    if primary is None:
+        return _balanced(lists, best_total), None
+
+    others = [options for i, options in enumerate(lists) if i != primary]
+
+    def with_primary(g: int, rest: list[int]) -> list[int]:
+        return rest[:primary] + [g] + rest[primary:]
+
+    for g in sorted(lists[primary], reverse=True):
+        capped = [[c for c in options if c <= g] for options in others]
+        if all(capped) and _can_make(capped, best_total - g):
+            return with_primary(g, _balanced(capped, best_total - g)), True
+    for g in sorted(lists[primary], reverse=True):
+        if _can_make(others, best_total - g):
+            return with_primary(g, _balanced(others, best_total - g)), False
+    raise AssertionError("best_total was reachable, so some primary count reaches it")
+
+
+def _why_primary_not_favoured(
+    ids: Sequence[str],
+    lists: Sequence[Sequence[int]],
+    counts: Sequence[int],
+    primary: int,
+    total: int,
+) -> str:
+    name = ids[primary]
+    bigger = [f"{ids[i]!r} gets {c}" for i, c in enumerate(counts) if i != primary and c > counts[primary]]
+    others = [options for i, options in enumerate(lists) if i != primary]
+    favoured_totals = [
+        g + s
+        for g in lists[primary]
+        for capped in [[[c for c in options if c <= g] for options in others]]
+        if all(capped)
+        for s in [_suffix_reach(capped, total - g)[0].bit_length() - 1]
+        if s >= 0
+    ]
+    text = (
+        f"cannot favour primary model {name!r} on this {total}-GPU shape: it gets "
+        f"{counts[primary]} GPU(s) while {', '.join(bigger)} (it allows {list(lists[primary])})"
+    )
+    if favoured_totals:
+        text += (
+            f"; favouring it would leave GPUs idle (at most {max(favoured_totals)} of {total} "
+            f"used instead of {sum(counts)})"
+        )
+    return text

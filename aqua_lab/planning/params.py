@@ -1,0 +1,144 @@
+"""vLLM command-line parameters: parse with ``shlex``, merge flag by flag, render back.
+
+Merge rule (documented in the README):
+
+* ``params`` absent (``None``) → the config's defaults for this shape and GPU count;
+* ``params`` empty (``""`` or ``{}``) → no defaults at all;
+* otherwise each flag the user gives replaces every occurrence of the same flag among the defaults
+  (``--max_model_len`` and ``--max-model-len`` are the same flag); the user's flags keep their own
+  order and may repeat; defaults the user does not mention are kept.
+
+Flags aqua_lab owns — served name, tensor parallel size, host, port, seed — are refused in user
+params (with the option to use instead) and dropped, with a warning, from config defaults.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from ..errors import InvalidInput, Problem
+
+SEED = 42
+
+# key (see flag_key) → what the user should do instead
+OWNED_FLAGS = {
+    "served-model-name": "set the model's model_name instead",
+    "tensor-parallel-size": "set the model's gpu_count instead",
+    "port": "aqua_lab assigns ports",
+    "host": "aqua_lab chooses the host",
+    "seed": f"aqua_lab sets --seed {SEED} for reproducible sampling",
+}
+
+_SHORT_ALIASES = {"tp": "tensor-parallel-size", "pp": "pipeline-parallel-size", "q": "quantization"}
+
+
+@dataclass(frozen=True)
+class Flag:
+    name: str
+    value: str | None = None
+
+    @property
+    def key(self) -> str:
+        return flag_key(self.name)
+
+    def render(self) -> str:
+        return self.name if self.value is None else f"{self.name} {shlex.quote(self.value)}"
+
+
+def flag_key(name: str) -> str:
+    bare = name.lstrip("-")
+    if not name.startswith("--"):
+        bare = _SHORT_ALIASES.get(bare, bare)
+    return bare.replace("_", "-").lower()
+
+
+def _is_flag(token: str) -> bool:
+    if not token.startswith("-") or token == "-" or token == "--":
+        return False
+    try:
+        float(token)
+        return False  # a negative number is a value
+    except ValueError:
+        return True
+
+
+def parse_params(text: str, field: str = "params") -> list[Flag]:
+    """``"--max-model-len 4096 --trust-remote-code"`` → flags, honouring shell quoting, so values may
+    contain spaces, ``=`` or ``--`` (``--served-model-name my--model`` keeps ``my--model``)."""
+    try:
+        tokens = shlex.split(text)
+    except ValueError as exc:
+        raise InvalidInput(Problem(field, f"cannot split {text!r}: {exc}", "balance the quotes")) from None
+    flags: list[Flag] = []
+    for token in tokens:
+        if _is_flag(token):
+            if token.startswith("--") and "=" in token:
+                name, value = token.split("=", 1)
+                flags.append(Flag(name, value))
+            else:
+                flags.append(Flag(token))
+        elif flags and flags[-1].value is None:
+            flags[-1] = Flag(flags[-1].name, token)
+        else:
+            raise InvalidInput(
+                Problem(field, f"value {token!r} has no flag before it",
+                        "write flags as '--name value'; quote values that contain spaces")
+            )
+    return flags
+
+
+def params_from_mapping(params: Mapping[str, str | None], field: str = "params") -> list[Flag]:
+    """ADS's dict form ``{"--max-model-len": "4096", "--trust-remote-code": ""}``."""
+    flags = []
+    for name, value in params.items():
+        if not isinstance(name, str) or not name.strip("-"):
+            raise InvalidInput(Problem(f"{field}.{name}", "empty flag name", "use names like '--max-model-len'"))
+        name = name if name.startswith("-") else f"--{name}"
+        flags.append(Flag(name, None if value in (None, "") else str(value)))
+    return flags
+
+
+def to_flags(params: str | Mapping[str, str | None] | None, field: str = "params") -> list[Flag] | None:
+    if params is None:
+        return None
+    if isinstance(params, str):
+        return parse_params(params, field)
+    return params_from_mapping(params, field)
+
+
+def owned_flags(flags: list[Flag]) -> list[Flag]:
+    return [f for f in flags if f.key in OWNED_FLAGS]
+
+
+def refuse_owned(flags: list[Flag], field: str) -> list[Problem]:
+    return [
+        Problem(field, f"{f.name} is set by aqua_lab and cannot be given here", OWNED_FLAGS[f.key])
+        for f in owned_flags(flags)
+    ]
+
+
+def merge(defaults: list[Flag], overrides: list[Flag] | None) -> list[Flag]:
+    """Apply the merge rule in the module docstring."""
+    if overrides is None:
+        return list(defaults)
+    if not overrides:
+        return []
+    replaced = {f.key for f in overrides}
+    return [f for f in defaults if f.key not in replaced] + list(overrides)
+
+
+def render(flags: list[Flag]) -> str:
+    return " ".join(f.render() for f in flags)
+
+
+def served_params(model_name: str, gpu_count: int, flags: list[Flag]) -> str:
+    """The full flag string for one model server: the owned flags first, as AQUA writes them
+    (``--served-model-name X --seed 42 --tensor-parallel-size N``), then the model's own."""
+    owned = [
+        Flag("--served-model-name", model_name),
+        Flag("--seed", str(SEED)),
+        Flag("--tensor-parallel-size", str(gpu_count)),
+    ]
+    return render(owned + [f for f in flags if f.key not in OWNED_FLAGS])

@@ -1,0 +1,190 @@
+"""Config resolution for N models: where can they run together, and how do the GPUs split.
+
+Pure: handed the models (with their configs) and the shapes a platform offers, it returns a
+:class:`~aqua_lab.domain.Plan`.  A shape is compatible when the platform offers it, every model
+may run on it in a multi-model deployment (a ``multi_model_deployment`` entry, or a memory estimate
+for models that have no entries at all), and :func:`allocate` finds a split.  Every other shape gets
+the reasons it is not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ..domain import DeploymentConfig, ModelInput, Plan, PlannedModel, Shape, ShapePlan
+from ..errors import InvalidInput, Problem
+from .allocate import allocate, is_power_of_two
+from .configs import parameters_for
+from .shapes import ShapeCatalog, shape_order
+from .sizing import estimate_counts, estimated_need_gb
+
+NO_COMMON_SHAPE = (
+    "The selected models do not share any available common deployment shapes. Please ensure that "
+    "all chosen models are compatible for multi-model deployment."
+)
+NO_ALLOCATION = (
+    "The selected models do not have a valid GPU allocation on any shape they share. "
+    "See incompatible_shapes for the reason on each shape."
+)
+
+
+@dataclass(frozen=True)
+class Candidates:
+    """A model's allowed GPU counts on one shape."""
+
+    counts: list[int]
+    estimated: bool = False
+    need_gb: float | None = None
+    reason: str | None = None  # why there are none
+
+
+def model_candidates(model: ModelInput, shape: Shape, alone: bool = False) -> Candidates:
+    """Allowed counts for ``model`` on ``shape``.  ``alone``: the model is deployed by itself, so a
+    shape in its config's single-model ``shape`` list lets it take the whole shape (as ADS does)."""
+    config = model.config
+    need = estimated_need_gb(model.parameter_count_b) if model.parameter_count_b else None
+    whole = alone and config is not None and shape.name in config.shape and shape.gpu_count > 0
+    if config is not None and config.has_multi_model_entries():
+        entry = config.configuration.get(shape.name)
+        counts = [e.gpu_count for e in entry.multi_model_deployment] if entry else []
+        if whole and shape.gpu_count not in counts:
+            counts.append(shape.gpu_count)
+        if counts:
+            return Candidates(counts, need_gb=need)
+        covered = sorted(s for s, c in config.configuration.items() if c.multi_model_deployment)
+        return Candidates(
+            [], need_gb=need,
+            reason=f"model {model.name!r} has no multi_model_deployment entry for this shape "
+            f"(its config covers {covered})",
+        )
+    if whole:
+        return Candidates([shape.gpu_count], need_gb=need)
+    estimate = estimate_counts(model.parameter_count_b, shape)
+    reason = f"model {model.name!r} {estimate.reason}" if estimate.reason else None
+    return Candidates(estimate.counts, estimated=True, need_gb=estimate.need_gb, reason=reason)
+
+
+def allocation_keys(models: Sequence[ModelInput]) -> list[str]:
+    """Unique keys for :func:`allocate`: the model id, suffixed when the same model appears twice."""
+    seen: dict[str, int] = {}
+    keys = []
+    for m in models:
+        n = seen.get(m.model_id, 0)
+        seen[m.model_id] = n + 1
+        keys.append(m.model_id if n == 0 else f"{m.model_id}#{n + 1}")
+    return keys
+
+
+def plan(
+    models: Sequence[ModelInput],
+    offered: ShapeCatalog,
+    primary_model_id: str | None = None,
+) -> Plan:
+    """Resolve configs and allocate GPUs on every shape ``offered`` (with GPU specs filled in)."""
+    if not models:
+        raise InvalidInput(Problem("model_ids", "no models given", "pass one or more model ids"))
+    ids = [m.model_id for m in models]
+    if primary_model_id is not None and primary_model_id not in ids:
+        raise InvalidInput(
+            Problem("primary_model_id", f"{primary_model_id!r} is not one of the selected models",
+                    f"use one of {list(dict.fromkeys(ids))} or leave it out")
+        )
+
+    keys = allocation_keys(models)
+    primary_key = keys[ids.index(primary_model_id)] if primary_model_id else None
+    alone = len(models) == 1
+    result = Plan(
+        deployment_config={m.model_id: m.config or DeploymentConfig() for m in models},
+        gpu_allocation={},
+        primary_model_id=primary_model_id,
+    )
+    shared_somewhere = False
+    estimated: set[str] = set()
+
+    for shape in _shapes_to_consider(models, offered):
+        if shape.name not in offered:
+            result.incompatible_shapes[shape.name] = ["not offered by this platform (region/compartment)"]
+            continue
+        per_model = [model_candidates(m, shape, alone) for m in models]
+        estimated.update(m.model_id for m, c in zip(models, per_model, strict=True) if c.estimated)
+        missing = [c.reason for c in per_model if not c.counts]
+        if missing:
+            result.incompatible_shapes[shape.name] = [r for r in missing if r]
+            continue
+        shared_somewhere = True
+        outcome = allocate(shape.gpu_count, dict(zip(keys, (c.counts for c in per_model), strict=True)), primary_key)
+        rejected = [
+            f"model {models[keys.index(k)].name!r}: GPU count(s) {bad} ignored (powers of two up to "
+            f"{shape.gpu_count} only)"
+            for k, bad in outcome.rejected_counts.items()
+        ]
+        if not outcome.fits:
+            result.incompatible_shapes[shape.name] = [_named(r, keys, models) for r in outcome.reasons] + rejected
+            continue
+        result.gpu_allocation[shape.name] = _shape_plan(shape, models, keys, per_model, outcome, rejected)
+
+    for m in models:
+        if m.model_id in estimated and m.model_id not in result.estimated_models:
+            result.estimated_models.append(m.model_id)
+            size = f"≈{m.parameter_count_b:g}B parameters" if m.parameter_count_b else "size unknown"
+            result.warnings.append(
+                f"model {m.name!r} has no multi-model deployment config; its GPU counts are estimated "
+                f"from memory ({size}) — check before deploying"
+            )
+    result.warnings = list(dict.fromkeys(result.warnings))
+    if not result.gpu_allocation:
+        result.error_message = NO_ALLOCATION if shared_somewhere else NO_COMMON_SHAPE
+    return result
+
+
+def _shape_plan(shape, models, keys, per_model, outcome, notes) -> ShapePlan:
+    per_gpu = shape.per_gpu_memory_in_gbs
+    planned = []
+    for model, key, cands in zip(models, keys, per_model, strict=True):
+        count = outcome.gpu_counts[key]
+        planned.append(
+            PlannedModel(
+                ocid=model.model_id,
+                gpu_count=count,
+                model_name=model.name,
+                estimated=cands.estimated,
+                parameters=parameters_for(model.config, shape.name, count),
+                gpu_memory_in_gbs=round(count * per_gpu, 1) if per_gpu else None,
+                estimated_need_in_gbs=cands.need_gb,
+            )
+        )
+    notes = list(notes)
+    if outcome.used_gpus < shape.gpu_count:
+        notes.append(f"uses {outcome.used_gpus} of {shape.gpu_count} GPUs: no allowed split fills the shape")
+    notes += [_named(r, keys, models) for r in outcome.reasons]
+    return ShapePlan(
+        models=planned,
+        total_gpus_available=shape.gpu_count,
+        used_gpus=outcome.used_gpus,
+        primary_model_id=outcome.primary_model_id and models[keys.index(outcome.primary_model_id)].model_id,
+        primary_honoured=outcome.primary_honoured,
+        notes=notes,
+    )
+
+
+def _named(reason: str, keys: list[str], models: Sequence[ModelInput]) -> str:
+    """Allocator reasons quote allocation keys; users know models by name."""
+    for key, model in sorted(zip(keys, models, strict=True), key=lambda p: -len(p[0])):
+        reason = reason.replace(repr(key), repr(model.name))
+    return reason
+
+
+def _shapes_to_consider(models: Sequence[ModelInput], offered: ShapeCatalog) -> list[Shape]:
+    """Offered GPU shapes, then shapes a config names that the platform does not offer."""
+    shapes = {s.name: s for s in offered.gpu_shapes()}
+    for m in models:
+        if m.config is None:
+            continue
+        for name, entry in m.config.configuration.items():
+            if entry.multi_model_deployment and name not in offered and name not in shapes:
+                shapes[name] = Shape(name=name)
+    return sorted(shapes.values(), key=shape_order)
+
+
+__all__ = ["plan", "model_candidates", "Candidates", "allocation_keys", "is_power_of_two"]

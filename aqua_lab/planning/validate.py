@@ -1,0 +1,194 @@
+"""Validation of a user's own deployment request, with every problem reported at once.
+
+Checks: a known shape in any spelling (kept canonical), every model known, power-of-two GPU counts
+that the model's config allows on that shape, a total within the shape (under-use is a warning),
+distinct served names (the same model may be deployed twice under two names), LoRA adapters with
+distinct names, and vLLM params free of the flags aqua_lab owns.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+from ..domain import DeploymentSpec, ModelInput, ResolvedModel, ValidatedDeployment
+from ..errors import InvalidInput, Problem
+from . import params as P
+from .allocate import is_power_of_two
+from .configs import parameters_for
+from .resolve import model_candidates
+from .shapes import ShapeCatalog
+
+CONTAINER_PARAMS_KEY = "VLLM_PARAMS"
+INFERENCE_KEY_MAX = 32  # OCI model groups: inference keys are at most 32 characters
+_NAME_OK = re.compile(r"^[^\s\x00-\x1f]{1,128}$")
+
+
+def validate_deployment(
+    spec: DeploymentSpec,
+    models: Mapping[str, ModelInput],
+    shapes: ShapeCatalog,
+    suggest_model=None,
+) -> ValidatedDeployment:
+    """``models`` maps every id the spec may name to what planning knows of it; ``shapes`` are the
+    shapes the platform offers.  Raises :class:`InvalidInput` listing every problem."""
+    problems: list[Problem] = []
+    warnings: list[str] = []
+
+    if not spec.models:
+        raise InvalidInput(Problem("models", "no models given", 'add entries like {"model_id": "…", "gpu_count": 1}'))
+    problems += _check_type(spec)
+
+    shape = shapes.find(spec.instance_shape)
+    if shape is None:
+        problems.append(Problem("instance_shape", f"unknown shape {spec.instance_shape!r}", shapes.suggest(spec.instance_shape)))
+    elif shape.gpu_count == 0:
+        problems.append(Problem("instance_shape", f"{shape.name} has no GPUs", "choose a GPU shape"))
+        shape = None
+
+    resolved: list[ResolvedModel] = []
+    served: dict[str, str] = {}
+    alone = len(spec.models) == 1
+    for i, entry in enumerate(spec.models):
+        where = f"models[{i}]"
+        model = models.get(entry.model_id)
+        if model is None:
+            hint = suggest_model(entry.model_id) if suggest_model else None
+            problems.append(Problem(f"{where}.model_id", f"unknown model {entry.model_id!r}", hint))
+            continue
+        name = entry.model_name or model.name
+        problems += _check_name(name, f"{where}.model_name", served, where, spec.deployment_type)
+        for j, lora in enumerate(entry.fine_tune_weights):
+            lora_name = lora.model_name or lora.model_id
+            problems += _check_name(lora_name, f"{where}.fine_tune_weights[{j}].model_name", served,
+                                    f"{where}.fine_tune_weights[{j}]", "STACKED")
+
+        count_problems = _check_count(entry.gpu_count, f"{where}.gpu_count", shape)
+        problems += count_problems
+        estimated = False
+        if shape is not None and not count_problems:
+            cands = model_candidates(model, shape, alone)
+            estimated = cands.estimated
+            if not cands.counts:
+                problems.append(Problem(f"{where}.model_id", f"cannot run on {shape.name}: {cands.reason}",
+                                        _shapes_for(model, shapes, alone)))
+            elif entry.gpu_count not in cands.counts:
+                usable = sorted(c for c in set(cands.counts) if is_power_of_two(c) and c <= shape.gpu_count)
+                if estimated:
+                    warnings.append(
+                        f"{where}: {model.name!r} is estimated to need about {cands.need_gb} GB; "
+                        f"{entry.gpu_count} GPU(s) of {shape.name} may be too few (estimate allows {usable})"
+                    )
+                else:
+                    problems.append(Problem(
+                        f"{where}.gpu_count",
+                        f"{model.name!r} is configured for {usable} GPU(s) on {shape.name}, not {entry.gpu_count}",
+                        f"use one of {usable}" if usable else _shapes_for(model, shapes, alone),
+                    ))
+
+        flags, flag_problems, flag_warnings = _resolve_params(entry.params, model, shape, entry.gpu_count, where)
+        problems += flag_problems
+        warnings += flag_warnings
+        resolved.append(ResolvedModel(
+            model_id=entry.model_id,
+            model_name=name,
+            gpu_count=entry.gpu_count,
+            params=P.render(flags),
+            model_task=(entry.model_task or "text_generation").replace("-", "_").lower(),
+            env_var=entry.env_var,
+            fine_tune_weights=entry.fine_tune_weights,
+            estimated=estimated,
+        ))
+
+    if shape is not None:
+        total = sum(m.gpu_count for m in spec.models)
+        if total > shape.gpu_count:
+            bigger = sorted(s.name for s in shapes.gpu_shapes() if s.gpu_count >= total)
+            problems.append(Problem(
+                "models",
+                f"the models need {total} GPUs but {shape.name} has {shape.gpu_count}",
+                "lower some gpu_count" + (f" or choose a shape with more GPUs: {bigger}" if bigger else ""),
+            ))
+        elif total < shape.gpu_count:
+            warnings.append(f"the models use {total} of the {shape.gpu_count} GPUs of {shape.name}; "
+                            f"{shape.gpu_count - total} stay idle")
+
+    if spec.primary_model_id is not None and spec.primary_model_id not in {m.model_id for m in spec.models}:
+        problems.append(Problem("primary_model_id", f"{spec.primary_model_id!r} is not one of the models",
+                                "use the model_id of one of the models, or leave it out"))
+
+    if problems:
+        raise InvalidInput(problems)
+    canonical_spec = spec.model_copy(update={"instance_shape": shape.name})
+    return ValidatedDeployment(spec=canonical_spec, shape=shape, models=resolved, warnings=warnings)
+
+
+def _check_type(spec: DeploymentSpec) -> list[Problem]:
+    if spec.deployment_type == "STACKED":
+        if len(spec.models) != 1:
+            return [Problem("models", f"a stacked deployment has one base model, got {len(spec.models)}",
+                            "put the adapters in the base model's fine_tune_weights")]
+        if not spec.models[0].fine_tune_weights:
+            return [Problem("models[0].fine_tune_weights", "a stacked deployment needs at least one LoRA adapter",
+                            "add {\"model_id\": …, \"model_name\": …} entries, or use deployment_type MULTI")]
+    if spec.deployment_type == "SINGLE" and len(spec.models) != 1:
+        return [Problem("models", f"a single-model deployment has one model, got {len(spec.models)}",
+                        "use deployment_type MULTI for several models")]
+    return []
+
+
+def _check_count(count: int, field: str, shape) -> list[Problem]:
+    limit = shape.gpu_count if shape is not None else None
+    up_to = ", ".join(str(1 << k) for k in range((limit or 8).bit_length()) if (1 << k) <= (limit or 8))
+    if count < 1:
+        return [Problem(field, f"{count} GPUs is not possible: every model needs at least one", f"use {up_to}")]
+    if not is_power_of_two(count):
+        return [Problem(field, f"{count} is not a power of two (tensor parallelism splits a model over 1, 2, 4 or 8 GPUs)",
+                        f"use {up_to}")]
+    if limit is not None and count > limit:
+        return [Problem(field, f"{count} GPUs but {shape.name} has {limit}", f"use {up_to} or a larger shape")]
+    return []
+
+
+def _check_name(name: str, field: str, served: dict[str, str], where: str, deployment_type: str) -> list[Problem]:
+    problems = []
+    if not _NAME_OK.match(name):
+        problems.append(Problem(field, f"{name!r} is not a usable served name",
+                                "use 1–128 characters without spaces, e.g. 'llama-8b'"))
+    elif deployment_type == "STACKED" and len(name) > INFERENCE_KEY_MAX:
+        problems.append(Problem(field, f"{name!r} is {len(name)} characters; OCI inference keys allow {INFERENCE_KEY_MAX}",
+                                "give it a shorter model_name"))
+    if name in served:
+        problems.append(Problem(field, f"served name {name!r} is already used by {served[name]}",
+                                "give each model (and each copy of the same model) a distinct model_name"))
+    else:
+        served[name] = where
+    return problems
+
+
+def _resolve_params(params, model: ModelInput, shape, gpu_count: int, where: str):
+    problems, warnings = [], []
+    try:
+        user = P.to_flags(params, f"{where}.params")
+    except InvalidInput as exc:
+        return [], exc.problems, []
+    if user:
+        problems += P.refuse_owned(user, f"{where}.params")
+    defaults_text = ""
+    if shape is not None:
+        defaults_text = parameters_for(model.config, shape.name, gpu_count).get(CONTAINER_PARAMS_KEY, "")
+    try:
+        defaults = P.parse_params(defaults_text, f"{model.name} config {CONTAINER_PARAMS_KEY}")
+    except InvalidInput as exc:
+        warnings += [f"config defaults ignored: {p}" for p in exc.problems]
+        defaults = []
+    for flag in P.owned_flags(defaults):
+        warnings.append(f"{where}: config default {flag.name} dropped ({P.OWNED_FLAGS[flag.key]})")
+    defaults = [f for f in defaults if f.key not in P.OWNED_FLAGS]
+    merged = P.merge(defaults, [f for f in user if f.key not in P.OWNED_FLAGS] if user is not None else None)
+    return merged, problems, warnings
+
+
+def _shapes_for(model: ModelInput, shapes: ShapeCatalog, alone: bool) -> str:
+    fits = [s.name for s in shapes.gpu_shapes() if model_candidates(model, s, alone).counts]
+    return f"choose a shape it supports: {fits}" if fits else "no offered shape supports it"
