@@ -55,8 +55,13 @@ class ShapeCatalog:
 
     def suggest(self, name: str) -> str:
         names = [s.name for s in self]
-        close = difflib.get_close_matches(name.upper(), [n.upper() for n in names], n=3, cutoff=0.6)
         by_upper = {n.upper(): n for n in names}
+        upper = name.strip().upper()
+        # VM/BM mix-ups are the usual mistake (e.g. VM.GPU.A10.4 for BM.GPU.A10.4): suggest that first
+        swapped = {"VM.": "BM.", "BM.": "VM."}.get(upper[:3], "") + upper[3:]
+        close = [swapped] if swapped in by_upper else []
+        close += [c for c in difflib.get_close_matches(upper, list(by_upper), n=3, cutoff=0.6) if c not in close]
+        close = close[:3]
         if close:
             return "did you mean " + " or ".join(repr(by_upper[c]) for c in close) + "?"
         return f"known shapes: {', '.join(sorted(names))}"
