@@ -36,15 +36,20 @@ def _json_arg(text: str, option: str) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise InvalidInput(Problem(option, f"not valid JSON ({exc.msg} at column {exc.colno})",
-                                   "quote the JSON in single quotes, e.g. '[\"id1\", \"id2\"]'")) from None
+        raise InvalidInput(
+            Problem(
+                option,
+                f"not valid JSON ({exc.msg} at column {exc.colno})",
+                'quote the JSON in single quotes, e.g. \'["id1", "id2"]\'',
+            )
+        ) from None
 
 
 def _model_ids(text: str) -> list[str]:
     text = text.strip()
     ids = _json_arg(text, "--model_ids") if text.startswith("[") else [p.strip() for p in text.split(",") if p.strip()]
     if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
-        raise InvalidInput(Problem("--model_ids", "expected a list of model ids", "e.g. '[\"id1\", \"id2\"]'"))
+        raise InvalidInput(Problem("--model_ids", "expected a list of model ids", 'e.g. \'["id1", "id2"]\''))
     if not ids:
         raise InvalidInput(Problem("--model_ids", "no model ids given", "pass one or more model ids"))
     return ids
@@ -57,12 +62,18 @@ def _custom_models(pairs: Sequence[str]) -> dict[str, ModelInput]:
     for pair in pairs:
         model_id, sep, path = pair.partition("=")
         if not sep or not model_id or not path:
-            raise InvalidInput(Problem("--model_config", f"{pair!r} is not ID=PATH", "e.g. my-model=config/deployment_config.json"))
+            raise InvalidInput(
+                Problem("--model_config", f"{pair!r} is not ID=PATH", "e.g. my-model=config/deployment_config.json")
+            )
         loaded = load_deployment_config_file(path, shapes)
         for warning in loaded.warnings:
             print(f"aqua-lab: warning: {warning}", file=sys.stderr)
-        custom[model_id] = ModelInput(model_id=model_id, name=model_id, config=loaded.config,
-                                      parameter_count_b=parameter_count_from_name(model_id))
+        custom[model_id] = ModelInput(
+            model_id=model_id,
+            name=model_id,
+            config=loaded.config,
+            parameter_count_b=parameter_count_from_name(model_id),
+        )
     return custom
 
 
@@ -91,11 +102,27 @@ def _canonical_primary(primary: str | None, inputs: Sequence[ModelInput]) -> str
 
 
 def _spec(args: argparse.Namespace) -> DeploymentSpec:
-    raw: dict[str, Any] = {"models": _json_arg(args.models, "--models"), "instance_shape": args.instance_shape,
-                           "display_name": args.display_name}
-    for option in ("deployment_type", "description", "container_image_uri", "compartment_id", "project_id",
-                   "instance_count", "log_group_id", "access_log_id", "predict_log_id", "web_concurrency",
-                   "server_port", "health_check_port", "private_endpoint_id", "primary_model_id"):
+    raw: dict[str, Any] = {
+        "models": _json_arg(args.models, "--models"),
+        "instance_shape": args.instance_shape,
+        "display_name": args.display_name,
+    }
+    for option in (
+        "deployment_type",
+        "description",
+        "container_image_uri",
+        "compartment_id",
+        "project_id",
+        "instance_count",
+        "log_group_id",
+        "access_log_id",
+        "predict_log_id",
+        "web_concurrency",
+        "server_port",
+        "health_check_port",
+        "private_endpoint_id",
+        "primary_model_id",
+    ):
         value = getattr(args, option, None)
         if value is not None:
             raw[option] = value
@@ -110,9 +137,9 @@ def _spec(args: argparse.Namespace) -> DeploymentSpec:
     try:
         return DeploymentSpec.model_validate(raw)
     except ValidationError as exc:
-        raise InvalidInput([
-            Problem("--" + json_path(e["loc"]).removeprefix("$."), e["msg"]) for e in exc.errors()
-        ]) from None
+        raise InvalidInput(
+            [Problem("--" + json_path(e["loc"]).removeprefix("$."), e["msg"]) for e in exc.errors()]
+        ) from None
 
 
 def _validated(args: argparse.Namespace):
@@ -120,7 +147,9 @@ def _validated(args: argparse.Namespace):
     catalog = bundled_catalog()
     custom = _custom_models(args.model_config or [])
     ids = {m.model_id for m in spec.models}
-    known = {i: custom[i] if i in custom else catalog.model_input(i) for i in ids if i in custom or catalog.find_model(i)}
+    known = {
+        i: custom[i] if i in custom else catalog.model_input(i) for i in ids if i in custom or catalog.find_model(i)
+    }
     return validate_deployment(spec, known, catalog.shapes, catalog.suggest)
 
 
@@ -165,7 +194,9 @@ def render_plan(result: Plan, show_all: bool = False) -> str:
             est = " (estimated)" if m.estimated else ""
             mem = f"{m.gpu_memory_in_gbs:g} GB" if m.gpu_memory_in_gbs else ""
             params = m.parameters.get("VLLM_PARAMS", "")
-            lines.append(f"  {letters[m.ocid]} {m.model_name or m.ocid:<44} {m.gpu_count} GPU  {mem:>7}{est}{star}  {params}".rstrip())
+            name = m.model_name or m.ocid
+            row = f"  {letters[m.ocid]} {name:<44} {m.gpu_count} GPU  {mem:>7}{est}{star}  {params}"
+            lines.append(row.rstrip())
         for note in shape_plan.notes:
             lines.append(f"  note: {note}")
     hidden = 0
@@ -173,7 +204,11 @@ def render_plan(result: Plan, show_all: bool = False) -> str:
         lines.append("")
         lines.append("Shapes that cannot hold these models:")
         for shape_name, reasons in result.incompatible_shapes.items():
-            if not show_all and all("has no multi_model_deployment entry" in r for r in reasons) and len(reasons) == len(result.deployment_config):
+            if (
+                not show_all
+                and all("has no multi_model_deployment entry" in r for r in reasons)
+                and len(reasons) == len(result.deployment_config)
+            ):
                 hidden += 1
                 continue
             lines.append(f"  {shape_name}: " + "; ".join(reasons))
@@ -191,8 +226,13 @@ def render_plan(result: Plan, show_all: bool = False) -> str:
 def cmd_list_shapes(args: argparse.Namespace) -> str:
     shapes = bundled_catalog().shapes
     out = [
-        {"core_count": s.core_count, "memory_in_gbs": s.memory_in_gbs, "name": s.name,
-         "shape_series": s.shape_series, "gpu_specs": s.gpu_specs.model_dump() if s.gpu_specs else None}
+        {
+            "core_count": s.core_count,
+            "memory_in_gbs": s.memory_in_gbs,
+            "name": s.name,
+            "shape_series": s.shape_series,
+            "gpu_specs": s.gpu_specs.model_dump() if s.gpu_specs else None,
+        }
         for s in shapes
     ]
     return _dump(out)
@@ -223,16 +263,26 @@ def cmd_plan(args: argparse.Namespace) -> str:
 
 def cmd_validate(args: argparse.Namespace) -> str:
     validated = _validated(args)
-    return _dump({"instance_shape": validated.shape.name, "models": [m.model_dump() for m in validated.models],
-                  "used_gpus": validated.used_gpus, "warnings": validated.warnings})
+    return _dump(
+        {
+            "instance_shape": validated.shape.name,
+            "models": [m.model_dump() for m in validated.models],
+            "used_gpus": validated.used_gpus,
+            "warnings": validated.warnings,
+        }
+    )
 
 
 def cmd_payload(args: argparse.Namespace) -> str:
     validated = _validated(args)
     spec = validated.spec
     catalog = bundled_catalog()
-    paths = {m.model_id: f"service_models/{m.model_id.split('/')[-1]}/artifact" if catalog.find_model(m.model_id) else m.model_id
-             for m in validated.models}
+    paths = {
+        m.model_id: f"service_models/{m.model_id.split('/')[-1]}/artifact"
+        if catalog.find_model(m.model_id)
+        else m.model_id
+        for m in validated.models
+    }
     compartment = spec.compartment_id or PLACEHOLDER_COMPARTMENT
     project = spec.project_id or PLACEHOLDER_PROJECT
     image = spec.container_image_uri or DEFAULT_IMAGE
@@ -244,7 +294,8 @@ def cmd_payload(args: argparse.Namespace) -> str:
             out["multi_model_config"] = payloads.multi_model_config(validated, paths)
         out["model_group"] = payloads.model_group_request(validated, paths, compartment, project)
         out["model_deployment"] = payloads.model_deployment_request(
-            validated, image, compartment, project, model_group_id="<model_group_ocid from the model_group call>")
+            validated, image, compartment, project, model_group_id="<model_group_ocid from the model_group call>"
+        )
     return _dump(out)
 
 
@@ -252,8 +303,9 @@ def cmd_model_list(args: argparse.Namespace) -> str:
     models = bundled_catalog().models
     if args.json:
         return _dump(models)
-    return "\n".join(f"{m.id:<52} {m.task:<20} {'' if m.parameter_count_b is None else f'{m.parameter_count_b:g}B'}"
-                     for m in models)
+    return "\n".join(
+        f"{m.id:<52} {m.task:<20} {'' if m.parameter_count_b is None else f'{m.parameter_count_b:g}B'}" for m in models
+    )
 
 
 def cmd_config_check(args: argparse.Namespace) -> str:
@@ -266,8 +318,12 @@ def _add_plan_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model_ids", required=True, help="JSON list or comma-separated model ids/names")
     p.add_argument("--primary_model_id", help="favour this model: it gets at least as many GPUs as any other")
     p.add_argument("--compartment_id", help="accepted for ADS compatibility (bundled catalog: ignored)")
-    p.add_argument("--model_config", action="append", metavar="ID=PATH",
-                   help="add your own model with its deployment_config.json (repeatable)")
+    p.add_argument(
+        "--model_config",
+        action="append",
+        metavar="ID=PATH",
+        help="add your own model with its deployment_config.json (repeatable)",
+    )
 
 
 def _add_create_args(p: argparse.ArgumentParser) -> None:
@@ -307,8 +363,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = dverbs.add_parser("list_shapes", help="GPU shapes with their GPU specs (JSON)")
     p.add_argument("--compartment_id")
     p.set_defaults(run=cmd_list_shapes)
-    p = dverbs.add_parser("get_multimodel_deployment_config",
-                          help="configs and GPU allocation on every compatible shape (JSON, ADS format + reasons)")
+    p = dverbs.add_parser(
+        "get_multimodel_deployment_config",
+        help="configs and GPU allocation on every compatible shape (JSON, ADS format + reasons)",
+    )
     _add_plan_args(p)
     p.set_defaults(run=cmd_get_config)
     p = dverbs.add_parser("validate", help="check a deployment request like `ads aqua deployment create` takes")
@@ -344,8 +402,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         output = args.run(args)
     except InvalidInput as exc:
-        print(f"aqua-lab: error: {'; '.join(str(p) for p in exc.problems) if len(exc.problems) > 1 else exc}",
-              file=sys.stderr)
+        print(
+            f"aqua-lab: error: {'; '.join(str(p) for p in exc.problems) if len(exc.problems) > 1 else exc}",
+            file=sys.stderr,
+        )
         return 2
     except AquaLabError as exc:
         print(f"aqua-lab: error: {exc}", file=sys.stderr)

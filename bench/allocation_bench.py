@@ -29,7 +29,7 @@ def ads_verify_compatibility(total, model_gpu_dict, primary_model_id=None):
             for cur in range(total, n - 1, -1):
                 for c in combos:
                     if sum(c) == cur - g:
-                        return True, {**dict(zip(others, c)), primary_model_id: g}
+                        return True, {**dict(zip(others, c, strict=True)), primary_model_id: g}
         return False, {}
     ids = list(model_gpu_dict)
     for cur in range(total, n - 1, -1):
@@ -42,7 +42,7 @@ def ads_verify_compatibility(total, model_gpu_dict, primary_model_id=None):
                     if s == 0:
                         break
         if best:
-            return True, dict(zip(ids, best))
+            return True, dict(zip(ids, best, strict=True))
     return False, {}
 
 
@@ -64,12 +64,16 @@ def main() -> None:
     for n in range(2, args.max_models + 1):
         cands = {f"m{i}": [1, 2, 4, 8] for i in range(n)}
         for primary in (None, "m0"):
-            base_t, (base_fits, base_alloc) = timed(lambda: ads_verify_compatibility(8, cands, primary), args.repeat)
-            ours_t, ours = timed(lambda: allocate(8, cands, primary), args.repeat)
+            base_t, (base_fits, base_alloc) = timed(
+                lambda c=cands, p=primary: ads_verify_compatibility(8, c, p), args.repeat
+            )
+            ours_t, ours = timed(lambda c=cands, p=primary: allocate(8, c, p), args.repeat)
             assert base_fits == ours.fits
             same = "-" if not ours.fits else sum(base_alloc.values()) == ours.used_gpus
-            print(f"{n:>6} {primary or '-':>7} {base_t * 1e3:>10.3f}ms {ours_t * 1e3:>8.3f}ms "
-                  f"{base_t / ours_t:>8.1f}x  {same}")
+            print(
+                f"{n:>6} {primary or '-':>7} {base_t * 1e3:>10.3f}ms {ours_t * 1e3:>8.3f}ms "
+                f"{base_t / ours_t:>8.1f}x  {same}"
+            )
 
 
 if __name__ == "__main__":

@@ -144,7 +144,9 @@ def test_order_of_counts_in_config_does_not_matter():
 def _valid(total, lists):
     return [
         combo
-        for combo in itertools.product(*[[c for c in options if is_power_of_two(c) and c <= total] for options in lists])
+        for combo in itertools.product(
+            *[[c for c in options if is_power_of_two(c) and c <= total] for options in lists]
+        )
         if sum(combo) <= total
     ]
 

@@ -19,26 +19,40 @@ def test_list_shapes_prints_the_seeds_fields_with_canonical_names():
     out = run("deployment", "list_shapes")
     assert out.returncode == 0, out.stderr
     shapes = {s["name"]: s for s in json.loads(out.stdout)}
-    assert shapes["VM.GPU.A10.2"]["gpu_specs"] == {"gpu_memory_in_gbs": 48, "gpu_count": 2, "gpu_type": "A10",
-                                                   "per_gpu_memory_in_gbs": 24.0}
+    assert shapes["VM.GPU.A10.2"]["gpu_specs"] == {
+        "gpu_memory_in_gbs": 48,
+        "gpu_count": 2,
+        "gpu_type": "A10",
+        "per_gpu_memory_in_gbs": 24.0,
+    }
     assert "BM.GPU.A100-v2.8" in shapes and "BM.GPU3.8" in shapes and "VM.GPU3.8" not in shapes
 
 
 def test_get_multimodel_deployment_config_has_the_ads_output_shape():
-    out = run("deployment", "get_multimodel_deployment_config",
-              "--model_ids", '["google/gemma-2b", "meta-llama/Llama-3.2-1B", "microsoft/phi-2"]',
-              "--primary_model_id", "microsoft/phi-2")
+    out = run(
+        "deployment",
+        "get_multimodel_deployment_config",
+        "--model_ids",
+        '["google/gemma-2b", "meta-llama/Llama-3.2-1B", "microsoft/phi-2"]',
+        "--primary_model_id",
+        "microsoft/phi-2",
+    )
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout)
     assert data["error_message"] is None
     a10 = data["gpu_allocation"]["BM.GPU.A10.4"]
     assert [(m["ocid"], m["gpu_count"]) for m in a10["models"]] == [
-        ("google/gemma-2b", 1), ("meta-llama/Llama-3.2-1B", 1), ("microsoft/phi-2", 2)]
+        ("google/gemma-2b", 1),
+        ("meta-llama/Llama-3.2-1B", 1),
+        ("microsoft/phi-2", 2),
+    ]
     assert a10["total_gpus_available"] == 4 and a10["primary_honoured"] is True
 
 
 def test_plan_prints_a_gpu_split_table():
-    out = run("plan", "--model_ids", "gemma-2b,Llama-3.2-1B,phi-2", "--primary_model_id", "phi-2", "--shape", "bm.gpu.a10.4")
+    out = run(
+        "plan", "--model_ids", "gemma-2b,Llama-3.2-1B,phi-2", "--primary_model_id", "phi-2", "--shape", "bm.gpu.a10.4"
+    )
     assert out.returncode == 0, out.stderr
     assert "BM.GPU.A10.4  (4 × A10 24 GB)  uses 4/4 GPUs" in out.stdout
     assert "GPUs  |A|B|C|C|" in out.stdout
@@ -52,7 +66,9 @@ def test_plan_with_a_custom_model_config(tmp_path, seed_sample_text):
     assert bad.returncode == 2
     assert bad.stderr.strip().count("\n") == 0
     assert f"{cfg}, line 5, column 19: $: trailing comma" in bad.stderr
-    cfg.write_text(seed_sample_text.replace('"BM.GPU.A10.4",\n', '"BM.GPU.A10.4"\n').replace('"gpu_count": 2,', '"gpu_count": 2'))
+    cfg.write_text(
+        seed_sample_text.replace('"BM.GPU.A10.4",\n', '"BM.GPU.A10.4"\n').replace('"gpu_count": 2,', '"gpu_count": 2')
+    )
     good = run("plan", "--model_ids", "mine,gemma-2b", "--model_config", f"mine={cfg}", "--json")
     assert good.returncode == 0, good.stderr
     assert "VM.GPU.A10.4" in good.stderr  # the dangling shape warning
@@ -65,10 +81,32 @@ def test_plan_with_a_custom_model_config(tmp_path, seed_sample_text):
         (["plan", "--model_ids", "[not json"], "--model_ids: not valid JSON"),
         (["plan", "--model_ids", "gemma-2c"], "unknown model 'gemma-2c' — did you mean 'google/gemma-2b'"),
         (["plan", "--model_ids", "gemma-2b", "--primary_model_id", "phi-2"], "primary_model_id: 'phi-2' is not one of"),
-        (["deployment", "validate", "--models", '[{"model_id": "gemma-2b", "gpu_count": 3}]',
-          "--instance_shape", "VM.GPU.A10.2", "--display_name", "x"], "models[0].gpu_count: 3 is not a power of two"),
-        (["deployment", "validate", "--models", '[{"model_id": "gemma-2b", "gpus": 1}]',
-          "--instance_shape", "VM.GPU.A10.2", "--display_name", "x"], "--models[0].gpus: Extra inputs are not permitted"),
+        (
+            [
+                "deployment",
+                "validate",
+                "--models",
+                '[{"model_id": "gemma-2b", "gpu_count": 3}]',
+                "--instance_shape",
+                "VM.GPU.A10.2",
+                "--display_name",
+                "x",
+            ],
+            "models[0].gpu_count: 3 is not a power of two",
+        ),
+        (
+            [
+                "deployment",
+                "validate",
+                "--models",
+                '[{"model_id": "gemma-2b", "gpus": 1}]',
+                "--instance_shape",
+                "VM.GPU.A10.2",
+                "--display_name",
+                "x",
+            ],
+            "--models[0].gpus: Extra inputs are not permitted",
+        ),
         (["deployment", "nope"], "invalid choice: 'nope'"),
     ],
 )
@@ -81,14 +119,23 @@ def test_bad_input_is_one_line_and_exit_2(args, message):
 
 
 def test_payload_prints_the_model_group_and_deployment_bodies():
-    out = run("deployment", "payload", "--models",
-              '[{"model_id": "gemma-2b", "gpu_count": 1, "model_name": "a"}, {"model_id": "gemma-2b", "gpu_count": 1, "model_name": "b"}]',
-              "--instance_shape", "vm.gpu.a10.2", "--display_name", "twins")
+    out = run(
+        "deployment",
+        "payload",
+        "--models",
+        json.dumps([{"model_id": "gemma-2b", "gpu_count": 1, "model_name": name} for name in "ab"]),
+        "--instance_shape",
+        "vm.gpu.a10.2",
+        "--display_name",
+        "twins",
+    )
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout)
     params = [m["params"] for m in data["multi_model_config"]["models"]]
-    assert params == ["--served-model-name a --seed 42 --tensor-parallel-size 1",
-                      "--served-model-name b --seed 42 --tensor-parallel-size 1"]
+    assert params == [
+        "--served-model-name a --seed 42 --tensor-parallel-size 1",
+        "--served-model-name b --seed 42 --tensor-parallel-size 1",
+    ]
     assert data["model_group"]["memberModelEntries"]["memberModelDetails"] == [{"modelId": "google/gemma-2b"}]
     shape = data["model_deployment"]["modelDeploymentConfigurationDetails"]["infrastructureConfigurationDetails"]
     assert shape["instanceConfiguration"]["instanceShapeName"] == "VM.GPU.A10.2"
@@ -98,7 +145,14 @@ def test_model_list_and_config_check(tmp_path):
     out = run("model", "list")
     assert out.returncode == 0 and "meta-llama/Meta-Llama-3.1-70B-Instruct" in out.stdout and "70B" in out.stdout
     cfg = tmp_path / "c.json"
-    cfg.write_text(json.dumps({"shape": ["VM.GPU.A10.2"], "configuration": {"vm.gpu.a10.2": {"multi_model_deployment": [{"gpu_count": 1}]}}}))
+    cfg.write_text(
+        json.dumps(
+            {
+                "shape": ["VM.GPU.A10.2"],
+                "configuration": {"vm.gpu.a10.2": {"multi_model_deployment": [{"gpu_count": 1}]}},
+            }
+        )
+    )
     out = run("config", "check", str(cfg))
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["multi_model_gpu_counts"] == {"VM.GPU.A10.2": [1]}

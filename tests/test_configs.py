@@ -26,7 +26,7 @@ def test_seed_sample_trailing_comma_is_reported_with_line_and_column(seed_sample
 def test_seed_sample_with_commas_fixed_warns_about_the_dangling_shape(seed_sample_text, catalog):
     fixed = re.sub(r",(\s*[}\]])", r"\1", seed_sample_text)
     loaded = parse_deployment_config(fixed, "deployment_config.json", catalog.shapes)
-    dangling = [w for w in loaded.warnings if "is not in the \"shape\" list" in w]
+    dangling = [w for w in loaded.warnings if 'is not in the "shape" list' in w]
     assert len(dangling) == 1 and "VM.GPU.A10.4" in dangling[0]
     unknown = [w for w in loaded.warnings if "not a known shape" in w]
     assert len(unknown) == 1 and "did you mean 'BM.GPU.A10.4'" in unknown[0]
@@ -44,8 +44,10 @@ def test_a_file_on_disk_is_named_in_the_error(tmp_path, seed_sample_text):
 
 
 def test_wrong_types_name_the_json_path_and_the_fix():
-    bad = {"shape": ["VM.GPU.A10.2"],
-           "configuration": {"VM.GPU.A10.2": {"multi_model_deployment": [{"gpu_count": "two"}]}}}
+    bad = {
+        "shape": ["VM.GPU.A10.2"],
+        "configuration": {"VM.GPU.A10.2": {"multi_model_deployment": [{"gpu_count": "two"}]}},
+    }
     with pytest.raises(ConfigFileError) as err:
         parse_deployment_config(json.dumps(bad), "cfg.json")
     problem = err.value.problems[0]
@@ -64,10 +66,14 @@ def test_missing_gpu_count_and_non_object_top_level():
 
 
 def test_shape_names_become_canonical_and_unusable_counts_are_warned(catalog):
-    text = json.dumps({
-        "shape": ["bm.gpu.a100-V2.8"],
-        "configuration": {"BM.GPU.A100-V2.8": {"multi_model_deployment": [{"gpu_count": 5}, {"gpu_count": 16}, {"gpu_count": 4}]}},
-    })
+    text = json.dumps(
+        {
+            "shape": ["bm.gpu.a100-V2.8"],
+            "configuration": {
+                "BM.GPU.A100-V2.8": {"multi_model_deployment": [{"gpu_count": 5}, {"gpu_count": 16}, {"gpu_count": 4}]}
+            },
+        }
+    )
     loaded = parse_deployment_config(text, shapes=catalog.shapes)
     assert loaded.config.shape == ["BM.GPU.A100-v2.8"]
     assert list(loaded.config.configuration) == ["BM.GPU.A100-v2.8"]
@@ -76,7 +82,9 @@ def test_shape_names_become_canonical_and_unusable_counts_are_warned(catalog):
 
 
 def test_unknown_keys_survive_a_round_trip():
-    text = json.dumps({"shape": [], "configuration": {"VM.GPU.A10.2": {"env": {"VLLM": {"A": "1"}}, "future": 1}}, "x": 2})
+    text = json.dumps(
+        {"shape": [], "configuration": {"VM.GPU.A10.2": {"env": {"VLLM": {"A": "1"}}, "future": 1}}, "x": 2}
+    )
     config = parse_deployment_config(text).config
     dumped = config.model_dump()
     assert dumped["x"] == 2 and dumped["configuration"]["VM.GPU.A10.2"]["future"] == 1

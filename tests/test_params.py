@@ -11,18 +11,29 @@ pytestmark = pytest.mark.planning
 
 
 def test_values_containing_double_dashes_and_spaces_survive():
-    flags = P.parse_params("--served-model-name my--model --chat-template 'a b' --max-model-len=4096 --trust-remote-code")
+    flags = P.parse_params(
+        "--served-model-name my--model --chat-template 'a b' --max-model-len=4096 --trust-remote-code"
+    )
     assert [(f.name, f.value) for f in flags] == [
-        ("--served-model-name", "my--model"), ("--chat-template", "a b"),
-        ("--max-model-len", "4096"), ("--trust-remote-code", None)]
-    assert P.render(flags) == "--served-model-name my--model --chat-template 'a b' --max-model-len 4096 --trust-remote-code"
+        ("--served-model-name", "my--model"),
+        ("--chat-template", "a b"),
+        ("--max-model-len", "4096"),
+        ("--trust-remote-code", None),
+    ]
+    assert (
+        P.render(flags)
+        == "--served-model-name my--model --chat-template 'a b' --max-model-len 4096 --trust-remote-code"
+    )
     assert P.parse_params(P.render(flags)) == flags
 
 
 def test_short_flags_negative_numbers_and_json_values():
     flags = P.parse_params("-tp 2 --temperature -1 --override-generation-config '{\"top_k\": 5}'")
     assert [(f.key, f.value) for f in flags] == [
-        ("tensor-parallel-size", "2"), ("temperature", "-1"), ("override-generation-config", '{"top_k": 5}')]
+        ("tensor-parallel-size", "2"),
+        ("temperature", "-1"),
+        ("override-generation-config", '{"top_k": 5}'),
+    ]
 
 
 def test_bad_strings_are_clear_errors():
@@ -58,6 +69,8 @@ def test_user_flags_override_config_defaults_flag_by_flag(user, expected):
 
 def test_served_params_put_the_owned_flags_first_like_aqua():
     text = P.served_params("mistralai/Mistral-7B-v0.1", 1, P.parse_params("--max-model-len 4096"))
-    assert text == "--served-model-name mistralai/Mistral-7B-v0.1 --seed 42 --tensor-parallel-size 1 --max-model-len 4096"
+    assert (
+        text == "--served-model-name mistralai/Mistral-7B-v0.1 --seed 42 --tensor-parallel-size 1 --max-model-len 4096"
+    )
     odd = P.served_params("my model", 2, P.parse_params("--seed 7"))
     assert odd == "--served-model-name 'my model' --seed 42 --tensor-parallel-size 2"

@@ -15,15 +15,23 @@ pytestmark = pytest.mark.planning
 
 
 def _config(entries: dict[str, list[int]], single: list[str] | None = None) -> DeploymentConfig:
-    return DeploymentConfig.model_validate({
-        "shape": single if single is not None else list(entries),
-        "configuration": {s: {"multi_model_deployment": [{"gpu_count": c} for c in counts]} for s, counts in entries.items()},
-    })
+    return DeploymentConfig.model_validate(
+        {
+            "shape": single if single is not None else list(entries),
+            "configuration": {
+                s: {"multi_model_deployment": [{"gpu_count": c} for c in counts]} for s, counts in entries.items()
+            },
+        }
+    )
 
 
 def test_every_service_model_plans_alone_on_every_shape_the_table_lists(catalog):
-    rows = json.loads((__import__("importlib.resources").resources.files("aqua_lab.data")
-                       / "multimodel_supported_service_models.json").read_text())["rows"]
+    rows = json.loads(
+        (
+            __import__("importlib.resources").resources.files("aqua_lab.data")
+            / "multimodel_supported_service_models.json"
+        ).read_text()
+    )["rows"]
     table: dict[str, set[str]] = {}
     for row in rows:
         table.setdefault(row["model"], set()).add(catalog.shapes.canonical(row["shape"]))
@@ -40,7 +48,7 @@ def test_every_service_model_plans_alone_on_every_shape_the_table_lists(catalog)
 def test_every_pair_of_service_models_sharing_a_shape_gets_a_valid_plan(catalog):
     names = [m.id for m in catalog.models]
     for i, a in enumerate(names):
-        for b in names[i + 1:]:
+        for b in names[i + 1 :]:
             result = plan([catalog.model_input(a), catalog.model_input(b)], catalog.shapes)
             for shape, alloc in result.gpu_allocation.items():
                 counts = [m.gpu_count for m in alloc.models]
@@ -55,8 +63,13 @@ def test_every_pair_of_service_models_sharing_a_shape_gets_a_valid_plan(catalog)
 
 
 def test_output_has_the_seed_fields_and_canonical_shape_names(catalog):
-    result = plan([catalog.model_input("meta-llama/Meta-Llama-3.1-70B-Instruct"),
-                   catalog.model_input("meta-llama/Llama-3.2-11B-Vision-Instruct")], catalog.shapes)
+    result = plan(
+        [
+            catalog.model_input("meta-llama/Meta-Llama-3.1-70B-Instruct"),
+            catalog.model_input("meta-llama/Llama-3.2-11B-Vision-Instruct"),
+        ],
+        catalog.shapes,
+    )
     data = result.model_dump(mode="json")
     assert set(data) >= {"deployment_config", "gpu_allocation", "error_message"}
     assert "BM.GPU.A100-v2.8" in data["gpu_allocation"]
@@ -64,14 +77,21 @@ def test_output_has_the_seed_fields_and_canonical_shape_names(catalog):
     entry = data["gpu_allocation"]["BM.GPU.H100.8"]
     assert entry["total_gpus_available"] == 8
     assert [(m["ocid"], m["gpu_count"]) for m in entry["models"]] == [
-        ("meta-llama/Meta-Llama-3.1-70B-Instruct", 4), ("meta-llama/Llama-3.2-11B-Vision-Instruct", 4)]
+        ("meta-llama/Meta-Llama-3.1-70B-Instruct", 4),
+        ("meta-llama/Llama-3.2-11B-Vision-Instruct", 4),
+    ]
     assert Plan.model_validate(data) == result  # round trip
 
 
 def test_incompatible_shapes_say_which_model_and_which_limit(catalog):
-    result = plan([catalog.model_input("meta-llama/Meta-Llama-3.1-70B-Instruct"),
-                   catalog.model_input("meta-llama/Llama-3.2-11B-Vision-Instruct"),
-                   catalog.model_input("microsoft/phi-4")], catalog.shapes)
+    result = plan(
+        [
+            catalog.model_input("meta-llama/Meta-Llama-3.1-70B-Instruct"),
+            catalog.model_input("meta-llama/Llama-3.2-11B-Vision-Instruct"),
+            catalog.model_input("microsoft/phi-4"),
+        ],
+        catalog.shapes,
+    )
     assert result.gpu_allocation == {}
     assert result.error_message == NO_ALLOCATION
     h100 = " ".join(result.incompatible_shapes["BM.GPU.H100.8"])
@@ -132,8 +152,10 @@ def test_config_order_does_not_change_the_plan(catalog):
 
 
 def test_per_count_parameters_come_from_the_matching_entry(catalog):
-    result = plan([catalog.model_input("meta-llama/Llama-3.2-3B-Instruct"), catalog.model_input("google/gemma-2b")],
-                  catalog.shapes)
+    result = plan(
+        [catalog.model_input("meta-llama/Llama-3.2-3B-Instruct"), catalog.model_input("google/gemma-2b")],
+        catalog.shapes,
+    )
     a10_4 = result.gpu_allocation["BM.GPU.A10.4"]
     llama = a10_4.models[0]
     assert llama.gpu_count == 2 and llama.parameters == {}  # the 2-GPU row has no extra flags

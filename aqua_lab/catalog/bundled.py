@@ -109,6 +109,4 @@ def _task(name: str) -> str:
 
 @cache  # explicit process-wide cache: the bundled files never change while we run
 def bundled_catalog() -> BundledCatalog:
-    return BundledCatalog(
-        _read_json("gpu_shapes_index.json"), _read_json("multimodel_supported_service_models.json")
-    )
+    return BundledCatalog(_read_json("gpu_shapes_index.json"), _read_json("multimodel_supported_service_models.json"))

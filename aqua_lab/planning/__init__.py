@@ -1,8 +1,8 @@
 """Planning: catalogs, config resolution, allocation, parameters, payloads.  Pure — no I/O."""
 
 from .allocate import allocate, is_power_of_two
-from .configs import parse_deployment_config, canonicalise_config, parameters_for
-from .resolve import plan, model_candidates
+from .configs import canonicalise_config, parameters_for, parse_deployment_config
+from .resolve import model_candidates, plan
 from .shapes import ShapeCatalog
 from .validate import validate_deployment
 

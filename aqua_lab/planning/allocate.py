@@ -123,10 +123,7 @@ def _why_it_cannot_fit(
     smallest = [usable[0] for usable in lists]
     if sum(smallest) > total:
         parts = ", ".join(f"{m}: {c}" for m, c in zip(ids, smallest, strict=True))
-        return [
-            f"even the smallest allowed counts ({parts}) need {sum(smallest)} GPUs "
-            f"but the shape has {total}"
-        ]
+        return [f"even the smallest allowed counts ({parts}) need {sum(smallest)} GPUs but the shape has {total}"]
     return []
 
 
@@ -180,9 +177,7 @@ def _balanced(lists: Sequence[Sequence[int]], target: int) -> list[int]:
     raise AssertionError("target was checked reachable before balancing")
 
 
-def _search(
-    lists: Sequence[Sequence[int]], total: int, primary: int | None
-) -> tuple[list[int], bool | None]:
+def _search(lists: Sequence[Sequence[int]], total: int, primary: int | None) -> tuple[list[int], bool | None]:
     best_total = _suffix_reach(lists, total)[0].bit_length() - 1
 
     if primary is None:

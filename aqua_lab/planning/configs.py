@@ -37,8 +37,11 @@ def parse_deployment_config(
     if not isinstance(data, dict):
         raise ConfigFileError(
             source,
-            Problem("$", f"expected a JSON object, got {type(data).__name__}",
-                    'the file must look like {"shape": [...], "configuration": {...}}'),
+            Problem(
+                "$",
+                f"expected a JSON object, got {type(data).__name__}",
+                'the file must look like {"shape": [...], "configuration": {...}}',
+            ),
         )
     try:
         config = DeploymentConfig.model_validate(data)
@@ -78,12 +81,16 @@ def canonicalise_config(
             continue
         if listed and canonical not in listed:
             warnings.append(
-                f"{source}: $.configuration[{key!r}] is not in the \"shape\" list "
+                f'{source}: $.configuration[{key!r}] is not in the "shape" list '
                 f"{listed}; add it there if the model supports that shape, or remove the entry"
             )
         shape = shapes.find(canonical)
-        entries = _usable_entries(shape_config.multi_model_deployment, shape.gpu_count if shape else None,
-                                  f"{source}: $.configuration[{key!r}].multi_model_deployment", warnings)
+        entries = _usable_entries(
+            shape_config.multi_model_deployment,
+            shape.gpu_count if shape else None,
+            f"{source}: $.configuration[{key!r}].multi_model_deployment",
+            warnings,
+        )
         configuration[canonical] = shape_config.model_copy(update={"multi_model_deployment": entries})
 
     return config.model_copy(update={"shape": listed, "configuration": configuration}), warnings
@@ -159,8 +166,11 @@ def _decode_error(text: str, source: str, exc: json.JSONDecodeError) -> ConfigFi
             )
     return ConfigFileError(
         source,
-        Problem("$", f"not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})",
-                "fix the JSON syntax at that position"),
+        Problem(
+            "$",
+            f"not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})",
+            "fix the JSON syntax at that position",
+        ),
         line=exc.lineno,
         column=exc.colno,
     )

@@ -83,8 +83,11 @@ def parse_params(text: str, field: str = "params") -> list[Flag]:
             flags[-1] = Flag(flags[-1].name, token)
         else:
             raise InvalidInput(
-                Problem(field, f"value {token!r} has no flag before it",
-                        "write flags as '--name value'; quote values that contain spaces")
+                Problem(
+                    field,
+                    f"value {token!r} has no flag before it",
+                    "write flags as '--name value'; quote values that contain spaces",
+                )
             )
     return flags
 

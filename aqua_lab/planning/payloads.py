@@ -105,10 +105,13 @@ def model_group_request(
             "customMetadataList": [
                 _metadata("MULTI_MODEL_CONFIG", multi_model_config(deployment, model_paths)),
                 _metadata("model_group_count", str(len(deployment.models))),
-                _metadata("multi_model_metadata", [
-                    {"model_id": m.model_id, "model_name": m.model_name, "gpu_count": m.gpu_count}
-                    for m in deployment.models
-                ]),
+                _metadata(
+                    "multi_model_metadata",
+                    [
+                        {"model_id": m.model_id, "model_name": m.model_name, "gpu_count": m.gpu_count}
+                        for m in deployment.models
+                    ],
+                ),
             ],
         }
     return {**base, "modelGroupDetails": details, "memberModelEntries": {"memberModelDetails": members}}

@@ -54,7 +54,8 @@ def model_candidates(model: ModelInput, shape: Shape, alone: bool = False) -> Ca
             return Candidates(counts, need_gb=need)
         covered = sorted(s for s, c in config.configuration.items() if c.multi_model_deployment)
         return Candidates(
-            [], need_gb=need,
+            [],
+            need_gb=need,
             reason=f"model {model.name!r} has no multi_model_deployment entry for this shape "
             f"(its config covers {covered})",
         )
@@ -87,8 +88,11 @@ def plan(
     ids = [m.model_id for m in models]
     if primary_model_id is not None and primary_model_id not in ids:
         raise InvalidInput(
-            Problem("primary_model_id", f"{primary_model_id!r} is not one of the selected models",
-                    f"use one of {list(dict.fromkeys(ids))} or leave it out")
+            Problem(
+                "primary_model_id",
+                f"{primary_model_id!r} is not one of the selected models",
+                f"use one of {list(dict.fromkeys(ids))} or leave it out",
+            )
         )
 
     keys = allocation_keys(models)

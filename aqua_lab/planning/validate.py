@@ -41,7 +41,9 @@ def validate_deployment(
 
     shape = shapes.find(spec.instance_shape)
     if shape is None:
-        problems.append(Problem("instance_shape", f"unknown shape {spec.instance_shape!r}", shapes.suggest(spec.instance_shape)))
+        problems.append(
+            Problem("instance_shape", f"unknown shape {spec.instance_shape!r}", shapes.suggest(spec.instance_shape))
+        )
     elif shape.gpu_count == 0:
         problems.append(Problem("instance_shape", f"{shape.name} has no GPUs", "choose a GPU shape"))
         shape = None
@@ -60,8 +62,13 @@ def validate_deployment(
         problems += _check_name(name, f"{where}.model_name", served, where, spec.deployment_type)
         for j, lora in enumerate(entry.fine_tune_weights):
             lora_name = lora.model_name or lora.model_id
-            problems += _check_name(lora_name, f"{where}.fine_tune_weights[{j}].model_name", served,
-                                    f"{where}.fine_tune_weights[{j}]", "STACKED")
+            problems += _check_name(
+                lora_name,
+                f"{where}.fine_tune_weights[{j}].model_name",
+                served,
+                f"{where}.fine_tune_weights[{j}]",
+                "STACKED",
+            )
 
         count_problems = _check_count(entry.gpu_count, f"{where}.gpu_count", shape)
         problems += count_problems
@@ -70,8 +77,13 @@ def validate_deployment(
             cands = model_candidates(model, shape, alone)
             estimated = cands.estimated
             if not cands.counts:
-                problems.append(Problem(f"{where}.model_id", f"cannot run on {shape.name}: {cands.reason}",
-                                        _shapes_for(model, shapes, alone)))
+                problems.append(
+                    Problem(
+                        f"{where}.model_id",
+                        f"cannot run on {shape.name}: {cands.reason}",
+                        _shapes_for(model, shapes, alone),
+                    )
+                )
             elif entry.gpu_count not in cands.counts:
                 usable = sorted(c for c in set(cands.counts) if is_power_of_two(c) and c <= shape.gpu_count)
                 if estimated:
@@ -80,42 +92,55 @@ def validate_deployment(
                         f"{entry.gpu_count} GPU(s) of {shape.name} may be too few (estimate allows {usable})"
                     )
                 else:
-                    problems.append(Problem(
-                        f"{where}.gpu_count",
-                        f"{model.name!r} is configured for {usable} GPU(s) on {shape.name}, not {entry.gpu_count}",
-                        f"use one of {usable}" if usable else _shapes_for(model, shapes, alone),
-                    ))
+                    problems.append(
+                        Problem(
+                            f"{where}.gpu_count",
+                            f"{model.name!r} is configured for {usable} GPU(s) on {shape.name}, not {entry.gpu_count}",
+                            f"use one of {usable}" if usable else _shapes_for(model, shapes, alone),
+                        )
+                    )
 
         flags, flag_problems, flag_warnings = _resolve_params(entry.params, model, shape, entry.gpu_count, where)
         problems += flag_problems
         warnings += flag_warnings
-        resolved.append(ResolvedModel(
-            model_id=entry.model_id,
-            model_name=name,
-            gpu_count=entry.gpu_count,
-            params=P.render(flags),
-            model_task=(entry.model_task or "text_generation").replace("-", "_").lower(),
-            env_var=entry.env_var,
-            fine_tune_weights=entry.fine_tune_weights,
-            estimated=estimated,
-        ))
+        resolved.append(
+            ResolvedModel(
+                model_id=entry.model_id,
+                model_name=name,
+                gpu_count=entry.gpu_count,
+                params=P.render(flags),
+                model_task=(entry.model_task or "text_generation").replace("-", "_").lower(),
+                env_var=entry.env_var,
+                fine_tune_weights=entry.fine_tune_weights,
+                estimated=estimated,
+            )
+        )
 
     if shape is not None:
         total = sum(m.gpu_count for m in spec.models)
         if total > shape.gpu_count:
             bigger = sorted(s.name for s in shapes.gpu_shapes() if s.gpu_count >= total)
-            problems.append(Problem(
-                "models",
-                f"the models need {total} GPUs but {shape.name} has {shape.gpu_count}",
-                "lower some gpu_count" + (f" or choose a shape with more GPUs: {bigger}" if bigger else ""),
-            ))
+            problems.append(
+                Problem(
+                    "models",
+                    f"the models need {total} GPUs but {shape.name} has {shape.gpu_count}",
+                    "lower some gpu_count" + (f" or choose a shape with more GPUs: {bigger}" if bigger else ""),
+                )
+            )
         elif total < shape.gpu_count:
-            warnings.append(f"the models use {total} of the {shape.gpu_count} GPUs of {shape.name}; "
-                            f"{shape.gpu_count - total} stay idle")
+            warnings.append(
+                f"the models use {total} of the {shape.gpu_count} GPUs of {shape.name}; "
+                f"{shape.gpu_count - total} stay idle"
+            )
 
     if spec.primary_model_id is not None and spec.primary_model_id not in {m.model_id for m in spec.models}:
-        problems.append(Problem("primary_model_id", f"{spec.primary_model_id!r} is not one of the models",
-                                "use the model_id of one of the models, or leave it out"))
+        problems.append(
+            Problem(
+                "primary_model_id",
+                f"{spec.primary_model_id!r} is not one of the models",
+                "use the model_id of one of the models, or leave it out",
+            )
+        )
 
     if problems:
         raise InvalidInput(problems)
@@ -126,14 +151,29 @@ def validate_deployment(
 def _check_type(spec: DeploymentSpec) -> list[Problem]:
     if spec.deployment_type == "STACKED":
         if len(spec.models) != 1:
-            return [Problem("models", f"a stacked deployment has one base model, got {len(spec.models)}",
-                            "put the adapters in the base model's fine_tune_weights")]
+            return [
+                Problem(
+                    "models",
+                    f"a stacked deployment has one base model, got {len(spec.models)}",
+                    "put the adapters in the base model's fine_tune_weights",
+                )
+            ]
         if not spec.models[0].fine_tune_weights:
-            return [Problem("models[0].fine_tune_weights", "a stacked deployment needs at least one LoRA adapter",
-                            "add {\"model_id\": …, \"model_name\": …} entries, or use deployment_type MULTI")]
+            return [
+                Problem(
+                    "models[0].fine_tune_weights",
+                    "a stacked deployment needs at least one LoRA adapter",
+                    'add {"model_id": …, "model_name": …} entries, or use deployment_type MULTI',
+                )
+            ]
     if spec.deployment_type == "SINGLE" and len(spec.models) != 1:
-        return [Problem("models", f"a single-model deployment has one model, got {len(spec.models)}",
-                        "use deployment_type MULTI for several models")]
+        return [
+            Problem(
+                "models",
+                f"a single-model deployment has one model, got {len(spec.models)}",
+                "use deployment_type MULTI for several models",
+            )
+        ]
     return []
 
 
@@ -143,8 +183,13 @@ def _check_count(count: int, field: str, shape) -> list[Problem]:
     if count < 1:
         return [Problem(field, f"{count} GPUs is not possible: every model needs at least one", f"use {up_to}")]
     if not is_power_of_two(count):
-        return [Problem(field, f"{count} is not a power of two (tensor parallelism splits a model over 1, 2, 4 or 8 GPUs)",
-                        f"use {up_to}")]
+        return [
+            Problem(
+                field,
+                f"{count} is not a power of two (tensor parallelism splits a model over 1, 2, 4 or 8 GPUs)",
+                f"use {up_to}",
+            )
+        ]
     if limit is not None and count > limit:
         return [Problem(field, f"{count} GPUs but {shape.name} has {limit}", f"use {up_to} or a larger shape")]
     return []
@@ -153,14 +198,27 @@ def _check_count(count: int, field: str, shape) -> list[Problem]:
 def _check_name(name: str, field: str, served: dict[str, str], where: str, deployment_type: str) -> list[Problem]:
     problems = []
     if not _NAME_OK.match(name):
-        problems.append(Problem(field, f"{name!r} is not a usable served name",
-                                "use 1–128 characters without spaces, e.g. 'llama-8b'"))
+        problems.append(
+            Problem(
+                field, f"{name!r} is not a usable served name", "use 1–128 characters without spaces, e.g. 'llama-8b'"
+            )
+        )
     elif deployment_type == "STACKED" and len(name) > INFERENCE_KEY_MAX:
-        problems.append(Problem(field, f"{name!r} is {len(name)} characters; OCI inference keys allow {INFERENCE_KEY_MAX}",
-                                "give it a shorter model_name"))
+        problems.append(
+            Problem(
+                field,
+                f"{name!r} is {len(name)} characters; OCI inference keys allow {INFERENCE_KEY_MAX}",
+                "give it a shorter model_name",
+            )
+        )
     if name in served:
-        problems.append(Problem(field, f"served name {name!r} is already used by {served[name]}",
-                                "give each model (and each copy of the same model) a distinct model_name"))
+        problems.append(
+            Problem(
+                field,
+                f"served name {name!r} is already used by {served[name]}",
+                "give each model (and each copy of the same model) a distinct model_name",
+            )
+        )
     else:
         served[name] = where
     return problems
