@@ -19,7 +19,7 @@ from . import __version__
 from .catalog import bundled_catalog, load_deployment_config_file
 from .domain import DeploymentSpec, ModelInput, Plan
 from .errors import AquaLabError, InvalidInput, Problem
-from .planning import payloads, plan, validate_deployment
+from .planning import ShapeCatalog, payloads, plan, validate_deployment
 from .planning.configs import json_path
 from .planning.sizing import parameter_count_from_name
 
@@ -244,7 +244,7 @@ def _plan_from_args(args: argparse.Namespace) -> Plan:
     catalog = bundled_catalog()
     offered = catalog.shapes
     if getattr(args, "shape", None):
-        offered = type(offered)([catalog.shapes.get(args.shape)])
+        offered = ShapeCatalog([catalog.shapes.get(args.shape)])
     result = plan(inputs, offered, _canonical_primary(args.primary_model_id, inputs))
     for warning in catalog.config_warnings:
         if any(warning.startswith(f"service model {m.model_id}:") for m in inputs):
@@ -276,13 +276,8 @@ def cmd_validate(args: argparse.Namespace) -> str:
 def cmd_payload(args: argparse.Namespace) -> str:
     validated = _validated(args)
     spec = validated.spec
-    catalog = bundled_catalog()
-    paths = {
-        m.model_id: f"service_models/{m.model_id.split('/')[-1]}/artifact"
-        if catalog.find_model(m.model_id)
-        else m.model_id
-        for m in validated.models
-    }
+    # The bundled catalog knows no artifact locations: the preview names them for the OCI platform to fill.
+    paths = {m.model_id: f"<artifact path of {m.model_id}>" for m in validated.models}
     compartment = spec.compartment_id or PLACEHOLDER_COMPARTMENT
     project = spec.project_id or PLACEHOLDER_PROJECT
     image = spec.container_image_uri or DEFAULT_IMAGE

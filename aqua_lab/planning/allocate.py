@@ -33,6 +33,17 @@ def is_power_of_two(n: int) -> bool:
     return n > 0 and n & (n - 1) == 0
 
 
+def primary_problem(primary_model_id: str | None, model_ids: Sequence[str]) -> Problem | None:
+    """The one check every caller makes on a primary model: it must be one of the models."""
+    if primary_model_id is None or primary_model_id in model_ids:
+        return None
+    return Problem(
+        "primary_model_id",
+        f"{primary_model_id!r} is not one of the selected models",
+        f"use one of {list(dict.fromkeys(model_ids))} or leave it out",
+    )
+
+
 def allocate(
     total_gpus: int,
     candidates: Mapping[str, Iterable[int]],
@@ -49,14 +60,9 @@ def allocate(
         raise InvalidInput(Problem("candidates", "no models to allocate", "pass at least one model"))
     if total_gpus < 0:
         raise InvalidInput(Problem("total_gpus", f"{total_gpus} is negative", "pass 0 or more"))
-    if primary_model_id is not None and primary_model_id not in candidates:
-        raise InvalidInput(
-            Problem(
-                "primary_model_id",
-                f"{primary_model_id!r} is not one of the models being allocated",
-                f"use one of {ids}",
-            )
-        )
+    problem = primary_problem(primary_model_id, ids)
+    if problem:
+        raise InvalidInput(problem)
 
     lists, rejected = [], {}
     for model_id in ids:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from ..domain import DeploymentConfig, ModelInput, Plan, PlannedModel, Shape, ShapePlan
 from ..errors import InvalidInput, Problem
-from .allocate import allocate, is_power_of_two
+from .allocate import allocate, is_power_of_two, primary_problem
 from .configs import parameters_for
 from .shapes import ShapeCatalog, shape_order
 from .sizing import estimate_counts, estimated_need_gb
@@ -86,14 +86,9 @@ def plan(
     if not models:
         raise InvalidInput(Problem("model_ids", "no models given", "pass one or more model ids"))
     ids = [m.model_id for m in models]
-    if primary_model_id is not None and primary_model_id not in ids:
-        raise InvalidInput(
-            Problem(
-                "primary_model_id",
-                f"{primary_model_id!r} is not one of the selected models",
-                f"use one of {list(dict.fromkeys(ids))} or leave it out",
-            )
-        )
+    problem = primary_problem(primary_model_id, ids)
+    if problem:
+        raise InvalidInput(problem)
 
     keys = allocation_keys(models)
     primary_key = keys[ids.index(primary_model_id)] if primary_model_id else None

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from ..domain import DeploymentSpec, ModelInput, ResolvedModel, ValidatedDeployment
 from ..errors import InvalidInput, Problem
 from . import params as P
-from .allocate import is_power_of_two
+from .allocate import is_power_of_two, primary_problem
 from .configs import parameters_for
 from .resolve import model_candidates
 from .shapes import ShapeCatalog
@@ -133,14 +133,9 @@ def validate_deployment(
                 f"{shape.gpu_count - total} stay idle"
             )
 
-    if spec.primary_model_id is not None and spec.primary_model_id not in {m.model_id for m in spec.models}:
-        problems.append(
-            Problem(
-                "primary_model_id",
-                f"{spec.primary_model_id!r} is not one of the models",
-                "use the model_id of one of the models, or leave it out",
-            )
-        )
+    problem = primary_problem(spec.primary_model_id, [m.model_id for m in spec.models])
+    if problem:
+        problems.append(problem)
 
     if problems:
         raise InvalidInput(problems)
