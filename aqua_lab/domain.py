@@ -294,3 +294,59 @@ class ValidatedDeployment(BaseModel):
     @property
     def used_gpus(self) -> int:
         return sum(m.gpu_count for m in self.models)
+
+
+# --------------------------------------------------------------------------------------------------
+# Deployments
+
+
+DeploymentState = Literal[
+    "CREATING", "ACTIVE", "NEEDS_ATTENTION", "FAILED", "INACTIVE", "UPDATING", "DELETING", "DELETED"
+]
+ModelServerState = Literal["PENDING", "STARTING", "ACTIVE", "RESTARTING", "FAILED", "STOPPED"]
+
+
+class DeployedModel(BaseModel):
+    """A model of a deployment, as ``ads aqua deployment get`` lists it."""
+
+    model_id: str
+    model_name: str
+    gpu_count: int
+    env_var: dict[str, str] = Field(default_factory=dict)
+    fine_tune_weights: list[LoraSpec] = Field(default_factory=list)
+
+
+class ModelState(BaseModel):
+    """Per-model state inside a deployment (the model-states API of model groups)."""
+
+    model_name: str
+    model_id: str
+    state: ModelServerState
+    restarts: int = 0
+    detail: str | None = None
+
+
+class Deployment(BaseModel):
+    """A (multi-model) deployment on some platform.  Field names follow ``ads aqua deployment``."""
+
+    id: str
+    display_name: str
+    platform: str
+    state: DeploymentState
+    endpoint: str | None = Field(default=None, description="OpenAI-compatible base URL of the deployment")
+    instance_shape: str
+    deployment_type: DeploymentType = "MULTI"
+    models: list[DeployedModel]
+    description: str | None = None
+    created_on: str | None = None
+    lifecycle_details: str | None = None
+    progress: int = Field(default=0, ge=0, le=100, description="percent of models up while CREATING")
+    tags: dict[str, str] = Field(default_factory=dict)
+    model_states: list[ModelState] = Field(default_factory=list)
+
+    def served_names(self) -> list[str]:
+        names = []
+        for m in self.models:
+            names.append(m.model_name)
+            names += [w.model_name or w.model_id for w in m.fine_tune_weights]
+        return names

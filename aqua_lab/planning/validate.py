@@ -29,6 +29,7 @@ def validate_deployment(
     models: Mapping[str, ModelInput],
     shapes: ShapeCatalog,
     suggest_model=None,
+    params_key: str = CONTAINER_PARAMS_KEY,
 ) -> ValidatedDeployment:
     """``models`` maps every id the spec may name to what planning knows of it; ``shapes`` are the
     shapes the platform offers.  Raises :class:`InvalidInput` listing every problem."""
@@ -100,7 +101,9 @@ def validate_deployment(
                         )
                     )
 
-        flags, flag_problems, flag_warnings = _resolve_params(entry.params, model, shape, entry.gpu_count, where)
+        flags, flag_problems, flag_warnings = _resolve_params(
+            entry.params, model, shape, entry.gpu_count, where, params_key
+        )
         problems += flag_problems
         warnings += flag_warnings
         resolved.append(
@@ -219,7 +222,7 @@ def _check_name(name: str, field: str, served: dict[str, str], where: str, deplo
     return problems
 
 
-def _resolve_params(params, model: ModelInput, shape, gpu_count: int, where: str):
+def _resolve_params(params, model: ModelInput, shape, gpu_count: int, where: str, params_key: str):
     problems, warnings = [], []
     try:
         user = P.to_flags(params, f"{where}.params")
@@ -229,9 +232,9 @@ def _resolve_params(params, model: ModelInput, shape, gpu_count: int, where: str
         problems += P.refuse_owned(user, f"{where}.params")
     defaults_text = ""
     if shape is not None:
-        defaults_text = parameters_for(model.config, shape.name, gpu_count).get(CONTAINER_PARAMS_KEY, "")
+        defaults_text = parameters_for(model.config, shape.name, gpu_count).get(params_key, "")
     try:
-        defaults = P.parse_params(defaults_text, f"{model.name} config {CONTAINER_PARAMS_KEY}")
+        defaults = P.parse_params(defaults_text, f"{model.name} config {params_key}")
     except InvalidInput as exc:
         warnings += [f"config defaults ignored: {p}" for p in exc.problems]
         defaults = []

