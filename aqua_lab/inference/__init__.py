@@ -1,0 +1,1 @@
+"""Talking to deployed models: SSE parsing and OpenAI-compatible requests."""
