@@ -10,6 +10,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 
 import openai
 import pytest
@@ -117,6 +118,32 @@ def test_each_model_answers_through_the_router_streaming_and_not(two):
             model=name, prompt="The capital of France is", max_tokens=6, temperature=0
         )
         assert "Paris" in completion.choices[0].text
+
+
+def test_concurrent_streams_to_one_model_all_complete(two):
+    client = openai.OpenAI(base_url=two.endpoint, api_key="unused")
+
+    def one(_):
+        chunks = list(_chat(client, "smol-a", stream=True))
+        return chunks[-1].choices[0].finish_reason if chunks[-1].choices else None
+
+    with ThreadPoolExecutor(4) as pool:
+        assert list(pool.map(one, range(4))) == ["length"] * 4  # queued, none cancelled by the next
+
+
+def test_a_client_that_goes_away_stops_the_generation_upstream(two):
+    body = json.dumps({"model": "smol-a", "stream": True, "max_tokens": 1500, "temperature": 0.9,
+                       "messages": [{"role": "user", "content": "Write a very long essay about the sea."}]})
+    request = urllib.request.Request(f"{two.endpoint}/chat/completions", data=body.encode(),
+                                     headers={"Content-Type": "application/json"})
+    stream = urllib.request.urlopen(request, timeout=60)
+    assert stream.read1(1024)
+    stream.close()  # the browser tab closes
+    started = time.monotonic()
+    client = openai.OpenAI(base_url=two.endpoint, api_key="unused")
+    assert _chat(client, "smol-a").choices[0].message.content
+    # 1500 tokens at ~100 tok/s would hold the (queueing) server for ~15 s had it gone on
+    assert time.monotonic() - started < 5
 
 
 def test_unknown_model_is_404_from_the_router(two):

@@ -58,6 +58,9 @@ class ServerSpec:
                 threads,
                 "--seed",
                 str(self.seed),
+                # llama_cpp.server cancels a running request when another arrives; queue them instead
+                "--interrupt_requests",
+                "False",
             ]
             if self.lora_path:
                 cmd += ["--lora_path", self.lora_path]

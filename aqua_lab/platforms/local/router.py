@@ -16,16 +16,14 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from tornado import web
-from tornado.httpclient import AsyncHTTPClient, HTTPRequest
+from tornado.iostream import StreamClosedError
+
+from .upstream import UpstreamClosed, UpstreamPool
 
 if TYPE_CHECKING:
     from .runtime import Server, Supervisor
 
 OPENAI_ROUTES = ("/v1/chat/completions", "/v1/completions", "/v1/embeddings")
-
-
-class ClientGone(Exception):
-    """Raised inside the upstream streaming callback to close the upstream request."""
 
 
 def openai_error(message: str, kind: str, code: str | None = None, **extra: Any) -> dict[str, Any]:
@@ -100,60 +98,46 @@ class Base(web.RequestHandler):
     async def forward(self, server: Server, name: str, path: str, body: dict[str, Any]) -> None:
         """Send ``body`` to ``server`` and pass its answer through as it arrives."""
         body["model"] = name
-        status = {"code": 502, "type": "application/json"}
-        started = False
-
-        def on_header(line: str) -> None:
-            if line.startswith("HTTP/"):
-                status["code"] = int(line.split()[1])
-            elif line.lower().startswith("content-type:"):
-                status["type"] = line.split(":", 1)[1].strip()
-
-        def on_chunk(chunk: bytes) -> None:
-            nonlocal started
-            if self.client_gone:
-                raise ClientGone()
-            if not started:
-                started = True
-                self.set_status(status["code"])
-                self.set_header("Content-Type", status["type"])
-                if status["type"].startswith("text/event-stream"):
-                    self.set_header("Cache-Control", "no-cache")
-                    self.set_header("X-Accel-Buffering", "no")
-            self.write(chunk)
-            self.flush()
-
-        request = HTTPRequest(
-            f"{server.url}{path}",
-            method="POST",
-            body=json.dumps(body),
-            headers={"Content-Type": "application/json", "Accept": self.request.headers.get("Accept", "*/*")},
-            streaming_callback=on_chunk,
-            header_callback=on_header,
-            connect_timeout=5,
-            request_timeout=3600,
-            decompress_response=False,
-        )
+        pool: UpstreamPool = self.settings["upstream"]
+        response = None
         try:
-            await AsyncHTTPClient().fetch(request, raise_error=False)
-        except ClientGone:
+            response = await pool.post(
+                server.port, path, json.dumps(body).encode(), self.request.headers.get("Accept", "*/*")
+            )
+            self.set_status(response.status)
+            content_type = response.headers.get("content-type", "application/json")
+            self.set_header("Content-Type", content_type)
+            if content_type.startswith("text/event-stream"):
+                self.set_header("Cache-Control", "no-cache")
+                self.set_header("X-Accel-Buffering", "no")
+            self.flush()  # headers now, as the server itself does
+            async for chunk in response.chunks():
+                if self.client_gone:
+                    return
+                self.write(chunk)
+                await self.flush()
+        except StreamClosedError:
+            return  # the client went away
+        except (UpstreamClosed, OSError) as exc:
+            if not self.client_gone:
+                self._upstream_failed(server, name, exc, headers_sent=response is not None)
             return
-        except Exception as exc:  # the server died or refused: say so in the protocol the client reads
-            if self.client_gone:
-                return
-            self.supervisor.poke(server)
-            message = f"model {name!r} stopped answering ({type(exc).__name__}); its server is being restarted"
-            error = openai_error(message, "model_unavailable", "model_unavailable")
-            if started:
-                self.write(f"event: error\ndata: {json.dumps(error)}\n\n")
-                self.finish()
-            else:
-                self.send_json(503, error)
-            return
-        if not started:
-            self.set_status(status["code"])
-        if not self._finished:
+        finally:
+            if response is not None:
+                response.close()  # unless read to the end: closing stops the server's generation
+        self.finish()
+
+    def _upstream_failed(self, server: Server, name: str, exc: Exception, headers_sent: bool) -> None:
+        """Say it in the protocol the client is reading: an SSE error event, or a 503."""
+        self.settings["upstream"].forget(server.port)
+        self.supervisor.poke(server)
+        message = f"model {name!r} stopped answering ({exc or type(exc).__name__}); its server is being restarted"
+        error = openai_error(message, "model_unavailable", "model_unavailable")
+        if headers_sent:
+            self.write(f"event: error\ndata: {json.dumps(error)}\n\n")
             self.finish()
+        else:
+            self.send_json(503, error)
 
 
 class Models(Base):
@@ -223,5 +207,6 @@ def make_router(supervisor: Supervisor, predict_endpoint: str = "/v1/completions
             (r"/models/(.+)/health", Health, args),
             (r"/models/(.+)/predict", Predict, args),
             (r"/predict", Predict, args),
-        ]
+        ],
+        upstream=UpstreamPool(),
     )
