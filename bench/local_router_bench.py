@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
 import subprocess
 import tempfile
@@ -32,6 +33,7 @@ from aqua_lab.platforms.local.models import SMOLLM2_ID
 from aqua_lab.platforms.local.runtime import free_port
 from aqua_lab.service import AquaLab
 
+BENCH_KEY = "sk-aqua-lab-bench-only"  # LiteLLM refuses to start without a master key; ours ignores it
 PROMPT = [{"role": "user", "content": "List three facts about lighthouses."}]
 
 
@@ -41,7 +43,10 @@ async def stream_once(base: str, model: str, tokens: int) -> tuple[float, float,
     marks: list[float] = []
     start = time.perf_counter()
 
+    raw: list[bytes] = []
+
     def on_chunk(chunk: bytes) -> None:
+        raw.append(chunk)
         for event in parser.feed(chunk):
             if event.done:
                 continue
@@ -50,9 +55,11 @@ async def stream_once(base: str, model: str, tokens: int) -> tuple[float, float,
                 marks.append(time.perf_counter())
 
     body = {"model": model, "messages": PROMPT, "stream": True, "max_tokens": tokens, "temperature": 0, "seed": 1}
-    await AsyncHTTPClient().fetch(HTTPRequest(
-        f"{base}/chat/completions", method="POST", body=json.dumps(body), headers={"Content-Type": "application/json"},
-        streaming_callback=on_chunk, request_timeout=300))
+    response = await AsyncHTTPClient().fetch(HTTPRequest(
+        f"{base}/chat/completions", method="POST", body=json.dumps(body), headers={"Content-Type": "application/json", "Authorization": f"Bearer {BENCH_KEY}"},
+        streaming_callback=on_chunk, request_timeout=300), raise_error=False)
+    if response.code != 200:
+        raise RuntimeError(f"{base} answered {response.code} for {model}: {b''.join(raw)[:300]!r}")
     if not marks:
         raise RuntimeError(f"no tokens from {base} for {model}")
     decode = (len(marks) - 1) / (marks[-1] - marks[0]) if len(marks) > 1 else 0.0
@@ -73,8 +80,10 @@ def start_litellm(exe: str, upstreams: dict[str, str]) -> tuple[subprocess.Popen
                   f"      api_base: {base}", "      api_key: unused"]
     config = Path(tempfile.mkdtemp()) / "litellm.yaml"
     config.write_text("\n".join(lines) + "\n")
+    # no cost-map download (this machine reaches no such host) and a key, without which it will not start
+    env = {**os.environ, "LITELLM_MASTER_KEY": BENCH_KEY, "LITELLM_LOG": "ERROR", "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
     proc = subprocess.Popen([exe, "--config", str(config), "--host", "127.0.0.1", "--port", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:

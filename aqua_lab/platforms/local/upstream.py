@@ -9,6 +9,7 @@ server's own chunks arrive, so the router adds one read and one write per chunk.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
@@ -70,21 +71,34 @@ class Response:
             self._writer.close()
 
 
+# uvicorn (llama_cpp.server) and vLLM close a connection idle for 5 s; give ours up a little earlier
+MAX_IDLE_S = 4.0
+
+
 class UpstreamPool:
     def __init__(self, max_idle_per_port: int = 16):
-        self._idle: dict[int, list[tuple[asyncio.StreamReader, asyncio.StreamWriter]]] = {}
+        self._idle: dict[int, list[tuple[float, asyncio.StreamReader, asyncio.StreamWriter]]] = {}
         self.max_idle = max_idle_per_port
 
     def release(self, port: int, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         idle = self._idle.setdefault(port, [])
         if len(idle) < self.max_idle and not writer.is_closing():
-            idle.append((reader, writer))
+            idle.append((time.monotonic(), reader, writer))
         else:
             writer.close()
 
+    def _take(self, port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter] | None:
+        idle = self._idle.get(port, [])
+        while idle:
+            since, reader, writer = idle.pop()
+            if time.monotonic() - since < MAX_IDLE_S and not writer.is_closing() and not reader.at_eof():
+                return reader, writer
+            writer.close()
+        return None
+
     def forget(self, port: int) -> None:
         """Drop idle connections to a server that died (its replacement may get the same port)."""
-        for _, writer in self._idle.pop(port, []):
+        for _, _, writer in self._idle.pop(port, []):
             writer.close()
 
     async def post(self, port: int, path: str, body: bytes, accept: str = "*/*") -> Response:
@@ -93,15 +107,16 @@ class UpstreamPool:
             f"Accept: {accept}\r\nContent-Length: {len(body)}\r\nConnection: keep-alive\r\n\r\n"
         ).encode() + body
         for attempt in (1, 2):
-            pooled = bool(self._idle.get(port))
-            reader, writer = self._idle[port].pop() if pooled else await asyncio.open_connection("127.0.0.1", port)
+            kept = self._take(port) if attempt == 1 else None
+            reader, writer = kept or await asyncio.open_connection("127.0.0.1", port)
             try:
                 writer.write(head)
                 raw = await reader.readuntil(b"\r\n\r\n")
             except (asyncio.IncompleteReadError, ConnectionError) as exc:
                 writer.close()
-                if pooled and attempt == 1:
-                    continue  # a kept-alive connection the server had closed: try a fresh one
+                if kept is not None:
+                    self.forget(port)  # the server dropped kept-alive connections: start afresh
+                    continue
                 raise UpstreamClosed(str(exc) or type(exc).__name__) from None
             lines = raw.decode("latin-1").split("\r\n")
             status = int(lines[0].split()[1])
