@@ -1,0 +1,80 @@
+"""The router's upstream client: keep-alive reuse, stale connections, chunked pass-through."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from tornado import httpserver, web
+
+from aqua_lab.platforms.local import upstream
+from aqua_lab.platforms.local.runtime import free_port
+from aqua_lab.platforms.local.upstream import UpstreamClosed, UpstreamPool
+
+pytestmark = pytest.mark.local
+
+
+class Stream(web.RequestHandler):
+    async def post(self):
+        self.set_header("Content-Type", "text/event-stream")
+        for i in range(3):
+            self.write(f"data: {i}\n\n")
+            await self.flush()
+        if self.get_argument("die", None):
+            self.request.connection.stream.close()
+            return
+        self.write("data: [DONE]\n\n")
+
+
+async def _server(idle_timeout: float) -> int:
+    port = free_port()
+    server = httpserver.HTTPServer(web.Application([(r"/s", Stream)]), idle_connection_timeout=idle_timeout)
+    server.listen(port, "127.0.0.1")
+    return port
+
+
+async def _body(pool: UpstreamPool, port: int, path: str = "/s") -> list[bytes]:
+    response = await pool.post(port, path, b"{}")
+    assert response.status == 200
+    return [chunk async for chunk in response.chunks()]
+
+
+def test_chunks_arrive_as_sent_and_the_connection_is_reused():
+    async def run():
+        port = await _server(idle_timeout=30)
+        pool = UpstreamPool()
+        first = await _body(pool, port)
+        assert b"".join(first) == b"data: 0\n\ndata: 1\n\ndata: 2\n\ndata: [DONE]\n\n"
+        assert len(first) >= 3  # not buffered into one piece
+        kept = pool._idle[port][0][2]
+        await _body(pool, port)
+        assert pool._idle[port][0][2] is kept
+
+    asyncio.run(run())
+
+
+def test_a_connection_the_server_closed_while_idle_is_replaced(monkeypatch):
+    monkeypatch.setattr(upstream, "MAX_IDLE_S", 60)  # pretend we did not know the server's timeout
+
+    async def run():
+        port = await _server(idle_timeout=0.2)
+        pool = UpstreamPool()
+        await _body(pool, port)
+        await asyncio.sleep(0.6)
+        assert b"[DONE]" in b"".join(await _body(pool, port))
+
+    asyncio.run(run())
+
+
+def test_a_server_dying_mid_body_raises_upstream_closed():
+    async def run():
+        port = await _server(idle_timeout=30)
+        pool = UpstreamPool()
+        response = await pool.post(port, "/s?die=1", b"{}")
+        got = []
+        with pytest.raises(UpstreamClosed):
+            async for chunk in response.chunks():
+                got.append(chunk)
+        assert b"data: 0" in b"".join(got)
+
+    asyncio.run(run())
