@@ -350,3 +350,72 @@ class Deployment(BaseModel):
             names.append(m.model_name)
             names += [w.model_name or w.model_id for w in m.fine_tune_weights]
         return names
+
+
+# --------------------------------------------------------------------------------------------------
+# Chat
+
+
+ChatRoute = Literal["/v1/chat/completions", "/v1/completions"]
+
+
+class ChatMessage(BaseModel):
+    model_config = ConfigDict(extra="allow")  # name, tool_call_id … pass through
+
+    role: Literal["system", "user", "assistant", "tool", "developer"]
+    content: str | list[dict[str, Any]] | None = None
+
+
+class _Sampling(BaseModel):
+    """OpenAI sampling parameters; any other field (top_k, repetition_penalty, min_p …) passes
+    through to the model server untouched."""
+
+    model_config = ConfigDict(extra="allow")
+
+    messages: list[ChatMessage] | None = Field(default=None, description="multi-turn chat history")
+    prompt: str | None = Field(default=None, description="plain completion prompt (instead of messages)")
+    route: ChatRoute | None = Field(
+        default=None, description="OpenAI route; default: chat when messages are given, else completions"
+    )
+    max_tokens: int | None = Field(default=None, ge=1)
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    top_p: float | None = Field(default=None, gt=0, le=1)
+    stop: str | list[str] | None = None
+    seed: int | None = None
+
+    def check_input(self) -> None:
+        if (self.messages is None) == (self.prompt is None):
+            from .errors import InvalidInput, Problem
+
+            raise InvalidInput(
+                Problem(
+                    "messages",
+                    "give either messages or prompt",
+                    'e.g. "messages": [{"role": "user", "content": "Hello"}]',
+                )
+            )
+
+    def resolved_route(self) -> str:
+        return self.route or ("/v1/chat/completions" if self.messages is not None else "/v1/completions")
+
+    def upstream_body(self, model: str, stream: bool) -> dict[str, Any]:
+        body = self.model_dump(exclude_none=True, exclude={"route", "model", "models", "stream"})
+        if self.resolved_route() == "/v1/completions":
+            body.pop("messages", None)
+        else:
+            body.pop("prompt", None)
+        body.update(model=model, stream=stream)
+        return body
+
+
+class ChatRequest(_Sampling):
+    """``POST deployments/{id}/chat``: one model of a deployment, by its served name."""
+
+    model: str = Field(description="served name (model_name) of a model of the deployment")
+    stream: bool = True
+
+
+class CompareRequest(_Sampling):
+    """``POST deployments/{id}/compare``: the same input to several models, streamed side by side."""
+
+    models: list[str] | None = Field(default=None, description="served names; default: every model")

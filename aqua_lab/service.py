@@ -7,11 +7,27 @@ hands validated requests to the platform.  Planning inputs are cached per platfo
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from functools import cache
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from functools import cache, partial
+from typing import Any
 
-from .domain import CatalogModel, Deployment, DeploymentSpec, ModelInput, ModelState, Plan, Shape, ValidatedDeployment
-from .errors import InvalidInput, NotFound, Problem
+from .domain import (
+    CatalogModel,
+    ChatRequest,
+    CompareRequest,
+    Deployment,
+    DeploymentSpec,
+    ModelInput,
+    ModelState,
+    Plan,
+    Shape,
+    ValidatedDeployment,
+)
+from .errors import Conflict, InvalidInput, NotFound, Problem, UpstreamError
+from .inference import client
 from .planning import ShapeCatalog, plan, validate_deployment
 from .planning.shapes import shape_order
 from .platforms.base import Platform
@@ -33,7 +49,7 @@ def get_platform(name: str) -> Platform:
     raise InvalidInput(Problem("platform", f"unknown platform {name!r}", f"use one of {list(PLATFORMS)}"))
 
 
-class AquaLab:
+class AquaLabService:
     def __init__(self, platform: Platform | str = "local"):
         self.platform = get_platform(platform) if isinstance(platform, str) else platform
         self._inputs: dict[str, ModelInput] = {}
@@ -158,3 +174,97 @@ class AquaLab:
             if d.state in until or time.monotonic() > deadline:
                 return d
             time.sleep(interval)
+
+    # chat -----------------------------------------------------------------------------------------
+
+    async def _blocking(self, fn: Callable[..., Any], *args: Any) -> Any:
+        """Platform calls touch disks, databases and networks: keep them off the event loop."""
+        return await asyncio.get_running_loop().run_in_executor(None, partial(fn, *args))
+
+    async def _chat_target(self, deployment_id: str, model: str, route: str) -> tuple[str, dict[str, str]]:
+        deployment: Deployment = await self._blocking(self.platform.get_deployment, deployment_id)
+        names = deployment.served_names()
+        if model not in names:
+            raise InvalidInput(Problem("model", f"{model!r} is not served by {deployment_id}", f"use one of {names}"))
+        if deployment.state not in ("ACTIVE", "NEEDS_ATTENTION"):
+            raise Conflict(f"deployment {deployment_id} is {deployment.state}; chat needs it ACTIVE")
+        return self.platform.inference_target(deployment, route)
+
+    async def chat_stream(self, deployment_id: str, request: ChatRequest) -> AsyncIterator[dict[str, Any]]:
+        """The model's streamed chunks (OpenAI chunk objects).  An error the model server reports
+        mid-stream, or a broken stream, raises :class:`UpstreamError` after the chunks that came."""
+        request.check_input()
+        route = request.resolved_route()
+        url, headers = await self._chat_target(deployment_id, request.model, route)
+        async for event in client.stream_events(url, request.upstream_body(request.model, True), headers):
+            if event.done:
+                return
+            data = json.loads(event.data)
+            if event.event == "error" or "error" in data:
+                error = data.get("error", data)
+                raise UpstreamError(error.get("message", event.data) if isinstance(error, dict) else str(error), 502)
+            yield data
+
+    async def chat(self, deployment_id: str, request: ChatRequest) -> dict[str, Any]:
+        request.check_input()
+        route = request.resolved_route()
+        url, headers = await self._chat_target(deployment_id, request.model, route)
+        return await client.post_json(url, request.upstream_body(request.model, False), headers)
+
+    async def compare(self, deployment_id: str, request: CompareRequest) -> AsyncIterator[dict[str, Any]]:
+        """The same input to several models at once.  Yields ``{"type": "chunk", "model", "data"}``
+        as chunks arrive from any model, then per model ``{"type": "done", "model", "ttft_ms",
+        "tokens", "tokens_per_s"}`` or ``{"type": "error", "model", "message"}``."""
+        request.check_input()
+        deployment: Deployment = await self._blocking(self.platform.get_deployment, deployment_id)
+        models = request.models or deployment.served_names()
+        unknown = [m for m in models if m not in deployment.served_names()]
+        if unknown:
+            raise InvalidInput(
+                Problem(
+                    "models", f"{unknown} not served by {deployment_id}", f"use names from {deployment.served_names()}"
+                )
+            )
+        queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+
+        async def one(model: str) -> None:
+            started, first, tokens = time.perf_counter(), None, 0
+            single = ChatRequest(model=model, **request.model_dump(exclude={"models"}, exclude_none=True))
+            try:
+                async for chunk in self.chat_stream(deployment_id, single):
+                    choice = (chunk.get("choices") or [{}])[0]
+                    if choice.get("delta", {}).get("content") or choice.get("text"):
+                        tokens += 1
+                        first = first or time.perf_counter()
+                    await queue.put({"type": "chunk", "model": model, "data": chunk})
+                end = time.perf_counter()
+                rate = (tokens - 1) / (end - first) if first and tokens > 1 and end > first else None
+                await queue.put(
+                    {
+                        "type": "done",
+                        "model": model,
+                        "tokens": tokens,
+                        "ttft_ms": round((first - started) * 1000, 1) if first else None,
+                        "tokens_per_s": round(rate, 1) if rate else None,
+                    }
+                )
+            except Exception as exc:  # one model failing must not end the others' answers
+                await queue.put({"type": "error", "model": model, "message": str(exc)})
+
+        tasks = [asyncio.create_task(one(m)) for m in models]
+        watcher = asyncio.create_task(_close_when_done(tasks, queue))
+        try:
+            while (item := await queue.get()) is not None:
+                yield item
+        finally:
+            for task in [*tasks, watcher]:
+                task.cancel()
+
+
+async def _close_when_done(tasks: list[asyncio.Task], queue: asyncio.Queue) -> None:
+    await asyncio.gather(*tasks, return_exceptions=True)
+    await queue.put(None)
+
+
+# The name the notebook-facing API is known by.
+AquaLab = AquaLabService

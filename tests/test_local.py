@@ -132,10 +132,18 @@ def test_concurrent_streams_to_one_model_all_complete(two):
 
 
 def test_a_client_that_goes_away_stops_the_generation_upstream(two):
-    body = json.dumps({"model": "smol-a", "stream": True, "max_tokens": 1500, "temperature": 0.9,
-                       "messages": [{"role": "user", "content": "Write a very long essay about the sea."}]})
-    request = urllib.request.Request(f"{two.endpoint}/chat/completions", data=body.encode(),
-                                     headers={"Content-Type": "application/json"})
+    body = json.dumps(
+        {
+            "model": "smol-a",
+            "stream": True,
+            "max_tokens": 1500,
+            "temperature": 0.9,
+            "messages": [{"role": "user", "content": "Write a very long essay about the sea."}],
+        }
+    )
+    request = urllib.request.Request(
+        f"{two.endpoint}/chat/completions", data=body.encode(), headers={"Content-Type": "application/json"}
+    )
     stream = urllib.request.urlopen(request, timeout=60)
     assert stream.read1(1024)
     stream.close()  # the browser tab closes

@@ -39,7 +39,7 @@ class BundledPlatform:
     def _no(self, *_: object, **__: object):
         raise AquaLabError(PLAN_ONLY)
 
-    create_deployment = activate = deactivate = delete = _no
+    create_deployment = activate = deactivate = delete = inference_target = _no
 
     def list_deployments(self) -> list[Deployment]:
         return []

@@ -351,6 +351,12 @@ class LocalPlatform:
         gone = self._to_deployment(self.store.deployment(deployment_id))
         return gone
 
+    def inference_target(self, deployment: Deployment, route: str) -> tuple[str, dict[str, str]]:
+        """URL (and headers) that answer ``route`` for this deployment: its router."""
+        if not deployment.endpoint:
+            raise Conflict(f"deployment {deployment.id} has no endpoint")
+        return deployment.endpoint + route.removeprefix("/v1"), {}
+
     def logs(self, deployment_id: str, model_name: str | None = None, lines: int = 200) -> str:
         self._row(deployment_id)
         directory = self.data_dir / "deployments" / deployment_id

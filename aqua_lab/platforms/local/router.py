@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from tornado import web
 from tornado.iostream import StreamClosedError
 
-from .upstream import UpstreamClosed, UpstreamPool
+from ...inference.pool import UpstreamClosed, UpstreamPool
 
 if TYPE_CHECKING:
     from .runtime import Server, Supervisor

@@ -1,4 +1,5 @@
-"""A lean HTTP/1.1 client for the router's hop to its model servers on 127.0.0.1.
+"""A lean HTTP/1.1 client for plain-http hops on this machine: the router to its model servers,
+and the chat handler to a local deployment's router.
 
 Tornado's simple client opens a new connection per request and copies each body chunk through
 several layers; on a 2-core machine that showed up as milliseconds of added time-to-first-token.
@@ -25,7 +26,7 @@ class Response:
     _reader: asyncio.StreamReader
     _writer: asyncio.StreamWriter
     _pool: UpstreamPool
-    _port: int
+    _key: tuple[str, int]
     _done: bool = field(default=False, init=False)
 
     async def chunks(self) -> AsyncIterator[bytes]:
@@ -63,7 +64,7 @@ class Response:
         if self.headers.get("connection", "").lower() == "close":
             self.close()
         else:
-            self._pool.release(self._port, self._reader, self._writer)
+            self._pool.release(self._key, self._reader, self._writer)
 
     def close(self) -> None:
         if not self._done:
@@ -77,18 +78,18 @@ MAX_IDLE_S = 4.0
 
 class UpstreamPool:
     def __init__(self, max_idle_per_port: int = 16):
-        self._idle: dict[int, list[tuple[float, asyncio.StreamReader, asyncio.StreamWriter]]] = {}
+        self._idle: dict[tuple[str, int], list[tuple[float, asyncio.StreamReader, asyncio.StreamWriter]]] = {}
         self.max_idle = max_idle_per_port
 
-    def release(self, port: int, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        idle = self._idle.setdefault(port, [])
+    def release(self, key: tuple[str, int], reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        idle = self._idle.setdefault(key, [])
         if len(idle) < self.max_idle and not writer.is_closing():
             idle.append((time.monotonic(), reader, writer))
         else:
             writer.close()
 
-    def _take(self, port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter] | None:
-        idle = self._idle.get(port, [])
+    def _take(self, key: tuple[str, int]) -> tuple[asyncio.StreamReader, asyncio.StreamWriter] | None:
+        idle = self._idle.get(key, [])
         while idle:
             since, reader, writer = idle.pop()
             if time.monotonic() - since < MAX_IDLE_S and not writer.is_closing() and not reader.at_eof():
@@ -96,34 +97,44 @@ class UpstreamPool:
             writer.close()
         return None
 
-    def forget(self, port: int) -> None:
+    def forget(self, port: int, host: str = "127.0.0.1") -> None:
         """Drop idle connections to a server that died (its replacement may get the same port)."""
-        for _, _, writer in self._idle.pop(port, []):
+        for _, _, writer in self._idle.pop((host, port), []):
             writer.close()
 
-    async def post(self, port: int, path: str, body: bytes, accept: str = "*/*") -> Response:
+    async def post(
+        self,
+        port: int,
+        path: str,
+        body: bytes,
+        accept: str = "*/*",
+        host: str = "127.0.0.1",
+        headers: dict[str, str] | None = None,
+    ) -> Response:
+        extra = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
         head = (
-            f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
-            f"Accept: {accept}\r\nContent-Length: {len(body)}\r\nConnection: keep-alive\r\n\r\n"
+            f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
+            f"Accept: {accept}\r\nContent-Length: {len(body)}\r\nConnection: keep-alive\r\n{extra}\r\n"
         ).encode() + body
+        key = (host, port)
         for attempt in (1, 2):
-            kept = self._take(port) if attempt == 1 else None
-            reader, writer = kept or await asyncio.open_connection("127.0.0.1", port)
+            kept = self._take(key) if attempt == 1 else None
+            reader, writer = kept or await asyncio.open_connection(host, port)
             try:
                 writer.write(head)
                 raw = await reader.readuntil(b"\r\n\r\n")
             except (asyncio.IncompleteReadError, ConnectionError) as exc:
                 writer.close()
                 if kept is not None:
-                    self.forget(port)  # the server dropped kept-alive connections: start afresh
+                    self.forget(port, host)  # the server dropped kept-alive connections: start afresh
                     continue
                 raise UpstreamClosed(str(exc) or type(exc).__name__) from None
             lines = raw.decode("latin-1").split("\r\n")
             status = int(lines[0].split()[1])
-            headers = {}
+            fields = {}
             for line in lines[1:]:
                 if ":" in line:
                     name, value = line.split(":", 1)
-                    headers[name.strip().lower()] = value.strip()
-            return Response(status, headers, reader, writer, self, port)
+                    fields[name.strip().lower()] = value.strip()
+            return Response(status, fields, reader, writer, self, key)
         raise AssertionError("unreachable")

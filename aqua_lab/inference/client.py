@@ -1,0 +1,71 @@
+"""Async OpenAI-compatible calls to a deployment: streamed (SSE events) or whole (JSON).
+
+Plain-http endpoints on this machine (local deployments) go through a keep-alive pool, so the chat
+handler adds little to the time-to-first-token.  Closing the iterator closes the connection, which
+is how a browser's disconnect reaches the model server.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import urlsplit
+
+from ..errors import UpstreamError
+from .pool import UpstreamClosed, UpstreamPool
+from .sse import Event, SSEParser
+
+_pool = UpstreamPool()  # explicit process-wide cache of idle connections
+
+
+def _target(url: str) -> tuple[str, int, str]:
+    parts = urlsplit(url)
+    if parts.scheme != "http" or not parts.hostname:
+        raise UpstreamError(f"cannot reach {url!r}: only plain http endpoints are supported here", 502)
+    return parts.hostname, parts.port or 80, parts.path or "/"
+
+
+def _error_message(status: int, raw: bytes) -> str:
+    try:
+        data = json.loads(raw)
+        error = data.get("error", data.get("detail", data))
+        return error.get("message", json.dumps(error)) if isinstance(error, dict) else str(error)
+    except (ValueError, AttributeError):
+        return raw.decode("utf-8", "replace")[:300] or f"HTTP {status}"
+
+
+async def stream_events(url: str, body: dict[str, Any], headers: dict[str, str] | None = None) -> AsyncIterator[Event]:
+    """POST ``body`` and yield the SSE events of the answer.  Raises :class:`UpstreamError` for an
+    error status, or when the stream breaks (after the events that did arrive)."""
+    host, port, path = _target(url)
+    try:
+        response = await _pool.post(port, path, json.dumps(body).encode(), "text/event-stream", host, headers)
+    except (UpstreamClosed, OSError) as exc:
+        raise UpstreamError(f"the deployment at {url} did not answer: {exc}", 502) from None
+    try:
+        if response.status != 200:
+            raw = b"".join([chunk async for chunk in response.chunks()])
+            raise UpstreamError(_error_message(response.status, raw), response.status)
+        parser = SSEParser()
+        async for chunk in response.chunks():
+            for event in parser.feed(chunk):
+                yield event
+        for event in parser.feed("\n\n"):
+            yield event
+    except UpstreamClosed as exc:
+        raise UpstreamError(f"the stream from {url} broke: {exc}", 502) from None
+    finally:
+        response.close()
+
+
+async def post_json(url: str, body: dict[str, Any], headers: dict[str, str] | None = None) -> dict[str, Any]:
+    host, port, path = _target(url)
+    try:
+        response = await _pool.post(port, path, json.dumps(body).encode(), "application/json", host, headers)
+        raw = b"".join([chunk async for chunk in response.chunks()])
+    except (UpstreamClosed, OSError) as exc:
+        raise UpstreamError(f"the deployment at {url} did not answer: {exc}", 502) from None
+    if response.status != 200:
+        raise UpstreamError(_error_message(response.status, raw), response.status)
+    return json.loads(raw)
