@@ -1,3 +1,9 @@
 """aqua_lab: plan, deploy, chat with and evaluate several LLMs on one GPU shape."""
 
 __version__ = "0.1.0"
+
+
+def _jupyter_server_extension_points() -> list[dict]:
+    from .server.app import AquaLab
+
+    return [{"module": "aqua_lab", "app": AquaLab}]

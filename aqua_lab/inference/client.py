@@ -7,7 +7,9 @@ is how a browser's disconnect reaches the model server.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import weakref
 from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import urlsplit
@@ -16,7 +18,15 @@ from ..errors import UpstreamError
 from .pool import UpstreamClosed, UpstreamPool
 from .sse import Event, SSEParser
 
-_pool = UpstreamPool()  # explicit process-wide cache of idle connections
+# Idle connections belong to the event loop that opened them: one pool per loop (an explicit cache).
+_pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, UpstreamPool] = weakref.WeakKeyDictionary()
+
+
+def _pool() -> UpstreamPool:
+    loop = asyncio.get_running_loop()
+    if loop not in _pools:
+        _pools[loop] = UpstreamPool()
+    return _pools[loop]
 
 
 def _target(url: str) -> tuple[str, int, str]:
@@ -40,7 +50,7 @@ async def stream_events(url: str, body: dict[str, Any], headers: dict[str, str] 
     error status, or when the stream breaks (after the events that did arrive)."""
     host, port, path = _target(url)
     try:
-        response = await _pool.post(port, path, json.dumps(body).encode(), "text/event-stream", host, headers)
+        response = await _pool().post(port, path, json.dumps(body).encode(), "text/event-stream", host, headers)
     except (UpstreamClosed, OSError) as exc:
         raise UpstreamError(f"the deployment at {url} did not answer: {exc}", 502) from None
     try:
@@ -62,7 +72,7 @@ async def stream_events(url: str, body: dict[str, Any], headers: dict[str, str] 
 async def post_json(url: str, body: dict[str, Any], headers: dict[str, str] | None = None) -> dict[str, Any]:
     host, port, path = _target(url)
     try:
-        response = await _pool.post(port, path, json.dumps(body).encode(), "application/json", host, headers)
+        response = await _pool().post(port, path, json.dumps(body).encode(), "application/json", host, headers)
         raw = b"".join([chunk async for chunk in response.chunks()])
     except (UpstreamClosed, OSError) as exc:
         raise UpstreamError(f"the deployment at {url} did not answer: {exc}", 502) from None

@@ -264,7 +264,7 @@ class LocalPlatform:
         return row
 
     def _to_deployment(self, row: dict) -> Deployment:
-        states = self.model_states(row["id"])
+        states = self._model_states(row["id"])
         up = sum(1 for s in states if s.state == "ACTIVE")
         created = datetime.fromtimestamp(row["created_on"], UTC).isoformat()
         return Deployment(
@@ -291,6 +291,10 @@ class LocalPlatform:
         return self._to_deployment(self._reconcile(self._row(deployment_id)))
 
     def model_states(self, deployment_id: str) -> list[ModelState]:
+        self._row(deployment_id)
+        return self._model_states(deployment_id)
+
+    def _model_states(self, deployment_id: str) -> list[ModelState]:
         return [
             ModelState(
                 model_name=r["model_name"],
@@ -362,7 +366,7 @@ class LocalPlatform:
         directory = self.data_dir / "deployments" / deployment_id
         if model_name is None:
             return log_tail(directory / "runtime.log", lines)
-        served = [s.model_name for s in self.model_states(deployment_id)]
+        served = [s.model_name for s in self._model_states(deployment_id)]
         if model_name not in served:
             raise NotFound("model", model_name, f"this deployment serves {served}")
         return log_tail(directory / "logs" / f"{model_name.replace('/', '_')}.log", lines)

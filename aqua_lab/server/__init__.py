@@ -1,0 +1,1 @@
+"""The Jupyter server extension (REST API under <base_url>aqua/)."""
