@@ -7,7 +7,7 @@ from traitlets import Unicode, default
 
 from ..errors import InvalidInput, Problem
 from ..service import PLATFORMS, AquaLabService
-from .handlers import handlers
+from .handlers import NoSuchRoute, handlers
 
 DESCRIPTIONS = {
     "local": "this machine: real model servers (llama.cpp on CPU, vLLM on GPU) behind a router",
@@ -44,7 +44,7 @@ class AquaLab(ExtensionApp):
         self._services: dict[str, AquaLabService] = {}
 
     def initialize_handlers(self) -> None:
-        self.handlers.extend(handlers())
+        self.handlers.extend([*handlers(), (r"aqua/(.*)", NoSuchRoute)])
 
     def platform_descriptions(self) -> dict[str, str]:
         return {name: DESCRIPTIONS[name] for name in PLATFORMS}

@@ -340,6 +340,15 @@ class OpenApi(Base):
         self.reply(openapi_document(self.settings.get("base_url", "/")))
 
 
+class NoSuchRoute(Base):
+    """Anything else under aqua/: a JSON 404 that points at the API's description."""
+
+    def _missing(self, *_: str) -> None:
+        raise NotFound("route", f"{self.request.method} {self.request.path}", "see aqua/openapi.json for the API")
+
+    get = post = put = delete = patch = web.authenticated(_missing)
+
+
 # --------------------------------------------------------------------------------------------------
 # Route table: the URL patterns and, for openapi.json, what each verb takes and returns.
 
