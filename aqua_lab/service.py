@@ -50,9 +50,14 @@ def get_platform(name: str) -> Platform:
 
 
 class AquaLabService:
+    #: how long a chat may trust a deployment's looked-up endpoint and state (an explicit cache: a
+    #: chat turn should not pay a state lookup; a deployment that died meanwhile fails fast anyway)
+    CHAT_TARGET_TTL_S = 2.0
+
     def __init__(self, platform: Platform | str = "local"):
         self.platform = get_platform(platform) if isinstance(platform, str) else platform
         self._inputs: dict[str, ModelInput] = {}
+        self._chat_deployments: dict[str, tuple[float, Deployment]] = {}
 
     # catalog --------------------------------------------------------------------------------------
 
@@ -141,12 +146,15 @@ class AquaLabService:
         return self.platform.get_deployment(deployment_id)
 
     def activate(self, deployment_id: str) -> Deployment:
+        self._chat_deployments.pop(deployment_id, None)
         return self.platform.activate(deployment_id)
 
     def deactivate(self, deployment_id: str) -> Deployment:
+        self._chat_deployments.pop(deployment_id, None)
         return self.platform.deactivate(deployment_id)
 
     def delete(self, deployment_id: str) -> Deployment:
+        self._chat_deployments.pop(deployment_id, None)
         return self.platform.delete(deployment_id)
 
     def model_states(self, deployment_id: str) -> list[ModelState]:
@@ -181,8 +189,16 @@ class AquaLabService:
         """Platform calls touch disks, databases and networks: keep them off the event loop."""
         return await asyncio.get_running_loop().run_in_executor(None, partial(fn, *args))
 
-    async def _chat_target(self, deployment_id: str, model: str, route: str) -> tuple[str, dict[str, str]]:
+    async def _chat_deployment(self, deployment_id: str) -> Deployment:
+        cached = self._chat_deployments.get(deployment_id)
+        if cached and time.monotonic() - cached[0] < self.CHAT_TARGET_TTL_S:
+            return cached[1]
         deployment: Deployment = await self._blocking(self.platform.get_deployment, deployment_id)
+        self._chat_deployments[deployment_id] = (time.monotonic(), deployment)
+        return deployment
+
+    async def _chat_target(self, deployment_id: str, model: str, route: str) -> tuple[str, dict[str, str]]:
+        deployment = await self._chat_deployment(deployment_id)
         names = deployment.served_names()
         if model not in names:
             raise InvalidInput(Problem("model", f"{model!r} is not served by {deployment_id}", f"use one of {names}"))
@@ -190,20 +206,26 @@ class AquaLabService:
             raise Conflict(f"deployment {deployment_id} is {deployment.state}; chat needs it ACTIVE")
         return self.platform.inference_target(deployment, route)
 
-    async def chat_stream(self, deployment_id: str, request: ChatRequest) -> AsyncIterator[dict[str, Any]]:
-        """The model's streamed chunks (OpenAI chunk objects).  An error the model server reports
-        mid-stream, or a broken stream, raises :class:`UpstreamError` after the chunks that came."""
+    async def chat_events(self, deployment_id: str, request: ChatRequest) -> AsyncIterator[str]:
+        """The model's streamed chunks as the JSON text it sent (relayed without re-encoding).  An
+        error the model server reports mid-stream, or a broken stream, raises
+        :class:`UpstreamError` after the chunks that came."""
         request.check_input()
         route = request.resolved_route()
         url, headers = await self._chat_target(deployment_id, request.model, route)
         async for event in client.stream_events(url, request.upstream_body(request.model, True), headers):
             if event.done:
                 return
-            data = json.loads(event.data)
-            if event.event == "error" or "error" in data:
-                error = data.get("error", data)
+            if event.event == "error" or event.data.startswith('{"error"'):
+                data = json.loads(event.data)
+                error = data.get("error", data) if isinstance(data, dict) else data
                 raise UpstreamError(error.get("message", event.data) if isinstance(error, dict) else str(error), 502)
-            yield data
+            yield event.data
+
+    async def chat_stream(self, deployment_id: str, request: ChatRequest) -> AsyncIterator[dict[str, Any]]:
+        """The model's streamed chunks (OpenAI chunk objects); errors as in :meth:`chat_events`."""
+        async for data in self.chat_events(deployment_id, request):
+            yield json.loads(data)
 
     async def chat(self, deployment_id: str, request: ChatRequest) -> dict[str, Any]:
         request.check_input()
@@ -216,7 +238,7 @@ class AquaLabService:
         as chunks arrive from any model, then per model ``{"type": "done", "model", "ttft_ms",
         "tokens", "tokens_per_s"}`` or ``{"type": "error", "model", "message"}``."""
         request.check_input()
-        deployment: Deployment = await self._blocking(self.platform.get_deployment, deployment_id)
+        deployment = await self._chat_deployment(deployment_id)
         models = request.models or deployment.served_names()
         unknown = [m for m in models if m not in deployment.served_names()]
         if unknown:

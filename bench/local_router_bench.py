@@ -55,9 +55,17 @@ async def stream_once(base: str, model: str, tokens: int) -> tuple[float, float,
                 marks.append(time.perf_counter())
 
     body = {"model": model, "messages": PROMPT, "stream": True, "max_tokens": tokens, "temperature": 0, "seed": 1}
-    response = await AsyncHTTPClient().fetch(HTTPRequest(
-        f"{base}/chat/completions", method="POST", body=json.dumps(body), headers={"Content-Type": "application/json", "Authorization": f"Bearer {BENCH_KEY}"},
-        streaming_callback=on_chunk, request_timeout=300), raise_error=False)
+    response = await AsyncHTTPClient().fetch(
+        HTTPRequest(
+            f"{base}/chat/completions",
+            method="POST",
+            body=json.dumps(body),
+            headers={"Content-Type": "application/json", "Authorization": f"Bearer {BENCH_KEY}"},
+            streaming_callback=on_chunk,
+            request_timeout=300,
+        ),
+        raise_error=False,
+    )
     if response.code != 200:
         raise RuntimeError(f"{base} answered {response.code} for {model}: {b''.join(raw)[:300]!r}")
     if not marks:
@@ -68,22 +76,37 @@ async def stream_once(base: str, model: str, tokens: int) -> tuple[float, float,
 
 async def burst(targets: dict[str, str], concurrency: int, tokens: int) -> list[tuple[float, float, int]]:
     names = list(targets)
-    return await asyncio.gather(*(
-        stream_once(targets[names[i % len(names)]], names[i % len(names)], tokens) for i in range(concurrency)))
+    return await asyncio.gather(
+        *(stream_once(targets[names[i % len(names)]], names[i % len(names)], tokens) for i in range(concurrency))
+    )
 
 
 def start_litellm(exe: str, upstreams: dict[str, str]) -> tuple[subprocess.Popen, str]:
     port = free_port()
     lines = ["model_list:"]
     for name, base in upstreams.items():
-        lines += [f"  - model_name: {name}", "    litellm_params:", f"      model: openai/{name}",
-                  f"      api_base: {base}", "      api_key: unused"]
+        lines += [
+            f"  - model_name: {name}",
+            "    litellm_params:",
+            f"      model: openai/{name}",
+            f"      api_base: {base}",
+            "      api_key: unused",
+        ]
     config = Path(tempfile.mkdtemp()) / "litellm.yaml"
     config.write_text("\n".join(lines) + "\n")
     # no cost-map download (this machine reaches no such host) and a key, without which it will not start
-    env = {**os.environ, "LITELLM_MASTER_KEY": BENCH_KEY, "LITELLM_LOG": "ERROR", "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
-    proc = subprocess.Popen([exe, "--config", str(config), "--host", "127.0.0.1", "--port", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    env = {
+        **os.environ,
+        "LITELLM_MASTER_KEY": BENCH_KEY,
+        "LITELLM_LOG": "ERROR",
+        "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+    }
+    proc = subprocess.Popen(
+        [exe, "--config", str(config), "--host", "127.0.0.1", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+    )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -104,9 +127,14 @@ async def main_async(args: argparse.Namespace) -> None:
     AsyncHTTPClient.configure(None, max_clients=64)
     platform = LocalPlatform(data_dir=Path(tempfile.mkdtemp(prefix="aqua_lab_bench_")))
     service = AquaLab(platform)
-    spec = DeploymentSpec(models=[{"model_id": SMOLLM2_ID, "gpu_count": 1, "model_name": "smol-a"},
-                                  {"model_id": SMOLLM2_ID, "gpu_count": 1, "model_name": "smol-b"}],
-                          instance_shape=platform.shape.name, display_name="bench")
+    spec = DeploymentSpec(
+        models=[
+            {"model_id": SMOLLM2_ID, "gpu_count": 1, "model_name": "smol-a"},
+            {"model_id": SMOLLM2_ID, "gpu_count": 1, "model_name": "smol-b"},
+        ],
+        instance_shape=platform.shape.name,
+        display_name="bench",
+    )
     litellm = None
     t0 = time.perf_counter()
     deployment = service.create_deployment(spec)
@@ -116,8 +144,10 @@ async def main_async(args: argparse.Namespace) -> None:
         assert deployment.state == "ACTIVE", deployment.lifecycle_details
         await asyncio.gather(*(stream_once(deployment.endpoint, n, 1) for n in ("smol-a", "smol-b")))
         t_first = time.perf_counter() - t0
-        print(f"cold start, 2-model CPU deployment: ACTIVE after {t_active:.2f} s, "
-              f"first token of both models after {t_first:.2f} s (target ≤ 15 s)\n")
+        print(
+            f"cold start, 2-model CPU deployment: ACTIVE after {t_active:.2f} s, "
+            f"first token of both models after {t_first:.2f} s (target ≤ 15 s)\n"
+        )
 
         ports = {s["model_name"]: s["port"] for s in platform.store.model_states(deployment.id)}
         targets = {
@@ -142,13 +172,17 @@ async def main_async(args: argparse.Namespace) -> None:
             ttft = [r[0] * 1000 for r in rows]
             rate = statistics.mean(r[1] for r in rows)
             summary[(name, concurrency)] = (p(ttft, 50), rate)
-            print(f"{name:<8} {concurrency:>7} {p(ttft, 50):>8.1f}ms {p(ttft, 90):>8.1f}ms {rate:>13.1f} {len(rows):>4}")
+            print(
+                f"{name:<8} {concurrency:>7} {p(ttft, 50):>8.1f}ms {p(ttft, 90):>8.1f}ms {rate:>13.1f} {len(rows):>4}"
+            )
         print()
         for via in [t for t in targets if t != "direct"]:
             for concurrency in (1, 8):
                 (t_via, r_via), (t_dir, r_dir) = summary[(via, concurrency)], summary[("direct", concurrency)]
-                print(f"{via} vs direct, {concurrency} stream(s): added TTFT p50 {t_via - t_dir:+.2f} ms; "
-                      f"decode {100 * r_via / r_dir:.1f} % of direct")
+                print(
+                    f"{via} vs direct, {concurrency} stream(s): added TTFT p50 {t_via - t_dir:+.2f} ms; "
+                    f"decode {100 * r_via / r_dir:.1f} % of direct"
+                )
     finally:
         service.delete(deployment.id)
         if litellm:

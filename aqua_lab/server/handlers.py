@@ -139,8 +139,9 @@ class Base(ExtensionHandlerMixin, APIHandler):
             return
         super().log_exception(typ, value, tb)
 
-    async def sse(self, events: AsyncIterator[tuple[str | None, dict[str, Any]]]) -> None:
-        """Stream ``(event name, JSON)`` pairs as Server-Sent Events, ending with ``data: [DONE]``.
+    async def sse(self, events: AsyncIterator[tuple[str | None, dict[str, Any] | str]]) -> None:
+        """Stream ``(event name, JSON or JSON text)`` pairs as Server-Sent Events, ending with
+        ``data: [DONE]``.
 
         Errors before the first event are ordinary HTTP errors; after it they become an
         ``event: error`` carrying ``{"message", "status"}``."""
@@ -151,6 +152,7 @@ class Base(ExtensionHandlerMixin, APIHandler):
         self.set_header("Content-Type", "text/event-stream")
         self.set_header("Cache-Control", "no-cache")
         self.set_header("X-Accel-Buffering", "no")
+        _no_delay(self)
 
         async def pump() -> None:
             if first is not None:
@@ -173,9 +175,10 @@ class Base(ExtensionHandlerMixin, APIHandler):
             self.write("data: [DONE]\n\n")
             self.finish(set_content_type="text/event-stream")
 
-    async def _send_event(self, name: str | None, payload: dict[str, Any]) -> None:
+    async def _send_event(self, name: str | None, payload: dict[str, Any] | str) -> None:
         prefix = f"event: {name}\n" if name else ""
-        self.write(f"{prefix}data: {json.dumps(payload)}\n\n")
+        data = payload if isinstance(payload, str) else json.dumps(payload)
+        self.write(f"{prefix}data: {data}\n\n")
         await self.flush()
 
 
@@ -308,9 +311,9 @@ class Chat(Base):
             self.reply(await service.chat(deployment_id, request))
             return
 
-        async def events() -> AsyncIterator[tuple[str | None, dict[str, Any]]]:
-            async for chunk in service.chat_stream(deployment_id, request):
-                yield None, chunk
+        async def events() -> AsyncIterator[tuple[str | None, dict[str, Any] | str]]:
+            async for data in service.chat_events(deployment_id, request):
+                yield None, data  # the model's own JSON, relayed as is
 
         await self.sse(events())
 
@@ -338,6 +341,13 @@ class OpenApi(Base):
         from .openapi import openapi_document
 
         self.reply(openapi_document(self.settings.get("base_url", "/")))
+
+
+def _no_delay(handler: web.RequestHandler) -> None:
+    """Token events are small writes: send each at once instead of letting Nagle hold it back."""
+    stream = getattr(handler.request.connection, "stream", None)
+    if stream is not None and not stream.closed():
+        stream.set_nodelay(True)
 
 
 class NoSuchRoute(Base):

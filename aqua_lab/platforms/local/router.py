@@ -110,6 +110,9 @@ class Base(web.RequestHandler):
             if content_type.startswith("text/event-stream"):
                 self.set_header("Cache-Control", "no-cache")
                 self.set_header("X-Accel-Buffering", "no")
+            stream = getattr(self.request.connection, "stream", None)
+            if stream is not None and not stream.closed():
+                stream.set_nodelay(True)  # token chunks are small writes: no Nagle delay
             self.flush()  # headers now, as the server itself does
             async for chunk in response.chunks():
                 if self.client_gone:
