@@ -1,12 +1,20 @@
 #!/usr/bin/env bash
-# The main job.  Sets everything up on first use, then runs the aqua-lab CLI.
-#   ./run.sh                 a demo: how three service models split the GPU shapes they share
-#   ./run.sh ARGS…           aqua-lab ARGS… (e.g. ./run.sh plan --model_ids 'phi-4,gemma-2b')
+# The main job.  First use sets everything up (.venv, the local llama.cpp engine, the default model).
+#   ./run.sh           a live two-model deployment on this machine, then JupyterLab with aqua_lab
+#                      (REST API under /aqua/, notebooks/quickstart_local.ipynb); Ctrl-C stops JupyterLab,
+#                      the deployment keeps running and is reused next time
+#   ./run.sh ARGS…     aqua-lab ARGS…  (e.g. ./run.sh plan --model_ids 'phi-4,gemma-2b')
 set -euo pipefail
 AQUA_LAB_EXTRAS="local" . "$(dirname "$0")/scripts/venv.sh"
-if [ "$#" -eq 0 ]; then
-  set -- plan --model_ids '["meta-llama/Meta-Llama-3.1-8B-Instruct", "microsoft/phi-4", "google/gemma-2b"]' \
-         --primary_model_id microsoft/phi-4
-  echo "==> aqua-lab $*" >&2
+if [ "$#" -gt 0 ]; then
+  exec aqua-lab "$@"
 fi
-exec aqua-lab "$@"
+aqua-lab demo
+port="${AQUA_LAB_PORT:-8888}"
+args=(--no-browser --ip=127.0.0.1 --port="$port" --ServerApp.root_dir="$PWD/notebooks"
+      --LabApp.news_url=None --LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate)
+if [ "$(id -u)" = 0 ]; then
+  args+=(--allow-root)
+fi
+echo "==> JupyterLab on http://127.0.0.1:$port/lab (token below); aqua_lab's API at /aqua/ (see /aqua/openapi.json)" >&2
+exec jupyter lab "${args[@]}"

