@@ -1,0 +1,41 @@
+"""Run the OCI emulator for manual tries:
+
+    python -m aqua_lab.emulator [--port 12000] [--dir ~/.aqua_lab_emulator]
+
+It writes an OCI config + key it trusts into --dir and prints the settings that point aqua_lab
+(or the oci CLI/SDK) at it.  Faults: POST /_emulator/faults {"pattern": "/modelDeployments", "status": 429}.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from . import Emulator, seed_from_bundled, write_api_key_config
+
+COMPARTMENT = "ocid1.compartment.oc1..emucompartment"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=12000)
+    parser.add_argument("--dir", type=Path, default=Path.home() / ".aqua_lab_emulator")
+    args = parser.parse_args()
+    emulator = Emulator().start(args.port)
+    seed_from_bundled(emulator, COMPARTMENT)
+    config = write_api_key_config(emulator, args.dir)
+    print(f"OCI emulator on {emulator.url} ({len(emulator.state.models)} service models)")
+    print(
+        f"  export OCI_CONFIG_LOCATION={config} AQUA_LAB_OCI_ENDPOINT={emulator.url} "
+        f"AQUA_LAB_COMPARTMENT_OCID={COMPARTMENT} AQUA_LAB_SERVICE_COMPARTMENT_OCID={COMPARTMENT}"
+    )
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        emulator.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,55 @@
+"""Fill an emulator with what a real tenancy would show: OCI's GPU shapes, the AQUA service models
+with their deployment configs, and an API-key profile the SDK can sign with."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..catalog import bundled_catalog
+from .server import Emulator, new_api_key
+
+SERVICE_BUCKET = "service-managed-models"
+TENANCY = "ocid1.tenancy.oc1..emutenancy"
+USER = "ocid1.user.oc1..emuuser"
+
+
+def seed_from_bundled(emulator: Emulator, service_compartment: str) -> dict[str, str]:
+    """Shapes from the bundled GPU index (plus two CPU shapes) and the 52 service models, each with
+    its ``DeploymentConfiguration`` defined metadata.  Returns model name → OCID."""
+    catalog = bundled_catalog()
+    for shape in catalog.shapes:
+        emulator.add_shape(shape.name, shape.core_count or 0, shape.memory_in_gbs or 0)
+    emulator.add_shape("VM.Standard.E4.Flex", 64, 1024, "AMD_ROME")
+    emulator.add_shape("VM.Standard3.Flex", 32, 512, "INTEL_SKYLAKE")
+    ids = {}
+    for model in catalog.models:
+        config = catalog.configs[model.id].model_dump(mode="json", exclude_defaults=True)
+        short = model.id.split("/")[-1]
+        ids[model.id] = emulator.add_model(
+            model.id,
+            service_compartment,
+            deployment_config=config,
+            tags={"OCI_AQUA": "active", "aqua_service_model": "true", "task": model.task, "ready_to_deploy": "true"},
+            custom={
+                "artifact_location": f"oci://{SERVICE_BUCKET}@{emulator.namespace}/service_models/{short}/artifact",
+                "deployment-container": "odsc-vllm-serving",
+            },
+        )
+    return ids
+
+
+def write_api_key_config(
+    emulator: Emulator, directory: Path, region: str = "us-ashburn-1", profile: str = "DEFAULT"
+) -> Path:
+    """An ``~/.oci/config``-style file and key the emulator trusts; returns the config path."""
+    key, pem, fingerprint = new_api_key()
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "key.pem").write_text(pem)
+    (directory / "key.pem").chmod(0o600)
+    config = directory / "config"
+    config.write_text(
+        f"[{profile}]\nuser={USER}\nfingerprint={fingerprint}\ntenancy={TENANCY}\n"
+        f"region={region}\nkey_file={directory / 'key.pem'}\n"
+    )
+    emulator.add_api_key(f"{TENANCY}/{USER}/{fingerprint}", key.public_key())
+    return config

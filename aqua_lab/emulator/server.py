@@ -1,0 +1,745 @@
+"""A local emulator of the OCI Data Science, Object Storage and model-deployment inference APIs.
+
+The real ``oci`` SDK talks to it through ``service_endpoint=<emulator url>``.  It checks every
+request's signature (API keys registered with :meth:`Emulator.add_api_key`; session tokens and
+resource-principal tokens it minted with :meth:`Emulator.mint_token`), keeps state (models and
+their metadata, model groups, deployments with lifecycle transitions, work requests, objects),
+serves ``/{deployment}/predict`` like vLLM behind LiteLLM (OpenAI JSON or SSE, routed by ``model``
+and the ``route`` header), and injects faults on demand (status codes, delays, dropped streams).
+
+For tests and for manual runs: ``python -m aqua_lab.emulator`` (see ``__main__``).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import itertools
+import json
+import re
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+DS = "/20190101"
+UPLOAD = re.compile(r"^/n/[^/]+/b/[^/]+/[ou]/|/artifact$")
+_ids = itertools.count(1)
+
+
+def ocid(kind: str) -> str:
+    return f"ocid1.{kind}.oc1.iad.emu{next(_ids):04d}{uuid.uuid4().hex[:8]}"
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
+
+
+class Reply(Exception):
+    """Raised by route code to answer with an OCI error body."""
+
+    def __init__(self, status: int, code: str, message: str):
+        self.status, self.code, self.message = status, code, message
+
+
+@dataclass
+class Fault:
+    """One injected fault: ``status`` (with ``code``), ``delay_s`` before answering, or a predict
+    stream dropped after ``drop_after`` events.  Applies to ``count`` matching requests."""
+
+    pattern: str
+    status: int | None = None
+    code: str = "InternalServerError"
+    delay_s: float = 0.0
+    drop_after: int | None = None
+    count: int = 1
+    method: str | None = None
+
+
+@dataclass
+class State:
+    models: dict[str, dict] = field(default_factory=dict)
+    metadata_artifacts: dict[tuple[str, str], bytes] = field(default_factory=dict)
+    groups: dict[str, dict] = field(default_factory=dict)
+    deployments: dict[str, dict] = field(default_factory=dict)
+    work_requests: dict[str, dict] = field(default_factory=dict)
+    objects: dict[tuple[str, str, str], bytes] = field(default_factory=dict)
+    shapes: list[dict] = field(default_factory=list)
+    jobs: dict[str, dict] = field(default_factory=dict)
+    job_runs: dict[str, dict] = field(default_factory=dict)
+    requests: list[tuple[str, str]] = field(default_factory=list)  # (method, path) log for tests
+
+
+class Emulator:
+    """Start with :meth:`start`; ``url`` is then the ``service_endpoint`` for every client."""
+
+    def __init__(self, namespace: str = "emunamespace", polls_to_active: int = 2, verify: bool = True):
+        self.namespace = namespace
+        self.polls_to_active = polls_to_active
+        self.verify = verify
+        self.state = State()
+        self.keys: dict[str, Any] = {}
+        self.faults: list[Fault] = []
+        self.latency_s = 0.0  # added to every signed API call (benchmarks)
+        self._issuer = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        self._lock = threading.RLock()
+        self._server: ThreadingHTTPServer | None = None
+
+    # lifecycle ------------------------------------------------------------------------------------
+
+    def start(self, port: int = 0) -> Emulator:
+        emulator = self
+
+        class Handler(_Handler):
+            emu = emulator
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server:
+            self._server.shutdown()
+            self._server.server_close()
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None, "start() first"
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    # credentials ----------------------------------------------------------------------------------
+
+    def add_api_key(self, key_id: str, public_key: Any) -> None:
+        self.keys[key_id] = public_key
+
+    def mint_token(self, public_key: Any, ttl_s: float = 3600, **claims: Any) -> str:
+        """A session / resource-principal token (JWT) carrying ``public_key`` as its ``jwk`` claim,
+        the way OCI's tokens carry the session key."""
+        import jwt
+        from jwt.algorithms import RSAAlgorithm
+
+        jwk = json.loads(RSAAlgorithm.to_jwk(public_key))
+        payload = {
+            "jwk": jwk,
+            "exp": int(time.time() + ttl_s),
+            "iat": int(time.time()),
+            "iss": "emulator",
+            "sub": "ocid1.user.oc1..emu",
+            "ttype": "login",
+            **claims,
+        }
+        return jwt.encode(payload, self._issuer, algorithm="RS256")
+
+    def _token_key(self, token: str) -> Any:
+        import jwt
+        from jwt.algorithms import RSAAlgorithm
+
+        try:
+            claims = jwt.decode(token, self._issuer.public_key(), algorithms=["RS256"], options={"verify_aud": False})
+        except jwt.ExpiredSignatureError:
+            raise Reply(401, "NotAuthenticated", "The security token has expired.") from None
+        except jwt.PyJWTError:
+            raise Reply(401, "NotAuthenticated", "The security token is not valid.") from None
+        return RSAAlgorithm.from_jwk(json.dumps(claims["jwk"]))
+
+    # faults ---------------------------------------------------------------------------------------
+
+    def inject(self, pattern: str, **kwargs: Any) -> Fault:
+        fault = Fault(pattern, **kwargs)
+        with self._lock:
+            self.faults.append(fault)
+        return fault
+
+    def _fault_for(self, method: str, path: str) -> Fault | None:
+        with self._lock:
+            for fault in self.faults:
+                if re.search(fault.pattern, path) and (fault.method in (None, method)) and fault.count > 0:
+                    fault.count -= 1
+                    if fault.count == 0:
+                        self.faults.remove(fault)
+                    return fault
+        return None
+
+    # seeding --------------------------------------------------------------------------------------
+
+    def add_shape(self, name: str, core_count: int, memory_in_gbs: float, series: str = "NVIDIA_GPU") -> None:
+        self.state.shapes.append(
+            {"name": name, "coreCount": core_count, "memoryInGBs": memory_in_gbs, "shapeSeries": series}
+        )
+
+    def add_model(
+        self,
+        display_name: str,
+        compartment_id: str,
+        *,
+        deployment_config: dict | None = None,
+        tags: dict[str, str] | None = None,
+        custom: dict[str, str] | None = None,
+        model_id: str | None = None,
+    ) -> str:
+        model_id = model_id or ocid("datasciencemodel")
+        self.state.models[model_id] = {
+            "id": model_id,
+            "compartmentId": compartment_id,
+            "projectId": ocid("datascienceproject"),
+            "displayName": display_name,
+            "lifecycleState": "ACTIVE",
+            "timeCreated": now(),
+            "createdBy": "ocid1.user.oc1..emu",
+            "freeformTags": dict(tags or {}),
+            "definedTags": {},
+            "customMetadataList": [
+                {"key": k, "value": v, "category": "Other", "description": ""} for k, v in (custom or {}).items()
+            ],
+            "definedMetadataList": [],
+            "isModelByReference": True,
+        }
+        if deployment_config is not None:
+            self.state.metadata_artifacts[(model_id, "DeploymentConfiguration")] = json.dumps(
+                deployment_config
+            ).encode()
+        return model_id
+
+    def put_object(self, bucket: str, name: str, data: bytes) -> None:
+        self.state.objects[(self.namespace, bucket, name)] = data
+
+    # work requests and lifecycles -----------------------------------------------------------------
+
+    def _work_request(self, operation: str, compartment: str, resource_id: str, entity: str) -> str:
+        wr_id = ocid("datascienceworkrequest")
+        self.state.work_requests[wr_id] = {
+            "id": wr_id,
+            "operationType": operation,
+            "status": "ACCEPTED",
+            "compartmentId": compartment,
+            "percentComplete": 0.0,
+            "timeAccepted": now(),
+            "_polls": 0,
+            "_target": resource_id,
+            "resources": [{"actionType": "IN_PROGRESS", "entityType": entity, "identifier": resource_id}],
+        }
+        return wr_id
+
+    def _advance(self, deployment: dict) -> None:
+        """Transitions happen as the deployment (or its work request) is polled."""
+        pending = deployment.get("_pending")
+        if not pending:
+            return
+        deployment["_polls"] = deployment.get("_polls", 0) + 1
+        wr = self.state.work_requests.get(deployment.get("_wr", ""))
+        progress = min(1.0, deployment["_polls"] / max(1, self.polls_to_active))
+        if wr:
+            wr["status"] = "IN_PROGRESS"
+            wr["percentComplete"] = round(100 * progress, 1)
+            wr.setdefault("timeStarted", now())
+        if progress >= 1.0:
+            deployment["lifecycleState"] = pending
+            deployment["lifecycleDetails"] = None if pending != "FAILED" else deployment.get("_fail_reason")
+            deployment["_pending"] = None
+            if pending == "ACTIVE" and deployment.get("_next_group"):
+                deployment["modelDeploymentConfigurationDetails"]["modelGroupConfigurationDetails"] = {
+                    "modelGroupId": deployment.pop("_next_group")
+                }
+            if wr:
+                wr["status"] = "FAILED" if pending == "FAILED" else "SUCCEEDED"
+                wr["timeFinished"] = now()
+                for r in wr["resources"]:
+                    r["actionType"] = "DELETED" if pending == "DELETED" else "UPDATED"
+
+    def fail_next_deployment(self, reason: str = "Container failed to start: out of GPU memory") -> None:
+        self._fail_next = reason
+
+    # served model names of a deployment (what /predict routes on)
+
+    def served_names(self, deployment: dict) -> list[str]:
+        config = deployment["modelDeploymentConfigurationDetails"]
+        if config.get("deploymentType") == "MODEL_GROUP":
+            group = self.state.groups.get(config["modelGroupConfigurationDetails"]["modelGroupId"], {})
+            details = group.get("modelGroupDetails", {})
+            meta = {m["key"]: m["value"] for m in details.get("customMetadataList", [])}
+            if "MULTI_MODEL_CONFIG" in meta:
+                names = []
+                for entry in json.loads(meta["MULTI_MODEL_CONFIG"])["models"]:
+                    match = re.search(r"--served-model-name\s+('([^']*)'|(\S+))", entry["params"])
+                    names.append(match.group(2) or match.group(3) if match else entry["model_id"])
+                    names += [w["model_name"] for w in entry.get("fine_tune_weights", [])]
+                return names
+            return [
+                m.get("inferenceKey") or m["modelId"]
+                for m in group.get("memberModelEntries", {}).get("memberModelDetails", [])
+            ]
+        env = config.get("environmentConfigurationDetails", {}).get("environmentVariables", {})
+        if "MULTI_MODEL_CONFIG" in env:  # legacy multi-model deployments
+            return [
+                re.search(r"--served-model-name\s+(\S+)", m["params"]).group(1)
+                for m in json.loads(env["MULTI_MODEL_CONFIG"])["models"]
+            ]
+        match = re.search(r"--served-model-name\s+(\S+)", env.get("PARAMS", ""))
+        return [match.group(1) if match else "odsc-llm"]
+
+
+class _Handler(BaseHTTPRequestHandler):
+    emu: Emulator
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+    # plumbing -------------------------------------------------------------------------------------
+
+    def _send(self, status: int, body: Any = None, headers: dict[str, str] | None = None) -> None:
+        data = b"" if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
+        self.send_response(status)
+        self.send_header("opc-request-id", self.request_id)
+        if body is not None and not isinstance(body, bytes):
+            self.send_header("content-type", "application/json")
+        for k, v in (headers or {}).items():
+            self.send_header(k, v)
+        self.send_header("content-length", str(len(data)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+
+    def _error(self, status: int, code: str, message: str) -> None:
+        self._send(status, {"code": code, "message": message})
+
+    def _verify(self, body: bytes) -> None:
+        if not self.emu.verify:
+            return
+        auth = self.headers.get("authorization", "")
+        if not auth.startswith("Signature "):
+            raise Reply(
+                401, "NotAuthenticated", "The required information to complete authentication was not provided."
+            )
+        params = dict(re.findall(r'(\w+)="([^"]*)"', auth))
+        key_id, signed = params.get("keyId", ""), params.get("headers", "date").split()
+        if key_id.startswith("ST$"):
+            key = self.emu._token_key(key_id[3:])
+        else:
+            key = self.emu.keys.get(key_id)
+        if key is None:
+            raise Reply(401, "NotAuthenticated", "The key is not known.")
+        lines = []
+        for name in signed:
+            if name == "(request-target)":
+                lines.append(f"(request-target): {self.command.lower()} {self.path}")
+            else:
+                if self.headers.get(name) is None:
+                    raise Reply(401, "NotAuthenticated", f"Signed header {name} is missing.")
+                lines.append(f"{name}: {self.headers[name]}")
+        try:
+            key.verify(
+                base64.b64decode(params.get("signature", "")),
+                "\n".join(lines).encode(),
+                padding.PKCS1v15(),
+                hashes.SHA256(),
+            )
+        except (InvalidSignature, ValueError):
+            raise Reply(401, "NotAuthenticated", "The request signature is not valid.") from None
+        date = self.headers.get("date") or self.headers.get("x-date")
+        if date is None or abs(time.time() - parsedate_to_datetime(date).timestamp()) > 300:
+            raise Reply(401, "NotAuthenticated", "The date header is missing or more than 5 minutes off.")
+        if self.command in ("POST", "PUT", "PATCH") and not UPLOAD.search(urlsplit(self.path).path):
+            needed = {"content-length", "content-type", "x-content-sha256"}
+            if not needed <= set(signed):
+                raise Reply(401, "NotAuthenticated", "Body headers must be signed.")
+            digest = base64.b64encode(hashlib.sha256(body).digest()).decode()
+            if self.headers.get("x-content-sha256") != digest:
+                raise Reply(401, "NotAuthenticated", "x-content-sha256 does not match the body.")
+
+    def _handle(self) -> None:
+        self.request_id = uuid.uuid4().hex.upper()
+        length = int(self.headers.get("content-length") or 0)
+        body = self.rfile.read(length) if length else b""
+        parts = urlsplit(self.path)
+        path, query = unquote(parts.path), {k: v[0] for k, v in parse_qs(parts.query).items()}
+        try:
+            if path.startswith("/_emulator/"):
+                return self._control(path, body)
+            self._verify(body)
+            fault = self.emu._fault_for(self.command, path)
+            if fault and fault.delay_s:
+                time.sleep(fault.delay_s)
+            if self.emu.latency_s:
+                time.sleep(self.emu.latency_s)
+            if fault and fault.status:
+                raise Reply(fault.status, fault.code, f"Injected {fault.status} ({fault.code}).")
+            with self.emu._lock:
+                self.emu.state.requests.append((self.command, path))
+            self._route(path, query, body, fault)
+        except Reply as r:
+            self._error(r.status, r.code, r.message)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _handle
+
+    def _control(self, path: str, body: bytes) -> None:
+        """Unsigned control API for manual runs: POST /_emulator/faults with a Fault as JSON."""
+        if path == "/_emulator/faults" and self.command == "POST":
+            fault = self.emu.inject(**json.loads(body or b"{}"))
+            return self._send(200, fault.__dict__)
+        self._error(404, "NotFound", "unknown control path")
+
+    # routes ---------------------------------------------------------------------------------------
+
+    def _route(self, path: str, query: dict[str, str], body: bytes, fault: Fault | None) -> None:
+        s, m = self.emu.state, self.command
+        if path.startswith(DS):
+            p = path[len(DS) :]
+            with self.emu._lock:
+                return self._data_science(p, m, query, body, s)
+        if path == "/n" and m == "GET":
+            return self._send(200, self.emu.namespace)
+        obj = re.fullmatch(r"/n/([^/]+)/b/([^/]+)/o/(.+)", path)
+        if obj:
+            key = (obj.group(1), obj.group(2), obj.group(3))
+            if m == "PUT":
+                s.objects[key] = body
+                return self._send(200, None, {"etag": hashlib.md5(body).hexdigest()})
+            if key not in s.objects:
+                raise Reply(404, "ObjectNotFound", f"The object '{key[2]}' was not found in the bucket '{key[1]}'")
+            return self._send(200, s.objects[key], {"content-type": "application/octet-stream"})
+        listing = re.fullmatch(r"/n/([^/]+)/b/([^/]+)/o", path)
+        if listing and m == "GET":
+            prefix = query.get("prefix", "")
+            names = sorted(k[2] for k in s.objects if k[:2] == listing.groups() and k[2].startswith(prefix))
+            return self._send(200, {"objects": [{"name": n} for n in names]})
+        predict = re.fullmatch(r"/([^/]+)/(predict|predictWithResponseStream)", path)
+        if predict and m == "POST":
+            return self._predict(predict.group(1), body, fault)
+        raise Reply(404, "NotAuthorizedOrNotFound", "Authorization failed or requested resource not found.")
+
+    def _get(self, table: dict, ident: str) -> dict:
+        if ident not in table or table[ident].get("lifecycleState") == "DELETED":
+            raise Reply(404, "NotAuthorizedOrNotFound", "Authorization failed or requested resource not found.")
+        return table[ident]
+
+    @staticmethod
+    def _public(d: dict) -> dict:
+        return {k: v for k, v in d.items() if not k.startswith("_")}
+
+    def _data_science(self, p: str, m: str, q: dict[str, str], body: bytes, s: State) -> None:
+        emu = self.emu
+        if p == "/modelDeploymentShapes" and m == "GET":
+            return self._send(200, s.shapes)
+        if p == "/models" and m == "GET":
+            rows = [
+                x
+                for x in s.models.values()
+                if x["compartmentId"] == q.get("compartmentId")
+                and (not q.get("displayName") or x["displayName"] == q["displayName"])
+            ]
+            return self._send(200, [self._public(x) for x in rows])
+        got = re.fullmatch(r"/models/([^/]+)", p)
+        if got and m == "GET":
+            return self._send(200, self._get(s.models, got.group(1)))
+        meta = re.fullmatch(r"/models/([^/]+)/definedMetadata/([^/]+)/artifact/content", p)
+        if meta and m == "GET":
+            self._get(s.models, meta.group(1))
+            data = s.metadata_artifacts.get((meta.group(1), meta.group(2)))
+            if data is None:
+                raise Reply(404, "NotAuthorizedOrNotFound", "No artifact for this metadatum.")
+            return self._send(200, data, {"content-type": "application/octet-stream"})
+
+        if p == "/modelGroups" and m == "POST":
+            request = json.loads(body)
+            group_id = ocid("datasciencemodelgroup")
+            for member in request.get("memberModelEntries", {}).get("memberModelDetails", []):
+                if member["modelId"] not in s.models:
+                    raise Reply(404, "NotAuthorizedOrNotFound", f"Model {member['modelId']} not found.")
+            group = {
+                **{k: v for k, v in request.items() if k != "createType"},
+                "id": group_id,
+                "lifecycleState": "ACTIVE",
+                "timeCreated": now(),
+                "timeUpdated": now(),
+                "createdBy": "ocid1.user.oc1..emu",
+                "createType": "CREATE",
+                "versionId": 1,
+                "definedTags": request.get("definedTags", {}),
+                "freeformTags": request.get("freeformTags", {}),
+            }
+            s.groups[group_id] = group
+            wr = emu._work_request("MODEL_GROUP_CREATE", request["compartmentId"], group_id, "modelGroup")
+            s.work_requests[wr].update(status="SUCCEEDED", percentComplete=100.0, timeFinished=now())
+            return self._send(200, group, {"opc-work-request-id": wr, "etag": "1"})
+        got = re.fullmatch(r"/modelGroups/([^/]+)", p)
+        if got and m == "GET":
+            return self._send(200, self._get(s.groups, got.group(1)))
+        if got and m == "DELETE":
+            self._get(s.groups, got.group(1))["lifecycleState"] = "DELETED"
+            return self._send(204)
+        if p == "/modelGroups" and m == "GET":
+            rows = [
+                self._public(g)
+                for g in s.groups.values()
+                if g["compartmentId"] == q.get("compartmentId") and g["lifecycleState"] != "DELETED"
+            ]
+            return self._send(200, rows)
+
+        if p == "/modelDeployments" and m == "POST":
+            return self._create_deployment(json.loads(body))
+        if p == "/modelDeployments" and m == "GET":
+            rows = []
+            for d in s.deployments.values():
+                emu._advance(d)
+                if d["compartmentId"] == q.get("compartmentId") and d["lifecycleState"] != "DELETED":
+                    rows.append(self._public(d))
+            return self._send(200, rows)
+        got = re.fullmatch(r"/modelDeployments/([^/]+)", p)
+        if got:
+            d = self._get(s.deployments, got.group(1))
+            if m == "GET":
+                emu._advance(d)
+                return self._send(200, self._public(d), {"etag": "1"})
+            if m == "DELETE":
+                return self._transition(d, "DELETING", "DELETED", "MODEL_DEPLOYMENT_DELETE")
+            if m == "PUT":
+                return self._update_deployment(d, json.loads(body))
+        action = re.fullmatch(r"/modelDeployments/([^/]+)/actions/(activate|deactivate)", p)
+        if action and m == "POST":
+            d = self._get(s.deployments, action.group(1))
+            if action.group(2) == "activate":
+                if d["lifecycleState"] != "INACTIVE":
+                    raise Reply(409, "IncorrectState", f"The deployment is {d['lifecycleState']}, not INACTIVE.")
+                return self._transition(d, "UPDATING", "ACTIVE", "MODEL_DEPLOYMENT_ACTIVATE")
+            if d["lifecycleState"] not in ("ACTIVE", "NEEDS_ATTENTION", "FAILED"):
+                raise Reply(
+                    409, "IncorrectState", f"The deployment is {d['lifecycleState']}; it cannot be deactivated."
+                )
+            return self._transition(d, "UPDATING", "INACTIVE", "MODEL_DEPLOYMENT_DEACTIVATE")
+        states = re.fullmatch(r"/modelDeployments/([^/]+)/models/modelState", p)
+        if states and m == "GET":
+            d = self._get(s.deployments, states.group(1))
+            return self._send(200, self._model_states(d))
+        got = re.fullmatch(r"/workRequests/([^/]+)", p)
+        if got and m == "GET":
+            wr = self._get(s.work_requests, got.group(1))
+            target = s.deployments.get(wr["_target"])
+            if target is not None:
+                emu._advance(target)
+            return self._send(200, self._public(wr))
+        if p == "/jobs" and m == "POST":
+            request = json.loads(body)
+            job_id = ocid("datasciencejob")
+            s.jobs[job_id] = {
+                **request,
+                "id": job_id,
+                "lifecycleState": "ACTIVE",
+                "timeCreated": now(),
+                "createdBy": "ocid1.user.oc1..emu",
+            }
+            return self._send(200, s.jobs[job_id])
+        if p == "/jobRuns" and m == "POST":
+            request = json.loads(body)
+            run_id = ocid("datasciencejobrun")
+            s.job_runs[run_id] = {
+                **request,
+                "id": run_id,
+                "lifecycleState": "ACCEPTED",
+                "timeAccepted": now(),
+                "createdBy": "ocid1.user.oc1..emu",
+            }
+            return self._send(200, s.job_runs[run_id])
+        got = re.fullmatch(r"/(jobs|jobRuns)/([^/]+)", p)
+        if got and m == "GET":
+            return self._send(200, self._get(s.jobs if got.group(1) == "jobs" else s.job_runs, got.group(2)))
+        raise Reply(404, "NotAuthorizedOrNotFound", "Authorization failed or requested resource not found.")
+
+    def _create_deployment(self, request: dict) -> None:
+        s, emu = self.emu.state, self.emu
+        config = request.get("modelDeploymentConfigurationDetails") or {}
+        kind = config.get("deploymentType")
+        if kind == "MODEL_GROUP":
+            group_id = config.get("modelGroupConfigurationDetails", {}).get("modelGroupId")
+            if group_id not in s.groups:
+                raise Reply(404, "NotAuthorizedOrNotFound", f"Model group {group_id} not found.")
+            shape = config["infrastructureConfigurationDetails"]["instanceConfiguration"]["instanceShapeName"]
+        elif kind == "SINGLE_MODEL":
+            model_id = config["modelConfigurationDetails"]["modelId"]
+            self._get(s.models, model_id)
+            shape = config["modelConfigurationDetails"]["instanceConfiguration"]["instanceShapeName"]
+        else:
+            raise Reply(400, "InvalidParameter", f"deploymentType {kind!r} is not supported here.")
+        if s.shapes and shape not in {x["name"] for x in s.shapes}:
+            raise Reply(400, "InvalidParameter", f"Shape {shape} is not available for model deployment.")
+        deployment_id = ocid("datasciencemodeldeployment")
+        fail = getattr(emu, "_fail_next", None)
+        emu._fail_next = None
+        deployment = {
+            **request,
+            "id": deployment_id,
+            "lifecycleState": "CREATING",
+            "lifecycleDetails": "Creating",
+            "timeCreated": now(),
+            "createdBy": "ocid1.user.oc1..emu",
+            "modelDeploymentUrl": f"{emu.url}/{deployment_id}",
+            "definedTags": request.get("definedTags", {}),
+            "freeformTags": request.get("freeformTags", {}),
+            "_pending": "FAILED" if fail else "ACTIVE",
+            "_fail_reason": fail,
+        }
+        deployment["_wr"] = emu._work_request(
+            "MODEL_DEPLOYMENT_CREATE", request["compartmentId"], deployment_id, "modelDeployment"
+        )
+        s.deployments[deployment_id] = deployment
+        self._send(200, self._public(deployment), {"opc-work-request-id": deployment["_wr"], "etag": "1"})
+
+    def _transition(self, d: dict, now_state: str, then: str, operation: str) -> None:
+        d["lifecycleState"], d["_pending"], d["_polls"] = now_state, then, 0
+        d["_wr"] = self.emu._work_request(operation, d["compartmentId"], d["id"], "modelDeployment")
+        self._send(202, None, {"opc-work-request-id": d["_wr"]})
+
+    def _update_deployment(self, d: dict, request: dict) -> None:
+        if d["lifecycleState"] not in ("ACTIVE", "NEEDS_ATTENTION"):
+            raise Reply(409, "IncorrectState", f"The deployment is {d['lifecycleState']}; it cannot be updated.")
+        config = request.get("modelDeploymentConfigurationDetails") or {}
+        new_group = (config.get("modelGroupConfigurationDetails") or {}).get("modelGroupId")
+        if new_group and new_group not in self.emu.state.groups:
+            raise Reply(404, "NotAuthorizedOrNotFound", f"Model group {new_group} not found.")
+        for key in ("displayName", "description", "freeformTags", "definedTags"):
+            if key in request:
+                d[key] = request[key]
+        if new_group:
+            d["_next_group"] = new_group
+        # a LIVE update keeps serving: the state stays ACTIVE while the work request runs
+        live = config.get("updateType") == "LIVE"
+        d["_pending"], d["_polls"] = "ACTIVE", 0
+        d["lifecycleState"] = "ACTIVE" if live else "UPDATING"
+        d["_wr"] = self.emu._work_request("MODEL_DEPLOYMENT_UPDATE", d["compartmentId"], d["id"], "modelDeployment")
+        self._send(202, None, {"opc-work-request-id": d["_wr"]})
+
+    def _model_states(self, d: dict) -> list[dict]:
+        config = d["modelDeploymentConfigurationDetails"]
+        state = {"ACTIVE": "SUCCESS", "FAILED": "FAILED"}.get(d["lifecycleState"], "INCONSISTENT")
+        if config.get("deploymentType") != "MODEL_GROUP":
+            model_id = config["modelConfigurationDetails"]["modelId"]
+            return [
+                {
+                    "modelId": model_id,
+                    "displayName": self.emu.state.models[model_id]["displayName"],
+                    "state": state,
+                    "freeformTags": {},
+                    "definedTags": {},
+                }
+            ]
+        group = self.emu.state.groups[config["modelGroupConfigurationDetails"]["modelGroupId"]]
+        return [
+            {
+                "modelId": member["modelId"],
+                "inferenceKey": member.get("inferenceKey"),
+                "displayName": self.emu.state.models.get(member["modelId"], {}).get("displayName"),
+                "state": state,
+                "freeformTags": {},
+                "definedTags": {},
+            }
+            for member in group["memberModelEntries"]["memberModelDetails"]
+        ]
+
+    # inference ------------------------------------------------------------------------------------
+
+    def _predict(self, deployment_id: str, body: bytes, fault: Fault | None) -> None:
+        with self.emu._lock:
+            d = self._get(self.emu.state.deployments, deployment_id)
+            self.emu._advance(d)
+            names = self.emu.served_names(d)
+        if d["lifecycleState"] != "ACTIVE":
+            raise Reply(409, "IncorrectState", f"The model deployment is {d['lifecycleState']}.")
+        try:
+            request = json.loads(body or b"{}")
+        except json.JSONDecodeError:
+            raise Reply(400, "InvalidParameter", "The request body is not JSON.") from None
+        model = request.get("model")
+        if model not in names:
+            return self._send(
+                404,
+                {
+                    "error": {
+                        "message": f"Invalid model name {model!r}; served: {names}",
+                        "type": "invalid_request_error",
+                        "code": 404,
+                    }
+                },
+            )
+        env = (
+            d["modelDeploymentConfigurationDetails"]
+            .get("environmentConfigurationDetails", {})
+            .get("environmentVariables", {})
+        )
+        route = self.headers.get("route") or env.get("MODEL_DEPLOY_PREDICT_ENDPOINT", "/v1/completions")
+        chat = route == "/v1/chat/completions"
+        if chat and "messages" not in request:
+            return self._send(400, {"error": {"message": "'messages' is required for /v1/chat/completions"}})
+        words = _reply_words(model, request)
+        if self.headers.get("enable-streaming", "").lower() != "true" and not request.get("stream"):
+            text = " ".join(words)
+            choice = {"index": 0, "finish_reason": "length"}
+            choice.update({"message": {"role": "assistant", "content": text}} if chat else {"text": text})
+            return self._send(
+                200,
+                {
+                    "id": "cmpl-emu",
+                    "object": "chat.completion" if chat else "text_completion",
+                    "model": model,
+                    "choices": [choice],
+                    "usage": {"prompt_tokens": 5, "completion_tokens": len(words)},
+                },
+            )
+        self.send_response(200)
+        self.send_header("opc-request-id", self.request_id)
+        self.send_header("content-type", "text/event-stream")
+        self.send_header("transfer-encoding", "chunked")
+        self.end_headers()
+        for i, word in enumerate(words):
+            if fault and fault.drop_after is not None and i >= fault.drop_after:
+                self.wfile.flush()
+                self.close_connection = True
+                self.connection.shutdown(2)  # the container died mid-answer
+                return
+            piece = word if i == 0 else " " + word
+            delta = {"delta": {"content": piece}} if chat else {"text": piece}
+            chunk = {
+                "id": "cmpl-emu",
+                "object": "chat.completion.chunk" if chat else "text_completion",
+                "model": model,
+                "choices": [{"index": 0, **delta, "finish_reason": None}],
+            }
+            self._chunk(f"data: {json.dumps(chunk)}\n\n".encode())
+            time.sleep(0.002)
+        self._chunk(b"data: [DONE]\n\n")
+        self._chunk(b"")
+
+    def _chunk(self, data: bytes) -> None:
+        self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+        self.wfile.flush()
+
+
+def _reply_words(model: str, request: dict) -> list[str]:
+    """A deterministic answer that names the model and what it was asked, capped by max_tokens."""
+    asked = request.get("prompt") or (request.get("messages") or [{}])[-1].get("content") or ""
+    if isinstance(asked, list):
+        asked = " ".join(part.get("text", "") for part in asked if isinstance(part, dict))
+    words = f"{model} answers: {asked}".split()
+    return words[: max(1, int(request.get("max_tokens") or 16))]
+
+
+def new_api_key() -> tuple[Any, str, str]:
+    """(private key, PEM text, OCI fingerprint) for a throwaway API key."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    der = key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    fingerprint = ":".join(re.findall("..", hashlib.md5(der).hexdigest()))
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
+    return key, pem, fingerprint
