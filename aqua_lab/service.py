@@ -32,7 +32,7 @@ from .planning import ShapeCatalog, plan, validate_deployment
 from .planning.shapes import shape_order
 from .platforms.base import Platform
 
-PLATFORMS = ("local", "bundled")
+PLATFORMS = ("local", "bundled", "oci")
 
 
 @cache
@@ -46,6 +46,10 @@ def get_platform(name: str) -> Platform:
         from .platforms.bundled import BundledPlatform
 
         return BundledPlatform()
+    if name == "oci":
+        from .platforms.oci import OciPlatform, resolve_auth
+
+        return OciPlatform.from_environment(resolve_auth())
     raise InvalidInput(Problem("platform", f"unknown platform {name!r}", f"use one of {list(PLATFORMS)}"))
 
 
@@ -102,6 +106,9 @@ class AquaLabService:
         """Where can these models run together and how do the GPUs split.  ``extra`` adds models
         the platform does not know (e.g. one with a deployment_config.json given by path)."""
         own = {m.model_id: m for m in extra}
+        prefetch = getattr(self.platform, "prefetch_models", None)
+        if prefetch:  # one concurrent round of config fetches instead of one per model
+            prefetch([i for i in model_ids if i not in own])
         inputs = [own[i] if i in own else self._inputs_for([i], "model_ids")[0] for i in model_ids]
         if primary_model_id is not None and primary_model_id not in own:
             try:
@@ -197,23 +204,31 @@ class AquaLabService:
         self._chat_deployments[deployment_id] = (time.monotonic(), deployment)
         return deployment
 
-    async def _chat_target(self, deployment_id: str, model: str, route: str) -> tuple[str, dict[str, str]]:
+    async def _chat_request(self, deployment_id: str, request: ChatRequest, stream: bool) -> tuple[str, bytes, dict]:
+        """(url, body bytes, headers) of the call to the model; signed where the platform signs."""
         deployment = await self._chat_deployment(deployment_id)
         names = deployment.served_names()
-        if model not in names:
-            raise InvalidInput(Problem("model", f"{model!r} is not served by {deployment_id}", f"use one of {names}"))
+        if request.model not in names:
+            raise InvalidInput(
+                Problem("model", f"{request.model!r} is not served by {deployment_id}", f"use one of {names}")
+            )
         if deployment.state not in ("ACTIVE", "NEEDS_ATTENTION"):
             raise Conflict(f"deployment {deployment_id} is {deployment.state}; chat needs it ACTIVE")
-        return self.platform.inference_target(deployment, route)
+        body = json.dumps(request.upstream_body(request.model, stream)).encode()
+        route = request.resolved_route()
+        if self.platform.signs_requests:
+            url, headers = await self._blocking(self.platform.inference_request, deployment, route, body, stream)
+        else:
+            url, headers = self.platform.inference_request(deployment, route, body, stream)
+        return url, body, headers
 
     async def chat_events(self, deployment_id: str, request: ChatRequest) -> AsyncIterator[str]:
         """The model's streamed chunks as the JSON text it sent (relayed without re-encoding).  An
         error the model server reports mid-stream, or a broken stream, raises
         :class:`UpstreamError` after the chunks that came."""
         request.check_input()
-        route = request.resolved_route()
-        url, headers = await self._chat_target(deployment_id, request.model, route)
-        async for event in client.stream_events(url, request.upstream_body(request.model, True), headers):
+        url, body, headers = await self._chat_request(deployment_id, request, stream=True)
+        async for event in client.stream_events(url, body, headers):
             if event.done:
                 return
             if event.event == "error" or event.data.startswith('{"error"'):
@@ -229,9 +244,8 @@ class AquaLabService:
 
     async def chat(self, deployment_id: str, request: ChatRequest) -> dict[str, Any]:
         request.check_input()
-        route = request.resolved_route()
-        url, headers = await self._chat_target(deployment_id, request.model, route)
-        return await client.post_json(url, request.upstream_body(request.model, False), headers)
+        url, body, headers = await self._chat_request(deployment_id, request, stream=False)
+        return await client.post_json(url, body, headers)
 
     async def compare(self, deployment_id: str, request: CompareRequest) -> AsyncIterator[dict[str, Any]]:
         """The same input to several models at once.  Yields ``{"type": "chunk", "model", "data"}``

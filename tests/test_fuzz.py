@@ -37,10 +37,22 @@ def server(tmp_path_factory):
     root = tmp_path_factory.mktemp("fuzz_root")
     port = _port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "jupyter_server", "--no-browser", f"--port={port}", "--ip=127.0.0.1",
-         f"--ServerApp.token={TOKEN}", f"--ServerApp.base_url={BASE}", f"--ServerApp.root_dir={root}",
-         "--ServerApp.allow_root=True", f"--AquaLab.data_dir={data}"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "AQUA_LAB_DATA_DIR": str(data)},
+        [
+            sys.executable,
+            "-m",
+            "jupyter_server",
+            "--no-browser",
+            f"--port={port}",
+            "--ip=127.0.0.1",
+            f"--ServerApp.token={TOKEN}",
+            f"--ServerApp.base_url={BASE}",
+            f"--ServerApp.root_dir={root}",
+            "--ServerApp.allow_root=True",
+            f"--AquaLab.data_dir={data}",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, "AQUA_LAB_DATA_DIR": str(data)},
     )
     url = f"http://127.0.0.1:{port}{BASE}"
     deadline = time.monotonic() + 60
@@ -69,11 +81,31 @@ json_values = st.recursive(
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
     max_leaves=12,
 )
-field_names = st.sampled_from([
-    "model_ids", "primary_model_id", "shape", "models", "model_id", "gpu_count", "model_name", "params",
-    "instance_shape", "display_name", "deployment_type", "model", "messages", "prompt", "stream", "route",
-    "max_tokens", "temperature", "top_p", "env_var", "fine_tune_weights",
-])
+field_names = st.sampled_from(
+    [
+        "model_ids",
+        "primary_model_id",
+        "shape",
+        "models",
+        "model_id",
+        "gpu_count",
+        "model_name",
+        "params",
+        "instance_shape",
+        "display_name",
+        "deployment_type",
+        "model",
+        "messages",
+        "prompt",
+        "stream",
+        "route",
+        "max_tokens",
+        "temperature",
+        "top_p",
+        "env_var",
+        "fine_tune_weights",
+    ]
+)
 bodies = st.one_of(
     st.dictionaries(field_names, json_values, max_size=6).map(json.dumps),
     json_values.map(json.dumps),

@@ -46,9 +46,9 @@ def test_chunks_arrive_as_sent_and_the_connection_is_reused():
         first = await _body(pool, port)
         assert b"".join(first) == b"data: 0\n\ndata: 1\n\ndata: 2\n\ndata: [DONE]\n\n"
         assert len(first) >= 3  # not buffered into one piece
-        kept = pool._idle[("127.0.0.1", port)][0][2]
+        kept = pool._idle[("127.0.0.1", port, False)][0][2]
         await _body(pool, port)
-        assert pool._idle[("127.0.0.1", port)][0][2] is kept
+        assert pool._idle[("127.0.0.1", port, False)][0][2] is kept
 
     asyncio.run(run())
 

@@ -523,6 +523,14 @@ class _Handler(BaseHTTPRequestHandler):
         if states and m == "GET":
             d = self._get(s.deployments, states.group(1))
             return self._send(200, self._model_states(d))
+        if p == "/workRequests" and m == "GET":
+            rows = [
+                self._public(w)
+                for w in s.work_requests.values()
+                if w["compartmentId"] == q.get("compartmentId")
+                and (not q.get("resourceId") or w["_target"] == q["resourceId"])
+            ]
+            return self._send(200, rows)
         got = re.fullmatch(r"/workRequests/([^/]+)", p)
         if got and m == "GET":
             wr = self._get(s.work_requests, got.group(1))

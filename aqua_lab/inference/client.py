@@ -29,11 +29,13 @@ def _pool() -> UpstreamPool:
     return _pools[loop]
 
 
-def _target(url: str) -> tuple[str, int, str]:
+def _target(url: str) -> tuple[str, int, str, bool]:
     parts = urlsplit(url)
-    if parts.scheme != "http" or not parts.hostname:
-        raise UpstreamError(f"cannot reach {url!r}: only plain http endpoints are supported here", 502)
-    return parts.hostname, parts.port or 80, parts.path or "/"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise UpstreamError(f"cannot reach {url!r}: not an http(s) URL", 502)
+    tls = parts.scheme == "https"
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    return parts.hostname, parts.port or (443 if tls else 80), path, tls
 
 
 def _error_message(status: int, raw: bytes) -> str:
@@ -45,18 +47,27 @@ def _error_message(status: int, raw: bytes) -> str:
         return raw.decode("utf-8", "replace")[:300] or f"HTTP {status}"
 
 
-async def stream_events(url: str, body: dict[str, Any], headers: dict[str, str] | None = None) -> AsyncIterator[Event]:
-    """POST ``body`` and yield the SSE events of the answer.  Raises :class:`UpstreamError` for an
-    error status, or when the stream breaks (after the events that did arrive)."""
-    host, port, path = _target(url)
+def _bytes(body: dict[str, Any] | bytes) -> bytes:
+    return body if isinstance(body, bytes) else json.dumps(body).encode()
+
+
+async def stream_events(
+    url: str, body: dict[str, Any] | bytes, headers: dict[str, str] | None = None
+) -> AsyncIterator[Event]:
+    """POST ``body`` (a dict, or the exact bytes a signature covers) and yield the SSE events of the
+    answer.  Raises :class:`UpstreamError` for an error status, or when the stream breaks (after
+    the events that did arrive)."""
+    host, port, path, tls = _target(url)
     try:
-        response = await _pool().post(port, path, json.dumps(body).encode(), "text/event-stream", host, headers)
+        response = await _pool().post(port, path, _bytes(body), "text/event-stream", host, headers, tls)
     except (UpstreamClosed, OSError) as exc:
         raise UpstreamError(f"the deployment at {url} did not answer: {exc}", 502) from None
     try:
         if response.status != 200:
             raw = b"".join([chunk async for chunk in response.chunks()])
-            raise UpstreamError(_error_message(response.status, raw), response.status)
+            raise UpstreamError(
+                _error_message(response.status, raw), response.status, response.headers.get("opc-request-id")
+            )
         parser = SSEParser()
         async for chunk in response.chunks():
             for event in parser.feed(chunk):
@@ -69,13 +80,15 @@ async def stream_events(url: str, body: dict[str, Any], headers: dict[str, str] 
         response.close()
 
 
-async def post_json(url: str, body: dict[str, Any], headers: dict[str, str] | None = None) -> dict[str, Any]:
-    host, port, path = _target(url)
+async def post_json(url: str, body: dict[str, Any] | bytes, headers: dict[str, str] | None = None) -> dict[str, Any]:
+    host, port, path, tls = _target(url)
     try:
-        response = await _pool().post(port, path, json.dumps(body).encode(), "application/json", host, headers)
+        response = await _pool().post(port, path, _bytes(body), "application/json", host, headers, tls)
         raw = b"".join([chunk async for chunk in response.chunks()])
     except (UpstreamClosed, OSError) as exc:
         raise UpstreamError(f"the deployment at {url} did not answer: {exc}", 502) from None
     if response.status != 200:
-        raise UpstreamError(_error_message(response.status, raw), response.status)
+        raise UpstreamError(
+            _error_message(response.status, raw), response.status, response.headers.get("opc-request-id")
+        )
     return json.loads(raw)

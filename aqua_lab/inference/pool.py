@@ -26,7 +26,7 @@ class Response:
     _reader: asyncio.StreamReader
     _writer: asyncio.StreamWriter
     _pool: UpstreamPool
-    _key: tuple[str, int]
+    _key: tuple[str, int, bool]
     _done: bool = field(default=False, init=False)
 
     async def chunks(self) -> AsyncIterator[bytes]:
@@ -78,17 +78,17 @@ MAX_IDLE_S = 4.0
 
 class UpstreamPool:
     def __init__(self, max_idle_per_port: int = 16):
-        self._idle: dict[tuple[str, int], list[tuple[float, asyncio.StreamReader, asyncio.StreamWriter]]] = {}
+        self._idle: dict[tuple[str, int, bool], list[tuple[float, asyncio.StreamReader, asyncio.StreamWriter]]] = {}
         self.max_idle = max_idle_per_port
 
-    def release(self, key: tuple[str, int], reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def release(self, key: tuple[str, int, bool], reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         idle = self._idle.setdefault(key, [])
         if len(idle) < self.max_idle and not writer.is_closing():
             idle.append((time.monotonic(), reader, writer))
         else:
             writer.close()
 
-    def _take(self, key: tuple[str, int]) -> tuple[asyncio.StreamReader, asyncio.StreamWriter] | None:
+    def _take(self, key: tuple[str, int, bool]) -> tuple[asyncio.StreamReader, asyncio.StreamWriter] | None:
         idle = self._idle.get(key, [])
         while idle:
             since, reader, writer = idle.pop()
@@ -97,9 +97,9 @@ class UpstreamPool:
             writer.close()
         return None
 
-    def forget(self, port: int, host: str = "127.0.0.1") -> None:
+    def forget(self, port: int, host: str = "127.0.0.1", tls: bool = False) -> None:
         """Drop idle connections to a server that died (its replacement may get the same port)."""
-        for _, _, writer in self._idle.pop((host, port), []):
+        for _, _, writer in self._idle.pop((host, port, tls), []):
             writer.close()
 
     async def post(
@@ -110,31 +110,39 @@ class UpstreamPool:
         accept: str = "*/*",
         host: str = "127.0.0.1",
         headers: dict[str, str] | None = None,
+        tls: bool = False,
     ) -> Response:
-        extra = "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
-        head = (
-            f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
-            f"Accept: {accept}\r\nContent-Length: {len(body)}\r\nConnection: keep-alive\r\n{extra}\r\n"
-        ).encode() + body
-        key = (host, port)
+        """POST ``body``; ``headers`` override the defaults (a signed request brings its own Host,
+        Content-Type and Content-Length, which must go out exactly as signed)."""
+        fields = {
+            "host": f"{host}:{port}",
+            "content-type": "application/json",
+            "accept": accept,
+            "content-length": str(len(body)),
+            "connection": "keep-alive",
+        }
+        fields.update({k.lower(): v for k, v in (headers or {}).items()})
+        head = f"POST {path} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in fields.items()) + "\r\n"
+        head = head.encode("latin-1") + body
+        key = (host, port, tls)
         for attempt in (1, 2):
             kept = self._take(key) if attempt == 1 else None
-            reader, writer = kept or await asyncio.open_connection(host, port)
+            reader, writer = kept or await asyncio.open_connection(host, port, ssl=True if tls else None)
             try:
                 writer.write(head)
                 raw = await reader.readuntil(b"\r\n\r\n")
             except (asyncio.IncompleteReadError, ConnectionError) as exc:
                 writer.close()
                 if kept is not None:
-                    self.forget(port, host)  # the server dropped kept-alive connections: start afresh
+                    self.forget(port, host, tls)  # the server dropped kept-alive connections: start afresh
                     continue
                 raise UpstreamClosed(str(exc) or type(exc).__name__) from None
             lines = raw.decode("latin-1").split("\r\n")
             status = int(lines[0].split()[1])
-            fields = {}
+            received = {}
             for line in lines[1:]:
                 if ":" in line:
                     name, value = line.split(":", 1)
-                    fields[name.strip().lower()] = value.strip()
-            return Response(status, fields, reader, writer, self, key)
+                    received[name.strip().lower()] = value.strip()
+            return Response(status, received, reader, writer, self, key)
         raise AssertionError("unreachable")

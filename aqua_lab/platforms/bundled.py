@@ -39,7 +39,8 @@ class BundledPlatform:
     def _no(self, *_: object, **__: object):
         raise AquaLabError(PLAN_ONLY)
 
-    create_deployment = activate = deactivate = delete = inference_target = _no
+    create_deployment = activate = deactivate = delete = inference_request = _no
+    signs_requests = False
 
     def list_deployments(self) -> list[Deployment]:
         return []

@@ -355,8 +355,10 @@ class LocalPlatform:
         gone = self._to_deployment(self.store.deployment(deployment_id))
         return gone
 
-    def inference_target(self, deployment: Deployment, route: str) -> tuple[str, dict[str, str]]:
-        """URL (and headers) that answer ``route`` for this deployment: its router."""
+    signs_requests = False
+
+    def inference_request(self, deployment: Deployment, route: str, body: bytes, stream: bool) -> tuple[str, dict]:
+        """URL and headers that answer ``route`` for this deployment: its router, unsigned."""
         if not deployment.endpoint:
             raise Conflict(f"deployment {deployment.id} has no endpoint")
         return deployment.endpoint + route.removeprefix("/v1"), {}

@@ -1,0 +1,547 @@
+"""The OCI platform: Data Science model groups and model deployments through the real ``oci`` SDK.
+
+Every call goes through the SDK (clients from :func:`make_clients`, whose endpoints tests point at
+the emulator).  SDK failures become :class:`UpstreamError` with the OCI status and request id.
+Model configs are read the way AQUA reads them — catalog metadata, then the artifact's ``config/``
+folder in Object Storage, then a fine-tuned model's base — concurrently, with a TTL cache keyed by
+region + compartment + model id.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import posixpath
+import re
+import threading
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from ...catalog import bundled_catalog
+from ...domain import (
+    CatalogModel,
+    DeployedModel,
+    Deployment,
+    DeploymentConfig,
+    ModelState,
+    Shape,
+    ValidatedDeployment,
+)
+from ...errors import AquaLabError, Conflict, InvalidInput, NotFound, Problem, UpstreamError
+from ...planning import payloads
+from ...planning.configs import parse_deployment_config
+from ...planning.sizing import parameter_count_from_name
+from .auth import OciAuth
+
+T = TypeVar("T")
+DEFAULT_IMAGE = "dsmc://odsc-vllm-serving:0.8.1.2"
+CONFIG_FILE = "deployment_config.json"
+CONFIG_TTL_S = 300.0
+STATES = {"SUCCESS": "ACTIVE", "FAILED": "FAILED", "INCONSISTENT": "STARTING"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    compartment_id: str
+    project_id: str | None = None
+    service_compartment_id: str | None = None  # where AQUA's service models live
+    endpoint: str | None = None  # one base URL for every service (the emulator); else OCI's
+    retries: int = 4
+    retry_base_s: float = 1.0
+    container_image: str = DEFAULT_IMAGE
+
+
+def make_clients(auth: OciAuth, settings: Settings) -> tuple[Any, Any]:
+    """Data Science and Object Storage clients: a bounded retry with backoff (429, 5xx, timeouts)
+    and no shared circuit breaker — one module-level breaker in the SDK would let one client's
+    failures stop every other client in the process."""
+    import oci
+
+    retry = (
+        oci.retry.RetryStrategyBuilder(
+            max_attempts=max(1, settings.retries),
+            total_elapsed_time_seconds=120,
+            retry_base_sleep_time_seconds=settings.retry_base_s,
+            retry_max_wait_between_calls_seconds=10,
+            backoff_type=oci.retry.BACKOFF_FULL_JITTER_VALUE,
+        ).get_retry_strategy()
+        if settings.retries > 1
+        else oci.retry.NoneRetryStrategy()
+    )
+    common = {
+        "signer": auth.signer,
+        "retry_strategy": retry,
+        "circuit_breaker_strategy": oci.circuit_breaker.NoCircuitBreakerStrategy(),
+        "timeout": (10, 60),
+    }
+    ds_kwargs = {**common, **({"service_endpoint": settings.endpoint} if settings.endpoint else {})}
+    os_kwargs = {**common, **({"service_endpoint": settings.endpoint} if settings.endpoint else {})}
+    return (
+        oci.data_science.DataScienceClient(auth.config, **ds_kwargs),
+        oci.object_storage.ObjectStorageClient(auth.config, **os_kwargs),
+    )
+
+
+class OciPlatform:
+    name = "oci"
+    params_key = "VLLM_PARAMS"
+    signs_requests = True
+
+    def __init__(self, auth: OciAuth, settings: Settings, clients: tuple[Any, Any] | None = None):
+        self.auth = auth
+        self.settings = settings
+        self.ds, self.os = clients or make_clients(auth, settings)
+        self._configs: dict[tuple[str, str, str], tuple[float, DeploymentConfig | None, list[str]]] = {}
+        self._models: dict[str, CatalogModel] = {}
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_environment(cls, auth: OciAuth, env: dict[str, str] | None = None, **overrides: Any) -> OciPlatform:
+        """Compartment/project defaults from a notebook session's variables, then aqua_lab's own."""
+        env = dict(os.environ if env is None else env)
+        compartment = (
+            overrides.pop("compartment_id", None)
+            or env.get("AQUA_LAB_COMPARTMENT_OCID")
+            or env.get("NB_SESSION_COMPARTMENT_OCID")
+            or env.get("PROJECT_COMPARTMENT_OCID")
+            or auth.compartment_id
+        )
+        if not compartment:
+            raise InvalidInput(
+                Problem(
+                    "compartment_id",
+                    "no compartment to work in",
+                    "set c.AquaLab.compartment_id or AQUA_LAB_COMPARTMENT_OCID",
+                )
+            )
+        settings = Settings(
+            compartment_id=compartment,
+            project_id=overrides.pop("project_id", None) or env.get("AQUA_LAB_PROJECT_OCID") or env.get("PROJECT_OCID"),
+            service_compartment_id=overrides.pop("service_compartment_id", None)
+            or env.get("AQUA_LAB_SERVICE_COMPARTMENT_OCID")
+            or env.get("ODSC_MODEL_COMPARTMENT_OCID"),
+            endpoint=overrides.pop("endpoint", None) or env.get("AQUA_LAB_OCI_ENDPOINT"),
+            **overrides,
+        )
+        return cls(auth, settings)
+
+    # SDK calls ------------------------------------------------------------------------------------
+
+    def _call(self, what: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        import oci
+        from circuitbreaker import CircuitBreakerError
+
+        try:
+            return fn(*args, **kwargs)
+        except oci.exceptions.ServiceError as exc:
+            if exc.status == 404 and what.startswith("get "):
+                raise NotFound(what.removeprefix("get "), str(args[0]) if args else "", exc.message) from None
+            raise UpstreamError(
+                f"OCI {what} failed: {exc.status} {exc.code}: {exc.message}", exc.status, exc.request_id
+            ) from None
+        except CircuitBreakerError:
+            raise UpstreamError(f"OCI {what}: too many recent failures, calls paused", 503) from None
+        except (oci.exceptions.RequestException, oci.exceptions.ConnectTimeout) as exc:
+            raise UpstreamError(f"OCI {what}: cannot reach the service ({type(exc).__name__})", 502) from None
+
+    def _sdk(self, data: dict, type_name: str) -> Any:
+        """Our wire-format body as the SDK's model object (the SDK serialises it back unchanged)."""
+        return self.ds.base_client.deserialize_response_data(json.dumps(data).encode(), type_name)
+
+    # catalog --------------------------------------------------------------------------------------
+
+    def list_shapes(self) -> list[Shape]:
+        rows = self._call("list shapes", self.ds.list_model_deployment_shapes, self.settings.compartment_id).data
+        offered = [
+            Shape(name=r.name, core_count=r.core_count, memory_in_gbs=r.memory_in_gbs, shape_series=r.shape_series)
+            for r in rows
+        ]
+        return list(bundled_catalog().shapes.merged_with(offered))
+
+    def _catalog_entry(self, m: Any, source: str) -> CatalogModel:
+        tags = dict(m.freeform_tags or {})
+        return CatalogModel(
+            id=m.id,
+            name=m.display_name,
+            source=source,
+            task=tags.get("task", "text_generation").replace("-", "_"),
+            parameter_count_b=parameter_count_from_name(m.display_name),
+            fine_tuned_from=None,
+            tags=tags,
+        )
+
+    def list_models(self) -> list[CatalogModel]:
+        compartments = [(self.settings.service_compartment_id, "service"), (self.settings.compartment_id, "registered")]
+        models: list[CatalogModel] = []
+        seen: set[str] = set()
+        for compartment, source in compartments:
+            if not compartment:
+                continue
+            import oci
+
+            rows = self._call(
+                "list models", oci.pagination.list_call_get_all_results, self.ds.list_models, compartment
+            ).data
+            for m in rows:
+                if m.id in seen or m.lifecycle_state != "ACTIVE" or "OCI_AQUA" not in (m.freeform_tags or {}):
+                    continue
+                seen.add(m.id)
+                entry = self._catalog_entry(m, source)
+                models.append(entry)
+        with self._lock:
+            self._models.update({m.id: m for m in models})
+        return models
+
+    def get_model(self, model_id: str) -> CatalogModel:
+        with self._lock:
+            known = self._models.get(model_id) or next(
+                (m for m in self._models.values() if m.name.lower() == model_id.lower()), None
+            )
+        if known:
+            return known
+        if not model_id.startswith("ocid1."):
+            matches = [
+                m
+                for m in self.list_models()
+                if m.name.lower() == model_id.lower() or m.name.split("/")[-1].lower() == model_id.lower()
+            ]
+            if not matches:
+                raise NotFound("model", model_id, "use the model's OCID or its display name (see GET models)")
+            return matches[0]
+        m = self._call("get model", self.ds.get_model, model_id).data
+        entry = self._catalog_entry(m, "service" if (m.freeform_tags or {}).get("aqua_service_model") else "registered")
+        with self._lock:
+            self._models[m.id] = entry
+        return entry
+
+    def get_model_config(self, model_id: str) -> DeploymentConfig | None:
+        return self._config(self.get_model(model_id).id)[0]
+
+    def config_warnings(self, model_id: str) -> list[str]:
+        return self._config(self.get_model(model_id).id)[1]
+
+    def prefetch_models(self, model_ids: Iterable[str]) -> None:
+        """Resolve and fetch configs of many models at once (the planner needs them all)."""
+        ids = list(dict.fromkeys(model_ids))
+        with ThreadPoolExecutor(max_workers=min(16, max(1, len(ids)))) as pool:
+            for future in [pool.submit(self.get_model_config, i) for i in ids]:
+                try:
+                    future.result()
+                except AquaLabError:
+                    pass  # reported again, per model, when the planner asks for it
+
+    def _config(self, model_id: str) -> tuple[DeploymentConfig | None, list[str]]:
+        key = (self.auth.region, self.settings.compartment_id, model_id)
+        with self._lock:
+            cached = self._configs.get(key)
+        if cached and time.monotonic() - cached[0] < CONFIG_TTL_S:
+            return cached[1], cached[2]
+        config, warnings = self._fetch_config(model_id)
+        with self._lock:
+            self._configs[key] = (time.monotonic(), config, warnings)
+        return config, warnings
+
+    def _fetch_config(self, model_id: str, depth: int = 0) -> tuple[DeploymentConfig | None, list[str]]:
+        import oci
+
+        model = self._call("get model", self.ds.get_model, model_id).data
+        shapes = bundled_catalog().shapes
+        source = f"{model.display_name} DeploymentConfiguration"
+        try:
+            raw = self.ds.get_model_defined_metadatum_artifact_content(model_id, "DeploymentConfiguration").data.content
+            loaded = parse_deployment_config(raw.decode("utf-8"), source, shapes)
+            return loaded.config, loaded.warnings
+        except oci.exceptions.ServiceError as exc:
+            if exc.status != 404:
+                raise UpstreamError(
+                    f"OCI get model metadata failed: {exc.status} {exc.message}", exc.status, exc.request_id
+                ) from None
+        custom = {c.key: c.value for c in (model.custom_metadata_list or [])}
+        location = custom.get("artifact_location", "")
+        found = re.fullmatch(r"oci://([^@/]+)@([^/]+)/(.+)", location)
+        if found:
+            bucket, namespace, prefix = found.groups()
+            prefix = prefix.rstrip("/")
+            for name in (
+                posixpath.join(posixpath.dirname(prefix), "config", CONFIG_FILE),
+                posixpath.join(prefix, "config", CONFIG_FILE),
+            ):
+                try:
+                    raw = self.os.get_object(namespace, bucket, name).data.content
+                except oci.exceptions.ServiceError as exc:
+                    if exc.status == 404:
+                        continue
+                    raise UpstreamError(
+                        f"OCI get object {name} failed: {exc.message}", exc.status, exc.request_id
+                    ) from None
+                loaded = parse_deployment_config(raw.decode("utf-8"), f"oci://{bucket}@{namespace}/{name}", shapes)
+                return loaded.config, loaded.warnings
+        base = custom.get("fine_tune_source") if (model.freeform_tags or {}).get("aqua_fine_tuned_model") else None
+        if base and depth == 0:
+            return self._fetch_config(base, depth=1)
+        return None, []
+
+    # deployments ----------------------------------------------------------------------------------
+
+    def _artifact_path(self, model_id: str) -> str:
+        model = self._call("get model", self.ds.get_model, model_id).data
+        custom = {c.key: c.value for c in (model.custom_metadata_list or [])}
+        found = re.fullmatch(r"oci://[^@/]+@[^/]+/(.+)", custom.get("artifact_location", ""))
+        if not found:
+            raise InvalidInput(
+                Problem(
+                    "model_id",
+                    f"{model.display_name}: the model artifact has no Object Storage location",
+                    "register the model with its artifact in Object Storage",
+                )
+            )
+        return f"{model_id}/{found.group(1).rstrip('/')}"  # group members are mounted per model id
+
+    def create_deployment(self, deployment: ValidatedDeployment) -> Deployment:
+        spec = deployment.spec
+        compartment = spec.compartment_id or self.settings.compartment_id
+        project = spec.project_id or self.settings.project_id
+        if not project:
+            raise InvalidInput(
+                Problem(
+                    "project_id",
+                    "no Data Science project given",
+                    "pass project_id, set c.AquaLab.project_id or AQUA_LAB_PROJECT_OCID",
+                )
+            )
+        image = spec.container_image_uri or self.settings.container_image
+        if spec.deployment_type == "SINGLE":
+            first = deployment.models[0]
+            body = payloads.model_deployment_request(
+                deployment, image, compartment, project, model_artifact_prefix=self._artifact_path(first.model_id)
+            )
+        else:
+            paths = {m.model_id: self._artifact_path(m.model_id) for m in deployment.models}
+            group_body = payloads.model_group_request(deployment, paths, compartment, project)
+            group = self._call(
+                "create model group", self.ds.create_model_group, self._sdk(group_body, "CreateBaseModelGroupDetails")
+            ).data
+            body = payloads.model_deployment_request(deployment, image, compartment, project, model_group_id=group.id)
+        created = self._call(
+            "create model deployment", self.ds.create_model_deployment, self._sdk(body, "CreateModelDeploymentDetails")
+        ).data
+        return self.get_deployment(created.id)
+
+    def _group(self, group_id: str) -> Any | None:
+        try:
+            return self._call("get model group", self.ds.get_model_group, group_id).data
+        except (NotFound, UpstreamError):
+            return None
+
+    def _to_deployment(self, md: Any) -> Deployment:
+        config = md.model_deployment_configuration_details
+        tags = dict(md.freeform_tags or {})
+        models: list[DeployedModel] = []
+        kind = "SINGLE"
+        shape = ""
+        if config.deployment_type == "MODEL_GROUP":
+            shape = config.infrastructure_configuration_details.instance_configuration.instance_shape_name
+            group = self._group(config.model_group_configuration_details.model_group_id)
+            details = group.model_group_details if group else None
+            meta = {c.key: c.value for c in (details.custom_metadata_list or [])} if details else {}
+            if details is not None and details.type == "STACKED":
+                kind = "STACKED"
+                env = config.environment_configuration_details.environment_variables or {}
+                members = group.member_model_entries.member_model_details
+                base = next(m for m in members if m.model_id == details.base_model_id)
+                tp = re.search(r"--tensor-parallel-size\s+(\d+)", env.get("PARAMS", ""))
+                models.append(
+                    DeployedModel(
+                        model_id=base.model_id,
+                        model_name=base.inference_key or base.model_id,
+                        gpu_count=int(tp.group(1)) if tp else 1,
+                        fine_tune_weights=[
+                            {"model_id": m.model_id, "model_name": m.inference_key}
+                            for m in members
+                            if m.model_id != base.model_id
+                        ],
+                    )
+                )
+            elif "multi_model_metadata" in meta:
+                kind = "MULTI"
+                for entry in json.loads(meta["multi_model_metadata"]):
+                    models.append(
+                        DeployedModel(
+                            model_id=entry["model_id"], model_name=entry["model_name"], gpu_count=entry["gpu_count"]
+                        )
+                    )
+        else:
+            shape = config.model_configuration_details.instance_configuration.instance_shape_name
+            env = config.environment_configuration_details.environment_variables or {}
+            if "MULTI_MODEL_CONFIG" in env:  # legacy (ADS ≤ 2.13) multi-model deployments
+                kind = "MULTI"
+                for entry in json.loads(env["MULTI_MODEL_CONFIG"])["models"]:
+                    name = re.search(r"--served-model-name\s+(\S+)", entry["params"])
+                    tp = re.search(r"--tensor-parallel-size\s+(\d+)", entry["params"])
+                    models.append(
+                        DeployedModel(
+                            model_id=entry.get("model_id", entry["model_path"]),
+                            model_name=name.group(1) if name else entry["model_path"],
+                            gpu_count=int(tp.group(1)) if tp else 1,
+                        )
+                    )
+            else:
+                name = re.search(r"--served-model-name\s+(\S+)", env.get("PARAMS", ""))
+                model_id = config.model_configuration_details.model_id
+                models.append(
+                    DeployedModel(
+                        model_id=model_id,
+                        model_name=name.group(1) if name else model_id,
+                        gpu_count=bundled_catalog().shapes.find(shape).gpu_count
+                        if bundled_catalog().shapes.find(shape)
+                        else 1,
+                    )
+                )
+        state = md.lifecycle_state if md.lifecycle_state != "UNKNOWN_ENUM_VALUE" else "NEEDS_ATTENTION"
+        return Deployment(
+            id=md.id,
+            display_name=md.display_name,
+            platform=self.name,
+            state=state,
+            endpoint=md.model_deployment_url,
+            instance_shape=shape,
+            deployment_type=kind,
+            models=models,
+            description=getattr(md, "description", None),
+            created_on=str(md.time_created),
+            lifecycle_details=getattr(md, "lifecycle_details", None),
+            progress=self._progress(md),
+            tags=tags,
+        )
+
+    def _progress(self, md: Any) -> int:
+        if md.lifecycle_state == "ACTIVE":
+            return 100
+        if md.lifecycle_state not in ("CREATING", "UPDATING"):
+            return 0
+        try:
+            requests = self.ds.list_work_requests(self.settings.compartment_id, resource_id=md.id).data
+        except Exception:  # progress is a nicety: never fail a get because of it
+            return 0
+        return int(max((w.percent_complete or 0 for w in requests), default=0))
+
+    def list_deployments(self) -> list[Deployment]:
+        import oci
+
+        rows = self._call(
+            "list model deployments",
+            oci.pagination.list_call_get_all_results,
+            self.ds.list_model_deployments,
+            self.settings.compartment_id,
+        ).data
+        return [
+            self._to_deployment(md)
+            for md in rows
+            if "OCI_AQUA" in (md.freeform_tags or {}) and md.lifecycle_state != "DELETED"
+        ]
+
+    def get_deployment(self, deployment_id: str) -> Deployment:
+        md = self._call("get deployment", self.ds.get_model_deployment, deployment_id).data
+        deployment = self._to_deployment(md)
+        if deployment.state in ("ACTIVE", "NEEDS_ATTENTION", "CREATING"):
+            deployment.model_states = self._model_states(md, deployment)
+        return deployment
+
+    def _model_states(self, md: Any, deployment: Deployment) -> list[ModelState]:
+        """OCI reports states per member model; name them by the served names users know."""
+        try:
+            rows = self._call(
+                "list model states", self.ds.list_model_deployment_model_states, md.id, self.settings.compartment_id
+            ).data
+        except UpstreamError:
+            return []
+        served: dict[str, list[str]] = {}
+        for m in deployment.models:
+            served.setdefault(m.model_id, []).append(m.model_name)
+            for w in m.fine_tune_weights:
+                served.setdefault(w.model_id, []).append(w.model_name or w.model_id)
+        return [
+            ModelState(model_name=name, model_id=r.model_id, state=STATES.get(r.state, "STARTING"))
+            for r in rows
+            for name in served.get(r.model_id, [r.inference_key or r.display_name or r.model_id])
+        ]
+
+    def model_states(self, deployment_id: str) -> list[ModelState]:
+        return self.get_deployment(deployment_id).model_states
+
+    def _action(self, deployment_id: str, what: str, fn: Callable[..., Any]) -> Deployment:
+        try:
+            self._call(f"{what} deployment", fn, deployment_id)
+        except UpstreamError as exc:
+            if exc.status == 409:
+                raise Conflict(str(exc)) from None
+            raise
+        return self.get_deployment(deployment_id)
+
+    def activate(self, deployment_id: str) -> Deployment:
+        return self._action(deployment_id, "activate", self.ds.activate_model_deployment)
+
+    def deactivate(self, deployment_id: str) -> Deployment:
+        return self._action(deployment_id, "deactivate", self.ds.deactivate_model_deployment)
+
+    def delete(self, deployment_id: str) -> Deployment:
+        return self._action(deployment_id, "delete", self.ds.delete_model_deployment)
+
+    def update_models(self, deployment_id: str, deployment: ValidatedDeployment) -> Deployment:
+        """Live update: a new model group replaces the old one (members are immutable) — LIVE for a
+        stacked group (adapters added or removed without downtime), ZDT otherwise."""
+        current = self._call("get deployment", self.ds.get_model_deployment, deployment_id).data
+        config = current.model_deployment_configuration_details
+        if config.deployment_type != "MODEL_GROUP":
+            raise Conflict(f"{deployment_id} is not a model-group deployment; only those can be updated live")
+        spec = deployment.spec
+        compartment, project = current.compartment_id, current.project_id
+        paths = {m.model_id: self._artifact_path(m.model_id) for m in deployment.models}
+        group = self._call(
+            "create model group",
+            self.ds.create_model_group,
+            self._sdk(
+                payloads.model_group_request(deployment, paths, compartment, project), "CreateBaseModelGroupDetails"
+            ),
+        ).data
+        body = {
+            "modelDeploymentConfigurationDetails": {
+                "deploymentType": "MODEL_GROUP",
+                "updateType": "LIVE" if spec.deployment_type == "STACKED" else "ZDT",
+                "modelGroupConfigurationDetails": {"modelGroupId": group.id},
+            }
+        }
+        self._call(
+            "update deployment",
+            self.ds.update_model_deployment,
+            deployment_id,
+            self._sdk(body, "UpdateModelDeploymentDetails"),
+        )
+        return self.get_deployment(deployment_id)
+
+    def logs(self, deployment_id: str, model_name: str | None = None, lines: int = 200) -> str:
+        deployment = self.get_deployment(deployment_id)
+        return (
+            f"{deployment.display_name} is {deployment.state}. OCI keeps deployment logs in OCI Logging: "
+            f"create the deployment with log_group_id and access_log_id/predict_log_id to see them there."
+        )
+
+    # inference ------------------------------------------------------------------------------------
+
+    def inference_request(self, deployment: Deployment, route: str, body: bytes, stream: bool) -> tuple[str, dict]:
+        """``<endpoint>/predict`` signed by our signer, the OpenAI route in the ``route`` header."""
+        from oci._vendor import requests
+
+        url = f"{deployment.endpoint}/predict"
+        headers = {
+            "content-type": "application/json",
+            "route": route,
+            "enable-streaming": str(stream).lower(),
+            "accept": "text/event-stream" if stream else "application/json",
+        }
+        prepared = requests.Request("POST", url, headers=headers, data=body).prepare()
+        self.auth.signer(prepared)
+        return url, dict(prepared.headers)

@@ -1,0 +1,313 @@
+"""The OCI platform through the real oci SDK, against the local emulator (signatures checked)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+
+import pytest
+
+os.environ.setdefault("OCI_SDK_DEFAULT_RETRY_ENABLED", "false")  # before oci is imported anywhere
+os.environ.setdefault("OCI_SDK_DEFAULT_CIRCUITBREAKER_ENABLED", "false")
+
+from aqua_lab.domain import ChatRequest, DeploymentSpec  # noqa: E402
+from aqua_lab.emulator import Emulator, new_api_key, seed_from_bundled, write_api_key_config  # noqa: E402
+from aqua_lab.errors import Conflict, InvalidInput, UpstreamError  # noqa: E402
+from aqua_lab.platforms.oci import AuthError, OciPlatform, Settings, resolve_auth  # noqa: E402
+from aqua_lab.service import AquaLabService  # noqa: E402
+
+pytestmark = pytest.mark.oci
+
+COMPARTMENT = "ocid1.compartment.oc1..aqua"
+SERVICE = "ocid1.compartment.oc1..service"
+PROJECT = "ocid1.datascienceproject.oc1..aqua"
+
+
+@pytest.fixture(scope="module")
+def emulator():
+    emulator = Emulator(polls_to_active=3).start()
+    emulator.ids = seed_from_bundled(emulator, SERVICE)
+    yield emulator
+    emulator.stop()
+
+
+@pytest.fixture(scope="module")
+def config_file(emulator, tmp_path_factory):
+    return write_api_key_config(emulator, tmp_path_factory.mktemp("oci"))
+
+
+def _platform(emulator, auth, **settings):
+    defaults = {"compartment_id": COMPARTMENT, "project_id": PROJECT, "service_compartment_id": SERVICE,
+                "endpoint": emulator.url, "retry_base_s": 0.01}
+    return OciPlatform(auth, Settings(**{**defaults, **settings}))
+
+
+@pytest.fixture(scope="module")
+def service(emulator, config_file):
+    return AquaLabService(_platform(emulator, resolve_auth(config_file=config_file)))
+
+
+def _requests(emulator, fragment):
+    return sum(1 for _, path in emulator.state.requests if fragment in path)
+
+
+# --------------------------------------------------------------------------------------------------
+# auth
+
+
+def test_api_key_auth_is_detected_from_the_config_file(config_file, tmp_path):
+    auth = resolve_auth(env={"OCI_CONFIG_LOCATION": str(config_file)})
+    assert auth.mode == "api_key" and auth.region == "us-ashburn-1"
+    with pytest.raises(AuthError, match=f"no config file at {tmp_path}/none"):
+        resolve_auth(env={"OCI_CONFIG_LOCATION": str(tmp_path / "none")})
+    with pytest.raises(AuthError, match=r"profile \[NOPE\] is not in"):
+        resolve_auth(config_file=config_file, profile="NOPE")
+
+
+def test_a_key_the_service_does_not_know_is_a_clear_401(emulator, tmp_path):
+    stranger = write_api_key_config(Emulator(), tmp_path)  # registered with another emulator only
+    platform = _platform(emulator, resolve_auth(config_file=stranger))
+    with pytest.raises(UpstreamError) as err:
+        platform.list_shapes()
+    assert err.value.status == 401 and err.value.request_id
+    assert "NotAuthenticated" in str(err.value) and "PRIVATE" not in str(err.value)
+
+
+def test_session_token_auth_and_its_expiry(emulator, tmp_path):
+    key, pem, fingerprint = new_api_key()
+    (tmp_path / "key.pem").write_text(pem)
+    token = emulator.mint_token(key.public_key())
+    (tmp_path / "token").write_text(token)
+    (tmp_path / "config").write_text(
+        f"[SESSION]\nfingerprint={fingerprint}\ntenancy=ocid1.tenancy.oc1..t\nregion=us-phoenix-1\n"
+        f"key_file={tmp_path / 'key.pem'}\nsecurity_token_file={tmp_path / 'token'}\n")
+    auth = resolve_auth(config_file=tmp_path / "config", profile="SESSION")
+    assert auth.mode == "security_token" and auth.region == "us-phoenix-1"
+    assert _platform(emulator, auth).list_shapes()
+    (tmp_path / "token").write_text(emulator.mint_token(key.public_key(), ttl_s=-60))
+    with pytest.raises(AuthError, match="session token has expired; run `oci session refresh --profile SESSION`"):
+        resolve_auth(config_file=tmp_path / "config", profile="SESSION")
+
+
+def test_resource_principal_auth_as_in_a_notebook_session(emulator, tmp_path, monkeypatch):
+    key, pem, _ = new_api_key()
+    (tmp_path / "rp.pem").write_text(pem)
+    rpst = emulator.mint_token(key.public_key(), res_tenant="ocid1.tenancy.oc1..t", res_compartment=COMPARTMENT,
+                               ttype="res_principal")
+    monkeypatch.setenv("OCI_RESOURCE_PRINCIPAL_VERSION", "2.2")
+    monkeypatch.setenv("OCI_RESOURCE_PRINCIPAL_RPST", rpst)
+    monkeypatch.setenv("OCI_RESOURCE_PRINCIPAL_PRIVATE_PEM", str(tmp_path / "rp.pem"))
+    monkeypatch.setenv("OCI_RESOURCE_PRINCIPAL_REGION", "eu-frankfurt-1")
+    auth = resolve_auth(env=dict(os.environ))
+    assert auth.mode == "resource_principal" and auth.region == "eu-frankfurt-1"
+    assert auth.compartment_id == COMPARTMENT
+    platform = OciPlatform.from_environment(auth, env={"AQUA_LAB_OCI_ENDPOINT": emulator.url})
+    assert platform.settings.compartment_id == COMPARTMENT  # the session's own compartment by default
+    assert platform.list_shapes()
+
+
+# --------------------------------------------------------------------------------------------------
+# catalog
+
+
+def test_shapes_carry_gpu_specs_and_canonical_names(service):
+    shapes = {s.name: s for s in service.shapes()}
+    assert shapes["BM.GPU.A100-v2.8"].gpu_count == 8
+    assert shapes["VM.GPU.A10.2"].per_gpu_memory_in_gbs == 24
+    assert shapes["VM.Standard.E4.Flex"].gpu_count == 0
+
+
+def test_models_and_configs_from_metadata_object_storage_and_fine_tune_base(emulator, service):
+    names = {m.name for m in service.models()}
+    assert "meta-llama/Meta-Llama-3.1-8B-Instruct" in names
+    config = service.platform.get_model_config("google/gemma-2b")
+    assert [e.gpu_count for e in config.configuration["VM.GPU.A10.2"].multi_model_deployment] == [1]
+    # a registered model whose config lives next to its artifact in Object Storage
+    emulator.put_object("mine", "models/my-13b/config/deployment_config.json",
+                        json.dumps({"shape": ["BM.GPU.A10.4"], "configuration": {"bm.gpu.a10.4": {
+                            "multi_model_deployment": [{"gpu_count": 2}]}}}).encode())
+    mine = emulator.add_model("my-13b", COMPARTMENT, tags={"OCI_AQUA": "active"},
+                              custom={"artifact_location": f"oci://mine@{emulator.namespace}/models/my-13b/artifact"})
+    assert service.platform.get_model_config(mine).configuration["BM.GPU.A10.4"].multi_model_deployment[0].gpu_count == 2
+    # a fine-tuned model without a config of its own uses its base model's
+    ft = emulator.add_model("gemma-ft", COMPARTMENT, tags={"OCI_AQUA": "active", "aqua_fine_tuned_model": "x"},
+                            custom={"fine_tune_source": emulator.ids["google/gemma-2b"]})
+    assert "VM.GPU.A10.2" in service.platform.get_model_config(ft).configuration
+    before = _requests(emulator, f"/models/{mine}")
+    service.platform.get_model_config(mine)
+    assert _requests(emulator, f"/models/{mine}") == before  # TTL cache
+
+
+def test_configs_of_many_models_are_fetched_concurrently(emulator, config_file):
+    platform = _platform(emulator, resolve_auth(config_file=config_file))
+    service = AquaLabService(platform)
+    ids = list(emulator.ids.values())[:12]
+    emulator.latency_s = 0.1
+    try:
+        import time
+
+        started = time.perf_counter()
+        platform.prefetch_models(ids)
+        assert time.perf_counter() - started < 0.1 * 2 * 3  # 12 models × 2 calls would take 2.4 s in series
+        started = time.perf_counter()
+        service.plan(ids[:3])
+        assert time.perf_counter() - started < 0.35  # configs come from the cache; only shapes are listed
+    finally:
+        emulator.latency_s = 0
+
+
+# --------------------------------------------------------------------------------------------------
+# deployments end to end
+
+
+def _chat(service, deployment_id, model, stream=True, **kw):
+    async def run():
+        request = ChatRequest(model=model, messages=[{"role": "user", "content": "hello"}], stream=stream, **kw)
+        if not stream:
+            return await service.chat(deployment_id, request)
+        return [c async for c in service.chat_stream(deployment_id, request)]
+
+    return asyncio.run(run())
+
+
+def test_multi_model_deployment_end_to_end(emulator, service):
+    plan = service.plan(["google/gemma-2b", "microsoft/phi-2"], primary_model_id="microsoft/phi-2")
+    assert [m.gpu_count for m in plan.gpu_allocation["BM.GPU.A10.4"].models] == [1, 2]  # gemma allows only 1
+    spec = DeploymentSpec(
+        models=[{"model_id": "google/gemma-2b", "gpu_count": 1, "model_name": "gemma"},
+                {"model_id": "microsoft/phi-2", "gpu_count": 1, "model_name": "phi", "params": "--max-model-len 2048"}],
+        instance_shape="vm.gpu.a10.2", display_name="two on A10.2", log_group_id="ocid1.loggroup.oc1..g",
+        access_log_id="ocid1.log.oc1..a", predict_log_id="ocid1.log.oc1..p", web_concurrency=2,
+        env_var={"MODEL_DEPLOY_PREDICT_ENDPOINT": "/v1/chat/completions"}, description="from aqua_lab")
+    created = service.create_deployment(spec)
+    assert created.state == "CREATING" and created.instance_shape == "VM.GPU.A10.2"
+    seen = []
+    done = service.wait(created.id, timeout=10, interval=0.01, progress=lambda d: seen.append(d.progress))
+    assert done.state == "ACTIVE" and seen[-1] == 100 and any(0 < p < 100 for p in seen)
+    assert [(m.model_name, m.gpu_count) for m in done.models] == [("gemma", 1), ("phi", 1)]
+    assert {(s.model_name, s.state) for s in done.model_states} == {("gemma", "ACTIVE"), ("phi", "ACTIVE")}
+    group = next(iter(emulator.state.groups.values()))
+    meta = {m["key"]: m["value"] for m in group["modelGroupDetails"]["customMetadataList"]}
+    params = [m["params"] for m in json.loads(meta["MULTI_MODEL_CONFIG"])["models"]]
+    assert params == ["--served-model-name gemma --seed 42 --tensor-parallel-size 1",
+                      "--served-model-name phi --seed 42 --tensor-parallel-size 1 --max-model-len 2048"]
+    sent = emulator.state.deployments[created.id]
+    assert sent["categoryLogDetails"]["predict"]["logId"] == "ocid1.log.oc1..p"
+    assert sent["freeformTags"]["aqua_multimodel"] == "true"
+
+    chunks = _chat(service, created.id, "phi", max_tokens=6)
+    assert "".join(c["choices"][0]["delta"]["content"] for c in chunks) == "phi answers: hello"
+    whole = _chat(service, created.id, "gemma", stream=False)
+    assert whole["choices"][0]["message"]["content"].startswith("gemma answers")
+    with pytest.raises(InvalidInput, match="use one of \\['gemma', 'phi'\\]"):
+        _chat(service, created.id, "mistral")
+    assert created.id in [d.id for d in service.list_deployments()]
+
+    assert service.deactivate(created.id).state == "UPDATING"
+    assert service.wait(created.id, timeout=10, until=("INACTIVE",), interval=0.01).state == "INACTIVE"
+    with pytest.raises(Conflict, match="INACTIVE"):
+        _chat(service, created.id, "phi")
+    with pytest.raises(Conflict):
+        service.deactivate(created.id)
+    assert service.delete(created.id).state == "DELETING"
+    assert service.wait(created.id, timeout=10, until=("DELETED",), interval=0.01).state == "DELETED"
+
+
+def test_stacked_deployment_and_live_update(emulator, service):
+    base = emulator.ids["meta-llama/Meta-Llama-3.1-8B-Instruct"]
+    ft = [emulator.add_model(f"sql-lora-{i}", COMPARTMENT, tags={"OCI_AQUA": "active", "aqua_fine_tuned_model": "x"},
+                             custom={"artifact_location": f"oci://ft@{emulator.namespace}/ft/{i}"}) for i in (1, 2)]
+    spec = DeploymentSpec(
+        models=[{"model_id": base, "gpu_count": 2, "model_name": "base",
+                 "fine_tune_weights": [{"model_id": ft[0], "model_name": "sql-lora-1"}]}],
+        instance_shape="BM.GPU.A10.4", display_name="stacked", deployment_type="STACKED")
+    deployment = service.wait(service.create_deployment(spec).id, timeout=10, interval=0.01)
+    assert deployment.state == "ACTIVE" and deployment.deployment_type == "STACKED"
+    assert deployment.served_names() == ["base", "sql-lora-1"]
+    env = emulator.state.deployments[deployment.id]["modelDeploymentConfigurationDetails"][
+        "environmentConfigurationDetails"]["environmentVariables"]
+    assert "--enable-lora" in env["PARAMS"] and env["VLLM_ALLOW_RUNTIME_LORA_UPDATING"] == "true"
+    assert _chat(service, deployment.id, "sql-lora-1", max_tokens=2)
+
+    raw = spec.model_dump()
+    raw["models"][0]["fine_tune_weights"].append({"model_id": ft[1], "model_name": "sql-lora-2", "model_path": None})
+    update = DeploymentSpec.model_validate(raw)
+    updated = service.platform.update_models(deployment.id, service.validate(update))
+    assert updated.state == "ACTIVE"  # LIVE: no downtime while the work request runs
+    assert service.wait(deployment.id, timeout=10, interval=0.01).state == "ACTIVE"
+    service.clear_cache()
+    service._chat_deployments.clear()
+    assert service.get_deployment(deployment.id).served_names() == ["base", "sql-lora-1", "sql-lora-2"]
+    assert _chat(service, deployment.id, "sql-lora-2", max_tokens=2)
+
+
+def test_legacy_deployments_with_multi_model_config_in_env_are_understood(emulator, service):
+    deployment_id = "ocid1.datasciencemodeldeployment.oc1.iad.legacy"
+    mmc = {"models": [{"params": "--served-model-name mistralai/Mistral-7B-v0.1 --seed 42 --tensor-parallel-size 1",
+                       "model_path": "service_models/Mistral-7B-v0.1/78814a9/artifact"},
+                      {"params": "--served-model-name tiiuae/falcon-7b --seed 42 --tensor-parallel-size 1",
+                       "model_path": "service_models/falcon-7b/f779652/artifact"}]}
+    model = emulator.ids["mistralai/Mistral-7B-v0.1"]
+    emulator.state.deployments[deployment_id] = {
+        "id": deployment_id, "compartmentId": COMPARTMENT, "projectId": PROJECT, "displayName": "legacy",
+        "lifecycleState": "ACTIVE", "timeCreated": "2025-03-10T19:09:40Z", "createdBy": "u",
+        "modelDeploymentUrl": f"{emulator.url}/{deployment_id}",
+        "freeformTags": {"OCI_AQUA": "active", "aqua_multimodel": "true"}, "definedTags": {},
+        "modelDeploymentConfigurationDetails": {
+            "deploymentType": "SINGLE_MODEL",
+            "modelConfigurationDetails": {"modelId": model, "instanceConfiguration": {
+                "instanceShapeName": "VM.GPU.A10.2"}, "scalingPolicy": {"policyType": "FIXED_SIZE", "instanceCount": 1}},
+            "environmentConfigurationDetails": {"environmentConfigurationType": "OCIR_CONTAINER", "image": "x",
+                                                "environmentVariables": {"MULTI_MODEL_CONFIG": json.dumps(mmc)}}},
+    }
+    found = service.get_deployment(deployment_id)
+    assert found.deployment_type == "MULTI"
+    assert [(m.model_name, m.gpu_count) for m in found.models] == [("mistralai/Mistral-7B-v0.1", 1),
+                                                                  ("tiiuae/falcon-7b", 1)]
+    assert _chat(service, deployment_id, "tiiuae/falcon-7b", stream=False, route="/v1/completions")
+
+
+# --------------------------------------------------------------------------------------------------
+# faults
+
+
+def test_throttling_is_retried_with_backoff(emulator, service):
+    before = _requests(emulator, "/modelDeploymentShapes")
+    emulator.inject("/modelDeploymentShapes", status=429, code="TooManyRequests", count=2)
+    assert service.platform.list_shapes()
+    assert _requests(emulator, "/modelDeploymentShapes") == before + 1  # the two 429s answered before logging
+
+
+def test_persistent_5xx_is_surfaced_with_the_request_id(emulator, service):
+    emulator.inject("/modelDeploymentShapes", status=500, count=10)
+    with pytest.raises(UpstreamError) as err:
+        service.platform.list_shapes()
+    assert err.value.status == 500 and err.value.request_id
+    assert "InternalServerError" in str(err.value)
+    emulator.faults.clear()
+
+
+def test_a_dropped_stream_ends_with_an_error_the_caller_can_show(emulator, service):
+    spec = DeploymentSpec(models=[{"model_id": "google/gemma-2b", "gpu_count": 1, "model_name": "g"}],
+                          instance_shape="VM.GPU.A10.2", display_name="fragile")
+    deployment = service.wait(service.create_deployment(spec).id, timeout=10, interval=0.01)
+    emulator.inject(r"/predict$", drop_after=2)
+    received = []
+
+    async def run():
+        async for chunk in service.chat_stream(deployment.id, ChatRequest(model="g", prompt="a b c d e f",
+                                                                          max_tokens=10)):
+            received.append(chunk)
+
+    with pytest.raises(UpstreamError, match="broke"):
+        asyncio.run(run())
+    assert len(received) == 2
+
+
+def test_a_failed_deployment_reports_why(emulator, service):
+    emulator.fail_next_deployment("Container failed to start: CUDA out of memory")
+    spec = DeploymentSpec(models=[{"model_id": "google/gemma-2b", "gpu_count": 1, "model_name": "g"}],
+                          instance_shape="VM.GPU.A10.2", display_name="doomed")
+    failed = service.wait(service.create_deployment(spec).id, timeout=10, interval=0.01)
+    assert failed.state == "FAILED" and "CUDA out of memory" in failed.lifecycle_details
