@@ -102,7 +102,7 @@ class Emulator:
         class Handler(_Handler):
             emu = emulator
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+        self._server = _Server(("127.0.0.1", port), Handler)
         self._server.daemon_threads = True
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return self
@@ -286,6 +286,13 @@ class Emulator:
             ]
         match = re.search(r"--served-model-name\s+(\S+)", env.get("PARAMS", ""))
         return [match.group(1) if match else "odsc-llm"]
+
+
+class _Server(ThreadingHTTPServer):
+    # socketserver's default backlog of 5 drops connections when many clients connect at once
+    # (they retry after a second): concurrent config fetches would look serial
+    request_queue_size = 256
+    daemon_threads = True
 
 
 class _Handler(BaseHTTPRequestHandler):

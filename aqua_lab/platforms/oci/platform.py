@@ -95,6 +95,7 @@ class OciPlatform:
         self.settings = settings
         self.ds, self.os = clients or make_clients(auth, settings)
         self._configs: dict[tuple[str, str, str], tuple[float, DeploymentConfig | None, list[str]]] = {}
+        self._raw: dict[str, tuple[float, Any]] = {}  # model id → (fetched at, SDK Model)
         self._models: dict[str, CatalogModel] = {}
         self._lock = threading.Lock()
 
@@ -211,7 +212,7 @@ class OciPlatform:
             if not matches:
                 raise NotFound("model", model_id, "use the model's OCID or its display name (see GET models)")
             return matches[0]
-        m = self._call("get model", self.ds.get_model, model_id).data
+        m = self._raw_model(model_id)
         entry = self._catalog_entry(m, "service" if (m.freeform_tags or {}).get("aqua_service_model") else "registered")
         with self._lock:
             self._models[m.id] = entry
@@ -223,15 +224,59 @@ class OciPlatform:
     def config_warnings(self, model_id: str) -> list[str]:
         return self._config(self.get_model(model_id).id)[1]
 
+    def _raw_model(self, model_id: str) -> Any:
+        with self._lock:
+            cached = self._raw.get(model_id)
+        if cached and time.monotonic() - cached[0] < CONFIG_TTL_S:
+            return cached[1]
+        model = self._call("get model", self.ds.get_model, model_id).data
+        with self._lock:
+            self._raw[model_id] = (time.monotonic(), model)
+        return model
+
+    def _metadatum(self, model_id: str) -> bytes | None:
+        import oci
+
+        try:
+            return self.ds.get_model_defined_metadatum_artifact_content(
+                model_id, "DeploymentConfiguration"
+            ).data.content
+        except oci.exceptions.ServiceError as exc:
+            if exc.status == 404:
+                return None
+            raise UpstreamError(
+                f"OCI get model metadata failed: {exc.status} {exc.message}", exc.status, exc.request_id
+            ) from None
+
     def prefetch_models(self, model_ids: Iterable[str]) -> None:
-        """Resolve and fetch configs of many models at once (the planner needs them all)."""
-        ids = list(dict.fromkeys(model_ids))
-        with ThreadPoolExecutor(max_workers=min(16, max(1, len(ids)))) as pool:
-            for future in [pool.submit(self.get_model_config, i) for i in ids]:
+        """Resolve many models and fetch their configs in one concurrent round: every config's
+        metadata (and the record of each model not yet listed) is requested at once."""
+        ids = []
+        for model_id in dict.fromkeys(model_ids):
+            try:
+                ids.append(model_id if model_id.startswith("ocid1.") else self.get_model(model_id).id)
+            except AquaLabError:
+                pass  # reported again, per model, when the planner asks for it
+        fresh = [i for i in ids if (self.auth.region, self.settings.compartment_id, i) not in self._configs]
+        if not fresh:
+            return
+        with self._lock:  # models already listed need no record fetch: their config is one call away
+            unknown = [i for i in fresh if i not in self._models]
+        with ThreadPoolExecutor(max_workers=min(128, len(fresh) + len(unknown))) as pool:
+            records = {i: pool.submit(self.get_model, i) for i in unknown}
+            metadata = {i: pool.submit(self._metadatum, i) for i in fresh}
+            for model_id in fresh:
                 try:
-                    future.result()
+                    if model_id in records:
+                        records[model_id].result()
+                    found = self._fetch_config(model_id, metadatum=metadata[model_id].result())
                 except AquaLabError:
-                    pass  # reported again, per model, when the planner asks for it
+                    continue
+                with self._lock:
+                    self._configs[(self.auth.region, self.settings.compartment_id, model_id)] = (
+                        time.monotonic(),
+                        *found,
+                    )
 
     def _config(self, model_id: str) -> tuple[DeploymentConfig | None, list[str]]:
         key = (self.auth.region, self.settings.compartment_id, model_id)
@@ -244,21 +289,18 @@ class OciPlatform:
             self._configs[key] = (time.monotonic(), config, warnings)
         return config, warnings
 
-    def _fetch_config(self, model_id: str, depth: int = 0) -> tuple[DeploymentConfig | None, list[str]]:
+    def _fetch_config(
+        self, model_id: str, depth: int = 0, metadatum: bytes | None | object = ...
+    ) -> tuple[DeploymentConfig | None, list[str]]:
         import oci
 
-        model = self._call("get model", self.ds.get_model, model_id).data
         shapes = bundled_catalog().shapes
-        source = f"{model.display_name} DeploymentConfiguration"
-        try:
-            raw = self.ds.get_model_defined_metadatum_artifact_content(model_id, "DeploymentConfiguration").data.content
-            loaded = parse_deployment_config(raw.decode("utf-8"), source, shapes)
+        raw = self._metadatum(model_id) if metadatum is ... else metadatum
+        if raw is not None:
+            name = self.get_model(model_id).name
+            loaded = parse_deployment_config(raw.decode("utf-8"), f"{name} DeploymentConfiguration", shapes)
             return loaded.config, loaded.warnings
-        except oci.exceptions.ServiceError as exc:
-            if exc.status != 404:
-                raise UpstreamError(
-                    f"OCI get model metadata failed: {exc.status} {exc.message}", exc.status, exc.request_id
-                ) from None
+        model = self._raw_model(model_id)  # its metadata tells where else the config may be
         custom = {c.key: c.value for c in (model.custom_metadata_list or [])}
         location = custom.get("artifact_location", "")
         found = re.fullmatch(r"oci://([^@/]+)@([^/]+)/(.+)", location)
@@ -287,7 +329,7 @@ class OciPlatform:
     # deployments ----------------------------------------------------------------------------------
 
     def _artifact_path(self, model_id: str) -> str:
-        model = self._call("get model", self.ds.get_model, model_id).data
+        model = self._raw_model(model_id)
         custom = {c.key: c.value for c in (model.custom_metadata_list or [])}
         found = re.fullmatch(r"oci://[^@/]+@[^/]+/(.+)", custom.get("artifact_location", ""))
         if not found:
