@@ -152,6 +152,17 @@ class AquaLabService:
     def get_deployment(self, deployment_id: str) -> Deployment:
         return self.platform.get_deployment(deployment_id)
 
+    def update_deployment(self, deployment_id: str, spec: DeploymentSpec) -> Deployment:
+        """Replace a deployment's models in place (OCI: a new model group, LIVE for stacked)."""
+        update = getattr(self.platform, "update_models", None)
+        if update is None:
+            raise Conflict(
+                f"the {self.platform.name} platform cannot update a deployment in place; "
+                "create a new one and delete the old"
+            )
+        self._chat_deployments.pop(deployment_id, None)
+        return update(deployment_id, self.validate(spec))
+
     def activate(self, deployment_id: str) -> Deployment:
         self._chat_deployments.pop(deployment_id, None)
         return self.platform.activate(deployment_id)

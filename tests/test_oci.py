@@ -38,8 +38,13 @@ def config_file(emulator, tmp_path_factory):
 
 
 def _platform(emulator, auth, **settings):
-    defaults = {"compartment_id": COMPARTMENT, "project_id": PROJECT, "service_compartment_id": SERVICE,
-                "endpoint": emulator.url, "retry_base_s": 0.01}
+    defaults = {
+        "compartment_id": COMPARTMENT,
+        "project_id": PROJECT,
+        "service_compartment_id": SERVICE,
+        "endpoint": emulator.url,
+        "retry_base_s": 0.01,
+    }
     return OciPlatform(auth, Settings(**{**defaults, **settings}))
 
 
@@ -81,7 +86,8 @@ def test_session_token_auth_and_its_expiry(emulator, tmp_path):
     (tmp_path / "token").write_text(token)
     (tmp_path / "config").write_text(
         f"[SESSION]\nfingerprint={fingerprint}\ntenancy=ocid1.tenancy.oc1..t\nregion=us-phoenix-1\n"
-        f"key_file={tmp_path / 'key.pem'}\nsecurity_token_file={tmp_path / 'token'}\n")
+        f"key_file={tmp_path / 'key.pem'}\nsecurity_token_file={tmp_path / 'token'}\n"
+    )
     auth = resolve_auth(config_file=tmp_path / "config", profile="SESSION")
     assert auth.mode == "security_token" and auth.region == "us-phoenix-1"
     assert _platform(emulator, auth).list_shapes()
@@ -93,8 +99,9 @@ def test_session_token_auth_and_its_expiry(emulator, tmp_path):
 def test_resource_principal_auth_as_in_a_notebook_session(emulator, tmp_path, monkeypatch):
     key, pem, _ = new_api_key()
     (tmp_path / "rp.pem").write_text(pem)
-    rpst = emulator.mint_token(key.public_key(), res_tenant="ocid1.tenancy.oc1..t", res_compartment=COMPARTMENT,
-                               ttype="res_principal")
+    rpst = emulator.mint_token(
+        key.public_key(), res_tenant="ocid1.tenancy.oc1..t", res_compartment=COMPARTMENT, ttype="res_principal"
+    )
     monkeypatch.setenv("OCI_RESOURCE_PRINCIPAL_VERSION", "2.2")
     monkeypatch.setenv("OCI_RESOURCE_PRINCIPAL_RPST", rpst)
     monkeypatch.setenv("OCI_RESOURCE_PRINCIPAL_PRIVATE_PEM", str(tmp_path / "rp.pem"))
@@ -124,15 +131,32 @@ def test_models_and_configs_from_metadata_object_storage_and_fine_tune_base(emul
     config = service.platform.get_model_config("google/gemma-2b")
     assert [e.gpu_count for e in config.configuration["VM.GPU.A10.2"].multi_model_deployment] == [1]
     # a registered model whose config lives next to its artifact in Object Storage
-    emulator.put_object("mine", "models/my-13b/config/deployment_config.json",
-                        json.dumps({"shape": ["BM.GPU.A10.4"], "configuration": {"bm.gpu.a10.4": {
-                            "multi_model_deployment": [{"gpu_count": 2}]}}}).encode())
-    mine = emulator.add_model("my-13b", COMPARTMENT, tags={"OCI_AQUA": "active"},
-                              custom={"artifact_location": f"oci://mine@{emulator.namespace}/models/my-13b/artifact"})
-    assert service.platform.get_model_config(mine).configuration["BM.GPU.A10.4"].multi_model_deployment[0].gpu_count == 2
+    emulator.put_object(
+        "mine",
+        "models/my-13b/config/deployment_config.json",
+        json.dumps(
+            {
+                "shape": ["BM.GPU.A10.4"],
+                "configuration": {"bm.gpu.a10.4": {"multi_model_deployment": [{"gpu_count": 2}]}},
+            }
+        ).encode(),
+    )
+    mine = emulator.add_model(
+        "my-13b",
+        COMPARTMENT,
+        tags={"OCI_AQUA": "active"},
+        custom={"artifact_location": f"oci://mine@{emulator.namespace}/models/my-13b/artifact"},
+    )
+    assert (
+        service.platform.get_model_config(mine).configuration["BM.GPU.A10.4"].multi_model_deployment[0].gpu_count == 2
+    )
     # a fine-tuned model without a config of its own uses its base model's
-    ft = emulator.add_model("gemma-ft", COMPARTMENT, tags={"OCI_AQUA": "active", "aqua_fine_tuned_model": "x"},
-                            custom={"fine_tune_source": emulator.ids["google/gemma-2b"]})
+    ft = emulator.add_model(
+        "gemma-ft",
+        COMPARTMENT,
+        tags={"OCI_AQUA": "active", "aqua_fine_tuned_model": "x"},
+        custom={"fine_tune_source": emulator.ids["google/gemma-2b"]},
+    )
     assert "VM.GPU.A10.2" in service.platform.get_model_config(ft).configuration
     before = _requests(emulator, f"/models/{mine}")
     service.platform.get_model_config(mine)
@@ -150,7 +174,9 @@ def test_configs_of_many_models_are_fetched_concurrently(emulator, config_file):
 
         started = time.perf_counter()
         platform.prefetch_models(ids)
-        assert time.perf_counter() - started < 0.1 * 2.5  # both calls of every model in one round  # 12 models × 2 calls would take 2.4 s in series
+        assert (
+            time.perf_counter() - started < 0.1 * 2.5
+        )  # both calls of every model in one round  # 12 models × 2 calls would take 2.4 s in series
         started = time.perf_counter()
         service.plan(ids[:3])
         assert time.perf_counter() - started < 0.35  # configs come from the cache; only shapes are listed
@@ -176,11 +202,19 @@ def test_multi_model_deployment_end_to_end(emulator, service):
     plan = service.plan(["google/gemma-2b", "microsoft/phi-2"], primary_model_id="microsoft/phi-2")
     assert [m.gpu_count for m in plan.gpu_allocation["BM.GPU.A10.4"].models] == [1, 2]  # gemma allows only 1
     spec = DeploymentSpec(
-        models=[{"model_id": "google/gemma-2b", "gpu_count": 1, "model_name": "gemma"},
-                {"model_id": "microsoft/phi-2", "gpu_count": 1, "model_name": "phi", "params": "--max-model-len 2048"}],
-        instance_shape="vm.gpu.a10.2", display_name="two on A10.2", log_group_id="ocid1.loggroup.oc1..g",
-        access_log_id="ocid1.log.oc1..a", predict_log_id="ocid1.log.oc1..p", web_concurrency=2,
-        env_var={"MODEL_DEPLOY_PREDICT_ENDPOINT": "/v1/chat/completions"}, description="from aqua_lab")
+        models=[
+            {"model_id": "google/gemma-2b", "gpu_count": 1, "model_name": "gemma"},
+            {"model_id": "microsoft/phi-2", "gpu_count": 1, "model_name": "phi", "params": "--max-model-len 2048"},
+        ],
+        instance_shape="vm.gpu.a10.2",
+        display_name="two on A10.2",
+        log_group_id="ocid1.loggroup.oc1..g",
+        access_log_id="ocid1.log.oc1..a",
+        predict_log_id="ocid1.log.oc1..p",
+        web_concurrency=2,
+        env_var={"MODEL_DEPLOY_PREDICT_ENDPOINT": "/v1/chat/completions"},
+        description="from aqua_lab",
+    )
     created = service.create_deployment(spec)
     assert created.state == "CREATING" and created.instance_shape == "VM.GPU.A10.2"
     seen = []
@@ -191,8 +225,10 @@ def test_multi_model_deployment_end_to_end(emulator, service):
     group = next(iter(emulator.state.groups.values()))
     meta = {m["key"]: m["value"] for m in group["modelGroupDetails"]["customMetadataList"]}
     params = [m["params"] for m in json.loads(meta["MULTI_MODEL_CONFIG"])["models"]]
-    assert params == ["--served-model-name gemma --seed 42 --tensor-parallel-size 1",
-                      "--served-model-name phi --seed 42 --tensor-parallel-size 1 --max-model-len 2048"]
+    assert params == [
+        "--served-model-name gemma --seed 42 --tensor-parallel-size 1",
+        "--served-model-name phi --seed 42 --tensor-parallel-size 1 --max-model-len 2048",
+    ]
     sent = emulator.state.deployments[created.id]
     assert sent["categoryLogDetails"]["predict"]["logId"] == "ocid1.log.oc1..p"
     assert sent["freeformTags"]["aqua_multimodel"] == "true"
@@ -217,17 +253,34 @@ def test_multi_model_deployment_end_to_end(emulator, service):
 
 def test_stacked_deployment_and_live_update(emulator, service):
     base = emulator.ids["meta-llama/Meta-Llama-3.1-8B-Instruct"]
-    ft = [emulator.add_model(f"sql-lora-{i}", COMPARTMENT, tags={"OCI_AQUA": "active", "aqua_fine_tuned_model": "x"},
-                             custom={"artifact_location": f"oci://ft@{emulator.namespace}/ft/{i}"}) for i in (1, 2)]
+    ft = [
+        emulator.add_model(
+            f"sql-lora-{i}",
+            COMPARTMENT,
+            tags={"OCI_AQUA": "active", "aqua_fine_tuned_model": "x"},
+            custom={"artifact_location": f"oci://ft@{emulator.namespace}/ft/{i}"},
+        )
+        for i in (1, 2)
+    ]
     spec = DeploymentSpec(
-        models=[{"model_id": base, "gpu_count": 2, "model_name": "base",
-                 "fine_tune_weights": [{"model_id": ft[0], "model_name": "sql-lora-1"}]}],
-        instance_shape="BM.GPU.A10.4", display_name="stacked", deployment_type="STACKED")
+        models=[
+            {
+                "model_id": base,
+                "gpu_count": 2,
+                "model_name": "base",
+                "fine_tune_weights": [{"model_id": ft[0], "model_name": "sql-lora-1"}],
+            }
+        ],
+        instance_shape="BM.GPU.A10.4",
+        display_name="stacked",
+        deployment_type="STACKED",
+    )
     deployment = service.wait(service.create_deployment(spec).id, timeout=10, interval=0.01)
     assert deployment.state == "ACTIVE" and deployment.deployment_type == "STACKED"
     assert deployment.served_names() == ["base", "sql-lora-1"]
     env = emulator.state.deployments[deployment.id]["modelDeploymentConfigurationDetails"][
-        "environmentConfigurationDetails"]["environmentVariables"]
+        "environmentConfigurationDetails"
+    ]["environmentVariables"]
     assert "--enable-lora" in env["PARAMS"] and env["VLLM_ALLOW_RUNTIME_LORA_UPDATING"] == "true"
     assert _chat(service, deployment.id, "sql-lora-1", max_tokens=2)
 
@@ -245,27 +298,50 @@ def test_stacked_deployment_and_live_update(emulator, service):
 
 def test_legacy_deployments_with_multi_model_config_in_env_are_understood(emulator, service):
     deployment_id = "ocid1.datasciencemodeldeployment.oc1.iad.legacy"
-    mmc = {"models": [{"params": "--served-model-name mistralai/Mistral-7B-v0.1 --seed 42 --tensor-parallel-size 1",
-                       "model_path": "service_models/Mistral-7B-v0.1/78814a9/artifact"},
-                      {"params": "--served-model-name tiiuae/falcon-7b --seed 42 --tensor-parallel-size 1",
-                       "model_path": "service_models/falcon-7b/f779652/artifact"}]}
+    mmc = {
+        "models": [
+            {
+                "params": "--served-model-name mistralai/Mistral-7B-v0.1 --seed 42 --tensor-parallel-size 1",
+                "model_path": "service_models/Mistral-7B-v0.1/78814a9/artifact",
+            },
+            {
+                "params": "--served-model-name tiiuae/falcon-7b --seed 42 --tensor-parallel-size 1",
+                "model_path": "service_models/falcon-7b/f779652/artifact",
+            },
+        ]
+    }
     model = emulator.ids["mistralai/Mistral-7B-v0.1"]
     emulator.state.deployments[deployment_id] = {
-        "id": deployment_id, "compartmentId": COMPARTMENT, "projectId": PROJECT, "displayName": "legacy",
-        "lifecycleState": "ACTIVE", "timeCreated": "2025-03-10T19:09:40Z", "createdBy": "u",
+        "id": deployment_id,
+        "compartmentId": COMPARTMENT,
+        "projectId": PROJECT,
+        "displayName": "legacy",
+        "lifecycleState": "ACTIVE",
+        "timeCreated": "2025-03-10T19:09:40Z",
+        "createdBy": "u",
         "modelDeploymentUrl": f"{emulator.url}/{deployment_id}",
-        "freeformTags": {"OCI_AQUA": "active", "aqua_multimodel": "true"}, "definedTags": {},
+        "freeformTags": {"OCI_AQUA": "active", "aqua_multimodel": "true"},
+        "definedTags": {},
         "modelDeploymentConfigurationDetails": {
             "deploymentType": "SINGLE_MODEL",
-            "modelConfigurationDetails": {"modelId": model, "instanceConfiguration": {
-                "instanceShapeName": "VM.GPU.A10.2"}, "scalingPolicy": {"policyType": "FIXED_SIZE", "instanceCount": 1}},
-            "environmentConfigurationDetails": {"environmentConfigurationType": "OCIR_CONTAINER", "image": "x",
-                                                "environmentVariables": {"MULTI_MODEL_CONFIG": json.dumps(mmc)}}},
+            "modelConfigurationDetails": {
+                "modelId": model,
+                "instanceConfiguration": {"instanceShapeName": "VM.GPU.A10.2"},
+                "scalingPolicy": {"policyType": "FIXED_SIZE", "instanceCount": 1},
+            },
+            "environmentConfigurationDetails": {
+                "environmentConfigurationType": "OCIR_CONTAINER",
+                "image": "x",
+                "environmentVariables": {"MULTI_MODEL_CONFIG": json.dumps(mmc)},
+            },
+        },
     }
     found = service.get_deployment(deployment_id)
     assert found.deployment_type == "MULTI"
-    assert [(m.model_name, m.gpu_count) for m in found.models] == [("mistralai/Mistral-7B-v0.1", 1),
-                                                                  ("tiiuae/falcon-7b", 1)]
+    assert [(m.model_name, m.gpu_count) for m in found.models] == [
+        ("mistralai/Mistral-7B-v0.1", 1),
+        ("tiiuae/falcon-7b", 1),
+    ]
     assert _chat(service, deployment_id, "tiiuae/falcon-7b", stream=False, route="/v1/completions")
 
 
@@ -290,15 +366,19 @@ def test_persistent_5xx_is_surfaced_with_the_request_id(emulator, service):
 
 
 def test_a_dropped_stream_ends_with_an_error_the_caller_can_show(emulator, service):
-    spec = DeploymentSpec(models=[{"model_id": "google/gemma-2b", "gpu_count": 1, "model_name": "g"}],
-                          instance_shape="VM.GPU.A10.2", display_name="fragile")
+    spec = DeploymentSpec(
+        models=[{"model_id": "google/gemma-2b", "gpu_count": 1, "model_name": "g"}],
+        instance_shape="VM.GPU.A10.2",
+        display_name="fragile",
+    )
     deployment = service.wait(service.create_deployment(spec).id, timeout=10, interval=0.01)
     emulator.inject(r"/predict$", drop_after=2)
     received = []
 
     async def run():
-        async for chunk in service.chat_stream(deployment.id, ChatRequest(model="g", prompt="a b c d e f",
-                                                                          max_tokens=10)):
+        async for chunk in service.chat_stream(
+            deployment.id, ChatRequest(model="g", prompt="a b c d e f", max_tokens=10)
+        ):
             received.append(chunk)
 
     with pytest.raises(UpstreamError, match="broke"):
@@ -308,7 +388,10 @@ def test_a_dropped_stream_ends_with_an_error_the_caller_can_show(emulator, servi
 
 def test_a_failed_deployment_reports_why(emulator, service):
     emulator.fail_next_deployment("Container failed to start: CUDA out of memory")
-    spec = DeploymentSpec(models=[{"model_id": "google/gemma-2b", "gpu_count": 1, "model_name": "g"}],
-                          instance_shape="VM.GPU.A10.2", display_name="doomed")
+    spec = DeploymentSpec(
+        models=[{"model_id": "google/gemma-2b", "gpu_count": 1, "model_name": "g"}],
+        instance_shape="VM.GPU.A10.2",
+        display_name="doomed",
+    )
     failed = service.wait(service.create_deployment(spec).id, timeout=10, interval=0.01)
     assert failed.state == "FAILED" and "CUDA out of memory" in failed.lifecycle_details

@@ -29,11 +29,34 @@ def data_dir(tmp_path_factory):
     return tmp_path_factory.mktemp("aqua_lab_server_data")
 
 
+@pytest.fixture(scope="module")
+def oci_emulator(tmp_path_factory):
+    import os
+
+    os.environ.setdefault("OCI_SDK_DEFAULT_RETRY_ENABLED", "false")
+    from aqua_lab.emulator import Emulator, seed_from_bundled, write_api_key_config
+
+    emulator = Emulator(polls_to_active=1).start()
+    seed_from_bundled(emulator, "ocid1.compartment.oc1..svc")
+    emulator.config_file = write_api_key_config(emulator, tmp_path_factory.mktemp("oci_rest"))
+    yield emulator
+    emulator.stop()
+
+
 @pytest.fixture
-def jp_server_config(data_dir):
+def jp_server_config(data_dir, oci_emulator):
     return {
         "ServerApp": {"jpserver_extensions": {"aqua_lab": True}, "allow_unauthenticated_access": False},
-        "AquaLab": {"platform": "local", "data_dir": str(data_dir)},
+        "AquaLab": {
+            "platform": "local",
+            "data_dir": str(data_dir),
+            # ?platform=oci reaches the OCI emulator
+            "oci_config_file": str(oci_emulator.config_file),
+            "compartment_id": "ocid1.compartment.oc1..mine",
+            "project_id": "ocid1.datascienceproject.oc1..p",
+            "service_compartment_id": "ocid1.compartment.oc1..svc",
+            "oci_endpoint": oci_emulator.url,
+        },
     }
 
 
@@ -76,7 +99,7 @@ async def fetch_json(jp_fetch, *parts, method="GET", body=None, params=None, exp
 
 async def test_platforms_shapes_and_models(jp_fetch):
     platforms = await fetch_json(jp_fetch, "platforms")
-    assert {p["name"]: p["default"] for p in platforms["data"]} == {"local": True, "bundled": False}
+    assert {p["name"]: p["default"] for p in platforms["data"]} == {"local": True, "bundled": False, "oci": False}
     local = await fetch_json(jp_fetch, "shapes")
     assert local["data"][0]["name"].startswith("LOCAL.")
     bundled = await fetch_json(jp_fetch, "deployments", "shapes", params={"platform": "bundled"})
@@ -380,3 +403,48 @@ async def test_openapi_document_matches_the_routes(jp_fetch):
     plan = doc["paths"]["/aqua/plans"]["post"]
     assert plan["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith("/PlanRequest")
     assert "DeploymentSpec" in doc["components"]["schemas"]
+
+
+# --------------------------------------------------------------------------------------------------
+# the same REST API over the OCI platform (emulator)
+
+
+async def test_rest_over_oci_plan_deploy_chat_update_delete(jp_fetch):
+    oci = {"platform": "oci"}
+    plan = await fetch_json(
+        jp_fetch, "plans", method="POST", body={"model_ids": ["google/gemma-2b", "microsoft/phi-2"]}, params=oci
+    )
+    assert "VM.GPU.A10.2" in plan["gpu_allocation"]
+    spec = {
+        "models": [
+            {"model_id": "google/gemma-2b", "gpu_count": 1, "model_name": "g"},
+            {"model_id": "microsoft/phi-2", "gpu_count": 1, "model_name": "p"},
+        ],
+        "instance_shape": "VM.GPU.A10.2",
+        "display_name": "rest-oci",
+    }
+    created = await fetch_json(jp_fetch, "deployments", method="POST", body=spec, params=oci, expect=201)
+    for _ in range(50):
+        got = await fetch_json(jp_fetch, "deployments", created["id"], params=oci)
+        if got["state"] == "ACTIVE":
+            break
+    assert got["state"] == "ACTIVE" and got["platform"] == "oci"
+    reply = await fetch_json(
+        jp_fetch,
+        "deployments",
+        created["id"],
+        "chat",
+        method="POST",
+        params=oci,
+        body={"model": "p", "prompt": "hi", "stream": False, "route": "/v1/completions"},
+    )
+    assert reply["choices"][0]["text"] == "p answers: hi"
+    spec["models"][1]["model_name"] = "phi"
+    updated = await fetch_json(jp_fetch, "deployments", created["id"], method="PUT", body=spec, params=oci)
+    assert updated["id"] == created["id"]
+    deleted = await fetch_json(jp_fetch, "deployments", created["id"], method="DELETE", params=oci)
+    assert deleted["state"] in ("DELETING", "DELETED")
+    local_put = await fetch_json(
+        jp_fetch, "deployments", "local-x", method="PUT", body=spec, params={"platform": "local"}, expect=409
+    )
+    assert "cannot update a deployment in place" in local_put["message"]

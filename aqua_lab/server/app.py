@@ -12,6 +12,7 @@ from .handlers import NoSuchRoute, handlers
 DESCRIPTIONS = {
     "local": "this machine: real model servers (llama.cpp on CPU, vLLM on GPU) behind a router",
     "bundled": "OCI's service models and GPU shapes as shipped with aqua_lab: plans only, deploys nothing",
+    "oci": "OCI Data Science: model groups and model deployments in your compartment",
 }
 
 
@@ -30,6 +31,34 @@ class AquaLab(ExtensionApp):
         config=True,
         help="Where the local platform keeps its state (SQLite, logs). Default: <jupyter data dir>/aqua_lab, "
         "or $AQUA_LAB_DATA_DIR.",
+    )
+
+    oci_auth = Unicode(
+        "",
+        config=True,
+        help="OCI auth: api_key, security_token, resource_principal or instance_principal. Default: detected "
+        "(resource principal in an OCI notebook session, else the config file's profile); or $OCI_IAM_TYPE.",
+    )
+    oci_config_file = Unicode("", config=True, help="OCI config file. Default: $OCI_CONFIG_LOCATION or ~/.oci/config.")
+    oci_profile = Unicode(
+        "", config=True, help="Profile in the OCI config file. Default: $OCI_CONFIG_PROFILE or DEFAULT."
+    )
+    compartment_id = Unicode(
+        "",
+        config=True,
+        help="Compartment for deployments. Default: the notebook session's (NB_SESSION_COMPARTMENT_OCID), "
+        "$AQUA_LAB_COMPARTMENT_OCID, or a resource principal's own.",
+    )
+    project_id = Unicode(
+        "", config=True, help="Data Science project. Default: $PROJECT_OCID or $AQUA_LAB_PROJECT_OCID."
+    )
+    service_compartment_id = Unicode(
+        "", config=True, help="Where AQUA's service models are listed from. Default: $ODSC_MODEL_COMPARTMENT_OCID."
+    )
+    oci_endpoint = Unicode(
+        "",
+        config=True,
+        help="Send every OCI call to this base URL instead (e.g. the emulator: python -m aqua_lab.emulator).",
     )
 
     @default("data_dir")
@@ -59,6 +88,24 @@ class AquaLab(ExtensionApp):
                 from ..platforms.local import LocalPlatform
 
                 self._services[name] = AquaLabService(LocalPlatform(data_dir=self.data_dir))
+            elif name == "oci":
+                self._services[name] = AquaLabService(self._oci_platform())
             else:
                 self._services[name] = AquaLabService(name)
         return self._services[name]
+
+    def _oci_platform(self):
+        from ..platforms.oci import OciPlatform, resolve_auth
+
+        auth = resolve_auth(self.oci_auth or None, self.oci_config_file or None, self.oci_profile or None)
+        overrides = {
+            key: value
+            for key, value in {
+                "compartment_id": self.compartment_id,
+                "project_id": self.project_id,
+                "service_compartment_id": self.service_compartment_id,
+                "endpoint": self.oci_endpoint,
+            }.items()
+            if value
+        }
+        return OciPlatform.from_environment(auth, **overrides)

@@ -271,6 +271,11 @@ class OneDeployment(Base):
         self.reply(await self.blocking(self.service().get_deployment, deployment_id))
 
     @web.authenticated
+    async def put(self, deployment_id: str) -> None:
+        spec = self.read(DeploymentSpec)
+        self.reply(await self.blocking(self.service().update_deployment, deployment_id, spec))
+
+    @web.authenticated
     async def delete(self, deployment_id: str) -> None:
         self.reply(await self.blocking(self.service().delete, deployment_id))
 
@@ -473,6 +478,16 @@ ROUTES = [
         rf"deployments/{DEPLOYMENT_ID}",
         OneDeployment,
         "one deployment with progress and per-model states (poll it while CREATING)",
+        response=Deployment,
+        query=PLATFORM_QUERY,
+    ),
+    Route(
+        "PUT",
+        "deployments/{deployment_id}",
+        rf"deployments/{DEPLOYMENT_ID}",
+        OneDeployment,
+        "replace the models of a running deployment (OCI live update; 409 where the platform cannot)",
+        request=DeploymentSpec,
         response=Deployment,
         query=PLATFORM_QUERY,
     ),
