@@ -21,7 +21,7 @@ from pydantic import BaseModel, ValidationError
 
 from . import __version__
 from .catalog import bundled_catalog, load_deployment_config_file
-from .domain import Deployment, DeploymentSpec, ModelInput, Plan
+from .domain import Deployment, DeploymentSpec, EvaluationSpec, ModelInput, Plan
 from .errors import AquaLabError, InvalidInput, Problem
 from .inference.sse import iter_events
 from .planning import payloads
@@ -403,6 +403,40 @@ def cmd_demo(args: argparse.Namespace) -> str:
     )
 
 
+def cmd_evaluation_create(args: argparse.Namespace) -> str:
+    raw: dict[str, Any] = {"model_parameters": _json_arg(args.model_parameters, "--model_parameters")}
+    for option in (
+        "evaluation_source_id",
+        "evaluation_name",
+        "dataset_path",
+        "report_path",
+        "shape_name",
+        "block_storage_size",
+        "compartment_id",
+        "project_id",
+        "evaluation_description",
+        "memory_in_gbs",
+        "ocpus",
+        "experiment_id",
+        "experiment_name",
+        "log_group_id",
+        "log_id",
+        "container_image_uri",
+    ):
+        if getattr(args, option, None) is not None:
+            raw[option] = getattr(args, option)
+    if args.metrics:
+        raw["metrics"] = _json_arg(args.metrics, "--metrics")
+    raw["force_overwrite"] = args.force_overwrite
+    try:
+        spec = EvaluationSpec.model_validate(raw)
+    except ValidationError as exc:
+        raise InvalidInput(
+            [Problem("--" + json_path(e["loc"]).removeprefix("$."), e["msg"]) for e in exc.errors()]
+        ) from None
+    return _dump(_service(args).create_evaluation(spec))
+
+
 # --------------------------------------------------------------------------------------------------
 # Commands: models and configs
 
@@ -560,6 +594,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.add_argument("--all", action="store_true", help="list every incompatible shape")
     p.set_defaults(run=cmd_plan)
+
+    evaluation = verbs.add_parser("evaluation", help="evaluate a model of a deployment")
+    everbs = evaluation.add_subparsers(dest="verb", required=True, parser_class=_Parser)
+    p = everbs.add_parser("create", help="submit an evaluation job (one per model of a multi-model deployment)")
+    _platform(p, "oci")
+    for option in ("evaluation_source_id", "evaluation_name", "dataset_path", "report_path", "model_parameters"):
+        p.add_argument(f"--{option}", required=True)
+    for option in (
+        "shape_name",
+        "compartment_id",
+        "project_id",
+        "evaluation_description",
+        "experiment_id",
+        "experiment_name",
+        "log_group_id",
+        "log_id",
+        "metrics",
+        "container_image_uri",
+    ):
+        p.add_argument(f"--{option}")
+    p.add_argument("--block_storage_size", type=int)
+    p.add_argument("--memory_in_gbs", type=float)
+    p.add_argument("--ocpus", type=float)
+    p.add_argument("--force_overwrite", action="store_true")
+    p.set_defaults(run=cmd_evaluation_create)
 
     model = verbs.add_parser("model", help="the model catalog")
     mverbs = model.add_subparsers(dest="verb", required=True, parser_class=_Parser)

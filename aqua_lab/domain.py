@@ -419,3 +419,54 @@ class CompareRequest(_Sampling):
     """``POST deployments/{id}/compare``: the same input to several models, streamed side by side."""
 
     models: list[str] | None = Field(default=None, description="served names; default: every model")
+
+
+# --------------------------------------------------------------------------------------------------
+# Evaluation (the options of `ads aqua evaluation create`)
+
+SUPPORTED_METRICS = ("bertscore", "rouge", "bleu", "perplexity_score", "text_readability")
+
+
+class MetricSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: Literal["bertscore", "rouge", "bleu", "perplexity_score", "text_readability"]
+    args: dict[str, Any] = Field(default_factory=dict)
+
+
+class EvaluationSpec(BaseModel):
+    """One model of a deployment evaluated on a dataset (one evaluation per model of a multi-model
+    deployment, as the seed says)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    evaluation_source_id: str = Field(description="the deployment")
+    evaluation_name: str = Field(min_length=1)
+    dataset_path: str = Field(description="oci://bucket@namespace/path/dataset.jsonl (prompt, completion rows)")
+    report_path: str = Field(description="oci://bucket@namespace/report/path/")
+    model_parameters: dict[str, Any] = Field(description='"model" (served name) is required for multi-model')
+    shape_name: str = "VM.Standard.E4.Flex"
+    block_storage_size: int = Field(default=50, ge=50)
+    compartment_id: str | None = None
+    project_id: str | None = None
+    evaluation_description: str | None = None
+    memory_in_gbs: float | None = Field(default=None, gt=0)
+    ocpus: float | None = Field(default=None, gt=0)
+    experiment_id: str | None = None
+    experiment_name: str | None = None
+    log_group_id: str | None = None
+    log_id: str | None = None
+    metrics: list[MetricSpec] = Field(default_factory=lambda: [MetricSpec(name="bertscore"), MetricSpec(name="rouge")])
+    force_overwrite: bool = False
+    container_image_uri: str | None = None
+
+
+class Evaluation(BaseModel):
+    id: str = Field(description="the job run")
+    job_id: str
+    name: str
+    state: str
+    deployment_id: str
+    model: str
+    report_path: str
+    created_on: str | None = None

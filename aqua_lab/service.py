@@ -20,6 +20,8 @@ from .domain import (
     CompareRequest,
     Deployment,
     DeploymentSpec,
+    Evaluation,
+    EvaluationSpec,
     ModelInput,
     ModelState,
     Plan,
@@ -162,6 +164,13 @@ class AquaLabService:
             )
         self._chat_deployments.pop(deployment_id, None)
         return update(deployment_id, self.validate(spec))
+
+    def create_evaluation(self, spec: EvaluationSpec) -> Evaluation:
+        """Evaluate one model of a deployment (a job on the platform)."""
+        submit = getattr(self.platform, "create_evaluation_job", None)
+        if submit is None:
+            raise Conflict(f"the {self.platform.name} platform does not run evaluation jobs yet")
+        return submit(spec)
 
     def activate(self, deployment_id: str) -> Deployment:
         self._chat_deployments.pop(deployment_id, None)

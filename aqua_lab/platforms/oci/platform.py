@@ -26,6 +26,8 @@ from ...domain import (
     DeployedModel,
     Deployment,
     DeploymentConfig,
+    Evaluation,
+    EvaluationSpec,
     ModelState,
     Shape,
     ValidatedDeployment,
@@ -33,6 +35,7 @@ from ...domain import (
 from ...errors import AquaLabError, Conflict, InvalidInput, NotFound, Problem, UpstreamError
 from ...planning import payloads
 from ...planning.configs import parse_deployment_config
+from ...planning.evaluation import evaluation_job_requests, validate_evaluation
 from ...planning.sizing import parameter_count_from_name
 from .auth import OciAuth
 
@@ -563,6 +566,37 @@ class OciPlatform:
             self._sdk(body, "UpdateModelDeploymentDetails"),
         )
         return self.get_deployment(deployment_id)
+
+    def create_evaluation_job(self, spec: EvaluationSpec) -> Evaluation:
+        """Submit the evaluation of one model of a deployment as an OCI job + job run."""
+        deployment = self.get_deployment(spec.evaluation_source_id)
+        model = validate_evaluation(spec, deployment)
+        compartment = spec.compartment_id or self.settings.compartment_id
+        project = spec.project_id or self.settings.project_id
+        if not project:
+            raise InvalidInput(
+                Problem(
+                    "project_id",
+                    "no Data Science project given",
+                    "pass project_id, set c.AquaLab.project_id or AQUA_LAB_PROJECT_OCID",
+                )
+            )
+        evaluation_id = f"aqua-lab-evaluation-{int(time.time() * 1000)}"
+        job_body, run_body = evaluation_job_requests(spec, deployment, model, compartment, project, evaluation_id)
+        job = self._call("create job", self.ds.create_job, self._sdk(job_body, "CreateJobDetails")).data
+        run = self._call(
+            "create job run", self.ds.create_job_run, self._sdk({**run_body, "jobId": job.id}, "CreateJobRunDetails")
+        ).data
+        return Evaluation(
+            id=run.id,
+            job_id=job.id,
+            name=spec.evaluation_name,
+            state=run.lifecycle_state,
+            deployment_id=deployment.id,
+            model=model,
+            report_path=spec.report_path,
+            created_on=str(run.time_accepted),
+        )
 
     def logs(self, deployment_id: str, model_name: str | None = None, lines: int = 200) -> str:
         deployment = self.get_deployment(deployment_id)
