@@ -165,23 +165,17 @@ def test_models_and_configs_from_metadata_object_storage_and_fine_tune_base(emul
 
 def test_configs_of_many_models_are_fetched_concurrently(emulator, config_file):
     platform = _platform(emulator, resolve_auth(config_file=config_file))
-    service = AquaLabService(platform)
     ids = list(emulator.ids.values())[:12]
-    platform.prefetch_models(list(emulator.ids.values())[-1:])  # the SDK imports its models lazily, once
-    emulator.latency_s = 0.1
+    emulator.latency_s = 0.1  # long enough for concurrent calls to overlap at the server
+    emulator.peak_in_flight = 0
     try:
-        import time
-
-        started = time.perf_counter()
         platform.prefetch_models(ids)
-        assert (
-            time.perf_counter() - started < 0.1 * 2.5
-        )  # both calls of every model in one round  # 12 models × 2 calls would take 2.4 s in series
-        started = time.perf_counter()
-        service.plan(ids[:3])
-        assert time.perf_counter() - started < 0.35  # configs come from the cache; only shapes are listed
     finally:
         emulator.latency_s = 0
+    assert emulator.peak_in_flight >= 12  # every model's record and config were in flight together
+    before = len(emulator.state.requests)
+    AquaLabService(platform).plan(ids[:3])
+    assert [p for _, p in emulator.state.requests[before:]] == ["/20190101/modelDeploymentShapes"]  # cache
 
 
 # --------------------------------------------------------------------------------------------------
@@ -405,28 +399,44 @@ def test_an_evaluation_per_model_of_a_multi_model_deployment(emulator, service):
     from aqua_lab.domain import EvaluationSpec
     from tests.test_payloads import assert_wire
 
-    spec = DeploymentSpec(models=[{"model_id": "google/gemma-2b", "gpu_count": 1, "model_name": "g"},
-                                  {"model_id": "microsoft/phi-2", "gpu_count": 1, "model_name": "p"}],
-                          instance_shape="VM.GPU.A10.2", display_name="to evaluate")
+    spec = DeploymentSpec(
+        models=[
+            {"model_id": "google/gemma-2b", "gpu_count": 1, "model_name": "g"},
+            {"model_id": "microsoft/phi-2", "gpu_count": 1, "model_name": "p"},
+        ],
+        instance_shape="VM.GPU.A10.2",
+        display_name="to evaluate",
+    )
     deployment = service.wait(service.create_deployment(spec).id, timeout=10, interval=0.01)
-    request = {"evaluation_source_id": deployment.id, "evaluation_name": "test_evaluation",
-               "dataset_path": "oci://bucket@ns/path/to/the/dataset.jsonl", "report_path": "oci://bucket@ns/report/",
-               "model_parameters": {"model": "p", "max_tokens": 500, "temperature": 0.7, "top_p": 1.0, "top_k": 50},
-               "shape_name": "VM.Standard.E4.Flex", "block_storage_size": 50,
-               "metrics": [{"name": "bertscore", "args": {}}, {"name": "rouge", "args": {}}]}
+    request = {
+        "evaluation_source_id": deployment.id,
+        "evaluation_name": "test_evaluation",
+        "dataset_path": "oci://bucket@ns/path/to/the/dataset.jsonl",
+        "report_path": "oci://bucket@ns/report/",
+        "model_parameters": {"model": "p", "max_tokens": 500, "temperature": 0.7, "top_p": 1.0, "top_k": 50},
+        "shape_name": "VM.Standard.E4.Flex",
+        "block_storage_size": 50,
+        "metrics": [{"name": "bertscore", "args": {}}, {"name": "rouge", "args": {}}],
+    }
     evaluation = service.platform.create_evaluation_job(EvaluationSpec.model_validate(request))
     assert evaluation.model == "p" and evaluation.deployment_id == deployment.id
     job = emulator.state.jobs[evaluation.job_id]
-    assert_wire({k: v for k, v in job.items() if k not in ("id", "lifecycleState", "timeCreated", "createdBy")},
-                "CreateJobDetails")
+    assert_wire(
+        {k: v for k, v in job.items() if k not in ("id", "lifecycleState", "timeCreated", "createdBy")},
+        "CreateJobDetails",
+    )
     arguments = json.loads(job["jobConfigurationDetails"]["environmentVariables"]["AIP_SMC_EVALUATION_ARGUMENTS"])
     assert arguments["params"]["model"] == "p" and arguments["params"]["top_k"] == 50
     assert arguments["input_data"] == {"format": ".jsonl", "url": "oci://bucket@ns/path/to/the/dataset.jsonl"}
     assert arguments["evaluation_target_id"] == deployment.id
     assert emulator.state.job_runs[evaluation.id]["jobId"] == evaluation.job_id
 
-    bad = {**request, "model_parameters": {"max_tokens": 5}, "dataset_path": "/home/me/data.jsonl",
-           "shape_name": "VM.GPU.A10.1"}
+    bad = {
+        **request,
+        "model_parameters": {"max_tokens": 5},
+        "dataset_path": "/home/me/data.jsonl",
+        "shape_name": "VM.GPU.A10.1",
+    }
     with pytest.raises(InvalidInput) as err:
         service.platform.create_evaluation_job(EvaluationSpec.model_validate(bad))
     fields = {p.field: str(p) for p in err.value.problems}
@@ -439,29 +449,62 @@ def test_the_cli_speaks_to_oci_with_ads_verbs(emulator, config_file):
     import subprocess
     import sys
 
-    env = {**os.environ, "OCI_CONFIG_LOCATION": str(config_file), "AQUA_LAB_OCI_ENDPOINT": emulator.url,
-           "AQUA_LAB_COMPARTMENT_OCID": COMPARTMENT, "AQUA_LAB_SERVICE_COMPARTMENT_OCID": SERVICE,
-           "AQUA_LAB_PROJECT_OCID": PROJECT, "OCI_SDK_DEFAULT_RETRY_ENABLED": "false"}
+    env = {
+        **os.environ,
+        "OCI_CONFIG_LOCATION": str(config_file),
+        "AQUA_LAB_OCI_ENDPOINT": emulator.url,
+        "AQUA_LAB_COMPARTMENT_OCID": COMPARTMENT,
+        "AQUA_LAB_SERVICE_COMPARTMENT_OCID": SERVICE,
+        "AQUA_LAB_PROJECT_OCID": PROJECT,
+        "OCI_SDK_DEFAULT_RETRY_ENABLED": "false",
+    }
 
     def cli(*args):
-        return subprocess.run([sys.executable, "-m", "aqua_lab", *args], capture_output=True, text=True, env=env,
-                              timeout=120)
+        return subprocess.run(
+            [sys.executable, "-m", "aqua_lab", *args], capture_output=True, text=True, env=env, timeout=120
+        )
 
-    config = cli("deployment", "get_multimodel_deployment_config", "--platform", "oci",
-                 "--model_ids", '["google/gemma-2b", "microsoft/phi-2"]')
+    config = cli(
+        "deployment",
+        "get_multimodel_deployment_config",
+        "--platform",
+        "oci",
+        "--model_ids",
+        '["google/gemma-2b", "microsoft/phi-2"]',
+    )
     assert config.returncode == 0, config.stderr
     assert "VM.GPU.A10.2" in json.loads(config.stdout)["gpu_allocation"]
-    created = cli("deployment", "create", "--platform", "oci", "--instance_shape", "VM.GPU.A10.2",
-                  "--display_name", "from the cli", "--models",
-                  '[{"model_id": "google/gemma-2b", "gpu_count": 1}, {"model_id": "microsoft/phi-2", "gpu_count": 1}]')
+    created = cli(
+        "deployment",
+        "create",
+        "--platform",
+        "oci",
+        "--instance_shape",
+        "VM.GPU.A10.2",
+        "--display_name",
+        "from the cli",
+        "--models",
+        '[{"model_id": "google/gemma-2b", "gpu_count": 1}, {"model_id": "microsoft/phi-2", "gpu_count": 1}]',
+    )
     assert created.returncode == 0, created.stderr
     deployment = json.loads(created.stdout)
     assert deployment["state"] == "ACTIVE" and deployment["tags"]["aqua_multimodel"] == "true"
     listed = json.loads(cli("deployment", "list", "--platform", "oci").stdout)
     assert deployment["id"] in [d["id"] for d in listed]
-    evaluation = cli("evaluation", "create", "--evaluation_source_id", deployment["id"], "--evaluation_name", "e",
-                     "--dataset_path", "oci://b@ns/d.jsonl", "--report_path", "oci://b@ns/r/",
-                     "--model_parameters", '{"model": "microsoft/phi-2", "max_tokens": 100}')
+    evaluation = cli(
+        "evaluation",
+        "create",
+        "--evaluation_source_id",
+        deployment["id"],
+        "--evaluation_name",
+        "e",
+        "--dataset_path",
+        "oci://b@ns/d.jsonl",
+        "--report_path",
+        "oci://b@ns/r/",
+        "--model_parameters",
+        '{"model": "microsoft/phi-2", "max_tokens": 100}',
+    )
     assert evaluation.returncode == 0, evaluation.stderr
     assert json.loads(evaluation.stdout)["model"] == "microsoft/phi-2"
     deleted = cli("deployment", "delete", "--platform", "oci", "--model_deployment_id", deployment["id"])

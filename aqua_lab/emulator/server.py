@@ -90,6 +90,8 @@ class Emulator:
         self.keys: dict[str, Any] = {}
         self.faults: list[Fault] = []
         self.latency_s = 0.0  # added to every signed API call (benchmarks)
+        self.in_flight = 0
+        self.peak_in_flight = 0  # most API calls served at the same time (shows client concurrency)
         self._issuer = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         self._lock = threading.RLock()
         self._server: ThreadingHTTPServer | None = None
@@ -375,15 +377,22 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._control(path, body)
             self._verify(body)
             fault = self.emu._fault_for(self.command, path)
-            if fault and fault.delay_s:
-                time.sleep(fault.delay_s)
-            if self.emu.latency_s:
-                time.sleep(self.emu.latency_s)
-            if fault and fault.status:
-                raise Reply(fault.status, fault.code, f"Injected {fault.status} ({fault.code}).")
             with self.emu._lock:
-                self.emu.state.requests.append((self.command, path))
-            self._route(path, query, body, fault)
+                self.emu.in_flight += 1
+                self.emu.peak_in_flight = max(self.emu.peak_in_flight, self.emu.in_flight)
+            try:
+                if fault and fault.delay_s:
+                    time.sleep(fault.delay_s)
+                if self.emu.latency_s:
+                    time.sleep(self.emu.latency_s)
+                if fault and fault.status:
+                    raise Reply(fault.status, fault.code, f"Injected {fault.status} ({fault.code}).")
+                with self.emu._lock:
+                    self.emu.state.requests.append((self.command, path))
+                self._route(path, query, body, fault)
+            finally:
+                with self.emu._lock:
+                    self.emu.in_flight -= 1
         except Reply as r:
             self._error(r.status, r.code, r.message)
         except (BrokenPipeError, ConnectionResetError):
