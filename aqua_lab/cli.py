@@ -9,11 +9,10 @@ machine — the default for deployment verbs).  Bad input ends with a one-line
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import string
 import sys
-import urllib.error
-import urllib.request
 from collections.abc import Sequence
 from typing import Any
 
@@ -21,9 +20,8 @@ from pydantic import BaseModel, ValidationError
 
 from . import __version__
 from .catalog import bundled_catalog, load_deployment_config_file
-from .domain import Deployment, DeploymentSpec, EvaluationSpec, ModelInput, Plan
+from .domain import ChatRequest, Deployment, DeploymentSpec, EvaluationSpec, ModelInput, Plan
 from .errors import AquaLabError, InvalidInput, Problem
-from .inference.sse import iter_events
 from .planning import payloads
 from .planning.configs import json_path
 from .planning.sizing import parameter_count_from_name
@@ -326,39 +324,22 @@ def cmd_logs(args: argparse.Namespace) -> str:
 
 
 def cmd_chat(args: argparse.Namespace) -> str:
-    """Stream one answer from one model of a deployment to stdout."""
-    deployment = _service(args).get_deployment(args.model_deployment_id)
-    names = deployment.served_names()
-    if args.model_name not in names:
-        raise InvalidInput(Problem("--model_name", f"{args.model_name!r} is not served here", f"use one of {names}"))
-    if deployment.state != "ACTIVE" or not deployment.endpoint:
-        raise AquaLabError(f"deployment {deployment.id} is {deployment.state}; activate it first")
-    body = {
-        "model": args.model_name,
-        "messages": [{"role": "user", "content": args.prompt}],
-        "stream": True,
-        "max_tokens": args.max_tokens,
-        "temperature": args.temperature,
-    }
+    """Stream one answer from one model of a deployment to stdout (signed on OCI, like any chat)."""
+    messages = [{"role": "user", "content": args.prompt}]
     if args.system:
-        body["messages"].insert(0, {"role": "system", "content": args.system})
-    request = urllib.request.Request(
-        f"{deployment.endpoint}/chat/completions",
-        data=json.dumps(body).encode(),
-        headers={"Content-Type": "application/json", "Accept": "text/event-stream"},
+        messages.insert(0, {"role": "system", "content": args.system})
+    request = ChatRequest(
+        model=args.model_name, messages=messages, max_tokens=args.max_tokens, temperature=args.temperature
     )
-    try:
-        with urllib.request.urlopen(request, timeout=300) as response:
-            for event in iter_events(iter(lambda: response.read1(4096), b"")):
-                if event.done:
-                    break
-                data = json.loads(event.data)
-                if event.event == "error" or "error" in data:
-                    raise AquaLabError(data.get("error", {}).get("message", event.data))
-                delta = data["choices"][0].get("delta", {}).get("content") or ""
-                print(delta, end="", flush=True)
-    except urllib.error.HTTPError as exc:
-        raise AquaLabError(json.loads(exc.read() or b"{}").get("error", {}).get("message", str(exc))) from None
+    service = _service(args)
+
+    async def stream() -> None:
+        async for chunk in service.chat_stream(args.model_deployment_id, request):
+            delta = (chunk.get("choices") or [{}])[0].get("delta", {}).get("content") or ""
+            print(delta, end="", flush=True)
+
+    asyncio.run(stream())
+    print()
     return ""
 
 
