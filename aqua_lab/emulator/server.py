@@ -554,28 +554,21 @@ class _Handler(BaseHTTPRequestHandler):
             if target is not None:
                 emu._advance(target)
             return self._send(200, self._public(wr))
-        if p == "/jobs" and m == "POST":
-            request = json.loads(body)
-            job_id = ocid("datasciencejob")
-            s.jobs[job_id] = {
-                **request,
-                "id": job_id,
-                "lifecycleState": "ACTIVE",
-                "timeCreated": now(),
+        created = {
+            "/jobs": (s.jobs, "datasciencejob", "ACTIVE", "timeCreated"),
+            "/jobRuns": (s.job_runs, "datasciencejobrun", "ACCEPTED", "timeAccepted"),
+        }.get(p)
+        if created and m == "POST":
+            table, kind, state, stamp = created
+            ident = ocid(kind)
+            table[ident] = {
+                **json.loads(body),
+                "id": ident,
+                "lifecycleState": state,
+                stamp: now(),
                 "createdBy": "ocid1.user.oc1..emu",
             }
-            return self._send(200, s.jobs[job_id])
-        if p == "/jobRuns" and m == "POST":
-            request = json.loads(body)
-            run_id = ocid("datasciencejobrun")
-            s.job_runs[run_id] = {
-                **request,
-                "id": run_id,
-                "lifecycleState": "ACCEPTED",
-                "timeAccepted": now(),
-                "createdBy": "ocid1.user.oc1..emu",
-            }
-            return self._send(200, s.job_runs[run_id])
+            return self._send(200, table[ident])
         got = re.fullmatch(r"/(jobs|jobRuns)/([^/]+)", p)
         if got and m == "GET":
             return self._send(200, self._get(s.jobs if got.group(1) == "jobs" else s.job_runs, got.group(2)))

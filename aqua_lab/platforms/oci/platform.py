@@ -345,10 +345,9 @@ class OciPlatform:
             )
         return f"{model_id}/{found.group(1).rstrip('/')}"  # group members are mounted per model id
 
-    def create_deployment(self, deployment: ValidatedDeployment) -> Deployment:
-        spec = deployment.spec
-        compartment = spec.compartment_id or self.settings.compartment_id
-        project = spec.project_id or self.settings.project_id
+    def _where(self, compartment_id: str | None, project_id: str | None) -> tuple[str, str]:
+        """The request's compartment and project, else the configured ones; a project is required."""
+        project = project_id or self.settings.project_id
         if not project:
             raise InvalidInput(
                 Problem(
@@ -357,6 +356,11 @@ class OciPlatform:
                     "pass project_id, set c.AquaLab.project_id or AQUA_LAB_PROJECT_OCID",
                 )
             )
+        return compartment_id or self.settings.compartment_id, project
+
+    def create_deployment(self, deployment: ValidatedDeployment) -> Deployment:
+        spec = deployment.spec
+        compartment, project = self._where(spec.compartment_id, spec.project_id)
         image = spec.container_image_uri or self.settings.container_image
         if spec.deployment_type == "SINGLE":
             first = deployment.models[0]
@@ -571,16 +575,7 @@ class OciPlatform:
         """Submit the evaluation of one model of a deployment as an OCI job + job run."""
         deployment = self.get_deployment(spec.evaluation_source_id)
         model = validate_evaluation(spec, deployment)
-        compartment = spec.compartment_id or self.settings.compartment_id
-        project = spec.project_id or self.settings.project_id
-        if not project:
-            raise InvalidInput(
-                Problem(
-                    "project_id",
-                    "no Data Science project given",
-                    "pass project_id, set c.AquaLab.project_id or AQUA_LAB_PROJECT_OCID",
-                )
-            )
+        compartment, project = self._where(spec.compartment_id, spec.project_id)
         evaluation_id = f"aqua-lab-evaluation-{int(time.time() * 1000)}"
         job_body, run_body = evaluation_job_requests(spec, deployment, model, compartment, project, evaluation_id)
         job = self._call("create job", self.ds.create_job, self._sdk(job_body, "CreateJobDetails")).data
