@@ -512,3 +512,13 @@ def test_the_cli_speaks_to_oci_with_ads_verbs(emulator, config_file):
     assert chat.returncode == 0 and chat.stdout.strip() == "google/gemma-2b answers: hello", chat.stderr
     deleted = cli("deployment", "delete", "--platform", "oci", "--model_deployment_id", deployment["id"])
     assert json.loads(deleted.stdout)["state"] in ("DELETING", "DELETED")
+
+
+def test_a_slow_service_is_waited_for_within_the_timeout_and_reported_past_it(emulator, config_file):
+    platform = _platform(emulator, resolve_auth(config_file=config_file), timeout_s=(2, 0.5), retries=1)
+    emulator.inject("/modelDeploymentShapes", delay_s=0.2)
+    assert platform.list_shapes()
+    emulator.inject("/modelDeploymentShapes", delay_s=1.5)
+    with pytest.raises(UpstreamError, match="cannot reach the service") as err:
+        platform.list_shapes()
+    assert err.value.status == 502

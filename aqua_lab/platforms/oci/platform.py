@@ -54,6 +54,7 @@ class Settings:
     endpoint: str | None = None  # one base URL for every service (the emulator); else OCI's
     retries: int = 4
     retry_base_s: float = 1.0
+    timeout_s: tuple[float, float] = (10.0, 60.0)  # connect, read
     container_image: str = DEFAULT_IMAGE
 
 
@@ -78,7 +79,7 @@ def make_clients(auth: OciAuth, settings: Settings) -> tuple[Any, Any]:
         "signer": auth.signer,
         "retry_strategy": retry,
         "circuit_breaker_strategy": oci.circuit_breaker.NoCircuitBreakerStrategy(),
-        "timeout": (10, 60),
+        "timeout": settings.timeout_s,
     }
     ds_kwargs = {**common, **({"service_endpoint": settings.endpoint} if settings.endpoint else {})}
     os_kwargs = {**common, **({"service_endpoint": settings.endpoint} if settings.endpoint else {})}
