@@ -507,8 +507,20 @@ def test_the_cli_speaks_to_oci_with_ads_verbs(emulator, config_file):
     )
     assert evaluation.returncode == 0, evaluation.stderr
     assert json.loads(evaluation.stdout)["model"] == "microsoft/phi-2"
-    chat = cli("deployment", "chat", "--platform", "oci", "--model_deployment_id", deployment["id"],
-               "--model_name", "google/gemma-2b", "--prompt", "hello", "--max_tokens", "4")
+    chat = cli(
+        "deployment",
+        "chat",
+        "--platform",
+        "oci",
+        "--model_deployment_id",
+        deployment["id"],
+        "--model_name",
+        "google/gemma-2b",
+        "--prompt",
+        "hello",
+        "--max_tokens",
+        "4",
+    )
     assert chat.returncode == 0 and chat.stdout.strip() == "google/gemma-2b answers: hello", chat.stderr
     deleted = cli("deployment", "delete", "--platform", "oci", "--model_deployment_id", deployment["id"])
     assert json.loads(deleted.stdout)["state"] in ("DELETING", "DELETED")

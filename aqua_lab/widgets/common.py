@@ -1,0 +1,59 @@
+"""Shared bits of the panels: colours that read in light and dark themes, small HTML helpers, and
+running a service call off the kernel's event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import ipywidgets as w
+
+# Colour-blind-friendly palette (Okabe–Ito), readable on JupyterLab's light and dark backgrounds.
+PALETTE = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#999999"]
+IDLE = "var(--jp-layout-color3, #bbb)"
+
+
+def colour(index: int) -> str:
+    return PALETTE[index % len(PALETTE)]
+
+
+def esc(text: Any) -> str:
+    return html.escape(str(text))
+
+
+def message(text: str, kind: str = "info") -> str:
+    """A one-line notice styled with Jupyter's own variables (so themes apply)."""
+    colours = {
+        "error": "var(--jp-error-color1, #d32f2f)",
+        "warning": "var(--jp-warn-color1, #f57c00)",
+        "info": "var(--jp-ui-font-color2, #555)",
+        "ok": "var(--jp-success-color1, #388e3c)",
+    }
+    return f'<div class="aqua-msg aqua-{kind}" style="color:{colours[kind]};white-space:pre-wrap">{esc(text)}</div>'
+
+
+def full_width(**kwargs: Any) -> w.Layout:
+    return w.Layout(width="100%", **kwargs)
+
+
+def in_background(fn: Callable[[], Any], on_error: Callable[[BaseException], None]) -> threading.Thread:
+    """Run ``fn`` in a thread: the kernel stays responsive (and a Stop button works) while a
+    deployment comes up or a model streams."""
+
+    def run() -> None:
+        try:
+            fn()
+        except BaseException as exc:  # shown in the panel, never lost in a thread
+            on_error(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
+
+
+def run_async(coro_factory: Callable[[], Any]) -> Any:
+    """Run a coroutine to completion from a worker thread (the kernel's own loop is busy)."""
+    return asyncio.run(coro_factory())

@@ -1,0 +1,162 @@
+"""Deploy the planned split with progress, and manage deployments."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import ipywidgets as w
+from pydantic import ValidationError
+
+from ..domain import Deployment
+from ..errors import AquaLabError, InvalidInput
+from ..service import AquaLabService
+from .common import esc, full_width, in_background, message
+from .planning import GpuSplit
+
+RUNNING = ("CREATING", "UPDATING")
+
+
+def state_line(d: Deployment) -> str:
+    models = ", ".join(f"{s.model_name}: {s.state.lower()}" for s in d.model_states) or "no model states yet"
+    return f"{d.state} · {models}"
+
+
+class DeployPanel(w.VBox):
+    """Name, shape (from the split), advanced options; a progress bar and per-model states while
+    the deployment comes up; errors in place."""
+
+    def __init__(self, service: AquaLabService, split: GpuSplit, poll_s: float = 0.5, **kwargs):
+        self.service, self.split, self.poll_s = service, split, poll_s
+        self.name = w.Text(value="aqua_lab deployment", description="Name")
+        self.description = w.Text(description="Description")
+        self.container = w.Text(description="Container", placeholder="default vLLM image (OCI)")
+        self.instances = w.BoundedIntText(value=1, min=1, max=10, description="Instances")
+        self.env = w.Textarea(
+            description="Env (JSON)",
+            placeholder='{"MODEL_DEPLOY_PREDICT_ENDPOINT": "/v1/chat/completions"}',
+            layout=full_width(),
+        )
+        self.logs = w.Text(description="Log group", placeholder="OCI log group OCID")
+        advanced = w.Accordion([w.VBox([self.description, self.container, self.instances, self.env, self.logs])])
+        advanced.set_title(0, "Advanced options")
+        advanced.selected_index = None
+        self.button = w.Button(description="Deploy", button_style="primary", icon="rocket")
+        self.progress = w.IntProgress(value=0, min=0, max=100, layout=full_width())
+        self.status = w.HTML()
+        self.deployment: Deployment | None = None
+        self.worker = None
+        self.button.on_click(lambda _: self.deploy())
+        super().__init__([self.name, advanced, self.button, self.progress, self.status], **kwargs)
+
+    def deploy(self) -> None:
+        try:
+            extra = {"instance_count": self.instances.value}
+            if self.description.value:
+                extra["description"] = self.description.value
+            if self.container.value:
+                extra["container_image_uri"] = self.container.value
+            if self.logs.value:
+                extra["log_group_id"] = self.logs.value
+            if self.env.value.strip():
+                extra["env_var"] = json.loads(self.env.value)
+            spec = self.split.spec(self.name.value, **extra)
+            validated = self.service.validate(spec)
+        except json.JSONDecodeError as exc:
+            self.status.value = message(f"Env: not valid JSON ({exc.msg})", "error")
+            return
+        except (InvalidInput, ValidationError) as exc:
+            problems = exc.problems if isinstance(exc, InvalidInput) else exc.errors()
+            self.status.value = "".join(
+                message(str(p if isinstance(exc, InvalidInput) else p["msg"]), "error") for p in problems
+            )
+            return
+        self.button.disabled = True
+        self.status.value = message(f"creating on {validated.shape.name}…")
+        self.worker = in_background(lambda: self._create_and_watch(validated), self._failed)
+
+    def _create_and_watch(self, validated) -> None:
+        deployment = self.service.platform.create_deployment(validated)
+        self.deployment = deployment
+        while True:
+            deployment = self.service.get_deployment(deployment.id)
+            self.deployment = deployment
+            self.progress.value = deployment.progress
+            self.status.value = message(state_line(deployment))
+            if deployment.state not in RUNNING:
+                break
+            time.sleep(self.poll_s)
+        kind = "ok" if deployment.state == "ACTIVE" else "error"
+        details = f"\n{deployment.lifecycle_details}" if deployment.lifecycle_details and kind == "error" else ""
+        self.status.value = message(f"{state_line(deployment)} · endpoint {deployment.endpoint}{details}", kind)
+        self.progress.bar_style = "success" if kind == "ok" else "danger"
+        self.button.disabled = False
+
+    def _failed(self, exc: BaseException) -> None:
+        self.status.value = message(str(exc) if isinstance(exc, AquaLabError) else repr(exc), "error")
+        self.button.disabled = False
+
+    def wait(self, timeout: float = 120) -> Deployment | None:
+        if self.worker is not None:
+            self.worker.join(timeout)
+        return self.deployment
+
+
+class DeploymentsPanel(w.VBox):
+    """Every deployment with state, endpoint and models; actions ask for a second click to confirm."""
+
+    def __init__(self, service: AquaLabService, **kwargs):
+        self.service = service
+        self.table = w.HTML()
+        self.choice = w.Dropdown(description="Deployment", layout=full_width())
+        self.refresh_button = w.Button(description="Refresh", icon="refresh")
+        self.actions = {name: w.Button(description=name.capitalize()) for name in ("activate", "deactivate", "delete")}
+        self.actions["delete"].button_style = "danger"
+        self.status = w.HTML()
+        self.pending: str | None = None  # an action waiting for its confirming click
+        self.refresh_button.on_click(lambda _: self.refresh())
+        for name, button in self.actions.items():
+            button.on_click(lambda _, name=name: self.act(name))
+        super().__init__(
+            [w.HBox([self.refresh_button, *self.actions.values()]), self.choice, self.table, self.status], **kwargs
+        )
+        self.refresh()
+
+    def refresh(self) -> None:
+        try:
+            deployments = self.service.list_deployments()
+        except AquaLabError as exc:
+            self.table.value = message(str(exc), "error")
+            return
+        self.deployments = deployments
+        self.choice.options = [(f"{d.display_name} ({d.id})", d.id) for d in deployments]
+        rows = "".join(
+            f"<tr><td>{esc(d.display_name)}</td><td>{esc(d.state)}</td><td>{esc(d.instance_shape)}</td>"
+            f"<td>{esc(', '.join(f'{m.model_name} ×{m.gpu_count}' for m in d.models))}</td>"
+            f"<td style='word-break:break-all'>{esc(d.endpoint or '')}</td></tr>"
+            for d in deployments
+        )
+        self.table.value = (
+            "<table class='aqua-deployments' style='width:100%'><tr><th>name</th><th>state</th><th>shape</th>"
+            f"<th>models (GPUs)</th><th>endpoint</th></tr>{rows}</table>"
+            if deployments
+            else message("No deployments yet.")
+        )
+
+    def act(self, action: str) -> None:
+        deployment_id = self.choice.value
+        if not deployment_id:
+            self.status.value = message("Pick a deployment first.", "warning")
+            return
+        if self.pending != f"{action}:{deployment_id}":
+            self.pending = f"{action}:{deployment_id}"
+            self.status.value = message(f"Click {action.capitalize()} again to {action} {deployment_id}.", "warning")
+            return
+        self.pending = None
+        try:
+            result = getattr(self.service, action)(deployment_id)
+        except AquaLabError as exc:
+            self.status.value = message(str(exc), "error")
+            return
+        self.status.value = message(f"{deployment_id}: {result.state}", "ok")
+        self.refresh()

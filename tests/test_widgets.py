@@ -1,0 +1,169 @@
+"""The ipywidgets panels, driven headlessly as a user would: set values, click, read what shows."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from aqua_lab.platforms.local import LocalPlatform
+from aqua_lab.platforms.local.models import SMOLLM2_ID
+from aqua_lab.service import AquaLabService
+from aqua_lab.widgets import AquaLab, ChatPanel, DeploymentsPanel, DeployPanel, GpuSplit, ModelPicker
+
+pytestmark = pytest.mark.widgets
+
+
+@pytest.fixture(scope="module")
+def bundled():
+    return AquaLabService("bundled")
+
+
+def test_the_picker_searches_filters_and_keeps_picks(bundled):
+    picker = ModelPicker(bundled)
+    picker.search.value = "gemma"
+    names = [label for label, _ in picker.choices.options]
+    assert names and all("gemma" in n.lower() for n in names)
+    picker.choices.value = ("google/gemma-2b",)
+    picker.search.value = "phi"
+    assert ("google/gemma-2b", "google/gemma-2b") in picker.choices.options  # still picked while filtering
+    picker.shape.value = "BM.GPU.H100.8"
+    assert all("gemma-2b" not in label or label == "google/gemma-2b" for label, _ in picker.choices.options)
+    picker.pick("google/gemma-2b", "microsoft/phi-2", primary="microsoft/phi-2")
+    assert picker.selected == ["google/gemma-2b", "microsoft/phi-2"] and picker.primary == "microsoft/phi-2"
+
+
+def test_the_split_shows_each_gpus_owner_and_follows_the_primary(bundled):
+    picker = ModelPicker(bundled)
+    split = GpuSplit(bundled, picker)
+    picker.pick("google/gemma-2b", "meta-llama/Llama-3.2-1B", "microsoft/phi-2")
+    assert split.owners("BM.GPU.A10.4") == [
+        "google/gemma-2b",
+        "meta-llama/Llama-3.2-1B",
+        "meta-llama/Llama-3.2-1B",
+        "microsoft/phi-2",
+    ]
+    picker.primary_choice.value = "microsoft/phi-2"  # the picture updates live
+    assert split.owners("BM.GPU.A10.4").count("microsoft/phi-2") == 2
+    cells = re.findall(r'data-shape="BM.GPU.A10.4".*?</div></div>', split.table.value, re.S)
+    assert cells and split.table.value.count('class="aqua-gpu"') >= 4
+    assert "shapes cannot hold these models" in split.reasons.value
+
+
+def test_overrides_are_validated_as_they_change(bundled):
+    picker = ModelPicker(bundled)
+    split = GpuSplit(bundled, picker)
+    picker.pick("google/gemma-2b", "microsoft/phi-2")
+    split.override_shape.value = "BM.GPU.A10.4"
+    assert "valid" in split.validation.value
+    split.overrides.children[0].value = 4  # gemma allows only 1 here, and 4 + 2 > 4
+    assert "configured for [1] GPU(s)" in split.validation.value
+    assert "need 6 GPUs but BM.GPU.A10.4 has 4" in split.validation.value
+    split.overrides.children[0].value = 1
+    split.overrides.children[1].value = 1
+    assert "stay idle" in split.validation.value  # under-use is a warning, not an error
+
+
+def test_no_models_and_impossible_groups_say_so(bundled):
+    split = GpuSplit(bundled)
+    split.refresh([])
+    assert "Pick one or more models" in split.table.value
+    split.refresh(
+        ["meta-llama/Meta-Llama-3.1-70B-Instruct", "meta-llama/Llama-3.2-11B-Vision-Instruct", "microsoft/phi-4"]
+    )
+    assert "do not have a valid GPU allocation" in split.table.value
+
+
+def test_deploy_on_a_platform_that_only_plans_shows_the_error_in_place(bundled):
+    picker = ModelPicker(bundled)
+    split = GpuSplit(bundled, picker)
+    picker.pick("google/gemma-2b")
+    split.override_shape.value = "VM.GPU.A10.2"
+    panel = DeployPanel(bundled, split)
+    panel.env.value = "{not json"
+    panel.button.click()
+    assert "Env: not valid JSON" in panel.status.value
+    panel.env.value = ""
+    panel.button.click()
+    panel.wait(10)
+    assert "only plans" in panel.status.value and not panel.button.disabled
+
+
+# --------------------------------------------------------------------------------------------------
+# against a real local deployment
+
+
+@pytest.fixture(scope="module")
+def local(tmp_path_factory):
+    service = AquaLabService(LocalPlatform(data_dir=tmp_path_factory.mktemp("widgets_data")))
+    yield service
+    for d in service.list_deployments():
+        service.delete(d.id)
+
+
+def test_deploy_with_progress_then_chat_compare_and_delete(local):
+    app = AquaLab(local)
+    app.picker.pick(SMOLLM2_ID, SMOLLM2_ID)
+    shape = local.shapes()[0].name
+    assert app.split.owners(shape).count(SMOLLM2_ID) == local.shapes()[0].gpu_count
+    app.split.override_shape.value = shape
+    app.deploy.name.value = "widget deploy"
+    app.deploy.poll_s = 0.05
+    seen = []
+    app.deploy.progress.observe(lambda c: seen.append(c["new"]), names="value")
+    app.deploy.button.click()
+    deployment = app.deploy.wait(120)
+    assert deployment is not None and deployment.state == "ACTIVE", app.deploy.status.value
+    assert seen[-1] == 100 and "endpoint http://127.0.0.1" in app.deploy.status.value
+    assert [m.model_name for m in deployment.models] == ["SmolLM2-135M-Instruct", "SmolLM2-135M-Instruct-2"]
+
+    app.deployments.refresh()
+    assert "widget deploy" in app.deployments.table.value
+    app.deployments.choice.value = deployment.id
+    chat = app.open_chat(deployment.id)
+    assert isinstance(chat, ChatPanel) and app.tabs.selected_index == 3
+    chat.max_tokens.value, chat.temperature.value = 12, 0
+    chat.system.value = "Answer briefly."
+    chat.ask("Name a colour.")
+    chat.wait(60)
+    assert chat.status.value == "", chat.status.value
+    first = chat.histories[chat.model.value]
+    assert [t["role"] for t in first] == ["user", "assistant"] and first[1]["content"].strip()
+    chat.ask("And another?")  # multi-turn: the history goes along
+    chat.wait(60)
+    assert len(chat.histories[chat.model.value]) == 4
+    assert "Name a colour." in chat.transcript.value
+
+    chat.compare.value = True
+    chat.ask("Say hi.")
+    chat.wait(60)
+    assert set(chat.stats) == set(chat.names)
+    assert all("first token" in box.value for box in chat.columns.children)
+
+    panel = app.deployments
+    panel.act("delete")
+    assert "Click Delete again" in panel.status.value  # confirmation first
+    panel.act("delete")
+    assert "DELETED" in panel.status.value
+    assert deployment.id not in [d.id for d in local.list_deployments()]
+
+
+def test_stop_ends_a_long_answer(local):
+    spec_panel = GpuSplit(local)
+    spec_panel.refresh([SMOLLM2_ID])
+    spec_panel.override_shape.value = local.shapes()[0].name
+    deployment = local.wait(local.create_deployment(spec_panel.spec("stop test")).id, timeout=90)
+    chat = ChatPanel(local, deployment.id)
+    chat.max_tokens.value = 2000
+    chat.ask("Write a very long story about the sea.")
+    import time
+
+    deadline = time.monotonic() + 30
+    while not chat.answers.get(chat.model.value) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    chat.stop.click()
+    chat.wait(30)
+    assert "stopped" in chat.status.value
+    assert 0 < len(chat.answers[chat.model.value].split()) < 1500
+    DeploymentsPanel(local)  # renders with a live deployment
+    local.delete(deployment.id)
