@@ -444,7 +444,7 @@ async def test_rest_over_oci_plan_deploy_chat_update_delete(jp_fetch):
     assert updated["id"] == created["id"]
     deleted = await fetch_json(jp_fetch, "deployments", created["id"], method="DELETE", params=oci)
     assert deleted["state"] in ("DELETING", "DELETED")
-    local_put = await fetch_json(
-        jp_fetch, "deployments", "local-x", method="PUT", body=spec, params={"platform": "local"}, expect=409
+    bundled_put = await fetch_json(
+        jp_fetch, "deployments", "x", method="PUT", body=spec, params={"platform": "bundled"}, expect=409
     )
-    assert "cannot update a deployment in place" in local_put["message"]
+    assert "cannot update a deployment in place" in bundled_put["message"]

@@ -486,7 +486,7 @@ ROUTES = [
         "deployments/{deployment_id}",
         rf"deployments/{DEPLOYMENT_ID}",
         OneDeployment,
-        "replace the models of a running deployment (OCI live update; 409 where the platform cannot)",
+        "replace the models of a deployment (OCI: live update; local: servers restart; 409 where impossible)",
         request=DeploymentSpec,
         response=Deployment,
         query=PLATFORM_QUERY,

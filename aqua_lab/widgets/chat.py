@@ -32,7 +32,7 @@ class ChatPanel(w.VBox):
         self.send = w.Button(description="Send", button_style="primary", icon="paper-plane")
         self.stop = w.Button(description="Stop", icon="stop", disabled=True)
         self.clear = w.Button(description="New chat", icon="eraser")
-        self.transcript = w.HTML(layout=w.Layout(max_height="420px", overflow_y="auto"))
+        self.transcript = w.HTML(layout=w.Layout(max_height="420px", overflow="auto"))
         self.columns = w.HBox(layout=w.Layout(flex_flow="row wrap"))
         self.status = w.HTML()
         self.histories: dict[str, list[dict[str, str]]] = {n: [] for n in self.names}

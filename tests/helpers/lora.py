@@ -1,33 +1,5 @@
-"""A tiny random LoRA adapter for SmolLM2-135M, written as GGUF (the format llama.cpp loads), made
-by the tests themselves: no hub, no torch."""
+"""Tests make their LoRA adapters with the package's demo writer (no hub, no torch)."""
 
-from __future__ import annotations
+from aqua_lab.platforms.local.demo_lora import write_lora_gguf
 
-from pathlib import Path
-
-import numpy as np
-
-# SmolLM2-135M: 30 layers, hidden 576, 9 query heads and 3 KV heads of 64
-LAYERS, HIDDEN, KV_OUT = 30, 576, 3 * 64
-
-
-def write_lora_gguf(path: Path, rank: int = 8, alpha: float = 16.0, scale: float = 0.5, seed: int = 1) -> Path:
-    import gguf
-
-    rng = np.random.default_rng(seed)
-    writer = gguf.GGUFWriter(str(path), "llama")
-    writer.add_string("general.type", "adapter")
-    writer.add_string("adapter.type", "lora")
-    writer.add_float32("adapter.lora.alpha", alpha)
-    writer.add_string("general.name", f"smollm2-test-lora-{seed}")
-    for layer in range(LAYERS):
-        for proj, out in (("attn_q", HIDDEN), ("attn_v", KV_OUT)):
-            a = (rng.standard_normal((rank, HIDDEN)) * scale / np.sqrt(HIDDEN)).astype(np.float32)
-            b = (rng.standard_normal((out, rank)) * scale).astype(np.float32)
-            writer.add_tensor(f"blk.{layer}.{proj}.weight.lora_a", a)
-            writer.add_tensor(f"blk.{layer}.{proj}.weight.lora_b", b)
-    writer.write_header_to_file()
-    writer.write_kv_data_to_file()
-    writer.write_tensors_to_file()
-    writer.close()
-    return path
+__all__ = ["write_lora_gguf"]

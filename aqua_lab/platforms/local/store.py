@@ -99,12 +99,7 @@ class Store:
                     now,
                 ),
             )
-            for i, m in enumerate(models):
-                db.execute(
-                    "INSERT INTO model_states (deployment_id, model_name, model_id, state, position)"
-                    " VALUES (?,?,?,?,?)",
-                    (row["id"], m["model_name"], m["model_id"], "PENDING", i),
-                )
+            _insert_models(db, deployment_id=row["id"], models=models)
 
     def deployments(self) -> list[dict[str, Any]]:
         with self._connect() as db:
@@ -140,6 +135,15 @@ class Store:
                 (state, details, time.time(), deployment_id, *unless),
             )
             return cur.rowcount == 1
+
+    def replace_models(self, deployment_id: str, record: dict[str, Any], models: list[dict[str, str]]) -> None:
+        with self._connect() as db:
+            db.execute(
+                "UPDATE deployments SET record = ?, updated_on = ? WHERE id = ?",
+                (json.dumps(record), time.time(), deployment_id),
+            )
+            db.execute("DELETE FROM model_states WHERE deployment_id = ?", (deployment_id,))
+            _insert_models(db, deployment_id, models)
 
     # model states ---------------------------------------------------------------------------------
 
@@ -182,3 +186,11 @@ class Store:
     def remove_model(self, model_id: str) -> bool:
         with self._connect() as db:
             return db.execute("DELETE FROM models WHERE id = ?", (model_id,)).rowcount == 1
+
+
+def _insert_models(db: sqlite3.Connection, deployment_id: str, models: list[dict[str, str]]) -> None:
+    for i, m in enumerate(models):
+        db.execute(
+            "INSERT INTO model_states (deployment_id, model_name, model_id, state, position) VALUES (?,?,?,?,?)",
+            (deployment_id, m["model_name"], m["model_id"], "PENDING", i),
+        )
