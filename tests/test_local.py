@@ -259,11 +259,13 @@ def test_stacked_base_and_lora_each_answer_by_name(service, platform, tmp_path):
         assert "Paris" in outputs["base"]
         assert outputs["sql-lora"] != outputs["base"]
 
-        second = platform.register_model(str(write_lora_gguf(tmp_path / "lora-b.gguf", seed=2)), name="sql-lora-b",
-                                         base_model_id=SMOL)
+        second = platform.register_model(
+            str(write_lora_gguf(tmp_path / "lora-b.gguf", seed=2)), name="sql-lora-b", base_model_id=SMOL
+        )
         raw = spec.model_dump()
-        raw["models"][0]["fine_tune_weights"].append({"model_id": second.id, "model_name": "sql-lora-b",
-                                                      "model_path": None})
+        raw["models"][0]["fine_tune_weights"].append(
+            {"model_id": second.id, "model_name": "sql-lora-b", "model_path": None}
+        )
         updated = service.update_deployment(deployment.id, DeploymentSpec.model_validate(raw))
         assert updated.state == "CREATING" and updated.endpoint == deployment.endpoint
         updated = service.wait(deployment.id, timeout=90)

@@ -1,4 +1,5 @@
-"""The example notebooks run top to bottom against real deployments."""
+"""The example notebooks run top to bottom: the local ones against real model servers, the OCI one
+against the emulator (its kernel gets the same variables a user would export)."""
 
 from __future__ import annotations
 
@@ -11,13 +12,55 @@ from nbclient import NotebookClient
 NOTEBOOKS = Path(__file__).parent.parent / "notebooks"
 
 
+def run(name: str, cwd: Path) -> str:
+    nb = nbformat.read(NOTEBOOKS / name, as_version=4)
+    NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(cwd)}}).execute()
+    outputs = [o for cell in nb.cells if cell.cell_type == "code" for o in cell.outputs]
+    return "\n".join(o.get("text", "") or str(o.get("data", {}).get("text/plain", "")) for o in outputs)
+
+
+@pytest.mark.widgets
 @pytest.mark.local
 def test_quickstart_local_runs_top_to_bottom(tmp_path, monkeypatch):
     monkeypatch.setenv("AQUA_LAB_DATA_DIR", str(tmp_path))  # the kernel inherits it
-    nb = nbformat.read(NOTEBOOKS / "quickstart_local.ipynb", as_version=4)
-    NotebookClient(nb, timeout=180, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
-    outputs = [o for cell in nb.cells if cell.cell_type == "code" for o in cell.outputs]
-    text = "\n".join(o.get("text", "") or str(o.get("data", {}).get("text/plain", "")) for o in outputs)
-    assert "('ACTIVE'" in text
+    text = run("quickstart_local.ipynb", tmp_path)
+    assert "ACTIVE http://127.0.0.1" in text
     assert "first token" in text
     assert "'DELETED'" in text
+
+
+@pytest.mark.widgets
+@pytest.mark.local
+def test_stacked_lora_runs_top_to_bottom(tmp_path, monkeypatch):
+    monkeypatch.setenv("AQUA_LAB_DATA_DIR", str(tmp_path))
+    text = run("stacked_lora.ipynb", tmp_path)
+    assert "['base', 'sql-lora-1', 'sql-lora-2']" in text
+    assert "'DELETED'" in text
+
+
+@pytest.mark.widgets
+@pytest.mark.oci
+def test_multimodel_oci_runs_top_to_bottom_against_the_emulator(tmp_path, monkeypatch):
+    from aqua_lab.emulator import Emulator, seed_from_bundled, write_api_key_config
+
+    emulator = Emulator(polls_to_active=2).start()
+    try:
+        seed_from_bundled(emulator, "ocid1.compartment.oc1..svc")
+        config = write_api_key_config(emulator, tmp_path / "oci")
+        for key, value in {
+            "OCI_CONFIG_LOCATION": str(config),
+            "AQUA_LAB_OCI_ENDPOINT": emulator.url,
+            "AQUA_LAB_COMPARTMENT_OCID": "ocid1.compartment.oc1..mine",
+            "AQUA_LAB_SERVICE_COMPARTMENT_OCID": "ocid1.compartment.oc1..svc",
+            "AQUA_LAB_PROJECT_OCID": "ocid1.datascienceproject.oc1..p",
+            "OCI_SDK_DEFAULT_RETRY_ENABLED": "false",
+        }.items():
+            monkeypatch.setenv(key, value)
+        text = run("multimodel_oci.ipynb", tmp_path)
+    finally:
+        emulator.stop()
+    assert "api_key in us-ashburn-1" in text
+    assert "microsoft/phi-2: microsoft/phi-2 answers: Who wrote the book Harry Potter?" in text
+    assert "google/gemma-2b answers: what are activation functions?" in text
+    assert "phi-2 on my dataset" in text and "'DELETING'" in text
+    assert len(emulator.state.jobs) == 1

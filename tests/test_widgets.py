@@ -167,3 +167,38 @@ def test_stop_ends_a_long_answer(local):
     assert 0 < len(chat.answers[chat.model.value].split()) < 1500
     DeploymentsPanel(local)  # renders with a live deployment
     local.delete(deployment.id)
+
+
+def test_no_panel_attribute_shadows_an_ipywidgets_member():
+    """A panel attribute named like a Widget member (``send``, ``_compare``, ``keys`` …) silently
+    breaks the widget protocol in a live kernel; headless tests would not notice."""
+    import inspect
+    import re
+
+    import ipywidgets as w
+
+    import aqua_lab.widgets as panels
+
+    members = set(dir(w.VBox()))
+    for cls in (
+        panels.AquaLab,
+        panels.ChatPanel,
+        panels.DeployPanel,
+        panels.DeploymentsPanel,
+        panels.GpuSplit,
+        panels.ModelPicker,
+    ):
+        source = inspect.getsource(inspect.getmodule(cls))
+        assigned = set(re.findall(r"self\.(\w+)\s*[:=][^=]", source))
+        methods = {n for n in cls.__dict__ if not n.startswith("__")}
+        assert not (assigned | methods) & (
+            members
+            - {
+                "_trait_default_generators",
+                "_all_trait_default_generators",
+                "_traits",
+                "_static_immutable_initial_values",
+                "_descriptors",
+                "_instance_inits",
+            }
+        ), cls.__name__

@@ -29,7 +29,7 @@ class ChatPanel(w.VBox):
         self.top_p = w.FloatSlider(value=1.0, min=0.05, max=1, step=0.05, description="top_p")
         self.max_tokens = w.IntSlider(value=128, min=1, max=2048, description="max_tokens")
         self.prompt = w.Textarea(placeholder="Ask something…", layout=full_width())
-        self.send = w.Button(description="Send", button_style="primary", icon="paper-plane")
+        self.send_button = w.Button(description="Send", button_style="primary", icon="paper-plane")
         self.stop = w.Button(description="Stop", icon="stop", disabled=True)
         self.clear = w.Button(description="New chat", icon="eraser")
         self.transcript = w.HTML(layout=w.Layout(max_height="420px", overflow="auto"))
@@ -40,7 +40,7 @@ class ChatPanel(w.VBox):
         self.stats: dict[str, dict[str, Any]] = {}
         self._stop = threading.Event()
         self.worker: threading.Thread | None = None
-        self.send.on_click(lambda _: self.ask())
+        self.send_button.on_click(lambda _: self.ask())
         self.stop.on_click(lambda _: self._stop.set())
         self.clear.on_click(lambda _: self.reset())
         self.model.observe(lambda _: self._render(), names="value")
@@ -54,7 +54,7 @@ class ChatPanel(w.VBox):
                 self.transcript,
                 self.columns,
                 self.prompt,
-                w.HBox([self.send, self.stop, self.clear]),
+                w.HBox([self.send_button, self.stop, self.clear]),
                 self.status,
             ],
             **kwargs,
@@ -74,11 +74,11 @@ class ChatPanel(w.VBox):
             return
         self.prompt.value = ""
         self._stop.clear()
-        self.send.disabled, self.stop.disabled = True, False
-        target = self._compare if self.compare.value else self._chat
+        self.send_button.disabled, self.stop.disabled = True, False
+        target = self._ask_all if self.compare.value else self._ask_one
         self.worker = in_background(lambda: target(text), self._failed)
 
-    def _chat(self, text: str) -> None:
+    def _ask_one(self, text: str) -> None:
         name = self.model.value
         request = ChatRequest(model=name, messages=self._messages(name, text), **self._sampling())
         self.histories[name].append({"role": "user", "content": text})
@@ -97,7 +97,7 @@ class ChatPanel(w.VBox):
             self.histories[name].append({"role": "assistant", "content": self.answers[name]})
             self._done("stopped" if self._stop.is_set() else "")
 
-    def _compare(self, text: str) -> None:
+    def _ask_all(self, text: str) -> None:
         system = [{"role": "system", "content": self.system.value}] if self.system.value.strip() else []
         request = CompareRequest(messages=[*system, {"role": "user", "content": text}], **self._sampling())
         self.answers = {n: "" for n in self.names}
@@ -120,13 +120,13 @@ class ChatPanel(w.VBox):
             self._done("stopped" if self._stop.is_set() else "")
 
     def _done(self, note: str) -> None:
-        self.send.disabled, self.stop.disabled = False, True
+        self.send_button.disabled, self.stop.disabled = False, True
         self.status.value = message(note) if note else ""
         if not self.compare.value:
             self._render()
 
     def _failed(self, exc: BaseException) -> None:
-        self.send.disabled, self.stop.disabled = False, True
+        self.send_button.disabled, self.stop.disabled = False, True
         self.status.value = message(str(exc) if isinstance(exc, AquaLabError) else repr(exc), "error")
 
     def reset(self) -> None:
@@ -169,5 +169,5 @@ class ChatPanel(w.VBox):
         if self.worker is not None:
             self.worker.join(timeout)
             deadline = time.monotonic() + 1
-            while self.send.disabled and time.monotonic() < deadline:
+            while self.send_button.disabled and time.monotonic() < deadline:
                 time.sleep(0.01)
