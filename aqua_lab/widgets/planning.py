@@ -129,7 +129,12 @@ class GpuSplit(w.VBox):
             return
         self.table.value = self._render(self.plan)
         self.reasons.value = self._render_reasons(self.plan)
+        current = self.override_shape.value
         self.override_shape.options = list(self.plan.gpu_allocation)
+        if self.override_shape.options:  # keep the user's shape when it still fits, else the cheapest
+            self.override_shape.value = (
+                current if current in self.override_shape.options else self.override_shape.options[0]
+            )
         self._build_overrides()
 
     # the picture ----------------------------------------------------------------------------------
