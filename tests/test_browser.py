@@ -93,5 +93,5 @@ def test_jupyterlab_renders_the_gpu_split_and_chat_widgets(lab_server):
     assert found["shapes"] >= 1 and found["gpuCells"] >= 4
     assert {"google/gemma-2b", "meta-llama/Llama-3.2-1B", "microsoft/phi-2"} <= set(found["owners"])
     assert found["turns"] >= 2 and found["assistant"].strip()
-    for name in ("gpu-split.png", "chat.png", "lab.png"):
+    for name in ("gpu-split.png", "chat.png", "lab.png", "lab-dark.png"):
         assert (SHOTS / name).stat().st_size > 5000

@@ -37,6 +37,12 @@ try {
   await chat.scrollIntoViewIfNeeded();
   await chat.screenshot({ path: join(out, "chat.png") });
   await page.screenshot({ path: join(out, "lab.png"), fullPage: false });
+  // the same widgets in the dark theme (they take their text colours from Jupyter's CSS variables)
+  await page.click("text=Settings");
+  await page.hover("text=Theme");
+  await page.click("text=JupyterLab Dark");
+  await page.waitForTimeout(2000);
+  await page.screenshot({ path: join(out, "lab-dark.png"), fullPage: false });
   const found = await page.evaluate(() => ({
     gpuCells: document.querySelectorAll(".aqua-gpu").length,
     owners: [...new Set([...document.querySelectorAll(".aqua-gpu")].map((e) => e.dataset.owner))],
