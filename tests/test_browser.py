@@ -7,16 +7,13 @@ import json
 import os
 import shutil
 import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import nbformat
 import pytest
 
 from aqua_lab.platforms.local import LocalPlatform
-from aqua_lab.platforms.local.runtime import free_port
+from tests.helpers.servers import start_jupyter
 
 pytestmark = pytest.mark.browser
 
@@ -56,23 +53,14 @@ def lab_server(tmp_path):
     root.mkdir()
     nbformat.write(notebook, root / "ui.ipynb")
     data = tmp_path / "data"
-    port, token = free_port(), "ui-test-token"
-    env = {**os.environ, "AQUA_LAB_DATA_DIR": str(data)}
-    lab = subprocess.Popen(
-        [sys.executable, "-m", "jupyterlab", "--no-browser", f"--port={port}", "--ip=127.0.0.1",
-         f"--ServerApp.token={token}", f"--ServerApp.root_dir={root}", "--allow-root",
-         "--LabApp.news_url=None", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
+    lab, base = start_jupyter(
+        "jupyterlab",
+        root,
+        data,
+        "ui-test-token",
+        extra=("--LabApp.news_url=None", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"),
     )
-    url = f"http://127.0.0.1:{port}/?token={token}"
-    deadline = time.monotonic() + 90
-    while True:
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/api/status?token={token}", timeout=2)
-            break
-        except OSError:
-            assert time.monotonic() < deadline and lab.poll() is None, "JupyterLab did not start"
-            time.sleep(0.5)
+    url = f"{base}?token=ui-test-token"
     yield url
     lab.terminate()
     lab.wait(20)
@@ -85,9 +73,14 @@ def test_jupyterlab_renders_the_gpu_split_and_chat_widgets(lab_server):
     SHOTS.mkdir(parents=True, exist_ok=True)
     node = shutil.which("node")
     assert node, "node is needed for the browser test"
-    result = subprocess.run([node, str(UI / "screenshot.mjs"), lab_server, "ui.ipynb", str(SHOTS)],
-                            capture_output=True, text=True, timeout=420, cwd=UI,
-                            env={**os.environ, "CHROMIUM": CHROMIUM})
+    result = subprocess.run(
+        [node, str(UI / "screenshot.mjs"), lab_server, "ui.ipynb", str(SHOTS)],
+        capture_output=True,
+        text=True,
+        timeout=420,
+        cwd=UI,
+        env={**os.environ, "CHROMIUM": CHROMIUM},
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     found = json.loads(result.stdout.strip().splitlines()[-1])
     assert found["shapes"] >= 1 and found["gpuCells"] >= 4

@@ -4,11 +4,6 @@ whatever the path, query and body, the answer is never a 5xx and always says wha
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-import sys
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -18,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from aqua_lab.server.handlers import ROUTES
+from tests.helpers.servers import start_jupyter
 
 pytestmark = pytest.mark.server
 
@@ -25,46 +21,11 @@ TOKEN = "fuzz-token"
 BASE = "/fuzz%20base/"
 
 
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     data = tmp_path_factory.mktemp("fuzz_data")
     root = tmp_path_factory.mktemp("fuzz_root")
-    port = _port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "jupyter_server",
-            "--no-browser",
-            f"--port={port}",
-            "--ip=127.0.0.1",
-            f"--ServerApp.token={TOKEN}",
-            f"--ServerApp.base_url={BASE}",
-            f"--ServerApp.root_dir={root}",
-            "--ServerApp.allow_root=True",
-            f"--AquaLab.data_dir={data}",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env={**os.environ, "AQUA_LAB_DATA_DIR": str(data)},
-    )
-    url = f"http://127.0.0.1:{port}{BASE}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            urllib.request.urlopen(f"{url}aqua/platforms?token={TOKEN}", timeout=2)
-            break
-        except OSError:
-            if time.monotonic() > deadline or proc.poll() is not None:
-                proc.kill()
-                pytest.fail("jupyter server did not start")
-            time.sleep(0.3)
+    proc, url = start_jupyter("jupyter_server", root, data, TOKEN, BASE)
     yield url
     try:  # anything the fuzzer managed to create goes away with the server
         listed = json.loads(urllib.request.urlopen(f"{url}aqua/deployments?token={TOKEN}").read())
