@@ -25,7 +25,7 @@ from .errors import AquaLabError, InvalidInput, Problem
 from .planning import payloads
 from .planning.configs import json_path
 from .planning.sizing import parameter_count_from_name
-from .service import PLATFORMS, AquaLab
+from .service import PLATFORMS, AquaLabService
 
 DEFAULT_IMAGE = "dsmc://odsc-vllm-serving:0.8.1.2"
 PLACEHOLDER_COMPARTMENT = "<compartment_ocid>"
@@ -86,8 +86,8 @@ def _custom_models(pairs: Sequence[str] | None) -> list[ModelInput]:
     return custom
 
 
-def _service(args: argparse.Namespace) -> AquaLab:
-    return AquaLab(args.platform)
+def _service(args: argparse.Namespace) -> AquaLabService:
+    return AquaLabService(args.platform)
 
 
 def _spec(args: argparse.Namespace, default_shape: str | None = None) -> DeploymentSpec:
@@ -139,7 +139,7 @@ def _dump(value: Any) -> str:
     return json.dumps(value, indent=2)
 
 
-def render_plan(result: Plan, service: AquaLab, show_all: bool = False) -> str:
+def render_plan(result: Plan, service: AquaLabService, show_all: bool = False) -> str:
     lines = []
     letters: dict[str, str] = {}
     for model_id in result.deployment_config:
@@ -221,7 +221,7 @@ def cmd_list_shapes(args: argparse.Namespace) -> str:
     )
 
 
-def _plan_from_args(args: argparse.Namespace) -> tuple[Plan, AquaLab]:
+def _plan_from_args(args: argparse.Namespace) -> tuple[Plan, AquaLabService]:
     service = _service(args)
     custom = _custom_models(args.model_config)
     result = service.plan(_model_ids(args.model_ids), args.primary_model_id, getattr(args, "shape", None), custom)
@@ -272,7 +272,7 @@ def cmd_payload(args: argparse.Namespace) -> str:
     return _dump(out)
 
 
-def _default_shape(service: AquaLab) -> str | None:
+def _default_shape(service: AquaLabService) -> str | None:
     shapes = service.shapes()
     return shapes[0].name if service.platform.name == "local" and len(shapes) == 1 else None
 
@@ -348,7 +348,7 @@ DEMO_NAME = "aqua_lab demo"
 
 def cmd_demo(args: argparse.Namespace) -> str:
     """Make sure a live two-model local deployment exists (reusing the last one) and say how to use it."""
-    service = AquaLab("local")
+    service = AquaLabService("local")
     existing = [d for d in service.list_deployments() if d.display_name == DEMO_NAME]
     deployment = existing[0] if existing else None
     if deployment is None:
@@ -436,7 +436,7 @@ def cmd_model_list(args: argparse.Namespace) -> str:
 
 
 def cmd_model_register(args: argparse.Namespace) -> str:
-    service = AquaLab("local")
+    service = AquaLabService("local")
     return _dump(service.platform.register_model(args.path, args.name, args.base_model_id))
 
 

@@ -199,8 +199,6 @@ class AquaLabService:
         interval: float = 0.5,
     ) -> Deployment:
         """Poll until the deployment reaches one of ``until`` (or the timeout), reporting progress."""
-        import time
-
         deadline = time.monotonic() + timeout
         while True:
             d = self.get_deployment(deployment_id)
@@ -320,7 +318,3 @@ class AquaLabService:
 async def _close_when_done(tasks: list[asyncio.Task], queue: asyncio.Queue) -> None:
     await asyncio.gather(*tasks, return_exceptions=True)
     await queue.put(None)
-
-
-# The name the notebook-facing API is known by.
-AquaLab = AquaLabService

@@ -31,7 +31,7 @@ from aqua_lab.inference.sse import SSEParser
 from aqua_lab.platforms.local import LocalPlatform
 from aqua_lab.platforms.local.models import SMOLLM2_ID
 from aqua_lab.platforms.local.runtime import free_port
-from aqua_lab.service import AquaLab
+from aqua_lab.service import AquaLabService
 
 BENCH_KEY = "sk-aqua-lab-bench-only"  # LiteLLM refuses to start without a master key; ours ignores it
 PROMPT = [{"role": "user", "content": "List three facts about lighthouses."}]
@@ -126,7 +126,7 @@ def p(values: list[float], q: float) -> float:
 async def main_async(args: argparse.Namespace) -> None:
     AsyncHTTPClient.configure(None, max_clients=64)
     platform = LocalPlatform(data_dir=Path(tempfile.mkdtemp(prefix="aqua_lab_bench_")))
-    service = AquaLab(platform)
+    service = AquaLabService(platform)
     spec = DeploymentSpec(
         models=[
             {"model_id": SMOLLM2_ID, "gpu_count": 1, "model_name": "smol-a"},

@@ -19,7 +19,7 @@ from aqua_lab.domain import DeploymentSpec
 from aqua_lab.errors import InvalidInput, NotFound
 from aqua_lab.platforms.local import LocalPlatform
 from aqua_lab.platforms.local.models import SMOLLM2_ID, smollm2_path
-from aqua_lab.service import AquaLab
+from aqua_lab.service import AquaLabService
 from tests.helpers.lora import write_lora_gguf
 
 pytestmark = pytest.mark.local
@@ -39,7 +39,7 @@ def platform(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def service(platform):
-    return AquaLab(platform)
+    return AquaLabService(platform)
 
 
 def _pids(platform, deployment_id):
