@@ -12,6 +12,18 @@ from nbclient import NotebookClient
 NOTEBOOKS = Path(__file__).parent.parent / "notebooks"
 
 
+@pytest.fixture
+def local_data(tmp_path, monkeypatch):
+    """The kernel's local deployments live here; whatever a failing notebook left running is removed."""
+    monkeypatch.setenv("AQUA_LAB_DATA_DIR", str(tmp_path))  # the kernel inherits it
+    yield tmp_path
+    from aqua_lab.platforms.local import LocalPlatform
+
+    platform = LocalPlatform(data_dir=tmp_path)
+    for deployment in platform.list_deployments():
+        platform.delete(deployment.id)
+
+
 def run(name: str, cwd: Path) -> str:
     nb = nbformat.read(NOTEBOOKS / name, as_version=4)
     NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(cwd)}}).execute()
@@ -21,9 +33,8 @@ def run(name: str, cwd: Path) -> str:
 
 @pytest.mark.widgets
 @pytest.mark.local
-def test_quickstart_local_runs_top_to_bottom(tmp_path, monkeypatch):
-    monkeypatch.setenv("AQUA_LAB_DATA_DIR", str(tmp_path))  # the kernel inherits it
-    text = run("quickstart_local.ipynb", tmp_path)
+def test_quickstart_local_runs_top_to_bottom(local_data):
+    text = run("quickstart_local.ipynb", local_data)
     assert "ACTIVE http://127.0.0.1" in text
     assert "first token" in text
     assert "'DELETED'" in text
@@ -31,9 +42,8 @@ def test_quickstart_local_runs_top_to_bottom(tmp_path, monkeypatch):
 
 @pytest.mark.widgets
 @pytest.mark.local
-def test_stacked_lora_runs_top_to_bottom(tmp_path, monkeypatch):
-    monkeypatch.setenv("AQUA_LAB_DATA_DIR", str(tmp_path))
-    text = run("stacked_lora.ipynb", tmp_path)
+def test_stacked_lora_runs_top_to_bottom(local_data):
+    text = run("stacked_lora.ipynb", local_data)
     assert "['base', 'sql-lora-1', 'sql-lora-2']" in text
     assert "'DELETED'" in text
 
