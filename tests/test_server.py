@@ -26,7 +26,11 @@ pytest_plugins = ["pytest_jupyter.jupyter_server"]
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory):
-    return tmp_path_factory.mktemp("aqua_lab_server_data")
+    path = tmp_path_factory.mktemp("aqua_lab_server_data")
+    yield path
+    platform = LocalPlatform(data_dir=path)  # nothing a failed test made keeps running
+    for deployment in platform.list_deployments():
+        platform.delete(deployment.id)
 
 
 @pytest.fixture(scope="module")
