@@ -424,8 +424,6 @@ class CompareRequest(_Sampling):
 # --------------------------------------------------------------------------------------------------
 # Evaluation (the options of `ads aqua evaluation create`)
 
-SUPPORTED_METRICS = ("bertscore", "rouge", "bleu", "perplexity_score", "text_readability")
-
 
 class MetricSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")

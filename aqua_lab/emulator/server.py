@@ -105,7 +105,6 @@ class Emulator:
             emu = emulator
 
         self._server = _Server(("127.0.0.1", port), Handler)
-        self._server.daemon_threads = True
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return self
 
