@@ -23,7 +23,6 @@ from .catalog import bundled_catalog, load_deployment_config_file
 from .domain import ChatRequest, Deployment, DeploymentSpec, EvaluationSpec, ModelInput, Plan
 from .errors import AquaLabError, InvalidInput, Problem
 from .planning import payloads
-from .planning.configs import json_path
 from .planning.sizing import parameter_count_from_name
 from .service import PLATFORMS, AquaLabService
 
@@ -122,9 +121,7 @@ def _spec(args: argparse.Namespace, default_shape: str | None = None) -> Deploym
     try:
         return DeploymentSpec.model_validate(raw)
     except ValidationError as exc:
-        raise InvalidInput(
-            [Problem("--" + json_path(e["loc"]).removeprefix("$."), e["msg"]) for e in exc.errors()]
-        ) from None
+        raise InvalidInput.from_validation(exc, prefix="--") from None
 
 
 # --------------------------------------------------------------------------------------------------
@@ -412,9 +409,7 @@ def cmd_evaluation_create(args: argparse.Namespace) -> str:
     try:
         spec = EvaluationSpec.model_validate(raw)
     except ValidationError as exc:
-        raise InvalidInput(
-            [Problem("--" + json_path(e["loc"]).removeprefix("$."), e["msg"]) for e in exc.errors()]
-        ) from None
+        raise InvalidInput.from_validation(exc, prefix="--") from None
     return _dump(_service(args).create_evaluation(spec))
 
 

@@ -7,7 +7,13 @@ it, so a user never has to read a traceback.
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
 
 
 @dataclass(frozen=True)
@@ -31,8 +37,31 @@ class AquaLabError(Exception):
     """Base of every error aqua_lab raises on purpose."""
 
 
+def json_path(loc: Sequence[str | int]) -> str:
+    """A pydantic error location as a JSON path: ``$.configuration["VM.GPU.A10.2"].multi_model_deployment[0]``."""
+    path = "$"
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        elif part.isidentifier():
+            path += f".{part}"
+        else:
+            path += f"[{json.dumps(part)}]"
+    return path
+
+
 class InvalidInput(AquaLabError):
     """The caller gave something we cannot use.  Carries every problem found, not only the first."""
+
+    @classmethod
+    def from_validation(cls, exc: ValidationError, prefix: str = "") -> InvalidInput:
+        """Each pydantic error as a problem on its field path (``models[0].gpu_count``), written the
+        way the front names fields (``prefix``: ``--`` for CLI options)."""
+        problems = []
+        for error in exc.errors():
+            path = json_path(error["loc"]).removeprefix("$").removeprefix(".")
+            problems.append(Problem(f"{prefix}{path}" if path else "body", error["msg"]))
+        return cls(problems)
 
     def __init__(self, problems: list[Problem] | Problem):
         self.problems = [problems] if isinstance(problems, Problem) else list(problems)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pydantic import ValidationError
 
 from ..domain import DeploymentConfig, MultiModelEntry, ShapeConfig
-from ..errors import ConfigFileError, Problem
+from ..errors import ConfigFileError, Problem, json_path
 from .allocate import is_power_of_two
 from .shapes import ShapeCatalog
 
@@ -174,18 +174,6 @@ def _decode_error(text: str, source: str, exc: json.JSONDecodeError) -> ConfigFi
         line=exc.lineno,
         column=exc.colno,
     )
-
-
-def json_path(loc: Sequence[str | int]) -> str:
-    path = "$"
-    for part in loc:
-        if isinstance(part, int):
-            path += f"[{part}]"
-        elif part.isidentifier():
-            path += f".{part}"
-        else:
-            path += f"[{json.dumps(part)}]"
-    return path
 
 
 _FIXES = {

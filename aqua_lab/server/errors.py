@@ -15,8 +15,7 @@ from typing import Any
 from pydantic import ValidationError
 from tornado import web
 
-from ..errors import AquaLabError, Conflict, InvalidInput, NotFound, Problem, UpstreamError
-from ..planning.configs import json_path
+from ..errors import AquaLabError, Conflict, InvalidInput, NotFound, UpstreamError
 
 log = logging.getLogger("aqua_lab.server")
 
@@ -25,17 +24,9 @@ class BadRequest(AquaLabError):
     """The request cannot even be read (not JSON, not an object)."""
 
 
-def problems_from_validation(exc: ValidationError, prefix: str = "") -> InvalidInput:
-    problems = []
-    for error in exc.errors():
-        path = json_path(error["loc"]).removeprefix("$").removeprefix(".")
-        problems.append(Problem(f"{prefix}{path}" if path else prefix.rstrip(".") or "body", error["msg"]))
-    return InvalidInput(problems)
-
-
 def to_response(exc: BaseException) -> tuple[int, dict[str, Any]]:
     if isinstance(exc, ValidationError):
-        exc = problems_from_validation(exc)
+        exc = InvalidInput.from_validation(exc)
     if isinstance(exc, BadRequest):
         return 400, {"message": str(exc)}
     if isinstance(exc, InvalidInput):

@@ -35,7 +35,7 @@ from ..domain import (
 )
 from ..errors import AquaLabError, InvalidInput, NotFound, Problem
 from ..service import AquaLabService
-from .errors import BadRequest, problems_from_validation, to_response
+from .errors import BadRequest, to_response
 
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
@@ -110,7 +110,7 @@ class Base(ExtensionHandlerMixin, APIHandler):
         try:
             return model.model_validate(data)
         except ValidationError as exc:
-            raise problems_from_validation(exc) from None
+            raise InvalidInput.from_validation(exc) from None
 
     def int_argument(self, name: str, default: int) -> int:
         raw = self.get_query_argument(name, None)

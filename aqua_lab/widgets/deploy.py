@@ -66,10 +66,8 @@ class DeployPanel(w.VBox):
             self.status.value = message(f"Env: not valid JSON ({exc.msg})", "error")
             return
         except (InvalidInput, ValidationError) as exc:
-            problems = exc.problems if isinstance(exc, InvalidInput) else exc.errors()
-            self.status.value = "".join(
-                message(str(p if isinstance(exc, InvalidInput) else p["msg"]), "error") for p in problems
-            )
+            invalid = exc if isinstance(exc, InvalidInput) else InvalidInput.from_validation(exc)
+            self.status.value = "".join(message(str(p), "error") for p in invalid.problems)
             return
         self.button.disabled = True
         self.status.value = message(f"creating on {validated.shape.name}…")
