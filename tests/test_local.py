@@ -158,6 +158,10 @@ def test_unknown_model_is_404_from_the_router(two):
     client = openai.OpenAI(base_url=two.endpoint, api_key="unused")
     with pytest.raises(openai.NotFoundError, match="serves \\['smol-a', 'smol-b'\\]"):
         _chat(client, "smol-c")
+    request = urllib.request.Request(f"{two.endpoint}/chat/completions", data=b"\xff{}")
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(request)
+    assert err.value.code == 400 and b"UTF-8" in err.value.read()
 
 
 def test_model_group_api_health_and_predict(two):

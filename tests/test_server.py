@@ -142,6 +142,8 @@ async def test_plans_and_the_ads_compatible_config_route(jp_fetch):
 async def test_bad_input_is_4xx_with_field_paths_never_403_or_500(jp_fetch):
     not_json = await fetch_json(jp_fetch, "plans", method="POST", body="{oops", expect=400)
     assert "not JSON" in not_json["message"]
+    not_text = await fetch_json(jp_fetch, "plans", method="POST", body="0\x00000", expect=400)  # found by the fuzzer
+    assert "not UTF-8" in not_text["message"] or "not JSON" in not_text["message"]
     not_object = await fetch_json(jp_fetch, "plans", method="POST", body="[1]", expect=400)
     assert "JSON object" in not_object["message"]
     wrong = await fetch_json(jp_fetch, "plans", method="POST", body={"model_ids": "gemma"}, expect=422)

@@ -100,7 +100,11 @@ class Base(ExtensionHandlerMixin, APIHandler):
 
     def read(self, model: type[M]) -> M:
         try:
-            data = json.loads(self.request.body or b"null")
+            # decode as UTF-8 ourselves: json.loads(bytes) guesses UTF-16/32 from NUL bytes and can
+            # fail with a UnicodeDecodeError instead of a JSON error
+            data = json.loads((self.request.body or b"null").decode("utf-8"))
+        except UnicodeDecodeError:
+            raise BadRequest("the request body is not UTF-8 text") from None
         except json.JSONDecodeError as exc:
             raise BadRequest(
                 f"the request body is not JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"

@@ -49,7 +49,10 @@ class Base(web.RequestHandler):
 
     def body_json(self) -> dict[str, Any] | None:
         try:
-            body = json.loads(self.request.body or b"{}")
+            body = json.loads((self.request.body or b"{}").decode("utf-8"))
+        except UnicodeDecodeError:
+            self.send_json(400, openai_error("request body is not UTF-8 text", "invalid_request_error"))
+            return None
         except json.JSONDecodeError as exc:
             self.send_json(400, openai_error(f"request body is not JSON: {exc.msg}", "invalid_request_error"))
             return None
