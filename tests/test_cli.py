@@ -3,20 +3,16 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
+
+from tests.helpers.cli import run_cli
 
 pytestmark = [pytest.mark.cli, pytest.mark.planning]
 
 
-def run(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "aqua_lab", *args], capture_output=True, text=True, timeout=60)
-
-
 def test_list_shapes_prints_the_seeds_fields_with_canonical_names():
-    out = run("deployment", "list_shapes")
+    out = run_cli("deployment", "list_shapes")
     assert out.returncode == 0, out.stderr
     shapes = {s["name"]: s for s in json.loads(out.stdout)}
     assert shapes["VM.GPU.A10.2"]["gpu_specs"] == {
@@ -29,7 +25,7 @@ def test_list_shapes_prints_the_seeds_fields_with_canonical_names():
 
 
 def test_get_multimodel_deployment_config_has_the_ads_output_shape():
-    out = run(
+    out = run_cli(
         "deployment",
         "get_multimodel_deployment_config",
         "--model_ids",
@@ -50,7 +46,7 @@ def test_get_multimodel_deployment_config_has_the_ads_output_shape():
 
 
 def test_plan_prints_a_gpu_split_table():
-    out = run(
+    out = run_cli(
         "plan", "--model_ids", "gemma-2b,Llama-3.2-1B,phi-2", "--primary_model_id", "phi-2", "--shape", "bm.gpu.a10.4"
     )
     assert out.returncode == 0, out.stderr
@@ -62,14 +58,14 @@ def test_plan_prints_a_gpu_split_table():
 def test_plan_with_a_custom_model_config(tmp_path, seed_sample_text):
     cfg = tmp_path / "deployment_config.json"
     cfg.write_text(seed_sample_text)
-    bad = run("plan", "--model_ids", "mine,gemma-2b", "--model_config", f"mine={cfg}")
+    bad = run_cli("plan", "--model_ids", "mine,gemma-2b", "--model_config", f"mine={cfg}")
     assert bad.returncode == 2
     assert bad.stderr.strip().count("\n") == 0
     assert f"{cfg}, line 5, column 19: $: trailing comma" in bad.stderr
     cfg.write_text(
         seed_sample_text.replace('"BM.GPU.A10.4",\n', '"BM.GPU.A10.4"\n').replace('"gpu_count": 2,', '"gpu_count": 2')
     )
-    good = run("plan", "--model_ids", "mine,gemma-2b", "--model_config", f"mine={cfg}", "--json")
+    good = run_cli("plan", "--model_ids", "mine,gemma-2b", "--model_config", f"mine={cfg}", "--json")
     assert good.returncode == 0, good.stderr
     assert "VM.GPU.A10.4" in good.stderr  # the dangling shape warning
     assert json.loads(good.stdout)["gpu_allocation"]["VM.GPU.A10.2"]["models"][0]["gpu_count"] == 1
@@ -114,7 +110,7 @@ def test_plan_with_a_custom_model_config(tmp_path, seed_sample_text):
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(args, message):
-    out = run(*args)
+    out = run_cli(*args)
     assert out.returncode == 2
     assert message in out.stderr
     assert len(out.stderr.strip().splitlines()) == 1
@@ -122,7 +118,7 @@ def test_bad_input_is_one_line_and_exit_2(args, message):
 
 
 def test_payload_prints_the_model_group_and_deployment_bodies():
-    out = run(
+    out = run_cli(
         "deployment",
         "payload",
         "--models",
@@ -145,7 +141,7 @@ def test_payload_prints_the_model_group_and_deployment_bodies():
 
 
 def test_model_list_and_config_check(tmp_path):
-    out = run("model", "list")
+    out = run_cli("model", "list")
     assert out.returncode == 0 and "meta-llama/Meta-Llama-3.1-70B-Instruct" in out.stdout and "70B" in out.stdout
     cfg = tmp_path / "c.json"
     cfg.write_text(
@@ -156,6 +152,6 @@ def test_model_list_and_config_check(tmp_path):
             }
         )
     )
-    out = run("config", "check", str(cfg))
+    out = run_cli("config", "check", str(cfg))
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["multi_model_gpu_counts"] == {"VM.GPU.A10.2": [1]}

@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -20,6 +18,7 @@ from aqua_lab.errors import InvalidInput, NotFound
 from aqua_lab.platforms.local import LocalPlatform
 from aqua_lab.platforms.local.models import SMOLLM2_ID, smollm2_path
 from aqua_lab.service import AquaLabService
+from tests.helpers.cli import run_cli
 from tests.helpers.lora import write_lora_gguf
 
 pytestmark = pytest.mark.local
@@ -350,9 +349,7 @@ def test_the_cli_deploys_lists_chats_and_deletes(tmp_path):
     env = {**os.environ, "AQUA_LAB_DATA_DIR": str(tmp_path)}
 
     def cli(*args):
-        return subprocess.run(
-            [sys.executable, "-m", "aqua_lab", *args], capture_output=True, text=True, timeout=120, env=env
-        )
+        return run_cli(*args, env=env)
 
     models = json.dumps(
         [

@@ -16,6 +16,7 @@ from aqua_lab.emulator import Emulator, new_api_key, seed_from_bundled, write_ap
 from aqua_lab.errors import Conflict, InvalidInput, UpstreamError  # noqa: E402
 from aqua_lab.platforms.oci import AuthError, OciPlatform, Settings, resolve_auth  # noqa: E402
 from aqua_lab.service import AquaLabService  # noqa: E402
+from tests.helpers.cli import run_cli  # noqa: E402
 
 pytestmark = pytest.mark.oci
 
@@ -446,8 +447,6 @@ def test_an_evaluation_per_model_of_a_multi_model_deployment(emulator, service):
 
 
 def test_the_cli_speaks_to_oci_with_ads_verbs(emulator, config_file):
-    import subprocess
-    import sys
 
     env = {
         **os.environ,
@@ -460,9 +459,7 @@ def test_the_cli_speaks_to_oci_with_ads_verbs(emulator, config_file):
     }
 
     def cli(*args):
-        return subprocess.run(
-            [sys.executable, "-m", "aqua_lab", *args], capture_output=True, text=True, env=env, timeout=120
-        )
+        return run_cli(*args, env=env)
 
     config = cli(
         "deployment",
