@@ -89,6 +89,22 @@ def make_clients(auth: OciAuth, settings: Settings) -> tuple[Any, Any]:
     )
 
 
+ARTIFACT_LOCATION = re.compile(r"oci://([^@/]+)@([^/]+)/(.+)")
+
+
+def custom_metadata(model: Any) -> dict[str, str]:
+    return {c.key: c.value for c in (model.custom_metadata_list or [])}
+
+
+def artifact_location(model: Any) -> tuple[str, str, str] | None:
+    """(bucket, namespace, prefix) of a model's artifact in Object Storage, from AQUA's metadata."""
+    found = ARTIFACT_LOCATION.fullmatch(custom_metadata(model).get("artifact_location", ""))
+    if not found:
+        return None
+    bucket, namespace, prefix = found.groups()
+    return bucket, namespace, prefix.rstrip("/")
+
+
 class OciPlatform:
     name = "oci"
     params_key = "VLLM_PARAMS"
@@ -179,14 +195,14 @@ class OciPlatform:
         )
 
     def list_models(self) -> list[CatalogModel]:
+        import oci
+
         compartments = [(self.settings.service_compartment_id, "service"), (self.settings.compartment_id, "registered")]
         models: list[CatalogModel] = []
         seen: set[str] = set()
         for compartment, source in compartments:
             if not compartment:
                 continue
-            import oci
-
             rows = self._call(
                 "list models", oci.pagination.list_call_get_all_results, self.ds.list_models, compartment
             ).data
@@ -239,18 +255,15 @@ class OciPlatform:
         return model
 
     def _metadatum(self, model_id: str) -> bytes | None:
-        import oci
-
         try:
-            return self.ds.get_model_defined_metadatum_artifact_content(
-                model_id, "DeploymentConfiguration"
+            return self._call(
+                "get model metadata",
+                self.ds.get_model_defined_metadatum_artifact_content,
+                model_id,
+                "DeploymentConfiguration",
             ).data.content
-        except oci.exceptions.ServiceError as exc:
-            if exc.status == 404:
-                return None
-            raise UpstreamError(
-                f"OCI get model metadata failed: {exc.status} {exc.message}", exc.status, exc.request_id
-            ) from None
+        except NotFound:
+            return None
 
     def prefetch_models(self, model_ids: Iterable[str]) -> None:
         """Resolve many models and fetch their configs in one concurrent round: every config's
@@ -296,7 +309,6 @@ class OciPlatform:
     def _fetch_config(
         self, model_id: str, depth: int = 0, metadatum: bytes | None | object = ...
     ) -> tuple[DeploymentConfig | None, list[str]]:
-        import oci
 
         shapes = bundled_catalog().shapes
         raw = self._metadatum(model_id) if metadatum is ... else metadatum
@@ -305,26 +317,20 @@ class OciPlatform:
             loaded = parse_deployment_config(raw.decode("utf-8"), f"{name} DeploymentConfiguration", shapes)
             return loaded.config, loaded.warnings
         model = self._raw_model(model_id)  # its metadata tells where else the config may be
-        custom = {c.key: c.value for c in (model.custom_metadata_list or [])}
-        location = custom.get("artifact_location", "")
-        found = re.fullmatch(r"oci://([^@/]+)@([^/]+)/(.+)", location)
-        if found:
-            bucket, namespace, prefix = found.groups()
-            prefix = prefix.rstrip("/")
+        location = artifact_location(model)
+        if location:
+            bucket, namespace, prefix = location
             for name in (
                 posixpath.join(posixpath.dirname(prefix), "config", CONFIG_FILE),
                 posixpath.join(prefix, "config", CONFIG_FILE),
             ):
                 try:
-                    raw = self.os.get_object(namespace, bucket, name).data.content
-                except oci.exceptions.ServiceError as exc:
-                    if exc.status == 404:
-                        continue
-                    raise UpstreamError(
-                        f"OCI get object {name} failed: {exc.message}", exc.status, exc.request_id
-                    ) from None
+                    raw = self._call("get object", self.os.get_object, namespace, bucket, name).data.content
+                except NotFound:
+                    continue
                 loaded = parse_deployment_config(raw.decode("utf-8"), f"oci://{bucket}@{namespace}/{name}", shapes)
                 return loaded.config, loaded.warnings
+        custom = custom_metadata(model)
         base = custom.get("fine_tune_source") if (model.freeform_tags or {}).get("aqua_fine_tuned_model") else None
         if base and depth == 0:
             return self._fetch_config(base, depth=1)
@@ -334,9 +340,8 @@ class OciPlatform:
 
     def _artifact_path(self, model_id: str) -> str:
         model = self._raw_model(model_id)
-        custom = {c.key: c.value for c in (model.custom_metadata_list or [])}
-        found = re.fullmatch(r"oci://[^@/]+@[^/]+/(.+)", custom.get("artifact_location", ""))
-        if not found:
+        location = artifact_location(model)
+        if not location:
             raise InvalidInput(
                 Problem(
                     "model_id",
@@ -344,7 +349,7 @@ class OciPlatform:
                     "register the model with its artifact in Object Storage",
                 )
             )
-        return f"{model_id}/{found.group(1).rstrip('/')}"  # group members are mounted per model id
+        return f"{model_id}/{location[2]}"  # group members are mounted per model id
 
     def _where(self, compartment_id: str | None, project_id: str | None) -> tuple[str, str]:
         """The request's compartment and project, else the configured ones; a project is required."""
@@ -396,7 +401,7 @@ class OciPlatform:
             shape = config.infrastructure_configuration_details.instance_configuration.instance_shape_name
             group = self._group(config.model_group_configuration_details.model_group_id)
             details = group.model_group_details if group else None
-            meta = {c.key: c.value for c in (details.custom_metadata_list or [])} if details else {}
+            meta = custom_metadata(details) if details else {}
             if details is not None and details.type == "STACKED":
                 kind = "STACKED"
                 env = config.environment_configuration_details.environment_variables or {}
