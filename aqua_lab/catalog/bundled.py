@@ -18,10 +18,9 @@ from importlib import resources
 from ..domain import CatalogModel, DeploymentConfig, ModelInput, MultiModelEntry, ShapeConfig
 from ..errors import NotFound
 from ..planning.configs import canonicalise_config
+from ..planning.params import VLLM_PARAMS
 from ..planning.shapes import ShapeCatalog, shapes_from_gpu_index
 from ..planning.sizing import parameter_count_from_name
-
-CONTAINER_PARAMS_KEY = "VLLM_PARAMS"
 
 
 def _read_json(name: str) -> dict:
@@ -39,7 +38,7 @@ def service_model_configs(rows: list[dict], shapes: ShapeCatalog) -> dict[str, D
         if shape not in config.shape:
             config.shape.append(shape)
         entries = config.configuration.setdefault(shape, ShapeConfig()).multi_model_deployment
-        params = {CONTAINER_PARAMS_KEY: row["vllm_params"]} if row.get("vllm_params") else {}
+        params = {VLLM_PARAMS: row["vllm_params"]} if row.get("vllm_params") else {}
         entry = MultiModelEntry(gpu_count=row["gpu_count"], parameters=params)
         if entry not in entries:
             entries.append(entry)

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from ..errors import InvalidInput, Problem
 
 SEED = 42
+#: where deployment configs keep vLLM flags (per shape and per multi-model GPU count)
+VLLM_PARAMS = "VLLM_PARAMS"
 
 # key (see flag_key) → what the user should do instead
 OWNED_FLAGS = {

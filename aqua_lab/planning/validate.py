@@ -19,7 +19,6 @@ from .configs import parameters_for
 from .resolve import model_candidates
 from .shapes import ShapeCatalog
 
-CONTAINER_PARAMS_KEY = "VLLM_PARAMS"
 INFERENCE_KEY_MAX = 32  # OCI model groups: inference keys are at most 32 characters
 _NAME_OK = re.compile(r"^[^\s\x00-\x1f]{1,128}$")
 
@@ -29,7 +28,7 @@ def validate_deployment(
     models: Mapping[str, ModelInput],
     shapes: ShapeCatalog,
     suggest_model=None,
-    params_key: str = CONTAINER_PARAMS_KEY,
+    params_key: str = P.VLLM_PARAMS,
 ) -> ValidatedDeployment:
     """``models`` maps every id the spec may name to what planning knows of it; ``shapes`` are the
     shapes the platform offers.  Raises :class:`InvalidInput` listing every problem."""

@@ -6,13 +6,14 @@ from __future__ import annotations
 from ..catalog import bundled_catalog
 from ..domain import CatalogModel, Deployment, DeploymentConfig, ModelState, Shape
 from ..errors import AquaLabError, NotFound
+from ..planning.params import VLLM_PARAMS
 
 PLAN_ONLY = "the bundled catalog only plans; deploy with --platform local (this machine) or --platform oci"
 
 
 class BundledPlatform:
     name = "bundled"
-    params_key = "VLLM_PARAMS"
+    params_key = VLLM_PARAMS
 
     def __init__(self) -> None:
         self.catalog = bundled_catalog()

@@ -15,13 +15,13 @@ from pathlib import Path
 from ...domain import CatalogModel, DeploymentConfig, MultiModelEntry, Shape, ShapeConfig
 from ...errors import InvalidInput, Problem
 from ...planning.allocate import is_power_of_two
+from ...planning.params import VLLM_PARAMS
 from ...planning.sizing import parameter_count_from_name
 from .hardware import is_cpu_shape
 
 SMOLLM2_ID = "smollm2-135m-instruct"
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 LLAMA_CPP_PARAMS = "LLAMA_CPP_PARAMS"
-VLLM_PARAMS = "VLLM_PARAMS"
 DEFAULT_CPU_PARAMS = "--n_ctx 2048"
 DEFAULT_GPU_PARAMS = "--max-model-len 4096"
 

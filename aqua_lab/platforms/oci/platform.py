@@ -36,6 +36,7 @@ from ...errors import AquaLabError, Conflict, InvalidInput, NotFound, Problem, U
 from ...planning import payloads
 from ...planning.configs import parse_deployment_config
 from ...planning.evaluation import evaluation_job_requests, validate_evaluation
+from ...planning.params import VLLM_PARAMS
 from ...planning.sizing import parameter_count_from_name
 from .auth import OciAuth
 
@@ -107,7 +108,7 @@ def artifact_location(model: Any) -> tuple[str, str, str] | None:
 
 class OciPlatform:
     name = "oci"
-    params_key = "VLLM_PARAMS"
+    params_key = VLLM_PARAMS
     signs_requests = True
 
     def __init__(self, auth: OciAuth, settings: Settings, clients: tuple[Any, Any] | None = None):
