@@ -236,7 +236,7 @@ def cmd_plan(args: argparse.Namespace) -> str:
 
 def cmd_validate(args: argparse.Namespace) -> str:
     service = _service(args)
-    validated = service.validate(_spec(args, _default_shape(service)), _custom_models(args.model_config))
+    validated = _validated(args, service)
     return _dump(
         {
             "instance_shape": validated.shape.name,
@@ -249,7 +249,7 @@ def cmd_validate(args: argparse.Namespace) -> str:
 
 def cmd_payload(args: argparse.Namespace) -> str:
     service = _service(args)
-    validated = service.validate(_spec(args, _default_shape(service)), _custom_models(args.model_config))
+    validated = _validated(args, service)
     spec = validated.spec
     # The bundled catalog knows no artifact locations: the preview names them for the OCI platform to fill.
     paths = {m.model_id: f"<artifact path of {m.model_id}>" for m in validated.models}
@@ -269,6 +269,11 @@ def cmd_payload(args: argparse.Namespace) -> str:
     return _dump(out)
 
 
+def _validated(args: argparse.Namespace, service: AquaLabService):
+    """The request of validate / payload / create, checked (with any --model_config models)."""
+    return service.validate(_spec(args, _default_shape(service)), _custom_models(args.model_config))
+
+
 def _default_shape(service: AquaLabService) -> str | None:
     shapes = service.shapes()
     return shapes[0].name if service.platform.name == "local" and len(shapes) == 1 else None
@@ -280,8 +285,7 @@ def _default_shape(service: AquaLabService) -> str | None:
 
 def cmd_create(args: argparse.Namespace) -> str:
     service = _service(args)
-    spec = _spec(args, _default_shape(service))
-    validated = service.validate(spec)
+    validated = _validated(args, service)
     for warning in validated.warnings:
         print(f"aqua-lab: warning: {warning}", file=sys.stderr)
     deployment = service.platform.create_deployment(validated)
