@@ -22,7 +22,8 @@ from .hardware import is_cpu_shape
 SMOLLM2_ID = "smollm2-135m-instruct"
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 LLAMA_CPP_PARAMS = "LLAMA_CPP_PARAMS"
-DEFAULT_CPU_PARAMS = "--n_ctx 2048"
+# per-request context and requests decoded at once (llama.cpp slots); vLLM's names for both
+DEFAULT_CPU_PARAMS = "--max-model-len 2048 --max-num-seqs 4"
 DEFAULT_GPU_PARAMS = "--max-model-len 4096"
 
 
