@@ -343,6 +343,10 @@ class Deployment(BaseModel):
     progress: int = Field(default=0, ge=0, le=100, description="percent of models up while CREATING")
     tags: dict[str, str] = Field(default_factory=dict)
     model_states: list[ModelState] = Field(default_factory=list)
+    api_key: str | None = Field(
+        default=None,
+        description="the key a local deployment's endpoint needs (Authorization: Bearer …); shown to its owner only",
+    )
 
     def served_names(self) -> list[str]:
         names = []
