@@ -235,22 +235,32 @@ def ensure() -> Path:
 
 
 def system_info(binary: Path | None = None, timeout: float = 30) -> str:
-    """llama.cpp's own ``system_info`` line (the CPU features ggml was built with and uses), read off
-    ``llama-server --version``'s device list, or off a short model load when that says nothing."""
-    binary = binary or binary_path()
+    """llama.cpp's own ``system_info`` line: the CPU features ggml was built with and uses here (read
+    off a short load of the default model; "" when it is not installed)."""
+    import socket
+
     from .models import smollm2_path
 
-    model = smollm2_path()
-    if model is None:
+    binary, model = binary or binary_path(), smollm2_path()
+    if model is None or not binary.is_file():
         return ""
-    with tempfile.TemporaryDirectory() as tmp:
-        proc = subprocess.run(
-            [str(binary), "--model", str(model), "--ctx-size", "256", "--threads", "1", "--port", "0",
-             "--host", "127.0.0.1", "--no-webui", "--version"],
-            capture_output=True, text=True, timeout=timeout, cwd=tmp,
-        )  # fmt: skip
-    out = proc.stdout + proc.stderr
-    return "\n".join(line for line in out.splitlines() if line.strip())
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    cmd = [str(binary), "--model", str(model), "--ctx-size", "256", "--threads", "1", "--host", "127.0.0.1",
+           "--port", str(port), "--no-webui", "--log-verbosity", "4"]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + timeout
+    try:
+        for line in proc.stdout:
+            if "system_info:" in line:
+                return line.split("system_info:", 1)[1].strip()
+            if time.monotonic() > deadline:
+                break
+    finally:
+        proc.kill()
+        proc.wait()
+    return ""
 
 
 def info() -> dict[str, object]:
@@ -260,6 +270,7 @@ def info() -> dict[str, object]:
         "built": path.is_file(),
         "cpu": cpu_facts(),
         "build": build_info(path),
+        "system_info": system_info(path),
     }
 
 

@@ -60,15 +60,15 @@ class Base(web.RequestHandler):
         self.client_gone = False
         self._chunks: list[bytes] = []
         self._size = 0
+        self._oversized = 0
 
     def data_received(self, chunk: bytes) -> None:
-        if self._finished:
-            return
+        # an oversized body is read to its end and dropped, so the client (still sending) gets the 413
         self._size += len(chunk)
         if self._size > MAX_BODY_BYTES:
-            self._too_large(self._size)
-            return
-        self._chunks.append(chunk)
+            self._oversized, self._chunks = self._size, []
+        elif not self._oversized:
+            self._chunks.append(chunk)
 
     def _too_large(self, size: int) -> None:
         self.send_json(
@@ -114,7 +114,7 @@ class Base(web.RequestHandler):
                 return
             size = self.request.headers.get("Content-Length", "0")
             if size.isdigit() and int(size) > MAX_BODY_BYTES:
-                self._too_large(int(size))
+                self._oversized = int(size)
 
     def _authorized(self) -> bool:
         key = self.supervisor.api_key
@@ -136,6 +136,9 @@ class Base(web.RequestHandler):
         self.send_json(status_code, openai_error(self._reason, "server_error"))
 
     def body_json(self) -> dict[str, Any] | None:
+        if self._oversized:
+            self._too_large(self._oversized)
+            return None
         try:
             body = json.loads((b"".join(self._chunks) or b"{}").decode("utf-8"))
         except UnicodeDecodeError:

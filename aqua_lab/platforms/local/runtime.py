@@ -257,8 +257,21 @@ class Supervisor:
             return False
         return response.code == 200
 
+    def _journal(self, server: Server, code: int | None) -> None:
+        """One line per model-server exit in <data dir>/exits.jsonl, kept after the deployment is
+        deleted: which model, how it ended (a crash signal is what a test run must never see)."""
+        entry = {"time": time.time(), "deployment_id": self.id, "model": server.spec.served_name, "code": code}
+        if code is not None and code < 0:
+            entry["signal"] = signal.Signals(-code).name if -code in signal.Signals._value2member_map_ else -code
+        try:
+            with open(self.store.path.parent / "exits.jsonl", "a") as f:
+                f.write(json.dumps(entry) + "\n")
+        except OSError:
+            pass
+
     def exited(self, server: Server) -> None:
         code = server.proc.returncode if server.proc else None
+        self._journal(server, code)
         tail = log_tail(server.log_path, 8)
         how = _how_it_ended(code)
         crashed = code is not None and code < 0 and -code in CRASH_SIGNALS
@@ -364,7 +377,7 @@ class Supervisor:
             saved = self.set_state(state)
             if saved is False:
                 log.info("deployment left the running states; stopping")
-                shutdown(self)
+                self.stop()
                 return "stop"
             if saved:
                 if state != last:
@@ -373,7 +386,6 @@ class Supervisor:
         if state[0] == "FAILED":
             self._write_status()
             self.stop()
-            IOLoop.current().stop()
             return "stop"
         return last
 
@@ -426,7 +438,12 @@ def main(argv: list[str]) -> int:
     loop = IOLoop.current()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.asyncio_loop.add_signal_handler(sig, shutdown, supervisor)
-    loop.add_callback(supervisor.watch)
+
+    async def run() -> None:
+        await supervisor.watch()  # returns when the deployment has failed or left the running states
+        loop.stop()
+
+    loop.add_callback(run)
     log.info("runtime %s serving on 127.0.0.1:%s", supervisor.id, config["router_port"])
     loop.start()
     supervisor.stop()
