@@ -531,3 +531,18 @@ def test_a_slow_service_is_waited_for_within_the_timeout_and_reported_past_it(em
     with pytest.raises(UpstreamError, match="cannot reach the service") as err:
         platform.list_shapes()
     assert err.value.status == 502
+
+
+def test_a_persistent_503_on_a_list_call_gets_the_documented_4_attempts_not_the_sdks_8(emulator, service, monkeypatch):
+    import oci
+
+    # what the SDK does outside the tests (they disable it with OCI_SDK_DEFAULT_RETRY_ENABLED=false)
+    monkeypatch.setattr(oci.retry, "DEFAULT_RETRY_STRATEGY", oci.retry.RetryStrategyBuilder().get_retry_strategy())
+    fault = emulator.inject(r"/modelDeployments$", status=503, code="ServiceUnavailable", count=100)
+    try:
+        with pytest.raises(UpstreamError) as err:
+            service.platform.list_deployments()
+        assert err.value.status == 503
+        assert 100 - fault.count == service.platform.settings.retries == 4
+    finally:
+        emulator.faults.clear()

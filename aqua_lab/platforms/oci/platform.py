@@ -169,6 +169,19 @@ class OciPlatform:
         except (oci.exceptions.RequestException, oci.exceptions.ConnectTimeout) as exc:
             raise UpstreamError(f"OCI {what}: cannot reach the service ({type(exc).__name__})", 502) from None
 
+    def _list_all(self, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> list[Any]:
+        """Every page of a list call.  Not ``oci.pagination.list_call_get_all_results``: it wraps each
+        page in the SDK's default retry strategy (8 attempts, up to 600 s) on top of the client's own,
+        so a persistent 503 was reported after minutes instead of after the documented 4 attempts."""
+        items: list[Any] = []
+        page = None
+        while True:
+            response = self._call(what, fn, *args, **({"page": page} if page else {}), **kwargs)
+            items.extend(response.data if isinstance(response.data, list) else response.data.items)
+            page = response.next_page
+            if not response.has_next_page or not page:
+                return items
+
     def _sdk(self, data: dict, type_name: str) -> Any:
         """Our wire-format body as the SDK's model object (the SDK serialises it back unchanged)."""
         return self.ds.base_client.deserialize_response_data(json.dumps(data).encode(), type_name)
@@ -196,7 +209,6 @@ class OciPlatform:
         )
 
     def list_models(self) -> list[CatalogModel]:
-        import oci
 
         compartments = [(self.settings.service_compartment_id, "service"), (self.settings.compartment_id, "registered")]
         models: list[CatalogModel] = []
@@ -204,9 +216,7 @@ class OciPlatform:
         for compartment, source in compartments:
             if not compartment:
                 continue
-            rows = self._call(
-                "list models", oci.pagination.list_call_get_all_results, self.ds.list_models, compartment
-            ).data
+            rows = self._list_all("list models", self.ds.list_models, compartment)
             for m in rows:
                 if m.id in seen or m.lifecycle_state != "ACTIVE" or "OCI_AQUA" not in (m.freeform_tags or {}):
                     continue
@@ -485,14 +495,8 @@ class OciPlatform:
         return int(max((w.percent_complete or 0 for w in requests), default=0))
 
     def list_deployments(self) -> list[Deployment]:
-        import oci
 
-        rows = self._call(
-            "list model deployments",
-            oci.pagination.list_call_get_all_results,
-            self.ds.list_model_deployments,
-            self.settings.compartment_id,
-        ).data
+        rows = self._list_all("list model deployments", self.ds.list_model_deployments, self.settings.compartment_id)
         return [
             self._to_deployment(md)
             for md in rows
