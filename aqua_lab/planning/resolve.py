@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..domain import DeploymentConfig, ModelInput, Plan, PlannedModel, Shape, ShapePlan
+from ..domain import DeploymentConfig, ModelInput, Plan, PlanAlternative, PlannedModel, Shape, ShapePlan
 from ..errors import InvalidInput, Problem
 from .allocate import allocate, is_power_of_two, primary_problem
 from .configs import parameters_for
@@ -137,11 +137,11 @@ def plan(
     return result
 
 
-def _shape_plan(shape, models, keys, per_model, outcome, notes) -> ShapePlan:
+def _planned(shape, models, keys, per_model, gpu_counts) -> list[PlannedModel]:
     per_gpu = shape.per_gpu_memory_in_gbs
     planned = []
     for model, key, cands in zip(models, keys, per_model, strict=True):
-        count = outcome.gpu_counts[key]
+        count = gpu_counts[key]
         planned.append(
             PlannedModel(
                 ocid=model.model_id,
@@ -153,8 +153,33 @@ def _shape_plan(shape, models, keys, per_model, outcome, notes) -> ShapePlan:
                 estimated_need_in_gbs=cands.need_gb,
             )
         )
+    return planned
+
+
+def _shape_plan(shape, models, keys, per_model, outcome, notes) -> ShapePlan:
+    planned = _planned(shape, models, keys, per_model, outcome.gpu_counts)
+    alternatives = []
+    for alt in outcome.alternatives:
+        above = [models[keys.index(k)] for k in alt.above_primary]
+        primary_name = models[keys.index(outcome.primary_model_id)].name
+        alternatives.append(
+            PlanAlternative(
+                models=_planned(shape, models, keys, per_model, alt.gpu_counts),
+                used_gpus=alt.used_gpus,
+                adds_gpus=alt.adds_gpus,
+                above_primary=[m.model_id for m in above],
+                note=f"fills {alt.used_gpus} of {shape.gpu_count} GPUs (+{alt.adds_gpus}) but "
+                + ", ".join(repr(m.name) for m in above)
+                + f" then get(s) more GPUs than the primary {primary_name!r}",
+            )
+        )
     notes = list(notes)
-    if outcome.used_gpus < shape.gpu_count:
+    if alternatives:
+        notes.append(
+            f"uses {outcome.used_gpus} of {shape.gpu_count} GPUs so that the primary model gets the most; "
+            "see alternatives for a split that fills more"
+        )
+    elif outcome.used_gpus < shape.gpu_count:
         notes.append(f"uses {outcome.used_gpus} of {shape.gpu_count} GPUs: no allowed split fills the shape")
     notes += [_named(r, keys, models) for r in outcome.reasons]
     return ShapePlan(
@@ -164,6 +189,7 @@ def _shape_plan(shape, models, keys, per_model, outcome, notes) -> ShapePlan:
         primary_model_id=outcome.primary_model_id and models[keys.index(outcome.primary_model_id)].model_id,
         primary_honoured=outcome.primary_honoured,
         notes=notes,
+        alternatives=alternatives,
     )
 
 

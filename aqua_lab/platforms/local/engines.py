@@ -126,9 +126,7 @@ class ServerSpec:
         for flag in self.flags:
             if self.lora_modules and flag.key == "enable-lora":
                 continue
-            cmd.append(flag.name)
-            if flag.value is not None:
-                cmd.append(flag.value)
+            cmd += flag.argv()
         return cmd
 
     def environment(self) -> dict[str, str]:
