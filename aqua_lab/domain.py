@@ -40,6 +40,7 @@ class Shape(BaseModel):
     gpu_specs: GpuSpec | None = None
     quantization: list[str] = Field(default_factory=list)
     ranking: dict[str, int] = Field(default_factory=dict)
+    notes: list[str] = Field(default_factory=list, description="what is not known about the shape, and why")
 
     @property
     def gpu_count(self) -> int:
@@ -343,6 +344,9 @@ class DeployedModel(BaseModel):
     gpu_count: int
     env_var: dict[str, str] = Field(default_factory=dict)
     fine_tune_weights: list[LoraSpec] = Field(default_factory=list)
+    model_task: str | None = None
+    params: str | None = Field(default=None, description="the model's vLLM flags, when the deployment records them")
+    artifact_location: str | None = None
 
 
 class ModelState(BaseModel):

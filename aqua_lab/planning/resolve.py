@@ -16,7 +16,7 @@ from ..domain import DeploymentConfig, ModelInput, Plan, PlanAlternative, Planne
 from ..errors import InvalidInput, Problem
 from .allocate import allocate, is_power_of_two, primary_problem
 from .configs import parameters_for
-from .shapes import ShapeCatalog, shape_order
+from .shapes import ShapeCatalog, is_gpu_series, shape_order
 from .sizing import estimate_counts, estimated_need_gb
 
 NO_COMMON_SHAPE = (
@@ -105,6 +105,9 @@ def plan(
         if shape.name not in offered:
             result.incompatible_shapes[shape.name] = ["not offered by this platform (region/compartment)"]
             continue
+        if shape.gpu_count == 0:  # an offered GPU shape whose GPU count nothing tells
+            result.incompatible_shapes[shape.name] = list(shape.notes)
+            continue
         per_model = [model_candidates(m, shape, alone) for m in models]
         estimated.update(m.model_id for m, c in zip(models, per_model, strict=True) if c.estimated)
         missing = [c.reason for c in per_model if not c.counts]
@@ -173,7 +176,7 @@ def _shape_plan(shape, models, keys, per_model, outcome, notes) -> ShapePlan:
                 + f" then get(s) more GPUs than the primary {primary_name!r}",
             )
         )
-    notes = list(notes)
+    notes = [*shape.notes, *notes]
     if alternatives:
         notes.append(
             f"uses {outcome.used_gpus} of {shape.gpu_count} GPUs so that the primary model gets the most; "
@@ -202,7 +205,7 @@ def _named(reason: str, keys: list[str], models: Sequence[ModelInput]) -> str:
 
 def _shapes_to_consider(models: Sequence[ModelInput], offered: ShapeCatalog) -> list[Shape]:
     """Offered GPU shapes, then shapes a config names that the platform does not offer."""
-    shapes = {s.name: s for s in offered.gpu_shapes()}
+    shapes = {s.name: s for s in offered if s.gpu_count > 0 or (s.notes and is_gpu_series(s))}
     for m in models:
         if m.config is None:
             continue
