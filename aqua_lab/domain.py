@@ -306,6 +306,9 @@ class ResolvedModel(BaseModel):
     model_name: str
     gpu_count: int
     params: str = Field(description="user/config flags after the merge, without the owned flags")
+    served_params: str = Field(
+        default="", description="every flag the model server gets (owned ones first), as the payload carries them"
+    )
     model_task: str = "text_generation"
     env_var: dict[str, str] = Field(default_factory=dict)
     fine_tune_weights: list[LoraSpec] = Field(default_factory=list)

@@ -16,6 +16,7 @@ from ..errors import InvalidInput, Problem
 from . import params as P
 from .allocate import is_power_of_two, primary_problem
 from .configs import parameters_for
+from .payloads import lora_flags
 from .resolve import model_candidates
 from .shapes import ShapeCatalog
 
@@ -146,6 +147,9 @@ def validate_deployment(
                 model_name=name,
                 gpu_count=entry.gpu_count,
                 params=P.render(flags),
+                served_params=P.served_params(
+                    name, entry.gpu_count, lora_flags(P.render(flags)) if spec.deployment_type == "STACKED" else flags
+                ),
                 model_task=task,
                 env_var=env_var,
                 fine_tune_weights=entry.fine_tune_weights,
