@@ -180,6 +180,18 @@ def refuse_owned(flags: list[Flag], field: str) -> list[Problem]:
     ]
 
 
+def without_owned(text: str) -> tuple[str, list[Flag]]:
+    """A config's flag string as it will be sent: the owned flags taken out (and returned)."""
+    try:
+        flags = parse_params(text)
+    except InvalidInput:
+        return text, []  # validate reports it; the plan shows the config as written
+    dropped = owned_flags(flags)
+    if not dropped:
+        return text, []
+    return render([f for f in flags if f.key not in OWNED_FLAGS]), dropped
+
+
 def merge(defaults: list[Flag], overrides: list[Flag] | None) -> list[Flag]:
     """Apply the merge rule in the module docstring."""
     if overrides is None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from ..domain import DeploymentConfig, ModelInput, Plan, PlanAlternative, PlannedModel, Shape, ShapePlan
 from ..errors import InvalidInput, Problem
+from . import params as P
 from .allocate import allocate, is_power_of_two, primary_problem
 from .configs import parameters_for
 from .shapes import ShapeCatalog, is_gpu_series, shape_order
@@ -140,7 +141,18 @@ def plan(
     return result
 
 
-def _planned(shape, models, keys, per_model, gpu_counts) -> list[PlannedModel]:
+def _sent_parameters(model: ModelInput, shape: Shape, count: int, notes: list[str] | None = None) -> dict[str, str]:
+    """The config's parameters for this count as they will be sent: flags aqua_lab owns dropped."""
+    parameters = parameters_for(model.config, shape.name, count)
+    for key, text in parameters.items():
+        if key.endswith("PARAMS"):
+            parameters[key], dropped = P.without_owned(text)
+            for flag in dropped if notes is not None else []:
+                notes.append(f"model {model.name!r}: config default {flag.name} dropped ({P.OWNED_FLAGS[flag.key]})")
+    return parameters
+
+
+def _planned(shape, models, keys, per_model, gpu_counts, notes: list[str] | None = None) -> list[PlannedModel]:
     per_gpu = shape.per_gpu_memory_in_gbs
     planned = []
     for model, key, cands in zip(models, keys, per_model, strict=True):
@@ -151,7 +163,7 @@ def _planned(shape, models, keys, per_model, gpu_counts) -> list[PlannedModel]:
                 gpu_count=count,
                 model_name=model.name,
                 estimated=cands.estimated,
-                parameters=parameters_for(model.config, shape.name, count),
+                parameters=_sent_parameters(model, shape, count, notes),
                 gpu_memory_in_gbs=round(count * per_gpu, 1) if per_gpu else None,
                 estimated_need_in_gbs=cands.need_gb,
             )
@@ -160,7 +172,8 @@ def _planned(shape, models, keys, per_model, gpu_counts) -> list[PlannedModel]:
 
 
 def _shape_plan(shape, models, keys, per_model, outcome, notes) -> ShapePlan:
-    planned = _planned(shape, models, keys, per_model, outcome.gpu_counts)
+    dropped: list[str] = []
+    planned = _planned(shape, models, keys, per_model, outcome.gpu_counts, dropped)
     alternatives = []
     for alt in outcome.alternatives:
         above = [models[keys.index(k)] for k in alt.above_primary]
@@ -176,7 +189,7 @@ def _shape_plan(shape, models, keys, per_model, outcome, notes) -> ShapePlan:
                 + f" then get(s) more GPUs than the primary {primary_name!r}",
             )
         )
-    notes = [*shape.notes, *notes]
+    notes = [*shape.notes, *notes, *dict.fromkeys(dropped)]
     if alternatives:
         notes.append(
             f"uses {outcome.used_gpus} of {shape.gpu_count} GPUs so that the primary model gets the most; "
