@@ -381,6 +381,14 @@ def test_validate_warns_when_an_unknown_size_cannot_be_checked(catalog):
     assert ok.models[0].estimated
     [warning] = [w for w in ok.warnings if "my-model" in w and "does not know its size" in w]
     assert "make sure its weights plus KV cache fit in 1 × 24 GB" in warning
+    # a known size on a shape whose memory nothing tells: the same warning, saying what is unknown
+    sized = ModelInput(model_id="my-7b", name="my-7b", parameter_count_b=7)
+    offered = catalog.shapes.merged_with([Shape(name="VM.GPU.UNKNOWN.2", shape_series="NVIDIA_GPU")])
+    spec = DeploymentSpec(
+        models=[{"model_id": "my-7b", "gpu_count": 2}], instance_shape="VM.GPU.UNKNOWN.2", display_name="t"
+    )
+    [warning, _] = validate_deployment(spec, {"my-7b": sized}, offered).warnings
+    assert "the GPU memory of VM.GPU.UNKNOWN.2 is unknown" in warning and "fit in 2 GPU(s)" in warning
 
 
 def test_get_deployment_config_plan_parameters_are_what_is_sent():

@@ -150,6 +150,7 @@ def test_payload_prints_the_model_group_and_deployment_bodies():
         "--served-model-name a --seed 42 --tensor-parallel-size 1",
         "--served-model-name b --seed 42 --tensor-parallel-size 1",
     ]
+    assert data["served_params"] == dict(zip("ab", params, strict=True))  # each model's effective flags
     assert data["model_group"]["memberModelEntries"]["memberModelDetails"] == [{"modelId": "google/gemma-2b"}]
     shape = data["model_deployment"]["modelDeploymentConfigurationDetails"]["infrastructureConfigurationDetails"]
     assert shape["instanceConfiguration"]["instanceShapeName"] == "VM.GPU.A10.2"

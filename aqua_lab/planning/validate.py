@@ -113,11 +113,16 @@ def validate_deployment(
                 )
             elif estimated and cands.need_gb is None:
                 per_gpu = shape.per_gpu_memory_in_gbs
-                memory = f"{entry.gpu_count} × {per_gpu:g} GB" if per_gpu else "the GPU memory (unknown for this shape)"
+                unknown = (
+                    "aqua_lab does not know its size"
+                    if model.parameter_count_b is None
+                    else f"the GPU memory of {shape.name} is unknown"
+                )
+                memory = f"{entry.gpu_count} × {per_gpu:g} GB" if per_gpu else f"{entry.gpu_count} GPU(s)"
                 warnings.append(
-                    f"{where}: {model.name!r} has no multi-model deployment config and aqua_lab does not know its "
-                    f"size, so {entry.gpu_count} GPU(s) of {shape.name} is not checked: make sure its weights plus "
-                    f"KV cache fit in {memory}"
+                    f"{where}: {model.name!r} has no multi-model deployment config and {unknown}, so "
+                    f"{entry.gpu_count} GPU(s) of {shape.name} is not checked: make sure its weights plus KV cache "
+                    f"fit in {memory}"
                 )
             elif entry.gpu_count not in cands.counts:
                 usable = sorted(c for c in set(cands.counts) if is_power_of_two(c) and c <= shape.gpu_count)
