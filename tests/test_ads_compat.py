@@ -421,3 +421,12 @@ def test_get_deployment_config_plan_parameters_are_what_is_sent():
     ok = validate_deployment(spec, {m.model_id: m for m in models}, shapes)
     assert ok.models[0].params == "--max-model-len 4096"
     assert ok.models[0].served_params == "--served-model-name a --seed 42 --tensor-parallel-size 1 --max-model-len 4096"
+
+
+def test_several_values_for_a_one_value_flag_warn_for_vllm_and_are_refused_for_llama_cpp(catalog):
+    from aqua_lab.platforms.local.llama_flags import engine_args
+
+    ok = _validate(catalog, [_entry({}, "--max-model-len 4096 8192"), _second()])
+    assert any("--max-model-len has 2 values (4096 8192)" in w for w in ok.warnings)
+    with pytest.raises(InvalidInput, match="--ctx-size takes one value, got 2"):
+        engine_args(P.parse_params("--ctx-size 512 1024"))

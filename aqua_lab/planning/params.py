@@ -169,6 +169,17 @@ def to_flags(params: str | Mapping[str, Any] | None, field: str = "params") -> l
     return params_from_mapping(params, field)
 
 
+def multi_value_warnings(flags: list[Flag], field: str) -> list[str]:
+    """Several values for a flag that vLLM is not known to take several for: most vLLM flags take
+    one, and vLLM would refuse to start — but its list of nargs='+' flags grows, so warn, not refuse."""
+    return [
+        f"{field}: {f.name} has {len(f.values)} values ({' '.join(f.values)}); vLLM takes several only for "
+        f"flags like --lora-modules — check that {f.name} does"
+        for f in flags
+        if len(f.values) > 1 and f.key not in MULTI_VALUE_FLAGS
+    ]
+
+
 def owned_flags(flags: list[Flag]) -> list[Flag]:
     return [f for f in flags if f.key in OWNED_FLAGS]
 

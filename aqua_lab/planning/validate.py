@@ -306,6 +306,8 @@ def _resolve_params(entry, model: ModelInput, shape, where: str, params_key: str
             "as AI Quick Actions does"
         )
     if user:
+        if params_key == P.VLLM_PARAMS:
+            warnings += P.multi_value_warnings(user, f"{where}.params")
         legacy = P.to_flags(entry.env_var["PARAMS"]) if folded else []
         legacy_keys = {f.key for f in legacy} - {f.key for f in P.to_flags(entry.params) or []}
         for flag in P.owned_flags(user):
