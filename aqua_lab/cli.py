@@ -219,6 +219,7 @@ def cmd_list_shapes(args: argparse.Namespace) -> str:
                 "name": s.name,
                 "shape_series": s.shape_series,
                 "gpu_specs": s.gpu_specs.model_dump() if s.gpu_specs else None,
+                **({"notes": s.notes} if s.notes else {}),  # e.g. GPU memory unknown for a shape no index has
             }
             for s in _service(args).shapes()
         ]
