@@ -97,13 +97,28 @@ def custom_metadata(model: Any) -> dict[str, str]:
     return {c.key: c.value for c in (model.custom_metadata_list or [])}
 
 
+# Where AQUA's service models live; a service model's ``artifact_location`` may be relative to it
+# (ADS's get_artifact_path, with ADS's defaults and environment variables).
+SERVICE_MODELS_BUCKET = os.environ.get("AQUA_SERVICE_MODELS_BUCKET", "service-managed-models")
+SERVICE_MODELS_NAMESPACE = os.environ.get("CONDA_BUCKET_NS", "id19sfcrra6z")
+
+
 def artifact_location(model: Any) -> tuple[str, str, str] | None:
-    """(bucket, namespace, prefix) of a model's artifact in Object Storage, from AQUA's metadata."""
-    found = ARTIFACT_LOCATION.fullmatch(custom_metadata(model).get("artifact_location", ""))
-    if not found:
-        return None
-    bucket, namespace, prefix = found.groups()
-    return bucket, namespace, prefix.rstrip("/")
+    """(bucket, namespace, prefix) of a model's artifact in Object Storage, from AQUA's metadata: an
+    ``oci://`` URI, or a path relative to the service models bucket as ADS resolves it."""
+    value = custom_metadata(model).get("artifact_location", "").strip()
+    found = ARTIFACT_LOCATION.fullmatch(value)
+    if found:
+        bucket, namespace, prefix = found.groups()
+        return bucket, namespace, prefix.rstrip("/")
+    if value and "://" not in value:
+        return SERVICE_MODELS_BUCKET, SERVICE_MODELS_NAMESPACE, value.strip("/")
+    return None
+
+
+def artifact_uri(model: Any) -> str | None:
+    location = artifact_location(model)
+    return f"oci://{location[0]}@{location[1]}/{location[2]}" if location else None
 
 
 class OciPlatform:
@@ -386,7 +401,8 @@ class OciPlatform:
             )
         else:
             paths = {m.model_id: self._artifact_path(m.model_id) for m in deployment.models}
-            group_body = payloads.model_group_request(deployment, paths, compartment, project)
+            uris = {m.model_id: artifact_uri(self._raw_model(m.model_id)) for m in deployment.models}
+            group_body = payloads.model_group_request(deployment, paths, compartment, project, uris)
             group = self._call(
                 "create model group", self.ds.create_model_group, self._sdk(group_body, "CreateBaseModelGroupDetails")
             ).data
@@ -433,12 +449,7 @@ class OciPlatform:
                 )
             elif "multi_model_metadata" in meta:
                 kind = "MULTI"
-                for entry in json.loads(meta["multi_model_metadata"]):
-                    models.append(
-                        DeployedModel(
-                            model_id=entry["model_id"], model_name=entry["model_name"], gpu_count=entry["gpu_count"]
-                        )
-                    )
+                models = payloads.deployed_models(json.loads(meta["multi_model_metadata"]))
         else:
             shape = config.model_configuration_details.instance_configuration.instance_shape_name
             env = config.environment_configuration_details.environment_variables or {}
@@ -560,11 +571,13 @@ class OciPlatform:
         spec = deployment.spec
         compartment, project = current.compartment_id, current.project_id
         paths = {m.model_id: self._artifact_path(m.model_id) for m in deployment.models}
+        uris = {m.model_id: artifact_uri(self._raw_model(m.model_id)) for m in deployment.models}
         group = self._call(
             "create model group",
             self.ds.create_model_group,
             self._sdk(
-                payloads.model_group_request(deployment, paths, compartment, project), "CreateBaseModelGroupDetails"
+                payloads.model_group_request(deployment, paths, compartment, project, uris),
+                "CreateBaseModelGroupDetails",
             ),
         ).data
         body = {
