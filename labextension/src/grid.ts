@@ -7,11 +7,13 @@ export const PALETTE = ['#E69F00', '#56B4E9', '#009E73', '#F0E442', '#0072B2', '
 export interface GpuCell {
   index: number;
   owner: string | null; // model id, null when the GPU is left free
+  slot: number | null; // which entry of the selection (a model may be selected twice)
   colour: string | null;
 }
 
 export interface RowModel {
   id: string;
+  slot: number;
   name: string;
   gpus: number;
   colour: string;
@@ -36,22 +38,20 @@ export interface ShapeRow {
 export interface PlanGrid {
   rows: ShapeRow[];
   incompatible: Array<{ shape: string; reasons: string[] }>;
-  colours: Record<string, string>;
+  /** colour of each selection entry, by its index in `order` */
+  colours: string[];
   error: string | null;
   warnings: string[];
 }
 
-/** `order` fixes each model's colour (the user's selection order), so colours do not move between plans. */
+export const slotColour = (slot: number): string => PALETTE[slot % PALETTE.length];
+
+/**
+ * `order` is the selection (model ids, a model may appear twice); each entry keeps its colour on
+ * every shape and across plans.  A shape's models are matched to entries in order of appearance.
+ */
 export function planGrid(plan: Plan, shapes: Shape[], order: string[]): PlanGrid {
-  const colours: Record<string, string> = {};
-  const colourOf = (id: string): string => {
-    if (!(id in colours)) {
-      const at = order.indexOf(id);
-      colours[id] = PALETTE[(at >= 0 ? at : Object.keys(colours).length) % PALETTE.length];
-    }
-    return colours[id];
-  };
-  order.forEach(colourOf);
+  const colours = order.map((_, i) => slotColour(i));
   const byName = new Map(shapes.map(s => [s.name, s]));
   const rows: ShapeRow[] = Object.entries(plan.gpu_allocation).map(([name, shapePlan]) => {
     const shape = byName.get(name);
@@ -61,13 +61,20 @@ export function planGrid(plan: Plan, shapes: Shape[], order: string[]): PlanGrid
         ? shape.gpu_specs.gpu_memory_in_gbs / shape.gpu_specs.gpu_count
         : null;
     const cells: GpuCell[] = [];
-    const models = shapePlan.models.map(m => {
-      const colour = colourOf(m.ocid);
+    const used = new Set<number>();
+    const models = shapePlan.models.map((m, at) => {
+      let slot = order.findIndex((id, i) => id === m.ocid && !used.has(i));
+      if (slot < 0) {
+        slot = order.length + at; // the server resolved a name to another id: still a colour of its own
+      }
+      used.add(slot);
+      const colour = slotColour(slot);
       for (let i = 0; i < m.gpu_count; i++) {
-        cells.push({ index: cells.length, owner: m.ocid, colour });
+        cells.push({ index: cells.length, owner: m.ocid, slot, colour });
       }
       return {
         id: m.ocid,
+        slot,
         name: m.model_name ?? m.ocid,
         gpus: m.gpu_count,
         colour,
@@ -77,7 +84,7 @@ export function planGrid(plan: Plan, shapes: Shape[], order: string[]): PlanGrid
       };
     });
     while (cells.length < total) {
-      cells.push({ index: cells.length, owner: null, colour: null });
+      cells.push({ index: cells.length, owner: null, slot: null, colour: null });
     }
     return {
       shape: name,

@@ -32,6 +32,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
     settingRegistry: ISettingRegistry | null
   ) => {
     const ctx = new AquaContext((command, args) => app.commands.execute(command, args));
+    void ctx.platforms().catch(() => undefined); // asked early: the sidebar's first render then needs one request
     const sidebar = new SidebarPanel(ctx);
     app.shell.add(sidebar, 'left', { rank: 850 });
 
@@ -67,7 +68,14 @@ const plugin: JupyterFrontEndPlugin<void> = {
       icon: args => (args.isPalette ? undefined : aquaIcon),
       execute: async args => {
         const platform = await platformOf(args);
-        return open(new PlanView(ctx, platform), 'plan', { platform });
+        const initial = { selected: (args.selected as string[]) ?? [], primary: (args.primary as string) ?? null };
+        const widget = open(new PlanView(ctx, platform, initial), 'plan', { platform, ...initial });
+        const view = widget.content as PlanView;
+        view.onSelection = (selected, primary) => {
+          (widget as any).aquaArgs = { kind: 'plan', platform, selected, primary };
+          void tracker.save(widget);
+        };
+        return widget;
       }
     });
     app.commands.addCommand(COMMANDS.deployments, {

@@ -3,7 +3,7 @@ import { Widget } from '@lumino/widgets';
 
 import { AquaContext, COMMANDS } from './context';
 import { clear, errorBox, h } from './dom';
-import { filterModels, planGrid, PlanGrid, ShapeRow } from './grid';
+import { filterModels, planGrid, PlanGrid, ShapeRow, slotColour } from './grid';
 import { ApiError, describe, postJSON, requestAPI } from './request';
 import type {
   CatalogModel,
@@ -63,11 +63,17 @@ export class PlanView extends Widget {
   private readonly deployArea = h('div', { className: 'aqua-deploy' });
   private readonly progressArea = h('div', { className: 'aqua-progress', 'aria-live': 'polite' });
 
+  /** Called when the selection changes, so the tab reopens with it after a reload. */
+  onSelection: ((selected: string[], primary: string | null) => void) | null = null;
+
   constructor(
     private readonly ctx: AquaContext,
-    readonly platform: string
+    readonly platform: string,
+    initial: { selected?: string[]; primary?: string | null } = {}
   ) {
     super();
+    this.selected = [...(initial.selected ?? [])];
+    this.primary = initial.primary ?? null;
     this.addClass('aqua-plan-view');
     this.id = `aqua-lab-plan-${platform}`;
     this.title.label = `Plan & deploy (${platform})`;
@@ -178,6 +184,16 @@ export class PlanView extends Widget {
             h('input', { type: 'checkbox', checked: on, onchange: () => this.toggle(m.id) }),
             h('span', { className: 'aqua-model-name' }, m.name)
           ),
+          h(
+            'button',
+            {
+              className: 'aqua-chip-x aqua-add-copy',
+              title: 'Add another copy (served under its own name)',
+              'aria-label': `Add another copy of ${m.name}`,
+              onclick: () => this.add(m.id)
+            },
+            '+'
+          ),
           h('span', { className: 'aqua-muted' }, m.task ?? ''),
           h('span', { className: 'aqua-muted' }, m.parameter_count_b != null ? `${m.parameter_count_b} B` : '')
         );
@@ -188,14 +204,37 @@ export class PlanView extends Widget {
   private toggle(id: string): void {
     if (this.selected.includes(id)) {
       this.selected = this.selected.filter(s => s !== id);
-      if (this.primary === id) {
-        this.primary = null;
-      }
+      this.changed();
     } else {
-      this.selected = [...this.selected, id];
+      this.add(id);
     }
+  }
+
+  private add(id: string): void {
+    this.selected = [...this.selected, id];
+    this.changed();
+  }
+
+  private removeSlot(slot: number): void {
+    this.selected = this.selected.filter((_, i) => i !== slot);
+    this.changed();
+  }
+
+  private changed(): void {
+    if (this.primary && !this.selected.includes(this.primary)) {
+      this.primary = null;
+    }
+    this.onSelection?.(this.selected, this.primary);
     this.drawCatalog();
     this.drawSelection();
+  }
+
+  /** "name", or "name (2)" for a second copy of the same model. */
+  private slotLabel(slot: number): string {
+    const id = this.selected[slot];
+    const name = this.models.find(m => m.id === id)?.name ?? id;
+    const copy = this.selected.slice(0, slot).filter(s => s === id).length;
+    return copy ? `${name} (${copy + 1})` : name;
   }
 
   private drawSelection(): void {
@@ -205,15 +244,14 @@ export class PlanView extends Widget {
       clear(this.deployArea);
       return;
     }
-    const name = (id: string) => this.models.find(m => m.id === id)?.name ?? id;
     clear(
       this.chips,
-      this.selected.map(id =>
+      this.selected.map((id, slot) =>
         h(
           'span',
           { className: 'aqua-chip', 'data-model': id },
-          h('span', { className: 'aqua-swatch', style: `background:${this.grid?.colours[id] ?? 'transparent'}` }),
-          h('span', { className: 'aqua-model-name' }, name(id)),
+          h('span', { className: 'aqua-swatch', style: `background:${slotColour(slot)}` }),
+          h('span', { className: 'aqua-model-name' }, this.slotLabel(slot)),
           h(
             'label',
             { title: 'Favour this model when GPUs are short' },
@@ -221,15 +259,20 @@ export class PlanView extends Widget {
               type: 'radio',
               name: `${this.id}-primary`,
               checked: this.primary === id,
-              'aria-label': `Primary model ${name(id)}`,
+              'aria-label': `Primary model ${this.slotLabel(slot)}`,
               onchange: () => {
                 this.primary = id;
+                this.onSelection?.(this.selected, this.primary);
                 this.schedulePlan();
               }
             }),
             ' primary'
           ),
-          h('button', { className: 'aqua-chip-x', 'aria-label': `Remove ${name(id)}`, onclick: () => this.toggle(id) }, '×')
+          h(
+            'button',
+            { className: 'aqua-chip-x', 'aria-label': `Remove ${this.slotLabel(slot)}`, onclick: () => this.removeSlot(slot) },
+            '×'
+          )
         )
       )
     );
@@ -269,7 +312,6 @@ export class PlanView extends Widget {
     const keep = this.chosen && this.grid.rows.find(r => r.shape === this.chosen!.shape);
     this.chosen = keep ?? this.cheapest(this.grid.rows);
     this.drawPlan();
-    this.drawChipColours();
     this.drawDeploy();
     this.node.dataset.plan = 'ok';
     performance.mark('aqua-plan-rendered');
@@ -281,26 +323,16 @@ export class PlanView extends Widget {
     return rows.length ? rows.reduce((a, b) => (cost(b) < cost(a) ? b : a)) : null;
   }
 
-  private drawChipColours(): void {
-    for (const chip of this.chips.querySelectorAll<HTMLElement>('.aqua-chip')) {
-      const swatch = chip.querySelector<HTMLElement>('.aqua-swatch');
-      if (swatch) {
-        swatch.style.background = this.grid?.colours[chip.dataset.model!] ?? 'transparent';
-      }
-    }
-  }
-
   private drawPlan(): void {
     const grid = this.grid!;
-    const names = new Map(this.models.map(m => [m.id, m.name]));
+    const label = (slot: number | null, id: string | null) =>
+      slot !== null && slot < this.selected.length ? this.slotLabel(slot) : id ?? 'free';
     const legend = h(
       'div',
       { className: 'aqua-legend', 'aria-label': 'Legend' },
-      Object.entries(grid.colours)
-        .filter(([id]) => this.selected.includes(id) || grid.rows.some(r => r.models.some(m => m.id === id)))
-        .map(([id, colour]) =>
-          h('span', { className: 'aqua-legend-item' }, h('span', { className: 'aqua-swatch', style: `background:${colour}` }), names.get(id) ?? id)
-        ),
+      grid.colours.map((colour, slot) =>
+        h('span', { className: 'aqua-legend-item' }, h('span', { className: 'aqua-swatch', style: `background:${colour}` }), this.slotLabel(slot))
+      ),
       h('span', { className: 'aqua-legend-item' }, h('span', { className: 'aqua-swatch aqua-free' }), 'free GPU')
     );
     const rows = grid.rows.map(row =>
@@ -341,7 +373,8 @@ export class PlanView extends Widget {
                 className: `aqua-gpu${c.owner ? '' : ' aqua-free'}`,
                 style: c.colour ? `background:${c.colour}` : null,
                 'data-owner': c.owner ?? '',
-                title: `GPU ${c.index}: ${c.owner ? names.get(c.owner) ?? c.owner : 'free'}`
+                'data-slot': c.slot ?? '',
+                title: `GPU ${c.index}: ${c.owner ? label(c.slot, c.owner) : 'free'}`
               },
               String(c.index)
             )
@@ -355,7 +388,7 @@ export class PlanView extends Widget {
               'li',
               {},
               h('span', { className: 'aqua-swatch', style: `background:${m.colour}` }),
-              h('span', { className: 'aqua-model-name' }, m.name),
+              h('span', { className: 'aqua-model-name' }, label(m.slot, m.name)),
               ` ${m.gpus} GPU${m.gpus === 1 ? '' : 's'}`,
               m.memory != null ? ` · ${m.memory} GB` : '',
               m.need != null ? ` (needs ≈${m.need} GB${m.estimated ? ', estimated' : ''})` : m.estimated ? ' (estimated)' : ''
@@ -500,9 +533,11 @@ export class PlanView extends Widget {
         'data-model': m.id,
         oninput: revalidate
       });
+      // a second copy of a model needs its own served name
+      const copy = row.models.slice(0, i).filter(o => o.name === m.name).length;
       const served = h('input', {
         type: 'text',
-        value: m.name,
+        value: copy ? `${m.name}-${copy + 1}` : m.name,
         'aria-label': `Served name for ${m.name}`,
         oninput: revalidate
       });
@@ -514,7 +549,12 @@ export class PlanView extends Widget {
       return h(
         'tr',
         {},
-        h('td', {}, h('span', { className: 'aqua-swatch', style: `background:${m.colour}` }), h('span', { className: 'aqua-model-name' }, m.name)),
+        h(
+          'td',
+          {},
+          h('span', { className: 'aqua-swatch', style: `background:${m.colour}` }),
+          h('span', { className: 'aqua-model-name' }, m.slot < this.selected.length ? this.slotLabel(m.slot) : m.name)
+        ),
         h('td', {}, gpu, gpuError),
         h('td', {}, served, nameError)
       );

@@ -1,0 +1,138 @@
+"""The AQUA Lab sidebar (the TypeScript frontend) in JupyterLab, driven in headless Chromium.
+
+JupyterLab runs with temporary config, settings, workspace and data dirs and loads this checkout's
+build of the sidebar (aqua_lab/labextension), so a run never touches the user's own JupyterLab.
+Screenshots land in build/screenshots/."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from aqua_lab.platforms.local import LocalPlatform
+from tests.helpers.servers import start_jupyter
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).parent.parent
+UI = ROOT / "ui-tests"
+BUILD = ROOT / "aqua_lab" / "labextension"
+SHOTS = ROOT / "build" / "screenshots"
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+TOKEN = "sidebar-test-token"
+
+
+@pytest.fixture
+def lab(tmp_path, monkeypatch):
+    """Start JupyterLab; yields a function that starts it under a base URL and returns its URL."""
+    assert Path(CHROMIUM).exists(), f"{CHROMIUM} missing: apt-get install chromium (./test.sh does)"
+    assert (UI / "node_modules" / "playwright-core").exists(), "run `npm install` in ui-tests/ (./test.sh does)"
+    assert (BUILD / "package.json").exists(), "the sidebar is not built: run scripts/labextension.sh (./test.sh does)"
+    extensions = tmp_path / "jupyter" / "labextensions"
+    extensions.mkdir(parents=True)
+    (extensions / "aqua-lab").symlink_to(BUILD)  # JUPYTER_PATH comes first: this checkout's build wins
+    config = tmp_path / "config"
+    (config / "labconfig").mkdir(parents=True)
+    # the "get notified about Jupyter news?" toast would cover the screenshots
+    (config / "labconfig" / "page_config.json").write_text(
+        json.dumps({"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True}})
+    )
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
+    monkeypatch.setenv("JUPYTER_CONFIG_DIR", str(config))
+    root = tmp_path / "root"
+    root.mkdir()
+    data = tmp_path / "data"
+    started = []
+
+    def start(base_url: str = "/") -> str:
+        proc, url = start_jupyter(
+            "jupyterlab",
+            root,
+            data,
+            TOKEN,
+            base_url=base_url,
+            extra=(
+                "--LabApp.news_url=None",
+                "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+                f"--LabApp.user_settings_dir={tmp_path / 'settings'}",
+                f"--LabApp.workspaces_dir={tmp_path / 'workspaces'}",
+            ),
+        )
+        started.append(proc)
+        return f"{url}?token={TOKEN}"
+
+    yield start
+    for proc in started:
+        proc.terminate()
+        proc.wait(20)
+    platform = LocalPlatform(data_dir=data)
+    for d in platform.list_deployments():  # a failed run's deployment must not outlive the test
+        platform.delete(d.id)
+
+
+def drive(url: str, *flags: str, timeout: int = 300) -> dict:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    node = shutil.which("node")
+    assert node, "node is needed for the browser test"
+    result = subprocess.run(
+        [node, str(UI / "sidebar.mjs"), url, str(SHOTS), *flags],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=UI,
+        env={**os.environ, "CHROMIUM": CHROMIUM},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_sidebar_plans_two_models_and_shows_the_gpu_split_under_a_base_url(lab):
+    found = drive(lab("/lab-prefix/"))
+    assert found["consoleErrors"] == []
+    assert found["platforms"] == ["local", "bundled", "oci"] and found["defaultPlatform"] == "local"
+    assert "New deployment" in found["localEmpty"]
+    assert "deploys nothing" in found["bundledEmpty"]
+    assert found["catalogModels"] == 52
+    plan = found["plan"]
+    assert plan["shapes"] == ["VM.GPU.A10.2", "BM.GPU.A10.4"]
+    assert plan["chosen"] == "VM.GPU.A10.2"  # the cheapest compatible shape
+    assert plan["gpuCells"] == 2 + 4
+    assert set(plan["owners"]) == {"google/gemma-2b", "microsoft/phi-2"}
+    assert len(plan["colours"]) == 2
+    assert plan["incompatible"] >= 10 and "no multi_model_deployment entry" in plan["firstReason"]
+    assert plan["valid"].startswith("Valid: 2 of 2 GPUs on VM.GPU.A10.2")
+    # the server's 422 for the bad override is shown next to that field, naming it and the fix
+    assert found["overrideError"].startswith("models[0].gpu_count: 64 GPUs but VM.GPU.A10.2 has 2")
+    assert found["localDeployments"] == 0
+    assert found["restoredPlan"] == 1 and found["restoredSidebarVisible"]
+    assert found["restoredSelection"] == ["google/gemma-2b", "microsoft/phi-2"]
+    for name in ("sidebar-local.png", "plan-bundled.png", "plan-override-error.png", "plan-bundled-dark.png"):
+        assert (SHOTS / name).stat().st_size > 5000
+
+
+@pytest.mark.local
+@pytest.mark.slow
+def test_sidebar_deploys_chats_compares_and_deletes_a_local_deployment(lab):
+    found = drive(lab("/lab-prefix/"), "--deploy", timeout=600)
+    assert found["consoleErrors"] == []
+    deploy = found["deploy"]
+    assert deploy["state"] == "ACTIVE", deploy.get("failure")
+    assert len(deploy["modelStates"]) == 2 and all("ACTIVE" in s for s in deploy["modelStates"])
+    assert deploy["cardName"] == "ui <b>sidebar</b>" and deploy["cardBoldTags"] == 0
+    assert deploy["columns"] == ["SmolLM2-135M-Instruct", "SmolLM2-135M-Instruct-2"]
+    for answer in deploy["answers"]:
+        assert answer["text"].strip(), answer
+        assert answer["sizes"] >= 3, f"the answer did not grow while streaming: {answer}"
+        assert "TTFT" in answer["stats"]
+    assert deploy["stopped"].startswith("stopped")
+    assert [c["model"] for c in deploy["compare"]] == deploy["columns"]
+    for column in deploy["compare"]:
+        assert column["answer"].strip() and "TTFT" in column["stats"] and "tok/s" in column["stats"]
+    assert "cannot be restored" in deploy["dialog"] and deploy["deleted"]
+    for name in ("deploy-active.png", "sidebar-deployment.png", "chat-compare.png", "chat-compare-dark.png"):
+        assert (SHOTS / name).stat().st_size > 5000
