@@ -112,10 +112,11 @@ try {
 
   // 4. reload: the sidebar and the Plan tab come back
   await page.reload();
-  await page.waitForSelector(".aqua-plan-view", { timeout: 60000 });
-  found.restoredPlan = await page.locator(".aqua-plan-view").count();
-  await page.locator('.aqua-plan-view[data-plan="ok"]').first().waitFor({ timeout: 30000 });
-  found.restoredSelection = await page.locator(".aqua-plan-view .aqua-chip").evaluateAll((chips) => chips.map((c) => c.dataset.model));
+  const restored = page.locator('#aqua-lab-plan-bundled[data-plan="ok"]');
+  await restored.waitFor({ state: "attached", timeout: 60000 });
+  found.restoredPlan = await page.locator("#aqua-lab-plan-bundled").count();
+  found.restoredSelection = await restored.locator(".aqua-chip").evaluateAll((chips) => chips.map((c) => c.dataset.model));
+  found.restoredChat = await page.locator(".aqua-chat-view").count();
   found.restoredSidebarVisible = await sidebar.isVisible();
   await shot("restored.png");
   console.log(JSON.stringify(found));
@@ -133,7 +134,7 @@ async function deployChatCompareDelete() {
   const row = plan.locator('.aqua-catalog-row[data-model="smollm2-135m-instruct"]');
   await row.locator('input[type="checkbox"]').check();
   await row.locator(".aqua-add-copy").click();
-  await plan.locator('.aqua-deploy[data-valid="true"]').waitFor({ timeout: 30000 });
+  await plan.locator('.aqua-deploy[data-models="2"][data-valid="true"]').waitFor({ timeout: 30000 });
   await plan.getByLabel("Display name").fill("ui <b>sidebar</b>");
   await plan.getByRole("button", { name: "Deploy" }).click();
   const progress = plan.locator(".aqua-progress");

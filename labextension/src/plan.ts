@@ -51,6 +51,7 @@ export class PlanView extends Widget {
   private planSeq = 0;
   private validateSeq = 0;
   private planTimer: number | null = null;
+  private displayName: string | null = null; // what the user typed; kept when the plan is redrawn
   private runsOn: Map<string, Set<string> | null> = new Map(); // model id → shapes of its config (null: none)
 
   private readonly search = h('input', { type: 'search', placeholder: 'Search models', 'aria-label': 'Search models' });
@@ -439,8 +440,11 @@ export class PlanView extends Widget {
     const general = h('div', { className: 'aqua-validation', 'aria-live': 'polite' });
     const displayName = h('input', {
       type: 'text',
-      value: `${row.models.map(m => m.name.split('/').pop()).join(' + ')}`.slice(0, 80),
-      'aria-label': 'Display name'
+      value: this.displayName ?? `${row.models.map(m => m.name.split('/').pop()).join(' + ')}`.slice(0, 80),
+      'aria-label': 'Display name',
+      oninput: () => {
+        this.displayName = displayName.value;
+      }
     });
     const advanced: Array<[string, HTMLInputElement | HTMLTextAreaElement, string]> = ADVANCED.map(([key, label, kind]) => [
       key,
@@ -599,6 +603,8 @@ export class PlanView extends Widget {
         : null,
       deployButton
     );
+    this.deployArea.dataset.valid = 'pending';
+    this.deployArea.dataset.models = String(row.models.length);
     clear(this.deployArea, form);
     void validate();
   }
