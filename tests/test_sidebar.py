@@ -111,6 +111,14 @@ def test_sidebar_plans_two_models_and_shows_the_gpu_split_under_a_base_url(lab):
     assert found["localDeployments"] == 0
     assert found["restoredPlan"] == 1 and found["restoredSidebarVisible"]
     assert found["restoredSelection"] == ["google/gemma-2b", "microsoft/phi-2"]
+    faults = found["faults"]
+    assert "the platform is down" in faults["downMessage"] and "retrying in" in faults["downMessage"]
+    assert faults["recovered"] and faults["cardName"] == "<b>html</b> in a name"
+    fake = faults["fake"]
+    assert fake["xss"] is None and fake["handlers"] == 0  # model output went through the sanitiser
+    assert fake["bold"] == "bold" and "and more" in fake["firstAnswer"]
+    assert "second model failed: boom" in fake["secondError"]  # under that model's answer only
+    assert max(fake["columnWidths"]) <= fake["viewWidth"]  # a very long model name does not widen the tab
     for name in ("sidebar-local.png", "plan-bundled.png", "plan-override-error.png", "plan-bundled-dark.png"):
         assert (SHOTS / name).stat().st_size > 5000
 

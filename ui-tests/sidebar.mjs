@@ -106,6 +106,7 @@ try {
   await sidebar.locator(".aqua-empty, .aqua-card").first().waitFor({ timeout: 20000 });
   found.localDeployments = await sidebar.locator(".aqua-card").count();
 
+  found.faults = await faults();
   if (deploy) {
     found.deploy = await deployChatCompareDelete();
   }
@@ -122,6 +123,73 @@ try {
   console.log(JSON.stringify(found));
 } finally {
   await context.close();
+}
+
+/** A server answering 5xx, a stream ending with `event: error` for one model, HTML in names and answers. */
+async function faults() {
+  const result = {};
+  const isList = (u) => new URL(u).pathname.endsWith("/aqua/deployments");
+  await page.route(isList, (route) =>
+    route.fulfill({ status: 503, contentType: "application/json", body: JSON.stringify({ message: "the platform is down" }) }),
+  );
+  await sidebar.getByRole("button", { name: "Refresh deployments" }).click();
+  const error = sidebar.locator(".aqua-status .aqua-error");
+  await error.waitFor({ timeout: 20000 });
+  result.downMessage = await error.textContent();
+  await shot("sidebar-server-down.png", sidebar);
+  // it comes back: the panel recovers on its own retry (or "Retry now")
+  const longName = `<img src=x onerror="window.__xss=1">${"very-long-model-name-".repeat(8)}`;
+  const fake = {
+    id: "fake-1", display_name: "<b>html</b> in a name", platform: "local", state: "ACTIVE",
+    endpoint: "http://127.0.0.1:1/v1", instance_shape: "LOCAL.CPU.2", deployment_type: "MULTI",
+    models: [{ model_id: "m", model_name: longName, gpu_count: 1 }, { model_id: "m", model_name: "second", gpu_count: 1 }],
+    model_states: [{ model_name: longName, model_id: "m", state: "ACTIVE" }, { model_name: "second", model_id: "m", state: "ACTIVE" }],
+  };
+  await page.unroute(isList);
+  await page.route(isList, (route) => route.fulfill({ contentType: "application/json", body: JSON.stringify({ data: [fake] }) }));
+  await page.route((u) => new URL(u).pathname.endsWith("/aqua/deployments/fake-1"), (route) =>
+    route.fulfill({ contentType: "application/json", body: JSON.stringify(fake) }),
+  );
+  const chunk = (model, content) => `data: ${JSON.stringify({ model, chunk: { choices: [{ delta: { content } }] } })}\n\n`;
+  const sse = [
+    chunk(longName, "<img src=x onerror=\"window.__xss=1\"> **bold** "),
+    `event: error\ndata: ${JSON.stringify({ model: "second", message: "second model failed: boom" })}\n\n`,
+    chunk(longName, "and more"),
+    `event: done\ndata: ${JSON.stringify({ model: longName, tokens: 2, ttft_ms: 5, tokens_per_s: 10 })}\n\n`,
+    "data: [DONE]\n\n",
+  ].join("");
+  await page.route((u) => new URL(u).pathname.endsWith("/aqua/deployments/fake-1/compare"), (route) =>
+    route.fulfill({ contentType: "text/event-stream", body: sse }),
+  );
+  await sidebar.getByRole("button", { name: "Retry now" }).click();
+  const card = sidebar.locator('.aqua-card[data-id="fake-1"]');
+  await card.waitFor({ timeout: 20000 });
+  result.recovered = (await sidebar.locator(".aqua-status .aqua-error").count()) === 0;
+  result.cardName = await card.locator(".aqua-card-name").textContent();
+  await card.getByRole("button", { name: /^Compare / }).click();
+  const chat = page.locator('.aqua-chat-view[data-state="ready"][data-mode="compare"]');
+  await chat.waitFor({ timeout: 20000 });
+  await chat.getByLabel("Message").fill("hi");
+  await chat.getByLabel("Message").press("Enter");
+  await page.waitForFunction(() => {
+    const view = document.querySelector('.aqua-chat-view[data-mode="compare"]');
+    return view && view.dataset.busy === "false" && view.querySelectorAll(".jp-RenderedMarkdown").length >= 1;
+  }, null, { timeout: 20000 });
+  result.fake = await chat.evaluate((el) => ({
+    xss: window.__xss ?? null,
+    handlers: el.querySelectorAll("[onerror]").length,
+    bold: el.querySelector(".aqua-column .jp-RenderedMarkdown strong")?.textContent ?? null,
+    firstAnswer: el.querySelector(".aqua-column .aqua-answer-text")?.textContent ?? "",
+    secondError: el.querySelectorAll(".aqua-column")[1]?.querySelector(".aqua-error")?.textContent ?? "",
+    columnWidths: [...el.querySelectorAll(".aqua-column")].map((c) => Math.round(c.getBoundingClientRect().width)),
+    viewWidth: Math.round(el.getBoundingClientRect().width),
+  }));
+  await shot("chat-faults.png");
+  await page.unrouteAll({ behavior: "wait" });
+  await page.locator(".lm-TabBar-tab.jp-mod-current .lm-TabBar-tabCloseIcon").click(); // close the fake chat
+  await sidebar.getByRole("button", { name: "Refresh deployments" }).click();
+  await sidebar.locator('.aqua-card[data-id="fake-1"]').waitFor({ state: "detached", timeout: 20000 });
+  return result;
 }
 
 /** A real local two-model deployment (two copies of SmolLM2) made, used and deleted from the UI. */

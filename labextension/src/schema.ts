@@ -99,6 +99,8 @@ export interface Deployment {
   progress?: number;
   tags?: Record<string, string>;
   model_states?: Array<ModelState>;
+  /** the key a local deployment's endpoint needs (Authorization: Bearer …); shown to its owner only */
+  api_key?: string | null;
 }
 
 export interface DeploymentConfig {
