@@ -29,7 +29,7 @@ else
   mkdir -p build
   echo "==> building the AQUA Lab sidebar (labextension/ → $out)" >&2
   jlpm=(jlpm)
-  command -v jlpm >/dev/null 2>&1 || jlpm=(python -m jupyter_builder.jlpm)
+  command -v jlpm >/dev/null 2>&1 || jlpm=(python -c "from jupyter_builder.jlpm import main; main()")
   "${jlpm[@]}" install --mode=skip-build >/dev/null 2>build/labextension.log || { cat build/labextension.log >&2; exit 1; }
   "${jlpm[@]}" run build:prod >build/labextension.log 2>&1 || { tail -40 build/labextension.log >&2; exit 1; }
   rm -f build/labextension.log

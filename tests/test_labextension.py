@@ -36,8 +36,9 @@ def test_the_generated_types_name_every_route_and_required_field():
 
 
 def _jlpm() -> list[str]:
-    found = shutil.which("jlpm")
-    return [found] if found else [sys.executable, "-m", "jupyter_builder.jlpm"]
+    # jlpm (yarn, from jupyter-builder) sits next to this Python; not necessarily on PATH
+    beside = Path(sys.executable).parent / "jlpm"
+    return [str(beside)] if beside.exists() else [shutil.which("jlpm") or "jlpm"]
 
 
 @pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed: the sidebar cannot be built here")

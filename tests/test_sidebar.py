@@ -15,13 +15,12 @@ from pathlib import Path
 import pytest
 
 from aqua_lab.platforms.local import LocalPlatform
-from tests.helpers.servers import start_jupyter
+from tests.helpers.lab import BUILD, isolated_env, start_lab
 
 pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).parent.parent
 UI = ROOT / "ui-tests"
-BUILD = ROOT / "aqua_lab" / "labextension"
 SHOTS = ROOT / "build" / "screenshots"
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 TOKEN = "sidebar-test-token"
@@ -29,48 +28,24 @@ TOKEN = "sidebar-test-token"
 
 @pytest.fixture
 def lab(tmp_path, monkeypatch):
-    """Start JupyterLab; yields a function that starts it under a base URL and returns its URL."""
+    """A function that starts JupyterLab under a base URL and returns its URL with the token."""
     assert Path(CHROMIUM).exists(), f"{CHROMIUM} missing: apt-get install chromium (./test.sh does)"
     assert (UI / "node_modules" / "playwright-core").exists(), "run `npm install` in ui-tests/ (./test.sh does)"
     assert (BUILD / "package.json").exists(), "the sidebar is not built: run scripts/labextension.sh (./test.sh does)"
-    extensions = tmp_path / "jupyter" / "labextensions"
-    extensions.mkdir(parents=True)
-    (extensions / "aqua-lab").symlink_to(BUILD)  # JUPYTER_PATH comes first: this checkout's build wins
-    config = tmp_path / "config"
-    (config / "labconfig").mkdir(parents=True)
-    # the "get notified about Jupyter news?" toast would cover the screenshots
-    (config / "labconfig" / "page_config.json").write_text(
-        json.dumps({"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True}})
-    )
-    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
-    monkeypatch.setenv("JUPYTER_CONFIG_DIR", str(config))
-    root = tmp_path / "root"
-    root.mkdir()
-    data = tmp_path / "data"
+    for name, value in isolated_env(tmp_path).items():
+        monkeypatch.setenv(name, value)
     started = []
 
     def start(base_url: str = "/") -> str:
-        proc, url = start_jupyter(
-            "jupyterlab",
-            root,
-            data,
-            TOKEN,
-            base_url=base_url,
-            extra=(
-                "--LabApp.news_url=None",
-                "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-                f"--LabApp.user_settings_dir={tmp_path / 'settings'}",
-                f"--LabApp.workspaces_dir={tmp_path / 'workspaces'}",
-            ),
-        )
+        proc, url = start_lab(tmp_path, TOKEN, base_url)
         started.append(proc)
-        return f"{url}?token={TOKEN}"
+        return url
 
     yield start
     for proc in started:
         proc.terminate()
         proc.wait(20)
-    platform = LocalPlatform(data_dir=data)
+    platform = LocalPlatform(data_dir=tmp_path / "data")
     for d in platform.list_deployments():  # a failed run's deployment must not outlive the test
         platform.delete(d.id)
 

@@ -20,8 +20,9 @@ interface Column {
 class Answer {
   readonly node: HTMLElement;
   private readonly body: HTMLElement;
-  private readonly text: Text;
   private pending = '';
+  private shown = 0;
+  private piece: Text | null = null;
   private frame: number | null = null;
   content = '';
   tokens = 0;
@@ -29,8 +30,7 @@ class Answer {
   firstAt: number | null = null;
 
   constructor(parent: HTMLElement) {
-    this.text = document.createTextNode('');
-    this.body = h('div', { className: 'aqua-answer-text' }, this.text);
+    this.body = h('div', { className: 'aqua-answer-text' });
     this.node = h('div', { className: 'aqua-turn aqua-assistant', 'data-streaming': 'true' }, this.body);
     parent.append(this.node);
   }
@@ -48,10 +48,37 @@ class Answer {
 
   private flush(): void {
     this.frame = null;
-    this.text.appendData(this.pending);
+    this.appendText(this.pending);
+    this.shown += this.pending.length;
     this.pending = '';
-    this.node.dataset.chars = String(this.text.length);
-    this.node.scrollIntoView({ block: 'end' });
+    this.node.dataset.chars = String(this.shown);
+    const scroller = this.node.parentElement;
+    if (scroller && scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < 80) {
+      scroller.scrollTop = scroller.scrollHeight; // follow the answer unless the user scrolled up
+    }
+  }
+
+  /**
+   * Text goes into blocks of bounded size, so a frame lays out the last block only, however long
+   * the answer grows: a block ends at a line break past 1000 characters (invisible), or at a space
+   * past 4000 (the line ends early there until the answer is rendered as markdown at its end).
+   */
+  private appendText(text: string): void {
+    while (text) {
+      if (!this.piece) {
+        this.piece = document.createTextNode('');
+        this.body.append(h('div', { className: 'aqua-piece' }, this.piece));
+      }
+      const size = this.piece.length;
+      const cut = size > 4000 ? text.search(/\s/) : size > 1000 ? text.indexOf('\n') : -1;
+      if (cut < 0) {
+        this.piece.appendData(text);
+        return;
+      }
+      this.piece.appendData(text.slice(0, cut + 1));
+      text = text.slice(cut + 1);
+      this.piece = null;
+    }
   }
 
   error(message: string): void {

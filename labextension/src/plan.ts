@@ -225,6 +225,7 @@ export class PlanView extends Widget {
     if (this.primary && !this.selected.includes(this.primary)) {
       this.primary = null;
     }
+    performance.mark('aqua-plan-selection');
     this.onSelection?.(this.selected, this.primary);
     this.drawCatalog();
     this.drawSelection();
@@ -284,7 +285,7 @@ export class PlanView extends Widget {
     if (this.planTimer !== null) {
       window.clearTimeout(this.planTimer);
     }
-    this.planTimer = window.setTimeout(() => void this.plan(), 60);
+    this.planTimer = window.setTimeout(() => void this.plan(), 20); // a burst of clicks makes one request
   }
 
   private async plan(): Promise<void> {
