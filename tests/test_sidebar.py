@@ -84,6 +84,7 @@ def test_sidebar_plans_two_models_and_shows_the_gpu_split_under_a_base_url(lab):
     # the server's 422 for the bad override is shown next to that field, naming it and the fix
     assert found["overrideError"].startswith("models[0].gpu_count: 64 GPUs but VM.GPU.A10.2 has 2")
     assert found["localDeployments"] == 0
+    assert found["pollsVisible"] >= 1 and found["pollsHidden"] == 0
     assert found["restoredPlan"] == 1 and found["restoredSidebarVisible"]
     assert found["restoredSelection"] == ["google/gemma-2b", "microsoft/phi-2"]
     faults = found["faults"]
@@ -107,6 +108,7 @@ def test_sidebar_deploys_chats_compares_and_deletes_a_local_deployment(lab):
     assert deploy["state"] == "ACTIVE", deploy.get("failure")
     assert len(deploy["modelStates"]) == 2 and all("ACTIVE" in s for s in deploy["modelStates"])
     assert deploy["cardName"] == "ui <b>sidebar</b>" and deploy["cardBoldTags"] == 0
+    assert deploy["modelLog"].strip() and deploy["deactivated"] and deploy["reactivated"]
     assert deploy["columns"] == ["SmolLM2-135M-Instruct", "SmolLM2-135M-Instruct-2"]
     for answer in deploy["answers"]:
         assert answer["text"].strip(), answer

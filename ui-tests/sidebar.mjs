@@ -105,6 +105,22 @@ try {
   await sidebar.locator("select.aqua-platform").selectOption("local");
   await sidebar.locator(".aqua-empty, .aqua-card").first().waitFor({ timeout: 20000 });
   found.localDeployments = await sidebar.locator(".aqua-card").count();
+  // it polls while visible, never while hidden
+  let polls = 0;
+  const count = (request) => {
+    if (new URL(request.url()).pathname.endsWith("/aqua/deployments")) polls++;
+  };
+  page.on("request", count);
+  await page.waitForTimeout(5600);
+  found.pollsVisible = polls;
+  await page.click('li[data-id="aqua-lab-sidebar"]'); // collapses the left area
+  await page.waitForTimeout(300);
+  polls = 0;
+  await page.waitForTimeout(6000);
+  found.pollsHidden = polls;
+  page.off("request", count);
+  await page.click('li[data-id="aqua-lab-sidebar"]');
+  await sidebar.waitFor({ state: "visible" });
 
   found.faults = await faults();
   if (deploy) {
@@ -219,6 +235,22 @@ async function deployChatCompareDelete() {
   result.cardName = await card.locator(".aqua-card-name").textContent();
   result.cardBoldTags = await card.locator("b").count(); // HTML in a display name stays text
   await shot("sidebar-deployment.png", sidebar);
+  // logs, then deactivate and activate again
+  await card.getByRole("button", { name: /^Logs / }).click();
+  const logText = page.locator(".jp-Dialog .aqua-log-text");
+  await logText.filter({ hasNotText: "Loading…" }).waitFor({ timeout: 20000 });
+  await page.locator(".jp-Dialog select").selectOption({ index: 1 });
+  await page.waitForTimeout(1000);
+  result.modelLog = ((await logText.textContent()) ?? "").slice(0, 300);
+  await shot("logs-dialog.png");
+  await page.locator(".jp-Dialog").getByRole("button", { name: "Close" }).click();
+  await card.getByRole("button", { name: /^Deactivate / }).click();
+  const inactive = sidebar.locator('.aqua-card[data-state="INACTIVE"]');
+  await inactive.waitFor({ timeout: 90000 });
+  result.deactivated = true;
+  await inactive.getByRole("button", { name: /^Activate / }).click();
+  await sidebar.locator('.aqua-card[data-state="ACTIVE"]').waitFor({ timeout: 180000 });
+  result.reactivated = true;
 
   await progress.getByRole("button", { name: "Open chat" }).click();
   const chat = page.locator('.aqua-chat-view[data-state="ready"]');

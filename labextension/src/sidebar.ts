@@ -281,6 +281,7 @@ async function showLogs(d: Deployment, platform: string): Promise<void> {
         lines: 200
       });
       text.textContent = logs.text || '(empty)';
+      text.scrollTop = text.scrollHeight; // the latest lines first in view
     } catch (error) {
       text.textContent = describe(error);
     }
