@@ -145,11 +145,14 @@ def bertscore(predictions: Sequence[str], references: Sequence[str], encoder) ->
     import numpy as np
 
     rows = []
-    for pred, ref in zip(predictions, references, strict=True):
-        if not pred.strip() or not ref.strip():
+    scored = [i for i, (p, r) in enumerate(zip(predictions, references, strict=True)) if p.strip() and r.strip()]
+    encoded = encoder.encode_many([predictions[i] for i in scored] + [references[i] for i in scored])
+    pairs = dict(zip(scored, zip(encoded[: len(scored)], encoded[len(scored) :], strict=True), strict=True))
+    for i in range(len(predictions)):
+        if i not in pairs:  # an empty answer matches nothing
             rows.append({"bertscore_precision": 0.0, "bertscore_recall": 0.0, "bertscore_f1": 0.0})
             continue
-        c, r = encoder.encode(pred), encoder.encode(ref)
+        c, r = pairs[i]
         cn = c.hidden / np.linalg.norm(c.hidden, axis=1, keepdims=True)
         rn = r.hidden / np.linalg.norm(r.hidden, axis=1, keepdims=True)
         sim = cn @ rn.T
@@ -224,7 +227,9 @@ def score(
     info = METRICS[name]
     corpus: dict[str, float] = {}
     note = None
-    if name == "rouge":
+    if not predictions:
+        rows, note = [], "no answered rows to score"
+    elif name == "rouge":
         rows = rouge(predictions, references, args["rouge_types"], args["use_stemmer"])
     elif name == "bleu":
         rows, corpus["bleu"] = bleu(predictions, references, args["tokenize"], args["lowercase"])
@@ -232,7 +237,7 @@ def score(
         from .minilm import default_encoder
 
         rows = bertscore(predictions, references, (encoder_factory or default_encoder)())
-    else:
+    elif name == "perplexity_score":
         use_reference = bool(reference_logprobs) and any(reference_logprobs)
         source = reference_logprobs if use_reference else logprobs
         rows = [{"perplexity_score": perplexity(lp)} for lp in (list(source) or [None] * len(predictions))]

@@ -66,6 +66,8 @@ class MiniLM:
 
         path = path or model_dir()
         self.w = {k: v for k, v in load_file(str(path / "model.safetensors")).items() if v.dtype == np.float32}
+        # linear weights stored (out, in); keep them transposed once, contiguous, for x @ W
+        self.wt = {k[: -len(".weight")]: np.ascontiguousarray(v.T) for k, v in self.w.items() if v.ndim == 2}
         self.tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
         self.tokenizer.no_padding()
         self.tokenizer.enable_truncation(MAX_TOKENS)
@@ -73,39 +75,58 @@ class MiniLM:
         self.sep_id = self.tokenizer.token_to_id("[SEP]")
 
     def _linear(self, x: np.ndarray, name: str) -> np.ndarray:
-        return x @ self.w[f"{name}.weight"].T + self.w[f"{name}.bias"]
+        # one 2-D product over every token of the batch: a stacked (B, n, d) @ (d, k) is B small ones
+        out = x.reshape(-1, x.shape[-1]) @ self.wt[name] + self.w[f"{name}.bias"]
+        return out.reshape(*x.shape[:-1], out.shape[-1])
 
-    def _forward(self, ids: list[int]) -> np.ndarray:
+    def _forward(self, batch: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """Hidden states (B, n, 384) of padded token ids (B, n); ``mask`` is 1 on real tokens."""
         w = self.w
-        n = len(ids)
-        x = w["embeddings.word_embeddings.weight"][ids]
+        b, n = batch.shape
+        x = w["embeddings.word_embeddings.weight"][batch]
         x = x + w["embeddings.position_embeddings.weight"][:n] + w["embeddings.token_type_embeddings.weight"][0]
         x = _layer_norm(x, w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"])
         dim = x.shape[-1] // HEADS
+        # padding is never attended to
+        blocked = np.where(mask[:, None, None, :] > 0, 0.0, -1e9).astype(np.float32)
         for i in range(LAYERS):
             p = f"encoder.layer.{i}"
             q, k, v = (
-                self._linear(x, f"{p}.attention.self.{part}").reshape(n, HEADS, dim).transpose(1, 0, 2)
+                self._linear(x, f"{p}.attention.self.{part}").reshape(b, n, HEADS, dim).transpose(0, 2, 1, 3)
                 for part in ("query", "key", "value")
             )
-            scores = q @ k.transpose(0, 2, 1) / np.sqrt(dim)
+            scores = q @ k.transpose(0, 1, 3, 2) / np.sqrt(dim) + blocked
             scores = np.exp(scores - scores.max(-1, keepdims=True))
             context = (scores / scores.sum(-1, keepdims=True)) @ v
-            attended = self._linear(context.transpose(1, 0, 2).reshape(n, -1), f"{p}.attention.output.dense")
-            x = _layer_norm(
-                x + attended, w[f"{p}.attention.output.LayerNorm.weight"], w[f"{p}.attention.output.LayerNorm.bias"]
-            )
+            attended = self._linear(context.transpose(0, 2, 1, 3).reshape(b, n, -1), f"{p}.attention.output.dense")
+            norm = f"{p}.attention.output.LayerNorm"
+            x = _layer_norm(x + attended, w[f"{norm}.weight"], w[f"{norm}.bias"])
             hidden = _gelu(self._linear(x, f"{p}.intermediate.dense"))
-            x = _layer_norm(
-                x + self._linear(hidden, f"{p}.output.dense"),
-                w[f"{p}.output.LayerNorm.weight"],
-                w[f"{p}.output.LayerNorm.bias"],
-            )
+            norm = f"{p}.output.LayerNorm"
+            x = _layer_norm(x + self._linear(hidden, f"{p}.output.dense"), w[f"{norm}.weight"], w[f"{norm}.bias"])
         return x
 
+    def encode_many(self, texts: list[str], batch_size: int = 32) -> list[Encoded]:
+        """Texts encoded in padded batches of similar length: few large matrix products instead of
+        many small ones (which BLAS threads make slower, not faster)."""
+        ids = [e.ids for e in self.tokenizer.encode_batch([t.strip() for t in texts])]
+        out: list[Encoded | None] = [None] * len(texts)
+        order = sorted(range(len(texts)), key=lambda i: len(ids[i]))
+        for start in range(0, len(order), batch_size):
+            chunk = order[start : start + batch_size]
+            n = max(len(ids[i]) for i in chunk)
+            batch = np.zeros((len(chunk), n), dtype=np.int64)
+            mask = np.zeros((len(chunk), n), dtype=np.float32)
+            for row, i in enumerate(chunk):
+                batch[row, : len(ids[i])] = ids[i]
+                mask[row, : len(ids[i])] = 1
+            hidden = self._forward(batch, mask)
+            for row, i in enumerate(chunk):
+                out[i] = Encoded(ids[i], hidden[row, : len(ids[i])])
+        return out  # type: ignore[return-value]
+
     def encode(self, text: str) -> Encoded:
-        ids = self.tokenizer.encode(text.strip()).ids
-        return Encoded(ids, self._forward(ids))
+        return self.encode_many([text])[0]
 
     def sentence_embedding(self, text: str) -> np.ndarray:
         """Mean of the token states, L2-normalised (sentence-transformers' pooling for this model)."""
