@@ -499,12 +499,29 @@ class EvaluationSpec(BaseModel):
     container_image_uri: str | None = None
 
 
-class Evaluation(BaseModel):
-    id: str = Field(description="the job run")
-    job_id: str
-    name: str
-    state: str
-    deployment_id: str
+class ModelProgress(BaseModel):
+    """One model's share of an evaluation."""
+
     model: str
+    state: str = Field(description="ACCEPTED, IN_PROGRESS, SUCCEEDED, FAILED, CANCELED")
+    rows_done: int = 0
+    rows_total: int = 0
+    rows_failed: int = 0
+    eta_s: float | None = Field(default=None, description="seconds left at the current pace")
+    report: str | None = Field(default=None, description="report.json once scored")
+
+
+class Evaluation(BaseModel):
+    id: str = Field(description="the job run (OCI) or the local evaluation")
+    job_id: str | None = None
+    name: str
+    state: str = Field(description="ADS lifecycle words: ACCEPTED, IN_PROGRESS, SUCCEEDED, FAILED, CANCELED")
+    deployment_id: str
+    model: str = Field(description="served name; for a comparison of several models, the first")
     report_path: str
     created_on: str | None = None
+    models: list[ModelProgress] = Field(default_factory=list, description="per-model progress (local platform)")
+    metrics: list[MetricSpec] = Field(default_factory=list)
+    dataset_path: str | None = None
+    details: str | None = None
+    comparison_report: str | None = Field(default=None, description="comparison.html once scored")

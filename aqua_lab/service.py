@@ -32,7 +32,7 @@ from .errors import Conflict, InvalidInput, NotFound, Problem, UpstreamError
 from .inference import client
 from .planning import ShapeCatalog, plan, validate_deployment
 from .planning.shapes import shape_order
-from .platforms.base import Platform
+from .platforms.base import EvaluationRuns, Platform
 
 PLATFORMS = ("local", "bundled", "oci")
 
@@ -166,11 +166,65 @@ class AquaLabService:
         return update(deployment_id, self.validate(spec))
 
     def create_evaluation(self, spec: EvaluationSpec) -> Evaluation:
-        """Evaluate one model of a deployment (a job on the platform)."""
+        """Evaluate a deployment's models on a dataset: run here where the platform runs evaluations
+        itself (every model, or ``model_parameters.model``), otherwise one job on the platform."""
+        if isinstance(self.platform, EvaluationRuns):
+            return self.platform.create_evaluation(spec)
         submit = getattr(self.platform, "create_evaluation_job", None)
         if submit is None:
             raise Conflict(f"the {self.platform.name} platform does not run evaluation jobs yet")
         return submit(spec)
+
+    # evaluations (platforms that run them: EvaluationRuns) ----------------------------------------
+
+    def _evaluation_runs(self) -> EvaluationRuns:
+        if not isinstance(self.platform, EvaluationRuns):
+            raise Conflict(
+                f"the {self.platform.name} platform cannot list, read or cancel evaluations here; "
+                "use --platform local (or AI Quick Actions for OCI evaluation jobs)"
+            )
+        return self.platform
+
+    def list_evaluations(self) -> list[Evaluation]:
+        return self._evaluation_runs().list_evaluations()
+
+    def get_evaluation(self, evaluation_id: str) -> Evaluation:
+        return self._evaluation_runs().get_evaluation(evaluation_id)
+
+    def cancel_evaluation(self, evaluation_id: str) -> Evaluation:
+        return self._evaluation_runs().cancel_evaluation(evaluation_id)
+
+    def delete_evaluation(self, evaluation_id: str) -> Evaluation:
+        return self._evaluation_runs().delete_evaluation(evaluation_id)
+
+    def evaluation_report(self, evaluation_id: str, model: str | None = None, fmt: str = "json") -> str:
+        return self._evaluation_runs().evaluation_report(evaluation_id, model, fmt)
+
+    def supported_metrics(self) -> list[dict[str, Any]]:
+        """The metrics ``--metrics`` accepts, with their arguments and defaults."""
+        from .evaluation.metrics import METRICS
+
+        return [
+            {"name": m.name, "label": m.label, "keys": list(m.keys), "args": m.args, "description": m.description}
+            for m in METRICS.values()
+        ]
+
+    def wait_evaluation(
+        self,
+        evaluation_id: str,
+        timeout: float = 600,
+        progress: Callable[[Evaluation], None] | None = None,
+        interval: float = 0.5,
+    ) -> Evaluation:
+        """Poll until the evaluation has finished (or the timeout), reporting progress."""
+        deadline = time.monotonic() + timeout
+        while True:
+            e = self.get_evaluation(evaluation_id)
+            if progress:
+                progress(e)
+            if e.state in ("SUCCEEDED", "FAILED", "CANCELED") or time.monotonic() > deadline:
+                return e
+            time.sleep(interval)
 
     def activate(self, deployment_id: str) -> Deployment:
         self._chat_deployments.pop(deployment_id, None)

@@ -4,7 +4,16 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
-from ..domain import CatalogModel, Deployment, DeploymentConfig, ModelState, Shape, ValidatedDeployment
+from ..domain import (
+    CatalogModel,
+    Deployment,
+    DeploymentConfig,
+    Evaluation,
+    EvaluationSpec,
+    ModelState,
+    Shape,
+    ValidatedDeployment,
+)
 
 
 @runtime_checkable
@@ -43,3 +52,24 @@ class Platform(Protocol):
         ...
 
     def logs(self, deployment_id: str, model_name: str | None = None, lines: int = 200) -> str: ...
+
+
+@runtime_checkable
+class EvaluationRuns(Protocol):
+    """Optional capability: the platform runs evaluations itself and keeps them (the local platform:
+    a detached job per evaluation, every chosen model scored on the same dataset).  The service
+    refuses with a 409 on a platform without it."""
+
+    def create_evaluation(self, spec: EvaluationSpec) -> Evaluation: ...
+
+    def list_evaluations(self) -> list[Evaluation]: ...
+
+    def get_evaluation(self, evaluation_id: str) -> Evaluation: ...
+
+    def cancel_evaluation(self, evaluation_id: str) -> Evaluation: ...
+
+    def delete_evaluation(self, evaluation_id: str) -> Evaluation: ...
+
+    def evaluation_report(self, evaluation_id: str, model: str | None = None, fmt: str = "json") -> str:
+        """A model's report (``fmt``: json or html), or without ``model`` the comparison of all."""
+        ...

@@ -32,6 +32,7 @@ from ...errors import Conflict, InvalidInput, NotFound, Problem, Unavailable
 from ...planning import payloads
 from . import engine_build
 from .engines import LLAMA_CPP, VLLM
+from .evaluations import LocalEvaluations
 from .hardware import detect_gpus, is_cpu_shape, local_shape
 from .llama_flags import check_params
 from .models import LLAMA_CPP_PARAMS, VLLM_PARAMS, LocalModel, builtin_models, local_config, new_local_model
@@ -72,7 +73,7 @@ def _alive(pid: int | None, marker: str) -> bool:
     return stat.rsplit(")", 1)[-1].split()[0] != "Z" and marker.encode() in cmdline
 
 
-class LocalPlatform:
+class LocalPlatform(LocalEvaluations):
     name = "local"
 
     def __init__(self, data_dir: Path | None = None, shape: Shape | None = None):

@@ -1,0 +1,196 @@
+"""Local evaluations end to end through the service, with a stand-in router (tests/helpers/
+fake_models.py) in place of real model servers: the detached job, progress, reports, resume after
+kill -9, cancel, delete, bad requests.  The same against real SmolLM2 servers is in the ``local``
+tests."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from aqua_lab.domain import EvaluationSpec
+from aqua_lab.errors import Conflict, InvalidInput, NotFound
+from aqua_lab.evaluation.datasets import SAMPLE, load_dataset
+from aqua_lab.platforms.local import LocalPlatform
+from aqua_lab.platforms.local.runtime import free_port
+from aqua_lab.service import AquaLabService
+
+pytestmark = pytest.mark.evaluation
+
+FAKE = Path(__file__).parent / "helpers" / "fake_models.py"
+ROWS = len(load_dataset(SAMPLE))
+
+
+@pytest.fixture
+def fake_deployment(tmp_path):
+    """A local deployment ACTIVE on this machine whose 'runtime' is the stand-in router."""
+    data_dir = tmp_path / "data"
+    platform = LocalPlatform(data_dir=data_dir)
+    deployment_id = "local-fakeeval0001"
+    port = free_port()
+    workdir = tmp_path / "router"
+    workdir.mkdir()
+    proc = subprocess.Popen([sys.executable, str(FAKE), str(port), deployment_id], cwd=workdir, start_new_session=True)
+    models = [
+        {"model_id": m, "model_name": m, "gpu_count": 1, "env_var": {}, "fine_tune_weights": []}
+        for m in ("perfect", "vague", "slow", "broken")
+    ]
+    platform.store.add_deployment(
+        {
+            "id": deployment_id,
+            "display_name": "fake",
+            "state": "ACTIVE",
+            "shape": "LOCAL.CPU",
+            "deployment_type": "MULTI",
+            "record": {"models": models, "tags": {}},
+            "router_port": port,
+        },
+        [{"model_name": m["model_name"], "model_id": m["model_id"]} for m in models],
+    )
+    platform.store.update_deployment(deployment_id, runtime_pid=proc.pid)
+    _wait_port(port)
+    service = AquaLabService(platform)
+    try:
+        yield service, deployment_id, workdir
+    finally:
+        for e in platform.list_evaluations():
+            platform.delete_evaluation(e.id)
+        proc.kill()
+        proc.wait()
+
+
+def _wait_port(port: int) -> None:
+    import socket
+
+    for _ in range(100):
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise RuntimeError("stand-in router did not start")
+
+
+def _spec(deployment_id: str, report: Path, **extra) -> EvaluationSpec:
+    fields = {
+        "evaluation_source_id": deployment_id,
+        "evaluation_name": "fake eval",
+        "dataset_path": SAMPLE,
+        "report_path": str(report),
+        "model_parameters": {"max_tokens": 32},
+        "metrics": [{"name": "rouge"}, {"name": "bleu"}, {"name": "bertscore"}, {"name": "perplexity_score"}],
+    }
+    fields.update(extra)
+    return EvaluationSpec.model_validate(fields)
+
+
+def _requests(workdir: Path) -> list[dict]:
+    path = workdir / "requests.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def test_every_model_is_scored_side_by_side_with_reports(fake_deployment, tmp_path):
+    service, deployment_id, workdir = fake_deployment
+    created = service.create_evaluation(_spec(deployment_id, tmp_path / "one", model_parameters={"model": "perfect"}))
+    assert created.state in ("ACCEPTED", "IN_PROGRESS") and [m.model for m in created.models] == ["perfect"]
+    done = service.wait_evaluation(created.id, timeout=120)
+    assert done.state == "SUCCEEDED", done.details
+    perfect = json.loads(service.evaluation_report(created.id, "perfect"))
+    assert perfect["metric_summary_result"][2]["score"] == "Median F1: 1.000 (SD: 0.000)"
+    assert perfect["model_params"] == {"model": "perfect"}
+    assert len(perfect["data"]) == ROWS and perfect["data"][0]["rouge1"] == 1.0
+
+    both = service.create_evaluation(_spec(deployment_id, tmp_path / "all"))  # no "model": every model
+    assert [m.model for m in both.models] == ["perfect", "vague", "slow", "broken"]
+    result = service.wait_evaluation(both.id, timeout=120)
+    assert result.state == "SUCCEEDED", result.details
+    states = {m.model: (m.state, m.rows_done, m.rows_failed) for m in result.models}
+    assert states["perfect"] == ("SUCCEEDED", ROWS, 0) and states["vague"] == ("SUCCEEDED", ROWS, 0)
+    assert states["broken"] == ("FAILED", ROWS, ROWS)
+    assert "broken: 36 of 36 rows failed" in result.details
+    comparison = json.loads(service.evaluation_report(both.id))
+    f1 = comparison["metrics"]["bertscore_f1"]["models"]
+    assert f1["perfect"]["median"] == pytest.approx(1.0) and f1["vague"]["median"] < 0.5
+    assert f1["broken"]["count"] == 0
+    html = service.evaluation_report(both.id, fmt="html")
+    assert html.count("<svg") == len(comparison["metrics"]) and "model server crashed" in html
+    assert (tmp_path / "all" / "vague" / "report.html").exists() and result.comparison_report
+    # every model answered every row once (broken: until it was taken as down)
+    sent = [r for r in _requests(workdir) if r["model"] == "vague"]
+    assert len(sent) == ROWS and {r["max_tokens"] for r in sent} == {32}
+    assert [e.id for e in service.list_evaluations()] == [created.id, both.id]
+
+
+def test_a_killed_job_resumes_without_generating_a_row_twice(fake_deployment, tmp_path):
+    service, deployment_id, workdir = fake_deployment
+    spec = _spec(deployment_id, tmp_path / "r", model_parameters={"model": "slow"}, metrics=[{"name": "rouge"}])
+    created = service.create_evaluation(spec)
+    platform = service.platform
+    while service.get_evaluation(created.id).models[0].rows_done < 6:
+        time.sleep(0.1)
+    seen = service.get_evaluation(created.id)
+    assert seen.state == "IN_PROGRESS" and seen.models[0].eta_s is not None
+    pid = platform.evaluation_store.get(created.id)["runner_pid"]
+    os.killpg(pid, signal.SIGKILL)
+    time.sleep(0.3)
+    result = service.wait_evaluation(created.id, timeout=120)  # looking at it restarts the job
+    assert result.state == "SUCCEEDED" and platform.evaluation_store.get(created.id)["restarts"] == 1
+    prompts = [r["prompt"] for r in _requests(workdir) if r["model"] == "slow"]
+    # at most the rows in flight at the kill (4) are asked again; none is missing
+    assert set(prompts) == {r.prompt for r in load_dataset(SAMPLE)}
+    assert ROWS <= len(prompts) <= ROWS + 4
+    report = json.loads(service.evaluation_report(created.id, "slow"))
+    assert [d["index"] for d in report["data"]] == list(range(ROWS)) and all(d["rouge1"] == 1.0 for d in report["data"])
+
+
+def test_cancel_stops_the_job_and_delete_forgets_it(fake_deployment, tmp_path):
+    service, deployment_id, workdir = fake_deployment
+    created = service.create_evaluation(_spec(deployment_id, tmp_path / "c", model_parameters={"model": "slow"}))
+    while service.get_evaluation(created.id).models[0].rows_done < 2:
+        time.sleep(0.05)
+    canceled = service.cancel_evaluation(created.id)
+    assert canceled.state == "CANCELED" and canceled.models[0].state == "CANCELED"
+    asked = len(_requests(workdir))
+    time.sleep(1)
+    assert len(_requests(workdir)) == asked  # no more requests after the cancel
+    assert canceled.models[0].rows_done < ROWS
+    with pytest.raises(Conflict, match="is CANCELED"):
+        service.evaluation_report(created.id)
+    with pytest.raises(Conflict, match="already CANCELED"):
+        service.cancel_evaluation(created.id)
+    assert service.delete_evaluation(created.id).state == "DELETED"
+    with pytest.raises(NotFound, match="unknown evaluation"):
+        service.get_evaluation(created.id)
+
+
+def test_bad_requests_name_the_field(fake_deployment, tmp_path):
+    service, deployment_id, _ = fake_deployment
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"prompt": "a", "completion": "b"}\n{"prompt": "a"}\n')
+    with pytest.raises(InvalidInput) as err:
+        service.create_evaluation(_spec(deployment_id, tmp_path / "x", dataset_path=str(bad)))
+    assert [p.field for p in err.value.problems] == ["dataset_path line 2: completion"]
+    with pytest.raises(InvalidInput) as err:
+        service.create_evaluation(
+            _spec(
+                deployment_id,
+                tmp_path / "x",
+                model_parameters={"model": "nope", "stream": True},
+                metrics=[{"name": "rouge", "args": {"colour": 1}}],
+            )
+        )
+    assert [p.field for p in err.value.problems] == [
+        "model_parameters.model",
+        "model_parameters.stream",
+        "metrics[0].args.colour",
+    ]
+    with pytest.raises(InvalidInput, match="report_path"):
+        service.create_evaluation(_spec(deployment_id, "oci://b@n/r"))
+    with pytest.raises(NotFound):
+        service.create_evaluation(_spec("local-nosuchdeployment", tmp_path / "x"))
