@@ -428,6 +428,55 @@ def cmd_evaluation_create(args: argparse.Namespace) -> str:
     return _dump(_service(args).create_evaluation(spec))
 
 
+def cmd_evaluation_list(args: argparse.Namespace) -> str:
+    return _dump(_service(args).list_evaluations())
+
+
+def cmd_evaluation_get(args: argparse.Namespace) -> str:
+    return _dump(_service(args).get_evaluation(args.evaluation_id))
+
+
+def cmd_evaluation_cancel(args: argparse.Namespace) -> str:
+    return _dump(_service(args).cancel_evaluation(args.evaluation_id))
+
+
+def cmd_evaluation_delete(args: argparse.Namespace) -> str:
+    return _dump(_service(args).delete_evaluation(args.evaluation_id))
+
+
+def cmd_evaluation_report(args: argparse.Namespace) -> str:
+    return _service(args).evaluation_report(args.evaluation_id, args.model, args.format)
+
+
+def cmd_evaluation_metrics(args: argparse.Namespace) -> str:
+    return _dump(_service(args).supported_metrics())
+
+
+def _add_evaluation_verbs(everbs: argparse._SubParsersAction) -> None:
+    """The verbs after ``create``: evaluations the platform runs itself (``--platform local``)."""
+    for verb, run, text in (
+        ("get", cmd_evaluation_get, "an evaluation's state and per-model progress"),
+        ("cancel", cmd_evaluation_cancel, "stop a running evaluation"),
+        ("delete", cmd_evaluation_delete, "stop and forget an evaluation (its reports stay)"),
+    ):
+        p = everbs.add_parser(verb, help=text)
+        _platform(p, "local")
+        p.add_argument("--evaluation_id", required=True)
+        p.set_defaults(run=run)
+    p = everbs.add_parser("list", help="evaluations")
+    _platform(p, "local")
+    p.set_defaults(run=cmd_evaluation_list)
+    p = everbs.add_parser("report", help="a model's report, or the comparison of every model")
+    _platform(p, "local")
+    p.add_argument("--evaluation_id", required=True)
+    p.add_argument("--model", help="a served name (default: the comparison of all models)")
+    p.add_argument("--format", choices=("json", "html"), default="json")
+    p.set_defaults(run=cmd_evaluation_report)
+    p = everbs.add_parser("metrics", help="the metrics --metrics accepts, with their args")
+    _platform(p, "local")
+    p.set_defaults(run=cmd_evaluation_metrics)
+
+
 # --------------------------------------------------------------------------------------------------
 # Commands: models and configs
 
@@ -588,7 +637,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluation = verbs.add_parser("evaluation", help="evaluate a model of a deployment")
     everbs = evaluation.add_subparsers(dest="verb", required=True, parser_class=_Parser)
-    p = everbs.add_parser("create", help="submit an evaluation job (one per model of a multi-model deployment)")
+    p = everbs.add_parser(
+        "create",
+        help="evaluate a deployment's models on a dataset (local: every model, or model_parameters.model, "
+        "as one comparison; oci: one job for model_parameters.model)",
+    )
     _platform(p, "oci")
     for option in ("evaluation_source_id", "evaluation_name", "dataset_path", "report_path", "model_parameters"):
         p.add_argument(f"--{option}", required=True)
@@ -610,6 +663,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ocpus", type=float)
     p.add_argument("--force_overwrite", action="store_true")
     p.set_defaults(run=cmd_evaluation_create)
+    _add_evaluation_verbs(everbs)
 
     model = verbs.add_parser("model", help="the model catalog")
     mverbs = model.add_subparsers(dest="verb", required=True, parser_class=_Parser)

@@ -8,8 +8,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -19,62 +17,27 @@ from aqua_lab.domain import EvaluationSpec
 from aqua_lab.errors import Conflict, InvalidInput, NotFound
 from aqua_lab.evaluation.datasets import SAMPLE, load_dataset
 from aqua_lab.platforms.local import LocalPlatform
-from aqua_lab.platforms.local.runtime import free_port
 from aqua_lab.service import AquaLabService
+from tests.helpers.fake_models import requests_seen, start_fake_deployment
 
 pytestmark = pytest.mark.evaluation
 
-FAKE = Path(__file__).parent / "helpers" / "fake_models.py"
 ROWS = len(load_dataset(SAMPLE))
 
 
 @pytest.fixture
 def fake_deployment(tmp_path):
     """A local deployment ACTIVE on this machine whose 'runtime' is the stand-in router."""
-    data_dir = tmp_path / "data"
-    platform = LocalPlatform(data_dir=data_dir)
-    deployment_id = "local-fakeeval0001"
-    port = free_port()
     workdir = tmp_path / "router"
-    workdir.mkdir()
-    proc = subprocess.Popen([sys.executable, str(FAKE), str(port), deployment_id], cwd=workdir, start_new_session=True)
-    models = [
-        {"model_id": m, "model_name": m, "gpu_count": 1, "env_var": {}, "fine_tune_weights": []}
-        for m in ("perfect", "vague", "slow", "broken")
-    ]
-    platform.store.add_deployment(
-        {
-            "id": deployment_id,
-            "display_name": "fake",
-            "state": "ACTIVE",
-            "shape": "LOCAL.CPU",
-            "deployment_type": "MULTI",
-            "record": {"models": models, "tags": {}},
-            "router_port": port,
-        },
-        [{"model_name": m["model_name"], "model_id": m["model_id"]} for m in models],
-    )
-    platform.store.update_deployment(deployment_id, runtime_pid=proc.pid)
-    _wait_port(port)
-    service = AquaLabService(platform)
+    deployment_id, proc = start_fake_deployment(tmp_path / "data", workdir)
+    service = AquaLabService(LocalPlatform(data_dir=tmp_path / "data"))
     try:
         yield service, deployment_id, workdir
     finally:
-        for e in platform.list_evaluations():
-            platform.delete_evaluation(e.id)
+        for e in service.list_evaluations():
+            service.delete_evaluation(e.id)
         proc.kill()
         proc.wait()
-
-
-def _wait_port(port: int) -> None:
-    import socket
-
-    for _ in range(100):
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        time.sleep(0.05)
-    raise RuntimeError("stand-in router did not start")
 
 
 def _spec(deployment_id: str, report: Path, **extra) -> EvaluationSpec:
@@ -88,11 +51,6 @@ def _spec(deployment_id: str, report: Path, **extra) -> EvaluationSpec:
     }
     fields.update(extra)
     return EvaluationSpec.model_validate(fields)
-
-
-def _requests(workdir: Path) -> list[dict]:
-    path = workdir / "requests.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
 def test_every_model_is_scored_side_by_side_with_reports(fake_deployment, tmp_path):
@@ -122,7 +80,7 @@ def test_every_model_is_scored_side_by_side_with_reports(fake_deployment, tmp_pa
     assert html.count("<svg") == len(comparison["metrics"]) and "model server crashed" in html
     assert (tmp_path / "all" / "vague" / "report.html").exists() and result.comparison_report
     # every model answered every row once (broken: until it was taken as down)
-    sent = [r for r in _requests(workdir) if r["model"] == "vague"]
+    sent = [r for r in requests_seen(workdir) if r["model"] == "vague"]
     assert len(sent) == ROWS and {r["max_tokens"] for r in sent} == {32}
     assert [e.id for e in service.list_evaluations()] == [created.id, both.id]
 
@@ -141,7 +99,7 @@ def test_a_killed_job_resumes_without_generating_a_row_twice(fake_deployment, tm
     time.sleep(0.3)
     result = service.wait_evaluation(created.id, timeout=120)  # looking at it restarts the job
     assert result.state == "SUCCEEDED" and platform.evaluation_store.get(created.id)["restarts"] == 1
-    prompts = [r["prompt"] for r in _requests(workdir) if r["model"] == "slow"]
+    prompts = [r["prompt"] for r in requests_seen(workdir) if r["model"] == "slow"]
     # at most the rows in flight at the kill (4) are asked again; none is missing
     assert set(prompts) == {r.prompt for r in load_dataset(SAMPLE)}
     assert ROWS <= len(prompts) <= ROWS + 4
@@ -156,9 +114,9 @@ def test_cancel_stops_the_job_and_delete_forgets_it(fake_deployment, tmp_path):
         time.sleep(0.05)
     canceled = service.cancel_evaluation(created.id)
     assert canceled.state == "CANCELED" and canceled.models[0].state == "CANCELED"
-    asked = len(_requests(workdir))
+    asked = len(requests_seen(workdir))
     time.sleep(1)
-    assert len(_requests(workdir)) == asked  # no more requests after the cancel
+    assert len(requests_seen(workdir)) == asked  # no more requests after the cancel
     assert canceled.models[0].rows_done < ROWS
     with pytest.raises(Conflict, match="is CANCELED"):
         service.evaluation_report(created.id)

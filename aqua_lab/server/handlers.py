@@ -28,6 +28,8 @@ from ..domain import (
     Deployment,
     DeploymentConfig,
     DeploymentSpec,
+    Evaluation,
+    EvaluationSpec,
     ModelState,
     Plan,
     ResolvedModel,
@@ -374,6 +376,54 @@ class NoSuchRoute(Base):
 
 
 # --------------------------------------------------------------------------------------------------
+# Evaluations
+
+
+class Evaluations(Base):
+    @web.authenticated
+    async def get(self) -> None:
+        self.reply(DataList[Evaluation](data=await self.blocking(self.service().list_evaluations)))
+
+    @web.authenticated
+    async def post(self) -> None:
+        spec = self.read(EvaluationSpec)
+        created = await self.blocking(self.service().create_evaluation, spec)
+        self.set_header("Location", self.request.path.rstrip("/") + f"/{created.id}")
+        self.reply(created, status=201)
+
+
+class SupportedMetrics(Base):
+    @web.authenticated
+    async def get(self) -> None:
+        self.reply({"data": self.service().supported_metrics()})
+
+
+class OneEvaluation(Base):
+    @web.authenticated
+    async def get(self, evaluation_id: str) -> None:
+        self.reply(await self.blocking(self.service().get_evaluation, evaluation_id))
+
+    @web.authenticated
+    async def delete(self, evaluation_id: str) -> None:
+        self.reply(await self.blocking(self.service().delete_evaluation, evaluation_id))
+
+
+class CancelEvaluation(Base):
+    @web.authenticated
+    async def post(self, evaluation_id: str) -> None:
+        self.reply(await self.blocking(self.service().cancel_evaluation, evaluation_id))
+
+
+class EvaluationReport(Base):
+    @web.authenticated
+    async def get(self, evaluation_id: str) -> None:
+        model = self.get_query_argument("model", None)
+        fmt = self.get_query_argument("format", "json")
+        text = await self.blocking(self.service().evaluation_report, evaluation_id, model, fmt)
+        self.finish(text, set_content_type="text/html; charset=utf-8" if fmt == "html" else "application/json")
+
+
+# --------------------------------------------------------------------------------------------------
 # Route table: the URL patterns and, for openapi.json, what each verb takes and returns.
 
 DEPLOYMENT_ID = r"([^/]+)"
@@ -565,6 +615,72 @@ ROUTES = [
         request=CompareRequest,
         query=PLATFORM_QUERY,
         stream=True,
+    ),
+    Route(
+        "GET",
+        "evaluations",
+        r"evaluations",
+        Evaluations,
+        "evaluations",
+        response=DataList[Evaluation],
+        query=PLATFORM_QUERY,
+    ),
+    Route(
+        "POST",
+        "evaluations",
+        r"evaluations",
+        Evaluations,
+        "evaluate a deployment's models on a dataset (local: every model, or model_parameters.model, as one "
+        "comparison; returns at once, ACCEPTED)",
+        request=EvaluationSpec,
+        response=Evaluation,
+        status=201,
+        query=PLATFORM_QUERY,
+    ),
+    Route(
+        "GET",
+        "evaluations/metrics",
+        r"evaluations/metrics",
+        SupportedMetrics,
+        "the metrics an evaluation accepts, with their args",
+        response=dict,
+        query=PLATFORM_QUERY,
+    ),
+    Route(
+        "GET",
+        "evaluations/{evaluation_id}",
+        r"evaluations/([^/]+)",
+        OneEvaluation,
+        "an evaluation's state and per-model progress",
+        response=Evaluation,
+        query=PLATFORM_QUERY,
+    ),
+    Route(
+        "DELETE",
+        "evaluations/{evaluation_id}",
+        r"evaluations/([^/]+)",
+        OneEvaluation,
+        "stop and forget an evaluation (its report files stay)",
+        response=Evaluation,
+        query=PLATFORM_QUERY,
+    ),
+    Route(
+        "POST",
+        "evaluations/{evaluation_id}/cancel",
+        r"evaluations/([^/]+)/cancel",
+        CancelEvaluation,
+        "stop a running evaluation",
+        response=Evaluation,
+        query=PLATFORM_QUERY,
+    ),
+    Route(
+        "GET",
+        "evaluations/{evaluation_id}/report",
+        r"evaluations/([^/]+)/report",
+        EvaluationReport,
+        "a model's report.json/report.html, or without model the comparison of every model",
+        response=dict,
+        query={**PLATFORM_QUERY, "model": "a served name", "format": "json (default) or html"},
     ),
     Route("GET", "openapi.json", r"openapi\.json", OpenApi, "this document", response=dict),
 ]

@@ -15,6 +15,7 @@ import math
 import sys
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 from aqua_lab.evaluation.datasets import SAMPLE, load_dataset
 
@@ -49,6 +50,50 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("content-length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
+
+
+MODELS = ("perfect", "vague", "slow", "broken")
+
+
+def start_fake_deployment(data_dir: Path, workdir: Path, deployment_id: str = "local-fakeeval0001"):
+    """Register an ACTIVE local deployment of :data:`MODELS` whose runtime is this stand-in router,
+    started in ``workdir``; returns (deployment id, process).  The caller kills the process."""
+    import socket
+    import subprocess
+
+    from aqua_lab.platforms.local import LocalPlatform
+    from aqua_lab.platforms.local.runtime import free_port
+
+    platform = LocalPlatform(data_dir=data_dir)
+    port = free_port()
+    workdir.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.Popen([sys.executable, __file__, str(port), deployment_id], cwd=workdir, start_new_session=True)
+    models = [{"model_id": m, "model_name": m, "gpu_count": 1, "env_var": {}, "fine_tune_weights": []} for m in MODELS]
+    platform.store.add_deployment(
+        {
+            "id": deployment_id,
+            "display_name": "fake",
+            "state": "ACTIVE",
+            "shape": "LOCAL.CPU",
+            "deployment_type": "MULTI",
+            "record": {"models": models, "tags": {}},
+            "router_port": port,
+        },
+        [{"model_name": m, "model_id": m} for m in MODELS],
+    )
+    platform.store.update_deployment(deployment_id, runtime_pid=proc.pid)
+    for _ in range(200):
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return deployment_id, proc
+        time.sleep(0.05)
+    proc.kill()
+    raise RuntimeError("the stand-in router did not start")
+
+
+def requests_seen(workdir: Path) -> list[dict]:
+    path = workdir / "requests.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
 if __name__ == "__main__":
