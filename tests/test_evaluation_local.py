@@ -81,7 +81,12 @@ def test_every_model_is_scored_side_by_side_with_reports(fake_deployment, tmp_pa
     assert (tmp_path / "all" / "vague" / "report.html").exists() and result.comparison_report
     # every model answered every row once (broken: until it was taken as down)
     sent = [r for r in requests_seen(workdir) if r["model"] == "vague"]
-    assert len(sent) == ROWS and {r["max_tokens"] for r in sent} == {32}
+    answers, forced = [r for r in sent if not r["forced"]], [r for r in sent if r["forced"]]
+    assert len(answers) == ROWS and {r["max_tokens"] for r in answers} == {32}
+    # perplexity: each reference forced once too (llama.cpp grammar), its tokens at ln 0.25 → 4.0
+    assert len(forced) == ROWS
+    vague = json.loads(service.evaluation_report(both.id, "vague"))
+    assert vague["metric_summary_result"][3]["score"] == "Median perplexity: 4.0 (SD: 0.0)"
     assert [e.id for e in service.list_evaluations()] == [created.id, both.id]
 
 
@@ -99,7 +104,7 @@ def test_a_killed_job_resumes_without_generating_a_row_twice(fake_deployment, tm
     time.sleep(0.3)
     result = service.wait_evaluation(created.id, timeout=120)  # looking at it restarts the job
     assert result.state == "SUCCEEDED" and platform.evaluation_store.get(created.id)["restarts"] == 1
-    prompts = [r["prompt"] for r in requests_seen(workdir) if r["model"] == "slow"]
+    prompts = [r["prompt"] for r in requests_seen(workdir) if r["model"] == "slow" and not r["forced"]]
     # at most the rows in flight at the kill (4) are asked again; none is missing
     assert set(prompts) == {r.prompt for r in load_dataset(SAMPLE)}
     assert ROWS <= len(prompts) <= ROWS + 4
@@ -227,7 +232,7 @@ def test_a_real_two_model_deployment_is_evaluated_side_by_side(tmp_path):
                 direct = scorer.score(d["reference"], d["prediction"])["rougeL"].fmeasure
                 assert d["rougeL"] == pytest.approx(direct)
             assert all(d["perplexity_score"] and d["perplexity_score"] >= 1.0 for d in report["data"])
-            assert report["metric_results"]["perplexity_score"]["note"].startswith("the model server returns")
+            assert report["metric_results"]["perplexity_score"]["note"].startswith("perplexity of the reference")
         comparison = json.loads(run_cli("evaluation", "report", "--evaluation_id", evaluation_id, env=env).stdout)
         assert comparison["models"] == ["smol-a", "smol-b"]
         assert set(comparison["metrics"]["bertscore_f1"]["models"]) == {"smol-a", "smol-b"}

@@ -84,7 +84,7 @@ def test_perplexity_says_which_text_it_scored_and_when_it_cannot():
     assert own.rows == [{"perplexity_score": pytest.approx(math.e)}]
     assert "model's own answer" in own.note
     ref = metrics.score("perplexity_score", {}, ["a"], ["b"], logprobs=[[-1.0]], reference_logprobs=[[math.log(0.5)]])
-    assert ref.rows[0]["perplexity_score"] == pytest.approx(2.0) and ref.note is None
+    assert ref.rows[0]["perplexity_score"] == pytest.approx(2.0) and ref.note.startswith("perplexity of the reference")
     none = metrics.score("perplexity_score", {}, ["a"], ["b"], logprobs=[None])
     assert "returned no token log-probabilities" in none.note
     assert none.summary_line().startswith("Median perplexity: n/a")

@@ -89,7 +89,11 @@ def fake_chat(answers: dict[str, callable], delay: float = 0.0, log: list | None
         try:
             await asyncio.sleep(delay)
             text = answers[model](body["messages"][0]["content"])
-            lp = {"content": [{"token": t, "logprob": math.log(0.5)} for t in text.split()]}
+            each = math.log(0.5)
+            if "grammar" in body:  # a forced reference, as llama-server generates it
+                text, each = json.loads(body["grammar"].split("::=", 1)[1]), math.log(0.25)
+            tokens = [{"token": t, "logprob": each} for t in text.split()] + [{"token": "", "logprob": -9.0}]
+            lp = {"content": tokens}
             return {
                 "choices": [{"message": {"content": text}, "logprobs": lp}],
                 "usage": {"prompt_tokens": 3, "completion_tokens": len(text.split())},
@@ -214,3 +218,17 @@ def test_html_reports_are_self_contained_with_a_plot_per_metric(tmp_path):
     assert "timed out" in comp and "answer number 7" in comp
     assert json.loads((tmp_path / "bad" / "report.json").read_text())["model"] == "bad"
     assert set(written) == {"good", "bad", "comparison"}
+
+
+def test_perplexity_of_the_reference_when_the_model_can_be_made_to_generate_it():
+    log = []
+    chat = fake_chat({"m": lambda p: "whatever it says"}, log=log)
+    done = asyncio.run(runner.generate(ROWS[:2], ["m"], chat, want_logprobs=True, score_reference=True))
+    forced = [b for _, b in log if "grammar" in b]
+    assert [b["grammar"] for b in forced] == ['root ::= "answer number 0"', 'root ::= "answer number 1"']
+    assert all(b["temperature"] == 0 and b["logprobs"] is True for b in forced)
+    p = done["m"][0]
+    assert p.prediction == "whatever it says" and p.reference_logprobs == [math.log(0.25)] * 3  # end token left out
+    [result] = runner.score_model(ROWS[:2], "m", done["m"], check_metrics([{"name": "perplexity_score"}])).metrics
+    assert result.rows[0]["perplexity_score"] == pytest.approx(4.0)
+    assert result.note.startswith("perplexity of the reference")

@@ -17,12 +17,16 @@ from ..errors import InvalidInput, Problem
 
 ROUGE_TYPES = ("rouge1", "rouge2", "rougeL", "rougeLsum")
 BERTSCORE_LABEL = "BERTScore (all-MiniLM-L6-v2, no baseline)"
-#: why perplexity falls back to the model's own answer: llama-server (and llama-cpp-python) return
-#: log-probabilities only for tokens they generate — no ``echo``/prompt logprobs — so the reference
-#: completion cannot be scored there; vLLM can (``prompt_logprobs``).
+#: why perplexity falls back to the model's own answer: servers return log-probabilities only for
+#: tokens they generate (no ``echo``/prompt logprobs in llama-server); the reference is scored only
+#: where the platform can force the model to generate it (a llama.cpp grammar).
 NO_REFERENCE_LOGPROBS = (
-    "the model server returns log-probabilities only for the tokens it generates, not for a given text, "
-    "so this is the perplexity of the model's own answer, not of the reference completion"
+    "this platform's model server cannot score a given text (log-probabilities come only for tokens it "
+    "generates), so this is the perplexity of the model's own answer, not of the reference completion"
+)
+REFERENCE_LOGPROBS = (
+    "perplexity of the reference completion: the model was made to generate it (a grammar of that exact "
+    "text) and its own token log-probabilities were read"
 )
 
 
@@ -241,6 +245,7 @@ def score(
         use_reference = bool(reference_logprobs) and any(reference_logprobs)
         source = reference_logprobs if use_reference else logprobs
         rows = [{"perplexity_score": perplexity(lp)} for lp in (list(source) or [None] * len(predictions))]
+        note = REFERENCE_LOGPROBS if use_reference else None
         if not use_reference:
             note = NO_REFERENCE_LOGPROBS
             if not any(r["perplexity_score"] is not None for r in rows):

@@ -9,6 +9,7 @@ already done (``resume``) are not generated again.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -33,6 +34,8 @@ class Prediction:
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     logprobs: list[float] | None = None
+    #: the reference completion's tokens under the model (where the platform can force it)
+    reference_logprobs: list[float] | None = None
     error: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
@@ -51,14 +54,49 @@ def chat_body(row: Row, model: str, params: dict[str, Any], want_logprobs: bool)
     return body
 
 
+def reference_body(row: Row, model: str) -> dict[str, Any]:
+    """A request that makes the model produce exactly the reference (a GBNF grammar of one literal)
+    and return each token's log-probability.  llama-server reports the probability under the
+    unconstrained model (``post_sampling_probs`` off), so these are the reference's own token
+    log-probabilities — teacher forcing over HTTP, since llama-server has no prompt logprobs/echo."""
+    literal = json.dumps(row.completion, ensure_ascii=False)  # GBNF literals escape as JSON strings do
+    return {
+        "model": model,
+        "messages": [{"role": "user", "content": row.prompt}],
+        "grammar": f"root ::= {literal}",
+        "logprobs": True,
+        "temperature": 0,
+        # tokens are never more than characters; the slack covers the end-of-turn token
+        "max_tokens": len(row.completion) + 8,
+        "stream": False,
+    }
+
+
+def read_reference_logprobs(response: dict[str, Any]) -> list[float] | None:
+    """The forced reference's token log-probabilities; the end-of-turn token (empty text) is not
+    part of the reference and is left out."""
+    choice = (response.get("choices") or [{}])[0]
+    return _text_logprobs((choice.get("logprobs") or {}).get("content") or []) or None
+
+
+def _text_logprobs(content: list[Any]) -> list[float]:
+    """Log-probabilities of the tokens that carry text (the end-of-turn token has none)."""
+    return [
+        t["logprob"]
+        for t in content
+        if isinstance(t, dict) and t.get("token") and isinstance(t.get("logprob"), int | float)
+    ]
+
+
 def read_answer(index: int, model: str, response: dict[str, Any], latency_ms: float) -> Prediction:
     """The answer text, token counts and per-token log-probabilities of an OpenAI chat completion
-    (``choices[0].logprobs.content[].logprob``, which llama-server and vLLM both return)."""
+    (``choices[0].logprobs.content[].logprob``, which llama-server and vLLM both return), the end
+    token left out as for the reference."""
     choice = (response.get("choices") or [{}])[0]
     text = (choice.get("message") or {}).get("content") or choice.get("text") or ""
     usage = response.get("usage") or {}
     content = (choice.get("logprobs") or {}).get("content") or []
-    logprobs = [t["logprob"] for t in content if isinstance(t, dict) and isinstance(t.get("logprob"), int | float)]
+    logprobs = _text_logprobs(content)
     return Prediction(
         index,
         model,
@@ -77,14 +115,17 @@ async def generate(
     params: dict[str, Any] | None = None,
     concurrency: int | dict[str, int] = 4,
     want_logprobs: bool = False,
+    score_reference: bool = False,
     resume: dict[str, dict[int, Prediction]] | None = None,
     on_prediction: Callable[[Prediction], None] | None = None,
     progress: ProgressFn | None = None,
     cancel: asyncio.Event | None = None,
 ) -> dict[str, dict[int, Prediction]]:
     """Every model answers every row, models in parallel, each with ``concurrency`` requests in
-    flight.  A model whose server fails :data:`GIVE_UP_AFTER` times in a row gets its remaining rows
-    marked failed with the reason; the other models go on.  Setting ``cancel`` stops new requests and
+    flight.  With ``score_reference`` each row also gets the reference completion's token
+    log-probabilities (:func:`reference_body`; llama.cpp grammars).  A model whose server fails
+    :data:`GIVE_UP_AFTER` times in a row gets its remaining rows marked failed with the reason; the
+    other models go on.  Setting ``cancel`` stops new requests and
     returns what finished (cancelling the task works too)."""
     params = params or {}
     done: dict[str, dict[int, Prediction]] = {m: dict((resume or {}).get(m, {})) for m in models}
@@ -127,7 +168,17 @@ async def generate(
                     record(Prediction(row.index, model, error=reason))
                     continue
                 state["failures"] = 0
-                record(read_answer(row.index, model, response, (time.perf_counter() - started) * 1000))
+                answer = read_answer(row.index, model, response, (time.perf_counter() - started) * 1000)
+                if score_reference:
+                    try:
+                        answer.reference_logprobs = read_reference_logprobs(
+                            await chat(model, reference_body(row, model))
+                        )
+                    except asyncio.CancelledError:
+                        raise
+                    except Exception:  # the answer stands; perplexity falls back to the answer's own tokens
+                        answer.reference_logprobs = None
+                record(answer)
 
         await asyncio.gather(*(worker() for _ in range(max(1, min(limit, len(todo) or 1)))))
 
@@ -176,7 +227,6 @@ def score_model(
     model: str,
     predictions: dict[int, Prediction],
     metrics: Sequence[tuple[str, dict[str, Any]]],
-    reference_logprobs: dict[int, list[float]] | None = None,
     encoder_factory=None,
 ) -> ModelScores:
     """Score the answered rows of one model; failed rows stay in the predictions with their reason
@@ -193,7 +243,7 @@ def score_model(
             preds,
             refs,
             logprobs=[p.logprobs for _, p in answered],
-            reference_logprobs=[(reference_logprobs or {}).get(r.index) for r, _ in answered],
+            reference_logprobs=[p.reference_logprobs for _, p in answered],
             encoder_factory=encoder_factory,
         )
         # align scores back to every dataset row (failed rows: None)

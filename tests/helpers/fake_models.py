@@ -1,7 +1,8 @@
 """A stand-in for a local deployment's router, for evaluation tests that need no model engine:
 ``python -m tests.helpers.fake_models PORT DEPLOYMENT_ID`` answers ``/v1/chat/completions`` on
 127.0.0.1 for the models ``perfect`` (the sample's reference answer), ``vague`` (always the same
-sentence), ``slow`` (the reference after 0.3 s) and ``broken`` (HTTP 500).  Its command line holds
+sentence), ``slow`` (the reference after 0.3 s) and ``broken`` (HTTP 500); a request with a one-literal
+``grammar`` gets that literal back with log-probability ln 0.25 per word (an answer: ln 0.5).  Its command line holds
 the deployment id, so the local platform takes it for that deployment's runtime.
 
 Every request is appended to ``requests.jsonl`` in the working directory (to prove no row is
@@ -30,16 +31,30 @@ class Handler(BaseHTTPRequestHandler):
         body = json.loads(self.rfile.read(int(self.headers["content-length"])))
         model, prompt = body["model"], body["messages"][-1]["content"]
         with open("requests.jsonl", "a") as log:
-            log.write(json.dumps({"model": model, "prompt": prompt, "max_tokens": body.get("max_tokens")}) + "\n")
+            log.write(
+                json.dumps(
+                    {
+                        "model": model,
+                        "prompt": prompt,
+                        "max_tokens": body.get("max_tokens"),
+                        "forced": "grammar" in body,
+                    }
+                )
+                + "\n"
+            )
         if model == "broken":
             return self._send(500, {"error": {"message": "model server crashed"}})
         if model == "slow":
             time.sleep(0.3)
         text = "I am not sure about that." if model == "vague" else ANSWERS.get(prompt, "unknown")
+        each = math.log(0.5)
+        if body.get("grammar"):  # the reference forced, as llama-server does with a one-literal grammar
+            text, each = json.loads(body["grammar"].split("::=", 1)[1]), math.log(0.25)
         words = text.split()
         choice = {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
         if body.get("logprobs"):
-            choice["logprobs"] = {"content": [{"token": w, "logprob": math.log(0.5)} for w in words]}
+            tokens = [{"token": w, "logprob": each} for w in words] + [{"token": "", "logprob": -5.0}]
+            choice["logprobs"] = {"content": tokens}
         usage = {"prompt_tokens": len(prompt.split()), "completion_tokens": len(words)}
         self._send(200, {"object": "chat.completion", "model": model, "choices": [choice], "usage": usage})
 

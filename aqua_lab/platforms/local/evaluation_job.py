@@ -17,6 +17,7 @@ import traceback
 from pathlib import Path
 
 from ...inference import client
+from .engines import LLAMA_CPP
 from .evaluations import FINISHED, EvaluationStore, evaluation_dir
 
 #: requests in flight per model when its server's own concurrency is unknown
@@ -81,6 +82,7 @@ async def run(data_dir: Path, evaluation_id: str) -> int:
     for m in models:
         store.update_model(evaluation_id, m, state="IN_PROGRESS", started_on=now, rows_done=len(resume.get(m, {})))
 
+    wants_perplexity = any(n == "perplexity_score" for n, _ in metrics)
     cancel = asyncio.Event()
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, cancel.set)
@@ -110,7 +112,9 @@ async def run(data_dir: Path, evaluation_id: str) -> int:
             chat,
             params,
             concurrency=model_concurrency(platform.store.deployment(row["deployment_id"]), models, platform.engine),
-            want_logprobs=any(n == "perplexity_score" for n, _ in metrics),
+            want_logprobs=wants_perplexity,
+            # llama-server can be made to generate the reference (a grammar) and report its logprobs
+            score_reference=wants_perplexity and platform.engine == LLAMA_CPP,
             resume=resume,
             on_prediction=on_prediction,
             progress=progress,
