@@ -164,3 +164,26 @@ def test_cli_create_get_report_on_the_local_platform(fake, tmp_path):
         env=env,
     )
     assert again.returncode == 2 and "already holds a report" in again.stderr
+
+
+def test_the_evaluation_panel_shows_progress_then_the_comparison(fake):
+    from aqua_lab.service import AquaLabService
+    from aqua_lab.widgets import EvaluationPanel
+
+    data_dir, deployment_id = fake
+    panel = EvaluationPanel(AquaLabService(LocalPlatform(data_dir=data_dir)), deployment_id, poll_s=0.1)
+    assert panel.deployment.value == deployment_id
+    assert list(panel.model.options)[1:] == ["perfect", "vague", "slow", "broken"]
+    panel.params.value = "{not json"
+    panel.evaluate()
+    assert "model_parameters: not valid JSON" in panel.status.value
+    panel.params.value = '{"max_tokens": 16}'
+    panel.model.value = "perfect"
+    panel.metrics["bertscore"].value = False
+    panel.evaluate()
+    panel.worker.join(120)
+    assert "SUCCEEDED" in panel.status.value, panel.status.value
+    assert panel.bars["perfect"].value == 36 and panel.bars["perfect"].bar_style == "success"
+    table, charts, link = panel.result.children
+    assert "rougeL" in table.value and "1.000" in table.value
+    assert charts.value.count("<svg") == 4 and "comparison.html" in link.value

@@ -206,6 +206,7 @@ def test_no_panel_attribute_shadows_an_ipywidgets_member():
         panels.ChatPanel,
         panels.DeployPanel,
         panels.DeploymentsPanel,
+        panels.EvaluationPanel,
         panels.GpuSplit,
         panels.ModelPicker,
     ):

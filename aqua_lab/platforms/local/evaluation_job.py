@@ -105,6 +105,7 @@ async def run(data_dir: Path, evaluation_id: str) -> int:
             last[model] = time.monotonic()
             store.update_model(evaluation_id, model, rows_done=done, rows_failed=failed)
 
+    generation_started = time.perf_counter()
     try:
         done = await generate(
             rows,
@@ -128,6 +129,7 @@ async def run(data_dir: Path, evaluation_id: str) -> int:
             store.update_model(evaluation_id, m, state="CANCELED")
         return 0
 
+    scoring_started = time.perf_counter()
     reports = []
     for m in models:
         scores = score_model(rows, m, done[m], metrics)
@@ -139,6 +141,7 @@ async def run(data_dir: Path, evaluation_id: str) -> int:
         }
         reports.append(model_report(rows, scores, meta))
     written = write_reports(Path(record["report_path"]), reports)
+    _write_stats(directory, scoring_started - generation_started, time.perf_counter() - scoring_started)
     answered = {r["model"]: r["generation"]["answered"] for r in reports}
     for r in reports:
         m, failed = r["model"], r["generation"]["failed"]
@@ -157,6 +160,15 @@ async def run(data_dir: Path, evaluation_id: str) -> int:
         first = next((p.error for p in done[models[0]].values() if p.error), "no answers")
         store.set_state_unless(evaluation_id, "FAILED", f"no model answered: {first}", FINISHED)
     return 0
+
+
+def _write_stats(directory: Path, generation_s: float, scoring_s: float) -> None:
+    """Where this run's time and memory went (read by bench/evaluation_bench.py)."""
+    import resource
+
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+    stats = {"generation_s": round(generation_s, 3), "scoring_s": round(scoring_s, 3), "peak_rss_mb": round(peak_mb)}
+    (directory / "stats.json").write_text(json.dumps(stats))
 
 
 def main(argv: list[str]) -> int:
