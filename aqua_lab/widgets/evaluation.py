@@ -155,6 +155,12 @@ class EvaluationPanel(w.VBox):
         link = w.HTML(message(f"HTML report: {e.comparison_report}", "info"))
         self.result.children = [table, w.HTML("".join(svgs)), link]
 
+    def wait(self, timeout: float = 600) -> Evaluation | None:
+        """Block until the running evaluation has finished (for scripts and notebooks)."""
+        if self.worker is not None:
+            self.worker.join(timeout)
+        return self.evaluation
+
     def cancel(self) -> None:
         if self.evaluation is not None:
             self.service.cancel_evaluation(self.evaluation.id)
