@@ -117,13 +117,18 @@ def real(prompts: int) -> None:
     try:
         evaluate("warm", "smol-a")  # first requests load caches; not counted
         together, stats = evaluate("both", None)
-        one_a, _ = evaluate("only-a", "smol-a")
-        one_b, _ = evaluate("only-b", "smol-b")
+        one_a, stats_a = evaluate("only-a", "smol-a")
+        one_b, stats_b = evaluate("only-b", "smol-b")
         sequential = one_a + one_b
+        generation_alone = stats_a["generation_s"] + stats_b["generation_s"]
         print(f"\ntwo local models × {prompts} prompts (max_tokens 32)")
         print(
             f"one multi-model evaluation {together:.1f} s; two evaluations one after another {sequential:.1f} s "
             f"→ ratio {together / sequential:.2f}"
+        )
+        print(
+            f"generation only: together {stats['generation_s']:.1f} s, one after another {generation_alone:.1f} s "
+            f"→ ratio {stats['generation_s'] / generation_alone:.2f}"
         )
         share = stats["scoring_s"] / (stats["generation_s"] + stats["scoring_s"])
         print(
