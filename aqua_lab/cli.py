@@ -19,17 +19,9 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from . import __version__
-from .catalog import bundled_catalog, load_deployment_config_file
-from .domain import ChatRequest, Deployment, DeploymentSpec, EvaluationSpec, ModelInput, Plan
+from .domain import ChatRequest, Deployment, DeploymentSpec, EvaluationSpec, ModelInput, Plan, chunk_text
 from .errors import AquaLabError, InvalidInput, Problem
-from .planning import payloads
-from .planning.sizing import parameter_count_from_name
-from .service import PLATFORMS, AquaLabService
-
-DEFAULT_IMAGE = "dsmc://odsc-vllm-serving:0.8.1.2"
-PLACEHOLDER_COMPARTMENT = "<compartment_ocid>"
-PLACEHOLDER_PROJECT = "<project_ocid>"
-
+from .service import PLATFORMS, AquaLabService, descriptions
 
 # --------------------------------------------------------------------------------------------------
 # Argument helpers
@@ -63,7 +55,6 @@ def _model_ids(text: str) -> list[str]:
 
 def _custom_models(pairs: Sequence[str] | None) -> list[ModelInput]:
     """``--model_config ID=PATH``: plan with a model of your own and its deployment_config.json."""
-    shapes = bundled_catalog().shapes
     custom = []
     for pair in pairs or []:
         model_id, sep, path = pair.partition("=")
@@ -71,17 +62,10 @@ def _custom_models(pairs: Sequence[str] | None) -> list[ModelInput]:
             raise InvalidInput(
                 Problem("--model_config", f"{pair!r} is not ID=PATH", "e.g. my-model=config/deployment_config.json")
             )
-        loaded = load_deployment_config_file(path, shapes)
-        for warning in loaded.warnings:
+        model, warnings = AquaLabService.custom_model(model_id, path)
+        for warning in warnings:
             print(f"aqua-lab: warning: {warning}", file=sys.stderr)
-        custom.append(
-            ModelInput(
-                model_id=model_id,
-                name=model_id,
-                config=loaded.config,
-                parameter_count_b=parameter_count_from_name(model_id),
-            )
-        )
+        custom.append(model)
     return custom
 
 
@@ -249,34 +233,12 @@ def cmd_validate(args: argparse.Namespace) -> str:
 
 def cmd_payload(args: argparse.Namespace) -> str:
     service = _service(args)
-    validated = _validated(args, service)
-    spec = validated.spec
-    # The bundled catalog knows no artifact locations: the preview names them for the OCI platform to fill.
-    paths = {m.model_id: f"<artifact path of {m.model_id}>" for m in validated.models}
-    compartment = spec.compartment_id or PLACEHOLDER_COMPARTMENT
-    project = spec.project_id or PLACEHOLDER_PROJECT
-    image = spec.container_image_uri or DEFAULT_IMAGE
-    out: dict[str, Any] = {"warnings": validated.warnings}
-    if spec.deployment_type == "SINGLE":
-        out["model_deployment"] = payloads.model_deployment_request(validated, image, compartment, project)
-    else:
-        if spec.deployment_type == "MULTI":
-            out["multi_model_config"] = payloads.multi_model_config(validated, paths)
-        out["model_group"] = payloads.model_group_request(validated, paths, compartment, project)
-        out["model_deployment"] = payloads.model_deployment_request(
-            validated, image, compartment, project, model_group_id="<model_group_ocid from the model_group call>"
-        )
-    return _dump(out)
+    return _dump(service.payload_preview(_validated(args, service)))
 
 
 def _validated(args: argparse.Namespace, service: AquaLabService):
     """The request of validate / payload / create, checked (with any --model_config models)."""
-    return service.validate(_spec(args, _default_shape(service)), _custom_models(args.model_config))
-
-
-def _default_shape(service: AquaLabService) -> str | None:
-    shapes = service.shapes()
-    return shapes[0].name if service.platform.name == "local" and len(shapes) == 1 else None
+    return service.validate(_spec(args, service.default_shape()), _custom_models(args.model_config))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -288,9 +250,9 @@ def cmd_create(args: argparse.Namespace) -> str:
     validated = _validated(args, service)
     for warning in validated.warnings:
         print(f"aqua-lab: warning: {warning}", file=sys.stderr)
-    deployment = service.platform.create_deployment(validated)
+    deployment = service.create_deployment(validated)
     if not args.no_wait:
-        deployment = service.wait(deployment.id, args.timeout, progress=Progress())
+        deployment = service.wait(deployment.id, Progress(), timeout=args.timeout)
         print(file=sys.stderr)
     return _dump(deployment)
 
@@ -311,7 +273,7 @@ def cmd_activate(args: argparse.Namespace) -> str:
     service = _service(args)
     deployment = service.activate(args.model_deployment_id)
     if not args.no_wait:
-        deployment = service.wait(deployment.id, args.timeout, progress=Progress())
+        deployment = service.wait(deployment.id, Progress(), timeout=args.timeout)
         print(file=sys.stderr)
     return _dump(deployment)
 
@@ -336,8 +298,7 @@ def cmd_chat(args: argparse.Namespace) -> str:
 
     async def stream() -> None:
         async for chunk in service.chat_stream(args.model_deployment_id, request):
-            delta = (chunk.get("choices") or [{}])[0].get("delta", {}).get("content") or ""
-            print(delta, end="", flush=True)
+            print(chunk_text(chunk), end="", flush=True)
 
     asyncio.run(stream())
     print()
@@ -368,7 +329,7 @@ def cmd_demo(args: argparse.Namespace) -> str:
         deployment = service.create_deployment(spec)
     elif deployment.state in ("INACTIVE", "FAILED"):
         deployment = service.activate(deployment.id)
-    deployment = service.wait(deployment.id, args.timeout, progress=Progress())
+    deployment = service.wait(deployment.id, Progress(), timeout=args.timeout)
     print(file=sys.stderr)
     if deployment.state != "ACTIVE":
         raise AquaLabError(f"the demo deployment is {deployment.state}: {deployment.lifecycle_details}")
@@ -435,14 +396,12 @@ def cmd_model_list(args: argparse.Namespace) -> str:
 
 
 def cmd_model_register(args: argparse.Namespace) -> str:
-    service = AquaLabService("local")
-    return _dump(service.platform.register_model(args.path, args.name, args.base_model_id))
+    return _dump(AquaLabService("local").register_model(args.path, args.name, args.base_model_id))
 
 
 def cmd_config_check(args: argparse.Namespace) -> str:
-    loaded = load_deployment_config_file(args.path, bundled_catalog().shapes)
-    summary = {s: [e.gpu_count for e in c.multi_model_deployment] for s, c in loaded.config.configuration.items()}
-    return _dump({"ok": True, "multi_model_gpu_counts": summary, "warnings": loaded.warnings})
+    counts, warnings = AquaLabService.check_config_file(args.path)
+    return _dump({"ok": True, "multi_model_gpu_counts": counts, "warnings": warnings})
 
 
 # --------------------------------------------------------------------------------------------------
@@ -454,8 +413,7 @@ def _platform(p: argparse.ArgumentParser, default: str) -> None:
         "--platform",
         choices=PLATFORMS,
         default=default,
-        help=f"bundled: OCI's service models and shapes as shipped (plans only); local: this machine "
-        f"(default: {default})",
+        help="; ".join(f"{name}: {text}" for name, text in descriptions().items()) + f" (default: {default})",
     )
 
 

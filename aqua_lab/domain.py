@@ -468,3 +468,9 @@ class Evaluation(BaseModel):
     model: str
     report_path: str
     created_on: str | None = None
+
+
+def chunk_text(chunk: dict[str, Any]) -> str:
+    """The text an OpenAI stream chunk adds (chat: ``delta.content``; completions: ``text``)."""
+    choice = (chunk.get("choices") or [{}])[0]
+    return choice.get("delta", {}).get("content") or choice.get("text") or ""

@@ -213,7 +213,7 @@ def test_multi_model_deployment_end_to_end(emulator, service):
     created = service.create_deployment(spec)
     assert created.state == "CREATING" and created.instance_shape == "VM.GPU.A10.2"
     seen = []
-    done = service.wait(created.id, timeout=10, interval=0.01, progress=lambda d: seen.append(d.progress))
+    done = service.wait(created.id, lambda d: seen.append(d.progress), timeout=10, interval=0.01)
     assert done.state == "ACTIVE" and seen[-1] == 100 and any(0 < p < 100 for p in seen)
     assert [(m.model_name, m.gpu_count) for m in done.models] == [("gemma", 1), ("phi", 1)]
     assert {(s.model_name, s.state) for s in done.model_states} == {("gemma", "ACTIVE"), ("phi", "ACTIVE")}

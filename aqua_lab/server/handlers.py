@@ -1,18 +1,17 @@
 """REST handlers under ``<base_url>aqua/``: parse (pydantic) → service → JSON.
 
 Every verb needs Jupyter auth; POST/PUT/DELETE need XSRF like every Jupyter API (token-authenticated
-requests are exempt, as everywhere in Jupyter).  Blocking platform calls run in an executor, never
-on the event loop.  Errors are mapped in :mod:`.errors`.  The route table at the bottom is also the
-source of ``openapi.json``.
+requests are exempt, as everywhere in Jupyter).  Handlers only parse and reply: they await the
+service's async face, which keeps blocking platform calls off the event loop.  Errors are mapped
+in :mod:`.errors`.  The route table at the bottom is also the source of ``openapi.json``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Any, Generic, TypeVar
 
 from jupyter_server.base.handlers import APIHandler
@@ -34,7 +33,7 @@ from ..domain import (
     Shape,
 )
 from ..errors import AquaLabError, InvalidInput, NotFound, Problem
-from ..service import AquaLabService
+from ..service import AsyncAquaLabService
 from .errors import BadRequest, to_response
 
 T = TypeVar("T")
@@ -92,11 +91,8 @@ class Base(ExtensionHandlerMixin, APIHandler):
         if pump is not None:
             pump.cancel()  # closes the upstream request: the model stops generating
 
-    def service(self) -> AquaLabService:
+    def service(self) -> AsyncAquaLabService:
         return self.extensionapp.service(self.get_query_argument("platform", None))
-
-    async def blocking(self, fn: Callable[..., Any], *args: Any) -> Any:
-        return await asyncio.get_running_loop().run_in_executor(None, partial(fn, *args))
 
     def read(self, model: type[M]) -> M:
         try:
@@ -207,20 +203,20 @@ class Platforms(Base):
 class Shapes(Base):
     @web.authenticated
     async def get(self) -> None:
-        self.reply(DataList[Shape](data=await self.blocking(self.service().shapes)))
+        self.reply(DataList[Shape](data=await self.service().shapes()))
 
 
 class Models(Base):
     @web.authenticated
     async def get(self) -> None:
-        self.reply(DataList[CatalogModel](data=await self.blocking(self.service().models)))
+        self.reply(DataList[CatalogModel](data=await self.service().models()))
 
 
 class ModelConfig(Base):
     @web.authenticated
     async def get(self, model_id: str) -> None:
         service = self.service()
-        config = (await self.blocking(service.model_input, model_id)).config
+        config = (await service.model_input(model_id)).config
         if config is None:
             raise NotFound("deployment_config.json", model_id, "this model has none; planning estimates its GPUs")
         self.reply(config)
@@ -231,7 +227,7 @@ class Plans(Base):
     async def post(self) -> None:
         request = self.read(PlanRequest)
         service = self.service()
-        self.reply(await self.blocking(service.plan, request.model_ids, request.primary_model_id, request.shape))
+        self.reply(await service.plan(request.model_ids, request.primary_model_id, request.shape))
 
 
 class AdsDeploymentConfig(Base):
@@ -241,24 +237,24 @@ class AdsDeploymentConfig(Base):
     async def get(self, ids: str) -> None:
         model_ids = [i for i in ids.split(",") if i]
         primary = self.get_query_argument("primary_model_id", None)
-        self.reply(await self.blocking(self.service().plan, model_ids, primary))
+        self.reply(await self.service().plan(model_ids, primary))
 
 
 class Deployments(Base):
     @web.authenticated
     async def get(self) -> None:
-        self.reply(DataList[Deployment](data=await self.blocking(self.service().list_deployments)))
+        self.reply(DataList[Deployment](data=await self.service().list_deployments()))
 
     @web.authenticated
     async def post(self) -> None:
         spec = self.read(DeploymentSpec)
-        self.reply(await self.blocking(self.service().create_deployment, spec), status=201)
+        self.reply(await self.service().create_deployment(spec), status=201)
 
 
 class Validate(Base):
     @web.authenticated
     async def post(self) -> None:
-        validated = await self.blocking(self.service().validate, self.read(DeploymentSpec))
+        validated = await self.service().validate(self.read(DeploymentSpec))
         self.reply(
             ValidationResult(
                 instance_shape=validated.shape.name,
@@ -272,34 +268,34 @@ class Validate(Base):
 class OneDeployment(Base):
     @web.authenticated
     async def get(self, deployment_id: str) -> None:
-        self.reply(await self.blocking(self.service().get_deployment, deployment_id))
+        self.reply(await self.service().get_deployment(deployment_id))
 
     @web.authenticated
     async def put(self, deployment_id: str) -> None:
         spec = self.read(DeploymentSpec)
-        self.reply(await self.blocking(self.service().update_deployment, deployment_id, spec))
+        self.reply(await self.service().update_deployment(deployment_id, spec))
 
     @web.authenticated
     async def delete(self, deployment_id: str) -> None:
-        self.reply(await self.blocking(self.service().delete, deployment_id))
+        self.reply(await self.service().delete(deployment_id))
 
 
 class Activate(Base):
     @web.authenticated
     async def post(self, deployment_id: str) -> None:
-        self.reply(await self.blocking(self.service().activate, deployment_id))
+        self.reply(await self.service().activate(deployment_id))
 
 
 class Deactivate(Base):
     @web.authenticated
     async def post(self, deployment_id: str) -> None:
-        self.reply(await self.blocking(self.service().deactivate, deployment_id))
+        self.reply(await self.service().deactivate(deployment_id))
 
 
 class ModelStates(Base):
     @web.authenticated
     async def get(self, deployment_id: str) -> None:
-        self.reply(DataList[ModelState](data=await self.blocking(self.service().model_states, deployment_id)))
+        self.reply(DataList[ModelState](data=await self.service().model_states(deployment_id)))
 
 
 class DeploymentLogs(Base):
@@ -307,7 +303,7 @@ class DeploymentLogs(Base):
     async def get(self, deployment_id: str) -> None:
         model_name = self.get_query_argument("model_name", None)
         lines = self.int_argument("lines", 200)
-        text = await self.blocking(self.service().logs, deployment_id, model_name, lines)
+        text = await self.service().logs(deployment_id, model_name, lines)
         self.reply(Logs(model_name=model_name, text=text))
 
 

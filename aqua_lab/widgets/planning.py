@@ -84,13 +84,13 @@ class ModelPicker(w.VBox):
 
     def pick(self, *model_ids: str, primary: str | None = None) -> None:
         """Select models programmatically (by id or name), as a user's clicks would."""
-        ids = [self.service.platform.get_model(i).id for i in model_ids]
+        ids = [self.service.resolve_model(i).id for i in model_ids]
         self.search.value = ""
         self.selected = ids
         self._filter()
         self._on_choice({"new": tuple(ids)})
         if primary is not None:
-            self.primary_choice.value = self.service.platform.get_model(primary).id
+            self.primary_choice.value = self.service.resolve_model(primary).id
 
 
 class GpuSplit(w.VBox):
@@ -227,7 +227,7 @@ class GpuSplit(w.VBox):
             n = seen[model_id] = seen.get(model_id, 0) + 1
             entry = {"model_id": model_id, "gpu_count": control.value}
             if n > 1:  # the same model twice needs two served names
-                entry["model_name"] = f"{self.service.platform.get_model(model_id).name}-{n}"
+                entry["model_name"] = f"{self.service.resolve_model(model_id).name}-{n}"
             models.append(entry)
         return DeploymentSpec(
             models=models,

@@ -29,6 +29,7 @@ from ...domain import (
 )
 from ...errors import Conflict, InvalidInput, NotFound, Problem
 from ...planning import payloads
+from ..base import Platform
 from .engines import LLAMA_CPP, VLLM
 from .hardware import detect_gpus, is_cpu_shape, local_shape
 from .models import LLAMA_CPP_PARAMS, VLLM_PARAMS, LocalModel, builtin_models, local_config, new_local_model
@@ -69,7 +70,7 @@ def _alive(pid: int | None, marker: str) -> bool:
     return stat.rsplit(")", 1)[-1].split()[0] != "Z" and marker.encode() in cmdline
 
 
-class LocalPlatform:
+class LocalPlatform(Platform):
     name = "local"
 
     def __init__(self, data_dir: Path | None = None, shape: Shape | None = None):
@@ -84,6 +85,9 @@ class LocalPlatform:
 
     def list_shapes(self) -> list[Shape]:
         return [self.shape]
+
+    def default_shape(self) -> str | None:
+        return self.shape.name  # this machine is the one shape
 
     def _local_models(self) -> list[LocalModel]:
         registered = [
@@ -383,8 +387,6 @@ class LocalPlatform:
         shutil.rmtree(self.data_dir / "deployments" / deployment_id, ignore_errors=True)
         gone = self._to_deployment(self.store.deployment(deployment_id))
         return gone
-
-    signs_requests = False
 
     def inference_request(self, deployment: Deployment, route: str, body: bytes, stream: bool) -> tuple[str, dict]:
         """URL and headers that answer ``route`` for this deployment: its router, unsigned."""

@@ -38,6 +38,7 @@ from ...planning.configs import parse_deployment_config
 from ...planning.evaluation import evaluation_job_requests, validate_evaluation
 from ...planning.params import VLLM_PARAMS
 from ...planning.sizing import parameter_count_from_name
+from ..base import Platform
 from .auth import OciAuth
 
 T = TypeVar("T")
@@ -106,10 +107,9 @@ def artifact_location(model: Any) -> tuple[str, str, str] | None:
     return bucket, namespace, prefix.rstrip("/")
 
 
-class OciPlatform:
+class OciPlatform(Platform):
     name = "oci"
     params_key = VLLM_PARAMS
-    signs_requests = True
 
     def __init__(self, auth: OciAuth, settings: Settings, clients: tuple[Any, Any] | None = None):
         self.auth = auth
@@ -149,6 +149,9 @@ class OciPlatform:
             **overrides,
         )
         return cls(auth, settings)
+
+    def cache_scope(self) -> tuple[str, ...]:
+        return (self.name, self.auth.region or "", self.settings.compartment_id)
 
     # SDK calls ------------------------------------------------------------------------------------
 

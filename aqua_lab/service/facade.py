@@ -1,8 +1,12 @@
 """The service facade: the one implementation behind the REST handlers, the widgets and the CLI.
 
 It resolves model ids through the platform, plans and validates with the pure planning core, and
-hands validated requests to the platform.  Planning inputs are cached per platform and model id
-(an explicit cache: configs do not change while a session runs; ``clear_cache`` drops it).
+hands validated requests to the platform.  Fronts use only this class (and its async face,
+:class:`~aqua_lab.service.aio.AsyncAquaLabService`): they never reach the platform, the planner
+or the catalog themselves.  Planning inputs are cached here, per platform scope (OCI: region and
+compartment) and model id, for ``input_ttl_s`` (an explicit cache: a plan asks for the same
+configs many times; a changed ``deployment_config.json`` is seen once the entry expires;
+``clear_cache`` drops everything).
 """
 
 from __future__ import annotations
@@ -11,10 +15,10 @@ import asyncio
 import json
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
-from functools import cache, partial
 from typing import Any
 
-from .domain import (
+from ..catalog import bundled_catalog, load_deployment_config_file
+from ..domain import (
     CatalogModel,
     ChatRequest,
     CompareRequest,
@@ -27,43 +31,47 @@ from .domain import (
     Plan,
     Shape,
     ValidatedDeployment,
+    chunk_text,
 )
-from .errors import Conflict, InvalidInput, NotFound, Problem, UpstreamError
-from .inference import client
-from .planning import ShapeCatalog, plan, validate_deployment
-from .planning.shapes import shape_order
-from .platforms.base import Platform
+from ..errors import Conflict, InvalidInput, NotFound, Problem, UpstreamError
+from ..inference import client
+from ..planning import ShapeCatalog, payloads, plan, validate_deployment
+from ..planning.shapes import shape_order
+from ..planning.sizing import parameter_count_from_name
+from ..platforms.base import Platform
+from ..platforms.registry import PlatformSettings, build_platform
+from .cache import TTLCache
+from .executor import execute
 
-PLATFORMS = ("local", "bundled", "oci")
-
-
-@cache
-def get_platform(name: str) -> Platform:
-    """One platform object per name and process (platforms hold no request state)."""
-    if name == "local":
-        from .platforms.local import LocalPlatform
-
-        return LocalPlatform()
-    if name == "bundled":
-        from .platforms.bundled import BundledPlatform
-
-        return BundledPlatform()
-    if name == "oci":
-        from .platforms.oci import OciPlatform, resolve_auth
-
-        return OciPlatform.from_environment(resolve_auth())
-    raise InvalidInput(Problem("platform", f"unknown platform {name!r}", f"use one of {list(PLATFORMS)}"))
+#: states a deployment settles in: waiting stops there (it never leaves them by itself)
+SETTLED = ("ACTIVE", "FAILED", "NEEDS_ATTENTION", "DELETED")
+DEFAULT_IMAGE = "dsmc://odsc-vllm-serving:0.8.1.2"
+PLACEHOLDER_COMPARTMENT = "<compartment_ocid>"
+PLACEHOLDER_PROJECT = "<project_ocid>"
 
 
 class AquaLabService:
     #: how long a chat may trust a deployment's looked-up endpoint and state (an explicit cache: a
     #: chat turn should not pay a state lookup; a deployment that died meanwhile fails fast anyway)
     CHAT_TARGET_TTL_S = 2.0
+    #: how long planning trusts a model's catalog entry and deployment_config.json
+    INPUT_TTL_S = 300.0
 
-    def __init__(self, platform: Platform | str = "local"):
-        self.platform = get_platform(platform) if isinstance(platform, str) else platform
-        self._inputs: dict[str, ModelInput] = {}
-        self._chat_deployments: dict[str, tuple[float, Deployment]] = {}
+    def __init__(
+        self,
+        platform: Platform | str = "local",
+        settings: PlatformSettings | None = None,
+        input_ttl_s: float | None = None,
+    ):
+        self.platform = (
+            build_platform(platform, settings or PlatformSettings()) if isinstance(platform, str) else platform
+        )
+        self._inputs: TTLCache[ModelInput] = TTLCache(self.INPUT_TTL_S if input_ttl_s is None else input_ttl_s)
+        self._chat_deployments: TTLCache[Deployment] = TTLCache(self.CHAT_TARGET_TTL_S)
+
+    @property
+    def platform_name(self) -> str:
+        return self.platform.name
 
     # catalog --------------------------------------------------------------------------------------
 
@@ -73,23 +81,60 @@ class AquaLabService:
     def shape_catalog(self) -> ShapeCatalog:
         return ShapeCatalog(self.shapes())
 
+    def default_shape(self) -> str | None:
+        """The shape a request gets when it names none (the local machine), else None."""
+        return self.platform.default_shape()
+
     def models(self) -> list[CatalogModel]:
         return self.platform.list_models()
 
+    def resolve_model(self, model_id: str) -> CatalogModel:
+        """The catalog entry for an id or a name (:class:`NotFound` with a hint otherwise)."""
+        return self.platform.get_model(model_id)
+
     def model_input(self, model_id: str) -> ModelInput:
         model = self.platform.get_model(model_id)
-        if model.id not in self._inputs:
-            self._inputs[model.id] = ModelInput.from_catalog(model, self.platform.get_model_config(model.id))
-        return self._inputs[model.id]
+        key = (self.platform.cache_scope(), model.id)
+        cached = self._inputs.get(key)
+        if cached is not None:
+            return cached
+        return self._inputs.put(key, ModelInput.from_catalog(model, self.platform.get_model_config(model.id)))
 
     def clear_cache(self) -> None:
         self._inputs.clear()
+        self._chat_deployments.clear()
 
-    def _inputs_for(self, ids: Sequence[str], field: str) -> list[ModelInput]:
+    def register_model(self, path: str, name: str | None = None, base_model_id: str | None = None) -> CatalogModel:
+        """Add a model file or folder of your own (the local platform; others refuse with 409)."""
+        return self.platform.register_model(path, name, base_model_id)
+
+    @staticmethod
+    def custom_model(model_id: str, path: str) -> tuple[ModelInput, list[str]]:
+        """A model the platform does not know, planned with the deployment_config.json at ``path``
+        (checked against OCI's shapes): the planning input and the warnings the file gave."""
+        loaded = load_deployment_config_file(path, bundled_catalog().shapes)
+        model = ModelInput(
+            model_id=model_id,
+            name=model_id,
+            config=loaded.config,
+            parameter_count_b=parameter_count_from_name(model_id),
+        )
+        return model, loaded.warnings
+
+    @staticmethod
+    def check_config_file(path: str) -> tuple[dict[str, list[int]], list[str]]:
+        """Per shape, the GPU counts a deployment_config.json offers multi-model deployments; and its warnings."""
+        loaded = load_deployment_config_file(path, bundled_catalog().shapes)
+        counts = {s: [e.gpu_count for e in c.multi_model_deployment] for s, c in loaded.config.configuration.items()}
+        return counts, loaded.warnings
+
+    def _inputs_for(self, ids: Sequence[str], field: str, own: dict[str, ModelInput] | None = None) -> list[ModelInput]:
+        """Planning inputs for ``ids`` (``own`` ones as given); every unknown id is one problem at its index."""
+        own = own or {}
         problems, inputs = [], []
         for i, model_id in enumerate(ids):
             try:
-                inputs.append(self.model_input(model_id))
+                inputs.append(own[model_id] if model_id in own else self.model_input(model_id))
             except NotFound as exc:
                 problems.append(Problem(f"{field}[{i}]", f"unknown model {model_id!r}", exc.hint))
         if problems:
@@ -108,10 +153,9 @@ class AquaLabService:
         """Where can these models run together and how do the GPUs split.  ``extra`` adds models
         the platform does not know (e.g. one with a deployment_config.json given by path)."""
         own = {m.model_id: m for m in extra}
-        prefetch = getattr(self.platform, "prefetch_models", None)
-        if prefetch:  # one concurrent round of config fetches instead of one per model
-            prefetch([i for i in model_ids if i not in own])
-        inputs = [own[i] if i in own else self._inputs_for([i], "model_ids")[0] for i in model_ids]
+        # one concurrent round of config fetches instead of one per model
+        self.platform.prefetch_models([i for i in model_ids if i not in own])
+        inputs = self._inputs_for(model_ids, "model_ids", own)
         if primary_model_id is not None and primary_model_id not in own:
             try:
                 primary_model_id = self.platform.get_model(primary_model_id).id
@@ -121,9 +165,9 @@ class AquaLabService:
         if shape:
             shapes = ShapeCatalog([shapes.get(shape)])
         result = plan(inputs, shapes, primary_model_id)
-        warn = getattr(self.platform, "config_warnings", None)
-        if warn:
-            result.warnings += [w for m in inputs if m.model_id not in own for w in warn(m.model_id)]
+        result.warnings += [
+            w for m in inputs if m.model_id not in own for w in self.platform.config_warnings(m.model_id)
+        ]
         return result
 
     def validate(self, spec: DeploymentSpec, extra: Sequence[ModelInput] = ()) -> ValidatedDeployment:
@@ -140,13 +184,36 @@ class AquaLabService:
                     pass  # validate_deployment reports it with the suggestion
             models.append(entry)
         spec = spec.model_copy(update={"models": models})
-        suggest = getattr(self.platform, "suggest", None)
-        return validate_deployment(spec, known, self.shape_catalog(), suggest, params_key=self.platform.params_key)
+        return validate_deployment(
+            spec, known, self.shape_catalog(), self.platform.suggest, params_key=self.platform.params_key
+        )
+
+    def payload_preview(self, validated: ValidatedDeployment) -> dict[str, Any]:
+        """The OCI request bodies a validated deployment becomes, without sending them.  What only
+        OCI knows (artifact paths, OCIDs not given) stays a named placeholder."""
+        spec = validated.spec
+        paths = {m.model_id: f"<artifact path of {m.model_id}>" for m in validated.models}
+        compartment = spec.compartment_id or PLACEHOLDER_COMPARTMENT
+        project = spec.project_id or PLACEHOLDER_PROJECT
+        image = spec.container_image_uri or DEFAULT_IMAGE
+        out: dict[str, Any] = {"warnings": validated.warnings}
+        if spec.deployment_type == "SINGLE":
+            out["model_deployment"] = payloads.model_deployment_request(validated, image, compartment, project)
+        else:
+            if spec.deployment_type == "MULTI":
+                out["multi_model_config"] = payloads.multi_model_config(validated, paths)
+            out["model_group"] = payloads.model_group_request(validated, paths, compartment, project)
+            out["model_deployment"] = payloads.model_deployment_request(
+                validated, image, compartment, project, model_group_id="<model_group_ocid from the model_group call>"
+            )
+        return out
 
     # deployments ----------------------------------------------------------------------------------
 
-    def create_deployment(self, spec: DeploymentSpec) -> Deployment:
-        return self.platform.create_deployment(self.validate(spec))
+    def create_deployment(self, request: DeploymentSpec | ValidatedDeployment) -> Deployment:
+        """Deploy a request (validated here unless it comes from :meth:`validate` already)."""
+        validated = request if isinstance(request, ValidatedDeployment) else self.validate(request)
+        return self.platform.create_deployment(validated)
 
     def list_deployments(self) -> list[Deployment]:
         return self.platform.list_deployments()
@@ -156,32 +223,24 @@ class AquaLabService:
 
     def update_deployment(self, deployment_id: str, spec: DeploymentSpec) -> Deployment:
         """Replace a deployment's models in place (OCI: a new model group, LIVE for stacked)."""
-        update = getattr(self.platform, "update_models", None)
-        if update is None:
-            raise Conflict(
-                f"the {self.platform.name} platform cannot update a deployment in place; "
-                "create a new one and delete the old"
-            )
-        self._chat_deployments.pop(deployment_id, None)
-        return update(deployment_id, self.validate(spec))
+        validated = self.validate(spec)
+        self._chat_deployments.drop(deployment_id)
+        return self.platform.update_models(deployment_id, validated)
 
     def create_evaluation(self, spec: EvaluationSpec) -> Evaluation:
         """Evaluate one model of a deployment (a job on the platform)."""
-        submit = getattr(self.platform, "create_evaluation_job", None)
-        if submit is None:
-            raise Conflict(f"the {self.platform.name} platform does not run evaluation jobs yet")
-        return submit(spec)
+        return self.platform.create_evaluation_job(spec)
 
     def activate(self, deployment_id: str) -> Deployment:
-        self._chat_deployments.pop(deployment_id, None)
+        self._chat_deployments.drop(deployment_id)
         return self.platform.activate(deployment_id)
 
     def deactivate(self, deployment_id: str) -> Deployment:
-        self._chat_deployments.pop(deployment_id, None)
+        self._chat_deployments.drop(deployment_id)
         return self.platform.deactivate(deployment_id)
 
     def delete(self, deployment_id: str) -> Deployment:
-        self._chat_deployments.pop(deployment_id, None)
+        self._chat_deployments.drop(deployment_id)
         return self.platform.delete(deployment_id)
 
     def model_states(self, deployment_id: str) -> list[ModelState]:
@@ -193,34 +252,31 @@ class AquaLabService:
     def wait(
         self,
         deployment_id: str,
-        timeout: float = 600,
-        until: tuple[str, ...] = ("ACTIVE", "FAILED", "NEEDS_ATTENTION"),
-        progress: Callable[[Deployment], None] | None = None,
+        on_progress: Callable[[Deployment], None] | None = None,
+        *,
+        timeout: float | None = 600,
+        until: tuple[str, ...] = SETTLED,
         interval: float = 0.5,
+        stop: Callable[[], bool] | None = None,
     ) -> Deployment:
-        """Poll until the deployment reaches one of ``until`` (or the timeout), reporting progress."""
-        deadline = time.monotonic() + timeout
+        """Poll until the deployment reaches one of ``until`` (or the timeout, or ``stop()``),
+        telling ``on_progress`` each state seen; the last state seen is returned."""
+        deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             d = self.get_deployment(deployment_id)
-            if progress:
-                progress(d)
-            if d.state in until or time.monotonic() > deadline:
+            if on_progress:
+                on_progress(d)
+            if d.state in until or (deadline is not None and time.monotonic() > deadline) or (stop and stop()):
                 return d
             time.sleep(interval)
 
     # chat -----------------------------------------------------------------------------------------
 
-    async def _blocking(self, fn: Callable[..., Any], *args: Any) -> Any:
-        """Platform calls touch disks, databases and networks: keep them off the event loop."""
-        return await asyncio.get_running_loop().run_in_executor(None, partial(fn, *args))
-
     async def _chat_deployment(self, deployment_id: str) -> Deployment:
         cached = self._chat_deployments.get(deployment_id)
-        if cached and time.monotonic() - cached[0] < self.CHAT_TARGET_TTL_S:
-            return cached[1]
-        deployment: Deployment = await self._blocking(self.platform.get_deployment, deployment_id)
-        self._chat_deployments[deployment_id] = (time.monotonic(), deployment)
-        return deployment
+        if cached is not None:
+            return cached
+        return self._chat_deployments.put(deployment_id, await execute(self.platform.get_deployment, deployment_id))
 
     async def _chat_request(self, deployment_id: str, request: ChatRequest, stream: bool) -> tuple[str, bytes, dict]:
         """(url, body bytes, headers) of the call to the model; signed where the platform signs."""
@@ -234,10 +290,7 @@ class AquaLabService:
             raise Conflict(f"deployment {deployment_id} is {deployment.state}; chat needs it ACTIVE")
         body = json.dumps(request.upstream_body(request.model, stream)).encode()
         route = request.resolved_route()
-        if self.platform.signs_requests:
-            url, headers = await self._blocking(self.platform.inference_request, deployment, route, body, stream)
-        else:
-            url, headers = self.platform.inference_request(deployment, route, body, stream)
+        url, headers = await execute(self.platform.inference_request, deployment, route, body, stream)
         return url, body, headers
 
     async def chat_events(self, deployment_id: str, request: ChatRequest) -> AsyncIterator[str]:
@@ -286,8 +339,7 @@ class AquaLabService:
             single = ChatRequest(model=model, **request.model_dump(exclude={"models"}, exclude_none=True))
             try:
                 async for chunk in self.chat_stream(deployment_id, single):
-                    choice = (chunk.get("choices") or [{}])[0]
-                    if choice.get("delta", {}).get("content") or choice.get("text"):
+                    if chunk_text(chunk):
                         tokens += 1
                         first = first or time.perf_counter()
                     await queue.put({"type": "chunk", "model": model, "data": chunk})
