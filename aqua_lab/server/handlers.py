@@ -14,8 +14,10 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
+from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.extension.handler import ExtensionHandlerMixin
+from jupyter_server.utils import url_escape, url_path_join
 from pydantic import BaseModel, Field, ValidationError
 from tornado import web
 from tornado.iostream import StreamClosedError
@@ -82,7 +84,13 @@ class Error(BaseModel):
 # Base
 
 
+#: what a Jupyter authorizer (JupyterHub's, or a custom one) is asked about: reads (GET, plans,
+#: validation) and writes (create, update, delete, activate, chat) on "aqua_lab"
+AUTH_RESOURCE = "aqua_lab"
+
+
 class Base(ExtensionHandlerMixin, APIHandler):
+    auth_resource = AUTH_RESOURCE
     client_gone = False
 
     def on_connection_close(self) -> None:
@@ -188,6 +196,7 @@ class Base(ExtensionHandlerMixin, APIHandler):
 
 class Platforms(Base):
     @web.authenticated
+    @authorized
     async def get(self) -> None:
         app = self.extensionapp
         self.reply(
@@ -202,18 +211,21 @@ class Platforms(Base):
 
 class Shapes(Base):
     @web.authenticated
+    @authorized
     async def get(self) -> None:
         self.reply(DataList[Shape](data=await self.service().shapes()))
 
 
 class Models(Base):
     @web.authenticated
+    @authorized
     async def get(self) -> None:
         self.reply(DataList[CatalogModel](data=await self.service().models()))
 
 
 class ModelConfig(Base):
     @web.authenticated
+    @authorized
     async def get(self, model_id: str) -> None:
         service = self.service()
         config = (await service.model_input(model_id)).config
@@ -224,6 +236,7 @@ class ModelConfig(Base):
 
 class Plans(Base):
     @web.authenticated
+    @authorized("read")  # computes, changes nothing
     async def post(self) -> None:
         request = self.read(PlanRequest)
         service = self.service()
@@ -234,6 +247,7 @@ class AdsDeploymentConfig(Base):
     """ADS-compatible ``GET deployments/config/<id1>,<id2>?primary_model_id=``."""
 
     @web.authenticated
+    @authorized
     async def get(self, ids: str) -> None:
         model_ids = [i for i in ids.split(",") if i]
         primary = self.get_query_argument("primary_model_id", None)
@@ -242,17 +256,22 @@ class AdsDeploymentConfig(Base):
 
 class Deployments(Base):
     @web.authenticated
+    @authorized
     async def get(self) -> None:
         self.reply(DataList[Deployment](data=await self.service().list_deployments()))
 
     @web.authenticated
+    @authorized
     async def post(self) -> None:
         spec = self.read(DeploymentSpec)
-        self.reply(await self.service().create_deployment(spec), status=201)
+        created = await self.service().create_deployment(spec)
+        self.set_header("Location", url_path_join(self.base_url, "aqua", "deployments", url_escape(created.id)))
+        self.reply(created, status=201)
 
 
 class Validate(Base):
     @web.authenticated
+    @authorized("read")  # computes, changes nothing
     async def post(self) -> None:
         validated = await self.service().validate(self.read(DeploymentSpec))
         self.reply(
@@ -267,39 +286,46 @@ class Validate(Base):
 
 class OneDeployment(Base):
     @web.authenticated
+    @authorized
     async def get(self, deployment_id: str) -> None:
         self.reply(await self.service().get_deployment(deployment_id))
 
     @web.authenticated
+    @authorized
     async def put(self, deployment_id: str) -> None:
         spec = self.read(DeploymentSpec)
         self.reply(await self.service().update_deployment(deployment_id, spec))
 
     @web.authenticated
+    @authorized
     async def delete(self, deployment_id: str) -> None:
         self.reply(await self.service().delete(deployment_id))
 
 
 class Activate(Base):
     @web.authenticated
+    @authorized
     async def post(self, deployment_id: str) -> None:
         self.reply(await self.service().activate(deployment_id))
 
 
 class Deactivate(Base):
     @web.authenticated
+    @authorized
     async def post(self, deployment_id: str) -> None:
         self.reply(await self.service().deactivate(deployment_id))
 
 
 class ModelStates(Base):
     @web.authenticated
+    @authorized
     async def get(self, deployment_id: str) -> None:
         self.reply(DataList[ModelState](data=await self.service().model_states(deployment_id)))
 
 
 class DeploymentLogs(Base):
     @web.authenticated
+    @authorized
     async def get(self, deployment_id: str) -> None:
         model_name = self.get_query_argument("model_name", None)
         lines = self.int_argument("lines", 200)
@@ -309,6 +335,7 @@ class DeploymentLogs(Base):
 
 class Chat(Base):
     @web.authenticated
+    @authorized
     async def post(self, deployment_id: str) -> None:
         request = self.read(ChatRequest)
         service = self.service()
@@ -325,6 +352,7 @@ class Chat(Base):
 
 class Compare(Base):
     @web.authenticated
+    @authorized
     async def post(self, deployment_id: str) -> None:
         request = self.read(CompareRequest)
         service = self.service()
@@ -342,6 +370,7 @@ class Compare(Base):
 
 class OpenApi(Base):
     @web.authenticated
+    @authorized
     async def get(self) -> None:
         from .openapi import openapi_document
 
@@ -361,7 +390,12 @@ class NoSuchRoute(Base):
     def _missing(self, *_: str) -> None:
         raise NotFound("route", f"{self.request.method} {self.request.path}", "see aqua/openapi.json for the API")
 
-    get = post = put = delete = patch = web.authenticated(_missing)
+    # one wrapper per verb: @authorized settles its action (read/write) on the first request it sees
+    get = web.authenticated(authorized(_missing))
+    post = web.authenticated(authorized(_missing))
+    put = web.authenticated(authorized(_missing))
+    delete = web.authenticated(authorized(_missing))
+    patch = web.authenticated(authorized(_missing))
 
 
 # --------------------------------------------------------------------------------------------------

@@ -56,6 +56,10 @@ def openapi_document(base_url: str = "/") -> dict[str, Any]:
                 "422": error,
             },
         }
+        if route.status == 201:
+            operation["responses"]["201"]["headers"] = {
+                "Location": {"description": "URL of the created resource", "schema": {"type": "string"}}
+            }
         if route.request is not None:
             operation["requestBody"] = {
                 "required": True,
