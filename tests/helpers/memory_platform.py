@@ -8,7 +8,6 @@ service's back (``configs``), as an edited ``deployment_config.json`` on OCI wou
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
 
 from aqua_lab.domain import (
     CatalogModel,
@@ -72,9 +71,6 @@ class MemoryPlatform(Platform):
     def get_model_config(self, model_id: str) -> DeploymentConfig | None:
         self.calls["get_model_config"] += 1
         return self.configs.get(self.get_model(model_id).id)
-
-    def prefetch_models(self, model_ids: Iterable[str]) -> None:
-        self.calls["prefetch_models"] += 1
 
     # deployments ----------------------------------------------------------------------------------
 

@@ -3,8 +3,8 @@
 Every call goes through the SDK (clients from :func:`make_clients`, whose endpoints tests point at
 the emulator).  SDK failures become :class:`UpstreamError` with the OCI status and request id.
 Model configs are read the way AQUA reads them — catalog metadata, then the artifact's ``config/``
-folder in Object Storage, then a fine-tuned model's base — concurrently, with a TTL cache keyed by
-region + compartment + model id.
+folder in Object Storage, then a fine-tuned model's base — concurrently; the service caches what
+they give per region + compartment + model id (:meth:`OciPlatform.cache_scope`).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import posixpath
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -32,19 +32,19 @@ from ...domain import (
     Shape,
     ValidatedDeployment,
 )
-from ...errors import AquaLabError, Conflict, InvalidInput, NotFound, Problem, UpstreamError
+from ...errors import Conflict, InvalidInput, NotFound, Problem, UpstreamError
 from ...planning import payloads
 from ...planning.configs import parse_deployment_config
 from ...planning.evaluation import evaluation_job_requests, validate_evaluation
 from ...planning.params import VLLM_PARAMS
 from ...planning.sizing import parameter_count_from_name
-from ..base import Platform
+from ..base import FetchedConfig, Platform
 from .auth import OciAuth
 
 T = TypeVar("T")
 DEFAULT_IMAGE = "dsmc://odsc-vllm-serving:0.8.1.2"
 CONFIG_FILE = "deployment_config.json"
-CONFIG_TTL_S = 300.0
+RECORD_TTL_S = 300.0  # SDK model records (artifact location, fine-tune source) reused by config reads and creates
 STATES = {"SUCCESS": "ACTIVE", "FAILED": "FAILED", "INCONSISTENT": "STARTING"}
 
 
@@ -115,7 +115,6 @@ class OciPlatform(Platform):
         self.auth = auth
         self.settings = settings
         self.ds, self.os = clients or make_clients(auth, settings)
-        self._configs: dict[tuple[str, str, str], tuple[float, DeploymentConfig | None, list[str]]] = {}
         self._raw: dict[str, tuple[float, Any]] = {}  # model id → (fetched at, SDK Model)
         self._models: dict[str, CatalogModel] = {}
         self._lock = threading.Lock()
@@ -243,15 +242,15 @@ class OciPlatform(Platform):
         return entry
 
     def get_model_config(self, model_id: str) -> DeploymentConfig | None:
-        return self._config(self.get_model(model_id).id)[0]
+        return self._fetch_config(self.get_model(model_id).id)[0]
 
     def config_warnings(self, model_id: str) -> list[str]:
-        return self._config(self.get_model(model_id).id)[1]
+        return self._fetch_config(self.get_model(model_id).id)[1]
 
     def _raw_model(self, model_id: str) -> Any:
         with self._lock:
             cached = self._raw.get(model_id)
-        if cached and time.monotonic() - cached[0] < CONFIG_TTL_S:
+        if cached and time.monotonic() - cached[0] < RECORD_TTL_S:
             return cached[1]
         model = self._call("get model", self.ds.get_model, model_id).data
         with self._lock:
@@ -269,46 +268,32 @@ class OciPlatform(Platform):
         except NotFound:
             return None
 
-    def prefetch_models(self, model_ids: Iterable[str]) -> None:
+    def fetch_configs(self, model_ids: Sequence[str]) -> dict[str, FetchedConfig]:
         """Resolve many models and fetch their configs in one concurrent round: every config's
         metadata (and the record of each model not yet listed) is requested at once."""
-        ids = []
+        resolved: dict[str, str] = {}  # id as given → OCID
         for model_id in dict.fromkeys(model_ids):
             try:
-                ids.append(model_id if model_id.startswith("ocid1.") else self.get_model(model_id).id)
-            except AquaLabError:
-                pass  # reported again, per model, when the planner asks for it
-        fresh = [i for i in ids if (self.auth.region, self.settings.compartment_id, i) not in self._configs]
-        if not fresh:
-            return
+                resolved[model_id] = model_id if model_id.startswith("ocid1.") else self.get_model(model_id).id
+            except NotFound:
+                pass  # left out: the service asks again and reports it with the hint
+        ocids = list(dict.fromkeys(resolved.values()))
+        if not ocids:
+            return {}
         with self._lock:  # models already listed need no record fetch: their config is one call away
-            unknown = [i for i in fresh if i not in self._models]
-        with ThreadPoolExecutor(max_workers=min(128, len(fresh) + len(unknown))) as pool:
+            unknown = [i for i in ocids if i not in self._models]
+        found: dict[str, FetchedConfig] = {}
+        with ThreadPoolExecutor(max_workers=min(128, len(ocids) + len(unknown))) as pool:
             records = {i: pool.submit(self.get_model, i) for i in unknown}
-            metadata = {i: pool.submit(self._metadatum, i) for i in fresh}
-            for model_id in fresh:
+            metadata = {i: pool.submit(self._metadatum, i) for i in ocids}
+            for ocid in ocids:
                 try:
-                    if model_id in records:
-                        records[model_id].result()
-                    found = self._fetch_config(model_id, metadatum=metadata[model_id].result())
-                except AquaLabError:
+                    model = records[ocid].result() if ocid in records else self.get_model(ocid)
+                except NotFound:
                     continue
-                with self._lock:
-                    self._configs[(self.auth.region, self.settings.compartment_id, model_id)] = (
-                        time.monotonic(),
-                        *found,
-                    )
-
-    def _config(self, model_id: str) -> tuple[DeploymentConfig | None, list[str]]:
-        key = (self.auth.region, self.settings.compartment_id, model_id)
-        with self._lock:
-            cached = self._configs.get(key)
-        if cached and time.monotonic() - cached[0] < CONFIG_TTL_S:
-            return cached[1], cached[2]
-        config, warnings = self._fetch_config(model_id)
-        with self._lock:
-            self._configs[key] = (time.monotonic(), config, warnings)
-        return config, warnings
+                config, warnings = self._fetch_config(ocid, metadatum=metadata[ocid].result())
+                found[ocid] = FetchedConfig(model, config, warnings)
+        return {given: found[ocid] for given, ocid in resolved.items() if ocid in found}
 
     def _fetch_config(
         self, model_id: str, depth: int = 0, metadatum: bytes | None | object = ...
