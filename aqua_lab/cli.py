@@ -19,7 +19,16 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from . import __version__
-from .domain import ChatRequest, Deployment, DeploymentSpec, EvaluationSpec, ModelInput, Plan, chunk_text
+from .domain import (
+    ChatRequest,
+    Deployment,
+    DeploymentSpec,
+    EvaluationSpec,
+    ModelInput,
+    Plan,
+    ValidationResult,
+    chunk_text,
+)
 from .errors import AquaLabError, InvalidInput, Problem
 from .service import PLATFORMS, AquaLabService, descriptions
 
@@ -221,14 +230,7 @@ def cmd_plan(args: argparse.Namespace) -> str:
 def cmd_validate(args: argparse.Namespace) -> str:
     service = _service(args)
     validated = _validated(args, service)
-    return _dump(
-        {
-            "instance_shape": validated.shape.name,
-            "models": [m.model_dump() for m in validated.models],
-            "used_gpus": validated.used_gpus,
-            "warnings": validated.warnings,
-        }
-    )
+    return _dump(ValidationResult.of(validated))
 
 
 def cmd_payload(args: argparse.Namespace) -> str:

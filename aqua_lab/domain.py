@@ -296,6 +296,25 @@ class ValidatedDeployment(BaseModel):
         return sum(m.gpu_count for m in self.models)
 
 
+class ValidationResult(BaseModel):
+    """What checking a deployment request tells the user (REST ``deployments/validate``, CLI
+    ``deployment validate``): the canonical shape, each model as it would be deployed, warnings."""
+
+    instance_shape: str
+    models: list[ResolvedModel]
+    used_gpus: int
+    warnings: list[str]
+
+    @classmethod
+    def of(cls, validated: ValidatedDeployment) -> ValidationResult:
+        return cls(
+            instance_shape=validated.shape.name,
+            models=validated.models,
+            used_gpus=validated.used_gpus,
+            warnings=validated.warnings,
+        )
+
+
 # --------------------------------------------------------------------------------------------------
 # Deployments
 

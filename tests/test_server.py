@@ -18,7 +18,7 @@ from aqua_lab.domain import DeploymentSpec
 from aqua_lab.inference.sse import SSEParser
 from aqua_lab.platforms.local import LocalPlatform
 from aqua_lab.platforms.local.models import SMOLLM2_ID
-from aqua_lab.server.handlers import ROUTES, handlers
+from aqua_lab.server.routes import ROUTES, handlers
 from aqua_lab.service import AquaLabService
 
 pytestmark = pytest.mark.server

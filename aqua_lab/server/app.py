@@ -14,7 +14,8 @@ from ..service import (
     default_data_dir,
     descriptions,
 )
-from .handlers import NoSuchRoute, handlers
+from .handlers import NoSuchRoute
+from .routes import handlers
 
 
 class AquaLab(ExtensionApp):

@@ -3,7 +3,7 @@
 Every verb needs Jupyter auth; POST/PUT/DELETE need XSRF like every Jupyter API (token-authenticated
 requests are exempt, as everywhere in Jupyter).  Handlers only parse and reply: they await the
 service's async face, which keeps blocking platform calls off the event loop.  Errors are mapped
-in :mod:`.errors`.  The route table at the bottom is also the source of ``openapi.json``.
+in :mod:`.errors`; the URLs are in :mod:`.routes`.
 """
 
 from __future__ import annotations
@@ -11,14 +11,13 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
 from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.extension.handler import ExtensionHandlerMixin
 from jupyter_server.utils import url_escape, url_path_join
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, ValidationError
 from tornado import web
 from tornado.iostream import StreamClosedError
 
@@ -27,57 +26,17 @@ from ..domain import (
     ChatRequest,
     CompareRequest,
     Deployment,
-    DeploymentConfig,
     DeploymentSpec,
     ModelState,
-    Plan,
-    ResolvedModel,
     Shape,
+    ValidationResult,
 )
 from ..errors import AquaLabError, InvalidInput, NotFound, Problem
 from ..service import AsyncAquaLabService
 from .errors import BadRequest, to_response
+from .models import DataList, Logs, PlanRequest, PlatformInfo
 
-T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
-
-
-# --------------------------------------------------------------------------------------------------
-# REST-only shapes
-
-
-class DataList(BaseModel, Generic[T]):
-    data: list[T]
-
-
-class PlatformInfo(BaseModel):
-    name: str
-    default: bool
-    description: str
-
-
-class PlanRequest(BaseModel):
-    model_ids: list[str] = Field(min_length=1, description="model ids or names")
-    primary_model_id: str | None = None
-    shape: str | None = Field(default=None, description="only this shape")
-
-
-class ValidationResult(BaseModel):
-    instance_shape: str
-    models: list[ResolvedModel]
-    used_gpus: int
-    warnings: list[str]
-
-
-class Logs(BaseModel):
-    model_name: str | None
-    text: str
-
-
-class Error(BaseModel):
-    message: str
-    errors: list[dict[str, str | None]] | None = None
-    request_id: str | None = None
 
 
 # --------------------------------------------------------------------------------------------------
@@ -248,10 +207,10 @@ class AdsDeploymentConfig(Base):
 
     @web.authenticated
     @authorized
-    async def get(self, ids: str) -> None:
-        model_ids = [i for i in ids.split(",") if i]
+    async def get(self, model_ids: str) -> None:
+        ids = [i for i in model_ids.split(",") if i]
         primary = self.get_query_argument("primary_model_id", None)
-        self.reply(await self.service().plan(model_ids, primary))
+        self.reply(await self.service().plan(ids, primary))
 
 
 class Deployments(Base):
@@ -273,15 +232,7 @@ class Validate(Base):
     @web.authenticated
     @authorized("read")  # computes, changes nothing
     async def post(self) -> None:
-        validated = await self.service().validate(self.read(DeploymentSpec))
-        self.reply(
-            ValidationResult(
-                instance_shape=validated.shape.name,
-                models=validated.models,
-                used_gpus=validated.used_gpus,
-                warnings=validated.warnings,
-            )
-        )
+        self.reply(ValidationResult.of(await self.service().validate(self.read(DeploymentSpec))))
 
 
 class OneDeployment(Base):
@@ -368,15 +319,6 @@ class Compare(Base):
         await self.sse(events())
 
 
-class OpenApi(Base):
-    @web.authenticated
-    @authorized
-    async def get(self) -> None:
-        from .openapi import openapi_document
-
-        self.reply(openapi_document(self.settings.get("base_url", "/")))
-
-
 def _no_delay(handler: web.RequestHandler) -> None:
     """Token events are small writes: send each at once instead of letting Nagle hold it back."""
     stream = getattr(handler.request.connection, "stream", None)
@@ -396,208 +338,3 @@ class NoSuchRoute(Base):
     put = web.authenticated(authorized(_missing))
     delete = web.authenticated(authorized(_missing))
     patch = web.authenticated(authorized(_missing))
-
-
-# --------------------------------------------------------------------------------------------------
-# Route table: the URL patterns and, for openapi.json, what each verb takes and returns.
-
-DEPLOYMENT_ID = r"([^/]+)"
-
-
-@dataclass(frozen=True)
-class Route:
-    method: str
-    path: str  # OpenAPI template under aqua/
-    pattern: str  # tornado regex under aqua/
-    handler: type[Base]
-    summary: str
-    request: type[BaseModel] | None = None
-    response: Any = None
-    status: int = 200
-    query: dict[str, str] = field(default_factory=dict)
-    stream: bool = False
-
-
-PLATFORM_QUERY = {"platform": "platform to use (default: the server's c.AquaLab.platform)"}
-
-ROUTES = [
-    Route(
-        "GET",
-        "platforms",
-        r"platforms",
-        Platforms,
-        "platforms and which is the default",
-        response=DataList[PlatformInfo],
-    ),
-    Route("GET", "shapes", r"shapes", Shapes, "shapes of a platform", response=DataList[Shape], query=PLATFORM_QUERY),
-    Route(
-        "GET",
-        "deployments/shapes",
-        r"deployments/shapes",
-        Shapes,
-        "shapes (ADS-compatible path)",
-        response=DataList[Shape],
-        query=PLATFORM_QUERY,
-    ),
-    Route(
-        "GET",
-        "models",
-        r"models",
-        Models,
-        "models of a platform",
-        response=DataList[CatalogModel],
-        query=PLATFORM_QUERY,
-    ),
-    Route(
-        "GET",
-        "models/{model_id}/config",
-        r"models/(.+)/config",
-        ModelConfig,
-        "a model's deployment_config.json",
-        response=DeploymentConfig,
-        query=PLATFORM_QUERY,
-    ),
-    Route(
-        "POST",
-        "plans",
-        r"plans",
-        Plans,
-        "plan: compatible shapes, GPU split, reasons",
-        request=PlanRequest,
-        response=Plan,
-        query=PLATFORM_QUERY,
-    ),
-    Route(
-        "GET",
-        "deployments/config/{model_ids}",
-        r"deployments/config/(.+)",
-        AdsDeploymentConfig,
-        "ADS-compatible plan for comma-separated model ids",
-        response=Plan,
-        query={**PLATFORM_QUERY, "primary_model_id": "favour this model"},
-    ),
-    Route(
-        "GET",
-        "deployments",
-        r"deployments",
-        Deployments,
-        "deployments",
-        response=DataList[Deployment],
-        query=PLATFORM_QUERY,
-    ),
-    Route(
-        "POST",
-        "deployments",
-        r"deployments",
-        Deployments,
-        "create a deployment (returns at once, CREATING)",
-        request=DeploymentSpec,
-        response=Deployment,
-        status=201,
-        query=PLATFORM_QUERY,
-    ),
-    Route(
-        "POST",
-        "deployments/validate",
-        r"deployments/validate",
-        Validate,
-        "validate a deployment request without creating it",
-        request=DeploymentSpec,
-        response=ValidationResult,
-        query=PLATFORM_QUERY,
-    ),
-    Route(
-        "GET",
-        "deployments/{deployment_id}",
-        rf"deployments/{DEPLOYMENT_ID}",
-        OneDeployment,
-        "one deployment with progress and per-model states (poll it while CREATING)",
-        response=Deployment,
-        query=PLATFORM_QUERY,
-    ),
-    Route(
-        "PUT",
-        "deployments/{deployment_id}",
-        rf"deployments/{DEPLOYMENT_ID}",
-        OneDeployment,
-        "replace the models of a deployment (OCI: live update; local: servers restart; 409 where impossible)",
-        request=DeploymentSpec,
-        response=Deployment,
-        query=PLATFORM_QUERY,
-    ),
-    Route(
-        "DELETE",
-        "deployments/{deployment_id}",
-        rf"deployments/{DEPLOYMENT_ID}",
-        OneDeployment,
-        "delete a deployment",
-        response=Deployment,
-        query=PLATFORM_QUERY,
-    ),
-    Route(
-        "POST",
-        "deployments/{deployment_id}/activate",
-        rf"deployments/{DEPLOYMENT_ID}/activate",
-        Activate,
-        "start a deactivated deployment",
-        response=Deployment,
-        query=PLATFORM_QUERY,
-    ),
-    Route(
-        "POST",
-        "deployments/{deployment_id}/deactivate",
-        rf"deployments/{DEPLOYMENT_ID}/deactivate",
-        Deactivate,
-        "stop a deployment, keeping it",
-        response=Deployment,
-        query=PLATFORM_QUERY,
-    ),
-    Route(
-        "GET",
-        "deployments/{deployment_id}/models",
-        rf"deployments/{DEPLOYMENT_ID}/models",
-        ModelStates,
-        "per-model states",
-        response=DataList[ModelState],
-        query=PLATFORM_QUERY,
-    ),
-    Route(
-        "GET",
-        "deployments/{deployment_id}/logs",
-        rf"deployments/{DEPLOYMENT_ID}/logs",
-        DeploymentLogs,
-        "runtime log, or one model server's",
-        response=Logs,
-        query={**PLATFORM_QUERY, "model_name": "a served name", "lines": "how many lines (default 200)"},
-    ),
-    Route(
-        "POST",
-        "deployments/{deployment_id}/chat",
-        rf"deployments/{DEPLOYMENT_ID}/chat",
-        Chat,
-        "chat with one model: SSE (data: chunk, event: error, data: [DONE]) or JSON with stream=false",
-        request=ChatRequest,
-        response=dict,
-        query=PLATFORM_QUERY,
-        stream=True,
-    ),
-    Route(
-        "POST",
-        "deployments/{deployment_id}/compare",
-        rf"deployments/{DEPLOYMENT_ID}/compare",
-        Compare,
-        "one prompt to several models, streamed side by side (data: {model, chunk}; event: done|error)",
-        request=CompareRequest,
-        query=PLATFORM_QUERY,
-        stream=True,
-    ),
-    Route("GET", "openapi.json", r"openapi\.json", OpenApi, "this document", response=dict),
-]
-
-
-def handlers() -> list[tuple[str, type[Base]]]:
-    """Tornado (pattern, handler) pairs under ``aqua/``, one per URL (more specific ones first)."""
-    seen: dict[str, type[Base]] = {}
-    for route in ROUTES:  # listed so that fixed paths (deployments/shapes) precede deployments/{id}
-        seen.setdefault(route.pattern, route.handler)
-    return [(f"aqua/{pattern}", handler) for pattern, handler in seen.items()]
