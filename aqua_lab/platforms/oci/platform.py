@@ -23,7 +23,6 @@ from typing import Any, TypeVar
 from ...catalog import bundled_catalog
 from ...domain import (
     CatalogModel,
-    DeployedModel,
     Deployment,
     DeploymentConfig,
     Evaluation,
@@ -40,6 +39,7 @@ from ...planning.params import VLLM_PARAMS
 from ...planning.sizing import parameter_count_from_name
 from ..base import FetchedConfig, Platform
 from .auth import OciAuth
+from .wire import custom_metadata, to_deployment
 
 T = TypeVar("T")
 DEFAULT_IMAGE = "dsmc://odsc-vllm-serving:0.8.1.2"
@@ -94,10 +94,6 @@ def make_clients(auth: OciAuth, settings: Settings) -> tuple[Any, Any]:
 ARTIFACT_LOCATION = re.compile(r"oci://([^@/]+)@([^/]+)/(.+)")
 
 
-def custom_metadata(model: Any) -> dict[str, str]:
-    return {c.key: c.value for c in (model.custom_metadata_list or [])}
-
-
 def artifact_location(model: Any) -> tuple[str, str, str] | None:
     """(bucket, namespace, prefix) of a model's artifact in Object Storage, from AQUA's metadata."""
     found = ARTIFACT_LOCATION.fullmatch(custom_metadata(model).get("artifact_location", ""))
@@ -105,6 +101,11 @@ def artifact_location(model: Any) -> tuple[str, str, str] | None:
         return None
     bucket, namespace, prefix = found.groups()
     return bucket, namespace, prefix.rstrip("/")
+
+
+def _gpus_of_shape(shape: str) -> int:
+    found = bundled_catalog().shapes.find(shape)
+    return found.gpu_count if found else 1
 
 
 class OciPlatform(Platform):
@@ -382,84 +383,10 @@ class OciPlatform(Platform):
 
     def _to_deployment(self, md: Any) -> Deployment:
         config = md.model_deployment_configuration_details
-        tags = dict(md.freeform_tags or {})
-        models: list[DeployedModel] = []
-        kind = "SINGLE"
-        shape = ""
+        group = None
         if config.deployment_type == "MODEL_GROUP":
-            shape = config.infrastructure_configuration_details.instance_configuration.instance_shape_name
             group = self._group(config.model_group_configuration_details.model_group_id)
-            details = group.model_group_details if group else None
-            meta = custom_metadata(details) if details else {}
-            if details is not None and details.type == "STACKED":
-                kind = "STACKED"
-                env = config.environment_configuration_details.environment_variables or {}
-                members = group.member_model_entries.member_model_details
-                base = next(m for m in members if m.model_id == details.base_model_id)
-                tp = re.search(r"--tensor-parallel-size\s+(\d+)", env.get("PARAMS", ""))
-                models.append(
-                    DeployedModel(
-                        model_id=base.model_id,
-                        model_name=base.inference_key or base.model_id,
-                        gpu_count=int(tp.group(1)) if tp else 1,
-                        fine_tune_weights=[
-                            {"model_id": m.model_id, "model_name": m.inference_key}
-                            for m in members
-                            if m.model_id != base.model_id
-                        ],
-                    )
-                )
-            elif "multi_model_metadata" in meta:
-                kind = "MULTI"
-                for entry in json.loads(meta["multi_model_metadata"]):
-                    models.append(
-                        DeployedModel(
-                            model_id=entry["model_id"], model_name=entry["model_name"], gpu_count=entry["gpu_count"]
-                        )
-                    )
-        else:
-            shape = config.model_configuration_details.instance_configuration.instance_shape_name
-            env = config.environment_configuration_details.environment_variables or {}
-            if "MULTI_MODEL_CONFIG" in env:  # legacy (ADS ≤ 2.13) multi-model deployments
-                kind = "MULTI"
-                for entry in json.loads(env["MULTI_MODEL_CONFIG"])["models"]:
-                    name = re.search(r"--served-model-name\s+(\S+)", entry["params"])
-                    tp = re.search(r"--tensor-parallel-size\s+(\d+)", entry["params"])
-                    models.append(
-                        DeployedModel(
-                            model_id=entry.get("model_id", entry["model_path"]),
-                            model_name=name.group(1) if name else entry["model_path"],
-                            gpu_count=int(tp.group(1)) if tp else 1,
-                        )
-                    )
-            else:
-                name = re.search(r"--served-model-name\s+(\S+)", env.get("PARAMS", ""))
-                model_id = config.model_configuration_details.model_id
-                models.append(
-                    DeployedModel(
-                        model_id=model_id,
-                        model_name=name.group(1) if name else model_id,
-                        gpu_count=bundled_catalog().shapes.find(shape).gpu_count
-                        if bundled_catalog().shapes.find(shape)
-                        else 1,
-                    )
-                )
-        state = md.lifecycle_state if md.lifecycle_state != "UNKNOWN_ENUM_VALUE" else "NEEDS_ATTENTION"
-        return Deployment(
-            id=md.id,
-            display_name=md.display_name,
-            platform=self.name,
-            state=state,
-            endpoint=md.model_deployment_url,
-            instance_shape=shape,
-            deployment_type=kind,
-            models=models,
-            description=getattr(md, "description", None),
-            created_on=str(md.time_created),
-            lifecycle_details=getattr(md, "lifecycle_details", None),
-            progress=self._progress(md),
-            tags=tags,
-        )
+        return to_deployment(md, group, self._progress(md), _gpus_of_shape, self.name)
 
     def _progress(self, md: Any) -> int:
         if md.lifecycle_state == "ACTIVE":
