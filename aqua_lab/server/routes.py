@@ -8,7 +8,6 @@ otherwise (model ids contain slashes).
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,19 +47,14 @@ from .handlers import (
 )
 from .models import DataList, Logs, PlanRequest, PlatformInfo
 from .openapi import openapi_document
+from .paths import template_pattern
 
 PARAM_PATTERNS = {"model_id": ".+", "model_ids": ".+"}
-PARAMETER = re.compile(r"{(\w+)}")
 
 
 def pattern_of(path: str) -> str:
-    """The tornado regex of a path template: literal text escaped, ``{name}`` a named group."""
-    out, at = [], 0
-    for found in PARAMETER.finditer(path):
-        out.append(re.escape(path[at : found.start()]))
-        out.append(f"(?P<{found.group(1)}>{PARAM_PATTERNS.get(found.group(1), '[^/]+')})")
-        at = found.end()
-    return "".join(out) + re.escape(path[at:])
+    """The tornado regex of a path template (model ids may contain slashes)."""
+    return template_pattern(path, PARAM_PATTERNS)
 
 
 @dataclass(frozen=True)
