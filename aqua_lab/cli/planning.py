@@ -26,8 +26,7 @@ def render_plan(result: Plan, service: AquaLabService, show_all: bool = False) -
         gpu = ""
         if shape and shape.gpu_specs:
             gpu = f"{shape.gpu_count} × {shape.gpu_specs.gpu_type} {shape.per_gpu_memory_in_gbs:g} GB"
-        cells = [letters[m.ocid] for m in shape_plan.models for _ in range(m.gpu_count)]
-        cells += ["·"] * (shape_plan.total_gpus_available - len(cells))
+        cells = [letters[owner] if owner else "·" for owner in shape_plan.gpu_owners()]
         lines.append("")
         lines.append(f"{shape_name}  ({gpu})  uses {shape_plan.used_gpus}/{shape_plan.total_gpus_available} GPUs")
         lines.append("  GPUs  |" + "|".join(cells) + "|")

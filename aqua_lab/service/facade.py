@@ -19,6 +19,7 @@ from typing import Any
 
 from ..catalog import bundled_catalog, load_deployment_config_file
 from ..domain import (
+    DEFAULT_CONTAINER_IMAGE,
     CatalogModel,
     ChatRequest,
     CompareRequest,
@@ -35,7 +36,7 @@ from ..domain import (
 )
 from ..errors import Conflict, InvalidInput, NotFound, Problem, UpstreamError
 from ..inference import client
-from ..planning import ShapeCatalog, payloads, plan, validate_deployment
+from ..planning import ShapeCatalog, is_power_of_two, payloads, plan, validate_deployment
 from ..planning.shapes import shape_order
 from ..planning.sizing import parameter_count_from_name
 from ..platforms.base import FetchedConfig, Platform
@@ -45,7 +46,6 @@ from .executor import execute
 
 #: states a deployment settles in: waiting stops there (it never leaves them by itself)
 SETTLED = ("ACTIVE", "FAILED", "NEEDS_ATTENTION", "DELETED")
-DEFAULT_IMAGE = "dsmc://odsc-vllm-serving:0.8.1.2"
 PLACEHOLDER_COMPARTMENT = "<compartment_ocid>"
 PLACEHOLDER_PROJECT = "<project_ocid>"
 
@@ -192,6 +192,11 @@ class AquaLabService:
         result.warnings += [w for _, warnings in loaded for w in warnings]
         return result
 
+    @staticmethod
+    def gpu_count_choices(total_gpus: int) -> list[int]:
+        """The GPU counts a model may get on a shape of ``total_gpus`` (powers of two, planning's rule)."""
+        return [n for n in range(1, total_gpus + 1) if is_power_of_two(n)]
+
     def validate(self, spec: DeploymentSpec, extra: Sequence[ModelInput] = ()) -> ValidatedDeployment:
         own = {m.model_id: m for m in extra}
         known: dict[str, ModelInput] = dict(own)
@@ -217,7 +222,7 @@ class AquaLabService:
         paths = {m.model_id: f"<artifact path of {m.model_id}>" for m in validated.models}
         compartment = spec.compartment_id or PLACEHOLDER_COMPARTMENT
         project = spec.project_id or PLACEHOLDER_PROJECT
-        image = spec.container_image_uri or DEFAULT_IMAGE
+        image = spec.container_image_uri or DEFAULT_CONTAINER_IMAGE
         out: dict[str, Any] = {"warnings": validated.warnings}
         if spec.deployment_type == "SINGLE":
             out["model_deployment"] = payloads.model_deployment_request(validated, image, compartment, project)

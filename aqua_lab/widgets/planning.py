@@ -142,9 +142,7 @@ class GpuSplit(w.VBox):
     def owners(self, shape: str) -> list[str | None]:
         """The model id owning each GPU of ``shape`` (None: idle) — what the bars show."""
         assert self.plan is not None
-        plan = self.plan.gpu_allocation[shape]
-        cells: list[str | None] = [m.ocid for m in plan.models for _ in range(m.gpu_count)]
-        return cells + [None] * (plan.total_gpus_available - len(cells))
+        return self.plan.gpu_allocation[shape].gpu_owners()
 
     def _legend_index(self) -> dict[str, int]:
         assert self.plan is not None
@@ -204,7 +202,7 @@ class GpuSplit(w.VBox):
             return
         plan = self.plan.gpu_allocation[shape]
         total = plan.total_gpus_available
-        counts = [c for c in (1, 2, 4, 8, 16) if c <= total]
+        counts = self.service.gpu_count_choices(total)
         controls = []
         for m in plan.models:
             control = w.Dropdown(

@@ -25,6 +25,7 @@ from ...domain import (
     ModelState,
     Shape,
     ValidatedDeployment,
+    served_models,
 )
 from ...errors import Conflict, InvalidInput, NotFound, Problem
 from ...planning import payloads
@@ -183,7 +184,7 @@ class LocalPlatform(Platform):
         directory = self.data_dir / "deployments" / deployment_id
         directory.mkdir(parents=True)
         router_port = free_port()
-        names = [{"model_name": n["model_name"], "model_id": n["model_id"]} for n in _served(deployment)]
+        names = _served(deployment)
         self.store.add_deployment(
             {
                 "id": deployment_id,
@@ -321,7 +322,7 @@ class LocalPlatform(Platform):
         self.store.replace_models(
             deployment_id,
             record,
-            [{"model_name": n["model_name"], "model_id": n["model_id"]} for n in _served(deployment)],
+            _served(deployment),
         )
         if was_inactive:
             self.store.update_deployment(deployment_id, state="INACTIVE", details="updated while inactive")
@@ -383,11 +384,7 @@ class LocalPlatform(Platform):
 
 
 def _served(deployment: ValidatedDeployment) -> list[dict[str, str]]:
-    names = []
-    for m in deployment.models:
-        names.append({"model_name": m.model_name, "model_id": m.model_id})
-        names += [{"model_name": w.model_name or w.model_id, "model_id": w.model_id} for w in m.fine_tune_weights]
-    return names
+    return [{"model_name": name, "model_id": model_id} for name, model_id in served_models(deployment.models)]
 
 
 __all__ = ["LocalPlatform", "default_data_dir", "detect_gpus"]

@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 
 from ...catalog import bundled_catalog
 from ...domain import (
+    DEFAULT_CONTAINER_IMAGE,
     CatalogModel,
     Deployment,
     DeploymentConfig,
@@ -30,6 +31,7 @@ from ...domain import (
     ModelState,
     Shape,
     ValidatedDeployment,
+    served_models,
 )
 from ...errors import Conflict, InvalidInput, NotFound, Problem, UpstreamError
 from ...planning import payloads
@@ -42,7 +44,6 @@ from .auth import OciAuth
 from .wire import custom_metadata, to_deployment
 
 T = TypeVar("T")
-DEFAULT_IMAGE = "dsmc://odsc-vllm-serving:0.8.1.2"
 CONFIG_FILE = "deployment_config.json"
 RECORD_TTL_S = 300.0  # SDK model records (artifact location, fine-tune source) reused by config reads and creates
 STATES = {"SUCCESS": "ACTIVE", "FAILED": "FAILED", "INCONSISTENT": "STARTING"}
@@ -57,7 +58,7 @@ class Settings:
     retries: int = 4
     retry_base_s: float = 1.0
     timeout_s: tuple[float, float] = (10.0, 60.0)  # connect, read
-    container_image: str = DEFAULT_IMAGE
+    container_image: str = DEFAULT_CONTAINER_IMAGE
 
 
 def make_clients(auth: OciAuth, settings: Settings) -> tuple[Any, Any]:
@@ -430,10 +431,8 @@ class OciPlatform(Platform):
         except UpstreamError:
             return []
         served: dict[str, list[str]] = {}
-        for m in deployment.models:
-            served.setdefault(m.model_id, []).append(m.model_name)
-            for w in m.fine_tune_weights:
-                served.setdefault(w.model_id, []).append(w.model_name or w.model_id)
+        for name, model_id in served_models(deployment.models):
+            served.setdefault(model_id, []).append(name)
         return [
             ModelState(model_name=name, model_id=r.model_id, state=STATES.get(r.state, "STARTING"))
             for r in rows
