@@ -18,7 +18,7 @@ from .handlers import NoSuchRoute
 from .routes import handlers
 
 
-class AquaLab(ExtensionApp):
+class AquaLab(ExtensionApp):  # the class name is the config section users write: c.AquaLab.*
     """aqua_lab's REST API under <base_url>aqua/."""
 
     name = "aqua_lab"

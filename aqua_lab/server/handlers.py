@@ -40,7 +40,7 @@ M = TypeVar("M", bound=BaseModel)
 
 
 # --------------------------------------------------------------------------------------------------
-# Base
+# The base handler
 
 
 #: what a Jupyter authorizer (JupyterHub's, or a custom one) is asked about: reads (GET, plans,
@@ -48,7 +48,7 @@ M = TypeVar("M", bound=BaseModel)
 AUTH_RESOURCE = "aqua_lab"
 
 
-class Base(ExtensionHandlerMixin, APIHandler):
+class AquaLabHandler(ExtensionHandlerMixin, APIHandler):
     auth_resource = AUTH_RESOURCE
     client_gone = False
 
@@ -153,7 +153,7 @@ class Base(ExtensionHandlerMixin, APIHandler):
 # Handlers
 
 
-class Platforms(Base):
+class Platforms(AquaLabHandler):
     @web.authenticated
     @authorized
     async def get(self) -> None:
@@ -168,21 +168,21 @@ class Platforms(Base):
         )
 
 
-class Shapes(Base):
+class Shapes(AquaLabHandler):
     @web.authenticated
     @authorized
     async def get(self) -> None:
         self.reply(DataList[Shape](data=await self.service().shapes()))
 
 
-class Models(Base):
+class Models(AquaLabHandler):
     @web.authenticated
     @authorized
     async def get(self) -> None:
         self.reply(DataList[CatalogModel](data=await self.service().models()))
 
 
-class ModelConfig(Base):
+class ModelConfig(AquaLabHandler):
     @web.authenticated
     @authorized
     async def get(self, model_id: str) -> None:
@@ -193,7 +193,7 @@ class ModelConfig(Base):
         self.reply(config)
 
 
-class Plans(Base):
+class Plans(AquaLabHandler):
     @web.authenticated
     @authorized("read")  # computes, changes nothing
     async def post(self) -> None:
@@ -202,7 +202,7 @@ class Plans(Base):
         self.reply(await service.plan(request.model_ids, request.primary_model_id, request.shape))
 
 
-class AdsDeploymentConfig(Base):
+class AdsDeploymentConfig(AquaLabHandler):
     """ADS-compatible ``GET deployments/config/<id1>,<id2>?primary_model_id=``."""
 
     @web.authenticated
@@ -213,7 +213,7 @@ class AdsDeploymentConfig(Base):
         self.reply(await self.service().plan(ids, primary))
 
 
-class Deployments(Base):
+class Deployments(AquaLabHandler):
     @web.authenticated
     @authorized
     async def get(self) -> None:
@@ -228,14 +228,14 @@ class Deployments(Base):
         self.reply(created, status=201)
 
 
-class Validate(Base):
+class Validate(AquaLabHandler):
     @web.authenticated
     @authorized("read")  # computes, changes nothing
     async def post(self) -> None:
         self.reply(ValidationResult.of(await self.service().validate(self.read(DeploymentSpec))))
 
 
-class OneDeployment(Base):
+class OneDeployment(AquaLabHandler):
     @web.authenticated
     @authorized
     async def get(self, deployment_id: str) -> None:
@@ -253,28 +253,28 @@ class OneDeployment(Base):
         self.reply(await self.service().delete(deployment_id))
 
 
-class Activate(Base):
+class Activate(AquaLabHandler):
     @web.authenticated
     @authorized
     async def post(self, deployment_id: str) -> None:
         self.reply(await self.service().activate(deployment_id))
 
 
-class Deactivate(Base):
+class Deactivate(AquaLabHandler):
     @web.authenticated
     @authorized
     async def post(self, deployment_id: str) -> None:
         self.reply(await self.service().deactivate(deployment_id))
 
 
-class ModelStates(Base):
+class ModelStates(AquaLabHandler):
     @web.authenticated
     @authorized
     async def get(self, deployment_id: str) -> None:
         self.reply(DataList[ModelState](data=await self.service().model_states(deployment_id)))
 
 
-class DeploymentLogs(Base):
+class DeploymentLogs(AquaLabHandler):
     @web.authenticated
     @authorized
     async def get(self, deployment_id: str) -> None:
@@ -284,7 +284,7 @@ class DeploymentLogs(Base):
         self.reply(Logs(model_name=model_name, text=text))
 
 
-class Chat(Base):
+class Chat(AquaLabHandler):
     @web.authenticated
     @authorized
     async def post(self, deployment_id: str) -> None:
@@ -301,7 +301,7 @@ class Chat(Base):
         await self.sse(events())
 
 
-class Compare(Base):
+class Compare(AquaLabHandler):
     @web.authenticated
     @authorized
     async def post(self, deployment_id: str) -> None:
@@ -326,7 +326,7 @@ def _no_delay(handler: web.RequestHandler) -> None:
         stream.set_nodelay(True)
 
 
-class NoSuchRoute(Base):
+class NoSuchRoute(AquaLabHandler):
     """Anything else under aqua/: a JSON 404 that points at the API's description."""
 
     def _missing(self, *_: str) -> None:

@@ -30,7 +30,7 @@ from ..domain import (
 from .handlers import (
     Activate,
     AdsDeploymentConfig,
-    Base,
+    AquaLabHandler,
     Chat,
     Compare,
     Deactivate,
@@ -61,7 +61,7 @@ def pattern_of(path: str) -> str:
 class Route:
     method: str
     path: str  # OpenAPI template under aqua/
-    handler: type[Base]
+    handler: type[AquaLabHandler]
     summary: str
     request: type[BaseModel] | None = None
     response: Any = None
@@ -74,7 +74,7 @@ class Route:
         return pattern_of(self.path)
 
 
-class OpenApi(Base):
+class OpenApi(AquaLabHandler):
     @web.authenticated
     @authorized
     async def get(self) -> None:
@@ -240,9 +240,9 @@ ROUTES = [
 ]
 
 
-def handlers() -> list[tuple[str, type[Base]]]:
+def handlers() -> list[tuple[str, type[AquaLabHandler]]]:
     """Tornado (pattern, handler) pairs under ``aqua/``, one per URL (more specific ones first)."""
-    seen: dict[str, type[Base]] = {}
+    seen: dict[str, type[AquaLabHandler]] = {}
     for route in ROUTES:  # listed so that fixed paths (deployments/shapes) precede deployments/{id}
         seen.setdefault(route.pattern, route.handler)
     return [(f"aqua/{pattern}", handler) for pattern, handler in seen.items()]
