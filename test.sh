@@ -16,4 +16,8 @@ fi
 if [ ! -d ui-tests/node_modules/playwright-core ]; then
   (cd ui-tests && npm install --no-audit --no-fund --loglevel=error >/dev/null)
 fi
+# llama.cpp's own view of this CPU (the engine is built by venv.sh above): which kernels it will use
+if [ -n "${CI:-}" ]; then
+  echo "==> llama.cpp system_info: $(python -c 'from aqua_lab.platforms.local.engine_build import system_info; print(system_info())')"
+fi
 exec python -m pytest "$@"

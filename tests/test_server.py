@@ -145,6 +145,34 @@ async def test_plans_and_the_ads_compatible_config_route(jp_fetch):
     assert ads["error_message"] is None and "VM.GPU.A10.2" in ads["gpu_allocation"]
 
 
+async def test_the_rest_plan_offers_the_split_that_fills_more(jp_fetch):
+    body = {
+        "model_ids": ["google/codegemma-1.1-2b", "codellama/CodeLlama-7b-Instruct-hf"],
+        "primary_model_id": "google/codegemma-1.1-2b",
+        "shape": "BM.GPU.A10.4",
+    }
+    plan = await fetch_json(jp_fetch, "plans", method="POST", body=body, params={"platform": "bundled"})
+    a10 = plan["gpu_allocation"]["BM.GPU.A10.4"]
+    assert [m["gpu_count"] for m in a10["models"]] == [1, 1] and a10["primary_honoured"] is True
+    [alt] = a10["alternatives"]
+    assert [m["gpu_count"] for m in alt["models"]] == [1, 2] and (alt["used_gpus"], alt["adds_gpus"]) == (3, 1)
+    assert alt["above_primary"] == ["codellama/CodeLlama-7b-Instruct-hf"]
+
+
+async def test_get_deployment_config(jp_fetch):
+    """ADS test_deployment_handler.py::test_get_deployment_config (and test_deployment.py's): one id
+    answers that model's raw {shape, configuration}, on every platform."""
+    raw = await fetch_json(
+        jp_fetch, "deployments", "config", "meta-llama/Meta-Llama-3.1-8B-Instruct", params={"platform": "bundled"}
+    )
+    assert set(raw) >= {"shape", "configuration"} and "gpu_allocation" not in raw
+    assert raw["configuration"]["BM.GPU.A10.4"]["multi_model_deployment"]
+    local = await fetch_json(jp_fetch, "deployments", "config", SMOLLM2_ID)
+    assert [s.split(".")[0] for s in local["shape"]] == ["LOCAL"] and "gpu_allocation" not in local
+    missing = await fetch_json(jp_fetch, "deployments", "config", "nope", params={"platform": "bundled"}, expect=404)
+    assert "unknown model 'nope'" in missing["message"]
+
+
 async def test_bad_input_is_4xx_with_field_paths_never_403_or_500(jp_fetch):
     not_json = await fetch_json(jp_fetch, "plans", method="POST", body="{oops", expect=400)
     assert "not JSON" in not_json["message"]

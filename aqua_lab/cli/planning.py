@@ -25,11 +25,15 @@ def render_plan(result: Plan, service: AquaLabService, show_all: bool = False) -
         shape = shapes.find(shape_name)
         gpu = ""
         if shape and shape.gpu_specs:
-            gpu = f"{shape.gpu_count} × {shape.gpu_specs.gpu_type} {shape.per_gpu_memory_in_gbs:g} GB"
-        cells = [letters[owner] if owner else "·" for owner in shape_plan.gpu_owners()]
+            memory = f"{shape.per_gpu_memory_in_gbs:g} GB" if shape.per_gpu_memory_in_gbs else "memory unknown"
+            gpu = f"{shape.gpu_count} × {shape.gpu_specs.gpu_type or 'GPU'} {memory}"
+
+        def cells(models=None, plan=shape_plan):
+            return "|" + "|".join(letters[o] if o else "·" for o in plan.gpu_owners(models)) + "|"
+
         lines.append("")
         lines.append(f"{shape_name}  ({gpu})  uses {shape_plan.used_gpus}/{shape_plan.total_gpus_available} GPUs")
-        lines.append("  GPUs  |" + "|".join(cells) + "|")
+        lines.append("  GPUs  " + cells())
         for m in shape_plan.models:
             star = " *primary" if m.ocid == result.primary_model_id else ""
             est = " (estimated)" if m.estimated else ""
@@ -40,6 +44,9 @@ def render_plan(result: Plan, service: AquaLabService, show_all: bool = False) -
             lines.append(row.rstrip())
         for note in shape_plan.notes:
             lines.append(f"  note: {note}")
+        for alt in shape_plan.alternatives:
+            split = ", ".join(f"{letters[m.ocid]} {m.gpu_count}" for m in alt.models)
+            lines.append(f"  alternative  {cells(alt.models)}  {split}: {alt.note}")
     hidden = 0
     if result.incompatible_shapes:
         lines.append("")
@@ -66,6 +73,7 @@ def cmd_list_shapes(args: argparse.Namespace) -> str:
                 "name": s.name,
                 "shape_series": s.shape_series,
                 "gpu_specs": s.gpu_specs.model_dump() if s.gpu_specs else None,
+                **({"notes": s.notes} if s.notes else {}),  # e.g. GPU memory unknown for a shape no index has
             }
             for s in service_for(args).shapes()
         ]

@@ -72,7 +72,7 @@ class Response:
             self._writer.close()
 
 
-# uvicorn (llama_cpp.server) and vLLM close a connection idle for 5 s; give ours up a little earlier
+# llama-server (cpp-httplib) and vLLM (uvicorn) close a connection idle for 5 s; give ours up a little earlier
 MAX_IDLE_S = 4.0
 
 

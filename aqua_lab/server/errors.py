@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import ValidationError
 from tornado import web
 
-from ..errors import AquaLabError, Conflict, InvalidInput, NotFound, UpstreamError
+from ..errors import AquaLabError, Conflict, InvalidInput, NotFound, Unavailable, UpstreamError
 
 log = logging.getLogger("aqua_lab.server")
 
@@ -35,6 +35,8 @@ def to_response(exc: BaseException) -> tuple[int, dict[str, Any]]:
         return 404, {"message": str(exc)}
     if isinstance(exc, Conflict):
         return 409, {"message": str(exc)}
+    if isinstance(exc, Unavailable):
+        return 503, {"message": str(exc)}
     if isinstance(exc, UpstreamError):
         status = exc.status if 400 <= exc.status < 600 else 502
         return status, {"message": str(exc), "request_id": exc.request_id}

@@ -26,6 +26,7 @@ from ..domain import (
     ChatRequest,
     CompareRequest,
     Deployment,
+    DeploymentConfig,
     DeploymentSpec,
     ModelState,
     Shape,
@@ -208,6 +209,11 @@ class AdsDeploymentConfig(AquaLabHandler):
     @web.authenticated
     @authorized
     async def get(self, model_ids: str) -> None:
+        model_ids = model_ids.replace(" ", "")
+        if "," not in model_ids:  # one id: that model's raw {shape, configuration}, as ADS's handler answers
+            config = (await self.service().model_input(model_ids)).config
+            self.reply(config or DeploymentConfig())  # ADS: no config → empty one ("use defaults")
+            return
         ids = [i for i in model_ids.split(",") if i]
         primary = self.get_query_argument("primary_model_id", None)
         self.reply(await self.service().plan(ids, primary))

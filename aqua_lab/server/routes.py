@@ -129,7 +129,7 @@ ROUTES = [
         "GET",
         "deployments/config/{model_ids}",
         AdsDeploymentConfig,
-        "ADS-compatible plan for comma-separated model ids",
+        "ADS-compatible: one id → that model's deployment_config.json; comma-separated ids → plan",
         response=Plan,
         query={**PLATFORM_QUERY, "primary_model_id": "favour this model"},
     ),

@@ -223,7 +223,10 @@ class AquaLabService:
         compartment = spec.compartment_id or PLACEHOLDER_COMPARTMENT
         project = spec.project_id or PLACEHOLDER_PROJECT
         image = spec.container_image_uri or DEFAULT_CONTAINER_IMAGE
-        out: dict[str, Any] = {"warnings": validated.warnings}
+        out: dict[str, Any] = {
+            "warnings": validated.warnings,
+            "served_params": {m.model_name: m.served_params for m in validated.models},
+        }
         if spec.deployment_type == "SINGLE":
             out["model_deployment"] = payloads.model_deployment_request(validated, image, compartment, project)
         else:

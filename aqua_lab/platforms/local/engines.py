@@ -2,9 +2,11 @@
 
 The runtime reads the same ``{"models": [{"params", "model_path", "fine_tune_weights"}]}`` the OCI
 container reads.  ``--served-model-name`` and ``--tensor-parallel-size`` come out of ``params`` and
-become the engine's own options: for llama.cpp the model alias and its thread count (the share of
-cores the planner gave the model), for vLLM the served name, the tensor-parallel size and
-``CUDA_VISIBLE_DEVICES``.  The model's other flags are handed to its engine unchanged.
+become the engine's own options: for llama.cpp (``llama-server``) the alias and its thread count (the
+share of cores the planner gave the model), for vLLM the served name, the tensor-parallel size and
+``CUDA_VISIBLE_DEVICES``.  For llama.cpp the model's other flags pass an allow-list and are translated
+(:mod:`.llama_flags`: per-request context and slots become ``--ctx-size``/``--parallel``); vLLM gets
+them unchanged, as the OCI container does.
 """
 
 from __future__ import annotations
@@ -14,9 +16,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ...planning import params as P
+from .llama_flags import EngineArgs, engine_args
 
 LLAMA_CPP = "llama_cpp"
 VLLM = "vllm"
+PROMPT_CACHE_MIB = 256
+VLLM_DEFAULT_SEQS = 256
 
 
 @dataclass
@@ -37,59 +42,91 @@ class ServerSpec:
     def names(self) -> list[str]:
         return [self.served_name, *self.lora_modules]
 
-    def command(self, port: int) -> list[str]:
+    def llama_args(self) -> EngineArgs:
+        """The per-request context, the slots and the other llama-server options of this model."""
+        return engine_args(self.flags)
+
+    def llama_context(self) -> int | None:
+        """Tokens one request may use (prompt and answer), where the engine has a fixed per-slot context."""
+        return self.llama_args().context if self.engine == LLAMA_CPP else None
+
+    @property
+    def concurrency(self) -> int:
+        """Requests the server decodes at once (llama.cpp's slots; vLLM's --max-num-seqs or its default)."""
         if self.engine == LLAMA_CPP:
-            threads = str(max(1, len(self.slots)))
-            cmd = [
-                sys.executable,
-                "-m",
-                "llama_cpp.server",
-                "--model",
-                self.model_path,
-                "--model_alias",
-                self.served_name,
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--n_threads",
-                threads,
-                "--n_threads_batch",
-                threads,
-                "--seed",
-                str(self.seed),
-                # llama_cpp.server cancels a running request when another arrives; queue them instead
-                "--interrupt_requests",
-                "False",
-            ]
-            if self.lora_path:
-                cmd += ["--lora_path", self.lora_path]
-        else:
-            cmd = [
-                sys.executable,
-                "-m",
-                "vllm.entrypoints.openai.api_server",
-                "--model",
-                self.model_path,
-                "--served-model-name",
-                self.served_name,
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--tensor-parallel-size",
-                str(max(1, len(self.slots))),
-                "--seed",
-                str(self.seed),
-            ]
-            if self.lora_modules:
-                cmd += ["--enable-lora", "--lora-modules", *(f"{n}={p}" for n, p in self.lora_modules.items())]
+            return self.llama_args().slots
         for flag in self.flags:
-            if self.engine == VLLM and self.lora_modules and flag.key == "enable-lora":
+            if flag.key == "max-num-seqs" and isinstance(flag.value, str) and flag.value.isdigit():
+                return int(flag.value)
+        return VLLM_DEFAULT_SEQS
+
+    def command(self, port: int, api_key: str | None = None) -> list[str]:
+        if self.engine == LLAMA_CPP:
+            from .engine_build import binary_path
+
+            threads = str(max(1, len(self.slots)))
+            engine = self.llama_args()
+            cmd = [
+                str(binary_path()),
+                "--model",
+                self.model_path,
+                "--alias",
+                self.served_name,
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--threads",
+                threads,
+                "--threads-batch",
+                threads,
+                "--seed",
+                str(self.seed),
+                # one context per slot: every request gets the whole per-request context it was planned
+                "--parallel",
+                str(engine.slots),
+                "--ctx-size",
+                str(engine.context * engine.slots),
+                "--no-kv-unified",
+                # llama-server keeps up to 8 GiB of old prompts per process by default
+                "--cache-ram",
+                str(PROMPT_CACHE_MIB),
+                "--no-webui",
+                "--metrics",
+                # load-time facts (CPU features used, model and KV buffer sizes) go to the model's log
+                "--log-verbosity",
+                "4",
+            ]
+            if api_key:
+                cmd += ["--api-key", api_key]
+            if self.lora_path:
+                cmd += ["--lora", self.lora_path]
+            return cmd + engine.args
+        cmd = [
+            sys.executable,
+            "-m",
+            "vllm.entrypoints.openai.api_server",
+            "--model",
+            self.model_path,
+            "--served-model-name",
+            self.served_name,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--tensor-parallel-size",
+            str(max(1, len(self.slots))),
+            "--seed",
+            str(self.seed),
+        ]
+        if api_key:
+            cmd += ["--api-key", api_key]
+        if self.lora_modules:
+            cmd += ["--enable-lora", "--lora-modules", *(f"{n}={p}" for n, p in self.lora_modules.items())]
+        for flag in self.flags:
+            if self.lora_modules and flag.key == "enable-lora":
                 continue
-            cmd.append(flag.name)
-            if flag.value is not None:
-                cmd.append(flag.value)
+            cmd += flag.argv()
         return cmd
 
     def environment(self) -> dict[str, str]:
@@ -102,7 +139,7 @@ def server_specs(multi_model_config: dict[str, Any], engine: str, slots: list[in
     """Servers for every model of the config, slots handed out in model order.
 
     On llama.cpp a model with LoRA adapters becomes one server for the base plus one per adapter
-    (each loads the base with ``--lora_path``); they share the model's slots.  On vLLM one server
+    (each loads the base with ``--lora``); they share the model's slots.  On vLLM one server
     serves the base and every adapter (``--enable-lora --lora-modules``)."""
     specs: list[ServerSpec] = []
     cursor = 0

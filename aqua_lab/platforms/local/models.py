@@ -19,10 +19,13 @@ from ...planning.params import VLLM_PARAMS
 from ...planning.sizing import parameter_count_from_name
 from .hardware import is_cpu_shape
 
+MAX_GGUF_STRING = 1 << 24
+MAX_GGUF_ARRAY = 1 << 24
 SMOLLM2_ID = "smollm2-135m-instruct"
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 LLAMA_CPP_PARAMS = "LLAMA_CPP_PARAMS"
-DEFAULT_CPU_PARAMS = "--n_ctx 2048"
+# per-request context and requests decoded at once (llama.cpp slots); vLLM's names for both
+DEFAULT_CPU_PARAMS = "--max-model-len 2048 --max-num-seqs 4"
 DEFAULT_GPU_PARAMS = "--max-model-len 4096"
 
 
@@ -85,6 +88,8 @@ def read_gguf_metadata(
 
         def string() -> str:
             (n,) = struct.unpack("<Q", f.read(8))
+            if n > MAX_GGUF_STRING:  # a crafted header must not make us allocate its claim
+                raise ValueError(f"GGUF header has a {n}-byte string (more than {MAX_GGUF_STRING}): damaged file")
             return f.read(n).decode("utf-8", "replace")
 
         def value(kind: int) -> object:
@@ -95,6 +100,8 @@ def read_gguf_metadata(
                 return string()
             if kind == 9:
                 item_kind, n = struct.unpack("<IQ", f.read(12))
+                if n > MAX_GGUF_ARRAY:
+                    raise ValueError(f"GGUF header has a {n}-item array: damaged file")
                 return [value(item_kind) for _ in range(n)]
             raise ValueError(f"unknown GGUF value type {kind}")
 
@@ -103,6 +110,8 @@ def read_gguf_metadata(
             (kind,) = struct.unpack("<I", f.read(4))
             if kind == 9 and key not in wanted:  # skip big arrays (the tokenizer) cheaply enough
                 item_kind, n = struct.unpack("<IQ", f.read(12))
+                if n > MAX_GGUF_ARRAY:
+                    raise ValueError(f"GGUF header has a {n}-item array: damaged file")
                 if item_kind in scalar:
                     f.seek(n * struct.calcsize("<" + scalar[item_kind]), 1)
                 else:
@@ -119,6 +128,8 @@ def read_gguf_metadata(
 
 def inspect_path(path: Path) -> tuple[str, dict[str, object]]:
     """``("gguf"|"lora"|"hf", metadata)`` for a file or directory the user wants to register."""
+    if not path.is_dir() and not path.is_file():  # a FIFO or a device would block the read forever
+        raise ValueError("not a regular file or directory")
     if path.is_dir():
         if (path / "config.json").is_file():
             return "hf", {}
@@ -141,7 +152,7 @@ def new_local_model(path: str | Path, name: str | None, base: LocalModel | None)
         )
     try:
         kind, meta = inspect_path(p)
-    except (ValueError, OSError, struct.error) as exc:
+    except (ValueError, OSError, struct.error, OverflowError, MemoryError) as exc:
         raise InvalidInput(
             Problem("path", f"{p}: {exc}", "give a .gguf model, a GGUF LoRA adapter or an HF folder")
         ) from None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -27,11 +28,13 @@ from ...domain import (
     ValidatedDeployment,
     served_models,
 )
-from ...errors import Conflict, InvalidInput, NotFound, Problem
+from ...errors import Conflict, InvalidInput, NotFound, Problem, Unavailable
 from ...planning import payloads
 from ..base import Platform
+from . import engine_build
 from .engines import LLAMA_CPP, VLLM
 from .hardware import detect_gpus, is_cpu_shape, local_shape
+from .llama_flags import check_params
 from .models import LLAMA_CPP_PARAMS, VLLM_PARAMS, LocalModel, builtin_models, local_config, new_local_model
 from .processes import alive, cores, port_free, signal_group, wait_gone
 from .runtime import free_port, log_tail
@@ -155,9 +158,11 @@ class LocalPlatform(Platform):
                     )
                 lora_paths[w.model_id] = adapter.path
         mmc = payloads.multi_model_config(deployment, paths)
-        for entry in mmc["models"]:
+        for i, entry in enumerate(mmc["models"]):
             for w in entry.get("fine_tune_weights", []):
                 w["model_path"] = lora_paths[w["model_id"]]
+            if self.engine == LLAMA_CPP:
+                check_params(entry.get("params", ""), f"models[{i}].params")
 
         spec = deployment.spec
         return {
@@ -177,38 +182,51 @@ class LocalPlatform(Platform):
             "warnings": deployment.warnings,
         }
 
+    def _engine_ready(self) -> None:
+        if self.engine == LLAMA_CPP and not engine_build.binary_path().is_file():
+            raise Unavailable(engine_build.missing_message())
+
     def create_deployment(self, deployment: ValidatedDeployment) -> Deployment:
         spec = deployment.spec
         record = self._record(deployment)
+        self._engine_ready()
+        record["api_key"] = "aqk-" + secrets.token_urlsafe(24)
         deployment_id = f"local-{uuid.uuid4().hex[:12]}"
         directory = self.data_dir / "deployments" / deployment_id
         directory.mkdir(parents=True)
         router_port = free_port()
         names = _served(deployment)
-        self.store.add_deployment(
-            {
-                "id": deployment_id,
-                "display_name": spec.display_name,
-                "state": "CREATING",
-                "shape": self.shape.name,
-                "deployment_type": spec.deployment_type,
-                "record": record,
-                "router_port": router_port,
-            },
-            names,
-        )
+        try:
+            self.store.add_deployment(
+                {
+                    "id": deployment_id,
+                    "display_name": spec.display_name,
+                    "state": "CREATING",
+                    "shape": self.shape.name,
+                    "deployment_type": spec.deployment_type,
+                    "record": record,
+                    "router_port": router_port,
+                },
+                names,
+            )
+        except Exception:
+            shutil.rmtree(directory, ignore_errors=True)  # no orphan directory for a deployment never recorded
+            raise
         self._start_runtime(deployment_id)
         return self.get_deployment(deployment_id)
 
     def _runtime_config(self, deployment_id: str, row: dict) -> Path:
         path = self.data_dir / "deployments" / deployment_id / "runtime.json"
         env = {k: v for m in row["record"]["models"] for k, v in m.get("env_var", {}).items()}
+        path.touch(mode=0o600)  # it holds the deployment's key
+        path.chmod(0o600)
         path.write_text(
             json.dumps(
                 {
                     "deployment_id": deployment_id,
                     "db": str(self.store.path),
                     "engine": self.engine,
+                    "engine_key": row["record"].get("api_key"),
                     "router_port": row["router_port"],
                     "slots": list(range(self.shape.gpu_count)) if self.engine == VLLM else cores(self.shape.gpu_count),
                     "predict_endpoint": env.get("MODEL_DEPLOY_PREDICT_ENDPOINT", "/v1/completions"),
@@ -220,6 +238,7 @@ class LocalPlatform(Platform):
         return path
 
     def _start_runtime(self, deployment_id: str) -> None:
+        self._engine_ready()
         row = self._row(deployment_id)
         config = self._runtime_config(deployment_id, row)
         with open(config.parent / "runtime.out", "ab") as out:
@@ -251,8 +270,29 @@ class LocalPlatform(Platform):
             row = self.store.deployment(row["id"]) or row
         return row
 
+    def _runtime_status(self, row: dict) -> dict | None:
+        """What the runtime wrote beside its logs when the state file refused its writes."""
+        if row["state"] not in RUNNING:
+            return None
+        try:
+            status = json.loads((self.data_dir / "deployments" / row["id"] / "status.json").read_text())
+        except (OSError, ValueError):
+            return None
+        return status if status.get("store_error") and status.get("time", 0) >= row["updated_on"] else None
+
     def _to_deployment(self, row: dict) -> Deployment:
         states = self._model_states(row["id"])
+        status = self._runtime_status(row)
+        if status:
+            live = status.get("models", {})
+            states = [
+                s.model_copy(update={k: live[s.model_name][k] for k in ("state", "restarts", "detail")})
+                if s.model_name in live
+                else s
+                for s in states
+            ]
+            row = {**row, "state": status.get("state") or row["state"]}
+            row["details"] = "; ".join(x for x in (status.get("details"), status["store_error"]) if x)
         up = sum(1 for s in states if s.state == "ACTIVE")
         created = datetime.fromtimestamp(row["created_on"], UTC).isoformat()
         return Deployment(
@@ -270,6 +310,7 @@ class LocalPlatform(Platform):
             progress=100 if row["state"] == "ACTIVE" else int(100 * up / max(1, len(states))),
             tags=row["record"].get("tags", {}),
             model_states=states,
+            api_key=row["record"].get("api_key"),
         )
 
     def list_deployments(self) -> list[Deployment]:
@@ -367,10 +408,11 @@ class LocalPlatform(Platform):
         return gone
 
     def inference_request(self, deployment: Deployment, route: str, body: bytes, stream: bool) -> tuple[str, dict]:
-        """URL and headers that answer ``route`` for this deployment: its router, unsigned."""
+        """URL and headers that answer ``route`` for this deployment: its router, with its key."""
         if not deployment.endpoint:
             raise Conflict(f"deployment {deployment.id} has no endpoint")
-        return deployment.endpoint + route.removeprefix("/v1"), {}
+        headers = {"Authorization": f"Bearer {deployment.api_key}"} if deployment.api_key else {}
+        return deployment.endpoint + route.removeprefix("/v1"), headers
 
     def logs(self, deployment_id: str, model_name: str | None = None, lines: int = 200) -> str:
         self._row(deployment_id)

@@ -61,6 +61,8 @@ def port_free(port: int | None) -> bool:
     if not port:
         return False
     with socket.socket() as s:
+        # as the router itself binds: a port whose old connections linger in TIME_WAIT is free to reuse
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(("127.0.0.1", port))
         except OSError:

@@ -8,33 +8,121 @@ client goes away the upstream request is closed.
 
 Also the model-group (BYOC) API of OCI: ``GET /health``, ``GET /models/{name}/health``,
 ``POST /models/{name}/predict``, and ``POST /predict`` routed by ``model`` and the ``route`` header.
+
+It is a server on the user's machine, so it trusts nothing it is sent: every route but ``GET /health``
+needs the deployment's key (``Authorization: Bearer …``, as OpenAI clients send it); only loopback
+``Host`` values are answered (no DNS rebinding); POST bodies must be JSON (no cross-site "simple"
+form posts) and at most :data:`MAX_BODY_BYTES` (413); request fields are checked before they reach
+the engine (:mod:`.request_check`, 422); a model's queue is bounded (429 with ``Retry-After``).
+A stream that ends without ``[DONE]`` or carries the engine's error reaches the client as
+``event: error`` with the engine's reason, never as a silent empty answer.
 """
 
 from __future__ import annotations
 
+import hmac
 import json
+import re
 from typing import TYPE_CHECKING, Any
 
 from tornado import web
 from tornado.iostream import StreamClosedError
 
 from ...inference.pool import UpstreamClosed, UpstreamPool
+from .request_check import RequestProblem, check_body
 
 if TYPE_CHECKING:
     from .runtime import Server, Supervisor
 
 OPENAI_ROUTES = ("/v1/chat/completions", "/v1/completions", "/v1/embeddings")
+#: the largest request body the router reads (a long chat history is far below; a 50 MB prompt
+#: would keep a model server tokenising for half a minute)
+MAX_BODY_BYTES = 1 << 20
+#: requests a model may have waiting beyond the ones its slots decode, per slot
+QUEUE_PER_SLOT = 4
+_LOOPBACK_HOST = re.compile(r"^(?:127\.\d{1,3}\.\d{1,3}\.\d{1,3}|localhost|\[::1\])(?::\d{1,5})?$", re.I)
 
 
 def openai_error(message: str, kind: str, code: str | None = None, **extra: Any) -> dict[str, Any]:
     return {"error": {"message": message, "type": kind, "code": code, **extra}}
 
 
+@web.stream_request_body
 class Base(web.RequestHandler):
+    """Reads the body itself (``data_received``) so that an oversized one is refused with 413 as it
+    arrives, never buffered whole."""
+
+    open_route = False  # True: answered without the key (the load balancer's /health)
+
     def initialize(self, supervisor: Supervisor, predict_endpoint: str = "/v1/completions") -> None:
         self.supervisor = supervisor
         self.predict_endpoint = predict_endpoint
         self.client_gone = False
+        self._chunks: list[bytes] = []
+        self._size = 0
+        self._oversized = 0
+
+    def data_received(self, chunk: bytes) -> None:
+        # an oversized body is read to its end and dropped, so the client (still sending) gets the 413
+        self._size += len(chunk)
+        if self._size > MAX_BODY_BYTES:
+            self._oversized, self._chunks = self._size, []
+        elif not self._oversized:
+            self._chunks.append(chunk)
+
+    def _too_large(self, size: int) -> None:
+        self.send_json(
+            413,
+            openai_error(
+                f"request body of {size}+ bytes is over the limit of {MAX_BODY_BYTES} bytes; "
+                "shorten the prompt or the history",
+                "invalid_request_error",
+                "request_too_large",
+            ),
+        )
+
+    def prepare(self) -> None:
+        host = self.request.headers.get("Host", "")
+        if not _LOOPBACK_HOST.match(host):
+            self.send_json(
+                421,
+                openai_error(f"Host {host[:100]!r} is not this machine's loopback address", "invalid_request_error"),
+            )
+            return
+        if not self.open_route and not self._authorized():
+            self.set_header("WWW-Authenticate", 'Bearer realm="aqua_lab deployment"')
+            self.send_json(
+                401,
+                openai_error(
+                    "this deployment needs its key: send 'Authorization: Bearer <key>' (the key is the "
+                    "deployment's api_key: `aqua-lab deployment get ID --platform local`)",
+                    "authentication_error",
+                    "invalid_api_key",
+                ),
+            )
+            return
+        if self.request.method == "POST":
+            kind = self.request.headers.get("Content-Type", "").split(";", 1)[0].strip().lower()
+            if kind != "application/json":
+                self.send_json(
+                    415,
+                    openai_error(
+                        f"Content-Type {kind or 'missing'!r}: send the body as application/json",
+                        "invalid_request_error",
+                    ),
+                )
+                return
+            size = self.request.headers.get("Content-Length", "0")
+            if size.isdigit() and int(size) > MAX_BODY_BYTES:
+                self._oversized = int(size)
+
+    def _authorized(self) -> bool:
+        key = self.supervisor.api_key
+        if not key:
+            return True
+        given = self.request.headers.get("Authorization", "")
+        scheme, _, token = given.partition(" ")
+        return scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(), key.encode())
 
     def on_connection_close(self) -> None:
         self.client_gone = True
@@ -48,8 +136,11 @@ class Base(web.RequestHandler):
         self.send_json(status_code, openai_error(self._reason, "server_error"))
 
     def body_json(self) -> dict[str, Any] | None:
+        if self._oversized:
+            self._too_large(self._oversized)
+            return None
         try:
-            body = json.loads((self.request.body or b"{}").decode("utf-8"))
+            body = json.loads((b"".join(self._chunks) or b"{}").decode("utf-8"))
         except UnicodeDecodeError:
             self.send_json(400, openai_error("request body is not UTF-8 text", "invalid_request_error"))
             return None
@@ -60,6 +151,13 @@ class Base(web.RequestHandler):
             self.send_json(400, openai_error("request body must be a JSON object", "invalid_request_error"))
             return None
         return body
+
+    def checked(self, body: dict[str, Any], route: str, server: Server) -> dict[str, Any] | None:
+        try:
+            return check_body(body, route, context=server.spec.llama_context())
+        except RequestProblem as exc:
+            self.send_json(exc.status, openai_error(exc.message, "invalid_request_error", exc.code, param=exc.field))
+            return None
 
     def resolve(self, name: str | None) -> tuple[Server, str] | None:
         names = list(self.supervisor.by_name)
@@ -86,6 +184,7 @@ class Base(web.RequestHandler):
             return None
         server = found[0]
         if server.state != "ACTIVE":
+            self.set_header("Retry-After", "2")
             self.send_json(
                 503,
                 openai_error(
@@ -96,32 +195,62 @@ class Base(web.RequestHandler):
                 ),
             )
             return None
+        limit = server.spec.concurrency * (1 + QUEUE_PER_SLOT)
+        if server.in_flight >= limit:
+            self.set_header("Retry-After", "1")
+            self.send_json(
+                429,
+                openai_error(
+                    f"model {name!r} has {server.in_flight} requests in hand, its limit "
+                    f"({server.spec.concurrency} at once + {server.spec.concurrency * QUEUE_PER_SLOT} waiting); "
+                    "retry shortly, or deploy it with more --max-num-seqs",
+                    "rate_limit_error",
+                    "queue_full",
+                ),
+            )
+            return None
         return found
 
     async def forward(self, server: Server, name: str, path: str, body: dict[str, Any]) -> None:
         """Send ``body`` to ``server`` and pass its answer through as it arrives."""
+        body = self.checked(body, path, server)
+        if body is None:
+            return
         body["model"] = name
         pool: UpstreamPool = self.settings["upstream"]
+        key = self.supervisor.api_key
+        headers = {"authorization": f"Bearer {key}"} if key else None
         response = None
+        server.in_flight += 1
         try:
             response = await pool.post(
-                server.port, path, json.dumps(body).encode(), self.request.headers.get("Accept", "*/*")
+                server.port,
+                path,
+                json.dumps(body, ensure_ascii=False).encode(),
+                self.request.headers.get("Accept", "*/*"),
+                headers=headers,
             )
             self.set_status(response.status)
             content_type = response.headers.get("content-type", "application/json")
             self.set_header("Content-Type", content_type)
-            if content_type.startswith("text/event-stream"):
+            streaming = content_type.startswith("text/event-stream")
+            if streaming:
                 self.set_header("Cache-Control", "no-cache")
                 self.set_header("X-Accel-Buffering", "no")
             stream = getattr(self.request.connection, "stream", None)
             if stream is not None and not stream.closed():
                 stream.set_nodelay(True)  # token chunks are small writes: no Nagle delay
             self.flush()  # headers now, as the server itself does
+            watch = StreamWatch() if streaming else None
             async for chunk in response.chunks():
                 if self.client_gone:
                     return
-                self.write(chunk)
+                self.write(watch.feed(chunk) if watch else chunk)
                 await self.flush()
+            if watch is not None and not watch.done:
+                self.write(watch.end(name))
+            elif response.status == 200:
+                server.served += 1
         except StreamClosedError:
             return  # the client went away
         except (UpstreamClosed, OSError) as exc:
@@ -129,6 +258,7 @@ class Base(web.RequestHandler):
                 self._upstream_failed(server, name, exc, headers_sent=response is not None)
             return
         finally:
+            server.in_flight -= 1
             if response is not None:
                 response.close()  # unless read to the end: closing stops the server's generation
         self.finish()
@@ -166,11 +296,16 @@ class OpenAI(Base):
 
 
 class Health(Base):
+    open_route = True
+
     def get(self, name: str | None = None) -> None:
         if name is None:
             states = {n: s.state for n, (s, _) in self.supervisor.by_name.items()}
             ok = all(v == "ACTIVE" for v in states.values())
             self.send_json(200 if ok else 503, {"status": "healthy" if ok else "unhealthy", "models": states})
+            return
+        if not self._authorized():  # a model's own health names it and its state: the key's business
+            self.send_json(401, openai_error("this deployment needs its key", "authentication_error"))
             return
         found = self.supervisor.server_for(name)
         if found is None:
@@ -201,6 +336,37 @@ class Predict(Base):
         found = self.resolve(name or body.get("model"))
         if found is not None:
             await self.forward(*found, route, body)
+
+
+class StreamWatch:
+    """Follows an SSE body event by event: an engine error becomes ``event: error``, and a stream that
+    ends without ``[DONE]`` gets one at the end (a client must never take it for a finished answer)."""
+
+    def __init__(self) -> None:
+        self.buffer = b""
+        self.done = False
+        self.failed = False
+
+    def feed(self, chunk: bytes) -> bytes:
+        self.buffer += chunk
+        *events, self.buffer = self.buffer.split(b"\n\n")
+        out = []
+        for event in events:
+            data = event.removeprefix(b"data: ").strip() if event.startswith(b"data: ") else None
+            if data == b"[DONE]":
+                self.done = True
+            elif data is not None and data.startswith(b'{"error"'):
+                self.failed = True
+                event = b"event: error\n" + event
+            out.append(event + b"\n\n")
+        return b"".join(out)
+
+    def end(self, name: str) -> bytes:
+        if self.failed:
+            return self.buffer + b"data: [DONE]\n\n" if self.buffer else b""
+        message = f"model {name!r} ended its answer without finishing it (no [DONE]); see its log"
+        error = json.dumps(openai_error(message, "model_error", "incomplete_stream"))
+        return self.buffer + f"event: error\ndata: {error}\n\n".encode()
 
 
 def make_router(supervisor: Supervisor, predict_endpoint: str = "/v1/completions") -> web.Application:

@@ -34,15 +34,35 @@ from .store import Store
 log = logging.getLogger("aqua_lab.runtime")
 
 MAX_RESTARTS = 3
+# a server that has been up this long since its last restart gets its whole restart budget back, so
+# crashes spread over days do not add up to a disabled model
+HEALTHY_RESET_S = 300.0
 START_TIMEOUT_S = {"llama_cpp": 120.0, "vllm": 1800.0}
 WATCH_INTERVAL_S = 0.2
 FINAL = ("DELETING", "DELETED", "INACTIVE")
+# signals that mean the engine itself crashed (not that someone stopped it)
+CRASH_SIGNALS = {signal.SIGSEGV, signal.SIGILL, signal.SIGBUS, signal.SIGFPE, signal.SIGABRT}
+CRASH_FIXES = {
+    signal.SIGILL: "the engine uses an instruction this CPU lacks: rebuild it for this machine with "
+    "`python -m aqua_lab.platforms.local.engine_build ensure` (./run.sh does it)",
+    signal.SIGSEGV: "add --no-repack to the model's params (turns off llama.cpp's extra buffer types); "
+    "if it still crashes, the model file may be damaged or unsupported by this llama.cpp",
+}
 
 
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def _how_it_ended(code: int | None) -> str:
+    if code is not None and code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exited with code {code}"
 
 
 def log_tail(path: Path, lines: int = 15) -> str:
@@ -80,6 +100,10 @@ class Server:
         self.restarts = 0
         self.detail: str | None = None
         self.started_at = 0.0
+        self.active_since: float | None = None
+        self.served = 0  # requests answered completely since the last start (the router counts them)
+        self.crashes = 0
+        self.in_flight = 0  # requests the router is forwarding to it now
 
     @property
     def url(self) -> str:
@@ -102,18 +126,23 @@ class Supervisor:
         self.ever_active = False
         self.stopping = False
         self.http = AsyncHTTPClient()
+        self.api_key: str | None = config.get("engine_key")
+        self.status_path = deployment_dir / "status.json"
+        self.store_error: str | None = None
+        self._unsaved: set[str] = set()  # served names whose state the store has not taken yet
 
     # process control ------------------------------------------------------------------------------
 
     def spawn(self, server: Server) -> None:
         server.port = free_port()
         cores = server.spec.slots if self.engine == "llama_cpp" else None
+        server.crashes = server.crashes if server.restarts else 0
         env = {**os.environ, **server.spec.environment()}
         with open(server.log_path, "ab") as out:
             out.write(f"\n=== starting {server.spec.served_name} on port {server.port} at {time.ctime()}\n".encode())
             out.flush()
             server.proc = subprocess.Popen(
-                server.spec.command(server.port),
+                server.spec.command(server.port, self.api_key),
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
@@ -122,20 +151,84 @@ class Supervisor:
                 close_fds=True,
             )
         server.started_at = time.monotonic()
+        server.active_since = None
+        server.served = 0
         server.state = "STARTING" if not server.restarts else "RESTARTING"
         self._save(server)
 
+    # state ----------------------------------------------------------------------------------------
+    # The store is shared with every other process and may refuse a write (a full disk, a locked or
+    # read-only file).  The runtime's own state is what it keeps in memory: a failed write is retried
+    # every tick, logged once, and written to status.json beside the logs for the platform to read.
+
     def _save(self, server: Server) -> None:
-        for name in server.spec.names:
-            self.store.update_model(
-                self.id,
-                name,
-                state=server.state,
-                port=server.port,
-                pid=server.proc.pid if server.proc else None,
-                restarts=server.restarts,
-                detail=server.detail,
-            )
+        self._unsaved.update(server.spec.names)
+        self.flush_states()
+
+    def flush_states(self) -> None:
+        if not self._unsaved:
+            return
+        try:
+            for server in self.servers:
+                for name in server.spec.names:
+                    if name in self._unsaved:
+                        self.store.update_model(
+                            self.id,
+                            name,
+                            state=server.state,
+                            port=server.port,
+                            pid=server.proc.pid if server.proc else None,
+                            restarts=server.restarts,
+                            detail=server.detail,
+                        )
+                        self._unsaved.discard(name)
+        except Exception as exc:  # noqa: BLE001 - any failure of the store must leave the watcher running
+            self._store_failed(exc)
+            return
+        if self.store_error:
+            log.warning("state file writable again (%s)", self.store.path)
+            self.store_error = None
+        self._write_status()
+
+    def _store_failed(self, exc: Exception) -> None:
+        message = f"cannot write the state file {self.store.path}: {exc}"
+        if message != self.store_error:
+            log.error("%s; keeping model states in memory and in %s, retrying", message, self.status_path)
+        self.store_error = message
+        self._write_status()
+
+    def _write_status(self) -> None:
+        """The runtime's view, for the platform to show when the store is behind."""
+        state, details = self.overall()
+        status = {
+            "time": time.time(),
+            "pid": os.getpid(),
+            "state": state,
+            "details": details,
+            "store_error": self.store_error,
+            "models": {
+                name: {"state": s.state, "restarts": s.restarts, "detail": s.detail, "port": s.port}
+                for s in self.servers
+                for name in s.spec.names
+            },
+        }
+        try:
+            tmp = self.status_path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(status))
+            tmp.replace(self.status_path)
+        except OSError:
+            pass
+
+    def set_state(self, state: tuple[str, str | None]) -> bool | None:
+        """Write the deployment's state; None when the store refused (try again next tick)."""
+        details = state[1]
+        if self.store_error:
+            details = f"{details}; {self.store_error}" if details else self.store_error
+        try:
+            return self.store.set_state_unless(self.id, state[0], details, FINAL)
+        except Exception as exc:  # noqa: BLE001
+            self._store_failed(exc)
+            return None
 
     def stop(self) -> None:
         self.stopping = True
@@ -153,26 +246,66 @@ class Supervisor:
     # health ---------------------------------------------------------------------------------------
 
     async def healthy(self, server: Server) -> bool:
+        path = "/health" if self.engine == "llama_cpp" else "/v1/models"
+        headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else None
         try:
             response = await self.http.fetch(
-                HTTPRequest(f"{server.url}/v1/models", connect_timeout=1, request_timeout=2), raise_error=False
+                HTTPRequest(f"{server.url}{path}", headers=headers, connect_timeout=1, request_timeout=2),
+                raise_error=False,
             )
         except Exception:
             return False
         return response.code == 200
 
+    def _journal(self, server: Server, code: int | None) -> None:
+        """One line per model-server exit in <data dir>/exits.jsonl, kept after the deployment is
+        deleted: which model, how it ended (a crash signal is what a test run must never see)."""
+        entry = {"time": time.time(), "deployment_id": self.id, "model": server.spec.served_name, "code": code}
+        if code is not None and code < 0:
+            entry["signal"] = signal.Signals(-code).name if -code in signal.Signals._value2member_map_ else -code
+        try:
+            with open(self.store.path.parent / "exits.jsonl", "a") as f:
+                f.write(json.dumps(entry) + "\n")
+        except OSError:
+            pass
+
     def exited(self, server: Server) -> None:
         code = server.proc.returncode if server.proc else None
+        self._journal(server, code)
         tail = log_tail(server.log_path, 8)
+        how = _how_it_ended(code)
+        crashed = code is not None and code < 0 and -code in CRASH_SIGNALS
+        if crashed:
+            server.crashes += 1
+            sig = signal.Signals(-code)
+            when = (
+                "in its first request"
+                if server.served == 0 and server.active_since
+                else ("while loading" if not server.active_since else f"after {server.served} answered requests")
+            )
+            fix = CRASH_FIXES.get(sig, "see the log lines below")
+            # a crash before anything was answered will happen again: say so now instead of
+            # restarting in silence; one crash after real work may be a one-off
+            if server.served == 0 or server.crashes > 1:
+                server.state = "FAILED"
+                server.detail = f"{self.engine_name} crashed: {sig.name} {when}; fix: {fix}. Last log lines:\n{tail}"
+                log.error("%s %s", server.spec.served_name, server.detail)
+                self._save(server)
+                return
+            how = f"crashed: {sig.name} {when}"
         if server.restarts < MAX_RESTARTS:
             server.restarts += 1
-            server.detail = f"exited with code {code}; restarting ({server.restarts}/{MAX_RESTARTS})"
+            server.detail = f"{how}; restarting ({server.restarts}/{MAX_RESTARTS})"
             log.warning("%s %s", server.spec.served_name, server.detail)
             self.spawn(server)
         else:
             server.state = "FAILED"
-            server.detail = f"exited with code {code} after {MAX_RESTARTS} restarts. Last log lines:\n{tail}"
+            server.detail = f"{how} after {MAX_RESTARTS} restarts. Last log lines:\n{tail}"
             self._save(server)
+
+    @property
+    def engine_name(self) -> str:
+        return "llama.cpp" if self.engine == "llama_cpp" else "vLLM"
 
     async def check(self, server: Server) -> None:
         if server.state == "FAILED" or server.proc is None:
@@ -180,9 +313,14 @@ class Supervisor:
         if server.proc.poll() is not None:
             self.exited(server)
             return
+        if server.state == "ACTIVE" and server.restarts and server.active_since:
+            if time.monotonic() - server.active_since > HEALTHY_RESET_S:
+                server.restarts, server.crashes = 0, 0
+                self._save(server)
         if server.state in ("STARTING", "RESTARTING"):
             if await self.healthy(server):
                 server.state, server.detail = "ACTIVE", None
+                server.active_since = time.monotonic()
                 self._save(server)
             elif time.monotonic() - server.started_at > START_TIMEOUT_S.get(self.engine, 300):
                 server.proc.kill()
@@ -208,27 +346,61 @@ class Supervisor:
             return "CREATING", f"{len(self.servers) - len(down)} of {len(self.servers)} model servers up"
         if not down:
             return "ACTIVE", None
+        if len(failed) == len(self.servers):  # nothing left that could answer or recover
+            return "FAILED", "; ".join(f"model {s.spec.served_name!r} failed: {s.detail}" for s in failed)
         return "NEEDS_ATTENTION", "; ".join(f"model {s.spec.served_name!r} is {s.state}: {s.detail}" for s in down)
 
     async def watch(self) -> None:
+        """Watch the servers until the deployment ends.  Nothing that goes wrong in one tick (a store
+        that refuses writes, a server that cannot be spawned) may end the watch: the servers would
+        then never be restarted again."""
         for server in self.servers:
-            self.spawn(server)
+            try:
+                self.spawn(server)
+            except Exception as exc:  # noqa: BLE001
+                self._spawn_failed(server, exc)
         last = None
         while not self.stopping:
-            await asyncio.gather(*(self.check(s) for s in self.servers))
-            state = self.overall()
-            if state != last:
-                if not self.store.set_state_unless(self.id, state[0], state[1], FINAL):
-                    log.info("deployment left the running states; stopping")
-                    shutdown(self)
-                    return
-                last = state
-                log.info("deployment %s: %s", *state)
-            if state[0] == "FAILED":
-                self.stop()
-                IOLoop.current().stop()
+            try:
+                last = await self.tick(last)
+            except Exception:  # noqa: BLE001
+                log.exception("supervisor tick failed; carrying on")
+            if last == "stop":
                 return
             await asyncio.sleep(WATCH_INTERVAL_S)
+
+    async def tick(self, last: object) -> object:
+        await asyncio.gather(*(self._check_safely(s) for s in self.servers))
+        self.flush_states()
+        state = self.overall()
+        if state != last or (self.store_error and state[0] != "FAILED"):
+            saved = self.set_state(state)
+            if saved is False:
+                log.info("deployment left the running states; stopping")
+                self.stop()
+                return "stop"
+            if saved:
+                if state != last:
+                    log.info("deployment %s: %s", *state)
+                last = state
+        if state[0] == "FAILED":
+            self._write_status()
+            self.stop()
+            return "stop"
+        return last
+
+    async def _check_safely(self, server: Server) -> None:
+        try:
+            await self.check(server)
+        except Exception as exc:  # noqa: BLE001
+            self._spawn_failed(server, exc)
+
+    def _spawn_failed(self, server: Server, exc: Exception) -> None:
+        log.exception("model %s: %s", server.spec.served_name, exc)
+        if server.proc is None or server.proc.poll() is not None:
+            server.state = "FAILED"
+            server.detail = f"could not start its server: {exc}"
+            self._unsaved.update(server.spec.names)
 
     def server_for(self, name: str) -> tuple[Server, str] | None:
         return self.by_name.get(name)
@@ -266,7 +438,12 @@ def main(argv: list[str]) -> int:
     loop = IOLoop.current()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.asyncio_loop.add_signal_handler(sig, shutdown, supervisor)
-    loop.add_callback(supervisor.watch)
+
+    async def run() -> None:
+        await supervisor.watch()  # returns when the deployment has failed or left the running states
+        loop.stop()
+
+    loop.add_callback(run)
     log.info("runtime %s serving on 127.0.0.1:%s", supervisor.id, config["router_port"])
     loop.start()
     supervisor.stop()

@@ -16,6 +16,7 @@ from typing import Any
 from ...domain import DeployedModel, Deployment
 from ...errors import InvalidInput
 from ...planning.params import flag_key, parse_params
+from ...planning.payloads import deployed_models
 
 
 def custom_metadata(model: Any) -> dict[str, str]:
@@ -55,11 +56,8 @@ def _group_models(config: Any, group: Any | None) -> tuple[str, list[DeployedMod
         )
         return "STACKED", [model]
     meta = custom_metadata(details) if details else {}
-    if "multi_model_metadata" in meta:
-        entries = json.loads(meta["multi_model_metadata"])
-        return "MULTI", [
-            DeployedModel(model_id=e["model_id"], model_name=e["model_name"], gpu_count=e["gpu_count"]) for e in entries
-        ]
+    if "multi_model_metadata" in meta:  # ours or ADS's (whose entries may lack names and counts)
+        return "MULTI", deployed_models(json.loads(meta["multi_model_metadata"]))
     return "SINGLE", []  # a group we cannot read (gone, or not written by AQUA)
 
 
