@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
+
 from jupyter_server.extension.application import ExtensionApp
 from traitlets import Unicode, default
 
@@ -79,16 +81,8 @@ class AquaLab(ExtensionApp):  # the class name is the config section users write
         return descriptions()
 
     def platform_settings(self) -> PlatformSettings:
-        return PlatformSettings(
-            data_dir=self.data_dir,
-            oci_auth=self.oci_auth,
-            oci_config_file=self.oci_config_file,
-            oci_profile=self.oci_profile,
-            compartment_id=self.compartment_id,
-            project_id=self.project_id,
-            service_compartment_id=self.service_compartment_id,
-            oci_endpoint=self.oci_endpoint,
-        )
+        """The ``c.AquaLab.*`` traits named like the settings' fields (the two lists cannot drift apart)."""
+        return PlatformSettings(**{f.name: getattr(self, f.name) for f in fields(PlatformSettings)})
 
     def service(self, name: str | None = None) -> AsyncAquaLabService:
         """One service per platform for the server's lifetime (created on first use)."""

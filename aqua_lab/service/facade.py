@@ -11,8 +11,6 @@ configs many times; a changed ``deployment_config.json`` is seen once the entry 
 
 from __future__ import annotations
 
-import asyncio
-import json
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
@@ -32,17 +30,15 @@ from ..domain import (
     Plan,
     Shape,
     ValidatedDeployment,
-    chunk_text,
 )
-from ..errors import Conflict, InvalidInput, NotFound, Problem, UpstreamError
-from ..inference import client
+from ..errors import InvalidInput, NotFound, Problem
 from ..planning import ShapeCatalog, is_power_of_two, payloads, plan, validate_deployment
 from ..planning.shapes import shape_order
 from ..planning.sizing import parameter_count_from_name
 from ..platforms.base import FetchedConfig, Platform
 from ..platforms.registry import PlatformSettings, build_platform
 from .cache import TTLCache
-from .executor import execute
+from .chat import ChatRelay
 
 #: states a deployment settles in: waiting stops there (it never leaves them by itself)
 SETTLED = ("ACTIVE", "FAILED", "NEEDS_ATTENTION", "DELETED")
@@ -51,9 +47,6 @@ PLACEHOLDER_PROJECT = "<project_ocid>"
 
 
 class AquaLabService:
-    #: how long a chat may trust a deployment's looked-up endpoint and state (an explicit cache: a
-    #: chat turn should not pay a state lookup; a deployment that died meanwhile fails fast anyway)
-    CHAT_TARGET_TTL_S = 2.0
     #: how long planning trusts a model's catalog entry and deployment_config.json
     INPUT_TTL_S = 300.0
 
@@ -67,7 +60,8 @@ class AquaLabService:
             build_platform(platform, settings or PlatformSettings()) if isinstance(platform, str) else platform
         )
         self._inputs: TTLCache[FetchedConfig] = TTLCache(self.INPUT_TTL_S if input_ttl_s is None else input_ttl_s)
-        self._chat_deployments: TTLCache[Deployment] = TTLCache(self.CHAT_TARGET_TTL_S)
+        self.chats = ChatRelay(self.platform)
+        self._chat_deployments = self.chats.targets  # dropped when a verb changes the deployment
 
     @property
     def platform_name(self) -> str:
@@ -300,103 +294,16 @@ class AquaLabService:
                 return d
             time.sleep(interval)
 
-    # chat -----------------------------------------------------------------------------------------
+    # chat: relayed by ChatRelay (streams, compare), which keeps the looked-up targets ------------
 
-    async def _chat_deployment(self, deployment_id: str) -> Deployment:
-        cached = self._chat_deployments.get(deployment_id)
-        if cached is not None:
-            return cached
-        return self._chat_deployments.put(deployment_id, await execute(self.platform.get_deployment, deployment_id))
+    def chat_events(self, deployment_id: str, request: ChatRequest) -> AsyncIterator[str]:
+        return self.chats.events(deployment_id, request)
 
-    async def _chat_request(self, deployment_id: str, request: ChatRequest, stream: bool) -> tuple[str, bytes, dict]:
-        """(url, body bytes, headers) of the call to the model; signed where the platform signs."""
-        deployment = await self._chat_deployment(deployment_id)
-        names = deployment.served_names()
-        if request.model not in names:
-            raise InvalidInput(
-                Problem("model", f"{request.model!r} is not served by {deployment_id}", f"use one of {names}")
-            )
-        if deployment.state not in ("ACTIVE", "NEEDS_ATTENTION"):
-            raise Conflict(f"deployment {deployment_id} is {deployment.state}; chat needs it ACTIVE")
-        body = json.dumps(request.upstream_body(request.model, stream)).encode()
-        route = request.resolved_route()
-        url, headers = await execute(self.platform.inference_request, deployment, route, body, stream)
-        return url, body, headers
-
-    async def chat_events(self, deployment_id: str, request: ChatRequest) -> AsyncIterator[str]:
-        """The model's streamed chunks as the JSON text it sent (relayed without re-encoding).  An
-        error the model server reports mid-stream, or a broken stream, raises
-        :class:`UpstreamError` after the chunks that came."""
-        request.check_input()
-        url, body, headers = await self._chat_request(deployment_id, request, stream=True)
-        async for event in client.stream_events(url, body, headers):
-            if event.done:
-                return
-            if event.event == "error" or event.data.startswith('{"error"'):
-                data = json.loads(event.data)
-                error = data.get("error", data) if isinstance(data, dict) else data
-                raise UpstreamError(error.get("message", event.data) if isinstance(error, dict) else str(error), 502)
-            yield event.data
-
-    async def chat_stream(self, deployment_id: str, request: ChatRequest) -> AsyncIterator[dict[str, Any]]:
-        """The model's streamed chunks (OpenAI chunk objects); errors as in :meth:`chat_events`."""
-        async for data in self.chat_events(deployment_id, request):
-            yield json.loads(data)
+    def chat_stream(self, deployment_id: str, request: ChatRequest) -> AsyncIterator[dict[str, Any]]:
+        return self.chats.stream(deployment_id, request)
 
     async def chat(self, deployment_id: str, request: ChatRequest) -> dict[str, Any]:
-        request.check_input()
-        url, body, headers = await self._chat_request(deployment_id, request, stream=False)
-        return await client.post_json(url, body, headers)
+        return await self.chats.chat(deployment_id, request)
 
-    async def compare(self, deployment_id: str, request: CompareRequest) -> AsyncIterator[dict[str, Any]]:
-        """The same input to several models at once.  Yields ``{"type": "chunk", "model", "data"}``
-        as chunks arrive from any model, then per model ``{"type": "done", "model", "ttft_ms",
-        "tokens", "tokens_per_s"}`` or ``{"type": "error", "model", "message"}``."""
-        request.check_input()
-        deployment = await self._chat_deployment(deployment_id)
-        models = request.models or deployment.served_names()
-        unknown = [m for m in models if m not in deployment.served_names()]
-        if unknown:
-            raise InvalidInput(
-                Problem(
-                    "models", f"{unknown} not served by {deployment_id}", f"use names from {deployment.served_names()}"
-                )
-            )
-        queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
-
-        async def one(model: str) -> None:
-            started, first, tokens = time.perf_counter(), None, 0
-            single = ChatRequest(model=model, **request.model_dump(exclude={"models"}, exclude_none=True))
-            try:
-                async for chunk in self.chat_stream(deployment_id, single):
-                    if chunk_text(chunk):
-                        tokens += 1
-                        first = first or time.perf_counter()
-                    await queue.put({"type": "chunk", "model": model, "data": chunk})
-                end = time.perf_counter()
-                rate = (tokens - 1) / (end - first) if first and tokens > 1 and end > first else None
-                await queue.put(
-                    {
-                        "type": "done",
-                        "model": model,
-                        "tokens": tokens,
-                        "ttft_ms": round((first - started) * 1000, 1) if first else None,
-                        "tokens_per_s": round(rate, 1) if rate else None,
-                    }
-                )
-            except Exception as exc:  # one model failing must not end the others' answers
-                await queue.put({"type": "error", "model": model, "message": str(exc)})
-
-        tasks = [asyncio.create_task(one(m)) for m in models]
-        watcher = asyncio.create_task(_close_when_done(tasks, queue))
-        try:
-            while (item := await queue.get()) is not None:
-                yield item
-        finally:
-            for task in [*tasks, watcher]:
-                task.cancel()
-
-
-async def _close_when_done(tasks: list[asyncio.Task], queue: asyncio.Queue) -> None:
-    await asyncio.gather(*tasks, return_exceptions=True)
-    await queue.put(None)
+    def compare(self, deployment_id: str, request: CompareRequest) -> AsyncIterator[dict[str, Any]]:
+        return self.chats.compare(deployment_id, request)
