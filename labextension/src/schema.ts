@@ -80,6 +80,10 @@ export interface DeployedModel {
   gpu_count: number;
   env_var?: Record<string, string>;
   fine_tune_weights?: Array<LoraSpec>;
+  model_task?: string | null;
+  /** the model's vLLM flags, when the deployment records them */
+  params?: string | null;
+  artifact_location?: string | null;
 }
 
 export interface Deployment {
@@ -164,8 +168,8 @@ export interface ModelSpec {
   /** served name; defaults to the model's name */
   model_name?: string | null;
   model_task?: string | null;
-  /** vLLM flags: a string ('--max-model-len 4096') or a dict; null uses the config's defaults for this shape and GPU count; user flags override defaults flag by flag */
-  params?: (Record<string, string | null>) | string | null;
+  /** vLLM flags: a string ('--max-model-len 4096') or a dict (a list value, or a space-separated string for --lora-modules and other multi-value flags, is several values); null uses the config's defaults for this shape and GPU count; user flags override defaults flag by flag; a legacy env_var PARAMS is folded in (params win) */
+  params?: (Record<string, string | number | Array<string> | null>) | string | null;
   env_var?: Record<string, string>;
   fine_tune_weights?: Array<LoraSpec>;
 }
@@ -192,6 +196,16 @@ export interface Plan {
   incompatible_shapes?: Record<string, Array<string>>;
   estimated_models?: Array<string>;
   warnings?: Array<string>;
+}
+
+export interface PlanAlternative {
+  models: Array<PlannedModel>;
+  used_gpus: number;
+  /** GPUs it uses beyond the plan's split */
+  adds_gpus: number;
+  /** ids of the models that then get more GPUs than the primary */
+  above_primary: Array<string>;
+  note?: string;
 }
 
 export interface PlanRequest {
@@ -228,6 +242,8 @@ export interface ResolvedModel {
   gpu_count: number;
   /** user/config flags after the merge, without the owned flags */
   params: string;
+  /** every flag the model server gets (owned ones first), as the payload carries them */
+  served_params?: string;
   model_task?: string;
   env_var?: Record<string, string>;
   fine_tune_weights?: Array<LoraSpec>;
@@ -242,6 +258,8 @@ export interface Shape {
   gpu_specs?: GpuSpec | null;
   quantization?: Array<string>;
   ranking?: Record<string, number>;
+  /** what is not known about the shape, and why */
+  notes?: Array<string>;
 }
 
 export interface ShapeConfig {
@@ -263,6 +281,7 @@ export interface ShapePlan {
   primary_model_id?: string | null;
   primary_honoured?: boolean | null;
   notes?: Array<string>;
+  alternatives?: Array<PlanAlternative>;
 }
 
 export interface ValidationResult {
