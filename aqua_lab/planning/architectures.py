@@ -107,7 +107,7 @@ def weight_bytes(arch: Architecture, precision: str | None) -> tuple[float | Non
     """The weights' bytes at ``precision`` (``None``/``auto``: as the checkpoint is), and the
     precision name that applies."""
     native = (arch.dtype or "bf16").lower()
-    if precision in (None, "auto"):
+    if precision in (None, "auto") or precision.lower() == native:
         if arch.weight_bytes:
             return float(arch.weight_bytes), arch.dtype or "auto"
         per = precision_bytes(native)
