@@ -14,7 +14,10 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from functools import cache, partial
 from typing import Any
 
+from .catalog import bundled_catalog
 from .domain import (
+    Architecture,
+    CapacityInputs,
     CatalogModel,
     ChatRequest,
     CompareRequest,
@@ -32,7 +35,7 @@ from .errors import Conflict, InvalidInput, NotFound, Problem, UpstreamError
 from .inference import client
 from .planning import ShapeCatalog, plan, validate_deployment
 from .planning.shapes import shape_order
-from .platforms.base import Platform
+from .platforms.base import ArchitectureSource, Platform
 
 PLATFORMS = ("local", "bundled", "oci")
 
@@ -79,8 +82,20 @@ class AquaLabService:
     def model_input(self, model_id: str) -> ModelInput:
         model = self.platform.get_model(model_id)
         if model.id not in self._inputs:
-            self._inputs[model.id] = ModelInput.from_catalog(model, self.platform.get_model_config(model.id))
+            found = ModelInput.from_catalog(model, self.platform.get_model_config(model.id))
+            self._inputs[model.id] = found.model_copy(update={"architecture": self._architecture(found)})
         return self._inputs[model.id]
+
+    def _architecture(self, model: ModelInput) -> Architecture | None:
+        """The platform's reading of the model's files, else the bundled service-model facts by name
+        (OCI names service models as the bundled table does)."""
+        if model.architecture is not None:
+            return model.architecture
+        if isinstance(self.platform, ArchitectureSource):
+            arch = self.platform.get_model_architecture(model.model_id)
+            if arch is not None:
+                return arch
+        return bundled_catalog().architectures.find(model.name) or bundled_catalog().architectures.find(model.model_id)
 
     def clear_cache(self) -> None:
         self._inputs.clear()
@@ -104,14 +119,17 @@ class AquaLabService:
         primary_model_id: str | None = None,
         shape: str | None = None,
         extra: Sequence[ModelInput] = (),
+        capacity: CapacityInputs | None = None,
     ) -> Plan:
         """Where can these models run together and how do the GPUs split.  ``extra`` adds models
-        the platform does not know (e.g. one with a deployment_config.json given by path)."""
+        the platform does not know (e.g. one with a deployment_config.json given by path);
+        ``capacity`` holds the what-if inputs of the memory model."""
         own = {m.model_id: m for m in extra}
         prefetch = getattr(self.platform, "prefetch_models", None)
         if prefetch:  # one concurrent round of config fetches instead of one per model
             prefetch([i for i in model_ids if i not in own])
         inputs = [own[i] if i in own else self._inputs_for([i], "model_ids")[0] for i in model_ids]
+        inputs = [m if m.architecture else m.model_copy(update={"architecture": self._architecture(m)}) for m in inputs]
         if primary_model_id is not None and primary_model_id not in own:
             try:
                 primary_model_id = self.platform.get_model(primary_model_id).id
@@ -120,7 +138,7 @@ class AquaLabService:
         shapes = self.shape_catalog()
         if shape:
             shapes = ShapeCatalog([shapes.get(shape)])
-        result = plan(inputs, shapes, primary_model_id)
+        result = plan(inputs, shapes, primary_model_id, capacity)
         warn = getattr(self.platform, "config_warnings", None)
         if warn:
             result.warnings += [w for m in inputs if m.model_id not in own for w in warn(m.model_id)]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
-from ..domain import CatalogModel, Deployment, DeploymentConfig, ModelState, Shape, ValidatedDeployment
+from ..domain import Architecture, CatalogModel, Deployment, DeploymentConfig, ModelState, Shape, ValidatedDeployment
 
 
 @runtime_checkable
@@ -43,3 +43,12 @@ class Platform(Protocol):
         ...
 
     def logs(self, deployment_id: str, model_name: str | None = None, lines: int = 200) -> str: ...
+
+
+@runtime_checkable
+class ArchitectureSource(Protocol):
+    """Optional: a platform that can read a model's architecture (its ``config.json``, GGUF or
+    safetensors headers) for the memory model.  Without it, the bundled table of service models
+    is used by name."""
+
+    def get_model_architecture(self, model_id: str) -> Architecture | None: ...
