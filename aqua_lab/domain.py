@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, computed_field
+from pydantic import BaseModel, ConfigDict, Field, computed_field, field_validator
 
 # --------------------------------------------------------------------------------------------------
 # Shapes
@@ -206,6 +206,22 @@ class CapacityInputs(BaseModel):
         default=None, description="auto, bf16, fp16, fp8, int8, int4, mxfp4 or a GGUF type (Q4_K_M, Q8_0, …)"
     )
     gpu_memory_utilization: float | None = Field(default=None, gt=0, le=1, description="vLLM's default is 0.9")
+
+    @staticmethod
+    def precisions() -> list[str]:
+        """The weight precisions the memory model knows (for the fronts' choices)."""
+        from .planning.architectures import known_precisions  # planning imports domain
+
+        return known_precisions()
+
+    @field_validator("weight_precision")
+    @classmethod
+    def _known_precision(cls, value: str | None) -> str | None:
+        from .planning.architectures import known_precisions, precision_bytes  # planning imports domain
+
+        if value is None or value == "auto" or precision_bytes(value) is not None:
+            return value
+        raise ValueError(f"unknown precision {value!r}: use one of {', '.join(known_precisions())}")
 
 
 class MemoryFit(BaseModel):

@@ -7,6 +7,7 @@ import json
 from importlib import resources
 
 import pytest
+from pydantic import ValidationError
 
 from aqua_lab.domain import Architecture, CapacityInputs, DeploymentConfig, ModelInput
 from aqua_lab.errors import InvalidInput
@@ -186,11 +187,13 @@ def test_config_max_model_len_that_cannot_fit_is_noted_with_an_fp8_suggestion(ca
     assert result.capacity.concurrency == 4
 
 
-def test_unknown_weight_precision_is_a_clear_input_error(catalog):
-    with pytest.raises(InvalidInput) as err:
-        plan([catalog.model_input("microsoft/phi-4")], catalog.shapes, capacity=CapacityInputs(weight_precision="q9"))
-    (problem,) = err.value.problems
-    assert problem.field == "weight_precision" and "Q4_K_M" in problem.fix
+def test_unknown_weight_precision_is_a_clear_input_error():
+    with pytest.raises(ValidationError) as err:
+        CapacityInputs(weight_precision="q9")
+    (problem,) = InvalidInput.from_validation(err.value).problems
+    assert problem.field == "weight_precision" and "use one of auto, bf16" in problem.message
+    assert "Q4_K_M" in problem.message
+    assert CapacityInputs(weight_precision="q4_k_m").weight_precision == "q4_k_m"
 
 
 def test_missing_facts_are_said_not_guessed():

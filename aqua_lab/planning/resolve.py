@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from ..domain import CapacityInputs, DeploymentConfig, MemoryFit, ModelInput, Plan, PlannedModel, Shape, ShapePlan
 from ..errors import InvalidInput, Problem
 from .allocate import allocate, is_power_of_two, primary_problem
-from .architectures import known_precisions, precision_bytes, tensor_parallel_problem
+from .architectures import tensor_parallel_problem
 from .capacity import LLAMA_CPP, VLLM, config_flags, fits_somewhere, memory_fit, suggestion
 from .configs import parameters_for
 from .shapes import ShapeCatalog, shape_order
@@ -160,15 +160,6 @@ def plan(
     if problem:
         raise InvalidInput(problem)
 
-    if capacity is not None and capacity.weight_precision and capacity.weight_precision != "auto":
-        if precision_bytes(capacity.weight_precision) is None:
-            raise InvalidInput(
-                Problem(
-                    "weight_precision",
-                    f"unknown precision {capacity.weight_precision!r}",
-                    "use one of " + ", ".join(known_precisions()),
-                )
-            )
     keys = allocation_keys(models)
     primary_key = keys[ids.index(primary_model_id)] if primary_model_id else None
     alone = len(models) == 1

@@ -22,6 +22,7 @@ from tornado import web
 from tornado.iostream import StreamClosedError
 
 from ..domain import (
+    CapacityInputs,
     CatalogModel,
     ChatRequest,
     CompareRequest,
@@ -55,10 +56,16 @@ class PlatformInfo(BaseModel):
     description: str
 
 
-class PlanRequest(BaseModel):
+class PlanRequest(CapacityInputs):
+    """The models, and the what-if inputs of the memory model (``max_model_len``, ``concurrency``,
+    ``kv_cache_dtype``, ``weight_precision``, ``gpu_memory_utilization``)."""
+
     model_ids: list[str] = Field(min_length=1, description="model ids or names")
     primary_model_id: str | None = None
     shape: str | None = Field(default=None, description="only this shape")
+
+    def capacity(self) -> CapacityInputs:
+        return CapacityInputs(**self.model_dump(include=set(CapacityInputs.model_fields)))
 
 
 class ValidationResult(BaseModel):
@@ -231,7 +238,11 @@ class Plans(Base):
     async def post(self) -> None:
         request = self.read(PlanRequest)
         service = self.service()
-        self.reply(await self.blocking(service.plan, request.model_ids, request.primary_model_id, request.shape))
+        self.reply(
+            await self.blocking(
+                service.plan, request.model_ids, request.primary_model_id, request.shape, (), request.capacity()
+            )
+        )
 
 
 class AdsDeploymentConfig(Base):
@@ -241,7 +252,12 @@ class AdsDeploymentConfig(Base):
     async def get(self, ids: str) -> None:
         model_ids = [i for i in ids.split(",") if i]
         primary = self.get_query_argument("primary_model_id", None)
-        self.reply(await self.blocking(self.service().plan, model_ids, primary))
+        given = {k: self.get_query_argument(k) for k in CapacityInputs.model_fields if self.get_query_argument(k, None)}
+        try:
+            capacity = CapacityInputs.model_validate(given)
+        except ValidationError as exc:
+            raise InvalidInput.from_validation(exc) from None
+        self.reply(await self.blocking(self.service().plan, model_ids, primary, None, (), capacity))
 
 
 class Deployments(Base):
