@@ -200,7 +200,11 @@ class CapacityInputs(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     max_model_len: int | None = Field(default=None, ge=16, description="context each sequence must hold")
-    concurrency: int = Field(default=1, ge=1, description="sequences of max_model_len that must fit at once")
+    concurrency: int | None = Field(
+        default=None,
+        ge=1,
+        description="sequences of max_model_len that must fit at once (vLLM: 1; llama.cpp: its slots)",
+    )
     kv_cache_dtype: KvCacheDtype | None = Field(default=None, description="auto (the weights' dtype) or fp8")
     weight_precision: str | None = Field(
         default=None, description="auto, bf16, fp16, fp8, int8, int4, mxfp4 or a GGUF type (Q4_K_M, Q8_0, …)"

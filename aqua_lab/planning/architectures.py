@@ -87,9 +87,6 @@ GGUF_FILE_TYPES = {
 KV_DTYPE_BYTES = {"auto": 2.0, "fp8": 1.0}
 LLAMA_CPP_KV_BYTES = {"auto": 2.0, "fp8": 34 / 32}  # f16, or q8_0 (the 8-bit cache llama.cpp has)
 
-# dtypes whose weights are not parameters × a plain width, so "auto" uses the checkpoint's bytes
-_PACKED = {"mxfp4", "awq", "gptq", "int4", "fp8", "int8"}
-
 
 def precision_bytes(precision: str) -> float | None:
     """Bytes per weight for a precision name (case-insensitive; GGUF types too); None if unknown."""

@@ -38,6 +38,7 @@ DEFAULT_GPU_MEMORY_UTILIZATION = 0.9  # vLLM's --gpu-memory-utilization default
 UNKNOWN_CONTEXT = 4096  # checked when neither the user, the config nor the model says
 FALLBACK_CONTEXT = 4096  # estimated counts when the native context fits nowhere and none was asked
 CONTEXT_STEP = 256  # suggested contexts are rounded down to this (llama.cpp pads its cache to it)
+LLAMA_CPP_DEFAULT_SLOTS = 4  # the local platform's llama-server default (--max-num-seqs → --parallel)
 
 
 @dataclass(frozen=True)
@@ -70,10 +71,19 @@ def config_flags(params: str | None) -> ConfigFlags:
     return ConfigFlags(
         max_model_len=_int(next((found[k] for k in _CONTEXT_KEYS if k in found), None)),
         gpu_memory_utilization=_float(found.get("gpu-memory-utilization")),
-        kv_cache_dtype="fp8" if str(found.get("kv-cache-dtype", "")).startswith("fp8") else None,
+        kv_cache_dtype=_kv_dtype(found),
         weight_precision=_precision(found),
         max_num_seqs=_int(found.get("max-num-seqs")),
     )
+
+
+def _kv_dtype(found: dict[str, str | None]) -> str | None:
+    """vLLM's ``--kv-cache-dtype fp8*``, or llama.cpp's 8-bit ``--cache-type-k q8_0``."""
+    if str(found.get("kv-cache-dtype") or "").startswith("fp8"):
+        return "fp8"
+    if str(found.get("cache-type-k") or found.get("ctk") or "").startswith("q8"):
+        return "fp8"
+    return None
 
 
 def _precision(found: dict[str, str | None]) -> str | None:
@@ -120,7 +130,10 @@ def memory_fit(
     kv_dtype = inputs.kv_cache_dtype or flags.kv_cache_dtype or "auto"
     native = arch.max_position_embeddings
     context = max_model_len or inputs.max_model_len or flags.max_model_len or native or UNKNOWN_CONTEXT
-    concurrency = inputs.concurrency
+    if engine == LLAMA_CPP:  # llama-server allocates every slot's context up front
+        concurrency = inputs.concurrency or flags.max_num_seqs or LLAMA_CPP_DEFAULT_SLOTS
+    else:  # vLLM checks one sequence of max_model_len at startup; more is what the user asks
+        concurrency = inputs.concurrency or 1
 
     budget = gpu_memory_gb * utilization
     weights = total_weights / tp / 1e9
@@ -130,12 +143,14 @@ def memory_fit(
     if per_token:
         capacity = max(0, math.floor(free * 1e9 / per_token))
         fit_len = capacity // concurrency
+        if engine == LLAMA_CPP:
+            fit_len = fit_len // CONTEXT_STEP * CONTEXT_STEP
     else:  # no KV cache: context is bounded by the model only
         capacity = 0
         fit_len = native or context if free >= 0 else 0
     if native:
         fit_len = min(fit_len, native)
-    kv_gb = per_token * context * concurrency / 1e9
+    kv_gb = per_token * _cells(context, engine) * concurrency / 1e9
     reasons = []
     if free < 0:
         reasons.append(
@@ -169,6 +184,13 @@ def memory_fit(
     )
 
 
+def _cells(context: int, engine: str) -> int:
+    """KV cells one sequence takes: llama.cpp rounds each slot's context up to 256."""
+    if engine == LLAMA_CPP:
+        return -(-context // CONTEXT_STEP) * CONTEXT_STEP
+    return context
+
+
 def suggestion(
     arch: Architecture,
     fit: MemoryFit,
@@ -179,9 +201,10 @@ def suggestion(
 ) -> str | None:
     """The context flag (and ``--kv-cache-dtype fp8`` when that is what makes it fit) to pass so
     the engine starts with what the plan checked; None when even the weights do not fit."""
-    context_flag = "--n_ctx" if engine == LLAMA_CPP else "--max-model-len"
+    context_flag = "--max-model-len"  # llama_flags takes vLLM's name for llama-server's per-slot context too
+    slots = f" --max-num-seqs {fit.concurrency}" if engine == LLAMA_CPP else ""
     if fit.fits:
-        flags_out = [f"{context_flag} {fit.max_model_len}"]
+        flags_out = [f"{context_flag} {fit.max_model_len}{slots}"]
         if fit.kv_cache_dtype == "fp8" and engine == VLLM:
             flags_out.append("--kv-cache-dtype fp8")
         return " ".join(flags_out)
@@ -192,7 +215,7 @@ def suggestion(
         if fp8 is not None and fp8.fits:
             return f"{context_flag} {fp8.max_model_len} --kv-cache-dtype fp8"
     step = (fit.max_model_len_fit // CONTEXT_STEP) * CONTEXT_STEP or fit.max_model_len_fit
-    return f"{context_flag} {step}" if step > 0 else None
+    return f"{context_flag} {step}{slots}" if step > 0 else None
 
 
 def _with_kv(inputs: CapacityInputs | None, kv: str) -> CapacityInputs:
