@@ -166,11 +166,11 @@ def memory_fit(
         reasons.append(f"max_model_len {context} exceeds the model's max_position_embeddings {native}")
     return MemoryFit(
         tensor_parallel_size=tp,
-        weights_gb=round(weights, 2),
+        weights_gb=round(weights, 3),
         kv_bytes_per_token=per_token,
-        kv_cache_gb=round(kv_gb, 2),
+        kv_cache_gb=round(kv_gb, 3),
         overhead_gb=overhead,
-        per_gpu_gb=round(weights + kv_gb + overhead, 2),
+        per_gpu_gb=round(weights + kv_gb + overhead, 3),
         gpu_memory_gb=round(budget, 2),
         gpu_memory_utilization=utilization,
         max_model_len=context,
