@@ -38,7 +38,7 @@ def read_hf_architecture(folder: Path) -> Architecture:
     params, size = safetensors_totals(read_safetensors_header(f) for f in files)
     return arch.model_copy(
         update={
-            "parameters_b": round(params / 1e9, 6),
+            "parameters_b": params / 1e9,
             "weight_bytes": size,
             "source": f"{arch.source} + safetensors headers ({len(files)} file(s))",
         }

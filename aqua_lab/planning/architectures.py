@@ -242,7 +242,7 @@ def from_gguf_metadata(meta: Mapping[str, Any], source: str) -> Architecture:
     vocab = key("vocab_size") or meta.get("tokenizer.ggml.tokens.count")
     params = meta.get("parameters")
     return Architecture(
-        parameters_b=round(params / 1e9, 6) if params else None,
+        parameters_b=params / 1e9 if params else None,
         layers=key("block_count"),
         hidden_size=hidden,
         attention_heads=heads,
