@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 from ..domain import Architecture, CapacityInputs, MemoryFit
 from .architectures import kv_bytes_per_token, precision_bytes, weight_bytes
@@ -55,6 +56,7 @@ class ConfigFlags:
 _CONTEXT_KEYS = {"max-model-len", "n-ctx", "ctx-size", "c"}
 
 
+@lru_cache(maxsize=1024)  # configs repeat the same few strings; shlex is the cost of a re-plan
 def config_flags(params: str | None) -> ConfigFlags:
     """Read ``--max-model-len``, ``--gpu-memory-utilization``, ``--kv-cache-dtype``,
     ``--quantization``/``--dtype`` and ``--max-num-seqs`` (or llama.cpp's ``--n_ctx``) from params;
