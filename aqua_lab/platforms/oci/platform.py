@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 
 from ...catalog import bundled_catalog
 from ...domain import (
+    Architecture,
     CatalogModel,
     DeployedModel,
     Deployment,
@@ -34,6 +35,7 @@ from ...domain import (
 )
 from ...errors import AquaLabError, Conflict, InvalidInput, NotFound, Problem, UpstreamError
 from ...planning import payloads
+from ...planning.architectures import from_hf_config
 from ...planning.configs import parse_deployment_config
 from ...planning.evaluation import evaluation_job_requests, validate_evaluation
 from ...planning.params import VLLM_PARAMS
@@ -116,6 +118,7 @@ class OciPlatform:
         self.settings = settings
         self.ds, self.os = clients or make_clients(auth, settings)
         self._configs: dict[tuple[str, str, str], tuple[float, DeploymentConfig | None, list[str]]] = {}
+        self._architectures: dict[str, tuple[float, Architecture | None]] = {}
         self._raw: dict[str, tuple[float, Any]] = {}  # model id → (fetched at, SDK Model)
         self._models: dict[str, CatalogModel] = {}
         self._lock = threading.Lock()
@@ -283,6 +286,8 @@ class OciPlatform:
         with ThreadPoolExecutor(max_workers=min(128, len(fresh) + len(unknown))) as pool:
             records = {i: pool.submit(self.get_model, i) for i in unknown}
             metadata = {i: pool.submit(self._metadatum, i) for i in fresh}
+            for i in fresh:  # the memory model's facts, in the same round
+                pool.submit(self.get_model_architecture, i)
             for model_id in fresh:
                 try:
                     if model_id in records:
@@ -295,6 +300,35 @@ class OciPlatform:
                         time.monotonic(),
                         *found,
                     )
+
+    def get_model_architecture(self, model_id: str) -> Architecture | None:
+        """From the ``config.json`` beside the model's weights in Object Storage (cached like the
+        configs); None when the artifact has none or it cannot be read — the service then falls
+        back to the bundled facts by name, and the plan says what is missing."""
+        try:
+            model_id = model_id if model_id.startswith("ocid1.") else self.get_model(model_id).id
+        except AquaLabError:
+            return None
+        with self._lock:
+            cached = self._architectures.get(model_id)
+        if cached and time.monotonic() - cached[0] < CONFIG_TTL_S:
+            return cached[1]
+        arch = self._fetch_architecture(model_id)
+        with self._lock:
+            self._architectures[model_id] = (time.monotonic(), arch)
+        return arch
+
+    def _fetch_architecture(self, model_id: str) -> Architecture | None:
+        try:
+            location = artifact_location(self._raw_model(model_id))
+            if not location:
+                return None
+            bucket, namespace, prefix = location
+            name = posixpath.join(prefix, "config.json")
+            raw = self._call("get object", self.os.get_object, namespace, bucket, name).data.content
+            return from_hf_config(json.loads(raw), f"oci://{bucket}@{namespace}/{name}")
+        except (AquaLabError, ValueError, TypeError):
+            return None
 
     def _config(self, model_id: str) -> tuple[DeploymentConfig | None, list[str]]:
         key = (self.auth.region, self.settings.compartment_id, model_id)
