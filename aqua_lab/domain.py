@@ -263,7 +263,7 @@ class PlannedModel(BaseModel):
     )
     gpu_memory_in_gbs: float | None = Field(default=None, description="GPU memory this share gives")
     estimated_need_in_gbs: float | None = Field(
-        default=None, description="memory the model is estimated to need per GPU (weights + KV cache + overhead)"
+        default=None, description="memory the model needs across its GPUs (weights + KV cache + overhead)"
     )
     memory: MemoryFit | None = Field(default=None, description="per-GPU memory at this GPU count")
     suggested_parameters: str | None = Field(

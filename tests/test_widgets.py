@@ -190,6 +190,10 @@ def test_what_if_controls_update_the_split_and_the_memory_bars(bundled):
     split.gpu_memory_utilization.value = 0.5
     assert split.plan.capacity.gpu_memory_utilization == 0.5
     assert "max context" in split.table.value and "suggested: --max-model-len" in split.table.value
+    split.max_model_len.value = 5  # below the minimum: said in place, nothing crashes
+    assert "max_model_len: Input should be greater than or equal to 16" in split.table.value
+    split.max_model_len.value = 0
+    assert split.plan is not None and split.plan.capacity.max_model_len is None
 
 
 def test_no_panel_attribute_shadows_an_ipywidgets_member():

@@ -82,7 +82,7 @@ def model_candidates(
         fitting = [c for c in found.counts if fits_somewhere(found.fits[c])]
     if fitting:
         first = found.fits[fitting[0]]
-        return replace(found, counts=fitting, need_gb=first.per_gpu_gb)
+        return replace(found, counts=fitting, need_gb=_share_need(first))
     best = found.fits[found.counts[-1]] if found.counts else None
     why = "; ".join(best.reasons) if best else "no tensor-parallel size is valid for its heads"
     return replace(
@@ -91,6 +91,11 @@ def model_candidates(
         reason=f"model {model.name!r} does not fit on {shape.gpu_count} GPUs of {shape.per_gpu_memory_in_gbs:g} GB: "
         f"{why}",
     )
+
+
+def _share_need(fit: MemoryFit) -> float:
+    """What the model needs across all the GPUs it gets (comparable to ``gpu_memory_in_gbs``)."""
+    return round(fit.per_gpu_gb * fit.tensor_parallel_size, 2)
 
 
 def is_cpu(shape: Shape) -> bool:
@@ -242,7 +247,7 @@ def _shape_plan(shape, models, keys, per_model, outcome, notes) -> ShapePlan:
                 estimated=cands.estimated,
                 parameters=parameters_for(model.config, shape.name, count),
                 gpu_memory_in_gbs=round(count * per_gpu, 1) if per_gpu else None,
-                estimated_need_in_gbs=fit.per_gpu_gb if fit else cands.need_gb,
+                estimated_need_in_gbs=_share_need(fit) if fit else cands.need_gb,
                 memory=fit,
                 suggested_parameters=cands.suggestions.get(count),
             )
