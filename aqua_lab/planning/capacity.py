@@ -166,7 +166,7 @@ def memory_fit(
         )
     if native and context > native:
         reasons.append(f"max_model_len {context} exceeds the model's max_position_embeddings {native}")
-    return MemoryFit(
+    return MemoryFit.model_construct(  # every field is computed here: validation would only cost time
         tensor_parallel_size=tp,
         weights_gb=round(weights, 3),
         kv_bytes_per_token=per_token,
