@@ -88,14 +88,27 @@ class AquaLabService:
 
     def _architecture(self, model: ModelInput) -> Architecture | None:
         """The platform's reading of the model's files, else the bundled service-model facts by name
-        (OCI names service models as the bundled table does)."""
+        (OCI names service models as the bundled table does).  A ``config.json`` has no parameter
+        count: it is taken from the bundled row, else from the model's name, and the source says so."""
         if model.architecture is not None:
             return model.architecture
-        if isinstance(self.platform, ArchitectureSource):
-            arch = self.platform.get_model_architecture(model.model_id)
-            if arch is not None:
-                return arch
-        return bundled_catalog().architectures.find(model.name) or bundled_catalog().architectures.find(model.model_id)
+        table = bundled_catalog().architectures
+        known = table.find(model.name) or table.find(model.model_id)
+        arch = (
+            self.platform.get_model_architecture(model.model_id)
+            if isinstance(self.platform, ArchitectureSource)
+            else None
+        )
+        if arch is None:
+            return known
+        if arch.parameters_b is None and arch.weight_bytes is None:
+            if known is not None and known.parameters_b:
+                update = {"parameters_b": known.parameters_b, "weight_bytes": known.weight_bytes}
+                arch = arch.model_copy(update={**update, "source": f"{arch.source}; parameters: {known.source}"})
+            elif model.parameter_count_b:
+                note = f"{arch.source}; parameters ≈{model.parameter_count_b:g}B read from the model's name"
+                arch = arch.model_copy(update={"parameters_b": model.parameter_count_b, "source": note})
+        return arch
 
     def clear_cache(self) -> None:
         self._inputs.clear()

@@ -202,8 +202,17 @@ def test_architectures_come_from_the_artifacts_config_json(emulator, service):
     before = _requests(emulator, "models/my-7b/artifact/config.json")
     platform.get_model_architecture(mine)
     assert _requests(emulator, "models/my-7b/artifact/config.json") == before  # cached like the configs
-    # no parameter count anywhere: the plan says so instead of guessing
-    plan = service.plan([mine])
+    # a config.json has no parameter count: the bundled row gives a service model's, a name the rest
+    assert service.model_input("meta-llama/Meta-Llama-3.1-8B-Instruct").architecture.parameters_b == 8.03
+    planned = service.model_input(mine).architecture
+    assert planned.parameters_b == 7 and "≈7B read from the model's name" in planned.source
+    nameless = emulator.add_model(
+        "custom-model",
+        COMPARTMENT,
+        tags={"OCI_AQUA": "active"},
+        custom={"artifact_location": f"oci://mine@{emulator.namespace}/models/my-7b/artifact"},
+    )
+    plan = service.plan([nameless])  # nothing says its size: the plan says so instead of guessing
     assert any("parameters_b or weight_bytes unknown" in w for w in plan.warnings)
     no_artifact = emulator.add_model("bare", COMPARTMENT, tags={"OCI_AQUA": "active"})
     assert platform.get_model_architecture(no_artifact) is None
