@@ -19,6 +19,9 @@ Overhead is a documented figure per engine, not a fudge:
 * llama.cpp on CPU: 0.25 GB — its compute buffer at the default batch of 512 tokens for small and
   mid-sized models (``CPU compute buffer size`` in the load log), plus the output buffer.
 
+GB are 10^9 bytes throughout, and the shape index's per-GPU figures are read as such: exact for
+A10 and L40S (24/48 GB), about 7 % conservative for A100/H100/H200, whose 40/80/141 "GB" are GiB.
+
 Where a model's facts are missing the result says so; nothing is guessed silently.
 """
 
