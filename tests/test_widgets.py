@@ -190,6 +190,12 @@ def test_what_if_controls_update_the_split_and_the_memory_bars(bundled):
     split.gpu_memory_utilization.value = 0.5
     assert split.plan.capacity.gpu_memory_utilization == 0.5
     assert "max context" in split.table.value and "suggested: --max-model-len" in split.table.value
+    split.override_shape.value = "BM.GPU.A10.4"
+    spec = split.spec()  # deploying carries the context the plan checked, merged over the config's flags
+    planned = split.plan.gpu_allocation["BM.GPU.A10.4"].models
+    assert [m.params for m in spec.models] == [m.suggested_parameters for m in planned]
+    assert spec.models[0].params.startswith("--max-model-len ")
+    assert "valid" in split.validation.value
     split.max_model_len.value = 5  # below the minimum: said in place, nothing crashes
     assert "max_model_len: Input should be greater than or equal to 16" in split.table.value
     split.max_model_len.value = 0

@@ -264,11 +264,15 @@ class GpuSplit(w.VBox):
         """The deployment request the current split (with overrides) describes."""
         models = []
         seen: dict[str, int] = {}
-        for model_id, control in zip(self._override_models, self.overrides.children, strict=True):
+        planned = self._planned_models()
+        for i, (model_id, control) in enumerate(zip(self._override_models, self.overrides.children, strict=True)):
             n = seen[model_id] = seen.get(model_id, 0) + 1
             entry = {"model_id": model_id, "gpu_count": control.value}
             if n > 1:  # the same model twice needs two served names
                 entry["model_name"] = f"{self.service.platform.get_model(model_id).name}-{n}"
+            suggested = planned[i].suggested_parameters if i < len(planned) else None
+            if suggested and self._asks_context() and control.value == planned[i].gpu_count:
+                entry["params"] = suggested  # the engine starts with the context the plan checked
             models.append(entry)
         return DeploymentSpec(
             models=models,
@@ -277,6 +281,17 @@ class GpuSplit(w.VBox):
             primary_model_id=self.picker.primary if self.picker else None,
             **extra,
         )
+
+    def _planned_models(self) -> list:
+        shape = self.override_shape.value
+        if self.plan is None or shape not in self.plan.gpu_allocation:
+            return []
+        return self.plan.gpu_allocation[shape].models
+
+    def _asks_context(self) -> bool:
+        """The user set a context, a concurrency or an fp8 cache: deploy with what the plan checked
+        (its flags merge over the config's defaults) instead of the config's own."""
+        return bool(self.max_model_len.value) or self.concurrency.value > 1 or self.kv_cache_dtype.value == "fp8"
 
     def validate(self) -> bool:
         try:
