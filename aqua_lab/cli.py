@@ -150,12 +150,16 @@ def render_plan(result: Plan, service: AquaLabService, show_all: bool = False) -
         shape = shapes.find(shape_name)
         gpu = ""
         if shape and shape.gpu_specs:
-            gpu = f"{shape.gpu_count} × {shape.gpu_specs.gpu_type} {shape.per_gpu_memory_in_gbs:g} GB"
-        cells = [letters[m.ocid] for m in shape_plan.models for _ in range(m.gpu_count)]
-        cells += ["·"] * (shape_plan.total_gpus_available - len(cells))
+            memory = f"{shape.per_gpu_memory_in_gbs:g} GB" if shape.per_gpu_memory_in_gbs else "memory unknown"
+            gpu = f"{shape.gpu_count} × {shape.gpu_specs.gpu_type or 'GPU'} {memory}"
+
+        def cells(models, total=shape_plan.total_gpus_available):
+            owned = [letters[m.ocid] for m in models for _ in range(m.gpu_count)]
+            return "|" + "|".join(owned + ["·"] * (total - len(owned))) + "|"
+
         lines.append("")
         lines.append(f"{shape_name}  ({gpu})  uses {shape_plan.used_gpus}/{shape_plan.total_gpus_available} GPUs")
-        lines.append("  GPUs  |" + "|".join(cells) + "|")
+        lines.append("  GPUs  " + cells(shape_plan.models))
         for m in shape_plan.models:
             star = " *primary" if m.ocid == result.primary_model_id else ""
             est = " (estimated)" if m.estimated else ""
@@ -168,6 +172,9 @@ def render_plan(result: Plan, service: AquaLabService, show_all: bool = False) -
                 lines.append("      " + _memory_cell(m.memory, m.suggested_parameters))
         for note in shape_plan.notes:
             lines.append(f"  note: {note}")
+        for alt in shape_plan.alternatives:
+            split = ", ".join(f"{letters[m.ocid]} {m.gpu_count}" for m in alt.models)
+            lines.append(f"  alternative  {cells(alt.models)}  {split}: {alt.note}")
     hidden = 0
     if result.incompatible_shapes:
         lines.append("")
@@ -225,6 +232,7 @@ def cmd_list_shapes(args: argparse.Namespace) -> str:
                 "name": s.name,
                 "shape_series": s.shape_series,
                 "gpu_specs": s.gpu_specs.model_dump() if s.gpu_specs else None,
+                **({"notes": s.notes} if s.notes else {}),  # e.g. GPU memory unknown for a shape no index has
             }
             for s in _service(args).shapes()
         ]
@@ -282,7 +290,10 @@ def cmd_payload(args: argparse.Namespace) -> str:
     compartment = spec.compartment_id or PLACEHOLDER_COMPARTMENT
     project = spec.project_id or PLACEHOLDER_PROJECT
     image = spec.container_image_uri or DEFAULT_IMAGE
-    out: dict[str, Any] = {"warnings": validated.warnings}
+    out: dict[str, Any] = {
+        "warnings": validated.warnings,
+        "served_params": {m.model_name: m.served_params for m in validated.models},
+    }
     if spec.deployment_type == "SINGLE":
         out["model_deployment"] = payloads.model_deployment_request(validated, image, compartment, project)
     else:

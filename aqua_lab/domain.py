@@ -40,6 +40,7 @@ class Shape(BaseModel):
     gpu_specs: GpuSpec | None = None
     quantization: list[str] = Field(default_factory=list)
     ranking: dict[str, int] = Field(default_factory=dict)
+    notes: list[str] = Field(default_factory=list, description="what is not known about the shape, and why")
 
     @property
     def gpu_count(self) -> int:
@@ -152,6 +153,7 @@ class ModelInput(BaseModel):
     name: str
     config: DeploymentConfig | None = None
     parameter_count_b: float | None = None
+    task: str | None = Field(default=None, description="the catalog's task (its `task` tag on OCI)")
     architecture: Architecture | None = None
 
     @classmethod
@@ -161,11 +163,21 @@ class ModelInput(BaseModel):
             name=model.name,
             config=config,
             parameter_count_b=model.parameter_count_b,
+            task=model.task,
         )
 
 
 # --------------------------------------------------------------------------------------------------
 # Allocation and plans
+
+
+class AllocationAlternative(BaseModel):
+    """A split that fills more of the shape than the primary-first one, at the primary's expense."""
+
+    gpu_counts: dict[str, int] = Field(description="model id → GPUs, in input order")
+    used_gpus: int
+    adds_gpus: int = Field(description="GPUs it uses beyond the chosen split")
+    above_primary: list[str] = Field(description="models that then get more GPUs than the primary")
 
 
 class AllocationResult(BaseModel):
@@ -184,6 +196,10 @@ class AllocationResult(BaseModel):
     )
     reasons: list[str] = Field(
         default_factory=list, description="why it does not fit, or why the primary was not favoured"
+    )
+    alternatives: list[AllocationAlternative] = Field(
+        default_factory=list,
+        description="with a primary model: a split that uses more GPUs but gives another model more than the primary",
     )
     rejected_counts: dict[str, list[int]] = Field(
         default_factory=dict,
@@ -271,6 +287,17 @@ class PlannedModel(BaseModel):
     )
 
 
+class PlanAlternative(BaseModel):
+    """Another split of the same shape a user may take instead: it fills more GPUs, but the primary
+    model no longer gets the most."""
+
+    models: list[PlannedModel]
+    used_gpus: int
+    adds_gpus: int = Field(description="GPUs it uses beyond the plan's split")
+    above_primary: list[str] = Field(description="ids of the models that then get more GPUs than the primary")
+    note: str = ""
+
+
 class ShapePlan(BaseModel):
     """An entry of ``gpu_allocation``: seed fields ``models`` and ``total_gpus_available`` plus ours."""
 
@@ -280,6 +307,7 @@ class ShapePlan(BaseModel):
     primary_model_id: str | None = None
     primary_honoured: bool | None = None
     notes: list[str] = Field(default_factory=list)
+    alternatives: list[PlanAlternative] = Field(default_factory=list)
 
 
 class Plan(BaseModel):
@@ -321,10 +349,12 @@ class ModelSpec(BaseModel):
     gpu_count: int
     model_name: str | None = Field(default=None, description="served name; defaults to the model's name")
     model_task: str | None = None
-    params: dict[str, str | None] | str | None = Field(
+    params: dict[str, str | int | float | list[str] | None] | str | None = Field(
         default=None,
-        description="vLLM flags: a string ('--max-model-len 4096') or a dict; null uses the "
-        "config's defaults for this shape and GPU count; user flags override defaults flag by flag",
+        description="vLLM flags: a string ('--max-model-len 4096') or a dict (a list value, or a space-separated "
+        "string for --lora-modules and other multi-value flags, is several values); null uses the "
+        "config's defaults for this shape and GPU count; user flags override defaults flag by flag; "
+        "a legacy env_var PARAMS is folded in (params win)",
     )
     env_var: dict[str, str] = Field(default_factory=dict)
     fine_tune_weights: list[LoraSpec] = Field(default_factory=list)
@@ -371,6 +401,9 @@ class ResolvedModel(BaseModel):
     model_name: str
     gpu_count: int
     params: str = Field(description="user/config flags after the merge, without the owned flags")
+    served_params: str = Field(
+        default="", description="every flag the model server gets (owned ones first), as the payload carries them"
+    )
     model_task: str = "text_generation"
     env_var: dict[str, str] = Field(default_factory=dict)
     fine_tune_weights: list[LoraSpec] = Field(default_factory=list)
@@ -409,6 +442,9 @@ class DeployedModel(BaseModel):
     gpu_count: int
     env_var: dict[str, str] = Field(default_factory=dict)
     fine_tune_weights: list[LoraSpec] = Field(default_factory=list)
+    model_task: str | None = None
+    params: str | None = Field(default=None, description="the model's vLLM flags, when the deployment records them")
+    artifact_location: str | None = None
 
 
 class ModelState(BaseModel):

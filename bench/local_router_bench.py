@@ -33,7 +33,8 @@ from aqua_lab.platforms.local.models import SMOLLM2_ID
 from aqua_lab.platforms.local.runtime import free_port
 from aqua_lab.service import AquaLabService
 
-BENCH_KEY = "sk-aqua-lab-bench-only"  # LiteLLM refuses to start without a master key; ours ignores it
+BENCH_KEY = "sk-aqua-lab-bench-only"  # LiteLLM refuses to start without a master key
+KEYS: dict[str, str] = {}  # base URL → the key it needs (the deployment's key, for its router and its servers)
 PROMPT = [{"role": "user", "content": "List three facts about lighthouses."}]
 
 
@@ -60,7 +61,7 @@ async def stream_once(base: str, model: str, tokens: int) -> tuple[float, float,
             f"{base}/chat/completions",
             method="POST",
             body=json.dumps(body),
-            headers={"Content-Type": "application/json", "Authorization": f"Bearer {BENCH_KEY}"},
+            headers={"Content-Type": "application/json", "Authorization": f"Bearer {KEYS.get(base, BENCH_KEY)}"},
             streaming_callback=on_chunk,
             request_timeout=300,
         ),
@@ -81,7 +82,7 @@ async def burst(targets: dict[str, str], concurrency: int, tokens: int) -> list[
     )
 
 
-def start_litellm(exe: str, upstreams: dict[str, str]) -> tuple[subprocess.Popen, str]:
+def start_litellm(exe: str, upstreams: dict[str, str], key: str) -> tuple[subprocess.Popen, str]:
     port = free_port()
     lines = ["model_list:"]
     for name, base in upstreams.items():
@@ -90,7 +91,7 @@ def start_litellm(exe: str, upstreams: dict[str, str]) -> tuple[subprocess.Popen
             "    litellm_params:",
             f"      model: openai/{name}",
             f"      api_base: {base}",
-            "      api_key: unused",
+            f"      api_key: {key}",
         ]
     config = Path(tempfile.mkdtemp()) / "litellm.yaml"
     config.write_text("\n".join(lines) + "\n")
@@ -142,6 +143,7 @@ async def main_async(args: argparse.Namespace) -> None:
         deployment = service.wait(deployment.id, timeout=120, interval=0.05)
         t_active = time.perf_counter() - t0
         assert deployment.state == "ACTIVE", deployment.lifecycle_details
+        KEYS[deployment.endpoint] = deployment.api_key
         await asyncio.gather(*(stream_once(deployment.endpoint, n, 1) for n in ("smol-a", "smol-b")))
         t_first = time.perf_counter() - t0
         print(
@@ -154,8 +156,9 @@ async def main_async(args: argparse.Namespace) -> None:
             "router": {n: deployment.endpoint for n in ports},
             "direct": {n: f"http://127.0.0.1:{port}/v1" for n, port in ports.items()},
         }
+        KEYS.update({base: deployment.api_key for base in targets["direct"].values()})
         if args.litellm:
-            litellm, base = start_litellm(args.litellm, targets["direct"])
+            litellm, base = start_litellm(args.litellm, targets["direct"], deployment.api_key)
             targets["litellm"] = {n: base for n in ports}
         for t in targets.values():  # warm the prompt cache and the connections
             await burst(t, 2, 4)

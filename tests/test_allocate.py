@@ -48,27 +48,51 @@ def test_allocation_table(total, candidates, primary, expected):
         assert result.reasons == []
 
 
+def test_verify_compatibility():
+    """ADS test_deployment.py::test_verify_compatibility, same inputs and expectations."""
+    model_gpu_dict = {"model_a": [2, 4], "model_b": [1, 2, 4], "model_c": [1, 2, 8]}
+    result = allocate(8, model_gpu_dict)
+    assert result.fits and len(result.gpu_counts) == 3
+    result = allocate(8, model_gpu_dict, "model_b")
+    assert result.fits and result.gpu_counts["model_b"] == 4  # "model_b gets the maximum gpu count"
+    result = allocate(0, {"model_a": [1, 2], "model_b": [1, 2], "model_c": [1, 2, 8]})
+    assert not result.fits and result.gpu_counts == {}
+
+
 def test_primary_that_cannot_be_favoured_says_why():
-    # ADS gives B2 C4 A2 silently; C only allows 4, so A ≥ C would need A=4 and leave no GPU for B.
+    # C only allows 4, so A ≥ C would need A=4 and leave no GPU for B: fill the shape and say so.
     result = allocate(8, {"A": [1, 2, 4], "B": [1, 2, 4], "C": [4]}, "A")
     assert result.fits and result.used_gpus == 8
     assert result.gpu_counts == {"A": 2, "B": 2, "C": 4}
     assert result.primary_honoured is False
     assert "cannot favour primary model 'A'" in result.reasons[0]
     assert "'C' gets 4" in result.reasons[0]
+    assert result.alternatives == []
 
 
 def test_primary_gets_the_largest_share_that_still_fills_the_shape():
     result = allocate(8, {"A": [1, 2], "B": [1, 2, 4, 8], "C": [2]}, "B")
     assert result.gpu_counts == {"A": 2, "B": 4, "C": 2}
     assert result.primary_honoured is True
+    assert result.alternatives == []
 
 
-def test_filling_the_shape_wins_over_favouring_the_primary_and_the_reason_names_the_cost():
+def test_the_primary_gets_the_most_even_when_that_leaves_a_gpu_idle_and_the_fuller_split_is_offered():
+    # issue 16's example; ADS gives P4 B1 C2 as well.  Filling the shape (P2 B4 C2) is an alternative.
+    result = allocate(8, {"P": [2, 4], "B": [1, 4], "C": [1, 2]}, "P")
+    assert result.gpu_counts == {"P": 4, "B": 1, "C": 2}
+    assert result.primary_honoured is True and result.reasons == []
+    [alt] = result.alternatives
+    assert alt.gpu_counts == {"P": 2, "B": 4, "C": 2}
+    assert (alt.used_gpus, alt.adds_gpus, alt.above_primary) == (8, 1, ["B"])
+
+
+def test_favouring_the_primary_wins_over_filling_the_shape():
     result = allocate(8, {"A": [2], "B": [2, 4, 8]}, "A")
-    assert result.gpu_counts == {"A": 2, "B": 4}
-    assert result.primary_honoured is False
-    assert "at most 4 of 8 used instead of 6" in result.reasons[0]
+    assert result.gpu_counts == {"A": 2, "B": 2}
+    assert result.primary_honoured is True
+    [alt] = result.alternatives
+    assert alt.gpu_counts == {"A": 2, "B": 4} and alt.adds_gpus == 2 and alt.above_primary == ["B"]
 
 
 def test_counts_that_are_not_powers_of_two_are_rejected_not_used():
@@ -156,7 +180,7 @@ counts = st.lists(st.integers(min_value=0, max_value=9), min_size=0, max_size=5)
 
 @settings(max_examples=300, deadline=None)
 @given(total=st.integers(min_value=0, max_value=16), lists=st.lists(counts, min_size=1, max_size=5), data=st.data())
-def test_allocation_is_valid_and_no_valid_allocation_uses_more(total, lists, data):
+def test_allocation_is_valid_and_follows_the_rules_against_brute_force(total, lists, data):
     ids = [f"m{i}" for i in range(len(lists))]
     primary = data.draw(st.sampled_from([None, *ids]))
     result = allocate(total, dict(zip(ids, lists, strict=True)), primary)
@@ -169,18 +193,46 @@ def test_allocation_is_valid_and_no_valid_allocation_uses_more(total, lists, dat
     assert tuple(chosen) in valid
     assert all(is_power_of_two(c) and c <= total for c in chosen)
     best = max(sum(c) for c in valid)
-    assert sum(chosen) == best == result.used_gpus
-    if primary is not None:
-        p = ids.index(primary)
-        full = [c for c in valid if sum(c) == best]
-        honourable = [c for c in full if all(c[p] >= x for x in c)]
-        assert result.primary_honoured == bool(honourable)
-        if honourable:
-            assert chosen[p] == max(c[p] for c in honourable)
-            assert all(chosen[p] >= x for x in chosen)
+    if primary is None:
+        assert sum(chosen) == best == result.used_gpus
+        assert result.alternatives == []
+        return
+    p = ids.index(primary)
+    full = [c for c in valid if sum(c) == best]
+    favoured = [c for c in valid if all(c[p] >= x for x in c)]
+    assert result.primary_honoured == bool(favoured)
+    if favoured:
+        most = max(sum(c) for c in favoured)
+        top = max(c[p] for c in favoured if sum(c) == most)
+        assert sum(chosen) == most == result.used_gpus and chosen[p] == top
+        assert all(chosen[p] >= x for x in chosen) and result.reasons == []
+        same = [c for c in favoured if sum(c) == most and c[p] == top]
+        assert tuple(chosen) == _balanced_choice(same, p)
+        if best > most:
+            [alt] = result.alternatives
+            filled = [alt.gpu_counts[i] for i in ids]
+            assert tuple(filled) in full and alt.adds_gpus == best - most
+            assert filled[p] == max(c[p] for c in full)
+            assert alt.above_primary == [ids[i] for i, c in enumerate(filled) if c > filled[p]] != []
         else:
-            assert chosen[p] == max(c[p] for c in full)
-            assert result.reasons
+            assert result.alternatives == []
+    else:
+        assert sum(chosen) == best == result.used_gpus
+        assert chosen[p] == max(c[p] for c in full)
+        same = [c for c in full if c[p] == chosen[p]]
+        assert tuple(chosen) == _balanced_choice(same, p)
+        assert result.reasons and result.alternatives == []
+
+
+def _balanced_choice(combos, p):
+    """Brute force of rules 4–5: smallest spread among the non-primary models, then largest first."""
+
+    def spread(c):
+        rest = [x for i, x in enumerate(c) if i != p]
+        return max(rest) - min(rest) if rest else 0
+
+    least = min(spread(c) for c in combos)
+    return max(c for c in combos if spread(c) == least)
 
 
 @settings(max_examples=200, deadline=None)

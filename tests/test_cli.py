@@ -55,6 +55,21 @@ def test_plan_prints_a_gpu_split_table():
     assert "*primary" in out.stdout
 
 
+def test_plan_shows_the_alternative_that_fills_more_gpus():
+    out = run_cli(
+        "plan",
+        "--model_ids",
+        "google/codegemma-1.1-2b,codellama/CodeLlama-7b-Instruct-hf",
+        "--primary_model_id",
+        "google/codegemma-1.1-2b",
+        "--shape",
+        "BM.GPU.A10.4",
+    )
+    assert out.returncode == 0, out.stderr
+    assert "GPUs  |A|B|·|·|" in out.stdout
+    assert "alternative  |A|B|B|·|  A 1, B 2: fills 3 of 4 GPUs (+1)" in out.stdout
+
+
 def test_plan_with_a_custom_model_config(tmp_path, seed_sample_text):
     cfg = tmp_path / "deployment_config.json"
     cfg.write_text(seed_sample_text)
@@ -135,6 +150,7 @@ def test_payload_prints_the_model_group_and_deployment_bodies():
         "--served-model-name a --seed 42 --tensor-parallel-size 1",
         "--served-model-name b --seed 42 --tensor-parallel-size 1",
     ]
+    assert data["served_params"] == dict(zip("ab", params, strict=True))  # each model's effective flags
     assert data["model_group"]["memberModelEntries"]["memberModelDetails"] == [{"modelId": "google/gemma-2b"}]
     shape = data["model_deployment"]["modelDeploymentConfigurationDetails"]["infrastructureConfigurationDetails"]
     assert shape["instanceConfiguration"]["instanceShapeName"] == "VM.GPU.A10.2"

@@ -404,3 +404,28 @@ def test_the_restart_budget_refills_after_a_healthy_period(tmp_path, monkeypatch
             await asyncio.wait_for(watcher, 5)
 
     asyncio.run(scenario())
+
+
+# registering what is not a model ----------------------------------------------------------------
+
+
+def test_registering_a_fifo_or_a_crafted_gguf_header_is_a_clear_422(platform, tmp_path):
+    fifo = tmp_path / "model.gguf"
+    os.mkfifo(fifo)
+    with pytest.raises(InvalidInput, match="not a regular file"):
+        platform.register_model(str(fifo))
+    crafted = tmp_path / "crafted.gguf"
+    import struct
+
+    crafted.write_bytes(b"GGUF" + struct.pack("<IQQ", 3, 0, 1) + struct.pack("<Q", 1 << 62) + b"x" * 16)
+    with pytest.raises(InvalidInput, match="damaged file"):
+        platform.register_model(str(crafted))
+
+
+def test_an_unreadable_state_file_is_a_clear_503_naming_it(tmp_path):
+    from aqua_lab.errors import Unavailable
+
+    broken = tmp_path / "local.sqlite"
+    broken.write_bytes(b"this is not a database" * 100)
+    with pytest.raises(Unavailable, match="local.sqlite cannot be used .*mv "):
+        LocalPlatform(data_dir=tmp_path).list_deployments()

@@ -379,6 +379,143 @@ def test_legacy_deployments_with_multi_model_config_in_env_are_understood(emulat
     assert _chat(service, deployment_id, "tiiuae/falcon-7b", stream=False, route="/v1/completions")
 
 
+def test_get_multi_model_deployment_made_by_ads(emulator, service):
+    """ADS test_deployment.py::test_get_multi_model_deployment: a group ADS made (its
+    multi_model_metadata as ADS's fixture has it) reads back with tasks, env, artifacts and adapters."""
+    from tests.test_ads_compat import ADS_MULTI_MODEL_METADATA
+
+    group_id, deployment_id = "ocid1.datasciencemodelgroup.oc1.iad.ads", "ocid1.datasciencemodeldeployment.oc1.iad.ads"
+    refs = json.loads(json.dumps(ADS_MULTI_MODEL_METADATA))
+    for ref, name in zip(
+        refs, ("google/gemma-2b", "microsoft/phi-2", "meta-llama/Meta-Llama-3.1-8B-Instruct"), strict=True
+    ):
+        ref["model_id"] = emulator.ids[name]
+    emulator.state.groups[group_id] = {
+        "id": group_id,
+        "compartmentId": COMPARTMENT,
+        "projectId": PROJECT,
+        "displayName": "model_group_20250101",
+        "lifecycleState": "ACTIVE",
+        "createType": "CREATE",
+        "timeCreated": "2025-01-01T00:00:00Z",
+        "freeformTags": {"aqua_multimodel": "true"},
+        "modelGroupDetails": {
+            "type": "HOMOGENEOUS",
+            "customMetadataList": [
+                {"key": "multi_model_metadata", "value": json.dumps(refs), "category": "Other"},
+                {"key": "model_group_count", "value": "3", "category": "Other"},
+            ],
+        },
+        "memberModelEntries": {"memberModelDetails": [{"modelId": r["model_id"]} for r in refs]},
+    }
+    emulator.state.deployments[deployment_id] = {
+        "id": deployment_id,
+        "compartmentId": COMPARTMENT,
+        "projectId": PROJECT,
+        "displayName": "made by ADS",
+        "lifecycleState": "ACTIVE",
+        "timeCreated": "2025-01-01T00:00:00Z",
+        "createdBy": "u",
+        "modelDeploymentUrl": f"{emulator.url}/{deployment_id}",
+        "freeformTags": {"OCI_AQUA": "active", "aqua_multimodel": "true", "aqua_model_id": group_id},
+        "definedTags": {},
+        "modelDeploymentConfigurationDetails": {
+            "deploymentType": "MODEL_GROUP",
+            "modelGroupConfigurationDetails": {"modelGroupId": group_id},
+            "infrastructureConfigurationDetails": {
+                "infrastructureType": "INSTANCE_POOL",
+                "instanceConfiguration": {"instanceShapeName": "BM.GPU.A10.4"},
+                "scalingPolicy": {"policyType": "FIXED_SIZE", "instanceCount": 1},
+            },
+            "environmentConfigurationDetails": {"environmentConfigurationType": "OCIR_CONTAINER", "image": "x"},
+        },
+    }
+    found = service.get_deployment(deployment_id)
+    assert found.deployment_type == "MULTI" and len(found.models) == 3
+    assert [(m.model_name, m.gpu_count, m.model_task) for m in found.models] == [
+        ("model_one", 1, "text_embedding"),
+        ("model_two", 1, "image_text_to_text"),
+        ("model_three", 1, "code_synthesis"),
+    ]
+    assert found.models[0].env_var == {"--test_key_one": "test_value_one"}
+    assert found.models[2].artifact_location == "artifact_location_three"
+    assert found.served_names() == ["model_one", "model_two", "model_three", "ft_model"]
+
+
+def test_group_metadata_as_ads_writes_it_and_relative_service_artifact_paths(emulator, config_file):
+    """The group aqua_lab makes carries every AquaMultiModelRef field; a service model whose
+    artifact_location is relative resolves in the service bucket, as ADS's get_artifact_path does."""
+    from aqua_lab.platforms.oci.platform import SERVICE_MODELS_BUCKET, SERVICE_MODELS_NAMESPACE
+    from tests.test_ads_compat import ADS_REF_FIELDS
+
+    config = {
+        "shape": ["VM.GPU.A10.2"],
+        "configuration": {"VM.GPU.A10.2": {"multi_model_deployment": [{"gpu_count": 1}]}},
+    }
+    relative = emulator.add_model(
+        "relative-7b",
+        COMPARTMENT,
+        deployment_config=config,
+        tags={"OCI_AQUA": "active", "task": "text-generation"},
+        custom={"artifact_location": "service_models/relative-7b/abc/artifact"},
+    )
+    service = AquaLabService(_platform(emulator, resolve_auth(config_file=config_file)))
+    spec = DeploymentSpec(
+        models=[
+            {"model_id": relative, "gpu_count": 1, "model_name": "rel", "env_var": {"PARAMS": "--enforce-eager"}},
+            {"model_id": "intfloat/e5-mistral-7b-instruct", "gpu_count": 1, "model_name": "e5"},
+        ],
+        instance_shape="VM.GPU.A10.2",
+        display_name="metadata",
+    )
+    created = service.create_deployment(spec)
+    try:
+        group_id = emulator.state.deployments[created.id]["modelDeploymentConfigurationDetails"][
+            "modelGroupConfigurationDetails"
+        ]["modelGroupId"]
+        meta = {
+            m["key"]: m["value"] for m in emulator.state.groups[group_id]["modelGroupDetails"]["customMetadataList"]
+        }
+        refs = json.loads(meta["multi_model_metadata"])
+        assert all(set(r) == ADS_REF_FIELDS for r in refs)
+        rel, e5 = refs
+        uri = f"oci://{SERVICE_MODELS_BUCKET}@{SERVICE_MODELS_NAMESPACE}/service_models/relative-7b/abc/artifact"
+        assert rel["artifact_location"] == uri and rel["params"] == {"--enforce-eager": ""}
+        assert e5["model_task"] == "text_embedding" and e5["artifact_location"].startswith("oci://")
+        paths = [m["model_path"] for m in json.loads(meta["MULTI_MODEL_CONFIG"])["models"]]
+        assert paths[0] == f"{relative}/service_models/relative-7b/abc/artifact"
+        again = service.get_deployment(created.id)
+        assert [(m.model_name, m.model_task, m.params) for m in again.models] == [
+            ("rel", "text_generation", "--enforce-eager"),
+            ("e5", "text_embedding", ""),
+        ]
+    finally:
+        service.delete(created.id)
+
+
+def test_unknown_gpu_shape_takes_its_count_from_the_name(emulator, config_file):
+    """ADS test_common_entities.py::TestComputeShapeSummary::test_set_gpu_specs: an offered GPU shape
+    no bundled index knows gets the count its name ends with; two models configured for it get a plan."""
+    emulator.add_shape("VM.GPU.UNKNOWN.4", 32, 512)
+    config = {
+        "shape": ["VM.GPU.UNKNOWN.4"],
+        "configuration": {"VM.GPU.UNKNOWN.4": {"multi_model_deployment": [{"gpu_count": 2}]}},
+    }
+    ids = [
+        emulator.add_model(f"new-shape-{i}", COMPARTMENT, deployment_config=config, tags={"OCI_AQUA": "active"})
+        for i in (1, 2)
+    ]
+    try:
+        service = AquaLabService(_platform(emulator, resolve_auth(config_file=config_file)))
+        shape = {s.name: s for s in service.shapes()}["VM.GPU.UNKNOWN.4"]
+        assert shape.gpu_count == 4 and shape.per_gpu_memory_in_gbs is None and "memory unknown" in shape.notes[0]
+        plan = service.plan(ids)
+        assert plan.error_message is None
+        assert [m.gpu_count for m in plan.gpu_allocation["VM.GPU.UNKNOWN.4"].models] == [2, 2]
+    finally:
+        emulator.state.shapes = [s for s in emulator.state.shapes if s["name"] != "VM.GPU.UNKNOWN.4"]
+
+
 # --------------------------------------------------------------------------------------------------
 # faults
 
@@ -570,3 +707,18 @@ def test_a_slow_service_is_waited_for_within_the_timeout_and_reported_past_it(em
     with pytest.raises(UpstreamError, match="cannot reach the service") as err:
         platform.list_shapes()
     assert err.value.status == 502
+
+
+def test_a_persistent_503_on_a_list_call_gets_the_documented_4_attempts_not_the_sdks_8(emulator, service, monkeypatch):
+    import oci
+
+    # what the SDK does outside the tests (they disable it with OCI_SDK_DEFAULT_RETRY_ENABLED=false)
+    monkeypatch.setattr(oci.retry, "DEFAULT_RETRY_STRATEGY", oci.retry.RetryStrategyBuilder().get_retry_strategy())
+    fault = emulator.inject(r"/modelDeployments$", status=503, code="ServiceUnavailable", count=100)
+    try:
+        with pytest.raises(UpstreamError) as err:
+            service.platform.list_deployments()
+        assert err.value.status == 503
+        assert 100 - fault.count == service.platform.settings.retries == 4
+    finally:
+        emulator.faults.clear()

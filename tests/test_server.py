@@ -139,6 +139,34 @@ async def test_plans_and_the_ads_compatible_config_route(jp_fetch):
     assert ads["error_message"] is None and "VM.GPU.A10.2" in ads["gpu_allocation"]
 
 
+async def test_the_rest_plan_offers_the_split_that_fills_more(jp_fetch):
+    body = {
+        "model_ids": ["google/codegemma-1.1-2b", "codellama/CodeLlama-7b-Instruct-hf"],
+        "primary_model_id": "google/codegemma-1.1-2b",
+        "shape": "BM.GPU.A10.4",
+    }
+    plan = await fetch_json(jp_fetch, "plans", method="POST", body=body, params={"platform": "bundled"})
+    a10 = plan["gpu_allocation"]["BM.GPU.A10.4"]
+    assert [m["gpu_count"] for m in a10["models"]] == [1, 1] and a10["primary_honoured"] is True
+    [alt] = a10["alternatives"]
+    assert [m["gpu_count"] for m in alt["models"]] == [1, 2] and (alt["used_gpus"], alt["adds_gpus"]) == (3, 1)
+    assert alt["above_primary"] == ["codellama/CodeLlama-7b-Instruct-hf"]
+
+
+async def test_get_deployment_config(jp_fetch):
+    """ADS test_deployment_handler.py::test_get_deployment_config (and test_deployment.py's): one id
+    answers that model's raw {shape, configuration}, on every platform."""
+    raw = await fetch_json(
+        jp_fetch, "deployments", "config", "meta-llama/Meta-Llama-3.1-8B-Instruct", params={"platform": "bundled"}
+    )
+    assert set(raw) >= {"shape", "configuration"} and "gpu_allocation" not in raw
+    assert raw["configuration"]["BM.GPU.A10.4"]["multi_model_deployment"]
+    local = await fetch_json(jp_fetch, "deployments", "config", SMOLLM2_ID)
+    assert [s.split(".")[0] for s in local["shape"]] == ["LOCAL"] and "gpu_allocation" not in local
+    missing = await fetch_json(jp_fetch, "deployments", "config", "nope", params={"platform": "bundled"}, expect=404)
+    assert "unknown model 'nope'" in missing["message"]
+
+
 async def test_plans_take_the_what_if_fields_and_answer_memory_figures(jp_fetch):
     body = {
         "model_ids": ["meta-llama/Meta-Llama-3.1-8B-Instruct", "openai/gpt-oss-20b", "microsoft/phi-4"],
@@ -155,7 +183,7 @@ async def test_plans_take_the_what_if_fields_and_answer_memory_figures(jp_fetch)
         jp_fetch,
         "deployments",
         "config",
-        "microsoft/phi-4",
+        "microsoft/phi-4,google/gemma-2b",
         params={"platform": "bundled", "max_model_len": "8192", "weight_precision": "fp8"},
     )
     fit = ads["gpu_allocation"]["BM.GPU.A10.4"]["models"][0]["memory"]
@@ -165,7 +193,12 @@ async def test_plans_take_the_what_if_fields_and_answer_memory_figures(jp_fetch)
     )
     assert bad["errors"][0]["field"] == "concurrency"
     query = await fetch_json(
-        jp_fetch, "deployments", "config", "phi-4", params={"platform": "bundled", "max_model_len": "x"}, expect=422
+        jp_fetch,
+        "deployments",
+        "config",
+        "phi-4,gemma-2b",
+        params={"platform": "bundled", "max_model_len": "x"},
+        expect=422,
     )
     assert query["errors"][0]["field"] == "max_model_len"
 

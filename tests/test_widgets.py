@@ -50,6 +50,27 @@ def test_the_split_shows_each_gpus_owner_and_follows_the_primary(bundled):
     assert "shapes cannot hold these models" in split.reasons.value
 
 
+def test_the_fuller_split_is_offered_and_taken_in_one_click(bundled):
+    picker = ModelPicker(bundled)
+    split = GpuSplit(bundled, picker)
+    # codegemma-1.1-2b allows only 1 GPU on A10.4, CodeLlama 1 or 2: the primary-first split leaves 2 idle
+    picker.pick("google/codegemma-1.1-2b", "codellama/CodeLlama-7b-Instruct-hf", primary="google/codegemma-1.1-2b")
+    split.override_shape.value = "BM.GPU.A10.4"
+    assert split.owners("BM.GPU.A10.4") == ["google/codegemma-1.1-2b", "codellama/CodeLlama-7b-Instruct-hf", None, None]
+    assert "alternative: google/codegemma-1.1-2b 1, codellama/CodeLlama-7b-Instruct-hf 2" in split.table.value
+    assert split.alternative.layout.display is None  # shown
+    assert split.alternative.description == "Use the split that fills 3 GPUs (+1)"
+    split.alternative.click()
+    assert [c.value for c in split.overrides.children] == [1, 2]
+    assert "valid: 3 GPU(s) on BM.GPU.A10.4" in split.validation.value
+    assert "--served-model-name codellama/CodeLlama-7b-Instruct-hf --seed 42 --tensor-parallel-size 2" in (
+        split.validation.value
+    )
+    picker.primary_choice.value = None  # without a primary the plan already fills: no alternative
+    split.override_shape.value = "BM.GPU.A10.4"
+    assert split.alternative.layout.display == "none"
+
+
 def test_overrides_are_validated_as_they_change(bundled):
     picker = ModelPicker(bundled)
     split = GpuSplit(bundled, picker)

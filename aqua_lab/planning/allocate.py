@@ -4,12 +4,15 @@ Rules (DESIGN.md § Allocation semantics), in priority order:
 
 1. every model gets one of its allowed counts; a count is usable only if it is a power of two and
    no larger than the shape (others are reported in ``rejected_counts``, never used);
-2. use as many of the shape's GPUs as possible;
-3. with a primary model: among the allocations that use that many GPUs, give the primary the
-   largest count that is still ≥ every other model's count.  If no such allocation exists the
-   primary gets the largest count it can, and a reason says why it could not be favoured;
-4. balance the others: smallest (max − min) among the non-primary models (all models when there is
-   no primary);
+2. with a primary model, only allocations in which the primary has at least as many GPUs as every
+   other model count (the seed: "B always gets the maximum gpu count").  Among them: use the most
+   GPUs, then give the primary the most.  Only when no such allocation exists does the rule fall
+   back to filling the shape with the primary getting the largest count it can, and a reason says
+   why it could not be favoured.  When filling the shape would use more GPUs than the primary-first
+   split, that fuller split is offered in ``alternatives`` (with the GPUs it adds and who then gets
+   more than the primary);
+3. without a primary model: use as many of the shape's GPUs as possible;
+4. balance: smallest (max − min) among the non-primary models (all models when there is no primary);
 5. remaining ties go to input order: the lexicographically largest tuple of counts, i.e. earlier
    models get more.  The order of counts inside a config file never matters.
 
@@ -25,7 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
-from ..domain import AllocationResult
+from ..domain import AllocationAlternative, AllocationResult
 from ..errors import InvalidInput, Problem
 
 
@@ -85,14 +88,27 @@ def allocate(
         return result
 
     primary = ids.index(primary_model_id) if primary_model_id is not None else None
-    counts, honoured = _search(lists, total_gpus, primary)
     result.fits = True
+    if primary is None:
+        counts = _balanced(lists, _best_total(lists, total_gpus))
+    else:
+        favoured = _primary_first(lists, total_gpus, primary)
+        filled = _filled(lists, total_gpus, primary)
+        counts = favoured or filled
+        result.primary_honoured = favoured is not None
+        if favoured is None:
+            result.reasons = [_why_primary_not_favoured(ids, counts, primary, total_gpus, lists)]
+        elif sum(filled) > sum(favoured):
+            result.alternatives = [
+                AllocationAlternative(
+                    gpu_counts=dict(zip(ids, filled, strict=True)),
+                    used_gpus=sum(filled),
+                    adds_gpus=sum(filled) - sum(favoured),
+                    above_primary=[ids[i] for i, c in enumerate(filled) if i != primary and c > filled[primary]],
+                )
+            ]
     result.gpu_counts = dict(zip(ids, counts, strict=True))
     result.used_gpus = sum(counts)
-    if primary is not None:
-        result.primary_honoured = honoured
-        if not honoured:
-            result.reasons = [_why_primary_not_favoured(ids, lists, counts, primary, total_gpus)]
     return result
 
 
@@ -183,52 +199,54 @@ def _balanced(lists: Sequence[Sequence[int]], target: int) -> list[int]:
     raise AssertionError("target was checked reachable before balancing")
 
 
-def _search(lists: Sequence[Sequence[int]], total: int, primary: int | None) -> tuple[list[int], bool | None]:
-    best_total = _suffix_reach(lists, total)[0].bit_length() - 1
+def _best_total(lists: Sequence[Sequence[int]], total: int) -> int:
+    """The most GPUs (≤ ``total``) the models can use together; -1 when they cannot."""
+    return _suffix_reach(lists, total)[0].bit_length() - 1
 
-    if primary is None:
-        return _balanced(lists, best_total), None
 
+def _insert(primary: int, g: int, rest: list[int]) -> list[int]:
+    return rest[:primary] + [g] + rest[primary:]
+
+
+def _primary_first(lists: Sequence[Sequence[int]], total: int, primary: int) -> list[int] | None:
+    """Among allocations where the primary has ≥ every other model: most GPUs, then the largest
+    primary count, then balance the others.  ``None`` when no allocation favours the primary."""
     others = [options for i, options in enumerate(lists) if i != primary]
-
-    def with_primary(g: int, rest: list[int]) -> list[int]:
-        return rest[:primary] + [g] + rest[primary:]
-
+    best: tuple[int, int, list[list[int]]] | None = None  # (used GPUs, primary count, capped lists)
     for g in sorted(lists[primary], reverse=True):
         capped = [[c for c in options if c <= g] for options in others]
-        if all(capped) and _can_make(capped, best_total - g):
-            return with_primary(g, _balanced(capped, best_total - g)), True
+        if not all(capped):
+            continue
+        rest = _best_total(capped, total - g)
+        if rest >= 0 and (best is None or g + rest > best[0]):
+            best = (g + rest, g, capped)
+    if best is None:
+        return None
+    used, g, capped = best
+    return _insert(primary, g, _balanced(capped, used - g))
+
+
+def _filled(lists: Sequence[Sequence[int]], total: int, primary: int) -> list[int]:
+    """Fill the shape first: most GPUs, then the largest primary count, then balance the others."""
+    best_total = _best_total(lists, total)
+    others = [options for i, options in enumerate(lists) if i != primary]
     for g in sorted(lists[primary], reverse=True):
         if _can_make(others, best_total - g):
-            return with_primary(g, _balanced(others, best_total - g)), False
+            return _insert(primary, g, _balanced(others, best_total - g))
     raise AssertionError("best_total was reachable, so some primary count reaches it")
 
 
 def _why_primary_not_favoured(
     ids: Sequence[str],
-    lists: Sequence[Sequence[int]],
     counts: Sequence[int],
     primary: int,
     total: int,
+    lists: Sequence[Sequence[int]],
 ) -> str:
     name = ids[primary]
     bigger = [f"{ids[i]!r} gets {c}" for i, c in enumerate(counts) if i != primary and c > counts[primary]]
-    others = [options for i, options in enumerate(lists) if i != primary]
-    favoured_totals = [
-        g + s
-        for g in lists[primary]
-        for capped in [[[c for c in options if c <= g] for options in others]]
-        if all(capped)
-        for s in [_suffix_reach(capped, total - g)[0].bit_length() - 1]
-        if s >= 0
-    ]
-    text = (
-        f"cannot favour primary model {name!r} on this {total}-GPU shape: it gets "
-        f"{counts[primary]} GPU(s) while {', '.join(bigger)} (it allows {list(lists[primary])})"
+    return (
+        f"cannot favour primary model {name!r} on this {total}-GPU shape: no allowed split gives it at "
+        f"least as many GPUs as every other model, so the shape is filled and it gets {counts[primary]} "
+        f"GPU(s) while {', '.join(bigger)} (it allows {list(lists[primary])})"
     )
-    if favoured_totals:
-        text += (
-            f"; favouring it would leave GPUs idle (at most {max(favoured_totals)} of {total} "
-            f"used instead of {sum(counts)})"
-        )
-    return text

@@ -10,6 +10,10 @@ Merge rule (documented in the README):
 
 Flags aqua_lab owns — served name, tensor parallel size, host, port, seed — are refused in user
 params (with the option to use instead) and dropped, with a warning, from config defaults.
+
+A flag may take several values (vLLM's ``nargs='+'``: ``--lora-modules a=x b=y``): every word up to
+the next flag belongs to it, the values are kept as a tuple and rendered as separate words, exactly
+as a shell would pass them to vLLM.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from __future__ import annotations
 import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from ..errors import InvalidInput, Problem
 
@@ -35,18 +40,38 @@ OWNED_FLAGS = {
 
 _SHORT_ALIASES = {"tp": "tensor-parallel-size", "pp": "pipeline-parallel-size", "q": "quantization"}
 
+#: vLLM flags declared ``nargs='+'``: in ADS's dict form their value is one space-separated string
+#: (``{"--lora-modules": "a=x b=y"}``), which means several words, not one quoted word.
+MULTI_VALUE_FLAGS = frozenset({"lora-modules", "prompt-adapters", "cuda-graph-sizes", "long-lora-scaling-factors"})
+
 
 @dataclass(frozen=True)
 class Flag:
+    """One flag: ``value`` is ``None`` (a switch), one string, or a tuple of several (nargs='+')."""
+
     name: str
-    value: str | None = None
+    value: str | tuple[str, ...] | None = None
 
     @property
     def key(self) -> str:
         return flag_key(self.name)
 
+    @property
+    def values(self) -> tuple[str, ...]:
+        if self.value is None:
+            return ()
+        return self.value if isinstance(self.value, tuple) else (self.value,)
+
+    def argv(self) -> list[str]:
+        """The words a process gets for this flag (one per value)."""
+        return [self.name, *self.values]
+
     def render(self) -> str:
-        return self.name if self.value is None else f"{self.name} {shlex.quote(self.value)}"
+        return " ".join([self.name, *(shlex.quote(v) for v in self.values)])
+
+    def with_value(self, token: str) -> Flag:
+        values = (*self.values, token)
+        return Flag(self.name, values[0] if len(values) == 1 else values)
 
 
 def flag_key(name: str) -> str:
@@ -81,8 +106,8 @@ def parse_params(text: str, field: str = "params") -> list[Flag]:
                 flags.append(Flag(name, value))
             else:
                 flags.append(Flag(token))
-        elif flags and flags[-1].value is None:
-            flags[-1] = Flag(flags[-1].name, token)
+        elif flags:
+            flags[-1] = flags[-1].with_value(token)
         else:
             raise InvalidInput(
                 Problem(
@@ -94,23 +119,65 @@ def parse_params(text: str, field: str = "params") -> list[Flag]:
     return flags
 
 
-def params_from_mapping(params: Mapping[str, str | None], field: str = "params") -> list[Flag]:
-    """ADS's dict form ``{"--max-model-len": "4096", "--trust-remote-code": ""}``."""
+def params_from_mapping(params: Mapping[str, Any], field: str = "params") -> list[Flag]:
+    """ADS's dict form ``{"--max-model-len": "4096", "--trust-remote-code": ""}``.  A list value is
+    several values; so is a space-separated string for a flag of :data:`MULTI_VALUE_FLAGS`, as in
+    ADS's own ``{"--lora-modules": "a=x b=y"}``."""
     flags = []
     for name, value in params.items():
         if not isinstance(name, str) or not name.strip("-"):
             raise InvalidInput(Problem(f"{field}.{name}", "empty flag name", "use names like '--max-model-len'"))
         name = name if name.startswith("-") else f"--{name}"
-        flags.append(Flag(name, None if value in (None, "") else str(value)))
+        if isinstance(value, (list, tuple)):
+            words = tuple(str(v) for v in value)
+        elif value in (None, ""):
+            words = ()
+        elif flag_key(name) in MULTI_VALUE_FLAGS and isinstance(value, str):
+            try:
+                words = tuple(shlex.split(value))
+            except ValueError as exc:
+                raise InvalidInput(
+                    Problem(f"{field}.{name}", f"cannot split {value!r}: {exc}", "balance the quotes")
+                ) from None
+        else:
+            words = (str(value),)
+        flags.append(Flag(name, None if not words else words[0] if len(words) == 1 else words))
     return flags
 
 
-def to_flags(params: str | Mapping[str, str | None] | None, field: str = "params") -> list[Flag] | None:
+def fold_legacy_params(
+    params: str | Mapping[str, Any] | None, env_var: Mapping[str, str], field: str = "params"
+) -> tuple[list[Flag] | None, dict[str, str], bool]:
+    """ADS's ``AquaMultiModelRef`` rule for the legacy ``env_var["PARAMS"]``: its flags move into
+    ``params``; a flag the user also gave in ``params`` keeps the user's value.  Returns the user
+    flags (``None`` when neither gives any), ``env_var`` without ``PARAMS``, and whether it folded."""
+    user = to_flags(params, field)
+    legacy_text = env_var.get("PARAMS")
+    env = {k: v for k, v in env_var.items() if k != "PARAMS"}
+    if not legacy_text:
+        return user, env, False
+    legacy = parse_params(legacy_text, field.rsplit(".", 1)[0] + ".env_var.PARAMS")
+    given = {f.key for f in user or []}
+    return list(user or []) + [f for f in legacy if f.key not in given], env, True
+
+
+def to_flags(params: str | Mapping[str, Any] | None, field: str = "params") -> list[Flag] | None:
     if params is None:
         return None
     if isinstance(params, str):
         return parse_params(params, field)
     return params_from_mapping(params, field)
+
+
+def multi_value_warnings(flags: list[Flag], field: str) -> list[str]:
+    """Several values for a flag that vLLM is not known to take several for: most vLLM flags take
+    one, and vLLM would refuse to start — but its list of nargs='+' flags grows, so warn, not refuse."""
+    return [
+        f"{field}: {f.name} has {len(f.values)} values ({' '.join(f.values)}); vLLM takes several only for "
+        f"flags like --lora-modules — check that {f.name} does"
+        for f in flags
+        if len(f.values) > 1 and f.key not in MULTI_VALUE_FLAGS
+    ]
 
 
 def owned_flags(flags: list[Flag]) -> list[Flag]:
@@ -122,6 +189,18 @@ def refuse_owned(flags: list[Flag], field: str) -> list[Problem]:
         Problem(field, f"{f.name} is set by aqua_lab and cannot be given here", OWNED_FLAGS[f.key])
         for f in owned_flags(flags)
     ]
+
+
+def without_owned(text: str) -> tuple[str, list[Flag]]:
+    """A config's flag string as it will be sent: the owned flags taken out (and returned)."""
+    try:
+        flags = parse_params(text)
+    except InvalidInput:
+        return text, []  # validate reports it; the plan shows the config as written
+    dropped = owned_flags(flags)
+    if not dropped:
+        return text, []
+    return render([f for f in flags if f.key not in OWNED_FLAGS]), dropped
 
 
 def merge(defaults: list[Flag], overrides: list[Flag] | None) -> list[Flag]:

@@ -18,13 +18,25 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from ..domain import ResolvedModel, ValidatedDeployment
+from ..domain import DeployedModel, ResolvedModel, ValidatedDeployment
+from ..errors import InvalidInput
 from . import params as P
 
 DEFAULT_PREDICT_ENDPOINT = "/v1/completions"
 DEFAULT_MAX_LORA_RANK = 32
 DEFAULT_BANDWIDTH_MBPS = 10
 MODEL_MOUNT = "/opt/ds/model/deployed_model"
+
+
+def _lora_entries(model: ResolvedModel, lora_paths: Mapping[str, str] | None = None) -> list[dict[str, str]]:
+    return [
+        {
+            "model_id": w.model_id,
+            "model_name": w.model_name or w.model_id,
+            "model_path": w.model_path or (lora_paths or {}).get(w.model_id, w.model_id),
+        }
+        for w in model.fine_tune_weights
+    ]
 
 
 def model_entry(model: ResolvedModel, model_path: str, lora_paths: Mapping[str, str] | None = None) -> dict[str, Any]:
@@ -35,15 +47,62 @@ def model_entry(model: ResolvedModel, model_path: str, lora_paths: Mapping[str, 
         "model_task": model.model_task,
     }
     if model.fine_tune_weights:
-        entry["fine_tune_weights"] = [
-            {
-                "model_id": w.model_id,
-                "model_name": w.model_name or w.model_id,
-                "model_path": w.model_path or (lora_paths or {}).get(w.model_id, w.model_id),
-            }
-            for w in model.fine_tune_weights
-        ]
+        entry["fine_tune_weights"] = _lora_entries(model, lora_paths)
     return entry
+
+
+def params_dict(flags: list[P.Flag]) -> dict[str, str]:
+    """ADS's dict form of flags (``{"--max-model-len": "4096", "--enforce-eager": ""}``); several
+    values are one space-separated string, as ADS writes ``--lora-modules``."""
+    return {f.name: " ".join(f.values) for f in flags}
+
+
+def multi_model_metadata(
+    deployment: ValidatedDeployment, artifact_locations: Mapping[str, str] | None = None
+) -> list[dict[str, Any]]:
+    """The group's ``multi_model_metadata``: one ``AquaMultiModelRef`` per model with every field ADS
+    has, because AI Quick Actions rebuilds a deployment's model list (and its LoRA adapters) and
+    the valid evaluation targets from it.  ``params`` are the flags really sent, owned ones aside."""
+    return [
+        {
+            "model_id": m.model_id,
+            "model_name": m.model_name,
+            "gpu_count": m.gpu_count,
+            "model_task": m.model_task,
+            "env_var": dict(m.env_var),
+            "params": params_dict(P.parse_params(m.params)),
+            "artifact_location": (artifact_locations or {}).get(m.model_id),
+            "fine_tune_weights": _lora_entries(m) or None,
+        }
+        for m in deployment.models
+    ]
+
+
+def deployed_models(entries: list[dict[str, Any]]) -> list[DeployedModel]:
+    """The inverse of :func:`multi_model_metadata`, for groups made here or by ADS (whose refs may
+    lack ``gpu_count`` or ``model_name``, and carry ``params`` as a dict)."""
+    models = []
+    for entry in entries:
+        try:
+            flags = P.to_flags(entry.get("params")) if isinstance(entry.get("params"), (dict, str)) else None
+        except InvalidInput:  # a group someone else wrote: show the models even if its params do not parse
+            flags = None
+        models.append(
+            DeployedModel(
+                model_id=entry["model_id"],
+                model_name=entry.get("model_name") or entry["model_id"],
+                gpu_count=entry.get("gpu_count") or 1,
+                model_task=entry.get("model_task"),
+                params=P.render(flags) if flags is not None else None,
+                env_var={k: str(v) for k, v in (entry.get("env_var") or {}).items()},
+                artifact_location=entry.get("artifact_location"),
+                fine_tune_weights=[
+                    {k: w.get(k) for k in ("model_id", "model_name", "model_path")}
+                    for w in entry.get("fine_tune_weights") or []
+                ],
+            )
+        )
+    return models
 
 
 def multi_model_config(deployment: ValidatedDeployment, model_paths: Mapping[str, str]) -> dict[str, Any]:
@@ -73,8 +132,10 @@ def model_group_request(
     model_paths: Mapping[str, str],
     compartment_id: str,
     project_id: str,
+    artifact_locations: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """``CreateModelGroupDetails`` for a MULTI (HOMOGENEOUS) or STACKED deployment."""
+    """``CreateModelGroupDetails`` for a MULTI (HOMOGENEOUS) or STACKED deployment.
+    ``artifact_locations`` (model id → ``oci://`` URI) go into ``multi_model_metadata``."""
     spec = deployment.spec
     base = {
         "createType": "CREATE",
@@ -105,13 +166,7 @@ def model_group_request(
             "customMetadataList": [
                 _metadata("MULTI_MODEL_CONFIG", multi_model_config(deployment, model_paths)),
                 _metadata("model_group_count", str(len(deployment.models))),
-                _metadata(
-                    "multi_model_metadata",
-                    [
-                        {"model_id": m.model_id, "model_name": m.model_name, "gpu_count": m.gpu_count}
-                        for m in deployment.models
-                    ],
-                ),
+                _metadata("multi_model_metadata", multi_model_metadata(deployment, artifact_locations)),
             ],
         }
     return {**base, "modelGroupDetails": details, "memberModelEntries": {"memberModelDetails": members}}

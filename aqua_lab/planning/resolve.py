@@ -12,13 +12,24 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
-from ..domain import CapacityInputs, DeploymentConfig, MemoryFit, ModelInput, Plan, PlannedModel, Shape, ShapePlan
+from ..domain import (
+    CapacityInputs,
+    DeploymentConfig,
+    MemoryFit,
+    ModelInput,
+    Plan,
+    PlanAlternative,
+    PlannedModel,
+    Shape,
+    ShapePlan,
+)
 from ..errors import InvalidInput, Problem
+from . import params as P
 from .allocate import allocate, is_power_of_two, primary_problem
 from .architectures import tensor_parallel_problem
 from .capacity import LLAMA_CPP, VLLM, config_flags, fits_somewhere, memory_fit, suggestion
 from .configs import parameters_for
-from .shapes import ShapeCatalog, shape_order
+from .shapes import ShapeCatalog, is_gpu_series, shape_order
 from .sizing import estimate_counts, estimated_need_gb
 
 NO_COMMON_SHAPE = (
@@ -181,6 +192,9 @@ def plan(
         if shape.name not in offered:
             result.incompatible_shapes[shape.name] = ["not offered by this platform (region/compartment)"]
             continue
+        if shape.gpu_count == 0:  # an offered GPU shape whose GPU count nothing tells
+            result.incompatible_shapes[shape.name] = list(shape.notes)
+            continue
         per_model = [model_candidates(m, shape, alone, capacity) for m in models]
         for m, c in zip(models, per_model, strict=True):
             if not c.estimated:
@@ -230,30 +244,69 @@ def _estimate_warning(m: ModelInput) -> str:
     )
 
 
-def _shape_plan(shape, models, keys, per_model, outcome, notes) -> ShapePlan:
+def _sent_parameters(model: ModelInput, shape: Shape, count: int, notes: list[str] | None = None) -> dict[str, str]:
+    """The config's parameters for this count as they will be sent: flags aqua_lab owns dropped."""
+    parameters = parameters_for(model.config, shape.name, count)
+    for key, text in parameters.items():
+        if key.endswith("PARAMS"):
+            parameters[key], dropped = P.without_owned(text)
+            for flag in dropped if notes is not None else []:
+                notes.append(f"model {model.name!r}: config default {flag.name} dropped ({P.OWNED_FLAGS[flag.key]})")
+    return parameters
+
+
+def _planned(shape, models, keys, per_model, gpu_counts, notes: list[str] | None = None) -> list[PlannedModel]:
     per_gpu = shape.per_gpu_memory_in_gbs
     planned = []
-    memory_notes = []
     for model, key, cands in zip(models, keys, per_model, strict=True):
-        count = outcome.gpu_counts[key]
+        count = gpu_counts[key]
         fit = cands.fits.get(count)
-        if fit is not None and not fit.fits:
-            memory_notes.append(f"model {model.name!r} at {count} GPU(s): " + "; ".join(fit.reasons))
         planned.append(
             PlannedModel(
                 ocid=model.model_id,
                 gpu_count=count,
                 model_name=model.name,
                 estimated=cands.estimated,
-                parameters=parameters_for(model.config, shape.name, count),
+                parameters=_sent_parameters(model, shape, count, notes),
                 gpu_memory_in_gbs=round(count * per_gpu, 1) if per_gpu else None,
                 estimated_need_in_gbs=_share_need(fit) if fit else cands.need_gb,
                 memory=fit,
                 suggested_parameters=cands.suggestions.get(count),
             )
         )
-    notes = list(notes) + memory_notes + _ram_note(shape, planned)
-    if outcome.used_gpus < shape.gpu_count:
+    return planned
+
+
+def _shape_plan(shape, models, keys, per_model, outcome, notes) -> ShapePlan:
+    dropped: list[str] = []
+    planned = _planned(shape, models, keys, per_model, outcome.gpu_counts, dropped)
+    alternatives = []
+    for alt in outcome.alternatives:
+        above = [models[keys.index(k)] for k in alt.above_primary]
+        primary_name = models[keys.index(outcome.primary_model_id)].name
+        alternatives.append(
+            PlanAlternative(
+                models=_planned(shape, models, keys, per_model, alt.gpu_counts),
+                used_gpus=alt.used_gpus,
+                adds_gpus=alt.adds_gpus,
+                above_primary=[m.model_id for m in above],
+                note=f"fills {alt.used_gpus} of {shape.gpu_count} GPUs (+{alt.adds_gpus}) but "
+                + ", ".join(repr(m.name) for m in above)
+                + f" then get(s) more GPUs than the primary {primary_name!r}",
+            )
+        )
+    memory_notes = [
+        f"model {(m.model_name or m.ocid)!r} at {m.gpu_count} GPU(s): " + "; ".join(m.memory.reasons)
+        for m in planned
+        if m.memory is not None and not m.memory.fits
+    ]
+    notes = [*shape.notes, *notes, *dict.fromkeys(dropped), *memory_notes, *_ram_note(shape, planned)]
+    if alternatives:
+        notes.append(
+            f"uses {outcome.used_gpus} of {shape.gpu_count} GPUs so that the primary model gets the most; "
+            "see alternatives for a split that fills more"
+        )
+    elif outcome.used_gpus < shape.gpu_count:
         notes.append(f"uses {outcome.used_gpus} of {shape.gpu_count} GPUs: no allowed split fills the shape")
     notes += [_named(r, keys, models) for r in outcome.reasons]
     return ShapePlan(
@@ -263,6 +316,7 @@ def _shape_plan(shape, models, keys, per_model, outcome, notes) -> ShapePlan:
         primary_model_id=outcome.primary_model_id and models[keys.index(outcome.primary_model_id)].model_id,
         primary_honoured=outcome.primary_honoured,
         notes=notes,
+        alternatives=alternatives,
     )
 
 
@@ -287,7 +341,7 @@ def _named(reason: str, keys: list[str], models: Sequence[ModelInput]) -> str:
 
 def _shapes_to_consider(models: Sequence[ModelInput], offered: ShapeCatalog) -> list[Shape]:
     """Offered GPU shapes, then shapes a config names that the platform does not offer."""
-    shapes = {s.name: s for s in offered.gpu_shapes()}
+    shapes = {s.name: s for s in offered if s.gpu_count > 0 or (s.notes and is_gpu_series(s))}
     for m in models:
         if m.config is None:
             continue

@@ -8,6 +8,7 @@ place names are compared, so a canonical name is what every output carries.
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
@@ -84,8 +85,34 @@ class ShapeCatalog:
                         "ranking": shape.ranking or known.ranking,
                     }
                 )
+            elif shape.gpu_specs is None:
+                shape = unknown_gpu_shape(shape)
             merged.append(shape)
         return ShapeCatalog(merged)
+
+
+GPU_SERIES = ("NVIDIA_GPU", "AMD_GPU", "GPU")
+_TRAILING_COUNT = re.compile(r"\.(\d+)$")
+MEMORY_UNKNOWN = "GPU memory unknown: the shape is not in the bundled GPU index (GPU count read from its name)"
+
+
+def is_gpu_series(shape: Shape) -> bool:
+    series = (shape.shape_series or "").upper()
+    return series in GPU_SERIES or ".GPU" in shape.name.upper()
+
+
+def unknown_gpu_shape(shape: Shape) -> Shape:
+    """A GPU shape the bundled index does not know yet (OCI adds shapes before any bundled file
+    does): its GPU count is the number its name ends with, as ADS reads it (``VM.GPU.UNKNOWN.4`` →
+    4); its memory stays unknown and says so."""
+    if not is_gpu_series(shape):
+        return shape
+    found = _TRAILING_COUNT.search(shape.name)
+    if not found:
+        return shape.model_copy(update={"notes": [*shape.notes, "GPU count unknown: not in the bundled GPU index"]})
+    return shape.model_copy(
+        update={"gpu_specs": GpuSpec(gpu_count=int(found.group(1))), "notes": [*shape.notes, MEMORY_UNKNOWN]}
+    )
 
 
 def shapes_from_gpu_index(index: Mapping[str, Any]) -> list[Shape]:

@@ -16,10 +16,37 @@ from ..errors import InvalidInput, Problem
 from . import params as P
 from .allocate import is_power_of_two, primary_problem
 from .configs import parameters_for
+from .payloads import lora_flags
 from .resolve import model_candidates
 from .shapes import ShapeCatalog
 
 INFERENCE_KEY_MAX = 32  # OCI model groups: inference keys are at most 32 characters
+DEFAULT_TASK = "text_generation"
+#: the tasks a multi-model deployment may serve (ADS's ``MultiModelSupportedTaskType``)
+MULTI_MODEL_TASKS = (
+    "text_generation",
+    "text_generation_inference",
+    "text2text_generation",
+    "summarization",
+    "translation",
+    "conversational",
+    "feature_extraction",
+    "sentence_similarity",
+    "automatic_speech_recognition",
+    "text_to_speech",
+    "text_to_image",
+    "text_embedding",
+    "image_text_to_text",
+    "code_synthesis",
+    "question_answering",
+    "audio_classification",
+    "audio_to_audio",
+    "image_classification",
+    "image_to_text",
+    "image_to_image",
+    "video_classification",
+    "time_series_forecasting",
+)
 _NAME_OK = re.compile(r"^[^\s\x00-\x1f]{1,128}$")
 
 
@@ -84,6 +111,19 @@ def validate_deployment(
                         _shapes_for(model, shapes, alone),
                     )
                 )
+            elif estimated and cands.need_gb is None:
+                per_gpu = shape.per_gpu_memory_in_gbs
+                unknown = (
+                    "aqua_lab does not know its size"
+                    if model.parameter_count_b is None
+                    else f"the GPU memory of {shape.name} is unknown"
+                )
+                memory = f"{entry.gpu_count} × {per_gpu:g} GB" if per_gpu else f"{entry.gpu_count} GPU(s)"
+                warnings.append(
+                    f"{where}: {model.name!r} has no multi-model deployment config and {unknown}, so "
+                    f"{entry.gpu_count} GPU(s) of {shape.name} is not checked: make sure its weights plus KV cache "
+                    f"fit in {memory}"
+                )
             elif entry.gpu_count not in cands.counts:
                 usable = sorted(c for c in set(cands.counts) if is_power_of_two(c) and c <= shape.gpu_count)
                 if estimated:
@@ -100,19 +140,23 @@ def validate_deployment(
                         )
                     )
 
-        flags, flag_problems, flag_warnings = _resolve_params(
-            entry.params, model, shape, entry.gpu_count, where, params_key
-        )
+        flags, env_var, flag_problems, flag_warnings = _resolve_params(entry, model, shape, where, params_key)
         problems += flag_problems
         warnings += flag_warnings
+        task, task_problems, task_warnings = _task(entry, model, where, spec.deployment_type)
+        problems += task_problems
+        warnings += task_warnings
         resolved.append(
             ResolvedModel(
                 model_id=entry.model_id,
                 model_name=name,
                 gpu_count=entry.gpu_count,
                 params=P.render(flags),
-                model_task=(entry.model_task or "text_generation").replace("-", "_").lower(),
-                env_var=entry.env_var,
+                served_params=P.served_params(
+                    name, entry.gpu_count, lora_flags(P.render(flags)) if spec.deployment_type == "STACKED" else flags
+                ),
+                model_task=task,
+                env_var=env_var,
                 fine_tune_weights=entry.fine_tune_weights,
                 estimated=estimated,
             )
@@ -221,14 +265,54 @@ def _check_name(name: str, field: str, served: dict[str, str], where: str, deplo
     return problems
 
 
-def _resolve_params(params, model: ModelInput, shape, gpu_count: int, where: str, params_key: str):
+def _task(entry, model: ModelInput, where: str, deployment_type: str) -> tuple[str, list[Problem], list[str]]:
+    """The request's ``model_task``, else the catalog's; a multi-model group serves only ADS's tasks."""
+    given = entry.model_task or model.task
+    task = (given or DEFAULT_TASK).replace("-", "_").lower()
+    warnings = []
+    if not given:
+        warnings.append(
+            f"{where}: {model.name!r} has no task in the catalog; {DEFAULT_TASK} assumed (set model_task if it is "
+            "an embedding or other kind of model)"
+        )
+    if deployment_type == "SINGLE" or task in MULTI_MODEL_TASKS:
+        return task, [], warnings
+    source = "model_task" if entry.model_task else f"the catalog's task for {model.name!r}"
+    return (
+        task,
+        [
+            Problem(
+                f"{where}.model_task",
+                f"{source} is {given!r}, which a multi-model deployment cannot serve",
+                f"use one of {list(MULTI_MODEL_TASKS)}",
+            )
+        ],
+        warnings,
+    )
+
+
+def _resolve_params(entry, model: ModelInput, shape, where: str, params_key: str):
+    """The user's flags (with a legacy ``env_var.PARAMS`` folded in, ADS's rule) merged over the
+    config's defaults; returns (flags, env_var without PARAMS, problems, warnings)."""
     problems, warnings = [], []
+    gpu_count = entry.gpu_count
     try:
-        user = P.to_flags(params, f"{where}.params")
+        user, env_var, folded = P.fold_legacy_params(entry.params, entry.env_var, f"{where}.params")
     except InvalidInput as exc:
-        return [], exc.problems, []
+        return [], dict(entry.env_var), exc.problems, []
+    if folded:
+        warnings.append(
+            f"{where}: env_var PARAMS moved into params (flags also given in params keep the params value), "
+            "as AI Quick Actions does"
+        )
     if user:
-        problems += P.refuse_owned(user, f"{where}.params")
+        if params_key == P.VLLM_PARAMS:
+            warnings += P.multi_value_warnings(user, f"{where}.params")
+        legacy = P.to_flags(entry.env_var["PARAMS"]) if folded else []
+        legacy_keys = {f.key for f in legacy} - {f.key for f in P.to_flags(entry.params) or []}
+        for flag in P.owned_flags(user):
+            field = f"{where}.env_var.PARAMS" if flag.key in legacy_keys else f"{where}.params"
+            problems += P.refuse_owned([flag], field)
     defaults_text = ""
     if shape is not None:
         defaults_text = parameters_for(model.config, shape.name, gpu_count).get(params_key, "")
@@ -241,7 +325,7 @@ def _resolve_params(params, model: ModelInput, shape, gpu_count: int, where: str
         warnings.append(f"{where}: config default {flag.name} dropped ({P.OWNED_FLAGS[flag.key]})")
     defaults = [f for f in defaults if f.key not in P.OWNED_FLAGS]
     merged = P.merge(defaults, [f for f in user if f.key not in P.OWNED_FLAGS] if user is not None else None)
-    return merged, problems, warnings
+    return merged, env_var, problems, warnings
 
 
 def _shapes_for(model: ModelInput, shapes: ShapeCatalog, alone: bool) -> str:

@@ -250,6 +250,11 @@ class AdsDeploymentConfig(Base):
 
     @web.authenticated
     async def get(self, ids: str) -> None:
+        ids = ids.replace(" ", "")
+        if "," not in ids:  # one id: that model's raw {shape, configuration}, as ADS's handler answers
+            config = (await self.blocking(self.service().model_input, ids)).config
+            self.reply(config or DeploymentConfig())  # ADS: no config → empty one ("use defaults")
+            return
         model_ids = [i for i in ids.split(",") if i]
         primary = self.get_query_argument("primary_model_id", None)
         given = {k: self.get_query_argument(k) for k in CapacityInputs.model_fields if self.get_query_argument(k, None)}
@@ -458,7 +463,7 @@ ROUTES = [
         "deployments/config/{model_ids}",
         r"deployments/config/(.+)",
         AdsDeploymentConfig,
-        "ADS-compatible plan for comma-separated model ids",
+        "ADS-compatible: one id → that model's deployment_config.json; comma-separated ids → plan",
         response=Plan,
         query={**PLATFORM_QUERY, "primary_model_id": "favour this model"},
     ),

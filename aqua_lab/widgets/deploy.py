@@ -70,7 +70,8 @@ class DeployPanel(w.VBox):
             self.status.value = "".join(message(str(p), "error") for p in invalid.problems)
             return
         self.button.disabled = True
-        self.status.value = message(f"creating on {validated.shape.name}…")
+        flags = "\n".join(f"{m.model_name}: {m.served_params}" for m in validated.models)
+        self.status.value = message(f"creating on {validated.shape.name}…\n{flags}")
         self.worker = in_background(lambda: self._create_and_watch(validated), self._failed)
 
     def _create_and_watch(self, validated) -> None:

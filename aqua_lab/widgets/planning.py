@@ -107,12 +107,17 @@ class GpuSplit(w.VBox):
         self.reasons = w.HTML()
         self.override_shape = w.Dropdown(description="Adjust on")
         self.overrides = w.VBox()
+        # one click takes the plan's alternative: a split that fills more GPUs, the primary no longer first
+        self.alternative = w.Button(icon="exchange", layout=w.Layout(display="none", width="auto"))
+        self.alternative.on_click(lambda _: self.take_alternative())
         self.validation = w.HTML()
         self.override_shape.observe(lambda _: self._build_overrides(), names="value")
         self._asked: tuple[list[str] | None, str | None] = (None, None)
         self._build_what_if()
         super().__init__(
-            [self.what_if, self.table, self.reasons, self.override_shape, self.overrides, self.validation], **kwargs
+            [self.what_if, self.table, self.reasons, self.override_shape, self.overrides, self.alternative]
+            + [self.validation],
+            **kwargs,
         )
         if picker is not None:
             picker.observe(lambda _: self.refresh(), names=["selected", "primary"])
@@ -223,8 +228,14 @@ class GpuSplit(w.VBox):
             )
             if m.memory is not None:
                 lines.append(memory_bar(m.memory, m.suggested_parameters, colour(index[m.ocid])))
-        notes = "".join(f'<div style="font-size:var(--jp-ui-font-size0,11px)">{esc(n)}</div>' for n in shape_plan.notes)
-        return "".join(lines) + notes
+        small = '<div style="font-size:var(--jp-ui-font-size0,11px)">'
+        notes = "".join(f"{small}{esc(n)}</div>" for n in shape_plan.notes)
+        alternatives = "".join(
+            f"{small}alternative: {esc(', '.join(f'{m.model_name or m.ocid} {m.gpu_count}' for m in a.models))} "
+            f"— {esc(a.note)}</div>"
+            for a in shape_plan.alternatives
+        )
+        return "".join(lines) + notes + alternatives
 
     def _render_reasons(self, plan: Plan) -> str:
         if not plan.incompatible_shapes:
@@ -241,6 +252,7 @@ class GpuSplit(w.VBox):
         shape = self.override_shape.value
         if not shape or self.plan is None or shape not in self.plan.gpu_allocation:
             self.overrides.children = []
+            self.alternative.layout.display = "none"
             self.validation.value = ""
             return
         plan = self.plan.gpu_allocation[shape]
@@ -258,6 +270,23 @@ class GpuSplit(w.VBox):
             controls.append(control)
         self.overrides.children = controls
         self._override_models = [m.ocid for m in plan.models]  # the model each control sets
+        if plan.alternatives:
+            alt = plan.alternatives[0]
+            self.alternative.description = f"Use the split that fills {alt.used_gpus} GPUs (+{alt.adds_gpus})"
+            self.alternative.tooltip = alt.note
+            self.alternative.layout.display = None
+        else:
+            self.alternative.layout.display = "none"
+        self.validate()
+
+    def take_alternative(self) -> None:
+        """Set the counts to the shape's alternative split (what the button does)."""
+        shape_plan = self.plan.gpu_allocation.get(self.override_shape.value) if self.plan else None
+        if shape_plan is None or not shape_plan.alternatives:
+            return
+        alt = shape_plan.alternatives[0]
+        for control, planned in zip(self.overrides.children, alt.models, strict=True):
+            control.value = planned.gpu_count
         self.validate()
 
     def spec(self, display_name: str = "aqua_lab deployment", **extra) -> DeploymentSpec:
@@ -300,7 +329,11 @@ class GpuSplit(w.VBox):
             self.validation.value = "".join(message(str(p), "error") for p in exc.problems)
             return False
         ok = message(f"valid: {validated.used_gpus} GPU(s) on {validated.shape.name}", "ok")
-        self.validation.value = ok + "".join(message(x, "warning") for x in validated.warnings)
+        lines = "".join(
+            f"<div><code>{esc(m.model_name)}: {esc(m.served_params)}</code></div>" for m in validated.models
+        )
+        commands = f'<div class="aqua-commands" style="font-size:var(--jp-ui-font-size0,11px)">{lines}</div>'
+        self.validation.value = ok + commands + "".join(message(x, "warning") for x in validated.warnings)
         return True
 
 

@@ -56,7 +56,7 @@ class ServerSpec:
         if self.engine == LLAMA_CPP:
             return self.llama_args().slots
         for flag in self.flags:
-            if flag.key == "max-num-seqs" and flag.value and flag.value.isdigit():
+            if flag.key == "max-num-seqs" and isinstance(flag.value, str) and flag.value.isdigit():
                 return int(flag.value)
         return VLLM_DEFAULT_SEQS
 
@@ -126,9 +126,7 @@ class ServerSpec:
         for flag in self.flags:
             if self.lora_modules and flag.key == "enable-lora":
                 continue
-            cmd.append(flag.name)
-            if flag.value is not None:
-                cmd.append(flag.value)
+            cmd += flag.argv()
         return cmd
 
     def environment(self) -> dict[str, str]:

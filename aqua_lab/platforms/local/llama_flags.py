@@ -114,6 +114,10 @@ class EngineArgs:
 
 def _value(flag: P.Flag, option: Option, field: str) -> str | None:
     name = flag.name
+    if isinstance(flag.value, tuple):  # llama-server options take one value each
+        raise InvalidInput(
+            Problem(field, f"{name} takes one value, got {len(flag.value)}: {' '.join(flag.value)}", "give one value")
+        )
     if option.kind == "bool":
         if flag.value not in (None, "", "true", "True", "1"):
             raise InvalidInput(Problem(field, f"{name} takes no value (got {flag.value!r})", f"write just {name}"))

@@ -23,6 +23,8 @@ from ...planning.params import VLLM_PARAMS
 from ...planning.sizing import parameter_count_from_name
 from .hardware import is_cpu_shape
 
+MAX_GGUF_STRING = 1 << 24
+MAX_GGUF_ARRAY = 1 << 24
 SMOLLM2_ID = "smollm2-135m-instruct"
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 LLAMA_CPP_PARAMS = "LLAMA_CPP_PARAMS"
@@ -93,7 +95,15 @@ class _GgufReader:
 
     def string(self) -> str:
         (n,) = self.unpack("Q")
+        if n > MAX_GGUF_STRING:  # a crafted header must not make us allocate its claim
+            raise ValueError(f"GGUF header has a {n}-byte string (more than {MAX_GGUF_STRING}): damaged file")
         return self.f.read(n).decode("utf-8", "replace")
+
+    def array_header(self) -> tuple[int, int]:
+        item_kind, n = self.unpack("IQ")
+        if n > MAX_GGUF_ARRAY:
+            raise ValueError(f"GGUF header has a {n}-item array: damaged file")
+        return item_kind, n
 
     def value(self, kind: int) -> object:
         if kind in _GGUF_SCALARS:
@@ -101,13 +111,13 @@ class _GgufReader:
         if kind == 8:
             return self.string()
         if kind == 9:
-            item_kind, n = self.unpack("IQ")
+            item_kind, n = self.array_header()
             return [self.value(item_kind) for _ in range(n)]
         raise ValueError(f"unknown GGUF value type {kind}")
 
     def skip_array(self) -> int:
         """Skip an array value cheaply (seek over scalars); returns its length."""
-        item_kind, n = self.unpack("IQ")
+        item_kind, n = self.array_header()
         if item_kind in _GGUF_SCALARS:
             self.f.seek(n * struct.calcsize("<" + _GGUF_SCALARS[item_kind]), 1)
         else:
@@ -145,6 +155,8 @@ def read_gguf_header(path: Path) -> dict[str, object]:
     found: dict[str, object] = {}
     with open(path, "rb") as f:
         reader = _GgufReader(f)
+        if reader.kv_count > MAX_GGUF_ARRAY:
+            raise ValueError(f"GGUF header claims {reader.kv_count} keys: damaged file")
         for _ in range(reader.kv_count):
             key = reader.string()
             (kind,) = reader.unpack("I")
@@ -158,10 +170,14 @@ def read_gguf_header(path: Path) -> dict[str, object]:
                     found[f"{key}.count"] = reader.skip_array()
                 continue
             found[key] = reader.value(kind)
+        if reader.tensor_count > MAX_GGUF_ARRAY:
+            raise ValueError(f"GGUF header lists {reader.tensor_count} tensors: damaged file")
         parameters = 0
         for _ in range(reader.tensor_count):
             reader.string()
             (n_dims,) = reader.unpack("I")
+            if n_dims > 8:  # ggml tensors have at most 4 dimensions
+                raise ValueError(f"GGUF tensor with {n_dims} dimensions: damaged file")
             dims = reader.unpack("Q" * n_dims)
             reader.unpack("IQ")  # type, offset
             parameters += math.prod(dims)
@@ -180,7 +196,7 @@ def model_architecture(model: LocalModel) -> Architecture | None:
     try:
         stat = path.stat()
         return _architecture(model.kind, str(path), stat.st_mtime_ns, stat.st_size)
-    except (OSError, ValueError, struct.error):
+    except (OSError, ValueError, OverflowError, struct.error):
         return None
 
 
@@ -195,6 +211,8 @@ def _architecture(kind: str, path: str, _mtime: int, _size: int) -> Architecture
 
 def inspect_path(path: Path) -> tuple[str, dict[str, object]]:
     """``("gguf"|"lora"|"hf", metadata)`` for a file or directory the user wants to register."""
+    if not path.is_dir() and not path.is_file():  # a FIFO or a device would block the read forever
+        raise ValueError("not a regular file or directory")
     if path.is_dir():
         if (path / "config.json").is_file():
             return "hf", {}
@@ -217,7 +235,7 @@ def new_local_model(path: str | Path, name: str | None, base: LocalModel | None)
         )
     try:
         kind, meta = inspect_path(p)
-    except (ValueError, OSError, struct.error) as exc:
+    except (ValueError, OSError, struct.error, OverflowError, MemoryError) as exc:
         raise InvalidInput(
             Problem("path", f"{p}: {exc}", "give a .gguf model, a GGUF LoRA adapter or an HF folder")
         ) from None

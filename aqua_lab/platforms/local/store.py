@@ -15,6 +15,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from ...errors import Unavailable
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS deployments (
     id TEXT PRIMARY KEY,
@@ -56,24 +58,49 @@ class Store:
     def __init__(self, path: Path):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(self.path, timeout=30)
-        try:  # outside _connect: both statements manage their own transactions
-            db.execute("PRAGMA journal_mode=WAL")
-            db.executescript(SCHEMA)
-        finally:
-            db.close()
+        try:
+            db = sqlite3.connect(self.path, timeout=30)
+            try:  # outside _connect: both statements manage their own transactions
+                db.execute("PRAGMA journal_mode=WAL")
+                db.executescript(SCHEMA)
+            finally:
+                db.close()
+        except sqlite3.DatabaseError as exc:
+            raise self._unreadable(exc) from None
+
+    def _unreadable(self, exc: sqlite3.DatabaseError) -> Unavailable:
+        if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
+            return Unavailable(
+                f"the local platform's state file {self.path} is locked by another process ({exc}); retry"
+            )
+        return Unavailable(
+            f"the local platform's state file {self.path} cannot be used ({exc}). Move it aside "
+            f"(`mv {self.path} {self.path}.broken`) to start with no deployments, after stopping any "
+            "aqua_lab.platforms.local.runtime processes that still run"
+        )
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
-        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        try:
+            db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        except sqlite3.DatabaseError as exc:
+            raise self._unreadable(exc) from None
         db.row_factory = sqlite3.Row
         try:
-            db.execute("BEGIN IMMEDIATE")
-            yield db
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
+            try:
+                db.execute("BEGIN IMMEDIATE")
+            except sqlite3.DatabaseError as exc:  # nothing began: nothing to roll back
+                raise self._unreadable(exc) from None
+            try:
+                yield db
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+        except sqlite3.DatabaseError as exc:
+            if isinstance(exc, sqlite3.IntegrityError):
+                raise
+            raise self._unreadable(exc) from None
         finally:
             db.close()
 

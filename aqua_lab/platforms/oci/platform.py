@@ -99,13 +99,28 @@ def custom_metadata(model: Any) -> dict[str, str]:
     return {c.key: c.value for c in (model.custom_metadata_list or [])}
 
 
+# Where AQUA's service models live; a service model's ``artifact_location`` may be relative to it
+# (ADS's get_artifact_path, with ADS's defaults and environment variables).
+SERVICE_MODELS_BUCKET = os.environ.get("AQUA_SERVICE_MODELS_BUCKET", "service-managed-models")
+SERVICE_MODELS_NAMESPACE = os.environ.get("CONDA_BUCKET_NS", "id19sfcrra6z")
+
+
 def artifact_location(model: Any) -> tuple[str, str, str] | None:
-    """(bucket, namespace, prefix) of a model's artifact in Object Storage, from AQUA's metadata."""
-    found = ARTIFACT_LOCATION.fullmatch(custom_metadata(model).get("artifact_location", ""))
-    if not found:
-        return None
-    bucket, namespace, prefix = found.groups()
-    return bucket, namespace, prefix.rstrip("/")
+    """(bucket, namespace, prefix) of a model's artifact in Object Storage, from AQUA's metadata: an
+    ``oci://`` URI, or a path relative to the service models bucket as ADS resolves it."""
+    value = custom_metadata(model).get("artifact_location", "").strip()
+    found = ARTIFACT_LOCATION.fullmatch(value)
+    if found:
+        bucket, namespace, prefix = found.groups()
+        return bucket, namespace, prefix.rstrip("/")
+    if value and "://" not in value:
+        return SERVICE_MODELS_BUCKET, SERVICE_MODELS_NAMESPACE, value.strip("/")
+    return None
+
+
+def artifact_uri(model: Any) -> str | None:
+    location = artifact_location(model)
+    return f"oci://{location[0]}@{location[1]}/{location[2]}" if location else None
 
 
 class OciPlatform:
@@ -172,6 +187,19 @@ class OciPlatform:
         except (oci.exceptions.RequestException, oci.exceptions.ConnectTimeout) as exc:
             raise UpstreamError(f"OCI {what}: cannot reach the service ({type(exc).__name__})", 502) from None
 
+    def _list_all(self, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> list[Any]:
+        """Every page of a list call.  Not ``oci.pagination.list_call_get_all_results``: it wraps each
+        page in the SDK's default retry strategy (8 attempts, up to 600 s) on top of the client's own,
+        so a persistent 503 was reported after minutes instead of after the documented 4 attempts."""
+        items: list[Any] = []
+        page = None
+        while True:
+            response = self._call(what, fn, *args, **({"page": page} if page else {}), **kwargs)
+            items.extend(response.data if isinstance(response.data, list) else response.data.items)
+            page = response.next_page
+            if not response.has_next_page or not page:
+                return items
+
     def _sdk(self, data: dict, type_name: str) -> Any:
         """Our wire-format body as the SDK's model object (the SDK serialises it back unchanged)."""
         return self.ds.base_client.deserialize_response_data(json.dumps(data).encode(), type_name)
@@ -199,7 +227,6 @@ class OciPlatform:
         )
 
     def list_models(self) -> list[CatalogModel]:
-        import oci
 
         compartments = [(self.settings.service_compartment_id, "service"), (self.settings.compartment_id, "registered")]
         models: list[CatalogModel] = []
@@ -207,9 +234,7 @@ class OciPlatform:
         for compartment, source in compartments:
             if not compartment:
                 continue
-            rows = self._call(
-                "list models", oci.pagination.list_call_get_all_results, self.ds.list_models, compartment
-            ).data
+            rows = self._list_all("list models", self.ds.list_models, compartment)
             for m in rows:
                 if m.id in seen or m.lifecycle_state != "ACTIVE" or "OCI_AQUA" not in (m.freeform_tags or {}):
                     continue
@@ -410,7 +435,8 @@ class OciPlatform:
             )
         else:
             paths = {m.model_id: self._artifact_path(m.model_id) for m in deployment.models}
-            group_body = payloads.model_group_request(deployment, paths, compartment, project)
+            uris = {m.model_id: artifact_uri(self._raw_model(m.model_id)) for m in deployment.models}
+            group_body = payloads.model_group_request(deployment, paths, compartment, project, uris)
             group = self._call(
                 "create model group", self.ds.create_model_group, self._sdk(group_body, "CreateBaseModelGroupDetails")
             ).data
@@ -457,12 +483,7 @@ class OciPlatform:
                 )
             elif "multi_model_metadata" in meta:
                 kind = "MULTI"
-                for entry in json.loads(meta["multi_model_metadata"]):
-                    models.append(
-                        DeployedModel(
-                            model_id=entry["model_id"], model_name=entry["model_name"], gpu_count=entry["gpu_count"]
-                        )
-                    )
+                models = payloads.deployed_models(json.loads(meta["multi_model_metadata"]))
         else:
             shape = config.model_configuration_details.instance_configuration.instance_shape_name
             env = config.environment_configuration_details.environment_variables or {}
@@ -519,14 +540,8 @@ class OciPlatform:
         return int(max((w.percent_complete or 0 for w in requests), default=0))
 
     def list_deployments(self) -> list[Deployment]:
-        import oci
 
-        rows = self._call(
-            "list model deployments",
-            oci.pagination.list_call_get_all_results,
-            self.ds.list_model_deployments,
-            self.settings.compartment_id,
-        ).data
+        rows = self._list_all("list model deployments", self.ds.list_model_deployments, self.settings.compartment_id)
         return [
             self._to_deployment(md)
             for md in rows
@@ -590,11 +605,13 @@ class OciPlatform:
         spec = deployment.spec
         compartment, project = current.compartment_id, current.project_id
         paths = {m.model_id: self._artifact_path(m.model_id) for m in deployment.models}
+        uris = {m.model_id: artifact_uri(self._raw_model(m.model_id)) for m in deployment.models}
         group = self._call(
             "create model group",
             self.ds.create_model_group,
             self._sdk(
-                payloads.model_group_request(deployment, paths, compartment, project), "CreateBaseModelGroupDetails"
+                payloads.model_group_request(deployment, paths, compartment, project, uris),
+                "CreateBaseModelGroupDetails",
             ),
         ).data
         body = {
