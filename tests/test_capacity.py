@@ -9,7 +9,7 @@ from importlib import resources
 import pytest
 from pydantic import ValidationError
 
-from aqua_lab.domain import Architecture, CapacityInputs, DeploymentConfig, ModelInput
+from aqua_lab.domain import Architecture, CapacityInputs, DeploymentConfig, DeploymentSpec, ModelInput
 from aqua_lab.errors import InvalidInput
 from aqua_lab.planning import ShapeCatalog, plan
 from aqua_lab.planning.architectures import (
@@ -21,6 +21,7 @@ from aqua_lab.planning.architectures import (
     weight_bytes,
 )
 from aqua_lab.planning.capacity import config_flags, memory_fit
+from aqua_lab.planning.validate import validate_deployment
 
 pytestmark = pytest.mark.planning
 
@@ -269,3 +270,37 @@ def _shape(name: str, gpus: int, memory_gb: float):
     from aqua_lab.domain import GpuSpec, Shape
 
     return Shape(name=name, gpu_specs=GpuSpec(gpu_count=gpus, gpu_memory_in_gbs=memory_gb, gpu_type="A10"))
+
+
+def _validate(catalog, models, shape="BM.GPU.A10.4"):
+    spec = DeploymentSpec(models=models, instance_shape=shape, display_name="capacity")
+    known = {m["model_id"]: catalog.model_input(m["model_id"]) for m in models}
+    return validate_deployment(spec, known, catalog.shapes, catalog.suggest)
+
+
+def test_a_deployment_request_whose_context_cannot_fit_is_warned_with_the_fix(catalog):
+    llama = "meta-llama/Meta-Llama-3.1-8B-Instruct"
+    ok = _validate(catalog, [{"model_id": llama, "gpu_count": 1}])  # its config's --max-model-len 4096 fits
+    assert not any("KV cache" in w for w in ok.warnings)
+    long = _validate(catalog, [{"model_id": llama, "gpu_count": 1, "params": "--max-model-len 65536"}])
+    assert (
+        "models[0]: 'meta-llama/Meta-Llama-3.1-8B-Instruct' on 1 GPU(s) of BM.GPU.A10.4: 1 × 65536 tokens need "
+        "8.6 GB of KV cache per GPU but 3.5 GB remain: at most 27008 tokens per sequence (vLLM would refuse: max seq "
+        "len larger than the KV cache); pass --max-model-len 26880"
+    ) in long.warnings
+    fp8 = _validate(
+        catalog, [{"model_id": llama, "gpu_count": 1, "params": "--max-model-len 32768 --kv-cache-dtype fp8"}]
+    )
+    assert not any("KV cache per GPU" in w for w in fp8.warnings)
+
+
+def test_a_deployment_request_that_breaks_the_tensor_parallel_rule_is_refused(catalog):
+    phi4 = catalog.model_input("microsoft/phi-4").model_copy(update={"config": _config({"BM.GPU.A10.4": [2, 4]})})
+    spec = DeploymentSpec(
+        models=[{"model_id": phi4.model_id, "gpu_count": 4}], instance_shape="BM.GPU.A10.4", display_name="x"
+    )
+    with pytest.raises(InvalidInput) as err:
+        validate_deployment(spec, {phi4.model_id: phi4}, catalog.shapes, catalog.suggest)
+    (problem,) = err.value.problems
+    assert problem.field == "models[0].gpu_count" and problem.fix == "use one of [2]"
+    assert "cannot run on 4 GPUs: 10 KV heads: tensor-parallel size 4 neither divides them" in problem.message

@@ -71,8 +71,8 @@ def config_flags(params: str | None) -> ConfigFlags:
     except Exception:  # noqa: BLE001 - an unparsable config string is reported by validation
         return ConfigFlags()
     found: dict[str, str | None] = {}
-    for flag in flags:
-        found[flag.key] = flag.value
+    for flag in flags:  # a repeated flag or several values: the last one is what the engine keeps
+        found[flag.key] = flag.values[-1] if flag.values else None
     return ConfigFlags(
         max_model_len=_int(next((found[k] for k in _CONTEXT_KEYS if k in found), None)),
         gpu_memory_utilization=_float(found.get("gpu-memory-utilization")),
@@ -102,14 +102,14 @@ def _precision(found: dict[str, str | None]) -> str | None:
 def _int(value: str | None) -> int | None:
     try:
         return int(value) if value is not None else None
-    except ValueError:
+    except (TypeError, ValueError):
         return None
 
 
 def _float(value: str | None) -> float | None:
     try:
         return float(value) if value is not None else None
-    except ValueError:
+    except (TypeError, ValueError):
         return None
 
 

@@ -146,6 +146,24 @@ def _with_memory(
     return Candidates(kept, estimated, need, reason, fits, suggestions, rejected)
 
 
+def memory_warnings(model: ModelInput, shape: Shape, count: int, params: str, where: str) -> list[str]:
+    """A deployment request's model on ``count`` GPUs with the flags it will be started with: what
+    the memory model says when it does not fit (vLLM would fail at start-up)."""
+    arch = model.architecture
+    per_gpu = shape.per_gpu_memory_in_gbs
+    if arch is None or arch.missing() or not per_gpu:
+        return []
+    cpu = is_cpu(shape)
+    engine, tp, memory = (LLAMA_CPP, 1, shape.gpu_specs.gpu_memory_in_gbs) if cpu else (VLLM, count, per_gpu)
+    flags = config_flags(params)
+    fit = memory_fit(arch, tp, memory, None, flags, engine)
+    if fit is None or fit.fits:
+        return []
+    hint = suggestion(arch, fit, memory, None, flags, engine)
+    fix = f"; pass {hint}" if hint else "; give it more GPUs or a smaller precision"
+    return [f"{where}: {model.name!r} on {count} GPU(s) of {shape.name}: " + "; ".join(fit.reasons) + fix]
+
+
 def _params_text(model: ModelInput, shape: Shape, count: int) -> str:
     return " ".join(parameters_for(model.config, shape.name, count).values())
 
@@ -351,4 +369,4 @@ def _shapes_to_consider(models: Sequence[ModelInput], offered: ShapeCatalog) -> 
     return sorted(shapes.values(), key=shape_order)
 
 
-__all__ = ["plan", "model_candidates", "Candidates", "allocation_keys", "is_power_of_two"]
+__all__ = ["plan", "model_candidates", "memory_warnings", "Candidates", "allocation_keys", "is_power_of_two"]
