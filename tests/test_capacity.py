@@ -304,3 +304,15 @@ def test_a_deployment_request_that_breaks_the_tensor_parallel_rule_is_refused(ca
     (problem,) = err.value.problems
     assert problem.field == "models[0].gpu_count" and problem.fix == "use one of [2]"
     assert "cannot run on 4 GPUs: 10 KV heads: tensor-parallel size 4 neither divides them" in problem.message
+
+
+def test_a_precision_the_facts_cannot_size_is_said():
+    gguf_only = Architecture(weight_bytes=4_000_000_000, layers=32, kv_heads=8, head_dim=128, attention_heads=32)
+    model = ModelInput(model_id="g", name="g", architecture=gguf_only)
+    shapes = ShapeCatalog([_shape("VM.GPU.A10.2", 2, 48)])
+    assert plan([model], shapes).gpu_allocation  # its own bytes size it
+    result = plan([model], shapes, capacity=CapacityInputs(weight_precision="int4"))
+    assert (
+        "its size at weight precision 'int4' is unknown (no parameter count)"
+        in result.incompatible_shapes["VM.GPU.A10.2"][0]
+    )

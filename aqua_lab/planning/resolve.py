@@ -88,14 +88,20 @@ def model_candidates(
     if is_cpu(shape):
         powers = [shape.gpu_count]  # llama.cpp threads share one copy of the model in RAM
     found = _with_memory(model, shape, powers, capacity, estimated=True)
-    fitting = [c for c in found.counts if found.fits[c].fits]
+    sized = [c for c in found.counts if c in found.fits]  # a precision the facts cannot size leaves none
+    fitting = [c for c in sized if found.fits[c].fits]
     if not fitting and (capacity is None or capacity.max_model_len is None):
-        fitting = [c for c in found.counts if fits_somewhere(found.fits[c])]
+        fitting = [c for c in sized if fits_somewhere(found.fits[c])]
     if fitting:
         first = found.fits[fitting[0]]
         return replace(found, counts=fitting, need_gb=_share_need(first))
-    best = found.fits[found.counts[-1]] if found.counts else None
-    why = "; ".join(best.reasons) if best else "no tensor-parallel size is valid for its heads"
+    best = found.fits[sized[-1]] if sized else None
+    if best is not None:
+        why = "; ".join(best.reasons)
+    elif found.counts:
+        why = f"its size at weight precision {capacity and capacity.weight_precision!r} is unknown (no parameter count)"
+    else:
+        why = "no tensor-parallel size is valid for its heads"
     return replace(
         found,
         counts=[],
