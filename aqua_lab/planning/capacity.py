@@ -152,7 +152,7 @@ def memory_fit(
             fit_len = fit_len // CONTEXT_STEP * CONTEXT_STEP
     else:  # no KV cache: context is bounded by the model only
         capacity = 0
-        fit_len = native or context if free >= 0 else 0
+        fit_len = (native or context) if free >= 0 else 0
     if native:
         fit_len = min(fit_len, native)
     kv_gb = per_token * _cells(context, engine) * concurrency / 1e9
@@ -163,9 +163,15 @@ def memory_fit(
             f"but {gpu_memory_gb:g} GB × {utilization:g} gives {budget:.1f} GB"
         )
     elif per_token and kv_gb > free:
+        refusal = (
+            "vLLM would refuse: max seq len larger than the KV cache"
+            if engine == VLLM
+            else "llama-server would run out of memory allocating it"
+        )
+        where = "per GPU" if engine == VLLM else "in RAM"
         reasons.append(
-            f"{concurrency} × {context} tokens need {kv_gb:.1f} GB of KV cache per GPU but {free:.1f} GB remain: "
-            f"at most {fit_len} tokens per sequence (vLLM would refuse: max seq len larger than the KV cache)"
+            f"{concurrency} × {context} tokens need {kv_gb:.1f} GB of KV cache {where} but {free:.1f} GB remain: "
+            f"at most {fit_len} tokens per sequence ({refusal})"
         )
     if native and context > native:
         reasons.append(f"max_model_len {context} exceeds the model's max_position_embeddings {native}")
