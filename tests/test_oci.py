@@ -205,6 +205,45 @@ def test_configs_of_many_models_are_fetched_concurrently(emulator, config_file):
     assert [p for _, p in emulator.state.requests[before:]] == ["/20190101/modelDeploymentShapes"]  # cache
 
 
+def test_architectures_come_from_the_artifacts_config_json(emulator, service):
+    platform = service.platform
+    llama = platform.get_model_architecture("meta-llama/Meta-Llama-3.1-8B-Instruct")
+    assert (llama.layers, llama.kv_heads, llama.head_dim, llama.max_position_embeddings) == (32, 8, 128, 131072)
+    assert llama.source.startswith("oci://service-managed-models@") and llama.source.endswith("artifact/config.json")
+    emulator.put_object(
+        "mine",
+        "models/my-7b/artifact/config.json",
+        json.dumps(
+            {"num_hidden_layers": 28, "hidden_size": 3584, "num_attention_heads": 28, "num_key_value_heads": 4}
+        ).encode(),
+    )
+    mine = emulator.add_model(
+        "my-7b",
+        COMPARTMENT,
+        tags={"OCI_AQUA": "active"},
+        custom={"artifact_location": f"oci://mine@{emulator.namespace}/models/my-7b/artifact"},
+    )
+    arch = platform.get_model_architecture(mine)
+    assert (arch.layers, arch.kv_heads, arch.head_dim) == (28, 4, 128)
+    before = _requests(emulator, "models/my-7b/artifact/config.json")
+    platform.get_model_architecture(mine)
+    assert _requests(emulator, "models/my-7b/artifact/config.json") == before  # cached like the configs
+    # a config.json has no parameter count: the bundled row gives a service model's, a name the rest
+    assert service.model_input("meta-llama/Meta-Llama-3.1-8B-Instruct").architecture.parameters_b == 8.03
+    planned = service.model_input(mine).architecture
+    assert planned.parameters_b == 7 and "≈7B read from the model's name" in planned.source
+    nameless = emulator.add_model(
+        "custom-model",
+        COMPARTMENT,
+        tags={"OCI_AQUA": "active"},
+        custom={"artifact_location": f"oci://mine@{emulator.namespace}/models/my-7b/artifact"},
+    )
+    plan = service.plan([nameless])  # nothing says its size: the plan says so instead of guessing
+    assert any("parameters_b or weight_bytes unknown" in w for w in plan.warnings)
+    no_artifact = emulator.add_model("bare", COMPARTMENT, tags={"OCI_AQUA": "active"})
+    assert platform.get_model_architecture(no_artifact) is None
+
+
 # --------------------------------------------------------------------------------------------------
 # deployments end to end
 

@@ -173,6 +173,42 @@ async def test_get_deployment_config(jp_fetch):
     assert "unknown model 'nope'" in missing["message"]
 
 
+async def test_plans_take_the_what_if_fields_and_answer_memory_figures(jp_fetch):
+    body = {
+        "model_ids": ["meta-llama/Meta-Llama-3.1-8B-Instruct", "openai/gpt-oss-20b", "microsoft/phi-4"],
+        "max_model_len": 32768,
+        "concurrency": 4,
+        "kv_cache_dtype": "fp8",
+    }
+    plan = await fetch_json(jp_fetch, "plans", method="POST", body=body, params={"platform": "bundled"})
+    llama = plan["gpu_allocation"]["BM.GPU.A10.4"]["models"][0]
+    assert llama["memory"]["kv_cache_dtype"] == "fp8" and llama["memory"]["max_model_len"] == 32768
+    assert llama["memory"]["fits"] is False and "at most 13504 tokens" in llama["memory"]["reasons"][0]
+    assert plan["capacity"]["concurrency"] == 4
+    ads = await fetch_json(
+        jp_fetch,
+        "deployments",
+        "config",
+        "microsoft/phi-4,google/gemma-2b",
+        params={"platform": "bundled", "max_model_len": "8192", "weight_precision": "fp8"},
+    )
+    fit = ads["gpu_allocation"]["BM.GPU.A10.4"]["models"][0]["memory"]
+    assert fit["max_model_len"] == 8192 and fit["weight_precision"] == "fp8"
+    bad = await fetch_json(
+        jp_fetch, "plans", method="POST", body={**body, "concurrency": 0}, params={"platform": "bundled"}, expect=422
+    )
+    assert bad["errors"][0]["field"] == "concurrency"
+    query = await fetch_json(
+        jp_fetch,
+        "deployments",
+        "config",
+        "phi-4,gemma-2b",
+        params={"platform": "bundled", "max_model_len": "x"},
+        expect=422,
+    )
+    assert query["errors"][0]["field"] == "max_model_len"
+
+
 async def test_bad_input_is_4xx_with_field_paths_never_403_or_500(jp_fetch):
     not_json = await fetch_json(jp_fetch, "plans", method="POST", body="{oops", expect=400)
     assert "not JSON" in not_json["message"]

@@ -6,7 +6,10 @@ from __future__ import annotations
 import argparse
 import string
 
-from ..domain import Plan, ValidationResult
+from pydantic import ValidationError
+
+from ..domain import CapacityInputs, MemoryFit, Plan, ValidationResult
+from ..errors import InvalidInput
 from ..service import AquaLabService
 from .common import add_platform, add_request_options, custom_models, dump, model_ids, service_for, validated_request
 
@@ -42,6 +45,8 @@ def render_plan(result: Plan, service: AquaLabService, show_all: bool = False) -
             name = m.model_name or m.ocid
             row = f"  {letters[m.ocid]} {name:<44} {m.gpu_count} GPU  {mem:>7}{est}{star}  {params}"
             lines.append(row.rstrip())
+            if m.memory is not None:
+                lines.append("      " + _memory_cell(m.memory, m.suggested_parameters))
         for note in shape_plan.notes:
             lines.append(f"  note: {note}")
         for alt in shape_plan.alternatives:
@@ -64,6 +69,17 @@ def render_plan(result: Plan, service: AquaLabService, show_all: bool = False) -
     return "\n".join(lines).lstrip("\n")
 
 
+def _memory_cell(fit: MemoryFit, suggested: str | None) -> str:
+    """Weights, KV capacity and the context that fits, per GPU, in one line under the model."""
+    ok = "fits" if fit.fits else "DOES NOT FIT"
+    cell = (
+        f"weights {fit.weights_gb:g} GB/GPU  KV {fit.kv_capacity_tokens:,} tokens  "
+        f"max context {fit.max_model_len_fit:,} at concurrency {fit.concurrency}  "
+        f"{fit.per_gpu_gb:.1f}/{fit.gpu_memory_gb:.1f} GB at {fit.max_model_len:,}: {ok}"
+    )
+    return f"{cell}  → {suggested}" if suggested else cell
+
+
 def cmd_list_shapes(args: argparse.Namespace) -> str:
     return dump(
         [
@@ -80,10 +96,23 @@ def cmd_list_shapes(args: argparse.Namespace) -> str:
     )
 
 
+CAPACITY_OPTIONS = ("max_model_len", "concurrency", "kv_cache_dtype", "weight_precision", "gpu_memory_utilization")
+
+
+def _capacity(args: argparse.Namespace) -> CapacityInputs:
+    given = {k: getattr(args, k) for k in CAPACITY_OPTIONS if getattr(args, k, None) is not None}
+    try:
+        return CapacityInputs.model_validate(given)
+    except ValidationError as exc:
+        raise InvalidInput.from_validation(exc, prefix="--") from None
+
+
 def _plan_from_args(args: argparse.Namespace) -> tuple[Plan, AquaLabService]:
     service = service_for(args)
     custom = custom_models(args.model_config)
-    result = service.plan(model_ids(args.model_ids), args.primary_model_id, getattr(args, "shape", None), custom)
+    capacity = _capacity(args)
+    shape = getattr(args, "shape", None)
+    result = service.plan(model_ids(args.model_ids), args.primary_model_id, shape, custom, capacity)
     return result, service
 
 
@@ -118,6 +147,14 @@ def add_plan_options(p: argparse.ArgumentParser) -> None:
         metavar="ID=PATH",
         help="add your own model with its deployment_config.json (repeatable)",
     )
+    what_if = p.add_argument_group("what-if (the memory model)")
+    what_if.add_argument("--max_model_len", type=int, help="context each sequence must hold (default: the config's)")
+    what_if.add_argument("--concurrency", type=int, help="sequences of max_model_len that must fit at once (default 1)")
+    what_if.add_argument("--kv_cache_dtype", choices=["auto", "fp8"], help="KV cache dtype (default auto)")
+    what_if.add_argument(
+        "--weight_precision", help="auto, bf16, fp16, fp8, int8, int4, mxfp4 or a GGUF type (Q4_K_M, Q8_0, …)"
+    )
+    what_if.add_argument("--gpu_memory_utilization", type=float, help="share of each GPU vLLM may use (default 0.9)")
 
 
 def add_deployment_verbs(dverbs: argparse._SubParsersAction) -> None:

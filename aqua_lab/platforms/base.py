@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from ..domain import (
+    Architecture,
     CatalogModel,
     Deployment,
     DeploymentConfig,
@@ -73,6 +74,12 @@ class Platform(ABC):
     def config_warnings(self, model_id: str) -> list[str]:
         """Problems found in the model's deployment_config.json that planning works around."""
         return []
+
+    def get_model_architecture(self, model_id: str) -> Architecture | None:
+        """The model's architecture read from its files (``config.json``, GGUF or safetensors
+        headers) for the memory model; None where the platform cannot read them (the service then
+        uses the bundled service-model facts by name)."""
+        return None
 
     def suggest(self, model_id: str) -> str | None:
         """A hint for an unknown model id (the closest known ones)."""

@@ -22,6 +22,7 @@ from tornado import web
 from tornado.iostream import StreamClosedError
 
 from ..domain import (
+    CapacityInputs,
     CatalogModel,
     ChatRequest,
     CompareRequest,
@@ -200,7 +201,7 @@ class Plans(AquaLabHandler):
     async def post(self) -> None:
         request = self.read(PlanRequest)
         service = self.service()
-        self.reply(await service.plan(request.model_ids, request.primary_model_id, request.shape))
+        self.reply(await service.plan(request.model_ids, request.primary_model_id, request.shape, request.capacity()))
 
 
 class AdsDeploymentConfig(AquaLabHandler):
@@ -216,7 +217,12 @@ class AdsDeploymentConfig(AquaLabHandler):
             return
         ids = [i for i in model_ids.split(",") if i]
         primary = self.get_query_argument("primary_model_id", None)
-        self.reply(await self.service().plan(ids, primary))
+        given = {k: self.get_query_argument(k) for k in CapacityInputs.model_fields if self.get_query_argument(k, None)}
+        try:
+            capacity = CapacityInputs.model_validate(given)
+        except ValidationError as exc:
+            raise InvalidInput.from_validation(exc) from None
+        self.reply(await self.service().plan(ids, primary, None, capacity))
 
 
 class Deployments(AquaLabHandler):

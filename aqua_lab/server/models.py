@@ -7,6 +7,8 @@ from typing import Generic, TypeVar
 
 from pydantic import BaseModel, Field
 
+from ..domain import CapacityInputs
+
 T = TypeVar("T")
 
 
@@ -20,10 +22,16 @@ class PlatformInfo(BaseModel):
     description: str
 
 
-class PlanRequest(BaseModel):
+class PlanRequest(CapacityInputs):
+    """The models, and the what-if inputs of the memory model (``max_model_len``, ``concurrency``,
+    ``kv_cache_dtype``, ``weight_precision``, ``gpu_memory_utilization``)."""
+
     model_ids: list[str] = Field(min_length=1, description="model ids or names")
     primary_model_id: str | None = None
     shape: str | None = Field(default=None, description="only this shape")
+
+    def capacity(self) -> CapacityInputs:
+        return CapacityInputs(**self.model_dump(include=set(CapacityInputs.model_fields)))
 
 
 class Logs(BaseModel):

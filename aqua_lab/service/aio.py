@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from ..domain import (
+    CapacityInputs,
     CatalogModel,
     ChatRequest,
     CompareRequest,
@@ -48,9 +49,13 @@ class AsyncAquaLabService:
         return await execute(self.sync.model_input, model_id)
 
     async def plan(
-        self, model_ids: Sequence[str], primary_model_id: str | None = None, shape: str | None = None
+        self,
+        model_ids: Sequence[str],
+        primary_model_id: str | None = None,
+        shape: str | None = None,
+        capacity: CapacityInputs | None = None,
     ) -> Plan:
-        return await execute(self.sync.plan, model_ids, primary_model_id, shape)
+        return await execute(self.sync.plan, model_ids, primary_model_id, shape, (), capacity)
 
     async def validate(self, spec: DeploymentSpec) -> ValidatedDeployment:
         return await execute(self.sync.validate, spec)

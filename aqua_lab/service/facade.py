@@ -18,6 +18,7 @@ from typing import Any
 from ..catalog import bundled_catalog, load_deployment_config_file
 from ..domain import (
     DEFAULT_CONTAINER_IMAGE,
+    CapacityInputs,
     CatalogModel,
     ChatRequest,
     CompareRequest,
@@ -104,7 +105,28 @@ class AquaLabService:
         if found is None:
             self.platform.get_model(model_id)  # raises the platform's NotFound, with its hint
             raise NotFound("model", model_id)
-        return ModelInput.from_catalog(found.model, found.config)
+        return self._with_architecture(ModelInput.from_catalog(found.model, found.config))
+
+    def _with_architecture(self, model: ModelInput) -> ModelInput:
+        """The model with its architecture for the memory model: the platform's reading of its files,
+        else the bundled service-model facts by name (OCI names service models as the bundled table
+        does).  A ``config.json`` has no parameter count: it is taken from the bundled row, else from
+        the model's name, and the source says which."""
+        if model.architecture is not None:
+            return model
+        table = bundled_catalog().architectures
+        known = table.find(model.name) or table.find(model.model_id)
+        arch = self.platform.get_model_architecture(model.model_id)
+        if arch is None:
+            arch = known
+        elif arch.parameters_b is None and arch.weight_bytes is None:
+            if known is not None and known.parameters_b:
+                update = {"parameters_b": known.parameters_b, "weight_bytes": known.weight_bytes}
+                arch = arch.model_copy(update={**update, "source": f"{arch.source}; parameters: {known.source}"})
+            elif model.parameter_count_b:
+                note = f"{arch.source}; parameters ≈{model.parameter_count_b:g}B read from the model's name"
+                arch = arch.model_copy(update={"parameters_b": model.parameter_count_b, "source": note})
+        return model.model_copy(update={"architecture": arch}) if arch is not None else model
 
     def model_inputs(self, model_ids: Sequence[str]) -> list[ModelInput]:
         """Planning inputs of many models, fetched in one round (every unknown id is one problem)."""
@@ -147,10 +169,11 @@ class AquaLabService:
         problems, inputs = [], []
         for i, model_id in enumerate(ids):
             if model_id in own:
-                inputs.append((own[model_id], []))
+                inputs.append((self._with_architecture(own[model_id]), []))
             elif model_id in fetched:
                 found = fetched[model_id]
-                inputs.append((ModelInput.from_catalog(found.model, found.config), found.warnings))
+                model = self._with_architecture(ModelInput.from_catalog(found.model, found.config))
+                inputs.append((model, found.warnings))
             else:
                 try:
                     inputs.append((self.model_input(model_id), []))
@@ -168,9 +191,11 @@ class AquaLabService:
         primary_model_id: str | None = None,
         shape: str | None = None,
         extra: Sequence[ModelInput] = (),
+        capacity: CapacityInputs | None = None,
     ) -> Plan:
         """Where can these models run together and how do the GPUs split.  ``extra`` adds models
-        the platform does not know (e.g. one with a deployment_config.json given by path)."""
+        the platform does not know (e.g. one with a deployment_config.json given by path);
+        ``capacity`` holds the what-if inputs of the memory model."""
         own = {m.model_id: m for m in extra}
         loaded = self._load(model_ids, "model_ids", own)  # one round of config fetches, not one per model
         inputs = [m for m, _ in loaded]
@@ -182,7 +207,7 @@ class AquaLabService:
         shapes = self.shape_catalog()
         if shape:
             shapes = ShapeCatalog([shapes.get(shape)])
-        result = plan(inputs, shapes, primary_model_id)
+        result = plan(inputs, shapes, primary_model_id, capacity)
         result.warnings += [w for _, warnings in loaded for w in warnings]
         return result
 

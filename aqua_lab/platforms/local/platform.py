@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from ...domain import (
+    Architecture,
     CatalogModel,
     DeployedModel,
     Deployment,
@@ -35,7 +36,15 @@ from . import engine_build
 from .engines import LLAMA_CPP, VLLM
 from .hardware import detect_gpus, is_cpu_shape, local_shape
 from .llama_flags import check_params
-from .models import LLAMA_CPP_PARAMS, VLLM_PARAMS, LocalModel, builtin_models, local_config, new_local_model
+from .models import (
+    LLAMA_CPP_PARAMS,
+    VLLM_PARAMS,
+    LocalModel,
+    builtin_models,
+    local_config,
+    model_architecture,
+    new_local_model,
+)
 from .processes import alive, cores, port_free, signal_group, wait_gone
 from .runtime import free_port, log_tail
 from .store import Store
@@ -98,6 +107,13 @@ class LocalPlatform(Platform):
             )
             raise NotFound("model", model_id, hint)
         return found.catalog_entry()
+
+    def get_model_architecture(self, model_id: str) -> Architecture | None:
+        """From the model's own files (a LoRA adapter: its base model's)."""
+        found = self._find(model_id)
+        if found is not None and found.kind == "lora" and found.base_model_id:
+            found = self._find(found.base_model_id)
+        return model_architecture(found) if found is not None else None
 
     def get_model_config(self, model_id: str) -> DeploymentConfig | None:
         self.get_model(model_id)

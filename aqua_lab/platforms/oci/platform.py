@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 from ...catalog import bundled_catalog
 from ...domain import (
     DEFAULT_CONTAINER_IMAGE,
+    Architecture,
     CatalogModel,
     Deployment,
     DeploymentConfig,
@@ -33,8 +34,9 @@ from ...domain import (
     ValidatedDeployment,
     served_models,
 )
-from ...errors import Conflict, InvalidInput, NotFound, Problem, UpstreamError
+from ...errors import AquaLabError, Conflict, InvalidInput, NotFound, Problem, UpstreamError
 from ...planning import payloads
+from ...planning.architectures import from_hf_config
 from ...planning.configs import parse_deployment_config
 from ...planning.evaluation import evaluation_job_requests, validate_evaluation
 from ...planning.params import VLLM_PARAMS
@@ -132,6 +134,7 @@ class OciPlatform(Platform):
         self.auth = auth
         self.settings = settings
         self.ds, self.os = clients or make_clients(auth, settings)
+        self._architectures: dict[str, tuple[float, Architecture | None]] = {}
         self._raw: dict[str, tuple[float, Any]] = {}  # model id → (fetched at, SDK Model)
         self._models: dict[str, CatalogModel] = {}
         self._lock = threading.Lock()
@@ -313,6 +316,8 @@ class OciPlatform(Platform):
         with ThreadPoolExecutor(max_workers=min(128, len(ocids) + len(unknown))) as pool:
             records = {i: pool.submit(self.get_model, i) for i in unknown}
             metadata = {i: pool.submit(self._metadatum, i) for i in ocids}
+            for i in ocids:  # the memory model's facts, in the same round
+                pool.submit(self.get_model_architecture, i)
             for ocid in ocids:
                 try:
                     model = records[ocid].result() if ocid in records else self.get_model(ocid)
@@ -321,6 +326,35 @@ class OciPlatform(Platform):
                 config, warnings = self._fetch_config(ocid, metadatum=metadata[ocid].result())
                 found[ocid] = FetchedConfig(model, config, warnings)
         return {given: found[ocid] for given, ocid in resolved.items() if ocid in found}
+
+    def get_model_architecture(self, model_id: str) -> Architecture | None:
+        """From the ``config.json`` beside the model's weights in Object Storage (cached like the
+        model records); None when the artifact has none or it cannot be read — the service then falls
+        back to the bundled facts by name, and the plan says what is missing."""
+        try:
+            model_id = model_id if model_id.startswith("ocid1.") else self.get_model(model_id).id
+        except AquaLabError:
+            return None
+        with self._lock:
+            cached = self._architectures.get(model_id)
+        if cached and time.monotonic() - cached[0] < RECORD_TTL_S:
+            return cached[1]
+        arch = self._fetch_architecture(model_id)
+        with self._lock:
+            self._architectures[model_id] = (time.monotonic(), arch)
+        return arch
+
+    def _fetch_architecture(self, model_id: str) -> Architecture | None:
+        try:
+            location = artifact_location(self._raw_model(model_id))
+            if not location:
+                return None
+            bucket, namespace, prefix = location
+            name = posixpath.join(prefix, "config.json")
+            raw = self._call("get object", self.os.get_object, namespace, bucket, name).data.content
+            return from_hf_config(json.loads(raw), f"oci://{bucket}@{namespace}/{name}")
+        except (AquaLabError, ValueError, TypeError):
+            return None
 
     def _fetch_config(
         self, model_id: str, depth: int = 0, metadatum: bytes | None | object = ...
