@@ -6,9 +6,13 @@ Field names follow the AQUA seeds (``gpu_count``, ``instance_shape``, ``model_id
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, computed_field
+from pydantic import BaseModel, ConfigDict, Field, computed_field, field_validator
+
+#: the vLLM serving container AQUA deploys with unless a request names another
+DEFAULT_CONTAINER_IMAGE = "dsmc://odsc-vllm-serving:0.8.1.2"
 
 # --------------------------------------------------------------------------------------------------
 # Shapes
@@ -115,6 +119,37 @@ class CatalogModel(BaseModel):
     tags: dict[str, str] = Field(default_factory=dict)
 
 
+class Architecture(BaseModel):
+    """What the memory model needs to know about a model's network (from its ``config.json``, a
+    GGUF header or the bundled table).  Missing facts stay ``None`` and are reported, not guessed."""
+
+    parameters_b: float | None = Field(default=None, description="billions of parameters")
+    layers: int | None = Field(default=None, description="num_hidden_layers")
+    hidden_size: int | None = None
+    attention_heads: int | None = Field(default=None, description="num_attention_heads")
+    kv_heads: int | None = Field(default=None, description="num_key_value_heads")
+    head_dim: int | None = None
+    max_position_embeddings: int | None = None
+    dtype: str | None = Field(default=None, description="native weight dtype (torch_dtype, or the GGUF file type)")
+    vocab_size: int | None = None
+    intermediate_size: int | None = None
+    tie_word_embeddings: bool | None = None
+    attention_layers: int | None = Field(default=None, description="layers that keep a KV cache, when not all do")
+    kv_cache: bool = Field(default=True, description="false for encoder-only models (no KV cache)")
+    weight_bytes: int | None = Field(default=None, description="exact weight bytes (safetensors/GGUF headers)")
+    experts: int | None = None
+    architecture: str | None = Field(default=None, description="the config's architectures[0] or GGUF arch")
+    source: str = Field(default="", description="where these facts come from")
+    note: str | None = None
+
+    def missing(self) -> list[str]:
+        """Facts the memory model needs that are unknown."""
+        need = {"parameters_b or weight_bytes": self.parameters_b or self.weight_bytes}
+        if self.kv_cache:
+            need |= {"layers": self.layers, "kv_heads": self.kv_heads, "head_dim": self.head_dim}
+        return [name for name, value in need.items() if value is None]
+
+
 class ModelInput(BaseModel):
     """What planning needs to know about one model: who it is, its config (if any), its size."""
 
@@ -123,6 +158,7 @@ class ModelInput(BaseModel):
     config: DeploymentConfig | None = None
     parameter_count_b: float | None = None
     task: str | None = Field(default=None, description="the catalog's task (its `task` tag on OCI)")
+    architecture: Architecture | None = None
 
     @classmethod
     def from_catalog(cls, model: CatalogModel, config: DeploymentConfig | None) -> ModelInput:
@@ -175,6 +211,64 @@ class AllocationResult(BaseModel):
     )
 
 
+KvCacheDtype = Literal["auto", "fp8"]
+
+
+class CapacityInputs(BaseModel):
+    """What-if inputs of a plan.  ``None`` means: what the model's config says, else vLLM's default."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_model_len: int | None = Field(default=None, ge=16, description="context each sequence must hold")
+    concurrency: int | None = Field(
+        default=None,
+        ge=1,
+        description="sequences of max_model_len that must fit at once (vLLM: 1; llama.cpp: its slots)",
+    )
+    kv_cache_dtype: KvCacheDtype | None = Field(default=None, description="auto (the weights' dtype) or fp8")
+    weight_precision: str | None = Field(
+        default=None, description="auto, bf16, fp16, fp8, int8, int4, mxfp4 or a GGUF type (Q4_K_M, Q8_0, …)"
+    )
+    gpu_memory_utilization: float | None = Field(default=None, gt=0, le=1, description="vLLM's default is 0.9")
+
+    @staticmethod
+    def precisions() -> list[str]:
+        """The weight precisions the memory model knows (for the fronts' choices)."""
+        from .planning.architectures import known_precisions  # planning imports domain
+
+        return known_precisions()
+
+    @field_validator("weight_precision")
+    @classmethod
+    def _known_precision(cls, value: str | None) -> str | None:
+        from .planning.architectures import known_precisions, precision_bytes  # planning imports domain
+
+        if value is None or value == "auto" or precision_bytes(value) is not None:
+            return value
+        raise ValueError(f"unknown precision {value!r}: use one of {', '.join(known_precisions())}")
+
+
+class MemoryFit(BaseModel):
+    """One model at one tensor-parallel size: what each of its GPUs holds (GB are 10^9 bytes)."""
+
+    tensor_parallel_size: int
+    weights_gb: float = Field(description="weights per GPU")
+    kv_bytes_per_token: int = Field(description="KV cache bytes per token per GPU")
+    kv_cache_gb: float = Field(description="KV cache per GPU for concurrency × max_model_len tokens")
+    overhead_gb: float = Field(description="runtime overhead per GPU (activations, CUDA graphs, context)")
+    per_gpu_gb: float = Field(description="weights + KV cache + overhead on each GPU")
+    gpu_memory_gb: float = Field(description="memory the engine may use per GPU (memory × utilisation)")
+    gpu_memory_utilization: float
+    max_model_len: int = Field(description="the context checked")
+    concurrency: int
+    kv_cache_dtype: str
+    weight_precision: str
+    kv_capacity_tokens: int = Field(description="tokens the KV cache holds on this share")
+    max_model_len_fit: int = Field(description="the largest context for which `concurrency` sequences fit")
+    fits: bool
+    reasons: list[str] = Field(default_factory=list)
+
+
 class PlannedModel(BaseModel):
     """One model's share of a shape.  ``ocid`` and ``gpu_count`` are the seed's fields."""
 
@@ -189,7 +283,11 @@ class PlannedModel(BaseModel):
     )
     gpu_memory_in_gbs: float | None = Field(default=None, description="GPU memory this share gives")
     estimated_need_in_gbs: float | None = Field(
-        default=None, description="memory the model is estimated to need (weights + KV headroom)"
+        default=None, description="memory the model needs across its GPUs (weights + KV cache + overhead)"
+    )
+    memory: MemoryFit | None = Field(default=None, description="per-GPU memory at this GPU count")
+    suggested_parameters: str | None = Field(
+        default=None, description="vLLM flags the memory model suggests (--max-model-len, --kv-cache-dtype)"
     )
 
 
@@ -215,6 +313,14 @@ class ShapePlan(BaseModel):
     notes: list[str] = Field(default_factory=list)
     alternatives: list[PlanAlternative] = Field(default_factory=list)
 
+    def gpu_owners(self, models: Sequence[PlannedModel] | None = None) -> list[str | None]:
+        """The model id owning each GPU of the shape, in order (None: idle) — what a picture draws;
+        ``models``: another split of the same shape (one of its ``alternatives``)."""
+        cells: list[str | None] = [
+            m.ocid for m in (self.models if models is None else models) for _ in range(m.gpu_count)
+        ]
+        return cells + [None] * (self.total_gpus_available - len(cells))
+
 
 class Plan(BaseModel):
     """The answer to "where can these models run together, and how are the GPUs split".
@@ -231,6 +337,7 @@ class Plan(BaseModel):
     incompatible_shapes: dict[str, list[str]] = Field(default_factory=dict)
     estimated_models: list[str] = Field(default_factory=list)
     warnings: list[str] = Field(default_factory=list)
+    capacity: CapacityInputs | None = Field(default=None, description="the what-if inputs the memory figures use")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -329,6 +436,25 @@ class ValidatedDeployment(BaseModel):
         return sum(m.gpu_count for m in self.models)
 
 
+class ValidationResult(BaseModel):
+    """What checking a deployment request tells the user (REST ``deployments/validate``, CLI
+    ``deployment validate``): the canonical shape, each model as it would be deployed, warnings."""
+
+    instance_shape: str
+    models: list[ResolvedModel]
+    used_gpus: int
+    warnings: list[str]
+
+    @classmethod
+    def of(cls, validated: ValidatedDeployment) -> ValidationResult:
+        return cls(
+            instance_shape=validated.shape.name,
+            models=validated.models,
+            used_gpus=validated.used_gpus,
+            warnings=validated.warnings,
+        )
+
+
 # --------------------------------------------------------------------------------------------------
 # Deployments
 
@@ -385,11 +511,7 @@ class Deployment(BaseModel):
     )
 
     def served_names(self) -> list[str]:
-        names = []
-        for m in self.models:
-            names.append(m.model_name)
-            names += [w.model_name or w.model_id for w in m.fine_tune_weights]
-        return names
+        return [name for name, _ in served_models(self.models)]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -499,6 +621,17 @@ class EvaluationSpec(BaseModel):
     container_image_uri: str | None = None
 
 
+class MetricDescription(BaseModel):
+    """A metric an evaluation accepts (``metrics: [{"name", "args"}]``), as ``GET evaluations/metrics`` lists it."""
+
+    name: str
+    label: str
+    keys: list[str] = Field(description="per-row score keys (the keys of a report's data rows)")
+    args: dict[str, Any] = Field(description="accepted args and their defaults")
+    higher_is_better: bool = True
+    description: str = ""
+
+
 class ModelProgress(BaseModel):
     """One model's share of an evaluation."""
 
@@ -525,3 +658,19 @@ class Evaluation(BaseModel):
     dataset_path: str | None = None
     details: str | None = None
     comparison_report: str | None = Field(default=None, description="comparison.html once scored")
+
+
+def chunk_text(chunk: dict[str, Any]) -> str:
+    """The text an OpenAI stream chunk adds (chat: ``delta.content``; completions: ``text``)."""
+    choice = (chunk.get("choices") or [{}])[0]
+    return choice.get("delta", {}).get("content") or choice.get("text") or ""
+
+
+def served_models(models: Sequence[DeployedModel | ResolvedModel]) -> list[tuple[str, str]]:
+    """(served name, model id) of everything a deployment answers to: each model under its
+    ``model_name``, then each of its LoRA adapters under its own name (else its id)."""
+    served = []
+    for m in models:
+        served.append((m.model_name, m.model_id))
+        served += [(w.model_name or w.model_id, w.model_id) for w in m.fine_tune_weights]
+    return served

@@ -118,6 +118,15 @@ class Conflict(AquaLabError):
     still being created)."""
 
 
+class Unsupported(Conflict):
+    """The platform cannot do this at all (not "not now"): e.g. the bundled catalog deploying, or
+    the local platform submitting evaluation jobs.  A clash with what the platform is, hence 409."""
+
+    def __init__(self, platform: str, message: str):
+        self.platform = platform
+        super().__init__(message)
+
+
 class Unavailable(AquaLabError):
     """Something this machine needs is missing or unreadable (the local engine not built yet, the state
     file unreadable); the message says what to do.  Servers answer 503."""

@@ -74,8 +74,9 @@ def render(document: dict[str, Any]) -> str:
 def generated() -> str:
     sys.path.insert(0, str(TARGET.parents[2]))
     from aqua_lab.server.openapi import openapi_document
+    from aqua_lab.server.routes import ROUTES
 
-    return render(openapi_document("/"))
+    return render(openapi_document(ROUTES, "/"))
 
 
 if __name__ == "__main__":

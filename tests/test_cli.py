@@ -171,3 +171,64 @@ def test_model_list_and_config_check(tmp_path):
     out = run_cli("config", "check", str(cfg))
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["multi_model_gpu_counts"] == {"VM.GPU.A10.2": [1]}
+
+
+def test_plan_what_if_options_show_weights_kv_capacity_and_max_context():
+    out = run_cli(
+        "plan",
+        "--model_ids",
+        "Meta-Llama-3.1-8B-Instruct,gpt-oss-20b,phi-4",
+        "--shape",
+        "BM.GPU.A10.4",
+        "--max_model_len",
+        "32768",
+        "--concurrency",
+        "4",
+    )
+    assert out.returncode == 0, out.stderr
+    assert "weights 16.06 GB/GPU  KV 27,008 tokens  max context 6,752 at concurrency 4" in out.stdout
+    assert "DOES NOT FIT  → --max-model-len 6656" in out.stdout
+    fp8 = run_cli(
+        "plan",
+        "--model_ids",
+        "Meta-Llama-3.1-8B-Instruct",
+        "--shape",
+        "VM.GPU.A10.2",
+        "--kv_cache_dtype",
+        "fp8",
+        "--json",
+    )
+    assert fp8.returncode == 0, fp8.stderr
+    result = json.loads(fp8.stdout)
+    memory = result["gpu_allocation"]["VM.GPU.A10.2"]["models"][0]["memory"]
+    assert memory["kv_cache_dtype"] == "fp8" and memory["tensor_parallel_size"] == 2
+    assert memory["kv_bytes_per_token"] == 2 * 32 * 4 * 128 * 1  # 4 of 8 KV heads per GPU, 1 byte each
+    assert result["capacity"]["kv_cache_dtype"] == "fp8"
+    ads = run_cli(
+        "deployment",
+        "get_multimodel_deployment_config",
+        "--model_ids",
+        "phi-4",
+        "--weight_precision",
+        "Q4_K_M",
+        "--gpu_memory_utilization",
+        "0.8",
+    )
+    assert ads.returncode == 0, ads.stderr
+    fit = json.loads(ads.stdout)["gpu_allocation"]["BM.GPU.A10.4"]["models"][0]["memory"]
+    assert fit["weight_precision"] == "Q4_K_M" and fit["gpu_memory_utilization"] == 0.8
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--concurrency", "0"], "--concurrency: Input should be greater than or equal to 1"),
+        (["--weight_precision", "q9"], "--weight_precision: Value error, unknown precision 'q9'"),
+        (["--gpu_memory_utilization", "1.5"], "--gpu_memory_utilization: Input should be less than or equal to 1"),
+        (["--kv_cache_dtype", "int2"], "invalid choice: 'int2'"),
+    ],
+)
+def test_bad_what_if_input_is_one_line_and_exit_2(args, message):
+    out = run_cli("plan", "--model_ids", "phi-4", *args)
+    assert out.returncode == 2
+    assert message in out.stderr and len(out.stderr.strip().splitlines()) == 1

@@ -71,7 +71,19 @@ def test_a_wheel_from_a_clean_clone_ships_the_prebuilt_sidebar(tmp_path):
     # installed into a prefix, JupyterLab lists it as enabled and as coming from the Python package
     prefix = tmp_path / "prefix"
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--prefix", str(prefix), str(wheel)],
+        # --ignore-installed: without it pip uninstalls the editable aqua_lab of this very environment first
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "--ignore-installed",
+            "--prefix",
+            str(prefix),
+            str(wheel),
+        ],
         check=True,
         timeout=120,
         capture_output=True,

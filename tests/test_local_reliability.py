@@ -429,3 +429,4 @@ def test_an_unreadable_state_file_is_a_clear_503_naming_it(tmp_path):
     broken.write_bytes(b"this is not a database" * 100)
     with pytest.raises(Unavailable, match="local.sqlite cannot be used .*mv "):
         LocalPlatform(data_dir=tmp_path).list_deployments()
+    broken.unlink()  # broken on purpose: not a leftover for the session's clean-up check

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import time
 
 import pytest
 
@@ -159,9 +160,33 @@ def test_models_and_configs_from_metadata_object_storage_and_fine_tune_base(emul
         custom={"fine_tune_source": emulator.ids["google/gemma-2b"]},
     )
     assert "VM.GPU.A10.2" in service.platform.get_model_config(ft).configuration
+    service.model_input(mine)
     before = _requests(emulator, f"/models/{mine}")
-    service.platform.get_model_config(mine)
+    service.model_input(mine)
     assert _requests(emulator, f"/models/{mine}") == before  # TTL cache
+
+
+def test_a_changed_deployment_config_on_oci_is_seen_after_the_ttl(emulator, config_file):
+    service = AquaLabService(_platform(emulator, resolve_auth(config_file=config_file)), input_ttl_s=0.3)
+    name = "models/ttl-7b/config/deployment_config.json"
+
+    def publish(shape: str, gpus: int) -> None:
+        config = {"shape": [shape], "configuration": {shape: {"multi_model_deployment": [{"gpu_count": gpus}]}}}
+        emulator.put_object("mine", name, json.dumps(config).encode())
+
+    publish("VM.GPU.A10.2", 2)
+    model = emulator.add_model(
+        "ttl-7b",
+        COMPARTMENT,
+        tags={"OCI_AQUA": "active"},
+        custom={"artifact_location": f"oci://mine@{emulator.namespace}/models/ttl-7b/artifact"},
+    )
+    assert list(service.plan([model]).gpu_allocation) == ["VM.GPU.A10.2"]
+    publish("BM.GPU.A10.4", 4)  # someone edits the file in Object Storage
+    assert list(service.plan([model]).gpu_allocation) == ["VM.GPU.A10.2"]  # within the TTL: the cached one
+    time.sleep(0.35)
+    assert list(service.plan([model]).gpu_allocation) == ["BM.GPU.A10.4"]
+    assert service.plan([model]).gpu_allocation["BM.GPU.A10.4"].models[0].gpu_count == 4
 
 
 def test_configs_of_many_models_are_fetched_concurrently(emulator, config_file):
@@ -170,13 +195,53 @@ def test_configs_of_many_models_are_fetched_concurrently(emulator, config_file):
     emulator.latency_s = 0.1  # long enough for concurrent calls to overlap at the server
     emulator.peak_in_flight = 0
     try:
-        platform.prefetch_models(ids)
+        service = AquaLabService(platform)
+        service.model_inputs(ids)
     finally:
         emulator.latency_s = 0
     assert emulator.peak_in_flight >= 12  # every model's record and config were in flight together
     before = len(emulator.state.requests)
-    AquaLabService(platform).plan(ids[:3])
+    service.plan(ids[:3])
     assert [p for _, p in emulator.state.requests[before:]] == ["/20190101/modelDeploymentShapes"]  # cache
+
+
+def test_architectures_come_from_the_artifacts_config_json(emulator, service):
+    platform = service.platform
+    llama = platform.get_model_architecture("meta-llama/Meta-Llama-3.1-8B-Instruct")
+    assert (llama.layers, llama.kv_heads, llama.head_dim, llama.max_position_embeddings) == (32, 8, 128, 131072)
+    assert llama.source.startswith("oci://service-managed-models@") and llama.source.endswith("artifact/config.json")
+    emulator.put_object(
+        "mine",
+        "models/my-7b/artifact/config.json",
+        json.dumps(
+            {"num_hidden_layers": 28, "hidden_size": 3584, "num_attention_heads": 28, "num_key_value_heads": 4}
+        ).encode(),
+    )
+    mine = emulator.add_model(
+        "my-7b",
+        COMPARTMENT,
+        tags={"OCI_AQUA": "active"},
+        custom={"artifact_location": f"oci://mine@{emulator.namespace}/models/my-7b/artifact"},
+    )
+    arch = platform.get_model_architecture(mine)
+    assert (arch.layers, arch.kv_heads, arch.head_dim) == (28, 4, 128)
+    before = _requests(emulator, "models/my-7b/artifact/config.json")
+    platform.get_model_architecture(mine)
+    assert _requests(emulator, "models/my-7b/artifact/config.json") == before  # cached like the configs
+    # a config.json has no parameter count: the bundled row gives a service model's, a name the rest
+    assert service.model_input("meta-llama/Meta-Llama-3.1-8B-Instruct").architecture.parameters_b == 8.03
+    planned = service.model_input(mine).architecture
+    assert planned.parameters_b == 7 and "≈7B read from the model's name" in planned.source
+    nameless = emulator.add_model(
+        "custom-model",
+        COMPARTMENT,
+        tags={"OCI_AQUA": "active"},
+        custom={"artifact_location": f"oci://mine@{emulator.namespace}/models/my-7b/artifact"},
+    )
+    plan = service.plan([nameless])  # nothing says its size: the plan says so instead of guessing
+    assert any("parameters_b or weight_bytes unknown" in w for w in plan.warnings)
+    no_artifact = emulator.add_model("bare", COMPARTMENT, tags={"OCI_AQUA": "active"})
+    assert platform.get_model_architecture(no_artifact) is None
 
 
 # --------------------------------------------------------------------------------------------------
@@ -213,7 +278,7 @@ def test_multi_model_deployment_end_to_end(emulator, service):
     created = service.create_deployment(spec)
     assert created.state == "CREATING" and created.instance_shape == "VM.GPU.A10.2"
     seen = []
-    done = service.wait(created.id, timeout=10, interval=0.01, progress=lambda d: seen.append(d.progress))
+    done = service.wait(created.id, lambda d: seen.append(d.progress), timeout=10, interval=0.01)
     assert done.state == "ACTIVE" and seen[-1] == 100 and any(0 < p < 100 for p in seen)
     assert [(m.model_name, m.gpu_count) for m in done.models] == [("gemma", 1), ("phi", 1)]
     assert {(s.model_name, s.state) for s in done.model_states} == {("gemma", "ACTIVE"), ("phi", "ACTIVE")}

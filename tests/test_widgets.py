@@ -9,7 +9,7 @@ import pytest
 from aqua_lab.platforms.local import LocalPlatform
 from aqua_lab.platforms.local.models import SMOLLM2_ID
 from aqua_lab.service import AquaLabService
-from aqua_lab.widgets import AquaLab, ChatPanel, DeploymentsPanel, DeployPanel, GpuSplit, ModelPicker
+from aqua_lab.widgets import AquaLabWidget, ChatPanel, DeploymentsPanel, DeployPanel, GpuSplit, ModelPicker
 
 pytestmark = pytest.mark.widgets
 
@@ -123,7 +123,7 @@ def local(tmp_path_factory):
 
 
 def test_deploy_with_progress_then_chat_compare_and_delete(local):
-    app = AquaLab(local)
+    app = AquaLabWidget(local)
     app.picker.pick(SMOLLM2_ID, SMOLLM2_ID)
     shape = local.shapes()[0].name
     assert app.split.owners(shape).count(SMOLLM2_ID) == local.shapes()[0].gpu_count
@@ -190,6 +190,39 @@ def test_stop_ends_a_long_answer(local):
     local.delete(deployment.id)
 
 
+def test_what_if_controls_update_the_split_and_the_memory_bars(bundled):
+    picker = ModelPicker(bundled)
+    split = GpuSplit(bundled, picker)
+    picker.pick("meta-llama/Meta-Llama-3.1-8B-Instruct", "openai/gpt-oss-20b", "microsoft/phi-4")
+    assert split.table.value.count('class="aqua-memory') == 3 * len(split.plan.gpu_allocation)
+    a10 = split.plan.gpu_allocation["BM.GPU.A10.4"]
+    llama = a10.models[0].memory
+    assert llama.concurrency == 1 and llama.kv_cache_dtype == "auto"
+    split.max_model_len.value = 32768
+    split.concurrency.value = 4  # each change re-plans at once
+    llama = split.plan.gpu_allocation["BM.GPU.A10.4"].models[0].memory
+    assert (llama.max_model_len, llama.concurrency, llama.fits) == (32768, 4, False)
+    assert "does not fit: 4 × 32768 tokens need" in split.table.value
+    split.kv_cache_dtype.value = "fp8"
+    fp8 = split.plan.gpu_allocation["BM.GPU.A10.4"].models[0].memory
+    assert fp8.kv_cache_dtype == "fp8" and fp8.kv_capacity_tokens > 2 * llama.kv_capacity_tokens - 2
+    split.weight_precision.value = "int4"
+    assert split.plan.gpu_allocation["BM.GPU.A10.4"].models[0].memory.weights_gb < 5
+    split.gpu_memory_utilization.value = 0.5
+    assert split.plan.capacity.gpu_memory_utilization == 0.5
+    assert "max context" in split.table.value and "suggested: --max-model-len" in split.table.value
+    split.override_shape.value = "BM.GPU.A10.4"
+    spec = split.spec()  # deploying carries the context the plan checked, merged over the config's flags
+    planned = split.plan.gpu_allocation["BM.GPU.A10.4"].models
+    assert [m.params for m in spec.models] == [m.suggested_parameters for m in planned]
+    assert spec.models[0].params.startswith("--max-model-len ")
+    assert "valid" in split.validation.value
+    split.max_model_len.value = 5  # below the minimum: said in place, nothing crashes
+    assert "max_model_len: Input should be greater than or equal to 16" in split.table.value
+    split.max_model_len.value = 0
+    assert split.plan is not None and split.plan.capacity.max_model_len is None
+
+
 def test_no_panel_attribute_shadows_an_ipywidgets_member():
     """A panel attribute named like a Widget member (``send``, ``_compare``, ``keys`` …) silently
     breaks the widget protocol in a live kernel; headless tests would not notice."""
@@ -202,7 +235,7 @@ def test_no_panel_attribute_shadows_an_ipywidgets_member():
 
     members = set(dir(w.VBox()))
     for cls in (
-        panels.AquaLab,
+        panels.AquaLabWidget,
         panels.ChatPanel,
         panels.DeployPanel,
         panels.DeploymentsPanel,

@@ -3,9 +3,11 @@ with their deployment configs, and an API-key profile the SDK can sign with."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from ..catalog import bundled_catalog
+from ..domain import Architecture
 from .server import Emulator, new_api_key
 
 SERVICE_BUCKET = "service-managed-models"
@@ -25,6 +27,11 @@ def seed_from_bundled(emulator: Emulator, service_compartment: str) -> dict[str,
     for model in catalog.models:
         config = catalog.configs[model.id].model_dump(mode="json", exclude_defaults=True)
         short = model.id.split("/")[-1]
+        arch = catalog.architectures.find(model.id)
+        if arch is not None:  # the config.json beside the weights, as a real artifact has it
+            emulator.put_object(
+                SERVICE_BUCKET, f"service_models/{short}/artifact/config.json", json.dumps(hf_config(arch)).encode()
+            )
         ids[model.id] = emulator.add_model(
             model.id,
             service_compartment,
@@ -36,6 +43,27 @@ def seed_from_bundled(emulator: Emulator, service_compartment: str) -> dict[str,
             },
         )
     return ids
+
+
+def hf_config(arch: Architecture) -> dict:
+    """A Hugging Face ``config.json`` carrying the architecture facts (the keys transformers uses)."""
+    config = {
+        "architectures": [arch.architecture] if arch.architecture else [],
+        "num_hidden_layers": arch.layers,
+        "hidden_size": arch.hidden_size,
+        "num_attention_heads": arch.attention_heads,
+        "num_key_value_heads": arch.kv_heads,
+        "head_dim": arch.head_dim,
+        "max_position_embeddings": arch.max_position_embeddings,
+        "torch_dtype": arch.dtype,
+        "vocab_size": arch.vocab_size,
+        "intermediate_size": arch.intermediate_size,
+    }
+    if arch.tie_word_embeddings is not None:
+        config["tie_word_embeddings"] = arch.tie_word_embeddings
+    if arch.experts:
+        config["num_local_experts"] = arch.experts
+    return {k: v for k, v in config.items() if v is not None}
 
 
 def write_api_key_config(

@@ -156,6 +156,15 @@ def model_html(report: dict[str, Any]) -> str:
     return _page(f"Evaluation of {report['model']}", "".join(parts))
 
 
+def comparison_charts(comp: dict[str, Any], reports: Sequence[dict[str, Any]]) -> dict[str, str]:
+    """Per metric key, one box plot (inline SVG) with every model side by side."""
+    charts = {}
+    for key, entry in comp["metrics"].items():
+        groups = {r["model"]: [d[key] for d in r["data"] if d.get(key) is not None] for r in reports}
+        charts[key] = box_plot(groups, key, entry["label"])
+    return charts
+
+
 def comparison_html(comp: dict[str, Any], reports: Sequence[dict[str, Any]]) -> str:
     models = comp["models"]
     head = "".join(f"<th>{escape(m)}</th>" for m in models)
@@ -167,9 +176,7 @@ def comparison_html(comp: dict[str, Any], reports: Sequence[dict[str, Any]]) -> 
         cells = "".join(f"<td>{_fmt(comp['generation'][m].get(figure))}</td>" for m in models)
         parts.append(f"<tr><td>{figure}</td>{cells}</tr>")
     parts.append("</table><h2>Distributions</h2><div class='charts'>")
-    for key, entry in comp["metrics"].items():
-        groups = {r["model"]: [d[key] for d in r["data"] if d.get(key) is not None] for r in reports}
-        parts.append(box_plot(groups, key, entry["label"]))
+    parts += comparison_charts(comp, reports).values()
     parts.append(f"</div><h2>Answers</h2><table><tr><th>prompt</th><th>reference</th>{head}</tr>")
     for row in comp["rows"]:
         cells = "".join(

@@ -10,12 +10,24 @@ the reasons it is not.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
-from ..domain import DeploymentConfig, ModelInput, Plan, PlanAlternative, PlannedModel, Shape, ShapePlan
+from ..domain import (
+    CapacityInputs,
+    DeploymentConfig,
+    MemoryFit,
+    ModelInput,
+    Plan,
+    PlanAlternative,
+    PlannedModel,
+    Shape,
+    ShapePlan,
+)
 from ..errors import InvalidInput, Problem
 from . import params as P
 from .allocate import allocate, is_power_of_two, primary_problem
+from .architectures import tensor_parallel_problem
+from .capacity import LLAMA_CPP, VLLM, config_flags, fits_somewhere, memory_fit, suggestion
 from .configs import parameters_for
 from .shapes import ShapeCatalog, is_gpu_series, shape_order
 from .sizing import estimate_counts, estimated_need_gb
@@ -32,39 +44,134 @@ NO_ALLOCATION = (
 
 @dataclass(frozen=True)
 class Candidates:
-    """A model's allowed GPU counts on one shape."""
+    """A model's allowed GPU counts on one shape, with the memory each count gives."""
 
     counts: list[int]
     estimated: bool = False
     need_gb: float | None = None
     reason: str | None = None  # why there are none
+    fits: dict[int, MemoryFit] = field(default_factory=dict)
+    suggestions: dict[int, str] = field(default_factory=dict)
+    rejected: dict[int, str] = field(default_factory=dict)  # count → the tensor-parallel rule it breaks
 
 
-def model_candidates(model: ModelInput, shape: Shape, alone: bool = False) -> Candidates:
+def model_candidates(
+    model: ModelInput, shape: Shape, alone: bool = False, capacity: CapacityInputs | None = None
+) -> Candidates:
     """Allowed counts for ``model`` on ``shape``.  ``alone``: the model is deployed by itself, so a
-    shape in its config's single-model ``shape`` list lets it take the whole shape (as ADS does)."""
+    shape in its config's single-model ``shape`` list lets it take the whole shape (as ADS does).
+    Counts that break vLLM's tensor-parallel rule are rejected wherever they come from; a model
+    without config entries gets the counts whose memory holds it (:mod:`.capacity`)."""
     config = model.config
-    need = estimated_need_gb(model.parameter_count_b) if model.parameter_count_b else None
     whole = alone and config is not None and shape.name in config.shape and shape.gpu_count > 0
     if config is not None and config.has_multi_model_entries():
         entry = config.configuration.get(shape.name)
         counts = [e.gpu_count for e in entry.multi_model_deployment] if entry else []
         if whole and shape.gpu_count not in counts:
             counts.append(shape.gpu_count)
-        if counts:
-            return Candidates(counts, need_gb=need)
-        covered = sorted(s for s, c in config.configuration.items() if c.multi_model_deployment)
-        return Candidates(
-            [],
-            need_gb=need,
-            reason=f"model {model.name!r} has no multi_model_deployment entry for this shape "
-            f"(its config covers {covered})",
-        )
+        if not counts:
+            covered = sorted(s for s, c in config.configuration.items() if c.multi_model_deployment)
+            return Candidates(
+                [],
+                reason=f"model {model.name!r} has no multi_model_deployment entry for this shape "
+                f"(its config covers {covered})",
+            )
+        return _with_memory(model, shape, counts, capacity, estimated=False)
     if whole:
-        return Candidates([shape.gpu_count], need_gb=need)
-    estimate = estimate_counts(model.parameter_count_b, shape)
-    reason = f"model {model.name!r} {estimate.reason}" if estimate.reason else None
-    return Candidates(estimate.counts, estimated=True, need_gb=estimate.need_gb, reason=reason)
+        return _with_memory(model, shape, [shape.gpu_count], capacity, estimated=False)
+    arch = model.architecture
+    if arch is None or arch.missing() or not shape.per_gpu_memory_in_gbs:
+        estimate = estimate_counts(model.parameter_count_b, shape)
+        reason = f"model {model.name!r} {estimate.reason}" if estimate.reason else None
+        return Candidates(estimate.counts, estimated=True, need_gb=estimate.need_gb, reason=reason)
+    powers = [g for g in range(1, shape.gpu_count + 1) if is_power_of_two(g)]
+    if is_cpu(shape):
+        powers = [shape.gpu_count]  # llama.cpp threads share one copy of the model in RAM
+    found = _with_memory(model, shape, powers, capacity, estimated=True)
+    sized = [c for c in found.counts if c in found.fits]  # a precision the facts cannot size leaves none
+    fitting = [c for c in sized if found.fits[c].fits]
+    if not fitting and (capacity is None or capacity.max_model_len is None):
+        fitting = [c for c in sized if fits_somewhere(found.fits[c])]
+    if fitting:
+        first = found.fits[fitting[0]]
+        return replace(found, counts=fitting, need_gb=_share_need(first))
+    best = found.fits[sized[-1]] if sized else None
+    if best is not None:
+        why = "; ".join(best.reasons)
+    elif found.counts:
+        why = f"its size at weight precision {capacity and capacity.weight_precision!r} is unknown (no parameter count)"
+    else:
+        why = "no tensor-parallel size is valid for its heads"
+    return replace(
+        found,
+        counts=[],
+        reason=f"model {model.name!r} does not fit on {shape.gpu_count} GPUs of {shape.per_gpu_memory_in_gbs:g} GB: "
+        f"{why}",
+    )
+
+
+def _share_need(fit: MemoryFit) -> float:
+    """What the model needs across all the GPUs it gets (comparable to ``gpu_memory_in_gbs``)."""
+    return round(fit.per_gpu_gb * fit.tensor_parallel_size, 2)
+
+
+def is_cpu(shape: Shape) -> bool:
+    return bool(shape.gpu_specs and shape.gpu_specs.gpu_type == "CPU")
+
+
+def _with_memory(
+    model: ModelInput, shape: Shape, counts: list[int], capacity: CapacityInputs | None, estimated: bool
+) -> Candidates:
+    """Drop counts that break the tensor-parallel rule; the memory of each count that is left."""
+    arch = model.architecture
+    per_gpu = shape.per_gpu_memory_in_gbs
+    cpu = is_cpu(shape)
+    kept, rejected, fits, suggestions = [], {}, {}, {}
+    for count in counts:
+        problem = None if cpu else tensor_parallel_problem(arch, count)
+        if problem:
+            rejected[count] = problem
+            continue
+        kept.append(count)
+        if arch is None or arch.missing() or not per_gpu:
+            continue
+        flags = config_flags(_params_text(model, shape, count))
+        engine, tp, memory = (LLAMA_CPP, 1, shape.gpu_specs.gpu_memory_in_gbs) if cpu else (VLLM, count, per_gpu)
+        fit = memory_fit(arch, tp, memory, capacity, flags, engine)
+        if fit is not None:
+            fits[count] = fit
+            hint = suggestion(arch, fit, memory, capacity, flags, engine)
+            if hint:
+                suggestions[count] = hint
+    need = None
+    if not fits and model.parameter_count_b:
+        need = estimated_need_gb(model.parameter_count_b)
+    reason = None
+    if not kept:
+        reason = f"model {model.name!r}: " + "; ".join(f"{c} GPUs rejected: {why}" for c, why in rejected.items())
+    return Candidates(kept, estimated, need, reason, fits, suggestions, rejected)
+
+
+def memory_warnings(model: ModelInput, shape: Shape, count: int, params: str, where: str) -> list[str]:
+    """A deployment request's model on ``count`` GPUs with the flags it will be started with: what
+    the memory model says when it does not fit (vLLM would fail at start-up)."""
+    arch = model.architecture
+    per_gpu = shape.per_gpu_memory_in_gbs
+    if arch is None or arch.missing() or not per_gpu:
+        return []
+    cpu = is_cpu(shape)
+    engine, tp, memory = (LLAMA_CPP, 1, shape.gpu_specs.gpu_memory_in_gbs) if cpu else (VLLM, count, per_gpu)
+    flags = config_flags(params)
+    fit = memory_fit(arch, tp, memory, None, flags, engine)
+    if fit is None or fit.fits:
+        return []
+    hint = suggestion(arch, fit, memory, None, flags, engine)
+    fix = f"; pass {hint}" if hint else "; give it more GPUs or a smaller precision"
+    return [f"{where}: {model.name!r} on {count} GPU(s) of {shape.name}: " + "; ".join(fit.reasons) + fix]
+
+
+def _params_text(model: ModelInput, shape: Shape, count: int) -> str:
+    return " ".join(parameters_for(model.config, shape.name, count).values())
 
 
 def allocation_keys(models: Sequence[ModelInput]) -> list[str]:
@@ -82,8 +189,10 @@ def plan(
     models: Sequence[ModelInput],
     offered: ShapeCatalog,
     primary_model_id: str | None = None,
+    capacity: CapacityInputs | None = None,
 ) -> Plan:
-    """Resolve configs and allocate GPUs on every shape ``offered`` (with GPU specs filled in)."""
+    """Resolve configs and allocate GPUs on every shape ``offered`` (with GPU specs filled in);
+    ``capacity`` holds the what-if inputs of the memory model."""
     if not models:
         raise InvalidInput(Problem("model_ids", "no models given", "pass one or more model ids"))
     ids = [m.model_id for m in models]
@@ -98,6 +207,7 @@ def plan(
         deployment_config={m.model_id: m.config or DeploymentConfig() for m in models},
         gpu_allocation={},
         primary_model_id=primary_model_id,
+        capacity=capacity or CapacityInputs(),
     )
     shared_somewhere = False
     estimated: set[str] = set()
@@ -109,7 +219,13 @@ def plan(
         if shape.gpu_count == 0:  # an offered GPU shape whose GPU count nothing tells
             result.incompatible_shapes[shape.name] = list(shape.notes)
             continue
-        per_model = [model_candidates(m, shape, alone) for m in models]
+        per_model = [model_candidates(m, shape, alone, capacity) for m in models]
+        for m, c in zip(models, per_model, strict=True):
+            if not c.estimated:
+                result.warnings += [
+                    f"model {m.name!r}: its config allows {n} GPUs on {shape.name}, which vLLM refuses ({why})"
+                    for n, why in c.rejected.items()
+                ]
         estimated.update(m.model_id for m, c in zip(models, per_model, strict=True) if c.estimated)
         missing = [c.reason for c in per_model if not c.counts]
         if missing:
@@ -130,15 +246,26 @@ def plan(
     for m in models:
         if m.model_id in estimated and m.model_id not in result.estimated_models:
             result.estimated_models.append(m.model_id)
-            size = f"≈{m.parameter_count_b:g}B parameters" if m.parameter_count_b else "size unknown"
-            result.warnings.append(
-                f"model {m.name!r} has no multi-model deployment config; its GPU counts are estimated "
-                f"from memory ({size}) — check before deploying"
-            )
+            result.warnings.append(_estimate_warning(m))
     result.warnings = list(dict.fromkeys(result.warnings))
     if not result.gpu_allocation:
         result.error_message = NO_ALLOCATION if shared_somewhere else NO_COMMON_SHAPE
     return result
+
+
+def _estimate_warning(m: ModelInput) -> str:
+    arch = m.architecture
+    if arch is not None and not arch.missing():
+        return (
+            f"model {m.name!r} has no multi-model deployment config; its GPU counts are estimated from "
+            f"its architecture ({arch.source or 'facts given'}) by the memory model — check before deploying"
+        )
+    size = f"≈{m.parameter_count_b:g}B parameters" if m.parameter_count_b else "size unknown"
+    missing = ", ".join(arch.missing()) if arch is not None else "its architecture"
+    return (
+        f"model {m.name!r} has no multi-model deployment config and {missing} unknown; its GPU counts are "
+        f"estimated at 2 bytes per parameter ({size}) — check before deploying"
+    )
 
 
 def _sent_parameters(model: ModelInput, shape: Shape, count: int, notes: list[str] | None = None) -> dict[str, str]:
@@ -157,6 +284,7 @@ def _planned(shape, models, keys, per_model, gpu_counts, notes: list[str] | None
     planned = []
     for model, key, cands in zip(models, keys, per_model, strict=True):
         count = gpu_counts[key]
+        fit = cands.fits.get(count)
         planned.append(
             PlannedModel(
                 ocid=model.model_id,
@@ -165,7 +293,9 @@ def _planned(shape, models, keys, per_model, gpu_counts, notes: list[str] | None
                 estimated=cands.estimated,
                 parameters=_sent_parameters(model, shape, count, notes),
                 gpu_memory_in_gbs=round(count * per_gpu, 1) if per_gpu else None,
-                estimated_need_in_gbs=cands.need_gb,
+                estimated_need_in_gbs=_share_need(fit) if fit else cands.need_gb,
+                memory=fit,
+                suggested_parameters=cands.suggestions.get(count),
             )
         )
     return planned
@@ -189,7 +319,12 @@ def _shape_plan(shape, models, keys, per_model, outcome, notes) -> ShapePlan:
                 + f" then get(s) more GPUs than the primary {primary_name!r}",
             )
         )
-    notes = [*shape.notes, *notes, *dict.fromkeys(dropped)]
+    memory_notes = [
+        f"model {(m.model_name or m.ocid)!r} at {m.gpu_count} GPU(s): " + "; ".join(m.memory.reasons)
+        for m in planned
+        if m.memory is not None and not m.memory.fits
+    ]
+    notes = [*shape.notes, *notes, *dict.fromkeys(dropped), *memory_notes, *_ram_note(shape, planned)]
     if alternatives:
         notes.append(
             f"uses {outcome.used_gpus} of {shape.gpu_count} GPUs so that the primary model gets the most; "
@@ -207,6 +342,18 @@ def _shape_plan(shape, models, keys, per_model, outcome, notes) -> ShapePlan:
         notes=notes,
         alternatives=alternatives,
     )
+
+
+def _ram_note(shape: Shape, planned: list[PlannedModel]) -> list[str]:
+    """On a CPU machine every model's weights and cache share one RAM."""
+    fits = [m.memory for m in planned if m.memory is not None]
+    if not is_cpu(shape) or not fits:
+        return []
+    need = sum(f.per_gpu_gb for f in fits)
+    usable = fits[0].gpu_memory_gb
+    if need <= usable:
+        return []
+    return [f"the models need {need:.1f} GB of RAM together but this machine gives {usable:.1f} GB"]
 
 
 def _named(reason: str, keys: list[str], models: Sequence[ModelInput]) -> str:
@@ -228,4 +375,4 @@ def _shapes_to_consider(models: Sequence[ModelInput], offered: ShapeCatalog) -> 
     return sorted(shapes.values(), key=shape_order)
 
 
-__all__ = ["plan", "model_candidates", "Candidates", "allocation_keys", "is_power_of_two"]
+__all__ = ["plan", "model_candidates", "memory_warnings", "Candidates", "allocation_keys", "is_power_of_two"]

@@ -17,7 +17,7 @@ from . import params as P
 from .allocate import is_power_of_two, primary_problem
 from .configs import parameters_for
 from .payloads import lora_flags
-from .resolve import model_candidates
+from .resolve import memory_warnings, model_candidates
 from .shapes import ShapeCatalog
 
 INFERENCE_KEY_MAX = 32  # OCI model groups: inference keys are at most 32 characters
@@ -124,6 +124,15 @@ def validate_deployment(
                     f"{entry.gpu_count} GPU(s) of {shape.name} is not checked: make sure its weights plus KV cache "
                     f"fit in {memory}"
                 )
+            elif entry.gpu_count in cands.rejected:  # vLLM's tensor-parallel rule, config or not
+                usable = sorted(c for c in set(cands.counts) if is_power_of_two(c) and c <= shape.gpu_count)
+                problems.append(
+                    Problem(
+                        f"{where}.gpu_count",
+                        f"{model.name!r} cannot run on {entry.gpu_count} GPUs: {cands.rejected[entry.gpu_count]}",
+                        f"use one of {usable}" if usable else _shapes_for(model, shapes, alone),
+                    )
+                )
             elif entry.gpu_count not in cands.counts:
                 usable = sorted(c for c in set(cands.counts) if is_power_of_two(c) and c <= shape.gpu_count)
                 if estimated:
@@ -143,6 +152,8 @@ def validate_deployment(
         flags, env_var, flag_problems, flag_warnings = _resolve_params(entry, model, shape, where, params_key)
         problems += flag_problems
         warnings += flag_warnings
+        if shape is not None and not count_problems and not flag_problems:
+            warnings += memory_warnings(model, shape, entry.gpu_count, P.render(flags), where)
         task, task_problems, task_warnings = _task(entry, model, where, spec.deployment_type)
         problems += task_problems
         warnings += task_warnings

@@ -1,10 +1,21 @@
-"""The verbs every platform offers, so the service, REST, widgets and CLI do not care which runs."""
+"""The contract between the service and a platform: everything a platform can be asked.
+
+:class:`Platform` names every verb.  The core ones (catalog, deployments, inference) each platform
+implements; the optional capabilities have defaults here that either do nothing where nothing is
+the right answer (no prefetch, no config warnings, no model suggestion, no default shape) or refuse
+with :class:`~aqua_lab.errors.Unsupported` (409) naming what this platform cannot do.  The service
+calls the contract and never probes a platform for attributes, so a new capability is one method
+here and one override where it exists.
+"""
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 from ..domain import (
+    Architecture,
     CatalogModel,
     Deployment,
     DeploymentConfig,
@@ -14,62 +25,150 @@ from ..domain import (
     Shape,
     ValidatedDeployment,
 )
+from ..errors import NotFound, Unsupported
 
 
-@runtime_checkable
-class Platform(Protocol):
+@dataclass(frozen=True)
+class FetchedConfig:
+    """What planning needs of one model: its catalog entry, its config (None: none) and the
+    problems found in that config."""
+
+    model: CatalogModel
+    config: DeploymentConfig | None
+    warnings: list[str] = field(default_factory=list)
+
+
+class Platform(ABC):
     name: str
     #: key of the container parameters in this platform's deployment configs (VLLM_PARAMS …)
     params_key: str
 
+    # catalog --------------------------------------------------------------------------------------
+
+    @abstractmethod
     def list_shapes(self) -> list[Shape]: ...
 
+    @abstractmethod
     def list_models(self) -> list[CatalogModel]: ...
 
-    def get_model(self, model_id: str) -> CatalogModel: ...
+    @abstractmethod
+    def get_model(self, model_id: str) -> CatalogModel:
+        """The model with this id or name; :class:`NotFound` with a hint otherwise."""
 
+    @abstractmethod
     def get_model_config(self, model_id: str) -> DeploymentConfig | None: ...
 
+    def fetch_configs(self, model_ids: Sequence[str]) -> dict[str, FetchedConfig]:
+        """Catalog entry, deployment_config.json and its warnings for each model (by id or name),
+        keyed by the id as given; models the platform does not know are left out.  A platform
+        whose fetches are slow overrides this to fetch them all in one concurrent round."""
+        found = {}
+        for model_id in dict.fromkeys(model_ids):
+            try:
+                model = self.get_model(model_id)
+            except NotFound:
+                continue
+            found[model_id] = FetchedConfig(model, self.get_model_config(model.id), self.config_warnings(model.id))
+        return found
+
+    def config_warnings(self, model_id: str) -> list[str]:
+        """Problems found in the model's deployment_config.json that planning works around."""
+        return []
+
+    def get_model_architecture(self, model_id: str) -> Architecture | None:
+        """The model's architecture read from its files (``config.json``, GGUF or safetensors
+        headers) for the memory model; None where the platform cannot read them (the service then
+        uses the bundled service-model facts by name)."""
+        return None
+
+    def suggest(self, model_id: str) -> str | None:
+        """A hint for an unknown model id (the closest known ones)."""
+        return None
+
+    def cache_scope(self) -> tuple[str, ...]:
+        """What a cached catalog answer depends on besides the model id (OCI: region, compartment)."""
+        return (self.name,)
+
+    def default_shape(self) -> str | None:
+        """The shape a deployment gets when the request names none (a machine that is one shape)."""
+        return None
+
+    def register_model(self, path: str, name: str | None = None, base_model_id: str | None = None) -> CatalogModel:
+        raise Unsupported(self.name, f"the {self.name} platform cannot register model files; use --platform local")
+
+    # deployments ----------------------------------------------------------------------------------
+
+    @abstractmethod
     def create_deployment(self, deployment: ValidatedDeployment) -> Deployment: ...
 
+    @abstractmethod
     def list_deployments(self) -> list[Deployment]: ...
 
+    @abstractmethod
     def get_deployment(self, deployment_id: str) -> Deployment: ...
 
+    @abstractmethod
     def activate(self, deployment_id: str) -> Deployment: ...
 
+    @abstractmethod
     def deactivate(self, deployment_id: str) -> Deployment: ...
 
+    @abstractmethod
     def delete(self, deployment_id: str) -> Deployment: ...
 
+    @abstractmethod
     def model_states(self, deployment_id: str) -> list[ModelState]: ...
 
-    #: whether inference_request signs (and may block on a token refresh): then it runs in an executor
-    signs_requests: bool
-
-    def inference_request(self, deployment: Deployment, route: str, body: bytes, stream: bool) -> tuple[str, dict]:
-        """URL and headers for an OpenAI ``route`` call carrying exactly ``body``."""
-        ...
-
+    @abstractmethod
     def logs(self, deployment_id: str, model_name: str | None = None, lines: int = 200) -> str: ...
 
+    def update_models(self, deployment_id: str, deployment: ValidatedDeployment) -> Deployment:
+        """Replace a deployment's models in place."""
+        raise Unsupported(
+            self.name,
+            f"the {self.name} platform cannot update a deployment in place; create a new one and delete the old",
+        )
 
-@runtime_checkable
-class EvaluationRuns(Protocol):
-    """Optional capability: the platform runs evaluations itself and keeps them (the local platform:
-    a detached job per evaluation, every chosen model scored on the same dataset).  The service
-    refuses with a 409 on a platform without it."""
+    # evaluations ----------------------------------------------------------------------------------
 
-    def create_evaluation(self, spec: EvaluationSpec) -> Evaluation: ...
+    def create_evaluation(self, spec: EvaluationSpec) -> Evaluation:
+        """Evaluate a deployment's models on a dataset.  A platform that runs and keeps evaluations
+        itself (local: a detached job scoring every chosen model) overrides this; elsewhere it is one
+        submitted job for ``model_parameters.model`` (:meth:`create_evaluation_job`)."""
+        return self.create_evaluation_job(spec)
 
-    def list_evaluations(self) -> list[Evaluation]: ...
+    def create_evaluation_job(self, spec: EvaluationSpec) -> Evaluation:
+        """Submit one evaluation job for one model (OCI: a Data Science job run, as AQUA does)."""
+        raise Unsupported(self.name, f"the {self.name} platform does not run evaluation jobs yet")
 
-    def get_evaluation(self, evaluation_id: str) -> Evaluation: ...
+    def _no_evaluation_runs(self) -> Unsupported:
+        return Unsupported(
+            self.name,
+            f"the {self.name} platform cannot list, read or cancel evaluations here; "
+            "use --platform local (or AI Quick Actions for OCI evaluation jobs)",
+        )
 
-    def cancel_evaluation(self, evaluation_id: str) -> Evaluation: ...
+    def list_evaluations(self) -> list[Evaluation]:
+        raise self._no_evaluation_runs()
 
-    def delete_evaluation(self, evaluation_id: str) -> Evaluation: ...
+    def get_evaluation(self, evaluation_id: str) -> Evaluation:
+        """State and per-model progress of an evaluation this platform runs."""
+        raise self._no_evaluation_runs()
+
+    def cancel_evaluation(self, evaluation_id: str) -> Evaluation:
+        raise self._no_evaluation_runs()
+
+    def delete_evaluation(self, evaluation_id: str) -> Evaluation:
+        """Stop and forget an evaluation (the report files in its ``report_path`` stay)."""
+        raise self._no_evaluation_runs()
 
     def evaluation_report(self, evaluation_id: str, model: str | None = None, fmt: str = "json") -> str:
         """A model's report (``fmt``: json or html), or without ``model`` the comparison of all."""
-        ...
+        raise self._no_evaluation_runs()
+
+    # inference ------------------------------------------------------------------------------------
+
+    @abstractmethod
+    def inference_request(self, deployment: Deployment, route: str, body: bytes, stream: bool) -> tuple[str, dict]:
+        """URL and headers for an OpenAI ``route`` call carrying exactly ``body`` (may sign, so may
+        block on a token refresh: the service calls it off the event loop)."""

@@ -1,27 +1,28 @@
 """REST handlers under ``<base_url>aqua/``: parse (pydantic) → service → JSON.
 
 Every verb needs Jupyter auth; POST/PUT/DELETE need XSRF like every Jupyter API (token-authenticated
-requests are exempt, as everywhere in Jupyter).  Blocking platform calls run in an executor, never
-on the event loop.  Errors are mapped in :mod:`.errors`.  The route table at the bottom is also the
-source of ``openapi.json``.
+requests are exempt, as everywhere in Jupyter).  Handlers only parse and reply: they await the
+service's async face, which keeps blocking platform calls off the event loop.  Errors are mapped
+in :mod:`.errors`; the URLs are in :mod:`.routes`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
-from functools import partial
-from typing import Any, Generic, TypeVar
+from collections.abc import AsyncIterator
+from typing import Any, TypeVar
 
+from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.extension.handler import ExtensionHandlerMixin
-from pydantic import BaseModel, Field, ValidationError
+from jupyter_server.utils import url_escape, url_path_join
+from pydantic import BaseModel, ValidationError
 from tornado import web
 from tornado.iostream import StreamClosedError
 
 from ..domain import (
+    CapacityInputs,
     CatalogModel,
     ChatRequest,
     CompareRequest,
@@ -30,62 +31,30 @@ from ..domain import (
     DeploymentSpec,
     Evaluation,
     EvaluationSpec,
+    MetricDescription,
     ModelState,
-    Plan,
-    ResolvedModel,
     Shape,
+    ValidationResult,
 )
 from ..errors import AquaLabError, InvalidInput, NotFound, Problem
-from ..service import AquaLabService
+from ..service import AsyncAquaLabService
 from .errors import BadRequest, to_response
+from .models import DataList, Logs, PlanRequest, PlatformInfo
 
-T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
 
 
 # --------------------------------------------------------------------------------------------------
-# REST-only shapes
+# The base handler
 
 
-class DataList(BaseModel, Generic[T]):
-    data: list[T]
+#: what a Jupyter authorizer (JupyterHub's, or a custom one) is asked about: reads (GET, plans,
+#: validation) and writes (create, update, delete, activate, chat) on "aqua_lab"
+AUTH_RESOURCE = "aqua_lab"
 
 
-class PlatformInfo(BaseModel):
-    name: str
-    default: bool
-    description: str
-
-
-class PlanRequest(BaseModel):
-    model_ids: list[str] = Field(min_length=1, description="model ids or names")
-    primary_model_id: str | None = None
-    shape: str | None = Field(default=None, description="only this shape")
-
-
-class ValidationResult(BaseModel):
-    instance_shape: str
-    models: list[ResolvedModel]
-    used_gpus: int
-    warnings: list[str]
-
-
-class Logs(BaseModel):
-    model_name: str | None
-    text: str
-
-
-class Error(BaseModel):
-    message: str
-    errors: list[dict[str, str | None]] | None = None
-    request_id: str | None = None
-
-
-# --------------------------------------------------------------------------------------------------
-# Base
-
-
-class Base(ExtensionHandlerMixin, APIHandler):
+class AquaLabHandler(ExtensionHandlerMixin, APIHandler):
+    auth_resource = AUTH_RESOURCE
     client_gone = False
 
     def on_connection_close(self) -> None:
@@ -94,11 +63,8 @@ class Base(ExtensionHandlerMixin, APIHandler):
         if pump is not None:
             pump.cancel()  # closes the upstream request: the model stops generating
 
-    def service(self) -> AquaLabService:
+    def service(self) -> AsyncAquaLabService:
         return self.extensionapp.service(self.get_query_argument("platform", None))
-
-    async def blocking(self, fn: Callable[..., Any], *args: Any) -> Any:
-        return await asyncio.get_running_loop().run_in_executor(None, partial(fn, *args))
 
     def read(self, model: type[M]) -> M:
         try:
@@ -192,8 +158,9 @@ class Base(ExtensionHandlerMixin, APIHandler):
 # Handlers
 
 
-class Platforms(Base):
+class Platforms(AquaLabHandler):
     @web.authenticated
+    @authorized
     async def get(self) -> None:
         app = self.extensionapp
         self.reply(
@@ -206,120 +173,135 @@ class Platforms(Base):
         )
 
 
-class Shapes(Base):
+class Shapes(AquaLabHandler):
     @web.authenticated
+    @authorized
     async def get(self) -> None:
-        self.reply(DataList[Shape](data=await self.blocking(self.service().shapes)))
+        self.reply(DataList[Shape](data=await self.service().shapes()))
 
 
-class Models(Base):
+class Models(AquaLabHandler):
     @web.authenticated
+    @authorized
     async def get(self) -> None:
-        self.reply(DataList[CatalogModel](data=await self.blocking(self.service().models)))
+        self.reply(DataList[CatalogModel](data=await self.service().models()))
 
 
-class ModelConfig(Base):
+class ModelConfig(AquaLabHandler):
     @web.authenticated
+    @authorized
     async def get(self, model_id: str) -> None:
         service = self.service()
-        config = (await self.blocking(service.model_input, model_id)).config
+        config = (await service.model_input(model_id)).config
         if config is None:
             raise NotFound("deployment_config.json", model_id, "this model has none; planning estimates its GPUs")
         self.reply(config)
 
 
-class Plans(Base):
+class Plans(AquaLabHandler):
     @web.authenticated
+    @authorized("read")  # computes, changes nothing
     async def post(self) -> None:
         request = self.read(PlanRequest)
         service = self.service()
-        self.reply(await self.blocking(service.plan, request.model_ids, request.primary_model_id, request.shape))
+        self.reply(await service.plan(request.model_ids, request.primary_model_id, request.shape, request.capacity()))
 
 
-class AdsDeploymentConfig(Base):
+class AdsDeploymentConfig(AquaLabHandler):
     """ADS-compatible ``GET deployments/config/<id1>,<id2>?primary_model_id=``."""
 
     @web.authenticated
-    async def get(self, ids: str) -> None:
-        ids = ids.replace(" ", "")
-        if "," not in ids:  # one id: that model's raw {shape, configuration}, as ADS's handler answers
-            config = (await self.blocking(self.service().model_input, ids)).config
+    @authorized
+    async def get(self, model_ids: str) -> None:
+        model_ids = model_ids.replace(" ", "")
+        if "," not in model_ids:  # one id: that model's raw {shape, configuration}, as ADS's handler answers
+            config = (await self.service().model_input(model_ids)).config
             self.reply(config or DeploymentConfig())  # ADS: no config → empty one ("use defaults")
             return
-        model_ids = [i for i in ids.split(",") if i]
+        ids = [i for i in model_ids.split(",") if i]
         primary = self.get_query_argument("primary_model_id", None)
-        self.reply(await self.blocking(self.service().plan, model_ids, primary))
+        given = {k: self.get_query_argument(k) for k in CapacityInputs.model_fields if self.get_query_argument(k, None)}
+        try:
+            capacity = CapacityInputs.model_validate(given)
+        except ValidationError as exc:
+            raise InvalidInput.from_validation(exc) from None
+        self.reply(await self.service().plan(ids, primary, None, capacity))
 
 
-class Deployments(Base):
+class Deployments(AquaLabHandler):
     @web.authenticated
+    @authorized
     async def get(self) -> None:
-        self.reply(DataList[Deployment](data=await self.blocking(self.service().list_deployments)))
+        self.reply(DataList[Deployment](data=await self.service().list_deployments()))
 
     @web.authenticated
+    @authorized
     async def post(self) -> None:
         spec = self.read(DeploymentSpec)
-        self.reply(await self.blocking(self.service().create_deployment, spec), status=201)
+        created = await self.service().create_deployment(spec)
+        self.set_header("Location", url_path_join(self.base_url, "aqua", "deployments", url_escape(created.id)))
+        self.reply(created, status=201)
 
 
-class Validate(Base):
+class Validate(AquaLabHandler):
     @web.authenticated
+    @authorized("read")  # computes, changes nothing
     async def post(self) -> None:
-        validated = await self.blocking(self.service().validate, self.read(DeploymentSpec))
-        self.reply(
-            ValidationResult(
-                instance_shape=validated.shape.name,
-                models=validated.models,
-                used_gpus=validated.used_gpus,
-                warnings=validated.warnings,
-            )
-        )
+        self.reply(ValidationResult.of(await self.service().validate(self.read(DeploymentSpec))))
 
 
-class OneDeployment(Base):
+class OneDeployment(AquaLabHandler):
     @web.authenticated
+    @authorized
     async def get(self, deployment_id: str) -> None:
-        self.reply(await self.blocking(self.service().get_deployment, deployment_id))
+        self.reply(await self.service().get_deployment(deployment_id))
 
     @web.authenticated
+    @authorized
     async def put(self, deployment_id: str) -> None:
         spec = self.read(DeploymentSpec)
-        self.reply(await self.blocking(self.service().update_deployment, deployment_id, spec))
+        self.reply(await self.service().update_deployment(deployment_id, spec))
 
     @web.authenticated
+    @authorized
     async def delete(self, deployment_id: str) -> None:
-        self.reply(await self.blocking(self.service().delete, deployment_id))
+        self.reply(await self.service().delete(deployment_id))
 
 
-class Activate(Base):
+class Activate(AquaLabHandler):
     @web.authenticated
+    @authorized
     async def post(self, deployment_id: str) -> None:
-        self.reply(await self.blocking(self.service().activate, deployment_id))
+        self.reply(await self.service().activate(deployment_id))
 
 
-class Deactivate(Base):
+class Deactivate(AquaLabHandler):
     @web.authenticated
+    @authorized
     async def post(self, deployment_id: str) -> None:
-        self.reply(await self.blocking(self.service().deactivate, deployment_id))
+        self.reply(await self.service().deactivate(deployment_id))
 
 
-class ModelStates(Base):
+class ModelStates(AquaLabHandler):
     @web.authenticated
+    @authorized
     async def get(self, deployment_id: str) -> None:
-        self.reply(DataList[ModelState](data=await self.blocking(self.service().model_states, deployment_id)))
+        self.reply(DataList[ModelState](data=await self.service().model_states(deployment_id)))
 
 
-class DeploymentLogs(Base):
+class DeploymentLogs(AquaLabHandler):
     @web.authenticated
+    @authorized
     async def get(self, deployment_id: str) -> None:
         model_name = self.get_query_argument("model_name", None)
         lines = self.int_argument("lines", 200)
-        text = await self.blocking(self.service().logs, deployment_id, model_name, lines)
+        text = await self.service().logs(deployment_id, model_name, lines)
         self.reply(Logs(model_name=model_name, text=text))
 
 
-class Chat(Base):
+class Chat(AquaLabHandler):
     @web.authenticated
+    @authorized
     async def post(self, deployment_id: str) -> None:
         request = self.read(ChatRequest)
         service = self.service()
@@ -334,8 +316,9 @@ class Chat(Base):
         await self.sse(events())
 
 
-class Compare(Base):
+class Compare(AquaLabHandler):
     @web.authenticated
+    @authorized
     async def post(self, deployment_id: str) -> None:
         request = self.read(CompareRequest)
         service = self.service()
@@ -351,12 +334,56 @@ class Compare(Base):
         await self.sse(events())
 
 
-class OpenApi(Base):
+class Evaluations(AquaLabHandler):
     @web.authenticated
+    @authorized
     async def get(self) -> None:
-        from .openapi import openapi_document
+        self.reply(DataList[Evaluation](data=await self.service().list_evaluations()))
 
-        self.reply(openapi_document(self.settings.get("base_url", "/")))
+    @web.authenticated
+    @authorized
+    async def post(self) -> None:
+        spec = self.read(EvaluationSpec)
+        created = await self.service().create_evaluation(spec)
+        self.set_header("Location", url_path_join(self.base_url, "aqua", "evaluations", url_escape(created.id)))
+        self.reply(created, status=201)
+
+
+class SupportedMetrics(AquaLabHandler):
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        self.reply(DataList[MetricDescription](data=await self.service().supported_metrics()))
+
+
+class OneEvaluation(AquaLabHandler):
+    @web.authenticated
+    @authorized
+    async def get(self, evaluation_id: str) -> None:
+        self.reply(await self.service().get_evaluation(evaluation_id))
+
+    @web.authenticated
+    @authorized
+    async def delete(self, evaluation_id: str) -> None:
+        self.reply(await self.service().delete_evaluation(evaluation_id))
+
+
+class CancelEvaluation(AquaLabHandler):
+    @web.authenticated
+    @authorized
+    async def post(self, evaluation_id: str) -> None:
+        self.reply(await self.service().cancel_evaluation(evaluation_id))
+
+
+class EvaluationReport(AquaLabHandler):
+    @web.authenticated
+    @authorized
+    async def get(self, evaluation_id: str) -> None:
+        model = self.get_query_argument("model", None)
+        fmt = self.get_query_argument("format", "json")
+        text = await self.service().evaluation_report(evaluation_id, model, fmt)
+        # the report as written (report.json / report.html), not re-encoded: what the files hold
+        self.finish(text, set_content_type="text/html; charset=utf-8" if fmt == "html" else "application/json")
 
 
 def _no_delay(handler: web.RequestHandler) -> None:
@@ -366,329 +393,15 @@ def _no_delay(handler: web.RequestHandler) -> None:
         stream.set_nodelay(True)
 
 
-class NoSuchRoute(Base):
+class NoSuchRoute(AquaLabHandler):
     """Anything else under aqua/: a JSON 404 that points at the API's description."""
 
     def _missing(self, *_: str) -> None:
         raise NotFound("route", f"{self.request.method} {self.request.path}", "see aqua/openapi.json for the API")
 
-    get = post = put = delete = patch = web.authenticated(_missing)
-
-
-# --------------------------------------------------------------------------------------------------
-# Evaluations
-
-
-class Evaluations(Base):
-    @web.authenticated
-    async def get(self) -> None:
-        self.reply(DataList[Evaluation](data=await self.blocking(self.service().list_evaluations)))
-
-    @web.authenticated
-    async def post(self) -> None:
-        spec = self.read(EvaluationSpec)
-        created = await self.blocking(self.service().create_evaluation, spec)
-        self.set_header("Location", self.request.path.rstrip("/") + f"/{created.id}")
-        self.reply(created, status=201)
-
-
-class SupportedMetrics(Base):
-    @web.authenticated
-    async def get(self) -> None:
-        self.reply({"data": self.service().supported_metrics()})
-
-
-class OneEvaluation(Base):
-    @web.authenticated
-    async def get(self, evaluation_id: str) -> None:
-        self.reply(await self.blocking(self.service().get_evaluation, evaluation_id))
-
-    @web.authenticated
-    async def delete(self, evaluation_id: str) -> None:
-        self.reply(await self.blocking(self.service().delete_evaluation, evaluation_id))
-
-
-class CancelEvaluation(Base):
-    @web.authenticated
-    async def post(self, evaluation_id: str) -> None:
-        self.reply(await self.blocking(self.service().cancel_evaluation, evaluation_id))
-
-
-class EvaluationReport(Base):
-    @web.authenticated
-    async def get(self, evaluation_id: str) -> None:
-        model = self.get_query_argument("model", None)
-        fmt = self.get_query_argument("format", "json")
-        text = await self.blocking(self.service().evaluation_report, evaluation_id, model, fmt)
-        self.finish(text, set_content_type="text/html; charset=utf-8" if fmt == "html" else "application/json")
-
-
-# --------------------------------------------------------------------------------------------------
-# Route table: the URL patterns and, for openapi.json, what each verb takes and returns.
-
-DEPLOYMENT_ID = r"([^/]+)"
-
-
-@dataclass(frozen=True)
-class Route:
-    method: str
-    path: str  # OpenAPI template under aqua/
-    pattern: str  # tornado regex under aqua/
-    handler: type[Base]
-    summary: str
-    request: type[BaseModel] | None = None
-    response: Any = None
-    status: int = 200
-    query: dict[str, str] = field(default_factory=dict)
-    stream: bool = False
-
-
-PLATFORM_QUERY = {"platform": "platform to use (default: the server's c.AquaLab.platform)"}
-
-ROUTES = [
-    Route(
-        "GET",
-        "platforms",
-        r"platforms",
-        Platforms,
-        "platforms and which is the default",
-        response=DataList[PlatformInfo],
-    ),
-    Route("GET", "shapes", r"shapes", Shapes, "shapes of a platform", response=DataList[Shape], query=PLATFORM_QUERY),
-    Route(
-        "GET",
-        "deployments/shapes",
-        r"deployments/shapes",
-        Shapes,
-        "shapes (ADS-compatible path)",
-        response=DataList[Shape],
-        query=PLATFORM_QUERY,
-    ),
-    Route(
-        "GET",
-        "models",
-        r"models",
-        Models,
-        "models of a platform",
-        response=DataList[CatalogModel],
-        query=PLATFORM_QUERY,
-    ),
-    Route(
-        "GET",
-        "models/{model_id}/config",
-        r"models/(.+)/config",
-        ModelConfig,
-        "a model's deployment_config.json",
-        response=DeploymentConfig,
-        query=PLATFORM_QUERY,
-    ),
-    Route(
-        "POST",
-        "plans",
-        r"plans",
-        Plans,
-        "plan: compatible shapes, GPU split, reasons",
-        request=PlanRequest,
-        response=Plan,
-        query=PLATFORM_QUERY,
-    ),
-    Route(
-        "GET",
-        "deployments/config/{model_ids}",
-        r"deployments/config/(.+)",
-        AdsDeploymentConfig,
-        "ADS-compatible: one id → that model's deployment_config.json; comma-separated ids → plan",
-        response=Plan,
-        query={**PLATFORM_QUERY, "primary_model_id": "favour this model"},
-    ),
-    Route(
-        "GET",
-        "deployments",
-        r"deployments",
-        Deployments,
-        "deployments",
-        response=DataList[Deployment],
-        query=PLATFORM_QUERY,
-    ),
-    Route(
-        "POST",
-        "deployments",
-        r"deployments",
-        Deployments,
-        "create a deployment (returns at once, CREATING)",
-        request=DeploymentSpec,
-        response=Deployment,
-        status=201,
-        query=PLATFORM_QUERY,
-    ),
-    Route(
-        "POST",
-        "deployments/validate",
-        r"deployments/validate",
-        Validate,
-        "validate a deployment request without creating it",
-        request=DeploymentSpec,
-        response=ValidationResult,
-        query=PLATFORM_QUERY,
-    ),
-    Route(
-        "GET",
-        "deployments/{deployment_id}",
-        rf"deployments/{DEPLOYMENT_ID}",
-        OneDeployment,
-        "one deployment with progress and per-model states (poll it while CREATING)",
-        response=Deployment,
-        query=PLATFORM_QUERY,
-    ),
-    Route(
-        "PUT",
-        "deployments/{deployment_id}",
-        rf"deployments/{DEPLOYMENT_ID}",
-        OneDeployment,
-        "replace the models of a deployment (OCI: live update; local: servers restart; 409 where impossible)",
-        request=DeploymentSpec,
-        response=Deployment,
-        query=PLATFORM_QUERY,
-    ),
-    Route(
-        "DELETE",
-        "deployments/{deployment_id}",
-        rf"deployments/{DEPLOYMENT_ID}",
-        OneDeployment,
-        "delete a deployment",
-        response=Deployment,
-        query=PLATFORM_QUERY,
-    ),
-    Route(
-        "POST",
-        "deployments/{deployment_id}/activate",
-        rf"deployments/{DEPLOYMENT_ID}/activate",
-        Activate,
-        "start a deactivated deployment",
-        response=Deployment,
-        query=PLATFORM_QUERY,
-    ),
-    Route(
-        "POST",
-        "deployments/{deployment_id}/deactivate",
-        rf"deployments/{DEPLOYMENT_ID}/deactivate",
-        Deactivate,
-        "stop a deployment, keeping it",
-        response=Deployment,
-        query=PLATFORM_QUERY,
-    ),
-    Route(
-        "GET",
-        "deployments/{deployment_id}/models",
-        rf"deployments/{DEPLOYMENT_ID}/models",
-        ModelStates,
-        "per-model states",
-        response=DataList[ModelState],
-        query=PLATFORM_QUERY,
-    ),
-    Route(
-        "GET",
-        "deployments/{deployment_id}/logs",
-        rf"deployments/{DEPLOYMENT_ID}/logs",
-        DeploymentLogs,
-        "runtime log, or one model server's",
-        response=Logs,
-        query={**PLATFORM_QUERY, "model_name": "a served name", "lines": "how many lines (default 200)"},
-    ),
-    Route(
-        "POST",
-        "deployments/{deployment_id}/chat",
-        rf"deployments/{DEPLOYMENT_ID}/chat",
-        Chat,
-        "chat with one model: SSE (data: chunk, event: error, data: [DONE]) or JSON with stream=false",
-        request=ChatRequest,
-        response=dict,
-        query=PLATFORM_QUERY,
-        stream=True,
-    ),
-    Route(
-        "POST",
-        "deployments/{deployment_id}/compare",
-        rf"deployments/{DEPLOYMENT_ID}/compare",
-        Compare,
-        "one prompt to several models, streamed side by side (data: {model, chunk}; event: done|error)",
-        request=CompareRequest,
-        query=PLATFORM_QUERY,
-        stream=True,
-    ),
-    Route(
-        "GET",
-        "evaluations",
-        r"evaluations",
-        Evaluations,
-        "evaluations",
-        response=DataList[Evaluation],
-        query=PLATFORM_QUERY,
-    ),
-    Route(
-        "POST",
-        "evaluations",
-        r"evaluations",
-        Evaluations,
-        "evaluate a deployment's models on a dataset (local: every model, or model_parameters.model, as one "
-        "comparison; returns at once, ACCEPTED)",
-        request=EvaluationSpec,
-        response=Evaluation,
-        status=201,
-        query=PLATFORM_QUERY,
-    ),
-    Route(
-        "GET",
-        "evaluations/metrics",
-        r"evaluations/metrics",
-        SupportedMetrics,
-        "the metrics an evaluation accepts, with their args",
-        response=dict,
-        query=PLATFORM_QUERY,
-    ),
-    Route(
-        "GET",
-        "evaluations/{evaluation_id}",
-        r"evaluations/([^/]+)",
-        OneEvaluation,
-        "an evaluation's state and per-model progress",
-        response=Evaluation,
-        query=PLATFORM_QUERY,
-    ),
-    Route(
-        "DELETE",
-        "evaluations/{evaluation_id}",
-        r"evaluations/([^/]+)",
-        OneEvaluation,
-        "stop and forget an evaluation (its report files stay)",
-        response=Evaluation,
-        query=PLATFORM_QUERY,
-    ),
-    Route(
-        "POST",
-        "evaluations/{evaluation_id}/cancel",
-        r"evaluations/([^/]+)/cancel",
-        CancelEvaluation,
-        "stop a running evaluation",
-        response=Evaluation,
-        query=PLATFORM_QUERY,
-    ),
-    Route(
-        "GET",
-        "evaluations/{evaluation_id}/report",
-        r"evaluations/([^/]+)/report",
-        EvaluationReport,
-        "a model's report.json/report.html, or without model the comparison of every model",
-        response=dict,
-        query={**PLATFORM_QUERY, "model": "a served name", "format": "json (default) or html"},
-    ),
-    Route("GET", "openapi.json", r"openapi\.json", OpenApi, "this document", response=dict),
-]
-
-
-def handlers() -> list[tuple[str, type[Base]]]:
-    """Tornado (pattern, handler) pairs under ``aqua/``, one per URL (more specific ones first)."""
-    seen: dict[str, type[Base]] = {}
-    for route in ROUTES:  # listed so that fixed paths (deployments/shapes) precede deployments/{id}
-        seen.setdefault(route.pattern, route.handler)
-    return [(f"aqua/{pattern}", handler) for pattern, handler in seen.items()]
+    # one wrapper per verb: @authorized settles its action (read/write) on the first request it sees
+    get = web.authenticated(authorized(_missing))
+    post = web.authenticated(authorized(_missing))
+    put = web.authenticated(authorized(_missing))
+    delete = web.authenticated(authorized(_missing))
+    patch = web.authenticated(authorized(_missing))

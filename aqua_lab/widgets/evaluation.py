@@ -24,15 +24,14 @@ class EvaluationPanel(w.VBox):
     per model while it runs; the comparison when it is done."""
 
     def __init__(self, service: AquaLabService, deployment_id: str | None = None, poll_s: float = 0.5, **kwargs):
-        from ..evaluation.metrics import METRICS
-
         self.service, self.poll_s = service, poll_s
         self.deployment = w.Dropdown(description="Deployment", options=[], layout=full_width())
         self.model = w.Dropdown(description="Models", options=[ALL])
         self.dataset = w.Text(value="sample", description="Dataset", placeholder="sample or a .jsonl path")
         self.report_path = w.Text(value=tempfile.mkdtemp(prefix="aqua_lab_eval_"), description="Reports to")
         self.metrics = {
-            n: w.Checkbox(value=n in ("rouge", "bertscore"), description=m.label) for n, m in METRICS.items()
+            m.name: w.Checkbox(value=m.name in ("rouge", "bertscore"), description=m.label)
+            for m in service.supported_metrics()
         }
         self.params = w.Text(value='{"max_tokens": 64}', description="Parameters", layout=full_width())
         self.button = w.Button(description="Evaluate", button_style="primary", icon="check")
@@ -133,8 +132,6 @@ class EvaluationPanel(w.VBox):
             self.show(e)
 
     def show(self, e: Evaluation) -> None:
-        from ..evaluation.svg import box_plot
-
         comparison = json.loads(self.service.evaluation_report(e.id))
         models = comparison["models"]
         head = "".join(f"<th>{esc(m)}</th>" for m in models)
@@ -145,15 +142,9 @@ class EvaluationPanel(w.VBox):
             for key, entry in comparison["metrics"].items()
         )
         table = w.HTML(f"<table><tr><th>median</th>{head}</tr>{rows}</table>")
-        reports = {m: json.loads(self.service.evaluation_report(e.id, m)) for m in models}
-        svgs = [
-            box_plot(
-                {m: [r[key] for r in reports[m]["data"] if r.get(key) is not None] for m in models}, key, entry["label"]
-            )
-            for key, entry in comparison["metrics"].items()
-        ]
+        charts = self.service.evaluation_charts(e.id)
         link = w.HTML(message(f"HTML report: {e.comparison_report}", "info"))
-        self.result.children = [table, w.HTML("".join(svgs)), link]
+        self.result.children = [table, w.HTML("".join(charts.values())), link]
 
     def wait(self, timeout: float = 600) -> Evaluation | None:
         """Block until the running evaluation has finished (for scripts and notebooks)."""

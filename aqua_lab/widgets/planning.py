@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import ipywidgets as w
+from pydantic import ValidationError
 from traitlets import List, Unicode
 
-from ..domain import CatalogModel, DeploymentSpec, Plan, ShapePlan
+from ..domain import CapacityInputs, CatalogModel, DeploymentSpec, MemoryFit, Plan, ShapePlan
 from ..errors import AquaLabError, InvalidInput
 from ..service import AquaLabService
 from .common import IDLE, colour, esc, full_width, message
@@ -84,13 +85,13 @@ class ModelPicker(w.VBox):
 
     def pick(self, *model_ids: str, primary: str | None = None) -> None:
         """Select models programmatically (by id or name), as a user's clicks would."""
-        ids = [self.service.platform.get_model(i).id for i in model_ids]
+        ids = [self.service.resolve_model(i).id for i in model_ids]
         self.search.value = ""
         self.selected = ids
         self._filter()
         self._on_choice({"new": tuple(ids)})
         if primary is not None:
-            self.primary_choice.value = self.service.platform.get_model(primary).id
+            self.primary_choice.value = self.service.resolve_model(primary).id
 
 
 class GpuSplit(w.VBox):
@@ -111,14 +112,51 @@ class GpuSplit(w.VBox):
         self.alternative.on_click(lambda _: self.take_alternative())
         self.validation = w.HTML()
         self.override_shape.observe(lambda _: self._build_overrides(), names="value")
+        self._asked: tuple[list[str] | None, str | None] = (None, None)
+        self._build_what_if()
         super().__init__(
-            [self.table, self.reasons, self.override_shape, self.overrides, self.alternative, self.validation],
+            [self.what_if, self.table, self.reasons, self.override_shape, self.overrides, self.alternative]
+            + [self.validation],
             **kwargs,
         )
         if picker is not None:
             picker.observe(lambda _: self.refresh(), names=["selected", "primary"])
 
+    # what-if inputs (the memory model) ------------------------------------------------------------
+
+    def _build_what_if(self) -> None:
+        narrow = {"description_width": "initial"}
+        self.max_model_len = w.IntText(value=0, description="Context (0: config's)", style=narrow)
+        self.concurrency = w.BoundedIntText(value=1, min=1, max=4096, description="Concurrency", style=narrow)
+        self.kv_cache_dtype = w.Dropdown(options=["auto", "fp8"], value="auto", description="KV cache", style=narrow)
+        self.weight_precision = w.Dropdown(
+            options=CapacityInputs.precisions(), value="auto", description="Weights", style=narrow
+        )
+        self.gpu_memory_utilization = w.FloatSlider(
+            value=0.9, min=0.5, max=0.99, step=0.01, description="GPU memory use", style=narrow
+        )
+        controls = [self.max_model_len, self.concurrency, self.kv_cache_dtype, self.weight_precision]
+        controls.append(self.gpu_memory_utilization)
+        for control in controls:
+            control.observe(lambda _: self.refresh(*self._asked), names="value")
+        self.what_if = w.HBox(controls, layout=w.Layout(flex_flow="row wrap"))
+
+    def capacity(self) -> CapacityInputs:
+        """The what-if inputs as the controls set them (raises InvalidInput naming the control)."""
+        given = {
+            "max_model_len": self.max_model_len.value or None,
+            "concurrency": self.concurrency.value,
+            "kv_cache_dtype": self.kv_cache_dtype.value,
+            "weight_precision": self.weight_precision.value,
+            "gpu_memory_utilization": self.gpu_memory_utilization.value,
+        }
+        try:
+            return CapacityInputs.model_validate(given)
+        except ValidationError as exc:
+            raise InvalidInput.from_validation(exc) from None
+
     def refresh(self, model_ids: list[str] | None = None, primary: str | None = None) -> None:
+        self._asked = (model_ids, primary)
         ids = model_ids if model_ids is not None else (self.picker.selected if self.picker else [])
         primary = primary if primary is not None else (self.picker.primary if self.picker else None)
         if not ids:
@@ -128,7 +166,7 @@ class GpuSplit(w.VBox):
             self.override_shape.options = []
             return
         try:
-            self.plan = self.service.plan(ids, primary)
+            self.plan = self.service.plan(ids, primary, capacity=self.capacity())
         except AquaLabError as exc:
             self.plan = None
             self.table.value = message(str(exc), "error")
@@ -148,9 +186,7 @@ class GpuSplit(w.VBox):
     def owners(self, shape: str) -> list[str | None]:
         """The model id owning each GPU of ``shape`` (None: idle) — what the bars show."""
         assert self.plan is not None
-        plan = self.plan.gpu_allocation[shape]
-        cells: list[str | None] = [m.ocid for m in plan.models for _ in range(m.gpu_count)]
-        return cells + [None] * (plan.total_gpus_available - len(cells))
+        return self.plan.gpu_allocation[shape].gpu_owners()
 
     def _legend_index(self) -> dict[str, int]:
         assert self.plan is not None
@@ -188,6 +224,8 @@ class GpuSplit(w.VBox):
                 f'<div style="font-size:var(--jp-ui-font-size0,11px)"><span style="color:{colour(index[m.ocid])}">'
                 f"■</span> {esc(m.model_name or m.ocid)}: {m.gpu_count} GPU · {memory}{need}{flag}</div>"
             )
+            if m.memory is not None:
+                lines.append(memory_bar(m.memory, m.suggested_parameters, colour(index[m.ocid])))
         small = '<div style="font-size:var(--jp-ui-font-size0,11px)">'
         notes = "".join(f"{small}{esc(n)}</div>" for n in shape_plan.notes)
         alternatives = "".join(
@@ -217,7 +255,7 @@ class GpuSplit(w.VBox):
             return
         plan = self.plan.gpu_allocation[shape]
         total = plan.total_gpus_available
-        counts = [c for c in (1, 2, 4, 8, 16) if c <= total]
+        counts = self.service.gpu_count_choices(total)
         controls = []
         for m in plan.models:
             control = w.Dropdown(
@@ -253,11 +291,15 @@ class GpuSplit(w.VBox):
         """The deployment request the current split (with overrides) describes."""
         models = []
         seen: dict[str, int] = {}
-        for model_id, control in zip(self._override_models, self.overrides.children, strict=True):
+        planned = self._planned_models()
+        for i, (model_id, control) in enumerate(zip(self._override_models, self.overrides.children, strict=True)):
             n = seen[model_id] = seen.get(model_id, 0) + 1
             entry = {"model_id": model_id, "gpu_count": control.value}
             if n > 1:  # the same model twice needs two served names
-                entry["model_name"] = f"{self.service.platform.get_model(model_id).name}-{n}"
+                entry["model_name"] = f"{self.service.resolve_model(model_id).name}-{n}"
+            suggested = planned[i].suggested_parameters if i < len(planned) else None
+            if suggested and self._asks_context() and control.value == planned[i].gpu_count:
+                entry["params"] = suggested  # the engine starts with the context the plan checked
             models.append(entry)
         return DeploymentSpec(
             models=models,
@@ -266,6 +308,17 @@ class GpuSplit(w.VBox):
             primary_model_id=self.picker.primary if self.picker else None,
             **extra,
         )
+
+    def _planned_models(self) -> list:
+        shape = self.override_shape.value
+        if self.plan is None or shape not in self.plan.gpu_allocation:
+            return []
+        return self.plan.gpu_allocation[shape].models
+
+    def _asks_context(self) -> bool:
+        """The user set a context, a concurrency or an fp8 cache: deploy with what the plan checked
+        (its flags merge over the config's defaults) instead of the config's own."""
+        return bool(self.max_model_len.value) or self.concurrency.value > 1 or self.kv_cache_dtype.value == "fp8"
 
     def validate(self) -> bool:
         try:
@@ -280,3 +333,28 @@ class GpuSplit(w.VBox):
         commands = f'<div class="aqua-commands" style="font-size:var(--jp-ui-font-size0,11px)">{lines}</div>'
         self.validation.value = ok + commands + "".join(message(x, "warning") for x in validated.warnings)
         return True
+
+
+def memory_bar(fit: MemoryFit, suggested: str | None, tint: str) -> str:
+    """One GPU of the model's share: weights, KV cache and overhead against what the engine may use."""
+    scale = max(fit.gpu_memory_gb, fit.per_gpu_gb) or 1
+    parts = [("weights", fit.weights_gb, tint, 1.0), ("KV cache", fit.kv_cache_gb, tint, 0.5)]
+    parts.append(("overhead", fit.overhead_gb, IDLE, 1.0))
+    segments = "".join(
+        f'<div class="aqua-mem" data-part="{name}" title="{name} {gb:g} GB" '
+        f'style="width:{min(100.0, 100 * gb / scale):.1f}%;background:{c};opacity:{o}"></div>'
+        for name, gb, c, o in parts
+    )
+    state = "fits" if fit.fits else "does not fit: " + "; ".join(fit.reasons)
+    text = (
+        f"per GPU {fit.per_gpu_gb:g} of {fit.gpu_memory_gb:g} GB · KV {fit.kv_capacity_tokens:,} tokens · "
+        f"max context {fit.max_model_len_fit:,} at concurrency {fit.concurrency} · {state}"
+    )
+    if suggested:
+        text += f" · suggested: {suggested}"
+    kind = "aqua-fits" if fit.fits else "aqua-overflows"
+    return (
+        f'<div class="aqua-memory {kind}" style="font-size:var(--jp-ui-font-size0,11px);margin-left:14px">'
+        f'<div style="display:flex;height:8px;width:100%;border:1px solid {IDLE};border-radius:2px">{segments}</div>'
+        f"{esc(text)}</div>"
+    )

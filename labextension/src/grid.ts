@@ -1,5 +1,5 @@
 /** The plan drawn as a grid: one row per compatible shape, one cell per GPU coloured by its model. */
-import type { Plan, Shape } from './schema';
+import type { MemoryFit, Plan, Shape } from './schema';
 
 /** Okabe–Ito: distinguishable with the common colour-vision deficiencies. */
 export const PALETTE = ['#E69F00', '#56B4E9', '#009E73', '#F0E442', '#0072B2', '#D55E00', '#CC79A7', '#000000'];
@@ -21,6 +21,10 @@ export interface RowModel {
   memory: number | null;
   need: number | null;
   estimated: boolean;
+  /** Per-GPU memory from the capacity planner (null when the model's architecture is unknown). */
+  fit: MemoryFit | null;
+  /** The flags the planner suggests (--max-model-len, --kv-cache-dtype fp8). */
+  suggested: string | null;
 }
 
 export interface ShapeRow {
@@ -80,7 +84,9 @@ export function planGrid(plan: Plan, shapes: Shape[], order: string[]): PlanGrid
         colour,
         memory: m.gpu_memory_in_gbs ?? null,
         need: m.estimated_need_in_gbs ?? null,
-        estimated: !!m.estimated
+        estimated: !!m.estimated,
+        fit: m.memory ?? null,
+        suggested: m.suggested_parameters ?? null
       };
     });
     while (cells.length < total) {
@@ -122,4 +128,13 @@ export function filterModels<M extends { id: string; name: string; task?: string
       (filter.maxBillions === null || (m.parameter_count_b ?? Infinity) <= filter.maxBillions) &&
       (allowed === null || allowed.has(m.id))
   );
+}
+
+/** One line per model: what each of its GPUs holds and the context that fits. */
+export function memoryLine(fit: MemoryFit, suggested: string | null): string {
+  const state = fit.fits ? 'fits' : `does not fit: ${(fit.reasons ?? []).join('; ')}`;
+  const line =
+    `per GPU ${fit.per_gpu_gb.toFixed(1)} of ${fit.gpu_memory_gb.toFixed(1)} GB · KV ${fit.kv_capacity_tokens.toLocaleString('en')} tokens · ` +
+    `max context ${fit.max_model_len_fit.toLocaleString('en')} at concurrency ${fit.concurrency} · ${state}`;
+  return suggested ? `${line} · suggested: ${suggested}` : line;
 }

@@ -3,7 +3,7 @@ import { Widget } from '@lumino/widgets';
 
 import { AquaContext, COMMANDS } from './context';
 import { clear, errorBox, h } from './dom';
-import { filterModels, planGrid, PlanGrid, ShapeRow, slotColour } from './grid';
+import { filterModels, memoryLine, planGrid, PlanGrid, ShapeRow, slotColour } from './grid';
 import { ApiError, describe, postJSON, requestAPI } from './request';
 import type {
   CatalogModel,
@@ -14,6 +14,7 @@ import type {
   DeploymentSpec,
   Logs,
   Plan,
+  PlanRequest,
   Shape,
   ValidationResult
 } from './schema';
@@ -60,6 +61,10 @@ export class PlanView extends Widget {
   private readonly shapeFilter = h('select', { 'aria-label': 'Runs on shape' }, h('option', { value: '' }, 'any shape'));
   private readonly catalog = h('div', { className: 'aqua-catalog', role: 'group', 'aria-label': 'Models' });
   private readonly chips = h('div', { className: 'aqua-chips', 'aria-live': 'polite' });
+  // what-if inputs of the capacity planner: the plan is asked again as they change
+  private readonly maxModelLen = h('input', { type: 'number', min: 16, step: 256, placeholder: "config's", 'aria-label': 'Context (max_model_len)' });
+  private readonly concurrency = h('input', { type: 'number', min: 1, step: 1, placeholder: '1', 'aria-label': 'Concurrency' });
+  private readonly kvCacheDtype = h('select', { 'aria-label': 'KV cache dtype' }, h('option', { value: '' }, 'auto'), h('option', { value: 'fp8' }, 'fp8'));
   private readonly planArea = h('div', { className: 'aqua-plan', 'aria-live': 'polite' });
   private readonly deployArea = h('div', { className: 'aqua-deploy' });
   private readonly progressArea = h('div', { className: 'aqua-progress', 'aria-live': 'polite' });
@@ -83,6 +88,9 @@ export class PlanView extends Widget {
       input.addEventListener('input', () => this.drawCatalog());
     }
     this.task.addEventListener('change', () => this.drawCatalog());
+    for (const input of [this.maxModelLen, this.concurrency, this.kvCacheDtype]) {
+      input.addEventListener('change', () => this.schedulePlan());
+    }
     this.shapeFilter.addEventListener('change', () => void this.filterByShape());
     this.node.append(
       h(
@@ -107,6 +115,13 @@ export class PlanView extends Widget {
           { className: 'aqua-plan-right', 'aria-label': 'Plan' },
           h('h3', {}, 'Selection'),
           this.chips,
+          h(
+            'div',
+            { className: 'aqua-filters aqua-what-if', role: 'group', 'aria-label': 'What if' },
+            h('label', {}, 'Context ', this.maxModelLen),
+            h('label', {}, 'Concurrency ', this.concurrency),
+            h('label', {}, 'KV cache ', this.kvCacheDtype)
+          ),
           this.planArea,
           this.deployArea,
           this.progressArea
@@ -296,7 +311,7 @@ export class PlanView extends Widget {
     try {
       plan = await postJSON<Plan>(
         'plans',
-        { model_ids: this.selected, primary_model_id: this.primary },
+        { model_ids: this.selected, primary_model_id: this.primary, ...this.whatIf() },
         { platform: this.platform }
       );
     } catch (error) {
@@ -318,6 +333,23 @@ export class PlanView extends Widget {
     this.node.dataset.plan = 'ok';
     performance.mark('aqua-plan-rendered');
     performance.measure('aqua-plan', 'aqua-plan-request', 'aqua-plan-rendered');
+  }
+
+  /** The what-if fields of POST plans the user set (unset ones are left to the configs). */
+  private whatIf(): Pick<PlanRequest, 'max_model_len' | 'concurrency' | 'kv_cache_dtype'> {
+    const asked: Pick<PlanRequest, 'max_model_len' | 'concurrency' | 'kv_cache_dtype'> = {};
+    const context = parseInt((this.maxModelLen as HTMLInputElement).value, 10);
+    const concurrency = parseInt((this.concurrency as HTMLInputElement).value, 10);
+    if (context > 0) {
+      asked.max_model_len = context;
+    }
+    if (concurrency > 0) {
+      asked.concurrency = concurrency;
+    }
+    if ((this.kvCacheDtype as HTMLSelectElement).value === 'fp8') {
+      asked.kv_cache_dtype = 'fp8';
+    }
+    return asked;
   }
 
   private cheapest(rows: ShapeRow[]): ShapeRow | null {
@@ -393,7 +425,10 @@ export class PlanView extends Widget {
               h('span', { className: 'aqua-model-name' }, label(m.slot, m.name)),
               ` ${m.gpus} GPU${m.gpus === 1 ? '' : 's'}`,
               m.memory != null ? ` · ${m.memory} GB` : '',
-              m.need != null ? ` (needs ≈${m.need} GB${m.estimated ? ', estimated' : ''})` : m.estimated ? ' (estimated)' : ''
+              m.need != null ? ` (needs ≈${m.need} GB${m.estimated ? ', estimated' : ''})` : m.estimated ? ' (estimated)' : '',
+              m.fit
+                ? h('div', { className: `aqua-muted aqua-memory${m.fit.fits ? '' : ' aqua-overflows'}` }, memoryLine(m.fit, m.suggested))
+                : null
             )
           )
         ),

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 
-import { filterModels, PALETTE, planGrid } from '../src/grid';
-import type { Plan, Shape } from '../src/schema';
+import { filterModels, memoryLine, PALETTE, planGrid } from '../src/grid';
+import type { MemoryFit, Plan, Shape } from '../src/schema';
 
 const shapes: Shape[] = [
   { name: 'VM.GPU.A10.2', gpu_specs: { gpu_count: 2, gpu_memory_in_gbs: 48, gpu_type: 'A10' } },
@@ -98,5 +98,51 @@ describe('filterModels', () => {
     expect(filterModels(models, { ...all, task: 'text_embedding' }, null).map(m => m.name)).toEqual(['Embed']);
     expect(filterModels(models, { ...all, maxBillions: 8 }, null).map(m => m.name)).toEqual(['Small']);
     expect(filterModels(models, all, new Set(['x/embed'])).map(m => m.name)).toEqual(['Embed']);
+  });
+});
+
+describe('memory from the capacity planner', () => {
+  const fit: MemoryFit = {
+    tensor_parallel_size: 1,
+    weights_gb: 16.06,
+    kv_bytes_per_token: 131072,
+    kv_cache_gb: 4.295,
+    overhead_gb: 2,
+    per_gpu_gb: 22.355,
+    gpu_memory_gb: 21.6,
+    gpu_memory_utilization: 0.9,
+    max_model_len: 8192,
+    concurrency: 4,
+    kv_cache_dtype: 'auto',
+    weight_precision: 'bfloat16',
+    kv_capacity_tokens: 27008,
+    max_model_len_fit: 6752,
+    fits: false,
+    reasons: ['4 × 8192 tokens need 4.3 GB of KV cache per GPU but 3.5 GB remain']
+  };
+
+  it('carries each model\'s per-GPU fit and suggestion into its row', () => {
+    const withFit: Plan = {
+      ...plan,
+      gpu_allocation: {
+        'VM.GPU.A10.2': {
+          models: [{ ocid: 'a', gpu_count: 1, memory: fit, suggested_parameters: '--max-model-len 6656' }],
+          total_gpus_available: 2,
+          used_gpus: 1
+        }
+      }
+    };
+    const [row] = planGrid(withFit, shapes, ['a']).rows;
+    expect(row.models[0].fit?.max_model_len_fit).toBe(6752);
+    expect(row.models[0].suggested).toBe('--max-model-len 6656');
+    expect(planGrid(plan, shapes, ['a', 'b']).rows[0].models[0].fit).toBeNull();
+  });
+
+  it('says what each GPU holds, the context that fits and the fix', () => {
+    expect(memoryLine(fit, '--max-model-len 6656')).toBe(
+      'per GPU 22.4 of 21.6 GB · KV 27,008 tokens · max context 6,752 at concurrency 4 · ' +
+        'does not fit: 4 × 8192 tokens need 4.3 GB of KV cache per GPU but 3.5 GB remain · suggested: --max-model-len 6656'
+    );
+    expect(memoryLine({ ...fit, fits: true, reasons: [] }, null)).toMatch(/· fits$/);
   });
 });

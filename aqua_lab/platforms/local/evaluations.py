@@ -23,6 +23,7 @@ from typing import Any
 
 from ...domain import Evaluation, EvaluationSpec, MetricSpec, ModelProgress
 from ...errors import Conflict, InvalidInput, NotFound, Problem
+from .processes import alive, signal_group, wait_gone
 from .store import Store
 
 EVALUATION_SCHEMA = """
@@ -138,8 +139,9 @@ def evaluation_dir(data_dir: Path, evaluation_id: str) -> Path:
 
 
 class LocalEvaluations:
-    """The evaluation verbs of :class:`~aqua_lab.platforms.local.LocalPlatform` (a mixin: it uses the
-    platform's ``data_dir``, ``store`` and ``get_deployment``)."""
+    """The evaluation verbs of :class:`~aqua_lab.platforms.local.LocalPlatform`, overriding the
+    refusing defaults of :class:`~aqua_lab.platforms.base.Platform` (a mixin listed before it: it uses
+    the platform's ``data_dir``, ``store`` and ``get_deployment``)."""
 
     data_dir: Path
 
@@ -205,9 +207,7 @@ class LocalEvaluations:
 
     def _reconcile_evaluation(self, row: dict[str, Any]) -> dict[str, Any]:
         """A running evaluation whose job is gone is restarted (it resumes from its predictions)."""
-        from .platform import _alive
-
-        if row["state"] in RUNNING and not _alive(row["runner_pid"], row["id"]):
+        if row["state"] in RUNNING and not alive(row["runner_pid"], row["id"]):
             if row["restarts"] >= MAX_RESTARTS:
                 from .runtime import log_tail
 
@@ -268,13 +268,11 @@ class LocalEvaluations:
         return self._to_evaluation(self._reconcile_evaluation(self._evaluation_row(evaluation_id)))
 
     def _stop_job(self, row: dict[str, Any]) -> None:
-        from .platform import _alive, _signal_group, _wait_gone
-
-        if _alive(row["runner_pid"], row["id"]):
-            _signal_group(row["runner_pid"], signal.SIGTERM)  # the job finishes the rows in flight, then stops
-            if not _wait_gone(row["runner_pid"], row["id"], 15):
-                _signal_group(row["runner_pid"], signal.SIGKILL)
-                _wait_gone(row["runner_pid"], row["id"], 5)
+        if alive(row["runner_pid"], row["id"]):
+            signal_group(row["runner_pid"], signal.SIGTERM)  # the job finishes the rows in flight, then stops
+            if not wait_gone(row["runner_pid"], row["id"], 15):
+                signal_group(row["runner_pid"], signal.SIGKILL)
+                wait_gone(row["runner_pid"], row["id"], 5)
 
     def cancel_evaluation(self, evaluation_id: str) -> Evaluation:
         row = self._evaluation_row(evaluation_id)

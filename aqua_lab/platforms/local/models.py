@@ -7,14 +7,18 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import math
 import re
 import struct
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
-from ...domain import CatalogModel, DeploymentConfig, MultiModelEntry, Shape, ShapeConfig
+from ...catalog.model_files import read_hf_architecture
+from ...domain import Architecture, CatalogModel, DeploymentConfig, MultiModelEntry, Shape, ShapeConfig
 from ...errors import InvalidInput, Problem
 from ...planning.allocate import is_power_of_two
+from ...planning.architectures import from_gguf_metadata
 from ...planning.params import VLLM_PARAMS
 from ...planning.sizing import parameter_count_from_name
 from .hardware import is_cpu_shape
@@ -72,58 +76,137 @@ def builtin_models() -> list[LocalModel]:
 # Registering a path
 
 
+_GGUF_SCALARS = {0: "B", 1: "b", 2: "H", 3: "h", 4: "I", 5: "i", 6: "f", 7: "?", 10: "Q", 11: "q", 12: "d"}
+
+
+class _GgufReader:
+    """Sequential reads of a GGUF header (little-endian, version 2+)."""
+
+    def __init__(self, f):
+        self.f = f
+        if f.read(4) != b"GGUF":
+            raise ValueError("not a GGUF file (bad magic)")
+        version, self.tensor_count, self.kv_count = struct.unpack("<IQQ", f.read(20))
+        if version < 2:
+            raise ValueError(f"GGUF version {version} is too old")
+
+    def unpack(self, fmt: str):
+        return struct.unpack("<" + fmt, self.f.read(struct.calcsize("<" + fmt)))
+
+    def string(self) -> str:
+        (n,) = self.unpack("Q")
+        if n > MAX_GGUF_STRING:  # a crafted header must not make us allocate its claim
+            raise ValueError(f"GGUF header has a {n}-byte string (more than {MAX_GGUF_STRING}): damaged file")
+        return self.f.read(n).decode("utf-8", "replace")
+
+    def array_header(self) -> tuple[int, int]:
+        item_kind, n = self.unpack("IQ")
+        if n > MAX_GGUF_ARRAY:
+            raise ValueError(f"GGUF header has a {n}-item array: damaged file")
+        return item_kind, n
+
+    def value(self, kind: int) -> object:
+        if kind in _GGUF_SCALARS:
+            return self.unpack(_GGUF_SCALARS[kind])[0]
+        if kind == 8:
+            return self.string()
+        if kind == 9:
+            item_kind, n = self.array_header()
+            return [self.value(item_kind) for _ in range(n)]
+        raise ValueError(f"unknown GGUF value type {kind}")
+
+    def skip_array(self) -> int:
+        """Skip an array value cheaply (seek over scalars); returns its length."""
+        item_kind, n = self.array_header()
+        if item_kind in _GGUF_SCALARS:
+            self.f.seek(n * struct.calcsize("<" + _GGUF_SCALARS[item_kind]), 1)
+        else:
+            for _ in range(n):
+                self.value(item_kind)
+        return n
+
+
 def read_gguf_metadata(
     path: Path, wanted: tuple[str, ...] = ("general.type", "general.name", "general.size_label"), max_keys: int = 64
 ) -> dict[str, object]:
     """The few ``general.*`` keys of a GGUF header (they come first); raises ValueError if the file
     is not GGUF."""
-    scalar = {0: "B", 1: "b", 2: "H", 3: "h", 4: "I", 5: "i", 6: "f", 7: "?", 10: "Q", 11: "q", 12: "d"}
     found: dict[str, object] = {}
     with open(path, "rb") as f:
-        if f.read(4) != b"GGUF":
-            raise ValueError("not a GGUF file (bad magic)")
-        version, _tensors, kv_count = struct.unpack("<IQQ", f.read(20))
-        if version < 2:
-            raise ValueError(f"GGUF version {version} is too old")
-
-        def string() -> str:
-            (n,) = struct.unpack("<Q", f.read(8))
-            if n > MAX_GGUF_STRING:  # a crafted header must not make us allocate its claim
-                raise ValueError(f"GGUF header has a {n}-byte string (more than {MAX_GGUF_STRING}): damaged file")
-            return f.read(n).decode("utf-8", "replace")
-
-        def value(kind: int) -> object:
-            if kind in scalar:
-                fmt = "<" + scalar[kind]
-                return struct.unpack(fmt, f.read(struct.calcsize(fmt)))[0]
-            if kind == 8:
-                return string()
-            if kind == 9:
-                item_kind, n = struct.unpack("<IQ", f.read(12))
-                if n > MAX_GGUF_ARRAY:
-                    raise ValueError(f"GGUF header has a {n}-item array: damaged file")
-                return [value(item_kind) for _ in range(n)]
-            raise ValueError(f"unknown GGUF value type {kind}")
-
-        for _ in range(min(kv_count, max_keys)):
-            key = string()
-            (kind,) = struct.unpack("<I", f.read(4))
+        reader = _GgufReader(f)
+        for _ in range(min(reader.kv_count, max_keys)):
+            key = reader.string()
+            (kind,) = reader.unpack("I")
             if kind == 9 and key not in wanted:  # skip big arrays (the tokenizer) cheaply enough
-                item_kind, n = struct.unpack("<IQ", f.read(12))
-                if n > MAX_GGUF_ARRAY:
-                    raise ValueError(f"GGUF header has a {n}-item array: damaged file")
-                if item_kind in scalar:
-                    f.seek(n * struct.calcsize("<" + scalar[item_kind]), 1)
-                else:
-                    for _ in range(n):
-                        value(item_kind)
+                reader.skip_array()
                 continue
-            val = value(kind)
+            val = reader.value(kind)
             if key in wanted:
                 found[key] = val
             if len(found) == len(wanted):
                 break
     return found
+
+
+def read_gguf_header(path: Path) -> dict[str, object]:
+    """Every key of a GGUF header (an array longer than 64 items as ``<key>.count``), plus
+    ``parameters`` (elements of all tensors) and ``tensor_bytes`` (the tensor data, exactly: the
+    file after the aligned header) — read from the header alone, no tensor is loaded."""
+    found: dict[str, object] = {}
+    with open(path, "rb") as f:
+        reader = _GgufReader(f)
+        if reader.kv_count > MAX_GGUF_ARRAY:
+            raise ValueError(f"GGUF header claims {reader.kv_count} keys: damaged file")
+        for _ in range(reader.kv_count):
+            key = reader.string()
+            (kind,) = reader.unpack("I")
+            if kind == 9:
+                at = f.tell()
+                item_kind, n = reader.unpack("IQ")
+                f.seek(at)
+                if item_kind in _GGUF_SCALARS and n <= 64:  # per-layer values (head counts of hybrids)
+                    found[key] = reader.value(kind)
+                else:
+                    found[f"{key}.count"] = reader.skip_array()
+                continue
+            found[key] = reader.value(kind)
+        if reader.tensor_count > MAX_GGUF_ARRAY:
+            raise ValueError(f"GGUF header lists {reader.tensor_count} tensors: damaged file")
+        parameters = 0
+        for _ in range(reader.tensor_count):
+            reader.string()
+            (n_dims,) = reader.unpack("I")
+            if n_dims > 8:  # ggml tensors have at most 4 dimensions
+                raise ValueError(f"GGUF tensor with {n_dims} dimensions: damaged file")
+            dims = reader.unpack("Q" * n_dims)
+            reader.unpack("IQ")  # type, offset
+            parameters += math.prod(dims)
+        alignment = int(found.get("general.alignment", 32))
+        data_start = -(-f.tell() // alignment) * alignment
+        size = f.seek(0, 2)
+    found["parameters"] = parameters
+    found["tensor_bytes"] = size - data_start
+    return found
+
+
+def model_architecture(model: LocalModel) -> Architecture | None:
+    """A local model's architecture from its files (a GGUF header, or an HF folder's config.json
+    and safetensors headers); None for an adapter or an unreadable file."""
+    path = Path(model.path)
+    try:
+        stat = path.stat()
+        return _architecture(model.kind, str(path), stat.st_mtime_ns, stat.st_size)
+    except (OSError, ValueError, OverflowError, struct.error):
+        return None
+
+
+@lru_cache(maxsize=64)  # keyed by mtime and size: a changed file is read again
+def _architecture(kind: str, path: str, _mtime: int, _size: int) -> Architecture | None:
+    if kind == "gguf":
+        return from_gguf_metadata(read_gguf_header(Path(path)), f"GGUF header of {path}")
+    if kind == "hf":
+        return read_hf_architecture(Path(path))
+    return None
 
 
 def inspect_path(path: Path) -> tuple[str, dict[str, object]]:

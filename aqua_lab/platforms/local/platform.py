@@ -14,12 +14,12 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
 from ...domain import (
+    Architecture,
     CatalogModel,
     DeployedModel,
     Deployment,
@@ -27,15 +27,26 @@ from ...domain import (
     ModelState,
     Shape,
     ValidatedDeployment,
+    served_models,
 )
 from ...errors import Conflict, InvalidInput, NotFound, Problem, Unavailable
 from ...planning import payloads
+from ..base import Platform
 from . import engine_build
 from .engines import LLAMA_CPP, VLLM
 from .evaluations import LocalEvaluations
 from .hardware import detect_gpus, is_cpu_shape, local_shape
 from .llama_flags import check_params
-from .models import LLAMA_CPP_PARAMS, VLLM_PARAMS, LocalModel, builtin_models, local_config, new_local_model
+from .models import (
+    LLAMA_CPP_PARAMS,
+    VLLM_PARAMS,
+    LocalModel,
+    builtin_models,
+    local_config,
+    model_architecture,
+    new_local_model,
+)
+from .processes import alive, cores, port_free, signal_group, wait_gone
 from .runtime import free_port, log_tail
 from .store import Store
 
@@ -50,30 +61,7 @@ def default_data_dir() -> Path:
     return Path(jupyter_data_dir()) / "aqua_lab"
 
 
-def _alive(pid: int | None, marker: str) -> bool:
-    """Is ``pid`` running and still our runtime (not a recycled pid, not a zombie)?"""
-    if not pid:
-        return False
-    try:  # our own child: reap it if it has exited
-        if os.waitpid(pid, os.WNOHANG)[0] == pid:
-            return False
-    except ChildProcessError:
-        pass
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:  # no /proc: trust the signal
-        return True
-    return stat.rsplit(")", 1)[-1].split()[0] != "Z" and marker.encode() in cmdline
-
-
-class LocalPlatform(LocalEvaluations):
+class LocalPlatform(LocalEvaluations, Platform):
     name = "local"
 
     def __init__(self, data_dir: Path | None = None, shape: Shape | None = None):
@@ -88,6 +76,9 @@ class LocalPlatform(LocalEvaluations):
 
     def list_shapes(self) -> list[Shape]:
         return [self.shape]
+
+    def default_shape(self) -> str | None:
+        return self.shape.name  # this machine is the one shape
 
     def _local_models(self) -> list[LocalModel]:
         registered = [
@@ -117,6 +108,13 @@ class LocalPlatform(LocalEvaluations):
             )
             raise NotFound("model", model_id, hint)
         return found.catalog_entry()
+
+    def get_model_architecture(self, model_id: str) -> Architecture | None:
+        """From the model's own files (a LoRA adapter: its base model's)."""
+        found = self._find(model_id)
+        if found is not None and found.kind == "lora" and found.base_model_id:
+            found = self._find(found.base_model_id)
+        return model_architecture(found) if found is not None else None
 
     def get_model_config(self, model_id: str) -> DeploymentConfig | None:
         self.get_model(model_id)
@@ -214,7 +212,7 @@ class LocalPlatform(LocalEvaluations):
         directory = self.data_dir / "deployments" / deployment_id
         directory.mkdir(parents=True)
         router_port = free_port()
-        names = [{"model_name": n["model_name"], "model_id": n["model_id"]} for n in _served(deployment)]
+        names = _served(deployment)
         try:
             self.store.add_deployment(
                 {
@@ -247,7 +245,7 @@ class LocalPlatform(LocalEvaluations):
                     "engine": self.engine,
                     "engine_key": row["record"].get("api_key"),
                     "router_port": row["router_port"],
-                    "slots": list(range(self.shape.gpu_count)) if self.engine == VLLM else _cores(self.shape.gpu_count),
+                    "slots": list(range(self.shape.gpu_count)) if self.engine == VLLM else cores(self.shape.gpu_count),
                     "predict_endpoint": env.get("MODEL_DEPLOY_PREDICT_ENDPOINT", "/v1/completions"),
                     "multi_model_config": row["record"]["multi_model_config"],
                 },
@@ -280,7 +278,7 @@ class LocalPlatform(LocalEvaluations):
 
     def _reconcile(self, row: dict) -> dict:
         """A deployment whose runtime is gone (machine rebooted, process killed) is FAILED, with why."""
-        if row["state"] in RUNNING and not _alive(row["runtime_pid"], row["id"]):
+        if row["state"] in RUNNING and not alive(row["runtime_pid"], row["id"]):
             directory = self.data_dir / "deployments" / row["id"]
             tail = log_tail(directory / "runtime.out", 10) or log_tail(directory / "runtime.log", 10)
             details = "the runtime process is gone" + (f"; last output:\n{tail}" if tail else "")
@@ -357,11 +355,11 @@ class LocalPlatform(LocalEvaluations):
     def _stop_runtime(self, row: dict) -> None:
         pid = row["runtime_pid"]
         pids = [s["pid"] for s in self.store.model_states(row["id"]) if s["pid"]]
-        if pid and _alive(pid, row["id"]):
-            _signal_group(pid, signal.SIGTERM)
-            if not _wait_gone(pid, row["id"], 15):
-                _signal_group(pid, signal.SIGKILL)
-                _wait_gone(pid, row["id"], 5)
+        if pid and alive(pid, row["id"]):
+            signal_group(pid, signal.SIGTERM)
+            if not wait_gone(pid, row["id"], 15):
+                signal_group(pid, signal.SIGKILL)
+                wait_gone(pid, row["id"], 5)
         for p in pids:  # servers that outlived a runtime killed with -9 before PDEATHSIG was set
             try:
                 os.kill(p, signal.SIGKILL)
@@ -382,7 +380,7 @@ class LocalPlatform(LocalEvaluations):
         self.store.replace_models(
             deployment_id,
             record,
-            [{"model_name": n["model_name"], "model_id": n["model_id"]} for n in _served(deployment)],
+            _served(deployment),
         )
         if was_inactive:
             self.store.update_deployment(deployment_id, state="INACTIVE", details="updated while inactive")
@@ -409,7 +407,7 @@ class LocalPlatform(LocalEvaluations):
         if row["state"] not in ("INACTIVE", "FAILED"):
             raise Conflict(f"deployment {deployment_id} is {row['state']}; it cannot be activated")
         port = row["router_port"]
-        if not _port_free(port):
+        if not port_free(port):
             port = free_port()
         self.store.reset_models(deployment_id, "PENDING")
         self.store.update_deployment(deployment_id, state="CREATING", details=None, router_port=port)
@@ -425,8 +423,6 @@ class LocalPlatform(LocalEvaluations):
         shutil.rmtree(self.data_dir / "deployments" / deployment_id, ignore_errors=True)
         gone = self._to_deployment(self.store.deployment(deployment_id))
         return gone
-
-    signs_requests = False
 
     def inference_request(self, deployment: Deployment, route: str, body: bytes, stream: bool) -> tuple[str, dict]:
         """URL and headers that answer ``route`` for this deployment: its router, with its key."""
@@ -447,50 +443,7 @@ class LocalPlatform(LocalEvaluations):
 
 
 def _served(deployment: ValidatedDeployment) -> list[dict[str, str]]:
-    names = []
-    for m in deployment.models:
-        names.append({"model_name": m.model_name, "model_id": m.model_id})
-        names += [{"model_name": w.model_name or w.model_id, "model_id": w.model_id} for w in m.fine_tune_weights]
-    return names
-
-
-def _cores(count: int) -> list[int]:
-    try:
-        usable = sorted(os.sched_getaffinity(0))
-    except AttributeError:
-        usable = list(range(os.cpu_count() or 1))
-    return usable[:count] or [0]
-
-
-def _signal_group(pid: int, sig: int) -> None:
-    try:
-        os.killpg(pid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
-def _wait_gone(pid: int, marker: str, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not _alive(pid, marker):
-            return True
-        time.sleep(0.05)
-    return False
-
-
-def _port_free(port: int | None) -> bool:
-    import socket
-
-    if not port:
-        return False
-    with socket.socket() as s:
-        # as the router itself binds: a port whose old connections linger in TIME_WAIT is free to reuse
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
+    return [{"model_name": name, "model_id": model_id} for name, model_id in served_models(deployment.models)]
 
 
 __all__ = ["LocalPlatform", "default_data_dir", "detect_gpus"]

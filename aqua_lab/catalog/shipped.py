@@ -2,7 +2,9 @@
 
 * ``gpu_shapes_index.json`` — OCI's GPU shape index from oracle-ads (names canonicalised on load);
 * ``multimodel_supported_service_models.json`` — the "Supported Service Models" table of the AQUA
-  multi-model guide, turned here into one ``deployment_config.json`` per model.
+  multi-model guide, turned here into one ``deployment_config.json`` per model;
+* ``model_architectures.json`` — each service model's architecture facts from its published
+  ``config.json`` (the source per row), for the memory model.
 
 The service models' real configs live in Oracle's service bucket; the table is their public
 projection, so each derived config carries only ``multi_model_deployment`` entries.
@@ -15,8 +17,9 @@ import json
 from functools import cache
 from importlib import resources
 
-from ..domain import CatalogModel, DeploymentConfig, ModelInput, MultiModelEntry, ShapeConfig
+from ..domain import Architecture, CatalogModel, DeploymentConfig, ModelInput, MultiModelEntry, ShapeConfig
 from ..errors import NotFound
+from ..planning.architectures import from_table_row
 from ..planning.configs import canonicalise_config
 from ..planning.params import VLLM_PARAMS
 from ..planning.shapes import ShapeCatalog, shapes_from_gpu_index
@@ -49,7 +52,8 @@ class BundledCatalog:
     """Shapes and service models from the bundled data.  Lookups are case-insensitive and accept
     the short name (``Meta-Llama-3.1-8B-Instruct`` for ``meta-llama/Meta-Llama-3.1-8B-Instruct``)."""
 
-    def __init__(self, shape_index: dict, service_table: dict):
+    def __init__(self, shape_index: dict, service_table: dict, architectures: dict | None = None):
+        self.architectures = ArchitectureTable(architectures or {"rows": []})
         self.shapes = ShapeCatalog(shapes_from_gpu_index(shape_index))
         self.configs: dict[str, DeploymentConfig] = {}
         self.config_warnings: list[str] = []
@@ -63,7 +67,7 @@ class BundledCatalog:
                 name=name,
                 source="service",
                 task=_task(name),
-                parameter_count_b=parameter_count_from_name(name),
+                parameter_count_b=self.architectures.parameters_b(name) or parameter_count_from_name(name),
                 tags={"OCI_AQUA": "active", "aqua_service_model": "true"},
             )
             for name in sorted(self.configs, key=str.lower)
@@ -90,7 +94,29 @@ class BundledCatalog:
 
     def model_input(self, model_id: str) -> ModelInput:
         model = self.get_model(model_id)
-        return ModelInput.from_catalog(model, self.configs.get(model.id))
+        found = ModelInput.from_catalog(model, self.configs.get(model.id))
+        return found.model_copy(update={"architecture": self.architectures.find(model.id)})
+
+
+class ArchitectureTable:
+    """The bundled architecture facts of the service models (``model_architectures.json``), found by
+    full or short name, case-insensitively (OCI names service models by the short name)."""
+
+    def __init__(self, table: dict):
+        self.rows: dict[str, Architecture] = {}
+        self._by_key: dict[str, Architecture] = {}
+        for row in table["rows"]:
+            arch = from_table_row(row)
+            self.rows[row["model"]] = arch
+            self._by_key.setdefault(row["model"].lower(), arch)
+            self._by_key.setdefault(row["model"].split("/")[-1].lower(), arch)
+
+    def find(self, name: str | None) -> Architecture | None:
+        return self._by_key.get(name.strip().lower()) if name else None
+
+    def parameters_b(self, name: str) -> float | None:
+        arch = self.find(name)
+        return arch.parameters_b if arch else None
 
 
 def _task(name: str) -> str:
@@ -108,4 +134,8 @@ def _task(name: str) -> str:
 
 @cache  # explicit process-wide cache: the bundled files never change while we run
 def bundled_catalog() -> BundledCatalog:
-    return BundledCatalog(_read_json("gpu_shapes_index.json"), _read_json("multimodel_supported_service_models.json"))
+    return BundledCatalog(
+        _read_json("gpu_shapes_index.json"),
+        _read_json("multimodel_supported_service_models.json"),
+        _read_json("model_architectures.json"),
+    )

@@ -1,0 +1,250 @@
+"""The memory model: what one model needs on each of its GPUs at a tensor-parallel size.
+
+Per GPU, for model *m* at tensor-parallel size *tp*::
+
+    weights ÷ tp  +  KV bytes per token per GPU × max_model_len × concurrency  +  overhead
+        ≤  GPU memory × gpu_memory_utilization
+
+KV bytes per token per GPU = 2 (K and V) × attention layers × max(1, KV heads ÷ tp) × head dim ×
+bytes of the KV dtype — vLLM replicates KV heads when *tp* exceeds them.  vLLM refuses to start
+when one sequence of ``max_model_len`` does not fit in what remains for the KV cache ("max seq len
+is larger than the maximum number of tokens that can be stored in KV cache"); ``concurrency``
+asks for that many such sequences at once.
+
+Overhead is a documented figure per engine, not a fudge:
+
+* vLLM: 2.0 GB per GPU — its startup accounting (``Memory profiling takes …``) for 1–70B models
+  reports a PyTorch activation peak of ~1–1.5 GiB at the default batch budget, ~0.2–0.5 GiB
+  non-torch memory (CUDA context, NCCL) and CUDA graphs of ~0.3–0.6 GiB;
+* llama.cpp on CPU: 0.25 GB — its compute buffer at the default batch of 512 tokens for small and
+  mid-sized models (``CPU compute buffer size`` in the load log), plus the output buffer.
+
+GB are 10^9 bytes throughout, and the shape index's per-GPU figures are read as such: exact for
+A10 and L40S (24/48 GB), about 7 % conservative for A100/H100/H200, whose 40/80/141 "GB" are GiB.
+
+Where a model's facts are missing the result says so; nothing is guessed silently.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+
+from ..domain import Architecture, CapacityInputs, MemoryFit
+from .architectures import kv_bytes_per_token, precision_bytes, weight_bytes
+from .params import parse_params
+
+VLLM = "vllm"
+LLAMA_CPP = "llama.cpp"
+OVERHEAD_GB = {VLLM: 2.0, LLAMA_CPP: 0.25}
+DEFAULT_GPU_MEMORY_UTILIZATION = 0.9  # vLLM's --gpu-memory-utilization default
+UNKNOWN_CONTEXT = 4096  # checked when neither the user, the config nor the model says
+FALLBACK_CONTEXT = 4096  # estimated counts when the native context fits nowhere and none was asked
+CONTEXT_STEP = 256  # suggested contexts are rounded down to this (llama.cpp pads its cache to it)
+LLAMA_CPP_DEFAULT_SLOTS = 4  # the local platform's llama-server default (--max-num-seqs → --parallel)
+
+
+@dataclass(frozen=True)
+class ConfigFlags:
+    """The capacity-related flags of a config's parameters (vLLM's or llama.cpp's)."""
+
+    max_model_len: int | None = None
+    gpu_memory_utilization: float | None = None
+    kv_cache_dtype: str | None = None
+    weight_precision: str | None = None
+    max_num_seqs: int | None = None
+
+
+_CONTEXT_KEYS = {"max-model-len", "n-ctx", "ctx-size", "c"}
+
+
+@lru_cache(maxsize=1024)  # configs repeat the same few strings; shlex is the cost of a re-plan
+def config_flags(params: str | None) -> ConfigFlags:
+    """Read ``--max-model-len``, ``--gpu-memory-utilization``, ``--kv-cache-dtype``,
+    ``--quantization``/``--dtype`` and ``--max-num-seqs`` (or llama.cpp's ``--n_ctx``) from params;
+    values that do not parse are left out (validation reports them elsewhere)."""
+    if not params:
+        return ConfigFlags()
+    try:
+        flags = parse_params(params)
+    except Exception:  # noqa: BLE001 - an unparsable config string is reported by validation
+        return ConfigFlags()
+    found: dict[str, str | None] = {}
+    for flag in flags:  # a repeated flag or several values: the last one is what the engine keeps
+        found[flag.key] = flag.values[-1] if flag.values else None
+    return ConfigFlags(
+        max_model_len=_int(next((found[k] for k in _CONTEXT_KEYS if k in found), None)),
+        gpu_memory_utilization=_float(found.get("gpu-memory-utilization")),
+        kv_cache_dtype=_kv_dtype(found),
+        weight_precision=_precision(found),
+        max_num_seqs=_int(found.get("max-num-seqs")),
+    )
+
+
+def _kv_dtype(found: dict[str, str | None]) -> str | None:
+    """vLLM's ``--kv-cache-dtype fp8*``, or llama.cpp's 8-bit ``--cache-type-k q8_0``."""
+    if str(found.get("kv-cache-dtype") or "").startswith("fp8"):
+        return "fp8"
+    if str(found.get("cache-type-k") or found.get("ctk") or "").startswith("q8"):
+        return "fp8"
+    return None
+
+
+def _precision(found: dict[str, str | None]) -> str | None:
+    quant = (found.get("quantization") or "").lower()
+    if quant and precision_bytes(quant) is not None:
+        return quant
+    dtype = (found.get("dtype") or "").lower()
+    return dtype if dtype and dtype != "auto" and precision_bytes(dtype) is not None else None
+
+
+def _int(value: str | None) -> int | None:
+    try:
+        return int(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+def _float(value: str | None) -> float | None:
+    try:
+        return float(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
+def memory_fit(
+    arch: Architecture,
+    tp: int,
+    gpu_memory_gb: float,
+    inputs: CapacityInputs | None = None,
+    flags: ConfigFlags | None = None,
+    engine: str = VLLM,
+    max_model_len: int | None = None,
+) -> MemoryFit | None:
+    """Per-GPU memory of ``arch`` on ``tp`` GPUs of ``gpu_memory_gb`` each; None when the weights'
+    size is unknown (``arch.missing()`` says what is).  The asked inputs win over the config's
+    flags, which win over the engine's defaults; ``max_model_len`` overrides both (suggestions)."""
+    inputs = inputs or CapacityInputs()
+    flags = flags or ConfigFlags()
+    precision = inputs.weight_precision or flags.weight_precision
+    total_weights, precision_name = weight_bytes(arch, precision)
+    if total_weights is None or (arch.kv_cache and kv_bytes_per_token(arch, 1) == 0):
+        return None
+    utilization = inputs.gpu_memory_utilization or flags.gpu_memory_utilization or DEFAULT_GPU_MEMORY_UTILIZATION
+    kv_dtype = inputs.kv_cache_dtype or flags.kv_cache_dtype or "auto"
+    native = arch.max_position_embeddings
+    context = max_model_len or inputs.max_model_len or flags.max_model_len or native or UNKNOWN_CONTEXT
+    if engine == LLAMA_CPP:  # llama-server allocates every slot's context up front
+        concurrency = inputs.concurrency or flags.max_num_seqs or LLAMA_CPP_DEFAULT_SLOTS
+    else:  # vLLM checks one sequence of max_model_len at startup; more is what the user asks
+        concurrency = inputs.concurrency or 1
+
+    budget = gpu_memory_gb * utilization
+    weights = total_weights / tp / 1e9
+    overhead = OVERHEAD_GB[engine]
+    free = budget - weights - overhead
+    per_token = kv_bytes_per_token(arch, tp, kv_dtype, engine)
+    if per_token:
+        capacity = max(0, math.floor(free * 1e9 / per_token))
+        fit_len = capacity // concurrency
+        if engine == LLAMA_CPP:
+            fit_len = fit_len // CONTEXT_STEP * CONTEXT_STEP
+    else:  # no KV cache: context is bounded by the model only
+        capacity = 0
+        fit_len = (native or context) if free >= 0 else 0
+    if native:
+        fit_len = min(fit_len, native)
+    kv_gb = per_token * _cells(context, engine) * concurrency / 1e9
+    reasons = []
+    if free < 0:
+        reasons.append(
+            f"weights need {weights:.1f} GB per GPU at tensor-parallel size {tp} plus {overhead:g} GB overhead, "
+            f"but {gpu_memory_gb:g} GB × {utilization:g} gives {budget:.1f} GB"
+        )
+    elif per_token and kv_gb > free:
+        refusal = (
+            "vLLM would refuse: max seq len larger than the KV cache"
+            if engine == VLLM
+            else "llama-server would run out of memory allocating it"
+        )
+        where = "per GPU" if engine == VLLM else "in RAM"
+        reasons.append(
+            f"{concurrency} × {context} tokens need {kv_gb:.1f} GB of KV cache {where} but {free:.1f} GB remain: "
+            f"at most {fit_len} tokens per sequence ({refusal})"
+        )
+    if native and context > native:
+        reasons.append(f"max_model_len {context} exceeds the model's max_position_embeddings {native}")
+    return MemoryFit.model_construct(  # every field is computed here: validation would only cost time
+        tensor_parallel_size=tp,
+        weights_gb=round(weights, 3),
+        kv_bytes_per_token=per_token,
+        kv_cache_gb=round(kv_gb, 3),
+        overhead_gb=overhead,
+        per_gpu_gb=round(weights + kv_gb + overhead, 3),
+        gpu_memory_gb=round(budget, 2),
+        gpu_memory_utilization=utilization,
+        max_model_len=context,
+        concurrency=concurrency,
+        kv_cache_dtype=kv_dtype,
+        weight_precision=precision_name,
+        kv_capacity_tokens=capacity,
+        max_model_len_fit=fit_len,
+        fits=not reasons,
+        reasons=reasons,
+    )
+
+
+def _cells(context: int, engine: str) -> int:
+    """KV cells one sequence takes: llama.cpp rounds each slot's context up to 256."""
+    if engine == LLAMA_CPP:
+        return -(-context // CONTEXT_STEP) * CONTEXT_STEP
+    return context
+
+
+def suggestion(
+    arch: Architecture,
+    fit: MemoryFit,
+    gpu_memory_gb: float,
+    inputs: CapacityInputs | None,
+    flags: ConfigFlags | None,
+    engine: str = VLLM,
+) -> str | None:
+    """The context flag (and ``--kv-cache-dtype fp8`` when that is what makes it fit) to pass so
+    the engine starts with what the plan checked; None when even the weights do not fit."""
+    context_flag = "--max-model-len"  # llama_flags takes vLLM's name for llama-server's per-slot context too
+    slots = f" --max-num-seqs {fit.concurrency}" if engine == LLAMA_CPP else ""
+    if fit.fits:
+        flags_out = [f"{context_flag} {fit.max_model_len}{slots}"]
+        if fit.kv_cache_dtype == "fp8" and engine == VLLM:
+            flags_out.append("--kv-cache-dtype fp8")
+        return " ".join(flags_out)
+    if fit.weights_gb + fit.overhead_gb > fit.gpu_memory_gb:
+        return None
+    if fit.kv_cache_dtype == "auto" and engine == VLLM:
+        fp8 = memory_fit(arch, fit.tensor_parallel_size, gpu_memory_gb, _with_kv(inputs, "fp8"), flags, engine)
+        if fp8 is not None and fp8.fits:
+            return f"{context_flag} {fp8.max_model_len} --kv-cache-dtype fp8"
+    step = (fit.max_model_len_fit // CONTEXT_STEP) * CONTEXT_STEP or fit.max_model_len_fit
+    return f"{context_flag} {step}{slots}" if step > 0 else None
+
+
+def _with_kv(inputs: CapacityInputs | None, kv: str) -> CapacityInputs:
+    return (inputs or CapacityInputs()).model_copy(update={"kv_cache_dtype": kv})
+
+
+def fits_somewhere(fit: MemoryFit) -> bool:
+    """The weights fit and at least a short context: what an estimated count needs when no context
+    was asked and the model's native one fits nowhere."""
+    return fit.max_model_len_fit >= min(FALLBACK_CONTEXT, fit.max_model_len)
+
+
+__all__ = [
+    "OVERHEAD_GB",
+    "DEFAULT_GPU_MEMORY_UTILIZATION",
+    "ConfigFlags",
+    "config_flags",
+    "memory_fit",
+    "suggestion",
+    "fits_somewhere",
+]
