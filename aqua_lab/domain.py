@@ -602,9 +602,15 @@ class EvaluationSpec(BaseModel):
 
     evaluation_source_id: str = Field(description="the deployment")
     evaluation_name: str = Field(min_length=1)
-    dataset_path: str = Field(description="oci://bucket@namespace/path/dataset.jsonl (prompt, completion rows)")
-    report_path: str = Field(description="oci://bucket@namespace/report/path/")
-    model_parameters: dict[str, Any] = Field(description='"model" (served name) is required for multi-model')
+    dataset_path: str = Field(
+        description="JSONL of prompt, completion rows: oci://bucket@namespace/path/dataset.jsonl on OCI; "
+        "a file path, or sample (the bundled 36 rows), on the local platform"
+    )
+    report_path: str = Field(description="oci://bucket@namespace/report/path/ on OCI; a local directory on local")
+    model_parameters: dict[str, Any] = Field(
+        description='sampling parameters; "model" (served name) picks one model (required on OCI for multi-model; '
+        "local without it evaluates every model of the deployment side by side)"
+    )
     shape_name: str = "VM.Standard.E4.Flex"
     block_storage_size: int = Field(default=50, ge=50)
     compartment_id: str | None = None

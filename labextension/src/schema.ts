@@ -75,6 +75,14 @@ export interface DataList_Deployment_ {
   data: Array<Deployment>;
 }
 
+export interface DataList_Evaluation_ {
+  data: Array<Evaluation>;
+}
+
+export interface DataList_MetricDescription_ {
+  data: Array<MetricDescription>;
+}
+
 export interface DataList_ModelState_ {
   data: Array<ModelState>;
 }
@@ -158,6 +166,53 @@ export interface Error {
   request_id?: string | null;
 }
 
+export interface Evaluation {
+  /** the job run (OCI) or the local evaluation */
+  id: string;
+  job_id?: string | null;
+  name: string;
+  /** ADS lifecycle words: ACCEPTED, IN_PROGRESS, SUCCEEDED, FAILED, CANCELED */
+  state: string;
+  deployment_id: string;
+  /** served name; for a comparison of several models, the first */
+  model: string;
+  report_path: string;
+  created_on?: string | null;
+  /** per-model progress (local platform) */
+  models?: Array<ModelProgress>;
+  metrics?: Array<MetricSpec>;
+  dataset_path?: string | null;
+  details?: string | null;
+  /** comparison.html once scored */
+  comparison_report?: string | null;
+}
+
+export interface EvaluationSpec {
+  /** the deployment */
+  evaluation_source_id: string;
+  evaluation_name: string;
+  /** JSONL of prompt, completion rows: oci://bucket@namespace/path/dataset.jsonl on OCI; a file path, or sample (the bundled 36 rows), on the local platform */
+  dataset_path: string;
+  /** oci://bucket@namespace/report/path/ on OCI; a local directory on local */
+  report_path: string;
+  /** sampling parameters; "model" (served name) picks one model (required on OCI for multi-model; local without it evaluates every model of the deployment side by side) */
+  model_parameters: Record<string, unknown>;
+  shape_name?: string;
+  block_storage_size?: number;
+  compartment_id?: string | null;
+  project_id?: string | null;
+  evaluation_description?: string | null;
+  memory_in_gbs?: number | null;
+  ocpus?: number | null;
+  experiment_id?: string | null;
+  experiment_name?: string | null;
+  log_group_id?: string | null;
+  log_id?: string | null;
+  metrics?: Array<MetricSpec>;
+  force_overwrite?: boolean;
+  container_image_uri?: string | null;
+}
+
 export interface GpuSpec {
   gpu_count: number;
   gpu_memory_in_gbs?: number | null;
@@ -201,6 +256,35 @@ export interface MemoryFit {
   max_model_len_fit: number;
   fits: boolean;
   reasons?: Array<string>;
+}
+
+export interface MetricDescription {
+  name: string;
+  label: string;
+  /** per-row score keys (the keys of a report's data rows) */
+  keys: Array<string>;
+  /** accepted args and their defaults */
+  args: Record<string, unknown>;
+  higher_is_better?: boolean;
+  description?: string;
+}
+
+export interface MetricSpec {
+  name: "bertscore" | "rouge" | "bleu" | "perplexity_score" | "text_readability";
+  args?: Record<string, unknown>;
+}
+
+export interface ModelProgress {
+  model: string;
+  /** ACCEPTED, IN_PROGRESS, SUCCEEDED, FAILED, CANCELED */
+  state: string;
+  rows_done?: number;
+  rows_total?: number;
+  rows_failed?: number;
+  /** seconds left at the current pace */
+  eta_s?: number | null;
+  /** report.json once scored */
+  report?: string | null;
 }
 
 export interface ModelSpec {
@@ -351,12 +435,17 @@ export interface ValidationResult {
 /** Every route of the API, as `METHOD /aqua/path`. */
 export type Route =
   | "DELETE /aqua/deployments/{deployment_id}"
+  | "DELETE /aqua/evaluations/{evaluation_id}"
   | "GET /aqua/deployments"
   | "GET /aqua/deployments/config/{model_ids}"
   | "GET /aqua/deployments/shapes"
   | "GET /aqua/deployments/{deployment_id}"
   | "GET /aqua/deployments/{deployment_id}/logs"
   | "GET /aqua/deployments/{deployment_id}/models"
+  | "GET /aqua/evaluations"
+  | "GET /aqua/evaluations/metrics"
+  | "GET /aqua/evaluations/{evaluation_id}"
+  | "GET /aqua/evaluations/{evaluation_id}/report"
   | "GET /aqua/models"
   | "GET /aqua/models/{model_id}/config"
   | "GET /aqua/openapi.json"
@@ -368,5 +457,7 @@ export type Route =
   | "POST /aqua/deployments/{deployment_id}/chat"
   | "POST /aqua/deployments/{deployment_id}/compare"
   | "POST /aqua/deployments/{deployment_id}/deactivate"
+  | "POST /aqua/evaluations"
+  | "POST /aqua/evaluations/{evaluation_id}/cancel"
   | "POST /aqua/plans"
   | "PUT /aqua/deployments/{deployment_id}";
