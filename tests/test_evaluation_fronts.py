@@ -142,6 +142,8 @@ def test_cli_create_get_report_on_the_local_platform(fake, tmp_path):
     report = run_cli("evaluation", "report", "--evaluation_id", evaluation["id"], "--model", "perfect", env=env)
     assert json.loads(report.stdout)["metric_summary_result"][0]["score"] == "Median rougeL: 1.000 (SD: 0.000)"
     assert (tmp_path / "cli" / "perfect" / "report.html").exists() and (tmp_path / "cli" / "comparison.html").exists()
+    metrics = run_cli("evaluation", "metrics", env=env)
+    assert [m["name"] for m in json.loads(metrics.stdout)] == ["bertscore", "rouge", "bleu", "perplexity_score"]
     listed = run_cli("evaluation", "list", env=env)
     assert [e["id"] for e in json.loads(listed.stdout)] == [evaluation["id"]]
     bad = run_cli("evaluation", "get", "--evaluation_id", "nope", env=env)
@@ -187,3 +189,21 @@ def test_the_evaluation_panel_shows_progress_then_the_comparison(fake):
     table, charts, link = panel.result.children
     assert "rougeL" in table.value and "1.000" in table.value
     assert charts.value.count("<svg") == 4 and "comparison.html" in link.value
+
+
+def test_the_workspace_evaluate_tab_opens_on_the_chosen_deployment(fake):
+    from aqua_lab.service import AquaLabService
+    from aqua_lab.widgets import AquaLabWidget
+
+    data_dir, deployment_id = fake
+    app = AquaLabWidget(AquaLabService(LocalPlatform(data_dir=data_dir)))
+    assert app.tabs.titles[-1] == "Evaluate"
+    app.deployments.refresh()
+    app.deployments.choice.value = deployment_id
+    evaluate = next(b for b in app.deployments.children if getattr(b, "description", "") == "Evaluate")
+    evaluate.click()
+    assert app.tabs.selected_index == app.tabs.titles.index("Evaluate")
+    (panel,) = app.evaluation_box.children
+    assert panel.deployment.value == deployment_id
+    assert list(panel.model.options)[1:] == ["perfect", "vague", "slow", "broken"]
+    assert panel.metrics["bleu"].description == "BLEU (sacrebleu, 0–100)" and panel.metrics["rouge"].value

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from aqua_lab.domain import EvaluationSpec
-from aqua_lab.errors import Conflict, InvalidInput, NotFound
+from aqua_lab.errors import Conflict, InvalidInput, NotFound, Unsupported
 from aqua_lab.evaluation.datasets import SAMPLE, load_dataset
 from aqua_lab.platforms.local import LocalPlatform
 from aqua_lab.service import AquaLabService
@@ -157,6 +157,23 @@ def test_bad_requests_name_the_field(fake_deployment, tmp_path):
         service.create_evaluation(_spec(deployment_id, "oci://b@n/r"))
     with pytest.raises(NotFound):
         service.create_evaluation(_spec("local-nosuchdeployment", tmp_path / "x"))
+
+
+def test_a_platform_that_does_not_run_evaluations_refuses_every_verb_with_a_409():
+    service = AquaLabService("bundled")
+    verbs = {
+        "list": lambda: service.list_evaluations(),
+        "get": lambda: service.get_evaluation("e"),
+        "cancel": lambda: service.cancel_evaluation("e"),
+        "delete": lambda: service.delete_evaluation("e"),
+        "report": lambda: service.evaluation_report("e"),
+    }
+    for verb, call in verbs.items():
+        with pytest.raises(Unsupported, match="bundled platform cannot list, read or cancel evaluations") as err:
+            call()
+        assert isinstance(err.value, Conflict), verb  # the server answers 409
+    with pytest.raises(Unsupported, match="does not run evaluation jobs"):
+        service.create_evaluation(_spec("d", Path("r")))
 
 
 # --------------------------------------------------------------------------------------------------
