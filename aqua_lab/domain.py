@@ -268,6 +268,24 @@ class ModelSpec(BaseModel):
 DeploymentType = Literal["MULTI", "STACKED", "SINGLE"]
 
 
+class Autoscaling(BaseModel):
+    """``--autoscaling``: the shorthand for one predefined-metric rule (what most deployments need);
+    ``scaling_policy`` takes the SDK's full ``AutoScalingPolicy`` instead."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    minimum_instance_count: int = Field(default=1, ge=1)
+    maximum_instance_count: int = Field(ge=1)
+    initial_instance_count: int | None = Field(default=None, ge=1, description="defaults to the minimum")
+    metric: Literal["CPU_UTILIZATION", "MEMORY_UTILIZATION"] = "CPU_UTILIZATION"
+    scale_in_threshold: int = Field(default=20, description="percent; fewer instances below it")
+    scale_out_threshold: int = Field(default=75, description="percent; more instances above it")
+    cool_down_in_seconds: int = 600
+    pending_duration: str = Field(default="PT5M", description="ISO 8601 duration the metric must stay over")
+    instance_count_adjustment: int = Field(default=1, ge=1)
+    is_enabled: bool = True
+
+
 class DeploymentSpec(BaseModel):
     """A deployment request, with the option names of ``ads aqua deployment create``."""
 
@@ -282,6 +300,12 @@ class DeploymentSpec(BaseModel):
     compartment_id: str | None = None
     project_id: str | None = None
     instance_count: int = Field(default=1, ge=1)
+    autoscaling: Autoscaling | None = Field(default=None, description="one predefined-metric rule (shorthand)")
+    scaling_policy: dict[str, Any] | None = Field(
+        default=None,
+        description="the oci SDK's full scalingPolicy as wire JSON (policyType FIXED_SIZE or AUTOSCALING, "
+        "autoScalingPolicies with THRESHOLD rules, PREDEFINED_EXPRESSION or CUSTOM_EXPRESSION)",
+    )
     log_group_id: str | None = None
     access_log_id: str | None = None
     predict_log_id: str | None = None
