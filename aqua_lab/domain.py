@@ -323,6 +323,44 @@ class DeploymentSpec(BaseModel):
     primary_model_id: str | None = None
 
 
+class ScalingChange(BaseModel):
+    """``deployment update --instance_count/--autoscaling/--scaling_policy/--bandwidth_mbps``: one of
+    the three scaling forms of :class:`DeploymentSpec`, for a live deployment."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    instance_count: int | None = Field(default=None, ge=1)
+    autoscaling: Autoscaling | None = None
+    scaling_policy: dict[str, Any] | None = None
+    bandwidth_mbps: int | None = Field(default=None, ge=1)
+
+    def wire_policy(self) -> dict[str, Any] | None:
+        from .errors import InvalidInput, Problem
+        from .planning import scaling
+
+        given = [k for k in ("instance_count", "autoscaling", "scaling_policy") if getattr(self, k) is not None]
+        if len(given) > 1:
+            raise InvalidInput(Problem(given[1], f"{' and '.join(given)} are given", "give one of them"))
+        if not given:
+            if self.bandwidth_mbps is None:
+                raise InvalidInput(
+                    Problem("instance_count", "nothing to change", "give instance_count, autoscaling or scaling_policy")
+                )
+            return None
+        spec = DeploymentSpec(
+            models=[],
+            instance_shape="-",
+            display_name="-",
+            instance_count=self.instance_count or 1,
+            autoscaling=self.autoscaling,
+            scaling_policy=self.scaling_policy,
+        )
+        problems, _ = scaling.check(spec)
+        if problems:
+            raise InvalidInput(problems)
+        return scaling.wire_policy(spec)
+
+
 class ResolvedModel(BaseModel):
     """A model of a validated deployment: served name, GPUs and the final vLLM flags."""
 
@@ -386,6 +424,26 @@ class ModelState(BaseModel):
     detail: str | None = None
 
 
+class ScalingEvent(BaseModel):
+    """One change of a deployment's instance count, and why."""
+
+    time: str
+    from_count: int
+    to_count: int
+    reason: str
+
+
+class Scaling(BaseModel):
+    """A deployment's scaling: the policy it runs (OCI wire JSON), its instances now, recent events."""
+
+    policy: dict[str, Any]
+    instance_count: int = Field(description="instances (OCI) or replicas of each model (local) running now")
+    minimum_instance_count: int = 1
+    maximum_instance_count: int = 1
+    bandwidth_mbps: int | None = None
+    events: list[ScalingEvent] = Field(default_factory=list)
+
+
 class Deployment(BaseModel):
     """A (multi-model) deployment on some platform.  Field names follow ``ads aqua deployment``."""
 
@@ -407,6 +465,7 @@ class Deployment(BaseModel):
         default=None,
         description="the key a local deployment's endpoint needs (Authorization: Bearer …); shown to its owner only",
     )
+    scaling: Scaling | None = None
 
     def served_names(self) -> list[str]:
         names = []
@@ -532,3 +591,42 @@ class Evaluation(BaseModel):
     model: str
     report_path: str
     created_on: str | None = None
+
+
+# --------------------------------------------------------------------------------------------------
+# Metrics
+
+
+class MetricPoint(BaseModel):
+    time: float = Field(description="end of the bucket, seconds since the epoch")
+    requests: int = 0
+    errors: int = 0
+    ttft_p95_ms: float | None = None
+    tokens_per_s: float | None = None
+
+
+class ModelMetrics(BaseModel):
+    """One served model of a deployment over a window."""
+
+    model_name: str
+    requests: int | None = None
+    errors: int | None = None
+    generated_tokens: int | None = None
+    ttft_p50_ms: float | None = None
+    ttft_p95_ms: float | None = None
+    tokens_per_s: float | None = None
+    in_flight: int | None = None
+    replicas: int | None = None
+    per_replica: dict[str, int] = Field(default_factory=dict, description="requests per replica in the window")
+    series: list[MetricPoint] = Field(default_factory=list)
+
+
+class DeploymentMetrics(BaseModel):
+    deployment_id: str
+    platform: str
+    window_s: float
+    source: str = Field(description="where the numbers come from (the local router, OCI Monitoring, …)")
+    models: list[ModelMetrics]
+    deployment: dict[str, list[MetricPoint]] = Field(
+        default_factory=dict, description="deployment-wide series (OCI Monitoring: PredictRequestCount, …)"
+    )

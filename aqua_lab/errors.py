@@ -118,6 +118,14 @@ class Conflict(AquaLabError):
     still being created)."""
 
 
+class Unsupported(Conflict):
+    """This platform cannot do what was asked (a capability it lacks): why, and what to use instead."""
+
+    def __init__(self, platform: str, cannot: str, why: str, use: str):
+        self.platform, self.cannot, self.why, self.use = platform, cannot, why, use
+        super().__init__(f"the {platform} platform cannot {cannot}: {why}; {use}")
+
+
 class Unavailable(AquaLabError):
     """Something this machine needs is missing or unreadable (the local engine not built yet, the state
     file unreadable); the message says what to do.  Servers answer 503."""

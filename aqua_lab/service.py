@@ -19,20 +19,22 @@ from .domain import (
     ChatRequest,
     CompareRequest,
     Deployment,
+    DeploymentMetrics,
     DeploymentSpec,
     Evaluation,
     EvaluationSpec,
     ModelInput,
     ModelState,
     Plan,
+    ScalingChange,
     Shape,
     ValidatedDeployment,
 )
-from .errors import Conflict, InvalidInput, NotFound, Problem, UpstreamError
+from .errors import Conflict, InvalidInput, NotFound, Problem, Unsupported, UpstreamError
 from .inference import client
 from .planning import ShapeCatalog, plan, validate_deployment
 from .planning.shapes import shape_order
-from .platforms.base import Platform
+from .platforms.base import Measures, Platform, Scales, require
 
 PLATFORMS = ("local", "bundled", "oci")
 
@@ -141,7 +143,9 @@ class AquaLabService:
             models.append(entry)
         spec = spec.model_copy(update={"models": models})
         suggest = getattr(self.platform, "suggest", None)
-        return validate_deployment(spec, known, self.shape_catalog(), suggest, params_key=self.platform.params_key)
+        validated = validate_deployment(spec, known, self.shape_catalog(), suggest, params_key=self.platform.params_key)
+        self._check_scaling(validated.spec)
+        return validated
 
     # deployments ----------------------------------------------------------------------------------
 
@@ -164,6 +168,43 @@ class AquaLabService:
             )
         self._chat_deployments.pop(deployment_id, None)
         return update(deployment_id, self.validate(spec))
+
+    # scaling and metrics (issue 15) --------------------------------------------------------------
+
+    def _check_scaling(self, spec: DeploymentSpec) -> None:
+        """A policy the platform cannot run is refused at validate time, not after a create."""
+        if isinstance(self.platform, Scales):
+            refusal = self.platform.scaling_refusal(spec)
+            if refusal:
+                raise refusal
+        elif spec.instance_count > 1 or spec.autoscaling or spec.scaling_policy:
+            raise Unsupported(self.platform.name, "scale a deployment", "it only plans", "deploy with --platform oci")
+
+    def update_scaling(self, deployment_id: str, change: ScalingChange) -> Deployment:
+        """Change a live deployment's instance count, autoscaling policy or bandwidth."""
+        platform = require(
+            self.platform,
+            Scales,
+            "change a deployment's scaling",
+            "it has no instances to add",
+            "use --platform oci or --platform local",
+        )
+        policy = change.wire_policy()
+        self._chat_deployments.pop(deployment_id, None)
+        return platform.update_scaling(deployment_id, policy, change.bandwidth_mbps)
+
+    def deployment_metrics(self, deployment_id: str, window_s: float = 300) -> DeploymentMetrics:
+        """Per-model requests, errors, TTFT p50/p95, tokens/s, in-flight and replicas over a window."""
+        if not 1 <= window_s <= 14 * 24 * 3600:
+            raise InvalidInput(Problem("window", f"{window_s:g} s is out of range", "give 60s to 14d (e.g. 5m, 1h)"))
+        platform = require(
+            self.platform,
+            Measures,
+            "report deployment metrics",
+            "it runs no deployments",
+            "use --platform oci or --platform local",
+        )
+        return platform.deployment_metrics(deployment_id, window_s)
 
     def create_evaluation(self, spec: EvaluationSpec) -> Evaluation:
         """Evaluate one model of a deployment (a job on the platform)."""
