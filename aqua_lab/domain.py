@@ -603,6 +603,7 @@ class MetricPoint(BaseModel):
     errors: int = 0
     ttft_p95_ms: float | None = None
     tokens_per_s: float | None = None
+    value: float | None = Field(default=None, description="the value of a deployment-wide series' metric")
 
 
 class ModelMetrics(BaseModel):

@@ -31,6 +31,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
+from . import scaling
+
 DS = "/20190101"
 UPLOAD = re.compile(r"^/n/[^/]+/b/[^/]+/[ou]/|/artifact$")
 _ids = itertools.count(1)
@@ -404,6 +406,11 @@ class _Handler(BaseHTTPRequestHandler):
         if path == "/_emulator/faults" and self.command == "POST":
             fault = self.emu.inject(**json.loads(body or b"{}"))
             return self._send(200, fault.__dict__)
+        if path == "/_emulator/metric" and self.command == "POST":
+            request = json.loads(body or b"{}")
+            with self.emu._lock:
+                d = self._get(self.emu.state.deployments, request.get("deployment_id", ""))
+                return self._send(200, scaling.metric_crossed(d, request.get("metric", ""), float(request["value"])))
         self._error(404, "NotFound", "unknown control path")
 
     # routes ---------------------------------------------------------------------------------------
@@ -430,9 +437,22 @@ class _Handler(BaseHTTPRequestHandler):
             prefix = query.get("prefix", "")
             names = sorted(k[2] for k in s.objects if k[:2] == listing.groups() and k[2].startswith(prefix))
             return self._send(200, {"objects": [{"name": n} for n in names]})
+        if path == f"{scaling.MONITORING}/metrics/actions/summarizeMetricsData" and m == "POST":
+            try:
+                with self.emu._lock:
+                    return self._send(200, scaling.summarize(s.deployments, json.loads(body or b"{}")))
+            except scaling.Invalid as exc:
+                raise Reply(400, "InvalidParameter", exc.message) from None
         predict = re.fullmatch(r"/([^/]+)/(predict|predictWithResponseStream)", path)
         if predict and m == "POST":
-            return self._predict(predict.group(1), body, fault)
+            started = time.perf_counter()
+            try:
+                return self._predict(predict.group(1), body, fault)
+            finally:
+                with self.emu._lock:
+                    served = s.deployments.get(predict.group(1))
+                    if served is not None:  # what OCI Monitoring would count for it
+                        scaling.record_predict(served, (time.perf_counter() - started) * 1000, 200)
         raise Reply(404, "NotAuthorizedOrNotFound", "Authorization failed or requested resource not found.")
 
     def _get(self, table: dict, ident: str) -> dict:
@@ -606,6 +626,10 @@ class _Handler(BaseHTTPRequestHandler):
             "_pending": "FAILED" if fail else "ACTIVE",
             "_fail_reason": fail,
         }
+        try:
+            scaling.on_create(deployment)
+        except scaling.Invalid as exc:
+            raise Reply(400, "InvalidParameter", exc.message) from None
         deployment["_wr"] = emu._work_request(
             "MODEL_DEPLOYMENT_CREATE", request["compartmentId"], deployment_id, "modelDeployment"
         )
@@ -624,6 +648,10 @@ class _Handler(BaseHTTPRequestHandler):
         new_group = (config.get("modelGroupConfigurationDetails") or {}).get("modelGroupId")
         if new_group and new_group not in self.emu.state.groups:
             raise Reply(404, "NotAuthorizedOrNotFound", f"Model group {new_group} not found.")
+        try:
+            scaling.on_update(d, config)
+        except scaling.Invalid as exc:
+            raise Reply(400, "InvalidParameter", exc.message) from None
         for key in ("displayName", "description", "freeformTags", "definedTags"):
             if key in request:
                 d[key] = request[key]
