@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from . import __version__
+from . import __version__, cli_scaling
 from .catalog import bundled_catalog, load_deployment_config_file
 from .domain import ChatRequest, Deployment, DeploymentSpec, EvaluationSpec, ModelInput, Plan
 from .errors import AquaLabError, InvalidInput, Problem
@@ -116,6 +116,7 @@ def _spec(args: argparse.Namespace, default_shape: str | None = None) -> Deploym
             raw[option] = value
     if args.env_var:
         raw["env_var"] = _json_arg(args.env_var, "--env_var")
+    raw.update(cli_scaling.scaling_fields(args))
     if raw["instance_shape"] is None:
         raise InvalidInput(Problem("--instance_shape", "missing", "name the shape, e.g. --instance_shape VM.GPU.A10.2"))
     try:
@@ -505,6 +506,7 @@ def _add_create_args(p: argparse.ArgumentParser, platform: str) -> None:
         p.add_argument(f"--{option}", type=int)
     p.add_argument("--env_var", help="JSON object of environment variables")
     p.add_argument("--model_config", action="append", metavar="ID=PATH")
+    cli_scaling.add_scaling_options(p)
 
 
 def _add_id(p: argparse.ArgumentParser) -> None:
@@ -574,6 +576,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max_tokens", type=int, default=256)
     p.add_argument("--temperature", type=float, default=0.7)
     p.set_defaults(run=cmd_chat)
+    cli_scaling.add_commands(dverbs, _add_id)
 
     p = verbs.add_parser("demo", help="make sure a live two-model local deployment runs (reused next time)")
     p.add_argument("--timeout", type=float, default=600)

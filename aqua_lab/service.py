@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from functools import cache, partial
@@ -30,7 +31,7 @@ from .domain import (
     Shape,
     ValidatedDeployment,
 )
-from .errors import Conflict, InvalidInput, NotFound, Problem, Unsupported, UpstreamError
+from .errors import Conflict, InvalidInput, NotFound, Problem, UpstreamError
 from .inference import client
 from .planning import ShapeCatalog, plan, validate_deployment
 from .planning.shapes import shape_order
@@ -172,13 +173,12 @@ class AquaLabService:
     # scaling and metrics (issue 15) --------------------------------------------------------------
 
     def _check_scaling(self, spec: DeploymentSpec) -> None:
-        """A policy the platform cannot run is refused at validate time, not after a create."""
+        """A policy the platform cannot run is refused at validate time, not after a create.  A
+        planning-only platform (bundled) previews OCI's bodies, so it takes every policy."""
         if isinstance(self.platform, Scales):
             refusal = self.platform.scaling_refusal(spec)
             if refusal:
                 raise refusal
-        elif spec.instance_count > 1 or spec.autoscaling or spec.scaling_policy:
-            raise Unsupported(self.platform.name, "scale a deployment", "it only plans", "deploy with --platform oci")
 
     def update_scaling(self, deployment_id: str, change: ScalingChange) -> Deployment:
         """Change a live deployment's instance count, autoscaling policy or bandwidth."""
@@ -354,6 +354,21 @@ class AquaLabService:
         finally:
             for task in [*tasks, watcher]:
                 task.cancel()
+
+
+_WINDOW = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
+
+
+def window_seconds(raw: str | float | None, default: float = 300) -> float:
+    """``?window=`` / ``--window``: seconds, or a number with s, m, h or d (``5m``, ``1h``)."""
+    if raw is None or raw == "":
+        return default
+    if isinstance(raw, int | float):
+        return float(raw)
+    match = _WINDOW.match(raw)
+    if not match:
+        raise InvalidInput(Problem("window", f"{raw!r} is not a duration", "e.g. 300, 5m, 1h or 1d"))
+    return float(match[1]) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[match[2]]
 
 
 async def _close_when_done(tasks: list[asyncio.Task], queue: asyncio.Queue) -> None:

@@ -25,6 +25,7 @@ from aqua_lab.platforms.local.router import OVERHEAD_HEADER
 from aqua_lab.platforms.local.runtime import Server, Supervisor
 from aqua_lab.platforms.local.store import Store
 from aqua_lab.service import AquaLabService
+from tests.helpers.cli import run_cli
 
 pytestmark = pytest.mark.scaling
 
@@ -258,3 +259,31 @@ def test_autoscaling_is_refused_on_one_machine(service, platform):
     with pytest.raises(Unsupported) as info:
         service.validate(spec)
     assert "one machine" in str(info.value) and "instance_count" in info.value.use and "oci" in info.value.use
+
+
+@pytest.mark.local
+@pytest.mark.cli
+def test_the_cli_shows_metrics_and_scales_down_to_one_replica(pair, platform):
+    env = {**os.environ, "AQUA_LAB_DATA_DIR": str(platform.data_dir)}
+    ident = ("--platform", "local", "--model_deployment_id", pair.id)
+    table = run_cli("deployment", "metrics", *ident, "--window", "1h", env=env)
+    assert table.returncode == 0, table.stderr
+    row = next(line for line in table.stdout.splitlines() if line.startswith("smol "))
+    assert row.split()[-1] == "2"  # replicas
+    full = json.loads(run_cli("deployment", "metrics", *ident, "--json", env=env).stdout)
+    assert full["models"][0]["replicas"] == 2 and len(full["models"][0]["series"]) == 30
+    bad = run_cli("deployment", "metrics", *ident, "--window", "a while", env=env)
+    assert bad.returncode == 2 and "window" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
+    refused = run_cli("deployment", "update", *ident, "--autoscaling", '{"maximum_instance_count": 3}', env=env)
+    assert refused.returncode == 2 and "cannot autoscale" in refused.stderr
+
+    updated = run_cli("deployment", "update", *ident, "--instance_count", "1", env=env)
+    assert updated.returncode == 0, updated.stderr
+    scaling = json.loads(updated.stdout)["scaling"]
+    assert scaling["instance_count"] == 1 and scaling["events"][-1]["from_count"] == 2
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline and platform.get_deployment(pair.id).state != "ACTIVE":
+        time.sleep(0.2)
+    assert platform.get_deployment(pair.id).state == "ACTIVE"
+    assert [r["state"] for r in _replicas(platform, pair)] == ["ACTIVE"]
+    assert _completion(pair, "Say hi.")["choices"][0]["message"]["content"]

@@ -27,14 +27,16 @@ from ..domain import (
     CompareRequest,
     Deployment,
     DeploymentConfig,
+    DeploymentMetrics,
     DeploymentSpec,
     ModelState,
     Plan,
     ResolvedModel,
+    ScalingChange,
     Shape,
 )
 from ..errors import AquaLabError, InvalidInput, NotFound, Problem
-from ..service import AquaLabService
+from ..service import AquaLabService, window_seconds
 from .errors import BadRequest, to_response
 
 T = TypeVar("T")
@@ -567,6 +569,46 @@ ROUTES = [
         stream=True,
     ),
     Route("GET", "openapi.json", r"openapi\.json", OpenApi, "this document", response=dict),
+]
+
+
+# scaling and metrics (issue 15) --------------------------------------------------------------------
+
+
+class DeploymentScaling(Base):
+    @web.authenticated
+    async def put(self, deployment_id: str) -> None:
+        change = self.read(ScalingChange)
+        self.reply(await self.blocking(self.service().update_scaling, deployment_id, change))
+
+
+class DeploymentMetricsHandler(Base):
+    @web.authenticated
+    async def get(self, deployment_id: str) -> None:
+        window = window_seconds(self.get_query_argument("window", None))
+        self.reply(await self.blocking(self.service().deployment_metrics, deployment_id, window))
+
+
+ROUTES += [
+    Route(
+        "PUT",
+        "deployments/{deployment_id}/scaling",
+        rf"deployments/{DEPLOYMENT_ID}/scaling",
+        DeploymentScaling,
+        "change a live deployment's instance count, autoscaling policy or bandwidth (409 where the platform cannot)",
+        request=ScalingChange,
+        response=Deployment,
+        query=PLATFORM_QUERY,
+    ),
+    Route(
+        "GET",
+        "deployments/{deployment_id}/metrics",
+        rf"deployments/{DEPLOYMENT_ID}/metrics",
+        DeploymentMetricsHandler,
+        "per-model requests, errors, TTFT p50/p95, tokens/s, in-flight and replicas over a window, with series",
+        response=DeploymentMetrics,
+        query={**PLATFORM_QUERY, "window": "seconds or 5m, 1h, 1d (default 300)"},
+    ),
 ]
 
 
