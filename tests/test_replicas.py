@@ -25,6 +25,7 @@ from aqua_lab.platforms.local.router import OVERHEAD_HEADER
 from aqua_lab.platforms.local.runtime import Server, Supervisor
 from aqua_lab.platforms.local.store import Store
 from aqua_lab.service import AquaLabService
+from aqua_lab.widgets import MetricsPanel
 from tests.helpers.cli import run_cli
 
 pytestmark = pytest.mark.scaling
@@ -210,6 +211,10 @@ def test_request_and_token_counts_are_exact(pair, service):
     assert smol.replicas == 2 and smol.requests >= 12 and smol.errors == 0
     assert smol.ttft_p50_ms and smol.ttft_p95_ms >= smol.ttft_p50_ms and smol.tokens_per_s > 0
     assert sum(p.requests for p in smol.series) == smol.requests
+    panel = MetricsPanel(service, pair.id)
+    panel.window.value = 3600.0
+    assert "smol" in panel.view.value and panel.view.value.count("<svg") == 3
+    assert panel.metrics.models[0].requests >= 12
 
 
 @pytest.mark.local

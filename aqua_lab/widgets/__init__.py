@@ -4,6 +4,7 @@
 from .app import AquaLab
 from .chat import ChatPanel
 from .deploy import DeploymentsPanel, DeployPanel
+from .metrics import MetricsPanel
 from .planning import GpuSplit, ModelPicker
 
-__all__ = ["AquaLab", "ChatPanel", "DeployPanel", "DeploymentsPanel", "GpuSplit", "ModelPicker"]
+__all__ = ["AquaLab", "ChatPanel", "DeployPanel", "DeploymentsPanel", "GpuSplit", "MetricsPanel", "ModelPicker"]
