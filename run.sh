@@ -11,6 +11,13 @@ if [ "$#" -gt 0 ]; then
 fi
 aqua-lab demo
 port="${AQUA_LAB_PORT:-8888}"
+# JupyterLab's "receive official news?" toast is stopped by this setting, not by --LabApp.news_url=None;
+# written into this project's .venv only (the user's own settings are left alone)
+overrides=.venv/share/jupyter/lab/settings/overrides.json
+if [ ! -f "$overrides" ]; then
+  mkdir -p "$(dirname "$overrides")"
+  echo '{"@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": false}}' > "$overrides"
+fi
 args=(--no-browser --ip=127.0.0.1 --port="$port" --ServerApp.root_dir="$PWD/notebooks"
       --LabApp.news_url=None --LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate)
 if [ "$(id -u)" = 0 ]; then

@@ -3,6 +3,11 @@
 __version__ = "0.1.0"
 
 
+def _jupyter_labextension_paths() -> list[dict]:
+    # the prebuilt sidebar (built from labextension/ into the package; see scripts/labextension.sh)
+    return [{"src": "labextension", "dest": "aqua-lab"}]
+
+
 def _jupyter_server_extension_points() -> list[dict]:
     from .server.app import AquaLab
 

@@ -6,9 +6,13 @@ Field names follow the AQUA seeds (``gpu_count``, ``instance_shape``, ``model_id
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, computed_field
+
+#: the vLLM serving container AQUA deploys with unless a request names another
+DEFAULT_CONTAINER_IMAGE = "dsmc://odsc-vllm-serving:0.8.1.2"
 
 # --------------------------------------------------------------------------------------------------
 # Shapes
@@ -215,6 +219,14 @@ class ShapePlan(BaseModel):
     notes: list[str] = Field(default_factory=list)
     alternatives: list[PlanAlternative] = Field(default_factory=list)
 
+    def gpu_owners(self, models: Sequence[PlannedModel] | None = None) -> list[str | None]:
+        """The model id owning each GPU of the shape, in order (None: idle) — what a picture draws;
+        ``models``: another split of the same shape (one of its ``alternatives``)."""
+        cells: list[str | None] = [
+            m.ocid for m in (self.models if models is None else models) for _ in range(m.gpu_count)
+        ]
+        return cells + [None] * (self.total_gpus_available - len(cells))
+
 
 class Plan(BaseModel):
     """The answer to "where can these models run together, and how are the GPUs split".
@@ -391,6 +403,25 @@ class ValidatedDeployment(BaseModel):
         return sum(m.gpu_count for m in self.models)
 
 
+class ValidationResult(BaseModel):
+    """What checking a deployment request tells the user (REST ``deployments/validate``, CLI
+    ``deployment validate``): the canonical shape, each model as it would be deployed, warnings."""
+
+    instance_shape: str
+    models: list[ResolvedModel]
+    used_gpus: int
+    warnings: list[str]
+
+    @classmethod
+    def of(cls, validated: ValidatedDeployment) -> ValidationResult:
+        return cls(
+            instance_shape=validated.shape.name,
+            models=validated.models,
+            used_gpus=validated.used_gpus,
+            warnings=validated.warnings,
+        )
+
+
 # --------------------------------------------------------------------------------------------------
 # Deployments
 
@@ -468,11 +499,7 @@ class Deployment(BaseModel):
     scaling: Scaling | None = None
 
     def served_names(self) -> list[str]:
-        names = []
-        for m in self.models:
-            names.append(m.model_name)
-            names += [w.model_name or w.model_id for w in m.fine_tune_weights]
-        return names
+        return [name for name, _ in served_models(self.models)]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -591,6 +618,22 @@ class Evaluation(BaseModel):
     model: str
     report_path: str
     created_on: str | None = None
+
+
+def chunk_text(chunk: dict[str, Any]) -> str:
+    """The text an OpenAI stream chunk adds (chat: ``delta.content``; completions: ``text``)."""
+    choice = (chunk.get("choices") or [{}])[0]
+    return choice.get("delta", {}).get("content") or choice.get("text") or ""
+
+
+def served_models(models: Sequence[DeployedModel | ResolvedModel]) -> list[tuple[str, str]]:
+    """(served name, model id) of everything a deployment answers to: each model under its
+    ``model_name``, then each of its LoRA adapters under its own name (else its id)."""
+    served = []
+    for m in models:
+        served.append((m.model_name, m.model_id))
+        served += [(w.model_name or w.model_id, w.model_id) for w in m.fine_tune_weights]
+    return served
 
 
 # --------------------------------------------------------------------------------------------------

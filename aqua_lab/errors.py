@@ -119,11 +119,12 @@ class Conflict(AquaLabError):
 
 
 class Unsupported(Conflict):
-    """This platform cannot do what was asked (a capability it lacks): why, and what to use instead."""
+    """The platform cannot do this at all (not "not now"): e.g. the bundled catalog deploying, or
+    the local platform submitting evaluation jobs.  A clash with what the platform is, hence 409."""
 
-    def __init__(self, platform: str, cannot: str, why: str, use: str):
-        self.platform, self.cannot, self.why, self.use = platform, cannot, why, use
-        super().__init__(f"the {platform} platform cannot {cannot}: {why}; {use}")
+    def __init__(self, platform: str, message: str):
+        self.platform = platform
+        super().__init__(message)
 
 
 class Unavailable(AquaLabError):

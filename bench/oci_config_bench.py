@@ -1,10 +1,11 @@
 """OCI: resolving the deployment configs of 50 models with 100 ms of latency on every API call.
 
 Side by side in one run, against the emulator (real SDK, real signatures):
-- ours: ``OciPlatform.prefetch_models`` — every model's record and config metadata requested at once;
+- ours: ``AquaLabService.model_inputs`` (``OciPlatform.fetch_configs``) — every model's record and
+  config metadata requested at once;
 - ADS's way: 10 worker threads, each model's record then its metadata, one after the other
   (``MultiModelDeploymentConfigLoader``: ThreadPoolExecutor(max_workers=10));
-and ours again, warm (TTL cache).  Wall times are printed relative to one API round trip.
+and ours again, warm (the service's TTL cache).  Wall times are printed relative to one API round trip.
 
     python bench/oci_config_bench.py [--models 50] [--latency 0.1]
 """
@@ -22,6 +23,7 @@ os.environ.setdefault("OCI_SDK_DEFAULT_RETRY_ENABLED", "false")
 
 from aqua_lab.emulator import Emulator, seed_from_bundled, write_api_key_config  # noqa: E402
 from aqua_lab.platforms.oci import OciPlatform, Settings, resolve_auth  # noqa: E402
+from aqua_lab.service import AquaLabService  # noqa: E402
 
 COMPARTMENT = "ocid1.compartment.oc1..bench"
 
@@ -49,25 +51,25 @@ def main() -> None:
         )
 
     warm = platform()
-    warm.prefetch_models(ids[:2])  # the SDK imports its model classes lazily: pay that before timing
+    warm.fetch_configs(ids[:2])  # the SDK imports its model classes lazily: pay that before timing
     emulator.latency_s = args.latency
 
     start = time.perf_counter()
     warm.ds.get_model(ids[0])
     round_trip = time.perf_counter() - start
 
-    ours = platform()
+    ours = AquaLabService(platform())
     start = time.perf_counter()
-    ours.prefetch_models(ids)
+    inputs = ours.model_inputs(ids)
     cold = time.perf_counter() - start
-    assert all(ours.get_model_config(i) is not None for i in ids)
+    assert all(m.config is not None for m in inputs)
 
-    listed = platform()  # the UI path: the catalog was listed (and cached) before the user picked models
+    listed = AquaLabService(platform())  # the UI path: the catalog was listed before the user picked models
     emulator.latency_s = 0
-    listed.list_models()
+    listed.models()
     emulator.latency_s = args.latency
     start = time.perf_counter()
-    listed.prefetch_models(ids)
+    listed.model_inputs(ids)
     after_listing = time.perf_counter() - start
 
     ads = platform()
@@ -82,9 +84,9 @@ def main() -> None:
     baseline = time.perf_counter() - start
 
     start = time.perf_counter()
-    ours.prefetch_models(ids)
+    ours.model_inputs(ids)
     for model_id in ids:
-        ours.get_model_config(model_id)
+        ours.model_input(model_id)
     repeat = time.perf_counter() - start
     emulator.stop()
 

@@ -42,3 +42,4 @@ fi
 case ",${AQUA_LAB_EXTRAS:-}," in
   *,local,*) python -m aqua_lab.platforms.local.engine_build ensure >/dev/null ;;
 esac
+bash "$(dirname "${BASH_SOURCE[0]}")/labextension.sh"  # the JupyterLab sidebar, built when its sources changed

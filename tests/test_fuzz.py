@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from aqua_lab.server.handlers import ROUTES
+from aqua_lab.server.routes import ROUTES
 from tests.helpers.servers import start_jupyter
 
 pytestmark = pytest.mark.server

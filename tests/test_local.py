@@ -372,30 +372,36 @@ def test_the_cli_deploys_lists_chats_and_deletes(tmp_path):
         ]
     )
     created = cli("deployment", "create", "--platform", "local", "--models", models, "--display_name", "cli")
-    assert created.returncode == 0, created.stderr
-    deployment = json.loads(created.stdout)
-    assert deployment["state"] == "ACTIVE" and deployment["endpoint"].startswith("http://127.0.0.1:")
-    assert [(m["model_name"], m["gpu_count"]) for m in deployment["models"]] == [("smol-a", 1), ("smol-b", 1)]
-    listed = json.loads(cli("deployment", "list", "--platform", "local").stdout)
-    assert [d["id"] for d in listed] == [deployment["id"]]
-    chat = cli(
-        "deployment",
-        "chat",
-        "--model_deployment_id",
-        deployment["id"],
-        "--model_name",
-        "smol-b",
-        "--prompt",
-        "Say hello",
-        "--max_tokens",
-        "8",
-        "--temperature",
-        "0",
-    )
-    assert chat.returncode == 0 and chat.stdout.strip(), chat.stderr
-    got = json.loads(cli("deployment", "get", "--platform", "local", "--model_deployment_id", deployment["id"]).stdout)
-    assert [s["state"] for s in got["model_states"]] == ["ACTIVE", "ACTIVE"]
-    deleted = cli("deployment", "delete", "--platform", "local", "--model_deployment_id", deployment["id"])
-    assert json.loads(deleted.stdout)["state"] == "DELETED"
+    try:
+        assert created.returncode == 0, created.stderr
+        deployment = json.loads(created.stdout)
+        assert deployment["state"] == "ACTIVE" and deployment["endpoint"].startswith("http://127.0.0.1:")
+        assert [(m["model_name"], m["gpu_count"]) for m in deployment["models"]] == [("smol-a", 1), ("smol-b", 1)]
+        listed = json.loads(cli("deployment", "list", "--platform", "local").stdout)
+        assert [d["id"] for d in listed] == [deployment["id"]]
+        chat = cli(
+            "deployment",
+            "chat",
+            "--model_deployment_id",
+            deployment["id"],
+            "--model_name",
+            "smol-b",
+            "--prompt",
+            "Say hello",
+            "--max_tokens",
+            "8",
+            "--temperature",
+            "0",
+        )
+        assert chat.returncode == 0 and chat.stdout.strip(), chat.stderr
+        got = json.loads(
+            cli("deployment", "get", "--platform", "local", "--model_deployment_id", deployment["id"]).stdout
+        )
+        assert [s["state"] for s in got["model_states"]] == ["ACTIVE", "ACTIVE"]
+        deleted = cli("deployment", "delete", "--platform", "local", "--model_deployment_id", deployment["id"])
+        assert json.loads(deleted.stdout)["state"] == "DELETED"
+    finally:  # a failed assertion above must not leave the runtime and its servers running
+        for d in LocalPlatform(data_dir=tmp_path).list_deployments():
+            LocalPlatform(data_dir=tmp_path).delete(d.id)
     missing = cli("deployment", "get", "--model_deployment_id", deployment["id"])
     assert missing.returncode == 2 and "unknown deployment" in missing.stderr

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import time
 
 import pytest
 
@@ -159,9 +160,33 @@ def test_models_and_configs_from_metadata_object_storage_and_fine_tune_base(emul
         custom={"fine_tune_source": emulator.ids["google/gemma-2b"]},
     )
     assert "VM.GPU.A10.2" in service.platform.get_model_config(ft).configuration
+    service.model_input(mine)
     before = _requests(emulator, f"/models/{mine}")
-    service.platform.get_model_config(mine)
+    service.model_input(mine)
     assert _requests(emulator, f"/models/{mine}") == before  # TTL cache
+
+
+def test_a_changed_deployment_config_on_oci_is_seen_after_the_ttl(emulator, config_file):
+    service = AquaLabService(_platform(emulator, resolve_auth(config_file=config_file)), input_ttl_s=0.3)
+    name = "models/ttl-7b/config/deployment_config.json"
+
+    def publish(shape: str, gpus: int) -> None:
+        config = {"shape": [shape], "configuration": {shape: {"multi_model_deployment": [{"gpu_count": gpus}]}}}
+        emulator.put_object("mine", name, json.dumps(config).encode())
+
+    publish("VM.GPU.A10.2", 2)
+    model = emulator.add_model(
+        "ttl-7b",
+        COMPARTMENT,
+        tags={"OCI_AQUA": "active"},
+        custom={"artifact_location": f"oci://mine@{emulator.namespace}/models/ttl-7b/artifact"},
+    )
+    assert list(service.plan([model]).gpu_allocation) == ["VM.GPU.A10.2"]
+    publish("BM.GPU.A10.4", 4)  # someone edits the file in Object Storage
+    assert list(service.plan([model]).gpu_allocation) == ["VM.GPU.A10.2"]  # within the TTL: the cached one
+    time.sleep(0.35)
+    assert list(service.plan([model]).gpu_allocation) == ["BM.GPU.A10.4"]
+    assert service.plan([model]).gpu_allocation["BM.GPU.A10.4"].models[0].gpu_count == 4
 
 
 def test_configs_of_many_models_are_fetched_concurrently(emulator, config_file):
@@ -170,12 +195,13 @@ def test_configs_of_many_models_are_fetched_concurrently(emulator, config_file):
     emulator.latency_s = 0.1  # long enough for concurrent calls to overlap at the server
     emulator.peak_in_flight = 0
     try:
-        platform.prefetch_models(ids)
+        service = AquaLabService(platform)
+        service.model_inputs(ids)
     finally:
         emulator.latency_s = 0
     assert emulator.peak_in_flight >= 12  # every model's record and config were in flight together
     before = len(emulator.state.requests)
-    AquaLabService(platform).plan(ids[:3])
+    service.plan(ids[:3])
     assert [p for _, p in emulator.state.requests[before:]] == ["/20190101/modelDeploymentShapes"]  # cache
 
 
@@ -213,7 +239,7 @@ def test_multi_model_deployment_end_to_end(emulator, service):
     created = service.create_deployment(spec)
     assert created.state == "CREATING" and created.instance_shape == "VM.GPU.A10.2"
     seen = []
-    done = service.wait(created.id, timeout=10, interval=0.01, progress=lambda d: seen.append(d.progress))
+    done = service.wait(created.id, lambda d: seen.append(d.progress), timeout=10, interval=0.01)
     assert done.state == "ACTIVE" and seen[-1] == 100 and any(0 < p < 100 for p in seen)
     assert [(m.model_name, m.gpu_count) for m in done.models] == [("gemma", 1), ("phi", 1)]
     assert {(s.model_name, s.state) for s in done.model_states} == {("gemma", "ACTIVE"), ("phi", "ACTIVE")}

@@ -8,15 +8,17 @@ import asyncio
 import json
 import time
 import urllib.parse
+from typing import ClassVar
 
 import pytest
+from jupyter_server.auth.authorizer import Authorizer
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 
 from aqua_lab.domain import DeploymentSpec
 from aqua_lab.inference.sse import SSEParser
 from aqua_lab.platforms.local import LocalPlatform
 from aqua_lab.platforms.local.models import SMOLLM2_ID
-from aqua_lab.server.handlers import ROUTES, handlers
+from aqua_lab.server.routes import ROUTES, handlers
 from aqua_lab.service import AquaLabService
 
 pytestmark = pytest.mark.server
@@ -47,8 +49,7 @@ def oci_emulator(tmp_path_factory):
     emulator.stop()
 
 
-@pytest.fixture
-def jp_server_config(data_dir, oci_emulator):
+def server_config(data_dir, oci_emulator) -> dict:
     return {
         "ServerApp": {"jpserver_extensions": {"aqua_lab": True}, "allow_unauthenticated_access": False},
         "AquaLab": {
@@ -62,6 +63,11 @@ def jp_server_config(data_dir, oci_emulator):
             "oci_endpoint": oci_emulator.url,
         },
     }
+
+
+@pytest.fixture
+def jp_server_config(data_dir, oci_emulator):
+    return server_config(data_dir, oci_emulator)
 
 
 @pytest.fixture(scope="module")
@@ -482,3 +488,52 @@ async def test_rest_over_oci_plan_deploy_chat_update_delete(jp_fetch):
         jp_fetch, "deployments", "x", method="PUT", body=spec, params={"platform": "bundled"}, expect=409
     )
     assert "cannot update a deployment in place" in bundled_put["message"]
+
+
+async def test_a_created_deployment_is_located_by_its_201(jp_fetch, jp_base_url):
+    oci = {"platform": "oci"}
+    spec = {
+        "models": [{"model_id": "google/gemma-2b", "gpu_count": 1}, {"model_id": "microsoft/phi-2", "gpu_count": 1}],
+        "instance_shape": "VM.GPU.A10.2",
+        "display_name": "located",
+    }
+    response = await jp_fetch("aqua", "deployments", method="POST", body=json.dumps(spec), params=oci)
+    created = json.loads(response.body)
+    try:
+        assert response.code == 201
+        location = response.headers["Location"]
+        assert location == f"{jp_base_url}aqua/deployments/{urllib.parse.quote(created['id'])}"
+        assert (await fetch_json(jp_fetch, "deployments", created["id"], params=oci))["display_name"] == "located"
+    finally:
+        await fetch_json(jp_fetch, "deployments", created["id"], method="DELETE", params=oci)
+
+
+class ReadOnlyAuthorizer(Authorizer):
+    """What a JupyterHub role with read scopes only would allow: reads on aqua_lab, nothing else."""
+
+    asked: ClassVar[list[tuple[str, str]]] = []
+
+    def is_authorized(self, handler, user, action, resource):
+        self.asked.append((action, resource))
+        return action == "read"
+
+
+class TestAnAuthorizerTellsReadsFromWrites:
+    @pytest.fixture
+    def jp_server_config(self, data_dir, oci_emulator):
+        config = server_config(data_dir, oci_emulator)
+        config["ServerApp"]["authorizer_class"] = ReadOnlyAuthorizer
+        return config
+
+    async def test_reads_pass_and_writes_are_refused(self, jp_fetch):
+        ReadOnlyAuthorizer.asked.clear()
+        assert (await fetch_json(jp_fetch, "platforms"))["data"]
+        plan = await fetch_json(
+            jp_fetch, "plans", method="POST", body={"model_ids": ["google/gemma-2b"]}, params={"platform": "bundled"}
+        )
+        assert "VM.GPU.A10.2" in plan["gpu_allocation"]  # a plan computes, it writes nothing
+        spec = {"models": [{"model_id": "google/gemma-2b", "gpu_count": 1}], "instance_shape": "x", "display_name": "d"}
+        with pytest.raises(HTTPClientError) as refused:
+            await jp_fetch("aqua", "deployments", method="POST", body=json.dumps(spec))
+        assert refused.value.code == 403
+        assert ("write", "aqua_lab") in ReadOnlyAuthorizer.asked and ("read", "aqua_lab") in ReadOnlyAuthorizer.asked

@@ -9,7 +9,7 @@ import pytest
 from aqua_lab.platforms.local import LocalPlatform
 from aqua_lab.platforms.local.models import SMOLLM2_ID
 from aqua_lab.service import AquaLabService
-from aqua_lab.widgets import AquaLab, ChatPanel, DeploymentsPanel, DeployPanel, GpuSplit, ModelPicker
+from aqua_lab.widgets import AquaLabWidget, ChatPanel, DeploymentsPanel, DeployPanel, GpuSplit, ModelPicker
 
 pytestmark = pytest.mark.widgets
 
@@ -123,7 +123,7 @@ def local(tmp_path_factory):
 
 
 def test_deploy_with_progress_then_chat_compare_and_delete(local):
-    app = AquaLab(local)
+    app = AquaLabWidget(local)
     app.picker.pick(SMOLLM2_ID, SMOLLM2_ID)
     shape = local.shapes()[0].name
     assert app.split.owners(shape).count(SMOLLM2_ID) == local.shapes()[0].gpu_count
@@ -202,7 +202,7 @@ def test_no_panel_attribute_shadows_an_ipywidgets_member():
 
     members = set(dir(w.VBox()))
     for cls in (
-        panels.AquaLab,
+        panels.AquaLabWidget,
         panels.ChatPanel,
         panels.DeployPanel,
         panels.DeploymentsPanel,

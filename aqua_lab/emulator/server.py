@@ -31,6 +31,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
+from ..server.paths import template_pattern
 from . import scaling
 
 DS = "/20190101"
@@ -416,43 +417,17 @@ class _Handler(BaseHTTPRequestHandler):
     # routes ---------------------------------------------------------------------------------------
 
     def _route(self, path: str, query: dict[str, str], body: bytes, fault: Fault | None) -> None:
-        s, m = self.emu.state, self.command
-        if path.startswith(DS):
-            p = path[len(DS) :]
-            with self.emu._lock:
-                return self._data_science(p, m, query, body, s)
-        if path == "/n" and m == "GET":
-            return self._send(200, self.emu.namespace)
-        obj = re.fullmatch(r"/n/([^/]+)/b/([^/]+)/o/(.+)", path)
-        if obj:
-            key = (obj.group(1), obj.group(2), obj.group(3))
-            if m == "PUT":
-                s.objects[key] = body
-                return self._send(200, None, {"etag": hashlib.md5(body).hexdigest()})
-            if key not in s.objects:
-                raise Reply(404, "ObjectNotFound", f"The object '{key[2]}' was not found in the bucket '{key[1]}'")
-            return self._send(200, s.objects[key], {"content-type": "application/octet-stream"})
-        listing = re.fullmatch(r"/n/([^/]+)/b/([^/]+)/o", path)
-        if listing and m == "GET":
-            prefix = query.get("prefix", "")
-            names = sorted(k[2] for k in s.objects if k[:2] == listing.groups() and k[2].startswith(prefix))
-            return self._send(200, {"objects": [{"name": n} for n in names]})
-        if path == f"{scaling.MONITORING}/metrics/actions/summarizeMetricsData" and m == "POST":
-            try:
-                with self.emu._lock:
-                    return self._send(200, scaling.summarize(s.deployments, json.loads(body or b"{}")))
-            except scaling.Invalid as exc:
-                raise Reply(400, "InvalidParameter", exc.message) from None
-        predict = re.fullmatch(r"/([^/]+)/(predict|predictWithResponseStream)", path)
-        if predict and m == "POST":
-            started = time.perf_counter()
-            try:
-                return self._predict(predict.group(1), body, fault)
-            finally:
-                with self.emu._lock:
-                    served = s.deployments.get(predict.group(1))
-                    if served is not None:  # what OCI Monitoring would count for it
-                        scaling.record_predict(served, (time.perf_counter() - started) * 1000, 200)
+        for route in ROUTES:
+            if route.method != self.command:
+                continue
+            found = route.pattern.fullmatch(path)
+            if found is None:
+                continue
+            request = Request(query, body, fault)
+            if not route.locked:
+                return route.answer(self, request, **found.groupdict())
+            with self.emu._lock:  # Data Science state changes one request at a time
+                return route.answer(self, request, **found.groupdict())
         raise Reply(404, "NotAuthorizedOrNotFound", "Authorization failed or requested resource not found.")
 
     def _get(self, table: dict, ident: str) -> dict:
@@ -464,134 +439,190 @@ class _Handler(BaseHTTPRequestHandler):
     def _public(d: dict) -> dict:
         return {k: v for k, v in d.items() if not k.startswith("_")}
 
-    def _data_science(self, p: str, m: str, q: dict[str, str], body: bytes, s: State) -> None:
-        emu = self.emu
-        if p == "/modelDeploymentShapes" and m == "GET":
-            return self._send(200, s.shapes)
-        if p == "/models" and m == "GET":
-            rows = [
-                x
-                for x in s.models.values()
-                if x["compartmentId"] == q.get("compartmentId")
-                and (not q.get("displayName") or x["displayName"] == q["displayName"])
-            ]
-            return self._send(200, [self._public(x) for x in rows])
-        got = re.fullmatch(r"/models/([^/]+)", p)
-        if got and m == "GET":
-            return self._send(200, self._get(s.models, got.group(1)))
-        meta = re.fullmatch(r"/models/([^/]+)/definedMetadata/([^/]+)/artifact/content", p)
-        if meta and m == "GET":
-            self._get(s.models, meta.group(1))
-            data = s.metadata_artifacts.get((meta.group(1), meta.group(2)))
-            if data is None:
-                raise Reply(404, "NotAuthorizedOrNotFound", "No artifact for this metadatum.")
-            return self._send(200, data, {"content-type": "application/octet-stream"})
+    # Object Storage and inference ----------------------------------------------------------------
 
-        if p == "/modelGroups" and m == "POST":
-            request = json.loads(body)
-            group_id = ocid("datasciencemodelgroup")
-            for member in request.get("memberModelEntries", {}).get("memberModelDetails", []):
-                if member["modelId"] not in s.models:
-                    raise Reply(404, "NotAuthorizedOrNotFound", f"Model {member['modelId']} not found.")
-            group = {
-                **{k: v for k, v in request.items() if k != "createType"},
-                "id": group_id,
-                "lifecycleState": "ACTIVE",
-                "timeCreated": now(),
-                "timeUpdated": now(),
-                "createdBy": "ocid1.user.oc1..emu",
-                "createType": "CREATE",
-                "versionId": 1,
-                "definedTags": request.get("definedTags", {}),
-                "freeformTags": request.get("freeformTags", {}),
-            }
-            s.groups[group_id] = group
-            wr = emu._work_request("MODEL_GROUP_CREATE", request["compartmentId"], group_id, "modelGroup")
-            s.work_requests[wr].update(status="SUCCEEDED", percentComplete=100.0, timeFinished=now())
-            return self._send(200, group, {"opc-work-request-id": wr, "etag": "1"})
-        got = re.fullmatch(r"/modelGroups/([^/]+)", p)
-        if got and m == "GET":
-            return self._send(200, self._get(s.groups, got.group(1)))
-        if got and m == "DELETE":
-            self._get(s.groups, got.group(1))["lifecycleState"] = "DELETED"
-            return self._send(204)
-        if p == "/modelGroups" and m == "GET":
-            rows = [
-                self._public(g)
-                for g in s.groups.values()
-                if g["compartmentId"] == q.get("compartmentId") and g["lifecycleState"] != "DELETED"
-            ]
-            return self._send(200, rows)
+    def _namespace(self, r: Request) -> None:
+        self._send(200, self.emu.namespace)
 
-        if p == "/modelDeployments" and m == "POST":
-            return self._create_deployment(json.loads(body))
-        if p == "/modelDeployments" and m == "GET":
-            rows = []
-            for d in s.deployments.values():
-                emu._advance(d)
-                if d["compartmentId"] == q.get("compartmentId") and d["lifecycleState"] != "DELETED":
-                    rows.append(self._public(d))
-            return self._send(200, rows)
-        got = re.fullmatch(r"/modelDeployments/([^/]+)", p)
-        if got:
-            d = self._get(s.deployments, got.group(1))
-            if m == "GET":
-                emu._advance(d)
-                return self._send(200, self._public(d), {"etag": "1"})
-            if m == "DELETE":
-                return self._transition(d, "DELETING", "DELETED", "MODEL_DEPLOYMENT_DELETE")
-            if m == "PUT":
-                return self._update_deployment(d, json.loads(body))
-        action = re.fullmatch(r"/modelDeployments/([^/]+)/actions/(activate|deactivate)", p)
-        if action and m == "POST":
-            d = self._get(s.deployments, action.group(1))
-            if action.group(2) == "activate":
-                if d["lifecycleState"] != "INACTIVE":
-                    raise Reply(409, "IncorrectState", f"The deployment is {d['lifecycleState']}, not INACTIVE.")
-                return self._transition(d, "UPDATING", "ACTIVE", "MODEL_DEPLOYMENT_ACTIVATE")
-            if d["lifecycleState"] not in ("ACTIVE", "NEEDS_ATTENTION", "FAILED"):
-                raise Reply(
-                    409, "IncorrectState", f"The deployment is {d['lifecycleState']}; it cannot be deactivated."
-                )
-            return self._transition(d, "UPDATING", "INACTIVE", "MODEL_DEPLOYMENT_DEACTIVATE")
-        states = re.fullmatch(r"/modelDeployments/([^/]+)/models/modelState", p)
-        if states and m == "GET":
-            d = self._get(s.deployments, states.group(1))
-            return self._send(200, self._model_states(d))
-        if p == "/workRequests" and m == "GET":
-            rows = [
-                self._public(w)
-                for w in s.work_requests.values()
-                if w["compartmentId"] == q.get("compartmentId")
-                and (not q.get("resourceId") or w["_target"] == q["resourceId"])
-            ]
-            return self._send(200, rows)
-        got = re.fullmatch(r"/workRequests/([^/]+)", p)
-        if got and m == "GET":
-            wr = self._get(s.work_requests, got.group(1))
-            target = s.deployments.get(wr["_target"])
-            if target is not None:
-                emu._advance(target)
-            return self._send(200, self._public(wr))
-        created = {
-            "/jobs": (s.jobs, "datasciencejob", "ACTIVE", "timeCreated"),
-            "/jobRuns": (s.job_runs, "datasciencejobrun", "ACCEPTED", "timeAccepted"),
-        }.get(p)
-        if created and m == "POST":
-            table, kind, state, stamp = created
-            ident = ocid(kind)
-            table[ident] = {
-                **json.loads(body),
-                "id": ident,
-                "lifecycleState": state,
-                stamp: now(),
-                "createdBy": "ocid1.user.oc1..emu",
-            }
-            return self._send(200, table[ident])
-        got = re.fullmatch(r"/(jobs|jobRuns)/([^/]+)", p)
-        if got and m == "GET":
-            return self._send(200, self._get(s.jobs if got.group(1) == "jobs" else s.job_runs, got.group(2)))
-        raise Reply(404, "NotAuthorizedOrNotFound", "Authorization failed or requested resource not found.")
+    def _put_object(self, r: Request, namespace: str, bucket: str, name: str) -> None:
+        self.emu.state.objects[(namespace, bucket, name)] = r.body
+        self._send(200, None, {"etag": hashlib.md5(r.body).hexdigest()})
+
+    def _get_object(self, r: Request, namespace: str, bucket: str, name: str) -> None:
+        data = self.emu.state.objects.get((namespace, bucket, name))
+        if data is None:
+            raise Reply(404, "ObjectNotFound", f"The object '{name}' was not found in the bucket '{bucket}'")
+        self._send(200, data, {"content-type": "application/octet-stream"})
+
+    def _list_objects(self, r: Request, namespace: str, bucket: str) -> None:
+        prefix = r.query.get("prefix", "")
+        names = sorted(k[2] for k in self.emu.state.objects if k[:2] == (namespace, bucket) and k[2].startswith(prefix))
+        self._send(200, {"objects": [{"name": n} for n in names]})
+
+    def _predict_route(self, r: Request, deployment_id: str) -> None:
+        started = time.perf_counter()
+        try:
+            self._predict(deployment_id, r.body, r.fault)
+        finally:
+            with self.emu._lock:
+                served = self.emu.state.deployments.get(deployment_id)
+                if served is not None:  # what OCI Monitoring would count for it
+                    scaling.record_predict(served, (time.perf_counter() - started) * 1000, 200)
+
+    def _summarize_metrics(self, r: Request) -> None:
+        """OCI Monitoring's SummarizeMetricsData over what this emulator served (see :mod:`.scaling`)."""
+        try:
+            self._send(200, scaling.summarize(self.emu.state.deployments, json.loads(r.body or b"{}")))
+        except scaling.Invalid as exc:
+            raise Reply(400, "InvalidParameter", exc.message) from None
+
+    # Data Science: catalog -------------------------------------------------------------------------
+
+    def _list_shapes(self, r: Request) -> None:
+        self._send(200, self.emu.state.shapes)
+
+    def _list_models(self, r: Request) -> None:
+        q = r.query
+        rows = [
+            x
+            for x in self.emu.state.models.values()
+            if x["compartmentId"] == q.get("compartmentId")
+            and (not q.get("displayName") or x["displayName"] == q["displayName"])
+        ]
+        self._send(200, [self._public(x) for x in rows])
+
+    def _get_model(self, r: Request, model_id: str) -> None:
+        self._send(200, self._get(self.emu.state.models, model_id))
+
+    def _get_metadatum(self, r: Request, model_id: str, key: str) -> None:
+        self._get(self.emu.state.models, model_id)
+        data = self.emu.state.metadata_artifacts.get((model_id, key))
+        if data is None:
+            raise Reply(404, "NotAuthorizedOrNotFound", "No artifact for this metadatum.")
+        self._send(200, data, {"content-type": "application/octet-stream"})
+
+    # Data Science: model groups --------------------------------------------------------------------
+
+    def _create_group(self, r: Request) -> None:
+        s, emu = self.emu.state, self.emu
+        request = json.loads(r.body)
+        group_id = ocid("datasciencemodelgroup")
+        for member in request.get("memberModelEntries", {}).get("memberModelDetails", []):
+            if member["modelId"] not in s.models:
+                raise Reply(404, "NotAuthorizedOrNotFound", f"Model {member['modelId']} not found.")
+        group = {
+            **{k: v for k, v in request.items() if k != "createType"},
+            "id": group_id,
+            "lifecycleState": "ACTIVE",
+            "timeCreated": now(),
+            "timeUpdated": now(),
+            "createdBy": "ocid1.user.oc1..emu",
+            "createType": "CREATE",
+            "versionId": 1,
+            "definedTags": request.get("definedTags", {}),
+            "freeformTags": request.get("freeformTags", {}),
+        }
+        s.groups[group_id] = group
+        wr = emu._work_request("MODEL_GROUP_CREATE", request["compartmentId"], group_id, "modelGroup")
+        s.work_requests[wr].update(status="SUCCEEDED", percentComplete=100.0, timeFinished=now())
+        self._send(200, group, {"opc-work-request-id": wr, "etag": "1"})
+
+    def _get_group(self, r: Request, group_id: str) -> None:
+        self._send(200, self._get(self.emu.state.groups, group_id))
+
+    def _delete_group(self, r: Request, group_id: str) -> None:
+        self._get(self.emu.state.groups, group_id)["lifecycleState"] = "DELETED"
+        self._send(204)
+
+    def _list_groups(self, r: Request) -> None:
+        rows = [
+            self._public(g)
+            for g in self.emu.state.groups.values()
+            if g["compartmentId"] == r.query.get("compartmentId") and g["lifecycleState"] != "DELETED"
+        ]
+        self._send(200, rows)
+
+    # Data Science: model deployments ---------------------------------------------------------------
+
+    def _create_deployment_route(self, r: Request) -> None:
+        self._create_deployment(json.loads(r.body))
+
+    def _list_deployments(self, r: Request) -> None:
+        rows = []
+        for d in self.emu.state.deployments.values():
+            self.emu._advance(d)
+            if d["compartmentId"] == r.query.get("compartmentId") and d["lifecycleState"] != "DELETED":
+                rows.append(self._public(d))
+        self._send(200, rows)
+
+    def _get_deployment(self, r: Request, deployment_id: str) -> None:
+        d = self._get(self.emu.state.deployments, deployment_id)
+        self.emu._advance(d)
+        self._send(200, self._public(d), {"etag": "1"})
+
+    def _delete_deployment(self, r: Request, deployment_id: str) -> None:
+        d = self._get(self.emu.state.deployments, deployment_id)
+        self._transition(d, "DELETING", "DELETED", "MODEL_DEPLOYMENT_DELETE")
+
+    def _put_deployment(self, r: Request, deployment_id: str) -> None:
+        self._update_deployment(self._get(self.emu.state.deployments, deployment_id), json.loads(r.body))
+
+    def _activate(self, r: Request, deployment_id: str) -> None:
+        d = self._get(self.emu.state.deployments, deployment_id)
+        if d["lifecycleState"] != "INACTIVE":
+            raise Reply(409, "IncorrectState", f"The deployment is {d['lifecycleState']}, not INACTIVE.")
+        self._transition(d, "UPDATING", "ACTIVE", "MODEL_DEPLOYMENT_ACTIVATE")
+
+    def _deactivate(self, r: Request, deployment_id: str) -> None:
+        d = self._get(self.emu.state.deployments, deployment_id)
+        if d["lifecycleState"] not in ("ACTIVE", "NEEDS_ATTENTION", "FAILED"):
+            raise Reply(409, "IncorrectState", f"The deployment is {d['lifecycleState']}; it cannot be deactivated.")
+        self._transition(d, "UPDATING", "INACTIVE", "MODEL_DEPLOYMENT_DEACTIVATE")
+
+    def _model_states_route(self, r: Request, deployment_id: str) -> None:
+        self._send(200, self._model_states(self._get(self.emu.state.deployments, deployment_id)))
+
+    # Data Science: work requests and jobs ----------------------------------------------------------
+
+    def _list_work_requests(self, r: Request) -> None:
+        q = r.query
+        rows = [
+            self._public(w)
+            for w in self.emu.state.work_requests.values()
+            if w["compartmentId"] == q.get("compartmentId")
+            and (not q.get("resourceId") or w["_target"] == q["resourceId"])
+        ]
+        self._send(200, rows)
+
+    def _get_work_request(self, r: Request, work_request_id: str) -> None:
+        wr = self._get(self.emu.state.work_requests, work_request_id)
+        target = self.emu.state.deployments.get(wr["_target"])
+        if target is not None:
+            self.emu._advance(target)
+        self._send(200, self._public(wr))
+
+    def _create_in(self, r: Request, table: dict, kind: str, state: str, stamp: str) -> None:
+        ident = ocid(kind)
+        table[ident] = {
+            **json.loads(r.body),
+            "id": ident,
+            "lifecycleState": state,
+            stamp: now(),
+            "createdBy": "ocid1.user.oc1..emu",
+        }
+        self._send(200, table[ident])
+
+    def _create_job(self, r: Request) -> None:
+        self._create_in(r, self.emu.state.jobs, "datasciencejob", "ACTIVE", "timeCreated")
+
+    def _create_job_run(self, r: Request) -> None:
+        self._create_in(r, self.emu.state.job_runs, "datasciencejobrun", "ACCEPTED", "timeAccepted")
+
+    def _get_job(self, r: Request, job_id: str) -> None:
+        self._send(200, self._get(self.emu.state.jobs, job_id))
+
+    def _get_job_run(self, r: Request, job_run_id: str) -> None:
+        self._send(200, self._get(self.emu.state.job_runs, job_run_id))
 
     def _create_deployment(self, request: dict) -> None:
         s, emu = self.emu.state, self.emu
@@ -787,3 +818,66 @@ def new_api_key() -> tuple[Any, str, str]:
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     ).decode()
     return key, pem, fingerprint
+
+
+# --------------------------------------------------------------------------------------------------
+# Route table: (method, path template, answer).  ``{name}`` matches one path segment, ``{name}``
+# the rest of the path (object names contain slashes).  Data Science routes run under the lock.
+
+
+@dataclass(frozen=True)
+class Request:
+    query: dict[str, str]
+    body: bytes
+    fault: Fault | None
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    pattern: re.Pattern[str]
+    answer: Any  # an unbound _Handler method: (handler, request, **path parameters)
+    locked: bool
+
+
+def route(method: str, template: str, answer: Any, locked: bool = False) -> Route:
+    return Route(method, re.compile(template_pattern(template, {"name": ".+"})), answer, locked)
+
+
+def _ds(method: str, template: str, answer: Any) -> Route:
+    return route(method, DS + template, answer, locked=True)
+
+
+H = _Handler
+ROUTES = [
+    _ds("GET", "/modelDeploymentShapes", H._list_shapes),
+    _ds("GET", "/models", H._list_models),
+    _ds("GET", "/models/{model_id}", H._get_model),
+    _ds("GET", "/models/{model_id}/definedMetadata/{key}/artifact/content", H._get_metadatum),
+    _ds("POST", "/modelGroups", H._create_group),
+    _ds("GET", "/modelGroups", H._list_groups),
+    _ds("GET", "/modelGroups/{group_id}", H._get_group),
+    _ds("DELETE", "/modelGroups/{group_id}", H._delete_group),
+    _ds("POST", "/modelDeployments", H._create_deployment_route),
+    _ds("GET", "/modelDeployments", H._list_deployments),
+    _ds("GET", "/modelDeployments/{deployment_id}", H._get_deployment),
+    _ds("DELETE", "/modelDeployments/{deployment_id}", H._delete_deployment),
+    _ds("PUT", "/modelDeployments/{deployment_id}", H._put_deployment),
+    _ds("POST", "/modelDeployments/{deployment_id}/actions/activate", H._activate),
+    _ds("POST", "/modelDeployments/{deployment_id}/actions/deactivate", H._deactivate),
+    _ds("GET", "/modelDeployments/{deployment_id}/models/modelState", H._model_states_route),
+    _ds("GET", "/workRequests", H._list_work_requests),
+    _ds("GET", "/workRequests/{work_request_id}", H._get_work_request),
+    _ds("POST", "/jobs", H._create_job),
+    _ds("GET", "/jobs/{job_id}", H._get_job),
+    _ds("POST", "/jobRuns", H._create_job_run),
+    _ds("GET", "/jobRuns/{job_run_id}", H._get_job_run),
+    route("GET", "/n", H._namespace),
+    route("PUT", "/n/{namespace}/b/{bucket}/o/{name}", H._put_object),
+    route("GET", "/n/{namespace}/b/{bucket}/o/{name}", H._get_object),
+    route("HEAD", "/n/{namespace}/b/{bucket}/o/{name}", H._get_object),
+    route("GET", "/n/{namespace}/b/{bucket}/o", H._list_objects),
+    route("POST", scaling.MONITORING + "/metrics/actions/summarizeMetricsData", H._summarize_metrics, locked=True),
+    route("POST", "/{deployment_id}/predict", H._predict_route),
+    route("POST", "/{deployment_id}/predictWithResponseStream", H._predict_route),
+]

@@ -1,8 +1,19 @@
-"""The verbs every platform offers, so the service, REST, widgets and CLI do not care which runs."""
+"""The contract between the service and a platform: everything a platform can be asked.
+
+:class:`Platform` names every verb.  The core ones (catalog, deployments, inference) each platform
+implements; the optional capabilities have defaults here that either do nothing where nothing is
+the right answer (no prefetch, no config warnings, no model suggestion, no default shape) or refuse
+with :class:`~aqua_lab.errors.Unsupported` (409) naming what this platform cannot do.  The service
+calls the contract and never probes a platform for attributes, so a new capability is one method
+here and one override where it exists.
+"""
 
 from __future__ import annotations
 
-from typing import Any, Protocol, runtime_checkable
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 from ..domain import (
     CatalogModel,
@@ -10,81 +21,137 @@ from ..domain import (
     DeploymentConfig,
     DeploymentMetrics,
     DeploymentSpec,
+    Evaluation,
+    EvaluationSpec,
     ModelState,
     Shape,
     ValidatedDeployment,
 )
-from ..errors import Unsupported
+from ..errors import NotFound, Unsupported
 
 
-@runtime_checkable
-class Platform(Protocol):
+@dataclass(frozen=True)
+class FetchedConfig:
+    """What planning needs of one model: its catalog entry, its config (None: none) and the
+    problems found in that config."""
+
+    model: CatalogModel
+    config: DeploymentConfig | None
+    warnings: list[str] = field(default_factory=list)
+
+
+class Platform(ABC):
     name: str
     #: key of the container parameters in this platform's deployment configs (VLLM_PARAMS …)
     params_key: str
 
+    # catalog --------------------------------------------------------------------------------------
+
+    @abstractmethod
     def list_shapes(self) -> list[Shape]: ...
 
+    @abstractmethod
     def list_models(self) -> list[CatalogModel]: ...
 
-    def get_model(self, model_id: str) -> CatalogModel: ...
+    @abstractmethod
+    def get_model(self, model_id: str) -> CatalogModel:
+        """The model with this id or name; :class:`NotFound` with a hint otherwise."""
 
+    @abstractmethod
     def get_model_config(self, model_id: str) -> DeploymentConfig | None: ...
 
+    def fetch_configs(self, model_ids: Sequence[str]) -> dict[str, FetchedConfig]:
+        """Catalog entry, deployment_config.json and its warnings for each model (by id or name),
+        keyed by the id as given; models the platform does not know are left out.  A platform
+        whose fetches are slow overrides this to fetch them all in one concurrent round."""
+        found = {}
+        for model_id in dict.fromkeys(model_ids):
+            try:
+                model = self.get_model(model_id)
+            except NotFound:
+                continue
+            found[model_id] = FetchedConfig(model, self.get_model_config(model.id), self.config_warnings(model.id))
+        return found
+
+    def config_warnings(self, model_id: str) -> list[str]:
+        """Problems found in the model's deployment_config.json that planning works around."""
+        return []
+
+    def suggest(self, model_id: str) -> str | None:
+        """A hint for an unknown model id (the closest known ones)."""
+        return None
+
+    def cache_scope(self) -> tuple[str, ...]:
+        """What a cached catalog answer depends on besides the model id (OCI: region, compartment)."""
+        return (self.name,)
+
+    def default_shape(self) -> str | None:
+        """The shape a deployment gets when the request names none (a machine that is one shape)."""
+        return None
+
+    def register_model(self, path: str, name: str | None = None, base_model_id: str | None = None) -> CatalogModel:
+        raise Unsupported(self.name, f"the {self.name} platform cannot register model files; use --platform local")
+
+    # deployments ----------------------------------------------------------------------------------
+
+    @abstractmethod
     def create_deployment(self, deployment: ValidatedDeployment) -> Deployment: ...
 
+    @abstractmethod
     def list_deployments(self) -> list[Deployment]: ...
 
+    @abstractmethod
     def get_deployment(self, deployment_id: str) -> Deployment: ...
 
+    @abstractmethod
     def activate(self, deployment_id: str) -> Deployment: ...
 
+    @abstractmethod
     def deactivate(self, deployment_id: str) -> Deployment: ...
 
+    @abstractmethod
     def delete(self, deployment_id: str) -> Deployment: ...
 
+    @abstractmethod
     def model_states(self, deployment_id: str) -> list[ModelState]: ...
 
-    #: whether inference_request signs (and may block on a token refresh): then it runs in an executor
-    signs_requests: bool
-
-    def inference_request(self, deployment: Deployment, route: str, body: bytes, stream: bool) -> tuple[str, dict]:
-        """URL and headers for an OpenAI ``route`` call carrying exactly ``body``."""
-        ...
-
+    @abstractmethod
     def logs(self, deployment_id: str, model_name: str | None = None, lines: int = 200) -> str: ...
 
+    def update_models(self, deployment_id: str, deployment: ValidatedDeployment) -> Deployment:
+        """Replace a deployment's models in place."""
+        raise Unsupported(
+            self.name,
+            f"the {self.name} platform cannot update a deployment in place; create a new one and delete the old",
+        )
 
-# --------------------------------------------------------------------------------------------------
-# Optional capabilities.  A platform has one when it implements the protocol; the service asks
-# `require(...)`, which raises the typed refusal (Unsupported → 409) naming why and what to use.
+    def create_evaluation_job(self, spec: EvaluationSpec) -> Evaluation:
+        raise Unsupported(self.name, f"the {self.name} platform does not run evaluation jobs yet")
 
-
-@runtime_checkable
-class Scales(Protocol):
-    """Runs a deployment's scaling policy and changes it on a live deployment."""
-
-    #: the policy types this platform runs ("FIXED_SIZE", "AUTOSCALING")
-    scaling_policies: tuple[str, ...]
+    # scaling and metrics --------------------------------------------------------------------------
 
     def scaling_refusal(self, spec: DeploymentSpec) -> Unsupported | None:
-        """Why this platform cannot run ``spec``'s scaling (None when it can)."""
-        ...
+        """Why this platform cannot run ``spec``'s instance count or autoscaling policy (None: it
+        can).  A planning-only platform previews OCI's bodies, so the default takes every policy."""
+        return None
 
     def update_scaling(
-        self, deployment_id: str, scaling_policy: dict[str, Any] | None, bandwidth_mbps: int | None
-    ) -> Deployment: ...
+        self, deployment_id: str, scaling_policy: dict[str, Any] | None, bandwidth_mbps: int | None = None
+    ) -> Deployment:
+        """Change a live deployment's scaling policy (wire JSON) and/or its load balancer's bandwidth."""
+        raise Unsupported(
+            self.name, f"the {self.name} platform cannot change a deployment's scaling: it runs no deployments"
+        )
 
+    def deployment_metrics(self, deployment_id: str, window_s: float) -> DeploymentMetrics:
+        """Per-model requests, errors, TTFT p50/p95, tokens/s, in-flight and replicas over a window."""
+        raise Unsupported(
+            self.name, f"the {self.name} platform cannot report deployment metrics: it runs no deployments"
+        )
 
-@runtime_checkable
-class Measures(Protocol):
-    """Reports per-model metrics of a deployment (requests, errors, TTFT, tokens/s, in-flight, replicas)."""
+    # inference ------------------------------------------------------------------------------------
 
-    def deployment_metrics(self, deployment_id: str, window_s: float) -> DeploymentMetrics: ...
-
-
-def require(platform: Platform, capability: type, cannot: str, why: str, use: str) -> Any:
-    """``platform`` as ``capability``, or the refusal that says it cannot."""
-    if not isinstance(platform, capability):
-        raise Unsupported(platform.name, cannot, why, use)
-    return platform
+    @abstractmethod
+    def inference_request(self, deployment: Deployment, route: str, body: bytes, stream: bool) -> tuple[str, dict]:
+        """URL and headers for an OpenAI ``route`` call carrying exactly ``body`` (may sign, so may
+        block on a token refresh: the service calls it off the event loop)."""

@@ -7,11 +7,12 @@ from ..catalog import bundled_catalog
 from ..domain import CatalogModel, Deployment, DeploymentConfig, ModelState, Shape
 from ..errors import AquaLabError, NotFound
 from ..planning.params import VLLM_PARAMS
+from .base import Platform
 
 PLAN_ONLY = "the bundled catalog only plans; deploy with --platform local (this machine) or --platform oci"
 
 
-class BundledPlatform:
+class BundledPlatform(Platform):
     name = "bundled"
     params_key = VLLM_PARAMS
 
@@ -41,7 +42,6 @@ class BundledPlatform:
         raise AquaLabError(PLAN_ONLY)
 
     create_deployment = activate = deactivate = delete = inference_request = _no
-    signs_requests = False
 
     def list_deployments(self) -> list[Deployment]:
         return []

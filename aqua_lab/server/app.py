@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
+
 from jupyter_server.extension.application import ExtensionApp
 from traitlets import Unicode, default
 
-from ..errors import InvalidInput, Problem
-from ..service import PLATFORMS, AquaLabService
-from .handlers import NoSuchRoute, handlers
+from ..service import (
+    PLATFORMS,
+    AquaLabService,
+    AsyncAquaLabService,
+    PlatformSettings,
+    check_platform,
+    default_data_dir,
+    descriptions,
+)
+from .handlers import NoSuchRoute
+from .routes import handlers
 
-DESCRIPTIONS = {
-    "local": "this machine: real model servers (llama.cpp on CPU, vLLM on GPU) behind a router",
-    "bundled": "OCI's service models and GPU shapes as shipped with aqua_lab: plans only, deploys nothing",
-    "oci": "OCI Data Science: model groups and model deployments in your compartment",
-}
 
-
-class AquaLab(ExtensionApp):
+class AquaLab(ExtensionApp):  # the class name is the config section users write: c.AquaLab.*
     """aqua_lab's REST API under <base_url>aqua/."""
 
     name = "aqua_lab"
@@ -63,49 +67,26 @@ class AquaLab(ExtensionApp):
 
     @default("data_dir")
     def _default_data_dir(self) -> str:
-        from ..platforms.local.platform import default_data_dir
-
-        return str(default_data_dir())
+        return default_data_dir()
 
     def initialize_settings(self) -> None:
         if self.platform not in PLATFORMS:
             raise ValueError(f"c.AquaLab.platform = {self.platform!r}: use one of {list(PLATFORMS)}")
-        self._services: dict[str, AquaLabService] = {}
+        self._services: dict[str, AsyncAquaLabService] = {}
 
     def initialize_handlers(self) -> None:
         self.handlers.extend([*handlers(), (r"aqua/(.*)", NoSuchRoute)])
 
     def platform_descriptions(self) -> dict[str, str]:
-        return {name: DESCRIPTIONS[name] for name in PLATFORMS}
+        return descriptions()
 
-    def service(self, name: str | None = None) -> AquaLabService:
+    def platform_settings(self) -> PlatformSettings:
+        """The ``c.AquaLab.*`` traits named like the settings' fields (the two lists cannot drift apart)."""
+        return PlatformSettings(**{f.name: getattr(self, f.name) for f in fields(PlatformSettings)})
+
+    def service(self, name: str | None = None) -> AsyncAquaLabService:
         """One service per platform for the server's lifetime (created on first use)."""
-        name = name or self.platform
-        if name not in PLATFORMS:
-            raise InvalidInput(Problem("platform", f"unknown platform {name!r}", f"use one of {list(PLATFORMS)}"))
+        name = check_platform(name or self.platform)
         if name not in self._services:
-            if name == "local":
-                from ..platforms.local import LocalPlatform
-
-                self._services[name] = AquaLabService(LocalPlatform(data_dir=self.data_dir))
-            elif name == "oci":
-                self._services[name] = AquaLabService(self._oci_platform())
-            else:
-                self._services[name] = AquaLabService(name)
+            self._services[name] = AsyncAquaLabService(AquaLabService(name, self.platform_settings()))
         return self._services[name]
-
-    def _oci_platform(self):
-        from ..platforms.oci import OciPlatform, resolve_auth
-
-        auth = resolve_auth(self.oci_auth or None, self.oci_config_file or None, self.oci_profile or None)
-        overrides = {
-            key: value
-            for key, value in {
-                "compartment_id": self.compartment_id,
-                "project_id": self.project_id,
-                "service_compartment_id": self.service_compartment_id,
-                "endpoint": self.oci_endpoint,
-            }.items()
-            if value
-        }
-        return OciPlatform.from_environment(auth, **overrides)

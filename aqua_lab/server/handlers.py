@@ -1,23 +1,23 @@
 """REST handlers under ``<base_url>aqua/``: parse (pydantic) → service → JSON.
 
 Every verb needs Jupyter auth; POST/PUT/DELETE need XSRF like every Jupyter API (token-authenticated
-requests are exempt, as everywhere in Jupyter).  Blocking platform calls run in an executor, never
-on the event loop.  Errors are mapped in :mod:`.errors`.  The route table at the bottom is also the
-source of ``openapi.json``.
+requests are exempt, as everywhere in Jupyter).  Handlers only parse and reply: they await the
+service's async face, which keeps blocking platform calls off the event loop.  Errors are mapped
+in :mod:`.errors`; the URLs are in :mod:`.routes`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
-from functools import partial
-from typing import Any, Generic, TypeVar
+from collections.abc import AsyncIterator
+from typing import Any, TypeVar
 
+from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.extension.handler import ExtensionHandlerMixin
-from pydantic import BaseModel, Field, ValidationError
+from jupyter_server.utils import url_escape, url_path_join
+from pydantic import BaseModel, ValidationError
 from tornado import web
 from tornado.iostream import StreamClosedError
 
@@ -30,62 +30,29 @@ from ..domain import (
     DeploymentMetrics,
     DeploymentSpec,
     ModelState,
-    Plan,
-    ResolvedModel,
     ScalingChange,
     Shape,
+    ValidationResult,
 )
 from ..errors import AquaLabError, InvalidInput, NotFound, Problem
-from ..service import AquaLabService, window_seconds
+from ..service import AsyncAquaLabService, window_seconds
 from .errors import BadRequest, to_response
+from .models import DataList, Logs, PlanRequest, PlatformInfo
 
-T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
 
 
 # --------------------------------------------------------------------------------------------------
-# REST-only shapes
+# The base handler
 
 
-class DataList(BaseModel, Generic[T]):
-    data: list[T]
+#: what a Jupyter authorizer (JupyterHub's, or a custom one) is asked about: reads (GET, plans,
+#: validation) and writes (create, update, delete, activate, chat) on "aqua_lab"
+AUTH_RESOURCE = "aqua_lab"
 
 
-class PlatformInfo(BaseModel):
-    name: str
-    default: bool
-    description: str
-
-
-class PlanRequest(BaseModel):
-    model_ids: list[str] = Field(min_length=1, description="model ids or names")
-    primary_model_id: str | None = None
-    shape: str | None = Field(default=None, description="only this shape")
-
-
-class ValidationResult(BaseModel):
-    instance_shape: str
-    models: list[ResolvedModel]
-    used_gpus: int
-    warnings: list[str]
-
-
-class Logs(BaseModel):
-    model_name: str | None
-    text: str
-
-
-class Error(BaseModel):
-    message: str
-    errors: list[dict[str, str | None]] | None = None
-    request_id: str | None = None
-
-
-# --------------------------------------------------------------------------------------------------
-# Base
-
-
-class Base(ExtensionHandlerMixin, APIHandler):
+class AquaLabHandler(ExtensionHandlerMixin, APIHandler):
+    auth_resource = AUTH_RESOURCE
     client_gone = False
 
     def on_connection_close(self) -> None:
@@ -94,11 +61,8 @@ class Base(ExtensionHandlerMixin, APIHandler):
         if pump is not None:
             pump.cancel()  # closes the upstream request: the model stops generating
 
-    def service(self) -> AquaLabService:
+    def service(self) -> AsyncAquaLabService:
         return self.extensionapp.service(self.get_query_argument("platform", None))
-
-    async def blocking(self, fn: Callable[..., Any], *args: Any) -> Any:
-        return await asyncio.get_running_loop().run_in_executor(None, partial(fn, *args))
 
     def read(self, model: type[M]) -> M:
         try:
@@ -192,8 +156,9 @@ class Base(ExtensionHandlerMixin, APIHandler):
 # Handlers
 
 
-class Platforms(Base):
+class Platforms(AquaLabHandler):
     @web.authenticated
+    @authorized
     async def get(self) -> None:
         app = self.extensionapp
         self.reply(
@@ -206,120 +171,146 @@ class Platforms(Base):
         )
 
 
-class Shapes(Base):
+class Shapes(AquaLabHandler):
     @web.authenticated
+    @authorized
     async def get(self) -> None:
-        self.reply(DataList[Shape](data=await self.blocking(self.service().shapes)))
+        self.reply(DataList[Shape](data=await self.service().shapes()))
 
 
-class Models(Base):
+class Models(AquaLabHandler):
     @web.authenticated
+    @authorized
     async def get(self) -> None:
-        self.reply(DataList[CatalogModel](data=await self.blocking(self.service().models)))
+        self.reply(DataList[CatalogModel](data=await self.service().models()))
 
 
-class ModelConfig(Base):
+class ModelConfig(AquaLabHandler):
     @web.authenticated
+    @authorized
     async def get(self, model_id: str) -> None:
         service = self.service()
-        config = (await self.blocking(service.model_input, model_id)).config
+        config = (await service.model_input(model_id)).config
         if config is None:
             raise NotFound("deployment_config.json", model_id, "this model has none; planning estimates its GPUs")
         self.reply(config)
 
 
-class Plans(Base):
+class Plans(AquaLabHandler):
     @web.authenticated
+    @authorized("read")  # computes, changes nothing
     async def post(self) -> None:
         request = self.read(PlanRequest)
         service = self.service()
-        self.reply(await self.blocking(service.plan, request.model_ids, request.primary_model_id, request.shape))
+        self.reply(await service.plan(request.model_ids, request.primary_model_id, request.shape))
 
 
-class AdsDeploymentConfig(Base):
+class AdsDeploymentConfig(AquaLabHandler):
     """ADS-compatible ``GET deployments/config/<id1>,<id2>?primary_model_id=``."""
 
     @web.authenticated
-    async def get(self, ids: str) -> None:
-        ids = ids.replace(" ", "")
-        if "," not in ids:  # one id: that model's raw {shape, configuration}, as ADS's handler answers
-            config = (await self.blocking(self.service().model_input, ids)).config
+    @authorized
+    async def get(self, model_ids: str) -> None:
+        model_ids = model_ids.replace(" ", "")
+        if "," not in model_ids:  # one id: that model's raw {shape, configuration}, as ADS's handler answers
+            config = (await self.service().model_input(model_ids)).config
             self.reply(config or DeploymentConfig())  # ADS: no config → empty one ("use defaults")
             return
-        model_ids = [i for i in ids.split(",") if i]
+        ids = [i for i in model_ids.split(",") if i]
         primary = self.get_query_argument("primary_model_id", None)
-        self.reply(await self.blocking(self.service().plan, model_ids, primary))
+        self.reply(await self.service().plan(ids, primary))
 
 
-class Deployments(Base):
+class Deployments(AquaLabHandler):
     @web.authenticated
+    @authorized
     async def get(self) -> None:
-        self.reply(DataList[Deployment](data=await self.blocking(self.service().list_deployments)))
+        self.reply(DataList[Deployment](data=await self.service().list_deployments()))
 
     @web.authenticated
+    @authorized
     async def post(self) -> None:
         spec = self.read(DeploymentSpec)
-        self.reply(await self.blocking(self.service().create_deployment, spec), status=201)
+        created = await self.service().create_deployment(spec)
+        self.set_header("Location", url_path_join(self.base_url, "aqua", "deployments", url_escape(created.id)))
+        self.reply(created, status=201)
 
 
-class Validate(Base):
+class Validate(AquaLabHandler):
     @web.authenticated
+    @authorized("read")  # computes, changes nothing
     async def post(self) -> None:
-        validated = await self.blocking(self.service().validate, self.read(DeploymentSpec))
-        self.reply(
-            ValidationResult(
-                instance_shape=validated.shape.name,
-                models=validated.models,
-                used_gpus=validated.used_gpus,
-                warnings=validated.warnings,
-            )
-        )
+        self.reply(ValidationResult.of(await self.service().validate(self.read(DeploymentSpec))))
 
 
-class OneDeployment(Base):
+class OneDeployment(AquaLabHandler):
     @web.authenticated
+    @authorized
     async def get(self, deployment_id: str) -> None:
-        self.reply(await self.blocking(self.service().get_deployment, deployment_id))
+        self.reply(await self.service().get_deployment(deployment_id))
 
     @web.authenticated
+    @authorized
     async def put(self, deployment_id: str) -> None:
         spec = self.read(DeploymentSpec)
-        self.reply(await self.blocking(self.service().update_deployment, deployment_id, spec))
+        self.reply(await self.service().update_deployment(deployment_id, spec))
 
     @web.authenticated
+    @authorized
     async def delete(self, deployment_id: str) -> None:
-        self.reply(await self.blocking(self.service().delete, deployment_id))
+        self.reply(await self.service().delete(deployment_id))
 
 
-class Activate(Base):
+class Activate(AquaLabHandler):
     @web.authenticated
+    @authorized
     async def post(self, deployment_id: str) -> None:
-        self.reply(await self.blocking(self.service().activate, deployment_id))
+        self.reply(await self.service().activate(deployment_id))
 
 
-class Deactivate(Base):
+class Deactivate(AquaLabHandler):
     @web.authenticated
+    @authorized
     async def post(self, deployment_id: str) -> None:
-        self.reply(await self.blocking(self.service().deactivate, deployment_id))
+        self.reply(await self.service().deactivate(deployment_id))
 
 
-class ModelStates(Base):
+class ModelStates(AquaLabHandler):
     @web.authenticated
+    @authorized
     async def get(self, deployment_id: str) -> None:
-        self.reply(DataList[ModelState](data=await self.blocking(self.service().model_states, deployment_id)))
+        self.reply(DataList[ModelState](data=await self.service().model_states(deployment_id)))
 
 
-class DeploymentLogs(Base):
+class DeploymentLogs(AquaLabHandler):
     @web.authenticated
+    @authorized
     async def get(self, deployment_id: str) -> None:
         model_name = self.get_query_argument("model_name", None)
         lines = self.int_argument("lines", 200)
-        text = await self.blocking(self.service().logs, deployment_id, model_name, lines)
+        text = await self.service().logs(deployment_id, model_name, lines)
         self.reply(Logs(model_name=model_name, text=text))
 
 
-class Chat(Base):
+class DeploymentScaling(AquaLabHandler):
     @web.authenticated
+    @authorized
+    async def put(self, deployment_id: str) -> None:
+        self.reply(await self.service().update_scaling(deployment_id, self.read(ScalingChange)))
+
+
+class DeploymentMetricsHandler(AquaLabHandler):
+    @web.authenticated
+    @authorized
+    async def get(self, deployment_id: str) -> None:
+        window = window_seconds(self.get_query_argument("window", None))
+        metrics: DeploymentMetrics = await self.service().deployment_metrics(deployment_id, window)
+        self.reply(metrics)
+
+
+class Chat(AquaLabHandler):
+    @web.authenticated
+    @authorized
     async def post(self, deployment_id: str) -> None:
         request = self.read(ChatRequest)
         service = self.service()
@@ -334,8 +325,9 @@ class Chat(Base):
         await self.sse(events())
 
 
-class Compare(Base):
+class Compare(AquaLabHandler):
     @web.authenticated
+    @authorized
     async def post(self, deployment_id: str) -> None:
         request = self.read(CompareRequest)
         service = self.service()
@@ -351,14 +343,6 @@ class Compare(Base):
         await self.sse(events())
 
 
-class OpenApi(Base):
-    @web.authenticated
-    async def get(self) -> None:
-        from .openapi import openapi_document
-
-        self.reply(openapi_document(self.settings.get("base_url", "/")))
-
-
 def _no_delay(handler: web.RequestHandler) -> None:
     """Token events are small writes: send each at once instead of letting Nagle hold it back."""
     stream = getattr(handler.request.connection, "stream", None)
@@ -366,255 +350,15 @@ def _no_delay(handler: web.RequestHandler) -> None:
         stream.set_nodelay(True)
 
 
-class NoSuchRoute(Base):
+class NoSuchRoute(AquaLabHandler):
     """Anything else under aqua/: a JSON 404 that points at the API's description."""
 
     def _missing(self, *_: str) -> None:
         raise NotFound("route", f"{self.request.method} {self.request.path}", "see aqua/openapi.json for the API")
 
-    get = post = put = delete = patch = web.authenticated(_missing)
-
-
-# --------------------------------------------------------------------------------------------------
-# Route table: the URL patterns and, for openapi.json, what each verb takes and returns.
-
-DEPLOYMENT_ID = r"([^/]+)"
-
-
-@dataclass(frozen=True)
-class Route:
-    method: str
-    path: str  # OpenAPI template under aqua/
-    pattern: str  # tornado regex under aqua/
-    handler: type[Base]
-    summary: str
-    request: type[BaseModel] | None = None
-    response: Any = None
-    status: int = 200
-    query: dict[str, str] = field(default_factory=dict)
-    stream: bool = False
-
-
-PLATFORM_QUERY = {"platform": "platform to use (default: the server's c.AquaLab.platform)"}
-
-ROUTES = [
-    Route(
-        "GET",
-        "platforms",
-        r"platforms",
-        Platforms,
-        "platforms and which is the default",
-        response=DataList[PlatformInfo],
-    ),
-    Route("GET", "shapes", r"shapes", Shapes, "shapes of a platform", response=DataList[Shape], query=PLATFORM_QUERY),
-    Route(
-        "GET",
-        "deployments/shapes",
-        r"deployments/shapes",
-        Shapes,
-        "shapes (ADS-compatible path)",
-        response=DataList[Shape],
-        query=PLATFORM_QUERY,
-    ),
-    Route(
-        "GET",
-        "models",
-        r"models",
-        Models,
-        "models of a platform",
-        response=DataList[CatalogModel],
-        query=PLATFORM_QUERY,
-    ),
-    Route(
-        "GET",
-        "models/{model_id}/config",
-        r"models/(.+)/config",
-        ModelConfig,
-        "a model's deployment_config.json",
-        response=DeploymentConfig,
-        query=PLATFORM_QUERY,
-    ),
-    Route(
-        "POST",
-        "plans",
-        r"plans",
-        Plans,
-        "plan: compatible shapes, GPU split, reasons",
-        request=PlanRequest,
-        response=Plan,
-        query=PLATFORM_QUERY,
-    ),
-    Route(
-        "GET",
-        "deployments/config/{model_ids}",
-        r"deployments/config/(.+)",
-        AdsDeploymentConfig,
-        "ADS-compatible: one id → that model's deployment_config.json; comma-separated ids → plan",
-        response=Plan,
-        query={**PLATFORM_QUERY, "primary_model_id": "favour this model"},
-    ),
-    Route(
-        "GET",
-        "deployments",
-        r"deployments",
-        Deployments,
-        "deployments",
-        response=DataList[Deployment],
-        query=PLATFORM_QUERY,
-    ),
-    Route(
-        "POST",
-        "deployments",
-        r"deployments",
-        Deployments,
-        "create a deployment (returns at once, CREATING)",
-        request=DeploymentSpec,
-        response=Deployment,
-        status=201,
-        query=PLATFORM_QUERY,
-    ),
-    Route(
-        "POST",
-        "deployments/validate",
-        r"deployments/validate",
-        Validate,
-        "validate a deployment request without creating it",
-        request=DeploymentSpec,
-        response=ValidationResult,
-        query=PLATFORM_QUERY,
-    ),
-    Route(
-        "GET",
-        "deployments/{deployment_id}",
-        rf"deployments/{DEPLOYMENT_ID}",
-        OneDeployment,
-        "one deployment with progress and per-model states (poll it while CREATING)",
-        response=Deployment,
-        query=PLATFORM_QUERY,
-    ),
-    Route(
-        "PUT",
-        "deployments/{deployment_id}",
-        rf"deployments/{DEPLOYMENT_ID}",
-        OneDeployment,
-        "replace the models of a deployment (OCI: live update; local: servers restart; 409 where impossible)",
-        request=DeploymentSpec,
-        response=Deployment,
-        query=PLATFORM_QUERY,
-    ),
-    Route(
-        "DELETE",
-        "deployments/{deployment_id}",
-        rf"deployments/{DEPLOYMENT_ID}",
-        OneDeployment,
-        "delete a deployment",
-        response=Deployment,
-        query=PLATFORM_QUERY,
-    ),
-    Route(
-        "POST",
-        "deployments/{deployment_id}/activate",
-        rf"deployments/{DEPLOYMENT_ID}/activate",
-        Activate,
-        "start a deactivated deployment",
-        response=Deployment,
-        query=PLATFORM_QUERY,
-    ),
-    Route(
-        "POST",
-        "deployments/{deployment_id}/deactivate",
-        rf"deployments/{DEPLOYMENT_ID}/deactivate",
-        Deactivate,
-        "stop a deployment, keeping it",
-        response=Deployment,
-        query=PLATFORM_QUERY,
-    ),
-    Route(
-        "GET",
-        "deployments/{deployment_id}/models",
-        rf"deployments/{DEPLOYMENT_ID}/models",
-        ModelStates,
-        "per-model states",
-        response=DataList[ModelState],
-        query=PLATFORM_QUERY,
-    ),
-    Route(
-        "GET",
-        "deployments/{deployment_id}/logs",
-        rf"deployments/{DEPLOYMENT_ID}/logs",
-        DeploymentLogs,
-        "runtime log, or one model server's",
-        response=Logs,
-        query={**PLATFORM_QUERY, "model_name": "a served name", "lines": "how many lines (default 200)"},
-    ),
-    Route(
-        "POST",
-        "deployments/{deployment_id}/chat",
-        rf"deployments/{DEPLOYMENT_ID}/chat",
-        Chat,
-        "chat with one model: SSE (data: chunk, event: error, data: [DONE]) or JSON with stream=false",
-        request=ChatRequest,
-        response=dict,
-        query=PLATFORM_QUERY,
-        stream=True,
-    ),
-    Route(
-        "POST",
-        "deployments/{deployment_id}/compare",
-        rf"deployments/{DEPLOYMENT_ID}/compare",
-        Compare,
-        "one prompt to several models, streamed side by side (data: {model, chunk}; event: done|error)",
-        request=CompareRequest,
-        query=PLATFORM_QUERY,
-        stream=True,
-    ),
-    Route("GET", "openapi.json", r"openapi\.json", OpenApi, "this document", response=dict),
-]
-
-
-# scaling and metrics (issue 15) --------------------------------------------------------------------
-
-
-class DeploymentScaling(Base):
-    @web.authenticated
-    async def put(self, deployment_id: str) -> None:
-        change = self.read(ScalingChange)
-        self.reply(await self.blocking(self.service().update_scaling, deployment_id, change))
-
-
-class DeploymentMetricsHandler(Base):
-    @web.authenticated
-    async def get(self, deployment_id: str) -> None:
-        window = window_seconds(self.get_query_argument("window", None))
-        self.reply(await self.blocking(self.service().deployment_metrics, deployment_id, window))
-
-
-ROUTES += [
-    Route(
-        "PUT",
-        "deployments/{deployment_id}/scaling",
-        rf"deployments/{DEPLOYMENT_ID}/scaling",
-        DeploymentScaling,
-        "change a live deployment's instance count, autoscaling policy or bandwidth (409 where the platform cannot)",
-        request=ScalingChange,
-        response=Deployment,
-        query=PLATFORM_QUERY,
-    ),
-    Route(
-        "GET",
-        "deployments/{deployment_id}/metrics",
-        rf"deployments/{DEPLOYMENT_ID}/metrics",
-        DeploymentMetricsHandler,
-        "per-model requests, errors, TTFT p50/p95, tokens/s, in-flight and replicas over a window, with series",
-        response=DeploymentMetrics,
-        query={**PLATFORM_QUERY, "window": "seconds or 5m, 1h, 1d (default 300)"},
-    ),
-]
-
-
-def handlers() -> list[tuple[str, type[Base]]]:
-    """Tornado (pattern, handler) pairs under ``aqua/``, one per URL (more specific ones first)."""
-    seen: dict[str, type[Base]] = {}
-    for route in ROUTES:  # listed so that fixed paths (deployments/shapes) precede deployments/{id}
-        seen.setdefault(route.pattern, route.handler)
-    return [(f"aqua/{pattern}", handler) for pattern, handler in seen.items()]
+    # one wrapper per verb: @authorized settles its action (read/write) on the first request it sees
+    get = web.authenticated(authorized(_missing))
+    post = web.authenticated(authorized(_missing))
+    put = web.authenticated(authorized(_missing))
+    delete = web.authenticated(authorized(_missing))
+    patch = web.authenticated(authorized(_missing))

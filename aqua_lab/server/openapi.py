@@ -1,21 +1,25 @@
-"""``openapi.json``, generated from the route table and the pydantic models it names."""
+"""``openapi.json``, generated from a route table (:mod:`.routes`) and the pydantic models it names."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from .. import __version__
-from .handlers import ROUTES, Error
+from .models import Error
+
+if TYPE_CHECKING:
+    from .routes import Route
 
 REF = "#/components/schemas/{model}"
 
 
-def openapi_document(base_url: str = "/") -> dict[str, Any]:
+def openapi_document(routes: Sequence[Route], base_url: str = "/") -> dict[str, Any]:
     models: list[type[BaseModel]] = [Error]
-    for route in ROUTES:
+    for route in routes:
         for model in (route.request, route.response):
             if isinstance(model, type) and issubclass(model, BaseModel) and model not in models:
                 models.append(model)
@@ -29,7 +33,7 @@ def openapi_document(base_url: str = "/") -> dict[str, Any]:
 
     error = {"description": "error", "content": {"application/json": {"schema": schema(Error)}}}
     paths: dict[str, dict[str, Any]] = {}
-    for route in ROUTES:
+    for route in routes:
         operation: dict[str, Any] = {
             "summary": route.summary,
             "operationId": f"{route.method.lower()}_{route.path.replace('/', '_').replace('{', '').replace('}', '')}",
@@ -56,6 +60,10 @@ def openapi_document(base_url: str = "/") -> dict[str, Any]:
                 "422": error,
             },
         }
+        if route.status == 201:
+            operation["responses"]["201"]["headers"] = {
+                "Location": {"description": "URL of the created resource", "schema": {"type": "string"}}
+            }
         if route.request is not None:
             operation["requestBody"] = {
                 "required": True,

@@ -8,7 +8,7 @@ from typing import Any
 
 import ipywidgets as w
 
-from ..domain import ChatRequest, CompareRequest
+from ..domain import ChatRequest, CompareRequest, chunk_text
 from ..errors import AquaLabError
 from ..service import AquaLabService
 from .common import colour, esc, full_width, in_background, message, run_async
@@ -88,7 +88,7 @@ class ChatPanel(w.VBox):
             async for chunk in self.service.chat_stream(self.deployment_id, request):
                 if self._stop.is_set():
                     break  # leaving the loop closes the stream: the model stops generating
-                self.answers[name] += (chunk.get("choices") or [{}])[0].get("delta", {}).get("content") or ""
+                self.answers[name] += chunk_text(chunk)
                 self._render(streaming=True)
 
         try:
@@ -109,7 +109,7 @@ class ChatPanel(w.VBox):
                     break
                 name = item["model"]
                 if item["type"] == "chunk":
-                    self.answers[name] += (item["data"].get("choices") or [{}])[0].get("delta", {}).get("content") or ""
+                    self.answers[name] += chunk_text(item["data"])
                 else:
                     self.stats[name] = item
                 self._render_columns()

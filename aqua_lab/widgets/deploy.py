@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 
 import ipywidgets as w
 from pydantic import ValidationError
@@ -14,8 +13,6 @@ from ..service import AquaLabService
 from .common import esc, full_width, in_background, message
 from .metrics import MetricsPanel
 from .planning import GpuSplit
-
-RUNNING = ("CREATING", "UPDATING")
 
 
 def state_line(d: Deployment) -> str:
@@ -102,21 +99,18 @@ class DeployPanel(w.VBox):
         self.worker = in_background(lambda: self._create_and_watch(validated), self._failed)
 
     def _create_and_watch(self, validated) -> None:
-        deployment = self.service.platform.create_deployment(validated)
-        self.deployment = deployment
-        while True:
-            deployment = self.service.get_deployment(deployment.id)
-            self.deployment = deployment
-            self.progress.value = deployment.progress
-            self.status.value = message(state_line(deployment))
-            if deployment.state not in RUNNING:
-                break
-            time.sleep(self.poll_s)
+        self.deployment = self.service.create_deployment(validated)
+        deployment = self.service.wait(self.deployment.id, self._show, timeout=None, interval=self.poll_s)
         kind = "ok" if deployment.state == "ACTIVE" else "error"
         details = f"\n{deployment.lifecycle_details}" if deployment.lifecycle_details and kind == "error" else ""
         self.status.value = message(f"{state_line(deployment)} · endpoint {deployment.endpoint}{details}", kind)
         self.progress.bar_style = "success" if kind == "ok" else "danger"
         self.button.disabled = False
+
+    def _show(self, deployment: Deployment) -> None:
+        self.deployment = deployment
+        self.progress.value = deployment.progress
+        self.status.value = message(state_line(deployment))
 
     def _failed(self, exc: BaseException) -> None:
         self.status.value = message(str(exc) if isinstance(exc, AquaLabError) else repr(exc), "error")

@@ -84,13 +84,13 @@ class ModelPicker(w.VBox):
 
     def pick(self, *model_ids: str, primary: str | None = None) -> None:
         """Select models programmatically (by id or name), as a user's clicks would."""
-        ids = [self.service.platform.get_model(i).id for i in model_ids]
+        ids = [self.service.resolve_model(i).id for i in model_ids]
         self.search.value = ""
         self.selected = ids
         self._filter()
         self._on_choice({"new": tuple(ids)})
         if primary is not None:
-            self.primary_choice.value = self.service.platform.get_model(primary).id
+            self.primary_choice.value = self.service.resolve_model(primary).id
 
 
 class GpuSplit(w.VBox):
@@ -148,9 +148,7 @@ class GpuSplit(w.VBox):
     def owners(self, shape: str) -> list[str | None]:
         """The model id owning each GPU of ``shape`` (None: idle) — what the bars show."""
         assert self.plan is not None
-        plan = self.plan.gpu_allocation[shape]
-        cells: list[str | None] = [m.ocid for m in plan.models for _ in range(m.gpu_count)]
-        return cells + [None] * (plan.total_gpus_available - len(cells))
+        return self.plan.gpu_allocation[shape].gpu_owners()
 
     def _legend_index(self) -> dict[str, int]:
         assert self.plan is not None
@@ -217,7 +215,7 @@ class GpuSplit(w.VBox):
             return
         plan = self.plan.gpu_allocation[shape]
         total = plan.total_gpus_available
-        counts = [c for c in (1, 2, 4, 8, 16) if c <= total]
+        counts = self.service.gpu_count_choices(total)
         controls = []
         for m in plan.models:
             control = w.Dropdown(
@@ -257,7 +255,7 @@ class GpuSplit(w.VBox):
             n = seen[model_id] = seen.get(model_id, 0) + 1
             entry = {"model_id": model_id, "gpu_count": control.value}
             if n > 1:  # the same model twice needs two served names
-                entry["model_name"] = f"{self.service.platform.get_model(model_id).name}-{n}"
+                entry["model_name"] = f"{self.service.resolve_model(model_id).name}-{n}"
             models.append(entry)
         return DeploymentSpec(
             models=models,

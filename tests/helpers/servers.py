@@ -16,8 +16,25 @@ def start_jupyter(
     app: str, root: Path, data: Path, token: str, base_url: str = "/", extra: tuple[str, ...] = ()
 ) -> tuple[subprocess.Popen, str]:
     """``app`` is ``jupyter_server`` or ``jupyterlab``; returns the process and its base URL once it
-    answers (the deployments it makes keep their state in ``data``)."""
+    answers (the deployments it makes keep their state in ``data``).  Its settings, workspaces,
+    config and runtime files go to folders beside ``data``: a test must not change the user's own
+    JupyterLab (a theme switched by the browser test would be theirs next time)."""
     port = free_port()
+    private = data.parent / f"{data.name}-jupyter"
+    dirs = {
+        "JUPYTERLAB_SETTINGS_DIR": private / "lab-settings",
+        "JUPYTERLAB_WORKSPACES_DIR": private / "lab-workspaces",
+        "JUPYTER_CONFIG_DIR": private / "config",
+        "JUPYTER_RUNTIME_DIR": private / "runtime",
+        "JUPYTER_DATA_DIR": private / "data",
+        "IPYTHONDIR": private / "ipython",
+    }
+    for d in dirs.values():
+        d.mkdir(parents=True, exist_ok=True)
+    # JupyterLab's "receive official news?" toast covers the page; this is the setting that stops it
+    news = dirs["JUPYTERLAB_SETTINGS_DIR"] / "@jupyterlab" / "apputils-extension" / "notification.jupyterlab-settings"
+    news.parent.mkdir(parents=True, exist_ok=True)
+    news.write_text('{"fetchNews": "false", "checkForUpdates": false}')
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -35,7 +52,7 @@ def start_jupyter(
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
-        env={**os.environ, "AQUA_LAB_DATA_DIR": str(data)},
+        env={**os.environ, **{k: str(v) for k, v in dirs.items()}, "AQUA_LAB_DATA_DIR": str(data)},
     )
     url = f"http://127.0.0.1:{port}{base_url}"
     deadline = time.monotonic() + 90

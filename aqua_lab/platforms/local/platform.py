@@ -14,7 +14,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,15 +30,18 @@ from ...domain import (
     Scaling,
     Shape,
     ValidatedDeployment,
+    served_models,
 )
 from ...errors import Conflict, InvalidInput, NotFound, Problem, Unavailable, Unsupported
 from ...planning import payloads
 from ...planning import scaling as S
+from ..base import Platform
 from . import engine_build
 from .engines import LLAMA_CPP, VLLM
 from .hardware import detect_gpus, is_cpu_shape, local_shape
 from .llama_flags import check_params
 from .models import LLAMA_CPP_PARAMS, VLLM_PARAMS, LocalModel, builtin_models, local_config, new_local_model
+from .processes import alive, cores, port_free, signal_group, wait_gone
 from .runtime import free_port, log_tail
 from .store import Store
 
@@ -54,30 +56,7 @@ def default_data_dir() -> Path:
     return Path(jupyter_data_dir()) / "aqua_lab"
 
 
-def _alive(pid: int | None, marker: str) -> bool:
-    """Is ``pid`` running and still our runtime (not a recycled pid, not a zombie)?"""
-    if not pid:
-        return False
-    try:  # our own child: reap it if it has exited
-        if os.waitpid(pid, os.WNOHANG)[0] == pid:
-            return False
-    except ChildProcessError:
-        pass
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:  # no /proc: trust the signal
-        return True
-    return stat.rsplit(")", 1)[-1].split()[0] != "Z" and marker.encode() in cmdline
-
-
-class LocalPlatform:
+class LocalPlatform(Platform):
     name = "local"
     #: replicas of each model (instance_count), never autoscaling: see scaling_refusal
     scaling_policies = ("FIXED_SIZE",)
@@ -94,6 +73,9 @@ class LocalPlatform:
 
     def list_shapes(self) -> list[Shape]:
         return [self.shape]
+
+    def default_shape(self) -> str | None:
+        return self.shape.name  # this machine is the one shape
 
     def _local_models(self) -> list[LocalModel]:
         registered = [
@@ -217,18 +199,17 @@ class LocalPlatform:
         if S.is_autoscaling(spec):
             return Unsupported(
                 self.name,
-                "autoscale a deployment",
-                "it runs on this one machine, whose cores the replicas already share: there are no "
-                "instances to add when load rises",
-                "use instance_count N for N replicas of each model here, or deploy on OCI "
-                "(--platform oci) to autoscale on CPU, memory or a custom metric",
+                "the local platform cannot autoscale a deployment: it runs on this one machine, whose cores "
+                "the replicas already share, so there are no instances to add when load rises; use "
+                "instance_count N for N replicas of each model here, or deploy on OCI (--platform oci) to "
+                "autoscale on CPU, memory or a custom metric",
             )
         if S.initial_instances(S.wire_policy(spec)) > 1 and self.engine != LLAMA_CPP:
             return Unsupported(
                 self.name,
-                "run replicas on GPUs",
-                "each replica would need the model's GPUs again and this machine's GPUs are planned for one copy",
-                "use instance_count 1 here, or deploy on OCI for several instances",
+                "the local platform cannot run replicas on GPUs: each replica would need the model's GPUs "
+                "again and this machine's GPUs are planned for one copy; use instance_count 1 here, or "
+                "deploy on OCI for several instances",
             )
         return None
 
@@ -319,7 +300,7 @@ class LocalPlatform:
         directory = self.data_dir / "deployments" / deployment_id
         directory.mkdir(parents=True)
         router_port = free_port()
-        names = [{"model_name": n["model_name"], "model_id": n["model_id"]} for n in _served(deployment)]
+        names = _served(deployment)
         try:
             self.store.add_deployment(
                 {
@@ -352,7 +333,7 @@ class LocalPlatform:
                     "engine": self.engine,
                     "engine_key": row["record"].get("api_key"),
                     "router_port": row["router_port"],
-                    "slots": list(range(self.shape.gpu_count)) if self.engine == VLLM else _cores(self.shape.gpu_count),
+                    "slots": list(range(self.shape.gpu_count)) if self.engine == VLLM else cores(self.shape.gpu_count),
                     "predict_endpoint": env.get("MODEL_DEPLOY_PREDICT_ENDPOINT", "/v1/completions"),
                     "multi_model_config": row["record"]["multi_model_config"],
                     "replicas": int(row["record"].get("instance_count") or 1),
@@ -386,7 +367,7 @@ class LocalPlatform:
 
     def _reconcile(self, row: dict) -> dict:
         """A deployment whose runtime is gone (machine rebooted, process killed) is FAILED, with why."""
-        if row["state"] in RUNNING and not _alive(row["runtime_pid"], row["id"]):
+        if row["state"] in RUNNING and not alive(row["runtime_pid"], row["id"]):
             directory = self.data_dir / "deployments" / row["id"]
             tail = log_tail(directory / "runtime.out", 10) or log_tail(directory / "runtime.log", 10)
             details = "the runtime process is gone" + (f"; last output:\n{tail}" if tail else "")
@@ -464,11 +445,11 @@ class LocalPlatform:
     def _stop_runtime(self, row: dict) -> None:
         pid = row["runtime_pid"]
         pids = [s["pid"] for s in self.store.model_states(row["id"]) if s["pid"]]
-        if pid and _alive(pid, row["id"]):
-            _signal_group(pid, signal.SIGTERM)
-            if not _wait_gone(pid, row["id"], 15):
-                _signal_group(pid, signal.SIGKILL)
-                _wait_gone(pid, row["id"], 5)
+        if pid and alive(pid, row["id"]):
+            signal_group(pid, signal.SIGTERM)
+            if not wait_gone(pid, row["id"], 15):
+                signal_group(pid, signal.SIGKILL)
+                wait_gone(pid, row["id"], 5)
         for p in pids:  # servers that outlived a runtime killed with -9 before PDEATHSIG was set
             try:
                 os.kill(p, signal.SIGKILL)
@@ -489,7 +470,7 @@ class LocalPlatform:
         self.store.replace_models(
             deployment_id,
             record,
-            [{"model_name": n["model_name"], "model_id": n["model_id"]} for n in _served(deployment)],
+            _served(deployment),
         )
         if was_inactive:
             self.store.update_deployment(deployment_id, state="INACTIVE", details="updated while inactive")
@@ -516,7 +497,7 @@ class LocalPlatform:
         if row["state"] not in ("INACTIVE", "FAILED"):
             raise Conflict(f"deployment {deployment_id} is {row['state']}; it cannot be activated")
         port = row["router_port"]
-        if not _port_free(port):
+        if not port_free(port):
             port = free_port()
         self.store.reset_models(deployment_id, "PENDING")
         self.store.update_deployment(deployment_id, state="CREATING", details=None, router_port=port)
@@ -532,8 +513,6 @@ class LocalPlatform:
         shutil.rmtree(self.data_dir / "deployments" / deployment_id, ignore_errors=True)
         gone = self._to_deployment(self.store.deployment(deployment_id))
         return gone
-
-    signs_requests = False
 
     def inference_request(self, deployment: Deployment, route: str, body: bytes, stream: bool) -> tuple[str, dict]:
         """URL and headers that answer ``route`` for this deployment: its router, with its key."""
@@ -565,50 +544,7 @@ def _scaling(record: dict) -> Scaling:
 
 
 def _served(deployment: ValidatedDeployment) -> list[dict[str, str]]:
-    names = []
-    for m in deployment.models:
-        names.append({"model_name": m.model_name, "model_id": m.model_id})
-        names += [{"model_name": w.model_name or w.model_id, "model_id": w.model_id} for w in m.fine_tune_weights]
-    return names
-
-
-def _cores(count: int) -> list[int]:
-    try:
-        usable = sorted(os.sched_getaffinity(0))
-    except AttributeError:
-        usable = list(range(os.cpu_count() or 1))
-    return usable[:count] or [0]
-
-
-def _signal_group(pid: int, sig: int) -> None:
-    try:
-        os.killpg(pid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
-def _wait_gone(pid: int, marker: str, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if not _alive(pid, marker):
-            return True
-        time.sleep(0.05)
-    return False
-
-
-def _port_free(port: int | None) -> bool:
-    import socket
-
-    if not port:
-        return False
-    with socket.socket() as s:
-        # as the router itself binds: a port whose old connections linger in TIME_WAIT is free to reuse
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
+    return [{"model_name": name, "model_id": model_id} for name, model_id in served_models(deployment.models)]
 
 
 __all__ = ["LocalPlatform", "default_data_dir", "detect_gpus"]

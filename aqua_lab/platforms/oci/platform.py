@@ -3,8 +3,8 @@
 Every call goes through the SDK (clients from :func:`make_clients`, whose endpoints tests point at
 the emulator).  SDK failures become :class:`UpstreamError` with the OCI status and request id.
 Model configs are read the way AQUA reads them — catalog metadata, then the artifact's ``config/``
-folder in Object Storage, then a fine-tuned model's base — concurrently, with a TTL cache keyed by
-region + compartment + model id.
+folder in Object Storage, then a fine-tuned model's base — concurrently; the service caches what
+they give per region + compartment + model id (:meth:`OciPlatform.cache_scope`).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import posixpath
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,8 +23,8 @@ from typing import Any, TypeVar
 
 from ...catalog import bundled_catalog
 from ...domain import (
+    DEFAULT_CONTAINER_IMAGE,
     CatalogModel,
-    DeployedModel,
     Deployment,
     DeploymentConfig,
     DeploymentMetrics,
@@ -37,20 +37,22 @@ from ...domain import (
     Scaling,
     Shape,
     ValidatedDeployment,
+    served_models,
 )
-from ...errors import AquaLabError, Conflict, InvalidInput, NotFound, Problem, UpstreamError
+from ...errors import Conflict, InvalidInput, NotFound, Problem, UpstreamError
 from ...planning import payloads
 from ...planning import scaling as S
 from ...planning.configs import parse_deployment_config
 from ...planning.evaluation import evaluation_job_requests, validate_evaluation
 from ...planning.params import VLLM_PARAMS
 from ...planning.sizing import parameter_count_from_name
+from ..base import FetchedConfig, Platform
 from .auth import OciAuth
+from .wire import custom_metadata, to_deployment
 
 T = TypeVar("T")
-DEFAULT_IMAGE = "dsmc://odsc-vllm-serving:0.8.1.2"
 CONFIG_FILE = "deployment_config.json"
-CONFIG_TTL_S = 300.0
+RECORD_TTL_S = 300.0  # SDK model records (artifact location, fine-tune source) reused by config reads and creates
 STATES = {"SUCCESS": "ACTIVE", "FAILED": "FAILED", "INCONSISTENT": "STARTING"}
 
 
@@ -63,7 +65,7 @@ class Settings:
     retries: int = 4
     retry_base_s: float = 1.0
     timeout_s: tuple[float, float] = (10.0, 60.0)  # connect, read
-    container_image: str = DEFAULT_IMAGE
+    container_image: str = DEFAULT_CONTAINER_IMAGE
 
 
 def make_clients(auth: OciAuth, settings: Settings) -> tuple[Any, Any]:
@@ -100,10 +102,6 @@ def make_clients(auth: OciAuth, settings: Settings) -> tuple[Any, Any]:
 ARTIFACT_LOCATION = re.compile(r"oci://([^@/]+)@([^/]+)/(.+)")
 
 
-def custom_metadata(model: Any) -> dict[str, str]:
-    return {c.key: c.value for c in (model.custom_metadata_list or [])}
-
-
 # Where AQUA's service models live; a service model's ``artifact_location`` may be relative to it
 # (ADS's get_artifact_path, with ADS's defaults and environment variables).
 SERVICE_MODELS_BUCKET = os.environ.get("AQUA_SERVICE_MODELS_BUCKET", "service-managed-models")
@@ -128,10 +126,14 @@ def artifact_uri(model: Any) -> str | None:
     return f"oci://{location[0]}@{location[1]}/{location[2]}" if location else None
 
 
-class OciPlatform:
+def _gpus_of_shape(shape: str) -> int:
+    found = bundled_catalog().shapes.find(shape)
+    return found.gpu_count if found else 1
+
+
+class OciPlatform(Platform):
     name = "oci"
     params_key = VLLM_PARAMS
-    signs_requests = True
 
     def __init__(self, auth: OciAuth, settings: Settings, clients: tuple[Any, Any] | None = None):
         self.auth = auth
@@ -142,7 +144,6 @@ class OciPlatform:
         # no history of autoscaling actions, so this process notes each change it sees
         self._seen_counts: dict[str, int] = {}
         self._scaling_events: dict[str, list[dict[str, Any]]] = {}
-        self._configs: dict[tuple[str, str, str], tuple[float, DeploymentConfig | None, list[str]]] = {}
         self._raw: dict[str, tuple[float, Any]] = {}  # model id → (fetched at, SDK Model)
         self._models: dict[str, CatalogModel] = {}
         self._lock = threading.Lock()
@@ -176,6 +177,9 @@ class OciPlatform:
             **overrides,
         )
         return cls(auth, settings)
+
+    def cache_scope(self) -> tuple[str, ...]:
+        return (self.name, self.auth.region or "", self.settings.compartment_id)
 
     # SDK calls ------------------------------------------------------------------------------------
 
@@ -277,15 +281,15 @@ class OciPlatform:
         return entry
 
     def get_model_config(self, model_id: str) -> DeploymentConfig | None:
-        return self._config(self.get_model(model_id).id)[0]
+        return self._fetch_config(self.get_model(model_id).id)[0]
 
     def config_warnings(self, model_id: str) -> list[str]:
-        return self._config(self.get_model(model_id).id)[1]
+        return self._fetch_config(self.get_model(model_id).id)[1]
 
     def _raw_model(self, model_id: str) -> Any:
         with self._lock:
             cached = self._raw.get(model_id)
-        if cached and time.monotonic() - cached[0] < CONFIG_TTL_S:
+        if cached and time.monotonic() - cached[0] < RECORD_TTL_S:
             return cached[1]
         model = self._call("get model", self.ds.get_model, model_id).data
         with self._lock:
@@ -303,46 +307,32 @@ class OciPlatform:
         except NotFound:
             return None
 
-    def prefetch_models(self, model_ids: Iterable[str]) -> None:
+    def fetch_configs(self, model_ids: Sequence[str]) -> dict[str, FetchedConfig]:
         """Resolve many models and fetch their configs in one concurrent round: every config's
         metadata (and the record of each model not yet listed) is requested at once."""
-        ids = []
+        resolved: dict[str, str] = {}  # id as given → OCID
         for model_id in dict.fromkeys(model_ids):
             try:
-                ids.append(model_id if model_id.startswith("ocid1.") else self.get_model(model_id).id)
-            except AquaLabError:
-                pass  # reported again, per model, when the planner asks for it
-        fresh = [i for i in ids if (self.auth.region, self.settings.compartment_id, i) not in self._configs]
-        if not fresh:
-            return
+                resolved[model_id] = model_id if model_id.startswith("ocid1.") else self.get_model(model_id).id
+            except NotFound:
+                pass  # left out: the service asks again and reports it with the hint
+        ocids = list(dict.fromkeys(resolved.values()))
+        if not ocids:
+            return {}
         with self._lock:  # models already listed need no record fetch: their config is one call away
-            unknown = [i for i in fresh if i not in self._models]
-        with ThreadPoolExecutor(max_workers=min(128, len(fresh) + len(unknown))) as pool:
+            unknown = [i for i in ocids if i not in self._models]
+        found: dict[str, FetchedConfig] = {}
+        with ThreadPoolExecutor(max_workers=min(128, len(ocids) + len(unknown))) as pool:
             records = {i: pool.submit(self.get_model, i) for i in unknown}
-            metadata = {i: pool.submit(self._metadatum, i) for i in fresh}
-            for model_id in fresh:
+            metadata = {i: pool.submit(self._metadatum, i) for i in ocids}
+            for ocid in ocids:
                 try:
-                    if model_id in records:
-                        records[model_id].result()
-                    found = self._fetch_config(model_id, metadatum=metadata[model_id].result())
-                except AquaLabError:
+                    model = records[ocid].result() if ocid in records else self.get_model(ocid)
+                except NotFound:
                     continue
-                with self._lock:
-                    self._configs[(self.auth.region, self.settings.compartment_id, model_id)] = (
-                        time.monotonic(),
-                        *found,
-                    )
-
-    def _config(self, model_id: str) -> tuple[DeploymentConfig | None, list[str]]:
-        key = (self.auth.region, self.settings.compartment_id, model_id)
-        with self._lock:
-            cached = self._configs.get(key)
-        if cached and time.monotonic() - cached[0] < CONFIG_TTL_S:
-            return cached[1], cached[2]
-        config, warnings = self._fetch_config(model_id)
-        with self._lock:
-            self._configs[key] = (time.monotonic(), config, warnings)
-        return config, warnings
+                config, warnings = self._fetch_config(ocid, metadatum=metadata[ocid].result())
+                found[ocid] = FetchedConfig(model, config, warnings)
+        return {given: found[ocid] for given, ocid in resolved.items() if ocid in found}
 
     def _fetch_config(
         self, model_id: str, depth: int = 0, metadatum: bytes | None | object = ...
@@ -432,80 +422,12 @@ class OciPlatform:
 
     def _to_deployment(self, md: Any) -> Deployment:
         config = md.model_deployment_configuration_details
-        tags = dict(md.freeform_tags or {})
-        models: list[DeployedModel] = []
-        kind = "SINGLE"
-        shape = ""
+        group = None
         if config.deployment_type == "MODEL_GROUP":
-            shape = config.infrastructure_configuration_details.instance_configuration.instance_shape_name
             group = self._group(config.model_group_configuration_details.model_group_id)
-            details = group.model_group_details if group else None
-            meta = custom_metadata(details) if details else {}
-            if details is not None and details.type == "STACKED":
-                kind = "STACKED"
-                env = config.environment_configuration_details.environment_variables or {}
-                members = group.member_model_entries.member_model_details
-                base = next(m for m in members if m.model_id == details.base_model_id)
-                tp = re.search(r"--tensor-parallel-size\s+(\d+)", env.get("PARAMS", ""))
-                models.append(
-                    DeployedModel(
-                        model_id=base.model_id,
-                        model_name=base.inference_key or base.model_id,
-                        gpu_count=int(tp.group(1)) if tp else 1,
-                        fine_tune_weights=[
-                            {"model_id": m.model_id, "model_name": m.inference_key}
-                            for m in members
-                            if m.model_id != base.model_id
-                        ],
-                    )
-                )
-            elif "multi_model_metadata" in meta:
-                kind = "MULTI"
-                models = payloads.deployed_models(json.loads(meta["multi_model_metadata"]))
-        else:
-            shape = config.model_configuration_details.instance_configuration.instance_shape_name
-            env = config.environment_configuration_details.environment_variables or {}
-            if "MULTI_MODEL_CONFIG" in env:  # legacy (ADS ≤ 2.13) multi-model deployments
-                kind = "MULTI"
-                for entry in json.loads(env["MULTI_MODEL_CONFIG"])["models"]:
-                    name = re.search(r"--served-model-name\s+(\S+)", entry["params"])
-                    tp = re.search(r"--tensor-parallel-size\s+(\d+)", entry["params"])
-                    models.append(
-                        DeployedModel(
-                            model_id=entry.get("model_id", entry["model_path"]),
-                            model_name=name.group(1) if name else entry["model_path"],
-                            gpu_count=int(tp.group(1)) if tp else 1,
-                        )
-                    )
-            else:
-                name = re.search(r"--served-model-name\s+(\S+)", env.get("PARAMS", ""))
-                model_id = config.model_configuration_details.model_id
-                models.append(
-                    DeployedModel(
-                        model_id=model_id,
-                        model_name=name.group(1) if name else model_id,
-                        gpu_count=bundled_catalog().shapes.find(shape).gpu_count
-                        if bundled_catalog().shapes.find(shape)
-                        else 1,
-                    )
-                )
-        state = md.lifecycle_state if md.lifecycle_state != "UNKNOWN_ENUM_VALUE" else "NEEDS_ATTENTION"
-        return Deployment(
-            id=md.id,
-            display_name=md.display_name,
-            platform=self.name,
-            state=state,
-            endpoint=md.model_deployment_url,
-            instance_shape=shape,
-            deployment_type=kind,
-            models=models,
-            description=getattr(md, "description", None),
-            created_on=str(md.time_created),
-            lifecycle_details=getattr(md, "lifecycle_details", None),
-            progress=self._progress(md),
-            tags=tags,
-            scaling=self._scaling(md),
-        )
+        deployment = to_deployment(md, group, self._progress(md), _gpus_of_shape, self.name)
+        deployment.scaling = self._scaling(md)
+        return deployment
 
     # scaling and metrics --------------------------------------------------------------------------
 
@@ -664,10 +586,8 @@ class OciPlatform:
         except UpstreamError:
             return []
         served: dict[str, list[str]] = {}
-        for m in deployment.models:
-            served.setdefault(m.model_id, []).append(m.model_name)
-            for w in m.fine_tune_weights:
-                served.setdefault(w.model_id, []).append(w.model_name or w.model_id)
+        for name, model_id in served_models(deployment.models):
+            served.setdefault(model_id, []).append(name)
         return [
             ModelState(model_name=name, model_id=r.model_id, state=STATES.get(r.state, "STARTING"))
             for r in rows

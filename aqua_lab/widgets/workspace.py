@@ -1,4 +1,4 @@
-"""``AquaLab()``: the whole job in one notebook cell — pick, plan, deploy, manage, chat."""
+"""``AquaLabWidget()``: the whole job in one notebook cell — pick, plan, deploy, manage, chat."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from .deploy import DeploymentsPanel, DeployPanel
 from .planning import GpuSplit, ModelPicker
 
 
-class AquaLab(w.VBox):
+class AquaLabWidget(w.VBox):
     """Tabs over the panels, sharing one service (``platform``: "local", "oci" or "bundled")."""
 
     def __init__(self, platform: str | AquaLabService = "local", **kwargs):

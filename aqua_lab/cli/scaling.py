@@ -1,8 +1,7 @@
 """``aqua-lab deployment update`` (scaling of a live deployment) and ``aqua-lab deployment metrics``.
 
-Kept apart from :mod:`aqua_lab.cli` so the scaling options and the metrics table have one home:
-``cli`` adds the scaling options to create/validate/payload with :func:`add_scaling_options` and
-reads them with :func:`scaling_fields`.
+The scaling options have one home here: :mod:`.common` adds them to create/validate/payload with
+:func:`add_scaling_options` and reads them with :func:`scaling_fields`.
 """
 
 from __future__ import annotations
@@ -14,9 +13,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from .domain import DeploymentMetrics, ScalingChange
-from .errors import InvalidInput, Problem
-from .service import AquaLabService, window_seconds
+from ..domain import DeploymentMetrics, ScalingChange
+from ..errors import InvalidInput, Problem
+from ..service import AquaLabService, window_seconds
 
 AUTOSCALING_HELP = (
     'one predefined-metric rule, e.g. \'{"minimum_instance_count": 1, "maximum_instance_count": 4, '
@@ -58,6 +57,12 @@ def scaling_fields(args: argparse.Namespace) -> dict[str, Any]:
     return raw
 
 
+def _service(args: argparse.Namespace) -> AquaLabService:
+    from .common import service_for  # common adds this module's options: imported late, no cycle
+
+    return service_for(args)
+
+
 def cmd_update(args: argparse.Namespace) -> str:
     raw = scaling_fields(args)
     if args.instance_count is not None:
@@ -66,7 +71,7 @@ def cmd_update(args: argparse.Namespace) -> str:
         change = ScalingChange.model_validate(raw)
     except ValidationError as exc:
         raise InvalidInput.from_validation(exc, prefix="--") from None
-    deployment = AquaLabService(args.platform).update_scaling(args.model_deployment_id, change)
+    deployment = _service(args).update_scaling(args.model_deployment_id, change)
     return json.dumps(deployment.model_dump(mode="json"), indent=2)
 
 
@@ -91,7 +96,7 @@ def render_metrics(metrics: DeploymentMetrics) -> str:
 
 
 def cmd_metrics(args: argparse.Namespace) -> str:
-    metrics = AquaLabService(args.platform).deployment_metrics(args.model_deployment_id, window_seconds(args.window))
+    metrics = _service(args).deployment_metrics(args.model_deployment_id, window_seconds(args.window))
     if args.json:
         return json.dumps(metrics.model_dump(mode="json"), indent=2)
     return render_metrics(metrics)

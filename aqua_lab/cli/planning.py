@@ -1,0 +1,150 @@
+"""Planning verbs: shapes, the ADS multi-model config, ``plan`` (a table of GPU splits), and
+checking a request (``validate``) or previewing the OCI bodies it becomes (``payload``)."""
+
+from __future__ import annotations
+
+import argparse
+import string
+
+from ..domain import Plan, ValidationResult
+from ..service import AquaLabService
+from .common import add_platform, add_request_options, custom_models, dump, model_ids, service_for, validated_request
+
+
+def render_plan(result: Plan, service: AquaLabService, show_all: bool = False) -> str:
+    lines = []
+    letters: dict[str, str] = {}
+    for model_id in result.deployment_config:
+        letters[model_id] = string.ascii_uppercase[len(letters) % 26]
+    if result.primary_model_id:
+        lines.append(f"primary model: {result.primary_model_id}")
+    if not result.gpu_allocation:
+        lines.append(f"No shape fits: {result.error_message}")
+    shapes = service.shape_catalog()
+    for shape_name, shape_plan in result.gpu_allocation.items():
+        shape = shapes.find(shape_name)
+        gpu = ""
+        if shape and shape.gpu_specs:
+            memory = f"{shape.per_gpu_memory_in_gbs:g} GB" if shape.per_gpu_memory_in_gbs else "memory unknown"
+            gpu = f"{shape.gpu_count} × {shape.gpu_specs.gpu_type or 'GPU'} {memory}"
+
+        def cells(models=None, plan=shape_plan):
+            return "|" + "|".join(letters[o] if o else "·" for o in plan.gpu_owners(models)) + "|"
+
+        lines.append("")
+        lines.append(f"{shape_name}  ({gpu})  uses {shape_plan.used_gpus}/{shape_plan.total_gpus_available} GPUs")
+        lines.append("  GPUs  " + cells())
+        for m in shape_plan.models:
+            star = " *primary" if m.ocid == result.primary_model_id else ""
+            est = " (estimated)" if m.estimated else ""
+            mem = f"{m.gpu_memory_in_gbs:g} GB" if m.gpu_memory_in_gbs else ""
+            params = " ".join(m.parameters.values())
+            name = m.model_name or m.ocid
+            row = f"  {letters[m.ocid]} {name:<44} {m.gpu_count} GPU  {mem:>7}{est}{star}  {params}"
+            lines.append(row.rstrip())
+        for note in shape_plan.notes:
+            lines.append(f"  note: {note}")
+        for alt in shape_plan.alternatives:
+            split = ", ".join(f"{letters[m.ocid]} {m.gpu_count}" for m in alt.models)
+            lines.append(f"  alternative  {cells(alt.models)}  {split}: {alt.note}")
+    hidden = 0
+    if result.incompatible_shapes:
+        lines.append("")
+        lines.append("Shapes that cannot hold these models:")
+        for shape_name, reasons in result.incompatible_shapes.items():
+            unconfigured = all("has no multi_model_deployment entry" in r for r in reasons)
+            if not show_all and unconfigured and len(reasons) == len(result.deployment_config):
+                hidden += 1
+                continue
+            lines.append(f"  {shape_name}: " + "; ".join(reasons))
+        if hidden:
+            lines.append(f"  (+{hidden} shapes no selected model is configured for; --all shows them)")
+    for warning in result.warnings:
+        lines.append(f"warning: {warning}")
+    return "\n".join(lines).lstrip("\n")
+
+
+def cmd_list_shapes(args: argparse.Namespace) -> str:
+    return dump(
+        [
+            {
+                "core_count": s.core_count,
+                "memory_in_gbs": s.memory_in_gbs,
+                "name": s.name,
+                "shape_series": s.shape_series,
+                "gpu_specs": s.gpu_specs.model_dump() if s.gpu_specs else None,
+                **({"notes": s.notes} if s.notes else {}),  # e.g. GPU memory unknown for a shape no index has
+            }
+            for s in service_for(args).shapes()
+        ]
+    )
+
+
+def _plan_from_args(args: argparse.Namespace) -> tuple[Plan, AquaLabService]:
+    service = service_for(args)
+    custom = custom_models(args.model_config)
+    result = service.plan(model_ids(args.model_ids), args.primary_model_id, getattr(args, "shape", None), custom)
+    return result, service
+
+
+def cmd_get_config(args: argparse.Namespace) -> str:
+    return dump(_plan_from_args(args)[0])
+
+
+def cmd_plan(args: argparse.Namespace) -> str:
+    result, service = _plan_from_args(args)
+    return dump(result) if args.json else render_plan(result, service, args.all)
+
+
+def cmd_validate(args: argparse.Namespace) -> str:
+    service = service_for(args)
+    validated = validated_request(args, service)
+    return dump(ValidationResult.of(validated))
+
+
+def cmd_payload(args: argparse.Namespace) -> str:
+    service = service_for(args)
+    return dump(service.payload_preview(validated_request(args, service)))
+
+
+def add_plan_options(p: argparse.ArgumentParser) -> None:
+    add_platform(p, "bundled")
+    p.add_argument("--model_ids", required=True, help="JSON list or comma-separated model ids/names")
+    p.add_argument("--primary_model_id", help="favour this model: it gets at least as many GPUs as any other")
+    p.add_argument("--compartment_id", help="accepted for ADS compatibility")
+    p.add_argument(
+        "--model_config",
+        action="append",
+        metavar="ID=PATH",
+        help="add your own model with its deployment_config.json (repeatable)",
+    )
+
+
+def add_deployment_verbs(dverbs: argparse._SubParsersAction) -> None:
+    """``aqua-lab deployment list_shapes | get_multimodel_deployment_config | validate | payload``."""
+    p = dverbs.add_parser("list_shapes", help="shapes with their GPU specs (JSON)")
+    add_platform(p, "bundled")
+    p.add_argument("--compartment_id")
+    p.set_defaults(run=cmd_list_shapes)
+    p = dverbs.add_parser(
+        "get_multimodel_deployment_config",
+        help="configs and GPU allocation on every compatible shape (ADS format + reasons)",
+    )
+    add_plan_options(p)
+    p.set_defaults(run=cmd_get_config)
+    p = dverbs.add_parser("validate", help="check a deployment request like `ads aqua deployment create` takes")
+    add_request_options(p, "bundled")
+    p.set_defaults(run=cmd_validate)
+    p = dverbs.add_parser("payload", help="the OCI model-group and model-deployment bodies, without sending")
+    add_request_options(p, "bundled")
+    p.set_defaults(run=cmd_payload)
+
+
+def add_top_verbs(verbs: argparse._SubParsersAction) -> None:
+    """``aqua-lab plan``."""
+    p = verbs.add_parser("plan", help="per-shape GPU split table for some models")
+    add_plan_options(p)
+    p.add_argument("--shape", help="only this shape")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.add_argument("--all", action="store_true", help="list every incompatible shape")
+    p.set_defaults(run=cmd_plan)

@@ -1,0 +1,126 @@
+"""Chat through the service: one model (streamed or not) or several at once, relayed from the
+deployment's endpoint.  The request is checked (model served, deployment ACTIVE) before any call
+to the model; the target's endpoint and state are trusted for ``TARGET_TTL_S`` (an explicit cache:
+a chat turn should not pay a state lookup; a deployment that died meanwhile fails fast anyway)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from ..domain import ChatRequest, CompareRequest, Deployment, chunk_text
+from ..errors import Conflict, InvalidInput, Problem, UpstreamError
+from ..inference import client
+from ..platforms.base import Platform
+from .cache import TTLCache
+from .executor import execute
+
+
+class ChatRelay:
+    TARGET_TTL_S = 2.0
+
+    def __init__(self, platform: Platform):
+        self.platform = platform
+        self.targets: TTLCache[Deployment] = TTLCache(self.TARGET_TTL_S)
+
+    async def _target(self, deployment_id: str) -> Deployment:
+        cached = self.targets.get(deployment_id)
+        if cached is not None:
+            return cached
+        return self.targets.put(deployment_id, await execute(self.platform.get_deployment, deployment_id))
+
+    async def _request(self, deployment_id: str, request: ChatRequest, stream: bool) -> tuple[str, bytes, dict]:
+        """(url, body bytes, headers) of the call to the model; signed where the platform signs."""
+        deployment = await self._target(deployment_id)
+        names = deployment.served_names()
+        if request.model not in names:
+            raise InvalidInput(
+                Problem("model", f"{request.model!r} is not served by {deployment_id}", f"use one of {names}")
+            )
+        if deployment.state not in ("ACTIVE", "NEEDS_ATTENTION"):
+            raise Conflict(f"deployment {deployment_id} is {deployment.state}; chat needs it ACTIVE")
+        body = json.dumps(request.upstream_body(request.model, stream)).encode()
+        route = request.resolved_route()
+        url, headers = await execute(self.platform.inference_request, deployment, route, body, stream)
+        return url, body, headers
+
+    async def events(self, deployment_id: str, request: ChatRequest) -> AsyncIterator[str]:
+        """The model's streamed chunks as the JSON text it sent (relayed without re-encoding).  An
+        error the model server reports mid-stream, or a broken stream, raises
+        :class:`UpstreamError` after the chunks that came."""
+        request.check_input()
+        url, body, headers = await self._request(deployment_id, request, stream=True)
+        async for event in client.stream_events(url, body, headers):
+            if event.done:
+                return
+            if event.event == "error" or event.data.startswith('{"error"'):
+                data = json.loads(event.data)
+                error = data.get("error", data) if isinstance(data, dict) else data
+                raise UpstreamError(error.get("message", event.data) if isinstance(error, dict) else str(error), 502)
+            yield event.data
+
+    async def stream(self, deployment_id: str, request: ChatRequest) -> AsyncIterator[dict[str, Any]]:
+        """The model's streamed chunks (OpenAI chunk objects); errors as in :meth:`events`."""
+        async for data in self.events(deployment_id, request):
+            yield json.loads(data)
+
+    async def chat(self, deployment_id: str, request: ChatRequest) -> dict[str, Any]:
+        request.check_input()
+        url, body, headers = await self._request(deployment_id, request, stream=False)
+        return await client.post_json(url, body, headers)
+
+    async def compare(self, deployment_id: str, request: CompareRequest) -> AsyncIterator[dict[str, Any]]:
+        """The same input to several models at once.  Yields ``{"type": "chunk", "model", "data"}``
+        as chunks arrive from any model, then per model ``{"type": "done", "model", "ttft_ms",
+        "tokens", "tokens_per_s"}`` or ``{"type": "error", "model", "message"}``."""
+        request.check_input()
+        deployment = await self._target(deployment_id)
+        models = request.models or deployment.served_names()
+        unknown = [m for m in models if m not in deployment.served_names()]
+        if unknown:
+            raise InvalidInput(
+                Problem(
+                    "models", f"{unknown} not served by {deployment_id}", f"use names from {deployment.served_names()}"
+                )
+            )
+        queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
+
+        async def one(model: str) -> None:
+            started, first, tokens = time.perf_counter(), None, 0
+            single = ChatRequest(model=model, **request.model_dump(exclude={"models"}, exclude_none=True))
+            try:
+                async for chunk in self.stream(deployment_id, single):
+                    if chunk_text(chunk):
+                        tokens += 1
+                        first = first or time.perf_counter()
+                    await queue.put({"type": "chunk", "model": model, "data": chunk})
+                end = time.perf_counter()
+                rate = (tokens - 1) / (end - first) if first and tokens > 1 and end > first else None
+                await queue.put(
+                    {
+                        "type": "done",
+                        "model": model,
+                        "tokens": tokens,
+                        "ttft_ms": round((first - started) * 1000, 1) if first else None,
+                        "tokens_per_s": round(rate, 1) if rate else None,
+                    }
+                )
+            except Exception as exc:  # one model failing must not end the others' answers
+                await queue.put({"type": "error", "model": model, "message": str(exc)})
+
+        tasks = [asyncio.create_task(one(m)) for m in models]
+        watcher = asyncio.create_task(_close_when_done(tasks, queue))
+        try:
+            while (item := await queue.get()) is not None:
+                yield item
+        finally:
+            for task in [*tasks, watcher]:
+                task.cancel()
+
+
+async def _close_when_done(tasks: list[asyncio.Task], queue: asyncio.Queue) -> None:
+    await asyncio.gather(*tasks, return_exceptions=True)
+    await queue.put(None)

@@ -1,0 +1,346 @@
+"""The service facade: the one implementation behind the REST handlers, the widgets and the CLI.
+
+It resolves model ids through the platform, plans and validates with the pure planning core, and
+hands validated requests to the platform.  Fronts use only this class (and its async face,
+:class:`~aqua_lab.service.aio.AsyncAquaLabService`): they never reach the platform, the planner
+or the catalog themselves.  Planning inputs are cached here, per platform scope (OCI: region and
+compartment) and model id, for ``input_ttl_s`` (an explicit cache: a plan asks for the same
+configs many times; a changed ``deployment_config.json`` is seen once the entry expires;
+``clear_cache`` drops everything).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import Any
+
+from ..catalog import bundled_catalog, load_deployment_config_file
+from ..domain import (
+    DEFAULT_CONTAINER_IMAGE,
+    CatalogModel,
+    ChatRequest,
+    CompareRequest,
+    Deployment,
+    DeploymentMetrics,
+    DeploymentSpec,
+    Evaluation,
+    EvaluationSpec,
+    ModelInput,
+    ModelState,
+    Plan,
+    ScalingChange,
+    Shape,
+    ValidatedDeployment,
+)
+from ..errors import InvalidInput, NotFound, Problem
+from ..planning import ShapeCatalog, is_power_of_two, payloads, plan, validate_deployment
+from ..planning.shapes import shape_order
+from ..planning.sizing import parameter_count_from_name
+from ..platforms.base import FetchedConfig, Platform
+from ..platforms.registry import PlatformSettings, build_platform
+from .cache import TTLCache
+from .chat import ChatRelay
+
+#: states a deployment settles in: waiting stops there (it never leaves them by itself)
+SETTLED = ("ACTIVE", "FAILED", "NEEDS_ATTENTION", "DELETED")
+PLACEHOLDER_COMPARTMENT = "<compartment_ocid>"
+PLACEHOLDER_PROJECT = "<project_ocid>"
+
+
+class AquaLabService:
+    #: how long planning trusts a model's catalog entry and deployment_config.json
+    INPUT_TTL_S = 300.0
+
+    def __init__(
+        self,
+        platform: Platform | str = "local",
+        settings: PlatformSettings | None = None,
+        input_ttl_s: float | None = None,
+    ):
+        self.platform = (
+            build_platform(platform, settings or PlatformSettings()) if isinstance(platform, str) else platform
+        )
+        self._inputs: TTLCache[FetchedConfig] = TTLCache(self.INPUT_TTL_S if input_ttl_s is None else input_ttl_s)
+        self.chats = ChatRelay(self.platform)
+        self._chat_deployments = self.chats.targets  # dropped when a verb changes the deployment
+
+    @property
+    def platform_name(self) -> str:
+        return self.platform.name
+
+    # catalog --------------------------------------------------------------------------------------
+
+    def shapes(self) -> list[Shape]:
+        return sorted(self.platform.list_shapes(), key=shape_order)
+
+    def shape_catalog(self) -> ShapeCatalog:
+        return ShapeCatalog(self.shapes())
+
+    def default_shape(self) -> str | None:
+        """The shape a request gets when it names none (the local machine), else None."""
+        return self.platform.default_shape()
+
+    def models(self) -> list[CatalogModel]:
+        return self.platform.list_models()
+
+    def resolve_model(self, model_id: str) -> CatalogModel:
+        """The catalog entry for an id or a name (:class:`NotFound` with a hint otherwise)."""
+        return self.platform.get_model(model_id)
+
+    def _fetched(self, model_ids: Sequence[str]) -> dict[str, FetchedConfig]:
+        """What planning knows of each model, from the cache while fresh, the rest in one platform
+        round; the ids the platform does not know are left out."""
+        scope = self.platform.cache_scope()
+        found = {i: hit for i in dict.fromkeys(model_ids) if (hit := self._inputs.get((scope, i))) is not None}
+        missing = [i for i in dict.fromkeys(model_ids) if i not in found]
+        if missing:
+            for given, fetched in self.platform.fetch_configs(missing).items():
+                self._inputs.put((scope, given), fetched)
+                self._inputs.put((scope, fetched.model.id), fetched)  # a later ask by id finds it too
+                found[given] = fetched
+        return found
+
+    def model_input(self, model_id: str) -> ModelInput:
+        found = self._fetched([model_id]).get(model_id)
+        if found is None:
+            self.platform.get_model(model_id)  # raises the platform's NotFound, with its hint
+            raise NotFound("model", model_id)
+        return ModelInput.from_catalog(found.model, found.config)
+
+    def model_inputs(self, model_ids: Sequence[str]) -> list[ModelInput]:
+        """Planning inputs of many models, fetched in one round (every unknown id is one problem)."""
+        return [m for m, _ in self._load(model_ids, "model_ids")]
+
+    def clear_cache(self) -> None:
+        self._inputs.clear()
+        self._chat_deployments.clear()
+
+    def register_model(self, path: str, name: str | None = None, base_model_id: str | None = None) -> CatalogModel:
+        """Add a model file or folder of your own (the local platform; others refuse with 409)."""
+        return self.platform.register_model(path, name, base_model_id)
+
+    @staticmethod
+    def custom_model(model_id: str, path: str) -> tuple[ModelInput, list[str]]:
+        """A model the platform does not know, planned with the deployment_config.json at ``path``
+        (checked against OCI's shapes): the planning input and the warnings the file gave."""
+        loaded = load_deployment_config_file(path, bundled_catalog().shapes)
+        model = ModelInput(
+            model_id=model_id,
+            name=model_id,
+            config=loaded.config,
+            parameter_count_b=parameter_count_from_name(model_id),
+        )
+        return model, loaded.warnings
+
+    @staticmethod
+    def check_config_file(path: str) -> tuple[dict[str, list[int]], list[str]]:
+        """Per shape, the GPU counts a deployment_config.json offers multi-model deployments; and its warnings."""
+        loaded = load_deployment_config_file(path, bundled_catalog().shapes)
+        counts = {s: [e.gpu_count for e in c.multi_model_deployment] for s, c in loaded.config.configuration.items()}
+        return counts, loaded.warnings
+
+    def _load(
+        self, ids: Sequence[str], field: str, own: dict[str, ModelInput] | None = None
+    ) -> list[tuple[ModelInput, list[str]]]:
+        """(input, config warnings) for ``ids`` (``own`` ones as given, without warnings)."""
+        own = own or {}
+        fetched = self._fetched([i for i in ids if i not in own])
+        problems, inputs = [], []
+        for i, model_id in enumerate(ids):
+            if model_id in own:
+                inputs.append((own[model_id], []))
+            elif model_id in fetched:
+                found = fetched[model_id]
+                inputs.append((ModelInput.from_catalog(found.model, found.config), found.warnings))
+            else:
+                try:
+                    inputs.append((self.model_input(model_id), []))
+                except NotFound as exc:
+                    problems.append(Problem(f"{field}[{i}]", f"unknown model {model_id!r}", exc.hint))
+        if problems:
+            raise InvalidInput(problems)
+        return inputs
+
+    # planning -------------------------------------------------------------------------------------
+
+    def plan(
+        self,
+        model_ids: Sequence[str],
+        primary_model_id: str | None = None,
+        shape: str | None = None,
+        extra: Sequence[ModelInput] = (),
+    ) -> Plan:
+        """Where can these models run together and how do the GPUs split.  ``extra`` adds models
+        the platform does not know (e.g. one with a deployment_config.json given by path)."""
+        own = {m.model_id: m for m in extra}
+        loaded = self._load(model_ids, "model_ids", own)  # one round of config fetches, not one per model
+        inputs = [m for m, _ in loaded]
+        if primary_model_id is not None and primary_model_id not in own:
+            try:
+                primary_model_id = self.platform.get_model(primary_model_id).id
+            except NotFound:
+                pass  # plan() names the problem with the list of valid ids
+        shapes = self.shape_catalog()
+        if shape:
+            shapes = ShapeCatalog([shapes.get(shape)])
+        result = plan(inputs, shapes, primary_model_id)
+        result.warnings += [w for _, warnings in loaded for w in warnings]
+        return result
+
+    @staticmethod
+    def gpu_count_choices(total_gpus: int) -> list[int]:
+        """The GPU counts a model may get on a shape of ``total_gpus`` (powers of two, planning's rule)."""
+        return [n for n in range(1, total_gpus + 1) if is_power_of_two(n)]
+
+    def validate(self, spec: DeploymentSpec, extra: Sequence[ModelInput] = ()) -> ValidatedDeployment:
+        own = {m.model_id: m for m in extra}
+        known: dict[str, ModelInput] = dict(own)
+        models = []
+        for entry in spec.models:
+            if entry.model_id not in own:
+                try:
+                    found = self.model_input(entry.model_id)
+                    known[found.model_id] = found
+                    entry = entry.model_copy(update={"model_id": found.model_id})
+                except NotFound:
+                    pass  # validate_deployment reports it with the suggestion
+            models.append(entry)
+        spec = spec.model_copy(update={"models": models})
+        validated = validate_deployment(
+            spec, known, self.shape_catalog(), self.platform.suggest, params_key=self.platform.params_key
+        )
+        # a policy the platform cannot run is refused at validate time, not after a create
+        refusal = self.platform.scaling_refusal(validated.spec)
+        if refusal:
+            raise refusal
+        return validated
+
+    def payload_preview(self, validated: ValidatedDeployment) -> dict[str, Any]:
+        """The OCI request bodies a validated deployment becomes, without sending them.  What only
+        OCI knows (artifact paths, OCIDs not given) stays a named placeholder."""
+        spec = validated.spec
+        paths = {m.model_id: f"<artifact path of {m.model_id}>" for m in validated.models}
+        compartment = spec.compartment_id or PLACEHOLDER_COMPARTMENT
+        project = spec.project_id or PLACEHOLDER_PROJECT
+        image = spec.container_image_uri or DEFAULT_CONTAINER_IMAGE
+        out: dict[str, Any] = {
+            "warnings": validated.warnings,
+            "served_params": {m.model_name: m.served_params for m in validated.models},
+        }
+        if spec.deployment_type == "SINGLE":
+            out["model_deployment"] = payloads.model_deployment_request(validated, image, compartment, project)
+        else:
+            if spec.deployment_type == "MULTI":
+                out["multi_model_config"] = payloads.multi_model_config(validated, paths)
+            out["model_group"] = payloads.model_group_request(validated, paths, compartment, project)
+            out["model_deployment"] = payloads.model_deployment_request(
+                validated, image, compartment, project, model_group_id="<model_group_ocid from the model_group call>"
+            )
+        return out
+
+    # deployments ----------------------------------------------------------------------------------
+
+    def create_deployment(self, request: DeploymentSpec | ValidatedDeployment) -> Deployment:
+        """Deploy a request (validated here unless it comes from :meth:`validate` already)."""
+        validated = request if isinstance(request, ValidatedDeployment) else self.validate(request)
+        return self.platform.create_deployment(validated)
+
+    def list_deployments(self) -> list[Deployment]:
+        return self.platform.list_deployments()
+
+    def get_deployment(self, deployment_id: str) -> Deployment:
+        return self.platform.get_deployment(deployment_id)
+
+    def update_deployment(self, deployment_id: str, spec: DeploymentSpec) -> Deployment:
+        """Replace a deployment's models in place (OCI: a new model group, LIVE for stacked)."""
+        validated = self.validate(spec)
+        self._chat_deployments.drop(deployment_id)
+        return self.platform.update_models(deployment_id, validated)
+
+    # scaling and metrics ----------------------------------------------------------------------------
+
+    def update_scaling(self, deployment_id: str, change: ScalingChange) -> Deployment:
+        """Change a live deployment's instance count, autoscaling policy or bandwidth."""
+        policy = change.wire_policy()
+        self._chat_deployments.drop(deployment_id)
+        return self.platform.update_scaling(deployment_id, policy, change.bandwidth_mbps)
+
+    def deployment_metrics(self, deployment_id: str, window_s: float = 300) -> DeploymentMetrics:
+        """Per-model requests, errors, TTFT p50/p95, tokens/s, in-flight and replicas over a window."""
+        if not 1 <= window_s <= 14 * 86400:
+            raise InvalidInput(Problem("window", f"{window_s:g} s is out of range", "give 60s to 14d (e.g. 5m, 1h)"))
+        return self.platform.deployment_metrics(deployment_id, window_s)
+
+    def create_evaluation(self, spec: EvaluationSpec) -> Evaluation:
+        """Evaluate one model of a deployment (a job on the platform)."""
+        return self.platform.create_evaluation_job(spec)
+
+    def activate(self, deployment_id: str) -> Deployment:
+        self._chat_deployments.drop(deployment_id)
+        return self.platform.activate(deployment_id)
+
+    def deactivate(self, deployment_id: str) -> Deployment:
+        self._chat_deployments.drop(deployment_id)
+        return self.platform.deactivate(deployment_id)
+
+    def delete(self, deployment_id: str) -> Deployment:
+        self._chat_deployments.drop(deployment_id)
+        return self.platform.delete(deployment_id)
+
+    def model_states(self, deployment_id: str) -> list[ModelState]:
+        return self.platform.model_states(deployment_id)
+
+    def logs(self, deployment_id: str, model_name: str | None = None, lines: int = 200) -> str:
+        return self.platform.logs(deployment_id, model_name, lines)
+
+    def wait(
+        self,
+        deployment_id: str,
+        on_progress: Callable[[Deployment], None] | None = None,
+        *,
+        timeout: float | None = 600,
+        until: tuple[str, ...] = SETTLED,
+        interval: float = 0.5,
+        stop: Callable[[], bool] | None = None,
+    ) -> Deployment:
+        """Poll until the deployment reaches one of ``until`` (or the timeout, or ``stop()``),
+        telling ``on_progress`` each state seen; the last state seen is returned."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            d = self.get_deployment(deployment_id)
+            if on_progress:
+                on_progress(d)
+            if d.state in until or (deadline is not None and time.monotonic() > deadline) or (stop and stop()):
+                return d
+            time.sleep(interval)
+
+    # chat: relayed by ChatRelay (streams, compare), which keeps the looked-up targets ------------
+
+    def chat_events(self, deployment_id: str, request: ChatRequest) -> AsyncIterator[str]:
+        return self.chats.events(deployment_id, request)
+
+    def chat_stream(self, deployment_id: str, request: ChatRequest) -> AsyncIterator[dict[str, Any]]:
+        return self.chats.stream(deployment_id, request)
+
+    async def chat(self, deployment_id: str, request: ChatRequest) -> dict[str, Any]:
+        return await self.chats.chat(deployment_id, request)
+
+    def compare(self, deployment_id: str, request: CompareRequest) -> AsyncIterator[dict[str, Any]]:
+        return self.chats.compare(deployment_id, request)
+
+
+_WINDOW = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
+
+
+def window_seconds(raw: str | float | None, default: float = 300) -> float:
+    """``?window=`` / ``--window``: seconds, or a number with s, m, h or d (``5m``, ``1h``)."""
+    if raw is None or raw == "":
+        return default
+    if isinstance(raw, int | float):
+        return float(raw)
+    match = _WINDOW.match(raw)
+    if not match:
+        raise InvalidInput(Problem("window", f"{raw!r} is not a duration", "e.g. 300, 5m, 1h or 1d"))
+    return float(match[1]) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[match[2]]

@@ -1,0 +1,125 @@
+/** The plan drawn as a grid: one row per compatible shape, one cell per GPU coloured by its model. */
+import type { Plan, Shape } from './schema';
+
+/** Okabe–Ito: distinguishable with the common colour-vision deficiencies. */
+export const PALETTE = ['#E69F00', '#56B4E9', '#009E73', '#F0E442', '#0072B2', '#D55E00', '#CC79A7', '#000000'];
+
+export interface GpuCell {
+  index: number;
+  owner: string | null; // model id, null when the GPU is left free
+  slot: number | null; // which entry of the selection (a model may be selected twice)
+  colour: string | null;
+}
+
+export interface RowModel {
+  id: string;
+  slot: number;
+  name: string;
+  gpus: number;
+  colour: string;
+  /** GPU memory the model's GPUs give it, and what it needs (estimated from its size). */
+  memory: number | null;
+  need: number | null;
+  estimated: boolean;
+}
+
+export interface ShapeRow {
+  shape: string;
+  gpuType: string | null;
+  gpuMemory: number | null; // per GPU
+  totalGpus: number;
+  usedGpus: number;
+  cells: GpuCell[];
+  models: RowModel[];
+  notes: string[];
+  primaryHonoured: boolean | null;
+}
+
+export interface PlanGrid {
+  rows: ShapeRow[];
+  incompatible: Array<{ shape: string; reasons: string[] }>;
+  /** colour of each selection entry, by its index in `order` */
+  colours: string[];
+  error: string | null;
+  warnings: string[];
+}
+
+export const slotColour = (slot: number): string => PALETTE[slot % PALETTE.length];
+
+/**
+ * `order` is the selection (model ids, a model may appear twice); each entry keeps its colour on
+ * every shape and across plans.  A shape's models are matched to entries in order of appearance.
+ */
+export function planGrid(plan: Plan, shapes: Shape[], order: string[]): PlanGrid {
+  const colours = order.map((_, i) => slotColour(i));
+  const byName = new Map(shapes.map(s => [s.name, s]));
+  const rows: ShapeRow[] = Object.entries(plan.gpu_allocation).map(([name, shapePlan]) => {
+    const shape = byName.get(name);
+    const total = shapePlan.total_gpus_available;
+    const perGpu =
+      shape?.gpu_specs?.gpu_memory_in_gbs != null && shape.gpu_specs.gpu_count
+        ? shape.gpu_specs.gpu_memory_in_gbs / shape.gpu_specs.gpu_count
+        : null;
+    const cells: GpuCell[] = [];
+    const used = new Set<number>();
+    const models = shapePlan.models.map((m, at) => {
+      let slot = order.findIndex((id, i) => id === m.ocid && !used.has(i));
+      if (slot < 0) {
+        slot = order.length + at; // the server resolved a name to another id: still a colour of its own
+      }
+      used.add(slot);
+      const colour = slotColour(slot);
+      for (let i = 0; i < m.gpu_count; i++) {
+        cells.push({ index: cells.length, owner: m.ocid, slot, colour });
+      }
+      return {
+        id: m.ocid,
+        slot,
+        name: m.model_name ?? m.ocid,
+        gpus: m.gpu_count,
+        colour,
+        memory: m.gpu_memory_in_gbs ?? null,
+        need: m.estimated_need_in_gbs ?? null,
+        estimated: !!m.estimated
+      };
+    });
+    while (cells.length < total) {
+      cells.push({ index: cells.length, owner: null, slot: null, colour: null });
+    }
+    return {
+      shape: name,
+      gpuType: shape?.gpu_specs?.gpu_type ?? null,
+      gpuMemory: perGpu,
+      totalGpus: total,
+      usedGpus: shapePlan.used_gpus,
+      cells,
+      models,
+      notes: shapePlan.notes ?? [],
+      primaryHonoured: shapePlan.primary_honoured ?? null
+    };
+  });
+  const incompatible = Object.entries(plan.incompatible_shapes ?? {}).map(([shape, reasons]) => ({ shape, reasons }));
+  return { rows, incompatible, colours, error: plan.error_message ?? null, warnings: plan.warnings ?? [] };
+}
+
+/** Catalog filter of the Plan tab: text in name/id, task, size range, "runs on shape". */
+export interface ModelFilter {
+  text: string;
+  task: string; // '' = any
+  maxBillions: number | null;
+}
+
+export function filterModels<M extends { id: string; name: string; task?: string; parameter_count_b?: number | null }>(
+  models: M[],
+  filter: ModelFilter,
+  allowed: Set<string> | null
+): M[] {
+  const text = filter.text.trim().toLowerCase();
+  return models.filter(
+    m =>
+      (!text || m.name.toLowerCase().includes(text) || m.id.toLowerCase().includes(text)) &&
+      (!filter.task || m.task === filter.task) &&
+      (filter.maxBillions === null || (m.parameter_count_b ?? Infinity) <= filter.maxBillions) &&
+      (allowed === null || allowed.has(m.id))
+  );
+}

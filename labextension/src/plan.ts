@@ -1,0 +1,701 @@
+/** The Plan & deploy tab: pick models, see how they share each shape's GPUs, adjust, deploy. */
+import { Widget } from '@lumino/widgets';
+
+import { AquaContext, COMMANDS } from './context';
+import { clear, errorBox, h } from './dom';
+import { filterModels, planGrid, PlanGrid, ShapeRow, slotColour } from './grid';
+import { ApiError, describe, postJSON, requestAPI } from './request';
+import type {
+  CatalogModel,
+  DataList_CatalogModel_,
+  DataList_Shape_,
+  Deployment,
+  DeploymentConfig,
+  DeploymentSpec,
+  Logs,
+  Plan,
+  Shape,
+  ValidationResult
+} from './schema';
+
+/** `ads aqua deployment create` options beyond models, shape and name. */
+const ADVANCED: Array<[keyof DeploymentSpec, string, 'text' | 'number' | 'env']> = [
+  ['description', 'Description', 'text'],
+  ['instance_count', 'Instance count', 'number'],
+  ['web_concurrency', 'Web concurrency', 'number'],
+  ['container_image_uri', 'Container image URI', 'text'],
+  ['server_port', 'Server port', 'number'],
+  ['health_check_port', 'Health check port', 'number'],
+  ['env_var', 'Environment (KEY=VALUE per line)', 'env'],
+  ['bandwidth_mbps', 'Bandwidth (Mbps)', 'number'],
+  ['ocpus', 'OCPUs (flex shapes)', 'number'],
+  ['memory_in_gbs', 'Memory GB (flex shapes)', 'number'],
+  ['log_group_id', 'Log group OCID', 'text'],
+  ['access_log_id', 'Access log OCID', 'text'],
+  ['predict_log_id', 'Predict log OCID', 'text'],
+  ['private_endpoint_id', 'Private endpoint OCID', 'text'],
+  ['subnet_id', 'Subnet OCID', 'text'],
+  ['compartment_id', 'Compartment OCID', 'text'],
+  ['project_id', 'Project OCID', 'text']
+];
+
+const DONE = new Set(['ACTIVE', 'FAILED', 'INACTIVE', 'DELETED', 'NEEDS_ATTENTION']);
+
+export class PlanView extends Widget {
+  private models: CatalogModel[] = [];
+  private shapes: Shape[] = [];
+  private selected: string[] = [];
+  private primary: string | null = null;
+  private grid: PlanGrid | null = null;
+  private chosen: ShapeRow | null = null;
+  private planSeq = 0;
+  private validateSeq = 0;
+  private planTimer: number | null = null;
+  private displayName: string | null = null; // what the user typed; kept when the plan is redrawn
+  private runsOn: Map<string, Set<string> | null> = new Map(); // model id → shapes of its config (null: none)
+
+  private readonly search = h('input', { type: 'search', placeholder: 'Search models', 'aria-label': 'Search models' });
+  private readonly task = h('select', { 'aria-label': 'Task' }, h('option', { value: '' }, 'any task'));
+  private readonly size = h('input', { type: 'number', min: 0, step: 'any', placeholder: 'any', 'aria-label': 'Largest size in billions of parameters' });
+  private readonly shapeFilter = h('select', { 'aria-label': 'Runs on shape' }, h('option', { value: '' }, 'any shape'));
+  private readonly catalog = h('div', { className: 'aqua-catalog', role: 'group', 'aria-label': 'Models' });
+  private readonly chips = h('div', { className: 'aqua-chips', 'aria-live': 'polite' });
+  private readonly planArea = h('div', { className: 'aqua-plan', 'aria-live': 'polite' });
+  private readonly deployArea = h('div', { className: 'aqua-deploy' });
+  private readonly progressArea = h('div', { className: 'aqua-progress', 'aria-live': 'polite' });
+
+  /** Called when the selection changes, so the tab reopens with it after a reload. */
+  onSelection: ((selected: string[], primary: string | null) => void) | null = null;
+
+  constructor(
+    private readonly ctx: AquaContext,
+    readonly platform: string,
+    initial: { selected?: string[]; primary?: string | null } = {}
+  ) {
+    super();
+    this.selected = [...(initial.selected ?? [])];
+    this.primary = initial.primary ?? null;
+    this.addClass('aqua-plan-view');
+    this.id = `aqua-lab-plan-${platform}`;
+    this.title.label = `Plan & deploy (${platform})`;
+    this.title.closable = true;
+    for (const input of [this.search, this.size]) {
+      input.addEventListener('input', () => this.drawCatalog());
+    }
+    this.task.addEventListener('change', () => this.drawCatalog());
+    this.shapeFilter.addEventListener('change', () => void this.filterByShape());
+    this.node.append(
+      h(
+        'div',
+        { className: 'aqua-plan-columns' },
+        h(
+          'section',
+          { className: 'aqua-plan-left', 'aria-label': 'Catalog' },
+          h('h3', {}, `Models on ${platform}`),
+          h(
+            'div',
+            { className: 'aqua-filters' },
+            this.search,
+            this.task,
+            h('label', {}, '≤ B params ', this.size),
+            h('label', {}, 'Runs on ', this.shapeFilter)
+          ),
+          this.catalog
+        ),
+        h(
+          'section',
+          { className: 'aqua-plan-right', 'aria-label': 'Plan' },
+          h('h3', {}, 'Selection'),
+          this.chips,
+          this.planArea,
+          this.deployArea,
+          this.progressArea
+        )
+      )
+    );
+    void this.load();
+  }
+
+  private async load(): Promise<void> {
+    clear(this.catalog, h('p', { className: 'aqua-empty' }, 'Loading the catalog…'));
+    try {
+      const [models, shapes] = await Promise.all([
+        requestAPI<DataList_CatalogModel_>('models', {}, { platform: this.platform }),
+        requestAPI<DataList_Shape_>('shapes', {}, { platform: this.platform })
+      ]);
+      this.models = models.data;
+      this.shapes = shapes.data;
+    } catch (error) {
+      clear(
+        this.catalog,
+        errorBox(describe(error)),
+        h('button', { className: 'jp-mod-styled', onclick: () => void this.load() }, 'Retry')
+      );
+      return;
+    }
+    const tasks = [...new Set(this.models.map(m => m.task ?? '').filter(Boolean))].sort();
+    clear(this.task, h('option', { value: '' }, 'any task'), tasks.map(t => h('option', { value: t }, t)));
+    clear(
+      this.shapeFilter,
+      h('option', { value: '' }, 'any shape'),
+      this.shapes.map(s => h('option', { value: s.name }, s.name))
+    );
+    this.node.dataset.models = String(this.models.length);
+    this.drawCatalog();
+    this.drawSelection();
+  }
+
+  /** "Runs on shape": a model whose deployment_config lists the shape, or one without a config (estimated). */
+  private async filterByShape(): Promise<void> {
+    const missing = this.models.filter(m => !this.runsOn.has(m.id));
+    if (this.shapeFilter.value && missing.length) {
+      clear(this.catalog, h('p', { className: 'aqua-empty' }, 'Reading the models’ shape configurations…'));
+      await Promise.all(
+        missing.map(m =>
+          requestAPI<DeploymentConfig>(`models/${encodeURIComponent(m.id)}/config`, {}, { platform: this.platform })
+            .then(c => this.runsOn.set(m.id, new Set(c.shape ?? [])))
+            .catch(() => this.runsOn.set(m.id, null))
+        )
+      );
+    }
+    this.drawCatalog();
+  }
+
+  private drawCatalog(): void {
+    const shape = this.shapeFilter.value;
+    const allowed = shape
+      ? new Set(this.models.filter(m => (this.runsOn.get(m.id)?.has(shape) ?? true)).map(m => m.id))
+      : null;
+    const max = this.size.value === '' ? null : Number(this.size.value);
+    const shown = filterModels(this.models, { text: this.search.value, task: this.task.value, maxBillions: max }, allowed);
+    if (!shown.length) {
+      clear(this.catalog, h('p', { className: 'aqua-empty' }, 'No model matches: clear a filter.'));
+      return;
+    }
+    clear(
+      this.catalog,
+      shown.map(m => {
+        const on = this.selected.includes(m.id);
+        return h(
+          'div',
+          { className: `aqua-catalog-row${on ? ' aqua-on' : ''}`, 'data-model': m.id },
+          h(
+            'label',
+            { className: 'aqua-catalog-pick', title: m.id },
+            h('input', { type: 'checkbox', checked: on, onchange: () => this.toggle(m.id) }),
+            h('span', { className: 'aqua-model-name' }, m.name)
+          ),
+          h(
+            'button',
+            {
+              className: 'aqua-chip-x aqua-add-copy',
+              title: 'Add another copy (served under its own name)',
+              'aria-label': `Add another copy of ${m.name}`,
+              onclick: () => this.add(m.id)
+            },
+            '+'
+          ),
+          h('span', { className: 'aqua-muted' }, m.task ?? ''),
+          h('span', { className: 'aqua-muted' }, m.parameter_count_b != null ? `${m.parameter_count_b} B` : '')
+        );
+      })
+    );
+  }
+
+  private toggle(id: string): void {
+    if (this.selected.includes(id)) {
+      this.selected = this.selected.filter(s => s !== id);
+      this.changed();
+    } else {
+      this.add(id);
+    }
+  }
+
+  private add(id: string): void {
+    this.selected = [...this.selected, id];
+    this.changed();
+  }
+
+  private removeSlot(slot: number): void {
+    this.selected = this.selected.filter((_, i) => i !== slot);
+    this.changed();
+  }
+
+  private changed(): void {
+    if (this.primary && !this.selected.includes(this.primary)) {
+      this.primary = null;
+    }
+    performance.mark('aqua-plan-selection');
+    this.onSelection?.(this.selected, this.primary);
+    this.drawCatalog();
+    this.drawSelection();
+  }
+
+  /** "name", or "name (2)" for a second copy of the same model. */
+  private slotLabel(slot: number): string {
+    const id = this.selected[slot];
+    const name = this.models.find(m => m.id === id)?.name ?? id;
+    const copy = this.selected.slice(0, slot).filter(s => s === id).length;
+    return copy ? `${name} (${copy + 1})` : name;
+  }
+
+  private drawSelection(): void {
+    if (!this.selected.length) {
+      clear(this.chips, h('p', { className: 'aqua-empty' }, 'Tick two or more models to see how they share a shape.'));
+      clear(this.planArea);
+      clear(this.deployArea);
+      return;
+    }
+    clear(
+      this.chips,
+      this.selected.map((id, slot) =>
+        h(
+          'span',
+          { className: 'aqua-chip', 'data-model': id },
+          h('span', { className: 'aqua-swatch', style: `background:${slotColour(slot)}` }),
+          h('span', { className: 'aqua-model-name' }, this.slotLabel(slot)),
+          h(
+            'label',
+            { title: 'Favour this model when GPUs are short' },
+            h('input', {
+              type: 'radio',
+              name: `${this.id}-primary`,
+              checked: this.primary === id,
+              'aria-label': `Primary model ${this.slotLabel(slot)}`,
+              onchange: () => {
+                this.primary = id;
+                this.onSelection?.(this.selected, this.primary);
+                this.schedulePlan();
+              }
+            }),
+            ' primary'
+          ),
+          h(
+            'button',
+            { className: 'aqua-chip-x', 'aria-label': `Remove ${this.slotLabel(slot)}`, onclick: () => this.removeSlot(slot) },
+            '×'
+          )
+        )
+      )
+    );
+    this.schedulePlan();
+  }
+
+  private schedulePlan(): void {
+    if (this.planTimer !== null) {
+      window.clearTimeout(this.planTimer);
+    }
+    this.planTimer = window.setTimeout(() => void this.plan(), 20); // a burst of clicks makes one request
+  }
+
+  private async plan(): Promise<void> {
+    const seq = ++this.planSeq;
+    performance.mark('aqua-plan-request');
+    this.node.dataset.plan = 'loading';
+    let plan: Plan;
+    try {
+      plan = await postJSON<Plan>(
+        'plans',
+        { model_ids: this.selected, primary_model_id: this.primary },
+        { platform: this.platform }
+      );
+    } catch (error) {
+      if (seq === this.planSeq) {
+        this.node.dataset.plan = 'error';
+        clear(this.planArea, errorBox(describe(error)));
+        clear(this.deployArea);
+      }
+      return;
+    }
+    if (seq !== this.planSeq) {
+      return; // a newer selection is being planned
+    }
+    this.grid = planGrid(plan, this.shapes, this.selected);
+    const keep = this.chosen && this.grid.rows.find(r => r.shape === this.chosen!.shape);
+    this.chosen = keep ?? this.cheapest(this.grid.rows);
+    this.drawPlan();
+    this.drawDeploy();
+    this.node.dataset.plan = 'ok';
+    performance.mark('aqua-plan-rendered');
+    performance.measure('aqua-plan', 'aqua-plan-request', 'aqua-plan-rendered');
+  }
+
+  private cheapest(rows: ShapeRow[]): ShapeRow | null {
+    const cost = (r: ShapeRow) => this.shapes.find(s => s.name === r.shape)?.ranking?.cost ?? Infinity;
+    return rows.length ? rows.reduce((a, b) => (cost(b) < cost(a) ? b : a)) : null;
+  }
+
+  private drawPlan(): void {
+    const grid = this.grid!;
+    const label = (slot: number | null, id: string | null) =>
+      slot !== null && slot < this.selected.length ? this.slotLabel(slot) : id ?? 'free';
+    const legend = h(
+      'div',
+      { className: 'aqua-legend', 'aria-label': 'Legend' },
+      grid.colours.map((colour, slot) =>
+        h('span', { className: 'aqua-legend-item' }, h('span', { className: 'aqua-swatch', style: `background:${colour}` }), this.slotLabel(slot))
+      ),
+      h('span', { className: 'aqua-legend-item' }, h('span', { className: 'aqua-swatch aqua-free' }), 'free GPU')
+    );
+    const rows = grid.rows.map(row =>
+      h(
+        'div',
+        {
+          className: `aqua-shape-row${row === this.chosen ? ' aqua-chosen' : ''}`,
+          role: 'radio',
+          tabindex: 0,
+          'aria-checked': String(row === this.chosen),
+          'aria-label': `${row.shape}: ${row.usedGpus} of ${row.totalGpus} GPUs used`,
+          'data-shape': row.shape,
+          onclick: () => this.choose(row),
+          onkeydown: ((e: KeyboardEvent) => {
+            if (e.key === 'Enter' || e.key === ' ') {
+              e.preventDefault();
+              this.choose(row);
+            }
+          }) as EventListener
+        },
+        h(
+          'div',
+          { className: 'aqua-shape-name' },
+          h('strong', {}, row.shape),
+          h(
+            'span',
+            { className: 'aqua-muted' },
+            ` ${row.totalGpus}× ${row.gpuType ?? 'GPU'}${row.gpuMemory ? ` ${row.gpuMemory} GB` : ''} · ${row.usedGpus}/${row.totalGpus} used`
+          )
+        ),
+        h(
+          'div',
+          { className: 'aqua-gpus' },
+          row.cells.map(c =>
+            h(
+              'span',
+              {
+                className: `aqua-gpu${c.owner ? '' : ' aqua-free'}`,
+                style: c.colour ? `background:${c.colour}` : null,
+                'data-owner': c.owner ?? '',
+                'data-slot': c.slot ?? '',
+                title: `GPU ${c.index}: ${c.owner ? label(c.slot, c.owner) : 'free'}`
+              },
+              String(c.index)
+            )
+          )
+        ),
+        h(
+          'ul',
+          { className: 'aqua-row-models' },
+          row.models.map(m =>
+            h(
+              'li',
+              {},
+              h('span', { className: 'aqua-swatch', style: `background:${m.colour}` }),
+              h('span', { className: 'aqua-model-name' }, label(m.slot, m.name)),
+              ` ${m.gpus} GPU${m.gpus === 1 ? '' : 's'}`,
+              m.memory != null ? ` · ${m.memory} GB` : '',
+              m.need != null ? ` (needs ≈${m.need} GB${m.estimated ? ', estimated' : ''})` : m.estimated ? ' (estimated)' : ''
+            )
+          )
+        ),
+        row.notes.length ? h('div', { className: 'aqua-muted' }, row.notes.join('; ')) : null
+      )
+    );
+    clear(
+      this.planArea,
+      h('h3', {}, 'GPU split'),
+      grid.error ? errorBox(grid.error) : null,
+      grid.warnings.map(w => h('div', { className: 'aqua-warning' }, w)),
+      rows.length ? legend : h('p', { className: 'aqua-empty' }, 'No shape fits this selection: see why below, or drop a model.'),
+      h('div', { className: 'aqua-shape-rows', role: 'radiogroup', 'aria-label': 'Compatible shapes' }, rows),
+      grid.incompatible.length
+        ? h(
+            'details',
+            { className: 'aqua-incompatible' },
+            h('summary', {}, `${grid.incompatible.length} other shape${grid.incompatible.length === 1 ? '' : 's'} and why not`),
+            h(
+              'ul',
+              {},
+              grid.incompatible.map(i => h('li', { 'data-shape': i.shape }, h('strong', {}, i.shape), ': ', i.reasons.join('; ')))
+            )
+          )
+        : null
+    );
+  }
+
+  private choose(row: ShapeRow): void {
+    this.chosen = row;
+    this.drawPlan();
+    this.drawDeploy();
+    this.node.querySelector<HTMLElement>(`.aqua-shape-row[data-shape="${CSS.escape(row.shape)}"]`)?.focus();
+  }
+
+  private drawDeploy(): void {
+    const row = this.chosen;
+    if (!row) {
+      clear(this.deployArea);
+      return;
+    }
+    const gpuInputs: HTMLInputElement[] = [];
+    const nameInputs: HTMLInputElement[] = [];
+    const fieldErrors: HTMLElement[] = [];
+    const general = h('div', { className: 'aqua-validation', 'aria-live': 'polite' });
+    const displayName = h('input', {
+      type: 'text',
+      value: this.displayName ?? `${row.models.map(m => m.name.split('/').pop()).join(' + ')}`.slice(0, 80),
+      'aria-label': 'Display name',
+      oninput: () => {
+        this.displayName = displayName.value;
+      }
+    });
+    const advanced: Array<[string, HTMLInputElement | HTMLTextAreaElement, string]> = ADVANCED.map(([key, label, kind]) => [
+      key,
+      kind === 'env'
+        ? h('textarea', { rows: 2, 'aria-label': label, 'data-field': key })
+        : h('input', { type: kind, 'aria-label': label, 'data-field': key, step: 'any' }),
+      kind
+    ]);
+    const spec = (): DeploymentSpec => {
+      const out: Record<string, unknown> = {
+        display_name: displayName.value,
+        instance_shape: row.shape,
+        primary_model_id: this.primary,
+        models: row.models.map((m, i) => ({
+          model_id: m.id,
+          gpu_count: gpuInputs[i].value === '' ? null : Number(gpuInputs[i].value),
+          model_name: nameInputs[i].value || null
+        }))
+      };
+      for (const [key, input, kind] of advanced) {
+        const value = input.value.trim();
+        if (!value) {
+          continue;
+        }
+        if (kind === 'env') {
+          out[key] = Object.fromEntries(
+            value.split('\n').filter(Boolean).map(line => {
+              const at = line.indexOf('=');
+              return at < 0 ? [line.trim(), ''] : [line.slice(0, at).trim(), line.slice(at + 1)];
+            })
+          );
+        } else {
+          out[key] = kind === 'number' ? Number(value) : value;
+        }
+      }
+      return out as unknown as DeploymentSpec;
+    };
+    const validate = async (): Promise<boolean> => {
+      const seq = ++this.validateSeq;
+      fieldErrors.forEach(e => clear(e));
+      try {
+        const result = await postJSON<ValidationResult>('deployments/validate', spec(), { platform: this.platform });
+        if (seq === this.validateSeq) {
+          clear(
+            general,
+            h('div', { className: 'aqua-ok' }, `Valid: ${result.used_gpus} of ${row.totalGpus} GPUs on ${result.instance_shape}`),
+            result.warnings.map(w => h('div', { className: 'aqua-warning' }, w))
+          );
+          this.deployArea.dataset.valid = 'true';
+        }
+        return true;
+      } catch (error) {
+        if (seq !== this.validateSeq) {
+          return false;
+        }
+        this.deployArea.dataset.valid = 'false';
+        const rest: string[] = [];
+        if (error instanceof ApiError && error.problems.length) {
+          for (const p of error.problems) {
+            const at = /^models\[(\d+)\]\.(gpu_count|model_name)/.exec(p.field);
+            const slot = at ? fieldErrors[2 * Number(at[1]) + (at[2] === 'gpu_count' ? 0 : 1)] : undefined;
+            const text = `${p.field}: ${p.message}${p.fix ? ` — ${p.fix}` : ''}`;
+            if (slot) {
+              clear(slot, text);
+            } else {
+              rest.push(text);
+            }
+          }
+          clear(general, rest.length ? errorBox(rest.join('\n')) : null);
+        } else {
+          clear(general, errorBox(describe(error)));
+        }
+        return false;
+      }
+    };
+    let validateTimer: number | null = null;
+    const revalidate = () => {
+      if (validateTimer !== null) {
+        window.clearTimeout(validateTimer);
+      }
+      validateTimer = window.setTimeout(() => void validate(), 150);
+    };
+    const modelRows = row.models.map((m, i) => {
+      const gpu = h('input', {
+        type: 'number',
+        min: 1,
+        value: m.gpus,
+        className: 'aqua-gpu-count',
+        'aria-label': `GPUs for ${m.name}`,
+        'data-model': m.id,
+        oninput: revalidate
+      });
+      // a second copy of a model needs its own served name
+      const copy = row.models.slice(0, i).filter(o => o.name === m.name).length;
+      const served = h('input', {
+        type: 'text',
+        value: copy ? `${m.name}-${copy + 1}` : m.name,
+        'aria-label': `Served name for ${m.name}`,
+        oninput: revalidate
+      });
+      gpuInputs.push(gpu);
+      nameInputs.push(served);
+      const gpuError = h('div', { className: 'aqua-field-error', role: 'alert', 'data-field': `models[${i}].gpu_count` });
+      const nameError = h('div', { className: 'aqua-field-error', role: 'alert', 'data-field': `models[${i}].model_name` });
+      fieldErrors.push(gpuError, nameError);
+      return h(
+        'tr',
+        {},
+        h(
+          'td',
+          {},
+          h('span', { className: 'aqua-swatch', style: `background:${m.colour}` }),
+          h('span', { className: 'aqua-model-name' }, m.slot < this.selected.length ? this.slotLabel(m.slot) : m.name)
+        ),
+        h('td', {}, gpu, gpuError),
+        h('td', {}, served, nameError)
+      );
+    });
+    const deployButton = h('button', { className: 'jp-mod-styled jp-mod-accept', type: 'submit' }, 'Deploy');
+    const form = h(
+      'form',
+      {
+        className: 'aqua-deploy-form',
+        'aria-label': 'Deploy',
+        onsubmit: ((e: Event) => {
+          e.preventDefault();
+          void (async () => {
+            deployButton.disabled = true;
+            try {
+              if (await validate()) {
+                await this.deploy(spec());
+              }
+            } finally {
+              deployButton.disabled = false;
+            }
+          })();
+        }) as EventListener
+      },
+      h('h3', {}, `Deploy on ${row.shape}`),
+      h(
+        'table',
+        { className: 'aqua-override' },
+        h('thead', {}, h('tr', {}, h('th', {}, 'Model'), h('th', {}, 'GPUs'), h('th', {}, 'Served name'))),
+        h('tbody', {}, modelRows)
+      ),
+      general,
+      h('label', { className: 'aqua-field' }, 'Display name ', displayName),
+      h(
+        'details',
+        { className: 'aqua-advanced' },
+        h('summary', {}, 'Advanced options'),
+        h('div', { className: 'aqua-advanced-grid' }, advanced.map(([key, input]) => h('label', {}, ADVANCED.find(a => a[0] === key)![1], input)))
+      ),
+      this.platform === 'bundled'
+        ? h('p', { className: 'aqua-muted' }, 'The bundled platform validates but deploys nothing: switch to local or oci to deploy.')
+        : null,
+      deployButton
+    );
+    this.deployArea.dataset.valid = 'pending';
+    this.deployArea.dataset.models = String(row.models.length);
+    clear(this.deployArea, form);
+    void validate();
+  }
+
+  private async deploy(spec: DeploymentSpec): Promise<void> {
+    clear(this.progressArea, 'Creating…');
+    let deployment: Deployment;
+    try {
+      deployment = await postJSON<Deployment>('deployments', spec, { platform: this.platform });
+    } catch (error) {
+      clear(this.progressArea, errorBox(describe(error)));
+      return;
+    }
+    void this.ctx.execute(COMMANDS.deployments, { refresh: true });
+    await this.follow(deployment);
+  }
+
+  /** Show progress with per-model states until the deployment settles. */
+  private async follow(deployment: Deployment): Promise<void> {
+    const id = encodeURIComponent(deployment.id);
+    let d = deployment;
+    let failures = 0;
+    for (;;) {
+      this.drawProgress(d);
+      if (DONE.has(d.state) || !this.isAttached) {
+        break;
+      }
+      await new Promise(r => window.setTimeout(r, failures ? Math.min(30000, 2000 * 2 ** failures) : 1500));
+      try {
+        d = await requestAPI<Deployment>(`deployments/${id}`, {}, { platform: this.platform });
+        failures = 0;
+      } catch (error) {
+        failures += 1;
+        this.progressArea.append(errorBox(`${describe(error)} — retrying`));
+      }
+    }
+    if (d.state === 'FAILED' || d.state === 'NEEDS_ATTENTION') {
+      try {
+        const logs = await requestAPI<Logs>(`deployments/${id}/logs`, {}, { platform: this.platform, lines: 20 });
+        this.progressArea.append(h('pre', { className: 'aqua-log-text' }, logs.text || '(no log lines)'));
+      } catch (error) {
+        this.progressArea.append(errorBox(describe(error)));
+      }
+    }
+    void this.ctx.execute(COMMANDS.deployments, { refresh: true });
+  }
+
+  private drawProgress(d: Deployment): void {
+    const states = d.model_states ?? [];
+    this.progressArea.dataset.state = d.state;
+    clear(
+      this.progressArea,
+      h('h3', {}, d.display_name, ' ', h('span', { className: `aqua-badge aqua-state-${d.state}` }, d.state)),
+      h('progress', { max: 100, value: d.state === 'ACTIVE' ? 100 : d.progress ?? 0, 'aria-label': 'Deployment progress' }),
+      h(
+        'ul',
+        { className: 'aqua-model-states' },
+        states.map(s =>
+          h(
+            'li',
+            { 'data-model': s.model_name },
+            h('span', { className: 'aqua-model-name' }, s.model_name),
+            ' ',
+            h('span', { className: `aqua-badge aqua-state-${s.state}` }, s.state),
+            s.detail ? h('span', { className: 'aqua-detail' }, ` ${s.detail}`) : null
+          )
+        )
+      ),
+      d.state === 'FAILED' || d.state === 'NEEDS_ATTENTION' ? errorBox(d.lifecycle_details ?? 'the deployment failed') : null,
+      d.state === 'ACTIVE'
+        ? h(
+            'div',
+            { className: 'aqua-toolbar' },
+            h(
+              'button',
+              { className: 'jp-mod-styled jp-mod-accept', onclick: () => void this.ctx.execute(COMMANDS.chat, { deploymentId: d.id, platform: this.platform }) },
+              'Open chat'
+            ),
+            d.models.length > 1
+              ? h(
+                  'button',
+                  {
+                    className: 'jp-mod-styled',
+                    onclick: () => void this.ctx.execute(COMMANDS.chat, { deploymentId: d.id, platform: this.platform, compare: true })
+                  },
+                  'Compare'
+                )
+              : null
+          )
+        : null
+    );
+  }
+}

@@ -1,0 +1,293 @@
+/** The left-area panel: platform switch, the platform's deployments with live state, actions. */
+import { Clipboard, Dialog, showDialog } from '@jupyterlab/apputils';
+import { Message } from '@lumino/messaging';
+import { Widget } from '@lumino/widgets';
+
+import { AquaContext, COMMANDS } from './context';
+import { clear, errorBox, h } from './dom';
+import { aquaIcon } from './icon';
+import { ApiError, describe, postJSON, requestAPI } from './request';
+import type { DataList_Deployment_, Deployment, Logs } from './schema';
+
+const BUSY = new Set(['CREATING', 'UPDATING', 'DELETING']);
+
+export class SidebarPanel extends Widget {
+  private platform = '';
+  private timer: number | null = null;
+  private failures = 0;
+  private lastJson = '';
+  private readonly select = h('select', { className: 'aqua-platform', 'aria-label': 'Platform' });
+  private readonly status = h('div', { className: 'aqua-status', 'aria-live': 'polite' });
+  private readonly list = h('div', { className: 'aqua-deployments', role: 'list', 'aria-label': 'Deployments' });
+
+  constructor(private readonly ctx: AquaContext) {
+    super();
+    this.id = 'aqua-lab-sidebar';
+    this.addClass('aqua-sidebar');
+    this.title.icon = aquaIcon;
+    this.title.caption = 'AQUA Lab';
+    this.node.dataset.state = 'loading';
+    this.select.addEventListener('change', () => this.switchTo(this.select.value));
+    const header = h(
+      'div',
+      { className: 'aqua-sidebar-header' },
+      h('h2', { className: 'aqua-title' }, 'AQUA Lab'),
+      h('label', { className: 'aqua-field' }, 'Platform ', this.select),
+      h(
+        'div',
+        { className: 'aqua-toolbar' },
+        h(
+          'button',
+          {
+            className: 'jp-mod-styled jp-mod-accept',
+            onclick: () => void this.ctx.execute(COMMANDS.plan, { platform: this.platform })
+          },
+          'New deployment'
+        ),
+        h(
+          'button',
+          { className: 'jp-mod-styled', onclick: () => void this.ctx.execute(COMMANDS.plan, { platform: this.platform }) },
+          'Plan'
+        ),
+        h('button', { className: 'jp-mod-styled', 'aria-label': 'Refresh deployments', onclick: () => this.refresh() }, '⟳')
+      )
+    );
+    this.node.append(header, this.status, this.list);
+  }
+
+  get currentPlatform(): string {
+    return this.platform;
+  }
+
+  protected onAfterShow(_: Message): void {
+    performance.mark('aqua-sidebar-show');
+    void this.start();
+  }
+
+  protected onBeforeHide(_: Message): void {
+    this.stop();
+  }
+
+  protected onBeforeDetach(_: Message): void {
+    this.stop();
+  }
+
+  private async start(): Promise<void> {
+    if (!this.platform) {
+      try {
+        const platforms = await this.ctx.platforms();
+        this.platform = await this.ctx.defaultPlatform();
+        clear(
+          this.select,
+          platforms.map(p =>
+            h('option', { value: p.name, title: p.description, selected: p.name === this.platform }, p.name)
+          )
+        );
+      } catch (error) {
+        this.fail(error);
+        return;
+      }
+    }
+    this.refresh();
+  }
+
+  private stop(): void {
+    if (this.timer !== null) {
+      window.clearTimeout(this.timer);
+      this.timer = null;
+    }
+  }
+
+  private switchTo(platform: string): void {
+    this.platform = platform;
+    this.lastJson = '';
+    clear(this.list);
+    this.refresh();
+  }
+
+  /** Load now, then again after the poll interval while the panel is visible. */
+  refresh(): void {
+    this.stop();
+    if (!this.platform) {
+      void this.start();
+      return;
+    }
+    const platform = this.platform;
+    this.node.dataset.state = this.lastJson ? this.node.dataset.state : 'loading';
+    requestAPI<DataList_Deployment_>('deployments', {}, { platform })
+      .then(result => {
+        if (platform !== this.platform) {
+          return;
+        }
+        this.failures = 0;
+        this.render(result.data);
+        this.schedule(result.data.some(d => BUSY.has(d.state)) ? 2 : this.ctx.preferences.pollInterval);
+      })
+      .catch(error => this.fail(error));
+  }
+
+  private schedule(seconds: number): void {
+    if (this.isVisible) {
+      this.timer = window.setTimeout(() => this.refresh(), seconds * 1000);
+    }
+  }
+
+  /** The server is down or failed: say so and retry with a growing wait (not a spinner forever). */
+  private fail(error: unknown): void {
+    this.failures += 1;
+    const wait = Math.min(60, this.ctx.preferences.pollInterval * 2 ** (this.failures - 1));
+    this.node.dataset.state = 'error';
+    const retryable = !(error instanceof ApiError) || error.retryable;
+    clear(
+      this.status,
+      errorBox(`${describe(error)}${retryable ? ` — retrying in ${wait} s` : ''}`),
+      h('button', { className: 'jp-mod-styled', onclick: () => this.refresh() }, 'Retry now')
+    );
+    if (retryable) {
+      this.timer = null;
+      this.schedule(wait);
+    }
+  }
+
+  private render(deployments: Deployment[]): void {
+    const json = JSON.stringify(deployments);
+    this.node.dataset.state = 'ok';
+    clear(this.status);
+    if (json === this.lastJson) {
+      return;
+    }
+    this.lastJson = json;
+    if (!deployments.length) {
+      const hint =
+        this.platform === 'bundled'
+          ? 'The bundled platform plans but deploys nothing: choose Plan to see how models share a shape, or switch to local or oci to deploy.'
+          : `No deployments on ${this.platform} yet. Choose “New deployment” to pick models and a shape.`;
+      clear(this.list, h('p', { className: 'aqua-empty' }, hint));
+    } else {
+      clear(this.list, deployments.map(d => this.card(d)));
+    }
+    performance.mark('aqua-sidebar-rendered');
+  }
+
+  private card(d: Deployment): HTMLElement {
+    const platform = this.platform;
+    const states = new Map((d.model_states ?? []).map(s => [s.model_name, s]));
+    const message = h('div', { className: 'aqua-card-message', 'aria-live': 'polite' });
+    const act = async (label: string, run: () => Promise<unknown>): Promise<void> => {
+      clear(message, `${label}…`);
+      try {
+        await run();
+        clear(message);
+      } catch (error) {
+        clear(message, errorBox(describe(error)));
+      }
+      this.refresh();
+    };
+    const active = d.state === 'ACTIVE';
+    const button = (label: string, onclick: () => void, enabled = true, aria = `${label} ${d.display_name}`) =>
+      h('button', { className: 'jp-mod-styled aqua-small', onclick, disabled: !enabled, 'aria-label': aria }, label);
+    return h(
+      'div',
+      { className: 'aqua-card', role: 'listitem', 'data-id': d.id, 'data-state': d.state },
+      h(
+        'div',
+        { className: 'aqua-card-head' },
+        h('span', { className: 'aqua-card-name', title: d.display_name }, d.display_name),
+        h('span', { className: `aqua-badge aqua-state-${d.state}` }, d.state)
+      ),
+      h(
+        'div',
+        { className: 'aqua-card-meta' },
+        `${d.instance_shape} · ${d.models.length} model${d.models.length === 1 ? '' : 's'}`,
+        d.state === 'CREATING' && d.progress !== undefined ? ` · ${d.progress}%` : ''
+      ),
+      h(
+        'ul',
+        { className: 'aqua-model-states' },
+        d.models.map(m => {
+          const s = states.get(m.model_name);
+          return h(
+            'li',
+            { 'data-model': m.model_name },
+            h('span', { className: 'aqua-model-name', title: m.model_id }, m.model_name),
+            ' ',
+            h('span', { className: `aqua-badge aqua-state-${s?.state ?? 'UNKNOWN'}` }, s?.state ?? '—'),
+            s?.detail ? h('span', { className: 'aqua-detail' }, ` ${s.detail}`) : null
+          );
+        })
+      ),
+      d.lifecycle_details && d.state !== 'ACTIVE' ? h('div', { className: 'aqua-detail' }, d.lifecycle_details) : null,
+      h(
+        'div',
+        { className: 'aqua-card-actions' },
+        button('Chat', () => void this.ctx.execute(COMMANDS.chat, { deploymentId: d.id, platform }), active),
+        button(
+          'Compare',
+          () => void this.ctx.execute(COMMANDS.chat, { deploymentId: d.id, platform, compare: true }),
+          active && d.models.length > 1
+        ),
+        d.state === 'INACTIVE'
+          ? button('Activate', () => void act('Activating', () => postJSON(`deployments/${d.id}/activate`, {}, { platform })))
+          : button(
+              'Deactivate',
+              () => void act('Deactivating', () => postJSON(`deployments/${d.id}/deactivate`, {}, { platform })),
+              active
+            ),
+        button('Logs', () => void showLogs(d, platform)),
+        button(
+          'Copy endpoint',
+          () => {
+            Clipboard.copyToSystem(d.endpoint ?? '');
+            clear(message, 'Endpoint copied');
+          },
+          !!d.endpoint
+        ),
+        button('Delete', () => void this.confirmDelete(d, act))
+      ),
+      message
+    );
+  }
+
+  private async confirmDelete(d: Deployment, act: (label: string, run: () => Promise<unknown>) => Promise<void>) {
+    const answer = await showDialog({
+      title: 'Delete deployment',
+      body: `Delete “${d.display_name}” (${d.models.length} models on ${d.instance_shape})? Its model servers stop and it cannot be restored.`,
+      buttons: [Dialog.cancelButton(), Dialog.warnButton({ label: 'Delete' })]
+    });
+    if (answer.button.accept) {
+      await act('Deleting', () =>
+        requestAPI(`deployments/${encodeURIComponent(d.id)}`, { method: 'DELETE' }, { platform: this.platform })
+      );
+    }
+  }
+}
+
+/** The runtime log, or one model's, in a dialog (text only). */
+async function showLogs(d: Deployment, platform: string): Promise<void> {
+  const body = new Widget();
+  body.addClass('aqua-logs');
+  const pick = h(
+    'select',
+    { 'aria-label': 'Log of' },
+    h('option', { value: '' }, 'runtime'),
+    d.models.map(m => h('option', { value: m.model_name }, m.model_name))
+  );
+  const text = h('pre', { className: 'aqua-log-text' }, 'Loading…');
+  const load = async () => {
+    try {
+      const logs = await requestAPI<Logs>(`deployments/${encodeURIComponent(d.id)}/logs`, {}, {
+        platform,
+        model_name: pick.value || undefined,
+        lines: 200
+      });
+      text.textContent = logs.text || '(empty)';
+      text.scrollTop = text.scrollHeight; // the latest lines first in view
+    } catch (error) {
+      text.textContent = describe(error);
+    }
+  };
+  pick.addEventListener('change', () => void load());
+  body.node.append(h('label', {}, 'Log of ', pick), text);
+  void load();
+  await showDialog({ title: `Logs: ${d.display_name}`, body, buttons: [Dialog.okButton({ label: 'Close' })] });
+}

@@ -1,0 +1,102 @@
+import { describe, expect, it } from 'vitest';
+
+import { filterModels, PALETTE, planGrid } from '../src/grid';
+import type { Plan, Shape } from '../src/schema';
+
+const shapes: Shape[] = [
+  { name: 'VM.GPU.A10.2', gpu_specs: { gpu_count: 2, gpu_memory_in_gbs: 48, gpu_type: 'A10' } },
+  { name: 'BM.GPU.A10.4', gpu_specs: { gpu_count: 4, gpu_memory_in_gbs: 96, gpu_type: 'A10' } }
+];
+
+const plan: Plan = {
+  deployment_config: {},
+  gpu_allocation: {
+    'VM.GPU.A10.2': {
+      models: [
+        { ocid: 'b', gpu_count: 1, model_name: 'B', gpu_memory_in_gbs: 24, estimated_need_in_gbs: 7 },
+        { ocid: 'a', gpu_count: 1, model_name: 'A' }
+      ],
+      total_gpus_available: 2,
+      used_gpus: 2
+    },
+    'BM.GPU.A10.4': {
+      models: [
+        { ocid: 'a', gpu_count: 2 },
+        { ocid: 'b', gpu_count: 1 }
+      ],
+      total_gpus_available: 4,
+      used_gpus: 3,
+      notes: ['uses 3 of 4 GPUs']
+    }
+  },
+  incompatible_shapes: { 'VM.GPU2.1': ['too small'] }
+};
+
+describe('planGrid', () => {
+  it('draws one cell per GPU, owned in plan order, free cells last', () => {
+    const grid = planGrid(plan, shapes, ['a', 'b']);
+    expect(grid.rows.map(r => r.shape)).toEqual(['VM.GPU.A10.2', 'BM.GPU.A10.4']);
+    const big = grid.rows[1];
+    expect(big.cells.map(c => c.owner)).toEqual(['a', 'a', 'b', null]);
+    expect(big.cells[3].colour).toBeNull();
+    expect(big.gpuMemory).toBe(24);
+    expect(big.notes).toEqual(['uses 3 of 4 GPUs']);
+    expect(grid.incompatible).toEqual([{ shape: 'VM.GPU2.1', reasons: ['too small'] }]);
+  });
+
+  it('gives each model the colour of its place in the selection, on every shape', () => {
+    const grid = planGrid(plan, shapes, ['a', 'b']);
+    expect(grid.colours).toEqual([PALETTE[0], PALETTE[1]]);
+    for (const row of grid.rows) {
+      for (const cell of row.cells.filter(c => c.owner)) {
+        expect(cell.colour).toBe(PALETTE[cell.owner === 'a' ? 0 : 1]);
+      }
+    }
+  });
+
+  it('tells two copies of one model apart', () => {
+    const twice: Plan = {
+      deployment_config: {},
+      gpu_allocation: {
+        'VM.GPU.A10.2': {
+          models: [
+            { ocid: 'a', gpu_count: 1 },
+            { ocid: 'a', gpu_count: 1 }
+          ],
+          total_gpus_available: 2,
+          used_gpus: 2
+        }
+      }
+    };
+    const row = planGrid(twice, shapes, ['a', 'a']).rows[0];
+    expect(row.cells.map(c => c.slot)).toEqual([0, 1]);
+    expect(new Set(row.cells.map(c => c.colour)).size).toBe(2);
+  });
+
+  it('keeps memory need and GPU memory per model, and names by id when unnamed', () => {
+    const row = planGrid(plan, shapes, ['a', 'b']).rows[0];
+    expect(row.models.find(m => m.id === 'b')).toMatchObject({ name: 'B', memory: 24, need: 7 });
+    expect(planGrid(plan, shapes, []).rows[1].models[0].name).toBe('a');
+  });
+
+  it('handles a plan without compatible shapes', () => {
+    const grid = planGrid({ deployment_config: {}, gpu_allocation: {}, error_message: 'no shape fits' }, shapes, ['a']);
+    expect(grid.rows).toEqual([]);
+    expect(grid.error).toBe('no shape fits');
+  });
+});
+
+describe('filterModels', () => {
+  const models = [
+    { id: 'x/Big-70B', name: 'Big', task: 'text_generation', parameter_count_b: 70 },
+    { id: 'x/small', name: 'Small', task: 'text_generation', parameter_count_b: 1 },
+    { id: 'x/embed', name: 'Embed', task: 'text_embedding', parameter_count_b: null }
+  ];
+  it('filters by text (name or id), task, size and shape', () => {
+    const all = { text: '', task: '', maxBillions: null };
+    expect(filterModels(models, { ...all, text: 'big' }, null).map(m => m.id)).toEqual(['x/Big-70B']);
+    expect(filterModels(models, { ...all, task: 'text_embedding' }, null).map(m => m.name)).toEqual(['Embed']);
+    expect(filterModels(models, { ...all, maxBillions: 8 }, null).map(m => m.name)).toEqual(['Small']);
+    expect(filterModels(models, all, new Set(['x/embed'])).map(m => m.name)).toEqual(['Embed']);
+  });
+});
