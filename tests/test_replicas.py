@@ -263,7 +263,11 @@ def test_autoscaling_is_refused_on_one_machine(service, platform):
     )
     with pytest.raises(Unsupported) as info:
         service.validate(spec)
-    assert "one machine" in str(info.value) and "instance_count N" in str(info.value) and "--platform oci" in str(info.value)
+    assert (
+        "one machine" in str(info.value)
+        and "instance_count N" in str(info.value)
+        and "--platform oci" in str(info.value)
+    )
 
 
 @pytest.mark.local
