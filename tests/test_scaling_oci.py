@@ -139,14 +139,22 @@ def test_monitoring_stand_in_counts_predict_calls(emulator, service):
     )
     deployment = service.wait(service.create_deployment(spec).id, timeout=10, interval=0.01)
     try:
-        for model in ("gemma", "phi", "phi"):
-            assert _chat(service, deployment.id, model, stream=False)
+        tokens = {"gemma": 0, "phi": 0}
+        for model in ("gemma", "phi"):
+            tokens[model] += _chat(service, deployment.id, model, stream=False)["usage"]["completion_tokens"]
+        streamed = _chat(service, deployment.id, "phi", max_tokens=5)
+        tokens["phi"] += len(streamed)
         metrics = service.deployment_metrics(deployment.id, 600)
         assert metrics.platform == "oci" and "OCI Monitoring" in metrics.source
         assert metrics.deployment["total_requests"][0].value == 3
         assert sum(p.value for p in metrics.deployment["requests"]) == 3
         assert all(p.value > 0 for p in metrics.deployment["latency_p95_ms"])
         assert [(m.model_name, m.replicas) for m in metrics.models] == [("gemma", 1), ("phi", 1)]
+        # per model, from what the service's chat path measured (OCI's metrics are per deployment)
+        gemma, phi = metrics.models
+        assert (gemma.requests, phi.requests, phi.errors) == (1, 2, 0)
+        assert (gemma.generated_tokens, phi.generated_tokens) == (tokens["gemma"], tokens["phi"])
+        assert phi.ttft_p95_ms >= phi.ttft_p50_ms > 0 and "chats this server relayed" in metrics.source
         monitoring_calls = [p for _, p in emulator.state.requests if p.endswith("summarizeMetricsData")]
         assert len(monitoring_calls) == 3
     finally:

@@ -271,7 +271,7 @@ class AquaLabService:
         """Per-model requests, errors, TTFT p50/p95, tokens/s, in-flight and replicas over a window."""
         if not 1 <= window_s <= 14 * 86400:
             raise InvalidInput(Problem("window", f"{window_s:g} s is out of range", "give 60s to 14d (e.g. 5m, 1h)"))
-        return self.platform.deployment_metrics(deployment_id, window_s)
+        return self.chats.meter.fill(self.platform.deployment_metrics(deployment_id, window_s))
 
     def create_evaluation(self, spec: EvaluationSpec) -> Evaluation:
         """Evaluate one model of a deployment (a job on the platform)."""
