@@ -58,8 +58,6 @@ def default_data_dir() -> Path:
 
 class LocalPlatform(Platform):
     name = "local"
-    #: replicas of each model (instance_count), never autoscaling: see scaling_refusal
-    scaling_policies = ("FIXED_SIZE",)
 
     def __init__(self, data_dir: Path | None = None, shape: Shape | None = None):
         self.data_dir = Path(data_dir) if data_dir else default_data_dir()

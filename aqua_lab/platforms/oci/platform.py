@@ -431,8 +431,6 @@ class OciPlatform(Platform):
 
     # scaling and metrics --------------------------------------------------------------------------
 
-    scaling_policies = ("FIXED_SIZE", "AUTOSCALING")
-
     def scaling_refusal(self, spec: DeploymentSpec) -> None:
         return None  # OCI Model Deployment runs every policy the planning core accepts
 
