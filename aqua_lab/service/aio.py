@@ -16,12 +16,14 @@ from ..domain import (
     ChatRequest,
     CompareRequest,
     Deployment,
+    DeploymentMetrics,
     DeploymentSpec,
     Evaluation,
     EvaluationSpec,
     ModelInput,
     ModelState,
     Plan,
+    ScalingChange,
     Shape,
     ValidatedDeployment,
 )
@@ -88,6 +90,12 @@ class AsyncAquaLabService:
 
     async def logs(self, deployment_id: str, model_name: str | None = None, lines: int = 200) -> str:
         return await execute(self.sync.logs, deployment_id, model_name, lines)
+
+    async def update_scaling(self, deployment_id: str, change: ScalingChange) -> Deployment:
+        return await execute(self.sync.update_scaling, deployment_id, change)
+
+    async def deployment_metrics(self, deployment_id: str, window_s: float = 300) -> DeploymentMetrics:
+        return await execute(self.sync.deployment_metrics, deployment_id, window_s)
 
     async def create_evaluation(self, spec: EvaluationSpec) -> Evaluation:
         return await execute(self.sync.create_evaluation, spec)

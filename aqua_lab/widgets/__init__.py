@@ -3,7 +3,8 @@
 
 from .chat import ChatPanel
 from .deploy import DeploymentsPanel, DeployPanel
+from .metrics import MetricsPanel
 from .planning import GpuSplit, ModelPicker
 from .workspace import AquaLabWidget
 
-__all__ = ["AquaLabWidget", "ChatPanel", "DeployPanel", "DeploymentsPanel", "GpuSplit", "ModelPicker"]
+__all__ = ["AquaLabWidget", "ChatPanel", "DeployPanel", "DeploymentsPanel", "GpuSplit", "MetricsPanel", "ModelPicker"]
