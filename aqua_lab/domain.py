@@ -375,6 +375,24 @@ class ModelSpec(BaseModel):
 DeploymentType = Literal["MULTI", "STACKED", "SINGLE"]
 
 
+class Autoscaling(BaseModel):
+    """``--autoscaling``: the shorthand for one predefined-metric rule (what most deployments need);
+    ``scaling_policy`` takes the SDK's full ``AutoScalingPolicy`` instead."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    minimum_instance_count: int = Field(default=1, ge=1)
+    maximum_instance_count: int = Field(ge=1)
+    initial_instance_count: int | None = Field(default=None, ge=1, description="defaults to the minimum")
+    metric: Literal["CPU_UTILIZATION", "MEMORY_UTILIZATION"] = "CPU_UTILIZATION"
+    scale_in_threshold: int = Field(default=20, description="percent; fewer instances below it")
+    scale_out_threshold: int = Field(default=75, description="percent; more instances above it")
+    cool_down_in_seconds: int = 600
+    pending_duration: str = Field(default="PT5M", description="ISO 8601 duration the metric must stay over")
+    instance_count_adjustment: int = Field(default=1, ge=1)
+    is_enabled: bool = True
+
+
 class DeploymentSpec(BaseModel):
     """A deployment request, with the option names of ``ads aqua deployment create``."""
 
@@ -389,6 +407,12 @@ class DeploymentSpec(BaseModel):
     compartment_id: str | None = None
     project_id: str | None = None
     instance_count: int = Field(default=1, ge=1)
+    autoscaling: Autoscaling | None = Field(default=None, description="one predefined-metric rule (shorthand)")
+    scaling_policy: dict[str, Any] | None = Field(
+        default=None,
+        description="the oci SDK's full scalingPolicy as wire JSON (policyType FIXED_SIZE or AUTOSCALING, "
+        "autoScalingPolicies with THRESHOLD rules, PREDEFINED_EXPRESSION or CUSTOM_EXPRESSION)",
+    )
     log_group_id: str | None = None
     access_log_id: str | None = None
     predict_log_id: str | None = None
@@ -404,6 +428,44 @@ class DeploymentSpec(BaseModel):
     freeform_tags: dict[str, str] = Field(default_factory=dict)
     defined_tags: dict[str, dict[str, Any]] = Field(default_factory=dict)
     primary_model_id: str | None = None
+
+
+class ScalingChange(BaseModel):
+    """``deployment update --instance_count/--autoscaling/--scaling_policy/--bandwidth_mbps``: one of
+    the three scaling forms of :class:`DeploymentSpec`, for a live deployment."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    instance_count: int | None = Field(default=None, ge=1)
+    autoscaling: Autoscaling | None = None
+    scaling_policy: dict[str, Any] | None = None
+    bandwidth_mbps: int | None = Field(default=None, ge=1)
+
+    def wire_policy(self) -> dict[str, Any] | None:
+        from .errors import InvalidInput, Problem
+        from .planning import scaling
+
+        given = [k for k in ("instance_count", "autoscaling", "scaling_policy") if getattr(self, k) is not None]
+        if len(given) > 1:
+            raise InvalidInput(Problem(given[1], f"{' and '.join(given)} are given", "give one of them"))
+        if not given:
+            if self.bandwidth_mbps is None:
+                raise InvalidInput(
+                    Problem("instance_count", "nothing to change", "give instance_count, autoscaling or scaling_policy")
+                )
+            return None
+        spec = DeploymentSpec(
+            models=[],
+            instance_shape="-",
+            display_name="-",
+            instance_count=self.instance_count or 1,
+            autoscaling=self.autoscaling,
+            scaling_policy=self.scaling_policy,
+        )
+        problems, _ = scaling.check(spec)
+        if problems:
+            raise InvalidInput(problems)
+        return scaling.wire_policy(spec)
 
 
 class ResolvedModel(BaseModel):
@@ -488,6 +550,26 @@ class ModelState(BaseModel):
     detail: str | None = None
 
 
+class ScalingEvent(BaseModel):
+    """One change of a deployment's instance count, and why."""
+
+    time: str
+    from_count: int
+    to_count: int
+    reason: str
+
+
+class Scaling(BaseModel):
+    """A deployment's scaling: the policy it runs (OCI wire JSON), its instances now, recent events."""
+
+    policy: dict[str, Any]
+    instance_count: int = Field(description="instances (OCI) or replicas of each model (local) running now")
+    minimum_instance_count: int = 1
+    maximum_instance_count: int = 1
+    bandwidth_mbps: int | None = None
+    events: list[ScalingEvent] = Field(default_factory=list)
+
+
 class Deployment(BaseModel):
     """A (multi-model) deployment on some platform.  Field names follow ``ads aqua deployment``."""
 
@@ -509,6 +591,7 @@ class Deployment(BaseModel):
         default=None,
         description="the key a local deployment's endpoint needs (Authorization: Bearer …); shown to its owner only",
     )
+    scaling: Scaling | None = None
 
     def served_names(self) -> list[str]:
         return [name for name, _ in served_models(self.models)]
@@ -680,3 +763,43 @@ def served_models(models: Sequence[DeployedModel | ResolvedModel]) -> list[tuple
         served.append((m.model_name, m.model_id))
         served += [(w.model_name or w.model_id, w.model_id) for w in m.fine_tune_weights]
     return served
+
+
+# --------------------------------------------------------------------------------------------------
+# Metrics
+
+
+class MetricPoint(BaseModel):
+    time: float = Field(description="end of the bucket, seconds since the epoch")
+    requests: int = 0
+    errors: int = 0
+    ttft_p95_ms: float | None = None
+    tokens_per_s: float | None = None
+    value: float | None = Field(default=None, description="the value of a deployment-wide series' metric")
+
+
+class ModelMetrics(BaseModel):
+    """One served model of a deployment over a window."""
+
+    model_name: str
+    requests: int | None = None
+    errors: int | None = None
+    generated_tokens: int | None = None
+    ttft_p50_ms: float | None = None
+    ttft_p95_ms: float | None = None
+    tokens_per_s: float | None = None
+    in_flight: int | None = None
+    replicas: int | None = None
+    per_replica: dict[str, int] = Field(default_factory=dict, description="requests per replica in the window")
+    series: list[MetricPoint] = Field(default_factory=list)
+
+
+class DeploymentMetrics(BaseModel):
+    deployment_id: str
+    platform: str
+    window_s: float
+    source: str = Field(description="where the numbers come from (the local router, OCI Monitoring, …)")
+    models: list[ModelMetrics]
+    deployment: dict[str, list[MetricPoint]] = Field(
+        default_factory=dict, description="deployment-wide series (OCI Monitoring: PredictRequestCount, …)"
+    )

@@ -13,12 +13,15 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..domain import (
     Architecture,
     CatalogModel,
     Deployment,
     DeploymentConfig,
+    DeploymentMetrics,
+    DeploymentSpec,
     Evaluation,
     EvaluationSpec,
     ModelState,
@@ -165,6 +168,27 @@ class Platform(ABC):
     def evaluation_report(self, evaluation_id: str, model: str | None = None, fmt: str = "json") -> str:
         """A model's report (``fmt``: json or html), or without ``model`` the comparison of all."""
         raise self._no_evaluation_runs()
+
+    # scaling and metrics --------------------------------------------------------------------------
+
+    def scaling_refusal(self, spec: DeploymentSpec) -> Unsupported | None:
+        """Why this platform cannot run ``spec``'s instance count or autoscaling policy (None: it
+        can).  A planning-only platform previews OCI's bodies, so the default takes every policy."""
+        return None
+
+    def update_scaling(
+        self, deployment_id: str, scaling_policy: dict[str, Any] | None, bandwidth_mbps: int | None = None
+    ) -> Deployment:
+        """Change a live deployment's scaling policy (wire JSON) and/or its load balancer's bandwidth."""
+        raise Unsupported(
+            self.name, f"the {self.name} platform cannot change a deployment's scaling: it runs no deployments"
+        )
+
+    def deployment_metrics(self, deployment_id: str, window_s: float) -> DeploymentMetrics:
+        """Per-model requests, errors, TTFT p50/p95, tokens/s, in-flight and replicas over a window."""
+        raise Unsupported(
+            self.name, f"the {self.name} platform cannot report deployment metrics: it runs no deployments"
+        )
 
     # inference ------------------------------------------------------------------------------------
 

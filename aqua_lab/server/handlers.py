@@ -28,16 +28,18 @@ from ..domain import (
     CompareRequest,
     Deployment,
     DeploymentConfig,
+    DeploymentMetrics,
     DeploymentSpec,
     Evaluation,
     EvaluationSpec,
     MetricDescription,
     ModelState,
+    ScalingChange,
     Shape,
     ValidationResult,
 )
 from ..errors import AquaLabError, InvalidInput, NotFound, Problem
-from ..service import AsyncAquaLabService
+from ..service import AsyncAquaLabService, window_seconds
 from .errors import BadRequest, to_response
 from .models import DataList, Logs, PlanRequest, PlatformInfo
 
@@ -297,6 +299,22 @@ class DeploymentLogs(AquaLabHandler):
         lines = self.int_argument("lines", 200)
         text = await self.service().logs(deployment_id, model_name, lines)
         self.reply(Logs(model_name=model_name, text=text))
+
+
+class DeploymentScaling(AquaLabHandler):
+    @web.authenticated
+    @authorized
+    async def put(self, deployment_id: str) -> None:
+        self.reply(await self.service().update_scaling(deployment_id, self.read(ScalingChange)))
+
+
+class DeploymentMetricsHandler(AquaLabHandler):
+    @web.authenticated
+    @authorized
+    async def get(self, deployment_id: str) -> None:
+        window = window_seconds(self.get_query_argument("window", None))
+        metrics: DeploymentMetrics = await self.service().deployment_metrics(deployment_id, window)
+        self.reply(metrics)
 
 
 class Chat(AquaLabHandler):

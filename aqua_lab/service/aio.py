@@ -16,6 +16,7 @@ from ..domain import (
     ChatRequest,
     CompareRequest,
     Deployment,
+    DeploymentMetrics,
     DeploymentSpec,
     Evaluation,
     EvaluationSpec,
@@ -23,6 +24,7 @@ from ..domain import (
     ModelInput,
     ModelState,
     Plan,
+    ScalingChange,
     Shape,
     ValidatedDeployment,
 )
@@ -89,6 +91,12 @@ class AsyncAquaLabService:
 
     async def logs(self, deployment_id: str, model_name: str | None = None, lines: int = 200) -> str:
         return await execute(self.sync.logs, deployment_id, model_name, lines)
+
+    async def update_scaling(self, deployment_id: str, change: ScalingChange) -> Deployment:
+        return await execute(self.sync.update_scaling, deployment_id, change)
+
+    async def deployment_metrics(self, deployment_id: str, window_s: float = 300) -> DeploymentMetrics:
+        return await execute(self.sync.deployment_metrics, deployment_id, window_s)
 
     # evaluations ----------------------------------------------------------------------------------
 

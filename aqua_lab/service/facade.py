@@ -12,6 +12,7 @@ configs many times; a changed ``deployment_config.json`` is seen once the entry 
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
@@ -24,6 +25,7 @@ from ..domain import (
     ChatRequest,
     CompareRequest,
     Deployment,
+    DeploymentMetrics,
     DeploymentSpec,
     Evaluation,
     EvaluationSpec,
@@ -31,6 +33,7 @@ from ..domain import (
     ModelInput,
     ModelState,
     Plan,
+    ScalingChange,
     Shape,
     ValidatedDeployment,
 )
@@ -234,9 +237,14 @@ class AquaLabService:
                     pass  # validate_deployment reports it with the suggestion
             models.append(entry)
         spec = spec.model_copy(update={"models": models})
-        return validate_deployment(
+        validated = validate_deployment(
             spec, known, self.shape_catalog(), self.platform.suggest, params_key=self.platform.params_key
         )
+        # a policy the platform cannot run is refused at validate time, not after a create
+        refusal = self.platform.scaling_refusal(validated.spec)
+        if refusal:
+            raise refusal
+        return validated
 
     def payload_preview(self, validated: ValidatedDeployment) -> dict[str, Any]:
         """The OCI request bodies a validated deployment becomes, without sending them.  What only
@@ -279,6 +287,20 @@ class AquaLabService:
         validated = self.validate(spec)
         self._chat_deployments.drop(deployment_id)
         return self.platform.update_models(deployment_id, validated)
+
+    # scaling and metrics ----------------------------------------------------------------------------
+
+    def update_scaling(self, deployment_id: str, change: ScalingChange) -> Deployment:
+        """Change a live deployment's instance count, autoscaling policy or bandwidth."""
+        policy = change.wire_policy()
+        self._chat_deployments.drop(deployment_id)
+        return self.platform.update_scaling(deployment_id, policy, change.bandwidth_mbps)
+
+    def deployment_metrics(self, deployment_id: str, window_s: float = 300) -> DeploymentMetrics:
+        """Per-model requests, errors, TTFT p50/p95, tokens/s, in-flight and replicas over a window."""
+        if not 1 <= window_s <= 14 * 86400:
+            raise InvalidInput(Problem("window", f"{window_s:g} s is out of range", "give 60s to 14d (e.g. 5m, 1h)"))
+        return self.chats.meter.fill(self.platform.deployment_metrics(deployment_id, window_s))
 
     def activate(self, deployment_id: str) -> Deployment:
         self._chat_deployments.drop(deployment_id)
@@ -398,3 +420,18 @@ class AquaLabService:
 
     def compare(self, deployment_id: str, request: CompareRequest) -> AsyncIterator[dict[str, Any]]:
         return self.chats.compare(deployment_id, request)
+
+
+_WINDOW = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
+
+
+def window_seconds(raw: str | float | None, default: float = 300) -> float:
+    """``?window=`` / ``--window``: seconds, or a number with s, m, h or d (``5m``, ``1h``)."""
+    if raw is None or raw == "":
+        return default
+    if isinstance(raw, int | float):
+        return float(raw)
+    match = _WINDOW.match(raw)
+    if not match:
+        raise InvalidInput(Problem("window", f"{raw!r} is not a duration", "e.g. 300, 5m, 1h or 1d"))
+    return float(match[1]) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[match[2]]

@@ -4,6 +4,7 @@
 from .chat import ChatPanel
 from .deploy import DeploymentsPanel, DeployPanel
 from .evaluation import EvaluationPanel
+from .metrics import MetricsPanel
 from .planning import GpuSplit, ModelPicker
 from .workspace import AquaLabWidget
 
@@ -14,5 +15,6 @@ __all__ = [
     "DeploymentsPanel",
     "EvaluationPanel",
     "GpuSplit",
+    "MetricsPanel",
     "ModelPicker",
 ]
