@@ -176,6 +176,23 @@ def test_a_platform_that_does_not_run_evaluations_refuses_every_verb_with_a_409(
         service.create_evaluation(_spec("d", Path("r")))
 
 
+def test_each_model_is_asked_at_its_servers_concurrency_times_its_replicas():
+    from aqua_lab.platforms.local.engines import LLAMA_CPP
+    from aqua_lab.platforms.local.evaluation_job import model_concurrency
+
+    config = {
+        "models": [
+            {"params": "--served-model-name a --parallel 3", "model_path": "/a.gguf", "model_id": "a"},
+            {"params": "--served-model-name b --parallel 1", "model_path": "/b.gguf", "model_id": "b"},
+        ]
+    }
+    one = {"record": {"multi_model_config": config}}
+    two = {"record": {"multi_model_config": config, "instance_count": 2}}
+    assert model_concurrency(one, ["a", "b"], LLAMA_CPP) == {"a": 3, "b": 1}
+    # the router spreads a model's requests over its replicas: each has its own slots
+    assert model_concurrency(two, ["a", "b"], LLAMA_CPP) == {"a": 6, "b": 2}
+
+
 # --------------------------------------------------------------------------------------------------
 # real model servers
 

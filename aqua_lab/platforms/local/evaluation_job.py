@@ -26,16 +26,18 @@ PROGRESS_EVERY_S = 0.3
 
 
 def model_concurrency(deployment_row: dict | None, models: list[str], engine: str) -> dict[str, int]:
-    """Each model at the concurrency its server decodes (llama.cpp's slots, vLLM's max-num-seqs): more
-    would only queue in the engine, fewer would leave slots idle."""
+    """Each model at the concurrency its servers decode together (llama.cpp's slots, vLLM's
+    max-num-seqs, times the replicas the router spreads it over): more would only queue in the
+    engine, fewer would leave slots idle."""
     from .engines import server_specs
 
     found: dict[str, int] = {}
     try:
-        config = (deployment_row or {})["record"]["multi_model_config"]
-        for spec in server_specs(config, engine, [0]):
+        record = (deployment_row or {})["record"]
+        replicas = int(record.get("instance_count") or 1)
+        for spec in server_specs(record["multi_model_config"], engine, [0], replicas):
             for name in spec.names:
-                found[name] = spec.concurrency
+                found[name] = found.get(name, 0) + spec.concurrency
     except (KeyError, TypeError, ValueError):
         pass  # an unusual record: the default
     return {m: max(1, found.get(m, CONCURRENCY)) for m in models}
