@@ -333,9 +333,9 @@ def _resolve_params(entry, model: ModelInput, shape, where: str, params_key: str
         warnings += [f"config defaults ignored: {p}" for p in exc.problems]
         defaults = []
     for flag in P.owned_flags(defaults):
-        warnings.append(f"{where}: config default {flag.name} dropped ({P.OWNED_FLAGS[flag.key]})")
-    defaults = [f for f in defaults if f.key not in P.OWNED_FLAGS]
-    merged = P.merge(defaults, [f for f in user if f.key not in P.OWNED_FLAGS] if user is not None else None)
+        warnings.append(f"{where}: config default {flag.name} dropped ({P.owned_reason(flag)})")
+    defaults = P.not_owned(defaults)
+    merged = P.merge(defaults, P.not_owned(user) if user is not None else None)
     return merged, env_var, problems, warnings
 
 
