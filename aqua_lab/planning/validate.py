@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping
 
 from ..domain import DeploymentSpec, ModelInput, ResolvedModel, ValidatedDeployment
-from ..errors import InvalidInput, Problem
+from ..errors import InvalidInput, Problem, shown
 from . import params as P
 from .allocate import is_power_of_two, primary_problem
 from .configs import parameters_for
@@ -83,7 +83,7 @@ def validate_deployment(
         model = models.get(entry.model_id)
         if model is None:
             hint = suggest_model(entry.model_id) if suggest_model else None
-            problems.append(Problem(f"{where}.model_id", f"unknown model {entry.model_id!r}", hint))
+            problems.append(Problem(f"{where}.model_id", f"unknown model {shown(entry.model_id)}", hint))
             continue
         name = entry.model_name or model.name
         problems += _check_name(name, f"{where}.model_name", served, where, spec.deployment_type)

@@ -29,6 +29,10 @@ export interface CatalogModel {
   tags?: Record<string, string>;
 }
 
+export interface ChatChunk {
+  choices?: Array<Record<string, unknown>>;
+}
+
 export interface ChatMessage {
   role: "system" | "user" | "assistant" | "tool" | "developer";
   content?: string | Array<Record<string, unknown>> | null;
@@ -51,6 +55,24 @@ export interface ChatRequest {
   stream?: boolean;
 }
 
+export interface CompareChunk {
+  model: string;
+  chunk: Record<string, unknown>;
+}
+
+export interface CompareDone {
+  model: string;
+  tokens: number;
+  ttft_ms?: number | null;
+  tokens_per_s?: number | null;
+}
+
+export interface CompareError {
+  model?: string | null;
+  message: string;
+  status?: number | null;
+}
+
 export interface CompareRequest {
   /** multi-turn chat history */
   messages?: Array<ChatMessage> | null;
@@ -63,7 +85,7 @@ export interface CompareRequest {
   top_p?: number | null;
   stop?: string | Array<string> | null;
   seed?: number | null;
-  /** served names; default: every model */
+  /** served names, each run once; default: every model */
   models?: Array<string> | null;
 }
 
@@ -154,8 +176,18 @@ export interface DeploymentSpec {
 
 export interface Error {
   message: string;
-  errors?: (Array<Record<string, string | null>>) | null;
+  /** every field at fault (422) */
+  errors?: Array<FieldProblem> | null;
+  /** the platform's, or the server log's for a 500 */
   request_id?: string | null;
+}
+
+export interface FieldProblem {
+  /** where: a field path such as models[1].gpu_count, or a query parameter */
+  field: string;
+  message: string;
+  /** what to do about it */
+  fix?: string | null;
 }
 
 export interface GpuSpec {
@@ -339,6 +371,15 @@ export interface ShapePlan {
   primary_honoured?: boolean | null;
   notes?: Array<string>;
   alternatives?: Array<PlanAlternative>;
+}
+
+export interface StreamError {
+  message: string;
+  /** every field at fault (422) */
+  errors?: Array<FieldProblem> | null;
+  /** the platform's, or the server log's for a 500 */
+  request_id?: string | null;
+  status: number;
 }
 
 export interface ValidationResult {
