@@ -62,7 +62,8 @@ class AquaLabHandler(ExtensionHandlerMixin, APIHandler):
             pump.cancel()  # closes the upstream request: the model stops generating
 
     def service(self) -> AsyncAquaLabService:
-        return self.extensionapp.service(self.get_query_argument("platform", None))
+        # unstripped: " local" is not a platform name, only the empty string means the default
+        return self.extensionapp.service(self.get_query_argument("platform", None, strip=False))
 
     def read(self, model: type[M]) -> M:
         body = self.request.body or b"null"
