@@ -107,10 +107,10 @@ class AquaLabHandler(ExtensionHandlerMixin, APIHandler):
         return value
 
     def reply(self, value: Any, status: int = 200) -> None:
-        if isinstance(value, BaseModel):
-            value = value.model_dump(mode="json")
         self.set_status(status)
-        self.finish(json.dumps(value))
+        # pydantic's own encoder: several times faster than model_dump + json.dumps, and this runs on
+        # the event loop once per request
+        self.finish(value.model_dump_json() if isinstance(value, BaseModel) else json.dumps(value))
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         exc = kwargs.get("exc_info", (None, None, None))[1]
