@@ -6,6 +6,11 @@ Each server gets the same local state: ``--deployments`` deployments in its SQLi
 whose runtime is a sleeping process, so no model competes for the cores).
 
     python bench/status_bench.py --baseline /path/to/main [--samples 200] [--concurrency 100]
+    python bench/status_bench.py --load-path api/status   # the floor: waves of Jupyter's own route
+
+On a 2-core machine the floor is what Jupyter itself pays for 100 requests queued on its event loop
+(~250 ms p99 with Jupyter's trivial ``/api/status`` as the load): aqua_lab's reads should add
+nothing to it.
 """
 
 from __future__ import annotations
