@@ -615,7 +615,16 @@ class _Sampling(BaseModel):
     """OpenAI sampling parameters; any other field (top_k, repetition_penalty, min_p …) passes
     through to the model server untouched."""
 
-    model_config = ConfigDict(extra="allow")
+    # messages xor prompt (check_input enforces it), said in the schema so that clients see it
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            "oneOf": [
+                {"required": ["messages"], "properties": {"messages": {"type": "array"}, "prompt": {"type": "null"}}},
+                {"required": ["prompt"], "properties": {"prompt": {"type": "string"}, "messages": {"type": "null"}}},
+            ]
+        },
+    )
 
     messages: list[ChatMessage] | None = Field(default=None, description="multi-turn chat history")
     prompt: str | None = Field(default=None, description="plain completion prompt (instead of messages)")
@@ -663,7 +672,9 @@ class ChatRequest(_Sampling):
 class CompareRequest(_Sampling):
     """``POST deployments/{id}/compare``: the same input to several models, streamed side by side."""
 
-    models: list[str] | None = Field(default=None, description="served names; default: every model")
+    models: list[str] | None = Field(
+        default=None, min_length=1, description="served names, each run once; default: every model"
+    )
 
 
 # --------------------------------------------------------------------------------------------------

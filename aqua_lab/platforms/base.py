@@ -85,7 +85,12 @@ class Platform(ABC):
         return None
 
     def suggest(self, model_id: str) -> str | None:
-        """A hint for an unknown model id (the closest known ones)."""
+        """A hint for an unknown model id (the closest known ones): by default the one the
+        platform's own lookup gives, so that no unknown id is reported without a fix."""
+        try:
+            self.get_model(model_id)
+        except NotFound as exc:
+            return exc.hint
         return None
 
     def cache_scope(self) -> tuple[str, ...]:

@@ -32,6 +32,7 @@ from ..domain import (
     Shape,
     ValidationResult,
 )
+from ..service import PLATFORMS
 from .handlers import (
     Activate,
     AdsDeploymentConfig,
@@ -57,7 +58,18 @@ from .handlers import (
     SupportedMetrics,
     Validate,
 )
-from .models import DataList, Logs, PlanRequest, PlatformInfo
+from .limits import DEFAULT_LOG_LINES, MAX_LOG_LINES
+from .models import (
+    ChatChunk,
+    CompareChunk,
+    CompareDone,
+    CompareError,
+    DataList,
+    Logs,
+    PlanRequest,
+    PlatformInfo,
+    StreamError,
+)
 from .openapi import openapi_document
 from .paths import template_pattern
 
@@ -78,8 +90,11 @@ class Route:
     request: type[BaseModel] | None = None
     response: Any = None
     status: int = 200
-    query: dict[str, str] = field(default_factory=dict)
+    #: query parameters: name → description (a string parameter), or → a JSON schema with a description
+    query: dict[str, str | dict[str, Any]] = field(default_factory=dict)
     stream: bool = False
+    #: a streaming route's Server-Sent Events: event name ("message": unnamed ``data:``) → payload model
+    events: dict[str, Any] = field(default_factory=dict)
 
     @property
     def pattern(self) -> str:
@@ -93,7 +108,19 @@ class OpenApi(AquaLabHandler):
         self.reply(openapi_document(ROUTES, self.settings.get("base_url", "/")))
 
 
-PLATFORM_QUERY = {"platform": "platform to use (default: the server's c.AquaLab.platform)"}
+PLATFORM_QUERY: dict[str, str | dict[str, Any]] = {
+    "platform": {
+        "description": "platform to use; absent or empty: the server's c.AquaLab.platform",
+        "type": "string",
+        "enum": ["", *PLATFORMS],
+    }
+}
+LINES_QUERY = {
+    "description": f"how many lines from the end (default {DEFAULT_LOG_LINES})",
+    "type": "integer",
+    "minimum": 0,
+    "maximum": MAX_LOG_LINES,
+}
 
 ROUTES = [
     Route(
@@ -227,7 +254,7 @@ ROUTES = [
         DeploymentLogs,
         "runtime log, or one model server's",
         response=Logs,
-        query={**PLATFORM_QUERY, "model_name": "a served name", "lines": "how many lines (default 200)"},
+        query={**PLATFORM_QUERY, "model_name": "a served name", "lines": LINES_QUERY},
     ),
     Route(
         "POST",
@@ -238,6 +265,7 @@ ROUTES = [
         response=dict,
         query=PLATFORM_QUERY,
         stream=True,
+        events={"message": ChatChunk, "error": StreamError},
     ),
     Route(
         "POST",
@@ -247,6 +275,7 @@ ROUTES = [
         request=CompareRequest,
         query=PLATFORM_QUERY,
         stream=True,
+        events={"message": CompareChunk, "done": CompareDone, "error": CompareError},
     ),
     Route(
         "PUT",

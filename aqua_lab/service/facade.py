@@ -37,7 +37,7 @@ from ..domain import (
     Shape,
     ValidatedDeployment,
 )
-from ..errors import InvalidInput, NotFound, Problem
+from ..errors import InvalidInput, NotFound, Problem, shown
 from ..planning import ShapeCatalog, is_power_of_two, payloads, plan, validate_deployment
 from ..planning.shapes import shape_order
 from ..planning.sizing import parameter_count_from_name
@@ -185,7 +185,7 @@ class AquaLabService:
                 try:
                     inputs.append((self.model_input(model_id), []))
                 except NotFound as exc:
-                    problems.append(Problem(f"{field}[{i}]", f"unknown model {model_id!r}", exc.hint))
+                    problems.append(Problem(f"{field}[{i}]", f"unknown model {shown(model_id)}", exc.hint))
         if problems:
             raise InvalidInput(problems)
         return inputs

@@ -46,6 +46,10 @@ export interface CatalogModel {
   tags?: Record<string, string>;
 }
 
+export interface ChatChunk {
+  choices?: Array<Record<string, unknown>>;
+}
+
 export interface ChatMessage {
   role: "system" | "user" | "assistant" | "tool" | "developer";
   content?: string | Array<Record<string, unknown>> | null;
@@ -68,6 +72,24 @@ export interface ChatRequest {
   stream?: boolean;
 }
 
+export interface CompareChunk {
+  model: string;
+  chunk: Record<string, unknown>;
+}
+
+export interface CompareDone {
+  model: string;
+  tokens: number;
+  ttft_ms?: number | null;
+  tokens_per_s?: number | null;
+}
+
+export interface CompareError {
+  model?: string | null;
+  message: string;
+  status?: number | null;
+}
+
 export interface CompareRequest {
   /** multi-turn chat history */
   messages?: Array<ChatMessage> | null;
@@ -80,7 +102,7 @@ export interface CompareRequest {
   top_p?: number | null;
   stop?: string | Array<string> | null;
   seed?: number | null;
-  /** served names; default: every model */
+  /** served names, each run once; default: every model */
   models?: Array<string> | null;
 }
 
@@ -195,7 +217,9 @@ export interface DeploymentSpec {
 
 export interface Error {
   message: string;
-  errors?: (Array<Record<string, string | null>>) | null;
+  /** every field at fault (422) */
+  errors?: Array<FieldProblem> | null;
+  /** the platform's, or the server log's for a 500 */
   request_id?: string | null;
 }
 
@@ -244,6 +268,14 @@ export interface EvaluationSpec {
   metrics?: Array<MetricSpec>;
   force_overwrite?: boolean;
   container_image_uri?: string | null;
+}
+
+export interface FieldProblem {
+  /** where: a field path such as models[1].gpu_count, or a query parameter */
+  field: string;
+  message: string;
+  /** what to do about it */
+  fix?: string | null;
 }
 
 export interface GpuSpec {
@@ -506,6 +538,15 @@ export interface ShapePlan {
   primary_honoured?: boolean | null;
   notes?: Array<string>;
   alternatives?: Array<PlanAlternative>;
+}
+
+export interface StreamError {
+  message: string;
+  /** every field at fault (422) */
+  errors?: Array<FieldProblem> | null;
+  /** the platform's, or the server log's for a 500 */
+  request_id?: string | null;
+  status: number;
 }
 
 export interface ValidationResult {

@@ -177,7 +177,7 @@ def _one_instance(multi_model_config: dict[str, Any], engine: str, slots: list[i
         seed = int(owned.get("seed") or P.SEED)
         mine = slots[cursor : cursor + count] or slots[-count:]
         cursor += count
-        rest = [f for f in flags if f.key not in P.OWNED_FLAGS]
+        rest = P.not_owned(flags)  # an abbreviation of an owned flag never reaches the engine either
         weights = entry.get("fine_tune_weights") or []
         model_id = entry.get("model_id", name)
         if engine == VLLM:
