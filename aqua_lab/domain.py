@@ -657,11 +657,18 @@ class EvaluationSpec(BaseModel):
     ocpus: float | None = Field(default=None, gt=0)
     experiment_id: str | None = None
     experiment_name: str | None = None
+    experiment_description: str | None = None
     log_group_id: str | None = None
     log_id: str | None = None
     metrics: list[MetricSpec] = Field(default_factory=lambda: [MetricSpec(name="bertscore"), MetricSpec(name="rouge")])
     force_overwrite: bool = False
     container_image_uri: str | None = None
+
+    @model_validator(mode="after")
+    def _log_has_its_group(self) -> EvaluationSpec:
+        if self.log_id and not self.log_group_id:
+            raise ValueError("log_id needs log_group_id: pass the log group the log belongs to")
+        return self
 
 
 class Evaluation(BaseModel):

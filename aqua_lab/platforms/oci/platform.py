@@ -9,6 +9,7 @@ they give per region + compartment + model id (:meth:`OciPlatform.cache_scope`).
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import posixpath
@@ -121,6 +122,18 @@ def artifact_uri(model: Any) -> str | None:
     return f"oci://{location[0]}@{location[1]}/{location[2]}" if location else None
 
 
+#: what to do about the OCI errors a user meets first (by error code, else by status)
+ERROR_HINTS = {
+    "LimitExceeded": " — a service limit (quota) of the shape is used up: free instances, ask for a limit "
+    "increase (Governance → Limits) or pick another shape",
+    "QuotaExceeded": " — a compartment quota is used up: free instances or raise the quota",
+    "NotAuthorizedOrNotFound": " — the OCID is wrong, or no IAM policy lets you use it: check the policies "
+    "(e.g. allow group … to manage data-science-family in compartment …) and the compartment",
+    "401": " — OCI does not know this key: check that the fingerprint in your OCI config matches a public key "
+    "uploaded to your user (Identity → Users → API keys), or upload it",
+}
+
+
 def is_fine_tuned(model: Any) -> bool:
     return "aqua_fine_tuned_model" in (model.freeform_tags or {})
 
@@ -198,13 +211,19 @@ class OciPlatform(Platform):
         except oci.exceptions.ServiceError as exc:
             if exc.status == 404 and what.startswith("get "):
                 raise NotFound(what.removeprefix("get "), str(args[0]) if args else "", exc.message) from None
+            hint = ERROR_HINTS.get(exc.code) or ERROR_HINTS.get(str(exc.status), "")
             raise UpstreamError(
-                f"OCI {what} failed: {exc.status} {exc.code}: {exc.message}", exc.status, exc.request_id
+                f"OCI {what} failed: {exc.status} {exc.code}: {exc.message}{hint}", exc.status, exc.request_id
             ) from None
         except CircuitBreakerError:
             raise UpstreamError(f"OCI {what}: too many recent failures, calls paused", 503) from None
         except (oci.exceptions.RequestException, oci.exceptions.ConnectTimeout) as exc:
-            raise UpstreamError(f"OCI {what}: cannot reach the service ({type(exc).__name__})", 502) from None
+            url = getattr(getattr(self.ds, "base_client", None), "endpoint", None) or self.settings.endpoint
+            raise UpstreamError(
+                f"OCI {what}: cannot reach the service at {url} ({type(exc).__name__}) — check the network, "
+                "the region in your OCI config, or AQUA_LAB_OCI_ENDPOINT",
+                502,
+            ) from None
 
     def _list_all(self, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> list[Any]:
         """Every page of a list call.  Not ``oci.pagination.list_call_get_all_results``: it wraps each
@@ -320,7 +339,14 @@ class OciPlatform(Platform):
                 if m.name.lower() == model_id.lower() or m.name.split("/")[-1].lower() == model_id.lower()
             ]
             if not matches:
-                raise NotFound("model", model_id, "use the model's OCID or its display name (see GET models)")
+                names = [m.name for m in self.list_models()]
+                close = difflib.get_close_matches(model_id, names, n=1, cutoff=0.6)
+                hint = f"did you mean {close[0]!r}? " if close else ""
+                raise NotFound(
+                    "model",
+                    model_id,
+                    f"{hint}use the model's OCID or its display name (see `aqua-lab model list --platform oci`)",
+                )
             return matches[0]
         m = self._raw_model(model_id)
         entry = self._catalog_entry(m, "service" if (m.freeform_tags or {}).get("aqua_service_model") else "registered")
@@ -691,7 +717,10 @@ class OciPlatform(Platform):
         """Submit the evaluation of one model of a deployment as an OCI job + job run."""
         deployment = self.get_deployment(spec.evaluation_source_id)
         model = validate_evaluation(spec, deployment)
-        compartment, project = self._where(spec.compartment_id, spec.project_id)
+        # ADS: the evaluation goes where the evaluated deployment is, unless told otherwise
+        compartment, project = self._where(
+            spec.compartment_id or deployment.compartment_id, spec.project_id or deployment.project_id
+        )
         evaluation_id = f"aqua-lab-evaluation-{int(time.time() * 1000)}"
         job_body, run_body = evaluation_job_requests(spec, deployment, model, compartment, project, evaluation_id)
         job = self._call("create job", self.ds.create_job, self._sdk(job_body, "CreateJobDetails")).data
