@@ -528,3 +528,24 @@ def test_predict_routes_by_the_seeds_headers_and_model_ocid(cli, emulator, clean
     assert by_ocid["choices"][0]["text"].startswith(FALCON)
     by_key = requests.post(url, json={**body, "model": "x"}, headers={"model-key": MISTRAL}, auth=signer, timeout=10)
     assert by_key.json()["choices"][0]["text"].startswith(MISTRAL)
+
+
+def test_model_list_on_oci_shows_names_beside_ocids(cli, emulator):
+    out = cli("model", "list", "--platform", "oci", AQUA_LAB_COMPARTMENT_OCID=HOME)
+    assert out.returncode == 0, out.stderr
+    line = next(row for row in out.stdout.splitlines() if row.startswith(emulator.ids[FALCON]))
+    assert line.rstrip().endswith(FALCON)
+    unknown = cli(
+        "deployment",
+        "validate",
+        "--models",
+        '[{"model_id": "tiiuae/falcon-7c", "gpu_count": 1}]',
+        "--instance_shape",
+        "VM.GPU.A10.2",
+        "--display_name",
+        "x",
+        "--platform",
+        "oci",
+        AQUA_LAB_COMPARTMENT_OCID=HOME,
+    )
+    assert unknown.returncode == 2 and "tiiuae/falcon-7b" in unknown.stderr and "GET models" not in unknown.stderr

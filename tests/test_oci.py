@@ -349,6 +349,7 @@ def test_stacked_deployment_and_live_update(emulator, service):
     update = DeploymentSpec.model_validate(raw)
     updated = service.platform.update_models(deployment.id, service.validate(update))
     assert updated.state == "ACTIVE"  # LIVE: no downtime while the work request runs
+    assert updated.progress < 100  # the update's own work request, not the finished create's
     assert service.wait(deployment.id, timeout=10, interval=0.01).state == "ACTIVE"
     service.clear_cache()
     service._chat_deployments.clear()

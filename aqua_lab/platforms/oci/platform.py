@@ -354,6 +354,15 @@ class OciPlatform(Platform):
             self._models[m.id] = entry
         return entry
 
+    def suggest(self, model_id: str) -> str | None:
+        try:
+            names = [m.name for m in self.list_models()]
+        except AquaLabError:
+            return None
+        close = difflib.get_close_matches(model_id, names, n=3, cutoff=0.6)
+        where = "see `aqua-lab model list --platform oci`"
+        return ("did you mean " + " or ".join(repr(c) for c in close) + f"? ({where})") if close else where
+
     def get_model_config(self, model_id: str) -> DeploymentConfig | None:
         return self._fetch_config(self.get_model(model_id).id)[0]
 
