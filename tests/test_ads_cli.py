@@ -549,3 +549,14 @@ def test_model_list_on_oci_shows_names_beside_ocids(cli, emulator):
         AQUA_LAB_COMPARTMENT_OCID=HOME,
     )
     assert unknown.returncode == 2 and "tiiuae/falcon-7b" in unknown.stderr and "GET models" not in unknown.stderr
+
+
+def test_chat_asks_again_when_the_deployment_is_busy(cli, emulator, cleanup):
+    d = json.loads(_create(cli, emulator, AQUA_LAB_COMPARTMENT_OCID=HOME, AQUA_LAB_PROJECT_OCID=PROJECT).stdout)
+    cleanup.append(d["id"])
+    ask = ("deployment", "chat", "--model_deployment_id", d["id"], "--model_name", MISTRAL, "--prompt", "hi")
+    for status, extra in ((429, ()), (503, ("--no_stream",))):
+        fault = emulator.inject(f"/{d['id']}/predict$", status=status, code="TooManyRequests", count=1)
+        out = cli(*ask, *extra, "--max_tokens", "3", AQUA_LAB_COMPARTMENT_OCID=HOME)
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.strip() == f"{MISTRAL} answers: hi" and fault.count == 0
