@@ -8,6 +8,8 @@ import asyncio
 import sys
 from typing import Any
 
+from pydantic import ValidationError
+
 from ..domain import ChatRequest, Deployment, DeploymentSpec, chunk_text
 from ..errors import AquaLabError, InvalidInput, Problem
 from ..service import AquaLabService
@@ -156,8 +158,8 @@ def cmd_update(args: argparse.Namespace) -> str:
         raw["env_var"] = json_arg(args.env_var, "--env_var")
     try:
         spec = DeploymentSpec.model_validate(raw)
-    except ValueError as exc:
-        raise InvalidInput(Problem("--models", str(exc).splitlines()[0], "see aqua-lab deployment update -h")) from None
+    except ValidationError as exc:
+        raise InvalidInput.from_validation(exc, prefix="--") from None
     return settle(service, service.update_deployment(current.id, spec), args, update=True)
 
 
