@@ -560,3 +560,12 @@ def test_chat_asks_again_when_the_deployment_is_busy(cli, emulator, cleanup):
         out = cli(*ask, *extra, "--max_tokens", "3", AQUA_LAB_COMPARTMENT_OCID=HOME)
         assert out.returncode == 0, out.stderr
         assert out.stdout.strip() == f"{MISTRAL} answers: hi" and fault.count == 0
+
+
+def test_the_servers_default_platform_is_the_clis(monkeypatch):
+    from aqua_lab.server.app import AquaLab
+
+    monkeypatch.setenv("AQUA_LAB_PLATFORM", "oci")
+    assert AquaLab().platform == "oci"
+    monkeypatch.delenv("AQUA_LAB_PLATFORM")
+    assert AquaLab().platform == "local"
