@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from ..domain import ChatRequest, Deployment, DeploymentSpec, chunk_text
 from ..errors import AquaLabError, InvalidInput, Problem
 from ..service import AquaLabService
+from . import scaling
 from .common import (
     EXIT_FAILED,
     EXIT_TIMEOUT,
@@ -130,7 +131,21 @@ def cmd_deactivate(args: argparse.Namespace) -> str:
 
 def cmd_update(args: argparse.Namespace) -> str:
     """ADS 2.16's ``deployment update``: new models (a new model group: LIVE for stacked adapters,
-    zero-downtime otherwise), name and description; the shape stays the deployment's."""
+    zero-downtime otherwise), name and description; the shape stays the deployment's.  With scaling
+    options instead (--instance_count, --autoscaling, --scaling_policy, --bandwidth_mbps) the
+    deployment is rescaled in place."""
+    scaling_given = bool(scaling.scaling_fields(args)) or args.instance_count is not None
+    model_given = any(getattr(args, k) is not None for k in ("models", "instance_shape", "display_name", "description"))
+    if scaling_given and (model_given or args.env_var):
+        raise InvalidInput(
+            Problem(
+                "--instance_count",
+                "scaling options and models/name/description are given together",
+                "update the scaling and the models in two calls",
+            )
+        )
+    if scaling_given:  # in place, no new model group (cli/scaling.py)
+        return scaling.cmd_update(args)
     service = service_for(args)
     current = service.get_deployment(args.model_deployment_id)
     if args.models:
@@ -257,9 +272,10 @@ def cmd_demo(args: argparse.Namespace) -> str:
     return "\n".join(
         [
             f"live local deployment {deployment.id} ({names}) on {deployment.instance_shape}",
-            f"  OpenAI-compatible endpoint: {deployment.endpoint}",
+            f"  OpenAI-compatible endpoint: {deployment.endpoint}   key: {deployment.api_key}",
             f"  chat:   aqua-lab deployment chat --model_deployment_id {deployment.id} --model_name smol-a --prompt Hi",
             f"  curl:   curl {deployment.endpoint}/chat/completions -H 'Content-Type: application/json' "
+            f"-H 'Authorization: Bearer {deployment.api_key}' "
             '-d \'{"model": "smol-b", "messages": [{"role": "user", "content": "Hi"}]}\'',
             f"  delete: aqua-lab deployment delete --model_deployment_id {deployment.id}",
         ]
@@ -301,13 +317,17 @@ def add_deployment_verbs(dverbs: argparse._SubParsersAction) -> None:
     add_deployment_id(p)
     _wait_options(p)
     p.set_defaults(run=cmd_activate)
-    p = dverbs.add_parser("update", help="replace a deployment's models, name or description in place")
+    p = dverbs.add_parser(
+        "update",
+        help="replace a deployment's models, name or description in place, or change its scaling",
+    )
     add_deployment_id(p)
     p.add_argument("--models", help="JSON list as for create (default: the deployment's models)")
     p.add_argument("--instance_shape", help="must be the deployment's own (a live update keeps its shape)")
     p.add_argument("--display_name")
     p.add_argument("--description")
     p.add_argument("--env_var", help="JSON object of environment variables")
+    scaling.add_scaling_options(p, with_count=True)
     _wait_options(p)
     p.set_defaults(run=cmd_update)
     p = dverbs.add_parser("logs", help="a deployment's runtime log, or one model server's")

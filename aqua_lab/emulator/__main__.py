@@ -5,7 +5,8 @@
 It writes an OCI config + key it trusts into --dir and prints the settings that point aqua_lab
 (or the oci CLI/SDK) at it, a project included.  Control API (unsigned): POST /_emulator/faults
 {"pattern": "/modelDeployments", "status": 429}, /_emulator/models, /_emulator/fail_next_deployment,
-/_emulator/compartments.
+/_emulator/compartments; autoscaling: POST /_emulator/metric {"deployment_id": "<ocid>",
+"metric": "CPU_UTILIZATION", "value": 90}.
 """
 
 from __future__ import annotations

@@ -32,6 +32,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from ..server.paths import template_pattern
+from . import scaling
 
 DS = "/20190101"
 UPLOAD = re.compile(r"^/n/[^/]+/b/[^/]+/[ou]/|/artifact$")
@@ -406,8 +407,9 @@ class _Handler(BaseHTTPRequestHandler):
         """Unsigned control API for manual runs, so every case can be tried without Python:
         ``POST /_emulator/faults`` (a Fault as JSON), ``POST /_emulator/models`` (``display_name``,
         ``compartment_id``, optional ``tags``, ``custom``, ``deployment_config`` → ``{"id"}``),
-        ``POST /_emulator/fail_next_deployment`` (``{"reason": …}``) and ``POST
-        /_emulator/compartments`` (``{"id": …}``: once any is known, others are NotAuthorizedOrNotFound)."""
+        ``POST /_emulator/fail_next_deployment`` (``{"reason": …}``), ``POST /_emulator/compartments``
+        (``{"id": …}``: once any is known, others are NotAuthorizedOrNotFound) and ``POST
+        /_emulator/metric`` (``{"deployment_id", "metric", "value"}``: what autoscaling reacts to)."""
         args = json.loads(body or b"{}") if self.command == "POST" else None
         if args is None:
             return self._error(404, "NotFound", "unknown control path")
@@ -429,6 +431,10 @@ class _Handler(BaseHTTPRequestHandler):
         if path == "/_emulator/compartments":
             self.emu.compartments.add(args["id"])
             return self._send(200, {"compartments": sorted(self.emu.compartments)})
+        if path == "/_emulator/metric":
+            with self.emu._lock:
+                d = self._get(self.emu.state.deployments, args.get("deployment_id", ""))
+                return self._send(200, scaling.metric_crossed(d, args.get("metric", ""), float(args["value"])))
         self._error(404, "NotFound", "unknown control path")
 
     def _check_compartment(self, compartment_id: str | None) -> None:
@@ -486,7 +492,21 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(200, {"objects": [{"name": n} for n in names]})
 
     def _predict_route(self, r: Request, deployment_id: str) -> None:
-        self._predict(deployment_id, r.body, r.fault)
+        started = time.perf_counter()
+        try:
+            self._predict(deployment_id, r.body, r.fault)
+        finally:
+            with self.emu._lock:
+                served = self.emu.state.deployments.get(deployment_id)
+                if served is not None:  # what OCI Monitoring would count for it
+                    scaling.record_predict(served, (time.perf_counter() - started) * 1000, 200)
+
+    def _summarize_metrics(self, r: Request) -> None:
+        """OCI Monitoring's SummarizeMetricsData over what this emulator served (see :mod:`.scaling`)."""
+        try:
+            self._send(200, scaling.summarize(self.emu.state.deployments, json.loads(r.body or b"{}")))
+        except scaling.Invalid as exc:
+            raise Reply(400, "InvalidParameter", exc.message) from None
 
     # Data Science: catalog -------------------------------------------------------------------------
 
@@ -672,6 +692,10 @@ class _Handler(BaseHTTPRequestHandler):
             "_pending": "FAILED" if fail else "ACTIVE",
             "_fail_reason": fail,
         }
+        try:
+            scaling.on_create(deployment)
+        except scaling.Invalid as exc:
+            raise Reply(400, "InvalidParameter", exc.message) from None
         deployment["_wr"] = emu._work_request(
             "MODEL_DEPLOYMENT_CREATE", request["compartmentId"], deployment_id, "modelDeployment"
         )
@@ -690,6 +714,10 @@ class _Handler(BaseHTTPRequestHandler):
         new_group = (config.get("modelGroupConfigurationDetails") or {}).get("modelGroupId")
         if new_group and new_group not in self.emu.state.groups:
             raise Reply(404, "NotAuthorizedOrNotFound", f"Model group {new_group} not found.")
+        try:
+            scaling.on_update(d, config)
+        except scaling.Invalid as exc:
+            raise Reply(400, "InvalidParameter", exc.message) from None
         for key in ("displayName", "description", "freeformTags", "definedTags"):
             if key in request:
                 d[key] = request[key]
@@ -906,6 +934,7 @@ ROUTES = [
     route("GET", "/n/{namespace}/b/{bucket}/o/{name}", H._get_object),
     route("HEAD", "/n/{namespace}/b/{bucket}/o/{name}", H._get_object),
     route("GET", "/n/{namespace}/b/{bucket}/o", H._list_objects),
+    route("POST", scaling.MONITORING + "/metrics/actions/summarizeMetricsData", H._summarize_metrics, locked=True),
     route("POST", "/{deployment_id}/predict", H._predict_route),
     route("POST", "/{deployment_id}/predictWithResponseStream", H._predict_route),
 ]

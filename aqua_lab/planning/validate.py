@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from ..domain import DeploymentSpec, ModelInput, ResolvedModel, ValidatedDeployment
 from ..errors import InvalidInput, Problem
 from . import params as P
+from . import scaling
 from .allocate import is_power_of_two, primary_problem
 from .configs import parameters_for
 from .payloads import lora_flags
@@ -189,6 +190,10 @@ def validate_deployment(
                 f"the models use {total} of the {shape.gpu_count} GPUs of {shape.name}; "
                 f"{shape.gpu_count - total} stay idle"
             )
+
+    scaling_problems, scaling_warnings = scaling.check(spec, shape)
+    problems += scaling_problems
+    warnings += scaling_warnings
 
     problem = primary_problem(spec.primary_model_id, [m.model_id for m in spec.models])
     if problem:

@@ -28,13 +28,18 @@ from ..domain import (
     CompareRequest,
     Deployment,
     DeploymentConfig,
+    DeploymentMetrics,
     DeploymentSpec,
+    Evaluation,
+    EvaluationSpec,
+    MetricDescription,
     ModelState,
+    ScalingChange,
     Shape,
     ValidationResult,
 )
 from ..errors import AquaLabError, InvalidInput, NotFound, Problem
-from ..service import AsyncAquaLabService
+from ..service import AsyncAquaLabService, window_seconds
 from .errors import BadRequest, to_response
 from .models import DataList, Logs, PlanRequest, PlatformInfo
 
@@ -296,6 +301,22 @@ class DeploymentLogs(AquaLabHandler):
         self.reply(Logs(model_name=model_name, text=text))
 
 
+class DeploymentScaling(AquaLabHandler):
+    @web.authenticated
+    @authorized
+    async def put(self, deployment_id: str) -> None:
+        self.reply(await self.service().update_scaling(deployment_id, self.read(ScalingChange)))
+
+
+class DeploymentMetricsHandler(AquaLabHandler):
+    @web.authenticated
+    @authorized
+    async def get(self, deployment_id: str) -> None:
+        window = window_seconds(self.get_query_argument("window", None))
+        metrics: DeploymentMetrics = await self.service().deployment_metrics(deployment_id, window)
+        self.reply(metrics)
+
+
 class Chat(AquaLabHandler):
     @web.authenticated
     @authorized
@@ -329,6 +350,58 @@ class Compare(AquaLabHandler):
                     yield kind, item
 
         await self.sse(events())
+
+
+class Evaluations(AquaLabHandler):
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        self.reply(DataList[Evaluation](data=await self.service().list_evaluations()))
+
+    @web.authenticated
+    @authorized
+    async def post(self) -> None:
+        spec = self.read(EvaluationSpec)
+        created = await self.service().create_evaluation(spec)
+        self.set_header("Location", url_path_join(self.base_url, "aqua", "evaluations", url_escape(created.id)))
+        self.reply(created, status=201)
+
+
+class SupportedMetrics(AquaLabHandler):
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        self.reply(DataList[MetricDescription](data=await self.service().supported_metrics()))
+
+
+class OneEvaluation(AquaLabHandler):
+    @web.authenticated
+    @authorized
+    async def get(self, evaluation_id: str) -> None:
+        self.reply(await self.service().get_evaluation(evaluation_id))
+
+    @web.authenticated
+    @authorized
+    async def delete(self, evaluation_id: str) -> None:
+        self.reply(await self.service().delete_evaluation(evaluation_id))
+
+
+class CancelEvaluation(AquaLabHandler):
+    @web.authenticated
+    @authorized
+    async def post(self, evaluation_id: str) -> None:
+        self.reply(await self.service().cancel_evaluation(evaluation_id))
+
+
+class EvaluationReport(AquaLabHandler):
+    @web.authenticated
+    @authorized
+    async def get(self, evaluation_id: str) -> None:
+        model = self.get_query_argument("model", None)
+        fmt = self.get_query_argument("format", "json")
+        text = await self.service().evaluation_report(evaluation_id, model, fmt)
+        # the report as written (report.json / report.html), not re-encoded: what the files hold
+        self.finish(text, set_content_type="text/html; charset=utf-8" if fmt == "html" else "application/json")
 
 
 def _no_delay(handler: web.RequestHandler) -> None:

@@ -16,12 +16,15 @@ from ..domain import (
     ChatRequest,
     CompareRequest,
     Deployment,
+    DeploymentMetrics,
     DeploymentSpec,
     Evaluation,
     EvaluationSpec,
+    MetricDescription,
     ModelInput,
     ModelState,
     Plan,
+    ScalingChange,
     Shape,
     ValidatedDeployment,
 )
@@ -89,8 +92,38 @@ class AsyncAquaLabService:
     async def logs(self, deployment_id: str, model_name: str | None = None, lines: int = 200) -> str:
         return await execute(self.sync.logs, deployment_id, model_name, lines)
 
+    async def update_scaling(self, deployment_id: str, change: ScalingChange) -> Deployment:
+        return await execute(self.sync.update_scaling, deployment_id, change)
+
+    async def deployment_metrics(self, deployment_id: str, window_s: float = 300) -> DeploymentMetrics:
+        return await execute(self.sync.deployment_metrics, deployment_id, window_s)
+
+    # evaluations ----------------------------------------------------------------------------------
+
     async def create_evaluation(self, spec: EvaluationSpec) -> Evaluation:
         return await execute(self.sync.create_evaluation, spec)
+
+    async def list_evaluations(self) -> list[Evaluation]:
+        return await execute(self.sync.list_evaluations)
+
+    async def get_evaluation(self, evaluation_id: str) -> Evaluation:
+        return await execute(self.sync.get_evaluation, evaluation_id)
+
+    async def cancel_evaluation(self, evaluation_id: str) -> Evaluation:
+        return await execute(self.sync.cancel_evaluation, evaluation_id)
+
+    async def delete_evaluation(self, evaluation_id: str) -> Evaluation:
+        return await execute(self.sync.delete_evaluation, evaluation_id)
+
+    async def evaluation_report(self, evaluation_id: str, model: str | None = None, fmt: str = "json") -> str:
+        return await execute(self.sync.evaluation_report, evaluation_id, model, fmt)
+
+    async def evaluation_charts(self, evaluation_id: str) -> dict[str, str]:
+        return await execute(self.sync.evaluation_charts, evaluation_id)
+
+    async def supported_metrics(self) -> list[MetricDescription]:
+        # the first call imports the scorers (numpy, sacrebleu): not on the event loop
+        return await execute(self.sync.supported_metrics)
 
     # chat -----------------------------------------------------------------------------------------
 

@@ -16,6 +16,7 @@ from ..errors import Conflict, InvalidInput, Problem, UpstreamError
 from ..inference import client
 from ..platforms.base import Platform
 from .cache import TTLCache
+from .chat_meter import ChatMeter
 from .executor import execute
 
 
@@ -25,6 +26,7 @@ class ChatRelay:
     def __init__(self, platform: Platform):
         self.platform = platform
         self.targets: TTLCache[Deployment] = TTLCache(self.TARGET_TTL_S)
+        self.meter = ChatMeter()  # TTFT, tokens and errors per model of what this relay carried
 
     async def _target(self, deployment_id: str) -> Deployment:
         cached = self.targets.get(deployment_id)
@@ -53,14 +55,26 @@ class ChatRelay:
         :class:`UpstreamError` after the chunks that came."""
         request.check_input()
         url, body, headers = await self._request(deployment_id, request, stream=True)
-        async for event in client.stream_events(url, body, headers):
-            if event.done:
-                return
-            if event.event == "error" or event.data.startswith('{"error"'):
-                data = json.loads(event.data)
-                error = data.get("error", data) if isinstance(data, dict) else data
-                raise UpstreamError(error.get("message", event.data) if isinstance(error, dict) else str(error), 502)
-            yield event.data
+        started, first, tokens, failed = time.perf_counter(), None, 0, True
+        try:
+            async for event in client.stream_events(url, body, headers):
+                if event.done:
+                    failed = False
+                    return
+                if event.event == "error" or event.data.startswith('{"error"'):
+                    data = json.loads(event.data)
+                    error = data.get("error", data) if isinstance(data, dict) else data
+                    message = error.get("message", event.data) if isinstance(error, dict) else str(error)
+                    raise UpstreamError(message, 502)
+                first = first or time.perf_counter()
+                tokens += 1  # one streamed chunk per token, as vLLM and llama.cpp send them
+                yield event.data
+        except GeneratorExit:  # the caller stopped reading (Stop, a closed tab): not the model's error
+            failed = False
+            raise
+        finally:
+            ttft = first - started if first else None
+            self.meter.record(deployment_id, request.model, ttft, tokens, failed)
 
     async def stream(self, deployment_id: str, request: ChatRequest) -> AsyncIterator[dict[str, Any]]:
         """The model's streamed chunks (OpenAI chunk objects); errors as in :meth:`events`."""
@@ -70,7 +84,17 @@ class ChatRelay:
     async def chat(self, deployment_id: str, request: ChatRequest) -> dict[str, Any]:
         request.check_input()
         url, body, headers = await self._request(deployment_id, request, stream=False)
-        return await client.post_json(url, body, headers)
+        started = time.perf_counter()
+        try:
+            answer = await client.post_json(url, body, headers)
+        except Exception:
+            self.meter.record(deployment_id, request.model, None, 0, True)
+            raise
+        usage = answer.get("usage") if isinstance(answer, dict) else None
+        tokens = usage.get("completion_tokens") if isinstance(usage, dict) else None
+        # not streamed: the first token reaches the caller with the whole answer
+        self.meter.record(deployment_id, request.model, time.perf_counter() - started, int(tokens or 0), False)
+        return answer
 
     async def compare(self, deployment_id: str, request: CompareRequest) -> AsyncIterator[dict[str, Any]]:
         """The same input to several models at once.  Yields ``{"type": "chunk", "model", "data"}``
