@@ -569,3 +569,18 @@ def test_the_servers_default_platform_is_the_clis(monkeypatch):
     assert AquaLab().platform == "oci"
     monkeypatch.delenv("AQUA_LAB_PLATFORM")
     assert AquaLab().platform == "local"
+
+
+def test_one_update_verb_takes_models_or_scaling_not_both(cli):
+    out = cli(
+        "deployment",
+        "update",
+        "--model_deployment_id",
+        "ocid1.datasciencemodeldeployment.oc1..x",
+        "--display_name",
+        "n",
+        "--instance_count",
+        "2",
+        AQUA_LAB_COMPARTMENT_OCID=HOME,
+    )
+    assert out.returncode == 2 and "update the scaling and the models in two calls" in out.stderr
