@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, computed_field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, computed_field, field_validator, model_validator
 
 #: the vLLM serving container AQUA deploys with unless a request names another
 DEFAULT_CONTAINER_IMAGE = "dsmc://odsc-vllm-serving:0.8.1.2"
@@ -429,6 +429,14 @@ class DeploymentSpec(BaseModel):
     defined_tags: dict[str, dict[str, Any]] = Field(default_factory=dict)
     primary_model_id: str | None = None
 
+    @model_validator(mode="after")
+    def _logs_have_their_group(self) -> DeploymentSpec:
+        # OCI takes a log only with its group; without one the request would carry logGroupId null
+        if (self.access_log_id or self.predict_log_id) and not self.log_group_id:
+            given = "access_log_id" if self.access_log_id else "predict_log_id"
+            raise ValueError(f"{given} needs log_group_id: pass the log group the access and predict logs share")
+        return self
+
 
 class ScalingChange(BaseModel):
     """``deployment update --instance_count/--autoscaling/--scaling_policy/--bandwidth_mbps``: one of
@@ -550,6 +558,15 @@ class ModelState(BaseModel):
     detail: str | None = None
 
 
+class DeploymentShapeInfo(BaseModel):
+    """``shape_info`` of ``ads aqua deployment get``: where and on how many instances it runs."""
+
+    instance_shape: str
+    instance_count: int = 1
+    ocpus: float | None = None
+    memory_in_gbs: float | None = None
+
+
 class ScalingEvent(BaseModel):
     """One change of a deployment's instance count, and why."""
 
@@ -571,7 +588,9 @@ class Scaling(BaseModel):
 
 
 class Deployment(BaseModel):
-    """A (multi-model) deployment on some platform.  Field names follow ``ads aqua deployment``."""
+    """A (multi-model) deployment on some platform.  Field names follow ``ads aqua deployment``:
+    every field ADS's ``AquaDeployment`` prints is here (``model_id`` … ``environment_variables``),
+    aqua_lab's own (``platform``, ``deployment_type``, ``progress``, ``model_states``) beside them."""
 
     id: str
     display_name: str
@@ -591,7 +610,32 @@ class Deployment(BaseModel):
         default=None,
         description="the key a local deployment's endpoint needs (Authorization: Bearer …); shown to its owner only",
     )
+    model_id: str | None = Field(
+        default=None, description="ADS: the model group's OCID for a multi-model deployment, else the model's"
+    )
+    aqua_service_model: bool = False
+    aqua_model_name: str = ""
+    created_by: str | None = None
+    private_endpoint_id: str | None = None
+    console_link: str | None = None
+    shape_info: DeploymentShapeInfo | None = None
+    environment_variables: dict[str, str] = Field(default_factory=dict)
+    compartment_id: str | None = None
+    project_id: str | None = None
+    log_group_id: str | None = None
+    access_log_id: str | None = None
+    predict_log_id: str | None = None
     scaling: Scaling | None = None
+
+    @model_validator(mode="after")
+    def _ads_defaults(self) -> Deployment:
+        # every platform prints ADS's shape_info and model_id, even one that records neither
+        if self.shape_info is None:
+            count = self.scaling.instance_count if self.scaling else 1
+            self.shape_info = DeploymentShapeInfo(instance_shape=self.instance_shape, instance_count=count)
+        if self.model_id is None and self.models:
+            self.model_id = self.models[0].model_id
+        return self
 
     def served_names(self) -> list[str]:
         return [name for name, _ in served_models(self.models)]
@@ -714,11 +758,18 @@ class EvaluationSpec(BaseModel):
     ocpus: float | None = Field(default=None, gt=0)
     experiment_id: str | None = None
     experiment_name: str | None = None
+    experiment_description: str | None = None
     log_group_id: str | None = None
     log_id: str | None = None
     metrics: list[MetricSpec] = Field(default_factory=lambda: [MetricSpec(name="bertscore"), MetricSpec(name="rouge")])
     force_overwrite: bool = False
     container_image_uri: str | None = None
+
+    @model_validator(mode="after")
+    def _log_has_its_group(self) -> EvaluationSpec:
+        if self.log_id and not self.log_group_id:
+            raise ValueError("log_id needs log_group_id: pass the log group the log belongs to")
+        return self
 
 
 class MetricDescription(BaseModel):

@@ -12,7 +12,7 @@ pytestmark = [pytest.mark.cli, pytest.mark.planning]
 
 
 def test_list_shapes_prints_the_seeds_fields_with_canonical_names():
-    out = run_cli("deployment", "list_shapes")
+    out = run_cli("deployment", "list_shapes", "--array")
     assert out.returncode == 0, out.stderr
     shapes = {s["name"]: s for s in json.loads(out.stdout)}
     assert shapes["VM.GPU.A10.2"]["gpu_specs"] == {

@@ -377,7 +377,7 @@ def test_the_cli_deploys_lists_chats_and_deletes(tmp_path):
         deployment = json.loads(created.stdout)
         assert deployment["state"] == "ACTIVE" and deployment["endpoint"].startswith("http://127.0.0.1:")
         assert [(m["model_name"], m["gpu_count"]) for m in deployment["models"]] == [("smol-a", 1), ("smol-b", 1)]
-        listed = json.loads(cli("deployment", "list", "--platform", "local").stdout)
+        listed = json.loads(cli("deployment", "list", "--platform", "local", "--array").stdout)
         assert [d["id"] for d in listed] == [deployment["id"]]
         chat = cli(
             "deployment",

@@ -317,8 +317,8 @@ def test_stacked_deployment_and_live_update(emulator, service):
         emulator.add_model(
             f"sql-lora-{i}",
             COMPARTMENT,
-            tags={"OCI_AQUA": "active", "aqua_fine_tuned_model": "x"},
-            custom={"artifact_location": f"oci://ft@{emulator.namespace}/ft/{i}"},
+            tags={"OCI_AQUA": "active", "aqua_fine_tuned_model": f"{base}#Meta-Llama-3.1-8B-Instruct"},
+            custom={"artifact_location": f"oci://ft@{emulator.namespace}/ft/{i}", "fine_tune_source": base},
         )
         for i in (1, 2)
     ]
@@ -349,6 +349,7 @@ def test_stacked_deployment_and_live_update(emulator, service):
     update = DeploymentSpec.model_validate(raw)
     updated = service.platform.update_models(deployment.id, service.validate(update))
     assert updated.state == "ACTIVE"  # LIVE: no downtime while the work request runs
+    assert updated.progress < 100  # the update's own work request, not the finished create's
     assert service.wait(deployment.id, timeout=10, interval=0.01).state == "ACTIVE"
     service.clear_cache()
     service._chat_deployments.clear()
@@ -688,7 +689,7 @@ def test_the_cli_speaks_to_oci_with_ads_verbs(emulator, config_file):
     assert created.returncode == 0, created.stderr
     deployment = json.loads(created.stdout)
     assert deployment["state"] == "ACTIVE" and deployment["tags"]["aqua_multimodel"] == "true"
-    listed = json.loads(cli("deployment", "list", "--platform", "oci").stdout)
+    listed = json.loads(cli("deployment", "list", "--platform", "oci", "--array").stdout)
     assert deployment["id"] in [d["id"] for d in listed]
     evaluation = cli(
         "evaluation",

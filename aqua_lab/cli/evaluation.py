@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from ..domain import EvaluationSpec
 from ..errors import InvalidInput
-from .common import Parser, add_platform, dump, json_arg, service_for
+from .common import Parser, add_bool, add_platform, dump, json_arg, service_for
 
 #: the options, each written once: for the parser and for the request (JSON ones are parsed first)
 REQUIRED = ("evaluation_source_id", "evaluation_name", "dataset_path", "report_path")
@@ -22,6 +22,7 @@ TEXT = (
     "evaluation_description",
     "experiment_id",
     "experiment_name",
+    "experiment_description",
     "log_group_id",
     "log_id",
     "container_image_uri",
@@ -109,6 +110,6 @@ def add_top_verbs(verbs: argparse._SubParsersAction) -> None:
         p.add_argument(f"--{option}")
     for option, kind in TYPED.items():
         p.add_argument(f"--{option}", type=kind)
-    p.add_argument("--force_overwrite", action="store_true")
+    add_bool(p, "--force_overwrite", "overwrite an existing report (True|False, as ADS takes it)")
     p.set_defaults(run=cmd_evaluation_create)
     add_run_verbs(everbs)

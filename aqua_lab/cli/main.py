@@ -1,9 +1,11 @@
 """``aqua-lab`` — the command line, with the verbs and option names of ``ads aqua deployment …``.
 
-Every verb goes through the service facade.  ``--platform`` picks where: ``bundled`` (OCI's service
-models and shapes as shipped — plans only; the default for planning verbs) or ``local`` (this
-machine — the default for deployment verbs).  Bad input ends with a one-line
-``aqua-lab: error: …`` on stderr and exit status 2; nothing is half-done.
+Every verb goes through the service facade.  ``--platform`` picks where: ``oci`` (OCI Data
+Science), ``bundled`` (OCI's service models and shapes as shipped — plans only; the default for
+planning verbs) or ``local`` (this machine — the default for deployment verbs); without it,
+``$AQUA_LAB_PLATFORM`` decides, else an ``ocid1.`` id means ``oci``.  Bad input ends with a
+one-line ``aqua-lab: error: …`` on stderr and exit status 2; nothing is half-done.  A deployment
+that ends FAILED or NEEDS_ATTENTION exits 1, one still not settled at ``--timeout`` exits 3.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from collections.abc import Sequence
 from .. import __version__
 from ..errors import AquaLabError, InvalidInput
 from . import catalog, deployments, evaluation, planning, scaling
-from .common import Parser, add_deployment_id
+from .common import PLATFORM_ENV, CommandFailed, Parser, add_deployment_id
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -28,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     deployments.add_deployment_verbs(dverbs)
     scaling.add_commands(dverbs, add_deployment_id)
     deployments.add_top_verbs(verbs)
+    deployments.add_model_group_verbs(verbs)
     planning.add_top_verbs(verbs)
     evaluation.add_top_verbs(verbs)
     catalog.add_top_verbs(verbs)
@@ -38,12 +41,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         output = args.run(args)
+    except CommandFailed as exc:
+        if exc.output:
+            print(exc.output)
+        print(f"aqua-lab: error: {exc}", file=sys.stderr)
+        return exc.code
     except InvalidInput as exc:
         text = "; ".join(str(p) for p in exc.problems) if len(exc.problems) > 1 else str(exc)
-        print(f"aqua-lab: error: {text}", file=sys.stderr)
+        print(f"aqua-lab: error: {text}{_platform_note(args)}", file=sys.stderr)
         return 2
     except AquaLabError as exc:
-        print(f"aqua-lab: error: {exc}", file=sys.stderr)
+        print(f"aqua-lab: error: {exc}{_platform_note(args)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("\naqua-lab: interrupted", file=sys.stderr)
@@ -51,6 +59,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if output:
         print(output)
     return 0
+
+
+def _platform_note(args) -> str:  # noqa: ANN001
+    """Which platform ran a deployment verb that failed when nothing on the command line chose it:
+    the seed's commands, run verbatim on the local default, otherwise fail with no hint."""
+    if getattr(args, "platform_reason", None) == "default" and args.platform == "local":
+        return (
+            f" (ran on the local platform, this verb's default: for OCI pass --platform oci or set {PLATFORM_ENV}=oci)"
+        )
+    return ""
 
 
 if __name__ == "__main__":

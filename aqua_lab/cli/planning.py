@@ -11,7 +11,17 @@ from pydantic import ValidationError
 from ..domain import CapacityInputs, MemoryFit, Plan, ValidationResult
 from ..errors import InvalidInput
 from ..service import AquaLabService
-from .common import add_platform, add_request_options, custom_models, dump, model_ids, service_for, validated_request
+from .common import (
+    add_array,
+    add_platform,
+    add_request_options,
+    custom_models,
+    dump,
+    dump_items,
+    model_ids,
+    service_for,
+    validated_request,
+)
 
 
 def render_plan(result: Plan, service: AquaLabService, show_all: bool = False) -> str:
@@ -80,20 +90,28 @@ def _memory_cell(fit: MemoryFit, suggested: str | None) -> str:
     return f"{cell}  → {suggested}" if suggested else cell
 
 
+def _number(value: float | None) -> float | int | None:
+    """A whole number as the integer the seed prints (``"memory_in_gbs": 240``, not ``240.0``)."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
 def cmd_list_shapes(args: argparse.Namespace) -> str:
-    return dump(
-        [
+    rows = []
+    for s in service_for(args).shapes():
+        gpu = None
+        if s.gpu_specs:
+            gpu = {k: _number(v) if k != "gpu_type" else v for k, v in s.gpu_specs.model_dump().items()}
+        rows.append(
             {
                 "core_count": s.core_count,
-                "memory_in_gbs": s.memory_in_gbs,
+                "memory_in_gbs": _number(s.memory_in_gbs),
                 "name": s.name,
                 "shape_series": s.shape_series,
-                "gpu_specs": s.gpu_specs.model_dump() if s.gpu_specs else None,
+                "gpu_specs": gpu,
                 **({"notes": s.notes} if s.notes else {}),  # e.g. GPU memory unknown for a shape no index has
             }
-            for s in service_for(args).shapes()
-        ]
-    )
+        )
+    return dump_items(rows, args)
 
 
 CAPACITY_OPTIONS = ("max_model_len", "concurrency", "kv_cache_dtype", "weight_precision", "gpu_memory_utilization")
@@ -140,7 +158,7 @@ def add_plan_options(p: argparse.ArgumentParser) -> None:
     add_platform(p, "bundled")
     p.add_argument("--model_ids", required=True, help="JSON list or comma-separated model ids/names")
     p.add_argument("--primary_model_id", help="favour this model: it gets at least as many GPUs as any other")
-    p.add_argument("--compartment_id", help="accepted for ADS compatibility")
+    p.add_argument("--compartment_id", help="OCI: where the models and shapes are looked up")
     p.add_argument(
         "--model_config",
         action="append",
@@ -159,9 +177,10 @@ def add_plan_options(p: argparse.ArgumentParser) -> None:
 
 def add_deployment_verbs(dverbs: argparse._SubParsersAction) -> None:
     """``aqua-lab deployment list_shapes | get_multimodel_deployment_config | validate | payload``."""
-    p = dverbs.add_parser("list_shapes", help="shapes with their GPU specs (JSON)")
+    p = dverbs.add_parser("list_shapes", help="shapes with their GPU specs, one JSON object each (ADS's framing)")
     add_platform(p, "bundled")
-    p.add_argument("--compartment_id")
+    p.add_argument("--compartment_id", help="OCI: the shapes offered in this compartment")
+    add_array(p)
     p.set_defaults(run=cmd_list_shapes)
     p = dverbs.add_parser(
         "get_multimodel_deployment_config",

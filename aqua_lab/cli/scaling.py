@@ -103,10 +103,8 @@ def cmd_metrics(args: argparse.Namespace) -> str:
 
 
 def add_commands(verbs: Any, add_id: Callable[[argparse.ArgumentParser], None]) -> None:
-    p = verbs.add_parser("update", help="change a live deployment's instance count, autoscaling policy or bandwidth")
-    add_id(p)
-    add_scaling_options(p, with_count=True)
-    p.set_defaults(run=cmd_update)
+    """``deployment metrics``; ``deployment update`` (cli/deployments.py) takes this module's scaling
+    options beside its models, name and description, and hands a scaling change to :func:`cmd_update`."""
     p = verbs.add_parser("metrics", help="per-model requests, errors, TTFT p50/p95, tokens/s, in-flight, replicas")
     add_id(p)
     p.add_argument("--window", default="5m", help="seconds, or 5m, 1h, 1d (default 5m)")

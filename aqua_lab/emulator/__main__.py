@@ -3,8 +3,10 @@
     python -m aqua_lab.emulator [--port 12000] [--dir ~/.aqua_lab_emulator]
 
 It writes an OCI config + key it trusts into --dir and prints the settings that point aqua_lab
-(or the oci CLI/SDK) at it.  Faults: POST /_emulator/faults {"pattern": "/modelDeployments", "status": 429}.
-Autoscaling: POST /_emulator/metric {"deployment_id": "<ocid>", "metric": "CPU_UTILIZATION", "value": 90}.
+(or the oci CLI/SDK) at it, a project included.  Control API (unsigned): POST /_emulator/faults
+{"pattern": "/modelDeployments", "status": 429}, /_emulator/models, /_emulator/fail_next_deployment,
+/_emulator/compartments; autoscaling: POST /_emulator/metric {"deployment_id": "<ocid>",
+"metric": "CPU_UTILIZATION", "value": 90}.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pathlib import Path
 from . import Emulator, seed_from_bundled, write_api_key_config
 
 COMPARTMENT = "ocid1.compartment.oc1..emucompartment"
+PROJECT = "ocid1.datascienceproject.oc1..emuproject"  # the seed's create and evaluation need one
 
 
 def main() -> None:
@@ -29,7 +32,12 @@ def main() -> None:
     print(f"OCI emulator on {emulator.url} ({len(emulator.state.models)} service models)")
     print(
         f"  export OCI_CONFIG_LOCATION={config} AQUA_LAB_OCI_ENDPOINT={emulator.url} "
-        f"AQUA_LAB_COMPARTMENT_OCID={COMPARTMENT} AQUA_LAB_SERVICE_COMPARTMENT_OCID={COMPARTMENT}"
+        f"AQUA_LAB_COMPARTMENT_OCID={COMPARTMENT} AQUA_LAB_SERVICE_COMPARTMENT_OCID={COMPARTMENT} "
+        f"AQUA_LAB_PROJECT_OCID={PROJECT} AQUA_LAB_PLATFORM=oci"
+    )
+    print(
+        f"  control (unsigned): curl -X POST {emulator.url}/_emulator/fail_next_deployment -d '{{}}'  "
+        f"| /_emulator/faults | /_emulator/models | /_emulator/compartments"
     )
     try:
         while True:

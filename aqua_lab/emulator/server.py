@@ -92,6 +92,7 @@ class Emulator:
         self.state = State()
         self.keys: dict[str, Any] = {}
         self.faults: list[Fault] = []
+        self.compartments: set[str] = set()  # when any is added, calls naming another are refused (404)
         self.latency_s = 0.0  # added to every signed API call (benchmarks)
         self.in_flight = 0
         self.peak_in_flight = 0  # most API calls served at the same time (shows client concurrency)
@@ -403,16 +404,47 @@ class _Handler(BaseHTTPRequestHandler):
     do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = _handle
 
     def _control(self, path: str, body: bytes) -> None:
-        """Unsigned control API for manual runs: POST /_emulator/faults with a Fault as JSON."""
-        if path == "/_emulator/faults" and self.command == "POST":
-            fault = self.emu.inject(**json.loads(body or b"{}"))
-            return self._send(200, fault.__dict__)
-        if path == "/_emulator/metric" and self.command == "POST":
-            request = json.loads(body or b"{}")
+        """Unsigned control API for manual runs, so every case can be tried without Python:
+        ``POST /_emulator/faults`` (a Fault as JSON), ``POST /_emulator/models`` (``display_name``,
+        ``compartment_id``, optional ``tags``, ``custom``, ``deployment_config`` → ``{"id"}``),
+        ``POST /_emulator/fail_next_deployment`` (``{"reason": …}``), ``POST /_emulator/compartments``
+        (``{"id": …}``: once any is known, others are NotAuthorizedOrNotFound) and ``POST
+        /_emulator/metric`` (``{"deployment_id", "metric", "value"}``: what autoscaling reacts to)."""
+        args = json.loads(body or b"{}") if self.command == "POST" else None
+        if args is None:
+            return self._error(404, "NotFound", "unknown control path")
+        if path == "/_emulator/faults":
+            return self._send(200, self.emu.inject(**args).__dict__)
+        if path == "/_emulator/models":
             with self.emu._lock:
-                d = self._get(self.emu.state.deployments, request.get("deployment_id", ""))
-                return self._send(200, scaling.metric_crossed(d, request.get("metric", ""), float(request["value"])))
+                model_id = self.emu.add_model(
+                    args["display_name"],
+                    args["compartment_id"],
+                    deployment_config=args.get("deployment_config"),
+                    tags=args.get("tags"),
+                    custom=args.get("custom"),
+                )
+            return self._send(200, {"id": model_id})
+        if path == "/_emulator/fail_next_deployment":
+            self.emu.fail_next_deployment(*([args["reason"]] if args.get("reason") else []))
+            return self._send(200, {"ok": True})
+        if path == "/_emulator/compartments":
+            self.emu.compartments.add(args["id"])
+            return self._send(200, {"compartments": sorted(self.emu.compartments)})
+        if path == "/_emulator/metric":
+            with self.emu._lock:
+                d = self._get(self.emu.state.deployments, args.get("deployment_id", ""))
+                return self._send(200, scaling.metric_crossed(d, args.get("metric", ""), float(args["value"])))
         self._error(404, "NotFound", "unknown control path")
+
+    def _check_compartment(self, compartment_id: str | None) -> None:
+        known = self.emu.compartments
+        if known and compartment_id not in known:
+            raise Reply(
+                404,
+                "NotAuthorizedOrNotFound",
+                f"Authorization failed or requested resource not found: compartment {compartment_id}.",
+            )
 
     # routes ---------------------------------------------------------------------------------------
 
@@ -506,6 +538,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _create_group(self, r: Request) -> None:
         s, emu = self.emu.state, self.emu
         request = json.loads(r.body)
+        self._check_compartment(request.get("compartmentId"))
         group_id = ocid("datasciencemodelgroup")
         for member in request.get("memberModelEntries", {}).get("memberModelDetails", []):
             if member["modelId"] not in s.models:
@@ -548,6 +581,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._create_deployment(json.loads(r.body))
 
     def _list_deployments(self, r: Request) -> None:
+        self._check_compartment(r.query.get("compartmentId"))
         rows = []
         for d in self.emu.state.deployments.values():
             self.emu._advance(d)
@@ -626,6 +660,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _create_deployment(self, request: dict) -> None:
         s, emu = self.emu.state, self.emu
+        self._check_compartment(request.get("compartmentId"))
         config = request.get("modelDeploymentConfigurationDetails") or {}
         kind = config.get("deploymentType")
         if kind == "MODEL_GROUP":
@@ -735,7 +770,7 @@ class _Handler(BaseHTTPRequestHandler):
             request = json.loads(body or b"{}")
         except json.JSONDecodeError:
             raise Reply(400, "InvalidParameter", "The request body is not JSON.") from None
-        model = request.get("model")
+        model = self._predict_model(d, request.get("model"), names)
         if model not in names:
             return self._send(
                 404,
@@ -794,6 +829,28 @@ class _Handler(BaseHTTPRequestHandler):
             time.sleep(0.002)
         self._chunk(b"data: [DONE]\n\n")
         self._chunk(b"")
+
+    def _predict_model(self, d: dict, model: str | None, names: list[str]) -> str | None:
+        """The served name a request is for: the ``model-key`` header (a group's inference key),
+        the ``model-ocid`` header, or ``model`` in the body — a served name, or a member's OCID
+        (seed 003 passes either), which names the member's inference key."""
+        wanted = self.headers.get("model-key") or self.headers.get("model-ocid") or model
+        if wanted in names:
+            return wanted
+        config = d["modelDeploymentConfigurationDetails"]
+        if config.get("deploymentType") == "MODEL_GROUP":
+            group = self.emu.state.groups.get(config["modelGroupConfigurationDetails"]["modelGroupId"], {})
+            for member in group.get("memberModelEntries", {}).get("memberModelDetails", []):
+                if member["modelId"] == wanted and member.get("inferenceKey") in names:
+                    return member["inferenceKey"]
+            details = group.get("modelGroupDetails", {})
+            meta = {m["key"]: m["value"] for m in details.get("customMetadataList", [])}
+            if "MULTI_MODEL_CONFIG" in meta:  # a multi-model group: the entry's served name
+                for entry in json.loads(meta["MULTI_MODEL_CONFIG"])["models"]:
+                    match = re.search(r"--served-model-name\s+('([^']*)'|(\S+))", entry["params"])
+                    if entry.get("model_id") == wanted and match:
+                        return match.group(2) or match.group(3)
+        return wanted
 
     def _chunk(self, data: bytes) -> None:
         self.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")

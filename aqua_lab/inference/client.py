@@ -90,17 +90,53 @@ def _bytes(body: dict[str, Any] | bytes) -> bytes:
     return body if isinstance(body, bytes) else json.dumps(body).encode()
 
 
+#: a deployment that is busy (429) or briefly unavailable (503) is asked again, a bounded few times
+RETRY_STATUSES = (429, 503)
+RETRY_DELAYS_S = (0.5, 1.0, 2.0)
+
+
+def _retry_delay(attempt: int, headers: Any) -> float | None:
+    """Seconds to wait before asking again, or None when no attempt is left (Retry-After honoured,
+    capped at 10 s)."""
+    if attempt >= len(RETRY_DELAYS_S):
+        return None
+    try:
+        after = float(headers.get("retry-after") or 0)
+    except (TypeError, ValueError):
+        after = 0.0
+    return min(10.0, max(RETRY_DELAYS_S[attempt], after))
+
+
+async def _post(url: str, body: bytes, accept: str, headers: dict[str, str] | None) -> Any:
+    """The response to POST ``body``, asked again on 429/503 before any of it is read (a signed
+    request stays valid for minutes, so the same headers are sent again)."""
+    host, port, path, tls = _target(url)
+    for attempt in range(len(RETRY_DELAYS_S) + 1):
+        try:
+            response = await _pool().post(port, path, body, accept, host, headers, tls)
+        except (UpstreamClosed, OSError) as exc:
+            raise UpstreamError(f"the deployment at {url} did not answer: {exc}", 502) from None
+        delay = _retry_delay(attempt, response.headers) if response.status in RETRY_STATUSES else None
+        if delay is None:
+            return response
+        try:
+            async for _ in response.chunks():
+                pass
+        except UpstreamClosed:
+            pass
+        finally:
+            response.close()
+        await asyncio.sleep(delay)
+    raise AssertionError("unreachable: the last attempt returns")  # pragma: no cover
+
+
 async def stream_events(
     url: str, body: dict[str, Any] | bytes, headers: dict[str, str] | None = None
 ) -> AsyncIterator[Event]:
     """POST ``body`` (a dict, or the exact bytes a signature covers) and yield the SSE events of the
     answer.  Raises :class:`UpstreamError` for an error status, or when the stream breaks (after
     the events that did arrive)."""
-    host, port, path, tls = _target(url)
-    try:
-        response = await _pool().post(port, path, _bytes(body), "text/event-stream", host, headers, tls)
-    except (UpstreamClosed, OSError) as exc:
-        raise UpstreamError(f"the deployment at {url} did not answer: {exc}", 502) from None
+    response = await _post(url, _bytes(body), "text/event-stream", headers)
     try:
         if response.status != 200:
             raw = b"".join([chunk async for chunk in response.chunks()])
@@ -118,12 +154,13 @@ async def stream_events(
 
 
 async def post_json(url: str, body: dict[str, Any] | bytes, headers: dict[str, str] | None = None) -> dict[str, Any]:
-    host, port, path, tls = _target(url)
+    response = await _post(url, _bytes(body), "application/json", headers)
     try:
-        response = await _pool().post(port, path, _bytes(body), "application/json", host, headers, tls)
         raw = b"".join([chunk async for chunk in response.chunks()])
     except (UpstreamClosed, OSError) as exc:
         raise UpstreamError(f"the deployment at {url} did not answer: {exc}", 502) from None
+    finally:
+        response.close()
     if response.status != 200:
         raise refusal(response.status, raw, response.headers.get("opc-request-id"))
     return json.loads(raw)

@@ -130,6 +130,11 @@ class Platform(ABC):
     @abstractmethod
     def logs(self, deployment_id: str, model_name: str | None = None, lines: int = 200) -> str: ...
 
+    def check_models(self, deployment: ValidatedDeployment) -> None:
+        """What only the platform's records can tell about a checked request (OCI: which models are
+        fine-tuned, and from which base); raises :class:`InvalidInput`.  Nothing by default."""
+        return None
+
     def update_models(self, deployment_id: str, deployment: ValidatedDeployment) -> Deployment:
         """Replace a deployment's models in place."""
         raise Unsupported(
@@ -148,6 +153,13 @@ class Platform(ABC):
     def create_evaluation_job(self, spec: EvaluationSpec) -> Evaluation:
         """Submit one evaluation job for one model (OCI: a Data Science job run, as AQUA does)."""
         raise Unsupported(self.name, f"the {self.name} platform does not run evaluation jobs yet")
+
+    def list_model_groups(self) -> list[dict]:
+        """Model groups (OCI: what multi-model deployments are made of), each with ``in_use_by``."""
+        raise Unsupported(self.name, f"the {self.name} platform has no model groups; use --platform oci")
+
+    def delete_model_group(self, group_id: str) -> dict:
+        raise Unsupported(self.name, f"the {self.name} platform has no model groups; use --platform oci")
 
     def _no_evaluation_runs(self) -> Unsupported:
         return Unsupported(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import fields
 
 from jupyter_server.extension.application import ExtensionApp
@@ -26,10 +27,10 @@ class AquaLab(ExtensionApp):  # the class name is the config section users write
     name = "aqua_lab"
 
     platform = Unicode(
-        "local",
         config=True,
-        help="The platform a request uses unless it names one with ?platform=: 'local' (this machine) "
-        "or 'bundled' (plan with OCI's service models and shapes as shipped; deploys nothing).",
+        help="The platform a request uses unless it names one with ?platform=: 'local' (this machine), "
+        "'oci' (OCI Data Science) or 'bundled' (plan with OCI's service models and shapes as shipped; "
+        "deploys nothing). Default: $AQUA_LAB_PLATFORM (the CLI's default too), else 'local'.",
     )
     data_dir = Unicode(
         config=True,
@@ -64,6 +65,10 @@ class AquaLab(ExtensionApp):  # the class name is the config section users write
         config=True,
         help="Send every OCI call to this base URL instead (e.g. the emulator: python -m aqua_lab.emulator).",
     )
+
+    @default("platform")
+    def _default_platform(self) -> str:
+        return os.environ.get("AQUA_LAB_PLATFORM", "").strip() or "local"
 
     @default("data_dir")
     def _default_data_dir(self) -> str:

@@ -240,6 +240,7 @@ class AquaLabService:
         validated = validate_deployment(
             spec, known, self.shape_catalog(), self.platform.suggest, params_key=self.platform.params_key
         )
+        self.platform.check_models(validated)
         # a policy the platform cannot run is refused at validate time, not after a create
         refusal = self.platform.scaling_refusal(validated.spec)
         if refusal:
@@ -314,6 +315,12 @@ class AquaLabService:
         self._chat_deployments.drop(deployment_id)
         return self.platform.delete(deployment_id)
 
+    def list_model_groups(self) -> list[dict[str, Any]]:
+        return self.platform.list_model_groups()
+
+    def delete_model_group(self, group_id: str) -> dict[str, Any]:
+        return self.platform.delete_model_group(group_id)
+
     def model_states(self, deployment_id: str) -> list[ModelState]:
         return self.platform.model_states(deployment_id)
 
@@ -329,9 +336,12 @@ class AquaLabService:
         until: tuple[str, ...] = SETTLED,
         interval: float = 0.5,
         stop: Callable[[], bool] | None = None,
+        max_interval: float | None = None,
     ) -> Deployment:
         """Poll until the deployment reaches one of ``until`` (or the timeout, or ``stop()``),
-        telling ``on_progress`` each state seen; the last state seen is returned."""
+        telling ``on_progress`` each state seen; the last state seen is returned.  With
+        ``max_interval`` the pause grows 1.5× a poll up to it (a real create takes many minutes and
+        a tenancy throttles callers that poll fast)."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             d = self.get_deployment(deployment_id)
@@ -339,7 +349,12 @@ class AquaLabService:
                 on_progress(d)
             if d.state in until or (deadline is not None and time.monotonic() > deadline) or (stop and stop()):
                 return d
-            time.sleep(interval)
+            if deadline is not None:
+                time.sleep(max(0.0, min(interval, deadline - time.monotonic() + 0.01)))
+            else:
+                time.sleep(interval)
+            if max_interval is not None:
+                interval = min(max_interval, interval * 1.5)
 
     # evaluations ----------------------------------------------------------------------------------
 

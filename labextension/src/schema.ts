@@ -165,6 +165,20 @@ export interface Deployment {
   model_states?: Array<ModelState>;
   /** the key a local deployment's endpoint needs (Authorization: Bearer …); shown to its owner only */
   api_key?: string | null;
+  /** ADS: the model group's OCID for a multi-model deployment, else the model's */
+  model_id?: string | null;
+  aqua_service_model?: boolean;
+  aqua_model_name?: string;
+  created_by?: string | null;
+  private_endpoint_id?: string | null;
+  console_link?: string | null;
+  shape_info?: DeploymentShapeInfo | null;
+  environment_variables?: Record<string, string>;
+  compartment_id?: string | null;
+  project_id?: string | null;
+  log_group_id?: string | null;
+  access_log_id?: string | null;
+  predict_log_id?: string | null;
   scaling?: Scaling | null;
 }
 
@@ -182,6 +196,13 @@ export interface DeploymentMetrics {
   models: Array<ModelMetrics>;
   /** deployment-wide series (OCI Monitoring: PredictRequestCount, …) */
   deployment?: Record<string, Array<MetricPoint>>;
+}
+
+export interface DeploymentShapeInfo {
+  instance_shape: string;
+  instance_count?: number;
+  ocpus?: number | null;
+  memory_in_gbs?: number | null;
 }
 
 export interface DeploymentSpec {
@@ -263,6 +284,7 @@ export interface EvaluationSpec {
   ocpus?: number | null;
   experiment_id?: string | null;
   experiment_name?: string | null;
+  experiment_description?: string | null;
   log_group_id?: string | null;
   log_id?: string | null;
   metrics?: Array<MetricSpec>;

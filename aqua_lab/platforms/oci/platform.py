@@ -9,6 +9,7 @@ they give per region + compartment + model id (:meth:`OciPlatform.cache_scope`).
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import posixpath
@@ -128,6 +129,32 @@ def artifact_uri(model: Any) -> str | None:
     return f"oci://{location[0]}@{location[1]}/{location[2]}" if location else None
 
 
+#: what to do about the OCI errors a user meets first (by error code, else by status)
+ERROR_HINTS = {
+    "LimitExceeded": " — a service limit (quota) of the shape is used up: free instances, ask for a limit "
+    "increase (Governance → Limits) or pick another shape",
+    "QuotaExceeded": " — a compartment quota is used up: free instances or raise the quota",
+    "NotAuthorizedOrNotFound": " — the OCID is wrong, or no IAM policy lets you use it: check the policies "
+    "(e.g. allow group … to manage data-science-family in compartment …) and the compartment",
+    "401": " — OCI does not know this key: check that the fingerprint in your OCI config matches a public key "
+    "uploaded to your user (Identity → Users → API keys), or upload it",
+}
+
+
+def is_fine_tuned(model: Any) -> bool:
+    return "aqua_fine_tuned_model" in (model.freeform_tags or {})
+
+
+def fine_tune_source(model: Any) -> str | None:
+    """The base a fine-tuned model was trained from: its ``fine_tune_source`` metadata (full
+    records), else the ``aqua_fine_tuned_model`` tag, ``<base ocid>#<base name>`` as AQUA writes it."""
+    if not is_fine_tuned(model):
+        return None
+    source = custom_metadata(model).get("fine_tune_source") if hasattr(model, "custom_metadata_list") else None
+    tag = (model.freeform_tags or {}).get("aqua_fine_tuned_model", "")
+    return source or (tag.split("#")[0] if tag.startswith("ocid1.") else None)
+
+
 def _gpus_of_shape(shape: str) -> int:
     found = bundled_catalog().shapes.find(shape)
     return found.gpu_count if found else 1
@@ -149,6 +176,7 @@ class OciPlatform(Platform):
         self._scaling_events: dict[str, list[dict[str, Any]]] = {}
         self._raw: dict[str, tuple[float, Any]] = {}  # model id → (fetched at, SDK Model)
         self._models: dict[str, CatalogModel] = {}
+        self._groups: dict[str, Any] = {}  # model group id → SDK ModelGroup (immutable once made)
         self._lock = threading.Lock()
 
     @classmethod
@@ -167,7 +195,7 @@ class OciPlatform(Platform):
                 Problem(
                     "compartment_id",
                     "no compartment to work in",
-                    "set c.AquaLab.compartment_id or AQUA_LAB_COMPARTMENT_OCID",
+                    "pass --compartment_id, set c.AquaLab.compartment_id or AQUA_LAB_COMPARTMENT_OCID",
                 )
             )
         settings = Settings(
@@ -195,13 +223,19 @@ class OciPlatform(Platform):
         except oci.exceptions.ServiceError as exc:
             if exc.status == 404 and what.startswith("get "):
                 raise NotFound(what.removeprefix("get "), str(args[0]) if args else "", exc.message) from None
+            hint = ERROR_HINTS.get(exc.code) or ERROR_HINTS.get(str(exc.status), "")
             raise UpstreamError(
-                f"OCI {what} failed: {exc.status} {exc.code}: {exc.message}", exc.status, exc.request_id
+                f"OCI {what} failed: {exc.status} {exc.code}: {exc.message}{hint}", exc.status, exc.request_id
             ) from None
         except CircuitBreakerError:
             raise UpstreamError(f"OCI {what}: too many recent failures, calls paused", 503) from None
         except (oci.exceptions.RequestException, oci.exceptions.ConnectTimeout) as exc:
-            raise UpstreamError(f"OCI {what}: cannot reach the service ({type(exc).__name__})", 502) from None
+            url = getattr(getattr(self.ds, "base_client", None), "endpoint", None) or self.settings.endpoint
+            raise UpstreamError(
+                f"OCI {what}: cannot reach the service at {url} ({type(exc).__name__}) — check the network, "
+                "the region in your OCI config, or AQUA_LAB_OCI_ENDPOINT",
+                502,
+            ) from None
 
     def _list_all(self, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> list[Any]:
         """Every page of a list call.  Not ``oci.pagination.list_call_get_all_results``: it wraps each
@@ -238,9 +272,51 @@ class OciPlatform(Platform):
             source=source,
             task=tags.get("task", "text_generation").replace("-", "_"),
             parameter_count_b=parameter_count_from_name(m.display_name),
-            fine_tuned_from=None,
+            fine_tuned_from=fine_tune_source(m),
             tags=tags,
         )
+
+    def check_models(self, deployment: ValidatedDeployment) -> None:
+        """ADS's ``validate_input_models``: a multi-model group holds base models only; a stacked
+        deployment is a base model and adapters fine-tuned from it (vLLM would fail at run time)."""
+        problems = []
+        kind = deployment.spec.deployment_type
+        for i, m in enumerate(deployment.models):
+            if not m.model_id.startswith("ocid1."):
+                continue  # a --model_config model of the user's own: no OCI record to read
+            record = self._raw_model(m.model_id)
+            if is_fine_tuned(record) and kind in ("MULTI", "STACKED"):
+                problems.append(
+                    Problem(
+                        f"models[{i}].model_id",
+                        f"{record.display_name} is a fine-tuned model: a {kind.lower()} deployment needs a base model"
+                        + (" (multi-model deployments take base models only)" if kind == "MULTI" else ""),
+                        f"deploy its base ({fine_tune_source(record) or 'the model it was fine-tuned from'}) "
+                        "with this model in fine_tune_weights, deployment_type STACKED",
+                    )
+                )
+            for j, w in enumerate(m.fine_tune_weights):
+                adapter = self._raw_model(w.model_id)
+                where = f"models[{i}].fine_tune_weights[{j}].model_id"
+                if not is_fine_tuned(adapter):
+                    problems.append(
+                        Problem(
+                            where,
+                            f"{adapter.display_name} is not a fine-tuned model, so it is no LoRA adapter",
+                            "list fine-tuned models (tag aqua_fine_tuned_model) only; deploy a full model on its own",
+                        )
+                    )
+                elif fine_tune_source(adapter) != m.model_id:
+                    problems.append(
+                        Problem(
+                            where,
+                            f"{adapter.display_name} was fine-tuned from "
+                            f"{fine_tune_source(adapter) or 'an unknown base'}, not from {m.model_id}",
+                            "pair each adapter with the base model it was fine-tuned from",
+                        )
+                    )
+        if problems:
+            raise InvalidInput(problems)
 
     def list_models(self) -> list[CatalogModel]:
 
@@ -275,13 +351,29 @@ class OciPlatform(Platform):
                 if m.name.lower() == model_id.lower() or m.name.split("/")[-1].lower() == model_id.lower()
             ]
             if not matches:
-                raise NotFound("model", model_id, "use the model's OCID or its display name (see GET models)")
+                names = [m.name for m in self.list_models()]
+                close = difflib.get_close_matches(model_id, names, n=1, cutoff=0.6)
+                hint = f"did you mean {close[0]!r}? " if close else ""
+                raise NotFound(
+                    "model",
+                    model_id,
+                    f"{hint}use the model's OCID or its display name (see `aqua-lab model list --platform oci`)",
+                )
             return matches[0]
         m = self._raw_model(model_id)
         entry = self._catalog_entry(m, "service" if (m.freeform_tags or {}).get("aqua_service_model") else "registered")
         with self._lock:
             self._models[m.id] = entry
         return entry
+
+    def suggest(self, model_id: str) -> str | None:
+        try:
+            names = [m.name for m in self.list_models()]
+        except AquaLabError:
+            return None
+        close = difflib.get_close_matches(model_id, names, n=3, cutoff=0.6)
+        where = "see `aqua-lab model list --platform oci`"
+        return ("did you mean " + " or ".join(repr(c) for c in close) + f"? ({where})") if close else where
 
     def get_model_config(self, model_id: str) -> DeploymentConfig | None:
         return self._fetch_config(self.get_model(model_id).id)[0]
@@ -421,7 +513,7 @@ class OciPlatform(Platform):
                 Problem(
                     "project_id",
                     "no Data Science project given",
-                    "pass project_id, set c.AquaLab.project_id or AQUA_LAB_PROJECT_OCID",
+                    "pass --project_id (REST: project_id), set c.AquaLab.project_id or AQUA_LAB_PROJECT_OCID",
                 )
             )
         return compartment_id or self.settings.compartment_id, project
@@ -443,24 +535,51 @@ class OciPlatform(Platform):
                 "create model group", self.ds.create_model_group, self._sdk(group_body, "CreateBaseModelGroupDetails")
             ).data
             body = payloads.model_deployment_request(deployment, image, compartment, project, model_group_id=group.id)
+            try:
+                created = self._call(
+                    "create model deployment",
+                    self.ds.create_model_deployment,
+                    self._sdk(body, "CreateModelDeploymentDetails"),
+                ).data
+            except AquaLabError:
+                self._drop_group(group.id)  # refused (quota, policy): leave no orphan group behind
+                raise
+            return self.get_deployment(created.id)
         created = self._call(
             "create model deployment", self.ds.create_model_deployment, self._sdk(body, "CreateModelDeploymentDetails")
         ).data
         return self.get_deployment(created.id)
 
-    def _group(self, group_id: str) -> Any | None:
+    def _drop_group(self, group_id: str) -> None:
         try:
-            return self._call("get model group", self.ds.get_model_group, group_id).data
+            self._call("delete model group", self.ds.delete_model_group, group_id)
+        except AquaLabError:
+            pass  # best effort: `model_group list` shows what is left
+
+    def _group(self, group_id: str) -> Any | None:
+        # a group's members never change (an update makes a new group): read each one once, so a
+        # wait polls the deployment and its own work request, not the group again and again
+        with self._lock:
+            cached = self._groups.get(group_id)
+        if cached is not None:
+            return cached
+        try:
+            group = self._call("get model group", self.ds.get_model_group, group_id).data
         except (NotFound, UpstreamError):
             return None
+        with self._lock:
+            self._groups[group_id] = group
+        return group
 
-    def _to_deployment(self, md: Any) -> Deployment:
+    def _to_deployment(self, md: Any, live: bool = False) -> Deployment:
         config = md.model_deployment_configuration_details
         group = None
         if config.deployment_type == "MODEL_GROUP":
             group = self._group(config.model_group_configuration_details.model_group_id)
-        deployment = to_deployment(md, group, self._progress(md), _gpus_of_shape, self.name)
+        deployment = to_deployment(md, group, self._progress(md, live), _gpus_of_shape, self.name, self.auth.region)
         deployment.scaling = self._scaling(md)
+        if deployment.scaling and deployment.shape_info:  # ADS's instance_count: the instances running now
+            deployment.shape_info.instance_count = deployment.scaling.instance_count
         return deployment
 
     # scaling and metrics --------------------------------------------------------------------------
@@ -582,16 +701,25 @@ class OciPlatform(Platform):
             deployment={**series, "total_requests": [MetricPoint(time=end, value=requests)]},
         )
 
-    def _progress(self, md: Any) -> int:
-        if md.lifecycle_state == "ACTIVE":
+    def _progress(self, md: Any, live: bool = False) -> int:
+        """Percent done of the operation under way.  ``live``: also for an ACTIVE deployment, which
+        a LIVE update keeps ACTIVE while its work request runs (a get asks; a list does not)."""
+        if md.lifecycle_state == "ACTIVE" and not live:
             return 100
-        if md.lifecycle_state not in ("CREATING", "UPDATING"):
+        if md.lifecycle_state not in ("CREATING", "UPDATING", "ACTIVE"):
             return 0
         try:
-            requests = self.ds.list_work_requests(self.settings.compartment_id, resource_id=md.id).data
+            requests = self.ds.list_work_requests(md.compartment_id or self.settings.compartment_id, resource_id=md.id)
         except Exception:  # progress is a nicety: never fail a get because of it
-            return 0
-        return int(max((w.percent_complete or 0 for w in requests), default=0))
+            return 100 if md.lifecycle_state == "ACTIVE" else 0
+        # the operation under way is the latest work request; earlier ones (the finished create
+        # under an update) would read 100 % from the first poll
+        ordered = sorted(enumerate(requests.data), key=lambda iw: (str(iw[1].time_accepted or ""), iw[0]))
+        latest = ordered[-1][1] if ordered else None
+        if md.lifecycle_state == "ACTIVE":
+            running = latest is not None and latest.status in ("ACCEPTED", "IN_PROGRESS")
+            return int(latest.percent_complete or 0) if running else 100
+        return int(latest.percent_complete or 0) if latest else 0
 
     def list_deployments(self) -> list[Deployment]:
 
@@ -604,7 +732,7 @@ class OciPlatform(Platform):
 
     def get_deployment(self, deployment_id: str) -> Deployment:
         md = self._call("get deployment", self.ds.get_model_deployment, deployment_id).data
-        deployment = self._to_deployment(md)
+        deployment = self._to_deployment(md, live=True)
         if deployment.state in ("ACTIVE", "NEEDS_ATTENTION", "CREATING"):
             deployment.model_states = self._model_states(md, deployment)
         return deployment
@@ -655,6 +783,15 @@ class OciPlatform(Platform):
         if config.deployment_type != "MODEL_GROUP":
             raise Conflict(f"{deployment_id} is not a model-group deployment; only those can be updated live")
         spec = deployment.spec
+        shape = config.infrastructure_configuration_details.instance_configuration.instance_shape_name
+        if spec.instance_shape != shape:
+            raise InvalidInput(
+                Problem(
+                    "instance_shape",
+                    f"the deployment runs on {shape}, not {spec.instance_shape}; a live update keeps the shape",
+                    f"pass --instance_shape {shape}, or create a new deployment on {spec.instance_shape}",
+                )
+            )
         compartment, project = current.compartment_id, current.project_id
         paths = {m.model_id: self._artifact_path(m.model_id) for m in deployment.models}
         uris = {m.model_id: artifact_uri(self._raw_model(m.model_id)) for m in deployment.models}
@@ -666,26 +803,68 @@ class OciPlatform(Platform):
                 "CreateBaseModelGroupDetails",
             ),
         ).data
-        body = {
+        body: dict[str, Any] = {
             "modelDeploymentConfigurationDetails": {
                 "deploymentType": "MODEL_GROUP",
                 "updateType": "LIVE" if spec.deployment_type == "STACKED" else "ZDT",
                 "modelGroupConfigurationDetails": {"modelGroupId": group.id},
             }
         }
-        self._call(
-            "update deployment",
-            self.ds.update_model_deployment,
-            deployment_id,
-            self._sdk(body, "UpdateModelDeploymentDetails"),
-        )
+        if spec.display_name and spec.display_name != current.display_name:
+            body["displayName"] = spec.display_name
+        if spec.description is not None and spec.description != current.description:
+            body["description"] = spec.description
+        try:
+            self._call(
+                "update deployment",
+                self.ds.update_model_deployment,
+                deployment_id,
+                self._sdk(body, "UpdateModelDeploymentDetails"),
+            )
+        except AquaLabError:
+            self._drop_group(group.id)
+            raise
         return self.get_deployment(deployment_id)
+
+    def list_model_groups(self) -> list[dict]:
+        """The compartment's model groups and the deployments using each: an update replaces its
+        group, so the old one is left for ``model_group delete`` once the update is done."""
+        groups = self._list_all("list model groups", self.ds.list_model_groups, self.settings.compartment_id)
+        users: dict[str, list[str]] = {}
+        rows = self._list_all("list model deployments", self.ds.list_model_deployments, self.settings.compartment_id)
+        for md in rows:
+            config = md.model_deployment_configuration_details
+            if md.lifecycle_state != "DELETED" and config.deployment_type == "MODEL_GROUP":
+                users.setdefault(config.model_group_configuration_details.model_group_id, []).append(md.id)
+        return [
+            {
+                "id": g.id,
+                "display_name": g.display_name,
+                "state": g.lifecycle_state,
+                "created_on": str(g.time_created),
+                "in_use_by": users.get(g.id, []),
+            }
+            for g in groups
+            if g.lifecycle_state != "DELETED"
+        ]
+
+    def delete_model_group(self, group_id: str) -> dict:
+        in_use = [g for g in self.list_model_groups() if g["id"] == group_id and g["in_use_by"]]
+        if in_use:
+            raise Conflict(f"model group {group_id} is used by {', '.join(in_use[0]['in_use_by'])}; delete those first")
+        self._call("delete model group", self.ds.delete_model_group, group_id)
+        with self._lock:
+            self._groups.pop(group_id, None)
+        return {"id": group_id, "state": "DELETED"}
 
     def create_evaluation_job(self, spec: EvaluationSpec) -> Evaluation:
         """Submit the evaluation of one model of a deployment as an OCI job + job run."""
         deployment = self.get_deployment(spec.evaluation_source_id)
         model = validate_evaluation(spec, deployment)
-        compartment, project = self._where(spec.compartment_id, spec.project_id)
+        # ADS: the evaluation goes where the evaluated deployment is, unless told otherwise
+        compartment, project = self._where(
+            spec.compartment_id or deployment.compartment_id, spec.project_id or deployment.project_id
+        )
         evaluation_id = f"aqua-lab-evaluation-{int(time.time() * 1000)}"
         job_body, run_body = evaluation_job_requests(spec, deployment, model, compartment, project, evaluation_id)
         job = self._call("create job", self.ds.create_job, self._sdk(job_body, "CreateJobDetails")).data

@@ -13,7 +13,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from ...domain import DeployedModel, Deployment
+from ...domain import DeployedModel, Deployment, DeploymentShapeInfo
 from ...errors import InvalidInput
 from ...planning.params import flag_key, parse_params
 from ...planning.payloads import deployed_models
@@ -77,14 +77,62 @@ def _environment_models(config: Any, shape_gpus: int) -> tuple[str, list[Deploye
     return "SINGLE", [DeployedModel(model_id=model_id, model_name=name or model_id, gpu_count=shape_gpus)]
 
 
+CONSOLE = "https://cloud.oracle.com/data-science/model-deployments"
+
+
+def _ads_fields(md: Any, config: Any, group_id: str | None, region: str | None) -> dict[str, Any]:
+    """The fields ADS's ``AquaDeployment`` prints that aqua_lab's own model has no other name for."""
+    tags = dict(md.freeform_tags or {})
+    if config.deployment_type == "MODEL_GROUP":
+        infra, model_id = config.infrastructure_configuration_details, group_id
+    else:
+        infra = config.model_configuration_details
+        model_id = getattr(infra, "model_id", None)
+    # records may be partial (what an older SDK, or a test, gives): read every field defensively
+    instance = getattr(infra, "instance_configuration", None)
+    scaling = getattr(infra, "scaling_policy", None)
+    flex = getattr(instance, "model_deployment_instance_shape_config_details", None)
+    env = getattr(getattr(config, "environment_configuration_details", None), "environment_variables", None) or {}
+    logs = getattr(md, "category_log_details", None)
+    access = getattr(logs, "access", None) if logs else None
+    predict = getattr(logs, "predict", None) if logs else None
+    return {
+        "model_id": model_id,
+        "aqua_service_model": bool(tags.get("aqua_service_model")),
+        "aqua_model_name": tags.get("aqua_model_name", ""),
+        "created_by": getattr(md, "created_by", None),
+        "private_endpoint_id": getattr(instance, "private_endpoint_id", None),
+        "console_link": f"{CONSOLE}/{md.id}" + (f"?region={region}" if region else ""),
+        "shape_info": DeploymentShapeInfo(
+            instance_shape=getattr(instance, "instance_shape_name", None) or "",
+            instance_count=int(getattr(scaling, "instance_count", None) or 1),
+            ocpus=getattr(flex, "ocpus", None),
+            memory_in_gbs=getattr(flex, "memory_in_gbs", None),
+        ),
+        "environment_variables": dict(env),
+        "compartment_id": getattr(md, "compartment_id", None),
+        "project_id": getattr(md, "project_id", None),
+        "log_group_id": getattr(access, "log_group_id", None) or getattr(predict, "log_group_id", None),
+        "access_log_id": getattr(access, "log_id", None),
+        "predict_log_id": getattr(predict, "log_id", None),
+    }
+
+
 def to_deployment(
-    md: Any, group: Any | None, progress: int, gpus_of_shape: Callable[[str], int], platform: str = "oci"
+    md: Any,
+    group: Any | None,
+    progress: int,
+    gpus_of_shape: Callable[[str], int],
+    platform: str = "oci",
+    region: str | None = None,
 ) -> Deployment:
     """The :class:`Deployment` a ModelDeployment record describes (``group``: its model group, when
     it is one and could be read; ``gpus_of_shape``: a single model uses all of its shape's GPUs)."""
     config = md.model_deployment_configuration_details
+    group_id = None
     if config.deployment_type == "MODEL_GROUP":
         shape = config.infrastructure_configuration_details.instance_configuration.instance_shape_name
+        group_id = config.model_group_configuration_details.model_group_id
         kind, models = _group_models(config, group)
     else:
         shape = config.model_configuration_details.instance_configuration.instance_shape_name
@@ -103,4 +151,5 @@ def to_deployment(
         lifecycle_details=getattr(md, "lifecycle_details", None),
         progress=progress,
         tags=dict(md.freeform_tags or {}),
+        **_ads_fields(md, config, group_id, region),
     )
