@@ -232,3 +232,21 @@ def test_bad_what_if_input_is_one_line_and_exit_2(args, message):
     out = run_cli("plan", "--model_ids", "phi-4", *args)
     assert out.returncode == 2
     assert message in out.stderr and len(out.stderr.strip().splitlines()) == 1
+
+
+def test_model_register_then_unregister(tmp_path):
+    from tests.helpers.lora import write_lora_gguf
+
+    env = {**__import__("os").environ, "AQUA_LAB_DATA_DIR": str(tmp_path / "data")}
+    adapter = write_lora_gguf(tmp_path / "cli-lora.gguf")
+    made = run_cli(
+        "model", "register", str(adapter), "--name", "cli-lora", "--base_model_id", "smollm2-135m-instruct", env=env
+    )
+    assert made.returncode == 0, made.stderr
+    model_id = json.loads(made.stdout)["id"]
+    assert model_id in run_cli("model", "list", "--platform", "local", env=env).stdout
+    gone = run_cli("model", "unregister", model_id, env=env)
+    assert gone.returncode == 0, gone.stderr
+    assert model_id not in run_cli("model", "list", "--platform", "local", env=env).stdout
+    again = run_cli("model", "unregister", model_id, env=env)
+    assert again.returncode != 0 and "unknown model" in again.stderr

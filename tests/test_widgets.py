@@ -256,3 +256,59 @@ def test_no_panel_attribute_shadows_an_ipywidgets_member():
                 "_instance_inits",
             }
         ), cls.__name__
+
+
+# --------------------------------------------------------------------------------------------------
+# a newcomer's clicks: copies of one model, registering a model file
+
+
+def test_a_model_is_picked_twice_by_its_copies_box_with_its_served_names(local):
+    app = AquaLabWidget(local)
+    app.picker.choices.value = (SMOLLM2_ID,)  # one click in the list
+    assert app.picker.selected == [SMOLLM2_ID]
+    (row,) = app.picker.copies.children
+    row.children[0].value = 2  # the copies box
+    assert app.picker.selected == [SMOLLM2_ID, SMOLLM2_ID]
+    assert "served as SmolLM2-135M-Instruct, SmolLM2-135M-Instruct-2" in row.children[1].value
+    shape = local.shapes()[0]
+    app.split.override_shape.value = shape.name
+    assert len(app.split.overrides.children) == 2
+    names = [m.model_name for m in app.split.spec("two").models]
+    assert names == [None, "SmolLM2-135M-Instruct-2"]
+    app.picker.add_copy(SMOLLM2_ID)
+    assert app.picker.selected.count(SMOLLM2_ID) == 3
+
+
+def test_the_register_box_adds_a_gguf_and_a_lora_and_forgets_them(local, tmp_path):
+    from aqua_lab.platforms.local.models import smollm2_path
+    from tests.helpers.lora import write_lora_gguf
+
+    picker = ModelPicker(local)
+    box = picker.register
+    assert box in picker.children
+    box.submit()
+    assert "Path: give the file" in box.result.value
+    box.path.value = str(tmp_path / "missing.gguf")
+    box.submit()
+    assert "missing.gguf" in box.result.value and "aqua-lab" not in box.result.value
+    box.path.value, box.model_name.value = str(smollm2_path()), "my-smol"
+    base = box.submit()
+    assert base is not None and "registered" in box.result.value
+    assert base.id in [v for _, v in picker.choices.options]
+    box.path.value, box.base.value = str(write_lora_gguf(tmp_path / "w.gguf")), base.id
+    adapter = box.submit()
+    assert adapter is not None and adapter.fine_tuned_from == base.id
+    box.forget.value = base.id
+    box.remove()
+    assert "base of the adapters" in box.result.value
+    box.forget.value = adapter.id
+    box.remove()
+    box.forget.value = base.id
+    box.remove()
+    assert "unregistered" in box.result.value
+    assert base.id not in [v for _, v in picker.choices.options]
+    assert SMOLLM2_ID not in [v for _, v in box.forget.options]  # the packaged model is not offered for removal
+
+
+def test_platforms_that_cannot_register_offer_no_register_box(bundled):
+    assert ModelPicker(bundled).register not in ModelPicker(bundled).children

@@ -25,13 +25,17 @@ def cmd_model_register(args: argparse.Namespace) -> str:
     return dump(AquaLabService("local").register_model(args.path, args.name, args.base_model_id))
 
 
+def cmd_model_unregister(args: argparse.Namespace) -> str:
+    return dump(AquaLabService("local").unregister_model(args.model_id))
+
+
 def cmd_config_check(args: argparse.Namespace) -> str:
     counts, warnings = AquaLabService.check_config_file(args.path)
     return dump({"ok": True, "multi_model_gpu_counts": counts, "warnings": warnings})
 
 
 def add_top_verbs(verbs: argparse._SubParsersAction) -> None:
-    """``aqua-lab model list | register`` and ``aqua-lab config check``."""
+    """``aqua-lab model list | register | unregister`` and ``aqua-lab config check``."""
     model = verbs.add_parser("model", help="the model catalog")
     mverbs = model.add_subparsers(dest="verb", required=True, parser_class=Parser)
     p = mverbs.add_parser("list", help="models a platform knows")
@@ -43,6 +47,9 @@ def add_top_verbs(verbs: argparse._SubParsersAction) -> None:
     p.add_argument("--name")
     p.add_argument("--base_model_id", help="for a LoRA adapter: the local model it adapts")
     p.set_defaults(run=cmd_model_register)
+    p = mverbs.add_parser("unregister", help="forget a registered model (its files stay where they are)")
+    p.add_argument("model_id")
+    p.set_defaults(run=cmd_model_unregister)
 
     config = verbs.add_parser("config", help="deployment_config.json files")
     cverbs = config.add_subparsers(dest="verb", required=True, parser_class=Parser)

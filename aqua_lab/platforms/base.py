@@ -93,8 +93,15 @@ class Platform(ABC):
         """The shape a deployment gets when the request names none (a machine that is one shape)."""
         return None
 
+    #: whether :meth:`register_model` adds models (fronts offer registration only then)
+    registers_models = False
+
     def register_model(self, path: str, name: str | None = None, base_model_id: str | None = None) -> CatalogModel:
-        raise Unsupported(self.name, f"the {self.name} platform cannot register model files; use --platform local")
+        raise Unsupported(self.name, f"the {self.name} platform cannot register model files; the local platform can")
+
+    def unregister_model(self, model_id: str) -> CatalogModel:
+        """Forget a registered model (its files stay where they are)."""
+        raise Unsupported(self.name, f"the {self.name} platform has no registered model files to remove")
 
     # deployments ----------------------------------------------------------------------------------
 

@@ -40,12 +40,13 @@ from .handlers import (
     Models,
     ModelStates,
     OneDeployment,
+    OneModel,
     Plans,
     Platforms,
     Shapes,
     Validate,
 )
-from .models import DataList, Logs, PlanRequest, PlatformInfo
+from .models import DataList, Logs, PlanRequest, PlatformInfo, RegisterModelRequest
 from .openapi import openapi_document
 from .paths import template_pattern
 
@@ -114,6 +115,24 @@ ROUTES = [
         ModelConfig,
         "a model's deployment_config.json",
         response=DeploymentConfig,
+        query=PLATFORM_QUERY,
+    ),
+    Route(
+        "POST",
+        "models",
+        Models,
+        "register a GGUF file, HF folder or GGUF LoRA adapter on the server's machine (local; 409 elsewhere)",
+        request=RegisterModelRequest,
+        response=CatalogModel,
+        status=201,
+        query=PLATFORM_QUERY,
+    ),
+    Route(
+        "DELETE",
+        "models/{model_id}",
+        OneModel,
+        "forget a registered model (its files stay); 409 while a deployment or an adapter uses it",
+        response=CatalogModel,
         query=PLATFORM_QUERY,
     ),
     Route(

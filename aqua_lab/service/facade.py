@@ -136,9 +136,21 @@ class AquaLabService:
         self._inputs.clear()
         self._chat_deployments.clear()
 
+    @property
+    def can_register_models(self) -> bool:
+        return self.platform.registers_models
+
     def register_model(self, path: str, name: str | None = None, base_model_id: str | None = None) -> CatalogModel:
         """Add a model file or folder of your own (the local platform; others refuse with 409)."""
-        return self.platform.register_model(path, name, base_model_id)
+        model = self.platform.register_model(path, name, base_model_id)
+        self._inputs.clear()  # a re-registered id must not plan with the old file's facts
+        return model
+
+    def unregister_model(self, model_id: str) -> CatalogModel:
+        """Forget a model registered with :meth:`register_model` (its files are left alone)."""
+        model = self.platform.unregister_model(model_id)
+        self._inputs.clear()
+        return model
 
     @staticmethod
     def custom_model(model_id: str, path: str) -> tuple[ModelInput, list[str]]:

@@ -31,23 +31,36 @@ class ModelPicker(w.VBox):
         self.max_size = w.FloatText(value=0, description="≤ B params", tooltip="0: no limit")
         self.choices = w.SelectMultiple(rows=8, layout=full_width())
         self.primary_choice = w.Dropdown(options=[("no primary", None)], description="Primary")
+        # one row per picked model: how many copies it serves (the same model twice is two served names)
+        self.copies = w.VBox()
+        self._copies: dict[str, w.BoundedIntText] = {}
         self.status = w.HTML()
         for control in (self.search, self.source, self.task, self.shape, self.max_size):
             control.observe(lambda _: self._filter(), names="value")
         self.choices.observe(self._on_choice, names="value")
         self.primary_choice.observe(lambda c: setattr(self, "primary", c["new"]), names="value")
-        super().__init__(
-            [
-                self.search,
-                w.HBox([self.source, self.task]),
-                w.HBox([self.shape, self.max_size]),
-                self.choices,
-                self.primary_choice,
-                self.status,
-            ],
-            **kwargs,
-        )
+        self.register = RegisterBox(service, on_registered=self.reload)
+        children = [
+            self.search,
+            w.HBox([self.source, self.task]),
+            w.HBox([self.shape, self.max_size]),
+            self.choices,
+            self.copies,
+            self.primary_choice,
+            self.status,
+        ]
+        if service.can_register_models:
+            children.append(self.register)
+        super().__init__(children, **kwargs)
         self._filter()
+
+    def reload(self, added: CatalogModel | None = None) -> None:
+        """Read the platform's models again (after a registration), keeping the picks that remain."""
+        self.models = self.service.models()
+        known = {m.id for m in self.models}
+        self.selected = [i for i in self.selected if i in known]
+        self._filter()
+        self._on_choice({"new": tuple(dict.fromkeys(self.selected))})
 
     def visible(self) -> list[CatalogModel]:
         text = self.search.value.strip().lower()
@@ -77,21 +90,129 @@ class ModelPicker(w.VBox):
         self.status.value = message(f"{len(keep)} of {len(self.models)} models")
 
     def _on_choice(self, change) -> None:
-        self.selected = list(change["new"])
+        picked = list(dict.fromkeys(change["new"]))
+        counts = {i: self.selected.count(i) or 1 for i in picked}
+        self._set_picks(picked, counts)
+
+    def _set_picks(self, picked: list[str], counts: dict[str, int]) -> None:
         names = {m.id: m.name for m in self.models}
-        current = self.primary if self.primary in self.selected else None
-        self.primary_choice.options = [("no primary", None), *((names[i], i) for i in self.selected)]
+        rows = []
+        for i in picked:
+            control = self._copies.get(i) or w.BoundedIntText(
+                min=1, max=8, description="copies", layout=w.Layout(width="150px"), style={"description_width": "50px"}
+            )
+            control.unobserve_all("value")
+            control.value = counts.get(i, 1)
+            control.observe(lambda _: self._copies_changed(), names="value")
+            self._copies[i] = control
+            label = w.HTML(layout=w.Layout(flex="1 1 auto", overflow="hidden"))
+            rows.append(w.HBox([control, label], layout=w.Layout(width="100%")))
+        self.copies.children = rows
+        self._copies = {i: self._copies[i] for i in picked}
+        self.selected = [i for i in picked for _ in range(self._copies[i].value)]
+        self._label_copies(names)
+        current = self.primary if self.primary in picked else None
+        self.primary_choice.options = [("no primary", None), *((names[i], i) for i in picked)]
         self.primary_choice.value = current
 
+    def _copies_changed(self) -> None:
+        picked = list(self._copies)
+        self.selected = [i for i in picked for _ in range(self._copies[i].value)]
+        self._label_copies({m.id: m.name for m in self.models})
+
+    def _label_copies(self, names: dict[str, str]) -> None:
+        for row, (model_id, control) in zip(self.copies.children, self._copies.items(), strict=True):
+            served = served_names(names.get(model_id, model_id), control.value)
+            row.children[1].value = (
+                f'<span style="white-space:nowrap">{esc(names.get(model_id, model_id))} · served as '
+                f"{esc(', '.join(served))}</span>"
+            )
+
+    def add_copy(self, model_id: str) -> None:
+        """One more copy of a picked model (what its copies box does when raised by one)."""
+        self._copies[self.service.resolve_model(model_id).id].value += 1
+
     def pick(self, *model_ids: str, primary: str | None = None) -> None:
-        """Select models programmatically (by id or name), as a user's clicks would."""
+        """Select models programmatically (by id or name), as a user's clicks would; an id given
+        twice is two copies."""
         ids = [self.service.resolve_model(i).id for i in model_ids]
         self.search.value = ""
+        picked = list(dict.fromkeys(ids))
         self.selected = ids
         self._filter()
-        self._on_choice({"new": tuple(ids)})
+        self._set_picks(picked, {i: ids.count(i) for i in picked})
         if primary is not None:
             self.primary_choice.value = self.service.resolve_model(primary).id
+
+
+def served_names(name: str, copies: int) -> list[str]:
+    """The names the copies of one model are served as (the deploy request names them so)."""
+    return [name if n == 1 else f"{name}-{n}" for n in range(1, copies + 1)]
+
+
+class RegisterBox(w.Accordion):
+    """Register a model file or folder of this machine: a GGUF file, a Hugging Face folder, or a GGUF
+    LoRA adapter of a local model; and forget one registered before."""
+
+    def __init__(self, service: AquaLabService, on_registered=None, **kwargs):
+        self.service, self.on_registered = service, on_registered
+        self.path = w.Text(
+            description="Path", placeholder="/path/to/model.gguf or a Hugging Face folder", layout=full_width()
+        )
+        self.model_name = w.Text(description="Name", placeholder="default: from the file")
+        self.base = w.Dropdown(description="LoRA of", options=[("not an adapter", None)])
+        self.button = w.Button(description="Register", icon="plus")
+        self.forget = w.Dropdown(description="Registered", options=[])
+        self.forget_button = w.Button(description="Unregister", icon="trash")
+        self.result = w.HTML()
+        self.button.on_click(lambda _: self.submit())
+        self.forget_button.on_click(lambda _: self.remove())
+        body = w.VBox(
+            [self.path, w.HBox([self.model_name, self.base], layout=w.Layout(flex_flow="row wrap")), self.button]
+            + [w.HBox([self.forget, self.forget_button], layout=w.Layout(flex_flow="row wrap")), self.result]
+        )
+        super().__init__([body], **kwargs)
+        self.set_title(0, "Add a model of this machine (GGUF file, Hugging Face folder, LoRA adapter)")
+        self.selected_index = None
+        self._options()
+
+    def _options(self) -> None:
+        models = self.service.models()
+        bases = [(m.name, m.id) for m in models if m.tags.get("kind") != "lora"]
+        self.base.options = [("not an adapter", None), *bases]
+        self.forget.options = [(m.name, m.id) for m in models if m.tags.get("registered") != "no"]
+
+    def submit(self) -> CatalogModel | None:
+        if not self.path.value.strip():
+            self.result.value = message("Path: give the file or folder to register.", "warning")
+            return None
+        try:
+            model = self.service.register_model(
+                self.path.value.strip(), self.model_name.value.strip() or None, self.base.value
+            )
+        except AquaLabError as exc:
+            self.result.value = message(str(exc), "error")
+            return None
+        self.result.value = message(f"registered {model.id}: pick it above.", "ok")
+        self.path.value = self.model_name.value = ""
+        self._options()
+        if self.on_registered:
+            self.on_registered(model)
+        return model
+
+    def remove(self) -> None:
+        if not self.forget.value:
+            self.result.value = message("Nothing registered to remove.", "warning")
+            return
+        try:
+            model = self.service.unregister_model(self.forget.value)
+        except AquaLabError as exc:
+            self.result.value = message(str(exc), "error")
+            return
+        self.result.value = message(f"unregistered {model.id} (its files are untouched).", "ok")
+        self._options()
+        if self.on_registered:
+            self.on_registered(None)
 
 
 class GpuSplit(w.VBox):

@@ -293,6 +293,15 @@ export interface PlatformInfo {
   description: string;
 }
 
+export interface RegisterModelRequest {
+  /** absolute path on the machine the server runs on */
+  path: string;
+  /** the model's name (default: from the file) */
+  name?: string | null;
+  /** for a LoRA adapter: the local model it adapts */
+  base_model_id?: string | null;
+}
+
 export interface ResolvedModel {
   model_id: string;
   model_name: string;
@@ -351,6 +360,7 @@ export interface ValidationResult {
 /** Every route of the API, as `METHOD /aqua/path`. */
 export type Route =
   | "DELETE /aqua/deployments/{deployment_id}"
+  | "DELETE /aqua/models/{model_id}"
   | "GET /aqua/deployments"
   | "GET /aqua/deployments/config/{model_ids}"
   | "GET /aqua/deployments/shapes"
@@ -368,5 +378,6 @@ export type Route =
   | "POST /aqua/deployments/{deployment_id}/chat"
   | "POST /aqua/deployments/{deployment_id}/compare"
   | "POST /aqua/deployments/{deployment_id}/deactivate"
+  | "POST /aqua/models"
   | "POST /aqua/plans"
   | "PUT /aqua/deployments/{deployment_id}";

