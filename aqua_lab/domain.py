@@ -54,6 +54,20 @@ class Shape(BaseModel):
     def per_gpu_memory_in_gbs(self) -> float | None:
         return self.gpu_specs.per_gpu_memory_in_gbs if self.gpu_specs else None
 
+    @property
+    def is_cpu(self) -> bool:
+        """A CPU machine as a shape (the local platform): its "GPUs" are cores, its GPU memory RAM."""
+        return bool(self.gpu_specs and self.gpu_specs.gpu_type == "CPU")
+
+    def unit(self, count: int = 2) -> str:
+        """What one slot of this shape is, in the machine's words: a core on CPU, a GPU otherwise."""
+        word = "core" if self.is_cpu else "GPU"
+        return word if count == 1 else word + "s"
+
+    @property
+    def memory_word(self) -> str:
+        return "RAM" if self.is_cpu else "GPU memory"
+
 
 # --------------------------------------------------------------------------------------------------
 # deployment_config.json (schema of seed 000 § Custom Models and ADS's AquaDeploymentConfig)
@@ -509,6 +523,11 @@ class Deployment(BaseModel):
         default=None,
         description="the key a local deployment's endpoint needs (Authorization: Bearer …); shown to its owner only",
     )
+    slots: list[int] = Field(
+        default_factory=list,
+        description="local: the cores (CPU machine) or GPUs it owns while it runs, so no other deployment takes them",
+    )
+    warnings: list[str] = Field(default_factory=list, description="what the platform noted when it placed it")
 
     def served_names(self) -> list[str]:
         return [name for name, _ in served_models(self.models)]

@@ -29,7 +29,11 @@ pytest_plugins = ["pytest_jupyter.jupyter_server"]
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory):
     path = tmp_path_factory.mktemp("aqua_lab_server_data")
+    # the module's two-model deployment stays up while the lifecycle test makes its own: share on purpose
+    mp = pytest.MonkeyPatch()
+    mp.setenv("AQUA_LAB_SHARE_CORES", "1")
     yield path
+    mp.undo()
     platform = LocalPlatform(data_dir=path)  # nothing a failed test made keeps running
     for deployment in platform.list_deployments():
         platform.delete(deployment.id)

@@ -89,6 +89,15 @@ class Platform(ABC):
         """What a cached catalog answer depends on besides the model id (OCI: region, compartment)."""
         return (self.name,)
 
+    def planning_shapes(self) -> list[Shape]:
+        """The shapes as plans should see them: a machine shared with running deployments offers
+        only what they leave free (the local platform); a cloud's shapes are all on offer."""
+        return self.list_shapes()
+
+    def capacity_note(self) -> str | None:
+        """What running deployments hold of the shapes, when that limits a plan (else None)."""
+        return None
+
     def default_shape(self) -> str | None:
         """The shape a deployment gets when the request names none (a machine that is one shape)."""
         return None

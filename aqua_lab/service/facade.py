@@ -216,11 +216,13 @@ class AquaLabService:
                 primary_model_id = self.platform.get_model(primary_model_id).id
             except NotFound:
                 pass  # plan() names the problem with the list of valid ids
-        shapes = self.shape_catalog()
+        shapes = ShapeCatalog(sorted(self.platform.planning_shapes(), key=shape_order))  # what is free
         if shape:
             shapes = ShapeCatalog([shapes.get(shape)])
         result = plan(inputs, shapes, primary_model_id, capacity)
         result.warnings += [w for _, warnings in loaded for w in warnings]
+        if note := self.platform.capacity_note():
+            result.warnings.append(note)
         return result
 
     @staticmethod

@@ -6,7 +6,7 @@ import ipywidgets as w
 from pydantic import ValidationError
 from traitlets import List, Unicode
 
-from ..domain import CapacityInputs, CatalogModel, DeploymentSpec, MemoryFit, Plan, ShapePlan
+from ..domain import CapacityInputs, CatalogModel, DeploymentSpec, MemoryFit, Plan, Shape, ShapePlan
 from ..errors import AquaLabError, InvalidInput
 from ..service import AquaLabService
 from .common import IDLE, colour, esc, full_width, message
@@ -313,13 +313,66 @@ class GpuSplit(w.VBox):
         assert self.plan is not None
         return {model_id: i for i, model_id in enumerate(self.plan.deployment_config)}
 
+    def held(self, shape: str) -> list[tuple[int, str]]:
+        """(core or GPU, deployment) for each slot of ``shape`` a running deployment owns (this machine)."""
+        if shape != self.service.default_shape():
+            return []
+        try:
+            deployments = self.service.list_deployments()
+        except AquaLabError:
+            return []
+        running = ("CREATING", "ACTIVE", "NEEDS_ATTENTION", "UPDATING")
+        return sorted(
+            (slot, d.display_name)
+            for d in deployments
+            if d.state in running and d.instance_shape == shape
+            for slot in d.slots
+        )
+
+    def _shape(self, name: str) -> Shape | None:
+        return next((s for s in self.service.shapes() if s.name == name), None)
+
+    def unit(self, shape: str, count: int = 2) -> str:
+        found = self._shape(shape)
+        return found.unit(count) if found else ("GPU" if count == 1 else "GPUs")
+
+    def _held_text(self, shape: str, held: list[tuple[int, str]]) -> str:
+        if not held:
+            return ""
+        owners: dict[str, list[int]] = {}
+        for slot, name in held:
+            owners.setdefault(name, []).append(slot)
+        parts = ", ".join(f"{self.unit(shape, len(s))} {', '.join(map(str, s))} held by {n}" for n, s in owners.items())
+        return f" · {parts}"
+
+    @staticmethod
+    def _held_cells(held: list[tuple[int, str]]) -> str:
+        return "".join(
+            f'<div class="aqua-gpu aqua-held" data-slot="{slot}" data-held-by="{esc(name)}" '
+            f'title="{esc(f"{slot}: held by {name}")}" style="flex:1;height:18px;margin:1px;border-radius:3px;'
+            f"background:repeating-linear-gradient(45deg,{IDLE} 0 4px,transparent 4px 8px);"
+            f'font-size:9px;overflow:hidden;white-space:nowrap;text-align:center">{esc(name)}</div>'
+            for slot, name in held
+        )
+
     def _render(self, plan: Plan) -> str:
         if not plan.gpu_allocation:
-            return message(plan.error_message or "No shape fits these models.", "error")
+            error = message(plan.error_message or "No shape fits these models.", "error")
+            machine = self.service.default_shape()
+            held = self.held(machine) if machine else []
+            if not held:
+                return error
+            return error + (  # this machine is full: show who holds it
+                f'<div class="aqua-shape" data-shape="{esc(machine)}" style="margin:6px 0">'
+                f"<b>{esc(machine)}</b><span>{self._held_text(machine, held)}</span>"
+                f'<div style="display:flex;min-width:120px">{self._held_cells(held)}</div></div>'
+            )
         index = self._legend_index()
         rows = []
         for shape, shape_plan in plan.gpu_allocation.items():
-            cells = "".join(
+            held = self.held(shape)
+            cells = self._held_cells(held)
+            cells += "".join(
                 f'<div class="aqua-gpu" data-owner="{esc(owner or "")}" title="{esc(owner or "idle")}" '
                 f'style="flex:1;height:18px;margin:1px;border-radius:3px;'
                 f'background:{colour(index[owner]) if owner else IDLE}"></div>'
@@ -328,7 +381,8 @@ class GpuSplit(w.VBox):
             rows.append(
                 f'<div class="aqua-shape" data-shape="{esc(shape)}" style="margin:6px 0">'
                 f'<div style="display:flex;justify-content:space-between;flex-wrap:wrap">'
-                f"<b>{esc(shape)}</b><span>{shape_plan.used_gpus}/{shape_plan.total_gpus_available} GPUs used"
+                f"<b>{esc(shape)}</b><span>{shape_plan.used_gpus}/{shape_plan.total_gpus_available} "
+                f"{self.unit(shape)} used{self._held_text(shape, held)}"
                 f"{' · primary not favoured' if shape_plan.primary_honoured is False else ''}</span></div>"
                 f'<div style="display:flex;min-width:120px">{cells}</div>'
                 f"{self._model_lines(shape_plan, index)}</div>"

@@ -118,6 +118,10 @@ export interface Deployment {
   model_states?: Array<ModelState>;
   /** the key a local deployment's endpoint needs (Authorization: Bearer …); shown to its owner only */
   api_key?: string | null;
+  /** local: the cores (CPU machine) or GPUs it owns while it runs, so no other deployment takes them */
+  slots?: Array<number>;
+  /** what the platform noted when it placed it */
+  warnings?: Array<string>;
 }
 
 export interface DeploymentConfig {

@@ -32,7 +32,7 @@ from ...domain import (
 from ...errors import Conflict, InvalidInput, NotFound, Problem, Unavailable
 from ...planning import payloads
 from ..base import Platform
-from . import engine_build
+from . import capacity, engine_build
 from .engines import LLAMA_CPP, VLLM
 from .hardware import detect_gpus, is_cpu_shape, local_shape
 from .llama_flags import check_params
@@ -64,8 +64,10 @@ class LocalPlatform(Platform):
     name = "local"
     registers_models = True
 
-    def __init__(self, data_dir: Path | None = None, shape: Shape | None = None):
+    def __init__(self, data_dir: Path | None = None, shape: Shape | None = None, share: bool | None = None):
         self.data_dir = Path(data_dir) if data_dir else default_data_dir()
+        # True: a deployment that needs more than is free shares busy cores/GPUs instead of being refused
+        self.share = capacity.share_requested() if share is None else share
         self.store = Store(self.data_dir / "local.sqlite")
         self.shape = shape or local_shape()
         self.engine = LLAMA_CPP if is_cpu_shape(self.shape) else VLLM
@@ -79,6 +81,37 @@ class LocalPlatform(Platform):
 
     def default_shape(self) -> str | None:
         return self.shape.name  # this machine is the one shape
+
+    # capacity: what running deployments hold ------------------------------------------------------
+
+    def _machine_slots(self) -> list[int]:
+        return list(range(self.shape.gpu_count)) if self.engine == VLLM else cores(self.shape.gpu_count)
+
+    def _holds(self, exclude: str | None = None) -> list[capacity.SlotHold]:
+        rows = [self._reconcile(r) for r in self.store.deployments() if r["id"] != exclude]
+        return capacity.holds(rows, self._machine_slots())
+
+    def planning_shapes(self) -> list[Shape]:
+        if self.share:
+            return [self.shape]
+        return [capacity.free_shape(self.shape, self._machine_slots(), self._holds())]
+
+    def capacity_note(self) -> str | None:
+        held = self._holds()
+        if not held:
+            return None
+        free = len(capacity.free_slots(self._machine_slots(), held))
+        word = capacity.unit(self.shape)
+        how = "shared on request" if self.share else "plans use the free ones"
+        return f"{free} of {self.shape.gpu_count} {word} free ({how}): " + capacity.held_note(self.shape, held)
+
+    def _place(self, needed: int, exclude: str | None = None, prefer: list[int] | None = None):
+        """Slots for a deployment that needs ``needed`` (its own former ones when they are still free)."""
+        machine, held = self._machine_slots(), self._holds(exclude)
+        free = capacity.free_slots(machine, held)
+        if prefer and len(prefer) == needed and set(prefer) <= set(free):
+            return list(prefer), []
+        return capacity.take(self.shape, machine, held, needed, self.share)
 
     def _local_models(self) -> list[LocalModel]:
         registered = [
@@ -224,9 +257,14 @@ class LocalPlatform(Platform):
             raise Unavailable(engine_build.missing_message())
 
     def create_deployment(self, deployment: ValidatedDeployment) -> Deployment:
+        with capacity.reserving(self.data_dir):  # the slots are recorded before another create looks
+            return self._create(deployment)
+
+    def _create(self, deployment: ValidatedDeployment) -> Deployment:
         spec = deployment.spec
         record = self._record(deployment)
         self._engine_ready()
+        record["slots"], record["capacity_warnings"] = self._place(deployment.used_gpus)
         record["api_key"] = "aqk-" + secrets.token_urlsafe(24)
         deployment_id = f"local-{uuid.uuid4().hex[:12]}"
         directory = self.data_dir / "deployments" / deployment_id
@@ -265,7 +303,7 @@ class LocalPlatform(Platform):
                     "engine": self.engine,
                     "engine_key": row["record"].get("api_key"),
                     "router_port": row["router_port"],
-                    "slots": list(range(self.shape.gpu_count)) if self.engine == VLLM else cores(self.shape.gpu_count),
+                    "slots": capacity.slots_of(row, self._machine_slots()),
                     "predict_endpoint": env.get("MODEL_DEPLOY_PREDICT_ENDPOINT", "/v1/completions"),
                     "multi_model_config": row["record"]["multi_model_config"],
                 },
@@ -348,6 +386,8 @@ class LocalPlatform(Platform):
             tags=row["record"].get("tags", {}),
             model_states=states,
             api_key=row["record"].get("api_key"),
+            slots=capacity.slots_of(row, self._machine_slots()),
+            warnings=row["record"].get("capacity_warnings", []),
         )
 
     def list_deployments(self) -> list[Deployment]:
@@ -395,6 +435,10 @@ class LocalPlatform(Platform):
             raise Conflict(f"deployment {deployment_id} is {row['state']}; it cannot be updated")
         record = self._record(deployment)
         was_inactive = row["state"] == "INACTIVE"
+        record["api_key"] = row["record"].get("api_key")  # the endpoint keeps its key
+        with capacity.reserving(self.data_dir):
+            mine = capacity.slots_of(row, self._machine_slots())
+            record["slots"], record["capacity_warnings"] = self._place(deployment.used_gpus, deployment_id, mine)
         self.store.update_deployment(deployment_id, state="UPDATING", details="replacing models")
         self._stop_runtime(row)
         self.store.replace_models(
@@ -429,8 +473,15 @@ class LocalPlatform(Platform):
         port = row["router_port"]
         if not port_free(port):
             port = free_port()
-        self.store.reset_models(deployment_id, "PENDING")
-        self.store.update_deployment(deployment_id, state="CREATING", details=None, router_port=port)
+        with capacity.reserving(self.data_dir):  # its cores may have gone to another deployment meanwhile
+            record = row["record"]
+            mine = capacity.slots_of(row, self._machine_slots())
+            needed = sum(m.get("gpu_count", 1) for m in record["models"])
+            record["slots"], record["capacity_warnings"] = self._place(needed, deployment_id, mine)
+            self.store.reset_models(deployment_id, "PENDING")
+            self.store.update_deployment(
+                deployment_id, state="CREATING", details=None, router_port=port, record=json.dumps(record)
+            )
         self._start_runtime(deployment_id)
         return self.get_deployment(deployment_id)
 
