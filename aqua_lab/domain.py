@@ -6,6 +6,7 @@ Field names follow the AQUA seeds (``gpu_count``, ``instance_shape``, ``model_id
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -67,6 +68,26 @@ class Shape(BaseModel):
     @property
     def memory_word(self) -> str:
         return "RAM" if self.is_cpu else "GPU memory"
+
+
+_GPU_WORDS = [
+    (re.compile(r"\bGPU memory\b"), "RAM"),
+    (re.compile(r"\bGPU\(s\)"), "core(s)"),
+    (re.compile(r"\bGPUs\b"), "cores"),
+    (re.compile(r"\bGB/GPU\b"), "GB/core"),
+    (re.compile(r"(?<![-.\w])GPU(?![-_.\w]| shape)"), "core"),
+    (re.compile(r"-GPU\b"), "-core"),
+]
+
+
+def machine_words(text: str, shape: Shape | None) -> str:
+    """``text`` in the words of ``shape``: on a CPU machine its "GPUs" are cores and their memory is
+    RAM (the planner speaks of GPUs everywhere; a user of LOCAL.CPU.2 should read "cores")."""
+    if shape is None or not shape.is_cpu or not text:
+        return text
+    for pattern, word in _GPU_WORDS:
+        text = pattern.sub(word, text)
+    return text
 
 
 # --------------------------------------------------------------------------------------------------

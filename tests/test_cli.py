@@ -250,3 +250,16 @@ def test_model_register_then_unregister(tmp_path):
     assert model_id not in run_cli("model", "list", "--platform", "local", env=env).stdout
     again = run_cli("model", "unregister", model_id, env=env)
     assert again.returncode != 0 and "unknown model" in again.stderr
+
+
+def test_on_a_cpu_machine_plans_and_errors_say_cores_and_ram():
+    from aqua_lab.platforms.local.hardware import local_shape
+
+    if not local_shape().is_cpu:
+        pytest.skip("this machine has GPUs")
+    out = run_cli("plan", "--platform", "local", "--model_ids", '["smollm2-135m-instruct"]')
+    assert out.returncode == 0, out.stderr
+    assert "cores" in out.stdout and "RAM" in out.stdout and "GPU" not in out.stdout, out.stdout
+    models = '[{"model_id": "smollm2-135m-instruct", "gpu_count": 64}]'
+    bad = run_cli("deployment", "validate", "--platform", "local", "--models", models, "--display_name", "x")
+    assert bad.returncode == 2 and "64 cores but LOCAL.CPU." in bad.stderr and "GPU" not in bad.stderr, bad.stderr

@@ -62,7 +62,7 @@ def test_the_fuller_split_is_offered_and_taken_in_one_click(bundled):
     assert split.alternative.description == "Use the split that fills 3 GPUs (+1)"
     split.alternative.click()
     assert [c.value for c in split.overrides.children] == [1, 2]
-    assert "valid: 3 GPU(s) on BM.GPU.A10.4" in split.validation.value
+    assert "valid: 3 GPUs of BM.GPU.A10.4" in split.validation.value
     assert "--served-model-name codellama/CodeLlama-7b-Instruct-hf --seed 42 --tensor-parallel-size 2" in (
         split.validation.value
     )
@@ -312,3 +312,30 @@ def test_the_register_box_adds_a_gguf_and_a_lora_and_forgets_them(local, tmp_pat
 
 def test_platforms_that_cannot_register_offer_no_register_box(bundled):
     assert ModelPicker(bundled).register not in ModelPicker(bundled).children
+
+
+def test_a_cpu_machine_is_told_in_cores_and_ram_and_widgets_give_no_cli_hints(local, bundled):
+    shape = local.shapes()[0]
+    if not shape.is_cpu:
+        pytest.skip("this machine has GPUs")
+    split = GpuSplit(local)
+    split.refresh([SMOLLM2_ID])
+    seen = re.sub(r"<[^>]+>", " ", split.table.value)  # the text a user reads, not the markup
+    assert "cores used" in seen and "RAM" in seen and "GPU" not in seen, seen
+    split.override_shape.value = shape.name
+    assert f"valid: {shape.gpu_count} cores of {shape.name}" in split.validation.value
+    split.overrides.children[0].value = 1
+    assert "valid: 1 core of" in split.validation.value
+    too_many = local.plan([SMOLLM2_ID] * (shape.gpu_count + 1))
+    assert "core" in split._render(too_many) or "core" in too_many.incompatible_shapes[shape.name][0]
+    assert "GPU" not in " ".join(too_many.incompatible_shapes[shape.name]) + (too_many.error_message or "")
+
+    picker = ModelPicker(bundled)
+    split = GpuSplit(bundled, picker)
+    picker.pick("google/gemma-2b")
+    split.override_shape.value = "VM.GPU.A10.2"
+    panel = DeployPanel(bundled, split)
+    panel.button.click()
+    panel.wait(10)
+    assert "only plans" in panel.status.value
+    assert "--platform" not in panel.status.value and "aqua-lab" not in panel.status.value

@@ -90,7 +90,7 @@ class BundledCatalog:
         close = difflib.get_close_matches(model_id.lower(), list(self._by_key), n=3, cutoff=0.5)
         if close:
             return "did you mean " + " or ".join(repr(self._by_key[c].id) for c in close) + "?"
-        return "run `aqua-lab model list` to see the catalog"
+        return "list the catalog's models to see the ids it knows"
 
     def model_input(self, model_id: str) -> ModelInput:
         model = self.get_model(model_id)

@@ -8,7 +8,7 @@ import string
 
 from pydantic import ValidationError
 
-from ..domain import CapacityInputs, MemoryFit, Plan, ValidationResult
+from ..domain import CapacityInputs, MemoryFit, Plan, ValidationResult, machine_words
 from ..errors import InvalidInput
 from ..service import AquaLabService
 from .common import add_platform, add_request_options, custom_models, dump, model_ids, service_for, validated_request
@@ -27,26 +27,31 @@ def render_plan(result: Plan, service: AquaLabService, show_all: bool = False) -
     for shape_name, shape_plan in result.gpu_allocation.items():
         shape = shapes.find(shape_name)
         gpu = ""
+        unit = shape.unit if shape else (lambda n=2: "GPU" if n == 1 else "GPUs")
         if shape and shape.gpu_specs:
             memory = f"{shape.per_gpu_memory_in_gbs:g} GB" if shape.per_gpu_memory_in_gbs else "memory unknown"
-            gpu = f"{shape.gpu_count} × {shape.gpu_specs.gpu_type or 'GPU'} {memory}"
+            if shape.is_cpu:  # a CPU machine: its slots are cores sharing its RAM
+                gpu = f"{shape.gpu_count} cores, {memory} RAM each"
+            else:
+                gpu = f"{shape.gpu_count} × {shape.gpu_specs.gpu_type or 'GPU'} {memory}"
 
         def cells(models=None, plan=shape_plan):
             return "|" + "|".join(letters[o] if o else "·" for o in plan.gpu_owners(models)) + "|"
 
         lines.append("")
-        lines.append(f"{shape_name}  ({gpu})  uses {shape_plan.used_gpus}/{shape_plan.total_gpus_available} GPUs")
-        lines.append("  GPUs  " + cells())
+        lines.append(f"{shape_name}  ({gpu})  uses {shape_plan.used_gpus}/{shape_plan.total_gpus_available} {unit()}")
+        lines.append(f"  {unit():<5} " + cells())
         for m in shape_plan.models:
             star = " *primary" if m.ocid == result.primary_model_id else ""
             est = " (estimated)" if m.estimated else ""
             mem = f"{m.gpu_memory_in_gbs:g} GB" if m.gpu_memory_in_gbs else ""
             params = " ".join(m.parameters.values())
             name = m.model_name or m.ocid
-            row = f"  {letters[m.ocid]} {name:<44} {m.gpu_count} GPU  {mem:>7}{est}{star}  {params}"
+            count = f"{m.gpu_count} {unit(m.gpu_count) if shape and shape.is_cpu else 'GPU'}"
+            row = f"  {letters[m.ocid]} {name:<44} {count}  {mem:>7}{est}{star}  {params}"
             lines.append(row.rstrip())
             if m.memory is not None:
-                lines.append("      " + _memory_cell(m.memory, m.suggested_parameters))
+                lines.append("      " + machine_words(_memory_cell(m.memory, m.suggested_parameters), shape))
         for note in shape_plan.notes:
             lines.append(f"  note: {note}")
         for alt in shape_plan.alternatives:

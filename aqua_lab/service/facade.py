@@ -31,6 +31,7 @@ from ..domain import (
     Plan,
     Shape,
     ValidatedDeployment,
+    machine_words,
 )
 from ..errors import InvalidInput, NotFound, Problem
 from ..planning import ShapeCatalog, is_power_of_two, payloads, plan, validate_deployment
@@ -223,7 +224,7 @@ class AquaLabService:
         result.warnings += [w for _, warnings in loaded for w in warnings]
         if note := self.platform.capacity_note():
             result.warnings.append(note)
-        return result
+        return _in_machine_words(result, shapes)
 
     @staticmethod
     def gpu_count_choices(total_gpus: int) -> list[int]:
@@ -244,9 +245,23 @@ class AquaLabService:
                     pass  # validate_deployment reports it with the suggestion
             models.append(entry)
         spec = spec.model_copy(update={"models": models})
-        return validate_deployment(
-            spec, known, self.shape_catalog(), self.platform.suggest, params_key=self.platform.params_key
-        )
+        shapes = self.shape_catalog()
+        shape = shapes.find(spec.instance_shape)
+        try:
+            validated = validate_deployment(
+                spec, known, shapes, self.platform.suggest, params_key=self.platform.params_key
+            )
+        except InvalidInput as exc:
+            if shape is None or not shape.is_cpu:
+                raise
+            raise InvalidInput(
+                [
+                    Problem(p.field, machine_words(p.message, shape), machine_words(p.fix or "", shape) or None)
+                    for p in exc.problems
+                ]
+            ) from None
+        validated.warnings[:] = [machine_words(w, shape) for w in validated.warnings]
+        return validated
 
     def payload_preview(self, validated: ValidatedDeployment) -> dict[str, Any]:
         """The OCI request bodies a validated deployment becomes, without sending them.  What only
@@ -346,3 +361,26 @@ class AquaLabService:
 
     def compare(self, deployment_id: str, request: CompareRequest) -> AsyncIterator[dict[str, Any]]:
         return self.chats.compare(deployment_id, request)
+
+
+def _in_machine_words(result: Plan, shapes: ShapeCatalog) -> Plan:
+    """A plan whose every shape is a CPU machine speaks of cores and RAM; per shape otherwise."""
+    cpu = {
+        name for name in [*result.gpu_allocation, *result.incompatible_shapes] if (s := shapes.find(name)) and s.is_cpu
+    }
+    if not cpu:
+        return result
+    for name in cpu & set(result.incompatible_shapes):
+        result.incompatible_shapes[name] = [
+            machine_words(r, shapes.find(name)) for r in result.incompatible_shapes[name]
+        ]
+    for name in cpu & set(result.gpu_allocation):
+        shape_plan = result.gpu_allocation[name]
+        shape_plan.notes[:] = [machine_words(n, shapes.find(name)) for n in shape_plan.notes]
+    only = (
+        shapes.find(next(iter(cpu))) if len(cpu) == len({*result.gpu_allocation, *result.incompatible_shapes}) else None
+    )
+    if only is not None:
+        result.error_message = machine_words(result.error_message or "", only) or None
+        result.warnings[:] = [machine_words(w, only) for w in result.warnings]
+    return result

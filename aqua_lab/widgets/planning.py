@@ -6,7 +6,7 @@ import ipywidgets as w
 from pydantic import ValidationError
 from traitlets import List, Unicode
 
-from ..domain import CapacityInputs, CatalogModel, DeploymentSpec, MemoryFit, Plan, Shape, ShapePlan
+from ..domain import CapacityInputs, CatalogModel, DeploymentSpec, MemoryFit, Plan, Shape, ShapePlan, machine_words
 from ..errors import AquaLabError, InvalidInput
 from ..service import AquaLabService
 from .common import IDLE, colour, esc, full_width, message
@@ -385,22 +385,26 @@ class GpuSplit(w.VBox):
                 f"{self.unit(shape)} used{self._held_text(shape, held)}"
                 f"{' · primary not favoured' if shape_plan.primary_honoured is False else ''}</span></div>"
                 f'<div style="display:flex;min-width:120px">{cells}</div>'
-                f"{self._model_lines(shape_plan, index)}</div>"
+                f"{self._model_lines(shape_plan, index, self._shape(shape))}</div>"
             )
         return "".join(rows)
 
-    def _model_lines(self, shape_plan: ShapePlan, index: dict[str, int]) -> str:
+    def _model_lines(self, shape_plan: ShapePlan, index: dict[str, int], shape: Shape | None = None) -> str:
         lines = []
+        unit = shape.unit if shape else (lambda n=2: "GPU" if n == 1 else "GPUs")
         for m in shape_plan.models:
             memory = f"{m.gpu_memory_in_gbs:g} GB" if m.gpu_memory_in_gbs else ""
+            if memory and shape is not None and shape.is_cpu:
+                memory += " RAM"
             need = f" (needs ≈{m.estimated_need_in_gbs:g} GB)" if m.estimated_need_in_gbs else ""
             flag = " · estimated" if m.estimated else ""
             lines.append(
                 f'<div style="font-size:var(--jp-ui-font-size0,11px)"><span style="color:{colour(index[m.ocid])}">'
-                f"■</span> {esc(m.model_name or m.ocid)}: {m.gpu_count} GPU · {memory}{need}{flag}</div>"
+                f"■</span> {esc(m.model_name or m.ocid)}: {m.gpu_count} {unit(m.gpu_count)} · {memory}{need}{flag}"
+                "</div>"
             )
             if m.memory is not None:
-                lines.append(memory_bar(m.memory, m.suggested_parameters, colour(index[m.ocid])))
+                lines.append(memory_bar(m.memory, m.suggested_parameters, colour(index[m.ocid]), shape))
         small = '<div style="font-size:var(--jp-ui-font-size0,11px)">'
         notes = "".join(f"{small}{esc(n)}</div>" for n in shape_plan.notes)
         alternatives = "".join(
@@ -501,7 +505,9 @@ class GpuSplit(w.VBox):
         except InvalidInput as exc:
             self.validation.value = "".join(message(str(p), "error") for p in exc.problems)
             return False
-        ok = message(f"valid: {validated.used_gpus} GPU(s) on {validated.shape.name}", "ok")
+        ok = message(
+            f"valid: {validated.used_gpus} {validated.shape.unit(validated.used_gpus)} of {validated.shape.name}", "ok"
+        )
         lines = "".join(
             f"<div><code>{esc(m.model_name)}: {esc(m.served_params)}</code></div>" for m in validated.models
         )
@@ -510,7 +516,7 @@ class GpuSplit(w.VBox):
         return True
 
 
-def memory_bar(fit: MemoryFit, suggested: str | None, tint: str) -> str:
+def memory_bar(fit: MemoryFit, suggested: str | None, tint: str, shape: Shape | None = None) -> str:
     """One GPU of the model's share: weights, KV cache and overhead against what the engine may use."""
     scale = max(fit.gpu_memory_gb, fit.per_gpu_gb) or 1
     parts = [("weights", fit.weights_gb, tint, 1.0), ("KV cache", fit.kv_cache_gb, tint, 0.5)]
@@ -527,6 +533,7 @@ def memory_bar(fit: MemoryFit, suggested: str | None, tint: str) -> str:
     )
     if suggested:
         text += f" · suggested: {suggested}"
+    text = machine_words(text, shape)
     kind = "aqua-fits" if fit.fits else "aqua-overflows"
     return (
         f'<div class="aqua-memory {kind}" style="font-size:var(--jp-ui-font-size0,11px);margin-left:14px">'

@@ -136,7 +136,7 @@ class LocalPlatform(Platform):
                 if not builtin_models()
                 else (
                     f"local models: {[m.id for m in self._local_models()]}; "
-                    "register a GGUF file with `aqua-lab model register`"
+                    "register a GGUF file or Hugging Face folder of this machine to add one"
                 )
             )
             raise NotFound("model", model_id, hint)
@@ -204,7 +204,7 @@ class LocalPlatform(Platform):
                     Problem(
                         "model_id",
                         f"{m.model_id!r} is not a local base model",
-                        "see `aqua-lab model list --platform local`",
+                        "pick one of the local models",
                     )
                 )
             paths[m.model_id] = model.path
@@ -215,7 +215,7 @@ class LocalPlatform(Platform):
                         Problem(
                             "fine_tune_weights.model_id",
                             f"{w.model_id!r} is not a registered LoRA adapter",
-                            "register it with `aqua-lab model register PATH --base_model_id …`",
+                            "register the adapter with its base model first",
                         )
                     )
                 if adapter.base_model_id != model.id:
@@ -331,7 +331,7 @@ class LocalPlatform(Platform):
     def _row(self, deployment_id: str) -> dict:
         row = self.store.deployment(deployment_id)
         if row is None or row["state"] == "DELETED":
-            raise NotFound("deployment", deployment_id, "list them with `aqua-lab deployment list --platform local`")
+            raise NotFound("deployment", deployment_id, "list the local deployments to see their ids")
         return row
 
     def _reconcile(self, row: dict) -> dict:
