@@ -339,3 +339,48 @@ def test_a_cpu_machine_is_told_in_cores_and_ram_and_widgets_give_no_cli_hints(lo
     panel.wait(10)
     assert "only plans" in panel.status.value
     assert "--platform" not in panel.status.value and "aqua-lab" not in panel.status.value
+
+
+@pytest.mark.oci
+def test_one_app_switches_platform_in_place_keeping_the_picks_the_other_knows(tmp_path, monkeypatch):
+    from aqua_lab.emulator import Emulator, seed_from_bundled, write_api_key_config
+    from aqua_lab.service import PlatformSettings
+
+    monkeypatch.setenv("OCI_SDK_DEFAULT_RETRY_ENABLED", "false")
+    emulator = Emulator(polls_to_active=1).start()
+    try:
+        seed_from_bundled(emulator, "ocid1.compartment.oc1..svc")
+        settings = PlatformSettings(
+            data_dir=str(tmp_path / "data"),
+            oci_config_file=str(write_api_key_config(emulator, tmp_path)),
+            compartment_id="ocid1.compartment.oc1..mine",
+            project_id="ocid1.datascienceproject.oc1..p",
+            service_compartment_id="ocid1.compartment.oc1..svc",
+            oci_endpoint=emulator.url,
+        )
+        app = AquaLabWidget("bundled", settings=settings)
+        assert "Plan only" in app.about.value and "Switch to local or oci to deploy" in app.about.value
+        app.picker.pick("google/gemma-2b", "microsoft/phi-2", primary="microsoft/phi-2")
+        app.platform.value = "oci"  # the user's click
+        assert app.service.platform_name == "oci" and "OCI Data Science" in app.about.value
+        names = {m.id: m.name for m in app.picker.models}
+        picked = [names[i] for i in app.picker.selected]
+        assert len(picked) == 2 and "gemma" in picked[0] and "phi-2" in picked[1], picked
+        assert app.picker.primary == app.picker.selected[1]
+        assert app.split.plan is not None and app.split.plan.gpu_allocation  # planned again on OCI's shapes
+        app.platform.value = "local"
+        assert app.service.platform_name == "local" and "This machine" in app.about.value
+        assert app.picker.selected == [] and "no longer picked" in app.about.value
+        assert app.tabs.children[0].children[0] is app.picker  # the tabs show the new panels
+    finally:
+        emulator.stop()
+
+
+def test_a_platform_that_cannot_start_leaves_the_app_where_it_was(bundled, monkeypatch, tmp_path):
+    monkeypatch.setenv("OCI_CONFIG_LOCATION", str(tmp_path / "no-config"))
+    monkeypatch.delenv("OCI_RESOURCE_PRINCIPAL_VERSION", raising=False)
+    app = AquaLabWidget(bundled)
+    app.picker.pick("google/gemma-2b")
+    app.platform.value = "oci"
+    assert app.platform.value == "bundled" and app.service is bundled
+    assert "oci is not available here" in app.about.value and app.picker.selected == ["google/gemma-2b"]
