@@ -384,3 +384,69 @@ def test_a_platform_that_cannot_start_leaves_the_app_where_it_was(bundled, monke
     app.platform.value = "oci"
     assert app.platform.value == "bundled" and app.service is bundled
     assert "oci is not available here" in app.about.value and app.picker.selected == ["google/gemma-2b"]
+
+
+# --------------------------------------------------------------------------------------------------
+# polish seen in screenshots (against the in-memory platform: no servers)
+
+
+@pytest.fixture
+def memory():
+    from tests.helpers.memory_platform import MemoryPlatform
+
+    return AquaLabService(MemoryPlatform(polls_to_active=1))
+
+
+def _spec(name="m"):
+    from aqua_lab.domain import DeploymentSpec
+
+    return DeploymentSpec(
+        models=[{"model_id": "m-a", "gpu_count": 1}], instance_shape="VM.GPU.A10.2", display_name=name
+    )
+
+
+def test_the_primary_box_reads_no_primary_and_the_deployment_box_is_never_empty(memory):
+    picker = ModelPicker(memory)
+    assert picker.primary_choice.label == "no primary" and picker.primary is None
+    picker.pick("m-a", "m-b", primary="m-b")
+    assert picker.primary == "m-b"
+    picker.primary_choice.value = ""
+    assert picker.primary is None and picker.primary_choice.label == "no primary"
+
+    deployment = memory.wait(memory.create_deployment(_spec("only one")).id, timeout=5, interval=0)
+    app = AquaLabWidget(memory)
+    assert app.deployments.choice.value == deployment.id  # one deployment: it is chosen already
+    assert isinstance(app.open_chat(app.deployments.choice.value), ChatPanel)
+
+
+def test_override_labels_are_whole_and_line_up_and_reasons_are_grouped(bundled):
+    split = GpuSplit(bundled)
+    split.refresh(["meta-llama/Meta-Llama-3.1-8B-Instruct", "google/gemma-2b"])
+    split.override_shape.value = next(iter(split.plan.gpu_allocation))
+    labels = [c.description for c in split.overrides.children]
+    assert "meta-llama/Meta-Llama-3.1-8B-Instruct" in labels or "Meta-Llama-3.1-8B-Instruct" in labels
+    assert len({c.style.description_width for c in split.overrides.children}) == 1
+    reasons = split.plan.incompatible_shapes
+    lines = split.reasons.value.count('class="aqua-reason"')
+    distinct = {r for rs in reasons.values() for r in rs}
+    assert lines == len(distinct) < sum(len(rs) for rs in reasons.values())  # one line per reason
+    for reason in distinct:
+        assert split.reasons.value.count(re.sub("&", "&amp;", reason).replace("'", "&#x27;")) == 1
+
+
+def test_a_failed_answer_leaves_no_empty_turn_and_a_deleted_deployment_is_not_offered(memory):
+    deployment = memory.wait(memory.create_deployment(_spec()).id, timeout=5, interval=0)
+    app = AquaLabWidget(memory)
+    chat = app.open_chat(deployment.id)
+    chat.ask("Hello?")  # the endpoint refuses connections: the answer fails
+    chat.wait(30)
+    assert chat.status.value and "aqua-error" in chat.status.value
+    assert chat.histories[chat.model.value] == []  # nothing to send back with the next message
+    assert chat.prompt.value == "Hello?"  # ready to retry
+    memory.delete(deployment.id)  # as a later cell would
+    chat.ask("again")
+    assert "was deleted" in chat.status.value and chat.send_button.disabled
+    app.tabs.selected_index = 2
+    assert "DELETED" in app.deployments.table.value
+    app.tabs.selected_index = 3  # back to Chat: the deleted deployment is no longer offered
+    assert "was deleted" in app.chat_box.children[0].value

@@ -9,7 +9,7 @@ from traitlets import List, Unicode
 from ..domain import CapacityInputs, CatalogModel, DeploymentSpec, MemoryFit, Plan, Shape, ShapePlan, machine_words
 from ..errors import AquaLabError, InvalidInput
 from ..service import AquaLabService
-from .common import IDLE, colour, esc, full_width, message
+from .common import IDLE, colour, esc, fits, full_width, message, wrap
 
 
 class ModelPicker(w.VBox):
@@ -21,7 +21,7 @@ class ModelPicker(w.VBox):
     def __init__(self, service: AquaLabService, **kwargs):
         self.service = service
         self.models: list[CatalogModel] = service.models()
-        self.search = w.Text(placeholder="search models…", layout=full_width())
+        self.search = w.Text(placeholder="search models…", layout=fits())
         sources = sorted({m.source for m in self.models})
         tasks = sorted({m.task for m in self.models})
         self.source = w.Dropdown(options=["any source", *sources], description="Source")
@@ -29,8 +29,9 @@ class ModelPicker(w.VBox):
         shapes = [s.name for s in service.shapes() if s.gpu_count]
         self.shape = w.Dropdown(options=["any shape", *shapes], description="Runs on")
         self.max_size = w.FloatText(value=0, description="≤ B params", tooltip="0: no limit")
-        self.choices = w.SelectMultiple(rows=8, layout=full_width())
-        self.primary_choice = w.Dropdown(options=[("no primary", None)], description="Primary")
+        self.choices = w.SelectMultiple(rows=8, layout=fits())
+        # "" and not None: a Dropdown whose value is None draws a blank box instead of "no primary"
+        self.primary_choice = w.Dropdown(options=[("no primary", "")], value="", description="Primary")
         # one row per picked model: how many copies it serves (the same model twice is two served names)
         self.copies = w.VBox()
         self._copies: dict[str, w.BoundedIntText] = {}
@@ -38,12 +39,12 @@ class ModelPicker(w.VBox):
         for control in (self.search, self.source, self.task, self.shape, self.max_size):
             control.observe(lambda _: self._filter(), names="value")
         self.choices.observe(self._on_choice, names="value")
-        self.primary_choice.observe(lambda c: setattr(self, "primary", c["new"]), names="value")
+        self.primary_choice.observe(lambda c: setattr(self, "primary", c["new"] or None), names="value")
         self.register = RegisterBox(service, on_registered=self.reload)
         children = [
             self.search,
-            w.HBox([self.source, self.task]),
-            w.HBox([self.shape, self.max_size]),
+            w.HBox([self.source, self.task], layout=wrap()),
+            w.HBox([self.shape, self.max_size], layout=wrap()),
             self.choices,
             self.copies,
             self.primary_choice,
@@ -112,8 +113,8 @@ class ModelPicker(w.VBox):
         self.selected = [i for i in picked for _ in range(self._copies[i].value)]
         self._label_copies(names)
         current = self.primary if self.primary in picked else None
-        self.primary_choice.options = [("no primary", None), *((names[i], i) for i in picked)]
-        self.primary_choice.value = current
+        self.primary_choice.options = [("no primary", ""), *((names[i], i) for i in picked)]
+        self.primary_choice.value = current or ""
 
     def _copies_changed(self) -> None:
         picked = list(self._copies)
@@ -143,6 +144,15 @@ class ModelPicker(w.VBox):
         self._set_picks(picked, {i: ids.count(i) for i in picked})
         if primary is not None:
             self.primary_choice.value = self.service.resolve_model(primary).id
+
+
+def group_reasons(incompatible: dict[str, list[str]]) -> dict[str, list[str]]:
+    """Reason → the shapes it applies to: 18 shapes that fail for one reason are one line, not 18."""
+    grouped: dict[str, list[str]] = {}
+    for shape, reasons in incompatible.items():
+        for reason in reasons:
+            grouped.setdefault(reason, []).append(shape)
+    return grouped
 
 
 def served_names(name: str, copies: int) -> list[str]:
@@ -417,7 +427,10 @@ class GpuSplit(w.VBox):
     def _render_reasons(self, plan: Plan) -> str:
         if not plan.incompatible_shapes:
             return ""
-        items = "".join(f"<li><b>{esc(s)}</b>: {esc('; '.join(r))}</li>" for s, r in plan.incompatible_shapes.items())
+        items = "".join(
+            f'<li class="aqua-reason"><span>{esc(reason)}</span> — <b>{esc(", ".join(shapes))}</b></li>'
+            for reason, shapes in group_reasons(plan.incompatible_shapes).items()
+        )
         return (
             f"<details><summary>{len(plan.incompatible_shapes)} shapes cannot hold these models</summary>"
             f"<ul>{items}</ul></details>"
@@ -436,12 +449,16 @@ class GpuSplit(w.VBox):
         total = plan.total_gpus_available
         counts = self.service.gpu_count_choices(total)
         controls = []
-        for m in plan.models:
+        labels = [m.model_name or m.ocid for m in plan.models]
+        width = f"{min(48, max(len(label) for label in labels)) + 2}ch"  # one column: the boxes line up
+        for m, label in zip(plan.models, labels, strict=True):
             control = w.Dropdown(
                 options=counts,
                 value=m.gpu_count,
-                description=(m.model_name or m.ocid)[:24],
-                style={"description_width": "initial"},
+                description=label,
+                tooltip=label,
+                style={"description_width": width},
+                layout=w.Layout(width=f"calc({width} + 90px)", max_width="100%"),
             )
             control.observe(lambda _: self.validate(), names="value")
             controls.append(control)

@@ -53,6 +53,8 @@ class AquaLabWidget(w.VBox):
         self.tabs.children = [w.VBox([self.picker, self.split]), self.deploy, self.deployments, self.chat_box]
         for i, title in enumerate(("Models & GPU split", "Deploy", "Deployments", "Chat")):
             self.tabs.set_title(i, title)
+        self.tabs.unobserve_all("selected_index")
+        self.tabs.observe(lambda change: self._tab_shown(change["new"]), names="selected_index")
         if picks:
             self.picker.pick(*picks, primary=primary if primary in picks else None)
         self.about.value = message(ABOUT.get(service.platform_name, service.platform_name))
@@ -85,6 +87,13 @@ class AquaLabWidget(w.VBox):
             names = ", ".join(dict.fromkeys(dropped))
             self.about.value += message(f"not on {name}, so no longer picked: {names}", "warning")
         return service
+
+    def _tab_shown(self, index: int | None) -> None:
+        """Deployments and Chat show what is true now (a cell may have deleted a deployment)."""
+        if index == 2:
+            self.deployments.refresh()
+        elif index == 3 and isinstance(panel := self.chat_box.children[0], ChatPanel) and (why := panel.gone()):
+            self.chat_box.children = [w.HTML(message(why, "warning"))]
 
     def open_chat(self, deployment_id: str | None) -> ChatPanel | None:
         if not deployment_id:
