@@ -175,11 +175,12 @@ class RegisterBox(w.Accordion):
         self.forget = w.Dropdown(description="Registered", options=[])
         self.forget_button = w.Button(description="Unregister", icon="trash")
         self.result = w.HTML()
+        self.forget_row = w.HBox([self.forget, self.forget_button], layout=w.Layout(flex_flow="row wrap"))
         self.button.on_click(lambda _: self.submit())
         self.forget_button.on_click(lambda _: self.remove())
         body = w.VBox(
             [self.path, w.HBox([self.model_name, self.base], layout=w.Layout(flex_flow="row wrap")), self.button]
-            + [w.HBox([self.forget, self.forget_button], layout=w.Layout(flex_flow="row wrap")), self.result]
+            + [self.forget_row, self.result]
         )
         super().__init__([body], **kwargs)
         self.set_title(0, "Add a model of this machine (GGUF file, Hugging Face folder, LoRA adapter)")
@@ -191,6 +192,7 @@ class RegisterBox(w.Accordion):
         bases = [(m.name, m.id) for m in models if m.tags.get("kind") != "lora"]
         self.base.options = [("not an adapter", None), *bases]
         self.forget.options = [(m.name, m.id) for m in models if m.tags.get("registered") != "no"]
+        self.forget_row.layout.display = None if self.forget.options else "none"  # nothing to forget: no empty box
 
     def submit(self) -> CatalogModel | None:
         if not self.path.value.strip():
@@ -263,8 +265,14 @@ class GpuSplit(w.VBox):
         self.weight_precision = w.Dropdown(
             options=CapacityInputs.precisions(), value="auto", description="Weights", style=narrow
         )
-        self.gpu_memory_utilization = w.FloatSlider(
-            value=0.9, min=0.5, max=0.99, step=0.01, description="GPU memory use", style=narrow
+        machine = next((s for s in self.service.shapes() if s.name == self.service.default_shape()), None)
+        self.gpu_memory_utilization = w.FloatSlider(  # on a CPU machine the engine's memory is RAM
+            value=0.9,
+            min=0.5,
+            max=0.99,
+            step=0.01,
+            description=f"{machine_words('GPU memory', machine)} use",
+            style=narrow,
         )
         controls = [self.max_model_len, self.concurrency, self.kv_cache_dtype, self.weight_precision]
         controls.append(self.gpu_memory_utilization)
@@ -295,6 +303,7 @@ class GpuSplit(w.VBox):
             self.table.value = message("Pick one or more models to see how the GPUs split.")
             self.reasons.value = ""
             self.override_shape.options = []
+            self.override_shape.layout.display = "none"  # nothing to adjust: no empty box
             return
         try:
             self.plan = self.service.plan(ids, primary, capacity=self.capacity())
@@ -306,6 +315,7 @@ class GpuSplit(w.VBox):
         self.reasons.value = self._render_reasons(self.plan)
         current = self.override_shape.value
         self.override_shape.options = list(self.plan.gpu_allocation)
+        self.override_shape.layout.display = None if self.override_shape.options else "none"
         if self.override_shape.options:  # keep the user's shape when it still fits, else the cheapest
             self.override_shape.value = (
                 current if current in self.override_shape.options else self.override_shape.options[0]
@@ -361,7 +371,8 @@ class GpuSplit(w.VBox):
             f'<div class="aqua-gpu aqua-held" data-slot="{slot}" data-held-by="{esc(name)}" '
             f'title="{esc(f"{slot}: held by {name}")}" style="flex:1;height:18px;margin:1px;border-radius:3px;'
             f"background:repeating-linear-gradient(45deg,{IDLE} 0 4px,transparent 4px 8px);"
-            f'font-size:9px;overflow:hidden;white-space:nowrap;text-align:center">{esc(name)}</div>'
+            f"font-size:9px;overflow:hidden;white-space:nowrap;text-align:center;"
+            f'color:var(--jp-ui-font-color1,#000)">{esc(name)}</div>'
             for slot, name in held
         )
 
@@ -372,6 +383,10 @@ class GpuSplit(w.VBox):
             held = self.held(machine) if machine else []
             if not held:
                 return error
+            full = (
+                f"Every {self.unit(machine, 1)} of {machine} is held by a running deployment: delete or deactivate one"
+            )
+            error = message(full + " in Deployments to free its " + self.unit(machine) + ".", "error")
             return error + (  # this machine is full: show who holds it
                 f'<div class="aqua-shape" data-shape="{esc(machine)}" style="margin:6px 0">'
                 f"<b>{esc(machine)}</b><span>{self._held_text(machine, held)}</span>"
