@@ -416,7 +416,7 @@ class DeploymentSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     models: list[ModelSpec]
-    instance_shape: str
+    instance_shape: str | None = Field(default=None, description="the shape (local: this machine when left out)")
     display_name: str
     deployment_type: DeploymentType = "MULTI"
     description: str | None = None

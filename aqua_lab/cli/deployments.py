@@ -26,7 +26,14 @@ def cmd_create(args: argparse.Namespace) -> str:
 
 
 def cmd_list(args: argparse.Namespace) -> str:
-    return dump(service_for(args).list_deployments())
+    deployments = service_for(args).list_deployments()
+    if not args.table:
+        return dump(deployments)
+    rows = [f"{'ID':<24} {'STATE':<16} {'SHAPE':<16} {'NAME':<24} MODELS"]
+    for d in deployments:
+        models = ", ".join(f"{m.model_name} ×{m.gpu_count}" for m in d.models)
+        rows.append(f"{d.id:<24} {d.state:<16} {d.instance_shape:<16} {d.display_name:<24} {models}")
+    return "\n".join(rows) if deployments else "no deployments"
 
 
 def cmd_get(args: argparse.Namespace) -> str:
@@ -123,6 +130,7 @@ def add_deployment_verbs(dverbs: argparse._SubParsersAction) -> None:
     p.set_defaults(run=cmd_create)
     p = dverbs.add_parser("list", help="deployments")
     add_platform(p, "local")
+    p.add_argument("--table", action="store_true", help="a table instead of JSON")
     p.set_defaults(run=cmd_list)
     for verb, run, text in (
         ("get", cmd_get, "one deployment, with per-model states"),

@@ -210,7 +210,12 @@ class AquaLabService:
         the platform does not know (e.g. one with a deployment_config.json given by path);
         ``capacity`` holds the what-if inputs of the memory model."""
         own = {m.model_id: m for m in extra}
-        loaded = self._load(model_ids, "model_ids", own)  # one round of config fetches, not one per model
+        problems: list[Problem] = []  # every problem at once: a model typo and a shape typo are two
+        try:
+            loaded = self._load(model_ids, "model_ids", own)  # one round of config fetches, not one per model
+        except InvalidInput as exc:
+            problems += exc.problems
+            loaded = []
         inputs = [m for m, _ in loaded]
         if primary_model_id is not None and primary_model_id not in own:
             try:
@@ -219,8 +224,16 @@ class AquaLabService:
                 pass  # plan() names the problem with the list of valid ids
         shapes = ShapeCatalog(sorted(self.platform.planning_shapes(), key=shape_order))  # what is free
         if shape:
-            shapes = ShapeCatalog([shapes.get(shape)])
+            try:
+                shapes = ShapeCatalog([shapes.get(shape)])
+            except NotFound as exc:
+                problems.append(Problem("shape", f"unknown shape {shape!r}", exc.hint))
+        if problems:
+            raise InvalidInput(problems)
         result = plan(inputs, shapes, primary_model_id, capacity)
+        if shape:  # the shapes --shape left out were not asked about: they are not "not offered"
+            asked = {s.name for s in shapes}
+            result.incompatible_shapes = {k: v for k, v in result.incompatible_shapes.items() if k in asked}
         result.warnings += [w for _, warnings in loaded for w in warnings]
         if note := self.platform.capacity_note():
             result.warnings.append(note)
@@ -245,8 +258,10 @@ class AquaLabService:
                     pass  # validate_deployment reports it with the suggestion
             models.append(entry)
         spec = spec.model_copy(update={"models": models})
+        if spec.instance_shape is None and (machine := self.default_shape()):
+            spec = spec.model_copy(update={"instance_shape": machine})  # local: this machine, as the CLI does
         shapes = self.shape_catalog()
-        shape = shapes.find(spec.instance_shape)
+        shape = shapes.find(spec.instance_shape) if spec.instance_shape else None
         try:
             validated = validate_deployment(
                 spec, known, shapes, self.platform.suggest, params_key=self.platform.params_key

@@ -28,7 +28,7 @@ class AquaLabWidget(w.VBox):
         self.settings = settings  # what another platform is built with when the user switches to it
         first = platform if isinstance(platform, AquaLabService) else AquaLabService(platform, settings)
         self._services: dict[str, AquaLabService] = {first.platform_name: first}
-        self.platform = w.ToggleButtons(
+        self.platform_choice = w.ToggleButtons(
             options=list(dict.fromkeys([*PLATFORMS, first.platform_name])),
             value=first.platform_name,
             description="Platform",
@@ -37,8 +37,8 @@ class AquaLabWidget(w.VBox):
         self.about = w.HTML()
         self.tabs = w.Tab()
         self._build(first)
-        self.platform.observe(lambda change: self.switch(change["new"]), names="value")
-        super().__init__([self.platform, self.about, self.tabs], **kwargs)
+        self.platform_choice.observe(lambda change: self.switch(change["new"]), names="value")
+        super().__init__([self.platform_choice, self.about, self.tabs], **kwargs)
 
     def _build(self, service: AquaLabService, picks: list[str] | None = None, primary: str | None = None) -> None:
         self.service = service
@@ -68,9 +68,9 @@ class AquaLabWidget(w.VBox):
         except AquaLabError as exc:
             back = self.service.platform_name
             self.about.value = message(f"{name} is not available here: {exc}", "error")
-            self.platform.unobserve_all("value")
-            self.platform.value = back
-            self.platform.observe(lambda change: self.switch(change["new"]), names="value")
+            self.platform_choice.unobserve_all("value")
+            self.platform_choice.value = back
+            self.platform_choice.observe(lambda change: self.switch(change["new"]), names="value")
             return None
         self._services[name] = service
         kept, dropped, same = [], [], {}
@@ -81,8 +81,8 @@ class AquaLabWidget(w.VBox):
             except AquaLabError:
                 dropped.append(model_id)
         self._build(service, kept, same.get(self.picker.primary or ""))
-        if self.platform.value != name:
-            self.platform.value = name
+        if self.platform_choice.value != name:
+            self.platform_choice.value = name
         if dropped:
             names = ", ".join(dict.fromkeys(dropped))
             self.about.value += message(f"not on {name}, so no longer picked: {names}", "warning")

@@ -131,7 +131,8 @@ export interface DeploymentConfig {
 
 export interface DeploymentSpec {
   models: Array<ModelSpec>;
-  instance_shape: string;
+  /** the shape (local: this machine when left out) */
+  instance_shape?: string | null;
   display_name: string;
   deployment_type?: "MULTI" | "STACKED" | "SINGLE";
   description?: string | null;

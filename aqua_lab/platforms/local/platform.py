@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -31,6 +32,7 @@ from ...domain import (
 )
 from ...errors import Conflict, InvalidInput, NotFound, Problem, Unavailable
 from ...planning import payloads
+from ...planning.sizing import parameter_count_from_name
 from ..base import Platform
 from . import capacity, engine_build
 from .engines import LLAMA_CPP, VLLM
@@ -115,7 +117,8 @@ class LocalPlatform(Platform):
 
     def _local_models(self) -> list[LocalModel]:
         registered = [
-            LocalModel(r["id"], r["name"], r["path"], r["kind"], r["base_model_id"]) for r in self.store.models()
+            _sized(LocalModel(r["id"], r["name"], r["path"], r["kind"], r["base_model_id"]))
+            for r in self.store.models()
         ]
         return builtin_models() + registered
 
@@ -511,6 +514,16 @@ class LocalPlatform(Platform):
         if model_name not in served:
             raise NotFound("model", model_name, f"this deployment serves {served}")
         return log_tail(directory / "logs" / f"{model_name.replace('/', '_')}.log", lines)
+
+
+def _sized(model: LocalModel) -> LocalModel:
+    """A registered model with its size (the state file keeps none): from its name, else its files."""
+    if model.kind == "lora":
+        return model
+    size = parameter_count_from_name(model.name)
+    if size is None and (arch := model_architecture(model)) is not None:
+        size = arch.parameters_b
+    return replace(model, parameter_count_b=round(size, 3) if size else None)
 
 
 def _uses(record: dict, model_id: str) -> bool:
