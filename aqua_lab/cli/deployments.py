@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
+import shlex
 import sys
 
 from ..domain import ChatRequest, DeploymentSpec, chunk_text
@@ -109,16 +111,26 @@ def cmd_demo(args: argparse.Namespace) -> str:
     if deployment.state != "ACTIVE":
         raise AquaLabError(f"the demo deployment is {deployment.state}: {deployment.lifecycle_details}")
     names = ", ".join(deployment.served_names())
+    cli = command_prefix()
     return "\n".join(
         [
             f"live local deployment {deployment.id} ({names}) on {deployment.instance_shape}",
             f"  OpenAI-compatible endpoint: {deployment.endpoint}",
-            f"  chat:   aqua-lab deployment chat --model_deployment_id {deployment.id} --model_name smol-a --prompt Hi",
+            f"  chat:   {cli} deployment chat --model_deployment_id {deployment.id} --model_name smol-a --prompt Hi",
             f"  curl:   curl {deployment.endpoint}/chat/completions -H 'Content-Type: application/json' "
+            f"-H 'Authorization: Bearer {deployment.api_key}' "
             '-d \'{"model": "smol-b", "messages": [{"role": "user", "content": "Hi"}]}\'',
-            f"  delete: aqua-lab deployment delete --model_deployment_id {deployment.id}",
+            f"  delete: {cli} deployment delete --model_deployment_id {deployment.id}",
         ]
     )
+
+
+def command_prefix() -> str:
+    """How to run the CLI in the user's shell, as the hints print it: ``./run.sh`` when run.sh ran us
+    (``aqua-lab`` is in .venv, not on PATH), with the data dir when it is not the default one."""
+    cli = os.environ.get("AQUA_LAB_CLI") or "aqua-lab"
+    data = os.environ.get("AQUA_LAB_DATA_DIR")
+    return f"AQUA_LAB_DATA_DIR={shlex.quote(data)} {cli}" if data else cli
 
 
 def add_deployment_verbs(dverbs: argparse._SubParsersAction) -> None:
