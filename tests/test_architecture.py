@@ -73,3 +73,18 @@ def test_fronts_never_reach_through_the_service_to_its_platform():
         if re.search(r"(service|\.sync)\.platform\b", text)  # the platform itself, not the platform_name verb
     ]
     assert wrong == [], "use a service verb instead of service.platform:\n" + "\n".join(wrong)
+
+
+DOCS = ("README.md", "labextension/README.md", "notebooks/README.md")
+
+
+def test_the_docs_stand_alone():
+    """Every path a doc names is in the repository (a clone has no ../shared/, no reference files),
+    and no doc calls the planner unreachable."""
+    root = PACKAGE.parent
+    for doc in DOCS:
+        text = (root / doc).read_text()
+        assert "../" not in text and "shared/" not in text and "DESIGN.md" not in text, doc
+        assert "until then" not in text, doc
+        for link in re.findall(r"\]\(([^)#]+)\)", text):
+            assert link.startswith(("http://127.0.0.1", "http://localhost")) or (root / link).exists(), (doc, link)
