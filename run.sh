@@ -5,7 +5,7 @@
 #                      the deployment keeps running and is reused next time
 #   ./run.sh ARGS…     aqua-lab ARGS…  (e.g. ./run.sh plan --model_ids 'phi-4,gemma-2b')
 set -euo pipefail
-AQUA_LAB_EXTRAS="local" . "$(dirname "$0")/scripts/venv.sh"
+AQUA_LAB_EXTRAS="local,evaluation" . "$(dirname "$0")/scripts/venv.sh"
 export AQUA_LAB_CLI=./run.sh  # the CLI's hints then print commands that work as shown
 if [ "$#" -gt 0 ]; then
   exec aqua-lab "$@"

@@ -3,7 +3,7 @@
 #   ./test.sh -m planning    runs one capability's tests).
 # pytest's own exit status is kept: 5 ("no tests ran") fails like any other failure.
 set -euo pipefail
-AQUA_LAB_EXTRAS="local,test" . "$(dirname "$0")/scripts/venv.sh"
+AQUA_LAB_EXTRAS="local,evaluation,test" . "$(dirname "$0")/scripts/venv.sh"
 # The browser test drives JupyterLab in headless Chromium through playwright-core (no browser download).
 if ! command -v chromium >/dev/null 2>&1; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then

@@ -410,6 +410,24 @@ class ModelSpec(BaseModel):
 DeploymentType = Literal["MULTI", "STACKED", "SINGLE"]
 
 
+class Autoscaling(BaseModel):
+    """``--autoscaling``: the shorthand for one predefined-metric rule (what most deployments need);
+    ``scaling_policy`` takes the SDK's full ``AutoScalingPolicy`` instead."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    minimum_instance_count: int = Field(default=1, ge=1)
+    maximum_instance_count: int = Field(ge=1)
+    initial_instance_count: int | None = Field(default=None, ge=1, description="defaults to the minimum")
+    metric: Literal["CPU_UTILIZATION", "MEMORY_UTILIZATION"] = "CPU_UTILIZATION"
+    scale_in_threshold: int = Field(default=20, description="percent; fewer instances below it")
+    scale_out_threshold: int = Field(default=75, description="percent; more instances above it")
+    cool_down_in_seconds: int = 600
+    pending_duration: str = Field(default="PT5M", description="ISO 8601 duration the metric must stay over")
+    instance_count_adjustment: int = Field(default=1, ge=1)
+    is_enabled: bool = True
+
+
 class DeploymentSpec(BaseModel):
     """A deployment request, with the option names of ``ads aqua deployment create``."""
 
@@ -424,6 +442,12 @@ class DeploymentSpec(BaseModel):
     compartment_id: str | None = None
     project_id: str | None = None
     instance_count: int = Field(default=1, ge=1)
+    autoscaling: Autoscaling | None = Field(default=None, description="one predefined-metric rule (shorthand)")
+    scaling_policy: dict[str, Any] | None = Field(
+        default=None,
+        description="the oci SDK's full scalingPolicy as wire JSON (policyType FIXED_SIZE or AUTOSCALING, "
+        "autoScalingPolicies with THRESHOLD rules, PREDEFINED_EXPRESSION or CUSTOM_EXPRESSION)",
+    )
     log_group_id: str | None = None
     access_log_id: str | None = None
     predict_log_id: str | None = None
@@ -439,6 +463,44 @@ class DeploymentSpec(BaseModel):
     freeform_tags: dict[str, str] = Field(default_factory=dict)
     defined_tags: dict[str, dict[str, Any]] = Field(default_factory=dict)
     primary_model_id: str | None = None
+
+
+class ScalingChange(BaseModel):
+    """``deployment update --instance_count/--autoscaling/--scaling_policy/--bandwidth_mbps``: one of
+    the three scaling forms of :class:`DeploymentSpec`, for a live deployment."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    instance_count: int | None = Field(default=None, ge=1)
+    autoscaling: Autoscaling | None = None
+    scaling_policy: dict[str, Any] | None = None
+    bandwidth_mbps: int | None = Field(default=None, ge=1)
+
+    def wire_policy(self) -> dict[str, Any] | None:
+        from .errors import InvalidInput, Problem
+        from .planning import scaling
+
+        given = [k for k in ("instance_count", "autoscaling", "scaling_policy") if getattr(self, k) is not None]
+        if len(given) > 1:
+            raise InvalidInput(Problem(given[1], f"{' and '.join(given)} are given", "give one of them"))
+        if not given:
+            if self.bandwidth_mbps is None:
+                raise InvalidInput(
+                    Problem("instance_count", "nothing to change", "give instance_count, autoscaling or scaling_policy")
+                )
+            return None
+        spec = DeploymentSpec(
+            models=[],
+            instance_shape="-",
+            display_name="-",
+            instance_count=self.instance_count or 1,
+            autoscaling=self.autoscaling,
+            scaling_policy=self.scaling_policy,
+        )
+        problems, _ = scaling.check(spec)
+        if problems:
+            raise InvalidInput(problems)
+        return scaling.wire_policy(spec)
 
 
 class ResolvedModel(BaseModel):
@@ -523,6 +585,26 @@ class ModelState(BaseModel):
     detail: str | None = None
 
 
+class ScalingEvent(BaseModel):
+    """One change of a deployment's instance count, and why."""
+
+    time: str
+    from_count: int
+    to_count: int
+    reason: str
+
+
+class Scaling(BaseModel):
+    """A deployment's scaling: the policy it runs (OCI wire JSON), its instances now, recent events."""
+
+    policy: dict[str, Any]
+    instance_count: int = Field(description="instances (OCI) or replicas of each model (local) running now")
+    minimum_instance_count: int = 1
+    maximum_instance_count: int = 1
+    bandwidth_mbps: int | None = None
+    events: list[ScalingEvent] = Field(default_factory=list)
+
+
 class Deployment(BaseModel):
     """A (multi-model) deployment on some platform.  Field names follow ``ads aqua deployment``."""
 
@@ -544,6 +626,7 @@ class Deployment(BaseModel):
         default=None,
         description="the key a local deployment's endpoint needs (Authorization: Bearer …); shown to its owner only",
     )
+    scaling: Scaling | None = None
     slots: list[int] = Field(
         default_factory=list,
         description="local: the cores (CPU machine) or GPUs it owns while it runs, so no other deployment takes them",
@@ -572,7 +655,16 @@ class _Sampling(BaseModel):
     """OpenAI sampling parameters; any other field (top_k, repetition_penalty, min_p …) passes
     through to the model server untouched."""
 
-    model_config = ConfigDict(extra="allow")
+    # messages xor prompt (check_input enforces it), said in the schema so that clients see it
+    model_config = ConfigDict(
+        extra="allow",
+        json_schema_extra={
+            "oneOf": [
+                {"required": ["messages"], "properties": {"messages": {"type": "array"}, "prompt": {"type": "null"}}},
+                {"required": ["prompt"], "properties": {"prompt": {"type": "string"}, "messages": {"type": "null"}}},
+            ]
+        },
+    )
 
     messages: list[ChatMessage] | None = Field(default=None, description="multi-turn chat history")
     prompt: str | None = Field(default=None, description="plain completion prompt (instead of messages)")
@@ -620,7 +712,9 @@ class ChatRequest(_Sampling):
 class CompareRequest(_Sampling):
     """``POST deployments/{id}/compare``: the same input to several models, streamed side by side."""
 
-    models: list[str] | None = Field(default=None, description="served names; default: every model")
+    models: list[str] | None = Field(
+        default=None, min_length=1, description="served names, each run once; default: every model"
+    )
 
 
 # --------------------------------------------------------------------------------------------------
@@ -642,9 +736,15 @@ class EvaluationSpec(BaseModel):
 
     evaluation_source_id: str = Field(description="the deployment")
     evaluation_name: str = Field(min_length=1)
-    dataset_path: str = Field(description="oci://bucket@namespace/path/dataset.jsonl (prompt, completion rows)")
-    report_path: str = Field(description="oci://bucket@namespace/report/path/")
-    model_parameters: dict[str, Any] = Field(description='"model" (served name) is required for multi-model')
+    dataset_path: str = Field(
+        description="JSONL of prompt, completion rows: oci://bucket@namespace/path/dataset.jsonl on OCI; "
+        "a file path, or sample (the bundled 36 rows), on the local platform"
+    )
+    report_path: str = Field(description="oci://bucket@namespace/report/path/ on OCI; a local directory on local")
+    model_parameters: dict[str, Any] = Field(
+        description='sampling parameters; "model" (served name) picks one model (required on OCI for multi-model; '
+        "local without it evaluates every model of the deployment side by side)"
+    )
     shape_name: str = "VM.Standard.E4.Flex"
     block_storage_size: int = Field(default=50, ge=50)
     compartment_id: str | None = None
@@ -661,15 +761,43 @@ class EvaluationSpec(BaseModel):
     container_image_uri: str | None = None
 
 
-class Evaluation(BaseModel):
-    id: str = Field(description="the job run")
-    job_id: str
+class MetricDescription(BaseModel):
+    """A metric an evaluation accepts (``metrics: [{"name", "args"}]``), as ``GET evaluations/metrics`` lists it."""
+
     name: str
-    state: str
-    deployment_id: str
+    label: str
+    keys: list[str] = Field(description="per-row score keys (the keys of a report's data rows)")
+    args: dict[str, Any] = Field(description="accepted args and their defaults")
+    higher_is_better: bool = True
+    description: str = ""
+
+
+class ModelProgress(BaseModel):
+    """One model's share of an evaluation."""
+
     model: str
+    state: str = Field(description="ACCEPTED, IN_PROGRESS, SUCCEEDED, FAILED, CANCELED")
+    rows_done: int = 0
+    rows_total: int = 0
+    rows_failed: int = 0
+    eta_s: float | None = Field(default=None, description="seconds left at the current pace")
+    report: str | None = Field(default=None, description="report.json once scored")
+
+
+class Evaluation(BaseModel):
+    id: str = Field(description="the job run (OCI) or the local evaluation")
+    job_id: str | None = None
+    name: str
+    state: str = Field(description="ADS lifecycle words: ACCEPTED, IN_PROGRESS, SUCCEEDED, FAILED, CANCELED")
+    deployment_id: str
+    model: str = Field(description="served name; for a comparison of several models, the first")
     report_path: str
     created_on: str | None = None
+    models: list[ModelProgress] = Field(default_factory=list, description="per-model progress (local platform)")
+    metrics: list[MetricSpec] = Field(default_factory=list)
+    dataset_path: str | None = None
+    details: str | None = None
+    comparison_report: str | None = Field(default=None, description="comparison.html once scored")
 
 
 def chunk_text(chunk: dict[str, Any]) -> str:
@@ -686,3 +814,43 @@ def served_models(models: Sequence[DeployedModel | ResolvedModel]) -> list[tuple
         served.append((m.model_name, m.model_id))
         served += [(w.model_name or w.model_id, w.model_id) for w in m.fine_tune_weights]
     return served
+
+
+# --------------------------------------------------------------------------------------------------
+# Metrics
+
+
+class MetricPoint(BaseModel):
+    time: float = Field(description="end of the bucket, seconds since the epoch")
+    requests: int = 0
+    errors: int = 0
+    ttft_p95_ms: float | None = None
+    tokens_per_s: float | None = None
+    value: float | None = Field(default=None, description="the value of a deployment-wide series' metric")
+
+
+class ModelMetrics(BaseModel):
+    """One served model of a deployment over a window."""
+
+    model_name: str
+    requests: int | None = None
+    errors: int | None = None
+    generated_tokens: int | None = None
+    ttft_p50_ms: float | None = None
+    ttft_p95_ms: float | None = None
+    tokens_per_s: float | None = None
+    in_flight: int | None = None
+    replicas: int | None = None
+    per_replica: dict[str, int] = Field(default_factory=dict, description="requests per replica in the window")
+    series: list[MetricPoint] = Field(default_factory=list)
+
+
+class DeploymentMetrics(BaseModel):
+    deployment_id: str
+    platform: str
+    window_s: float
+    source: str = Field(description="where the numbers come from (the local router, OCI Monitoring, …)")
+    models: list[ModelMetrics]
+    deployment: dict[str, list[MetricPoint]] = Field(
+        default_factory=dict, description="deployment-wide series (OCI Monitoring: PredictRequestCount, …)"
+    )

@@ -37,6 +37,19 @@ class AquaLabError(Exception):
     """Base of every error aqua_lab raises on purpose."""
 
 
+#: how much of a value a message repeats back (a 1 MB name must not come back twice in a 422)
+SHOWN_CHARS = 80
+
+
+def shown(value: object, limit: int = SHOWN_CHARS) -> str:
+    """``repr(value)`` cut to ``limit`` characters, saying how long the whole was."""
+    text = repr(value)
+    if len(text) <= limit:
+        return text
+    size = f"{len(value)} characters" if isinstance(value, str) else f"{len(text)} characters as written"
+    return f"{text[:limit]}… ({size})"
+
+
 def json_path(loc: Sequence[str | int]) -> str:
     """A pydantic error location as a JSON path: ``$.configuration["VM.GPU.A10.2"].multi_model_deployment[0]``."""
     path = "$"
@@ -109,7 +122,7 @@ class NotFound(AquaLabError):
         self.kind = kind
         self.ident = ident
         self.hint = hint
-        message = f"unknown {kind} {ident!r}"
+        message = f"unknown {kind} {shown(ident)}"
         super().__init__(f"{message} — {hint}" if hint else message)
 
 
@@ -133,10 +146,12 @@ class Unavailable(AquaLabError):
 
 
 class UpstreamError(AquaLabError):
-    """A platform (OCI or a local model server) refused or failed a call."""
+    """A platform (OCI or a local model server) refused or failed a call.  ``field`` is the request
+    field the platform named as wrong, if it named one."""
 
-    def __init__(self, message: str, status: int = 502, request_id: str | None = None):
+    def __init__(self, message: str, status: int = 502, request_id: str | None = None, field: str | None = None):
         self.status = status
         self.request_id = request_id
+        self.field = field
         suffix = f" (request id {request_id})" if request_id else ""
         super().__init__(message + suffix)

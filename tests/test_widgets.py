@@ -239,7 +239,9 @@ def test_no_panel_attribute_shadows_an_ipywidgets_member():
         panels.ChatPanel,
         panels.DeployPanel,
         panels.DeploymentsPanel,
+        panels.EvaluationPanel,
         panels.GpuSplit,
+        panels.MetricsPanel,
         panels.ModelPicker,
     ):
         source = inspect.getsource(inspect.getmodule(cls))
@@ -256,6 +258,45 @@ def test_no_panel_attribute_shadows_an_ipywidgets_member():
                 "_instance_inits",
             }
         ), cls.__name__
+
+
+def test_the_deploy_panel_takes_an_autoscaling_policy_and_names_a_bad_field(bundled):
+    picker = ModelPicker(bundled)
+    split = GpuSplit(bundled, picker)
+    picker.pick("google/gemma-2b")
+    split.override_shape.value = "VM.GPU.A10.2"
+    panel = DeployPanel(bundled, split)
+    panel.autoscaling.value = "{oops"
+    panel.button.click()
+    assert "Autoscaling: not valid JSON" in panel.status.value
+    panel.autoscaling.value = '{"maximum_instance_count": 3, "scale_in_threshold": 90}'
+    panel.button.click()
+    assert "autoscaling.scale_in_threshold" in panel.status.value and "flap" in panel.status.value
+
+
+def test_the_metrics_view_plots_each_model(bundled):
+    from aqua_lab.domain import DeploymentMetrics, MetricPoint, ModelMetrics
+    from aqua_lab.widgets.metrics import render, sparkline
+
+    series = [MetricPoint(time=t, requests=t % 3, ttft_p95_ms=None if t == 1 else 40.0 + t) for t in range(6)]
+    metrics = DeploymentMetrics(
+        deployment_id="d",
+        platform="local",
+        window_s=300,
+        source="the deployment's router",
+        models=[
+            ModelMetrics(
+                model_name="smol-a", requests=7, errors=1, ttft_p50_ms=41, ttft_p95_ms=88, replicas=2, series=series
+            ),
+            ModelMetrics(model_name="smol-b", requests=0, errors=0, replicas=1),
+        ],
+    )
+    html = render(metrics)
+    assert "smol-a" in html and "88 ms" in html and html.count("<svg") == 3  # smol-b has no series yet
+    assert 'aria-label="max 45"' in sparkline([p.ttft_p95_ms for p in series], "#000")
+    panel = DeploymentsPanel(bundled)
+    assert panel.show_metrics() is None
+    assert "Pick a deployment first" in panel.metrics_box.children[0].value
 
 
 # --------------------------------------------------------------------------------------------------

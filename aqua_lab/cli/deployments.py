@@ -115,7 +115,7 @@ def cmd_demo(args: argparse.Namespace) -> str:
     return "\n".join(
         [
             f"live local deployment {deployment.id} ({names}) on {deployment.instance_shape}",
-            f"  OpenAI-compatible endpoint: {deployment.endpoint}",
+            f"  OpenAI-compatible endpoint: {deployment.endpoint}   key: {deployment.api_key}",
             f"  chat:   {cli} deployment chat --model_deployment_id {deployment.id} --model_name smol-a --prompt Hi",
             f"  curl:   curl {deployment.endpoint}/chat/completions -H 'Content-Type: application/json' "
             f"-H 'Authorization: Bearer {deployment.api_key}' "

@@ -1,4 +1,6 @@
-"""Evaluation verbs: submit an evaluation job for one model of a deployment."""
+"""Evaluation verbs: ``create`` (local: the models of a deployment scored side by side here; oci: one
+job for one model), and for evaluations the platform runs itself (``--platform local``) ``list``,
+``get``, ``report``, ``cancel``, ``delete``; ``metrics`` lists what ``--metrics`` accepts."""
 
 from __future__ import annotations
 
@@ -42,11 +44,64 @@ def cmd_evaluation_create(args: argparse.Namespace) -> str:
     return dump(service_for(args).create_evaluation(spec))
 
 
+def cmd_evaluation_list(args: argparse.Namespace) -> str:
+    return dump(service_for(args).list_evaluations())
+
+
+def cmd_evaluation_get(args: argparse.Namespace) -> str:
+    return dump(service_for(args).get_evaluation(args.evaluation_id))
+
+
+def cmd_evaluation_cancel(args: argparse.Namespace) -> str:
+    return dump(service_for(args).cancel_evaluation(args.evaluation_id))
+
+
+def cmd_evaluation_delete(args: argparse.Namespace) -> str:
+    return dump(service_for(args).delete_evaluation(args.evaluation_id))
+
+
+def cmd_evaluation_report(args: argparse.Namespace) -> str:
+    return service_for(args).evaluation_report(args.evaluation_id, args.model, args.format)
+
+
+def cmd_evaluation_metrics(args: argparse.Namespace) -> str:
+    return dump(service_for(args).supported_metrics())
+
+
+def add_run_verbs(everbs: argparse._SubParsersAction) -> None:
+    """The verbs after ``create``: evaluations the platform runs itself (``--platform local``)."""
+    for verb, run, text in (
+        ("get", cmd_evaluation_get, "an evaluation's state and per-model progress"),
+        ("cancel", cmd_evaluation_cancel, "stop a running evaluation"),
+        ("delete", cmd_evaluation_delete, "stop and forget an evaluation (its reports stay)"),
+    ):
+        p = everbs.add_parser(verb, help=text)
+        add_platform(p, "local")
+        p.add_argument("--evaluation_id", required=True)
+        p.set_defaults(run=run)
+    p = everbs.add_parser("list", help="evaluations")
+    add_platform(p, "local")
+    p.set_defaults(run=cmd_evaluation_list)
+    p = everbs.add_parser("report", help="a model's report, or the comparison of every model")
+    add_platform(p, "local")
+    p.add_argument("--evaluation_id", required=True)
+    p.add_argument("--model", help="a served name (default: the comparison of all models)")
+    p.add_argument("--format", choices=("json", "html"), default="json")
+    p.set_defaults(run=cmd_evaluation_report)
+    p = everbs.add_parser("metrics", help="the metrics --metrics accepts, with their args")
+    add_platform(p, "local")
+    p.set_defaults(run=cmd_evaluation_metrics)
+
+
 def add_top_verbs(verbs: argparse._SubParsersAction) -> None:
-    """``aqua-lab evaluation create``."""
-    evaluation = verbs.add_parser("evaluation", help="evaluate a model of a deployment")
+    """``aqua-lab evaluation create|list|get|report|cancel|delete|metrics``."""
+    evaluation = verbs.add_parser("evaluation", help="evaluate the models of a deployment")
     everbs = evaluation.add_subparsers(dest="verb", required=True, parser_class=Parser)
-    p = everbs.add_parser("create", help="submit an evaluation job (one per model of a multi-model deployment)")
+    p = everbs.add_parser(
+        "create",
+        help="evaluate a deployment's models on a dataset (local: every model, or model_parameters.model, "
+        "as one comparison; oci: one job for model_parameters.model)",
+    )
     add_platform(p, "oci")
     for option in (*REQUIRED, "model_parameters"):
         p.add_argument(f"--{option}", required=True)
@@ -56,3 +111,4 @@ def add_top_verbs(verbs: argparse._SubParsersAction) -> None:
         p.add_argument(f"--{option}", type=kind)
     p.add_argument("--force_overwrite", action="store_true")
     p.set_defaults(run=cmd_evaluation_create)
+    add_run_verbs(everbs)

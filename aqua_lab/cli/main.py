@@ -14,8 +14,8 @@ from collections.abc import Sequence
 
 from .. import __version__
 from ..errors import AquaLabError, InvalidInput
-from . import catalog, deployments, evaluation, planning
-from .common import Parser
+from . import catalog, deployments, evaluation, planning, scaling
+from .common import Parser, add_deployment_id
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,6 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     dverbs = deployment.add_subparsers(dest="verb", required=True, parser_class=Parser)
     planning.add_deployment_verbs(dverbs)
     deployments.add_deployment_verbs(dverbs)
+    scaling.add_commands(dverbs, add_deployment_id)
     deployments.add_top_verbs(verbs)
     planning.add_top_verbs(verbs)
     evaluation.add_top_verbs(verbs)

@@ -4,6 +4,7 @@
 
 It writes an OCI config + key it trusts into --dir and prints the settings that point aqua_lab
 (or the oci CLI/SDK) at it.  Faults: POST /_emulator/faults {"pattern": "/modelDeployments", "status": 429}.
+Autoscaling: POST /_emulator/metric {"deployment_id": "<ocid>", "metric": "CPU_UTILIZATION", "value": 90}.
 """
 
 from __future__ import annotations

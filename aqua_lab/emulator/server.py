@@ -32,6 +32,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from ..server.paths import template_pattern
+from . import scaling
 
 DS = "/20190101"
 UPLOAD = re.compile(r"^/n/[^/]+/b/[^/]+/[ou]/|/artifact$")
@@ -406,6 +407,11 @@ class _Handler(BaseHTTPRequestHandler):
         if path == "/_emulator/faults" and self.command == "POST":
             fault = self.emu.inject(**json.loads(body or b"{}"))
             return self._send(200, fault.__dict__)
+        if path == "/_emulator/metric" and self.command == "POST":
+            request = json.loads(body or b"{}")
+            with self.emu._lock:
+                d = self._get(self.emu.state.deployments, request.get("deployment_id", ""))
+                return self._send(200, scaling.metric_crossed(d, request.get("metric", ""), float(request["value"])))
         self._error(404, "NotFound", "unknown control path")
 
     # routes ---------------------------------------------------------------------------------------
@@ -454,7 +460,21 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(200, {"objects": [{"name": n} for n in names]})
 
     def _predict_route(self, r: Request, deployment_id: str) -> None:
-        self._predict(deployment_id, r.body, r.fault)
+        started = time.perf_counter()
+        try:
+            self._predict(deployment_id, r.body, r.fault)
+        finally:
+            with self.emu._lock:
+                served = self.emu.state.deployments.get(deployment_id)
+                if served is not None:  # what OCI Monitoring would count for it
+                    scaling.record_predict(served, (time.perf_counter() - started) * 1000, 200)
+
+    def _summarize_metrics(self, r: Request) -> None:
+        """OCI Monitoring's SummarizeMetricsData over what this emulator served (see :mod:`.scaling`)."""
+        try:
+            self._send(200, scaling.summarize(self.emu.state.deployments, json.loads(r.body or b"{}")))
+        except scaling.Invalid as exc:
+            raise Reply(400, "InvalidParameter", exc.message) from None
 
     # Data Science: catalog -------------------------------------------------------------------------
 
@@ -637,6 +657,10 @@ class _Handler(BaseHTTPRequestHandler):
             "_pending": "FAILED" if fail else "ACTIVE",
             "_fail_reason": fail,
         }
+        try:
+            scaling.on_create(deployment)
+        except scaling.Invalid as exc:
+            raise Reply(400, "InvalidParameter", exc.message) from None
         deployment["_wr"] = emu._work_request(
             "MODEL_DEPLOYMENT_CREATE", request["compartmentId"], deployment_id, "modelDeployment"
         )
@@ -655,6 +679,10 @@ class _Handler(BaseHTTPRequestHandler):
         new_group = (config.get("modelGroupConfigurationDetails") or {}).get("modelGroupId")
         if new_group and new_group not in self.emu.state.groups:
             raise Reply(404, "NotAuthorizedOrNotFound", f"Model group {new_group} not found.")
+        try:
+            scaling.on_update(d, config)
+        except scaling.Invalid as exc:
+            raise Reply(400, "InvalidParameter", exc.message) from None
         for key in ("displayName", "description", "freeformTags", "definedTags"):
             if key in request:
                 d[key] = request[key]
@@ -849,6 +877,7 @@ ROUTES = [
     route("GET", "/n/{namespace}/b/{bucket}/o/{name}", H._get_object),
     route("HEAD", "/n/{namespace}/b/{bucket}/o/{name}", H._get_object),
     route("GET", "/n/{namespace}/b/{bucket}/o", H._list_objects),
+    route("POST", scaling.MONITORING + "/metrics/actions/summarizeMetricsData", H._summarize_metrics, locked=True),
     route("POST", "/{deployment_id}/predict", H._predict_route),
     route("POST", "/{deployment_id}/predictWithResponseStream", H._predict_route),
 ]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import weakref
 from collections.abc import AsyncIterator
 from typing import Any
@@ -38,13 +39,51 @@ def _target(url: str) -> tuple[str, int, str, bool]:
     return parts.hostname, parts.port or (443 if tls else 80), path, tls
 
 
-def _error_message(status: int, raw: bytes) -> str:
+#: the most of an engine's error message a user gets (vLLM's validation errors repeat the whole body)
+MESSAGE_CHARS = 500
+# a source location in a traceback line or an error text: File "/x/y.py", line 3 · /x/y.py:3 · /x/y.py
+_SOURCE = re.compile(r'File "[^"]+", line \d+(, in \S+)?|(?<![\w.])(/[\w.@+-]+)+\.(py|cpp|cc|c|h|hpp)(:\d+)*')
+
+
+def clean_message(text: str) -> str:
+    """An engine's message as a user may see it: source paths and lines cut (they say nothing to a
+    user and show the server's layout), whitespace folded, at most :data:`MESSAGE_CHARS` characters."""
+    text = " ".join(_SOURCE.sub("<engine source>", text).split())
+    return text if len(text) <= MESSAGE_CHARS else text[:MESSAGE_CHARS] + f"… ({len(text)} characters in all)"
+
+
+def _parsed_error(raw: bytes) -> tuple[str | None, str | None]:
+    """(message, field) from an OpenAI-style ``{"error": {...}}``, FastAPI's ``{"detail": ...}`` or
+    vLLM's ``{"object": "error", "message": ...}``; (None, None) when the body is none of them."""
     try:
         data = json.loads(raw)
-        error = data.get("error", data.get("detail", data))
-        return error.get("message", json.dumps(error)) if isinstance(error, dict) else str(error)
-    except (ValueError, AttributeError):
-        return raw.decode("utf-8", "replace")[:300] or f"HTTP {status}"
+    except ValueError:
+        return None, None
+    if not isinstance(data, dict):
+        return None, None
+    error = data.get("error", data.get("detail", data))
+    if isinstance(error, dict):
+        field = error.get("param")
+        message = error.get("message")
+        return (message if isinstance(message, str) else json.dumps(error)), (field if isinstance(field, str) else None)
+    if isinstance(error, list) and error and isinstance(error[0], dict):  # FastAPI validation: [{loc, msg}]
+        loc = error[0].get("loc") or []
+        field = ".".join(str(part) for part in loc if part != "body") or None
+        return "; ".join(str(e.get("msg", e)) for e in error[:3]), field
+    return str(error), None
+
+
+def error_message(status: int, raw: bytes) -> str:
+    message, _ = _parsed_error(raw)
+    if message is None:
+        message = raw.decode("utf-8", "replace") or f"HTTP {status}"
+    return clean_message(message)
+
+
+def refusal(status: int, raw: bytes, request_id: str | None = None) -> UpstreamError:
+    """The error an endpoint's non-200 answer becomes: its status, its cleaned message and the field it named."""
+    _, field = _parsed_error(raw)
+    return UpstreamError(error_message(status, raw), status, request_id, field=field)
 
 
 def _bytes(body: dict[str, Any] | bytes) -> bytes:
@@ -65,9 +104,7 @@ async def stream_events(
     try:
         if response.status != 200:
             raw = b"".join([chunk async for chunk in response.chunks()])
-            raise UpstreamError(
-                _error_message(response.status, raw), response.status, response.headers.get("opc-request-id")
-            )
+            raise refusal(response.status, raw, response.headers.get("opc-request-id"))
         parser = SSEParser()
         async for chunk in response.chunks():
             for event in parser.feed(chunk):
@@ -88,7 +125,5 @@ async def post_json(url: str, body: dict[str, Any] | bytes, headers: dict[str, s
     except (UpstreamClosed, OSError) as exc:
         raise UpstreamError(f"the deployment at {url} did not answer: {exc}", 502) from None
     if response.status != 200:
-        raise UpstreamError(
-            _error_message(response.status, raw), response.status, response.headers.get("opc-request-id")
-        )
+        raise refusal(response.status, raw, response.headers.get("opc-request-id"))
     return json.loads(raw)

@@ -19,6 +19,21 @@ class UpstreamClosed(ConnectionError):
     """The server closed the connection or died before the response was complete."""
 
 
+def _closed(exc: BaseException, before: str) -> UpstreamClosed:
+    """Say what happened in words a user can act on: asyncio's own text ("0 bytes read on a total
+    of undefined expected bytes") describes its buffer, not the server."""
+    if isinstance(exc, UpstreamClosed):
+        return exc
+    if isinstance(exc, asyncio.IncompleteReadError):
+        got = f" after {len(exc.partial)} bytes" if exc.partial else ""
+        return UpstreamClosed(f"the server closed the connection{got} before {before}")
+    if isinstance(exc, ConnectionResetError):
+        return UpstreamClosed(f"the server reset the connection before {before}")
+    if isinstance(exc, ValueError):
+        return UpstreamClosed(f"the server sent a malformed response before {before}")
+    return UpstreamClosed(f"{str(exc) or type(exc).__name__} before {before}")
+
+
 @dataclass
 class Response:
     status: int
@@ -59,7 +74,7 @@ class Response:
                 return
         except (asyncio.IncompleteReadError, ConnectionError, ValueError) as exc:
             self.close()
-            raise UpstreamClosed(str(exc) or type(exc).__name__) from None
+            raise _closed(exc, "the answer was complete") from None
         self._done = True
         if self.headers.get("connection", "").lower() == "close":
             self.close()
@@ -136,7 +151,7 @@ class UpstreamPool:
                 if kept is not None:
                     self.forget(port, host, tls)  # the server dropped kept-alive connections: start afresh
                     continue
-                raise UpstreamClosed(str(exc) or type(exc).__name__) from None
+                raise _closed(exc, "answering") from None
             lines = raw.decode("latin-1").split("\r\n")
             status = int(lines[0].split()[1])
             received = {}

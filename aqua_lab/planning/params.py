@@ -9,7 +9,9 @@ Merge rule (documented in the README):
   order and may repeat; defaults the user does not mention are kept.
 
 Flags aqua_lab owns — served name, tensor parallel size, host, port, seed — are refused in user
-params (with the option to use instead) and dropped, with a warning, from config defaults.
+params (with the option to use instead) and dropped, with a warning, from config defaults; so is
+any abbreviation of them (``--hos``, ``--por``, ``--served``, ``--tensor-p``), since vLLM's argparse
+takes an unambiguous prefix of a long option as the option itself.
 
 A flag may take several values (vLLM's ``nargs='+'``: ``--lora-modules a=x b=y``): every word up to
 the next flag belongs to it, the values are kept as a tuple and rendered as separate words, exactly
@@ -57,6 +59,12 @@ class Flag:
         return flag_key(self.name)
 
     @property
+    def owned(self) -> str | None:
+        """The owned flag this one sets, by its name or by an abbreviation of it (argparse, and so
+        vLLM, accepts any unambiguous prefix of a long option: ``--hos`` is ``--host``), else None."""
+        return owned_key(self.name)
+
+    @property
     def values(self) -> tuple[str, ...]:
         if self.value is None:
             return ()
@@ -79,6 +87,15 @@ def flag_key(name: str) -> str:
     if not name.startswith("--"):
         bare = _SHORT_ALIASES.get(bare, bare)
     return bare.replace("_", "-").lower()
+
+
+def owned_key(name: str) -> str | None:
+    key = flag_key(name)
+    if key in OWNED_FLAGS:
+        return key
+    if name.startswith("--") and key:
+        return next((owned for owned in OWNED_FLAGS if owned.startswith(key)), None)
+    return None
 
 
 def _is_flag(token: str) -> bool:
@@ -181,12 +198,23 @@ def multi_value_warnings(flags: list[Flag], field: str) -> list[str]:
 
 
 def owned_flags(flags: list[Flag]) -> list[Flag]:
-    return [f for f in flags if f.key in OWNED_FLAGS]
+    return [f for f in flags if f.owned is not None]
+
+
+def not_owned(flags: list[Flag]) -> list[Flag]:
+    return [f for f in flags if f.owned is None]
+
+
+def owned_reason(flag: Flag) -> str:
+    """Why a flag is refused or dropped, naming the owned flag an abbreviation reaches."""
+    owned = flag.owned or flag.key
+    reason = OWNED_FLAGS[owned]
+    return reason if flag.key == owned else f"{flag.name} abbreviates --{owned}: {reason}"
 
 
 def refuse_owned(flags: list[Flag], field: str) -> list[Problem]:
     return [
-        Problem(field, f"{f.name} is set by aqua_lab and cannot be given here", OWNED_FLAGS[f.key])
+        Problem(field, f"{f.name} is set by aqua_lab and cannot be given here", owned_reason(f))
         for f in owned_flags(flags)
     ]
 
@@ -200,7 +228,7 @@ def without_owned(text: str) -> tuple[str, list[Flag]]:
     dropped = owned_flags(flags)
     if not dropped:
         return text, []
-    return render([f for f in flags if f.key not in OWNED_FLAGS]), dropped
+    return render(not_owned(flags)), dropped
 
 
 def merge(defaults: list[Flag], overrides: list[Flag] | None) -> list[Flag]:
@@ -225,4 +253,4 @@ def served_params(model_name: str, gpu_count: int, flags: list[Flag]) -> str:
         Flag("--seed", str(SEED)),
         Flag("--tensor-parallel-size", str(gpu_count)),
     ]
-    return render(owned + [f for f in flags if f.key not in OWNED_FLAGS])
+    return render(owned + not_owned(flags))

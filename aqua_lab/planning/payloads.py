@@ -21,6 +21,7 @@ from typing import Any
 from ..domain import DeployedModel, ResolvedModel, ValidatedDeployment
 from ..errors import InvalidInput
 from . import params as P
+from . import scaling as S
 
 DEFAULT_PREDICT_ENDPOINT = "/v1/completions"
 DEFAULT_MAX_LORA_RANK = 32
@@ -226,7 +227,7 @@ def model_deployment_request(
     """``CreateModelDeploymentDetails``.  MULTI and STACKED need ``model_group_id``; SINGLE deploys
     ``models[0]`` directly (``model_artifact_prefix`` becomes ``BASE_MODEL``)."""
     spec = deployment.spec
-    scaling = {"policyType": "FIXED_SIZE", "instanceCount": spec.instance_count}
+    scaling = S.wire_policy(spec)
     bandwidth = spec.bandwidth_mbps or DEFAULT_BANDWIDTH_MBPS
     first = deployment.models[0]
 
@@ -295,3 +296,31 @@ def lora_flags(params: str) -> list[P.Flag]:
     if "max-lora-rank" not in keys:
         flags.append(P.Flag("--max-lora-rank", str(DEFAULT_MAX_LORA_RANK)))
     return flags
+
+
+def update_scaling_request(
+    deployment_type: str,
+    scaling_policy: dict[str, Any] | None = None,
+    bandwidth_mbps: int | None = None,
+) -> dict[str, Any]:
+    """``UpdateModelDeploymentDetails`` that changes only the scaling policy and/or the load
+    balancer's bandwidth of a live deployment: OCI applies both in place (same deployment, same
+    endpoint; instances are added or drained), unlike a change of the deployment type, which needs
+    a new deployment.  ``deployment_type`` is the deployment's wire type (SINGLE_MODEL, MODEL_GROUP)."""
+    infra: dict[str, Any] = {}
+    if scaling_policy is not None:
+        infra["scalingPolicy"] = scaling_policy
+    if bandwidth_mbps is not None:
+        infra["bandwidthMbps"] = bandwidth_mbps
+    if not infra:
+        raise ValueError("nothing to update: pass scaling_policy or bandwidth_mbps")
+    if deployment_type == "SINGLE_MODEL":
+        config = {"deploymentType": "SINGLE_MODEL", "modelConfigurationDetails": infra}
+    else:
+        config = {
+            "deploymentType": "MODEL_GROUP",
+            # ZDT: new instances come up before old ones go, as ADS does for every non-LoRA update
+            "updateType": "ZDT",
+            "infrastructureConfigurationDetails": {"infrastructureType": "INSTANCE_POOL", **infra},
+        }
+    return {"modelDeploymentConfigurationDetails": config}

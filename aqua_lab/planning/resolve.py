@@ -275,7 +275,7 @@ def _sent_parameters(model: ModelInput, shape: Shape, count: int, notes: list[st
         if key.endswith("PARAMS"):
             parameters[key], dropped = P.without_owned(text)
             for flag in dropped if notes is not None else []:
-                notes.append(f"model {model.name!r}: config default {flag.name} dropped ({P.OWNED_FLAGS[flag.key]})")
+                notes.append(f"model {model.name!r}: config default {flag.name} dropped ({P.owned_reason(flag)})")
     return parameters
 
 

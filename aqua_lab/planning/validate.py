@@ -12,8 +12,9 @@ import re
 from collections.abc import Mapping
 
 from ..domain import DeploymentSpec, ModelInput, ResolvedModel, ValidatedDeployment
-from ..errors import InvalidInput, Problem
+from ..errors import InvalidInput, Problem, shown
 from . import params as P
+from . import scaling
 from .allocate import is_power_of_two, primary_problem
 from .configs import parameters_for
 from .payloads import lora_flags
@@ -85,7 +86,7 @@ def validate_deployment(
         model = models.get(entry.model_id)
         if model is None:
             hint = suggest_model(entry.model_id) if suggest_model else None
-            problems.append(Problem(f"{where}.model_id", f"unknown model {entry.model_id!r}", hint))
+            problems.append(Problem(f"{where}.model_id", f"unknown model {shown(entry.model_id)}", hint))
             continue
         name = entry.model_name or model.name
         problems += _check_name(name, f"{where}.model_name", served, where, spec.deployment_type)
@@ -191,6 +192,10 @@ def validate_deployment(
                 f"the models use {total} of the {shape.gpu_count} GPUs of {shape.name}; "
                 f"{shape.gpu_count - total} stay idle"
             )
+
+    scaling_problems, scaling_warnings = scaling.check(spec, shape)
+    problems += scaling_problems
+    warnings += scaling_warnings
 
     problem = primary_problem(spec.primary_model_id, [m.model_id for m in spec.models])
     if problem:
@@ -335,9 +340,9 @@ def _resolve_params(entry, model: ModelInput, shape, where: str, params_key: str
         warnings += [f"config defaults ignored: {p}" for p in exc.problems]
         defaults = []
     for flag in P.owned_flags(defaults):
-        warnings.append(f"{where}: config default {flag.name} dropped ({P.OWNED_FLAGS[flag.key]})")
-    defaults = [f for f in defaults if f.key not in P.OWNED_FLAGS]
-    merged = P.merge(defaults, [f for f in user if f.key not in P.OWNED_FLAGS] if user is not None else None)
+        warnings.append(f"{where}: config default {flag.name} dropped ({P.owned_reason(flag)})")
+    defaults = P.not_owned(defaults)
+    merged = P.merge(defaults, P.not_owned(user) if user is not None else None)
     return merged, env_var, problems, warnings
 
 

@@ -13,12 +13,15 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..domain import (
     Architecture,
     CatalogModel,
     Deployment,
     DeploymentConfig,
+    DeploymentMetrics,
+    DeploymentSpec,
     Evaluation,
     EvaluationSpec,
     ModelState,
@@ -82,7 +85,12 @@ class Platform(ABC):
         return None
 
     def suggest(self, model_id: str) -> str | None:
-        """A hint for an unknown model id (the closest known ones)."""
+        """A hint for an unknown model id (the closest known ones): by default the one the
+        platform's own lookup gives, so that no unknown id is reported without a fix."""
+        try:
+            self.get_model(model_id)
+        except NotFound as exc:
+            return exc.hint
         return None
 
     def cache_scope(self) -> tuple[str, ...]:
@@ -145,8 +153,63 @@ class Platform(ABC):
             f"the {self.name} platform cannot update a deployment in place; create a new one and delete the old",
         )
 
+    # evaluations ----------------------------------------------------------------------------------
+
+    def create_evaluation(self, spec: EvaluationSpec) -> Evaluation:
+        """Evaluate a deployment's models on a dataset.  A platform that runs and keeps evaluations
+        itself (local: a detached job scoring every chosen model) overrides this; elsewhere it is one
+        submitted job for ``model_parameters.model`` (:meth:`create_evaluation_job`)."""
+        return self.create_evaluation_job(spec)
+
     def create_evaluation_job(self, spec: EvaluationSpec) -> Evaluation:
+        """Submit one evaluation job for one model (OCI: a Data Science job run, as AQUA does)."""
         raise Unsupported(self.name, f"the {self.name} platform does not run evaluation jobs yet")
+
+    def _no_evaluation_runs(self) -> Unsupported:
+        return Unsupported(
+            self.name,
+            f"the {self.name} platform cannot list, read or cancel evaluations here; "
+            "use --platform local (or AI Quick Actions for OCI evaluation jobs)",
+        )
+
+    def list_evaluations(self) -> list[Evaluation]:
+        raise self._no_evaluation_runs()
+
+    def get_evaluation(self, evaluation_id: str) -> Evaluation:
+        """State and per-model progress of an evaluation this platform runs."""
+        raise self._no_evaluation_runs()
+
+    def cancel_evaluation(self, evaluation_id: str) -> Evaluation:
+        raise self._no_evaluation_runs()
+
+    def delete_evaluation(self, evaluation_id: str) -> Evaluation:
+        """Stop and forget an evaluation (the report files in its ``report_path`` stay)."""
+        raise self._no_evaluation_runs()
+
+    def evaluation_report(self, evaluation_id: str, model: str | None = None, fmt: str = "json") -> str:
+        """A model's report (``fmt``: json or html), or without ``model`` the comparison of all."""
+        raise self._no_evaluation_runs()
+
+    # scaling and metrics --------------------------------------------------------------------------
+
+    def scaling_refusal(self, spec: DeploymentSpec) -> Unsupported | None:
+        """Why this platform cannot run ``spec``'s instance count or autoscaling policy (None: it
+        can).  A planning-only platform previews OCI's bodies, so the default takes every policy."""
+        return None
+
+    def update_scaling(
+        self, deployment_id: str, scaling_policy: dict[str, Any] | None, bandwidth_mbps: int | None = None
+    ) -> Deployment:
+        """Change a live deployment's scaling policy (wire JSON) and/or its load balancer's bandwidth."""
+        raise Unsupported(
+            self.name, f"the {self.name} platform cannot change a deployment's scaling: it runs no deployments"
+        )
+
+    def deployment_metrics(self, deployment_id: str, window_s: float) -> DeploymentMetrics:
+        """Per-model requests, errors, TTFT p50/p95, tokens/s, in-flight and replicas over a window."""
+        raise Unsupported(
+            self.name, f"the {self.name} platform cannot report deployment metrics: it runs no deployments"
+        )
 
     # inference ------------------------------------------------------------------------------------
 

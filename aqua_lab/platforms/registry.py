@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 
-from ..errors import InvalidInput, Problem
+from ..errors import InvalidInput, Problem, shown
 from .base import Platform
 
 
@@ -83,7 +83,7 @@ PLATFORMS = tuple(REGISTRY)
 
 
 def unknown_platform(name: str, field: str = "platform") -> InvalidInput:
-    return InvalidInput(Problem(field, f"unknown platform {name!r}", f"use one of {list(PLATFORMS)}"))
+    return InvalidInput(Problem(field, f"unknown platform {shown(name)}", f"use one of {list(PLATFORMS)}"))
 
 
 def check_platform(name: str, field: str = "platform") -> str:

@@ -28,14 +28,20 @@ from ..domain import (
     CompareRequest,
     Deployment,
     DeploymentConfig,
+    DeploymentMetrics,
     DeploymentSpec,
+    Evaluation,
+    EvaluationSpec,
+    MetricDescription,
     ModelState,
+    ScalingChange,
     Shape,
     ValidationResult,
 )
-from ..errors import AquaLabError, InvalidInput, NotFound, Problem
-from ..service import AsyncAquaLabService
-from .errors import BadRequest, to_response
+from ..errors import AquaLabError, InvalidInput, NotFound, Problem, shown
+from ..service import AsyncAquaLabService, window_seconds
+from .errors import BadRequest, PayloadTooLarge, to_response
+from .limits import DEFAULT_LOG_LINES, MAX_BODY_BYTES, MAX_JSON_DEPTH, MAX_LOG_LINES
 from .models import DataList, Logs, PlanRequest, PlatformInfo, RegisterModelRequest
 
 M = TypeVar("M", bound=BaseModel)
@@ -61,46 +67,71 @@ class AquaLabHandler(ExtensionHandlerMixin, APIHandler):
             pump.cancel()  # closes the upstream request: the model stops generating
 
     def service(self) -> AsyncAquaLabService:
-        return self.extensionapp.service(self.get_query_argument("platform", None))
+        # unstripped: " local" is not a platform name, only the empty string means the default
+        return self.extensionapp.service(self.get_query_argument("platform", None, strip=False))
 
     def read(self, model: type[M]) -> M:
+        body = self.request.body or b"null"
+        if len(body) > MAX_BODY_BYTES:
+            raise PayloadTooLarge(
+                f"the request body is {len(body)} bytes; the limit is {MAX_BODY_BYTES} bytes "
+                f"({MAX_BODY_BYTES // 1024} KiB) — send a shorter prompt or history"
+            )
         try:
             # decode as UTF-8 ourselves: json.loads(bytes) guesses UTF-16/32 from NUL bytes and can
             # fail with a UnicodeDecodeError instead of a JSON error
-            data = json.loads((self.request.body or b"null").decode("utf-8"))
+            data = json.loads(body.decode("utf-8"))
         except UnicodeDecodeError:
             raise BadRequest("the request body is not UTF-8 text") from None
         except json.JSONDecodeError as exc:
             raise BadRequest(
                 f"the request body is not JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
             ) from None
+        except RecursionError:  # the parser recurses per level: 100 000 '[' exhaust the stack
+            raise BadRequest(_TOO_DEEP) from None
         if not isinstance(data, dict):
             raise BadRequest("the request body must be a JSON object")
+        if _depth_over(data, MAX_JSON_DEPTH):
+            raise BadRequest(_TOO_DEEP)
         try:
             return model.model_validate(data)
         except ValidationError as exc:
             raise InvalidInput.from_validation(exc) from None
 
-    def int_argument(self, name: str, default: int) -> int:
+    def int_argument(self, name: str, default: int, low: int, high: int) -> int:
         raw = self.get_query_argument(name, None)
         if raw is None:
             return default
+        fix = f"a whole number from {low} to {high}, e.g. ?{name}={default}"
         try:
-            return int(raw)
+            value = int(raw)
         except ValueError:
-            raise InvalidInput(Problem(name, f"{raw!r} is not a whole number", f"e.g. ?{name}={default}")) from None
+            raise InvalidInput(Problem(name, f"{shown(raw)} is not a whole number", fix)) from None
+        if not low <= value <= high:
+            raise InvalidInput(Problem(name, f"{value} is out of range", fix))
+        return value
 
     def reply(self, value: Any, status: int = 200) -> None:
-        if isinstance(value, BaseModel):
-            value = value.model_dump(mode="json")
         self.set_status(status)
-        self.finish(json.dumps(value))
+        # pydantic's own encoder: several times faster than model_dump + json.dumps, and this runs on
+        # the event loop once per request
+        self.finish(value.model_dump_json() if isinstance(value, BaseModel) else json.dumps(value))
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
         exc = kwargs.get("exc_info", (None, None, None))[1]
         status, body = to_response(exc) if exc is not None else (status_code, {"message": self._reason})
         self.set_status(status)
+        if status == 405:
+            allowed = self.allowed_methods()
+            self.set_header("Allow", ", ".join(allowed))
+            body["message"] = f"{self.request.method} is not allowed here; use {' or '.join(allowed)}"
         self.finish(json.dumps(body))
+
+    @classmethod
+    def allowed_methods(cls) -> list[str]:
+        """The verbs this handler answers (those it defines itself), for a 405's ``Allow``."""
+        verbs = ("GET", "POST", "PUT", "DELETE", "PATCH")
+        return [v for v in verbs if getattr(cls, v.lower()) is not getattr(web.RequestHandler, v.lower())]
 
     def log_exception(self, typ, value, tb) -> None:  # type: ignore[override]
         if isinstance(value, AquaLabError | ValidationError | web.HTTPError):
@@ -306,9 +337,25 @@ class DeploymentLogs(AquaLabHandler):
     @authorized
     async def get(self, deployment_id: str) -> None:
         model_name = self.get_query_argument("model_name", None)
-        lines = self.int_argument("lines", 200)
+        lines = self.int_argument("lines", DEFAULT_LOG_LINES, 0, MAX_LOG_LINES)
         text = await self.service().logs(deployment_id, model_name, lines)
         self.reply(Logs(model_name=model_name, text=text))
+
+
+class DeploymentScaling(AquaLabHandler):
+    @web.authenticated
+    @authorized
+    async def put(self, deployment_id: str) -> None:
+        self.reply(await self.service().update_scaling(deployment_id, self.read(ScalingChange)))
+
+
+class DeploymentMetricsHandler(AquaLabHandler):
+    @web.authenticated
+    @authorized
+    async def get(self, deployment_id: str) -> None:
+        window = window_seconds(self.get_query_argument("window", None))
+        metrics: DeploymentMetrics = await self.service().deployment_metrics(deployment_id, window)
+        self.reply(metrics)
 
 
 class Chat(AquaLabHandler):
@@ -344,6 +391,73 @@ class Compare(AquaLabHandler):
                     yield kind, item
 
         await self.sse(events())
+
+
+class Evaluations(AquaLabHandler):
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        self.reply(DataList[Evaluation](data=await self.service().list_evaluations()))
+
+    @web.authenticated
+    @authorized
+    async def post(self) -> None:
+        spec = self.read(EvaluationSpec)
+        created = await self.service().create_evaluation(spec)
+        self.set_header("Location", url_path_join(self.base_url, "aqua", "evaluations", url_escape(created.id)))
+        self.reply(created, status=201)
+
+
+class SupportedMetrics(AquaLabHandler):
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        self.reply(DataList[MetricDescription](data=await self.service().supported_metrics()))
+
+
+class OneEvaluation(AquaLabHandler):
+    @web.authenticated
+    @authorized
+    async def get(self, evaluation_id: str) -> None:
+        self.reply(await self.service().get_evaluation(evaluation_id))
+
+    @web.authenticated
+    @authorized
+    async def delete(self, evaluation_id: str) -> None:
+        self.reply(await self.service().delete_evaluation(evaluation_id))
+
+
+class CancelEvaluation(AquaLabHandler):
+    @web.authenticated
+    @authorized
+    async def post(self, evaluation_id: str) -> None:
+        self.reply(await self.service().cancel_evaluation(evaluation_id))
+
+
+class EvaluationReport(AquaLabHandler):
+    @web.authenticated
+    @authorized
+    async def get(self, evaluation_id: str) -> None:
+        model = self.get_query_argument("model", None)
+        fmt = self.get_query_argument("format", "json")
+        text = await self.service().evaluation_report(evaluation_id, model, fmt)
+        # the report as written (report.json / report.html), not re-encoded: what the files hold
+        self.finish(text, set_content_type="text/html; charset=utf-8" if fmt == "html" else "application/json")
+
+
+_TOO_DEEP = f"the request body is nested more than {MAX_JSON_DEPTH} levels deep"
+
+
+def _depth_over(value: Any, limit: int) -> bool:
+    """Whether JSON data nests deeper than ``limit`` (walked without recursion)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict | list):
+            if depth > limit:
+                return True
+            stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return False
 
 
 def _no_delay(handler: web.RequestHandler) -> None:

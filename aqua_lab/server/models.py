@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -50,7 +50,54 @@ class Logs(BaseModel):
     text: str
 
 
+class FieldProblem(BaseModel):
+    field: str = Field(description="where: a field path such as models[1].gpu_count, or a query parameter")
+    message: str
+    fix: str | None = Field(default=None, description="what to do about it")
+
+
 class Error(BaseModel):
     message: str
-    errors: list[dict[str, str | None]] | None = None
-    request_id: str | None = None
+    errors: list[FieldProblem] | None = Field(default=None, description="every field at fault (422)")
+    request_id: str | None = Field(default=None, description="the platform's, or the server log's for a 500")
+
+
+# the payloads of the Server-Sent Events the streaming routes send ----------------------------------
+
+
+class StreamError(Error):
+    """``event: error``: the stream failed after it began (the status it would have had)."""
+
+    status: int
+
+
+class ChatChunk(BaseModel):
+    """``data:`` of a chat stream: the model's own OpenAI chunk object, relayed as it came."""
+
+    model_config = ConfigDict(extra="allow")
+
+    choices: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class CompareChunk(BaseModel):
+    """``data:`` of a compare stream: one model's chunk."""
+
+    model: str
+    chunk: dict[str, Any]
+
+
+class CompareDone(BaseModel):
+    """``event: done``: one model has finished."""
+
+    model: str
+    tokens: int
+    ttft_ms: float | None = None
+    tokens_per_s: float | None = None
+
+
+class CompareError(BaseModel):
+    """``event: error`` for one model (the others go on); without ``model`` the whole stream failed."""
+
+    model: str | None = None
+    message: str
+    status: int | None = None

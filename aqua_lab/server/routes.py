@@ -21,32 +21,57 @@ from ..domain import (
     CompareRequest,
     Deployment,
     DeploymentConfig,
+    DeploymentMetrics,
     DeploymentSpec,
+    Evaluation,
+    EvaluationSpec,
+    MetricDescription,
     ModelState,
     Plan,
+    ScalingChange,
     Shape,
     ValidationResult,
 )
+from ..service import PLATFORMS
 from .handlers import (
     Activate,
     AdsDeploymentConfig,
     AquaLabHandler,
+    CancelEvaluation,
     Chat,
     Compare,
     Deactivate,
     DeploymentLogs,
+    DeploymentMetricsHandler,
     Deployments,
+    DeploymentScaling,
+    EvaluationReport,
+    Evaluations,
     ModelConfig,
     Models,
     ModelStates,
     OneDeployment,
+    OneEvaluation,
     OneModel,
     Plans,
     Platforms,
     Shapes,
+    SupportedMetrics,
     Validate,
 )
-from .models import DataList, Logs, PlanRequest, PlatformInfo, RegisterModelRequest
+from .limits import DEFAULT_LOG_LINES, MAX_LOG_LINES
+from .models import (
+    ChatChunk,
+    CompareChunk,
+    CompareDone,
+    CompareError,
+    DataList,
+    Logs,
+    PlanRequest,
+    PlatformInfo,
+    RegisterModelRequest,
+    StreamError,
+)
 from .openapi import openapi_document
 from .paths import template_pattern
 
@@ -67,8 +92,11 @@ class Route:
     request: type[BaseModel] | None = None
     response: Any = None
     status: int = 200
-    query: dict[str, str] = field(default_factory=dict)
+    #: query parameters: name → description (a string parameter), or → a JSON schema with a description
+    query: dict[str, str | dict[str, Any]] = field(default_factory=dict)
     stream: bool = False
+    #: a streaming route's Server-Sent Events: event name ("message": unnamed ``data:``) → payload model
+    events: dict[str, Any] = field(default_factory=dict)
 
     @property
     def pattern(self) -> str:
@@ -82,7 +110,19 @@ class OpenApi(AquaLabHandler):
         self.reply(openapi_document(ROUTES, self.settings.get("base_url", "/")))
 
 
-PLATFORM_QUERY = {"platform": "platform to use (default: the server's c.AquaLab.platform)"}
+PLATFORM_QUERY: dict[str, str | dict[str, Any]] = {
+    "platform": {
+        "description": "platform to use; absent or empty: the server's c.AquaLab.platform",
+        "type": "string",
+        "enum": ["", *PLATFORMS],
+    }
+}
+LINES_QUERY = {
+    "description": f"how many lines from the end (default {DEFAULT_LOG_LINES})",
+    "type": "integer",
+    "minimum": 0,
+    "maximum": MAX_LOG_LINES,
+}
 
 ROUTES = [
     Route(
@@ -234,7 +274,7 @@ ROUTES = [
         DeploymentLogs,
         "runtime log, or one model server's",
         response=Logs,
-        query={**PLATFORM_QUERY, "model_name": "a served name", "lines": "how many lines (default 200)"},
+        query={**PLATFORM_QUERY, "model_name": "a served name", "lines": LINES_QUERY},
     ),
     Route(
         "POST",
@@ -245,6 +285,7 @@ ROUTES = [
         response=dict,
         query=PLATFORM_QUERY,
         stream=True,
+        events={"message": ChatChunk, "error": StreamError},
     ),
     Route(
         "POST",
@@ -254,6 +295,83 @@ ROUTES = [
         request=CompareRequest,
         query=PLATFORM_QUERY,
         stream=True,
+        events={"message": CompareChunk, "done": CompareDone, "error": CompareError},
+    ),
+    Route(
+        "PUT",
+        "deployments/{deployment_id}/scaling",
+        DeploymentScaling,
+        "change a live deployment's instance count, autoscaling policy or bandwidth (409 where the platform cannot)",
+        request=ScalingChange,
+        response=Deployment,
+        query=PLATFORM_QUERY,
+    ),
+    Route(
+        "GET",
+        "deployments/{deployment_id}/metrics",
+        DeploymentMetricsHandler,
+        "per-model requests, errors, TTFT p50/p95, tokens/s, in-flight and replicas over a window, with series",
+        response=DeploymentMetrics,
+        query={**PLATFORM_QUERY, "window": "seconds or 5m, 1h, 1d (default 300)"},
+    ),
+    Route(
+        "GET",
+        "evaluations",
+        Evaluations,
+        "evaluations (platforms that run them: local; 409 elsewhere)",
+        response=DataList[Evaluation],
+        query=PLATFORM_QUERY,
+    ),
+    Route(
+        "POST",
+        "evaluations",
+        Evaluations,
+        "evaluate a deployment's models on a dataset (local: every model, or model_parameters.model, as one "
+        "comparison, returns at once, ACCEPTED; oci: one job for model_parameters.model)",
+        request=EvaluationSpec,
+        response=Evaluation,
+        status=201,
+        query=PLATFORM_QUERY,
+    ),
+    Route(
+        "GET",
+        "evaluations/metrics",
+        SupportedMetrics,
+        "the metrics an evaluation accepts, with their args",
+        response=DataList[MetricDescription],
+        query=PLATFORM_QUERY,
+    ),
+    Route(
+        "GET",
+        "evaluations/{evaluation_id}",
+        OneEvaluation,
+        "an evaluation's state and per-model progress (poll it while IN_PROGRESS)",
+        response=Evaluation,
+        query=PLATFORM_QUERY,
+    ),
+    Route(
+        "DELETE",
+        "evaluations/{evaluation_id}",
+        OneEvaluation,
+        "stop and forget an evaluation (its report files stay)",
+        response=Evaluation,
+        query=PLATFORM_QUERY,
+    ),
+    Route(
+        "POST",
+        "evaluations/{evaluation_id}/cancel",
+        CancelEvaluation,
+        "stop a running evaluation",
+        response=Evaluation,
+        query=PLATFORM_QUERY,
+    ),
+    Route(
+        "GET",
+        "evaluations/{evaluation_id}/report",
+        EvaluationReport,
+        "a model's report.json (or report.html with format=html), or without model the comparison of every model",
+        response=dict,
+        query={**PLATFORM_QUERY, "model": "a served name", "format": "json (default) or html"},
     ),
     Route("GET", "openapi.json", OpenApi, "this document", response=dict),
 ]

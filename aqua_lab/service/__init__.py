@@ -6,7 +6,7 @@ coroutine face, for the Jupyter server); the platform list, for a front's ``--pl
 
 from ..platforms.registry import PLATFORMS, PlatformSettings, check_platform, default_data_dir, descriptions
 from .aio import AsyncAquaLabService
-from .facade import AquaLabService
+from .facade import AquaLabService, window_seconds
 
 __all__ = [
     "PLATFORMS",
@@ -16,4 +16,5 @@ __all__ = [
     "check_platform",
     "default_data_dir",
     "descriptions",
+    "window_seconds",
 ]

@@ -3,6 +3,11 @@
 Every verb of :class:`~.facade.AquaLabService` as a coroutine: blocking verbs run through
 :func:`~.executor.execute` (the one executor choice), chat verbs are async already and pass
 through.  A handler reads ``await svc.get_deployment(id)`` and never sees a thread.
+
+Identical reads that arrive while one is running share it (:class:`~.executor.SharedReads`): a
+sidebar open in many tabs, or a burst of 100 ``GET deployments``, costs one platform call, not 100
+threads' worth of work competing with the event loop for the GIL.  A read never joins one that
+began before this face's last write, so a caller always sees its own changes.
 """
 
 from __future__ import annotations
@@ -16,22 +21,32 @@ from ..domain import (
     ChatRequest,
     CompareRequest,
     Deployment,
+    DeploymentMetrics,
     DeploymentSpec,
     Evaluation,
     EvaluationSpec,
+    MetricDescription,
     ModelInput,
     ModelState,
     Plan,
+    ScalingChange,
     Shape,
     ValidatedDeployment,
 )
-from .executor import execute
+from .executor import SharedReads, execute
 from .facade import AquaLabService
 
 
 class AsyncAquaLabService:
     def __init__(self, service: AquaLabService):
         self.sync = service
+        self._reads = SharedReads()
+
+    async def _write(self, fn, *args):
+        try:
+            return await execute(fn, *args)
+        finally:
+            self._reads.wrote()  # also when it failed: it may have changed something before failing
 
     @property
     def platform_name(self) -> str:
@@ -40,10 +55,10 @@ class AsyncAquaLabService:
     # catalog and planning -------------------------------------------------------------------------
 
     async def shapes(self) -> list[Shape]:
-        return await execute(self.sync.shapes)
+        return await self._reads.run(self.sync.shapes)
 
     async def models(self) -> list[CatalogModel]:
-        return await execute(self.sync.models)
+        return await self._reads.run(self.sync.models)
 
     async def register_model(
         self, path: str, name: str | None = None, base_model_id: str | None = None
@@ -71,34 +86,64 @@ class AsyncAquaLabService:
     # deployments ----------------------------------------------------------------------------------
 
     async def create_deployment(self, spec: DeploymentSpec) -> Deployment:
-        return await execute(self.sync.create_deployment, spec)
+        return await self._write(self.sync.create_deployment, spec)
 
     async def list_deployments(self) -> list[Deployment]:
-        return await execute(self.sync.list_deployments)
+        return await self._reads.run(self.sync.list_deployments)
 
     async def get_deployment(self, deployment_id: str) -> Deployment:
-        return await execute(self.sync.get_deployment, deployment_id)
+        return await self._reads.run(self.sync.get_deployment, deployment_id)
 
     async def update_deployment(self, deployment_id: str, spec: DeploymentSpec) -> Deployment:
-        return await execute(self.sync.update_deployment, deployment_id, spec)
+        return await self._write(self.sync.update_deployment, deployment_id, spec)
 
     async def activate(self, deployment_id: str) -> Deployment:
-        return await execute(self.sync.activate, deployment_id)
+        return await self._write(self.sync.activate, deployment_id)
 
     async def deactivate(self, deployment_id: str) -> Deployment:
-        return await execute(self.sync.deactivate, deployment_id)
+        return await self._write(self.sync.deactivate, deployment_id)
 
     async def delete(self, deployment_id: str) -> Deployment:
-        return await execute(self.sync.delete, deployment_id)
+        return await self._write(self.sync.delete, deployment_id)
 
     async def model_states(self, deployment_id: str) -> list[ModelState]:
-        return await execute(self.sync.model_states, deployment_id)
+        return await self._reads.run(self.sync.model_states, deployment_id)
 
     async def logs(self, deployment_id: str, model_name: str | None = None, lines: int = 200) -> str:
         return await execute(self.sync.logs, deployment_id, model_name, lines)
 
+    async def update_scaling(self, deployment_id: str, change: ScalingChange) -> Deployment:
+        return await execute(self.sync.update_scaling, deployment_id, change)
+
+    async def deployment_metrics(self, deployment_id: str, window_s: float = 300) -> DeploymentMetrics:
+        return await execute(self.sync.deployment_metrics, deployment_id, window_s)
+
+    # evaluations ----------------------------------------------------------------------------------
+
     async def create_evaluation(self, spec: EvaluationSpec) -> Evaluation:
-        return await execute(self.sync.create_evaluation, spec)
+        return await self._write(self.sync.create_evaluation, spec)
+
+    async def list_evaluations(self) -> list[Evaluation]:
+        return await execute(self.sync.list_evaluations)
+
+    async def get_evaluation(self, evaluation_id: str) -> Evaluation:
+        return await execute(self.sync.get_evaluation, evaluation_id)
+
+    async def cancel_evaluation(self, evaluation_id: str) -> Evaluation:
+        return await execute(self.sync.cancel_evaluation, evaluation_id)
+
+    async def delete_evaluation(self, evaluation_id: str) -> Evaluation:
+        return await execute(self.sync.delete_evaluation, evaluation_id)
+
+    async def evaluation_report(self, evaluation_id: str, model: str | None = None, fmt: str = "json") -> str:
+        return await execute(self.sync.evaluation_report, evaluation_id, model, fmt)
+
+    async def evaluation_charts(self, evaluation_id: str) -> dict[str, str]:
+        return await execute(self.sync.evaluation_charts, evaluation_id)
+
+    async def supported_metrics(self) -> list[MetricDescription]:
+        # the first call imports the scorers (numpy, sacrebleu): not on the event loop
+        return await execute(self.sync.supported_metrics)
 
     # chat -----------------------------------------------------------------------------------------
 

@@ -12,10 +12,11 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from ..domain import ChatRequest, CompareRequest, Deployment, chunk_text
-from ..errors import Conflict, InvalidInput, Problem, UpstreamError
+from ..errors import Conflict, InvalidInput, Problem, UpstreamError, shown
 from ..inference import client
 from ..platforms.base import Platform
 from .cache import TTLCache
+from .chat_meter import ChatMeter
 from .executor import execute
 
 
@@ -25,6 +26,7 @@ class ChatRelay:
     def __init__(self, platform: Platform):
         self.platform = platform
         self.targets: TTLCache[Deployment] = TTLCache(self.TARGET_TTL_S)
+        self.meter = ChatMeter()  # TTFT, tokens and errors per model of what this relay carried
 
     async def _target(self, deployment_id: str) -> Deployment:
         cached = self.targets.get(deployment_id)
@@ -38,7 +40,7 @@ class ChatRelay:
         names = deployment.served_names()
         if request.model not in names:
             raise InvalidInput(
-                Problem("model", f"{request.model!r} is not served by {deployment_id}", f"use one of {names}")
+                Problem("model", f"{shown(request.model)} is not served by {deployment_id}", f"use one of {names}")
             )
         if deployment.state not in ("ACTIVE", "NEEDS_ATTENTION"):
             raise Conflict(f"deployment {deployment_id} is {deployment.state}; chat needs it ACTIVE")
@@ -53,14 +55,25 @@ class ChatRelay:
         :class:`UpstreamError` after the chunks that came."""
         request.check_input()
         url, body, headers = await self._request(deployment_id, request, stream=True)
-        async for event in client.stream_events(url, body, headers):
-            if event.done:
-                return
-            if event.event == "error" or event.data.startswith('{"error"'):
-                data = json.loads(event.data)
-                error = data.get("error", data) if isinstance(data, dict) else data
-                raise UpstreamError(error.get("message", event.data) if isinstance(error, dict) else str(error), 502)
-            yield event.data
+        started, first, tokens, failed = time.perf_counter(), None, 0, True
+        try:
+            async for event in client.stream_events(url, body, headers):
+                if event.done:
+                    failed = False
+                    return
+                if event.event == "error" or event.data.startswith('{"error"'):
+                    raise UpstreamError(client.error_message(502, event.data.encode()), 502)
+                first = first or time.perf_counter()
+                tokens += 1  # one streamed chunk per token, as vLLM and llama.cpp send them
+                yield event.data
+        except GeneratorExit:  # the caller stopped reading (Stop, a closed tab): not the model's error
+            failed = False
+            raise
+        except UpstreamError as exc:
+            raise _refused_input(exc) from None
+        finally:
+            ttft = first - started if first else None
+            self.meter.record(deployment_id, request.model, ttft, tokens, failed)
 
     async def stream(self, deployment_id: str, request: ChatRequest) -> AsyncIterator[dict[str, Any]]:
         """The model's streamed chunks (OpenAI chunk objects); errors as in :meth:`events`."""
@@ -70,7 +83,20 @@ class ChatRelay:
     async def chat(self, deployment_id: str, request: ChatRequest) -> dict[str, Any]:
         request.check_input()
         url, body, headers = await self._request(deployment_id, request, stream=False)
-        return await client.post_json(url, body, headers)
+        started = time.perf_counter()
+        try:
+            answer = await client.post_json(url, body, headers)
+        except UpstreamError as exc:
+            self.meter.record(deployment_id, request.model, None, 0, True)
+            raise _refused_input(exc) from None
+        except Exception:
+            self.meter.record(deployment_id, request.model, None, 0, True)
+            raise
+        usage = answer.get("usage") if isinstance(answer, dict) else None
+        tokens = usage.get("completion_tokens") if isinstance(usage, dict) else None
+        # not streamed: the first token reaches the caller with the whole answer
+        self.meter.record(deployment_id, request.model, time.perf_counter() - started, int(tokens or 0), False)
+        return answer
 
     async def compare(self, deployment_id: str, request: CompareRequest) -> AsyncIterator[dict[str, Any]]:
         """The same input to several models at once.  Yields ``{"type": "chunk", "model", "data"}``
@@ -78,14 +104,14 @@ class ChatRelay:
         "tokens", "tokens_per_s"}`` or ``{"type": "error", "model", "message"}``."""
         request.check_input()
         deployment = await self._target(deployment_id)
-        models = request.models or deployment.served_names()
-        unknown = [m for m in models if m not in deployment.served_names()]
+        served = deployment.served_names()
+        # each served name at most once: a list that repeats a name must not multiply the work
+        models = list(dict.fromkeys(request.models or served))
+        unknown = [m for m in models if m not in served]
         if unknown:
-            raise InvalidInput(
-                Problem(
-                    "models", f"{unknown} not served by {deployment_id}", f"use names from {deployment.served_names()}"
-                )
-            )
+            more = f" and {len(unknown) - 3} more" if len(unknown) > 3 else ""
+            names = ", ".join(shown(m) for m in unknown[:3]) + more
+            raise InvalidInput(Problem("models", f"{names} not served by {deployment_id}", f"use names from {served}"))
         queue: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
 
         async def one(model: str) -> None:
@@ -119,6 +145,14 @@ class ChatRelay:
         finally:
             for task in [*tasks, watcher]:
                 task.cancel()
+
+
+def _refused_input(exc: UpstreamError) -> UpstreamError | InvalidInput:
+    """The engine refusing the request's content (400/422) is the caller's input at fault: a 422 on
+    the field the engine named; anything else stays the upstream error it was."""
+    if exc.status in (400, 422):
+        return InvalidInput(Problem(exc.field or "body", str(exc), "change that field and send again"))
+    return exc
 
 
 async def _close_when_done(tasks: list[asyncio.Task], queue: asyncio.Queue) -> None:

@@ -11,6 +11,8 @@ configs many times; a changed ``deployment_config.json`` is seen once the entry 
 
 from __future__ import annotations
 
+import json
+import re
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
@@ -23,17 +25,20 @@ from ..domain import (
     ChatRequest,
     CompareRequest,
     Deployment,
+    DeploymentMetrics,
     DeploymentSpec,
     Evaluation,
     EvaluationSpec,
+    MetricDescription,
     ModelInput,
     ModelState,
     Plan,
+    ScalingChange,
     Shape,
     ValidatedDeployment,
     machine_words,
 )
-from ..errors import InvalidInput, NotFound, Problem
+from ..errors import InvalidInput, NotFound, Problem, shown
 from ..planning import ShapeCatalog, is_power_of_two, payloads, plan, validate_deployment
 from ..planning.shapes import shape_order
 from ..planning.sizing import parameter_count_from_name
@@ -44,6 +49,8 @@ from .chat import ChatRelay
 
 #: states a deployment settles in: waiting stops there (it never leaves them by itself)
 SETTLED = ("ACTIVE", "FAILED", "NEEDS_ATTENTION", "DELETED")
+#: states an evaluation ends in
+EVALUATION_SETTLED = ("SUCCEEDED", "FAILED", "CANCELED")
 PLACEHOLDER_COMPARTMENT = "<compartment_ocid>"
 PLACEHOLDER_PROJECT = "<project_ocid>"
 
@@ -191,7 +198,7 @@ class AquaLabService:
                 try:
                     inputs.append((self.model_input(model_id), []))
                 except NotFound as exc:
-                    problems.append(Problem(f"{field}[{i}]", f"unknown model {model_id!r}", exc.hint))
+                    problems.append(Problem(f"{field}[{i}]", f"unknown model {shown(model_id)}", exc.hint))
         if problems:
             raise InvalidInput(problems)
         return inputs
@@ -276,6 +283,10 @@ class AquaLabService:
                 ]
             ) from None
         validated.warnings[:] = [machine_words(w, shape) for w in validated.warnings]
+        # a policy the platform cannot run is refused at validate time, not after a create
+        refusal = self.platform.scaling_refusal(validated.spec)
+        if refusal:
+            raise refusal
         return validated
 
     def payload_preview(self, validated: ValidatedDeployment) -> dict[str, Any]:
@@ -320,9 +331,19 @@ class AquaLabService:
         self._chat_deployments.drop(deployment_id)
         return self.platform.update_models(deployment_id, validated)
 
-    def create_evaluation(self, spec: EvaluationSpec) -> Evaluation:
-        """Evaluate one model of a deployment (a job on the platform)."""
-        return self.platform.create_evaluation_job(spec)
+    # scaling and metrics ----------------------------------------------------------------------------
+
+    def update_scaling(self, deployment_id: str, change: ScalingChange) -> Deployment:
+        """Change a live deployment's instance count, autoscaling policy or bandwidth."""
+        policy = change.wire_policy()
+        self._chat_deployments.drop(deployment_id)
+        return self.platform.update_scaling(deployment_id, policy, change.bandwidth_mbps)
+
+    def deployment_metrics(self, deployment_id: str, window_s: float = 300) -> DeploymentMetrics:
+        """Per-model requests, errors, TTFT p50/p95, tokens/s, in-flight and replicas over a window."""
+        if not 1 <= window_s <= 14 * 86400:
+            raise InvalidInput(Problem("window", f"{window_s:g} s is out of range", "give 60s to 14d (e.g. 5m, 1h)"))
+        return self.chats.meter.fill(self.platform.deployment_metrics(deployment_id, window_s))
 
     def activate(self, deployment_id: str) -> Deployment:
         self._chat_deployments.drop(deployment_id)
@@ -363,6 +384,72 @@ class AquaLabService:
                 return d
             time.sleep(interval)
 
+    # evaluations ----------------------------------------------------------------------------------
+
+    def create_evaluation(self, spec: EvaluationSpec) -> Evaluation:
+        """Evaluate a deployment's models on a dataset: run here where the platform runs evaluations
+        itself (local: every model, or ``model_parameters.model``), otherwise one job on the platform."""
+        return self.platform.create_evaluation(spec)
+
+    def list_evaluations(self) -> list[Evaluation]:
+        return self.platform.list_evaluations()
+
+    def get_evaluation(self, evaluation_id: str) -> Evaluation:
+        return self.platform.get_evaluation(evaluation_id)
+
+    def cancel_evaluation(self, evaluation_id: str) -> Evaluation:
+        return self.platform.cancel_evaluation(evaluation_id)
+
+    def delete_evaluation(self, evaluation_id: str) -> Evaluation:
+        return self.platform.delete_evaluation(evaluation_id)
+
+    def evaluation_report(self, evaluation_id: str, model: str | None = None, fmt: str = "json") -> str:
+        """A model's report.json/report.html, or without ``model`` the comparison of every model."""
+        return self.platform.evaluation_report(evaluation_id, model, fmt)
+
+    def evaluation_charts(self, evaluation_id: str) -> dict[str, str]:
+        """Per metric key, a box plot (inline SVG) of every model's scores side by side, as the
+        comparison report draws them."""
+        from ..evaluation.report import comparison_charts
+
+        comp = json.loads(self.evaluation_report(evaluation_id))
+        reports = [json.loads(self.evaluation_report(evaluation_id, m)) for m in comp["models"]]
+        return comparison_charts(comp, reports)
+
+    @staticmethod
+    def supported_metrics() -> list[MetricDescription]:
+        """The metrics an evaluation's ``metrics`` accepts, with their arguments and defaults."""
+        from ..evaluation.metrics import METRICS  # numpy and the scorers: only when asked
+
+        return [
+            MetricDescription(
+                name=m.name,
+                label=m.label,
+                keys=list(m.keys),
+                args=m.args,
+                higher_is_better=m.higher_is_better,
+                description=m.description,
+            )
+            for m in METRICS.values()
+        ]
+
+    def wait_evaluation(
+        self,
+        evaluation_id: str,
+        timeout: float = 600,
+        progress: Callable[[Evaluation], None] | None = None,
+        interval: float = 0.5,
+    ) -> Evaluation:
+        """Poll until the evaluation has finished (or the timeout), telling ``progress`` each state seen."""
+        deadline = time.monotonic() + timeout
+        while True:
+            e = self.get_evaluation(evaluation_id)
+            if progress:
+                progress(e)
+            if e.state in EVALUATION_SETTLED or time.monotonic() > deadline:
+                return e
+            time.sleep(interval)
+
     # chat: relayed by ChatRelay (streams, compare), which keeps the looked-up targets ------------
 
     def chat_events(self, deployment_id: str, request: ChatRequest) -> AsyncIterator[str]:
@@ -399,3 +486,18 @@ def _in_machine_words(result: Plan, shapes: ShapeCatalog) -> Plan:
         result.error_message = machine_words(result.error_message or "", only) or None
         result.warnings[:] = [machine_words(w, only) for w in result.warnings]
     return result
+
+
+_WINDOW = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
+
+
+def window_seconds(raw: str | float | None, default: float = 300) -> float:
+    """``?window=`` / ``--window``: seconds, or a number with s, m, h or d (``5m``, ``1h``)."""
+    if raw is None or raw == "":
+        return default
+    if isinstance(raw, int | float):
+        return float(raw)
+    match = _WINDOW.match(raw)
+    if not match:
+        raise InvalidInput(Problem("window", f"{raw!r} is not a duration", "e.g. 300, 5m, 1h or 1d"))
+    return float(match[1]) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[match[2]]

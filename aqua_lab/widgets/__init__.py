@@ -3,7 +3,18 @@
 
 from .chat import ChatPanel
 from .deploy import DeploymentsPanel, DeployPanel
+from .evaluation import EvaluationPanel
+from .metrics import MetricsPanel
 from .planning import GpuSplit, ModelPicker
 from .workspace import AquaLabWidget
 
-__all__ = ["AquaLabWidget", "ChatPanel", "DeployPanel", "DeploymentsPanel", "GpuSplit", "ModelPicker"]
+__all__ = [
+    "AquaLabWidget",
+    "ChatPanel",
+    "DeployPanel",
+    "DeploymentsPanel",
+    "EvaluationPanel",
+    "GpuSplit",
+    "MetricsPanel",
+    "ModelPicker",
+]

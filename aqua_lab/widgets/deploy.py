@@ -11,12 +11,22 @@ from ..domain import Deployment
 from ..errors import AquaLabError, InvalidInput
 from ..service import AquaLabService
 from .common import esc, full_width, in_background, message
+from .metrics import MetricsPanel
 from .planning import GpuSplit
 
 
 def state_line(d: Deployment) -> str:
     models = ", ".join(f"{s.model_name}: {s.state.lower()}" for s in d.model_states) or "no model states yet"
     return f"{d.state} · {models}"
+
+
+def scaling_cell(d: Deployment) -> str:
+    s = d.scaling
+    if s is None:
+        return ""
+    if s.minimum_instance_count == s.maximum_instance_count:
+        return str(s.instance_count)
+    return f"{s.instance_count} (auto {s.minimum_instance_count}–{s.maximum_instance_count})"
 
 
 class DeployPanel(w.VBox):
@@ -35,7 +45,15 @@ class DeployPanel(w.VBox):
             layout=full_width(),
         )
         self.logs = w.Text(description="Log group", placeholder="OCI log group OCID")
-        advanced = w.Accordion([w.VBox([self.description, self.container, self.instances, self.env, self.logs])])
+        self.autoscaling = w.Textarea(
+            description="Autoscaling",
+            placeholder='OCI: {"minimum_instance_count": 1, "maximum_instance_count": 4, "metric": "CPU_UTILIZATION", '
+            '"scale_in_threshold": 20, "scale_out_threshold": 75}',
+            layout=full_width(),
+        )
+        advanced = w.Accordion(
+            [w.VBox([self.description, self.container, self.instances, self.autoscaling, self.env, self.logs])]
+        )
         advanced.set_title(0, "Advanced options")
         advanced.selected_index = None
         self.button = w.Button(description="Deploy", button_style="primary", icon="rocket")
@@ -57,6 +75,12 @@ class DeployPanel(w.VBox):
                 extra["log_group_id"] = self.logs.value
             if self.env.value.strip():
                 extra["env_var"] = json.loads(self.env.value)
+            if self.autoscaling.value.strip():
+                try:
+                    extra["autoscaling"] = json.loads(self.autoscaling.value)
+                except json.JSONDecodeError as exc:
+                    self.status.value = message(f"Autoscaling: not valid JSON ({exc.msg})", "error")
+                    return
             spec = self.split.spec(self.name.value, **extra)
             validated = self.service.validate(spec)
         except json.JSONDecodeError as exc:
@@ -65,6 +89,9 @@ class DeployPanel(w.VBox):
         except (InvalidInput, ValidationError) as exc:
             invalid = exc if isinstance(exc, InvalidInput) else InvalidInput.from_validation(exc)
             self.status.value = "".join(message(str(p), "error") for p in invalid.problems)
+            return
+        except AquaLabError as exc:  # e.g. a scaling policy this platform cannot run
+            self.status.value = message(str(exc), "error")
             return
         self.button.disabled = True
         flags = "\n".join(f"{m.model_name}: {m.served_params}" for m in validated.models)
@@ -110,10 +137,33 @@ class DeploymentsPanel(w.VBox):
         self.refresh_button.on_click(lambda _: self.refresh())
         for name, button in self.actions.items():
             button.on_click(lambda _, name=name: self.act(name))
+        self.metrics_button = w.Button(description="Metrics", icon="line-chart")
+        self.metrics_button.on_click(lambda _: self.show_metrics())
+        self.metrics_box = w.VBox()
         super().__init__(
-            [w.HBox([self.refresh_button, *self.actions.values()]), self.choice, self.table, self.status], **kwargs
+            [
+                w.HBox([self.refresh_button, *self.actions.values(), self.metrics_button]),
+                self.choice,
+                self.table,
+                self.status,
+                self.metrics_box,
+            ],
+            **kwargs,
         )
         self.refresh()
+
+    def show_metrics(self) -> MetricsPanel | None:
+        """Per-model requests, errors, TTFT, tokens/s, in-flight and replicas of the chosen deployment."""
+        for old in self.metrics_box.children:
+            if isinstance(old, MetricsPanel):
+                old.stop()
+            old.close()
+        if not self.choice.value:
+            self.metrics_box.children = [w.HTML(message("Pick a deployment first.", "warning"))]
+            return None
+        panel = MetricsPanel(self.service, self.choice.value)
+        self.metrics_box.children = [panel]
+        return panel
 
     def refresh(self) -> None:
         try:
@@ -129,12 +179,13 @@ class DeploymentsPanel(w.VBox):
         rows = "".join(
             f"<tr><td>{esc(d.display_name)}</td><td>{esc(d.state)}</td><td>{esc(d.instance_shape)}</td>"
             f"<td>{esc(', '.join(f'{m.model_name} ×{m.gpu_count}' for m in d.models))}</td>"
+            f"<td>{esc(scaling_cell(d))}</td>"
             f"<td style='word-break:break-all'>{esc(d.endpoint or '')}</td></tr>"
             for d in deployments
         )
         self.table.value = (
             "<table class='aqua-deployments' style='width:100%'><tr><th>name</th><th>state</th><th>shape</th>"
-            f"<th>models (GPUs)</th><th>endpoint</th></tr>{rows}</table>"
+            f"<th>models (GPUs)</th><th>instances</th><th>endpoint</th></tr>{rows}</table>"
             if deployments
             else message("No deployments yet.")
         )

@@ -1,5 +1,5 @@
-"""``AquaLabWidget()``: the whole job in one notebook cell — pick, plan, deploy, manage, chat — on
-any platform, switched in place."""
+"""``AquaLabWidget()``: the whole job in one notebook cell — pick, plan, deploy, manage, chat, evaluate —
+on any platform, switched in place."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from ..service import PLATFORMS, AquaLabService, PlatformSettings
 from .chat import ChatPanel
 from .common import message
 from .deploy import DeploymentsPanel, DeployPanel
+from .evaluation import EvaluationPanel
 from .planning import GpuSplit, ModelPicker
 
 #: what each platform lets a user do, in the widgets' words
@@ -50,8 +51,18 @@ class AquaLabWidget(w.VBox):
         open_chat = w.Button(description="Open chat", icon="comments")
         open_chat.on_click(lambda _: self.open_chat(self.deployments.choice.value))
         self.deployments.children = (*self.deployments.children, open_chat)
-        self.tabs.children = [w.VBox([self.picker, self.split]), self.deploy, self.deployments, self.chat_box]
-        for i, title in enumerate(("Models & GPU split", "Deploy", "Deployments", "Chat")):
+        self.evaluation_box = w.VBox([w.HTML(message("Pick an ACTIVE deployment in Deployments, then Evaluate."))])
+        evaluate = w.Button(description="Evaluate", icon="check")
+        evaluate.on_click(lambda _: self.open_evaluation(self.deployments.choice.value))
+        self.deployments.children = (*self.deployments.children, evaluate)
+        self.tabs.children = [
+            w.VBox([self.picker, self.split]),
+            self.deploy,
+            self.deployments,
+            self.chat_box,
+            self.evaluation_box,
+        ]
+        for i, title in enumerate(("Models & GPU split", "Deploy", "Deployments", "Chat", "Evaluate")):
             self.tabs.set_title(i, title)
         self.tabs.unobserve_all("selected_index")
         self.tabs.observe(lambda change: self._tab_shown(change["new"]), names="selected_index")
@@ -102,4 +113,10 @@ class AquaLabWidget(w.VBox):
         panel = ChatPanel(self.service, deployment_id)
         self.chat_box.children = [panel]
         self.tabs.selected_index = 3
+        return panel
+
+    def open_evaluation(self, deployment_id: str | None) -> EvaluationPanel:
+        panel = EvaluationPanel(self.service, deployment_id)
+        self.evaluation_box.children = [panel]
+        self.tabs.selected_index = 4
         return panel

@@ -37,10 +37,17 @@ class ServerSpec:
     lora_path: str | None = None  # llama.cpp: one adapter per server
     lora_modules: dict[str, str] = field(default_factory=dict)  # vLLM: name → path
     seed: int = P.SEED
+    replica: int = 0  # which of the model's replicas (instance_count > 1: one server each)
+    replicas: int = 1
 
     @property
     def names(self) -> list[str]:
         return [self.served_name, *self.lora_modules]
+
+    @property
+    def label(self) -> str:
+        """The served name, with the replica number when there are several (logs, metrics, messages)."""
+        return self.served_name if self.replicas == 1 else f"{self.served_name}#{self.replica + 1}"
 
     def llama_args(self) -> EngineArgs:
         """The per-request context, the slots and the other llama-server options of this model."""
@@ -135,12 +142,31 @@ class ServerSpec:
         return {"OMP_NUM_THREADS": str(max(1, len(self.slots)))}
 
 
-def server_specs(multi_model_config: dict[str, Any], engine: str, slots: list[int]) -> list[ServerSpec]:
+def server_specs(
+    multi_model_config: dict[str, Any], engine: str, slots: list[int], replicas: int = 1
+) -> list[ServerSpec]:
     """Servers for every model of the config, slots handed out in model order.
 
     On llama.cpp a model with LoRA adapters becomes one server for the base plus one per adapter
     (each loads the base with ``--lora``); they share the model's slots.  On vLLM one server
-    serves the base and every adapter (``--enable-lora --lora-modules``)."""
+    serves the base and every adapter (``--enable-lora --lora-modules``).
+
+    ``replicas`` > 1 (a deployment's ``instance_count``) runs that many copies of each llama.cpp
+    server, each on its own share of the model's cores (the same cores in all, split), so one
+    machine behaves like an OCI instance pool behind its load balancer."""
+    if replicas > 1 and engine != LLAMA_CPP:
+        raise ValueError("replicas are run for llama.cpp servers only")
+    specs: list[ServerSpec] = []
+    for replica in range(replicas):
+        # replica r takes every replicas-th core of each model's share: disjoint while cores last
+        for spec in _one_instance(multi_model_config, engine, slots):
+            share = spec.slots[replica::replicas] or spec.slots[replica % len(spec.slots) :][:1] or spec.slots
+            spec.slots, spec.replica, spec.replicas = share, replica, replicas
+            specs.append(spec)
+    return specs
+
+
+def _one_instance(multi_model_config: dict[str, Any], engine: str, slots: list[int]) -> list[ServerSpec]:
     specs: list[ServerSpec] = []
     cursor = 0
     for entry in multi_model_config["models"]:
@@ -151,7 +177,7 @@ def server_specs(multi_model_config: dict[str, Any], engine: str, slots: list[in
         seed = int(owned.get("seed") or P.SEED)
         mine = slots[cursor : cursor + count] or slots[-count:]
         cursor += count
-        rest = [f for f in flags if f.key not in P.OWNED_FLAGS]
+        rest = P.not_owned(flags)  # an abbreviation of an owned flag never reaches the engine either
         weights = entry.get("fine_tune_weights") or []
         model_id = entry.get("model_id", name)
         if engine == VLLM:

@@ -25,17 +25,23 @@ from ...domain import (
     DeployedModel,
     Deployment,
     DeploymentConfig,
+    DeploymentMetrics,
+    DeploymentSpec,
+    ModelMetrics,
     ModelState,
+    Scaling,
     Shape,
     ValidatedDeployment,
     served_models,
 )
-from ...errors import Conflict, InvalidInput, NotFound, Problem, Unavailable
+from ...errors import Conflict, InvalidInput, NotFound, Problem, Unavailable, Unsupported
 from ...planning import payloads
+from ...planning import scaling as S
 from ...planning.sizing import parameter_count_from_name
 from ..base import Platform
 from . import capacity, engine_build
 from .engines import LLAMA_CPP, VLLM
+from .evaluations import LocalEvaluations
 from .hardware import detect_gpus, is_cpu_shape, local_shape
 from .llama_flags import check_params
 from .models import (
@@ -62,7 +68,7 @@ def default_data_dir() -> Path:
     return Path(jupyter_data_dir()) / "aqua_lab"
 
 
-class LocalPlatform(Platform):
+class LocalPlatform(LocalEvaluations, Platform):
     name = "local"
     registers_models = True
 
@@ -230,6 +236,9 @@ class LocalPlatform(Platform):
                         )
                     )
                 lora_paths[w.model_id] = adapter.path
+        refusal = self.scaling_refusal(spec)
+        if refusal:
+            raise refusal
         mmc = payloads.multi_model_config(deployment, paths)
         for i, entry in enumerate(mmc["models"]):
             for w in entry.get("fine_tune_weights", []):
@@ -253,7 +262,102 @@ class LocalPlatform(Platform):
             "tags": payloads.aqua_tags(deployment),
             "multi_model_config": mmc,
             "warnings": deployment.warnings,
+            "instance_count": S.initial_instances(S.wire_policy(spec)),
         }
+
+    # scaling --------------------------------------------------------------------------------------
+
+    def scaling_refusal(self, spec: DeploymentSpec) -> Unsupported | None:
+        if S.is_autoscaling(spec):
+            return Unsupported(
+                self.name,
+                "the local platform cannot autoscale a deployment: it runs on this one machine, whose cores "
+                "the replicas already share, so there are no instances to add when load rises; use "
+                "instance_count N for N replicas of each model here, or deploy on OCI (--platform oci) to "
+                "autoscale on CPU, memory or a custom metric",
+            )
+        if S.initial_instances(S.wire_policy(spec)) > 1 and self.engine != LLAMA_CPP:
+            return Unsupported(
+                self.name,
+                "the local platform cannot run replicas on GPUs: each replica would need the model's GPUs "
+                "again and this machine's GPUs are planned for one copy; use instance_count 1 here, or "
+                "deploy on OCI for several instances",
+            )
+        return None
+
+    def update_scaling(
+        self, deployment_id: str, scaling_policy: dict | None, bandwidth_mbps: int | None = None
+    ) -> Deployment:
+        """A new replica count: the runtime restarts with it on the same endpoint (seconds without
+        answers, where OCI adds or drains instances behind its load balancer)."""
+        row = self._reconcile(self._row(deployment_id))
+        if scaling_policy is None:
+            raise InvalidInput(Problem("scaling_policy", "nothing to change", "give instance_count N"))
+        spec_like = DeploymentSpec(
+            models=[], instance_shape=self.shape.name, display_name="-", scaling_policy=scaling_policy
+        )
+        problems = S.check_wire(scaling_policy, lambda path: "scaling_policy." + path if path else "scaling_policy")
+        if problems:
+            raise InvalidInput(problems)
+        refusal = self.scaling_refusal(spec_like)
+        if refusal:
+            raise refusal
+        if row["state"] not in (*RUNNING, "INACTIVE", "FAILED"):
+            raise Conflict(f"deployment {deployment_id} is {row['state']}; it cannot be rescaled")
+        record = dict(row["record"])
+        before = int(record.get("instance_count") or 1)
+        record["instance_count"] = S.initial_instances(scaling_policy)
+        events = list(record.get("scaling_events") or [])
+        events.append(
+            {
+                "time": datetime.now(UTC).isoformat(),
+                "from_count": before,
+                "to_count": record["instance_count"],
+                "reason": "instance_count changed by the user",
+            }
+        )
+        record["scaling_events"] = events[-20:]
+        names = [
+            {"model_name": m["model_name"], "model_id": m["model_id"]} for m in self.store.model_states(deployment_id)
+        ]
+        was_inactive = row["state"] == "INACTIVE"
+        self.store.update_deployment(deployment_id, state="UPDATING", details="changing the replica count")
+        self._stop_runtime(row)
+        self.store.replace_models(deployment_id, record, names)
+        if was_inactive:
+            self.store.update_deployment(deployment_id, state="INACTIVE", details="rescaled while inactive")
+            return self.get_deployment(deployment_id)
+        self.store.update_deployment(deployment_id, state="CREATING", details=None)
+        self._start_runtime(deployment_id)
+        return self.get_deployment(deployment_id)
+
+    def deployment_metrics(self, deployment_id: str, window_s: float = 300) -> DeploymentMetrics:
+        """What the deployment's router measured over the last ``window_s`` seconds."""
+        deployment = self.get_deployment(deployment_id)
+        if deployment.state not in RUNNING or not deployment.endpoint:
+            raise Conflict(
+                f"deployment {deployment_id} is {deployment.state}: its router keeps the metrics while it runs; "
+                "activate it first"
+            )
+        import urllib.error
+        import urllib.request
+
+        base = deployment.endpoint.removesuffix("/v1")
+        request = urllib.request.Request(
+            f"{base}/metrics/recent?window={window_s:g}", headers={"Authorization": f"Bearer {deployment.api_key}"}
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=5) as response:
+                data = json.loads(response.read())
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            raise Unavailable(f"the router of {deployment_id} did not answer /metrics/recent: {exc}") from exc
+        return DeploymentMetrics(
+            deployment_id=deployment_id,
+            platform=self.name,
+            window_s=data["window_s"],
+            source="the deployment's router (Prometheus text at its /metrics)",
+            models=[ModelMetrics.model_validate(m) for m in data["models"]],
+        )
 
     def _engine_ready(self) -> None:
         if self.engine == LLAMA_CPP and not engine_build.binary_path().is_file():
@@ -309,6 +413,7 @@ class LocalPlatform(Platform):
                     "slots": capacity.slots_of(row, self._machine_slots()),
                     "predict_endpoint": env.get("MODEL_DEPLOY_PREDICT_ENDPOINT", "/v1/completions"),
                     "multi_model_config": row["record"]["multi_model_config"],
+                    "replicas": int(row["record"].get("instance_count") or 1),
                 },
                 indent=2,
             )
@@ -391,6 +496,7 @@ class LocalPlatform(Platform):
             api_key=row["record"].get("api_key"),
             slots=capacity.slots_of(row, self._machine_slots()),
             warnings=row["record"].get("capacity_warnings", []),
+            scaling=_scaling(row["record"]),
         )
 
     def list_deployments(self) -> list[Deployment]:
@@ -532,6 +638,17 @@ def _uses(record: dict, model_id: str) -> bool:
         if m.get("model_id") == model_id or any(w.get("model_id") == model_id for w in m.get("fine_tune_weights", [])):
             return True
     return False
+
+
+def _scaling(record: dict) -> Scaling:
+    count = int(record.get("instance_count") or 1)
+    return Scaling(
+        policy={"policyType": "FIXED_SIZE", "instanceCount": count},
+        instance_count=count,
+        minimum_instance_count=count,
+        maximum_instance_count=count,
+        events=record.get("scaling_events") or [],
+    )
 
 
 def _served(deployment: ValidatedDeployment) -> list[dict[str, str]]:

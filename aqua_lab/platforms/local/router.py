@@ -23,12 +23,15 @@ from __future__ import annotations
 import hmac
 import json
 import re
+import time
 from typing import TYPE_CHECKING, Any
 
+from prometheus_client import CONTENT_TYPE_LATEST
 from tornado import web
 from tornado.iostream import StreamClosedError
 
 from ...inference.pool import UpstreamClosed, UpstreamPool
+from .metrics import RouterMetrics, completion_tokens
 from .request_check import RequestProblem, check_body
 
 if TYPE_CHECKING:
@@ -40,6 +43,8 @@ OPENAI_ROUTES = ("/v1/chat/completions", "/v1/completions", "/v1/embeddings")
 MAX_BODY_BYTES = 1 << 20
 #: requests a model may have waiting beyond the ones its slots decode, per slot
 QUEUE_PER_SLOT = 4
+#: milliseconds the router itself added to a request (as LiteLLM's x-litellm-overhead-duration-ms)
+OVERHEAD_HEADER = "x-aqua-lab-overhead-ms"
 _LOOPBACK_HOST = re.compile(r"^(?:127\.\d{1,3}\.\d{1,3}\.\d{1,3}|localhost|\[::1\])(?::\d{1,5})?$", re.I)
 
 
@@ -82,6 +87,7 @@ class Base(web.RequestHandler):
         )
 
     def prepare(self) -> None:
+        self.started = time.perf_counter()
         host = self.request.headers.get("Host", "")
         if not _LOOPBACK_HOST.match(host):
             self.send_json(
@@ -152,10 +158,19 @@ class Base(web.RequestHandler):
             return None
         return body
 
-    def checked(self, body: dict[str, Any], route: str, server: Server) -> dict[str, Any] | None:
+    @property
+    def metrics(self) -> RouterMetrics | None:
+        return self.settings.get("metrics")
+
+    def _refused(self, name: str, code: int, kind: str) -> None:
+        if self.metrics is not None:
+            self.metrics.refused(name, code, kind)
+
+    def checked(self, body: dict[str, Any], route: str, server: Server, name: str) -> dict[str, Any] | None:
         try:
             return check_body(body, route, context=server.spec.llama_context())
         except RequestProblem as exc:
+            self._refused(name, exc.status, "invalid_request")
             self.send_json(exc.status, openai_error(exc.message, "invalid_request_error", exc.code, param=exc.field))
             return None
 
@@ -184,6 +199,7 @@ class Base(web.RequestHandler):
             return None
         server = found[0]
         if server.state != "ACTIVE":
+            self._refused(name, 503, "model_unavailable")
             self.set_header("Retry-After", "2")
             self.send_json(
                 503,
@@ -197,6 +213,7 @@ class Base(web.RequestHandler):
             return None
         limit = server.spec.concurrency * (1 + QUEUE_PER_SLOT)
         if server.in_flight >= limit:
+            self._refused(name, 429, "queue_full")
             self.set_header("Retry-After", "1")
             self.send_json(
                 429,
@@ -213,7 +230,7 @@ class Base(web.RequestHandler):
 
     async def forward(self, server: Server, name: str, path: str, body: dict[str, Any]) -> None:
         """Send ``body`` to ``server`` and pass its answer through as it arrives."""
-        body = self.checked(body, path, server)
+        body = self.checked(body, path, server, name)
         if body is None:
             return
         body["model"] = name
@@ -221,8 +238,15 @@ class Base(web.RequestHandler):
         key = self.supervisor.api_key
         headers = {"authorization": f"Bearer {key}"} if key else None
         response = None
+        metrics = self.metrics
+        first: float | None = None  # when the first answer bytes went to the client
+        tokens: int | None = None
+        kept: list[bytes] | None = [] if metrics is not None else None  # a non-streamed body, for its usage
+        error: str | None = "client_gone"
         server.in_flight += 1
+        server.dispatched += 1
         try:
+            before = time.perf_counter()
             response = await pool.post(
                 server.port,
                 path,
@@ -230,6 +254,7 @@ class Base(web.RequestHandler):
                 self.request.headers.get("Accept", "*/*"),
                 headers=headers,
             )
+            after = time.perf_counter()
             self.set_status(response.status)
             content_type = response.headers.get("content-type", "application/json")
             self.set_header("Content-Type", content_type)
@@ -240,20 +265,41 @@ class Base(web.RequestHandler):
             stream = getattr(self.request.connection, "stream", None)
             if stream is not None and not stream.closed():
                 stream.set_nodelay(True)  # token chunks are small writes: no Nagle delay
+            # what the router itself added: reading and checking the request before it went
+            # upstream, and passing the answer's headers on (LiteLLM's x-litellm-overhead-duration-ms)
+            overhead = (before - self.started) + (time.perf_counter() - after)
+            self.set_header(OVERHEAD_HEADER, f"{overhead * 1000:.3f}")
             self.flush()  # headers now, as the server itself does
             watch = StreamWatch() if streaming else None
             async for chunk in response.chunks():
                 if self.client_gone:
                     return
-                self.write(watch.feed(chunk) if watch else chunk)
+                out = watch.feed(chunk) if watch else chunk
+                if out and first is None:
+                    first = time.perf_counter()
+                if kept is not None and watch is None:
+                    kept.append(chunk)
+                self.write(out)
                 await self.flush()
-            if watch is not None and not watch.done:
-                self.write(watch.end(name))
+            error = None if response.status == 200 else f"http_{response.status}"
+            if watch is not None:
+                if not watch.done:
+                    self.write(watch.end(name))
+                    error = "engine_error" if watch.failed else "incomplete_stream"
+                elif watch.failed:
+                    error = "engine_error"
+                if metrics is not None:
+                    tokens = watch.tokens()
             elif response.status == 200:
+                server.served += 1
+                if kept:
+                    tokens = completion_tokens(b"".join(kept))
+            if watch is not None and not error:
                 server.served += 1
         except StreamClosedError:
             return  # the client went away
         except (UpstreamClosed, OSError) as exc:
+            error = "model_unavailable"
             if not self.client_gone:
                 self._upstream_failed(server, name, exc, headers_sent=response is not None)
             return
@@ -261,6 +307,11 @@ class Base(web.RequestHandler):
             server.in_flight -= 1
             if response is not None:
                 response.close()  # unless read to the end: closing stops the server's generation
+            if metrics is not None:
+                end = time.perf_counter()
+                code = response.status if response is not None else 503
+                ttft = (first - self.started) if first is not None else None
+                metrics.record(server, name, code, ttft, tokens or 0, end - self.started, error)
         self.finish()
 
     def _upstream_failed(self, server: Server, name: str, exc: Exception, headers_sent: bool) -> None:
@@ -279,8 +330,14 @@ class Base(web.RequestHandler):
 class Models(Base):
     def get(self) -> None:
         data = [
-            {"id": name, "object": "model", "owned_by": "aqua_lab", "state": server.state}
-            for name, (server, _) in self.supervisor.by_name.items()
+            {
+                "id": name,
+                "object": "model",
+                "owned_by": "aqua_lab",
+                "state": self.supervisor.state_of(name),
+                "replicas": len(replicas),
+            }
+            for name, replicas in self.supervisor.by_name.items()
         ]
         self.send_json(200, {"object": "list", "data": data})
 
@@ -300,7 +357,7 @@ class Health(Base):
 
     def get(self, name: str | None = None) -> None:
         if name is None:
-            states = {n: s.state for n, (s, _) in self.supervisor.by_name.items()}
+            states = {n: self.supervisor.state_of(n) for n in self.supervisor.by_name}
             ok = all(v == "ACTIVE" for v in states.values())
             self.send_json(200 if ok else 503, {"status": "healthy" if ok else "unhealthy", "models": states})
             return
@@ -311,9 +368,9 @@ class Health(Base):
         if found is None:
             self.send_json(404, openai_error(f"no model {name!r} here", "invalid_request_error", "model_not_found"))
             return
-        server = found[0]
+        view = self.supervisor.model_view(name, self.supervisor.by_name[name])
         self.send_json(
-            200 if server.state == "ACTIVE" else 503, {"model": name, "state": server.state, "detail": server.detail}
+            200 if view["state"] == "ACTIVE" else 503, {"model": name, "state": view["state"], "detail": view["detail"]}
         )
 
 
@@ -338,6 +395,33 @@ class Predict(Base):
             await self.forward(*found, route, body)
 
 
+class Metrics(Base):
+    """``GET /metrics``: Prometheus text; ``GET /metrics/recent?window=300``: the JSON summary and
+    series per model that aqua_lab's own surfaces show.  Both need the key: they name the models."""
+
+    def get(self, recent: str | None = None) -> None:
+        metrics = self.metrics
+        if metrics is None:
+            self.send_json(404, openai_error("this deployment's router runs without metrics", "invalid_request_error"))
+            return
+        if recent is None:
+            self.set_header("Content-Type", CONTENT_TYPE_LATEST)
+            self.finish(metrics.prometheus())
+            return
+        raw = self.get_query_argument("window", "300")
+        try:
+            window = float(raw)
+        except ValueError:
+            window = -1.0
+        if not 1 <= window <= 24 * 3600:
+            self.send_json(
+                400,
+                openai_error(f"window {raw!r}: give seconds from 1 to 86400", "invalid_request_error", param="window"),
+            )
+            return
+        self.send_json(200, metrics.recent(window))
+
+
 class StreamWatch:
     """Follows an SSE body event by event: an engine error becomes ``event: error``, and a stream that
     ends without ``[DONE]`` gets one at the end (a client must never take it for a finished answer)."""
@@ -346,6 +430,14 @@ class StreamWatch:
         self.buffer = b""
         self.done = False
         self.failed = False
+        self.events = 0
+        self.last = b""  # the last data event before [DONE]: where engines put the usage
+
+    def tokens(self) -> int:
+        """Tokens generated, by the engine's count when its last event has one."""
+        counted = completion_tokens(self.last) if self.last else None
+        # without a usage or timings block: one event per token (the first carries only the role)
+        return counted if counted is not None else max(0, self.events - 1)
 
     def feed(self, chunk: bytes) -> bytes:
         self.buffer += chunk
@@ -358,6 +450,9 @@ class StreamWatch:
             elif data is not None and data.startswith(b'{"error"'):
                 self.failed = True
                 event = b"event: error\n" + event
+            elif data is not None:
+                self.events += 1
+                self.last = data
             out.append(event + b"\n\n")
         return b"".join(out)
 
@@ -369,10 +464,14 @@ class StreamWatch:
         return self.buffer + f"event: error\ndata: {error}\n\n".encode()
 
 
-def make_router(supervisor: Supervisor, predict_endpoint: str = "/v1/completions") -> web.Application:
+def make_router(
+    supervisor: Supervisor, predict_endpoint: str = "/v1/completions", metrics: bool = True
+) -> web.Application:
+    """``metrics=False`` runs without measuring (the bench's baseline); ``/metrics`` then answers 404."""
     args = {"supervisor": supervisor, "predict_endpoint": predict_endpoint}
     return web.Application(
         [
+            (r"/metrics(/recent)?", Metrics, args),
             (r"/v1/models", Models, args),
             (r"/v1/(?:chat/completions|completions|embeddings)", OpenAI, args),
             (r"/health", Health, args),
@@ -381,4 +480,5 @@ def make_router(supervisor: Supervisor, predict_endpoint: str = "/v1/completions
             (r"/predict", Predict, args),
         ],
         upstream=UpstreamPool(),
+        metrics=RouterMetrics(supervisor) if metrics else None,
     )

@@ -93,7 +93,9 @@ class Server:
 
     def __init__(self, spec: ServerSpec, log_dir: Path):
         self.spec = spec
-        self.log_path = log_dir / f"{spec.served_name.replace('/', '_')}.log"
+        # replica 1 keeps the model's own log name (what `deployment logs --model` reads)
+        suffix = f".{spec.replica + 1}" if spec.replica else ""
+        self.log_path = log_dir / f"{spec.served_name.replace('/', '_')}{suffix}.log"
         self.proc: subprocess.Popen | None = None
         self.port: int | None = None
         self.state = "PENDING"
@@ -104,6 +106,7 @@ class Server:
         self.served = 0  # requests answered completely since the last start (the router counts them)
         self.crashes = 0
         self.in_flight = 0  # requests the router is forwarding to it now
+        self.dispatched = 0  # requests the router ever sent it (breaks ties between idle replicas)
 
     @property
     def url(self) -> str:
@@ -117,12 +120,14 @@ class Supervisor:
         self.store = store
         self.log_dir = deployment_dir / "logs"
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        specs = server_specs(config["multi_model_config"], self.engine, config["slots"])
+        self.replicas = int(config.get("replicas") or 1)
+        specs = server_specs(config["multi_model_config"], self.engine, config["slots"], self.replicas)
         self.servers = [Server(s, self.log_dir) for s in specs]
-        self.by_name: dict[str, tuple[Server, str]] = {}
+        # every served name → its replicas (one entry each), in replica order
+        self.by_name: dict[str, list[tuple[Server, str]]] = {}
         for server in self.servers:
             for name in server.spec.names:
-                self.by_name[name] = (server, name)
+                self.by_name.setdefault(name, []).append((server, name))
         self.ever_active = False
         self.stopping = False
         self.http = AsyncHTTPClient()
@@ -169,19 +174,10 @@ class Supervisor:
         if not self._unsaved:
             return
         try:
-            for server in self.servers:
-                for name in server.spec.names:
-                    if name in self._unsaved:
-                        self.store.update_model(
-                            self.id,
-                            name,
-                            state=server.state,
-                            port=server.port,
-                            pid=server.proc.pid if server.proc else None,
-                            restarts=server.restarts,
-                            detail=server.detail,
-                        )
-                        self._unsaved.discard(name)
+            for name, replicas in self.by_name.items():
+                if name in self._unsaved:
+                    self.store.update_model(self.id, name, **self.model_view(name, replicas))
+                    self._unsaved.discard(name)
         except Exception as exc:  # noqa: BLE001 - any failure of the store must leave the watcher running
             self._store_failed(exc)
             return
@@ -197,6 +193,39 @@ class Supervisor:
         self.store_error = message
         self._write_status()
 
+    @staticmethod
+    def model_view(name: str, replicas: list[tuple[Server, str]]) -> dict[str, Any]:
+        """One served name's state over its replicas: ACTIVE while any replica answers (the router
+        skips the others), with the others' states in the detail."""
+        servers = [s for s, _ in replicas]
+        up = [s for s in servers if s.state == "ACTIVE"]
+        first = up[0] if up else servers[0]
+        if len(servers) == 1:
+            detail = first.detail
+        else:
+            down = [f"replica {s.spec.replica + 1} is {s.state}: {s.detail}" for s in servers if s.state != "ACTIVE"]
+            detail = "; ".join(down) or None
+        return {
+            "state": first.state,
+            "port": first.port,
+            "pid": first.proc.pid if first.proc else None,
+            "restarts": sum(s.restarts for s in servers),
+            "detail": detail,
+        }
+
+    def replica_views(self, name: str) -> list[dict[str, Any]]:
+        return [
+            {
+                "replica": s.spec.replica + 1,
+                "state": s.state,
+                "port": s.port,
+                "pid": s.proc.pid if s.proc else None,
+                "cores": s.spec.slots,
+                "restarts": s.restarts,
+            }
+            for s, _ in self.by_name[name]
+        ]
+
     def _write_status(self) -> None:
         """The runtime's view, for the platform to show when the store is behind."""
         state, details = self.overall()
@@ -207,9 +236,11 @@ class Supervisor:
             "details": details,
             "store_error": self.store_error,
             "models": {
-                name: {"state": s.state, "restarts": s.restarts, "detail": s.detail, "port": s.port}
-                for s in self.servers
-                for name in s.spec.names
+                name: {
+                    **{k: v for k, v in self.model_view(name, replicas).items() if k != "pid"},
+                    "replicas": self.replica_views(name),
+                }
+                for name, replicas in self.by_name.items()
             },
         }
         try:
@@ -289,14 +320,14 @@ class Supervisor:
             if server.served == 0 or server.crashes > 1:
                 server.state = "FAILED"
                 server.detail = f"{self.engine_name} crashed: {sig.name} {when}; fix: {fix}. Last log lines:\n{tail}"
-                log.error("%s %s", server.spec.served_name, server.detail)
+                log.error("%s %s", server.spec.label, server.detail)
                 self._save(server)
                 return
             how = f"crashed: {sig.name} {when}"
         if server.restarts < MAX_RESTARTS:
             server.restarts += 1
             server.detail = f"{how}; restarting ({server.restarts}/{MAX_RESTARTS})"
-            log.warning("%s %s", server.spec.served_name, server.detail)
+            log.warning("%s %s", server.spec.label, server.detail)
             self.spawn(server)
         else:
             server.state = "FAILED"
@@ -339,7 +370,7 @@ class Supervisor:
         if not self.ever_active:
             if failed:
                 s = failed[0]
-                return "FAILED", f"model {s.spec.served_name!r} failed to start: {s.detail}"
+                return "FAILED", f"model {s.spec.label!r} failed to start: {s.detail}"
             if all(x == "ACTIVE" for x in states):
                 self.ever_active = True
                 return "ACTIVE", None
@@ -347,8 +378,8 @@ class Supervisor:
         if not down:
             return "ACTIVE", None
         if len(failed) == len(self.servers):  # nothing left that could answer or recover
-            return "FAILED", "; ".join(f"model {s.spec.served_name!r} failed: {s.detail}" for s in failed)
-        return "NEEDS_ATTENTION", "; ".join(f"model {s.spec.served_name!r} is {s.state}: {s.detail}" for s in down)
+            return "FAILED", "; ".join(f"model {s.spec.label!r} failed: {s.detail}" for s in failed)
+        return "NEEDS_ATTENTION", "; ".join(f"model {s.spec.label!r} is {s.state}: {s.detail}" for s in down)
 
     async def watch(self) -> None:
         """Watch the servers until the deployment ends.  Nothing that goes wrong in one tick (a store
@@ -403,7 +434,22 @@ class Supervisor:
             self._unsaved.update(server.spec.names)
 
     def server_for(self, name: str) -> tuple[Server, str] | None:
-        return self.by_name.get(name)
+        """The replica to send a request for ``name`` to: the ACTIVE one with the fewest requests in
+        hand (least outstanding requests), so a dead or restarting replica is skipped; when none is
+        ACTIVE, the one whose state best says why (the caller answers 503 with it)."""
+        replicas = self.by_name.get(name)
+        if not replicas:
+            return None
+        if len(replicas) == 1:
+            return replicas[0]
+        up = [r for r in replicas if r[0].state == "ACTIVE"]
+        if up:
+            return min(up, key=lambda r: (r[0].in_flight, r[0].dispatched))
+        return next((r for r in replicas if r[0].state != "FAILED"), replicas[0])
+
+    def state_of(self, name: str) -> str:
+        """A served name's state over its replicas (ACTIVE while one answers)."""
+        return self.model_view(name, self.by_name[name])["state"]
 
     def poke(self, server: Server) -> None:
         """A request saw the server fail: look at it now rather than at the next tick."""
@@ -429,7 +475,11 @@ def main(argv: list[str]) -> int:
 
     AsyncHTTPClient.configure(None, max_clients=256)
     supervisor = Supervisor(config, store, deployment_dir)
-    app = make_router(supervisor, predict_endpoint=config.get("predict_endpoint", "/v1/completions"))
+    app = make_router(
+        supervisor,
+        predict_endpoint=config.get("predict_endpoint", "/v1/completions"),
+        metrics=config.get("metrics", True),
+    )
     try:
         app.listen(config["router_port"], address="127.0.0.1", xheaders=False)
     except OSError as exc:

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from ...catalog import bundled_catalog
@@ -27,15 +28,21 @@ from ...domain import (
     CatalogModel,
     Deployment,
     DeploymentConfig,
+    DeploymentMetrics,
+    DeploymentSpec,
     Evaluation,
     EvaluationSpec,
+    MetricPoint,
+    ModelMetrics,
     ModelState,
+    Scaling,
     Shape,
     ValidatedDeployment,
     served_models,
 )
 from ...errors import AquaLabError, Conflict, InvalidInput, NotFound, Problem, UpstreamError
 from ...planning import payloads
+from ...planning import scaling as S
 from ...planning.architectures import from_hf_config
 from ...planning.configs import parse_deployment_config
 from ...planning.evaluation import evaluation_job_requests, validate_evaluation
@@ -135,6 +142,11 @@ class OciPlatform(Platform):
         self.settings = settings
         self.ds, self.os = clients or make_clients(auth, settings)
         self._architectures: dict[str, tuple[float, Architecture | None]] = {}
+        self._monitoring: Any = None
+        # instance counts seen per deployment: OCI's Data Science API reports the current count but
+        # no history of autoscaling actions, so this process notes each change it sees
+        self._seen_counts: dict[str, int] = {}
+        self._scaling_events: dict[str, list[dict[str, Any]]] = {}
         self._raw: dict[str, tuple[float, Any]] = {}  # model id → (fetched at, SDK Model)
         self._models: dict[str, CatalogModel] = {}
         self._lock = threading.Lock()
@@ -447,7 +459,128 @@ class OciPlatform(Platform):
         group = None
         if config.deployment_type == "MODEL_GROUP":
             group = self._group(config.model_group_configuration_details.model_group_id)
-        return to_deployment(md, group, self._progress(md), _gpus_of_shape, self.name)
+        deployment = to_deployment(md, group, self._progress(md), _gpus_of_shape, self.name)
+        deployment.scaling = self._scaling(md)
+        return deployment
+
+    # scaling and metrics --------------------------------------------------------------------------
+
+    def scaling_refusal(self, spec: DeploymentSpec) -> None:
+        return None  # OCI Model Deployment runs every policy the planning core accepts
+
+    def _scaling(self, md: Any) -> Scaling | None:
+        config = md.model_deployment_configuration_details
+        details = (
+            config.infrastructure_configuration_details
+            if config.deployment_type == "MODEL_GROUP"
+            else config.model_configuration_details
+        )
+        if details is None or details.scaling_policy is None:
+            return None
+        policy = self.ds.base_client.sanitize_for_serialization(details.scaling_policy)
+        low, high = S.instance_bounds(policy)
+        system = getattr(md, "model_deployment_system_data", None)
+        count = getattr(system, "current_instance_count", None) or S.initial_instances(policy)
+        with self._lock:
+            before = self._seen_counts.get(md.id)
+            if before is not None and before != count:
+                events = self._scaling_events.setdefault(md.id, [])
+                events.append(
+                    {
+                        "time": datetime.now(UTC).isoformat(),
+                        "from_count": before,
+                        "to_count": count,
+                        "reason": "OCI changed the instance count"
+                        + (" (autoscaling)" if policy.get("policyType") == "AUTOSCALING" else ""),
+                    }
+                )
+                del events[:-20]
+            self._seen_counts[md.id] = count
+            events = list(self._scaling_events.get(md.id, []))
+        return Scaling(
+            policy=policy,
+            instance_count=count,
+            minimum_instance_count=low,
+            maximum_instance_count=high,
+            bandwidth_mbps=details.bandwidth_mbps,
+            events=events,
+        )
+
+    def update_scaling(
+        self, deployment_id: str, scaling_policy: dict[str, Any] | None, bandwidth_mbps: int | None = None
+    ) -> Deployment:
+        """Instance count, autoscaling policy and load-balancer bandwidth change in place on OCI
+        (UpdateModelDeploymentDetails; ZDT for model groups: the endpoint stays, instances are added
+        or drained).  The shape, the models or the deployment type need a new model group (update)
+        or a new deployment."""
+        current = self._call("get deployment", self.ds.get_model_deployment, deployment_id).data
+        if current.lifecycle_state not in ("ACTIVE", "NEEDS_ATTENTION"):
+            raise Conflict(f"deployment {deployment_id} is {current.lifecycle_state}; only a running one is rescaled")
+        self._scaling(current)  # note the count before the change
+        kind = current.model_deployment_configuration_details.deployment_type
+        body = payloads.update_scaling_request(kind, scaling_policy, bandwidth_mbps)
+        try:
+            self._call(
+                "update deployment",
+                self.ds.update_model_deployment,
+                deployment_id,
+                self._sdk(body, "UpdateModelDeploymentDetails"),
+            )
+        except UpstreamError as exc:
+            if exc.status == 409:
+                raise Conflict(str(exc)) from None
+            raise
+        return self.get_deployment(deployment_id)
+
+    def _monitoring_client(self) -> Any:
+        if self._monitoring is None:
+            import oci
+
+            kwargs = {"signer": self.auth.signer, "timeout": self.settings.timeout_s}
+            if self.settings.endpoint:
+                kwargs["service_endpoint"] = self.settings.endpoint
+            self._monitoring = oci.monitoring.MonitoringClient(self.auth.config, **kwargs)
+        return self._monitoring
+
+    def deployment_metrics(self, deployment_id: str, window_s: float = 300) -> DeploymentMetrics:
+        """OCI Monitoring's model-deployment metrics over the window: request counts, latency and
+        utilisation are per deployment (OCI does not split them by model); each model row carries
+        the instance count.  Time to first token and tokens/s are not among OCI's metrics."""
+        import oci
+
+        deployment = self.get_deployment(deployment_id)
+        end = time.time()
+        start = end - window_s
+        step = max(60, int(window_s // 30) // 60 * 60)  # ≤ 30 points, whole minutes (OCI's smallest interval)
+        interval = f"{step // 60}m"
+        queries = {
+            "requests": f'PredictRequestCount[{interval}]{{resourceId = "{deployment_id}"}}.sum()',
+            "latency_p95_ms": f'PredictLatency[{interval}]{{resourceId = "{deployment_id}"}}.percentile(0.95)',
+            "cpu_utilization": f'CpuUtilization[{interval}]{{resourceId = "{deployment_id}"}}.mean()',
+        }
+        series: dict[str, list[MetricPoint]] = {}
+        client = self._monitoring_client()
+        for key, query in queries.items():
+            details = oci.monitoring.models.SummarizeMetricsDataDetails(
+                namespace="oci_datascience_modeldeploy",
+                query=query,
+                start_time=datetime.fromtimestamp(start, UTC),
+                end_time=datetime.fromtimestamp(end, UTC),
+            )
+            rows = self._call("summarize metrics", client.summarize_metrics_data, self.settings.compartment_id, details)
+            points = [p for row in rows.data for p in row.aggregated_datapoints or []]
+            series[key] = [MetricPoint(time=p.timestamp.timestamp(), value=p.value) for p in points]
+        requests = int(sum(p.value or 0 for p in series["requests"]))
+        count = deployment.scaling.instance_count if deployment.scaling else None
+        return DeploymentMetrics(
+            deployment_id=deployment_id,
+            platform=self.name,
+            window_s=window_s,
+            source="OCI Monitoring (oci_datascience_modeldeploy: PredictRequestCount, PredictLatency, "
+            "CpuUtilization), per deployment",
+            models=[ModelMetrics(model_name=name, replicas=count) for name in deployment.served_names()],
+            deployment={**series, "total_requests": [MetricPoint(time=end, value=requests)]},
+        )
 
     def _progress(self, md: Any) -> int:
         if md.lifecycle_state == "ACTIVE":

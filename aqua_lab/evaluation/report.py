@@ -1,0 +1,213 @@
+"""Reports: ``report.json`` per model in the structure of AI Quick Actions' evaluation reports
+(``metric_summary_result``, ``metric_results``, ``model_params``, ``data``), a self-contained
+``report.html`` with SVG plots, and the side-by-side comparison of every model.
+
+Building a report is pure; :func:`write_reports` is the one place that writes files.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from html import escape
+from pathlib import Path
+from typing import Any
+
+from .datasets import Row
+from .runner import ModelScores
+from .svg import box_plot
+
+WORST_EXAMPLES = 5
+
+
+def model_report(rows: Sequence[Row], scores: ModelScores, meta: dict[str, Any]) -> dict[str, Any]:
+    data = []
+    for i, (row, pred) in enumerate(zip(rows, scores.predictions, strict=True)):
+        item: dict[str, Any] = {
+            "index": row.index,
+            "prompt": row.prompt,
+            "reference": row.completion,
+            "prediction": pred.prediction,
+            "category": row.category,
+            "latency_ms": pred.latency_ms,
+            "completion_tokens": pred.completion_tokens,
+        }
+        if pred.error:
+            item["error"] = pred.error
+        for m in scores.metrics:
+            item.update(m.rows[i])
+        data.append(item)
+    return {
+        "evaluation_id": meta.get("evaluation_id"),
+        "evaluation_name": meta.get("evaluation_name"),
+        "evaluation_source_id": meta.get("evaluation_source_id"),
+        "model": scores.model,
+        "metric_summary_result": [
+            {"metric": m.name, "label": m.label, "score": m.summary_line(), "grade": None} for m in scores.metrics
+        ],
+        "metric_results": {
+            m.name: {
+                "label": m.label,
+                "keys": list(m.keys),
+                "headline": m.headline,
+                "higher_is_better": m.higher_is_better,
+                "summary": {k: m.stats(k) for k in m.keys},
+                "corpus": m.corpus,
+                "note": m.note,
+            }
+            for m in scores.metrics
+        },
+        "generation": scores.generation,
+        "model_params": {**meta.get("model_parameters", {}), "model": scores.model},
+        "data": data,
+    }
+
+
+def comparison(reports: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Per metric key, every model's median/mean/sd; per row, every model's answer."""
+    table: dict[str, dict[str, Any]] = {}
+    for r in reports:
+        for name, result in r["metric_results"].items():
+            for key in result["keys"]:
+                table.setdefault(key, {"metric": name, "label": result["label"], "models": {}})
+                table[key]["models"][r["model"]] = result["summary"][key]
+    rows = []
+    if reports:
+        for i, base in enumerate(reports[0]["data"]):
+            rows.append(
+                {
+                    "index": base["index"],
+                    "prompt": base["prompt"],
+                    "reference": base["reference"],
+                    "category": base["category"],
+                    "answers": {r["model"]: r["data"][i].get("prediction") for r in reports},
+                    "errors": {r["model"]: r["data"][i]["error"] for r in reports if r["data"][i].get("error")},
+                }
+            )
+    return {
+        "evaluation_id": reports[0]["evaluation_id"] if reports else None,
+        "models": [r["model"] for r in reports],
+        "metrics": table,
+        "generation": {r["model"]: r["generation"] for r in reports},
+        "rows": rows,
+    }
+
+
+# HTML ---------------------------------------------------------------------------------------------
+
+_STYLE = (
+    "body{font-family:sans-serif;margin:24px;color:#222}table{border-collapse:collapse;margin:8px 0}"
+    "td,th{border:1px solid #ccc;padding:4px 8px;vertical-align:top;text-align:left}th{background:#f3f3f3}"
+    ".charts{display:flex;flex-wrap:wrap;gap:12px}.note{color:#8a5a00}.err{color:#b00}"
+)
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return "—"
+    return f"{v:.3f}" if isinstance(v, float) else escape(str(v))
+
+
+def _page(title: str, body: str) -> str:
+    return (
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{escape(title)}</title>"
+        f"<style>{_STYLE}</style></head><body><h1>{escape(title)}</h1>{body}</body></html>"
+    )
+
+
+def model_html(report: dict[str, Any]) -> str:
+    parts = ["<h2>Summary</h2><table><tr><th>metric</th><th>score</th></tr>"]
+    for s in report["metric_summary_result"]:
+        parts.append(f"<tr><td>{escape(s['label'])}</td><td>{escape(s['score'])}</td></tr>")
+    parts.append("</table>")
+    for result in report["metric_results"].values():
+        if result["note"]:
+            parts.append(f"<p class='note'>{escape(result['label'])}: {escape(result['note'])}</p>")
+    gen = report["generation"]
+    parts.append("<h2>Generation</h2><table>")
+    parts += [f"<tr><th>{escape(k)}</th><td>{_fmt(v)}</td></tr>" for k, v in gen.items()]
+    parts.append("</table><h2>Scores by category</h2><div class='charts'>")
+    for result in report["metric_results"].values():
+        for key in result["keys"]:
+            groups: dict[str, list[float]] = {}
+            for row in report["data"]:
+                if row.get(key) is not None:
+                    groups.setdefault(row["category"] or "(none)", []).append(row[key])
+            parts.append(box_plot(groups, key, result["label"]))
+    parts.append("</div>")
+    first = next(iter(report["metric_results"].values()), None)
+    if first:
+        key, sign = first["headline"], 1 if first["higher_is_better"] else -1
+        scored = sorted((r for r in report["data"] if r.get(key) is not None), key=lambda r: sign * r[key])
+        parts.append(f"<h2>Worst examples by {escape(key)}</h2><table><tr><th>{escape(key)}</th><th>prompt</th>")
+        parts.append("<th>reference</th><th>prediction</th></tr>")
+        for r in scored[:WORST_EXAMPLES]:
+            parts.append(
+                f"<tr><td>{_fmt(r[key])}</td><td>{escape(r['prompt'])}</td><td>{escape(r['reference'])}</td>"
+                f"<td>{escape(r['prediction'])}</td></tr>"
+            )
+        parts.append("</table>")
+    failed = [r for r in report["data"] if r.get("error")]
+    if failed:
+        parts.append(f"<h2>Failed rows ({len(failed)})</h2><ul>")
+        parts += [f"<li class='err'>row {r['index']}: {escape(r['error'])}</li>" for r in failed[:50]]
+        parts.append("</ul>")
+    return _page(f"Evaluation of {report['model']}", "".join(parts))
+
+
+def comparison_charts(comp: dict[str, Any], reports: Sequence[dict[str, Any]]) -> dict[str, str]:
+    """Per metric key, one box plot (inline SVG) with every model side by side."""
+    charts = {}
+    for key, entry in comp["metrics"].items():
+        groups = {r["model"]: [d[key] for d in r["data"] if d.get(key) is not None] for r in reports}
+        charts[key] = box_plot(groups, key, entry["label"])
+    return charts
+
+
+def comparison_html(comp: dict[str, Any], reports: Sequence[dict[str, Any]]) -> str:
+    models = comp["models"]
+    head = "".join(f"<th>{escape(m)}</th>" for m in models)
+    parts = [f"<h2>Median per metric</h2><table><tr><th>metric</th>{head}</tr>"]
+    for key, entry in comp["metrics"].items():
+        cells = "".join(f"<td>{_fmt(entry['models'].get(m, {}).get('median'))}</td>" for m in models)
+        parts.append(f"<tr><td>{escape(key)}</td>{cells}</tr>")
+    for figure in ("latency_ms_p50", "tokens_per_s_mean", "failed"):
+        cells = "".join(f"<td>{_fmt(comp['generation'][m].get(figure))}</td>" for m in models)
+        parts.append(f"<tr><td>{figure}</td>{cells}</tr>")
+    parts.append("</table><h2>Distributions</h2><div class='charts'>")
+    parts += comparison_charts(comp, reports).values()
+    parts.append(f"</div><h2>Answers</h2><table><tr><th>prompt</th><th>reference</th>{head}</tr>")
+    for row in comp["rows"]:
+        cells = "".join(
+            f"<td class='err'>{escape(row['errors'][m])}</td>"
+            if m in row["errors"]
+            else f"<td>{escape(row['answers'][m] or '')}</td>"
+            for m in models
+        )
+        parts.append(f"<tr><td>{escape(row['prompt'])}</td><td>{escape(row['reference'])}</td>{cells}</tr>")
+    parts.append("</table>")
+    return _page("Model comparison", "".join(parts))
+
+
+def model_dir_name(model: str) -> str:
+    """A served name as one directory name (served names may hold ``/``)."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", model).strip("._") or "model"
+
+
+def write_reports(report_dir: Path, reports: Sequence[dict[str, Any]]) -> dict[str, str]:
+    """``<dir>/<model>/report.json|report.html`` and ``<dir>/comparison.json|comparison.html``;
+    the paths written, by name."""
+    report_dir.mkdir(parents=True, exist_ok=True)
+    written = {}
+    for r in reports:
+        sub = report_dir / model_dir_name(r["model"])
+        sub.mkdir(exist_ok=True)
+        (sub / "report.json").write_text(json.dumps(r, indent=1))
+        (sub / "report.html").write_text(model_html(r))
+        written[r["model"]] = str(sub / "report.json")
+    comp = comparison(reports)
+    (report_dir / "comparison.json").write_text(json.dumps(comp, indent=1))
+    (report_dir / "comparison.html").write_text(comparison_html(comp, reports))
+    written["comparison"] = str(report_dir / "comparison.html")
+    return written

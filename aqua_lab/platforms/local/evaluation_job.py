@@ -1,0 +1,188 @@
+"""The detached job of one local evaluation: ``python -m aqua_lab.platforms.local.evaluation_job
+<data dir> <evaluation id>``.
+
+Every model of the evaluation answers the dataset through the deployment's router (models in
+parallel), each answer appended to ``predictions.jsonl`` as it comes, so a killed job resumes where
+it stopped; then everything is scored and the reports written.  SIGTERM (cancel) stops new requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import sys
+import time
+import traceback
+from pathlib import Path
+
+from ...inference import client
+from .engines import LLAMA_CPP
+from .evaluations import FINISHED, EvaluationStore, evaluation_dir
+
+#: requests in flight per model when its server's own concurrency is unknown
+CONCURRENCY = 4
+PROGRESS_EVERY_S = 0.3
+
+
+def model_concurrency(deployment_row: dict | None, models: list[str], engine: str) -> dict[str, int]:
+    """Each model at the concurrency its servers decode together (llama.cpp's slots, vLLM's
+    max-num-seqs, times the replicas the router spreads it over): more would only queue in the
+    engine, fewer would leave slots idle."""
+    from .engines import server_specs
+
+    found: dict[str, int] = {}
+    try:
+        record = (deployment_row or {})["record"]
+        replicas = int(record.get("instance_count") or 1)
+        for spec in server_specs(record["multi_model_config"], engine, [0], replicas):
+            for name in spec.names:
+                found[name] = found.get(name, 0) + spec.concurrency
+    except (KeyError, TypeError, ValueError):
+        pass  # an unusual record: the default
+    return {m: max(1, found.get(m, CONCURRENCY)) for m in models}
+
+
+def read_predictions(path: Path) -> dict[str, dict[int, object]]:
+    from ...evaluation.runner import Prediction
+
+    done: dict[str, dict[int, Prediction]] = {}
+    if not path.exists():
+        return done
+    for line in path.read_text().splitlines():
+        try:
+            p = Prediction.from_dict(json.loads(line))
+        except (json.JSONDecodeError, TypeError):
+            continue  # the half-written last line of a killed job
+        done.setdefault(p.model, {})[p.index] = p
+    return done
+
+
+async def run(data_dir: Path, evaluation_id: str) -> int:
+    from ...evaluation.datasets import parse_dataset
+    from ...evaluation.report import model_report, write_reports
+    from ...evaluation.runner import generate, score_model
+    from .platform import LocalPlatform
+
+    platform = LocalPlatform(data_dir=data_dir)
+    store = EvaluationStore(platform.store.path)
+    row = store.get(evaluation_id)
+    if row is None or row["state"] in FINISHED:
+        return 0
+    record = row["record"]
+    directory = evaluation_dir(data_dir, evaluation_id)
+    rows = parse_dataset((directory / "dataset.jsonl").read_bytes())
+    models, metrics = record["models"], [(m["name"], m["args"]) for m in record["metrics"]]
+    params = record["spec"]["model_parameters"]
+    predictions_file = directory / "predictions.jsonl"
+    resume = read_predictions(predictions_file)
+    # rows a previous run failed on are tried again; only answered ones count as done
+    resume = {m: {i: p for i, p in ps.items() if not p.error} for m, ps in resume.items()}
+    if not store.set_state_unless(evaluation_id, "IN_PROGRESS", None, FINISHED):
+        return 0
+    now = time.time()
+    for m in models:
+        store.update_model(evaluation_id, m, state="IN_PROGRESS", started_on=now, rows_done=len(resume.get(m, {})))
+
+    wants_perplexity = any(n == "perplexity_score" for n, _ in metrics)
+    cancel = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, cancel.set)
+    deployment = platform.get_deployment(row["deployment_id"])
+
+    async def chat(model: str, body: dict) -> dict:
+        data = json.dumps(body).encode()
+        url, headers = platform.inference_request(deployment, "/v1/chat/completions", data, False)
+        return await client.post_json(url, data, headers)
+
+    out = open(predictions_file, "a")  # noqa: SIM115 — open for the whole run, one line per answer
+    last: dict[str, float] = {}
+
+    def on_prediction(p) -> None:
+        out.write(json.dumps(p.as_dict()) + "\n")
+        out.flush()
+
+    def progress(model: str, done: int, total: int, failed: int) -> None:
+        if done == total or time.monotonic() - last.get(model, 0) > PROGRESS_EVERY_S:
+            last[model] = time.monotonic()
+            store.update_model(evaluation_id, model, rows_done=done, rows_failed=failed)
+
+    generation_started = time.perf_counter()
+    try:
+        done = await generate(
+            rows,
+            models,
+            chat,
+            params,
+            concurrency=model_concurrency(platform.store.deployment(row["deployment_id"]), models, platform.engine),
+            want_logprobs=wants_perplexity,
+            # llama-server can be made to generate the reference (a grammar) and report its logprobs
+            score_reference=wants_perplexity and platform.engine == LLAMA_CPP,
+            resume=resume,
+            on_prediction=on_prediction,
+            progress=progress,
+            cancel=cancel,
+        )
+    finally:
+        out.close()
+    if cancel.is_set() or (store.get(evaluation_id) or {}).get("state") == "CANCELED":
+        store.set_state_unless(evaluation_id, "CANCELED", "canceled by the user", ("SUCCEEDED", "FAILED"))
+        for m in models:
+            store.update_model(evaluation_id, m, state="CANCELED")
+        return 0
+
+    scoring_started = time.perf_counter()
+    reports = []
+    for m in models:
+        scores = score_model(rows, m, done[m], metrics)
+        meta = {
+            "evaluation_id": evaluation_id,
+            "evaluation_name": row["name"],
+            "evaluation_source_id": row["deployment_id"],
+            "model_parameters": params,
+        }
+        reports.append(model_report(rows, scores, meta))
+    written = write_reports(Path(record["report_path"]), reports)
+    _write_stats(directory, scoring_started - generation_started, time.perf_counter() - scoring_started)
+    answered = {r["model"]: r["generation"]["answered"] for r in reports}
+    for r in reports:
+        m, failed = r["model"], r["generation"]["failed"]
+        store.update_model(
+            evaluation_id,
+            m,
+            state="SUCCEEDED" if answered[m] else "FAILED",
+            rows_done=len(rows),
+            rows_failed=failed,
+            report=written[m],
+        )
+    if any(answered.values()):
+        partial = [f"{m}: {len(rows) - n} of {len(rows)} rows failed" for m, n in answered.items() if n < len(rows)]
+        store.set_state_unless(evaluation_id, "SUCCEEDED", "; ".join(partial) or None, FINISHED)
+    else:
+        first = next((p.error for p in done[models[0]].values() if p.error), "no answers")
+        store.set_state_unless(evaluation_id, "FAILED", f"no model answered: {first}", FINISHED)
+    return 0
+
+
+def _write_stats(directory: Path, generation_s: float, scoring_s: float) -> None:
+    """Where this run's time and memory went (read by bench/evaluation_bench.py)."""
+    import resource
+
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+    stats = {"generation_s": round(generation_s, 3), "scoring_s": round(scoring_s, 3), "peak_rss_mb": round(peak_mb)}
+    (directory / "stats.json").write_text(json.dumps(stats))
+
+
+def main(argv: list[str]) -> int:
+    data_dir, evaluation_id = Path(argv[0]), argv[1]
+    try:
+        return asyncio.run(run(data_dir, evaluation_id))
+    except Exception as exc:
+        traceback.print_exc()
+        store = EvaluationStore(data_dir / "local.sqlite")
+        store.set_state_unless(evaluation_id, "FAILED", f"{type(exc).__name__}: {exc}", FINISHED)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

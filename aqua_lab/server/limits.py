@@ -1,0 +1,13 @@
+"""What one REST request may ask of the server, in one place: ``openapi.json`` documents these
+numbers and the handlers enforce them, so a client can read the limit it hit."""
+
+from __future__ import annotations
+
+#: a request body larger than this is refused with 413 before it is parsed (chat prompts included:
+#: a local model server takes at most the same, and 1 MiB of text is far past any model's context)
+MAX_BODY_BYTES = 1024 * 1024
+#: JSON nested deeper than this is refused with 400 (Python's parser would hit its recursion limit)
+MAX_JSON_DEPTH = 64
+#: ``GET deployments/{id}/logs?lines=`` takes 0 … this many lines
+MAX_LOG_LINES = 10_000
+DEFAULT_LOG_LINES = 200

