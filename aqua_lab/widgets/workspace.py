@@ -15,9 +15,9 @@ from .planning import GpuSplit, ModelPicker
 
 #: what each platform lets a user do, in the widgets' words
 ABOUT = {
-    "local": "This machine: deploy, chat and compare for real; add model files of your own under the model list.",
+    "local": "This machine: deploy, chat, compare and evaluate for real; add model files of your own below the list.",
     "bundled": "Plan only: OCI's service models and GPU shapes as shipped. Switch to local or oci to deploy.",
-    "oci": "OCI Data Science: deploy model groups in your compartment, then chat and compare.",
+    "oci": "OCI Data Science: deploy model groups in your compartment, then chat, compare and evaluate.",
 }
 
 
