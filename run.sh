@@ -6,6 +6,7 @@
 #   ./run.sh ARGS…     aqua-lab ARGS…  (e.g. ./run.sh plan --model_ids 'phi-4,gemma-2b')
 set -euo pipefail
 AQUA_LAB_EXTRAS="local,evaluation" . "$(dirname "$0")/scripts/venv.sh"
+export AQUA_LAB_CLI=./run.sh  # the CLI's hints then print commands that work as shown
 if [ "$#" -gt 0 ]; then
   exec aqua-lab "$@"
 fi
@@ -23,5 +24,26 @@ args=(--no-browser --ip=127.0.0.1 --port="$port" --ServerApp.root_dir="$PWD/note
 if [ "$(id -u)" = 0 ]; then
   args+=(--allow-root)
 fi
-echo "==> JupyterLab on http://127.0.0.1:$port/lab (token below); aqua_lab's API at /aqua/ (see /aqua/openapi.json)" >&2
-exec jupyter lab "${args[@]}"
+token="${JUPYTER_TOKEN:-$(python -c 'import secrets; print(secrets.token_hex(24))')}"
+args+=(--IdentityProvider.token="$token")
+jupyter lab "${args[@]}" &
+lab=$!
+trap 'kill -INT "$lab" 2>/dev/null || true; wait "$lab"' INT TERM
+# the "next" lines come once JupyterLab answers, so its start-up log does not scroll them away
+python - "$port" <<'PY' || true
+import sys, time, urllib.request
+for _ in range(240):
+    try:
+        urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/api", timeout=1)
+        break
+    except Exception:
+        time.sleep(0.25)
+PY
+{
+  echo
+  echo "==> next: open http://127.0.0.1:$port/lab/tree/quickstart_local.ipynb?token=$token"
+  echo "    aqua_lab's REST API: http://127.0.0.1:$port/aqua/openapi.json (header: Authorization: token $token)"
+  echo "    the CLI: ./run.sh deployment list --table    (Ctrl-C stops JupyterLab; deployments keep running)"
+  echo
+} >&2
+wait "$lab"

@@ -6,6 +6,7 @@ Field names follow the AQUA seeds (``gpu_count``, ``instance_shape``, ``model_id
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any, Literal
 
@@ -53,6 +54,40 @@ class Shape(BaseModel):
     @property
     def per_gpu_memory_in_gbs(self) -> float | None:
         return self.gpu_specs.per_gpu_memory_in_gbs if self.gpu_specs else None
+
+    @property
+    def is_cpu(self) -> bool:
+        """A CPU machine as a shape (the local platform): its "GPUs" are cores, its GPU memory RAM."""
+        return bool(self.gpu_specs and self.gpu_specs.gpu_type == "CPU")
+
+    def unit(self, count: int = 2) -> str:
+        """What one slot of this shape is, in the machine's words: a core on CPU, a GPU otherwise."""
+        word = "core" if self.is_cpu else "GPU"
+        return word if count == 1 else word + "s"
+
+    @property
+    def memory_word(self) -> str:
+        return "RAM" if self.is_cpu else "GPU memory"
+
+
+_GPU_WORDS = [
+    (re.compile(r"\bGPU memory\b"), "RAM"),
+    (re.compile(r"\bGPU\(s\)"), "core(s)"),
+    (re.compile(r"\bGPUs\b"), "cores"),
+    (re.compile(r"\bGB/GPU\b"), "GB/core"),
+    (re.compile(r"(?<![-.\w])GPU(?![-_.\w]| shape)"), "core"),
+    (re.compile(r"-GPU\b"), "-core"),
+]
+
+
+def machine_words(text: str, shape: Shape | None) -> str:
+    """``text`` in the words of ``shape``: on a CPU machine its "GPUs" are cores and their memory is
+    RAM (the planner speaks of GPUs everywhere; a user of LOCAL.CPU.2 should read "cores")."""
+    if shape is None or not shape.is_cpu or not text:
+        return text
+    for pattern, word in _GPU_WORDS:
+        text = pattern.sub(word, text)
+    return text
 
 
 # --------------------------------------------------------------------------------------------------
@@ -399,7 +434,7 @@ class DeploymentSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     models: list[ModelSpec]
-    instance_shape: str
+    instance_shape: str | None = Field(default=None, description="the shape (local: this machine when left out)")
     display_name: str
     deployment_type: DeploymentType = "MULTI"
     description: str | None = None
@@ -626,6 +661,11 @@ class Deployment(BaseModel):
     access_log_id: str | None = None
     predict_log_id: str | None = None
     scaling: Scaling | None = None
+    slots: list[int] = Field(
+        default_factory=list,
+        description="local: the cores (CPU machine) or GPUs it owns while it runs, so no other deployment takes them",
+    )
+    warnings: list[str] = Field(default_factory=list, description="what the platform noted when it placed it")
 
     @model_validator(mode="after")
     def _ads_defaults(self) -> Deployment:

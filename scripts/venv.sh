@@ -22,10 +22,12 @@ fi
 # shellcheck disable=SC1091
 . .venv/bin/activate
 
-# Reinstall only when the project's metadata changed since the last install.
+# Reinstall only when the project's metadata changed since the last install that covers these extras.
+# shellcheck disable=SC1091
+. "$(dirname "${BASH_SOURCE[0]}")/stamps.sh"
 stamp=".venv/.aqua_lab-installed-${AQUA_LAB_EXTRAS:-core}"
-if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
-  echo "==> installing aqua_lab${AQUA_LAB_EXTRAS:+[$AQUA_LAB_EXTRAS]} into .venv (first time: a few minutes)" >&2
+if ! installed_for "${AQUA_LAB_EXTRAS:-core}"; then
+  echo "==> installing aqua_lab${AQUA_LAB_EXTRAS:+[$AQUA_LAB_EXTRAS]} into .venv ($(install_note))" >&2
   # A .venv made before the engine moved to llama-server has llama-cpp-python, natively built with
   # AMX (it crashes on AMX Xeons); nothing imports it any more, but leave no crashing engine behind.
   python -m pip uninstall --quiet --yes llama-cpp-python >/dev/null 2>&1 || true

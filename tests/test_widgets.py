@@ -62,7 +62,7 @@ def test_the_fuller_split_is_offered_and_taken_in_one_click(bundled):
     assert split.alternative.description == "Use the split that fills 3 GPUs (+1)"
     split.alternative.click()
     assert [c.value for c in split.overrides.children] == [1, 2]
-    assert "valid: 3 GPU(s) on BM.GPU.A10.4" in split.validation.value
+    assert "valid: 3 GPUs of BM.GPU.A10.4" in split.validation.value
     assert "--served-model-name codellama/CodeLlama-7b-Instruct-hf --seed 42 --tensor-parallel-size 2" in (
         split.validation.value
     )
@@ -297,3 +297,197 @@ def test_the_metrics_view_plots_each_model(bundled):
     panel = DeploymentsPanel(bundled)
     assert panel.show_metrics() is None
     assert "Pick a deployment first" in panel.metrics_box.children[0].value
+
+
+# --------------------------------------------------------------------------------------------------
+# a newcomer's clicks: copies of one model, registering a model file
+
+
+def test_a_model_is_picked_twice_by_its_copies_box_with_its_served_names(local):
+    app = AquaLabWidget(local)
+    app.picker.choices.value = (SMOLLM2_ID,)  # one click in the list
+    assert app.picker.selected == [SMOLLM2_ID]
+    (row,) = app.picker.copies.children
+    row.children[0].value = 2  # the copies box
+    assert app.picker.selected == [SMOLLM2_ID, SMOLLM2_ID]
+    assert "served as SmolLM2-135M-Instruct, SmolLM2-135M-Instruct-2" in row.children[1].value
+    shape = local.shapes()[0]
+    app.split.override_shape.value = shape.name
+    assert len(app.split.overrides.children) == 2
+    names = [m.model_name for m in app.split.spec("two").models]
+    assert names == [None, "SmolLM2-135M-Instruct-2"]
+    app.picker.add_copy(SMOLLM2_ID)
+    assert app.picker.selected.count(SMOLLM2_ID) == 3
+
+
+def test_the_register_box_adds_a_gguf_and_a_lora_and_forgets_them(local, tmp_path):
+    from aqua_lab.platforms.local.models import smollm2_path
+    from tests.helpers.lora import write_lora_gguf
+
+    picker = ModelPicker(local)
+    box = picker.register
+    assert box in picker.children
+    box.submit()
+    assert "Path: give the file" in box.result.value
+    box.path.value = str(tmp_path / "missing.gguf")
+    box.submit()
+    assert "missing.gguf" in box.result.value and "aqua-lab" not in box.result.value
+    box.path.value, box.model_name.value = str(smollm2_path()), "my-smol"
+    base = box.submit()
+    assert base is not None and "registered" in box.result.value
+    assert base.id in [v for _, v in picker.choices.options]
+    box.path.value, box.base.value = str(write_lora_gguf(tmp_path / "w.gguf")), base.id
+    adapter = box.submit()
+    assert adapter is not None and adapter.fine_tuned_from == base.id
+    box.forget.value = base.id
+    box.remove()
+    assert "base of the adapters" in box.result.value
+    box.forget.value = adapter.id
+    box.remove()
+    box.forget.value = base.id
+    box.remove()
+    assert "unregistered" in box.result.value
+    assert base.id not in [v for _, v in picker.choices.options]
+    assert SMOLLM2_ID not in [v for _, v in box.forget.options]  # the packaged model is not offered for removal
+
+
+def test_platforms_that_cannot_register_offer_no_register_box(bundled):
+    assert ModelPicker(bundled).register not in ModelPicker(bundled).children
+
+
+def test_a_cpu_machine_is_told_in_cores_and_ram_and_widgets_give_no_cli_hints(local, bundled):
+    shape = local.shapes()[0]
+    if not shape.is_cpu:
+        pytest.skip("this machine has GPUs")
+    split = GpuSplit(local)
+    split.refresh([SMOLLM2_ID])
+    seen = re.sub(r"<[^>]+>", " ", split.table.value)  # the text a user reads, not the markup
+    assert "cores used" in seen and "RAM" in seen and "GPU" not in seen, seen
+    split.override_shape.value = shape.name
+    assert f"valid: {shape.gpu_count} cores of {shape.name}" in split.validation.value
+    split.overrides.children[0].value = 1
+    assert "valid: 1 core of" in split.validation.value
+    too_many = local.plan([SMOLLM2_ID] * (shape.gpu_count + 1))
+    assert "core" in split._render(too_many) or "core" in too_many.incompatible_shapes[shape.name][0]
+    assert "GPU" not in " ".join(too_many.incompatible_shapes[shape.name]) + (too_many.error_message or "")
+
+    picker = ModelPicker(bundled)
+    split = GpuSplit(bundled, picker)
+    picker.pick("google/gemma-2b")
+    split.override_shape.value = "VM.GPU.A10.2"
+    panel = DeployPanel(bundled, split)
+    panel.button.click()
+    panel.wait(10)
+    assert "only plans" in panel.status.value
+    assert "--platform" not in panel.status.value and "aqua-lab" not in panel.status.value
+
+
+@pytest.mark.oci
+def test_one_app_switches_platform_in_place_keeping_the_picks_the_other_knows(tmp_path, monkeypatch):
+    from aqua_lab.emulator import Emulator, seed_from_bundled, write_api_key_config
+    from aqua_lab.service import PlatformSettings
+
+    monkeypatch.setenv("OCI_SDK_DEFAULT_RETRY_ENABLED", "false")
+    emulator = Emulator(polls_to_active=1).start()
+    try:
+        seed_from_bundled(emulator, "ocid1.compartment.oc1..svc")
+        settings = PlatformSettings(
+            data_dir=str(tmp_path / "data"),
+            oci_config_file=str(write_api_key_config(emulator, tmp_path)),
+            compartment_id="ocid1.compartment.oc1..mine",
+            project_id="ocid1.datascienceproject.oc1..p",
+            service_compartment_id="ocid1.compartment.oc1..svc",
+            oci_endpoint=emulator.url,
+        )
+        app = AquaLabWidget("bundled", settings=settings)
+        assert "Plan only" in app.about.value and "Switch to local or oci to deploy" in app.about.value
+        app.picker.pick("google/gemma-2b", "microsoft/phi-2", primary="microsoft/phi-2")
+        app.platform_choice.value = "oci"  # the user's click
+        assert app.service.platform_name == "oci" and "OCI Data Science" in app.about.value
+        names = {m.id: m.name for m in app.picker.models}
+        picked = [names[i] for i in app.picker.selected]
+        assert len(picked) == 2 and "gemma" in picked[0] and "phi-2" in picked[1], picked
+        assert app.picker.primary == app.picker.selected[1]
+        assert app.split.plan is not None and app.split.plan.gpu_allocation  # planned again on OCI's shapes
+        app.platform_choice.value = "local"
+        assert app.service.platform_name == "local" and "This machine" in app.about.value
+        assert app.picker.selected == [] and "no longer picked" in app.about.value
+        assert app.tabs.children[0].children[0] is app.picker  # the tabs show the new panels
+    finally:
+        emulator.stop()
+
+
+def test_a_platform_that_cannot_start_leaves_the_app_where_it_was(bundled, monkeypatch, tmp_path):
+    monkeypatch.setenv("OCI_CONFIG_LOCATION", str(tmp_path / "no-config"))
+    monkeypatch.delenv("OCI_RESOURCE_PRINCIPAL_VERSION", raising=False)
+    app = AquaLabWidget(bundled)
+    app.picker.pick("google/gemma-2b")
+    app.platform_choice.value = "oci"
+    assert app.platform_choice.value == "bundled" and app.service is bundled
+    assert "oci is not available here" in app.about.value and app.picker.selected == ["google/gemma-2b"]
+
+
+# --------------------------------------------------------------------------------------------------
+# polish seen in screenshots (against the in-memory platform: no servers)
+
+
+@pytest.fixture
+def memory():
+    from tests.helpers.memory_platform import MemoryPlatform
+
+    return AquaLabService(MemoryPlatform(polls_to_active=1))
+
+
+def _spec(name="m"):
+    from aqua_lab.domain import DeploymentSpec
+
+    return DeploymentSpec(
+        models=[{"model_id": "m-a", "gpu_count": 1}], instance_shape="VM.GPU.A10.2", display_name=name
+    )
+
+
+def test_the_primary_box_reads_no_primary_and_the_deployment_box_is_never_empty(memory):
+    picker = ModelPicker(memory)
+    assert picker.primary_choice.label == "no primary" and picker.primary is None
+    picker.pick("m-a", "m-b", primary="m-b")
+    assert picker.primary == "m-b"
+    picker.primary_choice.value = ""
+    assert picker.primary is None and picker.primary_choice.label == "no primary"
+
+    deployment = memory.wait(memory.create_deployment(_spec("only one")).id, timeout=5, interval=0)
+    app = AquaLabWidget(memory)
+    assert app.deployments.choice.value == deployment.id  # one deployment: it is chosen already
+    assert isinstance(app.open_chat(app.deployments.choice.value), ChatPanel)
+
+
+def test_override_labels_are_whole_and_line_up_and_reasons_are_grouped(bundled):
+    split = GpuSplit(bundled)
+    split.refresh(["meta-llama/Meta-Llama-3.1-8B-Instruct", "google/gemma-2b"])
+    split.override_shape.value = next(iter(split.plan.gpu_allocation))
+    labels = [c.description for c in split.overrides.children]
+    assert "meta-llama/Meta-Llama-3.1-8B-Instruct" in labels or "Meta-Llama-3.1-8B-Instruct" in labels
+    assert len({c.style.description_width for c in split.overrides.children}) == 1
+    reasons = split.plan.incompatible_shapes
+    lines = split.reasons.value.count('class="aqua-reason"')
+    distinct = {r for rs in reasons.values() for r in rs}
+    assert lines == len(distinct) < sum(len(rs) for rs in reasons.values())  # one line per reason
+    for reason in distinct:
+        assert split.reasons.value.count(re.sub("&", "&amp;", reason).replace("'", "&#x27;")) == 1
+
+
+def test_a_failed_answer_leaves_no_empty_turn_and_a_deleted_deployment_is_not_offered(memory):
+    deployment = memory.wait(memory.create_deployment(_spec()).id, timeout=5, interval=0)
+    app = AquaLabWidget(memory)
+    chat = app.open_chat(deployment.id)
+    chat.ask("Hello?")  # the endpoint refuses connections: the answer fails
+    chat.wait(30)
+    assert chat.status.value and "aqua-error" in chat.status.value
+    assert chat.histories[chat.model.value] == []  # nothing to send back with the next message
+    assert chat.prompt.value == "Hello?"  # ready to retry
+    memory.delete(deployment.id)  # as a later cell would
+    chat.ask("again")
+    assert "was deleted" in chat.status.value and chat.send_button.disabled
+    app.tabs.selected_index = 2
+    assert "DELETED" in app.deployments.table.value
+    app.tabs.selected_index = 3  # back to Chat: the deleted deployment is no longer offered
+    assert "was deleted" in app.chat_box.children[0].value

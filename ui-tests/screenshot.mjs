@@ -36,6 +36,18 @@ try {
   const chat = page.locator(".widget-vbox:has(.aqua-turn)").first();
   await chat.scrollIntoViewIfNeeded();
   await chat.screenshot({ path: join(out, "chat.png") });
+  await page.waitForSelector(".aqua-held", { timeout: 60000 });
+  const apps = page.locator(".jp-OutputArea-output:has(.widget-tab)");
+  const shoot = async (locator, name) => {
+    await page.setViewportSize({ width: 1280, height: 2800 }); // a whole app fits: no cut-off shots
+    await locator.scrollIntoViewIfNeeded();
+    await page.waitForTimeout(300);
+    await locator.screenshot({ path: join(out, name) });
+  };
+  await shoot(apps.nth(0), "app.png");
+  await shoot(apps.nth(1), "bundled-app.png");
+  await page.setViewportSize({ width: 1280, height: 1000 });
+  await split.scrollIntoViewIfNeeded();
   await page.screenshot({ path: join(out, "lab.png"), fullPage: false });
   // the same widgets in the dark theme (they take their text colours from Jupyter's CSS variables)
   await page.click("text=Settings");
@@ -43,7 +55,17 @@ try {
   await page.click("text=JupyterLab Dark");
   await page.waitForTimeout(2000);
   await page.screenshot({ path: join(out, "lab-dark.png"), fullPage: false });
+  await shoot(split, "split-dark.png");
+  await shoot(apps.nth(0), "app-dark.png");
+  await shoot(apps.nth(1), "bundled-app-dark.png");
   const found = await page.evaluate(() => ({
+    held: document.querySelectorAll(".aqua-held").length,
+    heldBy: [...new Set([...document.querySelectorAll(".aqua-held")].map((e) => e.dataset.heldBy))],
+    copies: [...document.querySelectorAll("label")].filter((l) => l.textContent.trim() === "copies").length,
+    served: document.body.innerText,
+    primary: [...document.querySelectorAll("select")]
+      .map((s) => s.selectedOptions[0]?.textContent?.replace(/\u00a0/g, " ").trim())
+      .find((t) => t === "no primary") ?? "",
     gpuCells: document.querySelectorAll(".aqua-gpu").length,
     owners: [...new Set([...document.querySelectorAll(".aqua-gpu")].map((e) => e.dataset.owner))],
     shapes: document.querySelectorAll(".aqua-shape").length,

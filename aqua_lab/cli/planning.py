@@ -4,11 +4,12 @@ checking a request (``validate``) or previewing the OCI bodies it becomes (``pay
 from __future__ import annotations
 
 import argparse
+import re
 import string
 
 from pydantic import ValidationError
 
-from ..domain import CapacityInputs, MemoryFit, Plan, ValidationResult
+from ..domain import CapacityInputs, MemoryFit, Plan, Shape, ValidationResult, machine_words
 from ..errors import InvalidInput
 from ..service import AquaLabService
 from .common import (
@@ -24,7 +25,7 @@ from .common import (
 )
 
 
-def render_plan(result: Plan, service: AquaLabService, show_all: bool = False) -> str:
+def render_plan(result: Plan, service: AquaLabService, show_all: bool = False, verbose: bool = False) -> str:
     lines = []
     letters: dict[str, str] = {}
     for model_id in result.deployment_config:
@@ -37,26 +38,31 @@ def render_plan(result: Plan, service: AquaLabService, show_all: bool = False) -
     for shape_name, shape_plan in result.gpu_allocation.items():
         shape = shapes.find(shape_name)
         gpu = ""
+        unit = shape.unit if shape else (lambda n=2: "GPU" if n == 1 else "GPUs")
         if shape and shape.gpu_specs:
             memory = f"{shape.per_gpu_memory_in_gbs:g} GB" if shape.per_gpu_memory_in_gbs else "memory unknown"
-            gpu = f"{shape.gpu_count} × {shape.gpu_specs.gpu_type or 'GPU'} {memory}"
+            if shape.is_cpu:  # a CPU machine: its slots are cores sharing its RAM
+                gpu = f"{shape.gpu_count} cores, {memory} RAM each"
+            else:
+                gpu = f"{shape.gpu_count} × {shape.gpu_specs.gpu_type or 'GPU'} {memory}"
 
         def cells(models=None, plan=shape_plan):
             return "|" + "|".join(letters[o] if o else "·" for o in plan.gpu_owners(models)) + "|"
 
         lines.append("")
-        lines.append(f"{shape_name}  ({gpu})  uses {shape_plan.used_gpus}/{shape_plan.total_gpus_available} GPUs")
-        lines.append("  GPUs  " + cells())
+        lines.append(f"{shape_name}  ({gpu})  uses {shape_plan.used_gpus}/{shape_plan.total_gpus_available} {unit()}")
+        lines.append(f"  {unit():<5} " + cells())
         for m in shape_plan.models:
             star = " *primary" if m.ocid == result.primary_model_id else ""
             est = " (estimated)" if m.estimated else ""
             mem = f"{m.gpu_memory_in_gbs:g} GB" if m.gpu_memory_in_gbs else ""
             params = " ".join(m.parameters.values())
             name = m.model_name or m.ocid
-            row = f"  {letters[m.ocid]} {name:<44} {m.gpu_count} GPU  {mem:>7}{est}{star}  {params}"
+            count = f"{m.gpu_count} {unit(m.gpu_count) if shape and shape.is_cpu else 'GPU'}"
+            row = f"  {letters[m.ocid]} {name:<44} {count}  {mem:>7}{est}{star}  {params}"
             lines.append(row.rstrip())
             if m.memory is not None:
-                lines.append("      " + _memory_cell(m.memory, m.suggested_parameters))
+                lines.append("      " + machine_words(_memory_cell(m.memory, m.suggested_parameters), shape))
         for note in shape_plan.notes:
             lines.append(f"  note: {note}")
         for alt in shape_plan.alternatives:
@@ -74,9 +80,34 @@ def render_plan(result: Plan, service: AquaLabService, show_all: bool = False) -
             lines.append(f"  {shape_name}: " + "; ".join(reasons))
         if hidden:
             lines.append(f"  (+{hidden} shapes no selected model is configured for; --all shows them)")
-    for warning in result.warnings:
+    for warning in result.warnings if verbose else condensed(result.warnings):
         lines.append(f"warning: {warning}")
     return "\n".join(lines).lstrip("\n")
+
+
+_AT_PATH = re.compile(r"^(?P<head>.*?): \$(?P<path>\S+) (?P<tail>.*)$")
+
+
+def condensed(warnings: list[str]) -> list[str]:
+    """One line for a data warning that repeats per shape (phi-4's ``gpu_count`` 5 on four shapes),
+    naming where; ``--verbose`` prints each."""
+    groups: dict[tuple[str, str, str], list[str]] = {}
+    plain: list[str] = []
+    for warning in warnings:
+        found = _AT_PATH.match(warning)
+        if not found:
+            plain.append(warning)
+            continue
+        field = found["path"].rsplit(".", 1)[-1]
+        shape = re.search(r"\['([^']+)'\]", found["path"])
+        groups.setdefault((found["head"], field, found["tail"]), []).append(shape[1] if shape else found["path"])
+    out = []
+    for (head, field, tail), where in groups.items():
+        if len(where) == 1:
+            out.append(f"{head}: {field} {tail} ({where[0]})")
+        else:
+            out.append(f"{head}: {field} {tail} on {len(where)} shapes ({', '.join(where)}; --verbose for each)")
+    return out + plain
 
 
 def _memory_cell(fit: MemoryFit, suggested: str | None) -> str:
@@ -96,6 +127,8 @@ def _number(value: float | None) -> float | int | None:
 
 
 def cmd_list_shapes(args: argparse.Namespace) -> str:
+    if args.table:
+        return shapes_table(service_for(args).shapes())
     rows = []
     for s in service_for(args).shapes():
         gpu = None
@@ -140,7 +173,7 @@ def cmd_get_config(args: argparse.Namespace) -> str:
 
 def cmd_plan(args: argparse.Namespace) -> str:
     result, service = _plan_from_args(args)
-    return dump(result) if args.json else render_plan(result, service, args.all)
+    return dump(result) if args.json else render_plan(result, service, args.all, args.verbose)
 
 
 def cmd_validate(args: argparse.Namespace) -> str:
@@ -175,11 +208,24 @@ def add_plan_options(p: argparse.ArgumentParser) -> None:
     what_if.add_argument("--gpu_memory_utilization", type=float, help="share of each GPU vLLM may use (default 0.9)")
 
 
+def shapes_table(shapes: list[Shape]) -> str:
+    """One line per shape, in its own words (a CPU machine: cores and RAM)."""
+    rows = [f"{'SHAPE':<24} {'SERIES':<12} {'SLOTS':>9} {'MEMORY EACH':>12} {'CORES':>6} {'RAM':>8}"]
+    for s in shapes:
+        memory = f"{s.per_gpu_memory_in_gbs:g} GB" if s.per_gpu_memory_in_gbs else "?"
+        slots = f"{s.gpu_count} {s.unit(s.gpu_count)}" if s.gpu_count else "-"
+        ram = f"{s.memory_in_gbs:g} GB" if s.memory_in_gbs else ""
+        cores = "" if s.core_count is None else str(s.core_count)
+        rows.append(f"{s.name:<24} {s.shape_series or '':<12} {slots:>9} {memory:>12} {cores:>6} {ram:>8}")
+    return "\n".join(rows)
+
+
 def add_deployment_verbs(dverbs: argparse._SubParsersAction) -> None:
     """``aqua-lab deployment list_shapes | get_multimodel_deployment_config | validate | payload``."""
     p = dverbs.add_parser("list_shapes", help="shapes with their GPU specs, one JSON object each (ADS's framing)")
     add_platform(p, "bundled")
     p.add_argument("--compartment_id", help="OCI: the shapes offered in this compartment")
+    p.add_argument("--table", action="store_true", help="a table instead of JSON")
     add_array(p)
     p.set_defaults(run=cmd_list_shapes)
     p = dverbs.add_parser(
@@ -203,4 +249,5 @@ def add_top_verbs(verbs: argparse._SubParsersAction) -> None:
     p.add_argument("--shape", help="only this shape")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.add_argument("--all", action="store_true", help="list every incompatible shape")
+    p.add_argument("--verbose", action="store_true", help="every data warning, one line each")
     p.set_defaults(run=cmd_plan)

@@ -67,8 +67,10 @@ def validate_deployment(
         raise InvalidInput(Problem("models", "no models given", 'add entries like {"model_id": "…", "gpu_count": 1}'))
     problems += _check_type(spec)
 
-    shape = shapes.find(spec.instance_shape)
-    if shape is None:
+    shape = shapes.find(spec.instance_shape) if spec.instance_shape else None
+    if spec.instance_shape is None:
+        problems.append(Problem("instance_shape", "missing", "name the shape, e.g. VM.GPU.A10.2"))
+    elif shape is None:
         problems.append(
             Problem("instance_shape", f"unknown shape {spec.instance_shape!r}", shapes.suggest(spec.instance_shape))
         )

@@ -97,12 +97,28 @@ class Platform(ABC):
         """What a cached catalog answer depends on besides the model id (OCI: region, compartment)."""
         return (self.name,)
 
+    def planning_shapes(self) -> list[Shape]:
+        """The shapes as plans should see them: a machine shared with running deployments offers
+        only what they leave free (the local platform); a cloud's shapes are all on offer."""
+        return self.list_shapes()
+
+    def capacity_note(self) -> str | None:
+        """What running deployments hold of the shapes, when that limits a plan (else None)."""
+        return None
+
     def default_shape(self) -> str | None:
         """The shape a deployment gets when the request names none (a machine that is one shape)."""
         return None
 
+    #: whether :meth:`register_model` adds models (fronts offer registration only then)
+    registers_models = False
+
     def register_model(self, path: str, name: str | None = None, base_model_id: str | None = None) -> CatalogModel:
-        raise Unsupported(self.name, f"the {self.name} platform cannot register model files; use --platform local")
+        raise Unsupported(self.name, f"the {self.name} platform cannot register model files; the local platform can")
+
+    def unregister_model(self, model_id: str) -> CatalogModel:
+        """Forget a registered model (its files stay where they are)."""
+        raise Unsupported(self.name, f"the {self.name} platform has no registered model files to remove")
 
     # deployments ----------------------------------------------------------------------------------
 

@@ -9,7 +9,7 @@ from ..errors import AquaLabError, NotFound
 from ..planning.params import VLLM_PARAMS
 from .base import Platform
 
-PLAN_ONLY = "the bundled catalog only plans; deploy with --platform local (this machine) or --platform oci"
+PLAN_ONLY = "the bundled catalog only plans; deploy on the local platform (this machine) or on OCI"
 
 
 class BundledPlatform(Platform):

@@ -42,7 +42,7 @@ from ..errors import AquaLabError, InvalidInput, NotFound, Problem, shown
 from ..service import AsyncAquaLabService, window_seconds
 from .errors import BadRequest, PayloadTooLarge, to_response
 from .limits import DEFAULT_LOG_LINES, MAX_BODY_BYTES, MAX_JSON_DEPTH, MAX_LOG_LINES
-from .models import DataList, Logs, PlanRequest, PlatformInfo
+from .models import DataList, Logs, PlanRequest, PlatformInfo, RegisterModelRequest
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -213,6 +213,21 @@ class Models(AquaLabHandler):
     @authorized
     async def get(self) -> None:
         self.reply(DataList[CatalogModel](data=await self.service().models()))
+
+    @web.authenticated
+    @authorized
+    async def post(self) -> None:
+        request = self.read(RegisterModelRequest)
+        model = await self.service().register_model(request.path, request.name, request.base_model_id)
+        self.set_header("Location", url_path_join(self.base_url, "aqua", "models", url_escape(model.id)))
+        self.reply(model, status=201)
+
+
+class OneModel(AquaLabHandler):
+    @web.authenticated
+    @authorized
+    async def delete(self, model_id: str) -> None:
+        self.reply(await self.service().unregister_model(model_id))
 
 
 class ModelConfig(AquaLabHandler):

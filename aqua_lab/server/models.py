@@ -34,6 +34,17 @@ class PlanRequest(CapacityInputs):
         return CapacityInputs(**self.model_dump(include=set(CapacityInputs.model_fields)))
 
 
+class RegisterModelRequest(BaseModel):
+    """A model file or folder on the server's machine: a GGUF file, a Hugging Face folder, or a GGUF
+    LoRA adapter (with ``base_model_id``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    path: str = Field(min_length=1, description="absolute path on the machine the server runs on")
+    name: str | None = Field(default=None, description="the model's name (default: from the file)")
+    base_model_id: str | None = Field(default=None, description="for a LoRA adapter: the local model it adapts")
+
+
 class Logs(BaseModel):
     model_name: str | None
     text: str

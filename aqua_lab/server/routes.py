@@ -52,6 +52,7 @@ from .handlers import (
     ModelStates,
     OneDeployment,
     OneEvaluation,
+    OneModel,
     Plans,
     Platforms,
     Shapes,
@@ -68,6 +69,7 @@ from .models import (
     Logs,
     PlanRequest,
     PlatformInfo,
+    RegisterModelRequest,
     StreamError,
 )
 from .openapi import openapi_document
@@ -153,6 +155,24 @@ ROUTES = [
         ModelConfig,
         "a model's deployment_config.json",
         response=DeploymentConfig,
+        query=PLATFORM_QUERY,
+    ),
+    Route(
+        "POST",
+        "models",
+        Models,
+        "register a GGUF file, HF folder or GGUF LoRA adapter on the server's machine (local; 409 elsewhere)",
+        request=RegisterModelRequest,
+        response=CatalogModel,
+        status=201,
+        query=PLATFORM_QUERY,
+    ),
+    Route(
+        "DELETE",
+        "models/{model_id}",
+        OneModel,
+        "forget a registered model (its files stay); 409 while a deployment or an adapter uses it",
+        response=CatalogModel,
         query=PLATFORM_QUERY,
     ),
     Route(

@@ -60,6 +60,14 @@ class AsyncAquaLabService:
     async def models(self) -> list[CatalogModel]:
         return await self._reads.run(self.sync.models)
 
+    async def register_model(
+        self, path: str, name: str | None = None, base_model_id: str | None = None
+    ) -> CatalogModel:
+        return await execute(self.sync.register_model, path, name, base_model_id)
+
+    async def unregister_model(self, model_id: str) -> CatalogModel:
+        return await execute(self.sync.unregister_model, model_id)
+
     async def model_input(self, model_id: str) -> ModelInput:
         return await execute(self.sync.model_input, model_id)
 

@@ -36,6 +36,7 @@ from ..domain import (
     ScalingChange,
     Shape,
     ValidatedDeployment,
+    machine_words,
 )
 from ..errors import InvalidInput, NotFound, Problem, shown
 from ..planning import ShapeCatalog, is_power_of_two, payloads, plan, validate_deployment
@@ -143,9 +144,21 @@ class AquaLabService:
         self._inputs.clear()
         self._chat_deployments.clear()
 
+    @property
+    def can_register_models(self) -> bool:
+        return self.platform.registers_models
+
     def register_model(self, path: str, name: str | None = None, base_model_id: str | None = None) -> CatalogModel:
         """Add a model file or folder of your own (the local platform; others refuse with 409)."""
-        return self.platform.register_model(path, name, base_model_id)
+        model = self.platform.register_model(path, name, base_model_id)
+        self._inputs.clear()  # a re-registered id must not plan with the old file's facts
+        return model
+
+    def unregister_model(self, model_id: str) -> CatalogModel:
+        """Forget a model registered with :meth:`register_model` (its files are left alone)."""
+        model = self.platform.unregister_model(model_id)
+        self._inputs.clear()
+        return model
 
     @staticmethod
     def custom_model(model_id: str, path: str) -> tuple[ModelInput, list[str]]:
@@ -204,19 +217,34 @@ class AquaLabService:
         the platform does not know (e.g. one with a deployment_config.json given by path);
         ``capacity`` holds the what-if inputs of the memory model."""
         own = {m.model_id: m for m in extra}
-        loaded = self._load(model_ids, "model_ids", own)  # one round of config fetches, not one per model
+        problems: list[Problem] = []  # every problem at once: a model typo and a shape typo are two
+        try:
+            loaded = self._load(model_ids, "model_ids", own)  # one round of config fetches, not one per model
+        except InvalidInput as exc:
+            problems += exc.problems
+            loaded = []
         inputs = [m for m, _ in loaded]
         if primary_model_id is not None and primary_model_id not in own:
             try:
                 primary_model_id = self.platform.get_model(primary_model_id).id
             except NotFound:
                 pass  # plan() names the problem with the list of valid ids
-        shapes = self.shape_catalog()
+        shapes = ShapeCatalog(sorted(self.platform.planning_shapes(), key=shape_order))  # what is free
         if shape:
-            shapes = ShapeCatalog([shapes.get(shape)])
+            try:
+                shapes = ShapeCatalog([shapes.get(shape)])
+            except NotFound as exc:
+                problems.append(Problem("shape", f"unknown shape {shape!r}", exc.hint))
+        if problems:
+            raise InvalidInput(problems)
         result = plan(inputs, shapes, primary_model_id, capacity)
+        if shape:  # the shapes --shape left out were not asked about: they are not "not offered"
+            asked = {s.name for s in shapes}
+            result.incompatible_shapes = {k: v for k, v in result.incompatible_shapes.items() if k in asked}
         result.warnings += [w for _, warnings in loaded for w in warnings]
-        return result
+        if note := self.platform.capacity_note():
+            result.warnings.append(note)
+        return _in_machine_words(result, shapes)
 
     @staticmethod
     def gpu_count_choices(total_gpus: int) -> list[int]:
@@ -237,9 +265,24 @@ class AquaLabService:
                     pass  # validate_deployment reports it with the suggestion
             models.append(entry)
         spec = spec.model_copy(update={"models": models})
-        validated = validate_deployment(
-            spec, known, self.shape_catalog(), self.platform.suggest, params_key=self.platform.params_key
-        )
+        if spec.instance_shape is None and (machine := self.default_shape()):
+            spec = spec.model_copy(update={"instance_shape": machine})  # local: this machine, as the CLI does
+        shapes = self.shape_catalog()
+        shape = shapes.find(spec.instance_shape) if spec.instance_shape else None
+        try:
+            validated = validate_deployment(
+                spec, known, shapes, self.platform.suggest, params_key=self.platform.params_key
+            )
+        except InvalidInput as exc:
+            if shape is None or not shape.is_cpu:
+                raise
+            raise InvalidInput(
+                [
+                    Problem(p.field, machine_words(p.message, shape), machine_words(p.fix or "", shape) or None)
+                    for p in exc.problems
+                ]
+            ) from None
+        validated.warnings[:] = [machine_words(w, shape) for w in validated.warnings]
         self.platform.check_models(validated)
         # a policy the platform cannot run is refused at validate time, not after a create
         refusal = self.platform.scaling_refusal(validated.spec)
@@ -435,6 +478,29 @@ class AquaLabService:
 
     def compare(self, deployment_id: str, request: CompareRequest) -> AsyncIterator[dict[str, Any]]:
         return self.chats.compare(deployment_id, request)
+
+
+def _in_machine_words(result: Plan, shapes: ShapeCatalog) -> Plan:
+    """A plan whose every shape is a CPU machine speaks of cores and RAM; per shape otherwise."""
+    cpu = {
+        name for name in [*result.gpu_allocation, *result.incompatible_shapes] if (s := shapes.find(name)) and s.is_cpu
+    }
+    if not cpu:
+        return result
+    for name in cpu & set(result.incompatible_shapes):
+        result.incompatible_shapes[name] = [
+            machine_words(r, shapes.find(name)) for r in result.incompatible_shapes[name]
+        ]
+    for name in cpu & set(result.gpu_allocation):
+        shape_plan = result.gpu_allocation[name]
+        shape_plan.notes[:] = [machine_words(n, shapes.find(name)) for n in shape_plan.notes]
+    only = (
+        shapes.find(next(iter(cpu))) if len(cpu) == len({*result.gpu_allocation, *result.incompatible_shapes}) else None
+    )
+    if only is not None:
+        result.error_message = machine_words(result.error_message or "", only) or None
+        result.warnings[:] = [machine_words(w, only) for w in result.warnings]
+    return result
 
 
 _WINDOW = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")

@@ -11,7 +11,7 @@ import ipywidgets as w
 from ..domain import ChatRequest, CompareRequest, chunk_text
 from ..errors import AquaLabError
 from ..service import AquaLabService
-from .common import colour, esc, full_width, in_background, message, run_async
+from .common import colour, esc, fits, in_background, message, run_async
 
 
 class ChatPanel(w.VBox):
@@ -24,11 +24,11 @@ class ChatPanel(w.VBox):
         self.names = deployment.served_names()
         self.model = w.Dropdown(options=self.names, description="Model")
         self.compare = w.Checkbox(description="compare all models", indent=False)
-        self.system = w.Textarea(placeholder="system prompt (optional)", layout=full_width())
+        self.system = w.Textarea(placeholder="system prompt (optional)", layout=fits())
         self.temperature = w.FloatSlider(value=0.7, min=0, max=2, step=0.05, description="temperature")
         self.top_p = w.FloatSlider(value=1.0, min=0.05, max=1, step=0.05, description="top_p")
         self.max_tokens = w.IntSlider(value=128, min=1, max=2048, description="max_tokens")
-        self.prompt = w.Textarea(placeholder="Ask something…", layout=full_width())
+        self.prompt = w.Textarea(placeholder="Ask something…", layout=fits())
         self.send_button = w.Button(description="Send", button_style="primary", icon="paper-plane")
         self.stop = w.Button(description="Stop", icon="stop", disabled=True)
         self.clear = w.Button(description="New chat", icon="eraser")
@@ -67,10 +67,24 @@ class ChatPanel(w.VBox):
         system = [{"role": "system", "content": self.system.value}] if self.system.value.strip() else []
         return system + self.histories[name] + [{"role": "user", "content": text}]
 
+    def gone(self) -> str | None:
+        """Why this deployment can no longer answer (deleted, even from another cell), else None."""
+        try:
+            state = self.service.get_deployment(self.deployment_id).state
+        except AquaLabError:
+            return f"{self.deployment_id} is gone: pick another deployment in Deployments."
+        if state == "DELETED":
+            return f"{self.deployment_id} was deleted: pick another deployment in Deployments."
+        return None
+
     def ask(self, text: str | None = None) -> None:
         text = (text if text is not None else self.prompt.value).strip()
         if not text:
             self.status.value = message("Type a prompt first.", "warning")
+            return
+        if why := self.gone():
+            self.status.value = message(why, "error")
+            self.send_button.disabled = True
             return
         self.prompt.value = ""
         self._stop.clear()
@@ -93,9 +107,15 @@ class ChatPanel(w.VBox):
 
         try:
             run_async(stream)
-        finally:
-            self.histories[name].append({"role": "assistant", "content": self.answers[name]})
-            self._done("stopped" if self._stop.is_set() else "")
+        except BaseException:
+            # a failed turn leaves no trace in the history (an empty answer would go back to the model
+            # with the next message); its prompt returns to the box for a retry
+            self.histories[name].pop()
+            self.prompt.value = text
+            self._render()
+            raise
+        self.histories[name].append({"role": "assistant", "content": self.answers[name]})
+        self._done("stopped" if self._stop.is_set() else "")
 
     def _ask_all(self, text: str) -> None:
         system = [{"role": "system", "content": self.system.value}] if self.system.value.strip() else []

@@ -39,6 +39,16 @@ def full_width(**kwargs: Any) -> w.Layout:
     return w.Layout(width="100%", **kwargs)
 
 
+def fits(**kwargs: Any) -> w.Layout:
+    """As wide as the panel and never wider (a 100%-wide input plus its margin overflows it)."""
+    return w.Layout(width="auto", max_width="100%", flex="1 1 auto", **kwargs)
+
+
+def wrap(**kwargs: Any) -> w.Layout:
+    """A row that wraps on a narrow panel instead of running off its edge."""
+    return w.Layout(flex_flow="row wrap", max_width="100%", **kwargs)
+
+
 def in_background(fn: Callable[[], Any], on_error: Callable[[BaseException], None]) -> threading.Thread:
     """Run ``fn`` in a thread: the kernel stays responsive (and a Stop button works) while a
     deployment comes up or a model streams."""

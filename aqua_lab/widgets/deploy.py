@@ -172,7 +172,10 @@ class DeploymentsPanel(w.VBox):
             self.table.value = message(str(exc), "error")
             return
         self.deployments = deployments
+        current = self.choice.value
         self.choice.options = [(f"{d.display_name} ({d.id})", d.id) for d in deployments]
+        ids = [d.id for d in deployments]  # keep the user's choice; else the first, never an empty box
+        self.choice.value = current if current in ids else (ids[0] if ids else None)
         rows = "".join(
             f"<tr><td>{esc(d.display_name)}</td><td>{esc(d.state)}</td><td>{esc(d.instance_shape)}</td>"
             f"<td>{esc(', '.join(f'{m.model_name} ×{m.gpu_count}' for m in d.models))}</td>"

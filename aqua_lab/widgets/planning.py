@@ -6,10 +6,10 @@ import ipywidgets as w
 from pydantic import ValidationError
 from traitlets import List, Unicode
 
-from ..domain import CapacityInputs, CatalogModel, DeploymentSpec, MemoryFit, Plan, ShapePlan
+from ..domain import CapacityInputs, CatalogModel, DeploymentSpec, MemoryFit, Plan, Shape, ShapePlan, machine_words
 from ..errors import AquaLabError, InvalidInput
 from ..service import AquaLabService
-from .common import IDLE, colour, esc, full_width, message
+from .common import IDLE, colour, esc, fits, full_width, message, wrap
 
 
 class ModelPicker(w.VBox):
@@ -21,7 +21,7 @@ class ModelPicker(w.VBox):
     def __init__(self, service: AquaLabService, **kwargs):
         self.service = service
         self.models: list[CatalogModel] = service.models()
-        self.search = w.Text(placeholder="search models…", layout=full_width())
+        self.search = w.Text(placeholder="search models…", layout=fits())
         sources = sorted({m.source for m in self.models})
         tasks = sorted({m.task for m in self.models})
         self.source = w.Dropdown(options=["any source", *sources], description="Source")
@@ -29,25 +29,39 @@ class ModelPicker(w.VBox):
         shapes = [s.name for s in service.shapes() if s.gpu_count]
         self.shape = w.Dropdown(options=["any shape", *shapes], description="Runs on")
         self.max_size = w.FloatText(value=0, description="≤ B params", tooltip="0: no limit")
-        self.choices = w.SelectMultiple(rows=8, layout=full_width())
-        self.primary_choice = w.Dropdown(options=[("no primary", None)], description="Primary")
+        self.choices = w.SelectMultiple(rows=8, layout=fits())
+        # "" and not None: a Dropdown whose value is None draws a blank box instead of "no primary"
+        self.primary_choice = w.Dropdown(options=[("no primary", "")], value="", description="Primary")
+        # one row per picked model: how many copies it serves (the same model twice is two served names)
+        self.copies = w.VBox()
+        self._copies: dict[str, w.BoundedIntText] = {}
         self.status = w.HTML()
         for control in (self.search, self.source, self.task, self.shape, self.max_size):
             control.observe(lambda _: self._filter(), names="value")
         self.choices.observe(self._on_choice, names="value")
-        self.primary_choice.observe(lambda c: setattr(self, "primary", c["new"]), names="value")
-        super().__init__(
-            [
-                self.search,
-                w.HBox([self.source, self.task]),
-                w.HBox([self.shape, self.max_size]),
-                self.choices,
-                self.primary_choice,
-                self.status,
-            ],
-            **kwargs,
-        )
+        self.primary_choice.observe(lambda c: setattr(self, "primary", c["new"] or None), names="value")
+        self.register = RegisterBox(service, on_registered=self.reload)
+        children = [
+            self.search,
+            w.HBox([self.source, self.task], layout=wrap()),
+            w.HBox([self.shape, self.max_size], layout=wrap()),
+            self.choices,
+            self.copies,
+            self.primary_choice,
+            self.status,
+        ]
+        if service.can_register_models:
+            children.append(self.register)
+        super().__init__(children, **kwargs)
         self._filter()
+
+    def reload(self, added: CatalogModel | None = None) -> None:
+        """Read the platform's models again (after a registration), keeping the picks that remain."""
+        self.models = self.service.models()
+        known = {m.id for m in self.models}
+        self.selected = [i for i in self.selected if i in known]
+        self._filter()
+        self._on_choice({"new": tuple(dict.fromkeys(self.selected))})
 
     def visible(self) -> list[CatalogModel]:
         text = self.search.value.strip().lower()
@@ -77,21 +91,140 @@ class ModelPicker(w.VBox):
         self.status.value = message(f"{len(keep)} of {len(self.models)} models")
 
     def _on_choice(self, change) -> None:
-        self.selected = list(change["new"])
+        picked = list(dict.fromkeys(change["new"]))
+        counts = {i: self.selected.count(i) or 1 for i in picked}
+        self._set_picks(picked, counts)
+
+    def _set_picks(self, picked: list[str], counts: dict[str, int]) -> None:
         names = {m.id: m.name for m in self.models}
-        current = self.primary if self.primary in self.selected else None
-        self.primary_choice.options = [("no primary", None), *((names[i], i) for i in self.selected)]
-        self.primary_choice.value = current
+        rows = []
+        for i in picked:
+            control = self._copies.get(i) or w.BoundedIntText(
+                min=1, max=8, description="copies", layout=w.Layout(width="150px"), style={"description_width": "50px"}
+            )
+            control.unobserve_all("value")
+            control.value = counts.get(i, 1)
+            control.observe(lambda _: self._copies_changed(), names="value")
+            self._copies[i] = control
+            label = w.HTML(layout=w.Layout(flex="1 1 auto", overflow="hidden"))
+            rows.append(w.HBox([control, label], layout=w.Layout(width="100%")))
+        self.copies.children = rows
+        self._copies = {i: self._copies[i] for i in picked}
+        self.selected = [i for i in picked for _ in range(self._copies[i].value)]
+        self._label_copies(names)
+        current = self.primary if self.primary in picked else None
+        self.primary_choice.options = [("no primary", ""), *((names[i], i) for i in picked)]
+        self.primary_choice.value = current or ""
+
+    def _copies_changed(self) -> None:
+        picked = list(self._copies)
+        self.selected = [i for i in picked for _ in range(self._copies[i].value)]
+        self._label_copies({m.id: m.name for m in self.models})
+
+    def _label_copies(self, names: dict[str, str]) -> None:
+        for row, (model_id, control) in zip(self.copies.children, self._copies.items(), strict=True):
+            served = served_names(names.get(model_id, model_id), control.value)
+            row.children[1].value = (
+                f'<span style="white-space:nowrap">{esc(names.get(model_id, model_id))} · served as '
+                f"{esc(', '.join(served))}</span>"
+            )
+
+    def add_copy(self, model_id: str) -> None:
+        """One more copy of a picked model (what its copies box does when raised by one)."""
+        self._copies[self.service.resolve_model(model_id).id].value += 1
 
     def pick(self, *model_ids: str, primary: str | None = None) -> None:
-        """Select models programmatically (by id or name), as a user's clicks would."""
+        """Select models programmatically (by id or name), as a user's clicks would; an id given
+        twice is two copies."""
         ids = [self.service.resolve_model(i).id for i in model_ids]
         self.search.value = ""
+        picked = list(dict.fromkeys(ids))
         self.selected = ids
         self._filter()
-        self._on_choice({"new": tuple(ids)})
+        self._set_picks(picked, {i: ids.count(i) for i in picked})
         if primary is not None:
             self.primary_choice.value = self.service.resolve_model(primary).id
+
+
+def group_reasons(incompatible: dict[str, list[str]]) -> dict[str, list[str]]:
+    """Reason → the shapes it applies to: 18 shapes that fail for one reason are one line, not 18."""
+    grouped: dict[str, list[str]] = {}
+    for shape, reasons in incompatible.items():
+        for reason in reasons:
+            grouped.setdefault(reason, []).append(shape)
+    return grouped
+
+
+def served_names(name: str, copies: int) -> list[str]:
+    """The names the copies of one model are served as (the deploy request names them so)."""
+    return [name if n == 1 else f"{name}-{n}" for n in range(1, copies + 1)]
+
+
+class RegisterBox(w.Accordion):
+    """Register a model file or folder of this machine: a GGUF file, a Hugging Face folder, or a GGUF
+    LoRA adapter of a local model; and forget one registered before."""
+
+    def __init__(self, service: AquaLabService, on_registered=None, **kwargs):
+        self.service, self.on_registered = service, on_registered
+        self.path = w.Text(
+            description="Path", placeholder="/path/to/model.gguf or a Hugging Face folder", layout=full_width()
+        )
+        self.model_name = w.Text(description="Name", placeholder="default: from the file")
+        self.base = w.Dropdown(description="LoRA of", options=[("not an adapter", None)])
+        self.button = w.Button(description="Register", icon="plus")
+        self.forget = w.Dropdown(description="Registered", options=[])
+        self.forget_button = w.Button(description="Unregister", icon="trash")
+        self.result = w.HTML()
+        self.forget_row = w.HBox([self.forget, self.forget_button], layout=w.Layout(flex_flow="row wrap"))
+        self.button.on_click(lambda _: self.submit())
+        self.forget_button.on_click(lambda _: self.remove())
+        body = w.VBox(
+            [self.path, w.HBox([self.model_name, self.base], layout=w.Layout(flex_flow="row wrap")), self.button]
+            + [self.forget_row, self.result]
+        )
+        super().__init__([body], **kwargs)
+        self.set_title(0, "Add a model of this machine (GGUF file, Hugging Face folder, LoRA adapter)")
+        self.selected_index = None
+        self._options()
+
+    def _options(self) -> None:
+        models = self.service.models()
+        bases = [(m.name, m.id) for m in models if m.tags.get("kind") != "lora"]
+        self.base.options = [("not an adapter", None), *bases]
+        self.forget.options = [(m.name, m.id) for m in models if m.tags.get("registered") != "no"]
+        self.forget_row.layout.display = None if self.forget.options else "none"  # nothing to forget: no empty box
+
+    def submit(self) -> CatalogModel | None:
+        if not self.path.value.strip():
+            self.result.value = message("Path: give the file or folder to register.", "warning")
+            return None
+        try:
+            model = self.service.register_model(
+                self.path.value.strip(), self.model_name.value.strip() or None, self.base.value
+            )
+        except AquaLabError as exc:
+            self.result.value = message(str(exc), "error")
+            return None
+        self.result.value = message(f"registered {model.id}: pick it above.", "ok")
+        self.path.value = self.model_name.value = ""
+        self._options()
+        if self.on_registered:
+            self.on_registered(model)
+        return model
+
+    def remove(self) -> None:
+        if not self.forget.value:
+            self.result.value = message("Nothing registered to remove.", "warning")
+            return
+        try:
+            model = self.service.unregister_model(self.forget.value)
+        except AquaLabError as exc:
+            self.result.value = message(str(exc), "error")
+            return
+        self.result.value = message(f"unregistered {model.id} (its files are untouched).", "ok")
+        self._options()
+        if self.on_registered:
+            self.on_registered(None)
 
 
 class GpuSplit(w.VBox):
@@ -132,8 +265,14 @@ class GpuSplit(w.VBox):
         self.weight_precision = w.Dropdown(
             options=CapacityInputs.precisions(), value="auto", description="Weights", style=narrow
         )
-        self.gpu_memory_utilization = w.FloatSlider(
-            value=0.9, min=0.5, max=0.99, step=0.01, description="GPU memory use", style=narrow
+        machine = next((s for s in self.service.shapes() if s.name == self.service.default_shape()), None)
+        self.gpu_memory_utilization = w.FloatSlider(  # on a CPU machine the engine's memory is RAM
+            value=0.9,
+            min=0.5,
+            max=0.99,
+            step=0.01,
+            description=f"{machine_words('GPU memory', machine)} use",
+            style=narrow,
         )
         controls = [self.max_model_len, self.concurrency, self.kv_cache_dtype, self.weight_precision]
         controls.append(self.gpu_memory_utilization)
@@ -164,6 +303,7 @@ class GpuSplit(w.VBox):
             self.table.value = message("Pick one or more models to see how the GPUs split.")
             self.reasons.value = ""
             self.override_shape.options = []
+            self.override_shape.layout.display = "none"  # nothing to adjust: no empty box
             return
         try:
             self.plan = self.service.plan(ids, primary, capacity=self.capacity())
@@ -175,6 +315,7 @@ class GpuSplit(w.VBox):
         self.reasons.value = self._render_reasons(self.plan)
         current = self.override_shape.value
         self.override_shape.options = list(self.plan.gpu_allocation)
+        self.override_shape.layout.display = None if self.override_shape.options else "none"
         if self.override_shape.options:  # keep the user's shape when it still fits, else the cheapest
             self.override_shape.value = (
                 current if current in self.override_shape.options else self.override_shape.options[0]
@@ -192,13 +333,71 @@ class GpuSplit(w.VBox):
         assert self.plan is not None
         return {model_id: i for i, model_id in enumerate(self.plan.deployment_config)}
 
+    def held(self, shape: str) -> list[tuple[int, str]]:
+        """(core or GPU, deployment) for each slot of ``shape`` a running deployment owns (this machine)."""
+        if shape != self.service.default_shape():
+            return []
+        try:
+            deployments = self.service.list_deployments()
+        except AquaLabError:
+            return []
+        running = ("CREATING", "ACTIVE", "NEEDS_ATTENTION", "UPDATING")
+        return sorted(
+            (slot, d.display_name)
+            for d in deployments
+            if d.state in running and d.instance_shape == shape
+            for slot in d.slots
+        )
+
+    def _shape(self, name: str) -> Shape | None:
+        return next((s for s in self.service.shapes() if s.name == name), None)
+
+    def unit(self, shape: str, count: int = 2) -> str:
+        found = self._shape(shape)
+        return found.unit(count) if found else ("GPU" if count == 1 else "GPUs")
+
+    def _held_text(self, shape: str, held: list[tuple[int, str]]) -> str:
+        if not held:
+            return ""
+        owners: dict[str, list[int]] = {}
+        for slot, name in held:
+            owners.setdefault(name, []).append(slot)
+        parts = ", ".join(f"{self.unit(shape, len(s))} {', '.join(map(str, s))} held by {n}" for n, s in owners.items())
+        return f" · {parts}"
+
+    @staticmethod
+    def _held_cells(held: list[tuple[int, str]]) -> str:
+        return "".join(
+            f'<div class="aqua-gpu aqua-held" data-slot="{slot}" data-held-by="{esc(name)}" '
+            f'title="{esc(f"{slot}: held by {name}")}" style="flex:1;height:18px;margin:1px;border-radius:3px;'
+            f"background:repeating-linear-gradient(45deg,{IDLE} 0 4px,transparent 4px 8px);"
+            f"font-size:9px;overflow:hidden;white-space:nowrap;text-align:center;"
+            f'color:var(--jp-ui-font-color1,#000)">{esc(name)}</div>'
+            for slot, name in held
+        )
+
     def _render(self, plan: Plan) -> str:
         if not plan.gpu_allocation:
-            return message(plan.error_message or "No shape fits these models.", "error")
+            error = message(plan.error_message or "No shape fits these models.", "error")
+            machine = self.service.default_shape()
+            held = self.held(machine) if machine else []
+            if not held:
+                return error
+            full = (
+                f"Every {self.unit(machine, 1)} of {machine} is held by a running deployment: delete or deactivate one"
+            )
+            error = message(full + " in Deployments to free its " + self.unit(machine) + ".", "error")
+            return error + (  # this machine is full: show who holds it
+                f'<div class="aqua-shape" data-shape="{esc(machine)}" style="margin:6px 0">'
+                f"<b>{esc(machine)}</b><span>{self._held_text(machine, held)}</span>"
+                f'<div style="display:flex;min-width:120px">{self._held_cells(held)}</div></div>'
+            )
         index = self._legend_index()
         rows = []
         for shape, shape_plan in plan.gpu_allocation.items():
-            cells = "".join(
+            held = self.held(shape)
+            cells = self._held_cells(held)
+            cells += "".join(
                 f'<div class="aqua-gpu" data-owner="{esc(owner or "")}" title="{esc(owner or "idle")}" '
                 f'style="flex:1;height:18px;margin:1px;border-radius:3px;'
                 f'background:{colour(index[owner]) if owner else IDLE}"></div>'
@@ -207,25 +406,30 @@ class GpuSplit(w.VBox):
             rows.append(
                 f'<div class="aqua-shape" data-shape="{esc(shape)}" style="margin:6px 0">'
                 f'<div style="display:flex;justify-content:space-between;flex-wrap:wrap">'
-                f"<b>{esc(shape)}</b><span>{shape_plan.used_gpus}/{shape_plan.total_gpus_available} GPUs used"
+                f"<b>{esc(shape)}</b><span>{shape_plan.used_gpus}/{shape_plan.total_gpus_available} "
+                f"{self.unit(shape)} used{self._held_text(shape, held)}"
                 f"{' · primary not favoured' if shape_plan.primary_honoured is False else ''}</span></div>"
                 f'<div style="display:flex;min-width:120px">{cells}</div>'
-                f"{self._model_lines(shape_plan, index)}</div>"
+                f"{self._model_lines(shape_plan, index, self._shape(shape))}</div>"
             )
         return "".join(rows)
 
-    def _model_lines(self, shape_plan: ShapePlan, index: dict[str, int]) -> str:
+    def _model_lines(self, shape_plan: ShapePlan, index: dict[str, int], shape: Shape | None = None) -> str:
         lines = []
+        unit = shape.unit if shape else (lambda n=2: "GPU" if n == 1 else "GPUs")
         for m in shape_plan.models:
             memory = f"{m.gpu_memory_in_gbs:g} GB" if m.gpu_memory_in_gbs else ""
+            if memory and shape is not None and shape.is_cpu:
+                memory += " RAM"
             need = f" (needs ≈{m.estimated_need_in_gbs:g} GB)" if m.estimated_need_in_gbs else ""
             flag = " · estimated" if m.estimated else ""
             lines.append(
                 f'<div style="font-size:var(--jp-ui-font-size0,11px)"><span style="color:{colour(index[m.ocid])}">'
-                f"■</span> {esc(m.model_name or m.ocid)}: {m.gpu_count} GPU · {memory}{need}{flag}</div>"
+                f"■</span> {esc(m.model_name or m.ocid)}: {m.gpu_count} {unit(m.gpu_count)} · {memory}{need}{flag}"
+                "</div>"
             )
             if m.memory is not None:
-                lines.append(memory_bar(m.memory, m.suggested_parameters, colour(index[m.ocid])))
+                lines.append(memory_bar(m.memory, m.suggested_parameters, colour(index[m.ocid]), shape))
         small = '<div style="font-size:var(--jp-ui-font-size0,11px)">'
         notes = "".join(f"{small}{esc(n)}</div>" for n in shape_plan.notes)
         alternatives = "".join(
@@ -238,7 +442,10 @@ class GpuSplit(w.VBox):
     def _render_reasons(self, plan: Plan) -> str:
         if not plan.incompatible_shapes:
             return ""
-        items = "".join(f"<li><b>{esc(s)}</b>: {esc('; '.join(r))}</li>" for s, r in plan.incompatible_shapes.items())
+        items = "".join(
+            f'<li class="aqua-reason"><span>{esc(reason)}</span> — <b>{esc(", ".join(shapes))}</b></li>'
+            for reason, shapes in group_reasons(plan.incompatible_shapes).items()
+        )
         return (
             f"<details><summary>{len(plan.incompatible_shapes)} shapes cannot hold these models</summary>"
             f"<ul>{items}</ul></details>"
@@ -257,12 +464,16 @@ class GpuSplit(w.VBox):
         total = plan.total_gpus_available
         counts = self.service.gpu_count_choices(total)
         controls = []
-        for m in plan.models:
+        labels = [m.model_name or m.ocid for m in plan.models]
+        width = f"{min(48, max(len(label) for label in labels)) + 2}ch"  # one column: the boxes line up
+        for m, label in zip(plan.models, labels, strict=True):
             control = w.Dropdown(
                 options=counts,
                 value=m.gpu_count,
-                description=(m.model_name or m.ocid)[:24],
-                style={"description_width": "initial"},
+                description=label,
+                tooltip=label,
+                style={"description_width": width},
+                layout=w.Layout(width=f"calc({width} + 90px)", max_width="100%"),
             )
             control.observe(lambda _: self.validate(), names="value")
             controls.append(control)
@@ -326,7 +537,9 @@ class GpuSplit(w.VBox):
         except InvalidInput as exc:
             self.validation.value = "".join(message(str(p), "error") for p in exc.problems)
             return False
-        ok = message(f"valid: {validated.used_gpus} GPU(s) on {validated.shape.name}", "ok")
+        ok = message(
+            f"valid: {validated.used_gpus} {validated.shape.unit(validated.used_gpus)} of {validated.shape.name}", "ok"
+        )
         lines = "".join(
             f"<div><code>{esc(m.model_name)}: {esc(m.served_params)}</code></div>" for m in validated.models
         )
@@ -335,7 +548,7 @@ class GpuSplit(w.VBox):
         return True
 
 
-def memory_bar(fit: MemoryFit, suggested: str | None, tint: str) -> str:
+def memory_bar(fit: MemoryFit, suggested: str | None, tint: str, shape: Shape | None = None) -> str:
     """One GPU of the model's share: weights, KV cache and overhead against what the engine may use."""
     scale = max(fit.gpu_memory_gb, fit.per_gpu_gb) or 1
     parts = [("weights", fit.weights_gb, tint, 1.0), ("KV cache", fit.kv_cache_gb, tint, 0.5)]
@@ -352,6 +565,7 @@ def memory_bar(fit: MemoryFit, suggested: str | None, tint: str) -> str:
     )
     if suggested:
         text += f" · suggested: {suggested}"
+    text = machine_words(text, shape)
     kind = "aqua-fits" if fit.fits else "aqua-overflows"
     return (
         f'<div class="aqua-memory {kind}" style="font-size:var(--jp-ui-font-size0,11px);margin-left:14px">'

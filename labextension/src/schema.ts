@@ -180,6 +180,10 @@ export interface Deployment {
   access_log_id?: string | null;
   predict_log_id?: string | null;
   scaling?: Scaling | null;
+  /** local: the cores (CPU machine) or GPUs it owns while it runs, so no other deployment takes them */
+  slots?: Array<number>;
+  /** what the platform noted when it placed it */
+  warnings?: Array<string>;
 }
 
 export interface DeploymentConfig {
@@ -207,7 +211,8 @@ export interface DeploymentShapeInfo {
 
 export interface DeploymentSpec {
   models: Array<ModelSpec>;
-  instance_shape: string;
+  /** the shape (local: this machine when left out) */
+  instance_shape?: string | null;
   display_name: string;
   deployment_type?: "MULTI" | "STACKED" | "SINGLE";
   description?: string | null;
@@ -490,6 +495,15 @@ export interface PlatformInfo {
   description: string;
 }
 
+export interface RegisterModelRequest {
+  /** absolute path on the machine the server runs on */
+  path: string;
+  /** the model's name (default: from the file) */
+  name?: string | null;
+  /** for a LoRA adapter: the local model it adapts */
+  base_model_id?: string | null;
+}
+
 export interface ResolvedModel {
   model_id: string;
   model_name: string;
@@ -582,6 +596,7 @@ export interface ValidationResult {
 export type Route =
   | "DELETE /aqua/deployments/{deployment_id}"
   | "DELETE /aqua/evaluations/{evaluation_id}"
+  | "DELETE /aqua/models/{model_id}"
   | "GET /aqua/deployments"
   | "GET /aqua/deployments/config/{model_ids}"
   | "GET /aqua/deployments/shapes"
@@ -606,6 +621,7 @@ export type Route =
   | "POST /aqua/deployments/{deployment_id}/deactivate"
   | "POST /aqua/evaluations"
   | "POST /aqua/evaluations/{evaluation_id}/cancel"
+  | "POST /aqua/models"
   | "POST /aqua/plans"
   | "PUT /aqua/deployments/{deployment_id}"
   | "PUT /aqua/deployments/{deployment_id}/scaling";

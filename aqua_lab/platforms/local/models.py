@@ -41,6 +41,7 @@ class LocalModel:
     kind: str  # gguf | hf | lora
     base_model_id: str | None = None
     parameter_count_b: float | None = None
+    registered: bool = True  # False: it comes with an installed package
 
     def catalog_entry(self) -> CatalogModel:
         return CatalogModel(
@@ -51,7 +52,7 @@ class LocalModel:
             parameter_count_b=self.parameter_count_b,
             artifact_path=self.path,
             fine_tuned_from=self.base_model_id,
-            tags={"kind": self.kind},
+            tags={"kind": self.kind, "registered": "yes" if self.registered else "no"},
         )
 
 
@@ -69,7 +70,7 @@ def builtin_models() -> list[LocalModel]:
     path = smollm2_path()
     if path is None:
         return []
-    return [LocalModel(SMOLLM2_ID, "SmolLM2-135M-Instruct", str(path), "gguf", None, 0.135)]
+    return [LocalModel(SMOLLM2_ID, "SmolLM2-135M-Instruct", str(path), "gguf", None, 0.135, registered=False)]
 
 
 # --------------------------------------------------------------------------------------------------

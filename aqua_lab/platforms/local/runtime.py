@@ -412,7 +412,7 @@ class Supervisor:
                 return "stop"
             if saved:
                 if state != last:
-                    log.info("deployment %s: %s", *state)
+                    log.info("deployment %s%s", state[0], f": {state[1]}" if state[1] else "")  # no ': None'
                 last = state
         if state[0] == "FAILED":
             self._write_status()

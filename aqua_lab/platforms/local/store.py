@@ -210,6 +210,10 @@ class Store:
         with self._connect() as db:
             return [dict(r) for r in db.execute("SELECT * FROM models ORDER BY created_on").fetchall()]
 
+    def remove_model(self, model_id: str) -> None:
+        with self._connect() as db:
+            db.execute("DELETE FROM models WHERE id = ?", (model_id,))
+
 
 def _insert_models(db: sqlite3.Connection, deployment_id: str, models: list[dict[str, str]]) -> None:
     for i, m in enumerate(models):
