@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from ...planning import params as P
@@ -49,19 +50,21 @@ class ServerSpec:
         """The served name, with the replica number when there are several (logs, metrics, messages)."""
         return self.served_name if self.replicas == 1 else f"{self.served_name}#{self.replica + 1}"
 
+    @cached_property
     def llama_args(self) -> EngineArgs:
-        """The per-request context, the slots and the other llama-server options of this model."""
+        """The per-request context, the slots and the other llama-server options of this model (parsed
+        once: the router asks for the context and the slots on every request)."""
         return engine_args(self.flags)
 
     def llama_context(self) -> int | None:
         """Tokens one request may use (prompt and answer), where the engine has a fixed per-slot context."""
-        return self.llama_args().context if self.engine == LLAMA_CPP else None
+        return self.llama_args.context if self.engine == LLAMA_CPP else None
 
     @property
     def concurrency(self) -> int:
         """Requests the server decodes at once (llama.cpp's slots; vLLM's --max-num-seqs or its default)."""
         if self.engine == LLAMA_CPP:
-            return self.llama_args().slots
+            return self.llama_args.slots
         for flag in self.flags:
             if flag.key == "max-num-seqs" and isinstance(flag.value, str) and flag.value.isdigit():
                 return int(flag.value)
@@ -72,7 +75,7 @@ class ServerSpec:
             from .engine_build import binary_path
 
             threads = str(max(1, len(self.slots)))
-            engine = self.llama_args()
+            engine = self.llama_args
             cmd = [
                 str(binary_path()),
                 "--model",

@@ -290,11 +290,9 @@ class Base(web.RequestHandler):
                     error = "engine_error"
                 if metrics is not None:
                     tokens = watch.tokens()
-            elif response.status == 200:
-                server.served += 1
-                if kept:
-                    tokens = completion_tokens(b"".join(kept))
-            if watch is not None and not error:
+            elif kept and response.status == 200:
+                tokens = completion_tokens(b"".join(kept))
+            if error is None:  # answered completely (what a crash "after N answered requests" counts)
                 server.served += 1
         except StreamClosedError:
             return  # the client went away
