@@ -237,16 +237,13 @@ def ensure() -> Path:
 def system_info(binary: Path | None = None, timeout: float = 30) -> str:
     """llama.cpp's own ``system_info`` line: the CPU features ggml was built with and uses here (read
     off a short load of the default model; "" when it is not installed)."""
-    import socket
-
     from .models import smollm2_path
+    from .runtime import free_port
 
     binary, model = binary or binary_path(), smollm2_path()
     if model is None or not binary.is_file():
         return ""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     cmd = [str(binary), "--model", str(model), "--ctx-size", "256", "--threads", "1", "--host", "127.0.0.1",
            "--port", str(port), "--no-webui", "--log-verbosity", "4"]  # fmt: skip
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

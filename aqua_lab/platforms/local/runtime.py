@@ -56,13 +56,21 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def _signal_name(code: int | None) -> str | int | None:
+    """The signal a process with this exit code died by (its name, or its number when it has none)."""
+    if code is None or code >= 0:
+        return None
+    try:
+        return signal.Signals(-code).name
+    except ValueError:
+        return -code
+
+
 def _how_it_ended(code: int | None) -> str:
-    if code is not None and code < 0:
-        try:
-            return f"killed by {signal.Signals(-code).name}"
-        except ValueError:
-            return f"killed by signal {-code}"
-    return f"exited with code {code}"
+    sig = _signal_name(code)
+    if sig is None:
+        return f"exited with code {code}"
+    return f"killed by {sig}" if isinstance(sig, str) else f"killed by signal {sig}"
 
 
 def log_tail(path: Path, lines: int = 15) -> str:
@@ -292,8 +300,8 @@ class Supervisor:
         """One line per model-server exit in <data dir>/exits.jsonl, kept after the deployment is
         deleted: which model, how it ended (a crash signal is what a test run must never see)."""
         entry = {"time": time.time(), "deployment_id": self.id, "model": server.spec.served_name, "code": code}
-        if code is not None and code < 0:
-            entry["signal"] = signal.Signals(-code).name if -code in signal.Signals._value2member_map_ else -code
+        if (sig := _signal_name(code)) is not None:
+            entry["signal"] = sig
         try:
             with open(self.store.path.parent / "exits.jsonl", "a") as f:
                 f.write(json.dumps(entry) + "\n")
