@@ -5,6 +5,7 @@ crashes are reported as crashes."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -284,6 +285,18 @@ def _one_model_supervisor(tmp_path: Path) -> R.Supervisor:
     return R.Supervisor(config, store, tmp_path)
 
 
+@contextlib.asynccontextmanager
+async def _watching(supervisor: R.Supervisor):
+    """The supervisor's watch running as it does in a runtime, stopped with every server it started."""
+    watcher = asyncio.create_task(supervisor.watch())
+    try:
+        yield watcher
+    finally:
+        supervisor.stopping = True
+        supervisor.stop()
+        await asyncio.wait_for(watcher, 5)
+
+
 async def _until(condition, timeout=60.0):
     deadline = time.monotonic() + timeout
     while not condition():
@@ -297,8 +310,7 @@ def test_the_supervisor_survives_a_state_file_that_refuses_writes(tmp_path):
     server = supervisor.servers[0]
 
     async def scenario():
-        watcher = asyncio.create_task(supervisor.watch())
-        try:
+        async with _watching(supervisor) as watcher:
             await _until(lambda: server.state == "ACTIVE")
             supervisor.store.broken = True
             victim = server.proc.pid
@@ -312,10 +324,6 @@ def test_the_supervisor_survives_a_state_file_that_refuses_writes(tmp_path):
             await _until(lambda: supervisor.store.model_states("local-flaky")[0]["restarts"] == 1)
             assert supervisor.store.model_states("local-flaky")[0]["state"] == "ACTIVE"
             await _until(lambda: supervisor.store_error is None)
-        finally:
-            supervisor.stopping = True
-            supervisor.stop()
-            await asyncio.wait_for(watcher, 5)
 
     asyncio.run(scenario())
     assert server.proc.poll() is not None
@@ -363,15 +371,10 @@ def test_a_server_that_crashes_on_its_first_request_is_failed_at_once_with_why(t
     server = supervisor.servers[0]
 
     async def scenario():
-        watcher = asyncio.create_task(supervisor.watch())
-        try:
+        async with _watching(supervisor):
             await _until(lambda: server.state == "ACTIVE")
             os.kill(server.proc.pid, signal.SIGSEGV)  # as ggml's AMX kernel did on its first decode
             await _until(lambda: server.state == "FAILED")
-        finally:
-            supervisor.stopping = True
-            supervisor.stop()
-            await asyncio.wait_for(watcher, 5)
 
     asyncio.run(scenario())
     assert server.restarts == 0
@@ -390,18 +393,13 @@ def test_the_restart_budget_refills_after_a_healthy_period(tmp_path, monkeypatch
     server = supervisor.servers[0]
 
     async def scenario():
-        watcher = asyncio.create_task(supervisor.watch())
-        try:
+        async with _watching(supervisor):
             await _until(lambda: server.state == "ACTIVE")
             for _ in range(R.MAX_RESTARTS + 1):  # one more kill than the budget, spread out
                 os.kill(server.proc.pid, signal.SIGKILL)
                 await _until(lambda: server.restarts >= 1 and server.state == "ACTIVE")
                 await _until(lambda: server.restarts == 0, timeout=10)
             assert server.state == "ACTIVE"
-        finally:
-            supervisor.stopping = True
-            supervisor.stop()
-            await asyncio.wait_for(watcher, 5)
 
     asyncio.run(scenario())
 
