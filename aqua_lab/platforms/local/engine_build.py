@@ -63,19 +63,24 @@ def isa_cflags() -> str:
 
 def cpu_facts() -> dict[str, object]:
     """The CPU as /proc/cpuinfo tells it: model, the feature flags that matter to ggml, cores."""
-    model, flags = platform.processor() or platform.machine(), []
+    model, flags = None, None
     try:
         text = Path("/proc/cpuinfo").read_text()
     except OSError:
         text = ""
-    for line in text.splitlines():
+    for line in text.splitlines():  # every CPU repeats the same lines: the first of each says it
         key, _, value = line.partition(":")
         key = key.strip()
-        if key in ("model name", "Model") and model in ("", platform.machine(), platform.processor()):
+        if key in ("model name", "Model") and model is None:
             model = value.strip()
-        elif key in ("flags", "Features") and not flags:
+        elif key in ("flags", "Features") and flags is None:
             flags = sorted(f for f in value.split() if f.startswith(_RELEVANT_FLAG_PREFIXES))
-    return {"machine": platform.machine(), "model": model, "flags": flags, "cores": os.cpu_count()}
+    return {
+        "machine": platform.machine(),
+        "model": model or platform.processor() or platform.machine(),
+        "flags": flags or [],
+        "cores": os.cpu_count(),
+    }
 
 
 def build_settings() -> dict[str, object]:
