@@ -403,7 +403,8 @@ def test_the_cli_deploys_lists_chats_and_deletes(tmp_path):
         deleted = cli("deployment", "delete", "--platform", "local", "--model_deployment_id", deployment["id"])
         assert json.loads(deleted.stdout)["state"] == "DELETED"
     finally:  # a failed assertion above must not leave the runtime and its servers running
-        for d in LocalPlatform(data_dir=tmp_path).list_deployments():
-            LocalPlatform(data_dir=tmp_path).delete(d.id)
+        local = LocalPlatform(data_dir=tmp_path)
+        for d in local.list_deployments():
+            local.delete(d.id)
     missing = cli("deployment", "get", "--model_deployment_id", deployment["id"])
     assert missing.returncode == 2 and "unknown deployment" in missing.stderr
