@@ -63,6 +63,44 @@ def json_path(loc: Sequence[str | int]) -> str:
     return path
 
 
+#: what to write instead, for pydantic's error types (its message says what is wrong, not what to do)
+_TYPE_WORDS = {
+    "int": "a whole number",
+    "float": "a number",
+    "bool": "true or false",
+    "string": "a string",
+    "dict": "an object",
+    "list": "a list",
+}
+
+
+def _fix_for(error: dict) -> str | None:
+    kind, ctx = error["type"], error.get("ctx") or {}
+    base = kind.split("_")[0]
+    if kind == "missing":
+        return "add it"
+    if kind == "extra_forbidden":
+        return "remove it, or check its spelling: it is not a field of this request"
+    if kind.endswith(("_type", "_parsing")) and base in _TYPE_WORDS:
+        return f"give {_TYPE_WORDS[base]}"
+    if kind in ("literal_error", "enum"):
+        return f"use one of {ctx.get('expected', 'the listed values')}"
+    bounds = {"greater_than": "gt", "greater_than_equal": "ge", "less_than": "lt", "less_than_equal": "le"}
+    if kind in bounds:
+        sign = {"gt": ">", "ge": "≥", "lt": "<", "le": "≤"}[bounds[kind]]
+        return f"use a value {sign} {ctx.get(bounds[kind])}"
+    unit = "character" if kind.startswith("string") else "item"
+    if kind in ("string_too_short", "too_short"):
+        n = ctx.get("min_length")
+        return f"give at least {n} {unit}{'s' * (n != 1)}"
+    if kind in ("string_too_long", "too_long"):
+        n = ctx.get("max_length")
+        return f"give at most {n} {unit}{'s' * (n != 1)}"
+    if kind in ("json_invalid", "json_type"):
+        return "send valid JSON"
+    return None  # custom validators' messages already say what to do
+
+
 class InvalidInput(AquaLabError):
     """The caller gave something we cannot use.  Carries every problem found, not only the first."""
 
@@ -73,7 +111,7 @@ class InvalidInput(AquaLabError):
         problems = []
         for error in exc.errors():
             path = json_path(error["loc"]).removeprefix("$").removeprefix(".")
-            problems.append(Problem(f"{prefix}{path}" if path else "body", error["msg"]))
+            problems.append(Problem(f"{prefix}{path}" if path else "body", error["msg"], _fix_for(error)))
         return cls(problems)
 
     def __init__(self, problems: list[Problem] | Problem):

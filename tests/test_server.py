@@ -202,6 +202,7 @@ async def test_plans_take_the_what_if_fields_and_answer_memory_figures(jp_fetch)
         jp_fetch, "plans", method="POST", body={**body, "concurrency": 0}, params={"platform": "bundled"}, expect=422
     )
     assert bad["errors"][0]["field"] == "concurrency"
+    assert bad["errors"][0]["fix"] == "use a value ≥ 1"  # pydantic's own errors carry a fix too
     query = await fetch_json(
         jp_fetch,
         "deployments",
@@ -232,6 +233,9 @@ async def test_bad_input_is_4xx_with_field_paths_never_403_or_500(jp_fetch):
     assert {e["field"] for e in invalid["errors"]} >= {"instance_shape", "models[0].gpu_count"}
     extra = await fetch_json(jp_fetch, "deployments", "validate", method="POST", body={**spec, "gpus": 2}, expect=422)
     assert extra["errors"][0]["field"] == "gpus"
+    assert "not a field of this request" in extra["errors"][0]["fix"]
+    missing = await fetch_json(jp_fetch, "deployments", "validate", method="POST", body={"models": []}, expect=422)
+    assert {"field": "display_name", "message": "Field required", "fix": "add it"} in missing["errors"]
     platform = await fetch_json(jp_fetch, "models", params={"platform": "mars"}, expect=422)
     assert "unknown platform 'mars'" in platform["message"]
     lines = await fetch_json(jp_fetch, "deployments", "local-x", "logs", params={"lines": "many"}, expect=422)
