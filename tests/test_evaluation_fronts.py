@@ -5,10 +5,13 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from tornado.httpclient import HTTPClientError
 
+import aqua_lab.evaluation
 from aqua_lab.platforms.local import LocalPlatform
 from tests.helpers.cli import run_cli
 from tests.helpers.fake_models import start_fake_deployment
@@ -182,13 +185,31 @@ def test_the_evaluation_panel_shows_progress_then_the_comparison(fake):
     panel.params.value = '{"max_tokens": 16}'
     panel.model.value = "perfect"
     panel.metrics["bertscore"].value = False
+    # an uploaded dataset lands beside the reports and is what gets evaluated
+    sample = Path(aqua_lab.evaluation.__file__).parent / "data" / "sample.jsonl"
+    rows = b"".join(sample.read_bytes().splitlines(keepends=True)[:3])  # rows the stand-in models know
+    panel.upload.value = (_uploaded("mine.csv", b"a,b"),)
+    assert "mine.csv is not a .jsonl file" in panel.status.value and panel.dataset.value == "sample"
+    panel.upload.value = (_uploaded("mine.jsonl", rows),)
+    assert "uploaded mine.jsonl (3 lines)" in panel.status.value
+    assert panel.dataset.value.endswith("mine.jsonl") and open(panel.dataset.value, "rb").read() == rows
     panel.evaluate()
     panel.worker.join(120)
     assert "SUCCEEDED" in panel.status.value, panel.status.value
-    assert panel.bars["perfect"].value == 36 and panel.bars["perfect"].bar_style == "success"
-    table, charts, link = panel.result.children
+    assert panel.bars["perfect"].value == 3 and panel.bars["perfect"].bar_style == "success"
+    table, charts, link, show, view = panel.result.children
     assert "rougeL" in table.value and "1.000" in table.value
     assert charts.value.count("<svg") == 4 and "comparison.html" in link.value
+    show.value = True  # the comparison report, inside the panel
+    assert "<iframe" in view.value and "perfect" in view.value and "&lt;svg" in view.value
+    show.value = False
+    assert view.value == ""
+
+
+def _uploaded(name: str, data: bytes) -> dict:
+    """A FileUpload value entry as ipywidgets makes it from the browser's file."""
+    now = datetime.now(UTC)
+    return {"name": name, "type": "", "size": len(data), "content": memoryview(data), "last_modified": now}
 
 
 def test_the_workspace_evaluate_tab_opens_on_the_chosen_deployment(fake):

@@ -3,9 +3,11 @@ table, one chart per metric, and the path of the HTML report."""
 
 from __future__ import annotations
 
+import html
 import json
 import tempfile
 import time
+from pathlib import Path
 
 import ipywidgets as w
 from pydantic import ValidationError
@@ -17,17 +19,20 @@ from .common import esc, full_width, in_background, message
 
 FINISHED = ("SUCCEEDED", "FAILED", "CANCELED")
 ALL = "every model (one comparison)"
+#: an upload travels through the kernel's comm as one message: keep it to what a dataset needs
+UPLOAD_LIMIT = 32 << 20
 
 
 class EvaluationPanel(w.VBox):
-    """Deployment and models, dataset (``sample`` or a path), metrics, model parameters; progress
-    per model while it runs; the comparison when it is done."""
+    """Deployment and models, dataset (``sample``, a path or an uploaded .jsonl), metrics, model
+    parameters; progress per model while it runs; the comparison and its HTML report when done."""
 
     def __init__(self, service: AquaLabService, deployment_id: str | None = None, poll_s: float = 0.5, **kwargs):
         self.service, self.poll_s = service, poll_s
         self.deployment = w.Dropdown(description="Deployment", options=[], layout=full_width())
         self.model = w.Dropdown(description="Models", options=[ALL])
         self.dataset = w.Text(value="sample", description="Dataset", placeholder="sample or a .jsonl path")
+        self.upload = w.FileUpload(accept=".jsonl", multiple=False, description="Upload .jsonl")
         self.report_path = w.Text(value=tempfile.mkdtemp(prefix="aqua_lab_eval_"), description="Reports to")
         self.metrics = {
             m.name: w.Checkbox(value=m.name in ("rouge", "bertscore"), description=m.label)
@@ -44,12 +49,16 @@ class EvaluationPanel(w.VBox):
         self.deployment.observe(lambda _: self._models(), names="value")
         self.button.on_click(lambda _: self.evaluate())
         self.cancel_button.on_click(lambda _: self.cancel())
+        self.upload.observe(lambda _: self._uploaded(), names="value")
+        self.report_button = w.ToggleButton(description="Show the HTML report", icon="file-text-o")
+        self.report_button.observe(lambda _: self._toggle_report(), names="value")
+        self.report_view = w.HTML()
         self.refresh(deployment_id)
         super().__init__(
             [
                 self.deployment,
                 self.model,
-                self.dataset,
+                w.HBox([self.dataset, self.upload], layout=w.Layout(flex_flow="row wrap")),
                 self.report_path,
                 w.HBox(list(self.metrics.values()), layout=w.Layout(flex_flow="row wrap")),
                 self.params,
@@ -96,8 +105,46 @@ class EvaluationPanel(w.VBox):
         except ValidationError as exc:
             raise InvalidInput.from_validation(exc) from None
 
+    def _uploaded(self) -> None:
+        """Keep an uploaded dataset next to the reports (where ADS puts a local dataset too) and
+        evaluate that file; its rows are checked, line by line, when the evaluation is created."""
+        if not self.upload.value:
+            return
+        item = self.upload.value[0]
+        name = Path(item["name"]).name
+        if not name.endswith(".jsonl"):
+            self.status.value = message(f"dataset: {name} is not a .jsonl file — upload one object per line", "error")
+            return
+        if item["size"] > UPLOAD_LIMIT:
+            self.status.value = message(
+                f"dataset: {name} is {item['size']} bytes — keep an uploaded dataset under {UPLOAD_LIMIT} bytes, "
+                "or type its path on the server",
+                "error",
+            )
+            return
+        target = Path(self.report_path.value).expanduser() / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        data = bytes(item["content"])
+        target.write_bytes(data)
+        self.dataset.value = str(target)
+        lines = len(data.splitlines())
+        self.status.value = message(f"uploaded {name} ({lines} line{'s' * (lines != 1)}) to {target}", "ok")
+
+    def _toggle_report(self) -> None:
+        """The self-contained comparison report (plots are inline SVG) shown in the panel itself:
+        a path on the server is no link in a notebook."""
+        if not self.report_button.value or self.evaluation is None:
+            self.report_view.value = ""
+            return
+        page = self.service.evaluation_report(self.evaluation.id, fmt="html")
+        self.report_view.value = (
+            f'<iframe title="evaluation report" srcdoc="{html.escape(page)}" '
+            'style="width:100%;height:640px;border:1px solid var(--jp-border-color2, #ccc)"></iframe>'
+        )
+
     def evaluate(self) -> None:
         self.result.children = []
+        self.report_button.value = False
         try:
             self.evaluation = self.service.create_evaluation(self.spec())
         except AquaLabError as exc:
@@ -144,7 +191,7 @@ class EvaluationPanel(w.VBox):
         table = w.HTML(f"<table><tr><th>median</th>{head}</tr>{rows}</table>")
         charts = self.service.evaluation_charts(e.id)
         link = w.HTML(message(f"HTML report: {e.comparison_report}", "info"))
-        self.result.children = [table, w.HTML("".join(charts.values())), link]
+        self.result.children = [table, w.HTML("".join(charts.values())), link, self.report_button, self.report_view]
 
     def wait(self, timeout: float = 600) -> Evaluation | None:
         """Block until the running evaluation has finished (for scripts and notebooks)."""
