@@ -19,8 +19,8 @@ from .common import esc, full_width, in_background, message
 
 FINISHED = ("SUCCEEDED", "FAILED", "CANCELED")
 ALL = "every model (one comparison)"
-#: an upload travels through the kernel's comm as one message: keep it to what a dataset needs
-UPLOAD_LIMIT = 32 << 20
+#: an upload travels through the kernel's websocket as one message (tornado refuses those over 10 MiB)
+UPLOAD_LIMIT = 8 << 20
 
 
 class EvaluationPanel(w.VBox):
