@@ -4,11 +4,11 @@ bad policy is refused with the field the user wrote and its fix."""
 from __future__ import annotations
 
 import pytest
-from test_payloads import assert_wire
 
 from aqua_lab.domain import DeploymentSpec
 from aqua_lab.errors import InvalidInput
 from aqua_lab.planning import payloads, scaling, validate_deployment
+from tests.test_payloads import assert_wire
 
 pytestmark = [pytest.mark.planning, pytest.mark.scaling]
 

@@ -13,13 +13,12 @@ import pytest
 os.environ.setdefault("OCI_SDK_DEFAULT_RETRY_ENABLED", "false")  # before oci is imported anywhere
 os.environ.setdefault("OCI_SDK_DEFAULT_CIRCUITBREAKER_ENABLED", "false")
 
-from test_oci import SERVICE, _chat, _platform  # noqa: E402
-
 from aqua_lab.domain import DeploymentSpec, ScalingChange  # noqa: E402
 from aqua_lab.emulator import Emulator, seed_from_bundled, write_api_key_config  # noqa: E402
 from aqua_lab.errors import InvalidInput, UpstreamError  # noqa: E402
 from aqua_lab.platforms.oci import resolve_auth  # noqa: E402
 from aqua_lab.service import AquaLabService  # noqa: E402
+from tests.test_oci import SERVICE, _chat, _platform  # noqa: E402
 
 pytestmark = [pytest.mark.oci, pytest.mark.scaling]
 

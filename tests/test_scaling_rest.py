@@ -6,7 +6,8 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from test_server import data_dir, fetch_json, jp_server_config, oci_emulator  # noqa: F401 - fixtures
+
+from tests.test_server import data_dir, fetch_json, jp_server_config, oci_emulator  # noqa: F401 - fixtures
 
 pytestmark = [pytest.mark.server, pytest.mark.scaling]
 pytest_plugins = ["pytest_jupyter.jupyter_server"]
