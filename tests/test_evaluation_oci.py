@@ -585,7 +585,16 @@ def test_delete_removes_model_job_and_run_and_leaves_the_reports(cli, service, e
 
 
 def test_a_bad_dataset_fails_the_run_with_the_reason(service, emulator, deployment):
-    emulator.put_object(BUCKET, "bad.jsonl", jsonl(ROWS[:1]) + b'{"prompt": "no completion"}\n')
+    # through the emulator's unsigned control API, as a manual run would put it there
+    import urllib.request
+
+    text = (jsonl(ROWS[:1]) + b'{"prompt": "no completion"}\n').decode()
+    request = urllib.request.Request(
+        f"{emulator.url}/_emulator/objects",
+        data=json.dumps({"bucket": BUCKET, "name": "bad.jsonl", "text": text}).encode(),
+    )
+    with urllib.request.urlopen(request) as answer:
+        assert json.loads(answer.read())["uri"] == f"oci://{BUCKET}@{NS}/bad.jsonl"
     bad = service.create_evaluation(_spec(deployment, dataset_path=f"oci://{BUCKET}@{NS}/bad.jsonl"))
     missing = service.create_evaluation(_spec(deployment, dataset_path=f"oci://{BUCKET}@{NS}/nowhere.jsonl"))
     failed, _ = _wait(service, bad.id)

@@ -434,8 +434,10 @@ class _Handler(BaseHTTPRequestHandler):
         ``POST /_emulator/faults`` (a Fault as JSON), ``POST /_emulator/models`` (``display_name``,
         ``compartment_id``, optional ``tags``, ``custom``, ``deployment_config`` → ``{"id"}``),
         ``POST /_emulator/fail_next_deployment`` (``{"reason": …}``), ``POST /_emulator/compartments``
-        (``{"id": …}``: once any is known, others are NotAuthorizedOrNotFound) and ``POST
-        /_emulator/metric`` (``{"deployment_id", "metric", "value"}``: what autoscaling reacts to)."""
+        (``{"id": …}``: once any is known, others are NotAuthorizedOrNotFound), ``POST
+        /_emulator/metric`` (``{"deployment_id", "metric", "value"}``: what autoscaling reacts to),
+        ``POST /_emulator/objects`` (``{"bucket", "name", "text"}``: e.g. an evaluation dataset) and
+        ``POST /_emulator/jobs`` (``{"start_delay_s", "row_delay_s"}``: slow evaluation runs down)."""
         args = json.loads(body or b"{}") if self.command == "POST" else None
         if args is None:
             return self._error(404, "NotFound", "unknown control path")
@@ -457,6 +459,15 @@ class _Handler(BaseHTTPRequestHandler):
         if path == "/_emulator/compartments":
             self.emu.compartments.add(args["id"])
             return self._send(200, {"compartments": sorted(self.emu.compartments)})
+        if path == "/_emulator/objects":
+            self.emu.put_object(args["bucket"], args["name"], args["text"].encode())
+            return self._send(200, {"uri": f"oci://{args['bucket']}@{self.emu.namespace}/{args['name']}"})
+        if path == "/_emulator/jobs":
+            self.emu.job_start_delay_s = float(args.get("start_delay_s", self.emu.job_start_delay_s))
+            self.emu.job_row_delay_s = float(args.get("row_delay_s", self.emu.job_row_delay_s))
+            return self._send(
+                200, {"start_delay_s": self.emu.job_start_delay_s, "row_delay_s": self.emu.job_row_delay_s}
+            )
         if path == "/_emulator/metric":
             with self.emu._lock:
                 d = self._get(self.emu.state.deployments, args.get("deployment_id", ""))
