@@ -200,6 +200,7 @@ def _custom(record: dict) -> dict:
 
 
 def test_the_seeds_command_for_both_models_is_one_comparison_scored_for_real(cli, emulator, deployment, slow_jobs):
+    emulator.job_row_delay_s = 2.0  # IN_PROGRESS outlasts a CLI poll (a process start) on a busy machine
     created = cli(
         "evaluation",
         "create",
@@ -621,3 +622,16 @@ def test_a_create_that_fails_midway_leaves_nothing_behind(service, emulator, dep
     assert "made by a failed create" not in {
         v["name"] for v in emulator.state.version_sets.values() if v["lifecycleState"] != "DELETED"
     }
+
+
+def test_states_follow_ads_lifecycle_rules():
+    from aqua_lab.platforms.oci.evaluations import comparison_state, evaluation_state
+
+    assert evaluation_state("ACTIVE", "IN_PROGRESS") == "IN_PROGRESS"
+    assert evaluation_state("ACTIVE", "NEEDS_ATTENTION") == "FAILED"
+    assert evaluation_state("ACTIVE", None) == "NEEDS_ATTENTION"  # ADS: the run is missing
+    assert evaluation_state("DELETED", "SUCCEEDED") == "DELETED"  # the model's state wins once not ACTIVE
+    assert comparison_state(["SUCCEEDED", "IN_PROGRESS"]) == "IN_PROGRESS"
+    assert comparison_state(["CANCELED", "CANCELING"]) == "CANCELING"
+    assert comparison_state(["SUCCEEDED", "FAILED"]) == "FAILED"
+    assert comparison_state(["SUCCEEDED", "SUCCEEDED"]) == "SUCCEEDED"

@@ -59,6 +59,18 @@ RUNNING = ("ACCEPTED", "IN_PROGRESS", "CANCELING")
 OBJECT_URI = re.compile(r"^oci://([^@/]+)@([^/]+)/?(.*)$")
 
 
+@dataclass(frozen=True)
+class _Source:
+    """What an evaluation shows of the deployment it evaluated."""
+
+    endpoint: str | None
+    aqua_service_model: bool
+
+    @classmethod
+    def of(cls, deployment: Deployment) -> _Source:
+        return cls(deployment.endpoint, deployment.aqua_service_model)
+
+
 @dataclass
 class _Made:
     """What one create made so far, deleted again if a later step fails."""
@@ -97,8 +109,10 @@ def comparison_state(states: list[str]) -> str:
     """One state for a comparison: running while any member runs, SUCCEEDED when all did."""
     if all(s == states[0] for s in states):
         return states[0]
-    if any(s in RUNNING for s in states):
+    if any(s in ("ACCEPTED", "IN_PROGRESS") for s in states):
         return "IN_PROGRESS"
+    if "CANCELING" in states:
+        return "CANCELING"
     return "FAILED" if "FAILED" in states else "CANCELED"
 
 
@@ -133,7 +147,7 @@ class OciEvaluations:
         except AquaLabError:
             self._undo(made)
             raise
-        evaluation = self.get_evaluation(made.models[0], deployment=deployment)
+        evaluation = self.get_evaluation(made.models[0], _Source.of(deployment))
         # ADS's create answer adds these to the model's tags
         evaluation.tags.update(
             {
@@ -278,7 +292,7 @@ class OciEvaluations:
         except (NotFound, UpstreamError):
             return None
 
-    def _member(self, model: Any, run: Any | None, deployment: Deployment | None = None) -> Evaluation:
+    def _member(self, model: Any, run: Any | None, source: _Source | None = None) -> Evaluation:
         """One evaluation model and its run as ADS's AquaEvaluationSummary fields (and ours)."""
         region = self.auth.region
         meta = custom_metadata(model)
@@ -308,7 +322,7 @@ class OciEvaluations:
             compartment_id=model.compartment_id,
             project_id=model.project_id,
             console_url=console_url(model.id, region),
-            endpoint=deployment.endpoint if deployment else None,
+            endpoint=source.endpoint if source else None,
             shape_info={
                 "instance_shape": getattr(infra, "shape_name", None) or params.get("shape"),
                 "instance_count": 1,
@@ -340,8 +354,8 @@ class OciEvaluations:
                 report=f"{evaluation.report_path.rstrip('/')}/{model.id}/report.json" if state == "SUCCEEDED" else None,
             )
         ]
-        if deployment is not None:
-            evaluation.aqua_service_model = deployment.aqua_service_model
+        if source is not None:
+            evaluation.aqua_service_model = source.aqua_service_model
         return evaluation
 
     def _members(self, head: Any) -> list[Any]:
@@ -376,23 +390,28 @@ class OciEvaluations:
             }
         )
 
-    def get_evaluation(self, evaluation_id: str, deployment: Deployment | None = None) -> Evaluation:
+    def get_evaluation(self, evaluation_id: str, source: _Source | None = None) -> Evaluation:
         """An evaluation by its model OCID; a comparison's id (its first member's) reads as the whole."""
         model = self._evaluation_model(evaluation_id)
-        if deployment is None:
-            source = custom_metadata(model).get(SOURCE, "")
-            try:
-                deployment = (
-                    self.get_deployment(source) if source.startswith("ocid1.datasciencemodeldeployment") else None
-                )
-            except (NotFound, UpstreamError):
-                deployment = None  # the evaluated deployment is gone: the evaluation still reads
+        if source is None:
+            source = self._source(custom_metadata(model).get(SOURCE, ""))
         tag = (model.freeform_tags or {}).get(COMPARISON_TAG)
         models = self._members(model) if tag == model.id else [model]
-        members = [self._member(m, self._run_of(m), deployment) for m in models]
+        members = [self._member(m, self._run_of(m), source) for m in models]
         evaluation = self._combined(members) if len(members) > 1 else members[0]
         evaluation.metrics = self._metrics_of(evaluation.job_id)
         return evaluation
+
+    def _source(self, deployment_id: str) -> _Source | None:
+        """The evaluated deployment's endpoint and service-model tag: one read of its record (a
+        status poll should not cost a full deployment read); None once it is gone."""
+        if not deployment_id.startswith("ocid1.datasciencemodeldeployment"):
+            return None
+        try:
+            md = self._call("get deployment", self.ds.get_model_deployment, deployment_id).data
+        except (NotFound, UpstreamError):
+            return None  # the evaluated deployment is gone: the evaluation still reads
+        return _Source(md.model_deployment_url, bool((md.freeform_tags or {}).get("aqua_service_model")))
 
     def _metrics_of(self, job_id: str | None) -> list[MetricSpec]:
         """The metrics the job was given (its AIP_SMC_EVALUATION_ARGUMENTS); [] when unreadable."""
