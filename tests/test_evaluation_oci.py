@@ -635,3 +635,29 @@ def test_states_follow_ads_lifecycle_rules():
     assert comparison_state(["CANCELED", "CANCELING"]) == "CANCELING"
     assert comparison_state(["SUCCEEDED", "FAILED"]) == "FAILED"
     assert comparison_state(["SUCCEEDED", "SUCCEEDED"]) == "SUCCEEDED"
+
+
+def test_a_dataset_on_this_machine_is_checked_then_uploaded_next_to_the_report(service, emulator, deployment, tmp_path):
+    mine = tmp_path / "mine.jsonl"
+    mine.write_bytes(jsonl(ROWS))
+    report_path = f"oci://{BUCKET}@{NS}/uploads/"
+    e = service.create_evaluation(_spec(deployment, dataset_path=str(mine), report_path=report_path))
+    assert emulator.state.objects[(NS, BUCKET, "uploads/mine.jsonl")] == jsonl(ROWS)
+    assert e.dataset_path == f"oci://{BUCKET}@{NS}/uploads/mine.jsonl" == e.parameters["dataset_path"]
+    done, _ = _wait(service, e.id)
+    assert done.state == "SUCCEEDED"
+    with pytest.raises(InvalidInput) as err:  # ADS: the file is there already
+        service.create_evaluation(_spec(deployment, dataset_path=str(mine), report_path=report_path))
+    assert "mine.jsonl already exists" in str(err.value.problems[0]) and "force_overwrite" in str(err.value.problems[0])
+    again = service.create_evaluation(
+        _spec(deployment, dataset_path=str(mine), report_path=report_path, force_overwrite=True)
+    )
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"prompt": "p"}\n')
+    with pytest.raises(InvalidInput) as err:  # refused here, before anything is made on OCI
+        service.create_evaluation(_spec(deployment, dataset_path=str(bad), report_path=report_path))
+    assert err.value.problems[0].field.startswith("dataset_path line 1")
+    assert (NS, BUCKET, "uploads/bad.jsonl") not in emulator.state.objects
+    for x in (e, again):
+        _wait(service, x.id)
+        service.delete_evaluation(x.id)

@@ -16,19 +16,28 @@ OCI_PATH = re.compile(r"^oci://[^@/\s]+@[^/\s]+/.+")
 DEFAULT_EVALUATION_IMAGE = "dsmc://odsc-llm-evaluate:0.1.3.4"
 
 
-def validate_evaluation(spec: EvaluationSpec, deployment: Deployment) -> list[str]:
+def validate_evaluation(spec: EvaluationSpec, deployment: Deployment, local_dataset: bool = False) -> list[str]:
     """The served names to evaluate: ``model_parameters.model``, else every model of the deployment
-    (one evaluation each, as ADS runs them); every problem reported at once."""
+    (one evaluation each, as ADS runs them); every problem reported at once.  ``local_dataset``: the
+    dataset is a file here (the caller checked), which is uploaded next to the report as ADS does."""
     problems = []
-    for field in ("dataset_path", "report_path"):
-        if not OCI_PATH.match(getattr(spec, field)):
-            problems.append(
-                Problem(
-                    field,
-                    f"{getattr(spec, field)!r} is not an Object Storage path",
-                    "use oci://<bucket>@<namespace>/<path>",
-                )
+    if not OCI_PATH.match(spec.report_path):
+        problems.append(
+            Problem(
+                "report_path",
+                f"{spec.report_path!r} is not an Object Storage path",
+                "use oci://<bucket>@<namespace>/<path>",
             )
+        )
+    if not local_dataset and not OCI_PATH.match(spec.dataset_path):
+        problems.append(
+            Problem(
+                "dataset_path",
+                f"{spec.dataset_path!r} is neither an Object Storage path nor a file here",
+                "use oci://<bucket>@<namespace>/<path>, or a local .jsonl file (uploaded next to the report, "
+                "as ADS does)",
+            )
+        )
     if spec.dataset_path.startswith("oci://") and not spec.dataset_path.endswith(".jsonl"):
         problems.append(
             Problem(

@@ -26,6 +26,7 @@ import re
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from ...domain import Deployment, Evaluation, EvaluationSpec, MetricSpec, ModelProgress, ResourceRef
@@ -134,7 +135,12 @@ class OciEvaluations:
 
     def create_evaluation(self, spec: EvaluationSpec) -> Evaluation:
         deployment = self.get_deployment(spec.evaluation_source_id)
-        models = validate_evaluation(spec, deployment)
+        local = not spec.dataset_path.startswith("oci://")
+        models = validate_evaluation(
+            spec, deployment, local_dataset=local and self._is_local_dataset(spec.dataset_path)
+        )
+        if local:
+            spec = self._upload_dataset(spec)
         # ADS: the evaluation goes where the evaluated deployment is, unless told otherwise
         compartment, project = self._where(
             spec.compartment_id or deployment.compartment_id, spec.project_id or deployment.project_id
@@ -157,6 +163,40 @@ class OciEvaluations:
             }
         )
         return evaluation
+
+    @staticmethod
+    def _is_local_dataset(path: str) -> bool:
+        from ...evaluation.datasets import SAMPLE
+
+        return path == SAMPLE or Path(path).expanduser().is_file()
+
+    def _upload_dataset(self, spec: EvaluationSpec) -> EvaluationSpec:
+        """ADS's rule for a dataset on this machine: checked here (every bad row named at once, before
+        anything is submitted), then uploaded as ``<report_path>/<file name>``; an object already
+        there is refused unless ``force_overwrite``."""
+        from ...evaluation.datasets import SAMPLE, load_dataset, sample_path
+
+        load_dataset(spec.dataset_path)  # every bad row refused here, before anything is made
+        file = sample_path() if spec.dataset_path == SAMPLE else Path(spec.dataset_path).expanduser()
+        bucket, namespace, prefix = OBJECT_URI.match(spec.report_path).groups()
+        file_name = file.name
+        key = "/".join(p for p in (prefix.strip("/"), file_name) if p)
+        uri = f"oci://{bucket}@{namespace}/{key}"
+        if not spec.force_overwrite:
+            try:
+                self._call("get object", self.os.head_object, namespace, bucket, key)
+            except NotFound:
+                pass
+            else:
+                raise InvalidInput(
+                    Problem(
+                        "dataset_path",
+                        f"{file_name} already exists in {spec.report_path}",
+                        "use a new dataset file name or report path, or set force_overwrite (--force_overwrite True)",
+                    )
+                )
+        self._call("put object", self.os.put_object, namespace, bucket, key, file.read_bytes())
+        return spec.model_copy(update={"dataset_path": uri})
 
     def _create_one(
         self,
