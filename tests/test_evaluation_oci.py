@@ -458,6 +458,7 @@ def test_an_evaluation_written_as_ads_writes_it_is_listed_read_and_scored(servic
             "CreateModelDetails",
         )
     ).data
+    ds.create_model_provenance(model.id, sdk({"trainingId": ""}, "CreateModelProvenanceDetails"))  # ADS: UNKNOWN
     arguments = {
         "evaluation_id": model.id,
         "evaluation_target_id": deployment.id,

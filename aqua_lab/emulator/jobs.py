@@ -89,12 +89,24 @@ def delete_model(h: Any, r: Any, model_id: str) -> None:
 
 def get_provenance(h: Any, r: Any, model_id: str) -> None:
     model = h._get(h.emu.state.models, model_id)
-    h._send(200, model.get("_provenance") or {}, {"etag": "1"})
+    if model.get("_provenance") is None:
+        raise Reply(404, "NotAuthorizedOrNotFound", "The model has no provenance.")
+    h._send(200, model["_provenance"], {"etag": "1"})
 
 
-def put_provenance(h: Any, r: Any, model_id: str) -> None:
+def create_provenance(h: Any, r: Any, model_id: str) -> None:
     model = h._get(h.emu.state.models, model_id)
-    model["_provenance"] = {**(model.get("_provenance") or {}), **_body(r)}
+    if model.get("_provenance") is not None:
+        raise Reply(409, "Conflict", "The model already has provenance; update it instead.")
+    model["_provenance"] = _body(r)
+    h._send(200, model["_provenance"], {"etag": "1"})
+
+
+def update_provenance(h: Any, r: Any, model_id: str) -> None:
+    model = h._get(h.emu.state.models, model_id)
+    if model.get("_provenance") is None:
+        raise Reply(404, "NotAuthorizedOrNotFound", "The model has no provenance; create it first.")
+    model["_provenance"] = {**model["_provenance"], **_body(r)}
     h._send(200, model["_provenance"], {"etag": "1"})
 
 

@@ -210,7 +210,7 @@ class OciEvaluations:
         grouped: bool,
     ) -> None:
         """ADS's order: the evaluation model, the job and its run, then the model's metadata updated
-        with their ids and its provenance pointing at the run."""
+        with their ids and its provenance (``training_id``) pointing at the run."""
         comparison = made.models[0] if grouped and made.models else None
         body = evaluation_model_request(spec, deployment, model, compartment, project, version_set, comparison)
         created = self._call("create model", self.ds.create_model, self._sdk(body, "CreateModelDetails")).data
@@ -225,11 +225,11 @@ class OciEvaluations:
         ).data
         update = evaluation_model_update(body, job.id, run.id, made.models[0] if grouped else None)
         self._call("update model", self.ds.update_model, created.id, self._sdk(update, "UpdateModelDetails"))
-        self._call(
-            "update model provenance",
-            self.ds.update_model_provenance,
+        self._call(  # a new model has no provenance yet: ADS makes it with the model, then updates it
+            "create model provenance",
+            self.ds.create_model_provenance,
             created.id,
-            self._sdk({"trainingId": run.id}, "UpdateModelProvenanceDetails"),
+            self._sdk({"trainingId": run.id}, "CreateModelProvenanceDetails"),
         )
 
     def _conda_namespace(self) -> str:
