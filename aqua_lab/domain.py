@@ -833,10 +833,23 @@ class ModelProgress(BaseModel):
     rows_failed: int = 0
     eta_s: float | None = Field(default=None, description="seconds left at the current pace")
     report: str | None = Field(default=None, description="report.json once scored")
+    evaluation_id: str | None = Field(default=None, description="OCI: this model's evaluation (model OCID)")
+    details: str | None = Field(default=None, description="OCI: the job run's lifecycle details")
+
+
+class ResourceRef(BaseModel):
+    """An OCI resource as AQUA names it in its outputs (``AquaResourceIdentifier``)."""
+
+    id: str = ""
+    name: str = ""
+    url: str = ""
 
 
 class Evaluation(BaseModel):
-    id: str = Field(description="the job run (OCI) or the local evaluation")
+    id: str = Field(
+        description="OCI: the evaluation model's OCID (as ADS; for a comparison, its first member's); "
+        "local: the local evaluation"
+    )
     job_id: str | None = None
     name: str
     state: str = Field(description="ADS lifecycle words: ACCEPTED, IN_PROGRESS, SUCCEEDED, FAILED, CANCELED")
@@ -849,6 +862,24 @@ class Evaluation(BaseModel):
     dataset_path: str | None = None
     details: str | None = None
     comparison_report: str | None = Field(default=None, description="comparison.html once scored")
+    # what ADS's AquaEvaluationSummary/Detail carry (OCI)
+    aqua_service_model: bool = Field(default=False, description="the evaluated deployment serves AQUA service models")
+    description: str | None = None
+    created_by: str | None = None
+    compartment_id: str | None = None
+    project_id: str | None = None
+    console_url: str | None = Field(default=None, description="the evaluation model in the OCI console")
+    endpoint: str | None = Field(default=None, description="the evaluated deployment's endpoint")
+    shape_info: dict[str, Any] | None = Field(
+        default=None, description="the job's instance_shape, instance_count, ocpus, memory_in_gbs"
+    )
+    tags: dict[str, Any] = Field(default_factory=dict)
+    parameters: dict[str, Any] = Field(default_factory=dict, description="model_params as ADS stores them")
+    experiment: ResourceRef | None = Field(default=None, description="the model version set")
+    source: ResourceRef | None = Field(default=None, description="the evaluated deployment")
+    job: ResourceRef | None = Field(default=None, description="the job run")
+    log_group: ResourceRef | None = None
+    log: ResourceRef | None = None
 
 
 def chunk_text(chunk: dict[str, Any]) -> str:

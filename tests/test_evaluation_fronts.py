@@ -147,7 +147,7 @@ def test_cli_create_get_report_on_the_local_platform(fake, tmp_path):
     assert (tmp_path / "cli" / "perfect" / "report.html").exists() and (tmp_path / "cli" / "comparison.html").exists()
     metrics = run_cli("evaluation", "metrics", env=env)
     assert [m["name"] for m in json.loads(metrics.stdout)] == ["bertscore", "rouge", "bleu", "perplexity_score"]
-    listed = run_cli("evaluation", "list", env=env)
+    listed = run_cli("evaluation", "list", "--array", env=env)
     assert [e["id"] for e in json.loads(listed.stdout)] == [evaluation["id"]]
     bad = run_cli("evaluation", "get", "--evaluation_id", "nope", env=env)
     assert bad.returncode == 2 and "unknown evaluation 'nope'" in bad.stderr

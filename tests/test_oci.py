@@ -622,8 +622,9 @@ def test_an_evaluation_per_model_of_a_multi_model_deployment(emulator, service):
         "block_storage_size": 50,
         "metrics": [{"name": "bertscore", "args": {}}, {"name": "rouge", "args": {}}],
     }
-    evaluation = service.platform.create_evaluation_job(EvaluationSpec.model_validate(request))
+    evaluation = service.platform.create_evaluation(EvaluationSpec.model_validate(request))
     assert evaluation.model == "p" and evaluation.deployment_id == deployment.id
+    assert evaluation.id.startswith("ocid1.datasciencemodel.")  # the evaluation model, as ADS returns it
     job = emulator.state.jobs[evaluation.job_id]
     assert_wire(
         {k: v for k, v in job.items() if k not in ("id", "lifecycleState", "timeCreated", "createdBy")},
@@ -632,17 +633,17 @@ def test_an_evaluation_per_model_of_a_multi_model_deployment(emulator, service):
     arguments = json.loads(job["jobConfigurationDetails"]["environmentVariables"]["AIP_SMC_EVALUATION_ARGUMENTS"])
     assert arguments["params"]["model"] == "p" and arguments["params"]["top_k"] == 50
     assert arguments["input_data"] == {"format": ".jsonl", "url": "oci://bucket@ns/path/to/the/dataset.jsonl"}
-    assert arguments["evaluation_target_id"] == deployment.id
-    assert emulator.state.job_runs[evaluation.id]["jobId"] == evaluation.job_id
+    assert arguments["evaluation_target_id"] == deployment.id and arguments["evaluation_id"] == evaluation.id
+    assert emulator.state.job_runs[evaluation.job.id]["jobId"] == evaluation.job_id
 
     bad = {
         **request,
-        "model_parameters": {"max_tokens": 5},
+        "model_parameters": {"model": "nope", "max_tokens": 5},
         "dataset_path": "/home/me/data.jsonl",
         "shape_name": "VM.GPU.A10.1",
     }
     with pytest.raises(InvalidInput) as err:
-        service.platform.create_evaluation_job(EvaluationSpec.model_validate(bad))
+        service.platform.create_evaluation(EvaluationSpec.model_validate(bad))
     fields = {p.field: str(p) for p in err.value.problems}
     assert "one of ['g', 'p']" in fields["model_parameters.model"]
     assert "oci://<bucket>@<namespace>/<path>" in fields["dataset_path"]

@@ -142,7 +142,15 @@ def custom_models(pairs: Sequence[str] | None) -> list[ModelInput]:
 
 
 def _mentions_ocid(args: argparse.Namespace) -> bool:
-    ids = ("model_deployment_id", "models", "model_ids", "evaluation_source_id", "primary_model_id", "model_group_id")
+    ids = (
+        "model_deployment_id",
+        "models",
+        "model_ids",
+        "evaluation_source_id",
+        "evaluation_id",
+        "primary_model_id",
+        "model_group_id",
+    )
     return any("ocid1." in str(getattr(args, name, None) or "") for name in ids)
 
 

@@ -1,6 +1,27 @@
-"""Evaluation verbs: ``create`` (local: the models of a deployment scored side by side here; oci: one
-job for one model), and for evaluations the platform runs itself (``--platform local``) ``list``,
-``get``, ``report``, ``cancel``, ``delete``; ``metrics`` lists what ``--metrics`` accepts."""
+"""Evaluation verbs with ``ads aqua evaluation``'s option names: ``create``, ``list``, ``get``,
+``status`` (ADS's ``get_status``), ``report``, ``cancel``, ``delete``, and ``metrics`` (what
+``--metrics`` accepts).  Local: the models of a deployment scored side by side on this machine; OCI:
+one evaluation model + job + job run per model, as ADS stores them (``model_parameters.model``
+omitted: one per served model, grouped as one comparison whose id is the first member's OCID).
+
+Output: ``create``, ``get``, ``cancel`` and ``delete`` print one JSON object with the fields the seed
+documents for ``evaluation create`` (``id``, ``name``, ``aqua_service_model``, ``state``,
+``description``, ``created_on``, ``created_by``, ``endpoint``, ``console_link``, ``shape_info``
+{instance_shape, instance_count, ocpus, memory_in_gbs}, ``tags``), then the fields ADS 2.16 really
+prints (its ``AquaEvaluationSummary``: ``lifecycle_state``, ``lifecycle_details``, ``time_created``,
+``console_url``, ``experiment``/``source``/``job`` {id, name, url}, ``parameters``), then aqua_lab's own
+(``model``, ``models`` per-model rows, ``report_path``, ``metrics`` …).  ``list`` prints one such
+object per evaluation (ADS's framing; ``--array`` for one JSON array).  ``status`` prints ADS's
+``get_status`` fields (``id``, ``lifecycle_state``, ``lifecycle_details``, ``log_id``, ``log_url``,
+``loggroup_id``, ``loggroup_url``) plus ``models``.
+
+Differences from ADS that remain on purpose: the seed's example shows a model deployment OCID as the
+``id`` and ``endpoint``/``console_link`` of a deployment — here ``id`` is the evaluation model's OCID as
+ADS really returns it, ``endpoint`` the evaluated deployment's and ``console_link`` the evaluation
+model's page; ``state`` keeps ACCEPTED where ADS folds it into IN_PROGRESS; ``report`` prints the
+report itself (JSON or HTML) where ADS's ``download_report`` returns it base64-encoded in
+``{"evaluation_id", "content"}``; an evaluation without ``--experiment_id``/``--experiment_name`` is
+accepted (ADS refuses it, but the seed's own example passes neither) and joins no experiment."""
 
 from __future__ import annotations
 
@@ -9,9 +30,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from ..domain import EvaluationSpec
+from ..domain import Evaluation, EvaluationSpec
 from ..errors import InvalidInput
-from .common import Parser, add_bool, add_platform, dump, json_arg, service_for
+from .common import Parser, add_array, add_bool, add_platform, dump, dump_items, json_arg, service_for
 
 #: the options, each written once: for the parser and for the request (JSON ones are parsed first)
 REQUIRED = ("evaluation_source_id", "evaluation_name", "dataset_path", "report_path")
@@ -30,6 +51,52 @@ TEXT = (
 TYPED = {"block_storage_size": int, "memory_in_gbs": float, "ocpus": float}
 
 
+EMPTY_REF = {"id": "", "name": "", "url": ""}
+
+
+def ads_view(e: Evaluation) -> dict[str, Any]:
+    """The seed's fields, then ADS's AquaEvaluationSummary fields, then aqua_lab's own."""
+    ours = e.model_dump(mode="json")
+    seed = {
+        "id": e.id,
+        "name": e.name,
+        "aqua_service_model": e.aqua_service_model,
+        "state": e.state,
+        "description": e.description,
+        "created_on": e.created_on,
+        "created_by": e.created_by,
+        "endpoint": e.endpoint,
+        "console_link": e.console_url,
+        "shape_info": e.shape_info,
+        "tags": e.tags,
+    }
+    ads = {
+        "lifecycle_state": e.state,
+        "lifecycle_details": e.details or "",
+        "time_created": e.created_on,
+        "console_url": e.console_url,
+        "experiment": ours["experiment"] or EMPTY_REF,
+        "source": ours["source"] or {**EMPTY_REF, "id": e.deployment_id},
+        "job": ours["job"] or EMPTY_REF,
+        "parameters": e.parameters,
+    }
+    return {**seed, **ads, **{k: v for k, v in ours.items() if k not in seed and k not in ads}}
+
+
+def status_view(e: Evaluation) -> dict[str, Any]:
+    """ADS's ``get_status`` answer, with the per-model rows."""
+    return {
+        "id": e.id,
+        "lifecycle_state": e.state,
+        "lifecycle_details": e.details or "",
+        "log_id": e.log.id if e.log else "",
+        "log_url": e.log.url if e.log else "",
+        "loggroup_id": e.log_group.id if e.log_group else "",
+        "loggroup_url": e.log_group.url if e.log_group else "",
+        "models": [m.model_dump(mode="json") for m in e.models],
+    }
+
+
 def cmd_evaluation_create(args: argparse.Namespace) -> str:
     raw: dict[str, Any] = {"model_parameters": json_arg(args.model_parameters, "--model_parameters")}
     for option in (*REQUIRED, *TEXT, *TYPED):
@@ -42,23 +109,27 @@ def cmd_evaluation_create(args: argparse.Namespace) -> str:
         spec = EvaluationSpec.model_validate(raw)
     except ValidationError as exc:
         raise InvalidInput.from_validation(exc, prefix="--") from None
-    return dump(service_for(args).create_evaluation(spec))
+    return dump(ads_view(service_for(args).create_evaluation(spec)))
 
 
 def cmd_evaluation_list(args: argparse.Namespace) -> str:
-    return dump(service_for(args).list_evaluations())
+    return dump_items([ads_view(e) for e in service_for(args).list_evaluations()], args)
 
 
 def cmd_evaluation_get(args: argparse.Namespace) -> str:
-    return dump(service_for(args).get_evaluation(args.evaluation_id))
+    return dump(ads_view(service_for(args).get_evaluation(args.evaluation_id)))
+
+
+def cmd_evaluation_status(args: argparse.Namespace) -> str:
+    return dump(status_view(service_for(args).get_evaluation(args.evaluation_id)))
 
 
 def cmd_evaluation_cancel(args: argparse.Namespace) -> str:
-    return dump(service_for(args).cancel_evaluation(args.evaluation_id))
+    return dump(ads_view(service_for(args).cancel_evaluation(args.evaluation_id)))
 
 
 def cmd_evaluation_delete(args: argparse.Namespace) -> str:
-    return dump(service_for(args).delete_evaluation(args.evaluation_id))
+    return dump(ads_view(service_for(args).delete_evaluation(args.evaluation_id)))
 
 
 def cmd_evaluation_report(args: argparse.Namespace) -> str:
@@ -69,23 +140,39 @@ def cmd_evaluation_metrics(args: argparse.Namespace) -> str:
     return dump(service_for(args).supported_metrics())
 
 
+def add_id(p: argparse.ArgumentParser) -> None:
+    """``--evaluation_id`` (ADS's CLI: ``--eval_id``), and where OCI works, its compartment."""
+    p.add_argument("--evaluation_id", "--eval_id", dest="evaluation_id", required=True)
+    p.add_argument("--compartment_id", help="OCI: the compartment to work in (default: the configured one)")
+
+
 def add_run_verbs(everbs: argparse._SubParsersAction) -> None:
-    """The verbs after ``create``: evaluations the platform runs itself (``--platform local``)."""
-    for verb, run, text in (
-        ("get", cmd_evaluation_get, "an evaluation's state and per-model progress"),
-        ("cancel", cmd_evaluation_cancel, "stop a running evaluation"),
-        ("delete", cmd_evaluation_delete, "stop and forget an evaluation (its reports stay)"),
+    """The verbs after ``create``; an ``ocid1.`` id selects OCI by itself."""
+    for verb, aliases, run, text in (
+        ("get", [], cmd_evaluation_get, "an evaluation's state, details and per-model rows"),
+        ("status", ["get_status"], cmd_evaluation_status, "state, lifecycle details and log links (ADS's get_status)"),
+        ("cancel", [], cmd_evaluation_cancel, "stop a running evaluation (OCI: cancel its job runs)"),
+        (
+            "delete",
+            [],
+            cmd_evaluation_delete,
+            "stop and forget an evaluation (OCI: its job runs, jobs and evaluation models); its reports stay",
+        ),
     ):
-        p = everbs.add_parser(verb, help=text)
+        p = everbs.add_parser(verb, aliases=aliases, help=text)
         add_platform(p, "local")
-        p.add_argument("--evaluation_id", required=True)
+        add_id(p)
         p.set_defaults(run=run)
-    p = everbs.add_parser("list", help="evaluations")
+    p = everbs.add_parser("list", help="evaluations, one JSON object each (ADS's framing; --array for one list)")
     add_platform(p, "local")
+    p.add_argument("--compartment_id", help="OCI: the compartment to list (default: the configured one)")
+    add_array(p)
     p.set_defaults(run=cmd_evaluation_list)
-    p = everbs.add_parser("report", help="a model's report, or the comparison of every model")
+    p = everbs.add_parser(
+        "report", aliases=["download_report"], help="a model's report, or the comparison of every model"
+    )
     add_platform(p, "local")
-    p.add_argument("--evaluation_id", required=True)
+    add_id(p)
     p.add_argument("--model", help="a served name (default: the comparison of all models)")
     p.add_argument("--format", choices=("json", "html"), default="json")
     p.set_defaults(run=cmd_evaluation_report)
@@ -100,8 +187,8 @@ def add_top_verbs(verbs: argparse._SubParsersAction) -> None:
     everbs = evaluation.add_subparsers(dest="verb", required=True, parser_class=Parser)
     p = everbs.add_parser(
         "create",
-        help="evaluate a deployment's models on a dataset (local: every model, or model_parameters.model, "
-        "as one comparison; oci: one job for model_parameters.model)",
+        help="evaluate a deployment's models on a dataset: model_parameters.model, else every model of the "
+        "deployment as one comparison (oci: one evaluation model + job per model, as ADS stores them)",
     )
     add_platform(p, "oci")
     for option in (*REQUIRED, "model_parameters"):

@@ -6,7 +6,9 @@ It writes an OCI config + key it trusts into --dir and prints the settings that 
 (or the oci CLI/SDK) at it, a project included.  Control API (unsigned): POST /_emulator/faults
 {"pattern": "/modelDeployments", "status": 429}, /_emulator/models, /_emulator/fail_next_deployment,
 /_emulator/compartments; autoscaling: POST /_emulator/metric {"deployment_id": "<ocid>",
-"metric": "CPU_UTILIZATION", "value": 90}.
+"metric": "CPU_UTILIZATION", "value": 90}; evaluations: POST /_emulator/objects {"bucket": "b",
+"name": "data.jsonl", "text": "<jsonl>"} puts a dataset in its Object Storage (evaluation job runs
+score for real against its /predict), /_emulator/jobs {"row_delay_s": 0.5} slows them down.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ def main() -> None:
     )
     print(
         f"  control (unsigned): curl -X POST {emulator.url}/_emulator/fail_next_deployment -d '{{}}'  "
-        f"| /_emulator/faults | /_emulator/models | /_emulator/compartments"
+        f"| /_emulator/faults | /_emulator/models | /_emulator/compartments | /_emulator/objects | /_emulator/jobs"
     )
     try:
         while True:

@@ -57,7 +57,8 @@ class Reply(Exception):
 @dataclass
 class Fault:
     """One injected fault: ``status`` (with ``code``), ``delay_s`` before answering, or a predict
-    stream dropped after ``drop_after`` events.  Applies to ``count`` matching requests."""
+    stream dropped after ``drop_after`` events.  Applies to ``count`` matching requests after the
+    first ``skip`` ones (a failure part-way through a sequence of calls)."""
 
     pattern: str
     status: int | None = None
@@ -66,6 +67,7 @@ class Fault:
     drop_after: int | None = None
     count: int = 1
     method: str | None = None
+    skip: int = 0
 
 
 @dataclass
@@ -79,6 +81,8 @@ class State:
     shapes: list[dict] = field(default_factory=list)
     jobs: dict[str, dict] = field(default_factory=dict)
     job_runs: dict[str, dict] = field(default_factory=dict)
+    version_sets: dict[str, dict] = field(default_factory=dict)
+    artifacts: dict[str, bytes] = field(default_factory=dict)  # model id → artifact (a zip)
     requests: list[tuple[str, str]] = field(default_factory=list)  # (method, path) log for tests
 
 
@@ -99,6 +103,12 @@ class Emulator:
         self._issuer = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         self._lock = threading.RLock()
         self._server: ThreadingHTTPServer | None = None
+        # evaluation job runs (see .jobs): a pause before each starts and before each answer, so tests
+        # can watch progress and cancel; the threads that run them
+        self.job_start_delay_s = 0.0
+        self.job_row_delay_s = 0.0
+        self.job_threads: dict[str, threading.Thread] = {}
+        self._job_signer: Any = None
 
     # lifecycle ------------------------------------------------------------------------------------
 
@@ -145,6 +155,19 @@ class Emulator:
         }
         return jwt.encode(payload, self._issuer, algorithm="RS256")
 
+    def job_signer(self) -> Any:
+        """The signer of what evaluation jobs send to ``/predict`` (a job's resource principal on OCI):
+        an API key made for the purpose and trusted by this emulator."""
+        with self._lock:
+            if self._job_signer is None:
+                import oci
+
+                key, pem, fingerprint = new_api_key()
+                tenancy, user = "ocid1.tenancy.oc1..emujobs", "ocid1.user.oc1..emujobs"
+                self.add_api_key(f"{tenancy}/{user}/{fingerprint}", key.public_key())
+                self._job_signer = oci.signer.Signer(tenancy, user, fingerprint, None, private_key_content=pem)
+            return self._job_signer
+
     def _token_key(self, token: str) -> Any:
         import jwt
         from jwt.algorithms import RSAAlgorithm
@@ -169,6 +192,9 @@ class Emulator:
         with self._lock:
             for fault in self.faults:
                 if re.search(fault.pattern, path) and (fault.method in (None, method)) and fault.count > 0:
+                    if fault.skip > 0:
+                        fault.skip -= 1
+                        continue
                     fault.count -= 1
                     if fault.count == 0:
                         self.faults.remove(fault)
@@ -408,8 +434,10 @@ class _Handler(BaseHTTPRequestHandler):
         ``POST /_emulator/faults`` (a Fault as JSON), ``POST /_emulator/models`` (``display_name``,
         ``compartment_id``, optional ``tags``, ``custom``, ``deployment_config`` → ``{"id"}``),
         ``POST /_emulator/fail_next_deployment`` (``{"reason": …}``), ``POST /_emulator/compartments``
-        (``{"id": …}``: once any is known, others are NotAuthorizedOrNotFound) and ``POST
-        /_emulator/metric`` (``{"deployment_id", "metric", "value"}``: what autoscaling reacts to)."""
+        (``{"id": …}``: once any is known, others are NotAuthorizedOrNotFound), ``POST
+        /_emulator/metric`` (``{"deployment_id", "metric", "value"}``: what autoscaling reacts to),
+        ``POST /_emulator/objects`` (``{"bucket", "name", "text"}``: e.g. an evaluation dataset) and
+        ``POST /_emulator/jobs`` (``{"start_delay_s", "row_delay_s"}``: slow evaluation runs down)."""
         args = json.loads(body or b"{}") if self.command == "POST" else None
         if args is None:
             return self._error(404, "NotFound", "unknown control path")
@@ -431,6 +459,15 @@ class _Handler(BaseHTTPRequestHandler):
         if path == "/_emulator/compartments":
             self.emu.compartments.add(args["id"])
             return self._send(200, {"compartments": sorted(self.emu.compartments)})
+        if path == "/_emulator/objects":
+            self.emu.put_object(args["bucket"], args["name"], args["text"].encode())
+            return self._send(200, {"uri": f"oci://{args['bucket']}@{self.emu.namespace}/{args['name']}"})
+        if path == "/_emulator/jobs":
+            self.emu.job_start_delay_s = float(args.get("start_delay_s", self.emu.job_start_delay_s))
+            self.emu.job_row_delay_s = float(args.get("row_delay_s", self.emu.job_row_delay_s))
+            return self._send(
+                200, {"start_delay_s": self.emu.job_start_delay_s, "row_delay_s": self.emu.job_row_delay_s}
+            )
         if path == "/_emulator/metric":
             with self.emu._lock:
                 d = self._get(self.emu.state.deployments, args.get("deployment_id", ""))
@@ -520,6 +557,8 @@ class _Handler(BaseHTTPRequestHandler):
             for x in self.emu.state.models.values()
             if x["compartmentId"] == q.get("compartmentId")
             and (not q.get("displayName") or x["displayName"] == q["displayName"])
+            and (not q.get("lifecycleState") or x["lifecycleState"] == q["lifecycleState"])
+            and (not q.get("modelVersionSetName") or x.get("modelVersionSetName") == q["modelVersionSetName"])
         ]
         self._send(200, [self._public(x) for x in rows])
 
@@ -635,28 +674,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.emu._advance(target)
         self._send(200, self._public(wr))
 
-    def _create_in(self, r: Request, table: dict, kind: str, state: str, stamp: str) -> None:
-        ident = ocid(kind)
-        table[ident] = {
-            **json.loads(r.body),
-            "id": ident,
-            "lifecycleState": state,
-            stamp: now(),
-            "createdBy": "ocid1.user.oc1..emu",
-        }
-        self._send(200, table[ident])
-
-    def _create_job(self, r: Request) -> None:
-        self._create_in(r, self.emu.state.jobs, "datasciencejob", "ACTIVE", "timeCreated")
-
-    def _create_job_run(self, r: Request) -> None:
-        self._create_in(r, self.emu.state.job_runs, "datasciencejobrun", "ACCEPTED", "timeAccepted")
-
     def _get_job(self, r: Request, job_id: str) -> None:
         self._send(200, self._get(self.emu.state.jobs, job_id))
-
-    def _get_job_run(self, r: Request, job_run_id: str) -> None:
-        self._send(200, self._get(self.emu.state.job_runs, job_run_id))
 
     def _create_deployment(self, request: dict) -> None:
         s, emu = self.emu.state, self.emu
@@ -905,11 +924,26 @@ def _ds(method: str, template: str, answer: Any) -> Route:
     return route(method, DS + template, answer, locked=True)
 
 
+from . import jobs  # noqa: E402 — it uses Reply and ocid from above
+
 H = _Handler
 ROUTES = [
     _ds("GET", "/modelDeploymentShapes", H._list_shapes),
     _ds("GET", "/models", H._list_models),
+    _ds("POST", "/models", jobs.create_model),
     _ds("GET", "/models/{model_id}", H._get_model),
+    _ds("PUT", "/models/{model_id}", jobs.update_model),
+    _ds("DELETE", "/models/{model_id}", jobs.delete_model),
+    _ds("GET", "/models/{model_id}/provenance", jobs.get_provenance),
+    _ds("PUT", "/models/{model_id}/provenance", jobs.update_provenance),
+    _ds("POST", "/models/{model_id}/provenance", jobs.create_provenance),
+    _ds("PUT", "/models/{model_id}/artifact", jobs.put_artifact),
+    _ds("GET", "/models/{model_id}/artifact/content", jobs.get_artifact),
+    _ds("HEAD", "/models/{model_id}/artifact/content", jobs.get_artifact),
+    _ds("POST", "/modelVersionSets", jobs.create_version_set),
+    _ds("GET", "/modelVersionSets", jobs.list_version_sets),
+    _ds("GET", "/modelVersionSets/{mvs_id}", jobs.get_version_set),
+    _ds("DELETE", "/modelVersionSets/{mvs_id}", jobs.delete_version_set),
     _ds("GET", "/models/{model_id}/definedMetadata/{key}/artifact/content", H._get_metadatum),
     _ds("POST", "/modelGroups", H._create_group),
     _ds("GET", "/modelGroups", H._list_groups),
@@ -925,10 +959,15 @@ ROUTES = [
     _ds("GET", "/modelDeployments/{deployment_id}/models/modelState", H._model_states_route),
     _ds("GET", "/workRequests", H._list_work_requests),
     _ds("GET", "/workRequests/{work_request_id}", H._get_work_request),
-    _ds("POST", "/jobs", H._create_job),
+    _ds("POST", "/jobs", jobs.create_job),
+    _ds("GET", "/jobs", jobs.list_jobs),
     _ds("GET", "/jobs/{job_id}", H._get_job),
-    _ds("POST", "/jobRuns", H._create_job_run),
-    _ds("GET", "/jobRuns/{job_run_id}", H._get_job_run),
+    _ds("DELETE", "/jobs/{job_id}", jobs.delete_job),
+    _ds("POST", "/jobRuns", jobs.create_job_run),
+    _ds("GET", "/jobRuns", jobs.list_job_runs),
+    _ds("GET", "/jobRuns/{job_run_id}", jobs.get_job_run),
+    _ds("DELETE", "/jobRuns/{job_run_id}", jobs.delete_job_run),
+    _ds("POST", "/jobRuns/{job_run_id}/actions/cancelJobRun", jobs.cancel_job_run),
     route("GET", "/n", H._namespace),
     route("PUT", "/n/{namespace}/b/{bucket}/o/{name}", H._put_object),
     route("GET", "/n/{namespace}/b/{bucket}/o/{name}", H._get_object),

@@ -1,5 +1,7 @@
 """Evaluation jobs: check an ``ads aqua evaluation create`` request against the deployment it
-evaluates, and build the OCI job + job run bodies (wire JSON) — the metrics run in the job."""
+evaluates, and build the OCI bodies (wire JSON) ADS sends for one evaluation — the evaluation model
+(``aqua_evaluation``-tagged DataScienceModel with its custom metadata and hyperparameters), the job
+and its run, and the model update that records the job ids.  The metrics run in the job."""
 
 from __future__ import annotations
 
@@ -14,18 +16,28 @@ OCI_PATH = re.compile(r"^oci://[^@/\s]+@[^/\s]+/.+")
 DEFAULT_EVALUATION_IMAGE = "dsmc://odsc-llm-evaluate:0.1.3.4"
 
 
-def validate_evaluation(spec: EvaluationSpec, deployment: Deployment) -> str:
-    """The served name to evaluate; every problem reported at once."""
+def validate_evaluation(spec: EvaluationSpec, deployment: Deployment, local_dataset: bool = False) -> list[str]:
+    """The served names to evaluate: ``model_parameters.model``, else every model of the deployment
+    (one evaluation each, as ADS runs them); every problem reported at once.  ``local_dataset``: the
+    dataset is a file here (the caller checked), which is uploaded next to the report as ADS does."""
     problems = []
-    for field in ("dataset_path", "report_path"):
-        if not OCI_PATH.match(getattr(spec, field)):
-            problems.append(
-                Problem(
-                    field,
-                    f"{getattr(spec, field)!r} is not an Object Storage path",
-                    "use oci://<bucket>@<namespace>/<path>",
-                )
+    if not OCI_PATH.match(spec.report_path):
+        problems.append(
+            Problem(
+                "report_path",
+                f"{spec.report_path!r} is not an Object Storage path",
+                "use oci://<bucket>@<namespace>/<path>",
             )
+        )
+    if not local_dataset and not OCI_PATH.match(spec.dataset_path):
+        problems.append(
+            Problem(
+                "dataset_path",
+                f"{spec.dataset_path!r} is neither an Object Storage path nor a file here",
+                "use oci://<bucket>@<namespace>/<path>, or a local .jsonl file (uploaded next to the report, "
+                "as ADS does)",
+            )
+        )
     if spec.dataset_path.startswith("oci://") and not spec.dataset_path.endswith(".jsonl"):
         problems.append(
             Problem(
@@ -36,15 +48,7 @@ def validate_evaluation(spec: EvaluationSpec, deployment: Deployment) -> str:
         )
     names = deployment.served_names()
     model = spec.model_parameters.get("model")
-    if model is None and len(names) > 1:
-        problems.append(
-            Problem(
-                "model_parameters.model",
-                "required for a multi-model deployment",
-                f"name the model to evaluate: one of {names}",
-            )
-        )
-    elif model is not None and model not in names:
+    if model is not None and model not in names:
         problems.append(
             Problem("model_parameters.model", f"{model!r} is not served by {deployment.id}", f"use one of {names}")
         )
@@ -62,7 +66,84 @@ def validate_evaluation(spec: EvaluationSpec, deployment: Deployment) -> str:
         )
     if problems:
         raise InvalidInput(problems)
-    return model or names[0]
+    return [model] if model else names
+
+
+#: ADS's names (ads/aqua/common/enums.py Tags, ads/aqua/evaluation/constants.py EvaluationCustomMetadata)
+EVALUATION_TAG = "aqua_evaluation"
+EVALUATION_MODEL_TAG = "evaluation_model_id"
+#: aqua_lab's own: on each member of a comparison, the comparison's id (its first member's OCID)
+COMPARISON_TAG = "aqua_lab_comparison"
+SOURCE, OUTPUT_PATH, SOURCE_NAME = "evaluation_source", "evaluation_output_path", "evaluation_source_name"
+JOB_ID, JOB_RUN_ID = "evaluation_job_id", "evaluation_job_run_id"
+HYPERPARAMETERS = "Hyperparameters"
+
+
+def _metadata(key: str, value: str) -> dict[str, str]:
+    return {"key": key, "value": value, "category": "Other", "description": ""}
+
+
+def evaluation_params(spec: EvaluationSpec, model: str) -> dict[str, Any]:
+    """ADS's ``AquaEvalParams``: the job shape, dataset and report paths and the model parameters
+    (with this member's ``model``), stored as ``{"model_params": …}`` in the Hyperparameters metadata."""
+    return {
+        "shape": spec.shape_name,
+        "dataset_path": spec.dataset_path,
+        "report_path": spec.report_path,
+        **spec.model_parameters,
+        "model": model,
+    }
+
+
+def evaluation_model_request(
+    spec: EvaluationSpec,
+    deployment: Deployment,
+    model: str,
+    compartment_id: str,
+    project_id: str,
+    version_set_id: str | None,
+    comparison_id: str | None = None,
+) -> dict[str, Any]:
+    """CreateModelDetails of the evaluation model, as ADS's ``AquaEvaluationApp.create`` makes it."""
+    tags = {EVALUATION_TAG: EVALUATION_TAG}
+    if comparison_id:
+        tags[COMPARISON_TAG] = comparison_id
+    body: dict[str, Any] = {
+        "compartmentId": compartment_id,
+        "projectId": project_id,
+        "displayName": spec.evaluation_name,
+        "customMetadataList": [
+            _metadata(SOURCE, deployment.id),
+            _metadata(OUTPUT_PATH, spec.report_path),
+            _metadata(SOURCE_NAME, deployment.display_name),
+        ],
+        "definedMetadataList": [
+            {"key": HYPERPARAMETERS, "value": json.dumps({"model_params": evaluation_params(spec, model)})}
+        ],
+        "freeformTags": tags,
+    }
+    if spec.evaluation_description:
+        body["description"] = spec.evaluation_description
+    if version_set_id:
+        body["modelVersionSetId"] = version_set_id
+    return body
+
+
+def evaluation_model_update(
+    create_body: dict[str, Any], job_id: str, run_id: str, comparison_id: str | None
+) -> dict[str, Any]:
+    """UpdateModelDetails recording the job and job run (ADS updates the model once they exist)."""
+    tags = dict(create_body["freeformTags"])
+    if comparison_id:
+        tags[COMPARISON_TAG] = comparison_id
+    return {
+        "customMetadataList": [
+            *create_body["customMetadataList"],
+            _metadata(JOB_ID, job_id),
+            _metadata(JOB_RUN_ID, run_id),
+        ],
+        "freeformTags": tags,
+    }
 
 
 def evaluation_job_requests(
@@ -73,8 +154,10 @@ def evaluation_job_requests(
     project_id: str,
     evaluation_id: str,
     image: str = DEFAULT_EVALUATION_IMAGE,
+    conda_namespace: str = "",
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(CreateJobDetails, CreateJobRunDetails without jobId) as OCI wire JSON."""
+    """(CreateJobDetails, CreateJobRunDetails without jobId) as OCI wire JSON; ``evaluation_id`` is the
+    evaluation model's OCID, which the container writes its results back to."""
     arguments = {
         "evaluation_id": evaluation_id,
         "evaluation_target_id": deployment.id,
@@ -82,7 +165,6 @@ def evaluation_job_requests(
         "metrics": [m.model_dump() for m in spec.metrics],
         "output_dir": spec.report_path,
         "params": {**spec.model_parameters, "model": model},
-        "force_overwrite": spec.force_overwrite,
     }
     infrastructure: dict[str, Any] = {
         "jobInfrastructureType": "ME_STANDALONE",
@@ -91,25 +173,24 @@ def evaluation_job_requests(
     }
     if spec.shape_name.endswith("Flex"):
         infrastructure["jobShapeConfigDetails"] = {"ocpus": spec.ocpus or 1, "memoryInGBs": spec.memory_in_gbs or 16}
+    tags = {EVALUATION_TAG: EVALUATION_TAG, EVALUATION_MODEL_TAG: evaluation_id}
     job: dict[str, Any] = {
         "projectId": project_id,
         "compartmentId": compartment_id,
         "displayName": spec.evaluation_name,
         "jobConfigurationDetails": {
             "jobType": "DEFAULT",
-            "environmentVariables": {"AIP_SMC_EVALUATION_ARGUMENTS": json.dumps(arguments)},
+            "environmentVariables": {
+                "AIP_SMC_EVALUATION_ARGUMENTS": json.dumps(arguments),
+                "CONDA_BUCKET_NS": conda_namespace,
+            },
         },
         "jobInfrastructureConfigurationDetails": infrastructure,
         "jobEnvironmentConfigurationDetails": {
             "jobEnvironmentType": "OCIR_CONTAINER",
             "image": spec.container_image_uri or image,
         },
-        "freeformTags": {
-            "aqua_evaluation": "true",
-            "OCI_AQUA": "active",
-            "aqua_evaluation_model": model,
-            "aqua_evaluation_source": deployment.id,
-        },
+        "freeformTags": tags,
     }
     if spec.evaluation_description:
         job["description"] = spec.evaluation_description
@@ -119,5 +200,10 @@ def evaluation_job_requests(
             "logGroupId": spec.log_group_id,
             **({"logId": spec.log_id} if spec.log_id else {"enableAutoLogCreation": True}),
         }
-    run = {"projectId": project_id, "compartmentId": compartment_id, "displayName": f"{spec.evaluation_name} ({model})"}
+    run = {
+        "projectId": project_id,
+        "compartmentId": compartment_id,
+        "displayName": spec.evaluation_name,
+        "freeformTags": tags,
+    }
     return job, run

@@ -161,14 +161,12 @@ class Platform(ABC):
     # evaluations ----------------------------------------------------------------------------------
 
     def create_evaluation(self, spec: EvaluationSpec) -> Evaluation:
-        """Evaluate a deployment's models on a dataset.  A platform that runs and keeps evaluations
-        itself (local: a detached job scoring every chosen model) overrides this; elsewhere it is one
-        submitted job for ``model_parameters.model`` (:meth:`create_evaluation_job`)."""
-        return self.create_evaluation_job(spec)
-
-    def create_evaluation_job(self, spec: EvaluationSpec) -> Evaluation:
-        """Submit one evaluation job for one model (OCI: a Data Science job run, as AQUA does)."""
-        raise Unsupported(self.name, f"the {self.name} platform does not run evaluation jobs yet")
+        """Evaluate a deployment's models on a dataset: ``model_parameters.model``, else every model
+        of the deployment as one comparison (local: a detached job here; OCI: one evaluation model,
+        job and job run per model, as ADS stores them)."""
+        raise Unsupported(
+            self.name, f"the {self.name} platform does not run evaluation jobs; use --platform local or oci"
+        )
 
     def list_model_groups(self) -> list[dict]:
         """Model groups (OCI: what multi-model deployments are made of), each with ``in_use_by``."""
@@ -181,7 +179,7 @@ class Platform(ABC):
         return Unsupported(
             self.name,
             f"the {self.name} platform cannot list, read or cancel evaluations here; "
-            "use --platform local (or AI Quick Actions for OCI evaluation jobs)",
+            "use --platform local or --platform oci",
         )
 
     def list_evaluations(self) -> list[Evaluation]:

@@ -31,8 +31,6 @@ from ...domain import (
     DeploymentConfig,
     DeploymentMetrics,
     DeploymentSpec,
-    Evaluation,
-    EvaluationSpec,
     MetricPoint,
     ModelMetrics,
     ModelState,
@@ -46,11 +44,11 @@ from ...planning import payloads
 from ...planning import scaling as S
 from ...planning.architectures import from_hf_config
 from ...planning.configs import parse_deployment_config
-from ...planning.evaluation import evaluation_job_requests, validate_evaluation
 from ...planning.params import VLLM_PARAMS
 from ...planning.sizing import parameter_count_from_name
 from ..base import FetchedConfig, Platform
 from .auth import OciAuth
+from .evaluations import OciEvaluations
 from .wire import custom_metadata, to_deployment
 
 T = TypeVar("T")
@@ -160,7 +158,7 @@ def _gpus_of_shape(shape: str) -> int:
     return found.gpu_count if found else 1
 
 
-class OciPlatform(Platform):
+class OciPlatform(OciEvaluations, Platform):
     name = "oci"
     params_key = VLLM_PARAMS
 
@@ -856,31 +854,6 @@ class OciPlatform(Platform):
         with self._lock:
             self._groups.pop(group_id, None)
         return {"id": group_id, "state": "DELETED"}
-
-    def create_evaluation_job(self, spec: EvaluationSpec) -> Evaluation:
-        """Submit the evaluation of one model of a deployment as an OCI job + job run."""
-        deployment = self.get_deployment(spec.evaluation_source_id)
-        model = validate_evaluation(spec, deployment)
-        # ADS: the evaluation goes where the evaluated deployment is, unless told otherwise
-        compartment, project = self._where(
-            spec.compartment_id or deployment.compartment_id, spec.project_id or deployment.project_id
-        )
-        evaluation_id = f"aqua-lab-evaluation-{int(time.time() * 1000)}"
-        job_body, run_body = evaluation_job_requests(spec, deployment, model, compartment, project, evaluation_id)
-        job = self._call("create job", self.ds.create_job, self._sdk(job_body, "CreateJobDetails")).data
-        run = self._call(
-            "create job run", self.ds.create_job_run, self._sdk({**run_body, "jobId": job.id}, "CreateJobRunDetails")
-        ).data
-        return Evaluation(
-            id=run.id,
-            job_id=job.id,
-            name=spec.evaluation_name,
-            state=run.lifecycle_state,
-            deployment_id=deployment.id,
-            model=model,
-            report_path=spec.report_path,
-            created_on=str(run.time_accepted),
-        )
 
     def logs(self, deployment_id: str, model_name: str | None = None, lines: int = 200) -> str:
         deployment = self.get_deployment(deployment_id)

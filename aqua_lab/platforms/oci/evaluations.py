@@ -1,0 +1,578 @@
+"""Evaluations on OCI, stored the way ``ads aqua evaluation`` stores them, so an evaluation made by
+either tool is listed, read, cancelled and deleted by the other:
+
+* the **evaluation model**: a DataScienceModel tagged ``aqua_evaluation``, in the experiment's model
+  version set, with custom metadata ``evaluation_source`` (the deployment), ``evaluation_output_path``
+  (``report_path``), ``evaluation_source_name``, ``evaluation_job_id`` and ``evaluation_job_run_id``,
+  the Hyperparameters metadata ``{"model_params": {shape, dataset_path, report_path, …model_parameters}}``
+  and the job run as its provenance ``training_id``.  Its OCID is the evaluation's id;
+* the **job** and **job run** (tags ``aqua_evaluation`` and ``evaluation_model_id``) running the
+  evaluation container with ``AIP_SMC_EVALUATION_ARGUMENTS`` whose ``evaluation_id`` is that OCID;
+* the **reports**: ``report.json`` / ``report.html`` under ``<report_path>/<evaluation id>/`` in Object
+  Storage (where ADS's ``download_report`` reads them when the model has no artifact), else in the
+  evaluation model's artifact.
+
+A request without ``model_parameters.model`` on a multi-model deployment makes one evaluation per
+served model (ADS's rule) and groups them as one **comparison**: each member carries the freeform tag
+``aqua_lab_comparison`` = the first member's OCID, which is the comparison's id.  ``get``/``report``
+of that id answer for the whole comparison; a member's own id still reads as one ADS evaluation.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import zipfile
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ...domain import Deployment, Evaluation, EvaluationSpec, MetricSpec, ModelProgress, ResourceRef
+from ...errors import AquaLabError, Conflict, InvalidInput, NotFound, Problem, UpstreamError
+from ...planning.evaluation import (
+    COMPARISON_TAG,
+    EVALUATION_TAG,
+    HYPERPARAMETERS,
+    JOB_ID,
+    JOB_RUN_ID,
+    OUTPUT_PATH,
+    SOURCE,
+    SOURCE_NAME,
+    evaluation_job_requests,
+    evaluation_model_request,
+    evaluation_model_update,
+    validate_evaluation,
+)
+from .wire import custom_metadata
+
+CONSOLE = "https://cloud.oracle.com/data-science"
+#: console paths per OCID kind (ADS's CONSOLE_LINK_RESOURCE_TYPE_MAPPING)
+CONSOLE_KINDS = {
+    "datasciencemodel": "models",
+    "datasciencemodeldeployment": "model-deployments",
+    "datasciencejob": "jobs",
+    "datasciencejobrun": "job-runs",
+    "datasciencemodelversionset": "model-version-sets",
+}
+RUNNING = ("ACCEPTED", "IN_PROGRESS", "CANCELING")
+OBJECT_URI = re.compile(r"^oci://([^@/]+)@([^/]+)/?(.*)$")
+
+
+@dataclass(frozen=True)
+class _Source:
+    """What an evaluation shows of the deployment it evaluated."""
+
+    endpoint: str | None
+    aqua_service_model: bool
+
+    @classmethod
+    def of(cls, deployment: Deployment) -> _Source:
+        return cls(deployment.endpoint, deployment.aqua_service_model)
+
+
+@dataclass
+class _Made:
+    """What one create made so far, deleted again if a later step fails."""
+
+    version_set: str | None = None
+    models: list[str] = field(default_factory=list)
+    jobs: list[str] = field(default_factory=list)
+
+
+def console_url(ocid: str | None, region: str | None) -> str:
+    """ADS's ``get_console_link`` for the OCID's kind ('' for an unknown kind or no id)."""
+    kind = CONSOLE_KINDS.get((ocid or "").split(".")[1] if (ocid or "").count(".") > 1 else "")
+    return f"{CONSOLE}/{kind}/{ocid}?region={region or ''}" if kind else ""
+
+
+def log_url(region: str | None, group: str | None, log: str | None, compartment: str | None, source: str) -> str:
+    """ADS's ``get_log_links``: a log search for the job run, or the log group's page."""
+    if group and log:
+        query = f"search \"{compartment}/{group}/{log}\" | source='{source}' | sort by datetime desc"
+        return f"https://cloud.oracle.com/logging/search?searchQuery={query}&regions={region or ''}"
+    return f"https://cloud.oracle.com/logging/log-groups/{group}?region={region or ''}" if group else ""
+
+
+def evaluation_state(model_state: str | None, run_state: str | None) -> str:
+    """ADS's ``LifecycleStatus.get_status``: the job run's state while the model is ACTIVE (a run
+    that NEEDS_ATTENTION reads FAILED), else the model's; no run at all reads NEEDS_ATTENTION.
+    ACCEPTED is kept as such (ADS folds it into IN_PROGRESS) so a queued run can be told apart."""
+    if not run_state:
+        return "NEEDS_ATTENTION"
+    if model_state != "ACTIVE":
+        return model_state or "UNKNOWN"
+    return "FAILED" if run_state == "NEEDS_ATTENTION" else run_state
+
+
+def comparison_state(states: list[str]) -> str:
+    """One state for a comparison: running while any member runs, SUCCEEDED when all did."""
+    if all(s == states[0] for s in states):
+        return states[0]
+    if any(s in ("ACCEPTED", "IN_PROGRESS") for s in states):
+        return "IN_PROGRESS"
+    if "CANCELING" in states:
+        return "CANCELING"
+    return "FAILED" if "FAILED" in states else "CANCELED"
+
+
+def hyperparameters(model: Any) -> dict[str, Any]:
+    for m in model.defined_metadata_list or []:
+        if m.key == HYPERPARAMETERS and m.value:
+            try:
+                return dict(json.loads(m.value).get("model_params") or {})
+            except (ValueError, AttributeError):
+                return {}
+    return {}
+
+
+class OciEvaluations:
+    """The evaluation verbs of :class:`~aqua_lab.platforms.oci.OciPlatform` (a mixin listed before
+    :class:`~aqua_lab.platforms.base.Platform`; it uses the platform's clients and ``_call``)."""
+
+    # create ---------------------------------------------------------------------------------------
+
+    def create_evaluation(self, spec: EvaluationSpec) -> Evaluation:
+        deployment = self.get_deployment(spec.evaluation_source_id)
+        local = not spec.dataset_path.startswith("oci://")
+        models = validate_evaluation(
+            spec, deployment, local_dataset=local and self._is_local_dataset(spec.dataset_path)
+        )
+        if local:
+            spec = self._upload_dataset(spec)
+        # ADS: the evaluation goes where the evaluated deployment is, unless told otherwise
+        compartment, project = self._where(
+            spec.compartment_id or deployment.compartment_id, spec.project_id or deployment.project_id
+        )
+        made = _Made()
+        try:
+            version_set = self._experiment(spec, compartment, project, made)
+            for model in models:
+                self._create_one(spec, deployment, model, compartment, project, version_set, made, len(models) > 1)
+        except AquaLabError:
+            self._undo(made)
+            raise
+        evaluation = self.get_evaluation(made.models[0], _Source.of(deployment))
+        # ADS's create answer adds these to the model's tags
+        evaluation.tags.update(
+            {
+                "evaluation_job_id": evaluation.job_id,
+                "evaluation_source": deployment.id,
+                "evaluation_experiment_id": version_set or "",
+            }
+        )
+        return evaluation
+
+    @staticmethod
+    def _is_local_dataset(path: str) -> bool:
+        from ...evaluation.datasets import SAMPLE
+
+        return path == SAMPLE or Path(path).expanduser().is_file()
+
+    def _upload_dataset(self, spec: EvaluationSpec) -> EvaluationSpec:
+        """ADS's rule for a dataset on this machine: checked here (every bad row named at once, before
+        anything is submitted), then uploaded as ``<report_path>/<file name>``; an object already
+        there is refused unless ``force_overwrite``."""
+        from ...evaluation.datasets import SAMPLE, load_dataset, sample_path
+
+        load_dataset(spec.dataset_path)  # every bad row refused here, before anything is made
+        file = sample_path() if spec.dataset_path == SAMPLE else Path(spec.dataset_path).expanduser()
+        bucket, namespace, prefix = OBJECT_URI.match(spec.report_path).groups()
+        file_name = file.name
+        key = "/".join(p for p in (prefix.strip("/"), file_name) if p)
+        uri = f"oci://{bucket}@{namespace}/{key}"
+        if not spec.force_overwrite:
+            try:
+                self._call("get object", self.os.head_object, namespace, bucket, key)
+            except NotFound:
+                pass
+            else:
+                raise InvalidInput(
+                    Problem(
+                        "dataset_path",
+                        f"{file_name} already exists in {spec.report_path}",
+                        "use a new dataset file name or report path, or set force_overwrite (--force_overwrite True)",
+                    )
+                )
+        self._call("put object", self.os.put_object, namespace, bucket, key, file.read_bytes())
+        return spec.model_copy(update={"dataset_path": uri})
+
+    def _create_one(
+        self,
+        spec: EvaluationSpec,
+        deployment: Deployment,
+        model: str,
+        compartment: str,
+        project: str,
+        version_set: str | None,
+        made: _Made,
+        grouped: bool,
+    ) -> None:
+        """ADS's order: the evaluation model, the job and its run, then the model's metadata updated
+        with their ids and its provenance (``training_id``) pointing at the run."""
+        comparison = made.models[0] if grouped and made.models else None
+        body = evaluation_model_request(spec, deployment, model, compartment, project, version_set, comparison)
+        created = self._call("create model", self.ds.create_model, self._sdk(body, "CreateModelDetails")).data
+        made.models.append(created.id)
+        job_body, run_body = evaluation_job_requests(
+            spec, deployment, model, compartment, project, created.id, conda_namespace=self._conda_namespace()
+        )
+        job = self._call("create job", self.ds.create_job, self._sdk(job_body, "CreateJobDetails")).data
+        made.jobs.append(job.id)
+        run = self._call(
+            "create job run", self.ds.create_job_run, self._sdk({**run_body, "jobId": job.id}, "CreateJobRunDetails")
+        ).data
+        update = evaluation_model_update(body, job.id, run.id, made.models[0] if grouped else None)
+        self._call("update model", self.ds.update_model, created.id, self._sdk(update, "UpdateModelDetails"))
+        self._call(  # a new model has no provenance yet: ADS makes it with the model, then updates it
+            "create model provenance",
+            self.ds.create_model_provenance,
+            created.id,
+            self._sdk({"trainingId": run.id}, "CreateModelProvenanceDetails"),
+        )
+
+    def _conda_namespace(self) -> str:
+        from .platform import SERVICE_MODELS_NAMESPACE
+
+        return SERVICE_MODELS_NAMESPACE
+
+    def _experiment(self, spec: EvaluationSpec, compartment: str, project: str, made: _Made) -> str | None:
+        """The model version set: ``experiment_id`` as given, or the one named ``experiment_name``
+        (made, tagged ``aqua_evaluation``, when there is none).  Either must be an evaluation
+        experiment (ADS refuses others).  Neither: none (ADS requires one; the seed's own example
+        passes neither, so aqua_lab accepts that)."""
+        if spec.experiment_id:
+            mvs = self._call("get model version set", self.ds.get_model_version_set, spec.experiment_id).data
+            self._check_experiment(mvs, "experiment_id")
+            return mvs.id
+        if not spec.experiment_name:
+            return None
+        found = self._list_all(
+            "list model version sets", self.ds.list_model_version_sets, compartment, name=spec.experiment_name
+        )
+        found = [v for v in found if v.lifecycle_state != "DELETED"]
+        if found:
+            self._check_experiment(found[0], "experiment_name")
+            return found[0].id
+        body = {
+            "compartmentId": compartment,
+            "projectId": project,
+            "name": spec.experiment_name,
+            "freeformTags": {EVALUATION_TAG: EVALUATION_TAG},
+        }
+        if spec.experiment_description:
+            body["description"] = spec.experiment_description
+        mvs = self._call(
+            "create model version set",
+            self.ds.create_model_version_set,
+            self._sdk(body, "CreateModelVersionSetDetails"),
+        ).data
+        made.version_set = mvs.id
+        return mvs.id
+
+    @staticmethod
+    def _check_experiment(mvs: Any, option: str) -> None:
+        if EVALUATION_TAG not in (mvs.freeform_tags or {}):
+            raise InvalidInput(
+                Problem(
+                    option,
+                    f"the model version set {mvs.name!r} ({mvs.id}) is not an evaluation experiment "
+                    f"(no {EVALUATION_TAG} tag)",
+                    "name a new experiment (--experiment_name makes it) or one made for evaluations",
+                )
+            )
+
+    def _undo(self, made: _Made) -> None:
+        """Best effort: a failed create leaves nothing it made behind (its first error is the one shown)."""
+        for job_id in made.jobs:
+            self._quietly(self.ds.delete_job, job_id, delete_related_job_runs=True)
+        for model_id in made.models:
+            self._quietly(self.ds.delete_model, model_id)
+        if made.version_set:
+            self._quietly(self.ds.delete_model_version_set, made.version_set)
+
+    def _quietly(self, fn: Any, *args: Any, **kwargs: Any) -> None:
+        try:
+            self._call("clean up", fn, *args, **kwargs)
+        except AquaLabError:
+            pass
+
+    # read -----------------------------------------------------------------------------------------
+
+    def _evaluation_model(self, evaluation_id: str) -> Any:
+        if not evaluation_id.startswith("ocid1.datasciencemodel."):
+            raise InvalidInput(
+                Problem(
+                    "evaluation_id",
+                    f"{evaluation_id!r} is not an evaluation model OCID",
+                    "OCI evaluations are ocid1.datasciencemodel.… (`aqua-lab evaluation list --platform oci`)",
+                )
+            )
+        model = self._call("get evaluation", self.ds.get_model, evaluation_id).data
+        if EVALUATION_TAG not in (model.freeform_tags or {}) or model.lifecycle_state == "DELETED":
+            raise NotFound("evaluation", evaluation_id, "list them with `aqua-lab evaluation list --platform oci`")
+        return model
+
+    def _run_of(self, model: Any, runs: dict[str, Any] | None = None) -> Any | None:
+        """The evaluation's job run: ``evaluation_job_run_id``, else the provenance's ``training_id``
+        (what ADS reads); None when it is gone."""
+        run_id = custom_metadata(model).get(JOB_RUN_ID)
+        if not run_id:
+            try:
+                run_id = self._call("get model provenance", self.ds.get_model_provenance, model.id).data.training_id
+            except (NotFound, UpstreamError):
+                run_id = None
+        if not run_id:
+            return None
+        if runs is not None and run_id in runs:
+            return runs[run_id]
+        try:
+            return self._call("get job run", self.ds.get_job_run, run_id).data
+        except (NotFound, UpstreamError):
+            return None
+
+    def _member(self, model: Any, run: Any | None, source: _Source | None = None) -> Evaluation:
+        """One evaluation model and its run as ADS's AquaEvaluationSummary fields (and ours)."""
+        region = self.auth.region
+        meta = custom_metadata(model)
+        params = hyperparameters(model)
+        state = evaluation_state(model.lifecycle_state, getattr(run, "lifecycle_state", None))
+        details = getattr(run, "lifecycle_details", None) or (None if run else "Missing jobrun information.")
+        infra = getattr(run, "job_infrastructure_configuration_details", None)
+        flex = getattr(infra, "job_shape_config_details", None)
+        logs = getattr(run, "log_details", None)
+        group_id, log_id = getattr(logs, "log_group_id", None), getattr(logs, "log_id", None)
+        source_id = meta.get(SOURCE, "")
+        name = params.get("model") or meta.get(SOURCE_NAME) or source_id
+        tags = {**(model.defined_tags or {}), **(model.freeform_tags or {})}
+        evaluation = Evaluation(
+            id=model.id,
+            job_id=meta.get(JOB_ID),
+            name=model.display_name,
+            state=state,
+            deployment_id=source_id,
+            model=name,
+            report_path=meta.get(OUTPUT_PATH, params.get("report_path", "")),
+            created_on=str(model.time_created),
+            dataset_path=params.get("dataset_path"),
+            details=details,
+            description=getattr(model, "description", None),
+            created_by=model.created_by,
+            compartment_id=model.compartment_id,
+            project_id=model.project_id,
+            console_url=console_url(model.id, region),
+            endpoint=source.endpoint if source else None,
+            shape_info={
+                "instance_shape": getattr(infra, "shape_name", None) or params.get("shape"),
+                "instance_count": 1,
+                "ocpus": getattr(flex, "ocpus", None),
+                "memory_in_gbs": getattr(flex, "memory_in_gbs", None),
+            },
+            tags=tags,
+            parameters=params,
+            experiment=ResourceRef(
+                id=model.model_version_set_id or "",
+                name=model.model_version_set_name or "",
+                url=console_url(model.model_version_set_id, region),
+            )
+            if model.model_version_set_id
+            else None,
+            source=ResourceRef(id=source_id, name=meta.get(SOURCE_NAME, ""), url=console_url(source_id, region)),
+            job=ResourceRef(id=run.id, name=run.display_name or "", url=console_url(run.id, region)) if run else None,
+            log_group=ResourceRef(id=group_id, url=log_url(region, group_id, None, None, "")) if group_id else None,
+            log=ResourceRef(id=log_id, url=log_url(region, group_id, log_id, run.compartment_id, run.id))
+            if log_id
+            else None,
+        )
+        evaluation.models = [
+            ModelProgress(
+                model=name,
+                state=state,
+                evaluation_id=model.id,
+                details=details,
+                report=f"{evaluation.report_path.rstrip('/')}/{model.id}/report.json" if state == "SUCCEEDED" else None,
+            )
+        ]
+        if source is not None:
+            evaluation.aqua_service_model = source.aqua_service_model
+        return evaluation
+
+    def _members(self, head: Any) -> list[Any]:
+        """The evaluation models of the comparison ``head`` leads, head first (creation order)."""
+        rows = self._list_all(
+            "list models",
+            self.ds.list_models,
+            head.compartment_id or self.settings.compartment_id,
+            lifecycle_state="ACTIVE",
+        )
+        ids = [r.id for r in rows if (r.freeform_tags or {}).get(COMPARISON_TAG) == head.id and r.id != head.id]
+        ordered = sorted((r for r in rows if r.id in ids), key=lambda r: (str(r.time_created), ids.index(r.id)))
+        return [head, *self._get_models([r.id for r in ordered])]
+
+    def _get_models(self, ids: list[str]) -> list[Any]:
+        if not ids:
+            return []
+        with ThreadPoolExecutor(max_workers=min(8, len(ids))) as pool:
+            return list(pool.map(lambda i: self._call("get model", self.ds.get_model, i).data, ids))
+
+    def _combined(self, members: list[Evaluation]) -> Evaluation:
+        """A comparison: the first member's fields, every member's row, one state for all."""
+        first = members[0]
+        rows = [row for m in members for row in m.models]
+        return first.model_copy(
+            update={
+                "state": comparison_state([m.state for m in members]),
+                "models": rows,
+                "details": "; ".join(f"{r.model}: {r.details}" for r in rows if r.details) or None,
+                # built on request from the members' report.json (evaluation_report), not stored
+                "comparison_report": None,
+            }
+        )
+
+    def get_evaluation(self, evaluation_id: str, source: _Source | None = None) -> Evaluation:
+        """An evaluation by its model OCID; a comparison's id (its first member's) reads as the whole."""
+        model = self._evaluation_model(evaluation_id)
+        if source is None:
+            source = self._source(custom_metadata(model).get(SOURCE, ""))
+        tag = (model.freeform_tags or {}).get(COMPARISON_TAG)
+        models = self._members(model) if tag == model.id else [model]
+        members = [self._member(m, self._run_of(m), source) for m in models]
+        evaluation = self._combined(members) if len(members) > 1 else members[0]
+        evaluation.metrics = self._metrics_of(evaluation.job_id)
+        return evaluation
+
+    def _source(self, deployment_id: str) -> _Source | None:
+        """The evaluated deployment's endpoint and service-model tag: one read of its record (a
+        status poll should not cost a full deployment read); None once it is gone."""
+        if not deployment_id.startswith("ocid1.datasciencemodeldeployment"):
+            return None
+        try:
+            md = self._call("get deployment", self.ds.get_model_deployment, deployment_id).data
+        except (NotFound, UpstreamError):
+            return None  # the evaluated deployment is gone: the evaluation still reads
+        return _Source(md.model_deployment_url, bool((md.freeform_tags or {}).get("aqua_service_model")))
+
+    def _metrics_of(self, job_id: str | None) -> list[MetricSpec]:
+        """The metrics the job was given (its AIP_SMC_EVALUATION_ARGUMENTS); [] when unreadable."""
+        if not job_id:
+            return []
+        try:
+            job = self._call("get job", self.ds.get_job, job_id).data
+            env = job.job_configuration_details.environment_variables or {}
+            return [MetricSpec.model_validate(m) for m in json.loads(env["AIP_SMC_EVALUATION_ARGUMENTS"])["metrics"]]
+        except (AquaLabError, KeyError, ValueError, AttributeError, TypeError):
+            return []
+
+    def list_evaluations(self) -> list[Evaluation]:
+        """The compartment's evaluation models (ADS-made ones too), a comparison as one entry."""
+        compartment = self.settings.compartment_id
+        rows = self._list_all("list models", self.ds.list_models, compartment, lifecycle_state="ACTIVE")
+        rows = [r for r in rows if EVALUATION_TAG in (r.freeform_tags or {})]
+        runs = {r.id: r for r in self._list_all("list job runs", self.ds.list_job_runs, compartment)}
+        models = self._get_models([r.id for r in rows])
+        members = {m.id: self._member(m, self._run_of(m, runs)) for m in models}
+        groups: dict[str, list[Evaluation]] = {}
+        for m in models:
+            head = (m.freeform_tags or {}).get(COMPARISON_TAG)
+            groups.setdefault(head if head in members else m.id, []).append(members[m.id])
+        out = []
+        for head_id, group in groups.items():
+            group.sort(key=lambda e: (e.id != head_id, e.created_on or ""))
+            out.append(self._combined(group) if len(group) > 1 else group[0])
+        return sorted(out, key=lambda e: e.created_on or "")
+
+    # cancel, delete -------------------------------------------------------------------------------
+
+    def _models_of(self, evaluation_id: str) -> list[Any]:
+        model = self._evaluation_model(evaluation_id)
+        return self._members(model) if (model.freeform_tags or {}).get(COMPARISON_TAG) == model.id else [model]
+
+    def cancel_evaluation(self, evaluation_id: str) -> Evaluation:
+        """Cancel the job run of every member still running (ADS: the run goes CANCELING)."""
+        models = self._models_of(evaluation_id)
+        cancelled = 0
+        for m in models:
+            run = self._run_of(m)
+            if run is not None and run.lifecycle_state in ("ACCEPTED", "IN_PROGRESS", "NEEDS_ATTENTION"):
+                try:
+                    self._call("cancel job run", self.ds.cancel_job_run, run.id)
+                    cancelled += 1
+                except UpstreamError as exc:
+                    if exc.status != 409:  # finished meanwhile
+                        raise
+        if not cancelled:
+            state = self.get_evaluation(evaluation_id).state
+            raise Conflict(f"evaluation {evaluation_id} is already {state}; nothing to cancel")
+        return self.get_evaluation(evaluation_id)
+
+    def delete_evaluation(self, evaluation_id: str) -> Evaluation:
+        """Delete each member's job run, job and evaluation model (ADS deletes the job with its runs
+        and the model); a running run is cancelled first.  The report files in Object Storage stay."""
+        gone = self.get_evaluation(evaluation_id)
+        for m in self._models_of(evaluation_id):
+            run = self._run_of(m)
+            meta = custom_metadata(m)
+            if run is not None and run.lifecycle_state in ("ACCEPTED", "IN_PROGRESS", "NEEDS_ATTENTION"):
+                self._quietly(self.ds.cancel_job_run, run.id)
+            job_id = meta.get(JOB_ID) or getattr(run, "job_id", None)
+            if job_id:
+                try:
+                    self._call("delete job", self.ds.delete_job, job_id, delete_related_job_runs=True)
+                except NotFound:
+                    pass
+            self._call("delete model", self.ds.delete_model, m.id)
+        return gone.model_copy(update={"state": "DELETED"})
+
+    # reports --------------------------------------------------------------------------------------
+
+    def _read_report(self, model: Any, name: str) -> bytes:
+        """``<evaluation_output_path>/<id>/<name>`` from Object Storage, else from the model artifact."""
+        base = custom_metadata(model).get(OUTPUT_PATH) or hyperparameters(model).get("report_path") or ""
+        found = OBJECT_URI.match(base)
+        if found:
+            bucket, namespace, prefix = found.groups()
+            key = "/".join(p for p in (prefix.strip("/"), model.id, name) if p)
+            try:
+                return self._call("get object", self.os.get_object, namespace, bucket, key).data.content
+            except NotFound:
+                pass  # not written there: the artifact, as ADS reads it first
+        try:
+            artifact = self._call("get model artifact", self.ds.get_model_artifact_content, model.id).data.content
+            with zipfile.ZipFile(io.BytesIO(artifact)) as z:
+                for entry in z.namelist():
+                    if entry.rsplit("/", 1)[-1] == name:
+                        return z.read(entry)
+        except (NotFound, UpstreamError, zipfile.BadZipFile):
+            pass
+        raise NotFound("report", f"{base.rstrip('/')}/{model.id}/{name}", "the evaluation has not written it (yet)")
+
+    def evaluation_report(self, evaluation_id: str, model: str | None = None, fmt: str = "json") -> str:
+        """A member's report.json/report.html as the container wrote it (``model``: its served name),
+        or without ``model`` the comparison built from every member's report.json (as on the local
+        platform; for a single evaluation, a comparison of one)."""
+        from ...evaluation.report import comparison, comparison_html
+
+        if fmt not in ("json", "html"):
+            raise InvalidInput(Problem("format", f"{fmt!r}", "use json or html"))
+        evaluation = self.get_evaluation(evaluation_id)
+        rows = {r.model: r for r in evaluation.models}
+        if model is not None and model not in rows:
+            raise InvalidInput(
+                Problem("model", f"{model!r} is not part of {evaluation_id}", f"use one of {list(rows)}")
+            )
+        wanted = [rows[model]] if model else list(rows.values())
+        not_done = [r for r in wanted if r.state != "SUCCEEDED"]
+        if not_done:
+            raise Conflict(
+                f"evaluation {evaluation_id}: "
+                + ", ".join(f"{r.model} is {r.state}" for r in not_done)
+                + "; a report comes when it SUCCEEDED"
+            )
+        records = {r.evaluation_id: self._call("get model", self.ds.get_model, r.evaluation_id).data for r in wanted}
+        if model is not None:
+            return self._read_report(records[wanted[0].evaluation_id], f"report.{fmt}").decode()
+        reports = [json.loads(self._read_report(records[r.evaluation_id], "report.json")) for r in wanted]
+        comp = comparison(reports)
+        comp["evaluation_id"] = evaluation_id
+        return json.dumps(comp, indent=1) if fmt == "json" else comparison_html(comp, reports)
