@@ -250,7 +250,7 @@ export interface Error {
 }
 
 export interface Evaluation {
-  /** the job run (OCI) or the local evaluation */
+  /** OCI: the evaluation model's OCID (as ADS; for a comparison, its first member's); local: the local evaluation */
   id: string;
   job_id?: string | null;
   name: string;
@@ -268,6 +268,29 @@ export interface Evaluation {
   details?: string | null;
   /** comparison.html once scored */
   comparison_report?: string | null;
+  /** the evaluated deployment serves AQUA service models */
+  aqua_service_model?: boolean;
+  description?: string | null;
+  created_by?: string | null;
+  compartment_id?: string | null;
+  project_id?: string | null;
+  /** the evaluation model in the OCI console */
+  console_url?: string | null;
+  /** the evaluated deployment's endpoint */
+  endpoint?: string | null;
+  /** the job's instance_shape, instance_count, ocpus, memory_in_gbs */
+  shape_info?: Record<string, unknown> | null;
+  tags?: Record<string, unknown>;
+  /** model_params as ADS stores them */
+  parameters?: Record<string, unknown>;
+  /** the model version set */
+  experiment?: ResourceRef | null;
+  /** the evaluated deployment */
+  source?: ResourceRef | null;
+  /** the job run */
+  job?: ResourceRef | null;
+  log_group?: ResourceRef | null;
+  log?: ResourceRef | null;
 }
 
 export interface EvaluationSpec {
@@ -403,6 +426,10 @@ export interface ModelProgress {
   eta_s?: number | null;
   /** report.json once scored */
   report?: string | null;
+  /** OCI: this model's evaluation (model OCID) */
+  evaluation_id?: string | null;
+  /** OCI: the job run's lifecycle details */
+  details?: string | null;
 }
 
 export interface ModelSpec {
@@ -516,6 +543,12 @@ export interface ResolvedModel {
   env_var?: Record<string, string>;
   fine_tune_weights?: Array<LoraSpec>;
   estimated?: boolean;
+}
+
+export interface ResourceRef {
+  id?: string;
+  name?: string;
+  url?: string;
 }
 
 export interface Scaling {
