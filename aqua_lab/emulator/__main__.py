@@ -7,8 +7,9 @@ It writes an OCI config + key it trusts into --dir and prints the settings that 
 {"pattern": "/modelDeployments", "status": 429}, /_emulator/models, /_emulator/fail_next_deployment,
 /_emulator/compartments; autoscaling: POST /_emulator/metric {"deployment_id": "<ocid>",
 "metric": "CPU_UTILIZATION", "value": 90}; evaluations: POST /_emulator/objects {"bucket": "b",
-"name": "data.jsonl", "text": "<jsonl>"} puts a dataset in its Object Storage (evaluation job runs
-score for real against its /predict), /_emulator/jobs {"row_delay_s": 0.5} slows them down.
+"name": "data.jsonl", "text": "<jsonl>"} puts a dataset in its Object Storage (namespace
+``emunamespace``; evaluation job runs score for real against its /predict), /_emulator/jobs
+{"row_delay_s": 0.5} slows them down.
 """
 
 from __future__ import annotations
@@ -36,6 +37,10 @@ def main() -> None:
         f"  export OCI_CONFIG_LOCATION={config} AQUA_LAB_OCI_ENDPOINT={emulator.url} "
         f"AQUA_LAB_COMPARTMENT_OCID={COMPARTMENT} AQUA_LAB_SERVICE_COMPARTMENT_OCID={COMPARTMENT} "
         f"AQUA_LAB_PROJECT_OCID={PROJECT} AQUA_LAB_PLATFORM=oci"
+    )
+    print(
+        f"  Object Storage namespace {emulator.namespace}: datasets and reports at "
+        f"oci://<bucket>@{emulator.namespace}/<path>"
     )
     print(
         f"  control (unsigned): curl -X POST {emulator.url}/_emulator/fail_next_deployment -d '{{}}'  "

@@ -460,6 +460,12 @@ class _Handler(BaseHTTPRequestHandler):
             self.emu.compartments.add(args["id"])
             return self._send(200, {"compartments": sorted(self.emu.compartments)})
         if path == "/_emulator/objects":
+            if args.get("namespace", self.emu.namespace) != self.emu.namespace:
+                raise Reply(
+                    400,
+                    "InvalidParameter",
+                    f"The tenancy's Object Storage namespace is {self.emu.namespace!r}, not {args['namespace']!r}.",
+                )
             self.emu.put_object(args["bucket"], args["name"], args["text"].encode())
             return self._send(200, {"uri": f"oci://{args['bucket']}@{self.emu.namespace}/{args['name']}"})
         if path == "/_emulator/jobs":
@@ -810,6 +816,10 @@ class _Handler(BaseHTTPRequestHandler):
         chat = route == "/v1/chat/completions"
         if chat and "messages" not in request:
             return self._send(400, {"error": {"message": "'messages' is required for /v1/chat/completions"}})
+        limit = request.get("max_tokens")
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+            # vLLM's answer; before, int("five") dropped the connection with a traceback
+            return self._send(400, {"error": {"message": f"max_tokens must be a positive integer, got {limit!r}"}})
         words = _reply_words(model, request)
         if self.headers.get("enable-streaming", "").lower() != "true" and not request.get("stream"):
             text = " ".join(words)
