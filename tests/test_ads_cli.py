@@ -251,7 +251,10 @@ def test_create_as_the_seed_writes_it_prints_the_seeds_fields(cli, emulator, cle
     assert chat.returncode == 0, chat.stderr
     assert chat.stdout.strip() == f"{FALCON} answers: what are activation"
 
-    # evaluation: ADS's spellings and values; the project is the evaluated deployment's
+    # evaluation: ADS's spellings and values; the project is the evaluated deployment's (the dataset
+    # must be there: a create refuses one that is not, before anything is made)
+    dataset = ("namespace", "bucket", "path/to/the/dataset.jsonl")
+    emulator.state.objects[dataset] = b'{"prompt": "p", "completion": "c"}\n'
     evaluation = cli(
         "evaluation",
         "create",

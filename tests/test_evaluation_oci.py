@@ -399,9 +399,10 @@ def test_log_id_without_its_log_group_is_one_line_naming_both(cli, deployment):
 def test_log_links_come_from_the_job_run(service, deployment):
     e = service.create_evaluation(_spec(deployment, log_group_id="ocid1.loggroup.oc1..g", log_id="ocid1.log.oc1..l"))
     assert e.log_group.id == "ocid1.loggroup.oc1..g" and e.log.id == "ocid1.log.oc1..l"
-    assert e.log.url.startswith("https://cloud.oracle.com/logging/search?") and e.job.id.startswith(
-        "ocid1.datasciencejobrun"
-    )
+    assert e.log.url.startswith("https://cloud.oracle.com/logging/search?")
+    # as ADS prints them: create names the job, get (and list) the job run
+    assert e.job.id == e.job_id and e.job.url.endswith(f"/jobs/{e.job_id}?region=us-ashburn-1")
+    assert service.get_evaluation(e.id).job.id.startswith("ocid1.datasciencejobrun")
     _wait(service, e.id)
     service.delete_evaluation(e.id)
 
@@ -598,13 +599,43 @@ def test_a_bad_dataset_fails_the_run_with_the_reason(service, emulator, deployme
     with urllib.request.urlopen(request) as answer:
         assert json.loads(answer.read())["uri"] == f"oci://{BUCKET}@{NS}/bad.jsonl"
     bad = service.create_evaluation(_spec(deployment, dataset_path=f"oci://{BUCKET}@{NS}/bad.jsonl"))
-    missing = service.create_evaluation(_spec(deployment, dataset_path=f"oci://{BUCKET}@{NS}/nowhere.jsonl"))
+    # one removed after the create (the job reads it later) fails the run, saying which
+    emulator.put_object(BUCKET, "gone.jsonl", jsonl(ROWS))
+    emulator.job_start_delay_s = 0.5
+    try:
+        gone = service.create_evaluation(_spec(deployment, dataset_path=f"oci://{BUCKET}@{NS}/gone.jsonl"))
+        del emulator.state.objects[(NS, BUCKET, "gone.jsonl")]
+    finally:
+        emulator.job_start_delay_s = 0.0
     failed, _ = _wait(service, bad.id)
     assert failed.state == "FAILED" and "line 2" in failed.details and "completion" in failed.details
-    failed, _ = _wait(service, missing.id)
-    assert failed.state == "FAILED" and "nowhere.jsonl was not found" in failed.details
-    for e in (bad, missing):
+    failed, _ = _wait(service, gone.id)
+    assert failed.state == "FAILED" and "gone.jsonl was not found" in failed.details
+    for e in (bad, gone):
         service.delete_evaluation(e.id)
+
+
+def test_a_dataset_not_in_object_storage_is_refused_before_anything_is_made(cli, emulator, deployment):
+    """The seed's command with a path that is not there (here: another namespace, the usual slip)
+    is one line naming --dataset_path and the namespace, exit 2, and no evaluation model is made."""
+    models = len(emulator.state.models)
+    out = cli(
+        "evaluation",
+        "create",
+        "--evaluation_source_id",
+        deployment.id,
+        "--evaluation_name",
+        "test_evaluation",
+        "--dataset_path",
+        f"oci://{BUCKET}@othernamespace/path/to/the/dataset.jsonl",
+        "--report_path",
+        f"oci://{BUCKET}@{NS}/report/path/",
+        "--model_parameters",
+        json.dumps({"model": FALCON}),
+    )
+    assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1, out.stderr
+    assert "dataset_path" in out.stderr and "namespace 'othernamespace'" in out.stderr and "oci os ns get" in out.stderr
+    assert len(emulator.state.models) == models
 
 
 def test_a_create_that_fails_midway_leaves_nothing_behind(service, emulator, deployment):
@@ -662,3 +693,121 @@ def test_a_dataset_on_this_machine_is_checked_then_uploaded_next_to_the_report(s
     for x in (e, again):
         _wait(service, x.id)
         service.delete_evaluation(x.id)
+
+
+# --------------------------------------------------------------------------------------------------
+# what a new user trips over: each refused at create, one line naming the option, nothing made
+
+
+@pytest.mark.parametrize(
+    ("options", "named", "says"),
+    [
+        (["--model_parameters", '{"max_tokens": "five"}'], "model_parameters.max_tokens", "an integer 1 or more"),
+        (["--model_parameters", '{"top_p": 1.5, "model": "tiiuae/falcon-7b"}'], "model_parameters.top_p", "between 0"),
+        (["--model_parameters", '{"stop": 3}'], "model_parameters.stop", "a list of strings"),
+        (["--evaluation_source_id", "ocid1.datasciencemodel.oc1.iad.abc"], "evaluation_source_id", "deploy a model"),
+        (
+            ["--evaluation_source_id", "ocid1.datasciencemodeldeployment.oc1.iad.gone"],
+            "evaluation_source_id",
+            "aqua-lab deployment list",
+        ),
+        (["--experiment_id", "ocid1.datasciencemodelversionset.oc1..gone"], "experiment_id", "--experiment_name"),
+    ],
+)
+def test_a_wrong_option_is_one_line_naming_it_and_nothing_is_made(cli, emulator, deployment, options, named, says):
+    given = dict(zip(options[::2], options[1::2], strict=True))
+    request = {
+        "--evaluation_source_id": deployment.id,
+        "--evaluation_name": "test_evaluation",
+        "--dataset_path": DATASET,
+        "--report_path": f"oci://{BUCKET}@{NS}/report/path/",
+        "--model_parameters": "{}",
+        **given,
+    }
+    models, jobs = len(emulator.state.models), len(emulator.state.jobs)
+    out = cli("evaluation", "create", *[x for pair in request.items() for x in pair])
+    assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1, out.stderr
+    assert f"{named}:" in out.stderr and says in out.stderr and "Traceback" not in out.stderr
+    assert (len(emulator.state.models), len(emulator.state.jobs)) == (models, jobs)
+
+
+def test_list_shows_what_get_shows_and_get_has_ads_log_identifiers(cli, service, emulator, deployment):
+    e = service.create_evaluation(_spec(deployment, ocpus=2, memory_in_gbs=32))
+    _wait(service, e.id)
+    got = json.loads(cli("evaluation", "get", "--eval_id", e.id).stdout)
+    listed = [x for x in objects(cli("evaluation", "list", "--platform", "oci").stdout) if x["id"] == e.id]
+    assert len(listed) == 1
+    for field in ("endpoint", "shape_info", "metrics", "aqua_service_model", "state", "source", "job"):
+        assert listed[0][field] == got[field], field
+    assert got["endpoint"] == deployment.endpoint
+    assert got["shape_info"] == {
+        "instance_shape": "VM.Standard.E4.Flex",
+        "instance_count": 1,
+        "ocpus": 2.0,
+        "memory_in_gbs": 32.0,
+    }
+    assert [m["name"] for m in listed[0]["metrics"]] == ["rouge", "bleu"]
+    # ADS's AquaEvaluationDetail: a job that logs nowhere has empty identifiers, not null
+    assert got["log_group"] == got["log"] == {"id": "", "name": "", "url": ""}
+    service.delete_evaluation(e.id)
+
+
+# the report.json of ADS's own test data (ads/aqua tests: valid_eval_artifact/report.json), the shape
+# the AQUA evaluation container writes: metric_results by key/name/description, scores as text
+ADS_CONTAINER_REPORT = {
+    "data": [],
+    "metric_results": {"metric1": {"description": "This is a description.", "key": "metric1", "name": "METRIC 1"}},
+    "metric_summary_result": [
+        {"grade": "Poor", "metric": "METRIC 1", "score": "Median F1: 0.598 (SD: 0.018)"},
+    ],
+}
+
+
+def test_the_comparison_reads_reports_the_aqua_container_wrote(cli, service, emulator, deployment):
+    e = service.create_evaluation(_spec(deployment, model_parameters={}, report_path=f"oci://{BUCKET}@{NS}/ads/"))
+    done, _ = _wait(service, e.id)
+    assert done.state == "SUCCEEDED"
+    for i, row in enumerate(done.models):  # what a real container leaves there instead of ours
+        report = json.loads(json.dumps(ADS_CONTAINER_REPORT))
+        report["metric_summary_result"][0]["score"] = f"Median F1: 0.{i + 5}00 (SD: 0.018)"
+        emulator.put_object(BUCKET, f"ads/{row.evaluation_id}/report.json", json.dumps(report).encode())
+    out = cli("evaluation", "report", "--evaluation_id", e.id)
+    assert out.returncode == 0 and "Traceback" not in out.stderr, out.stderr
+    comparison = json.loads(out.stdout)
+    assert comparison["models"] == [MISTRAL, FALCON]
+    assert comparison["metrics"]["metric1"]["label"] == "METRIC 1"
+    assert {m: s["median"] for m, s in comparison["metrics"]["metric1"]["models"].items()} == {
+        MISTRAL: 0.5,
+        FALCON: 0.6,
+    }
+    html = cli("evaluation", "report", "--evaluation_id", e.id, "--format", "html")
+    assert html.returncode == 0 and "<td>0.500</td><td>0.600</td>" in html.stdout
+    service.delete_evaluation(e.id)
+
+
+def test_the_emulators_reports_carry_what_ads_load_metrics_reads(service, emulator, deployment):
+    e = service.create_evaluation(_spec(deployment))
+    _wait(service, e.id)
+    report = json.loads(service.evaluation_report(e.id, FALCON))
+    for name, result in report["metric_results"].items():  # ADS's EvaluationMetricResult keys
+        assert result["key"] == name and result["name"] == result["label"] and "description" in result
+    service.delete_evaluation(e.id)
+
+
+def test_the_emulator_names_its_namespace_and_refuses_a_bad_max_tokens(emulator, deployment):
+    import urllib.error
+    import urllib.request
+
+    from aqua_lab.emulator.jobs import _predict
+
+    request = urllib.request.Request(
+        f"{emulator.url}/_emulator/objects",
+        data=json.dumps({"bucket": BUCKET, "namespace": "ns", "name": "x.jsonl", "text": "{}"}).encode(),
+    )
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(request)
+    assert err.value.code == 400 and NS in err.value.read().decode()
+    body = {"model": FALCON, "messages": [{"role": "user", "content": "hi"}], "max_tokens": "five"}
+    with pytest.raises(RuntimeError, match="answered 400.*max_tokens must be a positive integer"):
+        _predict(emulator, deployment.id, body)
+    assert _predict(emulator, deployment.id, {**body, "max_tokens": 3})["choices"][0]["message"]["content"]

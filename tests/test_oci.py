@@ -622,6 +622,7 @@ def test_an_evaluation_per_model_of_a_multi_model_deployment(emulator, service):
         "block_storage_size": 50,
         "metrics": [{"name": "bertscore", "args": {}}, {"name": "rouge", "args": {}}],
     }
+    emulator.state.objects[("ns", "bucket", "path/to/the/dataset.jsonl")] = b'{"prompt": "p", "completion": "c"}\n'
     evaluation = service.platform.create_evaluation(EvaluationSpec.model_validate(request))
     assert evaluation.model == "p" and evaluation.deployment_id == deployment.id
     assert evaluation.id.startswith("ocid1.datasciencemodel.")  # the evaluation model, as ADS returns it
@@ -634,7 +635,8 @@ def test_an_evaluation_per_model_of_a_multi_model_deployment(emulator, service):
     assert arguments["params"]["model"] == "p" and arguments["params"]["top_k"] == 50
     assert arguments["input_data"] == {"format": ".jsonl", "url": "oci://bucket@ns/path/to/the/dataset.jsonl"}
     assert arguments["evaluation_target_id"] == deployment.id and arguments["evaluation_id"] == evaluation.id
-    assert emulator.state.job_runs[evaluation.job.id]["jobId"] == evaluation.job_id
+    assert evaluation.job.id == evaluation.job_id  # create names the job, as ADS's create does; get its run
+    assert emulator.state.job_runs[service.platform.get_evaluation(evaluation.id).job.id]["jobId"] == evaluation.job_id
 
     bad = {
         **request,
@@ -692,6 +694,7 @@ def test_the_cli_speaks_to_oci_with_ads_verbs(emulator, config_file):
     assert deployment["state"] == "ACTIVE" and deployment["tags"]["aqua_multimodel"] == "true"
     listed = json.loads(cli("deployment", "list", "--platform", "oci", "--array").stdout)
     assert deployment["id"] in [d["id"] for d in listed]
+    emulator.state.objects[("ns", "b", "d.jsonl")] = b'{"prompt": "p", "completion": "c"}\n'
     evaluation = cli(
         "evaluation",
         "create",

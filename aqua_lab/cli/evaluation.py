@@ -9,7 +9,8 @@ documents for ``evaluation create`` (``id``, ``name``, ``aqua_service_model``, `
 ``description``, ``created_on``, ``created_by``, ``endpoint``, ``console_link``, ``shape_info``
 {instance_shape, instance_count, ocpus, memory_in_gbs}, ``tags``), then the fields ADS 2.16 really
 prints (its ``AquaEvaluationSummary``: ``lifecycle_state``, ``lifecycle_details``, ``time_created``,
-``console_url``, ``experiment``/``source``/``job`` {id, name, url}, ``parameters``), then aqua_lab's own
+``console_url``, ``experiment``/``source``/``job`` {id, name, url}, ``parameters``; its
+``AquaEvaluationDetail``'s ``log_group``/``log``), then aqua_lab's own
 (``model``, ``models`` per-model rows, ``report_path``, ``metrics`` …).  ``list`` prints one such
 object per evaluation (ADS's framing; ``--array`` for one JSON array).  ``status`` prints ADS's
 ``get_status`` fields (``id``, ``lifecycle_state``, ``lifecycle_details``, ``log_id``, ``log_url``,
@@ -79,6 +80,9 @@ def ads_view(e: Evaluation) -> dict[str, Any]:
         "source": ours["source"] or {**EMPTY_REF, "id": e.deployment_id},
         "job": ours["job"] or EMPTY_REF,
         "parameters": e.parameters,
+        # AquaEvaluationDetail's: empty identifiers, not null, when the job logs nowhere
+        "log_group": ours["log_group"] or EMPTY_REF,
+        "log": ours["log"] or EMPTY_REF,
     }
     return {**seed, **ads, **{k: v for k, v in ours.items() if k not in seed and k not in ads}}
 

@@ -449,6 +449,11 @@ def report_markdown(report: dict) -> str:
 def write_reports(emu: Any, arguments: dict, report: dict) -> None:
     from ..evaluation.report import model_html
 
+    # ADS's load_metrics lists each metric by these keys of metric_results (EvaluationMetricResult)
+    for name, result in report["metric_results"].items():
+        result.setdefault("key", name)
+        result.setdefault("name", result.get("label") or name)
+        result.setdefault("description", result.get("note") or "")
     files = {
         "report.json": json.dumps(report, indent=1).encode(),
         "report.html": model_html(report).encode(),

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from ...domain import Deployment, Evaluation, EvaluationSpec, MetricSpec, ModelProgress, ResourceRef
-from ...errors import AquaLabError, Conflict, InvalidInput, NotFound, Problem, UpstreamError
+from ...errors import AquaLabError, Conflict, InvalidInput, NotFound, Problem, UpstreamError, shown
 from ...planning.evaluation import (
     COMPARISON_TAG,
     EVALUATION_TAG,
@@ -117,6 +117,84 @@ def comparison_state(states: list[str]) -> str:
     return "FAILED" if "FAILED" in states else "CANCELED"
 
 
+def metrics_of_job(job: Any) -> list[MetricSpec]:
+    """The metrics a job was given (its AIP_SMC_EVALUATION_ARGUMENTS); [] when unreadable."""
+    try:
+        env = job.job_configuration_details.environment_variables or {}
+        return [MetricSpec.model_validate(m) for m in json.loads(env["AIP_SMC_EVALUATION_ARGUMENTS"])["metrics"]]
+    except (KeyError, ValueError, AttributeError, TypeError):
+        return []
+
+
+#: a container's summary line: ``Median F1: 0.598 (SD: 0.018)``
+SCORE_LINE = re.compile(r"median\s*([^:]*):\s*(-?\d+(?:\.\d+)?)(?:\s*\(\s*sd:\s*(-?\d+(?:\.\d+)?)\s*\))?", re.I)
+
+
+def _number(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def comparable_report(report: dict[str, Any], model: str) -> dict[str, Any]:
+    """A member's report.json in the shape the comparison reads.  aqua_lab's (the emulator's) is
+    already; the AQUA container's own — an evaluation made by ``ads aqua`` — lists
+    ``metric_results`` as ``{key, name, description, …}`` without per-key statistics, so the
+    medians come from its ``metric_summary_result`` lines and rows keep what they carry."""
+    results = report.get("metric_results") or {}
+    ours = all(isinstance(r, dict) and "keys" in r and "summary" in r for r in results.values())
+    if ours and "generation" in report and isinstance(report.get("data"), list):
+        return {**report, "model": report.get("model") or model}
+    lines = [x for x in report.get("metric_summary_result") or [] if isinstance(x, dict)]
+    entries = {k: r for k, r in results.items() if isinstance(r, dict)} or {
+        str(x.get("metric")): {"name": x.get("metric")} for x in lines if x.get("metric")
+    }
+    metric_results = {}
+    for name, entry in entries.items():
+        key = str(entry.get("key") or name)
+        label = str(entry.get("name") or key)
+        line = next((x for x in lines if x.get("metric") in (label, key, name)), {})
+        found = SCORE_LINE.search(str(line.get("score") or ""))
+        stats = {"count": None, "median": None, "mean": None, "sd": None, "min": None, "max": None}
+        if found:
+            stats.update(median=float(found.group(2)), sd=float(found.group(3)) if found.group(3) else None)
+        metric_results[name] = {
+            "label": label,
+            "keys": [key],
+            "headline": key,
+            "higher_is_better": True,
+            "summary": {key: stats},
+            "corpus": {},
+            "note": entry.get("description") or None,
+        }
+    data = []
+    for i, row in enumerate(r for r in report.get("data") or [] if isinstance(r, dict)):
+        item = {
+            "index": row.get("index", i),
+            "prompt": str(row.get("prompt") or ""),
+            "reference": str(row.get("reference") or row.get("completion") or ""),
+            "prediction": row.get("prediction") if isinstance(row.get("prediction"), str) else None,
+            "category": row.get("category"),
+        }
+        item.update({e["headline"]: _number(row.get(e["headline"])) for e in metric_results.values()})
+        data.append(item)
+    return {
+        "evaluation_id": report.get("evaluation_id"),
+        "model": model,
+        "metric_summary_result": lines,
+        "metric_results": metric_results,
+        "generation": {},
+        "model_params": report.get("model_params") or {},
+        "data": data,
+    }
+
+
+def comparable_reports(reports: list[dict[str, Any]], models: list[str]) -> list[dict[str, Any]]:
+    """Every member's report for the comparison; per-row answers only when all have the same rows."""
+    out = [comparable_report(r, m) for r, m in zip(reports, models, strict=True)]
+    if len({len(r["data"]) for r in out}) > 1:
+        out = [{**r, "data": []} for r in out]
+    return out
+
+
 def hyperparameters(model: Any) -> dict[str, Any]:
     for m in model.defined_metadata_list or []:
         if m.key == HYPERPARAMETERS and m.value:
@@ -134,13 +212,15 @@ class OciEvaluations:
     # create ---------------------------------------------------------------------------------------
 
     def create_evaluation(self, spec: EvaluationSpec) -> Evaluation:
-        deployment = self.get_deployment(spec.evaluation_source_id)
+        deployment = self._evaluated_deployment(spec.evaluation_source_id)
         local = not spec.dataset_path.startswith("oci://")
         models = validate_evaluation(
             spec, deployment, local_dataset=local and self._is_local_dataset(spec.dataset_path)
         )
         if local:
             spec = self._upload_dataset(spec)
+        else:
+            self._check_dataset_exists(spec.dataset_path)
         # ADS: the evaluation goes where the evaluated deployment is, unless told otherwise
         compartment, project = self._where(
             spec.compartment_id or deployment.compartment_id, spec.project_id or deployment.project_id
@@ -154,7 +234,10 @@ class OciEvaluations:
             self._undo(made)
             raise
         evaluation = self.get_evaluation(made.models[0], _Source.of(deployment))
-        # ADS's create answer adds these to the model's tags
+        # ADS's create answer names the job (get and list then name its run) and adds these tags
+        evaluation.job = ResourceRef(
+            id=evaluation.job_id or "", name=spec.evaluation_name, url=console_url(evaluation.job_id, self.auth.region)
+        )
         evaluation.tags.update(
             {
                 "evaluation_job_id": evaluation.job_id,
@@ -163,6 +246,48 @@ class OciEvaluations:
             }
         )
         return evaluation
+
+    def _evaluated_deployment(self, source_id: str) -> Deployment:
+        """The deployment to evaluate; anything else is a problem on ``evaluation_source_id`` (ADS also
+        takes a model OCID; aqua_lab evaluates what is deployed)."""
+        if not source_id.startswith("ocid1.datasciencemodeldeployment."):
+            raise InvalidInput(
+                Problem(
+                    "evaluation_source_id",
+                    f"{shown(source_id)} is not a model deployment OCID",
+                    "evaluate a deployment (ocid1.datasciencemodeldeployment.…, `aqua-lab deployment list "
+                    "--platform oci`); deploy a model first to evaluate it",
+                )
+            )
+        try:
+            return self.get_deployment(source_id)
+        except NotFound:
+            raise InvalidInput(
+                Problem(
+                    "evaluation_source_id",
+                    f"no deployment {source_id} (or no permission to read it)",
+                    "check the OCID with `aqua-lab deployment list --platform oci --compartment_id <its compartment>`",
+                )
+            ) from None
+
+    def _check_dataset_exists(self, uri: str) -> None:
+        """The job would fail minutes later on a dataset it cannot read: say so now, naming the path
+        (a wrong namespace is the usual slip: `oci os ns get` prints the tenancy's)."""
+        found = OBJECT_URI.match(uri)
+        if not found:
+            return  # validate_evaluation named it
+        bucket, namespace, key = found.groups()
+        try:
+            self._call("get object", self.os.head_object, namespace, bucket, key)
+        except NotFound:
+            raise InvalidInput(
+                Problem(
+                    "dataset_path",
+                    f"{uri} is not in Object Storage (bucket {bucket!r}, namespace {namespace!r}, object {key!r})",
+                    "upload it first, or pass a .jsonl file on this machine (uploaded next to the report); "
+                    "`oci os ns get` prints your namespace",
+                )
+            ) from None
 
     @staticmethod
     def _is_local_dataset(path: str) -> bool:
@@ -243,7 +368,16 @@ class OciEvaluations:
         experiment (ADS refuses others).  Neither: none (ADS requires one; the seed's own example
         passes neither, so aqua_lab accepts that)."""
         if spec.experiment_id:
-            mvs = self._call("get model version set", self.ds.get_model_version_set, spec.experiment_id).data
+            try:
+                mvs = self._call("get model version set", self.ds.get_model_version_set, spec.experiment_id).data
+            except NotFound:
+                raise InvalidInput(
+                    Problem(
+                        "experiment_id",
+                        f"no model version set {spec.experiment_id} (or no permission to read it)",
+                        "check the OCID, or pass --experiment_name to find or make the experiment by name",
+                    )
+                ) from None
             self._check_experiment(mvs, "experiment_id")
             return mvs.id
         if not spec.experiment_name:
@@ -309,9 +443,13 @@ class OciEvaluations:
                     "OCI evaluations are ocid1.datasciencemodel.… (`aqua-lab evaluation list --platform oci`)",
                 )
             )
-        model = self._call("get evaluation", self.ds.get_model, evaluation_id).data
+        hint = "list them with `aqua-lab evaluation list --platform oci` (REST: GET evaluations?platform=oci)"
+        try:
+            model = self._call("get evaluation", self.ds.get_model, evaluation_id).data
+        except NotFound:
+            raise NotFound("evaluation", evaluation_id, hint) from None
         if EVALUATION_TAG not in (model.freeform_tags or {}) or model.lifecycle_state == "DELETED":
-            raise NotFound("evaluation", evaluation_id, "list them with `aqua-lab evaluation list --platform oci`")
+            raise NotFound("evaluation", evaluation_id, hint)
         return model
 
     def _run_of(self, model: Any, runs: dict[str, Any] | None = None) -> Any | None:
@@ -332,14 +470,17 @@ class OciEvaluations:
         except (NotFound, UpstreamError):
             return None
 
-    def _member(self, model: Any, run: Any | None, source: _Source | None = None) -> Evaluation:
-        """One evaluation model and its run as ADS's AquaEvaluationSummary fields (and ours)."""
+    def _member(self, model: Any, run: Any | None, source: _Source | None = None, job: Any | None = None) -> Evaluation:
+        """One evaluation model and its run as ADS's AquaEvaluationSummary fields (and ours); ``job``
+        fills what a listed run (a JobRunSummary) lacks: the shape's OCPUs and memory, the metrics."""
         region = self.auth.region
         meta = custom_metadata(model)
         params = hyperparameters(model)
         state = evaluation_state(model.lifecycle_state, getattr(run, "lifecycle_state", None))
         details = getattr(run, "lifecycle_details", None) or (None if run else "Missing jobrun information.")
-        infra = getattr(run, "job_infrastructure_configuration_details", None)
+        infra = getattr(run, "job_infrastructure_configuration_details", None) or getattr(
+            job, "job_infrastructure_configuration_details", None
+        )
         flex = getattr(infra, "job_shape_config_details", None)
         logs = getattr(run, "log_details", None)
         group_id, log_id = getattr(logs, "log_group_id", None), getattr(logs, "log_id", None)
@@ -396,6 +537,8 @@ class OciEvaluations:
         ]
         if source is not None:
             evaluation.aqua_service_model = source.aqua_service_model
+        if job is not None:
+            evaluation.metrics = metrics_of_job(job)
         return evaluation
 
     def _members(self, head: Any) -> list[Any]:
@@ -455,14 +598,23 @@ class OciEvaluations:
 
     def _metrics_of(self, job_id: str | None) -> list[MetricSpec]:
         """The metrics the job was given (its AIP_SMC_EVALUATION_ARGUMENTS); [] when unreadable."""
-        if not job_id:
-            return []
-        try:
-            job = self._call("get job", self.ds.get_job, job_id).data
-            env = job.job_configuration_details.environment_variables or {}
-            return [MetricSpec.model_validate(m) for m in json.loads(env["AIP_SMC_EVALUATION_ARGUMENTS"])["metrics"]]
-        except (AquaLabError, KeyError, ValueError, AttributeError, TypeError):
-            return []
+        job = self._get_jobs([job_id]).get(job_id or "")
+        return metrics_of_job(job) if job is not None else []
+
+    def _get_jobs(self, ids: list[str | None]) -> dict[str, Any]:
+        """The jobs by id (those gone or unreadable left out), read in parallel."""
+
+        def one(job_id: str) -> Any | None:
+            try:
+                return self._call("get job", self.ds.get_job, job_id).data
+            except (NotFound, UpstreamError):
+                return None
+
+        wanted = sorted({i for i in ids if i})
+        if not wanted:
+            return {}
+        with ThreadPoolExecutor(max_workers=min(8, len(wanted))) as pool:
+            return {i: job for i, job in zip(wanted, pool.map(one, wanted), strict=True) if job is not None}
 
     def list_evaluations(self) -> list[Evaluation]:
         """The compartment's evaluation models (ADS-made ones too), a comparison as one entry."""
@@ -471,7 +623,18 @@ class OciEvaluations:
         rows = [r for r in rows if EVALUATION_TAG in (r.freeform_tags or {})]
         runs = {r.id: r for r in self._list_all("list job runs", self.ds.list_job_runs, compartment)}
         models = self._get_models([r.id for r in rows])
-        members = {m.id: self._member(m, self._run_of(m, runs)) for m in models}
+        # what get shows, list shows: the deployment's endpoint, the job's shape and metrics
+        jobs = self._get_jobs([custom_metadata(m).get(JOB_ID) for m in models])
+        sources = {d: self._source(d) for d in {custom_metadata(m).get(SOURCE, "") for m in models}}
+        members = {
+            m.id: self._member(
+                m,
+                self._run_of(m, runs),
+                sources.get(custom_metadata(m).get(SOURCE, "")),
+                jobs.get(custom_metadata(m).get(JOB_ID) or ""),
+            )
+            for m in models
+        }
         groups: dict[str, list[Evaluation]] = {}
         for m in models:
             head = (m.freeform_tags or {}).get(COMPARISON_TAG)
@@ -547,6 +710,16 @@ class OciEvaluations:
             pass
         raise NotFound("report", f"{base.rstrip('/')}/{model.id}/{name}", "the evaluation has not written it (yet)")
 
+    def _report_json(self, model: Any) -> dict[str, Any]:
+        raw = self._read_report(model, "report.json")
+        try:
+            report = json.loads(raw)
+        except ValueError:
+            report = None
+        if not isinstance(report, dict):
+            raise UpstreamError(f"the report.json of evaluation {model.id} is not a JSON object", 502)
+        return report
+
     def evaluation_report(self, evaluation_id: str, model: str | None = None, fmt: str = "json") -> str:
         """A member's report.json/report.html as the container wrote it (``model``: its served name),
         or without ``model`` the comparison built from every member's report.json (as on the local
@@ -572,7 +745,9 @@ class OciEvaluations:
         records = {r.evaluation_id: self._call("get model", self.ds.get_model, r.evaluation_id).data for r in wanted}
         if model is not None:
             return self._read_report(records[wanted[0].evaluation_id], f"report.{fmt}").decode()
-        reports = [json.loads(self._read_report(records[r.evaluation_id], "report.json")) for r in wanted]
+        reports = comparable_reports(
+            [self._report_json(records[r.evaluation_id]) for r in wanted], [r.model for r in wanted]
+        )
         comp = comparison(reports)
         comp["evaluation_id"] = evaluation_id
         return json.dumps(comp, indent=1) if fmt == "json" else comparison_html(comp, reports)
