@@ -318,6 +318,9 @@ def test_the_seeds_command_for_both_models_is_one_comparison_scored_for_real(cli
     assert comparison["models"] == [MISTRAL, FALCON] and comparison["evaluation_id"] == out["id"]
     assert set(comparison["metrics"]["rougeL"]["models"]) == {MISTRAL, FALCON}
     assert comparison["rows"][0]["answers"][MISTRAL].startswith(f"{MISTRAL} answers:")
+    # a member's id with the other model: the message points at the comparison
+    wrong = cli("evaluation", "report", "--evaluation_id", rows[FALCON]["evaluation_id"], "--model", MISTRAL)
+    assert wrong.returncode == 2 and f"the whole comparison: --evaluation_id {out['id']}" in wrong.stderr
 
     # listed once, as one comparison, in ADS's framing
     listed = objects(cli("evaluation", "list", "--platform", "oci").stdout)
@@ -578,6 +581,7 @@ def test_delete_removes_model_job_and_run_and_leaves_the_reports(cli, service, e
     deleted = cli("evaluation", "delete", "--evaluation_id", e.id)
     assert deleted.returncode == 0, deleted.stderr
     assert json.loads(deleted.stdout)["state"] == "DELETED"
+    assert [m["state"] for m in json.loads(deleted.stdout)["models"]] == ["DELETED"]  # no row still SUCCEEDED
     assert emulator.state.models[e.id]["lifecycleState"] == "DELETED"
     assert emulator.state.jobs[meta["evaluation_job_id"]]["lifecycleState"] == "DELETED"
     assert emulator.state.job_runs[meta["evaluation_job_run_id"]]["lifecycleState"] == "DELETED"
@@ -678,19 +682,26 @@ def test_a_dataset_on_this_machine_is_checked_then_uploaded_next_to_the_report(s
     assert e.dataset_path == f"oci://{BUCKET}@{NS}/uploads/mine.jsonl" == e.parameters["dataset_path"]
     done, _ = _wait(service, e.id)
     assert done.state == "SUCCEEDED"
-    with pytest.raises(InvalidInput) as err:  # ADS: the file is there already
+    # the same command again: the same bytes are there, nothing would be overwritten
+    same = service.create_evaluation(_spec(deployment, dataset_path=str(mine), report_path=report_path))
+    assert same.dataset_path == e.dataset_path
+    mine.write_bytes(jsonl(ROWS[:2]))
+    with pytest.raises(InvalidInput) as err:  # ADS: another file of that name is there already
         service.create_evaluation(_spec(deployment, dataset_path=str(mine), report_path=report_path))
-    assert "mine.jsonl already exists" in str(err.value.problems[0]) and "force_overwrite" in str(err.value.problems[0])
+    assert "another mine.jsonl already exists" in str(err.value.problems[0])
+    assert "force_overwrite" in str(err.value.problems[0])
+    assert emulator.state.objects[(NS, BUCKET, "uploads/mine.jsonl")] == jsonl(ROWS)
     again = service.create_evaluation(
         _spec(deployment, dataset_path=str(mine), report_path=report_path, force_overwrite=True)
     )
+    assert emulator.state.objects[(NS, BUCKET, "uploads/mine.jsonl")] == jsonl(ROWS[:2])
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"prompt": "p"}\n')
     with pytest.raises(InvalidInput) as err:  # refused here, before anything is made on OCI
         service.create_evaluation(_spec(deployment, dataset_path=str(bad), report_path=report_path))
     assert err.value.problems[0].field.startswith("dataset_path line 1")
     assert (NS, BUCKET, "uploads/bad.jsonl") not in emulator.state.objects
-    for x in (e, again):
+    for x in (e, same, again):
         _wait(service, x.id)
         service.delete_evaluation(x.id)
 

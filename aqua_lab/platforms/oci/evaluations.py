@@ -298,7 +298,8 @@ class OciEvaluations:
     def _upload_dataset(self, spec: EvaluationSpec) -> EvaluationSpec:
         """ADS's rule for a dataset on this machine: checked here (every bad row named at once, before
         anything is submitted), then uploaded as ``<report_path>/<file name>``; an object already
-        there is refused unless ``force_overwrite``."""
+        there is refused unless ``force_overwrite`` — or unless it holds these very bytes (the same
+        command run twice, e.g. with ``sample``: nothing would be overwritten)."""
         from ...evaluation.datasets import SAMPLE, load_dataset, sample_path
 
         load_dataset(spec.dataset_path)  # every bad row refused here, before anything is made
@@ -307,20 +308,23 @@ class OciEvaluations:
         file_name = file.name
         key = "/".join(p for p in (prefix.strip("/"), file_name) if p)
         uri = f"oci://{bucket}@{namespace}/{key}"
+        data = file.read_bytes()
         if not spec.force_overwrite:
             try:
-                self._call("get object", self.os.head_object, namespace, bucket, key)
+                there = self._call("get object", self.os.get_object, namespace, bucket, key).data.content
             except NotFound:
                 pass
             else:
+                if there == data:
+                    return spec.model_copy(update={"dataset_path": uri})
                 raise InvalidInput(
                     Problem(
                         "dataset_path",
-                        f"{file_name} already exists in {spec.report_path}",
+                        f"another {file_name} already exists in {spec.report_path}",
                         "use a new dataset file name or report path, or set force_overwrite (--force_overwrite True)",
                     )
                 )
-        self._call("put object", self.os.put_object, namespace, bucket, key, file.read_bytes())
+        self._call("put object", self.os.put_object, namespace, bucket, key, data)
         return spec.model_copy(update={"dataset_path": uri})
 
     def _create_one(
@@ -685,7 +689,8 @@ class OciEvaluations:
                 except NotFound:
                     pass
             self._call("delete model", self.ds.delete_model, m.id)
-        return gone.model_copy(update={"state": "DELETED"})
+        rows = [r.model_copy(update={"state": "DELETED", "report": None}) for r in gone.models]
+        return gone.model_copy(update={"state": "DELETED", "models": rows})
 
     # reports --------------------------------------------------------------------------------------
 
@@ -731,8 +736,10 @@ class OciEvaluations:
         evaluation = self.get_evaluation(evaluation_id)
         rows = {r.model: r for r in evaluation.models}
         if model is not None and model not in rows:
+            head = evaluation.tags.get(COMPARISON_TAG)
+            whole = f", or the whole comparison: --evaluation_id {head}" if head and head != evaluation_id else ""
             raise InvalidInput(
-                Problem("model", f"{model!r} is not part of {evaluation_id}", f"use one of {list(rows)}")
+                Problem("model", f"{shown(model)} is not part of {evaluation_id}", f"use one of {list(rows)}{whole}")
             )
         wanted = [rows[model]] if model else list(rows.values())
         not_done = [r for r in wanted if r.state != "SUCCEEDED"]
