@@ -822,3 +822,25 @@ def test_the_emulator_names_its_namespace_and_refuses_a_bad_max_tokens(emulator,
     with pytest.raises(RuntimeError, match="answered 400.*max_tokens must be a positive integer"):
         _predict(emulator, deployment.id, body)
     assert _predict(emulator, deployment.id, {**body, "max_tokens": 3})["choices"][0]["message"]["content"]
+
+
+def test_a_reader_that_stops_early_is_no_traceback(config_file, emulator):
+    """``aqua-lab evaluation list … | head -2``: the reader closes the pipe before the list is written."""
+    import subprocess
+    import sys
+
+    env = {
+        **os.environ,
+        "OCI_CONFIG_LOCATION": str(config_file),
+        "AQUA_LAB_OCI_ENDPOINT": emulator.url,
+        "AQUA_LAB_COMPARTMENT_OCID": HOME,
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "aqua_lab", "evaluation", "metrics", "--platform", "oci"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    proc.stdout.close()  # before the process is up: its first write meets a closed pipe
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0 and b"Traceback" not in err and b"BrokenPipe" not in err, err.decode()

@@ -11,6 +11,7 @@ that ends FAILED or NEEDS_ATTENTION exits 1, one still not settled at ``--timeou
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -57,7 +58,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("\naqua-lab: interrupted", file=sys.stderr)
         return 130
     if output:
-        print(output)
+        try:
+            print(output, flush=True)
+        except BrokenPipeError:  # `… | head` stopped reading: that is the reader's choice, not an error
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
     return 0
 
 
