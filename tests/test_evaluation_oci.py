@@ -793,15 +793,32 @@ def test_the_comparison_reads_reports_the_aqua_container_wrote(cli, service, emu
     }
     html = cli("evaluation", "report", "--evaluation_id", e.id, "--format", "html")
     assert html.returncode == 0 and "<td>0.500</td><td>0.600</td>" in html.stdout
+    # ADS's load_metrics of that evaluation (its own model: the first), as AquaEvalMetrics
+    loaded = cli("evaluation", "load_metrics", "--eval_id", e.id)
+    assert loaded.returncode == 0, loaded.stderr
+    metrics = json.loads(loaded.stdout)
+    assert metrics["id"] == e.id
+    assert metrics["metric_results"] == [
+        {"key": "metric1", "name": "METRIC 1", "description": "This is a description."}
+    ]
+    assert metrics["metric_summary_result"] == [
+        {"metric": "METRIC 1", "score": "Median F1: 0.500 (SD: 0.018)", "grade": "Poor"}
+    ]
+    import base64
+
+    assert "| METRIC 1 | Median F1: 0.500 (SD: 0.018) |" in base64.b64decode(metrics["report"]).decode()
     service.delete_evaluation(e.id)
 
 
-def test_the_emulators_reports_carry_what_ads_load_metrics_reads(service, emulator, deployment):
+def test_the_emulators_reports_carry_what_ads_load_metrics_reads(cli, service, emulator, deployment):
     e = service.create_evaluation(_spec(deployment))
     _wait(service, e.id)
     report = json.loads(service.evaluation_report(e.id, FALCON))
     for name, result in report["metric_results"].items():  # ADS's EvaluationMetricResult keys
         assert result["key"] == name and result["name"] == result["label"] and "description" in result
+    loaded = json.loads(cli("evaluation", "load_metrics", "--eval_id", e.id).stdout)
+    assert [m["key"] for m in loaded["metric_results"]] == ["rouge", "bleu"]
+    assert loaded["metric_summary_result"][0]["score"] == report["metric_summary_result"][0]["score"]
     service.delete_evaluation(e.id)
 
 

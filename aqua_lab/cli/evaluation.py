@@ -1,8 +1,9 @@
 """Evaluation verbs with ``ads aqua evaluation``'s option names: ``create``, ``list``, ``get``,
-``status`` (ADS's ``get_status``), ``report``, ``cancel``, ``delete``, and ``metrics`` (what
-``--metrics`` accepts).  Local: the models of a deployment scored side by side on this machine; OCI:
-one evaluation model + job + job run per model, as ADS stores them (``model_parameters.model``
-omitted: one per served model, grouped as one comparison whose id is the first member's OCID).
+``status`` (ADS's ``get_status``), ``report``, ``load_metrics`` (ADS's, from a model's report.json),
+``cancel``, ``delete``, and ``metrics`` (ADS's ``get_supported_metrics``: what ``--metrics``
+accepts).  Local: the models of a deployment scored side by side on this machine; OCI: one
+evaluation model + job + job run per model, as ADS stores them (``model_parameters.model`` omitted:
+one per served model, grouped as one comparison whose id is the first member's OCID).
 
 Output: ``create``, ``get``, ``cancel`` and ``delete`` print one JSON object with the fields the seed
 documents for ``evaluation create`` (``id``, ``name``, ``aqua_service_model``, ``state``,
@@ -27,6 +28,8 @@ accepted (ADS refuses it, but the seed's own example passes neither) and joins n
 from __future__ import annotations
 
 import argparse
+import base64
+import json
 from typing import Any
 
 from pydantic import ValidationError
@@ -140,6 +143,44 @@ def cmd_evaluation_report(args: argparse.Namespace) -> str:
     return service_for(args).evaluation_report(args.evaluation_id, args.model, args.format)
 
 
+def summary_markdown(report: dict[str, Any]) -> str:
+    """A report's summary as the markdown table ``load_metrics`` carries (base64) in ``report``."""
+    lines = [f"# Evaluation {report.get('evaluation_name') or ''}: {report.get('model') or ''}".rstrip(": ")]
+    lines += ["", "| metric | score |", "|---|---|"]
+    lines += [f"| {m.get('label') or m.get('metric')} | {m.get('score')} |" for m in report["metric_summary_result"]]
+    return "\n".join(lines) + "\n"
+
+
+def load_metrics_view(evaluation_id: str, report: dict[str, Any]) -> dict[str, Any]:
+    """ADS's ``load_metrics`` answer (``AquaEvalMetrics``) from a model's report.json."""
+    results = report.get("metric_results") or {}
+    return {
+        "id": evaluation_id,
+        "report": base64.b64encode(summary_markdown(report).encode()).decode(),
+        "metric_results": [
+            {
+                "key": r.get("key") or name,
+                "name": r.get("name") or r.get("label") or name,
+                "description": r.get("description") or r.get("note") or "",
+            }
+            for name, r in results.items()
+        ],
+        "metric_summary_result": [
+            {"metric": m.get("metric", ""), "score": m.get("score", ""), "grade": m.get("grade") or ""}
+            for m in report.get("metric_summary_result") or []
+        ],
+    }
+
+
+def cmd_evaluation_load_metrics(args: argparse.Namespace) -> str:
+    """One model's metrics; without ``--model`` the evaluation's own (a comparison's first model),
+    as ADS reads one evaluation model."""
+    service = service_for(args)
+    model = args.model or service.get_evaluation(args.evaluation_id).models[0].model
+    report = json.loads(service.evaluation_report(args.evaluation_id, model, "json"))
+    return dump(load_metrics_view(args.evaluation_id, report))
+
+
 def cmd_evaluation_metrics(args: argparse.Namespace) -> str:
     return dump(service_for(args).supported_metrics())
 
@@ -180,7 +221,16 @@ def add_run_verbs(everbs: argparse._SubParsersAction) -> None:
     p.add_argument("--model", help="a served name (default: the comparison of all models)")
     p.add_argument("--format", choices=("json", "html"), default="json")
     p.set_defaults(run=cmd_evaluation_report)
-    p = everbs.add_parser("metrics", help="the metrics --metrics accepts, with their args")
+    p = everbs.add_parser(
+        "load_metrics", help="ADS's load_metrics: a model's metric names and summary scores (report: base64 markdown)"
+    )
+    add_platform(p, "local")
+    add_id(p)
+    p.add_argument("--model", help="a served name (default: the evaluation's own model, a comparison's first)")
+    p.set_defaults(run=cmd_evaluation_load_metrics)
+    p = everbs.add_parser(
+        "metrics", aliases=["get_supported_metrics"], help="the metrics --metrics accepts, with their args"
+    )
     add_platform(p, "local")
     p.set_defaults(run=cmd_evaluation_metrics)
 
