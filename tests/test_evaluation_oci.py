@@ -312,12 +312,17 @@ def test_the_seeds_command_for_both_models_is_one_comparison_scored_for_real(cli
         "evaluation", "report", "--evaluation_id", rows[FALCON]["evaluation_id"], "--model", FALCON, "--format", "html"
     )
     assert html.returncode == 0 and "<svg" in html.stdout and "</html>" in html.stdout
+    # a report file read on its own says what was evaluated
+    assert f"<th>evaluation</th><td>test_evaluation {rows[FALCON]['evaluation_id']}</td>" in html.stdout
+    assert f"<th>deployment</th><td>{deployment.id}</td>" in html.stdout and "<th>model parameters</th>" in html.stdout
 
     # the comparison, built from both members' report.json
     comparison = json.loads(cli("evaluation", "report", "--evaluation_id", out["id"]).stdout)
     assert comparison["models"] == [MISTRAL, FALCON] and comparison["evaluation_id"] == out["id"]
     assert set(comparison["metrics"]["rougeL"]["models"]) == {MISTRAL, FALCON}
     assert comparison["rows"][0]["answers"][MISTRAL].startswith(f"{MISTRAL} answers:")
+    page = cli("evaluation", "report", "--evaluation_id", out["id"], "--format", "html").stdout
+    assert f"<th>models</th><td>{MISTRAL}, {FALCON}</td>" in page and f"<td>{deployment.id}</td>" in page
     # a member's id with the other model: the message points at the comparison
     wrong = cli("evaluation", "report", "--evaluation_id", rows[FALCON]["evaluation_id"], "--model", MISTRAL)
     assert wrong.returncode == 2 and f"the whole comparison: --evaluation_id {out['id']}" in wrong.stderr

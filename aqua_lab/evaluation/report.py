@@ -116,8 +116,21 @@ def _page(title: str, body: str) -> str:
     )
 
 
+def _about(report: dict[str, Any], models: Sequence[str]) -> str:
+    """What was evaluated, so a report file read on its own (from Object Storage, a download) says it."""
+    params = {k: v for k, v in (report.get("model_params") or {}).items() if k != "model"}
+    rows = [
+        ("evaluation", " ".join(str(x) for x in (report.get("evaluation_name"), report.get("evaluation_id")) if x)),
+        ("deployment", report.get("evaluation_source_id")),
+        ("models" if len(models) > 1 else "model", ", ".join(models)),
+        ("model parameters", json.dumps(params) if params else "the server's defaults"),
+    ]
+    cells = "".join(f"<tr><th>{k}</th><td>{escape(str(v))}</td></tr>" for k, v in rows if v)
+    return f"<table class='about'>{cells}</table>"
+
+
 def model_html(report: dict[str, Any]) -> str:
-    parts = ["<h2>Summary</h2><table><tr><th>metric</th><th>score</th></tr>"]
+    parts = [_about(report, [report["model"]]), "<h2>Summary</h2><table><tr><th>metric</th><th>score</th></tr>"]
     for s in report["metric_summary_result"]:
         parts.append(f"<tr><td>{escape(s['label'])}</td><td>{escape(s['score'])}</td></tr>")
     parts.append("</table>")
@@ -168,7 +181,10 @@ def comparison_charts(comp: dict[str, Any], reports: Sequence[dict[str, Any]]) -
 def comparison_html(comp: dict[str, Any], reports: Sequence[dict[str, Any]]) -> str:
     models = comp["models"]
     head = "".join(f"<th>{escape(m)}</th>" for m in models)
-    parts = [f"<h2>Median per metric</h2><table><tr><th>metric</th>{head}</tr>"]
+    parts = [
+        _about(reports[0], models) if reports else "",
+        f"<h2>Median per metric</h2><table><tr><th>metric</th>{head}</tr>",
+    ]
     for key, entry in comp["metrics"].items():
         cells = "".join(f"<td>{_fmt(entry['models'].get(m, {}).get('median'))}</td>" for m in models)
         parts.append(f"<tr><td>{escape(key)}</td>{cells}</tr>")
