@@ -866,3 +866,15 @@ def test_a_reader_that_stops_early_is_no_traceback(config_file, emulator):
     proc.stdout.close()  # before the process is up: its first write meets a closed pipe
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 0 and b"Traceback" not in err and b"BrokenPipe" not in err, err.decode()
+
+
+def test_a_plot_of_scores_that_cannot_be_negative_has_no_negative_axis():
+    """ROUGE-2 of short answers is often 0 for every row: its box plot read -0.55 … 0.55."""
+    import re
+
+    from aqua_lab.evaluation.svg import box_plot
+
+    ticks = [float(t) for t in re.findall(r">(-?\d+(?:\.\d+)?)</text>", box_plot({"a": [0.0, 0.0], "b": [0.0]}, "rouge2"))]
+    assert min(ticks) == 0 and max(ticks) > 0
+    ticks = [float(t) for t in re.findall(r">(-?\d+(?:\.\d+)?)</text>", box_plot({"a": [-1.0, 0.2]}, "delta"))]
+    assert min(ticks) < -1  # a score that can be negative keeps its room

@@ -32,10 +32,13 @@ def box_plot(groups: dict[str, Sequence[float]], title: str, y_label: str = "", 
         parts.append(f'<text x="{width / 2}" y="{height / 2}" text-anchor="middle">no scores</text></svg>')
         return "".join(parts)
     lo, hi = min(values), max(values)
+    floor = 0.0 if lo >= 0 else None  # scores that cannot be negative get no negative axis (ROUGE all 0)
     if hi - lo < 1e-9:
         lo, hi = lo - 0.5, hi + 0.5
     pad = (hi - lo) * 0.05
     lo, hi = lo - pad, hi + pad
+    if floor is not None and lo < floor:
+        lo = floor
     plot_h = height - top - bottom
 
     def y(v: float) -> float:
