@@ -874,7 +874,9 @@ def test_a_plot_of_scores_that_cannot_be_negative_has_no_negative_axis():
 
     from aqua_lab.evaluation.svg import box_plot
 
-    ticks = [float(t) for t in re.findall(r">(-?\d+(?:\.\d+)?)</text>", box_plot({"a": [0.0, 0.0], "b": [0.0]}, "rouge2"))]
-    assert min(ticks) == 0 and max(ticks) > 0
-    ticks = [float(t) for t in re.findall(r">(-?\d+(?:\.\d+)?)</text>", box_plot({"a": [-1.0, 0.2]}, "delta"))]
-    assert min(ticks) < -1  # a score that can be negative keeps its room
+    def ticks(svg: str) -> list[float]:
+        return [float(t) for t in re.findall(r">(-?\d+(?:\.\d+)?)</text>", svg)]
+
+    zeros = ticks(box_plot({"a": [0.0, 0.0], "b": [0.0]}, "rouge2"))
+    assert min(zeros) == 0 and max(zeros) > 0
+    assert min(ticks(box_plot({"a": [-1.0, 0.2]}, "delta"))) < -1  # a score that can be negative keeps its room
