@@ -851,6 +851,94 @@ class Evaluation(BaseModel):
     comparison_report: str | None = Field(default=None, description="comparison.html once scored")
 
 
+class EvaluationStatus(BaseModel):
+    """The light poll of a running evaluation: its state and each model's rows done / total and ETA
+    (``lifecycle_state``/``lifecycle_details`` are ADS's names for ``state``/``details``)."""
+
+    id: str
+    name: str
+    state: str = Field(description="ACCEPTED, IN_PROGRESS, SUCCEEDED, FAILED, CANCELED")
+    lifecycle_state: str = Field(description="ADS's name for state")
+    lifecycle_details: str | None = Field(default=None, description="why it failed or was canceled")
+    finished: bool = Field(description="state is SUCCEEDED, FAILED or CANCELED: polling can stop")
+    rows_done: int = Field(description="answers generated, all models together")
+    rows_total: int
+    eta_s: float | None = Field(default=None, description="seconds until the slowest model is done, at its pace")
+    models: list[ModelProgress] = Field(default_factory=list)
+
+
+class MetricStats(BaseModel):
+    """One score key over a model's rows (the numbers behind a report's summary line)."""
+
+    count: int = 0
+    median: float | None = None
+    mean: float | None = None
+    sd: float | None = None
+    min: float | None = None
+    max: float | None = None
+
+
+class MetricSummaryLine(BaseModel):
+    """A report's ``metric_summary_result`` entry, ADS's wording: ``Median F1: 0.598 (SD: 0.018)``."""
+
+    metric: str
+    label: str | None = None
+    score: str
+    grade: str | None = None
+
+
+class MetricScores(BaseModel):
+    """One metric of one model: its score keys' statistics and corpus-level figures."""
+
+    name: str
+    label: str
+    keys: list[str]
+    headline: str | None = Field(default=None, description="the key the summary line reports")
+    higher_is_better: bool = True
+    summary: dict[str, MetricStats] = Field(description="per score key")
+    corpus: dict[str, Any] | None = Field(default=None, description="corpus-level scores (e.g. BLEU's)")
+    note: str | None = None
+
+
+class ModelEvaluationMetrics(BaseModel):
+    model: str
+    metric_summary_result: list[MetricSummaryLine]
+    metrics: list[MetricScores]
+    generation: dict[str, Any] = Field(default_factory=dict, description="latency and token figures")
+
+
+class EvaluationMetrics(BaseModel):
+    """Per model the report's scores without its rows: enough for a table or a chart."""
+
+    id: str
+    name: str
+    state: str
+    models: list[ModelEvaluationMetrics]
+
+
+class UploadedDataset(BaseModel):
+    """A JSONL dataset sent to the server and stored on its machine: pass ``dataset_path`` to create."""
+
+    dataset_path: str = Field(description="where the server stored it: the dataset_path of an evaluation")
+    filename: str
+    rows: int
+    bytes: int
+    categories: dict[str, int] = Field(default_factory=dict, description="rows per category (none: uncategorised)")
+
+
+class EvaluationConfig(BaseModel):
+    """What a form needs to start an evaluation (ADS's ``evaluation/config`` answers ``model_params``,
+    ``shape`` and ``default``; the metrics and where reports go by default are aqua_lab's)."""
+
+    model_params: dict[str, Any] = Field(description="default sampling parameters")
+    shape: dict[str, dict[str, Any]] = Field(default_factory=dict, description="job shapes (OCI) by name")
+    default: dict[str, Any] = Field(default_factory=dict, description="the default job shape")
+    metrics: list[MetricDescription]
+    default_metrics: list[str]
+    reports_dir: str | None = Field(default=None, description="a directory for reports on the server's machine")
+    sample_rows: int = Field(description="rows of the bundled dataset (dataset_path: sample)")
+
+
 def chunk_text(chunk: dict[str, Any]) -> str:
     """The text an OpenAI stream chunk adds (chat: ``delta.content``; completions: ``text``)."""
     choice = (chunk.get("choices") or [{}])[0]
