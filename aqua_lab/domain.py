@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, computed_field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, computed_field, field_validator, model_validator
 
 #: the vLLM serving container AQUA deploys with unless a request names another
 DEFAULT_CONTAINER_IMAGE = "dsmc://odsc-vllm-serving:0.8.1.2"
@@ -765,6 +765,17 @@ class CompareRequest(_Sampling):
 # Evaluation (the options of `ads aqua evaluation create`)
 
 
+def _no_nul(value: str) -> str:
+    # the OS refuses such a path with a ValueError deep inside open()/stat(): refuse it here, by name
+    if "\x00" in value:
+        raise ValueError("a path cannot contain a NUL character (\\x00)")
+    return value
+
+
+#: a file system path (or an oci:// URI) given in a request
+PathText = Annotated[str, AfterValidator(_no_nul)]
+
+
 class MetricSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -780,11 +791,11 @@ class EvaluationSpec(BaseModel):
 
     evaluation_source_id: str = Field(description="the deployment")
     evaluation_name: str = Field(min_length=1)
-    dataset_path: str = Field(
+    dataset_path: PathText = Field(
         description="JSONL of prompt, completion rows: oci://bucket@namespace/path/dataset.jsonl on OCI; "
         "a file path, or sample (the bundled 36 rows), on the local platform"
     )
-    report_path: str = Field(description="oci://bucket@namespace/report/path/ on OCI; a local directory on local")
+    report_path: PathText = Field(description="oci://bucket@namespace/report/path/ on OCI; a local directory on local")
     model_parameters: dict[str, Any] = Field(
         description='sampling parameters; "model" (served name) picks one model (required on OCI for multi-model; '
         "local without it evaluates every model of the deployment side by side)"

@@ -204,3 +204,14 @@ async def test_an_upload_over_its_limit_is_413_saying_the_limit_and_the_way_out(
     for path in ("/aqua/evaluations/{evaluation_id}/status", "/aqua/evaluation/{evaluation_id}/cancel"):
         assert path in document["paths"]
     assert "put" in document["paths"]["/aqua/evaluation/{evaluation_id}/cancel"]
+
+
+async def test_a_path_with_a_nul_byte_is_422_on_its_field_not_a_crash(jp_fetch, fake, tmp_path):
+    _, deployment_id = fake
+    for field in ("dataset_path", "report_path"):
+        body = spec(deployment_id, tmp_path, **{field: "/tmp/a\x00b"})
+        refused = await call(jp_fetch, "evaluations", method="POST", body=body, expect=422)
+        assert [e["field"] for e in refused["errors"]] == [field]
+        assert "NUL" in refused["errors"][0]["message"]
+    refused = await call(jp_fetch, "models", method="POST", body={"path": "/tmp/m\x00.gguf"}, expect=422)
+    assert refused["errors"][0]["field"] == "path"

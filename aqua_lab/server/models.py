@@ -7,7 +7,7 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..domain import CapacityInputs
+from ..domain import CapacityInputs, PathText
 
 T = TypeVar("T")
 
@@ -40,7 +40,7 @@ class RegisterModelRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    path: str = Field(min_length=1, description="absolute path on the machine the server runs on")
+    path: PathText = Field(min_length=1, description="absolute path on the machine the server runs on")
     name: str | None = Field(default=None, description="the model's name (default: from the file)")
     base_model_id: str | None = Field(default=None, description="for a LoRA adapter: the local model it adapts")
 
