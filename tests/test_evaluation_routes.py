@@ -6,12 +6,16 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import os
 
 import pytest
 from tornado.httpclient import HTTPClientError
 
+from aqua_lab.domain import EvaluationSpec
 from aqua_lab.platforms.local import LocalPlatform
 from aqua_lab.server.limits import MAX_UPLOAD_BYTES
+from aqua_lab.service import AquaLabService
+from tests.helpers.cli import run_cli
 from tests.helpers.fake_models import start_fake_deployment
 
 pytestmark = pytest.mark.evaluation
@@ -215,3 +219,20 @@ async def test_a_path_with_a_nul_byte_is_422_on_its_field_not_a_crash(jp_fetch, 
         assert "NUL" in refused["errors"][0]["message"]
     refused = await call(jp_fetch, "models", method="POST", body={"path": "/tmp/m\x00.gguf"}, expect=422)
     assert refused["errors"][0]["field"] == "path"
+
+
+def test_cli_status_prints_the_same_light_poll(fake, tmp_path):
+    data_dir, deployment_id = fake
+    service = AquaLabService(LocalPlatform(data_dir=data_dir))
+    created = service.create_evaluation(
+        EvaluationSpec.model_validate(spec(deployment_id, tmp_path, model_parameters={"model": "perfect"}))
+    )
+    service.wait_evaluation(created.id, timeout=120)
+    env = {**os.environ, "AQUA_LAB_DATA_DIR": str(data_dir)}
+    shown = run_cli("evaluation", "status", "--evaluation_id", created.id, env=env)
+    assert shown.returncode == 0, shown.stderr
+    status = json.loads(shown.stdout)
+    assert status["lifecycle_state"] == "SUCCEEDED" and status["finished"]
+    assert [(m["model"], m["rows_done"], m["rows_total"]) for m in status["models"]] == [("perfect", 36, 36)]
+    missing = run_cli("evaluation", "status", "--evaluation_id", "nope", env=env)
+    assert missing.returncode == 2 and "unknown evaluation 'nope'" in missing.stderr

@@ -1,6 +1,6 @@
 """Evaluation verbs: ``create`` (local: the models of a deployment scored side by side here; oci: one
 job for one model), and for evaluations the platform runs itself (``--platform local``) ``list``,
-``get``, ``report``, ``cancel``, ``delete``; ``metrics`` lists what ``--metrics`` accepts."""
+``get``, ``status``, ``report``, ``cancel``, ``delete``; ``metrics`` lists what ``--metrics`` accepts."""
 
 from __future__ import annotations
 
@@ -53,6 +53,10 @@ def cmd_evaluation_get(args: argparse.Namespace) -> str:
     return dump(service_for(args).get_evaluation(args.evaluation_id))
 
 
+def cmd_evaluation_status(args: argparse.Namespace) -> str:
+    return dump(service_for(args).evaluation_status(args.evaluation_id))
+
+
 def cmd_evaluation_cancel(args: argparse.Namespace) -> str:
     return dump(service_for(args).cancel_evaluation(args.evaluation_id))
 
@@ -73,6 +77,7 @@ def add_run_verbs(everbs: argparse._SubParsersAction) -> None:
     """The verbs after ``create``: evaluations the platform runs itself (``--platform local``)."""
     for verb, run, text in (
         ("get", cmd_evaluation_get, "an evaluation's state and per-model progress"),
+        ("status", cmd_evaluation_status, "state, rows done/total and ETA, overall and per model (the light poll)"),
         ("cancel", cmd_evaluation_cancel, "stop a running evaluation"),
         ("delete", cmd_evaluation_delete, "stop and forget an evaluation (its reports stay)"),
     ):
@@ -95,7 +100,7 @@ def add_run_verbs(everbs: argparse._SubParsersAction) -> None:
 
 
 def add_top_verbs(verbs: argparse._SubParsersAction) -> None:
-    """``aqua-lab evaluation create|list|get|report|cancel|delete|metrics``."""
+    """``aqua-lab evaluation create|list|get|status|report|cancel|delete|metrics``."""
     evaluation = verbs.add_parser("evaluation", help="evaluate the models of a deployment")
     everbs = evaluation.add_subparsers(dest="verb", required=True, parser_class=Parser)
     p = everbs.add_parser(
