@@ -81,7 +81,7 @@ try {
   await boxes.nth(0).uncheck();
   await boxes.nth(1).uncheck();
   await view.getByRole("button", { name: "Start evaluation" }).click();
-  found.noModelError = await fieldError("model_parameters").textContent();
+  found.noModelError = await fieldError("models").textContent();
   await boxes.nth(0).check();
   await boxes.nth(1).check();
 

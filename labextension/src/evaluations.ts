@@ -229,8 +229,10 @@ export class EvaluationsView extends Widget {
           'p',
           { className: 'aqua-empty' },
           `No active deployment on ${this.platform}. Deploy models first (“New deployment” in the AQUA Lab sidebar), then evaluate them here.`
-        )
+        ),
+        this.formErrors
       );
+      clear(this.formErrors);
       return;
     }
     this.fieldErrors.clear();
@@ -326,7 +328,7 @@ export class EvaluationsView extends Widget {
         all.filter(i => i.checked).map(i => i.dataset.model!)
       );
       if (picked.error) {
-        this.showFieldError('model_parameters', `models: ${picked.error}`);
+        this.showFieldError('models', `models: ${picked.error}`);
         return;
       }
       const kind = datasetKind();
@@ -385,7 +387,7 @@ export class EvaluationsView extends Widget {
         h('h3', {}, 'New evaluation'),
         row('Name', name, slot('evaluation_name')),
         row('Deployment', deployment, slot('evaluation_source_id')),
-        row('Models', models, h('div', { className: 'aqua-muted' }, 'All checked: one comparison of every model.')),
+        row('Models', models, h('div', { className: 'aqua-muted' }, 'All checked: one comparison of every model.'), slot('models')),
         row('Dataset', datasetGroup, slot('dataset_path')),
         row('Metrics', metrics, slot('metrics')),
         row('Parameters', h('label', {}, 'max_tokens ', maxTokens), ' ', h('label', {}, 'temperature ', temperature), slot('model_parameters')),
@@ -458,10 +460,12 @@ export class EvaluationsView extends Widget {
     try {
       e = await requestAPI<Evaluation>(`evaluations/${encodeURIComponent(evaluationId)}`, {}, this.query());
     } catch (error) {
-      clear(this.main, errorBox(describe(error)));
       if (error instanceof ApiError && error.status === 404) {
-        this.select(null);
+        await this.showForm(); // gone (deleted elsewhere): say so above a fresh form
+        clear(this.formErrors, errorBox(describe(error)));
+        return;
       }
+      clear(this.main, errorBox(describe(error)));
       return;
     }
     if (this.selectedId !== evaluationId) {
@@ -763,6 +767,9 @@ function statusOf(e: Evaluation): EvaluationStatus {
 
 /** The form field a server problem belongs to: `dataset_path line 3: prompt` → dataset_path. */
 function fieldOf(field: string): string {
+  if (field === 'model_parameters.model') {
+    return 'models'; // the served name the checkboxes chose
+  }
   return FIELDS.find(f => field === f || field.startsWith(f + ' ') || field.startsWith(f + '.') || field.startsWith(f + '[')) ?? '';
 }
 
