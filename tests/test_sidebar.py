@@ -14,7 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from aqua_lab.domain import DeploymentSpec
 from aqua_lab.platforms.local import LocalPlatform
+from aqua_lab.platforms.local.models import SMOLLM2_ID
+from aqua_lab.service import AquaLabService
 from tests.helpers.lab import BUILD, isolated_env, start_lab
 
 pytestmark = pytest.mark.browser
@@ -50,12 +53,12 @@ def lab(tmp_path, monkeypatch):
         platform.delete(d.id)
 
 
-def drive(url: str, *flags: str, timeout: int = 300) -> dict:
+def drive(url: str, *flags: str, timeout: int = 300, script: str = "sidebar.mjs") -> dict:
     SHOTS.mkdir(parents=True, exist_ok=True)
     node = shutil.which("node")
     assert node, "node is needed for the browser test"
     result = subprocess.run(
-        [node, str(UI / "sidebar.mjs"), url, str(SHOTS), *flags],
+        [node, str(UI / script), url, str(SHOTS), *flags],
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -120,4 +123,67 @@ def test_sidebar_deploys_chats_compares_and_deletes_a_local_deployment(lab):
         assert column["answer"].strip() and "TTFT" in column["stats"] and "tok/s" in column["stats"]
     assert "cannot be restored" in deploy["dialog"] and deploy["deleted"]
     for name in ("deploy-active.png", "sidebar-deployment.png", "chat-compare.png", "chat-compare-dark.png"):
+        assert (SHOTS / name).stat().st_size > 5000
+
+
+@pytest.mark.local
+@pytest.mark.slow
+@pytest.mark.evaluation
+def test_sidebar_evaluates_a_local_deployment_and_compares_its_models(lab, tmp_path):
+    url = lab("/lab-prefix/")
+    service = AquaLabService(LocalPlatform(data_dir=tmp_path / "data"))  # the data dir JupyterLab uses
+    names = ["smollm2-a", "smollm2-b"]
+    deployment = None
+    try:
+        spec = DeploymentSpec(
+            models=[{"model_id": SMOLLM2_ID, "gpu_count": 1, "model_name": n} for n in names],
+            instance_shape=service.shapes()[0].name,
+            display_name="sidebar evaluation",
+        )
+        deployment = service.wait(service.create_deployment(spec).id, timeout=180)
+        assert deployment.state == "ACTIVE", deployment.lifecycle_details
+        found = drive(url, script="evaluations.mjs", timeout=600)
+    finally:
+        for e in service.list_evaluations():
+            service.delete_evaluation(e.id)
+        if deployment is not None:
+            service.delete(deployment.id)
+    assert found["consoleErrors"] == []
+    assert found["formModels"] == [{"model": n, "checked": True} for n in names]
+    assert "No evaluations yet" in found["emptyList"]
+    # bad datasets: refused in place, naming the field, the line and the fix
+    assert found["pathError"].startswith("dataset_path: no file '/no/such/dataset.jsonl'")
+    assert "bad.jsonl line 2: not JSON" in found["uploadError"] and "line 3: prompt: missing" in found["uploadError"]
+    assert "mine.jsonl: 2 rows" in found["uploadOk"] and "math 1" in found["uploadOk"]
+    assert "check at least one model" in found["noModelError"]
+    # progress per model while it ran, then every row answered
+    assert found["state"] == "SUCCEEDED", found["details"]
+    assert set(found["progressSeen"]) == set(names)
+    for model, seen in found["progressSeen"].items():
+        assert "36/36" in seen, (model, seen)
+        assert len(seen) >= 2, f"no progress seen for {model} before the end: {seen}"
+    assert all(" / 36" in text for text in found["progressText"])
+    # the comparison: one row per model with its numbers, one chart per score
+    table = found["table"]
+    assert [r["model"] for r in table["rows"]] == names
+    assert {r["name"] for r in table["rows"]} == set(names)
+    headers = table["headers"]
+    assert headers[:5] == ["model", "rouge1", "rouge2", "rougeL", "rougeLsum"] and "BLEU" in headers[5]
+    assert headers[6:] == ["latency p50 (ms)", "tokens/s"]
+    for row in table["rows"]:
+        cells = dict(zip(headers[1:], row["cells"], strict=True))
+        assert all(0 <= float(cells[k]) <= 1 for k in headers[1:5]), row  # ROUGE F-measures
+        assert 0 <= float(cells[headers[5]]) <= 100 and float(cells["latency p50 (ms)"]) > 0, row
+    assert len(found["charts"]) == len(table["headers"]) - 1 and all(c["bars"] == 2 for c in found["charts"])
+    assert "sidebar <b>eval</b>" in found["listItem"] and found["boldTags"] == 0  # a name is text, never HTML
+    # the reports: the comparison page in a sandboxed tab, and the plain link for a new browser tab
+    assert found["reportSandbox"] == "" and all(n in found["reportText"] for n in names)
+    link = found["reportLink"]
+    assert link["status"] == 200 and link["type"].startswith("text/html") and link["csp"].startswith("sandbox")
+    assert "/lab-prefix/aqua/evaluations/" in link["href"] and "format=html" in link["href"]
+    assert found["restored"]
+    assert found["canceled"] == "CANCELED"
+    assert found["deleted"] == [True, True] and "report files" in found["dialog"]
+    assert "No evaluations yet" in found["finalList"]
+    for name in ("evaluations-comparison.png", "evaluations-comparison-dark.png", "evaluations-progress.png"):
         assert (SHOTS / name).stat().st_size > 5000
