@@ -993,7 +993,7 @@ class EvaluationConfig(BaseModel):
     fields: list[str] = Field(
         default_factory=list,
         description="EvaluationSpec fields only this platform uses (OCI: shape_name, block_storage_size, "
-        "experiment_name, force_overwrite), so a form shows them only here",
+        "experiment_name, log_group_id, log_id, force_overwrite), so a form shows them only here",
     )
     report_path_hint: str = Field(default="", description="the form report_path takes here (a placeholder)")
     dataset_hint: str = Field(default="", description="what dataset_path accepts here (a placeholder)")

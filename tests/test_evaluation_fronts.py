@@ -178,6 +178,7 @@ def test_the_evaluation_panel_shows_progress_then_the_comparison(fake):
     data_dir, deployment_id = fake
     panel = EvaluationPanel(AquaLabService(LocalPlatform(data_dir=data_dir)), deployment_id, poll_s=0.1)
     assert panel.deployment.value == deployment_id
+    assert not {panel.shape, panel.block_storage, panel.experiment, panel.log_group} & set(panel.children)  # OCI's
     assert list(panel.model.options)[1:] == ["perfect", "vague", "slow", "broken"]
     panel.params.value = "{not json"
     panel.evaluate()

@@ -39,7 +39,14 @@ def test_the_evaluation_config_gives_each_platform_its_own_form(service, tmp_pat
     assert oci.platform == "oci" and oci.progress == "state"
     assert oci.default["shape_name"] == "VM.Standard.E4.Flex" and oci.default["block_storage_size"] == 50
     assert "VM.Standard.E4.Flex" in oci.shape and not [s for s in oci.shape if "GPU" in s]  # the job only calls
-    assert set(oci.fields) == {"shape_name", "block_storage_size", "experiment_name", "force_overwrite"}
+    assert oci.fields == [
+        "shape_name",
+        "block_storage_size",
+        "experiment_name",
+        "log_group_id",
+        "log_id",
+        "force_overwrite",
+    ]
     assert oci.reports_dir is None and oci.report_path_hint == "oci://<bucket>@<namespace>/<prefix>/"
     assert oci.dataset_hint.startswith("oci://") and "uploaded next to the reports" in oci.dataset_note
     local = AquaLabService(LocalPlatform(data_dir=tmp_path)).evaluation_config()
@@ -61,7 +68,9 @@ def test_the_panel_on_oci_asks_for_a_bucket_then_shows_each_models_state_and_the
     made = []
     try:
         # the fields only OCI takes are there, with ADS's defaults; the report path is the user's bucket
-        assert panel.shape in panel.children and panel.experiment in panel.children
+        assert {panel.shape, panel.block_storage, panel.experiment, panel.log_group, panel.overwrite} <= set(
+            panel.children
+        )
         assert panel.shape.value == "VM.Standard.E4.Flex" and panel.block_storage.value == 50
         assert panel.report_path.value == "" and panel.report_path.placeholder.startswith("oci://<bucket>")
         assert panel.dataset.placeholder.startswith("oci://")

@@ -23,7 +23,14 @@ def form_defaults(platform: str) -> dict[str, Any]:
     if platform == "oci":
         return {
             "progress": "state",
-            "fields": ["shape_name", "block_storage_size", "experiment_name", "force_overwrite"],
+            "fields": [
+                "shape_name",
+                "block_storage_size",
+                "experiment_name",
+                "log_group_id",
+                "log_id",
+                "force_overwrite",
+            ],
             "shape": {name: dict(OCI_JOB) for name in OCI_JOB_SHAPES},
             "default": {"shape_name": OCI_DEFAULT_SHAPE, **OCI_JOB},
             "report_path_hint": "oci://<bucket>@<namespace>/<prefix>/",

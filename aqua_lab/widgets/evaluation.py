@@ -64,6 +64,8 @@ class EvaluationPanel(w.VBox):
             value=default.get("block_storage_size", 50), min=50, max=10240, description="Storage GB"
         )
         self.experiment = w.Text(description="Experiment", placeholder="groups evaluations; made when new")
+        self.log_group = w.Text(description="Log group", placeholder="ocid1.loggroup.oc1… (optional)")
+        self.log_ocid = w.Text(description="Log", placeholder="ocid1.log.oc1… (optional, with its group)")
         self.overwrite = w.Checkbox(value=False, description="replace a dataset of that name in the report folder")
         self.errors = {
             f: w.HTML()
@@ -77,6 +79,8 @@ class EvaluationPanel(w.VBox):
                 "shape_name",
                 "block_storage_size",
                 "experiment_name",
+                "log_group_id",
+                "log_id",
             )
         }
         self.metrics = {
@@ -105,6 +109,8 @@ class EvaluationPanel(w.VBox):
             "shape_name": [self.shape, self.errors["shape_name"]],
             "block_storage_size": [self.block_storage, self.errors["block_storage_size"]],
             "experiment_name": [self.experiment, self.errors["experiment_name"]],
+            "log_group_id": [self.log_group, self.errors["log_group_id"]],
+            "log_id": [self.log_ocid, self.errors["log_id"]],
             "force_overwrite": [self.overwrite],
         }
         notes = [w.HTML(message(config.dataset_note))] if config.dataset_note else []
@@ -159,6 +165,8 @@ class EvaluationPanel(w.VBox):
             "shape_name": self.shape.value,
             "block_storage_size": self.block_storage.value,
             "experiment_name": self.experiment.value.strip() or None,
+            "log_group_id": self.log_group.value.strip() or None,
+            "log_id": self.log_ocid.value.strip() or None,
             "force_overwrite": self.overwrite.value,
         }
         try:

@@ -317,7 +317,7 @@ export interface EvaluationConfig {
   platform?: string;
   /** what a running evaluation reports per model: rows done/total (local), or only the job run's state (OCI: ACCEPTED, IN_PROGRESS, SUCCEEDED) */
   progress?: "rows" | "state";
-  /** EvaluationSpec fields only this platform uses (OCI: shape_name, block_storage_size, experiment_name, force_overwrite), so a form shows them only here */
+  /** EvaluationSpec fields only this platform uses (OCI: shape_name, block_storage_size, experiment_name, log_group_id, log_id, force_overwrite), so a form shows them only here */
   fields?: Array<string>;
   /** the form report_path takes here (a placeholder) */
   report_path_hint?: string;
