@@ -984,6 +984,20 @@ class EvaluationConfig(BaseModel):
     default_metrics: list[str]
     reports_dir: str | None = Field(default=None, description="a directory for reports on the server's machine")
     sample_rows: int = Field(description="rows of the bundled dataset (dataset_path: sample)")
+    platform: str = Field(default="", description="the platform these defaults are for")
+    progress: Literal["rows", "state"] = Field(
+        default="rows",
+        description="what a running evaluation reports per model: rows done/total (local), or only the job "
+        "run's state (OCI: ACCEPTED, IN_PROGRESS, SUCCEEDED)",
+    )
+    fields: list[str] = Field(
+        default_factory=list,
+        description="EvaluationSpec fields only this platform uses (OCI: shape_name, block_storage_size, "
+        "experiment_name, log_group_id, log_id, force_overwrite), so a form shows them only here",
+    )
+    report_path_hint: str = Field(default="", description="the form report_path takes here (a placeholder)")
+    dataset_hint: str = Field(default="", description="what dataset_path accepts here (a placeholder)")
+    dataset_note: str = Field(default="", description="what happens to a dataset file on this machine")
 
 
 def chunk_text(chunk: dict[str, Any]) -> str:

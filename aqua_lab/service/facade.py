@@ -488,8 +488,10 @@ class AquaLabService:
         return Path(self._data_dir or default_data_dir())
 
     def evaluation_config(self) -> EvaluationConfig:
-        """Defaults for an evaluation form: sampling parameters, metrics, where reports may go."""
+        """Defaults for an evaluation form on this platform: sampling parameters, metrics, where reports
+        may go, what the dataset field takes, the fields only this platform uses."""
         from ..evaluation.datasets import load_dataset
+        from .evaluation_forms import form_defaults
 
         local = self.platform_name == "local"
         return EvaluationConfig(
@@ -498,6 +500,8 @@ class AquaLabService:
             default_metrics=list(DEFAULT_METRICS),
             reports_dir=str(self._files_dir() / "evaluation-reports") if local else None,
             sample_rows=len(load_dataset("sample")),
+            platform=self.platform_name,
+            **form_defaults(self.platform_name),
         )
 
     def upload_dataset(self, filename: str, content: str) -> UploadedDataset:

@@ -18,12 +18,25 @@ import type {
   EvaluationMetrics,
   EvaluationSpec,
   EvaluationStatus,
+  ModelProgress,
   UploadedDataset
 } from './schema';
 
 const FINISHED = new Set(['SUCCEEDED', 'FAILED', 'CANCELED', 'DELETED']);
 /** Form fields that show the server's problems in place (a problem's field starts with one of them). */
-const FIELDS = ['evaluation_name', 'evaluation_source_id', 'model_parameters', 'dataset_path', 'metrics', 'report_path'];
+const FIELDS = [
+  'evaluation_name',
+  'evaluation_source_id',
+  'model_parameters',
+  'dataset_path',
+  'metrics',
+  'report_path',
+  'shape_name',
+  'block_storage_size',
+  'experiment_name',
+  'log_group_id',
+  'log_id'
+];
 /** Score bars never use the palette's black: it vanishes on the dark theme. */
 const COLOURS = PALETTE.filter(c => c !== '#000000');
 
@@ -89,7 +102,9 @@ export class EvaluationsView extends Widget {
 
   protected onAfterShow(_: Message): void {
     void this.loadList();
-    if (this.selectedId) {
+    // only a running evaluation needs its status again; a finished one keeps its result on screen
+    const shown = this.main.querySelector<HTMLElement>('.aqua-eval-detail');
+    if (this.selectedId && !(shown && shown.dataset.id === this.selectedId && FINISHED.has(shown.dataset.state ?? ''))) {
       this.pollStatus();
     }
   }
@@ -267,16 +282,23 @@ export class EvaluationsView extends Widget {
     // dataset: the bundled sample, a path on the server, or a file from this computer
     const choice = (value: string, label: string, checked = false) =>
       h('label', { className: 'aqua-check' }, h('input', { type: 'radio', name: `${this.id}-dataset`, value, checked }), ` ${label}`);
-    const path = h('input', { type: 'text', placeholder: '/path/on/the/server/dataset.jsonl', 'aria-label': 'Dataset path' });
+    const path = h('input', {
+      type: 'text',
+      className: 'aqua-eval-path',
+      placeholder: config.dataset_hint || '/path/on/the/server/dataset.jsonl',
+      'aria-label': 'Dataset path'
+    });
+    const objectStorage = config.fields?.includes('force_overwrite') ?? false;
     const file = h('input', { type: 'file', accept: '.jsonl', 'aria-label': 'Dataset file' });
     const uploadNote = h('div', { className: 'aqua-muted', 'aria-live': 'polite' });
     const datasetGroup = h(
       'div',
       { className: 'aqua-eval-dataset', role: 'radiogroup', 'aria-label': 'Dataset' },
       h('div', {}, choice('sample', `Bundled sample (${config.sample_rows} rows)`, true)),
-      h('div', {}, choice('path', 'A file on the server: '), path),
+      h('div', {}, choice('path', objectStorage ? 'A path: ' : 'A file on the server: '), path),
       h('div', {}, choice('upload', 'Upload a .jsonl file: '), file),
-      uploadNote
+      uploadNote,
+      config.dataset_note ? h('div', { className: 'aqua-muted', 'data-role': 'dataset-note' }, config.dataset_note) : null
     );
     const datasetKind = () => (datasetGroup.querySelector('input[type="radio"]:checked') as HTMLInputElement | null)?.value ?? 'sample';
     const pick = (value: string) => {
@@ -306,9 +328,26 @@ export class EvaluationsView extends Widget {
     const reportPath = h('input', {
       type: 'text',
       value: config.reports_dir ? reportFolder(config.reports_dir, name.value) : '',
-      placeholder: this.platform === 'oci' ? 'oci://bucket@namespace/prefix/' : '/path/for/reports',
+      className: 'aqua-eval-path',
+      placeholder: config.report_path_hint || '/path/for/reports',
       'aria-label': 'Report folder'
     });
+    // the fields only this platform takes (OCI: the job's shape and storage, the experiment)
+    const only = new Set(config.fields ?? []);
+    const defaults = (config.default ?? {}) as Record<string, any>;
+    const shapeNames = Object.keys(config.shape ?? {});
+    const shape = h(
+      'select',
+      { 'aria-label': 'Job shape' },
+      (shapeNames.length ? shapeNames : [defaults.shape_name ?? '']).map(n =>
+        h('option', { value: n, selected: n === defaults.shape_name }, n)
+      )
+    );
+    const storage = h('input', { type: 'number', min: 50, step: 1, value: defaults.block_storage_size ?? 50, 'aria-label': 'Block storage (GB)' });
+    const experiment = h('input', { type: 'text', placeholder: 'groups evaluations; made when new', 'aria-label': 'Experiment name' });
+    const overwrite = h('input', { type: 'checkbox', 'aria-label': 'Replace a dataset of that name' });
+    const logGroup = h('input', { type: 'text', className: 'aqua-eval-path', placeholder: 'ocid1.loggroup.oc1… (optional)', 'aria-label': 'Log group OCID' });
+    const log = h('input', { type: 'text', className: 'aqua-eval-path', placeholder: 'ocid1.log.oc1… (optional, with its group)', 'aria-label': 'Log OCID' });
     let reportEdited = false;
     reportPath.addEventListener('input', () => (reportEdited = true));
     name.addEventListener('input', () => {
@@ -360,6 +399,24 @@ export class EvaluationsView extends Widget {
           args: {}
         }))
       };
+      if (only.has('shape_name')) {
+        spec.shape_name = shape.value;
+      }
+      if (only.has('block_storage_size')) {
+        spec.block_storage_size = numberOr(storage.value) as number; // a bad number: the server names the field
+      }
+      if (only.has('experiment_name') && experiment.value.trim()) {
+        spec.experiment_name = experiment.value.trim();
+      }
+      if (only.has('force_overwrite')) {
+        spec.force_overwrite = overwrite.checked;
+      }
+      if (only.has('log_group_id') && logGroup.value.trim()) {
+        spec.log_group_id = logGroup.value.trim();
+      }
+      if (only.has('log_id') && log.value.trim()) {
+        spec.log_id = log.value.trim();
+      }
       start.disabled = true;
       clear(errors, 'Starting…');
       try {
@@ -392,6 +449,14 @@ export class EvaluationsView extends Widget {
         row('Metrics', metrics, slot('metrics')),
         row('Parameters', h('label', {}, 'max_tokens ', maxTokens), ' ', h('label', {}, 'temperature ', temperature), slot('model_parameters')),
         row('Reports to', reportPath, slot('report_path')),
+        only.has('shape_name') ? row('Job shape', shape, slot('shape_name')) : null,
+        only.has('block_storage_size') ? row('Storage (GB)', storage, slot('block_storage_size')) : null,
+        only.has('experiment_name') ? row('Experiment', experiment, slot('experiment_name')) : null,
+        only.has('log_group_id') ? row('Log group', logGroup, slot('log_group_id')) : null,
+        only.has('log_id') ? row('Log', log, slot('log_id')) : null,
+        only.has('force_overwrite')
+          ? row('', h('label', { className: 'aqua-check' }, overwrite, ' replace a dataset file of that name in the report folder'))
+          : null,
         h('div', { className: 'aqua-toolbar' }, start),
         errors
       )
@@ -501,6 +566,7 @@ export class EvaluationsView extends Widget {
         `deployment ${e.deployment_id} · dataset ${e.dataset_path ?? '—'} · metrics ${(e.metrics ?? []).map(m => m.name).join(', ')} · ${when(e.created_on)}`
       ),
       h('div', { className: 'aqua-card-meta' }, `reports in ${e.report_path}`),
+      platformLinks(e),
       h('div', { className: 'aqua-toolbar' }, cancel, remove),
       message,
       h('div', { className: 'aqua-eval-progress', 'aria-label': 'Progress' }),
@@ -564,6 +630,13 @@ export class EvaluationsView extends Widget {
       cancel.disabled = s.finished;
     }
     const progress = detail.querySelector('.aqua-eval-progress')!;
+    if (this.config?.progress === 'state') {
+      clear(progress, (s.models ?? []).map(m => stateRow(m)));
+      // each row says its job run's details; the joined line would only repeat them
+      const details = detail.querySelector('[data-role="details"]')!;
+      clear(details, (s.models ?? []).some(m => m.details) ? '' : (s.lifecycle_details ?? ''));
+      return;
+    }
     clear(
       progress,
       (s.models ?? []).map((m, i) => {
@@ -748,6 +821,42 @@ function servedNames(d: Deployment): string[] {
     }
   }
   return names;
+}
+
+/** A model whose platform counts no rows (OCI: the job run's state only): its state, and while it
+ * runs an indeterminate bar, never a percentage the platform did not report. */
+function stateRow(m: ModelProgress): HTMLElement {
+  const running = !FINISHED.has(m.state);
+  return h(
+    'div',
+    { className: 'aqua-eval-progress-row', 'data-model': m.model, 'data-state': m.state },
+    h('span', { className: 'aqua-model-name', title: m.evaluation_id ?? '' }, m.model),
+    running
+      ? h('div', { className: 'aqua-bar-track aqua-indeterminate', role: 'progressbar', 'aria-label': `${m.model}: ${m.state}` }, h('div', { className: 'aqua-bar-fill' }))
+      : h('div', {}),
+    h(
+      'span',
+      { className: 'aqua-eval-progress-text' },
+      h('span', { className: `aqua-badge aqua-state-${m.state}` }, m.state),
+      m.details ? h('span', { className: 'aqua-muted' }, ` ${m.details}`) : ''
+    )
+  );
+}
+
+/** OCI: the experiment, the job run and its logs in the console (absent on the local platform). */
+function platformLinks(e: Evaluation): HTMLElement | null {
+  const link = (label: string, url: string | undefined) =>
+    url ? h('a', { href: url, target: '_blank', rel: 'noopener noreferrer', className: 'aqua-eval-link' }, `${label} ↗`) : null;
+  const parts = [
+    e.experiment?.name ? `experiment ${e.experiment.name}` : null,
+    e.shape_info?.instance_shape ? `job shape ${e.shape_info.instance_shape}` : null,
+    link('job run', e.job?.url),
+    link('logs', e.log?.url || e.log_group?.url)
+  ].filter(Boolean) as Array<string | HTMLElement>;
+  if (!parts.length) {
+    return null;
+  }
+  return h('div', { className: 'aqua-card-meta', 'data-role': 'oci' }, ...parts.flatMap((p, i) => (i ? [' · ', p] : [p])));
 }
 
 function statusOf(e: Evaluation): EvaluationStatus {

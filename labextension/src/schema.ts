@@ -313,6 +313,18 @@ export interface EvaluationConfig {
   reports_dir?: string | null;
   /** rows of the bundled dataset (dataset_path: sample) */
   sample_rows: number;
+  /** the platform these defaults are for */
+  platform?: string;
+  /** what a running evaluation reports per model: rows done/total (local), or only the job run's state (OCI: ACCEPTED, IN_PROGRESS, SUCCEEDED) */
+  progress?: "rows" | "state";
+  /** EvaluationSpec fields only this platform uses (OCI: shape_name, block_storage_size, experiment_name, log_group_id, log_id, force_overwrite), so a form shows them only here */
+  fields?: Array<string>;
+  /** the form report_path takes here (a placeholder) */
+  report_path_hint?: string;
+  /** what dataset_path accepts here (a placeholder) */
+  dataset_hint?: string;
+  /** what happens to a dataset file on this machine */
+  dataset_note?: string;
 }
 
 export interface EvaluationMetrics {
