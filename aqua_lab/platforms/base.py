@@ -13,6 +13,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from ..domain import (
@@ -45,6 +46,9 @@ class Platform(ABC):
     name: str
     #: key of the container parameters in this platform's deployment configs (VLLM_PARAMS …)
     params_key: str
+    #: where this platform keeps its state on this machine (the local platform's data dir); the
+    #: service puts uploaded datasets and default report folders beside it.  None: the default dir
+    data_dir: Path | None = None
 
     # catalog --------------------------------------------------------------------------------------
 

@@ -79,7 +79,7 @@ class AquaLabService:
             build_platform(platform, settings or PlatformSettings()) if isinstance(platform, str) else platform
         )
         # uploaded datasets and default report folders: beside the platform's state on this machine
-        self._data_dir = settings.data_dir if settings and settings.data_dir else None
+        self._data_dir = settings.data_dir if settings and settings.data_dir else self.platform.data_dir
         self._inputs: TTLCache[FetchedConfig] = TTLCache(self.INPUT_TTL_S if input_ttl_s is None else input_ttl_s)
         self.chats = ChatRelay(self.platform)
         self._chat_deployments = self.chats.targets  # dropped when a verb changes the deployment
