@@ -186,6 +186,20 @@ class Platform(ABC):
             "use --platform local or --platform oci",
         )
 
+    def evaluation_form(self) -> dict[str, Any]:
+        """What an evaluation form needs to know here (``EvaluationConfig``'s platform part): whether
+        progress comes as rows or only as a state, the fields only this platform uses, what the report
+        path and dataset fields take, whether reports land on this machine.  The default: evaluations
+        that run here."""
+        return {
+            "reports_here": True,
+            "progress": "rows",
+            "fields": [],
+            "report_path_hint": "/path/for/reports",
+            "dataset_hint": "sample, or a .jsonl file on the server",
+            "dataset_note": "",
+        }
+
     def list_evaluations(self) -> list[Evaluation]:
         raise self._no_evaluation_runs()
 

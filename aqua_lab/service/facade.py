@@ -491,17 +491,17 @@ class AquaLabService:
         """Defaults for an evaluation form on this platform: sampling parameters, metrics, where reports
         may go, what the dataset field takes, the fields only this platform uses."""
         from ..evaluation.datasets import load_dataset
-        from .evaluation_forms import form_defaults
 
-        local = self.platform_name == "local"
+        form = self.platform.evaluation_form()
+        here = form.pop("reports_here")  # OCI's reports go to a bucket of the user's: no folder to offer
         return EvaluationConfig(
             model_params=dict(EVALUATION_MODEL_PARAMS),
             metrics=self.supported_metrics(),
             default_metrics=list(DEFAULT_METRICS),
-            reports_dir=str(self._files_dir() / "evaluation-reports") if local else None,
+            reports_dir=str(self._files_dir() / "evaluation-reports") if here else None,
             sample_rows=len(load_dataset("sample")),
             platform=self.platform_name,
-            **form_defaults(self.platform_name),
+            **form,
         )
 
     def upload_dataset(self, filename: str, content: str) -> UploadedDataset:
