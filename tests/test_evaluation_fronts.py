@@ -178,10 +178,12 @@ def test_the_evaluation_panel_shows_progress_then_the_comparison(fake):
     data_dir, deployment_id = fake
     panel = EvaluationPanel(AquaLabService(LocalPlatform(data_dir=data_dir)), deployment_id, poll_s=0.1)
     assert panel.deployment.value == deployment_id
+    assert not {panel.shape, panel.block_storage, panel.experiment, panel.log_group} & set(panel.children)  # OCI's
     assert list(panel.model.options)[1:] == ["perfect", "vague", "slow", "broken"]
     panel.params.value = "{not json"
     panel.evaluate()
-    assert "model_parameters: not valid JSON" in panel.status.value
+    assert "model_parameters: not valid JSON" in panel.errors["model_parameters"].value  # under its field
+    assert "1 problem shown under its field" in panel.status.value
     panel.params.value = '{"max_tokens": 16}'
     panel.model.value = "perfect"
     panel.metrics["bertscore"].value = False

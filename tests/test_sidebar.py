@@ -14,7 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from aqua_lab.domain import DeploymentSpec
 from aqua_lab.platforms.local import LocalPlatform
+from aqua_lab.platforms.local.models import SMOLLM2_ID
+from aqua_lab.service import AquaLabService
 from tests.helpers.lab import BUILD, isolated_env, start_lab
 
 pytestmark = pytest.mark.browser
@@ -24,6 +27,7 @@ UI = ROOT / "ui-tests"
 SHOTS = ROOT / "build" / "screenshots"
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 TOKEN = "sidebar-test-token"
+PROJECT_OCID = "ocid1.datascienceproject.oc1..aqua"
 
 
 @pytest.fixture
@@ -36,8 +40,8 @@ def lab(tmp_path, monkeypatch):
         monkeypatch.setenv(name, value)
     started = []
 
-    def start(base_url: str = "/") -> str:
-        proc, url = start_lab(tmp_path, TOKEN, base_url)
+    def start(base_url: str = "/", extra: tuple[str, ...] = ()) -> str:
+        proc, url = start_lab(tmp_path, TOKEN, base_url, extra)
         started.append(proc)
         return url
 
@@ -50,12 +54,12 @@ def lab(tmp_path, monkeypatch):
         platform.delete(d.id)
 
 
-def drive(url: str, *flags: str, timeout: int = 300) -> dict:
+def drive(url: str, *flags: str, timeout: int = 300, script: str = "sidebar.mjs") -> dict:
     SHOTS.mkdir(parents=True, exist_ok=True)
     node = shutil.which("node")
     assert node, "node is needed for the browser test"
     result = subprocess.run(
-        [node, str(UI / "sidebar.mjs"), url, str(SHOTS), *flags],
+        [node, str(UI / script), url, str(SHOTS), *flags],
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -121,3 +125,173 @@ def test_sidebar_deploys_chats_compares_and_deletes_a_local_deployment(lab):
     assert "cannot be restored" in deploy["dialog"] and deploy["deleted"]
     for name in ("deploy-active.png", "sidebar-deployment.png", "chat-compare.png", "chat-compare-dark.png"):
         assert (SHOTS / name).stat().st_size > 5000
+
+
+@pytest.mark.local
+@pytest.mark.slow
+@pytest.mark.evaluation
+def test_sidebar_evaluates_a_local_deployment_and_compares_its_models(lab, tmp_path):
+    url = lab("/lab-prefix/")
+    service = AquaLabService(LocalPlatform(data_dir=tmp_path / "data"))  # the data dir JupyterLab uses
+    names = ["smollm2-a", "smollm2-b"]
+    deployment = None
+    try:
+        spec = DeploymentSpec(
+            models=[{"model_id": SMOLLM2_ID, "gpu_count": 1, "model_name": n} for n in names],
+            instance_shape=service.shapes()[0].name,
+            display_name="sidebar evaluation",
+        )
+        deployment = service.wait(service.create_deployment(spec).id, timeout=180)
+        assert deployment.state == "ACTIVE", deployment.lifecycle_details
+        found = drive(url, script="evaluations.mjs", timeout=600)
+    finally:
+        for e in service.list_evaluations():
+            service.delete_evaluation(e.id)
+        if deployment is not None:
+            service.delete(deployment.id)
+    assert found["consoleErrors"] == []
+    assert found["formModels"] == [{"model": n, "checked": True} for n in names]
+    assert "No evaluations yet" in found["emptyList"]
+    # bad datasets: refused in place, naming the field, the line and the fix
+    assert found["pathError"].startswith("dataset_path: no file '/no/such/dataset.jsonl'")
+    assert "bad.jsonl line 2: not JSON" in found["uploadError"] and "line 3: prompt: missing" in found["uploadError"]
+    assert "mine.jsonl: 2 rows" in found["uploadOk"] and "math 1" in found["uploadOk"]
+    assert "check at least one model" in found["noModelError"]
+    # progress per model while it ran, then every row answered
+    assert found["state"] == "SUCCEEDED", found["details"]
+    assert set(found["progressSeen"]) == set(names)
+    for model, seen in found["progressSeen"].items():
+        assert "36/36" in seen, (model, seen)
+        assert len(seen) >= 2, f"no progress seen for {model} before the end: {seen}"
+    assert all(" / 36" in text for text in found["progressText"])
+    # the comparison: one row per model with its numbers, one chart per score
+    table = found["table"]
+    assert [r["model"] for r in table["rows"]] == names
+    assert {r["name"] for r in table["rows"]} == set(names)
+    headers = table["headers"]
+    assert headers[:5] == ["model", "rouge1", "rouge2", "rougeL", "rougeLsum"] and "BLEU" in headers[5]
+    assert headers[6:] == ["latency p50 (ms)", "tokens/s"]
+    for row in table["rows"]:
+        cells = dict(zip(headers[1:], row["cells"], strict=True))
+        assert all(0 <= float(cells[k]) <= 1 for k in headers[1:5]), row  # ROUGE F-measures
+        assert 0 <= float(cells[headers[5]]) <= 100 and float(cells["latency p50 (ms)"]) > 0, row
+    assert len(found["charts"]) == len(table["headers"]) - 1 and all(c["bars"] == 2 for c in found["charts"])
+    assert "sidebar <b>eval</b>" in found["listItem"] and found["boldTags"] == 0  # a name is text, never HTML
+    # the reports: the comparison page in a sandboxed tab, and the plain link for a new browser tab
+    assert found["reportSandbox"] == "" and all(n in found["reportText"] for n in names)
+    link = found["reportLink"]
+    assert link["status"] == 200 and link["type"].startswith("text/html") and link["csp"].startswith("sandbox")
+    assert "/lab-prefix/aqua/evaluations/" in link["href"] and "format=html" in link["href"]
+    assert found["restored"]
+    assert found["canceled"] == "CANCELED"
+    assert found["deleted"] == [True, True] and "report files" in found["dialog"]
+    assert "No evaluations yet" in found["finalList"]
+    for name in ("evaluations-comparison.png", "evaluations-comparison-dark.png", "evaluations-progress.png"):
+        assert (SHOTS / name).stat().st_size > 5000
+
+
+@pytest.mark.oci
+@pytest.mark.evaluation
+def test_sidebar_evaluates_an_oci_deployment_and_compares_its_models(lab, tmp_path, monkeypatch):
+    """JupyterLab whose platform is OCI (the emulator; its job runs score for real) with a two-model
+    deployment ACTIVE: the OCI form, a local report folder refused in place, each model's job-run
+    state while it runs, the comparison once both SUCCEEDED, the reports opened."""
+    monkeypatch.setenv("OCI_SDK_DEFAULT_RETRY_ENABLED", "false")  # JupyterLab's SDK too: no retries, no breaker
+    monkeypatch.setenv("OCI_SDK_DEFAULT_CIRCUITBREAKER_ENABLED", "false")
+    from aqua_lab.emulator import Emulator, seed_from_bundled, write_api_key_config
+    from aqua_lab.platforms.oci import OciPlatform, Settings, resolve_auth
+
+    home, service_compartment, project = "ocid1.compartment.oc1..home", "ocid1.compartment.oc1..svc", PROJECT_OCID
+    bucket, namespace = "evals", "emunamespace"
+    mistral, falcon = "mistralai/Mistral-7B-v0.1", "tiiuae/falcon-7b"
+    rows = [
+        {"prompt": "name a prime number", "completion": "seven is a prime number", "category": "math"},
+        {"prompt": "what colour is the sky?", "completion": "the sky is blue on a clear day", "category": "general"},
+        {"prompt": "what is rouge?", "completion": "rouge measures overlap", "category": "ml"},
+    ]
+    emulator = Emulator(polls_to_active=1).start()
+    service = deployment = None
+    try:
+        ids = seed_from_bundled(emulator, service_compartment)
+        emulator.put_object(bucket, "data/qa.jsonl", "".join(json.dumps(r) + "\n" for r in rows).encode())
+        config_file = write_api_key_config(emulator, tmp_path / "oci")
+        settings = Settings(
+            compartment_id=home,
+            project_id=project,
+            service_compartment_id=service_compartment,
+            endpoint=emulator.url,
+            retry_base_s=0.01,
+        )
+        service = AquaLabService(OciPlatform(resolve_auth(config_file=config_file), settings))
+        spec = DeploymentSpec(
+            models=[{"model_id": ids[mistral], "gpu_count": 1}, {"model_id": ids[falcon], "gpu_count": 1}],
+            instance_shape="VM.GPU.A10.2",
+            display_name="sidebar oci evaluation",
+            compartment_id=home,
+        )
+        deployment = service.wait(service.create_deployment(spec).id, timeout=10, interval=0.01)
+        assert deployment.state == "ACTIVE"
+        emulator.job_start_delay_s, emulator.job_row_delay_s = 0.5, 1.0  # each job runs a few polls long
+        url = lab(
+            "/",
+            extra=(
+                "--AquaLab.platform=oci",
+                f"--AquaLab.oci_config_file={config_file}",
+                f"--AquaLab.compartment_id={home}",
+                f"--AquaLab.project_id={project}",
+                f"--AquaLab.service_compartment_id={service_compartment}",
+                f"--AquaLab.oci_endpoint={emulator.url}",
+            ),
+        )
+        report_path = f"oci://{bucket}@{namespace}/sidebar/"
+        found = drive(url, report_path, f"oci://{bucket}@{namespace}/data/qa.jsonl", script="evaluations-oci.mjs")
+        evaluation = service.get_evaluation(found["evaluationId"]) if found.get("evaluationId") else None
+    finally:
+        if service is not None:
+            for e in service.list_evaluations():
+                service.delete_evaluation(e.id)
+            if deployment is not None:
+                service.delete(deployment.id)
+        for run in emulator.state.job_runs.values():  # no job thread outlives the test
+            if "_cancel" in run:
+                run["_cancel"].set()
+        for thread in emulator.job_threads.values():
+            thread.join(10)
+        emulator.stop()
+    assert found["consoleErrors"] == []
+    assert found["title"].strip() == "Evaluations (oci)"
+    assert found["formModels"] == [{"model": mistral, "checked": True}, {"model": falcon, "checked": True}]
+    # the OCI form: ADS's job defaults, the bucket asked for (never made up), what the dataset field takes
+    assert found["shape"] == "VM.Standard.E4.Flex" and "VM.Standard.E3.Flex" in found["shapes"]
+    assert found["storage"] == "50" and found["experimentField"] == 1
+    assert found["reportValue"] == "" and found["reportPlaceholder"] == "oci://<bucket>@<namespace>/<prefix>/"
+    assert found["datasetPlaceholder"].startswith("oci://") and "uploaded next to the reports" in found["datasetNote"]
+    assert found["reportError"].startswith("report_path: '/tmp/reports' is not an Object Storage path")
+    assert "oci://<bucket>@<namespace>/<path>" in found["reportError"]
+    # progress: each model's job-run state, an indeterminate bar while it runs, never a count or a percentage
+    assert found["state"] == "SUCCEEDED", found["details"]
+    progress = found["progress"]
+    assert set(progress["seen"]) == {mistral, falcon}
+    for model, states in progress["seen"].items():
+        assert "IN_PROGRESS" in states and states[-1] == "SUCCEEDED", (model, states)
+    assert progress["indeterminate"] > 0 and progress["counts"] == 0
+    assert [(r["state"], r["bars"]) for r in found["finalRows"]] == [("SUCCEEDED", 0), ("SUCCEEDED", 0)]
+    assert "experiment sidebar experiments" in found["ociMeta"] and "job run" in found["ociMeta"]
+    # the comparison once both members SUCCEEDED: one row per model, one chart per score
+    table = found["table"]
+    assert [r["model"] for r in table["rows"]] == [mistral, falcon]
+    headers = table["headers"]
+    assert headers[:5] == ["model", "rouge1", "rouge2", "rougeL", "rougeLsum"] and "BLEU" in headers[5]
+    for row in table["rows"]:
+        assert all(0 <= float(c) <= 1 for c in row["cells"][:4]), row
+    assert len(found["charts"]) == len(table["headers"]) - 1 and set(found["charts"]) == {2}
+    assert found["boldTags"] == 0 and "oci <b>eval</b>" in found["listItem"]
+    # the reports: the comparison of both, and the second model's own report.html from Object Storage
+    assert mistral in found["comparisonText"] and falcon in found["comparisonText"]
+    assert falcon in found["modelReportText"] and mistral not in found["modelReportText"]
+    # what reached OCI: both members in the named experiment, on the form's job shape
+    assert evaluation is not None and [m.model for m in evaluation.models] == [mistral, falcon]
+    assert evaluation.experiment.name == "sidebar experiments"
+    assert evaluation.shape_info["instance_shape"] == "VM.Standard.E4.Flex" and evaluation.report_path == report_path
+    for name in ("progress", "comparison", "comparison-dark"):
+        assert (SHOTS / f"evaluations-oci-{name}.png").stat().st_size > 5000

@@ -90,20 +90,6 @@ def ads_view(e: Evaluation) -> dict[str, Any]:
     return {**seed, **ads, **{k: v for k, v in ours.items() if k not in seed and k not in ads}}
 
 
-def status_view(e: Evaluation) -> dict[str, Any]:
-    """ADS's ``get_status`` answer, with the per-model rows."""
-    return {
-        "id": e.id,
-        "lifecycle_state": e.state,
-        "lifecycle_details": e.details or "",
-        "log_id": e.log.id if e.log else "",
-        "log_url": e.log.url if e.log else "",
-        "loggroup_id": e.log_group.id if e.log_group else "",
-        "loggroup_url": e.log_group.url if e.log_group else "",
-        "models": [m.model_dump(mode="json") for m in e.models],
-    }
-
-
 def cmd_evaluation_create(args: argparse.Namespace) -> str:
     raw: dict[str, Any] = {"model_parameters": json_arg(args.model_parameters, "--model_parameters")}
     for option in (*REQUIRED, *TEXT, *TYPED):
@@ -128,7 +114,7 @@ def cmd_evaluation_get(args: argparse.Namespace) -> str:
 
 
 def cmd_evaluation_status(args: argparse.Namespace) -> str:
-    return dump(status_view(service_for(args).get_evaluation(args.evaluation_id)))
+    return dump(service_for(args).evaluation_status(args.evaluation_id))
 
 
 def cmd_evaluation_cancel(args: argparse.Namespace) -> str:
@@ -195,7 +181,7 @@ def add_run_verbs(everbs: argparse._SubParsersAction) -> None:
     """The verbs after ``create``; an ``ocid1.`` id selects OCI by itself."""
     for verb, aliases, run, text in (
         ("get", [], cmd_evaluation_get, "an evaluation's state, details and per-model rows"),
-        ("status", ["get_status"], cmd_evaluation_status, "state, lifecycle details and log links (ADS's get_status)"),
+        ("status", ["get_status"], cmd_evaluation_status, "ADS's get_status (state, log links) + rows done, ETA"),
         ("cancel", [], cmd_evaluation_cancel, "stop a running evaluation (OCI: cancel its job runs)"),
         (
             "delete",
@@ -236,7 +222,7 @@ def add_run_verbs(everbs: argparse._SubParsersAction) -> None:
 
 
 def add_top_verbs(verbs: argparse._SubParsersAction) -> None:
-    """``aqua-lab evaluation create|list|get|report|cancel|delete|metrics``."""
+    """``aqua-lab evaluation create|list|get|status|report|cancel|delete|metrics``."""
     evaluation = verbs.add_parser("evaluation", help="evaluate the models of a deployment")
     everbs = evaluation.add_subparsers(dest="verb", required=True, parser_class=Parser)
     p = everbs.add_parser(

@@ -15,6 +15,29 @@ from ..errors import InvalidInput, Problem, shown
 OCI_PATH = re.compile(r"^oci://[^@/\s]+@[^/\s]+/.+")
 DEFAULT_EVALUATION_IMAGE = "dsmc://odsc-llm-evaluate:0.1.3.4"
 
+#: ADS's CPU job shapes for the evaluation container, with what the job gets on them by default (1 OCPU,
+#: 16 GB on a Flex shape; 50 GB is OCI's smallest volume)
+OCI_JOB_SHAPES = ("VM.Standard.E4.Flex", "VM.Standard.E3.Flex", "VM.Standard3.Flex", "VM.Optimized3.Flex")
+OCI_DEFAULT_SHAPE = "VM.Standard.E4.Flex"
+OCI_JOB = {"ocpu": 1, "memory_in_gbs": 16, "block_storage_size": 50}
+
+
+def oci_evaluation_form() -> dict[str, Any]:
+    """What an evaluation form needs on OCI: each model's job run reports a lifecycle state and nothing
+    finer, and reports go to the user's own bucket — the form gets the ``oci://`` form as a placeholder,
+    never a made-up bucket that would fail at submit time."""
+    return {
+        "reports_here": False,
+        "progress": "state",
+        "fields": ["shape_name", "block_storage_size", "experiment_name", "log_group_id", "log_id", "force_overwrite"],
+        "shape": {name: dict(OCI_JOB) for name in OCI_JOB_SHAPES},
+        "default": {"shape_name": OCI_DEFAULT_SHAPE, **OCI_JOB},
+        "report_path_hint": "oci://<bucket>@<namespace>/<prefix>/",
+        "dataset_hint": "oci://<bucket>@<namespace>/<path>/dataset.jsonl, or a .jsonl file on the server",
+        "dataset_note": "a dataset on this machine (the sample, an upload, a path here) is checked, then uploaded "
+        "next to the reports as <report_path>/<file name>, as ADS does",
+    }
+
 
 def validate_evaluation(spec: EvaluationSpec, deployment: Deployment, local_dataset: bool = False) -> list[str]:
     """The served names to evaluate: ``model_parameters.model``, else every model of the deployment
@@ -212,7 +235,10 @@ def evaluation_job_requests(
         "blockStorageSizeInGBs": spec.block_storage_size,
     }
     if spec.shape_name.endswith("Flex"):
-        infrastructure["jobShapeConfigDetails"] = {"ocpus": spec.ocpus or 1, "memoryInGBs": spec.memory_in_gbs or 16}
+        infrastructure["jobShapeConfigDetails"] = {
+            "ocpus": spec.ocpus or OCI_JOB["ocpu"],
+            "memoryInGBs": spec.memory_in_gbs or OCI_JOB["memory_in_gbs"],
+        }
     tags = {EVALUATION_TAG: EVALUATION_TAG, EVALUATION_MODEL_TAG: evaluation_id}
     job: dict[str, Any] = {
         "projectId": project_id,

@@ -13,6 +13,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from ..domain import (
@@ -45,6 +46,9 @@ class Platform(ABC):
     name: str
     #: key of the container parameters in this platform's deployment configs (VLLM_PARAMS …)
     params_key: str
+    #: where this platform keeps its state on this machine (the local platform's data dir); the
+    #: service puts uploaded datasets and default report folders beside it.  None: the default dir
+    data_dir: Path | None = None
 
     # catalog --------------------------------------------------------------------------------------
 
@@ -181,6 +185,20 @@ class Platform(ABC):
             f"the {self.name} platform cannot list, read or cancel evaluations here; "
             "use --platform local or --platform oci",
         )
+
+    def evaluation_form(self) -> dict[str, Any]:
+        """What an evaluation form needs to know here (``EvaluationConfig``'s platform part): whether
+        progress comes as rows or only as a state, the fields only this platform uses, what the report
+        path and dataset fields take, whether reports land on this machine.  The default: evaluations
+        that run here."""
+        return {
+            "reports_here": True,
+            "progress": "rows",
+            "fields": [],
+            "report_path_hint": "/path/for/reports",
+            "dataset_hint": "sample, or a .jsonl file on the server",
+            "dataset_note": "",
+        }
 
     def list_evaluations(self) -> list[Evaluation]:
         raise self._no_evaluation_runs()

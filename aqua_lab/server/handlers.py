@@ -9,6 +9,7 @@ in :mod:`.errors`; the URLs are in :mod:`.routes`.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 from collections.abc import AsyncIterator
 from typing import Any, TypeVar
@@ -31,7 +32,10 @@ from ..domain import (
     DeploymentMetrics,
     DeploymentSpec,
     Evaluation,
+    EvaluationConfig,
+    EvaluationMetrics,
     EvaluationSpec,
+    EvaluationStatus,
     MetricDescription,
     ModelState,
     ScalingChange,
@@ -41,8 +45,16 @@ from ..domain import (
 from ..errors import AquaLabError, InvalidInput, NotFound, Problem, shown
 from ..service import AsyncAquaLabService, window_seconds
 from .errors import BadRequest, PayloadTooLarge, to_response
-from .limits import DEFAULT_LOG_LINES, MAX_BODY_BYTES, MAX_JSON_DEPTH, MAX_LOG_LINES
-from .models import DataList, Logs, PlanRequest, PlatformInfo, RegisterModelRequest
+from .limits import DEFAULT_LOG_LINES, MAX_BODY_BYTES, MAX_JSON_DEPTH, MAX_LOG_LINES, MAX_UPLOAD_BYTES
+from .models import (
+    DataList,
+    DatasetUploadRequest,
+    EvaluationReportContent,
+    Logs,
+    PlanRequest,
+    PlatformInfo,
+    RegisterModelRequest,
+)
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -70,12 +82,11 @@ class AquaLabHandler(ExtensionHandlerMixin, APIHandler):
         # unstripped: " local" is not a platform name, only the empty string means the default
         return self.extensionapp.service(self.get_query_argument("platform", None, strip=False))
 
-    def read(self, model: type[M]) -> M:
+    def read(self, model: type[M], limit: int = MAX_BODY_BYTES, hint: str = "send a shorter prompt or history") -> M:
         body = self.request.body or b"null"
-        if len(body) > MAX_BODY_BYTES:
+        if len(body) > limit:
             raise PayloadTooLarge(
-                f"the request body is {len(body)} bytes; the limit is {MAX_BODY_BYTES} bytes "
-                f"({MAX_BODY_BYTES // 1024} KiB) — send a shorter prompt or history"
+                f"the request body is {len(body)} bytes; the limit is {limit} bytes ({limit // 1024} KiB) — {hint}"
             )
         try:
             # decode as UTF-8 ourselves: json.loads(bytes) guesses UTF-16/32 from NUL bytes and can
@@ -434,7 +445,52 @@ class CancelEvaluation(AquaLabHandler):
         self.reply(await self.service().cancel_evaluation(evaluation_id))
 
 
+class EvaluationStatusHandler(AquaLabHandler):
+    @web.authenticated
+    @authorized
+    async def get(self, evaluation_id: str) -> None:
+        status: EvaluationStatus = await self.service().evaluation_status(evaluation_id)
+        self.reply(status)
+
+
+class EvaluationMetricsHandler(AquaLabHandler):
+    @web.authenticated
+    @authorized
+    async def get(self, evaluation_id: str) -> None:
+        model = self.get_query_argument("model", None)
+        metrics: EvaluationMetrics = await self.service().evaluation_metrics(evaluation_id, model)
+        self.reply(metrics)
+
+
+class EvaluationConfigHandler(AquaLabHandler):
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        config: EvaluationConfig = await self.service().evaluation_config()
+        self.reply(config)
+
+
+class DatasetUploads(AquaLabHandler):
+    @web.authenticated
+    @authorized
+    async def post(self) -> None:
+        request = self.read(
+            DatasetUploadRequest, MAX_UPLOAD_BYTES, "give a larger dataset as a path on the server's machine"
+        )
+        self.reply(await self.service().upload_dataset(request.filename, request.content), status=201)
+
+
+#: a report page is model output rendered by aqua_lab: no script runs in it, nothing loads from elsewhere
+REPORT_POLICY = "sandbox; default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'self'"
+
+
 class EvaluationReport(AquaLabHandler):
+    @property
+    def content_security_policy(self) -> str:
+        if self.get_query_argument("format", "json") == "html":
+            return REPORT_POLICY
+        return super().content_security_policy
+
     @web.authenticated
     @authorized
     async def get(self, evaluation_id: str) -> None:
@@ -443,6 +499,26 @@ class EvaluationReport(AquaLabHandler):
         text = await self.service().evaluation_report(evaluation_id, model, fmt)
         # the report as written (report.json / report.html), not re-encoded: what the files hold
         self.finish(text, set_content_type="text/html; charset=utf-8" if fmt == "html" else "application/json")
+
+
+class AdsEvaluationReport(AquaLabHandler):
+    """ADS-compatible ``GET evaluation/{id}/report``: the HTML report, base64-encoded in JSON."""
+
+    @web.authenticated
+    @authorized
+    async def get(self, evaluation_id: str) -> None:
+        html = await self.service().evaluation_report(evaluation_id, self.get_query_argument("model", None), "html")
+        content = base64.b64encode(html.encode("utf-8")).decode("ascii")
+        self.reply(EvaluationReportContent(evaluation_id=evaluation_id, content=content))
+
+
+class AdsCancelEvaluation(AquaLabHandler):
+    """ADS-compatible ``PUT evaluation/{id}/cancel``."""
+
+    @web.authenticated
+    @authorized
+    async def put(self, evaluation_id: str) -> None:
+        self.reply(await self.service().cancel_evaluation(evaluation_id))
 
 
 _TOO_DEEP = f"the request body is nested more than {MAX_JSON_DEPTH} levels deep"

@@ -7,7 +7,7 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..domain import CapacityInputs
+from ..domain import CapacityInputs, PathText
 
 T = TypeVar("T")
 
@@ -40,9 +40,25 @@ class RegisterModelRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    path: str = Field(min_length=1, description="absolute path on the machine the server runs on")
+    path: PathText = Field(min_length=1, description="absolute path on the machine the server runs on")
     name: str | None = Field(default=None, description="the model's name (default: from the file)")
     base_model_id: str | None = Field(default=None, description="for a LoRA adapter: the local model it adapts")
+
+
+class DatasetUploadRequest(BaseModel):
+    """A JSONL evaluation dataset from the user's machine, as text (one JSON object per line)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    filename: str = Field(min_length=1, max_length=255, description="the file's name; must end in .jsonl")
+    content: str = Field(description='the file\'s text: {"prompt", "completion", "category"?} per line')
+
+
+class EvaluationReportContent(BaseModel):
+    """ADS's answer to ``GET evaluation/{id}/report``: the HTML report, base64-encoded."""
+
+    evaluation_id: str
+    content: str = Field(description="report.html (or the comparison of every model), base64")
 
 
 class Logs(BaseModel):

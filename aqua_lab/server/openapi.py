@@ -35,8 +35,13 @@ ERRORS = {
     "502": "the platform or the model server failed or broke the stream",
     "503": "something this machine needs is missing or unreadable (the engine, the state file); the message says what",
 }
-#: added where a route takes a body
-BODY_ERRORS = {"413": f"the body is over {MAX_BODY_BYTES} bytes ({MAX_BODY_BYTES // 1024} KiB)"}
+
+
+def body_errors(limit: int = MAX_BODY_BYTES) -> dict[str, str]:
+    """Added where a route takes a body."""
+    return {"413": f"the body is over {limit} bytes ({limit // 1024} KiB)"}
+
+
 #: added where a route relays to a model
 MODEL_ERRORS = {"429": "the model's queue is full; retry after the `Retry-After` seconds"}
 
@@ -84,7 +89,7 @@ def openapi_document(routes: Sequence[Route], base_url: str = "/") -> dict[str, 
             }
         if not route.stream or route.response is not None:
             content["application/json"] = {"schema": schema(route.response)}
-        errors = {**ERRORS, **(BODY_ERRORS if route.request is not None else {})}
+        errors = {**ERRORS, **(body_errors(route.body_limit) if route.request is not None else {})}
         errors.update(MODEL_ERRORS if route.stream else {})
         operation: dict[str, Any] = {
             "summary": route.summary,

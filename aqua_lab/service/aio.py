@@ -24,13 +24,17 @@ from ..domain import (
     DeploymentMetrics,
     DeploymentSpec,
     Evaluation,
+    EvaluationConfig,
+    EvaluationMetrics,
     EvaluationSpec,
+    EvaluationStatus,
     MetricDescription,
     ModelInput,
     ModelState,
     Plan,
     ScalingChange,
     Shape,
+    UploadedDataset,
     ValidatedDeployment,
 )
 from .executor import SharedReads, execute
@@ -140,6 +144,18 @@ class AsyncAquaLabService:
 
     async def evaluation_charts(self, evaluation_id: str) -> dict[str, str]:
         return await execute(self.sync.evaluation_charts, evaluation_id)
+
+    async def evaluation_status(self, evaluation_id: str) -> EvaluationStatus:
+        return await execute(self.sync.evaluation_status, evaluation_id)
+
+    async def evaluation_metrics(self, evaluation_id: str, model: str | None = None) -> EvaluationMetrics:
+        return await execute(self.sync.evaluation_metrics, evaluation_id, model)
+
+    async def evaluation_config(self) -> EvaluationConfig:
+        return await self._reads.run(self.sync.evaluation_config)
+
+    async def upload_dataset(self, filename: str, content: str) -> UploadedDataset:
+        return await execute(self.sync.upload_dataset, filename, content)
 
     async def supported_metrics(self) -> list[MetricDescription]:
         # the first call imports the scorers (numpy, sacrebleu): not on the event loop

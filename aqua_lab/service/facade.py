@@ -15,6 +15,7 @@ import json
 import re
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from ..catalog import bundled_catalog, load_deployment_config_file
@@ -28,13 +29,19 @@ from ..domain import (
     DeploymentMetrics,
     DeploymentSpec,
     Evaluation,
+    EvaluationConfig,
+    EvaluationMetrics,
     EvaluationSpec,
+    EvaluationStatus,
     MetricDescription,
+    MetricScores,
+    ModelEvaluationMetrics,
     ModelInput,
     ModelState,
     Plan,
     ScalingChange,
     Shape,
+    UploadedDataset,
     ValidatedDeployment,
     machine_words,
 )
@@ -43,7 +50,7 @@ from ..planning import ShapeCatalog, is_power_of_two, payloads, plan, validate_d
 from ..planning.shapes import shape_order
 from ..planning.sizing import parameter_count_from_name
 from ..platforms.base import FetchedConfig, Platform
-from ..platforms.registry import PlatformSettings, build_platform
+from ..platforms.registry import PlatformSettings, build_platform, default_data_dir
 from .cache import TTLCache
 from .chat import ChatRelay
 
@@ -51,6 +58,9 @@ from .chat import ChatRelay
 SETTLED = ("ACTIVE", "FAILED", "NEEDS_ATTENTION", "DELETED")
 #: states an evaluation ends in
 EVALUATION_SETTLED = ("SUCCEEDED", "FAILED", "CANCELED")
+#: what an evaluation form starts from (the local runner sends them as the model's sampling parameters)
+EVALUATION_MODEL_PARAMS = {"max_tokens": 64, "temperature": 0.0, "top_p": 1.0}
+DEFAULT_METRICS = ("rouge", "bleu")
 PLACEHOLDER_COMPARTMENT = "<compartment_ocid>"
 PLACEHOLDER_PROJECT = "<project_ocid>"
 
@@ -68,6 +78,8 @@ class AquaLabService:
         self.platform = (
             build_platform(platform, settings or PlatformSettings()) if isinstance(platform, str) else platform
         )
+        # uploaded datasets and default report folders: beside the platform's state on this machine
+        self._data_dir = settings.data_dir if settings and settings.data_dir else self.platform.data_dir
         self._inputs: TTLCache[FetchedConfig] = TTLCache(self.INPUT_TTL_S if input_ttl_s is None else input_ttl_s)
         self.chats = ChatRelay(self.platform)
         self._chat_deployments = self.chats.targets  # dropped when a verb changes the deployment
@@ -431,6 +443,80 @@ class AquaLabService:
         reports = [json.loads(self.evaluation_report(evaluation_id, m)) for m in comp["models"]]
         return comparison_charts(comp, reports)
 
+    def evaluation_status(self, evaluation_id: str) -> EvaluationStatus:
+        """State, per-model rows done/total and ETA: what a progress bar polls."""
+        e = self.get_evaluation(evaluation_id)
+        running = [m.eta_s for m in e.models if m.eta_s is not None and m.state not in EVALUATION_SETTLED]
+        return EvaluationStatus(
+            id=e.id,
+            name=e.name,
+            state=e.state,
+            lifecycle_state=e.state,
+            lifecycle_details=e.details,
+            finished=e.state in EVALUATION_SETTLED,
+            rows_done=sum(m.rows_done for m in e.models),
+            rows_total=sum(m.rows_total for m in e.models),
+            eta_s=max(running) if running else None,
+            models=e.models,
+            log_id=e.log.id if e.log else "",
+            log_url=e.log.url if e.log else "",
+            loggroup_id=e.log_group.id if e.log_group else "",
+            loggroup_url=e.log_group.url if e.log_group else "",
+        )
+
+    def evaluation_metrics(self, evaluation_id: str, model: str | None = None) -> EvaluationMetrics:
+        """Per model (or just ``model``) the scores of its report.json without the per-row data."""
+        e = self.get_evaluation(evaluation_id)
+        names = [m.model for m in e.models] or [e.model]
+        if model is not None and model not in names:
+            fix = f"use one of {names}"
+            raise InvalidInput(Problem("model", f"{shown(model)} is not part of {evaluation_id}", fix))
+        models = []
+        for name in [model] if model else names:
+            report = json.loads(self.evaluation_report(evaluation_id, name))
+            models.append(
+                ModelEvaluationMetrics(
+                    model=report.get("model") or name,
+                    metric_summary_result=report.get("metric_summary_result") or [],
+                    metrics=_metric_scores(report.get("metric_results")),
+                    generation=report.get("generation") or {},
+                )
+            )
+        return EvaluationMetrics(id=e.id, name=e.name, state=e.state, models=models)
+
+    def _files_dir(self) -> Path:
+        return Path(self._data_dir or default_data_dir())
+
+    def evaluation_config(self) -> EvaluationConfig:
+        """Defaults for an evaluation form on this platform: sampling parameters, metrics, where reports
+        may go, what the dataset field takes, the fields only this platform uses."""
+        from ..evaluation.datasets import load_dataset
+
+        form = self.platform.evaluation_form()
+        here = form.pop("reports_here")  # OCI's reports go to a bucket of the user's: no folder to offer
+        return EvaluationConfig(
+            model_params=dict(EVALUATION_MODEL_PARAMS),
+            metrics=self.supported_metrics(),
+            default_metrics=list(DEFAULT_METRICS),
+            reports_dir=str(self._files_dir() / "evaluation-reports") if here else None,
+            sample_rows=len(load_dataset("sample")),
+            platform=self.platform_name,
+            **form,
+        )
+
+    def upload_dataset(self, filename: str, content: str) -> UploadedDataset:
+        """Check a JSONL dataset sent as text and store it on this machine for ``dataset_path``."""
+        from ..evaluation.uploads import store_upload
+
+        path, rows, categories = store_upload(self._files_dir() / "datasets", filename, content)
+        return UploadedDataset(
+            dataset_path=str(path),
+            filename=filename,
+            rows=rows,
+            bytes=len(content.encode("utf-8")),
+            categories=categories,
+        )
+
     @staticmethod
     def supported_metrics() -> list[MetricDescription]:
         """The metrics an evaluation's ``metrics`` accepts, with their arguments and defaults."""
@@ -516,3 +602,27 @@ def window_seconds(raw: str | float | None, default: float = 300) -> float:
     if not match:
         raise InvalidInput(Problem("window", f"{raw!r} is not a duration", "e.g. 300, 5m, 1h or 1d"))
     return float(match[1]) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[match[2]]
+
+
+def _metric_scores(results: Any) -> list[MetricScores]:
+    """A report's ``metric_results`` (aqua_lab's: by metric name; ADS's: a list of ``{key, name}``)
+    as typed entries; what a report lacks stays empty rather than failing the whole answer."""
+    items = results.items() if isinstance(results, dict) else [(r.get("key"), r) for r in results or []]
+    scores = []
+    for name, result in items:
+        if not isinstance(result, dict):
+            continue
+        name = str(name or result.get("name") or "metric")
+        scores.append(
+            MetricScores(
+                name=name,
+                label=result.get("label") or result.get("name") or name,
+                keys=result.get("keys") or [],
+                headline=result.get("headline"),
+                higher_is_better=result.get("higher_is_better", True),
+                summary=result.get("summary") or {},
+                corpus=result.get("corpus") or None,
+                note=result.get("note"),
+            )
+        )
+    return scores

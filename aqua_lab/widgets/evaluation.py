@@ -1,5 +1,7 @@
-"""Evaluate a deployment's models on a dataset: a progress bar per model, then the comparison
-table, one chart per metric, and the path of the HTML report."""
+"""Evaluate a deployment's models on a dataset: progress per model, then the comparison table, one
+chart per metric, and the HTML report.  The form follows the platform's ``evaluation_config``: on
+OCI the job shape, storage and experiment appear, the report path is an ``oci://`` one, and progress
+is the job run's state per model (OCI reports no rows done), never a made-up percentage."""
 
 from __future__ import annotations
 
@@ -19,6 +21,14 @@ from .common import esc, full_width, in_background, message
 
 FINISHED = ("SUCCEEDED", "FAILED", "CANCELED")
 ALL = "every model (one comparison)"
+#: the form field that shows a problem of each EvaluationSpec field (model_parameters.model: the Models choice)
+FIELD_OF = {"model_parameters.model": "model", "evaluation_source_id": "deployment"}
+#: colours of a state chip (Jupyter's own variables, so both themes read)
+CHIP = {
+    "SUCCEEDED": "var(--jp-success-color1, #388e3c)",
+    "FAILED": "var(--jp-error-color1, #d32f2f)",
+    "CANCELED": "var(--jp-warn-color1, #f57c00)",
+}
 #: an upload travels through the kernel's websocket as one message (tornado refuses those over 10 MiB)
 UPLOAD_LIMIT = 8 << 20
 
@@ -29,11 +39,50 @@ class EvaluationPanel(w.VBox):
 
     def __init__(self, service: AquaLabService, deployment_id: str | None = None, poll_s: float = 0.5, **kwargs):
         self.service, self.poll_s = service, poll_s
+        self.config = config = service.evaluation_config()
         self.deployment = w.Dropdown(description="Deployment", options=[], layout=full_width())
         self.model = w.Dropdown(description="Models", options=[ALL])
-        self.dataset = w.Text(value="sample", description="Dataset", placeholder="sample or a .jsonl path")
+        self.dataset = w.Text(
+            value="sample", description="Dataset", placeholder=config.dataset_hint, layout=w.Layout(width="60%")
+        )
         self.upload = w.FileUpload(accept=".jsonl", multiple=False, description="Upload .jsonl")
-        self.report_path = w.Text(value=tempfile.mkdtemp(prefix="aqua_lab_eval_"), description="Reports to")
+        # a folder here where the platform writes reports here; else the user's own bucket (no guess)
+        here = config.reports_dir is not None
+        self.report_path = w.Text(
+            value=tempfile.mkdtemp(prefix="aqua_lab_eval_") if here else "",
+            description="Reports to",
+            placeholder=config.report_path_hint,
+            layout=w.Layout(width="60%"),
+        )
+        default = config.default
+        self.shape = w.Dropdown(
+            description="Job shape",
+            options=list(config.shape) or [default.get("shape_name", "")],
+            value=default.get("shape_name") or next(iter(config.shape), None),
+        )
+        self.block_storage = w.BoundedIntText(
+            value=default.get("block_storage_size", 50), min=50, max=10240, description="Storage GB"
+        )
+        self.experiment = w.Text(description="Experiment", placeholder="groups evaluations; made when new")
+        self.log_group = w.Text(description="Log group", placeholder="ocid1.loggroup.oc1… (optional)")
+        self.log_ocid = w.Text(description="Log", placeholder="ocid1.log.oc1… (optional, with its group)")
+        self.overwrite = w.Checkbox(value=False, description="replace a dataset of that name in the report folder")
+        self.errors = {
+            f: w.HTML()
+            for f in (
+                "deployment",
+                "model",
+                "dataset_path",
+                "report_path",
+                "metrics",
+                "model_parameters",
+                "shape_name",
+                "block_storage_size",
+                "experiment_name",
+                "log_group_id",
+                "log_id",
+            )
+        }
         self.metrics = {
             m.name: w.Checkbox(value=m.name in ("rouge", "bertscore"), description=m.label)
             for m in service.supported_metrics()
@@ -46,6 +95,8 @@ class EvaluationPanel(w.VBox):
         self.result = w.VBox()
         self.evaluation: Evaluation | None = None
         self.worker = None
+        self.bars: dict[str, w.IntProgress] = {}
+        self.chips: dict[str, w.HTML] = {}
         self.deployment.observe(lambda _: self._models(), names="value")
         self.button.on_click(lambda _: self.evaluate())
         self.cancel_button.on_click(lambda _: self.cancel())
@@ -54,14 +105,31 @@ class EvaluationPanel(w.VBox):
         self.report_button.observe(lambda _: self._toggle_report(), names="value")
         self.report_view = w.HTML()
         self.refresh(deployment_id)
+        only_here = {  # the fields only this platform takes, shown only where they matter
+            "shape_name": [self.shape, self.errors["shape_name"]],
+            "block_storage_size": [self.block_storage, self.errors["block_storage_size"]],
+            "experiment_name": [self.experiment, self.errors["experiment_name"]],
+            "log_group_id": [self.log_group, self.errors["log_group_id"]],
+            "log_id": [self.log_ocid, self.errors["log_id"]],
+            "force_overwrite": [self.overwrite],
+        }
+        notes = [w.HTML(message(config.dataset_note))] if config.dataset_note else []
         super().__init__(
             [
                 self.deployment,
+                self.errors["deployment"],
                 self.model,
+                self.errors["model"],
                 w.HBox([self.dataset, self.upload], layout=w.Layout(flex_flow="row wrap")),
+                *notes,
+                self.errors["dataset_path"],
                 self.report_path,
+                self.errors["report_path"],
+                *[x for f in config.fields for x in only_here.get(f, [])],
                 w.HBox(list(self.metrics.values()), layout=w.Layout(flex_flow="row wrap")),
+                self.errors["metrics"],
                 self.params,
+                self.errors["model_parameters"],
                 w.HBox([self.button, self.cancel_button]),
                 self.progress,
                 self.status,
@@ -92,15 +160,25 @@ class EvaluationPanel(w.VBox):
         if self.model.value != ALL:
             params = {**params, "model": self.model.value}
         chosen = [{"name": n, "args": {}} for n, box in self.metrics.items() if box.value]
+        fields = self.config.fields
+        extra = {
+            "shape_name": self.shape.value,
+            "block_storage_size": self.block_storage.value,
+            "experiment_name": self.experiment.value.strip() or None,
+            "log_group_id": self.log_group.value.strip() or None,
+            "log_id": self.log_ocid.value.strip() or None,
+            "force_overwrite": self.overwrite.value,
+        }
         try:
             return EvaluationSpec(
                 evaluation_source_id=self.deployment.value or "",
                 evaluation_name=f"evaluation {time.strftime('%H:%M:%S')}",
-                dataset_path=self.dataset.value,
-                report_path=self.report_path.value,
+                dataset_path=self.dataset.value.strip(),
+                report_path=self.report_path.value.strip(),
                 model_parameters=params,
                 metrics=chosen,
-                force_overwrite=True,
+                # local: the panel's own fresh report folder, so an earlier report there is its own
+                **{"force_overwrite": True, **{k: v for k, v in extra.items() if k in fields}},
             )
         except ValidationError as exc:
             raise InvalidInput.from_validation(exc) from None
@@ -122,6 +200,10 @@ class EvaluationPanel(w.VBox):
                 "error",
             )
             return
+        self.errors["dataset_path"].value = ""
+        if self.config.reports_dir is None:
+            self._stored(name, bytes(item["content"]))
+            return
         target = Path(self.report_path.value).expanduser() / name
         target.parent.mkdir(parents=True, exist_ok=True)
         data = bytes(item["content"])
@@ -129,6 +211,46 @@ class EvaluationPanel(w.VBox):
         self.dataset.value = str(target)
         lines = len(data.splitlines())
         self.status.value = message(f"uploaded {name} ({lines} line{'s' * (lines != 1)}) to {target}", "ok")
+
+    def _stored(self, name: str, data: bytes) -> None:
+        """Reports go to Object Storage: the file is checked and kept on this machine, and the
+        platform uploads it next to the report when the evaluation is created (as ADS does)."""
+        try:
+            stored = self.service.upload_dataset(name, data.decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            text = f"dataset_path: {name} is not UTF-8 text ({exc.reason})"
+            self.errors["dataset_path"].value = message(text, "error")
+            return
+        except InvalidInput as exc:
+            self.errors["dataset_path"].value = "".join(
+                message(str(p).replace("content", name, 1), "error") for p in exc.problems
+            )
+            return
+        self.dataset.value = stored.dataset_path
+        self.status.value = message(f"checked {name} ({stored.rows} rows); it is uploaded with the evaluation", "ok")
+
+    def _show_problems(self, exc: AquaLabError) -> None:
+        """Each problem under its field; the status line says what happened and lists the rest."""
+        for slot in self.errors.values():
+            slot.value = ""
+        problems = exc.problems if isinstance(exc, InvalidInput) else []
+        loose = []
+        for p in problems:
+            name = FIELD_OF.get(p.field) or next(
+                (f for f in self.errors if p.field == f or p.field.startswith((f + " ", f + ".", f + "["))), None
+            )
+            slot = self.errors.get(name) if name else None
+            if slot is None:
+                loose.append(p)
+            else:
+                slot.value += message(str(p), "error")
+        if not problems:
+            self.status.value = message(str(exc), "error")
+            return
+        placed = len(problems) - len(loose)
+        where = "their fields" if placed > 1 else "its field"
+        head = message(f"not started: {placed} problem{'s' * (placed != 1)} shown under {where}", "error")
+        self.status.value = (head if placed else "") + "".join(message(str(p), "error") for p in loose)
 
     def _toggle_report(self) -> None:
         """The self-contained comparison report (plots are inline SVG) shown in the panel itself:
@@ -148,27 +270,39 @@ class EvaluationPanel(w.VBox):
         try:
             self.evaluation = self.service.create_evaluation(self.spec())
         except AquaLabError as exc:
-            problems = exc.problems if isinstance(exc, InvalidInput) else [exc]
-            self.status.value = "".join(message(str(p), "error") for p in problems)
+            self._show_problems(exc)
             return
+        for slot in self.errors.values():
+            slot.value = ""
         self.button.disabled, self.cancel_button.disabled = True, False
-        self.bars = {
-            m.model: w.IntProgress(min=0, max=max(1, m.rows_total), description=m.model) for m in self.evaluation.models
-        }
-        self.progress.children = list(self.bars.values())
+        models = self.evaluation.models
+        if self.config.progress == "rows":
+            self.bars = {m.model: w.IntProgress(min=0, max=max(1, m.rows_total), description=m.model) for m in models}
+            self.progress.children = list(self.bars.values())
+        else:
+            self.chips = {m.model: w.HTML(_chip(m.model, m.state, m.details)) for m in models}
+            self.progress.children = list(self.chips.values())
         self.worker = in_background(self._watch, self._failed)
 
     def _watch(self) -> None:
         while True:
             e = self.service.get_evaluation(self.evaluation.id)
             self.evaluation = e
-            for m in e.models:
-                bar = self.bars[m.model]
-                bar.value = m.rows_done
-                bar.bar_style = {"FAILED": "danger", "SUCCEEDED": "success"}.get(m.state, "info")
-            done = sum(m.rows_done for m in e.models)
-            eta = max((m.eta_s or 0 for m in e.models), default=0)
-            self.status.value = message(f"{e.state} · {done} answers" + (f" · about {eta:.0f} s left" if eta else ""))
+            if self.config.progress == "rows":
+                for m in e.models:
+                    bar = self.bars[m.model]
+                    bar.value = m.rows_done
+                    bar.bar_style = {"FAILED": "danger", "SUCCEEDED": "success"}.get(m.state, "info")
+                done = sum(m.rows_done for m in e.models)
+                eta = max((m.eta_s or 0 for m in e.models), default=0)
+                self.status.value = message(
+                    f"{e.state} · {done} answers" + (f" · about {eta:.0f} s left" if eta else "")
+                )
+            else:
+                for m in e.models:
+                    self.chips[m.model].value = _chip(m.model, m.state, m.details)
+                finished = sum(m.state in FINISHED for m in e.models)
+                self.status.value = message(f"{e.state} · {finished} of {len(e.models)} models finished")
             if e.state in FINISHED:
                 break
             time.sleep(self.poll_s)
@@ -190,7 +324,11 @@ class EvaluationPanel(w.VBox):
         )
         table = w.HTML(f"<table><tr><th>median</th>{head}</tr>{rows}</table>")
         charts = self.service.evaluation_charts(e.id)
-        link = w.HTML(message(f"HTML report: {e.comparison_report}", "info"))
+        if e.comparison_report:
+            where = f"HTML report: {e.comparison_report}"
+        else:  # OCI: each model's report, where its job wrote it; the comparison is built on request
+            where = "reports: " + ", ".join(f"{m.model}: {(m.report or '').rsplit('/', 1)[0]}/" for m in e.models)
+        link = w.HTML(message(where, "info"))
         self.result.children = [table, w.HTML("".join(charts.values())), link, self.report_button, self.report_view]
 
     def wait(self, timeout: float = 600) -> Evaluation | None:
@@ -206,6 +344,20 @@ class EvaluationPanel(w.VBox):
     def _failed(self, exc: BaseException) -> None:
         self.button.disabled, self.cancel_button.disabled = False, True
         self.status.value = message(str(exc), "error")
+
+
+def _chip(model: str, state: str, details: str | None) -> str:
+    """A model's state as a chip; while it runs, an indeterminate bar (the platform counts no rows)."""
+    running = state not in FINISHED
+    colour = CHIP.get(state, "var(--jp-brand-color1, #1976d2)")
+    bar = f'<progress aria-label="{esc(model)} {esc(state)}" style="width:8em"></progress> ' if running else ""
+    note = f' <span style="color:var(--jp-ui-font-color2, #555)">{esc(details)}</span>' if details else ""
+    return (
+        f'<div class="aqua-eval-chip" data-model="{esc(model)}" data-state="{esc(state)}">'
+        f"<b>{esc(model)}</b> {bar}"
+        f'<span style="border:1px solid {colour};color:{colour};border-radius:8px;padding:0 6px">{esc(state)}</span>'
+        f"{note}</div>"
+    )
 
 
 def _fmt(value) -> str:

@@ -25,7 +25,8 @@ export const DEFAULT_PREFERENCES: Preferences = {
 export const COMMANDS = {
   plan: 'aqua-lab:plan',
   deployments: 'aqua-lab:open-deployments',
-  chat: 'aqua-lab:chat'
+  chat: 'aqua-lab:chat',
+  evaluations: 'aqua-lab:evaluations'
 } as const;
 
 export class AquaContext {

@@ -6,6 +6,7 @@ import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
 
 import { ChatView } from './chat';
+import { EvaluationsView, ReportView } from './evaluations';
 import { AquaContext, COMMANDS, DEFAULT_PREFERENCES, Preferences } from './context';
 import { aquaIcon } from './icon';
 import { PlanView } from './plan';
@@ -15,7 +16,7 @@ import { SidebarPanel } from './sidebar';
 
 const PLUGIN_ID = 'aqua-lab:plugin';
 
-type View = MainAreaWidget<PlanView | ChatView>;
+type View = MainAreaWidget<PlanView | ChatView | EvaluationsView>;
 
 const plugin: JupyterFrontEndPlugin<void> = {
   id: PLUGIN_ID,
@@ -37,7 +38,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
     app.shell.add(sidebar, 'left', { rank: 850 });
 
     const tracker = new WidgetTracker<View>({ namespace: 'aqua-lab' });
-    const open = (view: PlanView | ChatView, kind: string, args: Record<string, unknown>) => {
+    const open = (view: PlanView | ChatView | EvaluationsView, kind: string, args: Record<string, unknown>) => {
       const found = tracker.find(w => w.content.id === view.id);
       if (found) {
         view.dispose();
@@ -116,6 +117,36 @@ const plugin: JupyterFrontEndPlugin<void> = {
       }
     });
 
+    let reports = 0;
+    const openReport = (title: string, html: string) => {
+      const widget = new MainAreaWidget({ content: new ReportView(title, html) });
+      widget.id = `aqua-lab-report-${++reports}`;
+      widget.title.icon = aquaIcon;
+      widget.title.label = title;
+      app.shell.add(widget, 'main');
+      app.shell.activateById(widget.id);
+    };
+    app.commands.addCommand(COMMANDS.evaluations, {
+      label: args => (args.isPalette ? 'AQUA Lab: Evaluate a deployment’s models' : 'Evaluations'),
+      caption: 'Score every model of a deployment on one dataset, side by side',
+      execute: async args => {
+        const platform = await platformOf(args);
+        const deploymentId = (args.deploymentId as string) ?? null;
+        const evaluationId = (args.evaluationId as string) ?? null;
+        const fresh = new EvaluationsView(ctx, platform, openReport, { evaluationId, deploymentId });
+        const widget = open(fresh, 'evaluations', { platform, evaluationId });
+        const view = widget.content as EvaluationsView;
+        if (view !== fresh && deploymentId) {
+          void view.newEvaluation(deploymentId); // the open tab, on the deployment the user chose
+        }
+        view.onSelect = id => {
+          (widget as any).aquaArgs = { kind: 'evaluations', platform, evaluationId: id };
+          void tracker.save(widget);
+        };
+        return widget;
+      }
+    });
+
     if (palette) {
       for (const command of Object.values(COMMANDS)) {
         palette.addItem({ command, category: 'AQUA Lab', args: { isPalette: true } });
@@ -132,8 +163,11 @@ const plugin: JupyterFrontEndPlugin<void> = {
         name: widget => widget.content.id
       });
       app.commands.addCommand('aqua-lab:restore', {
-        execute: args =>
-          app.commands.execute(args.kind === 'chat' ? COMMANDS.chat : COMMANDS.plan, args as Record<string, any>)
+        execute: args => {
+          const command =
+            args.kind === 'chat' ? COMMANDS.chat : args.kind === 'evaluations' ? COMMANDS.evaluations : COMMANDS.plan;
+          return app.commands.execute(command, args as Record<string, any>);
+        }
       });
     }
     if (settingRegistry) {

@@ -114,6 +114,11 @@ export async function requestAPI<T>(endpoint: string, init: RequestInit = {}, qu
   }
 }
 
+/** Call `endpoint` and return its body as text (an HTML report). */
+export async function requestText(endpoint: string, query: Query = {}): Promise<string> {
+  return (await send(endpoint, {}, query)).text();
+}
+
 /** POST a JSON body and return the response for its body to be streamed (SSE). */
 export async function requestStream(
   endpoint: string,

@@ -134,6 +134,13 @@ export interface DataList_Shape_ {
   data: Array<Shape>;
 }
 
+export interface DatasetUploadRequest {
+  /** the file's name; must end in .jsonl */
+  filename: string;
+  /** the file's text: {"prompt", "completion", "category"?} per line */
+  content: string;
+}
+
 export interface DeployedModel {
   model_id: string;
   model_name: string;
@@ -293,6 +300,46 @@ export interface Evaluation {
   log?: ResourceRef | null;
 }
 
+export interface EvaluationConfig {
+  /** default sampling parameters */
+  model_params: Record<string, unknown>;
+  /** job shapes (OCI) by name */
+  shape?: Record<string, Record<string, unknown>>;
+  /** the default job shape */
+  default?: Record<string, unknown>;
+  metrics: Array<MetricDescription>;
+  default_metrics: Array<string>;
+  /** a directory for reports on the server's machine */
+  reports_dir?: string | null;
+  /** rows of the bundled dataset (dataset_path: sample) */
+  sample_rows: number;
+  /** the platform these defaults are for */
+  platform?: string;
+  /** what a running evaluation reports per model: rows done/total (local), or only the job run's state (OCI: ACCEPTED, IN_PROGRESS, SUCCEEDED) */
+  progress?: "rows" | "state";
+  /** EvaluationSpec fields only this platform uses (OCI: shape_name, block_storage_size, experiment_name, log_group_id, log_id, force_overwrite), so a form shows them only here */
+  fields?: Array<string>;
+  /** the form report_path takes here (a placeholder) */
+  report_path_hint?: string;
+  /** what dataset_path accepts here (a placeholder) */
+  dataset_hint?: string;
+  /** what happens to a dataset file on this machine */
+  dataset_note?: string;
+}
+
+export interface EvaluationMetrics {
+  id: string;
+  name: string;
+  state: string;
+  models: Array<ModelEvaluationMetrics>;
+}
+
+export interface EvaluationReportContent {
+  evaluation_id: string;
+  /** report.html (or the comparison of every model), base64 */
+  content: string;
+}
+
 export interface EvaluationSpec {
   /** the deployment */
   evaluation_source_id: string;
@@ -318,6 +365,29 @@ export interface EvaluationSpec {
   metrics?: Array<MetricSpec>;
   force_overwrite?: boolean;
   container_image_uri?: string | null;
+}
+
+export interface EvaluationStatus {
+  id: string;
+  name: string;
+  /** ACCEPTED, IN_PROGRESS, SUCCEEDED, FAILED, CANCELED */
+  state: string;
+  /** ADS's name for state */
+  lifecycle_state: string;
+  /** why it failed or was canceled */
+  lifecycle_details?: string | null;
+  /** state is SUCCEEDED, FAILED or CANCELED: polling can stop */
+  finished: boolean;
+  /** answers generated, all models together */
+  rows_done: number;
+  rows_total: number;
+  /** seconds until the slowest model is done, at its pace */
+  eta_s?: number | null;
+  models?: Array<ModelProgress>;
+  log_id?: string;
+  log_url?: string;
+  loggroup_id?: string;
+  loggroup_url?: string;
 }
 
 export interface FieldProblem {
@@ -395,9 +465,47 @@ export interface MetricPoint {
   value?: number | null;
 }
 
+export interface MetricScores {
+  name: string;
+  label: string;
+  keys: Array<string>;
+  /** the key the summary line reports */
+  headline?: string | null;
+  higher_is_better?: boolean;
+  /** per score key */
+  summary: Record<string, MetricStats>;
+  /** corpus-level scores (e.g. BLEU's) */
+  corpus?: Record<string, unknown> | null;
+  note?: string | null;
+}
+
 export interface MetricSpec {
   name: "bertscore" | "rouge" | "bleu" | "perplexity_score" | "text_readability";
   args?: Record<string, unknown>;
+}
+
+export interface MetricStats {
+  count?: number;
+  median?: number | null;
+  mean?: number | null;
+  sd?: number | null;
+  min?: number | null;
+  max?: number | null;
+}
+
+export interface MetricSummaryLine {
+  metric: string;
+  label?: string | null;
+  score: string;
+  grade?: string | null;
+}
+
+export interface ModelEvaluationMetrics {
+  model: string;
+  metric_summary_result: Array<MetricSummaryLine>;
+  metrics: Array<MetricScores>;
+  /** latency and token figures */
+  generation?: Record<string, unknown>;
 }
 
 export interface ModelMetrics {
@@ -618,6 +726,16 @@ export interface StreamError {
   status: number;
 }
 
+export interface UploadedDataset {
+  /** where the server stored it: the dataset_path of an evaluation */
+  dataset_path: string;
+  filename: string;
+  rows: number;
+  bytes: number;
+  /** rows per category (none: uncategorised) */
+  categories?: Record<string, number>;
+}
+
 export interface ValidationResult {
   instance_shape: string;
   models: Array<ResolvedModel>;
@@ -628,6 +746,7 @@ export interface ValidationResult {
 /** Every route of the API, as `METHOD /aqua/path`. */
 export type Route =
   | "DELETE /aqua/deployments/{deployment_id}"
+  | "DELETE /aqua/evaluation/{evaluation_id}"
   | "DELETE /aqua/evaluations/{evaluation_id}"
   | "DELETE /aqua/models/{model_id}"
   | "GET /aqua/deployments"
@@ -637,10 +756,20 @@ export type Route =
   | "GET /aqua/deployments/{deployment_id}/logs"
   | "GET /aqua/deployments/{deployment_id}/metrics"
   | "GET /aqua/deployments/{deployment_id}/models"
+  | "GET /aqua/evaluation"
+  | "GET /aqua/evaluation/config"
+  | "GET /aqua/evaluation/metrics"
+  | "GET /aqua/evaluation/{evaluation_id}"
+  | "GET /aqua/evaluation/{evaluation_id}/metrics"
+  | "GET /aqua/evaluation/{evaluation_id}/report"
+  | "GET /aqua/evaluation/{evaluation_id}/status"
   | "GET /aqua/evaluations"
+  | "GET /aqua/evaluations/config"
   | "GET /aqua/evaluations/metrics"
   | "GET /aqua/evaluations/{evaluation_id}"
+  | "GET /aqua/evaluations/{evaluation_id}/metrics"
   | "GET /aqua/evaluations/{evaluation_id}/report"
+  | "GET /aqua/evaluations/{evaluation_id}/status"
   | "GET /aqua/models"
   | "GET /aqua/models/{model_id}/config"
   | "GET /aqua/openapi.json"
@@ -652,9 +781,12 @@ export type Route =
   | "POST /aqua/deployments/{deployment_id}/chat"
   | "POST /aqua/deployments/{deployment_id}/compare"
   | "POST /aqua/deployments/{deployment_id}/deactivate"
+  | "POST /aqua/evaluation"
   | "POST /aqua/evaluations"
+  | "POST /aqua/evaluations/datasets"
   | "POST /aqua/evaluations/{evaluation_id}/cancel"
   | "POST /aqua/models"
   | "POST /aqua/plans"
   | "PUT /aqua/deployments/{deployment_id}"
-  | "PUT /aqua/deployments/{deployment_id}/scaling";
+  | "PUT /aqua/deployments/{deployment_id}/scaling"
+  | "PUT /aqua/evaluation/{evaluation_id}/cancel";

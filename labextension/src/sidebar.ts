@@ -49,6 +49,14 @@ export class SidebarPanel extends Widget {
           { className: 'jp-mod-styled', onclick: () => void this.ctx.execute(COMMANDS.plan, { platform: this.platform }) },
           'Plan'
         ),
+        h(
+          'button',
+          {
+            className: 'jp-mod-styled',
+            onclick: () => void this.ctx.execute(COMMANDS.evaluations, { platform: this.platform })
+          },
+          'Evaluations'
+        ),
         h('button', { className: 'jp-mod-styled', 'aria-label': 'Refresh deployments', onclick: () => this.refresh() }, '⟳')
       )
     );
@@ -233,6 +241,11 @@ export class SidebarPanel extends Widget {
               () => void act('Deactivating', () => postJSON(`deployments/${d.id}/deactivate`, {}, { platform })),
               active
             ),
+        button(
+          'Evaluate',
+          () => void this.ctx.execute(COMMANDS.evaluations, { platform, deploymentId: d.id }),
+          active && platform !== 'bundled'
+        ),
         button('Logs', () => void showLogs(d, platform)),
         button(
           'Copy endpoint',

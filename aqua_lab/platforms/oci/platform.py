@@ -44,6 +44,7 @@ from ...planning import payloads
 from ...planning import scaling as S
 from ...planning.architectures import from_hf_config
 from ...planning.configs import parse_deployment_config
+from ...planning.evaluation import oci_evaluation_form
 from ...planning.params import VLLM_PARAMS
 from ...planning.sizing import parameter_count_from_name
 from ..base import FetchedConfig, Platform
@@ -854,6 +855,9 @@ class OciPlatform(OciEvaluations, Platform):
         with self._lock:
             self._groups.pop(group_id, None)
         return {"id": group_id, "state": "DELETED"}
+
+    def evaluation_form(self) -> dict[str, Any]:
+        return oci_evaluation_form()
 
     def logs(self, deployment_id: str, model_name: str | None = None, lines: int = 200) -> str:
         deployment = self.get_deployment(deployment_id)

@@ -1,0 +1,905 @@
+/** The Evaluations tab: a platform's evaluations, a form to score a deployment's models on a dataset,
+ * per-model progress while it runs, then the comparison table, a bar chart per score and the reports. */
+import { Dialog, showDialog } from '@jupyterlab/apputils';
+import { Message } from '@lumino/messaging';
+import { Widget } from '@lumino/widgets';
+
+import { AquaContext } from './context';
+import { clear, errorBox, h } from './dom';
+import { barPercents, comparison, etaText, formatScore, modelChoice, reportFolder } from './evaltable';
+import { PALETTE } from './grid';
+import { ApiError, apiUrl, describe, postJSON, requestAPI, requestText } from './request';
+import type {
+  DataList_Deployment_,
+  DataList_Evaluation_,
+  Deployment,
+  Evaluation,
+  EvaluationConfig,
+  EvaluationMetrics,
+  EvaluationSpec,
+  EvaluationStatus,
+  ModelProgress,
+  UploadedDataset
+} from './schema';
+
+const FINISHED = new Set(['SUCCEEDED', 'FAILED', 'CANCELED', 'DELETED']);
+/** Form fields that show the server's problems in place (a problem's field starts with one of them). */
+const FIELDS = [
+  'evaluation_name',
+  'evaluation_source_id',
+  'model_parameters',
+  'dataset_path',
+  'metrics',
+  'report_path',
+  'shape_name',
+  'block_storage_size',
+  'experiment_name',
+  'log_group_id',
+  'log_id'
+];
+/** Score bars never use the palette's black: it vanishes on the dark theme. */
+const COLOURS = PALETTE.filter(c => c !== '#000000');
+
+export type ReportOpener = (title: string, html: string) => void;
+
+export class EvaluationsView extends Widget {
+  private config: EvaluationConfig | null = null;
+  private deployments: Deployment[] = [];
+  private selectedId: string | null;
+  private listTimer: number | null = null;
+  private statusTimer: number | null = null;
+  private lastList = '';
+  private uploaded: UploadedDataset | null = null;
+  private readonly fieldErrors = new Map<string, HTMLElement>();
+  private readonly formErrors = h('div', { className: 'aqua-eval-errors', 'aria-live': 'assertive' });
+
+  private readonly list = h('div', { className: 'aqua-eval-list', role: 'list', 'aria-label': 'Evaluations' });
+  private readonly listStatus = h('div', { className: 'aqua-status', 'aria-live': 'polite' });
+  private readonly main = h('section', { className: 'aqua-eval-main', 'aria-live': 'polite' });
+
+  /** Called when the shown evaluation changes, so the tab reopens on it after a reload. */
+  onSelect: ((evaluationId: string | null) => void) | null = null;
+
+  constructor(
+    private readonly ctx: AquaContext,
+    readonly platform: string,
+    private readonly openReport: ReportOpener,
+    initial: { evaluationId?: string | null; deploymentId?: string | null } = {}
+  ) {
+    super();
+    this.selectedId = initial.evaluationId ?? null;
+    this.addClass('aqua-eval-view');
+    this.id = `aqua-lab-evaluations-${platform}`;
+    this.title.label = `Evaluations (${platform})`;
+    this.title.closable = true;
+    this.node.dataset.state = 'loading';
+    this.node.append(
+      h(
+        'div',
+        { className: 'aqua-plan-columns' },
+        h(
+          'section',
+          { className: 'aqua-eval-left', 'aria-label': 'Evaluations list' },
+          h('h3', {}, `Evaluations on ${platform}`),
+          h(
+            'div',
+            { className: 'aqua-toolbar' },
+            h('button', { className: 'jp-mod-styled jp-mod-accept', onclick: () => this.showForm() }, 'New evaluation'),
+            h(
+              'button',
+              { className: 'jp-mod-styled', 'aria-label': 'Refresh evaluations', onclick: () => void this.loadList() },
+              '⟳'
+            )
+          ),
+          this.listStatus,
+          this.list
+        ),
+        this.main
+      )
+    );
+    void this.load(initial.deploymentId ?? null);
+  }
+
+  protected onAfterShow(_: Message): void {
+    void this.loadList();
+    // only a running evaluation needs its status again; a finished one keeps its result on screen
+    const shown = this.main.querySelector<HTMLElement>('.aqua-eval-detail');
+    if (this.selectedId && !(shown && shown.dataset.id === this.selectedId && FINISHED.has(shown.dataset.state ?? ''))) {
+      this.pollStatus();
+    }
+  }
+
+  protected onBeforeHide(_: Message): void {
+    this.stopTimers();
+  }
+
+  dispose(): void {
+    this.stopTimers();
+    super.dispose();
+  }
+
+  private stopTimers(): void {
+    for (const t of [this.listTimer, this.statusTimer]) {
+      if (t !== null) {
+        window.clearTimeout(t);
+      }
+    }
+    this.listTimer = this.statusTimer = null;
+  }
+
+  private query(extra: Record<string, string | undefined> = {}) {
+    return { platform: this.platform, ...extra };
+  }
+
+  private async load(deploymentId: string | null): Promise<void> {
+    try {
+      this.config = await requestAPI<EvaluationConfig>('evaluations/config', {}, this.query());
+    } catch (error) {
+      this.node.dataset.state = 'error';
+      clear(this.main, errorBox(describe(error)));
+      return;
+    }
+    await this.loadList();
+    this.node.dataset.state = 'ready';
+    if (this.selectedId) {
+      void this.showEvaluation(this.selectedId);
+    } else {
+      void this.showForm(deploymentId);
+    }
+  }
+
+  // the list ---------------------------------------------------------------------------------------
+
+  private async loadList(): Promise<void> {
+    if (this.listTimer !== null) {
+      window.clearTimeout(this.listTimer);
+      this.listTimer = null;
+    }
+    let evaluations: Evaluation[];
+    try {
+      evaluations = (await requestAPI<DataList_Evaluation_>('evaluations', {}, this.query())).data;
+      clear(this.listStatus);
+    } catch (error) {
+      clear(this.listStatus, errorBox(describe(error)));
+      return;
+    }
+    const json = JSON.stringify(evaluations);
+    if (json !== this.lastList) {
+      this.lastList = json;
+      this.drawList(evaluations);
+    }
+    if (this.isVisible) {
+      const busy = evaluations.some(e => !FINISHED.has(e.state));
+      this.listTimer = window.setTimeout(() => void this.loadList(), (busy ? 3 : this.ctx.preferences.pollInterval) * 1000);
+    }
+  }
+
+  private drawList(evaluations: Evaluation[]): void {
+    if (!evaluations.length) {
+      clear(this.list, h('p', { className: 'aqua-empty' }, 'No evaluations yet. Choose “New evaluation” to score a deployment’s models.'));
+      return;
+    }
+    const newest = [...evaluations].sort((a, b) => (b.created_on ?? '').localeCompare(a.created_on ?? ''));
+    clear(
+      this.list,
+      newest.map(e =>
+        h(
+          'button',
+          {
+            className: `aqua-eval-item${e.id === this.selectedId ? ' aqua-chosen' : ''}`,
+            role: 'listitem',
+            'data-id': e.id,
+            'data-state': e.state,
+            'aria-label': `Evaluation ${e.name}, ${e.state}`,
+            onclick: () => void this.showEvaluation(e.id)
+          },
+          h(
+            'span',
+            { className: 'aqua-card-head' },
+            h('span', { className: 'aqua-card-name' }, e.name),
+            h('span', { className: `aqua-badge aqua-state-${e.state}` }, e.state)
+          ),
+          h('span', { className: 'aqua-card-meta' }, (e.models ?? []).map(m => m.model).join(', ') || e.model),
+          h('span', { className: 'aqua-card-meta' }, when(e.created_on))
+        )
+      )
+    );
+  }
+
+  private markChosen(): void {
+    for (const item of Array.from(this.list.querySelectorAll<HTMLElement>('.aqua-eval-item'))) {
+      item.classList.toggle('aqua-chosen', item.dataset.id === this.selectedId);
+    }
+  }
+
+  // the form ---------------------------------------------------------------------------------------
+
+  /** Show the form for a new evaluation, on `deploymentId` when given. */
+  newEvaluation(deploymentId: string | null = null): Promise<void> {
+    return this.showForm(deploymentId);
+  }
+
+  private async showForm(deploymentId: string | null = null): Promise<void> {
+    this.select(null);
+    const config = this.config;
+    if (!config) {
+      return;
+    }
+    clear(this.main, h('p', { className: 'aqua-empty' }, 'Loading deployments…'));
+    try {
+      const all = (await requestAPI<DataList_Deployment_>('deployments', {}, this.query())).data;
+      this.deployments = all.filter(d => d.state === 'ACTIVE');
+    } catch (error) {
+      clear(this.main, errorBox(describe(error)));
+      return;
+    }
+    if (this.selectedId) {
+      return; // an evaluation was opened while the deployments loaded
+    }
+    if (!this.deployments.length) {
+      clear(
+        this.main,
+        h('h3', {}, 'New evaluation'),
+        h(
+          'p',
+          { className: 'aqua-empty' },
+          `No active deployment on ${this.platform}. Deploy models first (“New deployment” in the AQUA Lab sidebar), then evaluate them here.`
+        ),
+        this.formErrors
+      );
+      clear(this.formErrors);
+      return;
+    }
+    this.fieldErrors.clear();
+    this.uploaded = null;
+    const slot = (field: string) => {
+      const el = h('div', { className: 'aqua-field-error', 'data-field': field, role: 'alert' });
+      this.fieldErrors.set(field, el);
+      return el;
+    };
+    const name = h('input', { type: 'text', value: `evaluation ${clock()}`, 'aria-label': 'Evaluation name' });
+    const deployment = h(
+      'select',
+      { 'aria-label': 'Deployment' },
+      this.deployments.map(d =>
+        h('option', { value: d.id, selected: d.id === deploymentId }, `${d.display_name} (${d.models.length} models)`)
+      )
+    );
+    const models = h('div', { className: 'aqua-eval-models', role: 'group', 'aria-label': 'Models' });
+    const drawModels = () => {
+      const d = this.deployments.find(x => x.id === deployment.value);
+      const names = d ? servedNames(d) : [];
+      clear(
+        models,
+        names.map(n =>
+          h('label', { className: 'aqua-check' }, h('input', { type: 'checkbox', checked: true, 'data-model': n }), ` ${n}`)
+        )
+      );
+    };
+    deployment.addEventListener('change', drawModels);
+    drawModels();
+
+    // dataset: the bundled sample, a path on the server, or a file from this computer
+    const choice = (value: string, label: string, checked = false) =>
+      h('label', { className: 'aqua-check' }, h('input', { type: 'radio', name: `${this.id}-dataset`, value, checked }), ` ${label}`);
+    const path = h('input', {
+      type: 'text',
+      className: 'aqua-eval-path',
+      placeholder: config.dataset_hint || '/path/on/the/server/dataset.jsonl',
+      'aria-label': 'Dataset path'
+    });
+    const objectStorage = config.fields?.includes('force_overwrite') ?? false;
+    const file = h('input', { type: 'file', accept: '.jsonl', 'aria-label': 'Dataset file' });
+    const uploadNote = h('div', { className: 'aqua-muted', 'aria-live': 'polite' });
+    const datasetGroup = h(
+      'div',
+      { className: 'aqua-eval-dataset', role: 'radiogroup', 'aria-label': 'Dataset' },
+      h('div', {}, choice('sample', `Bundled sample (${config.sample_rows} rows)`, true)),
+      h('div', {}, choice('path', objectStorage ? 'A path: ' : 'A file on the server: '), path),
+      h('div', {}, choice('upload', 'Upload a .jsonl file: '), file),
+      uploadNote,
+      config.dataset_note ? h('div', { className: 'aqua-muted', 'data-role': 'dataset-note' }, config.dataset_note) : null
+    );
+    const datasetKind = () => (datasetGroup.querySelector('input[type="radio"]:checked') as HTMLInputElement | null)?.value ?? 'sample';
+    const pick = (value: string) => {
+      (datasetGroup.querySelector(`input[value="${value}"]`) as HTMLInputElement).checked = true;
+    };
+    path.addEventListener('input', () => pick('path'));
+    file.addEventListener('change', () => {
+      pick('upload');
+      void this.upload(file, uploadNote);
+    });
+
+    const metrics = h(
+      'div',
+      { className: 'aqua-eval-metrics', role: 'group', 'aria-label': 'Metrics' },
+      config.metrics.map(m =>
+        h(
+          'label',
+          { className: 'aqua-check', title: m.description ?? '' },
+          h('input', { type: 'checkbox', checked: config.default_metrics.includes(m.name), 'data-metric': m.name }),
+          ` ${m.label}`
+        )
+      )
+    );
+    const params = config.model_params as Record<string, number>;
+    const maxTokens = h('input', { type: 'number', min: 1, step: 1, value: params.max_tokens ?? 64, 'aria-label': 'Max tokens' });
+    const temperature = h('input', { type: 'number', min: 0, max: 2, step: 0.1, value: params.temperature ?? 0, 'aria-label': 'Temperature' });
+    const reportPath = h('input', {
+      type: 'text',
+      value: config.reports_dir ? reportFolder(config.reports_dir, name.value) : '',
+      className: 'aqua-eval-path',
+      placeholder: config.report_path_hint || '/path/for/reports',
+      'aria-label': 'Report folder'
+    });
+    // the fields only this platform takes (OCI: the job's shape and storage, the experiment)
+    const only = new Set(config.fields ?? []);
+    const defaults = (config.default ?? {}) as Record<string, any>;
+    const shapeNames = Object.keys(config.shape ?? {});
+    const shape = h(
+      'select',
+      { 'aria-label': 'Job shape' },
+      (shapeNames.length ? shapeNames : [defaults.shape_name ?? '']).map(n =>
+        h('option', { value: n, selected: n === defaults.shape_name }, n)
+      )
+    );
+    const storage = h('input', { type: 'number', min: 50, step: 1, value: defaults.block_storage_size ?? 50, 'aria-label': 'Block storage (GB)' });
+    const experiment = h('input', { type: 'text', placeholder: 'groups evaluations; made when new', 'aria-label': 'Experiment name' });
+    const overwrite = h('input', { type: 'checkbox', 'aria-label': 'Replace a dataset of that name' });
+    const logGroup = h('input', { type: 'text', className: 'aqua-eval-path', placeholder: 'ocid1.loggroup.oc1… (optional)', 'aria-label': 'Log group OCID' });
+    const log = h('input', { type: 'text', className: 'aqua-eval-path', placeholder: 'ocid1.log.oc1… (optional, with its group)', 'aria-label': 'Log OCID' });
+    let reportEdited = false;
+    reportPath.addEventListener('input', () => (reportEdited = true));
+    name.addEventListener('input', () => {
+      if (!reportEdited && config.reports_dir) {
+        reportPath.value = reportFolder(config.reports_dir, name.value);
+      }
+    });
+    const errors = this.formErrors;
+    clear(errors);
+    const start = h('button', { className: 'jp-mod-styled jp-mod-accept' }, 'Start evaluation');
+    start.addEventListener('click', async () => {
+      this.clearFieldErrors();
+      clear(errors);
+      const all = Array.from(models.querySelectorAll<HTMLInputElement>('input[data-model]'));
+      const picked = modelChoice(
+        all.map(i => i.dataset.model!),
+        all.filter(i => i.checked).map(i => i.dataset.model!)
+      );
+      if (picked.error) {
+        this.showFieldError('models', `models: ${picked.error}`);
+        return;
+      }
+      const kind = datasetKind();
+      let datasetPath = 'sample';
+      if (kind === 'path') {
+        datasetPath = path.value.trim();
+      } else if (kind === 'upload') {
+        if (!this.uploaded) {
+          this.showFieldError('dataset_path', 'dataset_path: choose a .jsonl file that the server accepts first');
+          return;
+        }
+        datasetPath = this.uploaded.dataset_path;
+      }
+      const modelParameters: Record<string, unknown> = {
+        max_tokens: numberOr(maxTokens.value),
+        temperature: numberOr(temperature.value)
+      };
+      if (picked.model) {
+        modelParameters.model = picked.model;
+      }
+      const spec: EvaluationSpec = {
+        evaluation_source_id: deployment.value,
+        evaluation_name: name.value,
+        dataset_path: datasetPath,
+        report_path: reportPath.value.trim(),
+        model_parameters: modelParameters,
+        metrics: Array.from(metrics.querySelectorAll<HTMLInputElement>('input[data-metric]:checked')).map(i => ({
+          name: i.dataset.metric as any,
+          args: {}
+        }))
+      };
+      if (only.has('shape_name')) {
+        spec.shape_name = shape.value;
+      }
+      if (only.has('block_storage_size')) {
+        spec.block_storage_size = numberOr(storage.value) as number; // a bad number: the server names the field
+      }
+      if (only.has('experiment_name') && experiment.value.trim()) {
+        spec.experiment_name = experiment.value.trim();
+      }
+      if (only.has('force_overwrite')) {
+        spec.force_overwrite = overwrite.checked;
+      }
+      if (only.has('log_group_id') && logGroup.value.trim()) {
+        spec.log_group_id = logGroup.value.trim();
+      }
+      if (only.has('log_id') && log.value.trim()) {
+        spec.log_id = log.value.trim();
+      }
+      start.disabled = true;
+      clear(errors, 'Starting…');
+      try {
+        const created = await postJSON<Evaluation>('evaluations', spec, this.query());
+        clear(errors);
+        void this.loadList();
+        void this.showEvaluation(created.id);
+      } catch (error) {
+        // each problem next to its field; the box above says what happened, and lists what has no field
+        const problems = error instanceof ApiError ? error.problems : [];
+        const placed = problems.filter(p => this.showFieldError(fieldOf(p.field), problemText(p.field, p)));
+        clear(errors, errorBox(placed.length === problems.length && placed.length ? (error as Error).message : describe(error)));
+      } finally {
+        start.disabled = false;
+      }
+    });
+
+    const row = (label: string, ...inputs: Array<Node | string>) =>
+      h('div', { className: 'aqua-form-row' }, h('span', { className: 'aqua-form-label' }, label), h('div', {}, ...inputs));
+    clear(
+      this.main,
+      h(
+        'div',
+        { className: 'aqua-eval-form' },
+        h('h3', {}, 'New evaluation'),
+        row('Name', name, slot('evaluation_name')),
+        row('Deployment', deployment, slot('evaluation_source_id')),
+        row('Models', models, h('div', { className: 'aqua-muted' }, 'All checked: one comparison of every model.'), slot('models')),
+        row('Dataset', datasetGroup, slot('dataset_path')),
+        row('Metrics', metrics, slot('metrics')),
+        row('Parameters', h('label', {}, 'max_tokens ', maxTokens), ' ', h('label', {}, 'temperature ', temperature), slot('model_parameters')),
+        row('Reports to', reportPath, slot('report_path')),
+        only.has('shape_name') ? row('Job shape', shape, slot('shape_name')) : null,
+        only.has('block_storage_size') ? row('Storage (GB)', storage, slot('block_storage_size')) : null,
+        only.has('experiment_name') ? row('Experiment', experiment, slot('experiment_name')) : null,
+        only.has('log_group_id') ? row('Log group', logGroup, slot('log_group_id')) : null,
+        only.has('log_id') ? row('Log', log, slot('log_id')) : null,
+        only.has('force_overwrite')
+          ? row('', h('label', { className: 'aqua-check' }, overwrite, ' replace a dataset file of that name in the report folder'))
+          : null,
+        h('div', { className: 'aqua-toolbar' }, start),
+        errors
+      )
+    );
+  }
+
+  private async upload(file: HTMLInputElement, note: HTMLElement): Promise<void> {
+    this.uploaded = null;
+    this.clearFieldErrors();
+    clear(this.formErrors); // about the form as it was before this file
+    const chosen = file.files?.[0];
+    if (!chosen) {
+      clear(note);
+      return;
+    }
+    clear(note, `Checking ${chosen.name}…`);
+    try {
+      const content = await chosen.text();
+      const stored = await postJSON<UploadedDataset>('evaluations/datasets', { filename: chosen.name, content }, this.query());
+      this.uploaded = stored;
+      const categories = Object.entries(stored.categories ?? {})
+        .map(([c, n]) => `${c || 'uncategorised'} ${n}`)
+        .join(', ');
+      clear(note, h('span', { className: 'aqua-ok' }, `✓ ${stored.filename}: ${stored.rows} rows`), categories ? ` (${categories})` : '');
+    } catch (error) {
+      clear(note);
+      const problems = error instanceof ApiError ? error.problems : [];
+      for (const p of problems) {
+        this.showFieldError('dataset_path', problemText(p.field.replace(/^content/, chosen.name), p));
+      }
+      if (!problems.length) {
+        this.showFieldError('dataset_path', describe(error));
+      }
+    }
+  }
+
+  private clearFieldErrors(): void {
+    for (const el of this.fieldErrors.values()) {
+      clear(el);
+    }
+  }
+
+  /** Show `text` under a form field; false when the form has no such field. */
+  private showFieldError(field: string, text: string): boolean {
+    const el = this.fieldErrors.get(field);
+    el?.append(h('div', {}, text));
+    return !!el;
+  }
+
+  // one evaluation ---------------------------------------------------------------------------------
+
+  private select(evaluationId: string | null): void {
+    this.selectedId = evaluationId;
+    if (this.statusTimer !== null) {
+      window.clearTimeout(this.statusTimer);
+      this.statusTimer = null;
+    }
+    this.markChosen();
+    this.onSelect?.(evaluationId);
+  }
+
+  private async showEvaluation(evaluationId: string): Promise<void> {
+    this.select(evaluationId);
+    clear(this.main, h('p', { className: 'aqua-empty' }, 'Loading the evaluation…'));
+    let e: Evaluation;
+    try {
+      e = await requestAPI<Evaluation>(`evaluations/${encodeURIComponent(evaluationId)}`, {}, this.query());
+    } catch (error) {
+      if (error instanceof ApiError && error.status === 404) {
+        await this.showForm(); // gone (deleted elsewhere): say so above a fresh form
+        clear(this.formErrors, errorBox(describe(error)));
+        return;
+      }
+      clear(this.main, errorBox(describe(error)));
+      return;
+    }
+    if (this.selectedId !== evaluationId) {
+      return;
+    }
+    const message = h('div', { className: 'aqua-card-message', 'aria-live': 'polite' });
+    const cancel = h('button', { className: 'jp-mod-styled', 'aria-label': `Cancel ${e.name}`, disabled: FINISHED.has(e.state) }, 'Cancel');
+    cancel.addEventListener('click', async () => {
+      clear(message, 'Canceling…');
+      try {
+        await postJSON(`evaluations/${encodeURIComponent(e.id)}/cancel`, {}, this.query());
+        clear(message);
+      } catch (error) {
+        clear(message, errorBox(describe(error)));
+      }
+      this.pollStatus(0);
+      void this.loadList();
+    });
+    const remove = h('button', { className: 'jp-mod-styled', 'aria-label': `Delete ${e.name}` }, 'Delete');
+    remove.addEventListener('click', () => void this.confirmDelete(e, message));
+    const detail = h(
+      'div',
+      { className: 'aqua-eval-detail', 'data-id': e.id, 'data-state': e.state },
+      h(
+        'div',
+        { className: 'aqua-card-head' },
+        h('h3', { className: 'aqua-card-name' }, e.name),
+        h('span', { className: `aqua-badge aqua-state-${e.state}`, 'data-role': 'state' }, e.state)
+      ),
+      h(
+        'div',
+        { className: 'aqua-card-meta' },
+        `deployment ${e.deployment_id} · dataset ${e.dataset_path ?? '—'} · metrics ${(e.metrics ?? []).map(m => m.name).join(', ')} · ${when(e.created_on)}`
+      ),
+      h('div', { className: 'aqua-card-meta' }, `reports in ${e.report_path}`),
+      platformLinks(e),
+      h('div', { className: 'aqua-toolbar' }, cancel, remove),
+      message,
+      h('div', { className: 'aqua-eval-progress', 'aria-label': 'Progress' }),
+      h('div', { className: 'aqua-detail', 'data-role': 'details' }),
+      h('div', { className: 'aqua-eval-result' })
+    );
+    clear(this.main, detail);
+    this.drawStatus(detail, statusOf(e));
+    if (FINISHED.has(e.state)) {
+      void this.showResult(detail, e);
+    } else {
+      this.pollStatus();
+    }
+  }
+
+  /** Poll the light status route while the shown evaluation runs and the tab is visible. */
+  private pollStatus(delay = 1000): void {
+    if (this.statusTimer !== null) {
+      window.clearTimeout(this.statusTimer);
+    }
+    const id = this.selectedId;
+    if (!id || !this.isVisible) {
+      this.statusTimer = null;
+      return;
+    }
+    this.statusTimer = window.setTimeout(async () => {
+      this.statusTimer = null;
+      const detail = this.main.querySelector<HTMLElement>(`.aqua-eval-detail[data-id="${CSS.escape(id)}"]`);
+      if (!detail || this.selectedId !== id) {
+        return;
+      }
+      let status: EvaluationStatus;
+      try {
+        status = await requestAPI<EvaluationStatus>(`evaluations/${encodeURIComponent(id)}/status`, {}, this.query());
+      } catch (error) {
+        const note = detail.querySelector('[data-role="details"]')!;
+        clear(note, errorBox(`${describe(error)} — retrying`));
+        this.pollStatus(5000);
+        return;
+      }
+      if (this.selectedId !== id) {
+        return;
+      }
+      this.drawStatus(detail, status);
+      if (status.finished) {
+        void this.loadList();
+        void this.showEvaluation(id); // the whole evaluation again: its report paths, then the result
+      } else {
+        this.pollStatus();
+      }
+    }, delay);
+  }
+
+  private drawStatus(detail: HTMLElement, s: EvaluationStatus): void {
+    detail.dataset.state = s.state;
+    const badge = detail.querySelector<HTMLElement>('[data-role="state"]')!;
+    badge.className = `aqua-badge aqua-state-${s.state}`;
+    badge.textContent = s.state;
+    const cancel = detail.querySelector<HTMLButtonElement>('button[aria-label^="Cancel "]');
+    if (cancel) {
+      cancel.disabled = s.finished;
+    }
+    const progress = detail.querySelector('.aqua-eval-progress')!;
+    if (this.config?.progress === 'state') {
+      clear(progress, (s.models ?? []).map(m => stateRow(m)));
+      // each row says its job run's details; the joined line would only repeat them
+      const details = detail.querySelector('[data-role="details"]')!;
+      clear(details, (s.models ?? []).some(m => m.details) ? '' : (s.lifecycle_details ?? ''));
+      return;
+    }
+    clear(
+      progress,
+      (s.models ?? []).map((m, i) => {
+        const total = m.rows_total ?? 0;
+        const done = m.rows_done ?? 0;
+        const pct = total ? Math.round((done / total) * 100) : 0;
+        const failed = m.rows_failed ? ` · ${m.rows_failed} failed` : '';
+        const eta = m.state === 'IN_PROGRESS' ? etaText(m.eta_s) : '';
+        return h(
+          'div',
+          { className: 'aqua-eval-progress-row', 'data-model': m.model, 'data-state': m.state, 'data-done': done, 'data-total': total },
+          h('span', { className: 'aqua-model-name' }, m.model),
+          h(
+            'div',
+            {
+              className: 'aqua-bar-track',
+              role: 'progressbar',
+              'aria-label': `${m.model} progress`,
+              'aria-valuemin': 0,
+              'aria-valuemax': total,
+              'aria-valuenow': done
+            },
+            h('div', { className: 'aqua-bar-fill', style: `width:${pct}%;background:${COLOURS[i % COLOURS.length]}` })
+          ),
+          h(
+            'span',
+            { className: 'aqua-eval-progress-text' },
+            `${done} / ${total}${failed}`,
+            eta ? ` · ${eta}` : '',
+            ' ',
+            h('span', { className: `aqua-badge aqua-state-${m.state}` }, m.state)
+          )
+        );
+      })
+    );
+    const details = detail.querySelector('[data-role="details"]')!;
+    clear(details, s.lifecycle_details ?? '');
+  }
+
+  private async showResult(detail: HTMLElement, e: Evaluation): Promise<void> {
+    const area = detail.querySelector('.aqua-eval-result')!;
+    if (e.state !== 'SUCCEEDED') {
+      clear(area, e.state === 'FAILED' ? errorBox(`Failed: ${e.details ?? 'no reason given'}`) : h('p', { className: 'aqua-empty' }, `${e.state}: no report.`));
+      return;
+    }
+    clear(area, h('p', { className: 'aqua-empty' }, 'Loading the scores…'));
+    let metrics: EvaluationMetrics;
+    try {
+      metrics = await requestAPI<EvaluationMetrics>(`evaluations/${encodeURIComponent(e.id)}/metrics`, {}, this.query());
+    } catch (error) {
+      clear(area, errorBox(describe(error)));
+      return;
+    }
+    const table = comparison(metrics);
+    const colourOf = new Map(table.rows.map((r, i) => [r.model, COLOURS[i % COLOURS.length]]));
+    const reports = h(
+      'div',
+      { className: 'aqua-eval-reports' },
+      h('span', { className: 'aqua-form-label' }, 'Reports'),
+      this.reportLinks(e, null, table.rows.length > 1 ? 'Comparison report' : 'Report'),
+      table.rows.length > 1 ? table.rows.map(r => this.reportLinks(e, r.model, `${r.model} report`)) : null
+    );
+    clear(
+      area,
+      h('h3', {}, 'Comparison (median per row)'),
+      h(
+        'div',
+        { className: 'aqua-table-scroll' },
+        h(
+          'table',
+          { className: 'aqua-eval-table' },
+          h('thead', {}, h('tr', {}, h('th', {}, 'model'), table.columns.map(c => h('th', { title: `${c.metric}${c.higherIsBetter ? '' : ' (lower is better)'}` }, c.label)))),
+          h(
+            'tbody',
+            {},
+            table.rows.map(r =>
+              h(
+                'tr',
+                { 'data-model': r.model },
+                h('th', {}, h('span', { className: 'aqua-swatch', style: `background:${colourOf.get(r.model)}` }), ' ', r.model),
+                table.columns.map(c =>
+                  h(
+                    'td',
+                    { 'data-key': c.key, className: table.best[c.key]?.includes(r.model) ? 'aqua-best' : '' },
+                    formatScore(r.values[c.key])
+                  )
+                )
+              )
+            )
+          )
+        )
+      ),
+      h(
+        'div',
+        { className: 'aqua-eval-charts' },
+        table.columns.map(c => {
+          const values = table.rows.map(r => r.values[c.key] ?? null);
+          const widths = barPercents(values, c.top);
+          return h(
+            'figure',
+            { className: 'aqua-eval-chart', 'data-key': c.key },
+            h('figcaption', {}, c.label, c.higherIsBetter ? '' : ' (lower is better)'),
+            table.rows.map((r, i) =>
+              h(
+                'div',
+                { className: 'aqua-chart-row', title: `${r.model}: ${formatScore(values[i])}` },
+                h('span', { className: 'aqua-chart-label' }, r.model),
+                h('div', { className: 'aqua-bar-track' }, h('div', { className: 'aqua-bar-fill', style: `width:${widths[i]}%;background:${colourOf.get(r.model)}` })),
+                h('span', { className: 'aqua-chart-value' }, formatScore(values[i]))
+              )
+            )
+          );
+        })
+      ),
+      reports
+    );
+  }
+
+  /** Open a report in a JupyterLab tab (sandboxed, no script runs) or in a new browser tab. */
+  private reportLinks(e: Evaluation, model: string | null, label: string): HTMLElement {
+    const query = this.query({ format: 'html', model: model ?? undefined });
+    const endpoint = `evaluations/${encodeURIComponent(e.id)}/report`;
+    const note = h('span', { className: 'aqua-field-error' });
+    const open = h('button', { className: 'jp-mod-styled aqua-small', 'aria-label': `Open ${label}` }, label);
+    open.addEventListener('click', async () => {
+      clear(note);
+      try {
+        this.openReport(`${e.name}: ${model ?? 'comparison'}`, await requestText(endpoint, query));
+      } catch (error) {
+        clear(note, describe(error));
+      }
+    });
+    return h(
+      'span',
+      { className: 'aqua-report-link' },
+      open,
+      h('a', { href: apiUrl(endpoint, query), target: '_blank', rel: 'noopener noreferrer', title: 'in a new browser tab', 'aria-label': `${label} in a new browser tab` }, '↗'),
+      note
+    );
+  }
+
+  private async confirmDelete(e: Evaluation, message: HTMLElement): Promise<void> {
+    const answer = await showDialog({
+      title: 'Delete evaluation',
+      body: `Delete “${e.name}”? A running evaluation stops; its report files in ${e.report_path} stay.`,
+      buttons: [Dialog.cancelButton(), Dialog.warnButton({ label: 'Delete' })]
+    });
+    if (!answer.button.accept) {
+      return;
+    }
+    clear(message, 'Deleting…');
+    try {
+      await requestAPI(`evaluations/${encodeURIComponent(e.id)}`, { method: 'DELETE' }, this.query());
+    } catch (error) {
+      clear(message, errorBox(describe(error)));
+      return;
+    }
+    await this.loadList();
+    void this.showForm();
+  }
+}
+
+/** A Widget showing a report page in a sandboxed frame: its HTML cannot run scripts or reach the lab. */
+export class ReportView extends Widget {
+  constructor(title: string, html: string) {
+    super();
+    this.addClass('aqua-report-view');
+    this.title.label = title;
+    this.title.closable = true;
+    const frame = h('iframe', { sandbox: '', title, className: 'aqua-report-frame' });
+    frame.srcdoc = html;
+    this.node.append(frame);
+  }
+}
+
+function servedNames(d: Deployment): string[] {
+  const names: string[] = [];
+  for (const m of d.models) {
+    names.push(m.model_name || m.model_id);
+    for (const w of m.fine_tune_weights ?? []) {
+      names.push(w.model_name || w.model_id);
+    }
+  }
+  return names;
+}
+
+/** A model whose platform counts no rows (OCI: the job run's state only): its state, and while it
+ * runs an indeterminate bar, never a percentage the platform did not report. */
+function stateRow(m: ModelProgress): HTMLElement {
+  const running = !FINISHED.has(m.state);
+  return h(
+    'div',
+    { className: 'aqua-eval-progress-row', 'data-model': m.model, 'data-state': m.state },
+    h('span', { className: 'aqua-model-name', title: m.evaluation_id ?? '' }, m.model),
+    running
+      ? h('div', { className: 'aqua-bar-track aqua-indeterminate', role: 'progressbar', 'aria-label': `${m.model}: ${m.state}` }, h('div', { className: 'aqua-bar-fill' }))
+      : h('div', {}),
+    h(
+      'span',
+      { className: 'aqua-eval-progress-text' },
+      h('span', { className: `aqua-badge aqua-state-${m.state}` }, m.state),
+      m.details ? h('span', { className: 'aqua-muted' }, ` ${m.details}`) : ''
+    )
+  );
+}
+
+/** OCI: the experiment, the job run and its logs in the console (absent on the local platform). */
+function platformLinks(e: Evaluation): HTMLElement | null {
+  const link = (label: string, url: string | undefined) =>
+    url ? h('a', { href: url, target: '_blank', rel: 'noopener noreferrer', className: 'aqua-eval-link' }, `${label} ↗`) : null;
+  const parts = [
+    e.experiment?.name ? `experiment ${e.experiment.name}` : null,
+    e.shape_info?.instance_shape ? `job shape ${e.shape_info.instance_shape}` : null,
+    link('job run', e.job?.url),
+    link('logs', e.log?.url || e.log_group?.url)
+  ].filter(Boolean) as Array<string | HTMLElement>;
+  if (!parts.length) {
+    return null;
+  }
+  return h('div', { className: 'aqua-card-meta', 'data-role': 'oci' }, ...parts.flatMap((p, i) => (i ? [' · ', p] : [p])));
+}
+
+function statusOf(e: Evaluation): EvaluationStatus {
+  const models = e.models ?? [];
+  return {
+    id: e.id,
+    name: e.name,
+    state: e.state,
+    lifecycle_state: e.state,
+    lifecycle_details: e.details,
+    finished: FINISHED.has(e.state),
+    rows_done: models.reduce((n, m) => n + (m.rows_done ?? 0), 0),
+    rows_total: models.reduce((n, m) => n + (m.rows_total ?? 0), 0),
+    models
+  };
+}
+
+/** The form field a server problem belongs to: `dataset_path line 3: prompt` → dataset_path. */
+function fieldOf(field: string): string {
+  if (field === 'model_parameters.model') {
+    return 'models'; // the served name the checkboxes chose
+  }
+  return FIELDS.find(f => field === f || field.startsWith(f + ' ') || field.startsWith(f + '.') || field.startsWith(f + '[')) ?? '';
+}
+
+function problemText(where: string, p: { message: string; fix?: string | null }): string {
+  return `${where}: ${p.message}${p.fix ? ` — ${p.fix}` : ''}`;
+}
+
+function numberOr(value: string): number | string {
+  const n = Number(value);
+  return value.trim() !== '' && Number.isFinite(n) ? n : value; // the server names what is wrong
+}
+
+function clock(): string {
+  const d = new Date();
+  return `${String(d.getHours()).padStart(2, '0')}:${String(d.getMinutes()).padStart(2, '0')}`;
+}
+
+function when(created: string | null | undefined): string {
+  if (!created) {
+    return '';
+  }
+  const t = new Date(created);
+  return Number.isNaN(t.getTime()) ? created : t.toLocaleString();
+}
