@@ -298,8 +298,7 @@ class OciEvaluations:
     def _upload_dataset(self, spec: EvaluationSpec) -> EvaluationSpec:
         """ADS's rule for a dataset on this machine: checked here (every bad row named at once, before
         anything is submitted), then uploaded as ``<report_path>/<file name>``; an object already
-        there is refused unless ``force_overwrite`` — or unless it holds these very bytes (the same
-        command run twice, e.g. with ``sample``: nothing would be overwritten)."""
+        there is refused unless ``force_overwrite``."""
         from ...evaluation.datasets import SAMPLE, load_dataset, sample_path
 
         load_dataset(spec.dataset_path)  # every bad row refused here, before anything is made
@@ -311,16 +310,14 @@ class OciEvaluations:
         data = file.read_bytes()
         if not spec.force_overwrite:
             try:
-                there = self._call("get object", self.os.get_object, namespace, bucket, key).data.content
+                self._call("get object", self.os.head_object, namespace, bucket, key)
             except NotFound:
                 pass
             else:
-                if there == data:
-                    return spec.model_copy(update={"dataset_path": uri})
                 raise InvalidInput(
                     Problem(
                         "dataset_path",
-                        f"another {file_name} already exists in {spec.report_path}",
+                        f"{file_name} already exists in {spec.report_path}",
                         "use a new dataset file name or report path, or set force_overwrite (--force_overwrite True)",
                     )
                 )
