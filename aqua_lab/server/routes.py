@@ -332,7 +332,7 @@ ROUTES = [
         "GET",
         "evaluations",
         Evaluations,
-        "evaluations (platforms that run them: local; 409 elsewhere)",
+        "evaluations (local and oci, ADS-made ones included; 409 on bundled)",
         response=DataList[Evaluation],
         query=PLATFORM_QUERY,
     ),
@@ -340,8 +340,8 @@ ROUTES = [
         "POST",
         "evaluations",
         Evaluations,
-        "evaluate a deployment's models on a dataset (local: every model, or model_parameters.model, as one "
-        "comparison, returns at once, ACCEPTED; oci: one job for model_parameters.model)",
+        "evaluate a deployment's models on a dataset: every model as one comparison, or model_parameters.model; "
+        "returns at once, ACCEPTED (oci: an evaluation model + job + job run per model, as ADS stores them)",
         request=EvaluationSpec,
         response=Evaluation,
         status=201,
