@@ -84,7 +84,13 @@ async def test_rest_create_watch_report_and_delete(jp_fetch, fake, tmp_path):
     html = await call(jp_fetch, "evaluations", evaluation["id"], "report", params={"format": "html"}, raw=True)
     assert html.headers["Content-Type"].startswith("text/html") and b"<svg" in html.body
     metrics = await call(jp_fetch, "evaluations", "metrics")
-    assert {m["name"] for m in metrics["data"]} == {"bertscore", "rouge", "bleu", "perplexity_score"}
+    assert {m["name"] for m in metrics["data"]} == {
+        "bertscore",
+        "rouge",
+        "bleu",
+        "perplexity_score",
+        "text_readability",
+    }
     gone = await call(jp_fetch, "evaluations", evaluation["id"], method="DELETE")
     assert gone["state"] == "DELETED"
     missing = await call(jp_fetch, "evaluations", evaluation["id"], expect=404)
@@ -146,7 +152,8 @@ def test_cli_create_get_report_on_the_local_platform(fake, tmp_path):
     assert json.loads(report.stdout)["metric_summary_result"][0]["score"] == "Median rougeL: 1.000 (SD: 0.000)"
     assert (tmp_path / "cli" / "perfect" / "report.html").exists() and (tmp_path / "cli" / "comparison.html").exists()
     metrics = run_cli("evaluation", "metrics", env=env)
-    assert [m["name"] for m in json.loads(metrics.stdout)] == ["bertscore", "rouge", "bleu", "perplexity_score"]
+    names = [m["name"] for m in json.loads(metrics.stdout)]
+    assert names == ["bertscore", "rouge", "bleu", "perplexity_score", "text_readability"]
     listed = run_cli("evaluation", "list", "--array", env=env)
     assert [e["id"] for e in json.loads(listed.stdout)] == [evaluation["id"]]
     bad = run_cli("evaluation", "get", "--evaluation_id", "nope", env=env)

