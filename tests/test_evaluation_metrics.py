@@ -157,3 +157,15 @@ print(round(r.rows[0]["flesch_reading_ease"], 2))
 
     readability.serve_cmudict()
     assert out.stdout.strip() == f"{round(textstat.flesch_reading_ease('The cat sat on the mat.'), 2)}"
+
+
+def test_bertscore_on_two_threads_and_remembered_references_scores_the_same():
+    enc = default_encoder()
+    preds = ["A man is playing a guitar.", "The sun is hot.", "Dogs bark at night.", "Tea is served cold."] * 20
+    refs = ["A person plays the guitar.", "Sunlight is warm.", "A dog barked loudly.", "Iced tea, please."] * 20
+    refs = [f"{r} ({i})" for i, r in enumerate(refs)]  # 80 different texts: several batches to share out
+    one = metrics.bertscore(preds, refs, enc)
+    two = metrics.bertscore(preds, refs, enc, threads=2)  # the references come from the memo now
+    assert [r["bertscore_f1"] for r in two] == pytest.approx([r["bertscore_f1"] for r in one], abs=1e-6)
+    first, again = enc.encode_many(refs[:1], remember=True)[0], enc.encode_many(refs[:1])[0]
+    assert again is first  # a remembered reference is not encoded again

@@ -155,15 +155,20 @@ def bleu(predictions: Sequence[str], references: Sequence[str], tokenize="13a", 
     return rows, corpus
 
 
-def bertscore(predictions: Sequence[str], references: Sequence[str], encoder) -> list[dict[str, float]]:
+def bertscore(
+    predictions: Sequence[str], references: Sequence[str], encoder, threads: int = 1
+) -> list[dict[str, float]]:
     """BERTScore as ``bert_score`` computes it without idf: cosine of every candidate token with every
-    reference token (last layer, [CLS]/[SEP] inside the matrix but weighted 0), greedy max per token."""
+    reference token (last layer, [CLS]/[SEP] inside the matrix but weighted 0), greedy max per token.
+    The references' encodings are remembered by the encoder: every model of an evaluation is scored
+    against the same references, which are encoded once.  ``threads``: encoder threads (idle cores)."""
     import numpy as np
 
     rows = []
     scored = [i for i, (p, r) in enumerate(zip(predictions, references, strict=True)) if p.strip() and r.strip()]
-    encoded = encoder.encode_many([predictions[i] for i in scored] + [references[i] for i in scored])
-    pairs = dict(zip(scored, zip(encoded[: len(scored)], encoded[len(scored) :], strict=True), strict=True))
+    candidates = encoder.encode_many([predictions[i] for i in scored], threads=threads)
+    targets = encoder.encode_many([references[i] for i in scored], threads=threads, remember=True)
+    pairs = dict(zip(scored, zip(candidates, targets, strict=True), strict=True))
     for i in range(len(predictions)):
         if i not in pairs:  # an empty answer matches nothing
             rows.append({"bertscore_precision": 0.0, "bertscore_recall": 0.0, "bertscore_f1": 0.0})
@@ -187,6 +192,23 @@ def perplexity(logprobs: Sequence[float] | None) -> float | None:
     if not logprobs:
         return None
     return math.exp(-sum(logprobs) / len(logprobs))
+
+
+def prepare(names: Sequence[str]) -> None:
+    """Load what scoring the named metrics needs (their libraries, the MiniLM weights, the CMU
+    dictionary) ahead of the first score, e.g. while the models still generate."""
+    if "rouge" in names:
+        import rouge_score.rouge_scorer  # noqa: F401 — imports nltk: a third of a second
+    if "bleu" in names:
+        import sacrebleu.metrics  # noqa: F401
+    if "bertscore" in names:
+        from .minilm import default_encoder
+
+        default_encoder().encode_many(["warm"])
+    if "text_readability" in names:
+        from .readability import readability
+
+        readability(["Warm."])
 
 
 # results ------------------------------------------------------------------------------------------
@@ -237,9 +259,11 @@ def score(
     logprobs: Sequence[Sequence[float] | None] = (),
     reference_logprobs: Sequence[Sequence[float] | None] = (),
     encoder_factory: Callable[[], Any] | None = None,
+    threads: int = 1,
 ) -> MetricResult:
     """One metric over aligned rows.  ``reference_logprobs`` (the reference completion's tokens under
-    the model) is used for perplexity where the platform gave it; otherwise the answer's own."""
+    the model) is used for perplexity where the platform gave it; otherwise the answer's own.
+    ``threads``: cores BERTScore's encoder may use."""
     info = METRICS[name]
     corpus: dict[str, float] = {}
     note = None
@@ -252,7 +276,7 @@ def score(
     elif name == "bertscore":
         from .minilm import default_encoder
 
-        rows = bertscore(predictions, references, (encoder_factory or default_encoder)())
+        rows = bertscore(predictions, references, (encoder_factory or default_encoder)(), threads)
     elif name == "perplexity_score":
         use_reference = bool(reference_logprobs) and any(reference_logprobs)
         source = reference_logprobs if use_reference else logprobs

