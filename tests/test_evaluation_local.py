@@ -193,6 +193,66 @@ def test_each_model_is_asked_at_its_servers_concurrency_times_its_replicas():
     assert model_concurrency(two, ["a", "b"], LLAMA_CPP) == {"a": 6, "b": 2}
 
 
+def test_each_model_is_placed_on_the_cores_its_servers_are_pinned_to():
+    from aqua_lab.platforms.local.engines import LLAMA_CPP, VLLM
+    from aqua_lab.platforms.local.evaluation_job import model_cores
+
+    config = {
+        "models": [
+            {"params": "--served-model-name a", "model_path": "/a.gguf", "model_id": "a", "gpu_count": 1},
+            {"params": "--served-model-name b", "model_path": "/b.gguf", "model_id": "b", "gpu_count": 1},
+        ]
+    }
+    row = {"record": {"multi_model_config": config, "slots": [2, 3]}}
+    platform = LocalPlatform.__new__(LocalPlatform)
+    platform.engine, platform.shape = LLAMA_CPP, None
+    platform._machine_slots = lambda: [0, 1, 2, 3]
+    assert model_cores(platform, row, ["a", "b"]) == {"a": {2}, "b": {3}}
+    platform.engine = VLLM  # GPUs, not cores: every core is spare
+    assert model_cores(platform, row, ["a", "b"]) is None
+
+
+def test_a_finished_model_is_scored_on_spare_cores_while_the_other_generates():
+    import threading
+
+    from aqua_lab.evaluation.datasets import Row
+    from aqua_lab.evaluation.metrics import check_metrics
+    from aqua_lab.evaluation.runner import Prediction, score_model
+    from aqua_lab.platforms.local.evaluation_scorer import SpareCoreScorer
+
+    rows = [Row(i, f"question {i}?", f"answer {i}") for i in range(6)]
+    done = {m: {r.index: Prediction(r.index, m, f"answer {r.index} from {m}") for r in rows} for m in ("a", "b")}
+    chosen = check_metrics([{"name": "rouge"}, {"name": "bleu"}])
+    cores = {0, 1}
+    scorer = SpareCoreScorer(rows, ["a", "b"], chosen, {"a": {0}, "b": {1}}, cores=cores)
+    time.sleep(0.3)
+    assert scorer.overlapped == []  # both servers busy: no spare core, nothing scored
+    seen_cores = []
+    original = score_model
+
+    def spy(*args, **kwargs):
+        seen_cores.append((threading.current_thread().name, kwargs.get("threads")))
+        return original(*args, **kwargs)
+
+    import aqua_lab.platforms.local.evaluation_scorer as module
+
+    module.score_model = spy
+    try:
+        scorer.finished("a", done["a"])
+        deadline = time.monotonic() + 20
+        while scorer.overlapped != ["a"] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert scorer.overlapped == ["a"]  # on core 0, which a's server left, while b generates
+        scores = scorer.scores(done)
+    finally:
+        module.score_model = original
+    assert [s.model for s in scores] == ["a", "b"]
+    assert seen_cores == [("evaluation-scoring", 1), ("MainThread", 2)]  # b on every core once all are spare
+    for s in scores:
+        expected = score_model(rows, s.model, done[s.model], chosen)
+        assert [m.rows for m in s.metrics] == [m.rows for m in expected.metrics]
+
+
 # --------------------------------------------------------------------------------------------------
 # real model servers
 

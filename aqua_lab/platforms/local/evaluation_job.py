@@ -3,7 +3,9 @@
 
 Every model of the evaluation answers the dataset through the deployment's router (models in
 parallel), each answer appended to ``predictions.jsonl`` as it comes, so a killed job resumes where
-it stopped; then everything is scored and the reports written.  SIGTERM (cancel) stops new requests.
+it stopped.  A model that has finished is scored on the cores its servers left free while the others
+still generate (:mod:`.evaluation_scorer`); the rest are scored on every core at the end, and the
+reports written.  SIGTERM (cancel) stops new requests.
 """
 
 from __future__ import annotations
@@ -43,6 +45,30 @@ def model_concurrency(deployment_row: dict | None, models: list[str], engine: st
     return {m: max(1, found.get(m, CONCURRENCY)) for m in models}
 
 
+def model_cores(platform, deployment_row: dict | None, models: list[str]) -> dict[str, set[int]] | None:
+    """The CPU cores each model's llama.cpp servers are pinned to (every replica's), as the
+    deployment's runtime pins them; None for vLLM (its slots are GPUs) or an unusual record."""
+    from .capacity import slots_of
+    from .engines import server_specs
+
+    if platform.engine != LLAMA_CPP or not deployment_row:
+        return None
+    try:
+        record = deployment_row["record"]
+        slots = slots_of(deployment_row, platform._machine_slots())
+        specs = server_specs(
+            record["multi_model_config"], platform.engine, slots, int(record.get("instance_count") or 1)
+        )
+    except (KeyError, TypeError, ValueError):
+        return None
+    found: dict[str, set[int]] = {m: set() for m in models}
+    for spec in specs:
+        for name in spec.names:
+            if name in found:
+                found[name] |= set(spec.slots)
+    return found
+
+
 def read_predictions(path: Path) -> dict[str, dict[int, object]]:
     from ...evaluation.runner import Prediction
 
@@ -61,7 +87,8 @@ def read_predictions(path: Path) -> dict[str, dict[int, object]]:
 async def run(data_dir: Path, evaluation_id: str) -> int:
     from ...evaluation.datasets import parse_dataset
     from ...evaluation.report import model_report, write_reports
-    from ...evaluation.runner import generate, score_model
+    from ...evaluation.runner import generate
+    from .evaluation_scorer import SpareCoreScorer
     from .platform import LocalPlatform
 
     platform = LocalPlatform(data_dir=data_dir)
@@ -107,14 +134,22 @@ async def run(data_dir: Path, evaluation_id: str) -> int:
             last[model] = time.monotonic()
             store.update_model(evaluation_id, model, rows_done=done, rows_failed=failed)
 
+    deployment_row = platform.store.deployment(row["deployment_id"])
+    scorer = SpareCoreScorer(rows, models, metrics, model_cores(platform, deployment_row, models))
     generation_started = time.perf_counter()
+    finished_s: dict[str, float] = {}
+
+    def model_done(model: str, predictions: dict) -> None:
+        finished_s[model] = round(time.perf_counter() - generation_started, 2)
+        scorer.finished(model, predictions)
+
     try:
         done = await generate(
             rows,
             models,
             chat,
             params,
-            concurrency=model_concurrency(platform.store.deployment(row["deployment_id"]), models, platform.engine),
+            concurrency=model_concurrency(deployment_row, models, platform.engine),
             want_logprobs=wants_perplexity,
             # llama-server can be made to generate the reference (a grammar) and report its logprobs
             score_reference=wants_perplexity and platform.engine == LLAMA_CPP,
@@ -122,10 +157,12 @@ async def run(data_dir: Path, evaluation_id: str) -> int:
             on_prediction=on_prediction,
             progress=progress,
             cancel=cancel,
+            on_model_done=model_done,
         )
     finally:
         out.close()
     if cancel.is_set() or (store.get(evaluation_id) or {}).get("state") == "CANCELED":
+        scorer.close()
         store.set_state_unless(evaluation_id, "CANCELED", "canceled by the user", ("SUCCEEDED", "FAILED"))
         for m in models:
             store.update_model(evaluation_id, m, state="CANCELED")
@@ -133,8 +170,7 @@ async def run(data_dir: Path, evaluation_id: str) -> int:
 
     scoring_started = time.perf_counter()
     reports = []
-    for m in models:
-        scores = score_model(rows, m, done[m], metrics)
+    for scores in scorer.scores(done):
         meta = {
             "evaluation_id": evaluation_id,
             "evaluation_name": row["name"],
@@ -143,7 +179,13 @@ async def run(data_dir: Path, evaluation_id: str) -> int:
         }
         reports.append(model_report(rows, scores, meta))
     written = write_reports(Path(record["report_path"]), reports)
-    _write_stats(directory, scoring_started - generation_started, time.perf_counter() - scoring_started)
+    _write_stats(
+        directory,
+        scoring_started - generation_started,
+        time.perf_counter() - scoring_started,
+        overlapped=scorer.overlapped,
+        finished_s=finished_s,
+    )
     answered = {r["model"]: r["generation"]["answered"] for r in reports}
     for r in reports:
         m, failed = r["model"], r["generation"]["failed"]
@@ -164,12 +206,20 @@ async def run(data_dir: Path, evaluation_id: str) -> int:
     return 0
 
 
-def _write_stats(directory: Path, generation_s: float, scoring_s: float) -> None:
-    """Where this run's time and memory went (read by bench/evaluation_bench.py)."""
+def _write_stats(directory: Path, generation_s: float, scoring_s: float, **extra) -> None:
+    """Where this run's time and memory went (read by bench/evaluation_bench.py): ``scoring_s`` is
+    the time after generation; ``overlapped``, the models scored while others still generated;
+    ``finished_s``, when each model had every row."""
     import resource
 
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
-    stats = {"generation_s": round(generation_s, 3), "scoring_s": round(scoring_s, 3), "peak_rss_mb": round(peak_mb)}
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    stats = {
+        "generation_s": round(generation_s, 3),
+        "scoring_s": round(scoring_s, 3),
+        "peak_rss_mb": round(usage.ru_maxrss / 1024),  # Linux: KiB
+        "job_cpu_s": round(usage.ru_utime + usage.ru_stime, 3),
+        **extra,
+    }
     (directory / "stats.json").write_text(json.dumps(stats))
 
 
