@@ -72,8 +72,11 @@ def test_multimodel_oci_runs_top_to_bottom_against_the_emulator(tmp_path, monkey
     assert "api_key in us-ashburn-1" in text
     assert "microsoft/phi-2: microsoft/phi-2 answers: Who wrote the book Harry Potter?" in text
     assert "google/gemma-2b answers: what are activation functions?" in text
-    assert "phi-2 on my dataset" in text and "'DELETING'" in text
-    assert len(emulator.state.jobs) == 1
+    # one evaluation per model, run by the emulator's job runs, compared side by side, then deleted
+    assert "SUCCEEDED [('google/gemma-2b', 'SUCCEEDED'), ('microsoft/phi-2', 'SUCCEEDED')]" in text
+    assert "rougeL google/gemma-2b: " in text.replace("    ", " ") and "microsoft/phi-2: " in text
+    assert "('DELETED', 'DELETING')" in text
+    assert len(emulator.state.jobs) == 2
 
 
 @pytest.mark.widgets
