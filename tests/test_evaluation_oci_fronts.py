@@ -95,7 +95,9 @@ def test_the_panel_on_oci_asks_for_a_bucket_then_shows_each_models_state_and_the
         panel.report_path.value = f"oci://{BUCKET}@{NS}/widget/"
         panel.experiment.value = "widget experiments"
         panel.block_storage.value = 60
-        emulator.job_start_delay_s, emulator.job_row_delay_s = 0.2, 0.3  # long enough to see it run
+        # rows slow until the panel has shown each model running, then at full speed (a loaded machine
+        # polls late: a fixed short delay raced the poll)
+        emulator.job_start_delay_s, emulator.job_row_delay_s = 0.2, 1.0
         try:
             panel.evaluate()
             assert panel.evaluation is not None, panel.status.value
@@ -109,6 +111,8 @@ def test_the_panel_on_oci_asks_for_a_bucket_then_shows_each_models_state_and_the
                     seen[model].add(state)
                     if state == "IN_PROGRESS":
                         running_chip = chip.value
+                if all("IN_PROGRESS" in states for states in seen.values()):
+                    emulator.job_row_delay_s = 0.0
                 time.sleep(0.02)
             panel.worker.join(120)
         finally:
