@@ -6,51 +6,16 @@
 // Screenshots in light and dark.
 //   node evaluations-oci.mjs <lab url with token> <output dir> <report path> <dataset path>
 // Prints one JSON line: what was found on the page.
-import { chromium } from "playwright-core";
-import { mkdtempSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { launch, openSidebar } from "./lab-page.mjs";
 
 const [url, out, reportPath, datasetPath] = process.argv.slice(2);
-const FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-  "--disable-background-networking", "--disable-component-update", "--disable-sync"];
-const found = { consoleErrors: [] };
-
-const context = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), "aqua-ui-")), {
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  headless: true,
-  args: FLAGS,
-  viewport: { width: 1400, height: 950 },
-});
-const page = context.pages()[0] ?? (await context.newPage());
-page.on("console", (m) => {
-  if (m.type() === "error" && /aqua/i.test(m.text()) && !/status of 4\d\d/.test(m.text())) found.consoleErrors.push(m.text());
-});
-page.on("pageerror", (e) => found.consoleErrors.push(String(e)));
-const shot = async (name, locator = null) => {
-  await page.waitForTimeout(300);
-  await (locator ?? page).screenshot({ path: join(out, name) });
-};
-const setTheme = async (name) => {
-  await page.click("text=Settings");
-  await page.hover("text=Theme");
-  await page.click(`text=${name}`);
-  await page.waitForTimeout(1500);
-};
-await page.addLocatorHandler(page.getByText(/get notified about official Jupyter news/), async () => {
-  await page.getByRole("button", { name: "No", exact: true }).last().click();
-});
+const { context, page, found, shot, setTheme } = await launch(out);
 const sidebar = page.locator("#aqua-lab-sidebar");
 const view = page.locator(".aqua-eval-view").first();
 const fieldError = (field) => view.locator(`.aqua-field-error[data-field="${field}"]`);
 
 try {
-  const base = new URL(url);
-  const token = base.searchParams.get("token");
-  const lab = `${base.origin}${base.pathname.replace(/\/?$/, "/")}lab`;
-  await page.goto(`${lab}?token=${token}`);
-  await page.waitForSelector('li[data-id="aqua-lab-sidebar"]', { timeout: 90000 });
-  await page.click('li[data-id="aqua-lab-sidebar"]');
+  await openSidebar(page, url);
   const card = sidebar.locator('.aqua-card[data-state="ACTIVE"]');
   await card.waitFor({ timeout: 60000 });
 
