@@ -8,7 +8,7 @@ otherwise (model ids contain slashes).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from jupyter_server.auth.decorator import authorized
@@ -423,73 +423,7 @@ ROUTES = [
         response=dict,
         query={**PLATFORM_QUERY, "model": "a served name", "format": "json (default) or html"},
     ),
-    # the paths of ADS's extension (ads/aqua/extension/evaluation_handler.py) on the same verbs --------
-    Route(
-        "GET",
-        "evaluation",
-        Evaluations,
-        "evaluations (ADS-compatible path)",
-        response=DataList[Evaluation],
-        query=PLATFORM_QUERY,
-    ),
-    Route(
-        "POST",
-        "evaluation",
-        Evaluations,
-        "create an evaluation (ADS-compatible path)",
-        request=EvaluationSpec,
-        response=Evaluation,
-        status=201,
-        query=PLATFORM_QUERY,
-    ),
-    Route(
-        "GET",
-        "evaluation/metrics",
-        SupportedMetrics,
-        "supported metrics (ADS-compatible path)",
-        response=DataList[MetricDescription],
-        query=PLATFORM_QUERY,
-    ),
-    Route(
-        "GET",
-        "evaluation/config",
-        EvaluationConfigHandler,
-        "evaluation defaults: model_params, shape, default (ADS-compatible path)",
-        response=EvaluationConfig,
-        query=PLATFORM_QUERY,
-    ),
-    Route(
-        "GET",
-        "evaluation/{evaluation_id}",
-        OneEvaluation,
-        "one evaluation (ADS-compatible path)",
-        response=Evaluation,
-        query=PLATFORM_QUERY,
-    ),
-    Route(
-        "DELETE",
-        "evaluation/{evaluation_id}",
-        OneEvaluation,
-        "delete an evaluation (ADS-compatible path)",
-        response=Evaluation,
-        query=PLATFORM_QUERY,
-    ),
-    Route(
-        "GET",
-        "evaluation/{evaluation_id}/status",
-        EvaluationStatusHandler,
-        "state and progress, with ADS's lifecycle_state and lifecycle_details (ADS-compatible path)",
-        response=EvaluationStatus,
-        query=PLATFORM_QUERY,
-    ),
-    Route(
-        "GET",
-        "evaluation/{evaluation_id}/metrics",
-        EvaluationMetricsHandler,
-        "per-model scores (ADS-compatible path)",
-        response=EvaluationMetrics,
-        query={**PLATFORM_QUERY, "model": "only this served name"},
-    ),
+    # ADS's extension (ads/aqua/extension/evaluation_handler.py): its own answer shapes and verbs
     Route(
         "GET",
         "evaluation/{evaluation_id}/report",
@@ -507,6 +441,27 @@ ROUTES = [
         query=PLATFORM_QUERY,
     ),
     Route("GET", "openapi.json", OpenApi, "this document", response=dict),
+]
+
+#: ADS's extension serves these verbs under ``evaluation/…``: the same handlers answer there
+ADS_EVALUATION_ALIASES = [
+    ("GET", "evaluations"),
+    ("POST", "evaluations"),
+    ("GET", "evaluations/metrics"),
+    ("GET", "evaluations/config"),
+    ("GET", "evaluations/{evaluation_id}"),
+    ("DELETE", "evaluations/{evaluation_id}"),
+    ("GET", "evaluations/{evaluation_id}/status"),
+    ("GET", "evaluations/{evaluation_id}/metrics"),
+]
+_OURS = {(r.method, r.path): r for r in ROUTES}
+ROUTES[-1:-1] = [  # before openapi.json, in our order: fixed paths ahead of {evaluation_id}
+    replace(
+        _OURS[key],
+        path="evaluation" + _OURS[key].path.removeprefix("evaluations"),
+        summary=f"{_OURS[key].summary} (ADS-compatible path)",
+    )
+    for key in ADS_EVALUATION_ALIASES
 ]
 
 
