@@ -45,8 +45,8 @@ def jp_server_config(fake):
 
 async def call(jp_fetch, *parts, method="GET", body=None, params=None, expect=200, raw=False):
     kwargs = {"method": method, "params": params or {}}
-    if body is not None or method == "POST":
-        kwargs["body"] = json.dumps(body or {})
+    if body is not None or method in ("POST", "PUT"):
+        kwargs["body"] = body if isinstance(body, bytes) else json.dumps(body or {})
     try:
         response = await jp_fetch("aqua", *parts, **kwargs)
     except HTTPClientError as exc:

@@ -9,56 +9,23 @@ import json
 import os
 
 import pytest
-from tornado.httpclient import HTTPClientError
 
 from aqua_lab.domain import EvaluationSpec
 from aqua_lab.platforms.local import LocalPlatform
 from aqua_lab.server.limits import MAX_UPLOAD_BYTES
 from aqua_lab.service import AquaLabService
+from tests import test_evaluation_fronts as fronts
 from tests.helpers.cli import run_cli
-from tests.helpers.fake_models import start_fake_deployment
 
 pytestmark = pytest.mark.evaluation
+
+# the stand-in deployment, its server config and the request helper: the front tests' own
+fake, jp_server_config, call = fronts.fake, fronts.jp_server_config, fronts.call
 
 pytest_plugins = ["pytest_jupyter.jupyter_server"]
 
 GOOD = '{"prompt": "a", "completion": "b"}\n'
 ROWS = '{"prompt": "2+2?", "completion": "4", "category": "math"}\n{"prompt": "Sky?", "completion": "blue"}\n'
-
-
-@pytest.fixture
-def fake(tmp_path):
-    data_dir = tmp_path / "data"
-    deployment_id, proc = start_fake_deployment(data_dir, tmp_path / "router")
-    try:
-        yield data_dir, deployment_id
-    finally:
-        platform = LocalPlatform(data_dir=data_dir)
-        for e in platform.list_evaluations():
-            platform.delete_evaluation(e.id)
-        proc.kill()
-        proc.wait()
-
-
-@pytest.fixture
-def jp_server_config(fake):
-    return {
-        "ServerApp": {"jpserver_extensions": {"aqua_lab": True}},
-        "AquaLab": {"platform": "local", "data_dir": str(fake[0])},
-    }
-
-
-async def call(jp_fetch, *parts, method="GET", body=None, params=None, expect=200, raw=False):
-    kwargs = {"method": method, "params": params or {}}
-    if body is not None or method in ("POST", "PUT"):
-        kwargs["body"] = body if isinstance(body, bytes) else json.dumps(body or {})
-    try:
-        response = await jp_fetch("aqua", *parts, **kwargs)
-    except HTTPClientError as exc:
-        assert exc.code == expect, (exc.code, exc.response.body if exc.response else None)
-        return json.loads(exc.response.body)
-    assert response.code == expect, response.body
-    return response if raw else json.loads(response.body)
 
 
 def spec(deployment_id, tmp_path, **extra):
