@@ -23,13 +23,11 @@ from typing import Any
 from ...evaluation.datasets import Row
 from ...evaluation.metrics import prepare
 from ...evaluation.runner import ModelScores, Prediction, score_model
+from .hardware import core_ids
 
 
 def job_cores() -> set[int]:
-    try:
-        return set(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return set(range(os.cpu_count() or 1))
+    return set(core_ids())
 
 
 def _pin(cores: set[int]) -> None:

@@ -50,11 +50,16 @@ def parse_nvidia_smi(text: str) -> list[Gpu]:
     return gpus
 
 
-def usable_cores() -> int:
+def core_ids() -> list[int]:
+    """The CPU cores this process may run on (its affinity), in order."""
     try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
+        return sorted(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not Linux
+        return list(range(os.cpu_count() or 1))
+
+
+def usable_cores() -> int:
+    return len(core_ids())
 
 
 def memory_gb() -> float | None:

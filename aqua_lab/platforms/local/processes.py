@@ -7,6 +7,8 @@ import os
 import time
 from pathlib import Path
 
+from .hardware import core_ids
+
 
 def alive(pid: int | None, marker: str) -> bool:
     """Is ``pid`` running and still our runtime (not a recycled pid, not a zombie)?"""
@@ -32,11 +34,7 @@ def alive(pid: int | None, marker: str) -> bool:
 
 
 def cores(count: int) -> list[int]:
-    try:
-        usable = sorted(os.sched_getaffinity(0))
-    except AttributeError:
-        usable = list(range(os.cpu_count() or 1))
-    return usable[:count] or [0]
+    return core_ids()[:count] or [0]
 
 
 def signal_group(pid: int, sig: int) -> None:
