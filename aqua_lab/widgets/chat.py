@@ -11,7 +11,7 @@ import ipywidgets as w
 from ..domain import ChatRequest, CompareRequest, chunk_text
 from ..errors import AquaLabError
 from ..service import AquaLabService
-from .common import colour, esc, fits, in_background, message, run_async
+from .common import esc, fits, gone, in_background, message, palette, run_async
 
 
 class ChatPanel(w.VBox):
@@ -69,13 +69,7 @@ class ChatPanel(w.VBox):
 
     def gone(self) -> str | None:
         """Why this deployment can no longer answer (deleted, even from another cell), else None."""
-        try:
-            state = self.service.get_deployment(self.deployment_id).state
-        except AquaLabError:
-            return f"{self.deployment_id} is gone: pick another deployment in Deployments."
-        if state == "DELETED":
-            return f"{self.deployment_id} was deleted: pick another deployment in Deployments."
-        return None
+        return gone(self.service, self.deployment_id)
 
     def ask(self, text: str | None = None) -> None:
         text = (text if text is not None else self.prompt.value).strip()
@@ -167,7 +161,8 @@ class ChatPanel(w.VBox):
 
     def _render_columns(self) -> None:
         boxes = []
-        for i, name in enumerate(self.names):
+        tints = palette(self.names)
+        for name in self.names:
             s = self.stats.get(name, {})
             if s.get("type") == "error":
                 footer = message(s["message"], "error")
@@ -177,7 +172,7 @@ class ChatPanel(w.VBox):
                 footer = message("…")
             boxes.append(
                 w.HTML(
-                    f'<div class="aqua-column" data-model="{esc(name)}" style="border-top:3px solid {colour(i)};'
+                    f'<div class="aqua-column" data-model="{esc(name)}" style="border-top:3px solid {tints[name]};'
                     f'padding:4px;min-width:220px"><b>{esc(name)}</b><div style="white-space:pre-wrap">'
                     f"{esc(self.answers.get(name, ''))}</div>{footer}</div>",
                     layout=w.Layout(flex="1 1 240px"),

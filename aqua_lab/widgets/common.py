@@ -6,18 +6,55 @@ from __future__ import annotations
 import asyncio
 import html
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import ipywidgets as w
+
+from ..errors import AquaLabError
+from ..service import AquaLabService
 
 # Colour-blind-friendly palette (Okabe–Ito), readable on JupyterLab's light and dark backgrounds.
 PALETTE = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#999999"]
 IDLE = "var(--jp-layout-color3, #bbb)"
 
 
+#: a label up to this many characters shows whole; a longer one ends in "…" (the whole of it in the tooltip)
+LABEL_CH = 48
+
+
 def colour(index: int) -> str:
     return PALETTE[index % len(PALETTE)]
+
+
+def palette(served_names: Iterable[str]) -> dict[str, str]:
+    """A colour per served name, in the order the names come: two copies of one model are two served
+    names, so two colours, and a deployment's models keep theirs from the split to chat and metrics."""
+    return {name: colour(i) for i, name in enumerate(dict.fromkeys(served_names))}
+
+
+def label_width(labels: Iterable[str]) -> str:
+    """The description width that shows the longest of ``labels`` whole (up to :data:`LABEL_CH`), so
+    "SmolLM2-135M-Instruct" and "SmolLM2-135M-Instruct-2" are not both cut to "SmolLM2-…"."""
+    return f"{min(LABEL_CH, max((len(label) for label in labels), default=0)) + 2}ch"
+
+
+def gone(service: AquaLabService, deployment_id: str) -> str | None:
+    """Why ``deployment_id`` can no longer be shown or asked (deleted, even from another cell), else None."""
+    try:
+        state = service.get_deployment(deployment_id).state
+    except AquaLabError:
+        state = None
+    return gone_reason(deployment_id, state)
+
+
+def gone_reason(deployment_id: str, state: str | None) -> str | None:
+    """The same, from a state already at hand (None: the platform no longer lists it)."""
+    if state is None:
+        return f"{deployment_id} is gone: pick another deployment in Deployments."
+    if state == "DELETED":
+        return f"{deployment_id} was deleted: pick another deployment in Deployments."
+    return None
 
 
 def esc(text: Any) -> str:

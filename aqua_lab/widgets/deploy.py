@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 import ipywidgets as w
 from pydantic import ValidationError
@@ -10,7 +11,7 @@ from pydantic import ValidationError
 from ..domain import Deployment
 from ..errors import AquaLabError, InvalidInput
 from ..service import AquaLabService
-from .common import esc, full_width, in_background, message
+from .common import esc, full_width, gone_reason, in_background, message
 from .metrics import MetricsPanel
 from .planning import GpuSplit
 
@@ -33,8 +34,16 @@ class DeployPanel(w.VBox):
     """Name, shape (from the split), advanced options; a progress bar and per-model states while
     the deployment comes up; errors in place."""
 
-    def __init__(self, service: AquaLabService, split: GpuSplit, poll_s: float = 0.5, **kwargs):
+    def __init__(
+        self,
+        service: AquaLabService,
+        split: GpuSplit,
+        poll_s: float = 0.5,
+        on_created: Callable[[Deployment], None] | None = None,
+        **kwargs,
+    ):
         self.service, self.split, self.poll_s = service, split, poll_s
+        self.on_created = on_created  # told of the new deployment as soon as it exists (the Deployments picker)
         self.name = w.Text(value="aqua_lab deployment", description="Name")
         self.description = w.Text(description="Description")
         self.container = w.Text(description="Container", placeholder="default vLLM image (OCI)")
@@ -100,6 +109,8 @@ class DeployPanel(w.VBox):
 
     def _create_and_watch(self, validated) -> None:
         self.deployment = self.service.create_deployment(validated)
+        if self.on_created is not None:
+            self.on_created(self.deployment)
         deployment = self.service.wait(self.deployment.id, self._show, timeout=None, interval=self.poll_s)
         kind = "ok" if deployment.state == "ACTIVE" else "error"
         details = f"\n{deployment.lifecycle_details}" if deployment.lifecycle_details and kind == "error" else ""
@@ -165,7 +176,9 @@ class DeploymentsPanel(w.VBox):
         self.metrics_box.children = [panel]
         return panel
 
-    def refresh(self) -> None:
+    def refresh(self, select: str | None = None) -> None:
+        """List the deployments again; ``select``: the one to choose (one just made), else the user's
+        choice stays, else the first — never an empty box."""
         try:
             deployments = self.service.list_deployments()
         except AquaLabError as exc:
@@ -174,8 +187,12 @@ class DeploymentsPanel(w.VBox):
         self.deployments = deployments
         current = self.choice.value
         self.choice.options = [(f"{d.display_name} ({d.id})", d.id) for d in deployments]
-        ids = [d.id for d in deployments]  # keep the user's choice; else the first, never an empty box
-        self.choice.value = current if current in ids else (ids[0] if ids else None)
+        ids = [d.id for d in deployments]
+        self.choice.value = next((i for i in (select, current) if i in ids), ids[0] if ids else None)
+        shown = next((p for p in self.metrics_box.children if isinstance(p, MetricsPanel)), None)
+        states = {d.id: d.state for d in deployments}
+        if shown is not None and (why := gone_reason(shown.deployment_id, states.get(shown.deployment_id))):
+            shown.forget(why)  # a deleted deployment's numbers would pass for a live one's
         rows = "".join(
             f"<tr><td>{esc(d.display_name)}</td><td>{esc(d.state)}</td><td>{esc(d.instance_shape)}</td>"
             f"<td>{esc(', '.join(f'{m.model_name} ×{m.gpu_count}' for m in d.models))}</td>"

@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from ..domain import Evaluation, EvaluationSpec
 from ..errors import AquaLabError, InvalidInput, Problem
 from ..service import AquaLabService
-from .common import esc, full_width, in_background, message
+from .common import esc, full_width, in_background, label_width, message
 
 FINISHED = ("SUCCEEDED", "FAILED", "CANCELED")
 ALL = "every model (one comparison)"
@@ -139,11 +139,18 @@ class EvaluationPanel(w.VBox):
         )
 
     def refresh(self, deployment_id: str | None = None) -> None:
+        """Offer the ACTIVE deployments again (``deployment_id`` chosen when it is one, else the first),
+        keeping the chosen model where it is still served."""
         active = [d for d in self.service.list_deployments() if d.state == "ACTIVE"]
+        model = self.model.value
         self.deployment.options = [(f"{d.display_name} ({d.id})", d.id) for d in active]
-        if deployment_id in [d.id for d in active]:
-            self.deployment.value = deployment_id
+        ids = [d.id for d in active]  # never an empty box while there is one to evaluate
+        self.deployment.value = deployment_id if deployment_id in ids else (ids[0] if ids else None)
         self._models()
+        if model in self.model.options:
+            self.model.value = model
+        none = "No ACTIVE deployment to evaluate: deploy one in Deploy, or activate one in Deployments."
+        self.errors["deployment"].value = "" if active else message(none, "warning")
 
     def _models(self) -> None:
         if not self.deployment.value:
@@ -277,7 +284,18 @@ class EvaluationPanel(w.VBox):
         self.button.disabled, self.cancel_button.disabled = True, False
         models = self.evaluation.models
         if self.config.progress == "rows":
-            self.bars = {m.model: w.IntProgress(min=0, max=max(1, m.rows_total), description=m.model) for m in models}
+            width = label_width(m.model for m in models)  # served names whole, the bars lined up after them
+            self.bars = {
+                m.model: w.IntProgress(
+                    min=0,
+                    max=max(1, m.rows_total),
+                    description=m.model,
+                    tooltip=m.model,
+                    style={"description_width": width},
+                    layout=w.Layout(width=f"calc({width} + 240px)", max_width="100%"),
+                )
+                for m in models
+            }
             self.progress.children = list(self.bars.values())
         else:
             self.chips = {m.model: w.HTML(_chip(m.model, m.state, m.details)) for m in models}

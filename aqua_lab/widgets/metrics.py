@@ -10,7 +10,7 @@ import ipywidgets as w
 from ..domain import DeploymentMetrics, MetricPoint
 from ..errors import AquaLabError
 from ..service import AquaLabService
-from .common import colour, esc, full_width, message
+from .common import colour, esc, full_width, gone, message, palette
 
 WINDOWS = [("5 minutes", 300.0), ("15 minutes", 900.0), ("1 hour", 3600.0), ("1 day", 86400.0)]
 SERIES = [("requests", "requests"), ("ttft_p95_ms", "TTFT p95 ms"), ("tokens_per_s", "tokens/s")]
@@ -43,19 +43,23 @@ def render(metrics: DeploymentMetrics) -> str:
     )
     header += "".join(f"<th>{esc(title)}</th>" for _, title in SERIES)
     rows = []
-    for i, m in enumerate(metrics.models):
+    tints = palette(m.model_name for m in metrics.models)
+    for m in metrics.models:
         plots = "".join(
-            f"<td>{sparkline([getattr(p, key) for p in m.series], colour(i))}</td>" if m.series else "<td>–</td>"
+            f"<td>{sparkline([getattr(p, key) for p in m.series], tints[m.model_name])}</td>"
+            if m.series
+            else "<td>–</td>"
             for key, _ in SERIES
         )
         rows.append(
-            f"<tr><td>{esc(m.model_name)}</td><td>{_cell(m.requests)}</td><td>{_cell(m.errors)}</td>"
+            f'<tr><td><span style="color:{tints[m.model_name]}">■</span> {esc(m.model_name)}</td>'
+            f"<td>{_cell(m.requests)}</td><td>{_cell(m.errors)}</td>"
             f"<td>{_cell(m.ttft_p50_ms, '{:.0f} ms')}</td><td>{_cell(m.ttft_p95_ms, '{:.0f} ms')}</td>"
             f"<td>{_cell(m.tokens_per_s, '{:.1f}')}</td><td>{_cell(m.in_flight)}</td><td>{_cell(m.replicas)}</td>"
             f"{plots}</tr>"
         )
     deployment = "".join(
-        f"<div>{esc(name)} {sparkline(_values(points), colour(len(metrics.models) + j))}</div>"
+        f"<div>{esc(name)} {sparkline(_values(points), colour(len(tints) + j))}</div>"
         for j, (name, points) in enumerate(metrics.deployment.items())
         if len(points) > 1
     )
@@ -87,6 +91,10 @@ class MetricsPanel(w.VBox):
         self.refresh()
 
     def refresh(self) -> DeploymentMetrics | None:
+        # a deleted deployment's numbers may still be kept (OCI Monitoring): they no longer describe anything
+        if why := gone(self.service, self.deployment_id):
+            self.forget(why)
+            return None
         try:
             self.metrics = self.service.deployment_metrics(self.deployment_id, self.window.value)
         except AquaLabError as exc:
@@ -111,3 +119,10 @@ class MetricsPanel(w.VBox):
     def stop(self) -> None:
         """Ends the automatic refresh (the panel is being replaced)."""
         self._stop.set()
+
+    def forget(self, why: str) -> None:
+        """The deployment is gone: its numbers leave the view, which says why."""
+        self.stop()
+        self.auto.value = False
+        self.metrics = None
+        self.view.value = message(why, "warning")

@@ -6,10 +6,20 @@ import ipywidgets as w
 from pydantic import ValidationError
 from traitlets import List, Unicode
 
-from ..domain import CapacityInputs, CatalogModel, DeploymentSpec, MemoryFit, Plan, Shape, ShapePlan, machine_words
+from ..domain import (
+    CapacityInputs,
+    CatalogModel,
+    DeploymentSpec,
+    MemoryFit,
+    Plan,
+    PlannedModel,
+    Shape,
+    ShapePlan,
+    machine_words,
+)
 from ..errors import AquaLabError, InvalidInput
 from ..service import AquaLabService
-from .common import IDLE, colour, esc, fits, full_width, message, wrap
+from .common import IDLE, esc, fits, full_width, label_width, message, palette, wrap
 
 
 class ModelPicker(w.VBox):
@@ -158,6 +168,17 @@ def group_reasons(incompatible: dict[str, list[str]]) -> dict[str, list[str]]:
 def served_names(name: str, copies: int) -> list[str]:
     """The names the copies of one model are served as (the deploy request names them so)."""
     return [name if n == 1 else f"{name}-{n}" for n in range(1, copies + 1)]
+
+
+def planned_names(models: list[PlannedModel]) -> list[str]:
+    """The name each entry of a split is served as: the n-th copy of a model is its n-th served name,
+    so two copies are two legend lines and two colours, never one name twice."""
+    seen: dict[str, int] = {}
+    names = []
+    for m in models:
+        seen[m.ocid] = seen.get(m.ocid, 0) + 1
+        names.append(served_names(m.model_name or m.ocid, seen[m.ocid])[-1])
+    return names
 
 
 class RegisterBox(w.Accordion):
@@ -329,9 +350,10 @@ class GpuSplit(w.VBox):
         assert self.plan is not None
         return self.plan.gpu_allocation[shape].gpu_owners()
 
-    def _legend_index(self) -> dict[str, int]:
+    def _palette(self) -> dict[str, str]:
+        """One colour per served name, the same on every shape."""
         assert self.plan is not None
-        return {model_id: i for i, model_id in enumerate(self.plan.deployment_config)}
+        return palette(n for shape_plan in self.plan.gpu_allocation.values() for n in planned_names(shape_plan.models))
 
     def held(self, shape: str) -> list[tuple[int, str]]:
         """(core or GPU, deployment) for each slot of ``shape`` a running deployment owns (this machine)."""
@@ -392,16 +414,20 @@ class GpuSplit(w.VBox):
                 f"<b>{esc(machine)}</b><span>{self._held_text(machine, held)}</span>"
                 f'<div style="display:flex;min-width:120px">{self._held_cells(held)}</div></div>'
             )
-        index = self._legend_index()
+        tints = self._palette()
         rows = []
         for shape, shape_plan in plan.gpu_allocation.items():
             held = self.held(shape)
             cells = self._held_cells(held)
+            owners = self.owners(shape)
+            names = planned_names(shape_plan.models)
+            served = [n for m, n in zip(shape_plan.models, names, strict=True) for _ in range(m.gpu_count)]
+            served += [None] * (len(owners) - len(served))
             cells += "".join(
-                f'<div class="aqua-gpu" data-owner="{esc(owner or "")}" title="{esc(owner or "idle")}" '
-                f'style="flex:1;height:18px;margin:1px;border-radius:3px;'
-                f'background:{colour(index[owner]) if owner else IDLE}"></div>'
-                for owner in self.owners(shape)
+                f'<div class="aqua-gpu" data-owner="{esc(owner or "")}" data-served="{esc(name or "")}" '
+                f'title="{esc(name or "idle")}" style="flex:1;height:18px;margin:1px;border-radius:3px;'
+                f'background:{tints[name] if name else IDLE}"></div>'
+                for owner, name in zip(owners, served, strict=True)
             )
             rows.append(
                 f'<div class="aqua-shape" data-shape="{esc(shape)}" style="margin:6px 0">'
@@ -410,26 +436,26 @@ class GpuSplit(w.VBox):
                 f"{self.unit(shape)} used{self._held_text(shape, held)}"
                 f"{' · primary not favoured' if shape_plan.primary_honoured is False else ''}</span></div>"
                 f'<div style="display:flex;min-width:120px">{cells}</div>'
-                f"{self._model_lines(shape_plan, index, self._shape(shape))}</div>"
+                f"{self._model_lines(shape_plan, tints, self._shape(shape))}</div>"
             )
         return "".join(rows)
 
-    def _model_lines(self, shape_plan: ShapePlan, index: dict[str, int], shape: Shape | None = None) -> str:
+    def _model_lines(self, shape_plan: ShapePlan, tints: dict[str, str], shape: Shape | None = None) -> str:
         lines = []
         unit = shape.unit if shape else (lambda n=2: "GPU" if n == 1 else "GPUs")
-        for m in shape_plan.models:
+        for m, name in zip(shape_plan.models, planned_names(shape_plan.models), strict=True):
             memory = f"{m.gpu_memory_in_gbs:g} GB" if m.gpu_memory_in_gbs else ""
             if memory and shape is not None and shape.is_cpu:
                 memory += " RAM"
             need = f" (needs ≈{m.estimated_need_in_gbs:g} GB)" if m.estimated_need_in_gbs else ""
             flag = " · estimated" if m.estimated else ""
             lines.append(
-                f'<div style="font-size:var(--jp-ui-font-size0,11px)"><span style="color:{colour(index[m.ocid])}">'
-                f"■</span> {esc(m.model_name or m.ocid)}: {m.gpu_count} {unit(m.gpu_count)} · {memory}{need}{flag}"
-                "</div>"
+                f'<div class="aqua-legend" data-served="{esc(name)}" style="font-size:var(--jp-ui-font-size0,11px)">'
+                f'<span style="color:{tints[name]}">■</span> {esc(name)}: {m.gpu_count} {unit(m.gpu_count)} · '
+                f"{memory}{need}{flag}</div>"
             )
             if m.memory is not None:
-                lines.append(memory_bar(m.memory, m.suggested_parameters, colour(index[m.ocid]), shape))
+                lines.append(memory_bar(m.memory, m.suggested_parameters, tints[name], shape))
         small = '<div style="font-size:var(--jp-ui-font-size0,11px)">'
         notes = "".join(f"{small}{esc(n)}</div>" for n in shape_plan.notes)
         alternatives = "".join(
@@ -464,8 +490,8 @@ class GpuSplit(w.VBox):
         total = plan.total_gpus_available
         counts = self.service.gpu_count_choices(total)
         controls = []
-        labels = [m.model_name or m.ocid for m in plan.models]
-        width = f"{min(48, max(len(label) for label in labels)) + 2}ch"  # one column: the boxes line up
+        labels = planned_names(plan.models)
+        width = label_width(labels)  # one column: the boxes line up
         for m, label in zip(plan.models, labels, strict=True):
             control = w.Dropdown(
                 options=counts,

@@ -45,13 +45,13 @@ class AquaLabWidget(w.VBox):
         self.service = service
         self.picker = ModelPicker(service)
         self.split = GpuSplit(service, self.picker)
-        self.deploy = DeployPanel(service, self.split)
         self.deployments = DeploymentsPanel(service)
+        self.deploy = DeployPanel(service, self.split, on_created=lambda d: self.deployments.refresh(select=d.id))
         self.chat_box = w.VBox([w.HTML(message("Pick an ACTIVE deployment in Deployments, then Open chat."))])
         open_chat = w.Button(description="Open chat", icon="comments")
         open_chat.on_click(lambda _: self.open_chat(self.deployments.choice.value))
         self.deployments.children = (*self.deployments.children, open_chat)
-        self.evaluation_box = w.VBox([w.HTML(message("Pick an ACTIVE deployment in Deployments, then Evaluate."))])
+        self.evaluation_box = w.VBox()  # the form is built when the tab is first shown
         evaluate = w.Button(description="Evaluate", icon="check")
         evaluate.on_click(lambda _: self.open_evaluation(self.deployments.choice.value))
         self.deployments.children = (*self.deployments.children, evaluate)
@@ -66,6 +66,8 @@ class AquaLabWidget(w.VBox):
             self.tabs.set_title(i, title)
         self.tabs.unobserve_all("selected_index")
         self.tabs.observe(lambda change: self._tab_shown(change["new"]), names="selected_index")
+        if self.tabs.selected_index == 4:  # switched platform on the Evaluate tab: its form, not a blank
+            self._evaluation_shown()
         if picks:
             self.picker.pick(*picks, primary=primary if primary in picks else None)
         self.about.value = message(ABOUT.get(service.platform_name, service.platform_name))
@@ -100,11 +102,28 @@ class AquaLabWidget(w.VBox):
         return service
 
     def _tab_shown(self, index: int | None) -> None:
-        """Deployments and Chat show what is true now (a cell may have deleted a deployment)."""
+        """Deployments, Chat and Evaluate show what is true now (a cell may have deleted a deployment)."""
         if index == 2:
             self.deployments.refresh()
         elif index == 3 and isinstance(panel := self.chat_box.children[0], ChatPanel) and (why := panel.gone()):
             self.chat_box.children = [w.HTML(message(why, "warning"))]
+        elif index == 4:
+            self._evaluation_shown()
+
+    def _evaluation_shown(self) -> None:
+        """Opened directly (not from Deployments), the tab still shows its form: the deployment picker
+        offers every ACTIVE one, the Deployments choice first. Built on first show: its metrics'
+        scorers are not imported for a user who never evaluates."""
+        panel = self.evaluation_box.children[0] if self.evaluation_box.children else None
+        if isinstance(panel, EvaluationPanel):
+            panel.refresh(panel.deployment.value)
+            return
+        try:
+            panel = EvaluationPanel(self.service, self.deployments.choice.value)
+        except AquaLabError as exc:
+            self.evaluation_box.children = [w.HTML(message(str(exc), "error"))]
+            return
+        self.evaluation_box.children = [panel]
 
     def open_chat(self, deployment_id: str | None) -> ChatPanel | None:
         if not deployment_id:
