@@ -11,6 +11,7 @@ from importlib import resources
 from pathlib import Path
 
 from ..errors import InvalidInput, Problem
+from ..safe_files import UntrustedJson, parse_json, read_capped
 
 #: per text field: a prompt longer than this does not fit a small model's context anyway
 MAX_FIELD_CHARS = 32_000
@@ -54,9 +55,12 @@ def parse_dataset(data: bytes, field: str = "dataset_path") -> list[Row]:
             continue
         where = f"{field} line {number}"
         try:
-            obj = json.loads(line)
+            obj = parse_json(line)
         except json.JSONDecodeError as exc:
             problems.append(Problem(where, f"not JSON ({exc.msg} at column {exc.colno})", ROW_HINT))
+            continue
+        except UntrustedJson as exc:
+            problems.append(Problem(where, str(exc), ROW_HINT))
             continue
         if not isinstance(obj, dict):
             problems.append(Problem(where, f"a JSON {type(obj).__name__}, not an object", ROW_HINT))
@@ -79,6 +83,16 @@ def parse_dataset(data: bytes, field: str = "dataset_path") -> list[Row]:
                     Problem(f"{where}: {key}", f"{len(value)} characters", f"keep it under {MAX_FIELD_CHARS}")
                 )
                 bad = True
+            elif (at := _lone_surrogate(value)) is not None:
+                # not text: a model cannot be sent it and a report cannot be written with it
+                problems.append(
+                    Problem(
+                        f"{where}: {key}",
+                        f"a lone UTF-16 surrogate ({ord(value[at]):#x}) at character {at}",
+                        "remove it, or write the character it was meant to be",
+                    )
+                )
+                bad = True
         if not bad:
             rows.append(Row(len(rows), obj["prompt"], obj["completion"], obj.get("category")))
     if not rows and not problems:
@@ -95,16 +109,17 @@ def sample_path() -> Path:
 
 
 def load_dataset(path: str, field: str = "dataset_path") -> list[Row]:
-    """Rows from a local file (``sample`` is the bundled dataset)."""
-    file = sample_path() if path == SAMPLE else Path(path).expanduser()
-    try:
-        data = file.read_bytes()
-    except FileNotFoundError:
-        raise InvalidInput(
-            Problem(field, f"no file {path!r}", f"give a .jsonl path, or {SAMPLE!r} for the bundled one")
-        ) from None
-    except IsADirectoryError:
-        raise InvalidInput(Problem(field, f"{path!r} is a directory", "give the .jsonl file")) from None
-    except OSError as exc:
-        raise InvalidInput(Problem(field, f"cannot read {path!r}: {exc.strerror}")) from None
+    """Rows from a local file (``sample`` is the bundled dataset): a regular file of at most
+    :data:`MAX_BYTES`, checked before it is read (no device, FIFO or symlink loop)."""
+    fix = f"give a .jsonl file, or {SAMPLE!r} for the bundled one"
+    data = read_capped(sample_path() if path == SAMPLE else path, field, MAX_BYTES, "the dataset", fix)
     return parse_dataset(data, field)
+
+
+def _lone_surrogate(text: str) -> int | None:
+    """Where ``text`` holds half a UTF-16 pair (JSON's ``"\\ud800"``), or None."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return exc.start
+    return None

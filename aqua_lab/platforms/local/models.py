@@ -10,21 +10,32 @@ import importlib.util
 import math
 import re
 import struct
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-from ...catalog.model_files import read_hf_architecture
+from ...catalog.model_files import MAX_DIMENSION, read_hf_architecture
 from ...domain import Architecture, CatalogModel, DeploymentConfig, MultiModelEntry, Shape, ShapeConfig
-from ...errors import InvalidInput, Problem
+from ...errors import InvalidInput, Problem, shown
 from ...planning.allocate import is_power_of_two
 from ...planning.architectures import from_gguf_metadata
 from ...planning.params import VLLM_PARAMS
 from ...planning.sizing import parameter_count_from_name
+from ...safe_files import CappedReader, directory, expanded, open_regular, regular_file
 from .hardware import is_cpu_shape
 
 MAX_GGUF_STRING = 1 << 24
 MAX_GGUF_ARRAY = 1 << 24
+# what real headers stay far below (tens of keys, thousands of tensors, a vocabulary of ~256k
+# strings): a crafted header claiming more would keep a server thread parsing for minutes
+MAX_GGUF_KEYS = 1 << 16
+MAX_GGUF_TENSORS = 1 << 18
+MAX_GGUF_STRINGS = 1 << 20
+#: bytes read from one GGUF header (keys, the tokenizer's vocabulary, tensor infos; the largest
+#: vocabularies take ~10 MiB) — seeks over arrays of numbers are free
+MAX_GGUF_HEADER = 64 * 1024 * 1024
 SMOLLM2_ID = "smollm2-135m-instruct"
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 LLAMA_CPP_PARAMS = "LLAMA_CPP_PARAMS"
@@ -42,8 +53,10 @@ class LocalModel:
     base_model_id: str | None = None
     parameter_count_b: float | None = None
     registered: bool = True  # False: it comes with an installed package
+    broken: str | None = None  # why its files cannot be used now (changed since registration)
 
     def catalog_entry(self) -> CatalogModel:
+        tags = {"kind": self.kind, "registered": "yes" if self.registered else "no"}
         return CatalogModel(
             id=self.id,
             name=self.name,
@@ -52,7 +65,7 @@ class LocalModel:
             parameter_count_b=self.parameter_count_b,
             artifact_path=self.path,
             fine_tuned_from=self.base_model_id,
-            tags={"kind": self.kind, "registered": "yes" if self.registered else "no"},
+            tags={**tags, "broken": self.broken} if self.broken else tags,
         )
 
 
@@ -122,9 +135,17 @@ class _GgufReader:
         if item_kind in _GGUF_SCALARS:
             self.f.seek(n * struct.calcsize("<" + _GGUF_SCALARS[item_kind]), 1)
         else:
+            if n > MAX_GGUF_STRINGS:
+                raise ValueError(f"GGUF header has a {n}-item array of strings: damaged file")
             for _ in range(n):
                 self.value(item_kind)
         return n
+
+
+@contextmanager
+def _gguf_file(path: Path, field: str = "path") -> Iterator[CappedReader]:
+    with open_regular(path, field, "give a .gguf model file") as f:
+        yield CappedReader(f, MAX_GGUF_HEADER, field, f"the GGUF header of {path.name}")
 
 
 def read_gguf_metadata(
@@ -133,7 +154,7 @@ def read_gguf_metadata(
     """The few ``general.*`` keys of a GGUF header (they come first); raises ValueError if the file
     is not GGUF."""
     found: dict[str, object] = {}
-    with open(path, "rb") as f:
+    with _gguf_file(path) as f:
         reader = _GgufReader(f)
         for _ in range(min(reader.kv_count, max_keys)):
             key = reader.string()
@@ -154,9 +175,9 @@ def read_gguf_header(path: Path) -> dict[str, object]:
     ``parameters`` (elements of all tensors) and ``tensor_bytes`` (the tensor data, exactly: the
     file after the aligned header) — read from the header alone, no tensor is loaded."""
     found: dict[str, object] = {}
-    with open(path, "rb") as f:
+    with _gguf_file(path) as f:
         reader = _GgufReader(f)
-        if reader.kv_count > MAX_GGUF_ARRAY:
+        if reader.kv_count > MAX_GGUF_KEYS:
             raise ValueError(f"GGUF header claims {reader.kv_count} keys: damaged file")
         for _ in range(reader.kv_count):
             key = reader.string()
@@ -171,7 +192,7 @@ def read_gguf_header(path: Path) -> dict[str, object]:
                     found[f"{key}.count"] = reader.skip_array()
                 continue
             found[key] = reader.value(kind)
-        if reader.tensor_count > MAX_GGUF_ARRAY:
+        if reader.tensor_count > MAX_GGUF_TENSORS:
             raise ValueError(f"GGUF header lists {reader.tensor_count} tensors: damaged file")
         parameters = 0
         for _ in range(reader.tensor_count):
@@ -190,37 +211,108 @@ def read_gguf_header(path: Path) -> dict[str, object]:
     return found
 
 
-def model_architecture(model: LocalModel) -> Architecture | None:
-    """A local model's architecture from its files (a GGUF header, or an HF folder's config.json
-    and safetensors headers); None for an adapter or an unreadable file."""
-    path = Path(model.path)
-    try:
-        stat = path.stat()
-        return _architecture(model.kind, str(path), stat.st_mtime_ns, stat.st_size)
-    except (OSError, ValueError, OverflowError, struct.error):
-        return None
+_NOT_A_MODEL = "give a .gguf model, a GGUF LoRA adapter or an HF folder"
+#: Architecture counts a GGUF header gives (0 is real: a state-space model has no attention heads)
+_GGUF_COUNTS = (
+    "layers",
+    "hidden_size",
+    "attention_heads",
+    "kv_heads",
+    "head_dim",
+    "max_position_embeddings",
+    "vocab_size",
+    "intermediate_size",
+    "experts",
+)
 
 
-@lru_cache(maxsize=64)  # keyed by mtime and size: a changed file is read again
-def _architecture(kind: str, path: str, _mtime: int, _size: int) -> Architecture | None:
-    if kind == "gguf":
-        return from_gguf_metadata(read_gguf_header(Path(path)), f"GGUF header of {path}")
+def read_architecture(kind: str, path: Path, field: str = "path") -> Architecture | None:
+    """What planning reads of a model's files, checked: the GGUF header (an adapter's: that it
+    still is one), or an HF folder's config.json and safetensors headers.  :class:`InvalidInput`
+    on ``field`` saying what is wrong."""
     if kind == "hf":
-        return read_hf_architecture(Path(path))
-    return None
+        return read_hf_architecture(path, field)
+    try:
+        if kind == "lora":
+            read_gguf_metadata(path)
+            return None
+        arch = from_gguf_metadata(read_gguf_header(path), f"GGUF header of {path}")
+    except (ValueError, TypeError, ZeroDivisionError, OverflowError, MemoryError, RecursionError, struct.error) as exc:
+        what = " ".join(str(exc).split())  # pydantic's message spans lines
+        raise InvalidInput(Problem(field, f"{path.name}: {what}", _NOT_A_MODEL)) from None
+    wrong = [f"{k} {v}" for k in _GGUF_COUNTS if (v := getattr(arch, k)) is not None and not 0 <= v <= MAX_DIMENSION]
+    if wrong:
+        raise InvalidInput(
+            Problem(field, f"{path.name}: the GGUF header says {', '.join(wrong)}: damaged file", _NOT_A_MODEL)
+        )
+    return arch
 
 
-def inspect_path(path: Path) -> tuple[str, dict[str, object]]:
-    """``("gguf"|"lora"|"hf", metadata)`` for a file or directory the user wants to register."""
-    if not path.is_dir() and not path.is_file():  # a FIFO or a device would block the read forever
-        raise ValueError("not a regular file or directory")
+def model_facts(model: LocalModel) -> tuple[Architecture | None, str | None]:
+    """A model's architecture from its files (None for an adapter), and why those files cannot be
+    used now (None when they can): a registered model's files may change after it was checked."""
+    try:
+        key = _files_key(model)
+    except InvalidInput as exc:
+        return None, _reason(exc)
+    return _facts(model.kind, model.path, key)
+
+
+def model_architecture(model: LocalModel) -> Architecture | None:
+    return model_facts(model)[0]
+
+
+def _reason(exc: InvalidInput) -> str:
+    return "; ".join(p.message for p in exc.problems)
+
+
+def _files_key(model: LocalModel) -> tuple:
+    """What a model's facts depend on: the status of each file planning reads (a folder's mtime
+    does not change when a file in it is rewritten in place)."""
+    if model.kind != "hf":
+        _, st = regular_file(model.path, "path")
+        return (st.st_ino, st.st_mtime_ns, st.st_size)
+    folder = directory(model.path, "path")
+    names = ["config.json", "model.safetensors.index.json", *sorted(p.name for p in folder.glob("*.safetensors"))]
+    key = []
+    for name in names:
+        try:
+            st = (folder / name).stat()
+            key.append((name, st.st_ino, st.st_mtime_ns, st.st_size))
+        except OSError as exc:
+            key.append((name, exc.errno))
+    return tuple(key)
+
+
+@lru_cache(maxsize=64)  # keyed by the files' status: a changed file is read again
+def _facts(kind: str, path: str, _key: tuple) -> tuple[Architecture | None, str | None]:
+    try:
+        return read_architecture(kind, Path(path)), None
+    except InvalidInput as exc:
+        return None, _reason(exc)
+
+
+def inspect_path(path: Path, field: str = "path") -> tuple[str, dict[str, object]]:
+    """``("gguf"|"lora"|"hf", metadata)`` for a file or directory the user wants to register;
+    anything else (a FIFO, a device, a symlink loop, a folder that is no model) is refused."""
     if path.is_dir():
-        if (path / "config.json").is_file():
+        folder = directory(path, field)
+        config = folder / "config.json"
+        if config.exists() or config.is_symlink():  # a loop or a FIFO there is refused when read
             return "hf", {}
-        if (path / "adapter_config.json").is_file():
-            raise ValueError("a PEFT adapter directory: convert it to GGUF (llama.cpp's convert_lora_to_gguf.py)")
-        raise ValueError("a directory without config.json is not a Hugging Face model directory")
-    meta = read_gguf_metadata(path)
+        if (folder / "adapter_config.json").exists():
+            raise InvalidInput(
+                Problem(
+                    field,
+                    f"{path} is a PEFT adapter directory",
+                    "convert it to GGUF (llama.cpp's convert_lora_to_gguf.py)",
+                )
+            )
+        raise InvalidInput(Problem(field, f"{path} has no config.json: not a Hugging Face model folder", _NOT_A_MODEL))
+    try:
+        meta = read_gguf_metadata(path)
+    except (ValueError, OverflowError, MemoryError, RecursionError, struct.error) as exc:
+        raise InvalidInput(Problem(field, f"{path}: {exc}", _NOT_A_MODEL)) from None
     return ("lora" if meta.get("general.type") == "adapter" else "gguf"), meta
 
 
@@ -228,24 +320,26 @@ _ID_CHARS = re.compile(r"[^a-z0-9._-]+")
 
 
 def new_local_model(path: str | Path, name: str | None, base: LocalModel | None) -> LocalModel:
-    """Validate a path and describe it; raises :class:`InvalidInput` naming the field and the fix."""
-    p = Path(path).expanduser().resolve()
-    if not p.exists():
+    """Validate a path and describe it; raises :class:`InvalidInput` naming the field and the fix.
+    Everything planning will read of the files is read and checked now, so that what is registered
+    can be listed, planned and deployed."""
+    p = expanded(path, "path")
+    try:
+        p.lstat()  # a link that leads nowhere (or round in a loop) is refused when it is read
+    except FileNotFoundError:
         raise InvalidInput(
             Problem("path", f"{p} does not exist", "give the path of a .gguf file or an HF model folder")
-        )
-    try:
-        kind, meta = inspect_path(p)
-    except (ValueError, OSError, struct.error, OverflowError, MemoryError) as exc:
-        raise InvalidInput(
-            Problem("path", f"{p}: {exc}", "give a .gguf model, a GGUF LoRA adapter or an HF folder")
         ) from None
+    except OSError as exc:
+        raise InvalidInput(Problem("path", f"cannot use {shown(str(p))}: {exc.strerror}", _NOT_A_MODEL)) from None
+    kind, meta = inspect_path(p)
     if kind == "lora" and base is None:
         raise InvalidInput(Problem("base_model_id", f"{p.name} is a LoRA adapter", "say which base model it adapts"))
     if kind != "lora" and base is not None:
         raise InvalidInput(
             Problem("base_model_id", f"{p.name} is a full model, not an adapter", "leave base_model_id out")
         )
+    read_architecture(kind, p)
     display = name or str(meta.get("general.name") or p.stem)
     slug = _ID_CHARS.sub("-", display.lower()).strip("-") or "model"
     model_id = f"{slug}-{hashlib.sha1(str(p).encode()).hexdigest()[:6]}"
