@@ -20,6 +20,8 @@ from ..errors import Problem
 
 #: OCI's documented minimum cool-down between two scaling actions (AutoScalingPolicy.cool_down_in_seconds)
 MIN_COOL_DOWN_S = 300
+#: no deployment is this large: a count above it is a typo (10**6), refused before anything is built for it
+MAX_INSTANCES = 1000
 #: GPUs one autoscaling deployment may reach before we warn about the tenancy's service limits
 QUOTA_WARN_GPUS = 16
 PREDEFINED_METRICS = ("CPU_UTILIZATION", "MEMORY_UTILIZATION")
@@ -336,9 +338,17 @@ def _unknown_keys(obj: dict, kind: str, at: str, where: Callable[[str], str]) ->
 
 def _count(obj: dict, key: str, at: str, where: Callable[[str], str]) -> list[Problem]:
     value = obj.get(key)
+    prefix = f"{at}." if at else ""
+    if _is_int(value) and value > MAX_INSTANCES:
+        return [
+            Problem(
+                where(f"{prefix}{key}"),
+                f"{value} instances is above {MAX_INSTANCES}, the most any deployment may ask for",
+                f"use 1 to {MAX_INSTANCES} (your tenancy's service limits are far lower)",
+            )
+        ]
     if _is_int(value) and value >= 1:
         return []
-    prefix = f"{at}." if at else ""
     return [Problem(where(f"{prefix}{key}"), f"{value!r} is not a count of instances", "use an integer ≥ 1")]
 
 

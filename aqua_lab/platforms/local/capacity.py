@@ -16,12 +16,19 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from ...domain import Shape
-from ...errors import Conflict
+from ...domain import CapacityInputs, Shape
+from ...errors import Conflict, InvalidInput, Problem
+from ...planning.capacity import LLAMA_CPP as PLANNED_LLAMA_CPP
+from ...planning.capacity import OVERHEAD_GB, memory_fit
+from .engines import PROMPT_CACHE_MIB
 
 #: states in which a deployment's runtime runs (or is about to) and so holds its slots
 HOLDING = ("CREATING", "ACTIVE", "NEEDS_ATTENTION", "UPDATING")
 SHARE_ENV = "AQUA_LAB_SHARE_CORES"
+MAX_REPLICAS_ENV = "AQUA_LAB_MAX_REPLICAS"
+DEFAULT_MAX_REPLICAS = 8
+#: of the memory available now, what new replicas may take: the rest stays for notebooks and kernels
+REPLICA_MEMORY_SHARE = 0.8
 
 
 @dataclass(frozen=True)
@@ -130,3 +137,111 @@ def reserving(data_dir: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+# replicas -----------------------------------------------------------------------------------------
+
+
+def max_replicas() -> int:
+    """The hard cap on a local deployment's replicas (``AQUA_LAB_MAX_REPLICAS``, default 8)."""
+    try:
+        return max(1, int(os.environ.get(MAX_REPLICAS_ENV, "").strip() or DEFAULT_MAX_REPLICAS))
+    except ValueError:
+        return DEFAULT_MAX_REPLICAS
+
+
+def replica_cap_problem(count: int) -> InvalidInput | None:
+    """A count above the cap is refused before anything is built for it (422)."""
+    cap = max_replicas()
+    if count <= cap:
+        return None
+    return InvalidInput(
+        Problem(
+            "instance_count",
+            f"{count} replicas is above the local platform's limit of {cap} ({MAX_REPLICAS_ENV})",
+            f"use at most {cap}: each replica is one more llama-server with its own memory; "
+            f"raise {MAX_REPLICAS_ENV} where this machine can hold more",
+        )
+    )
+
+
+def available_memory_bytes() -> int | None:
+    """Memory that can be used now: the kernel's MemAvailable, or less where this process's cgroup
+    caps it (a memory-capped container or notebook session)."""
+    found = []
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    found.append(int(line.split()[1]) * 1024)
+                    break
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        group = Path("/proc/self/cgroup").read_text().strip().splitlines()[-1].split(":", 2)[2]
+        base = Path("/sys/fs/cgroup") / group.lstrip("/")
+        limit = (base / "memory.max").read_text().strip()
+        if limit != "max":
+            found.append(int(limit) - int((base / "memory.current").read_text()))
+    except (OSError, ValueError, IndexError):
+        pass
+    return max(0, min(found)) if found else None
+
+
+def replica_refusal(
+    count: int,
+    fewest_cores: tuple[str, int],
+    per_replica_gb: float,
+    running: int,
+    share: bool,
+    available: int | None,
+) -> Conflict | None:
+    """Why this machine cannot run ``count`` replicas now (409), or None.  ``fewest_cores``: the
+    model server with the fewest cores and how many it has; ``running``: replicas of this deployment
+    that run now (their memory comes back when it restarts with the new count)."""
+    if count <= 1:
+        return None  # one copy is what the plan checked
+    name, cores = fewest_cores
+    if count > cores and not share:
+        return Conflict(
+            f"{count} replicas need a core each, but {name!r} has {cores}: replicas beyond its cores would "
+            f"share them and only slow each other down. Use instance_count {cores} or fewer, give the model "
+            f"more cores (gpu_count), or set {SHARE_ENV}=1 to let replicas share cores"
+        )
+    if available is None:
+        return None
+    usable = available * REPLICA_MEMORY_SHARE / 1e9 + running * per_replica_gb
+    need = count * per_replica_gb
+    if need <= usable:
+        return None
+    fit = int(usable // per_replica_gb) if per_replica_gb else count
+    return Conflict(
+        f"{count} replicas need about {need:.1f} GB of RAM ({per_replica_gb:.2f} GB each: the weights, KV cache "
+        f"and buffers of every model server) but only {usable:.1f} GB may be used now "
+        f"({REPLICA_MEMORY_SHARE:.0%} of the {available / 1e9:.1f} GB available, the rest kept for notebooks and "
+        f"kernels). Use instance_count {max(1, fit)} or fewer, free memory (deactivate a deployment, stop "
+        "a kernel), or lower the models' --max-model-len or --max-num-seqs"
+    )
+
+
+def replica_memory_gb(specs: Iterable, architecture_of, machine_gb: float) -> float:
+    """RAM one replica takes: for each of its model servers, what the capacity planner counts (weights,
+    KV cache for the server's own slots and context, compute buffers) plus the prompt cache llama-server
+    may fill; a model whose architecture is unknown counts its file."""
+    total = 0.0
+    for spec in specs:
+        arch = architecture_of(spec.model_id)
+        args = spec.llama_args
+        fit = None
+        if arch is not None and not arch.missing():
+            inputs = CapacityInputs(concurrency=args.slots)
+            fit = memory_fit(arch, 1, machine_gb, inputs, None, PLANNED_LLAMA_CPP, max_model_len=args.context)
+        if fit is not None:
+            total += fit.per_gpu_gb
+        else:
+            try:
+                total += os.path.getsize(spec.model_path) / 1e9 + OVERHEAD_GB[PLANNED_LLAMA_CPP]
+            except OSError:
+                total += OVERHEAD_GB[PLANNED_LLAMA_CPP]
+        total += PROMPT_CACHE_MIB * 2**20 / 1e9
+    return total

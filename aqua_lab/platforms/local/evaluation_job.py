@@ -169,8 +169,11 @@ async def run(data_dir: Path, evaluation_id: str) -> int:
         return 0
 
     scoring_started = time.perf_counter()
+    vanished = deployment_gone(platform, row["deployment_id"])
     reports = []
     for scores in scorer.scores(done):
+        if vanished and scores.generation.get("failed"):
+            scores.generation["failure_reason"] = f"{vanished}; {scores.generation.get('failure_reason')}"
         meta = {
             "evaluation_id": evaluation_id,
             "evaluation_name": row["name"],
@@ -186,24 +189,55 @@ async def run(data_dir: Path, evaluation_id: str) -> int:
         overlapped=scorer.overlapped,
         finished_s=finished_s,
     )
-    answered = {r["model"]: r["generation"]["answered"] for r in reports}
+    state, details, model_states = outcome({r["model"]: r["generation"] for r in reports}, len(rows), vanished)
     for r in reports:
-        m, failed = r["model"], r["generation"]["failed"]
         store.update_model(
             evaluation_id,
-            m,
-            state="SUCCEEDED" if answered[m] else "FAILED",
+            r["model"],
+            state=model_states[r["model"]],
             rows_done=len(rows),
-            rows_failed=failed,
-            report=written[m],
+            rows_failed=r["generation"]["failed"],
+            report=written[r["model"]],
         )
-    if any(answered.values()):
-        partial = [f"{m}: {len(rows) - n} of {len(rows)} rows failed" for m, n in answered.items() if n < len(rows)]
-        store.set_state_unless(evaluation_id, "SUCCEEDED", "; ".join(partial) or None, FINISHED)
-    else:
-        first = next((p.error for p in done[models[0]].values() if p.error), "no answers")
-        store.set_state_unless(evaluation_id, "FAILED", f"no model answered: {first}", FINISHED)
+    store.set_state_unless(evaluation_id, state, details, FINISHED)
     return 0
+
+
+def deployment_gone(platform, deployment_id: str) -> str | None:
+    """Why the evaluated deployment can answer no more (deleted, deactivated, failed), or None."""
+    from ...errors import NotFound
+
+    try:
+        deployment = platform.get_deployment(deployment_id)
+    except NotFound:
+        return f"deployment {deployment_id} was deleted while the evaluation ran"
+    if deployment.state in ("CREATING", "ACTIVE", "NEEDS_ATTENTION", "UPDATING"):
+        return None
+    how = {"DELETING": "was deleted", "INACTIVE": "was deactivated"}.get(deployment.state, f"became {deployment.state}")
+    why = (deployment.lifecycle_details or "").strip().splitlines()[:1] if deployment.state == "FAILED" else []
+    return f"deployment {deployment_id} {how} while the evaluation ran" + (f" ({why[0]})" if why else "")
+
+
+def outcome(generation: dict[str, dict], rows: int, vanished: str | None) -> tuple[str, str | None, dict[str, str]]:
+    """The evaluation's state and details and each model's state, from what each model answered.
+    FAILED when no model answered or rows failed because the deployment went away (that run compared
+    nothing fairly); SUCCEEDED otherwise, the details saying how many rows of which model failed and
+    why (a model that answered nothing is FAILED itself and shows beside the others in the report)."""
+    failed = {m: g["failed"] for m, g in generation.items() if g["failed"]}
+    lost = vanished and failed
+    states = {
+        m: "FAILED" if not g["answered"] or (lost and g["failed"]) else "SUCCEEDED" for m, g in generation.items()
+    }
+    counts = "; ".join(f"{m}: {n} of {rows} rows failed" for m, n in failed.items())
+    if lost:
+        return "FAILED", f"{counts}: {vanished}; the rows answered before are in the report", states
+    if not any(g["answered"] for g in generation.values()):
+        first = next(iter(generation.values()), {}).get("failure_reason") or "no answers"
+        return "FAILED", f"no model answered: {first}", states
+    reasons = "; ".join(
+        f"{m}: {n} of {rows} rows failed: {generation[m].get('failure_reason')}" for m, n in failed.items()
+    )
+    return "SUCCEEDED", reasons or None, states
 
 
 def _write_stats(directory: Path, generation_s: float, scoring_s: float, **extra) -> None:

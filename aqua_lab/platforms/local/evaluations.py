@@ -23,6 +23,7 @@ from typing import Any
 
 from ...domain import Evaluation, EvaluationSpec, MetricSpec, ModelProgress
 from ...errors import Conflict, InvalidInput, NotFound, Problem
+from ...safe_files import parse_json, read_capped, writable_directory
 from .processes import alive, signal_group, wait_gone
 from .store import Store
 
@@ -57,6 +58,8 @@ RUNNING = ("ACCEPTED", "IN_PROGRESS")
 FINISHED = ("SUCCEEDED", "FAILED", "CANCELED")
 #: a job that keeps dying is not restarted for ever
 MAX_RESTARTS = 3
+#: a report file read back (10 000 rows of long prompts and answers stay well under it)
+MAX_REPORT_BYTES = 128 * 1024 * 1024
 
 
 class EvaluationStore(Store):
@@ -158,13 +161,11 @@ class LocalEvaluations:
         deployment = self.get_deployment(spec.evaluation_source_id)  # type: ignore[attr-defined]
         models, metrics = evaluation_plan(spec, deployment)
         rows = load_dataset(spec.dataset_path)
-        report_dir = Path(spec.report_path).expanduser().resolve()
+        report_dir = writable_directory(spec.report_path, "report_path")
         if (report_dir / "comparison.html").exists() and not spec.force_overwrite:
             raise InvalidInput(
                 Problem("report_path", f"{report_dir} already holds a report", "choose another or set force_overwrite")
             )
-        if report_dir.exists() and not report_dir.is_dir():
-            raise InvalidInput(Problem("report_path", f"{report_dir} is a file", "give a directory"))
         evaluation_id = f"localeval-{uuid.uuid4().hex[:12]}"
         directory = evaluation_dir(self.data_dir, evaluation_id)
         directory.mkdir(parents=True)
@@ -274,6 +275,25 @@ class LocalEvaluations:
                 signal_group(row["runner_pid"], signal.SIGKILL)
                 wait_gone(row["runner_pid"], row["id"], 5)
 
+    def evaluation_refusal(self, deployment_id: str) -> Conflict | None:
+        """Why a deployment cannot go now: evaluations still running on it would fail their rows."""
+        running = [
+            r for r in self.evaluation_store.all() if r["deployment_id"] == deployment_id and r["state"] in RUNNING
+        ]
+        if not running:
+            return None
+        names = []
+        for r in running:
+            done = sum(m["rows_done"] for m in self.evaluation_store.models(r["id"]))
+            total = sum(m["rows_total"] for m in self.evaluation_store.models(r["id"]))
+            names.append(f"{r['name']!r} ({r['id']}, {r['state']}, {done} of {total} rows done)")
+        first = running[0]["id"]
+        return Conflict(
+            f"deployment {deployment_id} is being evaluated by {', '.join(names)}: deleting it now would fail "
+            f"the rows still to come. Cancel the evaluation first (`aqua-lab evaluation cancel --evaluation_id "
+            f"{first}`, or POST evaluations/{first}/cancel) or wait until it finishes, then delete the deployment"
+        )
+
     def cancel_evaluation(self, evaluation_id: str) -> Evaluation:
         row = self._evaluation_row(evaluation_id)
         if row["state"] in FINISHED:
@@ -303,14 +323,23 @@ class LocalEvaluations:
         evaluation = self.get_evaluation(evaluation_id)
         if fmt not in ("json", "html"):
             raise InvalidInput(Problem("format", f"{fmt!r}", "use json or html"))
-        if evaluation.state != "SUCCEEDED":
+        # a run cut short (its deployment went away) keeps the report of the rows it had
+        written = evaluation.state == "FAILED" and any(m.report for m in evaluation.models)
+        if evaluation.state != "SUCCEEDED" and not written:
             raise Conflict(f"evaluation {evaluation_id} is {evaluation.state}; its report comes when it SUCCEEDED")
         names = [m.model for m in evaluation.models]
         if model is not None and model not in names:
             raise InvalidInput(Problem("model", f"{model!r} is not part of {evaluation_id}", f"use one of {names}"))
         base = Path(evaluation.report_path)
         path = base / model_dir_name(model) / f"report.{fmt}" if model else base / f"comparison.{fmt}"
+        if not path.exists():
+            raise NotFound("report", str(path), "the report files were moved or deleted")
+        # the user's folder: what is there now may be anything, so it is read as any user file is,
+        # and a JSON report is checked before the service parses it
         try:
-            return path.read_text()
-        except FileNotFoundError:
-            raise NotFound("report", str(path), "the report files were moved or deleted") from None
+            data = read_capped(path, "report_path", MAX_REPORT_BYTES, path.name)
+            if fmt == "json" and not isinstance(parse_json(data), dict):
+                raise ValueError("not a JSON object")
+        except (InvalidInput, ValueError) as exc:
+            raise Conflict(f"{path} is not a report aqua_lab wrote ({exc}); run the evaluation again") from None
+        return data.decode("utf-8", "replace")
