@@ -5,11 +5,11 @@ evaluation's ``dataset_path`` never points at a file that changes under it."""
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 from collections import Counter
 from pathlib import Path
 
+from .. import disk_space
 from ..errors import InvalidInput, Problem
 from .datasets import parse_dataset
 
@@ -25,14 +25,13 @@ def store_upload(directory: Path, filename: str, content: str) -> tuple[Path, in
     ``directory``; (path, rows, rows per category)."""
     if not filename.lower().endswith(".jsonl"):
         raise InvalidInput(Problem("filename", f"{filename!r} is not a .jsonl file", "send a .jsonl file"))
-    data = content.encode("utf-8")
+    # a lone surrogate ("\ud800" in the request's JSON) stays invalid UTF-8, which parse_dataset
+    # refuses as a 422 naming its line, instead of an encode error (500) here
+    data = content.encode("utf-8", "surrogatepass")
     rows = parse_dataset(data, field="content")
     digest = hashlib.sha256(data).hexdigest()[:16]
-    directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{_stem(filename)}-{digest}.jsonl"
     if not path.exists():
-        partial = path.with_suffix(f".{os.getpid()}.part")
-        partial.write_bytes(data)
-        partial.replace(path)  # a reader never sees half a file
+        disk_space.write_whole(path, data)
     categories = Counter(r.category or "" for r in rows)
     return path, len(rows), dict(sorted(categories.items()))

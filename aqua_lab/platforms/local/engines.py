@@ -70,7 +70,9 @@ class ServerSpec:
                 return int(flag.value)
         return VLLM_DEFAULT_SEQS
 
-    def command(self, port: int, api_key: str | None = None) -> list[str]:
+    def command(self, port: int) -> list[str]:
+        """The server's command line.  It never holds a key: any user of the machine can read it
+        (``/proc/PID/cmdline``); the key goes through :meth:`environment`."""
         if self.engine == LLAMA_CPP:
             from .engine_build import binary_path
 
@@ -107,8 +109,6 @@ class ServerSpec:
                 "--log-verbosity",
                 "4",
             ]
-            if api_key:
-                cmd += ["--api-key", api_key]
             if self.lora_path:
                 cmd += ["--lora", self.lora_path]
             return cmd + engine.args
@@ -129,20 +129,26 @@ class ServerSpec:
             "--seed",
             str(self.seed),
         ]
-        if api_key:
-            cmd += ["--api-key", api_key]
         if self.lora_modules:
             cmd += ["--enable-lora", "--lora-modules", *(f"{n}={p}" for n, p in self.lora_modules.items())]
         for flag in self.flags:
             if self.lora_modules and flag.key == "enable-lora":
                 continue
+            if flag.key == "api-key":  # the router's own secret guards the server, never a visible one
+                continue
             cmd += flag.argv()
         return cmd
 
-    def environment(self) -> dict[str, str]:
+    def environment(self, api_key: str | None = None) -> dict[str, str]:
+        """The server's environment; ``api_key`` is the one key it answers to (the environment of a
+        process is readable by its owner only, where its command line is readable by anyone)."""
         if self.engine == VLLM:
-            return {"CUDA_VISIBLE_DEVICES": ",".join(map(str, self.slots)), "VLLM_ALLOW_RUNTIME_LORA_UPDATING": "true"}
-        return {"OMP_NUM_THREADS": str(max(1, len(self.slots)))}
+            env = {"CUDA_VISIBLE_DEVICES": ",".join(map(str, self.slots)), "VLLM_ALLOW_RUNTIME_LORA_UPDATING": "true"}
+        else:
+            env = {"OMP_NUM_THREADS": str(max(1, len(self.slots)))}
+        if api_key:
+            env["VLLM_API_KEY" if self.engine == VLLM else "LLAMA_API_KEY"] = api_key
+        return env
 
 
 def server_specs(

@@ -8,14 +8,18 @@ would hold locks; WAL mode lets readers go on while the runtime writes model sta
 from __future__ import annotations
 
 import json
+import logging
+import os
 import sqlite3
+import stat
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
-from ...errors import Unavailable
+from ... import disk_space
+from ...errors import DiskFull, Unavailable
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS deployments (
@@ -54,10 +58,21 @@ CREATE TABLE IF NOT EXISTS models (
 """
 
 
+#: tables that must exist before the state can be read (what :data:`SCHEMA` makes)
+TABLES = ("deployments", "model_states", "models")
+#: free space a write to the state needs: SQLite's shared-memory index (32 KiB, made on every open)
+#: and room for the write-ahead log to grow by the pages one change touches
+STATE_HEADROOM = 1 << 20
+#: SQLite's result codes that mean the file's content is damaged (the only case to move it aside)
+CORRUPT = {sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB}
+
+log = logging.getLogger("aqua_lab.local")
+
+
 class Store:
     def __init__(self, path: Path):
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._keep_private()
         try:
             db = sqlite3.connect(self.path, timeout=30)
             try:  # outside _connect: both statements manage their own transactions
@@ -66,41 +81,122 @@ class Store:
             finally:
                 db.close()
         except sqlite3.DatabaseError as exc:
-            raise self._unreadable(exc) from None
+            full = self._disk_full(exc)
+            # on a full disk the state written before is still whole: read it, refuse only writes
+            if full is None or not self._has_schema():
+                raise full or self._unusable(exc) from None
+            log.warning("%s; serving the state read-only until there is space", full)
 
-    def _unreadable(self, exc: sqlite3.DatabaseError) -> Unavailable:
+    def _keep_private(self) -> None:
+        """Owner-only folder and state file: they hold every deployment's key, and a folder made by an
+        older version (0755, the file 0644) let any user of the machine read them.  SQLite gives the
+        -wal and -shm files the database file's mode."""
+        folder = self.path.parent
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        try:  # made owner-only before SQLite makes it with the umask's mode
+            os.close(os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+        except OSError:
+            pass  # there already, or no room for even an empty file (opening the store says so)
+        for path in (folder, self.path, *(self.path.with_name(self.path.name + s) for s in ("-wal", "-shm"))):
+            try:
+                mode = stat.S_IMODE(path.stat().st_mode)
+                if mode & 0o077:
+                    path.chmod(mode & 0o700)
+            except FileNotFoundError:
+                pass
+            except OSError as exc:  # someone else's folder: say it, the store still works
+                log.warning("cannot make %s private to its owner: %s", path, exc)
+
+    def _has_schema(self) -> bool:
+        with self._connect() as db:
+            names = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        return set(TABLES) <= names
+
+    def _disk_full(self, exc: sqlite3.DatabaseError) -> DiskFull | None:
+        """The error as "disk full" when that is its cause: SQLite says SQLITE_FULL for a write, but only
+        "disk I/O error" when it cannot make the shared-memory index it needs to open the file at all."""
+        code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
+        if code not in (sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR):
+            return None
+        free = disk_space.free_bytes(self.path.parent)
+        if code == sqlite3.SQLITE_IOERR and (free is None or free >= STATE_HEADROOM):
+            return None
+        return DiskFull(str(self.path.parent), free or 0, STATE_HEADROOM)
+
+    def _unusable(self, exc: sqlite3.DatabaseError) -> Unavailable:
+        full = self._disk_full(exc)
+        if full is not None:
+            return full
         if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
             return Unavailable(
                 f"the local platform's state file {self.path} is locked by another process ({exc}); retry"
             )
+        if getattr(exc, "sqlite_errorcode", 0) & 0xFF in CORRUPT:
+            return Unavailable(
+                f"the local platform's state file {self.path} cannot be used ({exc}): it is damaged. Move it aside "
+                f"(`mv {self.path} {self.path}.broken`) to start with no deployments, after stopping any "
+                "aqua_lab.platforms.local.runtime processes that still run"
+            )
+        # anything else (an I/O error, permissions, a read-only file system) leaves the file as it was:
+        # fixing the cause is the way out, never discarding the state
         return Unavailable(
-            f"the local platform's state file {self.path} cannot be used ({exc}). Move it aside "
-            f"(`mv {self.path} {self.path}.broken`) to start with no deployments, after stopping any "
-            "aqua_lab.platforms.local.runtime processes that still run"
+            f"the local platform's state file {self.path} cannot be used ({exc}); check the disk and the "
+            "file's permissions, then retry"
         )
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
+        """One transaction that holds the write lock from its start (a read that turns into a write
+        cannot deadlock).  On a full disk SQLite cannot even open the file in WAL mode (it needs room
+        for its shared-memory index): the statements then run on a read-only connection, so every
+        read still answers and a write says the disk is full."""
         try:
             db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
         except sqlite3.DatabaseError as exc:
-            raise self._unreadable(exc) from None
+            raise self._unusable(exc) from None
+        try:
+            db.execute("BEGIN IMMEDIATE")
+        except sqlite3.DatabaseError as exc:  # nothing began: nothing to roll back
+            db.close()
+            full = self._disk_full(exc)
+            if full is None:
+                raise self._unusable(exc) from None
+            with self._read_only(full) as ro:
+                yield ro
+            return
         db.row_factory = sqlite3.Row
         try:
-            try:
-                db.execute("BEGIN IMMEDIATE")
-            except sqlite3.DatabaseError as exc:  # nothing began: nothing to roll back
-                raise self._unreadable(exc) from None
             try:
                 yield db
                 db.execute("COMMIT")
             except BaseException:
-                db.execute("ROLLBACK")
+                with suppress(sqlite3.Error):  # a failed COMMIT may have rolled back already
+                    db.execute("ROLLBACK")
                 raise
         except sqlite3.DatabaseError as exc:
             if isinstance(exc, sqlite3.IntegrityError):
                 raise
-            raise self._unreadable(exc) from None
+            raise self._unusable(exc) from None
+        finally:
+            db.close()
+
+    @contextmanager
+    def _read_only(self, full: DiskFull) -> Iterator[sqlite3.Connection]:
+        # EXCLUSIVE locking before the first read keeps the WAL index in this connection's memory
+        # (no -shm file to grow); it waits, like any lock, for other connections to finish
+        try:
+            db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        except sqlite3.DatabaseError:
+            raise full from None
+        db.row_factory = sqlite3.Row
+        try:
+            db.execute("PRAGMA locking_mode=EXCLUSIVE")
+            db.execute("PRAGMA query_only=1")
+            yield db
+        except sqlite3.DatabaseError as exc:
+            if isinstance(exc, sqlite3.IntegrityError):
+                raise
+            raise full from None  # a write refused on this connection: the disk is why
         finally:
             db.close()
 
