@@ -5,7 +5,14 @@ from __future__ import annotations
 import argparse
 
 from ..service import AquaLabService
-from .common import Parser, add_platform, dump, service_for
+from .common import (
+    DEFAULT_PLATFORM,
+    Parser,
+    add_platform,
+    dump,
+    service_for,
+)
+from .values import number
 
 
 def cmd_model_list(args: argparse.Namespace) -> str:
@@ -18,7 +25,7 @@ def cmd_model_list(args: argparse.Namespace) -> str:
     return "\n".join(
         [header]
         + [
-            f"{m.id:<52} {m.task:<20} {'' if m.parameter_count_b is None else f'{m.parameter_count_b:g}B':>6}"
+            f"{m.id:<52} {m.task:<20} {'' if m.parameter_count_b is None else f'{number(m.parameter_count_b)}B':>6}"
             + (f"  {m.name}" if m.name != m.id else "")  # OCI: an OCID says nothing without its name
             + (f"  LoRA of {m.fine_tuned_from}" if m.fine_tuned_from else "")
             for m in models
@@ -44,7 +51,7 @@ def add_top_verbs(verbs: argparse._SubParsersAction) -> None:
     model = verbs.add_parser("model", help="the model catalog")
     mverbs = model.add_subparsers(dest="verb", required=True, parser_class=Parser)
     p = mverbs.add_parser("list", help="models a platform knows")
-    add_platform(p, "bundled")
+    add_platform(p, DEFAULT_PLATFORM)
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=cmd_model_list)
     p = mverbs.add_parser("register", help="add a local GGUF file, HF folder or GGUF LoRA adapter")

@@ -13,7 +13,7 @@ import json
 import os
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -21,6 +21,7 @@ from ..domain import Deployment, DeploymentSpec, ModelInput, ValidatedDeployment
 from ..errors import InvalidInput, Problem
 from ..service import PLATFORMS, AquaLabService, PlatformSettings, descriptions
 from . import scaling
+from .values import whole_arg
 
 #: ``ads aqua deployment create`` options that pass straight into the request
 REQUEST_TEXT_OPTIONS = (
@@ -37,12 +38,21 @@ REQUEST_TEXT_OPTIONS = (
 REQUEST_INT_OPTIONS = ("instance_count", "web_concurrency", "server_port", "health_check_port")
 
 
+M = TypeVar("M", bound=BaseModel)
+
 #: where the default platform comes from when ``--platform`` is not given
 PLATFORM_ENV = "AQUA_LAB_PLATFORM"
+#: the platform of every verb that works anywhere when neither ``--platform``, ``$AQUA_LAB_PLATFORM``
+#: nor an OCID chose one — the server's default too (``c.AquaLab.platform``), so a plan from the CLI,
+#: from ``POST plans`` and from the sidebar is made for the platform their deploy goes to.  A model
+#: only OCI's catalog knows gets a hint naming ``--platform bundled`` (cli/hints.py).
+DEFAULT_PLATFORM = "local"
 
 #: exit statuses (documented in the README): bad input is 2, like argparse's own
 EXIT_FAILED = 1  # the deployment ended FAILED or NEEDS_ATTENTION
 EXIT_TIMEOUT = 3  # still not settled when --timeout ran out
+EXIT_BUG = 70  # an error no check foresaw (sysexits' EX_SOFTWARE): one line, the traceback with AQUA_LAB_DEBUG=1
+DEBUG_ENV = "AQUA_LAB_DEBUG"
 
 
 class CommandFailed(Exception):
@@ -90,6 +100,26 @@ def bool_arg(text: str) -> bool:
 def add_bool(p: argparse.ArgumentParser, option: str, help_text: str | None = None) -> None:
     """A flag that also takes a value: ``--x``, ``--x True``, ``--x=False``."""
     p.add_argument(option, type=bool_arg, nargs="?", const=True, default=False, metavar="True|False", help=help_text)
+
+
+def validated(model: type[M], raw: dict[str, Any], options: dict[str, str] | None = None) -> M:
+    """``raw`` as ``model``; its problems named by the option a user gave (``--temperature``, or the
+    option ``options`` maps a field to, e.g. ``messages`` → ``--prompt``)."""
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        raise cli_problems(exc, options) from None
+
+
+def cli_problems(exc: ValidationError, options: dict[str, str] | None = None) -> InvalidInput:
+    """pydantic's errors as one-line problems on CLI options (``models[0].gpus`` → ``--models[0].gpus``);
+    a rule across options (the field ``body``) names them in its own message."""
+    problems = []
+    for p in InvalidInput.from_validation(exc).problems:
+        head = p.field.split(".", 1)[0].split("[", 1)[0]
+        field = "" if p.field == "body" else (options or {}).get(head) or f"--{p.field}"
+        problems.append(Problem(field, p.message, p.fix))
+    return InvalidInput(problems)
 
 
 def json_arg(text: str, option: str) -> Any:
@@ -197,10 +227,7 @@ def spec_from(args: argparse.Namespace, default_shape: str | None = None) -> Dep
     raw.update(scaling.scaling_fields(args))
     if raw["instance_shape"] is None:
         raise InvalidInput(Problem("--instance_shape", "missing", "name the shape, e.g. --instance_shape VM.GPU.A10.2"))
-    try:
-        return DeploymentSpec.model_validate(raw)
-    except ValidationError as exc:
-        raise InvalidInput.from_validation(exc, prefix="--") from None
+    return validated(DeploymentSpec, raw)
 
 
 def validated_request(args: argparse.Namespace, service: AquaLabService) -> ValidatedDeployment:
@@ -266,14 +293,14 @@ def add_request_options(p: argparse.ArgumentParser, platform: str) -> None:
     for option in REQUEST_TEXT_OPTIONS:
         p.add_argument(f"--{option}")
     for option in REQUEST_INT_OPTIONS:
-        p.add_argument(f"--{option}", type=int)
+        p.add_argument(f"--{option}", type=whole_arg)
     p.add_argument("--env_var", help="JSON object of environment variables")
     p.add_argument("--model_config", action="append", metavar="ID=PATH")
     scaling.add_scaling_options(p)
 
 
 def add_deployment_id(p: argparse.ArgumentParser) -> None:
-    add_platform(p, "local")
+    add_platform(p, DEFAULT_PLATFORM)
     p.add_argument("--model_deployment_id", required=True)
     # ADS's CLI takes them on every verb; here they only say where OCI looks (no env variable needed)
     p.add_argument("--compartment_id")

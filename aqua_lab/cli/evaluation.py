@@ -32,11 +32,20 @@ import base64
 import json
 from typing import Any
 
-from pydantic import ValidationError
-
 from ..domain import Evaluation, EvaluationSpec
-from ..errors import InvalidInput
-from .common import Parser, add_array, add_bool, add_platform, dump, dump_items, json_arg, service_for
+from .common import (
+    DEFAULT_PLATFORM,
+    Parser,
+    add_array,
+    add_bool,
+    add_platform,
+    dump,
+    dump_items,
+    json_arg,
+    service_for,
+    validated,
+)
+from .values import real_arg, whole_arg
 
 #: the options, each written once: for the parser and for the request (JSON ones are parsed first)
 REQUIRED = ("evaluation_source_id", "evaluation_name", "dataset_path", "report_path")
@@ -52,7 +61,7 @@ TEXT = (
     "log_id",
     "container_image_uri",
 )
-TYPED = {"block_storage_size": int, "memory_in_gbs": float, "ocpus": float}
+TYPED = {"block_storage_size": whole_arg, "memory_in_gbs": real_arg, "ocpus": real_arg}
 
 
 EMPTY_REF = {"id": "", "name": "", "url": ""}
@@ -98,10 +107,7 @@ def cmd_evaluation_create(args: argparse.Namespace) -> str:
     if args.metrics:
         raw["metrics"] = json_arg(args.metrics, "--metrics")
     raw["force_overwrite"] = args.force_overwrite
-    try:
-        spec = EvaluationSpec.model_validate(raw)
-    except ValidationError as exc:
-        raise InvalidInput.from_validation(exc, prefix="--") from None
+    spec = validated(EvaluationSpec, raw)
     return dump(ads_view(service_for(args).create_evaluation(spec)))
 
 
@@ -191,18 +197,18 @@ def add_run_verbs(everbs: argparse._SubParsersAction) -> None:
         ),
     ):
         p = everbs.add_parser(verb, aliases=aliases, help=text)
-        add_platform(p, "local")
+        add_platform(p, DEFAULT_PLATFORM)
         add_id(p)
         p.set_defaults(run=run)
     p = everbs.add_parser("list", help="evaluations, one JSON object each (ADS's framing; --array for one list)")
-    add_platform(p, "local")
+    add_platform(p, DEFAULT_PLATFORM)
     p.add_argument("--compartment_id", help="OCI: the compartment to list (default: the configured one)")
     add_array(p)
     p.set_defaults(run=cmd_evaluation_list)
     p = everbs.add_parser(
         "report", aliases=["download_report"], help="a model's report, or the comparison of every model"
     )
-    add_platform(p, "local")
+    add_platform(p, DEFAULT_PLATFORM)
     add_id(p)
     p.add_argument("--model", help="a served name (default: the comparison of all models)")
     p.add_argument("--format", choices=("json", "html"), default="json")
@@ -210,14 +216,14 @@ def add_run_verbs(everbs: argparse._SubParsersAction) -> None:
     p = everbs.add_parser(
         "load_metrics", help="ADS's load_metrics: a model's metric names and summary scores (report: base64 markdown)"
     )
-    add_platform(p, "local")
+    add_platform(p, DEFAULT_PLATFORM)
     add_id(p)
     p.add_argument("--model", help="a served name (default: the evaluation's own model, a comparison's first)")
     p.set_defaults(run=cmd_evaluation_load_metrics)
     p = everbs.add_parser(
         "metrics", aliases=["get_supported_metrics"], help="the metrics --metrics accepts, with their args"
     )
-    add_platform(p, "local")
+    add_platform(p, DEFAULT_PLATFORM)
     p.set_defaults(run=cmd_evaluation_metrics)
 
 

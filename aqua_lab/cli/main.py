@@ -1,11 +1,12 @@
 """``aqua-lab`` — the command line, with the verbs and option names of ``ads aqua deployment …``.
 
 Every verb goes through the service facade.  ``--platform`` picks where: ``oci`` (OCI Data
-Science), ``bundled`` (OCI's service models and shapes as shipped — plans only; the default for
-planning verbs) or ``local`` (this machine — the default for deployment verbs); without it,
-``$AQUA_LAB_PLATFORM`` decides, else an ``ocid1.`` id means ``oci``.  Bad input ends with a
-one-line ``aqua-lab: error: …`` on stderr and exit status 2; nothing is half-done.  A deployment
-that ends FAILED or NEEDS_ATTENTION exits 1, one still not settled at ``--timeout`` exits 3.
+Science), ``bundled`` (OCI's service models and shapes as shipped — plans only) or ``local`` (this
+machine); without it, ``$AQUA_LAB_PLATFORM`` decides, else an ``ocid1.`` id means ``oci``, else
+``local`` — the server's default too, so a plan is made where its deployment goes.  Bad input —
+any value of any option — ends with a one-line ``aqua-lab: error: …`` on stderr and exit status 2;
+nothing is half-done.  A deployment that ends FAILED or NEEDS_ATTENTION exits 1, one still not
+settled at ``--timeout`` exits 3; an error no check foresaw is one line and exit 70.
 """
 
 from __future__ import annotations
@@ -15,10 +16,13 @@ import os
 import sys
 from collections.abc import Sequence
 
+from pydantic import ValidationError
+
 from .. import __version__
-from ..errors import AquaLabError, InvalidInput
+from ..errors import AquaLabError, InvalidInput, Problem, shown
 from . import catalog, deployments, evaluation, planning, scaling
-from .common import PLATFORM_ENV, CommandFailed, Parser, add_deployment_id
+from .common import DEBUG_ENV, EXIT_BUG, CommandFailed, Parser, add_deployment_id, cli_problems
+from .hints import platform_note
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -47,16 +51,23 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(exc.output)
         print(f"aqua-lab: error: {exc}", file=sys.stderr)
         return exc.code
-    except InvalidInput as exc:
-        text = "; ".join(str(p) for p in exc.problems) if len(exc.problems) > 1 else str(exc)
-        print(f"aqua-lab: error: {text}{_platform_note(args)}", file=sys.stderr)
-        return 2
+    except ValidationError as exc:  # a request model refused an option's value: the option, not a traceback
+        return _refused(args, cli_problems(exc))
     except AquaLabError as exc:
-        print(f"aqua-lab: error: {exc}{_platform_note(args)}", file=sys.stderr)
-        return 2
+        return _refused(args, exc)
+    except BrokenPipeError:  # a streamed answer piped into `head`: the reader's choice, not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except OSError as exc:
+        if exc.filename is None:
+            return _bug(exc)
+        # a path given on the command line that the system refuses (too long, a directory, …)
+        return _refused(args, InvalidInput(Problem("", f"{exc.strerror}: {shown(str(exc.filename))}", None)))
     except KeyboardInterrupt:
         print("\naqua-lab: interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # noqa: BLE001 — the last resort: one line, not a traceback
+        return _bug(exc)
     if output:
         try:
             print(output, flush=True)
@@ -65,14 +76,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def _platform_note(args) -> str:  # noqa: ANN001
-    """Which platform ran a deployment verb that failed when nothing on the command line chose it:
-    the seed's commands, run verbatim on the local default, otherwise fail with no hint."""
-    if getattr(args, "platform_reason", None) == "default" and args.platform == "local":
-        return (
-            f" (ran on the local platform, this verb's default: for OCI pass --platform oci or set {PLATFORM_ENV}=oci)"
-        )
-    return ""
+def _refused(args: argparse.Namespace, exc: AquaLabError) -> int:
+    if isinstance(exc, InvalidInput) and len(exc.problems) > 1:
+        text = "; ".join(str(p) for p in exc.problems)
+    else:
+        text = str(exc)
+    print(f"aqua-lab: error: {text}{platform_note(args, exc)}", file=sys.stderr)
+    return 2
+
+
+def _bug(exc: BaseException) -> int:
+    """An error no check foresaw is a bug of aqua-lab: one line and EXIT_BUG; the traceback only
+    with AQUA_LAB_DEBUG=1 (then it goes on to Python's own handler)."""
+    if os.environ.get(DEBUG_ENV, "").strip() not in ("", "0"):
+        raise exc
+    what = " ".join(str(exc).split())[:300]
+    print(
+        f"aqua-lab: internal error: {type(exc).__name__}: {what} — a bug of aqua-lab; {DEBUG_ENV}=1 shows where",
+        file=sys.stderr,
+    )
+    return EXIT_BUG
 
 
 if __name__ == "__main__":

@@ -7,12 +7,10 @@ import argparse
 import re
 import string
 
-from pydantic import ValidationError
-
 from ..domain import CapacityInputs, MemoryFit, Plan, Shape, ValidationResult, machine_words
-from ..errors import InvalidInput
 from ..service import AquaLabService
 from .common import (
+    DEFAULT_PLATFORM,
     add_array,
     add_platform,
     add_request_options,
@@ -21,8 +19,10 @@ from .common import (
     dump_items,
     model_ids,
     service_for,
+    validated,
     validated_request,
 )
+from .values import number, real_arg, whole_arg
 
 
 def render_plan(result: Plan, service: AquaLabService, show_all: bool = False, verbose: bool = False) -> str:
@@ -40,7 +40,7 @@ def render_plan(result: Plan, service: AquaLabService, show_all: bool = False, v
         gpu = ""
         unit = shape.unit if shape else (lambda n=2: "GPU" if n == 1 else "GPUs")
         if shape and shape.gpu_specs:
-            memory = f"{shape.per_gpu_memory_in_gbs:g} GB" if shape.per_gpu_memory_in_gbs else "memory unknown"
+            memory = f"{number(shape.per_gpu_memory_in_gbs)} GB" if shape.per_gpu_memory_in_gbs else "memory unknown"
             if shape.is_cpu:  # a CPU machine: its slots are cores sharing its RAM
                 gpu = f"{shape.gpu_count} cores, {memory} RAM each"
             else:
@@ -55,7 +55,7 @@ def render_plan(result: Plan, service: AquaLabService, show_all: bool = False, v
         for m in shape_plan.models:
             star = " *primary" if m.ocid == result.primary_model_id else ""
             est = " (estimated)" if m.estimated else ""
-            mem = f"{m.gpu_memory_in_gbs:g} GB" if m.gpu_memory_in_gbs else ""
+            mem = f"{number(m.gpu_memory_in_gbs)} GB" if m.gpu_memory_in_gbs else ""
             params = " ".join(m.parameters.values())
             name = m.model_name or m.ocid
             count = f"{m.gpu_count} {unit(m.gpu_count) if shape and shape.is_cpu else 'GPU'}"
@@ -114,7 +114,7 @@ def _memory_cell(fit: MemoryFit, suggested: str | None) -> str:
     """Weights, KV capacity and the context that fits, per GPU, in one line under the model."""
     ok = "fits" if fit.fits else "DOES NOT FIT"
     cell = (
-        f"weights {fit.weights_gb:g} GB/GPU  KV {fit.kv_capacity_tokens:,} tokens  "
+        f"weights {number(fit.weights_gb)} GB/GPU  KV {fit.kv_capacity_tokens:,} tokens  "
         f"max context {fit.max_model_len_fit:,} at concurrency {fit.concurrency}  "
         f"{fit.per_gpu_gb:.1f}/{fit.gpu_memory_gb:.1f} GB at {fit.max_model_len:,}: {ok}"
     )
@@ -151,11 +151,9 @@ CAPACITY_OPTIONS = ("max_model_len", "concurrency", "kv_cache_dtype", "weight_pr
 
 
 def _capacity(args: argparse.Namespace) -> CapacityInputs:
-    given = {k: getattr(args, k) for k in CAPACITY_OPTIONS if getattr(args, k, None) is not None}
-    try:
-        return CapacityInputs.model_validate(given)
-    except ValidationError as exc:
-        raise InvalidInput.from_validation(exc, prefix="--") from None
+    return validated(
+        CapacityInputs, {k: getattr(args, k) for k in CAPACITY_OPTIONS if getattr(args, k, None) is not None}
+    )
 
 
 def _plan_from_args(args: argparse.Namespace) -> tuple[Plan, AquaLabService]:
@@ -188,7 +186,7 @@ def cmd_payload(args: argparse.Namespace) -> str:
 
 
 def add_plan_options(p: argparse.ArgumentParser) -> None:
-    add_platform(p, "bundled")
+    add_platform(p, DEFAULT_PLATFORM)
     p.add_argument("--model_ids", required=True, help="JSON list or comma-separated model ids/names")
     p.add_argument("--primary_model_id", help="favour this model: it gets at least as many GPUs as any other")
     p.add_argument("--compartment_id", help="OCI: where the models and shapes are looked up")
@@ -199,22 +197,26 @@ def add_plan_options(p: argparse.ArgumentParser) -> None:
         help="add your own model with its deployment_config.json (repeatable)",
     )
     what_if = p.add_argument_group("what-if (the memory model)")
-    what_if.add_argument("--max_model_len", type=int, help="context each sequence must hold (default: the config's)")
-    what_if.add_argument("--concurrency", type=int, help="sequences of max_model_len that must fit at once (default 1)")
+    what_if.add_argument(
+        "--max_model_len", type=whole_arg, help="context each sequence must hold (default: the config's)"
+    )
+    what_if.add_argument(
+        "--concurrency", type=whole_arg, help="sequences of max_model_len that must fit at once (default 1)"
+    )
     what_if.add_argument("--kv_cache_dtype", choices=["auto", "fp8"], help="KV cache dtype (default auto)")
     what_if.add_argument(
         "--weight_precision", help="auto, bf16, fp16, fp8, int8, int4, mxfp4 or a GGUF type (Q4_K_M, Q8_0, …)"
     )
-    what_if.add_argument("--gpu_memory_utilization", type=float, help="share of each GPU vLLM may use (default 0.9)")
+    what_if.add_argument("--gpu_memory_utilization", type=real_arg, help="share of each GPU vLLM may use (default 0.9)")
 
 
 def shapes_table(shapes: list[Shape]) -> str:
     """One line per shape, in its own words (a CPU machine: cores and RAM)."""
     rows = [f"{'SHAPE':<24} {'SERIES':<12} {'SLOTS':>9} {'MEMORY EACH':>12} {'CORES':>6} {'RAM':>8}"]
     for s in shapes:
-        memory = f"{s.per_gpu_memory_in_gbs:g} GB" if s.per_gpu_memory_in_gbs else "?"
+        memory = f"{number(s.per_gpu_memory_in_gbs)} GB" if s.per_gpu_memory_in_gbs else "?"
         slots = f"{s.gpu_count} {s.unit(s.gpu_count)}" if s.gpu_count else "-"
-        ram = f"{s.memory_in_gbs:g} GB" if s.memory_in_gbs else ""
+        ram = f"{number(s.memory_in_gbs)} GB" if s.memory_in_gbs else ""
         cores = "" if s.core_count is None else str(s.core_count)
         rows.append(f"{s.name:<24} {s.shape_series or '':<12} {slots:>9} {memory:>12} {cores:>6} {ram:>8}")
     return "\n".join(rows)
@@ -223,7 +225,7 @@ def shapes_table(shapes: list[Shape]) -> str:
 def add_deployment_verbs(dverbs: argparse._SubParsersAction) -> None:
     """``aqua-lab deployment list_shapes | get_multimodel_deployment_config | validate | payload``."""
     p = dverbs.add_parser("list_shapes", help="shapes with their GPU specs, one JSON object each (ADS's framing)")
-    add_platform(p, "bundled")
+    add_platform(p, DEFAULT_PLATFORM)
     p.add_argument("--compartment_id", help="OCI: the shapes offered in this compartment")
     p.add_argument("--table", action="store_true", help="a table instead of JSON")
     add_array(p)
@@ -235,10 +237,10 @@ def add_deployment_verbs(dverbs: argparse._SubParsersAction) -> None:
     add_plan_options(p)
     p.set_defaults(run=cmd_get_config)
     p = dverbs.add_parser("validate", help="check a deployment request like `ads aqua deployment create` takes")
-    add_request_options(p, "bundled")
+    add_request_options(p, DEFAULT_PLATFORM)
     p.set_defaults(run=cmd_validate)
     p = dverbs.add_parser("payload", help="the OCI model-group and model-deployment bodies, without sending")
-    add_request_options(p, "bundled")
+    add_request_options(p, DEFAULT_PLATFORM)
     p.set_defaults(run=cmd_payload)
 
 

@@ -11,11 +11,10 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from pydantic import ValidationError
-
-from ..domain import DeploymentMetrics, ScalingChange
+from ..domain import Deployment, DeploymentMetrics, ScalingChange
 from ..errors import InvalidInput, Problem
 from ..service import AquaLabService, window_seconds
+from .values import number, whole_arg
 
 AUTOSCALING_HELP = (
     'one predefined-metric rule, e.g. \'{"minimum_instance_count": 1, "maximum_instance_count": 4, '
@@ -27,10 +26,12 @@ POLICY_HELP = "the oci SDK's full scalingPolicy as wire JSON (camelCase; FIXED_S
 
 def add_scaling_options(p: argparse.ArgumentParser, with_count: bool = False) -> None:
     if with_count:
-        p.add_argument("--instance_count", type=int, help="a fixed number of instances (local: replicas per model)")
+        p.add_argument(
+            "--instance_count", type=whole_arg, help="a fixed number of instances (local: replicas per model)"
+        )
     p.add_argument("--autoscaling", help=AUTOSCALING_HELP)
     p.add_argument("--scaling_policy", help=POLICY_HELP)
-    p.add_argument("--bandwidth_mbps", type=int, help="the load balancer's bandwidth (OCI)")
+    p.add_argument("--bandwidth_mbps", type=whole_arg, help="the load balancer's bandwidth (OCI)")
 
 
 def _json(text: str, option: str) -> Any:
@@ -63,23 +64,24 @@ def _service(args: argparse.Namespace) -> AquaLabService:
     return service_for(args)
 
 
-def cmd_update(args: argparse.Namespace) -> str:
+def rescale(args: argparse.Namespace) -> tuple[AquaLabService, Deployment]:
+    """The scaling change asked for, made; the caller waits for it as for a create (the local
+    platform restarts the runtime with the new replica count, which starts its metrics afresh)."""
+    from .common import validated
+
     raw = scaling_fields(args)
     if args.instance_count is not None:
         raw["instance_count"] = args.instance_count
-    try:
-        change = ScalingChange.model_validate(raw)
-    except ValidationError as exc:
-        raise InvalidInput.from_validation(exc, prefix="--") from None
-    deployment = _service(args).update_scaling(args.model_deployment_id, change)
-    return json.dumps(deployment.model_dump(mode="json"), indent=2)
+    change = validated(ScalingChange, raw)
+    service = _service(args)
+    return service, service.update_scaling(args.model_deployment_id, change)
 
 
 def render_metrics(metrics: DeploymentMetrics) -> str:
     def cell(value: Any, fmt: str = "{}") -> str:
         return "-" if value is None else fmt.format(value)
 
-    lines = [f"{metrics.deployment_id} over the last {metrics.window_s:g} s — {metrics.source}"]
+    lines = [f"{metrics.deployment_id} over the last {number(metrics.window_s)} s — {metrics.source}"]
     header = f"{'model':<28} {'requests':>8} {'errors':>6} {'TTFT p50':>10} {'TTFT p95':>10} {'tok/s':>7} "
     lines.append(header + f"{'in flight':>9} {'replicas':>8}")
     for m in metrics.models:
@@ -91,7 +93,9 @@ def render_metrics(metrics: DeploymentMetrics) -> str:
     for name, points in metrics.deployment.items():
         values = [p.value for p in points if p.value is not None]
         if values:
-            lines.append(f"deployment {name}: last {values[-1]:g} (max {max(values):g}, {len(values)} points)")
+            lines.append(
+                f"deployment {name}: last {number(values[-1])} (max {number(max(values))}, {len(values)} points)"
+            )
     return "\n".join(lines)
 
 
