@@ -715,7 +715,7 @@ def test_a_dataset_on_this_machine_is_checked_then_uploaded_next_to_the_report(s
 @pytest.mark.parametrize(
     ("options", "named", "says"),
     [
-        (["--model_parameters", '{"max_tokens": "five"}'], "model_parameters.max_tokens", "an integer 1 or more"),
+        (["--model_parameters", '{"max_tokens": "five"}'], "model_parameters.max_tokens", "a whole number between 1"),
         (["--model_parameters", '{"top_p": 1.5, "model": "tiiuae/falcon-7b"}'], "model_parameters.top_p", "between 0"),
         (["--model_parameters", '{"stop": 3}'], "model_parameters.stop", "a list of strings"),
         (["--evaluation_source_id", "ocid1.datasciencemodel.oc1.iad.abc"], "evaluation_source_id", "deploy a model"),

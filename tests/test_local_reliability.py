@@ -119,7 +119,7 @@ def test_an_oversized_body_is_413_and_a_long_history_422_before_the_engine(two):
 @pytest.mark.parametrize(
     ("field", "value", "says"),
     [
-        ("top_k", -1, "top_k -1 must be"),
+        ("top_k", -2, "top_k -2 must be"),
         ("logit_bias", "junk", "token id"),
         ("temperature", "hot", "must be a number"),
         ("n", 3, "must be 1"),

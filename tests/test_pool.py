@@ -1,14 +1,16 @@
-"""The router's upstream client: keep-alive reuse, stale connections, chunked pass-through."""
+"""The router's upstream client: keep-alive reuse, stale connections, chunked pass-through, time limits."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 from tornado import httpserver, web
 
 from aqua_lab.inference import pool as upstream
-from aqua_lab.inference.pool import UpstreamClosed, UpstreamPool
+from aqua_lab.inference.pool import UpstreamClosed, UpstreamPool, UpstreamTimeout
+from aqua_lab.inference.timeouts import Limits
 from aqua_lab.platforms.local.runtime import free_port
 
 pytestmark = pytest.mark.inference
@@ -78,3 +80,50 @@ def test_a_server_dying_mid_body_raises_upstream_closed():
         assert b"data: 0" in b"".join(got)
 
     asyncio.run(run())
+
+
+# time limits ---------------------------------------------------------------------------------------
+
+
+async def _silent_after(head: bytes, pieces: list[bytes], every_s: float = 0.0) -> int:
+    """A server that reads a request, writes ``head`` and ``pieces`` (``every_s`` apart), then stays
+    silent with the connection open."""
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(head)
+        for piece in pieces:
+            await asyncio.sleep(every_s)
+            writer.write(piece)
+            await writer.drain()
+        await asyncio.sleep(30)
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    return server.sockets[0].getsockname()[1]
+
+
+CHUNKED = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
+
+
+@pytest.mark.parametrize(
+    ("head", "pieces", "every_s", "limits", "passed"),
+    [
+        (b"", [], 0.0, Limits(5, 0.3, 5, 30), "first_byte_s"),  # accepts, never answers
+        (CHUNKED, [], 0.0, Limits(5, 0.3, 5, 30), "first_byte_s"),  # headers, then no first chunk
+        (CHUNKED, [b"5\r\ndata:\r\n"], 0.0, Limits(5, 5, 0.3, 30), "idle_s"),  # one chunk, then silence
+        (CHUNKED, [b"1\r\nx\r\n"] * 40, 0.1, Limits(5, 5, 1, 0.6), "total_s"),  # a trickle past the total
+    ],
+)
+def test_a_silent_server_ends_the_call_at_the_limit_it_passed(head, pieces, every_s, limits, passed):
+    async def run():
+        port = await _silent_after(head, pieces, every_s)
+        started = time.monotonic()
+        with pytest.raises(UpstreamTimeout) as caught:
+            response = await UpstreamPool().post(port, "/s", b"{}", limits=limits)
+            async for _ in response.chunks():
+                pass
+        return caught.value, time.monotonic() - started
+
+    error, took = asyncio.run(run())
+    assert error.limit == passed and error.seconds == getattr(limits, passed)
+    assert took < getattr(limits, passed) + 0.5, took

@@ -165,7 +165,7 @@ def test_compare_runs_each_served_name_once(server, deployment):
 @pytest.mark.parametrize("stream", [False, True])
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("top_k", -1), ("logit_bias", {"not a token": "x"}), ("n_probs", "many")],
+    [("top_k", -2), ("logit_bias", {"not a token": "x"}), ("n_probs", "many")],
 )
 def test_what_the_engine_refuses_is_a_422_on_its_field_with_a_short_message(server, deployment, stream, field, value):
     body = {"model": "smol-a", "messages": [{"role": "user", "content": "Hi"}], "stream": stream, field: value}

@@ -7,6 +7,7 @@ from typing import Any
 
 from ..domain import Deployment, EvaluationSpec
 from ..errors import InvalidInput, Problem
+from ..inference.protocol import model_parameter_problems
 from .metrics import check_metrics
 
 
@@ -28,9 +29,7 @@ def evaluation_plan(spec: EvaluationSpec, deployment: Deployment) -> tuple[list[
         problems.append(
             Problem("report_path", "an Object Storage path on the local platform", "give a directory on this machine")
         )
-    for key in ("stream", "messages", "n"):
-        if key in spec.model_parameters:
-            problems.append(Problem(f"model_parameters.{key}", "set by the evaluation", "leave it out"))
+    problems += model_parameter_problems(spec.model_parameters)  # the rules every model call has
     try:
         metrics = check_metrics(spec.metrics)
     except InvalidInput as exc:

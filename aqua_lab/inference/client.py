@@ -2,7 +2,9 @@
 
 Plain-http endpoints on this machine (local deployments) go through a keep-alive pool, so the chat
 handler adds little to the time-to-first-token.  Closing the iterator closes the connection, which
-is how a browser's disconnect reaches the model server.
+is how a browser's disconnect reaches the model server.  Every call runs under the time limits of
+:mod:`.timeouts` (a request's own ``timeouts`` also go to a local router in its header, so the
+router's upstream call gives up with it); passing one is a :class:`~aqua_lab.errors.ModelTimeout`.
 """
 
 from __future__ import annotations
@@ -12,12 +14,14 @@ import json
 import re
 import weakref
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..errors import UpstreamError
-from .pool import UpstreamClosed, UpstreamPool
+from ..errors import ModelTimeout, UpstreamError
+from .pool import UpstreamClosed, UpstreamPool, UpstreamTimeout
 from .sse import Event, SSEParser
+from .timeouts import HEADER, Limits, Timeouts, limits, timeout_message
 
 # Idle connections belong to the event loop that opened them: one pool per loop (an explicit cache).
 _pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, UpstreamPool] = weakref.WeakKeyDictionary()
@@ -80,10 +84,45 @@ def error_message(status: int, raw: bytes) -> str:
     return clean_message(message)
 
 
-def refusal(status: int, raw: bytes, request_id: str | None = None) -> UpstreamError:
-    """The error an endpoint's non-200 answer becomes: its status, its cleaned message and the field it named."""
+def _timed_out(raw: bytes | str) -> ModelTimeout | None:
+    """A router's answer (a 504 body or an SSE error) saying a model passed a time limit, as the typed error."""
+    try:
+        error = json.loads(raw).get("error")
+        if isinstance(error, dict) and error.get("code") == "model_timeout":
+            model, limit = str(error.get("model")), str(error.get("limit"))
+            return ModelTimeout(clean_message(str(error.get("message"))), model, limit, float(error["seconds"]))
+    except (ValueError, TypeError, KeyError, AttributeError):
+        pass
+    return None
+
+
+def stream_error(data: str) -> UpstreamError:
+    """The error an SSE error event (or an engine's ``{"error": …}`` chunk) becomes."""
+    return _timed_out(data) or UpstreamError(error_message(502, data.encode()), 502)
+
+
+def refusal(status: int, raw: bytes, headers: Any = None) -> UpstreamError:
+    """The error an endpoint's non-200 answer becomes: its status, its cleaned message, the field it
+    named, its request id and how long it asked a busy client to wait."""
+    if status == 504 and (timed_out := _timed_out(raw)):
+        return timed_out
     _, field = _parsed_error(raw)
-    return UpstreamError(error_message(status, raw), status, request_id, field=field)
+    headers = headers or {}
+    return UpstreamError(
+        error_message(status, raw),
+        status,
+        headers.get("opc-request-id"),
+        field=field,
+        retry_after=_retry_after(headers) if status in RETRY_STATUSES else None,
+    )
+
+
+def _retry_after(headers: Any) -> float | None:
+    try:
+        after = float(headers.get("retry-after") or "")
+    except (TypeError, ValueError):
+        return None
+    return after if after >= 0 else None
 
 
 def _bytes(body: dict[str, Any] | bytes) -> bytes:
@@ -100,20 +139,36 @@ def _retry_delay(attempt: int, headers: Any) -> float | None:
     capped at 10 s)."""
     if attempt >= len(RETRY_DELAYS_S):
         return None
-    try:
-        after = float(headers.get("retry-after") or 0)
-    except (TypeError, ValueError):
-        after = 0.0
-    return min(10.0, max(RETRY_DELAYS_S[attempt], after))
+    return min(10.0, max(RETRY_DELAYS_S[attempt], _retry_after(headers) or 0.0))
 
 
-async def _post(url: str, body: bytes, accept: str, headers: dict[str, str] | None) -> Any:
+def _timeout(exc: UpstreamTimeout, model: str | None, url: str) -> ModelTimeout:
+    who = model or f"at {url}"
+    return ModelTimeout(timeout_message(who, exc.limit, exc.seconds), who, exc.limit, exc.seconds)
+
+
+def _with_limits(headers: dict[str, str] | None, timeouts: Timeouts | None) -> dict[str, str] | None:
+    given = timeouts.header() if timeouts is not None else None
+    return {**(headers or {}), HEADER: given} if given else headers
+
+
+async def _post(
+    url: str,
+    body: bytes,
+    accept: str,
+    headers: dict[str, str] | None,
+    call: Limits,
+    model: str | None,
+    method: str = "POST",
+) -> Any:
     """The response to POST ``body``, asked again on 429/503 before any of it is read (a signed
     request stays valid for minutes, so the same headers are sent again)."""
     host, port, path, tls = _target(url)
     for attempt in range(len(RETRY_DELAYS_S) + 1):
         try:
-            response = await _pool().post(port, path, body, accept, host, headers, tls)
+            response = await _pool().post(port, path, body, accept, host, headers, tls, call, method)
+        except UpstreamTimeout as exc:
+            raise _timeout(exc, model, url) from None
         except (UpstreamClosed, OSError) as exc:
             raise UpstreamError(f"the deployment at {url} did not answer: {exc}", 502) from None
         delay = _retry_delay(attempt, response.headers) if response.status in RETRY_STATUSES else None
@@ -122,7 +177,7 @@ async def _post(url: str, body: bytes, accept: str, headers: dict[str, str] | No
         try:
             async for _ in response.chunks():
                 pass
-        except UpstreamClosed:
+        except (UpstreamClosed, UpstreamTimeout):
             pass
         finally:
             response.close()
@@ -131,36 +186,74 @@ async def _post(url: str, body: bytes, accept: str, headers: dict[str, str] | No
 
 
 async def stream_events(
-    url: str, body: dict[str, Any] | bytes, headers: dict[str, str] | None = None
+    url: str,
+    body: dict[str, Any] | bytes,
+    headers: dict[str, str] | None = None,
+    model: str | None = None,
+    timeouts: Timeouts | None = None,
 ) -> AsyncIterator[Event]:
     """POST ``body`` (a dict, or the exact bytes a signature covers) and yield the SSE events of the
     answer.  Raises :class:`UpstreamError` for an error status, or when the stream breaks (after
-    the events that did arrive)."""
-    response = await _post(url, _bytes(body), "text/event-stream", headers)
+    the events that did arrive); :class:`ModelTimeout` (naming ``model``) past a time limit."""
+    call = limits(timeouts)
+    response = await _post(url, _bytes(body), "text/event-stream", _with_limits(headers, timeouts), call, model)
     try:
         if response.status != 200:
             raw = b"".join([chunk async for chunk in response.chunks()])
-            raise refusal(response.status, raw, response.headers.get("opc-request-id"))
+            raise refusal(response.status, raw, response.headers)
         parser = SSEParser()
         async for chunk in response.chunks():
             for event in parser.feed(chunk):
                 yield event
-        for event in parser.feed("\n\n"):
+        for event in parser.close():
             yield event
+    except UpstreamTimeout as exc:
+        raise _timeout(exc, model, url) from None
     except UpstreamClosed as exc:
         raise UpstreamError(f"the stream from {url} broke: {exc}", 502) from None
     finally:
         response.close()
 
 
-async def post_json(url: str, body: dict[str, Any] | bytes, headers: dict[str, str] | None = None) -> dict[str, Any]:
-    response = await _post(url, _bytes(body), "application/json", headers)
+async def post_json(
+    url: str,
+    body: dict[str, Any] | bytes,
+    headers: dict[str, str] | None = None,
+    model: str | None = None,
+    timeouts: Timeouts | None = None,
+) -> dict[str, Any]:
+    """POST ``body`` and return the JSON answer; errors as :func:`stream_events`."""
+    call = limits(timeouts)
+    response = await _post(url, _bytes(body), "application/json", _with_limits(headers, timeouts), call, model)
+    return await _json_answer(response, url, model)
+
+
+async def get_json(url: str, headers: dict[str, str] | None = None, timeouts: Timeouts | None = None) -> Any:
+    """GET ``url``'s JSON (a router's own routes: its metrics), under the same limits as a model call."""
+    response = await _post(url, b"", "application/json", headers, limits(timeouts), None, "GET")
+    return await _json_answer(response, url, None)
+
+
+async def _json_answer(response: Any, url: str, model: str | None) -> Any:
     try:
         raw = b"".join([chunk async for chunk in response.chunks()])
+    except UpstreamTimeout as exc:
+        raise _timeout(exc, model, url) from None
     except (UpstreamClosed, OSError) as exc:
         raise UpstreamError(f"the deployment at {url} did not answer: {exc}", 502) from None
     finally:
         response.close()
     if response.status != 200:
-        raise refusal(response.status, raw, response.headers.get("opc-request-id"))
+        raise refusal(response.status, raw, response.headers)
     return json.loads(raw)
+
+
+def get_json_blocking(url: str, headers: dict[str, str] | None = None, timeouts: Timeouts | None = None) -> Any:
+    """:func:`get_json` for a caller without an event loop of its own (a platform verb in an executor
+    thread, the CLI); in a thread whose loop runs (a notebook's), on a fresh loop in another thread."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(get_json(url, headers, timeouts))
+    with ThreadPoolExecutor(1) as thread:
+        return thread.submit(asyncio.run, get_json(url, headers, timeouts)).result()

@@ -5,18 +5,67 @@ Tornado's simple client opens a new connection per request and copies each body 
 several layers; on a 2-core machine that showed up as milliseconds of added time-to-first-token.
 Here connections are kept alive and pooled per port, and a response body is handed over as the
 server's own chunks arrive, so the router adds one read and one write per chunk.
+
+Every call runs under its :class:`~.timeouts.Limits`: connecting, the answer's first byte (its headers
+and first body chunk: a non-streamed answer arrives whole), each later chunk (idle) and the whole call;
+passing one raises :class:`UpstreamTimeout` naming it, and the connection is dropped.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass, field
+from typing import TypeVar
+
+from .timeouts import Limits
+
+T = TypeVar("T")
 
 
 class UpstreamClosed(ConnectionError):
     """The server closed the connection or died before the response was complete."""
+
+
+class UpstreamTimeout(Exception):  # not an OSError: a silent server is not a closed connection
+    """The server passed one of the call's limits (``limit``: connect_s, first_byte_s, idle_s, total_s)."""
+
+    def __init__(self, limit: str, seconds: float):
+        super().__init__(f"no answer within the {limit} limit of {seconds:g} s")
+        self.limit = limit
+        self.seconds = seconds
+
+
+@dataclass
+class Clock:
+    """The deadlines of one call."""
+
+    limits: Limits
+    total_at: float
+    first_at: float = 0.0  # the first byte's deadline, once the request is sent
+
+    @classmethod
+    def start(cls, limits: Limits) -> Clock:
+        return cls(limits, asyncio.get_running_loop().time() + limits.total_s)
+
+    def sent(self) -> None:
+        self.first_at = asyncio.get_running_loop().time() + self.limits.first_byte_s
+
+    async def within(self, step: Awaitable[T], limit: str) -> T:
+        """``step`` under ``limit`` (``first_byte_s`` counts from :meth:`sent`), and under the total."""
+        seconds = getattr(self.limits, limit)
+        at = self.first_at if limit == "first_byte_s" else asyncio.get_running_loop().time() + seconds
+        if at > self.total_at:
+            at, limit, seconds = self.total_at, "total_s", self.limits.total_s
+        scope = asyncio.timeout_at(at)
+        try:
+            async with scope:
+                return await step
+        except TimeoutError:
+            if scope.expired():
+                raise UpstreamTimeout(limit, seconds) from None
+            raise
 
 
 def _closed(exc: BaseException, before: str) -> UpstreamClosed:
@@ -42,36 +91,49 @@ class Response:
     _writer: asyncio.StreamWriter
     _pool: UpstreamPool
     _key: tuple[str, int, bool]
+    _clock: Clock
     _done: bool = field(default=False, init=False)
+
+    async def _chunk(self) -> bytes | None:
+        """One chunk of a chunked body; None after the last."""
+        reader = self._reader
+        size_line = await reader.readuntil(b"\r\n")
+        size = int(size_line.split(b";", 1)[0].strip(), 16)
+        if size == 0:
+            while (await reader.readuntil(b"\r\n")) != b"\r\n":  # trailers, then the blank line
+                pass
+            return None
+        data = await reader.readexactly(size)
+        await reader.readexactly(2)
+        return data
 
     async def chunks(self) -> AsyncIterator[bytes]:
         """The body, chunk by chunk as the server sends it (chunked, sized or until close)."""
-        reader = self._reader
+        reader, within = self._reader, self._clock.within
+        limit = "first_byte_s"
         try:
             if self.headers.get("transfer-encoding", "").lower() == "chunked":
-                while True:
-                    size_line = await reader.readuntil(b"\r\n")
-                    size = int(size_line.split(b";", 1)[0].strip(), 16)
-                    if size == 0:
-                        while (await reader.readuntil(b"\r\n")) != b"\r\n":  # trailers, then the blank line
-                            pass
-                        break
-                    data = await reader.readexactly(size)
-                    await reader.readexactly(2)
+                while (data := await within(self._chunk(), limit)) is not None:
+                    limit = "idle_s"
                     yield data
             elif "content-length" in self.headers:
                 left = int(self.headers["content-length"])
                 while left:
-                    data = await reader.read(min(left, 65536))
+                    data = await within(reader.read(min(left, 65536)), limit)
                     if not data:
                         raise UpstreamClosed("connection closed before the whole body arrived")
                     left -= len(data)
+                    limit = "idle_s"
                     yield data
             else:
-                while data := await reader.read(65536):
+                while data := await within(reader.read(65536), limit):
+                    limit = "idle_s"
                     yield data
                 self.close()
                 return
+        except UpstreamTimeout:
+            self.close()
+            raise
         except (asyncio.IncompleteReadError, ConnectionError, ValueError) as exc:
             self.close()
             raise _closed(exc, "the answer was complete") from None
@@ -126,9 +188,13 @@ class UpstreamPool:
         host: str = "127.0.0.1",
         headers: dict[str, str] | None = None,
         tls: bool = False,
+        limits: Limits | None = None,
+        method: str = "POST",
     ) -> Response:
-        """POST ``body``; ``headers`` override the defaults (a signed request brings its own Host,
-        Content-Type and Content-Length, which must go out exactly as signed)."""
+        """POST (or ``method``) ``body``; ``headers`` override the defaults (a signed request brings its own Host,
+        Content-Type and Content-Length, which must go out exactly as signed).  ``limits``: the
+        call's time limits (default: :meth:`Limits.defaults`); passing one raises :class:`UpstreamTimeout`."""
+        clock = Clock.start(limits or Limits.defaults())
         fields = {
             "host": f"{host}:{port}",
             "content-type": "application/json",
@@ -137,15 +203,21 @@ class UpstreamPool:
             "connection": "keep-alive",
         }
         fields.update({k.lower(): v for k, v in (headers or {}).items()})
-        head = f"POST {path} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in fields.items()) + "\r\n"
+        head = f"{method} {path} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in fields.items()) + "\r\n"
         head = head.encode("latin-1") + body
         key = (host, port, tls)
         for attempt in (1, 2):
             kept = self._take(key) if attempt == 1 else None
-            reader, writer = kept or await asyncio.open_connection(host, port, ssl=True if tls else None)
+            reader, writer = kept or await clock.within(
+                asyncio.open_connection(host, port, ssl=True if tls else None), "connect_s"
+            )
             try:
                 writer.write(head)
-                raw = await reader.readuntil(b"\r\n\r\n")
+                clock.sent()
+                raw = await clock.within(reader.readuntil(b"\r\n\r\n"), "first_byte_s")
+            except UpstreamTimeout:
+                writer.close()
+                raise
             except (asyncio.IncompleteReadError, ConnectionError) as exc:
                 writer.close()
                 if kept is not None:
@@ -159,5 +231,5 @@ class UpstreamPool:
                 if ":" in line:
                     name, value = line.split(":", 1)
                     received[name.strip().lower()] = value.strip()
-            return Response(status, received, reader, writer, self, key)
+            return Response(status, received, reader, writer, self, key, clock)
         raise AssertionError("unreachable")

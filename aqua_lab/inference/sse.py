@@ -1,13 +1,20 @@
-"""A Server-Sent Events parser (the WHATWG rules that matter here), fed bytes as they arrive.
+"""The one Server-Sent Events parser (the WHATWG rules that matter here), fed bytes as they arrive.
 
-Handles events split across chunks, ``\\r\\n`` line ends, multi-line ``data``, comments, ``event:``
-names; the OpenAI ``data: [DONE]`` terminator is just an event whose data is ``[DONE]``.
+Lines are cut on the bytes and each is decoded whole, so a UTF-8 character split across two network
+reads arrives intact (decoding each read on its own turns it into U+FFFD).  Handles events split
+anywhere, ``\\r\\n`` and ``\\r`` line ends, multi-line ``data``, comments, ``event:`` names; the OpenAI
+``data: [DONE]`` terminator is just an event whose data is ``[DONE]``.  Each event keeps the exact
+bytes it came in (``raw``, comments before it included), so a relay such as the local router can pass
+a stream on unchanged while reading it — one parse per stream, not two.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+_LINE_END = re.compile(rb"\r\n|\r|\n")
 
 
 @dataclass(frozen=True)
@@ -15,6 +22,7 @@ class Event:
     data: str
     event: str = "message"
     id: str | None = None
+    raw: bytes = field(default=b"", compare=False, repr=False)
 
     @property
     def done(self) -> bool:
@@ -23,45 +31,55 @@ class Event:
 
 class SSEParser:
     def __init__(self) -> None:
-        self._buffer = ""
+        self._buffer = b""  # bytes after the last complete line
+        self._raw = bytearray()  # the complete lines of the event being read
         self._data: list[str] = []
         self._event = ""
         self._id: str | None = None
 
     def feed(self, chunk: bytes | str) -> list[Event]:
-        self._buffer += chunk.decode("utf-8", "replace") if isinstance(chunk, bytes) else chunk
+        if isinstance(chunk, str):
+            chunk = chunk.encode()
+        buffer = self._buffer + chunk if self._buffer else chunk
         events = []
-        while True:
-            cut = min((i for i in (self._buffer.find("\n"), self._buffer.find("\r")) if i >= 0), default=-1)
-            if cut < 0:
-                return events
-            line = self._buffer[:cut]
-            skip = 2 if self._buffer[cut : cut + 2] == "\r\n" else 1
-            if self._buffer[cut] == "\r" and cut + 1 == len(self._buffer):
-                return events  # a lone \r at the end may be half of \r\n
-            self._buffer = self._buffer[cut + skip :]
-            event = self._line(line)
+        start = 0
+        while (end := _LINE_END.search(buffer, start)) is not None:
+            if end.group() == b"\r" and end.end() == len(buffer):
+                break  # a lone \r at the end may be half of \r\n
+            self._raw += buffer[start : end.end()]
+            event = self._line(buffer[start : end.start()])
+            start = end.end()
             if event is not None:
                 events.append(event)
+        self._buffer = buffer[start:]
+        return events
 
-    def _line(self, line: str) -> Event | None:
-        if line == "":
+    def close(self) -> list[Event]:
+        """The events an unterminated end of the stream still makes (as if it ended with a blank line)."""
+        return self.feed(b"\n\n") if self._buffer or self._data else []
+
+    def pending(self) -> bytes:
+        """The bytes received that no event has carried yet (an unfinished event, trailing comments)."""
+        return bytes(self._raw) + self._buffer
+
+    def _line(self, line: bytes) -> Event | None:
+        if not line:
             if not self._data:
                 self._event = ""
-                return None
-            event = Event("\n".join(self._data), self._event or "message", self._id)
-            self._data, self._event = [], ""
+                return None  # a comment-only block: its bytes go out with the next event
+            event = Event("\n".join(self._data), self._event or "message", self._id, bytes(self._raw))
+            self._data, self._event, self._raw = [], "", bytearray()
             return event
-        if line.startswith(":"):
+        if line.startswith(b":"):
             return None
-        name, _, value = line.partition(":")
-        value = value[1:] if value.startswith(" ") else value
-        if name == "data":
-            self._data.append(value)
-        elif name == "event":
-            self._event = value
-        elif name == "id":
-            self._id = value
+        name, _, value = line.partition(b":")
+        value = value[1:] if value.startswith(b" ") else value
+        if name == b"data":
+            self._data.append(value.decode("utf-8", "replace"))
+        elif name == b"event":
+            self._event = value.decode("utf-8", "replace")
+        elif name == b"id":
+            self._id = value.decode("utf-8", "replace")
         return None
 
 
@@ -69,4 +87,4 @@ def iter_events(chunks: Iterable[bytes]) -> Iterator[Event]:
     parser = SSEParser()
     for chunk in chunks:
         yield from parser.feed(chunk)
-    yield from parser.feed("\n\n")
+    yield from parser.close()

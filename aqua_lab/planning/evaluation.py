@@ -10,7 +10,8 @@ import re
 from typing import Any
 
 from ..domain import Deployment, EvaluationSpec
-from ..errors import InvalidInput, Problem, shown
+from ..errors import InvalidInput, Problem
+from ..inference.protocol import model_parameter_problems
 
 OCI_PATH = re.compile(r"^oci://[^@/\s]+@[^/\s]+/.+")
 DEFAULT_EVALUATION_IMAGE = "dsmc://odsc-llm-evaluate:0.1.3.4"
@@ -69,7 +70,7 @@ def validate_evaluation(spec: EvaluationSpec, deployment: Deployment, local_data
                 'one {"prompt": …, "completion": …} object per line',
             )
         )
-    problems += parameter_problems(spec.model_parameters)
+    problems += model_parameter_problems(spec.model_parameters)
     names = deployment.served_names()
     model = spec.model_parameters.get("model")
     if isinstance(model, str) and model not in names:
@@ -91,45 +92,6 @@ def validate_evaluation(spec: EvaluationSpec, deployment: Deployment, local_data
     if problems:
         raise InvalidInput(problems)
     return [model] if model else names
-
-
-#: sampling parameters every OpenAI-style server (vLLM behind the deployment) takes, and their bounds:
-#: a wrong one passes ADS and fails every row of the job minutes later, so it is refused at create
-SAMPLING = {
-    "max_tokens": (True, 1, None),
-    "temperature": (False, 0, None),
-    "top_p": (False, 0, 1),
-    "top_k": (True, -1, None),
-    "presence_penalty": (False, -2, 2),
-    "frequency_penalty": (False, -2, 2),
-}
-
-
-def parameter_problems(params: dict[str, Any]) -> list[Problem]:
-    """Each known sampling parameter of the wrong type or out of its range; ``model`` a string;
-    ``stop`` a string or a list of them.  Other keys go to the server as given (as ADS sends them)."""
-    problems = []
-    for key, (integer, low, high) in SAMPLING.items():
-        if key not in params:
-            continue
-        value = params[key]
-        kind = "an integer" if integer else "a number"
-        bounds = f"{low} or more" if high is None else f"between {low} and {high}"
-        wrong_type = isinstance(value, bool) or not isinstance(value, int if integer else (int, float))
-        if wrong_type or value < low or (high is not None and value > high):
-            problems.append(
-                Problem(f"model_parameters.{key}", f"{shown(value)} is not {kind} {bounds}", f"give {kind} {bounds}")
-            )
-    if "model" in params and not isinstance(params["model"], str):
-        problems.append(
-            Problem("model_parameters.model", f"{shown(params['model'])} is not a served name", "give a string")
-        )
-    stop = params.get("stop", [])
-    if not (isinstance(stop, str) or (isinstance(stop, list) and all(isinstance(x, str) for x in stop))):
-        problems.append(
-            Problem("model_parameters.stop", f"{shown(stop)} is not text", "give a string or a list of strings")
-        )
-    return problems
 
 
 #: ADS's names (ads/aqua/common/enums.py Tags, ads/aqua/evaluation/constants.py EvaluationCustomMetadata)

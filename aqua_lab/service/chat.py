@@ -57,12 +57,12 @@ class ChatRelay:
         url, body, headers = await self._request(deployment_id, request, stream=True)
         started, first, tokens, failed = time.perf_counter(), None, 0, True
         try:
-            async for event in client.stream_events(url, body, headers):
+            async for event in client.stream_events(url, body, headers, request.model, request.timeouts):
                 if event.done:
                     failed = False
                     return
                 if event.event == "error" or event.data.startswith('{"error"'):
-                    raise UpstreamError(client.error_message(502, event.data.encode()), 502)
+                    raise client.stream_error(event.data)
                 first = first or time.perf_counter()
                 tokens += 1  # one streamed chunk per token, as vLLM and llama.cpp send them
                 yield event.data
@@ -85,7 +85,7 @@ class ChatRelay:
         url, body, headers = await self._request(deployment_id, request, stream=False)
         started = time.perf_counter()
         try:
-            answer = await client.post_json(url, body, headers)
+            answer = await client.post_json(url, body, headers, request.model, request.timeouts)
         except UpstreamError as exc:
             self.meter.record(deployment_id, request.model, None, 0, True)
             raise _refused_input(exc) from None
