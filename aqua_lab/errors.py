@@ -183,13 +183,58 @@ class Unavailable(AquaLabError):
     file unreadable); the message says what to do.  Servers answer 503."""
 
 
+class DiskFull(Unavailable):
+    """A write failed for want of space (or inodes) where ``directory`` lives.  Nothing is broken and
+    nothing needs discarding: freeing space is the fix, and reads go on meanwhile.  Servers answer 507
+    (:mod:`aqua_lab.disk_space` measures what is free)."""
+
+    def __init__(self, directory: str, free_bytes: int, needed_bytes: int):
+        self.directory = directory
+        self.free_bytes = free_bytes
+        self.needed_bytes = needed_bytes
+        super().__init__(
+            f"disk full: {directory} has {_size(free_bytes)} free; free some space (about {_size(needed_bytes)} needed)"
+        )
+
+
+def _size(n: int) -> str:
+    if n < 1024:
+        return f"{n} bytes"
+    value, unit = n / 1024, "KiB"
+    for bigger in ("MiB", "GiB", "TiB"):
+        if value < 1024:
+            break
+        value, unit = value / 1024, bigger
+    return f"{value:.1f} {unit}"
+
+
 class UpstreamError(AquaLabError):
     """A platform (OCI or a local model server) refused or failed a call.  ``field`` is the request
-    field the platform named as wrong, if it named one."""
+    field the platform named as wrong, if it named one; ``retry_after`` the seconds it asked a busy
+    client to wait (its ``Retry-After``), passed on to ours."""
 
-    def __init__(self, message: str, status: int = 502, request_id: str | None = None, field: str | None = None):
+    def __init__(
+        self,
+        message: str,
+        status: int = 502,
+        request_id: str | None = None,
+        field: str | None = None,
+        retry_after: float | None = None,
+    ):
         self.status = status
         self.request_id = request_id
         self.field = field
+        self.retry_after = retry_after
         suffix = f" (request id {request_id})" if request_id else ""
         super().__init__(message + suffix)
+
+
+class ModelTimeout(UpstreamError):
+    """A model passed one of its time limits (``limit``: connect_s, first_byte_s, idle_s or total_s;
+    see :mod:`aqua_lab.inference.timeouts`).  Servers answer 504; mid-stream it is an ``event: error``."""
+
+    def __init__(self, message: str, model: str, limit: str, seconds: float):
+        self.model = model
+        self.limit = limit
+        self.seconds = seconds
+        super().__init__(message, 504)

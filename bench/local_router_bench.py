@@ -82,6 +82,11 @@ async def burst(targets: dict[str, str], concurrency: int, tokens: int) -> list[
     )
 
 
+def server_secret(pid: int) -> str:
+    environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    return next(v.split(b"=", 1)[1].decode() for v in environ if v.startswith(b"LLAMA_API_KEY="))
+
+
 def start_litellm(exe: str, upstreams: dict[str, str], key: str) -> tuple[subprocess.Popen, str]:
     port = free_port()
     lines = ["model_list:"]
@@ -151,14 +156,18 @@ async def main_async(args: argparse.Namespace) -> None:
             f"first token of both models after {t_first:.2f} s (target ≤ 15 s)\n"
         )
 
-        ports = {s["model_name"]: s["port"] for s in platform.store.model_states(deployment.id)}
+        states = platform.store.model_states(deployment.id)
+        ports = {s["model_name"]: s["port"] for s in states}
         targets = {
             "router": {n: deployment.endpoint for n in ports},
             "direct": {n: f"http://127.0.0.1:{port}/v1" for n, port in ports.items()},
         }
-        KEYS.update({base: deployment.api_key for base in targets["direct"].values()})
+        # the servers answer only their router's secret (not the deployment's key): it is in their
+        # environment, which this user may read
+        server_key = server_secret(states[0]["pid"])
+        KEYS.update({base: server_key for base in targets["direct"].values()})
         if args.litellm:
-            litellm, base = start_litellm(args.litellm, targets["direct"], deployment.api_key)
+            litellm, base = start_litellm(args.litellm, targets["direct"], server_key)
             targets["litellm"] = {n: base for n in ports}
         for t in targets.values():  # warm the prompt cache and the connections
             await burst(t, 2, 4)

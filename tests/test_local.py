@@ -137,9 +137,15 @@ def test_concurrent_streams_to_one_model_all_complete(two):
 
 
 def _processing(platform, deployment, name):
-    """Requests the model's llama-server is decoding now (its own /metrics)."""
-    port = next(r["port"] for r in platform.store.model_states(deployment.id) if r["model_name"] == name)
-    request = urllib.request.Request(f"http://127.0.0.1:{port}/metrics", headers=_auth(deployment))
+    """Requests the model's llama-server is decoding now (its own /metrics, asked with the secret it
+    answers to: its router's, in its environment, which only its owner can read)."""
+    state = next(r for r in platform.store.model_states(deployment.id) if r["model_name"] == name)
+    with open(f"/proc/{state['pid']}/environ", "rb") as f:
+        environ = f.read().split(b"\0")
+    key = next(v.split(b"=", 1)[1].decode() for v in environ if v.startswith(b"LLAMA_API_KEY="))
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{state['port']}/metrics", headers={"Authorization": f"Bearer {key}"}
+    )
     with urllib.request.urlopen(request, timeout=5) as r:
         for line in r.read().decode().splitlines():
             if line.startswith("llamacpp:requests_processing"):

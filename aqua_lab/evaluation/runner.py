@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -88,12 +89,20 @@ def _text_logprobs(content: list[Any]) -> list[float]:
     ]
 
 
+def _well_formed(text: Any) -> str:
+    """An answer as text every metric and report can encode: a model (or a JSON ``\\ud800`` escape in
+    its answer) may send a lone surrogate, which the tokenizers and UTF-8 writers refuse after every
+    row was generated; it becomes U+FFFD, as a stream decoder shows it."""
+    text = text if isinstance(text, str) else str(text)
+    return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+
+
 def read_answer(index: int, model: str, response: dict[str, Any], latency_ms: float) -> Prediction:
     """The answer text, token counts and per-token log-probabilities of an OpenAI chat completion
     (``choices[0].logprobs.content[].logprob``, which llama-server and vLLM both return), the end
     token left out as for the reference."""
     choice = (response.get("choices") or [{}])[0]
-    text = (choice.get("message") or {}).get("content") or choice.get("text") or ""
+    text = _well_formed((choice.get("message") or {}).get("content") or choice.get("text") or "")
     usage = response.get("usage") or {}
     content = (choice.get("logprobs") or {}).get("content") or []
     logprobs = _text_logprobs(content)
@@ -214,10 +223,13 @@ def generation_figures(predictions: Sequence[Prediction]) -> dict[str, Any]:
     def pct(q: float) -> float | None:
         return lat[min(len(lat) - 1, int(q * len(lat)))] if lat else None
 
+    reasons = Counter(p.error for p in predictions if p.error)
     return {
         "rows": len(predictions),
         "answered": len(ok),
         "failed": len(predictions) - len(ok),
+        # why rows failed, in one line (the most frequent error; each failed row keeps its own)
+        "failure_reason": reasons.most_common(1)[0][0] if reasons else None,
         "latency_ms_p50": pct(0.5),
         "latency_ms_p90": pct(0.9),
         "latency_ms_mean": statistics.fmean(lat) if lat else None,

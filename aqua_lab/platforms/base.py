@@ -220,6 +220,12 @@ class Platform(ABC):
 
     # scaling and metrics --------------------------------------------------------------------------
 
+    #: the longest ``deployment_metrics`` window this platform can answer (the service refuses longer
+    #: ones with 422 before asking): OCI Monitoring keeps far more, 14 days is what a chart can show
+    max_metrics_window_s: float = 14 * 86400
+    #: the same, as people say it in an error
+    max_metrics_window_text: str = "14d"
+
     def scaling_refusal(self, spec: DeploymentSpec) -> Unsupported | None:
         """Why this platform cannot run ``spec``'s instance count or autoscaling policy (None: it
         can).  A planning-only platform previews OCI's bodies, so the default takes every policy."""

@@ -44,7 +44,7 @@ from ..domain import (
 )
 from ..errors import AquaLabError, InvalidInput, NotFound, Problem, shown
 from ..service import AsyncAquaLabService, window_seconds
-from .errors import BadRequest, PayloadTooLarge, to_response
+from .errors import BadRequest, PayloadTooLarge, retry_after_header, to_response
 from .limits import DEFAULT_LOG_LINES, MAX_BODY_BYTES, MAX_JSON_DEPTH, MAX_LOG_LINES, MAX_UPLOAD_BYTES
 from .models import (
     DataList,
@@ -132,6 +132,8 @@ class AquaLabHandler(ExtensionHandlerMixin, APIHandler):
         exc = kwargs.get("exc_info", (None, None, None))[1]
         status, body = to_response(exc) if exc is not None else (status_code, {"message": self._reason})
         self.set_status(status)
+        if (wait := retry_after_header(body)) is not None:
+            self.set_header("Retry-After", wait)
         if status == 405:
             allowed = self.allowed_methods()
             self.set_header("Allow", ", ".join(allowed))

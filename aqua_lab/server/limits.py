@@ -11,6 +11,6 @@ MAX_BODY_BYTES = 1024 * 1024
 MAX_UPLOAD_BYTES = 8 * 1024 * 1024
 #: JSON nested deeper than this is refused with 400 (Python's parser would hit its recursion limit)
 MAX_JSON_DEPTH = 64
-#: ``GET deployments/{id}/logs?lines=`` takes 0 … this many lines
-MAX_LOG_LINES = 10_000
+#: ``GET deployments/{id}/logs?lines=`` takes 0 … this many lines (the service's limit, for every front)
+from ..service import MAX_LOG_LINES  # noqa: E402 - documented beside the other limits
 DEFAULT_LOG_LINES = 200

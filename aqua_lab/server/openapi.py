@@ -34,6 +34,7 @@ ERRORS = {
     "422": "a field or query parameter does not validate (`errors` names each, with its fix)",
     "502": "the platform or the model server failed or broke the stream",
     "503": "something this machine needs is missing or unreadable (the engine, the state file); the message says what",
+    "507": "the disk holding aqua_lab's data is full: the message says how much is free and needed; reads go on",
 }
 
 
@@ -43,7 +44,10 @@ def body_errors(limit: int = MAX_BODY_BYTES) -> dict[str, str]:
 
 
 #: added where a route relays to a model
-MODEL_ERRORS = {"429": "the model's queue is full; retry after the `Retry-After` seconds"}
+MODEL_ERRORS = {
+    "429": "the model's queue is full; retry after the `Retry-After` seconds",
+    "504": "the model passed a time limit (connect, first byte, idle or total; `timeouts` sets this request's)",
+}
 
 
 def _models_of(routes: Sequence[Route]) -> list[type[BaseModel]]:

@@ -6,9 +6,10 @@ coroutine face, for the Jupyter server); the platform list, for a front's ``--pl
 
 from ..platforms.registry import PLATFORMS, PlatformSettings, check_platform, default_data_dir, descriptions
 from .aio import AsyncAquaLabService
-from .facade import AquaLabService, window_seconds
+from .facade import MAX_LOG_LINES, AquaLabService, window_seconds
 
 __all__ = [
+    "MAX_LOG_LINES",
     "PLATFORMS",
     "AquaLabService",
     "AsyncAquaLabService",

@@ -300,7 +300,23 @@ class AquaLabService:
         refusal = self.platform.scaling_refusal(validated.spec)
         if refusal:
             raise refusal
+        validated.refused_now = self._refused_now(validated)
         return validated
+
+    def _refused_now(self, validated: ValidatedDeployment) -> str | None:
+        """Why a create of a valid request would be refused now: the slots running deployments hold
+        (the local platform) leave fewer free than it needs.  A front says "valid" only without it."""
+        note = self.platform.capacity_note()
+        if note is None:
+            return None  # nothing is held: what validated fits
+        free = next((s for s in self.platform.planning_shapes() if s.name == validated.shape.name), None)
+        if free is None or validated.used_gpus <= free.gpu_count:
+            return None
+        unit = validated.shape.unit
+        return (
+            f"a create now would be refused: it needs {validated.used_gpus} {unit(validated.used_gpus)} and {note}. "
+            f"Deactivate or delete a deployment that holds them, or ask for fewer {unit()}"
+        )
 
     def payload_preview(self, validated: ValidatedDeployment) -> dict[str, Any]:
         """The OCI request bodies a validated deployment becomes, without sending them.  What only
@@ -354,8 +370,16 @@ class AquaLabService:
 
     def deployment_metrics(self, deployment_id: str, window_s: float = 300) -> DeploymentMetrics:
         """Per-model requests, errors, TTFT p50/p95, tokens/s, in-flight and replicas over a window."""
-        if not 1 <= window_s <= 14 * 86400:
-            raise InvalidInput(Problem("window", f"{window_s:g} s is out of range", "give 60s to 14d (e.g. 5m, 1h)"))
+        longest = self.platform.max_metrics_window_s
+        if not 1 <= window_s <= longest:
+            raise InvalidInput(
+                Problem(
+                    "window",
+                    f"{window_s:.0f} s is out of range: the {self.platform.name} platform answers 1 s to "
+                    f"{longest:.0f} s ({self.platform.max_metrics_window_text})",
+                    "give a shorter window (e.g. 5m, 1h)",
+                )
+            )
         return self.chats.meter.fill(self.platform.deployment_metrics(deployment_id, window_s))
 
     def activate(self, deployment_id: str) -> Deployment:
@@ -380,6 +404,8 @@ class AquaLabService:
         return self.platform.model_states(deployment_id)
 
     def logs(self, deployment_id: str, model_name: str | None = None, lines: int = 200) -> str:
+        if not 0 <= lines <= MAX_LOG_LINES:  # checked here, so the CLI and widgets meet REST's limit
+            raise InvalidInput(Problem("lines", f"{lines} is out of range", f"give 0 to {MAX_LOG_LINES} lines"))
         return self.platform.logs(deployment_id, model_name, lines)
 
     def wait(
@@ -588,6 +614,9 @@ def _in_machine_words(result: Plan, shapes: ShapeCatalog) -> Plan:
         result.warnings[:] = [machine_words(w, only) for w in result.warnings]
     return result
 
+
+#: the most log lines one ``logs`` call returns (a tail: older lines are in the files themselves)
+MAX_LOG_LINES = 10_000
 
 _WINDOW = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
 

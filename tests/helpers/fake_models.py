@@ -1,7 +1,8 @@
 """A stand-in for a local deployment's router, for evaluation tests that need no model engine:
 ``python -m tests.helpers.fake_models PORT DEPLOYMENT_ID`` answers ``/v1/chat/completions`` on
 127.0.0.1 for the models ``perfect`` (the sample's reference answer), ``vague`` (always the same
-sentence), ``slow`` (the reference after 0.3 s) and ``broken`` (HTTP 500); a request with a one-literal
+sentence), ``slow`` (the reference after 0.3 s), ``broken`` (HTTP 500) and, when asked for, ``busy`` (429 with
+``Retry-After: 2``, as a router with a full queue answers); a request with a one-literal
 ``grammar`` gets that literal back with log-probability ln 0.25 per word (an answer: ln 0.5).  Its command line holds
 the deployment id, so the local platform takes it for that deployment's runtime.
 
@@ -44,6 +45,8 @@ class Handler(BaseHTTPRequestHandler):
             )
         if model == "broken":
             return self._send(500, {"error": {"message": "model server crashed"}})
+        if model == "busy":
+            return self._send(429, {"error": {"message": "busy's queue is full"}}, {"retry-after": "2"})
         if model == "slow":
             time.sleep(0.3)
         text = "I am not sure about that." if model == "vague" else ANSWERS.get(prompt, "unknown")
@@ -58,9 +61,11 @@ class Handler(BaseHTTPRequestHandler):
         usage = {"prompt_tokens": len(prompt.split()), "completion_tokens": len(words)}
         self._send(200, {"object": "chat.completion", "model": model, "choices": [choice], "usage": usage})
 
-    def _send(self, status, obj):
+    def _send(self, status, obj, headers=None):
         data = json.dumps(obj).encode()
         self.send_response(status)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.send_header("content-type", "application/json")
         self.send_header("content-length", str(len(data)))
         self.end_headers()
@@ -70,9 +75,11 @@ class Handler(BaseHTTPRequestHandler):
 MODELS = ("perfect", "vague", "slow", "broken")
 
 
-def start_fake_deployment(data_dir: Path, workdir: Path, deployment_id: str = "local-fakeeval0001"):
-    """Register an ACTIVE local deployment of :data:`MODELS` whose runtime is this stand-in router,
-    started in ``workdir``; returns (deployment id, process).  The caller kills the process."""
+def start_fake_deployment(
+    data_dir: Path, workdir: Path, deployment_id: str = "local-fakeeval0001", served: tuple[str, ...] = MODELS
+):
+    """Register an ACTIVE local deployment of ``served`` (:data:`MODELS` by default) whose runtime is
+    this stand-in router, started in ``workdir``; returns (deployment id, process).  The caller kills the process."""
     import socket
     import subprocess
 
@@ -83,7 +90,7 @@ def start_fake_deployment(data_dir: Path, workdir: Path, deployment_id: str = "l
     port = free_port()
     workdir.mkdir(parents=True, exist_ok=True)
     proc = subprocess.Popen([sys.executable, __file__, str(port), deployment_id], cwd=workdir, start_new_session=True)
-    models = [{"model_id": m, "model_name": m, "gpu_count": 1, "env_var": {}, "fine_tune_weights": []} for m in MODELS]
+    models = [{"model_id": m, "model_name": m, "gpu_count": 1, "env_var": {}, "fine_tune_weights": []} for m in served]
     platform.store.add_deployment(
         {
             "id": deployment_id,
@@ -94,7 +101,7 @@ def start_fake_deployment(data_dir: Path, workdir: Path, deployment_id: str = "l
             "record": {"models": models, "tags": {}},
             "router_port": port,
         },
-        [{"model_name": m, "model_id": m} for m in MODELS],
+        [{"model_name": m, "model_id": m} for m in served],
     )
     platform.store.update_deployment(deployment_id, runtime_pid=proc.pid)
     for _ in range(200):

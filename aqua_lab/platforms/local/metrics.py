@@ -30,6 +30,9 @@ if TYPE_CHECKING:
 
 #: the window of the p50/p95 and tokens/s gauges in /metrics
 GAUGE_WINDOW_S = 60.0
+#: the longest window ``recent`` answers (the router's samples do not reach further back); the local
+#: platform declares it as its metrics limit, so REST, CLI and widgets refuse a longer one with 422
+MAX_WINDOW_S = 86400.0
 #: finished requests kept for `recent` (about an hour of a busy CPU deployment)
 MAX_SAMPLES = 20_000
 TTFT_BUCKETS = (0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)

@@ -19,6 +19,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+from ... import disk_space
 from ...domain import (
     Architecture,
     CatalogModel,
@@ -34,16 +35,17 @@ from ...domain import (
     ValidatedDeployment,
     served_models,
 )
-from ...errors import Conflict, InvalidInput, NotFound, Problem, Unavailable, Unsupported
+from ...errors import Conflict, InvalidInput, NotFound, Problem, Unavailable, Unsupported, UpstreamError
 from ...planning import payloads
 from ...planning import scaling as S
 from ...planning.sizing import parameter_count_from_name
 from ..base import Platform
-from . import capacity, engine_build
-from .engines import LLAMA_CPP, VLLM
+from . import capacity, engine_build, operations
+from .engines import LLAMA_CPP, VLLM, server_specs
 from .evaluations import LocalEvaluations
 from .hardware import detect_gpus, is_cpu_shape, local_shape
 from .llama_flags import check_params
+from .metrics import MAX_WINDOW_S
 from .models import (
     LLAMA_CPP_PARAMS,
     VLLM_PARAMS,
@@ -51,6 +53,7 @@ from .models import (
     builtin_models,
     local_config,
     model_architecture,
+    model_facts,
     new_local_model,
 )
 from .processes import alive, cores, port_free, signal_group, wait_gone
@@ -71,6 +74,8 @@ def default_data_dir() -> Path:
 class LocalPlatform(LocalEvaluations, Platform):
     name = "local"
     registers_models = True
+    max_metrics_window_s = MAX_WINDOW_S  # what its routers keep
+    max_metrics_window_text = "1d"
 
     def __init__(self, data_dir: Path | None = None, shape: Shape | None = None, share: bool | None = None):
         self.data_dir = Path(data_dir) if data_dir else default_data_dir()
@@ -159,7 +164,7 @@ class LocalPlatform(LocalEvaluations, Platform):
         return model_architecture(found) if found is not None else None
 
     def get_model_config(self, model_id: str) -> DeploymentConfig | None:
-        self.get_model(model_id)
+        _refuse_broken(self._find(self.get_model(model_id).id))
         return self._config
 
     def register_model(self, path: str, name: str | None = None, base_model_id: str | None = None) -> CatalogModel:
@@ -180,6 +185,12 @@ class LocalPlatform(LocalEvaluations, Platform):
 
     def unregister_model(self, model_id: str) -> CatalogModel:
         """Forget a registered model; refused while a deployment or an adapter still needs it."""
+        # under the lock a create holds from resolving its models to recording itself: either the
+        # create sees the model gone, or this sees the new deployment using it
+        with capacity.reserving(self.data_dir):
+            return self._unregister(model_id)
+
+    def _unregister(self, model_id: str) -> CatalogModel:
         found = self._find(model_id)
         if found is None:
             raise NotFound("model", model_id, f"registered models: {[r['id'] for r in self.store.models()]}")
@@ -208,6 +219,7 @@ class LocalPlatform(LocalEvaluations, Platform):
         paths, lora_paths = {}, {}
         for m in deployment.models:
             model = self._find(m.model_id)
+            _refuse_broken(model)
             if model is None or model.kind == "lora":
                 raise InvalidInput(
                     Problem(
@@ -219,6 +231,7 @@ class LocalPlatform(LocalEvaluations, Platform):
             paths[m.model_id] = model.path
             for w in m.fine_tune_weights:
                 adapter = self._find(w.model_id)
+                _refuse_broken(adapter)
                 if adapter is None or adapter.kind != "lora":
                     raise InvalidInput(
                         Problem(
@@ -267,7 +280,7 @@ class LocalPlatform(LocalEvaluations, Platform):
 
     # scaling --------------------------------------------------------------------------------------
 
-    def scaling_refusal(self, spec: DeploymentSpec) -> Unsupported | None:
+    def scaling_refusal(self, spec: DeploymentSpec) -> Unsupported | InvalidInput | None:
         if S.is_autoscaling(spec):
             return Unsupported(
                 self.name,
@@ -283,7 +296,22 @@ class LocalPlatform(LocalEvaluations, Platform):
                 "again and this machine's GPUs are planned for one copy; use instance_count 1 here, or "
                 "deploy on OCI for several instances",
             )
-        return None
+        return capacity.replica_cap_problem(S.initial_instances(S.wire_policy(spec)))
+
+    def _replica_refusal(self, record: dict, slots: list[int], running: int, starts_now: bool) -> Conflict | None:
+        """Can this machine hold the record's replicas: a core each always, and the memory when they
+        start now (``running``: replicas of it that run now and give their memory back first)."""
+        count = int(record.get("instance_count") or 1)
+        if count <= 1 or self.engine != LLAMA_CPP:
+            return None
+        specs = server_specs(record["multi_model_config"], self.engine, slots)
+        fewest = min(specs, key=lambda spec: len(spec.slots))
+        ram = (self.shape.gpu_specs and self.shape.gpu_specs.gpu_memory_in_gbs) or 1.0
+        per_replica = capacity.replica_memory_gb(specs, self.get_model_architecture, ram)
+        available = capacity.available_memory_bytes() if starts_now else None
+        return capacity.replica_refusal(
+            count, (fewest.served_name, len(fewest.slots)), per_replica, running, self.share, available
+        )
 
     def update_scaling(
         self, deployment_id: str, scaling_policy: dict | None, bandwidth_mbps: int | None = None
@@ -302,11 +330,22 @@ class LocalPlatform(LocalEvaluations, Platform):
         refusal = self.scaling_refusal(spec_like)
         if refusal:
             raise refusal
-        if row["state"] not in (*RUNNING, "INACTIVE", "FAILED"):
-            raise Conflict(f"deployment {deployment_id} is {row['state']}; it cannot be rescaled")
-        record = dict(row["record"])
-        before = int(record.get("instance_count") or 1)
-        record["instance_count"] = S.initial_instances(scaling_policy)
+        with capacity.reserving(self.data_dir):  # checked and claimed before another verb looks
+            row = self._idle(self._reconcile(self._row(deployment_id)))
+            if row["state"] not in (*RUNNING, "INACTIVE", "FAILED"):
+                raise Conflict(f"deployment {deployment_id} is {row['state']}; it cannot be rescaled")
+            record = dict(row["record"])
+            before = int(record.get("instance_count") or 1)
+            record["instance_count"] = S.initial_instances(scaling_policy)
+            was_inactive = row["state"] == "INACTIVE"
+            running = before if row["state"] in RUNNING else 0
+            slots = capacity.slots_of(row, self._machine_slots())
+            refusal = self._replica_refusal(record, slots, running, starts_now=not was_inactive)
+            if refusal:
+                raise refusal
+            op = self._begin(
+                row, "a change of the replica count", state="UPDATING", details="changing the replica count"
+            )
         events = list(record.get("scaling_events") or [])
         events.append(
             {
@@ -320,15 +359,16 @@ class LocalPlatform(LocalEvaluations, Platform):
         names = [
             {"model_name": m["model_name"], "model_id": m["model_id"]} for m in self.store.model_states(deployment_id)
         ]
-        was_inactive = row["state"] == "INACTIVE"
-        self.store.update_deployment(deployment_id, state="UPDATING", details="changing the replica count")
-        self._stop_runtime(row)
-        self.store.replace_models(deployment_id, record, names)
-        if was_inactive:
-            self.store.update_deployment(deployment_id, state="INACTIVE", details="rescaled while inactive")
-            return self.get_deployment(deployment_id)
-        self.store.update_deployment(deployment_id, state="CREATING", details=None)
-        self._start_runtime(deployment_id)
+        try:
+            self._stop_runtime(row)
+            self.store.replace_models(deployment_id, {**record, "operation": op}, names)
+            if was_inactive:
+                self.store.update_deployment(deployment_id, state="INACTIVE", details="rescaled while inactive")
+            else:
+                self.store.update_deployment(deployment_id, state="CREATING", details=None)
+                self._start_runtime(deployment_id)
+        finally:
+            self._end(deployment_id)
         return self.get_deployment(deployment_id)
 
     def deployment_metrics(self, deployment_id: str, window_s: float = 300) -> DeploymentMetrics:
@@ -339,17 +379,14 @@ class LocalPlatform(LocalEvaluations, Platform):
                 f"deployment {deployment_id} is {deployment.state}: its router keeps the metrics while it runs; "
                 "activate it first"
             )
-        import urllib.error
-        import urllib.request
+        from ...inference import client
+        from ...inference.timeouts import Timeouts
 
-        base = deployment.endpoint.removesuffix("/v1")
-        request = urllib.request.Request(
-            f"{base}/metrics/recent?window={window_s:g}", headers={"Authorization": f"Bearer {deployment.api_key}"}
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=5) as response:
-                data = json.loads(response.read())
-        except (urllib.error.URLError, OSError, ValueError) as exc:
+        url = f"{deployment.endpoint.removesuffix('/v1')}/metrics/recent?window={window_s:g}"
+        auth = {"Authorization": f"Bearer {deployment.api_key}"}
+        try:  # the router answers from memory: seconds, not a model's minutes
+            data = client.get_json_blocking(url, auth, Timeouts(connect_s=5, first_byte_s=5, total_s=10))
+        except (UpstreamError, ValueError) as exc:
             raise Unavailable(f"the router of {deployment_id} did not answer /metrics/recent: {exc}") from exc
         return DeploymentMetrics(
             deployment_id=deployment_id,
@@ -372,7 +409,11 @@ class LocalPlatform(LocalEvaluations, Platform):
         record = self._record(deployment)
         self._engine_ready()
         record["slots"], record["capacity_warnings"] = self._place(deployment.used_gpus)
+        refusal = self._replica_refusal(record, record["slots"], running=0, starts_now=True)
+        if refusal:
+            raise refusal
         record["api_key"] = "aqk-" + secrets.token_urlsafe(24)
+        record["operation"] = operations.stamp("its create")
         deployment_id = f"local-{uuid.uuid4().hex[:12]}"
         directory = self.data_dir / "deployments" / deployment_id
         directory.mkdir(parents=True)
@@ -394,15 +435,18 @@ class LocalPlatform(LocalEvaluations, Platform):
         except Exception:
             shutil.rmtree(directory, ignore_errors=True)  # no orphan directory for a deployment never recorded
             raise
-        self._start_runtime(deployment_id)
+        try:
+            self._start_runtime(deployment_id)
+        finally:
+            self._end(deployment_id)
         return self.get_deployment(deployment_id)
 
     def _runtime_config(self, deployment_id: str, row: dict) -> Path:
         path = self.data_dir / "deployments" / deployment_id / "runtime.json"
         env = {k: v for m in row["record"]["models"] for k, v in m.get("env_var", {}).items()}
-        path.touch(mode=0o600)  # it holds the deployment's key
-        path.chmod(0o600)
-        path.write_text(
+        # owner-only from its first byte (it holds the deployment's key), and never left half written
+        disk_space.write_whole(
+            path,
             json.dumps(
                 {
                     "deployment_id": deployment_id,
@@ -416,7 +460,7 @@ class LocalPlatform(LocalEvaluations, Platform):
                     "replicas": int(row["record"].get("instance_count") or 1),
                 },
                 indent=2,
-            )
+            ).encode(),
         )
         return path
 
@@ -443,7 +487,13 @@ class LocalPlatform(LocalEvaluations, Platform):
         return row
 
     def _reconcile(self, row: dict) -> dict:
-        """A deployment whose runtime is gone (machine rebooted, process killed) is FAILED, with why."""
+        """A deployment whose runtime is gone (machine rebooted, process killed) is FAILED, with why;
+        one that a verb was changing when its process died is recovered (:meth:`_recover`)."""
+        op = row["record"].get("operation")
+        if op and operations.owner_alive(op):
+            return row  # a verb is at work in a live process: its states are in flux, not wrong
+        if op or row["state"] in ("UPDATING", "DELETING"):
+            return self._recover(row, op)
         if row["state"] in RUNNING and not alive(row["runtime_pid"], row["id"]):
             directory = self.data_dir / "deployments" / row["id"]
             tail = log_tail(directory / "runtime.out", 10) or log_tail(directory / "runtime.log", 10)
@@ -452,6 +502,57 @@ class LocalPlatform(LocalEvaluations, Platform):
                 self.store.reset_models(row["id"], "STOPPED")
             row = self.store.deployment(row["id"]) or row
         return row
+
+    # verbs in flight: recorded with their process, so that a crash half-way is recovered ------------
+
+    def _begin(self, row: dict, name: str, record: dict | None = None, **fields) -> dict:
+        """Record the verb ``name`` as at work in this process, with its first state change in the same write."""
+        op = operations.stamp(name)
+        self.store.update_deployment(
+            row["id"], record=json.dumps({**(record or row["record"]), "operation": op}), **fields
+        )
+        return op
+
+    def _end(self, deployment_id: str, **fields) -> None:
+        row = self.store.deployment(deployment_id)
+        if row is not None:
+            record = {k: v for k, v in row["record"].items() if k != "operation"}
+            self.store.update_deployment(deployment_id, record=json.dumps(record), **fields)
+
+    def _idle(self, row: dict) -> dict:
+        """The row, unless another verb is at work on it (a live process; a dead one was recovered)."""
+        op = row["record"].get("operation")
+        if op and operations.owner_alive(op):
+            raise Conflict(
+                f"deployment {row['id']} is busy with {operations.describe(op)}; try again when it has finished"
+            )
+        return row
+
+    def _recover(self, row: dict, op: dict | None) -> dict:
+        """Finish or roll back a verb whose process died half-way (kill -9 of the Jupyter server or
+        the CLI, a reboot), so the deployment shows what runs and every verb works on it: a delete is
+        finished; a runtime that was started and recorded keeps running; anything else is stopped
+        and FAILED (an INACTIVE one stays INACTIVE), holding no cores, for activate to start again."""
+        deployment_id = row["id"]
+        if row["state"] in RUNNING and alive(row["runtime_pid"], deployment_id):
+            self._end(deployment_id)  # the verb had done its work
+        elif row["state"] == "DELETING":
+            self._finish_delete(row)
+        else:
+            self._stop_runtime(row)
+            self.store.reset_models(deployment_id, "STOPPED")
+            if row["state"] in ("INACTIVE", "FAILED"):
+                self._end(deployment_id)
+            else:
+                count = int(row["record"].get("instance_count") or 1)
+                what = operations.describe(op) if op else f"a change that left it {row['state']}"
+                details = (
+                    f"{what} was cut off: its process ended before it finished, so nothing of this deployment "
+                    f"runs now and it holds no cores. Activate it to start it again "
+                    f"({count} replica{'s' if count > 1 else ''}), or delete it"
+                )
+                self._end(deployment_id, state="FAILED", details=details, runtime_pid=None)
+        return self.store.deployment(deployment_id) or row
 
     def _runtime_status(self, row: dict) -> dict | None:
         """What the runtime wrote beside its logs when the state file refused its writes."""
@@ -500,7 +601,8 @@ class LocalPlatform(LocalEvaluations, Platform):
         )
 
     def list_deployments(self) -> list[Deployment]:
-        return [self._to_deployment(self._reconcile(r)) for r in self.store.deployments()]
+        rows = [self._reconcile(r) for r in self.store.deployments()]
+        return [self._to_deployment(r) for r in rows if r["state"] != "DELETED"]  # an interrupted delete, finished
 
     def get_deployment(self, deployment_id: str) -> Deployment:
         return self._to_deployment(self._reconcile(self._row(deployment_id)))
@@ -529,6 +631,8 @@ class LocalPlatform(LocalEvaluations, Platform):
             if not wait_gone(pid, row["id"], 15):
                 signal_group(pid, signal.SIGKILL)
                 wait_gone(pid, row["id"], 5)
+        for p in operations.runtimes_of(row["id"]):  # started by a verb that died before recording its pid
+            signal_group(p, signal.SIGKILL)
         for p in pids:  # servers that outlived a runtime killed with -9 before PDEATHSIG was set
             try:
                 os.kill(p, signal.SIGKILL)
@@ -543,66 +647,88 @@ class LocalPlatform(LocalEvaluations, Platform):
         if row["state"] not in (*RUNNING, "INACTIVE", "FAILED"):
             raise Conflict(f"deployment {deployment_id} is {row['state']}; it cannot be updated")
         record = self._record(deployment)
-        was_inactive = row["state"] == "INACTIVE"
         record["api_key"] = row["record"].get("api_key")  # the endpoint keeps its key
         with capacity.reserving(self.data_dir):
+            row = self._idle(self._reconcile(self._row(deployment_id)))
+            if row["state"] not in (*RUNNING, "INACTIVE", "FAILED"):
+                raise Conflict(f"deployment {deployment_id} is {row['state']}; it cannot be updated")
+            was_inactive = row["state"] == "INACTIVE"
             mine = capacity.slots_of(row, self._machine_slots())
             record["slots"], record["capacity_warnings"] = self._place(deployment.used_gpus, deployment_id, mine)
-        self.store.update_deployment(deployment_id, state="UPDATING", details="replacing models")
-        self._stop_runtime(row)
-        self.store.replace_models(
-            deployment_id,
-            record,
-            _served(deployment),
-        )
-        if was_inactive:
-            self.store.update_deployment(deployment_id, state="INACTIVE", details="updated while inactive")
-            return self.get_deployment(deployment_id)
-        self.store.update_deployment(deployment_id, state="CREATING", details=None)
-        self._start_runtime(deployment_id)
+            running = int(row["record"].get("instance_count") or 1) if row["state"] in RUNNING else 0
+            refusal = self._replica_refusal(record, record["slots"], running, starts_now=not was_inactive)
+            if refusal:
+                raise refusal
+            op = self._begin(row, "a models update", state="UPDATING", details="replacing models")
+        try:
+            self._stop_runtime(row)
+            self.store.replace_models(deployment_id, {**record, "operation": op}, _served(deployment))
+            if was_inactive:
+                self.store.update_deployment(deployment_id, state="INACTIVE", details="updated while inactive")
+            else:
+                self.store.update_deployment(deployment_id, state="CREATING", details=None)
+                self._start_runtime(deployment_id)
+        finally:
+            self._end(deployment_id)
         return self.get_deployment(deployment_id)
 
     def deactivate(self, deployment_id: str) -> Deployment:
-        row = self._reconcile(self._row(deployment_id))
-        if row["state"] == "INACTIVE":
-            return self._to_deployment(row)
-        if row["state"] not in RUNNING + ("FAILED",):
-            raise Conflict(f"deployment {deployment_id} is {row['state']}; only a running one can be deactivated")
-        self.store.update_deployment(deployment_id, state="INACTIVE", details="deactivated")
-        self._stop_runtime(row)
-        self.store.reset_models(deployment_id, "STOPPED")
+        with capacity.reserving(self.data_dir):
+            row = self._idle(self._reconcile(self._row(deployment_id)))
+            if row["state"] == "INACTIVE":
+                return self._to_deployment(row)
+            if row["state"] not in RUNNING + ("FAILED",):
+                raise Conflict(f"deployment {deployment_id} is {row['state']}; only a running one can be deactivated")
+            self._begin(row, "its deactivation", state="INACTIVE", details="deactivated")
+        try:
+            self._stop_runtime(row)
+            self.store.reset_models(deployment_id, "STOPPED")
+        finally:
+            self._end(deployment_id)
         return self.get_deployment(deployment_id)
 
     def activate(self, deployment_id: str) -> Deployment:
-        row = self._reconcile(self._row(deployment_id))
-        if row["state"] in RUNNING:
-            return self._to_deployment(row)
-        if row["state"] not in ("INACTIVE", "FAILED"):
-            raise Conflict(f"deployment {deployment_id} is {row['state']}; it cannot be activated")
-        port = row["router_port"]
-        if not port_free(port):
-            port = free_port()
         with capacity.reserving(self.data_dir):  # its cores may have gone to another deployment meanwhile
-            record = row["record"]
+            row = self._idle(self._reconcile(self._row(deployment_id)))
+            if row["state"] in RUNNING:
+                return self._to_deployment(row)
+            if row["state"] not in ("INACTIVE", "FAILED"):
+                raise Conflict(f"deployment {deployment_id} is {row['state']}; it cannot be activated")
+            port = row["router_port"]
+            if not port_free(port):
+                port = free_port()
+            record = dict(row["record"])
             mine = capacity.slots_of(row, self._machine_slots())
             needed = sum(m.get("gpu_count", 1) for m in record["models"])
             record["slots"], record["capacity_warnings"] = self._place(needed, deployment_id, mine)
+            refusal = self._replica_refusal(record, record["slots"], running=0, starts_now=True)
+            if refusal:
+                raise refusal
             self.store.reset_models(deployment_id, "PENDING")
-            self.store.update_deployment(
-                deployment_id, state="CREATING", details=None, router_port=port, record=json.dumps(record)
-            )
-        self._start_runtime(deployment_id)
+            self._begin(row, "its activation", record, state="CREATING", details=None, router_port=port)
+        try:
+            self._start_runtime(deployment_id)
+        finally:
+            self._end(deployment_id)
         return self.get_deployment(deployment_id)
 
     def delete(self, deployment_id: str) -> Deployment:
-        row = self._row(deployment_id)
-        self.store.update_deployment(deployment_id, state="DELETING")
+        with capacity.reserving(self.data_dir):
+            row = self._idle(self._reconcile(self._row(deployment_id)))
+            if row["state"] == "DELETED":  # an interrupted delete, finished just now
+                return self._to_deployment(row)
+            refusal = self.evaluation_refusal(deployment_id)
+            if refusal:
+                raise refusal
+            self._begin(row, "its delete", state="DELETING")
+        self._finish_delete(row)
+        return self._to_deployment(self.store.deployment(deployment_id))
+
+    def _finish_delete(self, row: dict) -> None:
         self._stop_runtime(row)
-        self.store.reset_models(deployment_id, "STOPPED")
-        self.store.update_deployment(deployment_id, state="DELETED", details="deleted", runtime_pid=None)
-        shutil.rmtree(self.data_dir / "deployments" / deployment_id, ignore_errors=True)
-        gone = self._to_deployment(self.store.deployment(deployment_id))
-        return gone
+        self.store.reset_models(row["id"], "STOPPED")
+        self._end(row["id"], state="DELETED", details="deleted", runtime_pid=None)
+        shutil.rmtree(self.data_dir / "deployments" / row["id"], ignore_errors=True)
 
     def inference_request(self, deployment: Deployment, route: str, body: bytes, stream: bool) -> tuple[str, dict]:
         """URL and headers that answer ``route`` for this deployment: its router, with its key."""
@@ -623,13 +749,25 @@ class LocalPlatform(LocalEvaluations, Platform):
 
 
 def _sized(model: LocalModel) -> LocalModel:
-    """A registered model with its size (the state file keeps none): from its name, else its files."""
+    """A registered model with its size (the state file keeps none): from its name, else its files.
+    One whose files changed since and can no longer be used is marked broken, with why: listed, and
+    unregistrable, never an error for the whole catalog."""
+    arch, broken = model_facts(model)
+    if broken:
+        return replace(model, broken=broken)
     if model.kind == "lora":
         return model
     size = parameter_count_from_name(model.name)
-    if size is None and (arch := model_architecture(model)) is not None:
+    if size is None and arch is not None:
         size = arch.parameters_b
     return replace(model, parameter_count_b=round(size, 3) if size else None)
+
+
+def _refuse_broken(model: LocalModel | None) -> None:
+    if model is not None and model.broken:
+        raise Conflict(
+            f"model {model.id} cannot be used: {model.broken} — repair its files, or unregister it (its files stay)"
+        )
 
 
 def _uses(record: dict, model_id: str) -> bool:

@@ -10,10 +10,16 @@ Also the model-group (BYOC) API of OCI: ``GET /health``, ``GET /models/{name}/he
 ``POST /models/{name}/predict``, and ``POST /predict`` routed by ``model`` and the ``route`` header.
 
 It is a server on the user's machine, so it trusts nothing it is sent: every route but ``GET /health``
-needs the deployment's key (``Authorization: Bearer …``, as OpenAI clients send it); only loopback
+needs the deployment's key (``Authorization: Bearer …``, as OpenAI clients send it), and the model
+servers behind it answer only a secret of the runtime's that it adds when forwarding (so its checks
+cannot be skipped by calling a model server's port, with the deployment's key or any other); only loopback
 ``Host`` values are answered (no DNS rebinding); POST bodies must be JSON (no cross-site "simple"
 form posts) and at most :data:`MAX_BODY_BYTES` (413); request fields are checked before they reach
-the engine (:mod:`.request_check`, 422); a model's queue is bounded (429 with ``Retry-After``).
+the engine (:func:`~aqua_lab.inference.protocol.check_engine_body`, 422); a model's queue is bounded
+(429 with ``Retry-After``).  Every upstream call runs under time limits (connect, first byte, idle,
+total: :mod:`aqua_lab.inference.timeouts`, a request may lower them with the ``x-aqua-lab-timeouts``
+header); a model that passes one is answered 504 (``event: error`` mid-stream) and marked
+``NOT_ANSWERING``: it gets no new requests until its health check passes again (a cooldown).
 A stream that ends without ``[DONE]`` or carries the engine's error reaches the client as
 ``event: error`` with the engine's reason, never as a silent empty answer.
 """
@@ -30,9 +36,11 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from tornado import web
 from tornado.iostream import StreamClosedError
 
-from ...inference.pool import UpstreamClosed, UpstreamPool
-from .metrics import RouterMetrics, completion_tokens
-from .request_check import RequestProblem, check_body
+from ...inference.pool import UpstreamClosed, UpstreamPool, UpstreamTimeout
+from ...inference.protocol import RequestProblem, check_engine_body
+from ...inference.sse import SSEParser
+from ...inference.timeouts import HEADER, Limits, Timeouts, timeout_message
+from .metrics import MAX_WINDOW_S, RouterMetrics, completion_tokens
 
 if TYPE_CHECKING:
     from .runtime import Server, Supervisor
@@ -101,7 +109,7 @@ class Base(web.RequestHandler):
                 401,
                 openai_error(
                     "this deployment needs its key: send 'Authorization: Bearer <key>' (the key is the "
-                    "deployment's api_key: `aqua-lab deployment get ID --platform local`)",
+                    "deployment's api_key: `aqua-lab deployment get --model_deployment_id ID --platform local`)",
                     "authentication_error",
                     "invalid_api_key",
                 ),
@@ -168,7 +176,7 @@ class Base(web.RequestHandler):
 
     def checked(self, body: dict[str, Any], route: str, server: Server, name: str) -> dict[str, Any] | None:
         try:
-            return check_body(body, route, context=server.spec.llama_context())
+            return check_engine_body(body, route, context=server.spec.llama_context())
         except RequestProblem as exc:
             self._refused(name, exc.status, "invalid_request")
             self.send_json(exc.status, openai_error(exc.message, "invalid_request_error", exc.code, param=exc.field))
@@ -204,7 +212,7 @@ class Base(web.RequestHandler):
             self.send_json(
                 503,
                 openai_error(
-                    f"model {name!r} is {server.state.lower()}: {server.detail or 'not ready'}",
+                    f"model {name!r} is {server.state.lower().replace('_', ' ')}: {server.detail or 'not ready'}",
                     "model_unavailable",
                     "model_unavailable",
                     state=server.state,
@@ -231,12 +239,13 @@ class Base(web.RequestHandler):
     async def forward(self, server: Server, name: str, path: str, body: dict[str, Any]) -> None:
         """Send ``body`` to ``server`` and pass its answer through as it arrives."""
         body = self.checked(body, path, server, name)
-        if body is None:
+        limits = self.limits()
+        if body is None or limits is None:
             return
         body["model"] = name
         pool: UpstreamPool = self.settings["upstream"]
-        key = self.supervisor.api_key
-        headers = {"authorization": f"Bearer {key}"} if key else None
+        # the servers' own secret, not the client's key: they answer this router only
+        headers = {"authorization": f"Bearer {self.supervisor.server_key}"}
         response = None
         metrics = self.metrics
         first: float | None = None  # when the first answer bytes went to the client
@@ -253,6 +262,7 @@ class Base(web.RequestHandler):
                 json.dumps(body, ensure_ascii=False).encode(),
                 self.request.headers.get("Accept", "*/*"),
                 headers=headers,
+                limits=limits,
             )
             after = time.perf_counter()
             self.set_status(response.status)
@@ -296,6 +306,10 @@ class Base(web.RequestHandler):
                 server.served += 1
         except StreamClosedError:
             return  # the client went away
+        except UpstreamTimeout as exc:
+            error = "model_timeout"
+            self._timed_out(server, name, exc, headers_sent=response is not None)
+            return
         except (UpstreamClosed, OSError) as exc:
             error = "model_unavailable"
             if not self.client_gone:
@@ -307,10 +321,39 @@ class Base(web.RequestHandler):
                 response.close()  # unless read to the end: closing stops the server's generation
             if metrics is not None:
                 end = time.perf_counter()
-                code = response.status if response is not None else 503
+                code = response.status if response is not None else 504 if error == "model_timeout" else 503
                 ttft = (first - self.started) if first is not None else None
                 metrics.record(server, name, code, ttft, tokens or 0, end - self.started, error)
         self.finish()
+
+    def limits(self) -> Limits | None:
+        """The time limits of this request's upstream call: the router's, lowered or raised by the
+        client's :data:`HEADER` (None after answering 400 for a malformed one)."""
+        given = self.request.headers.get(HEADER)
+        limits: Limits = self.settings["limits"]
+        try:
+            return limits.but(Timeouts.from_header(given)) if given else limits
+        except ValueError as exc:  # pydantic's ValidationError is one
+            message = f"header {HEADER} {given[:100]!r}: {' '.join(str(exc).split())[:300]}"
+            self.send_json(400, openai_error(message, "invalid_request_error", param=HEADER))
+            return None
+
+    def _timed_out(self, server: Server, name: str, exc: UpstreamTimeout, headers_sent: bool) -> None:
+        """A model that passed a time limit gets no new requests until its health check passes (a
+        cooldown); the client learns which limit, in the protocol it is reading (504 or an SSE error)."""
+        self.settings["upstream"].forget(server.port)
+        self.supervisor.not_answering(server, f"its {exc.limit.removesuffix('_s')} limit of {exc.seconds:g} s passed")
+        if self.client_gone:
+            return
+        message = timeout_message(name, exc.limit, exc.seconds)
+        error = openai_error(
+            message, "timeout_error", "model_timeout", model=name, limit=exc.limit, seconds=exc.seconds
+        )
+        if headers_sent:
+            self.write(f"event: error\ndata: {json.dumps(error)}\n\n")
+            self.finish()
+        else:
+            self.send_json(504, error)
 
     def _upstream_failed(self, server: Server, name: str, exc: Exception, headers_sent: bool) -> None:
         """Say it in the protocol the client is reading: an SSE error event, or a 503."""
@@ -411,25 +454,28 @@ class Metrics(Base):
             window = float(raw)
         except ValueError:
             window = -1.0
-        if not 1 <= window <= 24 * 3600:
+        if not 1 <= window <= MAX_WINDOW_S:
             self.send_json(
                 400,
-                openai_error(f"window {raw!r}: give seconds from 1 to 86400", "invalid_request_error", param="window"),
+                openai_error(
+                    f"window {raw!r}: give seconds from 1 to {MAX_WINDOW_S:.0f}", "invalid_request_error", param="window"
+                ),
             )
             return
         self.send_json(200, metrics.recent(window))
 
 
 class StreamWatch:
-    """Follows an SSE body event by event: an engine error becomes ``event: error``, and a stream that
-    ends without ``[DONE]`` gets one at the end (a client must never take it for a finished answer)."""
+    """Follows an SSE body event by event (the one parser, which keeps each event's bytes): an engine
+    error becomes ``event: error``, and a stream that ends without ``[DONE]`` gets one at the end (a
+    client must never take it for a finished answer)."""
 
     def __init__(self) -> None:
-        self.buffer = b""
+        self.parser = SSEParser()
         self.done = False
         self.failed = False
         self.events = 0
-        self.last = b""  # the last data event before [DONE]: where engines put the usage
+        self.last = ""  # the last data event before [DONE]: where engines put the usage
 
     def tokens(self) -> int:
         """Tokens generated, by the engine's count when its last event has one."""
@@ -438,28 +484,28 @@ class StreamWatch:
         return counted if counted is not None else max(0, self.events - 1)
 
     def feed(self, chunk: bytes) -> bytes:
-        self.buffer += chunk
-        *events, self.buffer = self.buffer.split(b"\n\n")
         out = []
-        for event in events:
-            data = event.removeprefix(b"data: ").strip() if event.startswith(b"data: ") else None
-            if data == b"[DONE]":
+        for event in self.parser.feed(chunk):
+            if event.done:
                 self.done = True
-            elif data is not None and data.startswith(b'{"error"'):
+            elif event.event == "error":
                 self.failed = True
-                event = b"event: error\n" + event
-            elif data is not None:
+            elif event.data.startswith('{"error"'):
+                self.failed = True
+                out.append(b"event: error\n")
+            else:
                 self.events += 1
-                self.last = data
-            out.append(event + b"\n\n")
+                self.last = event.data
+            out.append(event.raw)
         return b"".join(out)
 
     def end(self, name: str) -> bytes:
+        rest = self.parser.pending()
         if self.failed:
-            return self.buffer + b"data: [DONE]\n\n" if self.buffer else b""
+            return rest + b"data: [DONE]\n\n" if rest else b""
         message = f"model {name!r} ended its answer without finishing it (no [DONE]); see its log"
         error = json.dumps(openai_error(message, "model_error", "incomplete_stream"))
-        return self.buffer + f"event: error\ndata: {error}\n\n".encode()
+        return rest + f"event: error\ndata: {error}\n\n".encode()
 
 
 def make_router(
@@ -478,5 +524,6 @@ def make_router(
             (r"/predict", Predict, args),
         ],
         upstream=UpstreamPool(),
+        limits=Limits.defaults(),  # the environment's, read once: the runtime's environment is fixed
         metrics=RouterMetrics(supervisor) if metrics else None,
     )

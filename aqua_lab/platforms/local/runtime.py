@@ -16,6 +16,7 @@ import ctypes
 import json
 import logging
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -115,6 +116,7 @@ class Server:
         self.crashes = 0
         self.in_flight = 0  # requests the router is forwarding to it now
         self.dispatched = 0  # requests the router ever sent it (breaks ties between idle replicas)
+        self.probe: asyncio.Future | None = None  # the health check of a NOT_ANSWERING server
 
     @property
     def url(self) -> str:
@@ -139,7 +141,10 @@ class Supervisor:
         self.ever_active = False
         self.stopping = False
         self.http = AsyncHTTPClient()
-        self.api_key: str | None = config.get("engine_key")
+        self.api_key: str | None = config.get("engine_key")  # what clients of the router must send
+        # what the router sends its model servers: made here, never written anywhere, so the servers
+        # answer no one but this router (the user's own key included: the router's checks hold)
+        self.server_key = secrets.token_urlsafe(32)
         self.status_path = deployment_dir / "status.json"
         self.store_error: str | None = None
         self._unsaved: set[str] = set()  # served names whose state the store has not taken yet
@@ -150,12 +155,12 @@ class Supervisor:
         server.port = free_port()
         cores = server.spec.slots if self.engine == "llama_cpp" else None
         server.crashes = server.crashes if server.restarts else 0
-        env = {**os.environ, **server.spec.environment()}
+        env = {**os.environ, **server.spec.environment(self.server_key)}
         with open(server.log_path, "ab") as out:
             out.write(f"\n=== starting {server.spec.served_name} on port {server.port} at {time.ctime()}\n".encode())
             out.flush()
             server.proc = subprocess.Popen(
-                server.spec.command(server.port, self.api_key),
+                server.spec.command(server.port),
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
@@ -286,7 +291,7 @@ class Supervisor:
 
     async def healthy(self, server: Server) -> bool:
         path = "/health" if self.engine == "llama_cpp" else "/v1/models"
-        headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else None
+        headers = {"Authorization": f"Bearer {self.server_key}"}
         try:
             response = await self.http.fetch(
                 HTTPRequest(f"{server.url}{path}", headers=headers, connect_timeout=1, request_timeout=2),
@@ -356,6 +361,10 @@ class Supervisor:
             if time.monotonic() - server.active_since > HEALTHY_RESET_S:
                 server.restarts, server.crashes = 0, 0
                 self._save(server)
+        if server.state == "NOT_ANSWERING":  # checked beside the tick: a silent server takes its 2 s
+            if server.probe is None or server.probe.done():
+                server.probe = asyncio.ensure_future(self._answers_again(server))
+            return
         if server.state in ("STARTING", "RESTARTING"):
             if await self.healthy(server):
                 server.state, server.detail = "ACTIVE", None
@@ -376,12 +385,16 @@ class Supervisor:
         failed = [s for s in self.servers if s.state == "FAILED"]
         down = [s for s in self.servers if s.state != "ACTIVE"]
         if not self.ever_active:
+            up = self.replicas_up()
             if failed:
                 s = failed[0]
-                return "FAILED", f"model {s.spec.label!r} failed to start: {s.detail}"
+                were = f"; {up} of {self.replicas} replicas were up" if self.replicas > 1 else ""
+                return "FAILED", f"model {s.spec.label!r} failed to start: {s.detail}{were}"
             if all(x == "ACTIVE" for x in states):
                 self.ever_active = True
                 return "ACTIVE", None
+            if self.replicas > 1:
+                return "CREATING", f"{up} of {self.replicas} replicas up (started one at a time)"
             return "CREATING", f"{len(self.servers) - len(down)} of {len(self.servers)} model servers up"
         if not down:
             return "ACTIVE", None
@@ -389,15 +402,28 @@ class Supervisor:
             return "FAILED", "; ".join(f"model {s.spec.label!r} failed: {s.detail}" for s in failed)
         return "NEEDS_ATTENTION", "; ".join(f"model {s.spec.label!r} is {s.state}: {s.detail}" for s in down)
 
+    def replicas_up(self) -> int:
+        return sum(all(s.state == "ACTIVE" for s in self.servers if s.spec.replica == r) for r in range(self.replicas))
+
+    def start_next_replica(self) -> None:
+        """Start the next replica's servers once every server started so far answers: replicas come
+        up one at a time, so a machine that cannot hold them all stops at the first that fails
+        instead of forking every one at once."""
+        if any(s.state != "ACTIVE" for s in self.servers if s.proc is not None or s.state == "FAILED"):
+            return
+        waiting = [s for s in self.servers if s.proc is None and s.state == "PENDING"]
+        for server in waiting:
+            if server.spec.replica == waiting[0].spec.replica:
+                try:
+                    self.spawn(server)
+                except Exception as exc:  # noqa: BLE001
+                    self._spawn_failed(server, exc)
+
     async def watch(self) -> None:
         """Watch the servers until the deployment ends.  Nothing that goes wrong in one tick (a store
         that refuses writes, a server that cannot be spawned) may end the watch: the servers would
         then never be restarted again."""
-        for server in self.servers:
-            try:
-                self.spawn(server)
-            except Exception as exc:  # noqa: BLE001
-                self._spawn_failed(server, exc)
+        self.start_next_replica()
         last = None
         while not self.stopping:
             try:
@@ -410,6 +436,8 @@ class Supervisor:
 
     async def tick(self, last: object) -> object:
         await asyncio.gather(*(self._check_safely(s) for s in self.servers))
+        if not self.ever_active:
+            self.start_next_replica()
         self.flush_states()
         state = self.overall()
         if state != last or (self.store_error and state[0] != "FAILED"):
@@ -458,6 +486,24 @@ class Supervisor:
     def state_of(self, name: str) -> str:
         """A served name's state over its replicas (ACTIVE while one answers)."""
         return self.model_view(name, self.by_name[name])["state"]
+
+    def not_answering(self, server: Server, why: str) -> None:
+        """A request to ``server`` passed a time limit: it gets no new requests (the router skips a
+        server that is not ACTIVE) until its health check passes — LiteLLM's cooldown."""
+        if server.state == "ACTIVE":
+            server.state = "NOT_ANSWERING"
+            server.detail = (
+                f"not answering since {time.strftime('%H:%M:%S')} ({why}); it gets no new requests until "
+                "its health check passes"
+            )
+            log.warning("%s %s", server.spec.label, server.detail)
+            self._save(server)
+
+    async def _answers_again(self, server: Server) -> None:
+        if await self.healthy(server) and server.state == "NOT_ANSWERING":
+            server.state, server.detail = "ACTIVE", None
+            log.info("%s answers its health check again", server.spec.label)
+            self._save(server)
 
     def poke(self, server: Server) -> None:
         """A request saw the server fail: look at it now rather than at the next tick."""
