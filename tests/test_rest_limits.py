@@ -82,3 +82,10 @@ def test_the_log_line_limit_is_the_services_so_every_front_meets_it(tmp_path):
         with pytest.raises(InvalidInput) as refused:
             service.logs("local-nosuchdeployment", lines=lines)
         assert refused.value.problems[0].field == "lines" and str(MAX_LOG_LINES) in refused.value.problems[0].fix
+
+
+async def test_a_5000_digit_number_in_a_body_is_400_not_500(jp_fetch, fake):
+    body = '{"model": "perfect", "messages": [{"role": "user", "content": "hi"}], "max_tokens": %s}' % ("9" * 5000)
+    error = await refused(jp_fetch, "deployments", fake, "chat", method="POST", body=body)
+    assert error.code == 400
+    assert "more than 4300 digits" in json.loads(error.response.body)["message"]

@@ -358,3 +358,17 @@ def test_a_suspended_model_ends_each_call_at_its_limit_is_cooled_down_and_answer
     assert _until(lambda: _model_state(server, deployment.id, "smol-a")["state"] == "ACTIVE", 15)
     status, _, raw = call(server, chat, "POST", {"model": "smol-a", "messages": hi, "max_tokens": 8, "stream": False})
     assert status == 200 and json.loads(raw)["choices"][0]["message"]["content"], raw
+
+
+@pytest.mark.inference
+@pytest.mark.parametrize("field", ["max_tokens", "temperature", "seed", "top_k"])
+def test_a_number_too_big_for_a_float_or_for_repr_is_a_field_error_not_a_crash(field):
+    from pydantic import ValidationError
+
+    from aqua_lab.inference.protocol import ChatRequest
+
+    base = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
+    for huge in (10**400, 10**5000):  # past a float; past what repr may print
+        with pytest.raises(ValidationError) as refused:
+            ChatRequest.model_validate({**base, field: huge})
+        assert refused.value.errors()[0]["loc"] == (field,) and "must be" in refused.value.errors()[0]["msg"]

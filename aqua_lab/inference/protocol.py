@@ -49,8 +49,12 @@ def _number(lo: float, hi: float, integer: bool, above: bool):
             return value
         if isinstance(value, bool) or not isinstance(value, int if integer else (int, float)):
             raise _refuse(f"{info.field_name} must be {kind} {span}")
-        if not math.isfinite(value) or value < lo or value > hi or (above and value == lo):
-            raise _refuse(f"{info.field_name} {value!r} must be {span}")
+        # an int is compared as an int: math.isfinite(10**400) raises OverflowError, and repr of a
+        # 5000-digit int raises ValueError (Python's digit limit), either a 500 instead of this 422
+        finite = isinstance(value, int) or math.isfinite(value)
+        if not finite or value < lo or value > hi or (above and value == lo):
+            shown = repr(value) if not isinstance(value, int) or abs(value) < 10**30 else "(a huge number)"
+            raise _refuse(f"{info.field_name} {shown} must be {span}")
         return value
 
     return check
