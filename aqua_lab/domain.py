@@ -12,6 +12,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, computed_field, field_validator, model_validator
 
+from .inference.protocol import ChatMessage, ChatRequest, ChatRoute, CompareRequest  # noqa: F401 (re-exported)
+
 #: the vLLM serving container AQUA deploys with unless a request names another
 DEFAULT_CONTAINER_IMAGE = "dsmc://odsc-vllm-serving:0.8.1.2"
 
@@ -46,6 +48,19 @@ class Shape(BaseModel):
     quantization: list[str] = Field(default_factory=list)
     ranking: dict[str, int] = Field(default_factory=dict)
     notes: list[str] = Field(default_factory=list, description="what is not known about the shape, and why")
+    # derived from gpu_specs, sent so that every front names a slot and its memory as the platform does
+    slot_unit: Literal["GPU", "core"] = Field(
+        default="GPU", description="what one slot of the shape is: 'core' on a CPU machine, else 'GPU'"
+    )
+    memory_unit: Literal["GPU memory", "RAM"] = Field(
+        default="GPU memory", description="what the memory a slot gives is called: 'RAM' on a CPU machine"
+    )
+
+    @model_validator(mode="after")
+    def _units(self) -> Shape:
+        self.slot_unit = "core" if self.is_cpu else "GPU"
+        self.memory_unit = "RAM" if self.is_cpu else "GPU memory"
+        return self
 
     @property
     def gpu_count(self) -> int:
@@ -535,6 +550,9 @@ class ValidatedDeployment(BaseModel):
     shape: Shape
     models: list[ResolvedModel]
     warnings: list[str] = Field(default_factory=list)
+    refused_now: str | None = Field(
+        default=None, description="why a create would be refused now (what running deployments hold), else None"
+    )
 
     @property
     def used_gpus(self) -> int:
@@ -549,6 +567,12 @@ class ValidationResult(BaseModel):
     models: list[ResolvedModel]
     used_gpus: int
     warnings: list[str]
+    slot_unit: Literal["GPU", "core"] = Field(default="GPU", description="what used_gpus counts on this shape")
+    refused_now: str | None = Field(
+        default=None,
+        description="the request is valid, but a create now would be refused: why (e.g. the cores running "
+        "deployments hold) and how to free them; None when a create would go ahead",
+    )
 
     @classmethod
     def of(cls, validated: ValidatedDeployment) -> ValidationResult:
@@ -557,6 +581,8 @@ class ValidationResult(BaseModel):
             models=validated.models,
             used_gpus=validated.used_gpus,
             warnings=validated.warnings,
+            slot_unit=validated.shape.slot_unit,
+            refused_now=validated.refused_now,
         )
 
 
@@ -567,7 +593,8 @@ class ValidationResult(BaseModel):
 DeploymentState = Literal[
     "CREATING", "ACTIVE", "NEEDS_ATTENTION", "FAILED", "INACTIVE", "UPDATING", "DELETING", "DELETED"
 ]
-ModelServerState = Literal["PENDING", "STARTING", "ACTIVE", "RESTARTING", "FAILED", "STOPPED"]
+# NOT_ANSWERING: a request to it passed a time limit; it gets none until its health check passes
+ModelServerState = Literal["PENDING", "STARTING", "ACTIVE", "RESTARTING", "NOT_ANSWERING", "FAILED", "STOPPED"]
 
 
 class DeployedModel(BaseModel):
@@ -685,80 +712,8 @@ class Deployment(BaseModel):
 # Chat
 
 
-ChatRoute = Literal["/v1/chat/completions", "/v1/completions"]
-
-
-class ChatMessage(BaseModel):
-    model_config = ConfigDict(extra="allow")  # name, tool_call_id … pass through
-
-    role: Literal["system", "user", "assistant", "tool", "developer"]
-    content: str | list[dict[str, Any]] | None = None
-
-
-class _Sampling(BaseModel):
-    """OpenAI sampling parameters; any other field (top_k, repetition_penalty, min_p …) passes
-    through to the model server untouched."""
-
-    # messages xor prompt (check_input enforces it), said in the schema so that clients see it
-    model_config = ConfigDict(
-        extra="allow",
-        json_schema_extra={
-            "oneOf": [
-                {"required": ["messages"], "properties": {"messages": {"type": "array"}, "prompt": {"type": "null"}}},
-                {"required": ["prompt"], "properties": {"prompt": {"type": "string"}, "messages": {"type": "null"}}},
-            ]
-        },
-    )
-
-    messages: list[ChatMessage] | None = Field(default=None, description="multi-turn chat history")
-    prompt: str | None = Field(default=None, description="plain completion prompt (instead of messages)")
-    route: ChatRoute | None = Field(
-        default=None, description="OpenAI route; default: chat when messages are given, else completions"
-    )
-    max_tokens: int | None = Field(default=None, ge=1)
-    temperature: float | None = Field(default=None, ge=0, le=2)
-    top_p: float | None = Field(default=None, gt=0, le=1)
-    stop: str | list[str] | None = None
-    seed: int | None = None
-
-    def check_input(self) -> None:
-        if (self.messages is None) == (self.prompt is None):
-            from .errors import InvalidInput, Problem
-
-            raise InvalidInput(
-                Problem(
-                    "messages",
-                    "give either messages or prompt",
-                    'e.g. "messages": [{"role": "user", "content": "Hello"}]',
-                )
-            )
-
-    def resolved_route(self) -> str:
-        return self.route or ("/v1/chat/completions" if self.messages is not None else "/v1/completions")
-
-    def upstream_body(self, model: str, stream: bool) -> dict[str, Any]:
-        body = self.model_dump(exclude_none=True, exclude={"route", "model", "models", "stream"})
-        if self.resolved_route() == "/v1/completions":
-            body.pop("messages", None)
-        else:
-            body.pop("prompt", None)
-        body.update(model=model, stream=stream)
-        return body
-
-
-class ChatRequest(_Sampling):
-    """``POST deployments/{id}/chat``: one model of a deployment, by its served name."""
-
-    model: str = Field(description="served name (model_name) of a model of the deployment")
-    stream: bool = True
-
-
-class CompareRequest(_Sampling):
-    """``POST deployments/{id}/compare``: the same input to several models, streamed side by side."""
-
-    models: list[str] | None = Field(
-        default=None, min_length=1, description="served names, each run once; default: every model"
-    )
+# ChatRequest, CompareRequest and ChatMessage are the REST face of the one OpenAI wire
+# (inference/protocol.py, imported above): every sampling field's bounds are written there, once.
 
 
 # --------------------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@ category or per model side by side."""
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections.abc import Sequence
 from html import escape
@@ -18,9 +19,23 @@ def _quartiles(values: Sequence[float]) -> tuple[float, float, float]:
     return q1, q2, q3
 
 
+def nice_ticks(lo: float, hi: float, count: int = 6) -> list[float]:
+    """Ticks on round steps (1, 2 or 5 × a power of ten) covering [lo, hi]: 0, 0.2, … 1, never 1.04 or 0.831."""
+    if hi - lo < 1e-12:
+        lo, hi = lo - 0.5, hi + 0.5
+    raw = (hi - lo) / max(1, count - 1)
+    power = 10 ** math.floor(math.log10(raw))
+    step = next(m * power for m in (1, 2, 5, 10) if m * power >= raw * (1 - 1e-9))
+    first, last = math.floor(lo / step + 1e-9), math.ceil(hi / step - 1e-9)
+    # rounded to the step's digits, so that 0.1 * 3 prints as 0.3
+    digits = max(0, -math.floor(math.log10(step)) + 1)
+    return [round(i * step, digits) for i in range(first, last + 1)]
+
+
 def box_plot(groups: dict[str, Sequence[float]], title: str, y_label: str = "", width: int = 520) -> str:
     """One box (quartiles, whiskers at min/max, median line, mean dot) per group."""
-    height, left, right, top, bottom = 260, 56, 12, 28, 56
+    # the axis title goes on its own line under the title: turned along a 176 px axis a long one was clipped
+    height, left, right, top, bottom = 276, 48, 12, 44, 56
     names = [n for n, v in groups.items() if v]
     values = [v for vs in groups.values() for v in vs]
     parts = [
@@ -32,27 +47,20 @@ def box_plot(groups: dict[str, Sequence[float]], title: str, y_label: str = "", 
         parts.append(f'<text x="{width / 2}" y="{height / 2}" text-anchor="middle">no scores</text></svg>')
         return "".join(parts)
     lo, hi = min(values), max(values)
-    floor = 0.0 if lo >= 0 else None  # scores that cannot be negative get no negative axis (ROUGE all 0)
-    if hi - lo < 1e-9:
-        lo, hi = lo - 0.5, hi + 0.5
-    pad = (hi - lo) * 0.05
-    lo, hi = lo - pad, hi + pad
-    if floor is not None and lo < floor:
-        lo = floor
+    ticks = nice_ticks(lo, hi)
+    if lo >= 0 and ticks[0] < 0:  # scores that cannot be negative get no negative axis (ROUGE all 0)
+        ticks = [t for t in ticks if t >= 0]
+    lo, hi = ticks[0], ticks[-1]
     plot_h = height - top - bottom
 
     def y(v: float) -> float:
         return top + plot_h * (1 - (v - lo) / (hi - lo))
 
-    for i in range(5):
-        v = lo + (hi - lo) * i / 4
+    for v in ticks:
         parts.append(f'<line x1="{left}" x2="{width - right}" y1="{y(v):.1f}" y2="{y(v):.1f}" stroke="#ddd"/>')
-        parts.append(f'<text x="{left - 4}" y="{y(v) + 4:.1f}" text-anchor="end">{v:.3g}</text>')
+        parts.append(f'<text x="{left - 4}" y="{y(v) + 4:.1f}" text-anchor="end">{v:g}</text>')
     if y_label:
-        parts.append(
-            f'<text transform="translate(12 {top + plot_h / 2}) rotate(-90)" text-anchor="middle">'
-            f"{escape(y_label)}</text>"
-        )
+        parts.append(f'<text x="4" y="{top - 14}" fill="#555">{escape(y_label)}</text>')
     slot = (width - left - right) / max(1, len(names))
     for i, name in enumerate(names):
         vs = sorted(groups[name])

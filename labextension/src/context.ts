@@ -31,6 +31,8 @@ export const COMMANDS = {
 
 export class AquaContext {
   readonly changed = new Signal<this, void>(this);
+  /** A platform's deployments changed (created, deactivated, deleted …): plans of it are asked again. */
+  readonly deploymentsChanged = new Signal<this, string>(this);
   preferences: Preferences = DEFAULT_PREFERENCES;
   private platformsPromise: Promise<PlatformInfo[]> | null = null;
 

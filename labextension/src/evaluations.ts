@@ -23,6 +23,7 @@ import type {
 } from './schema';
 
 const FINISHED = new Set(['SUCCEEDED', 'FAILED', 'CANCELED', 'DELETED']);
+const finishedWhy = (state: string) => `It is ${state}: there is nothing left to cancel`;
 /** Form fields that show the server's problems in place (a problem's field starts with one of them). */
 const FIELDS = [
   'evaluation_name',
@@ -537,7 +538,16 @@ export class EvaluationsView extends Widget {
       return;
     }
     const message = h('div', { className: 'aqua-card-message', 'aria-live': 'polite' });
-    const cancel = h('button', { className: 'jp-mod-styled', 'aria-label': `Cancel ${e.name}`, disabled: FINISHED.has(e.state) }, 'Cancel');
+    const cancel = h(
+      'button',
+      {
+        className: 'jp-mod-styled',
+        'aria-label': `Cancel ${e.name}`,
+        disabled: FINISHED.has(e.state),
+        title: FINISHED.has(e.state) ? finishedWhy(e.state) : null
+      },
+      'Cancel'
+    );
     cancel.addEventListener('click', async () => {
       clear(message, 'Canceling…');
       try {
@@ -628,6 +638,7 @@ export class EvaluationsView extends Widget {
     const cancel = detail.querySelector<HTMLButtonElement>('button[aria-label^="Cancel "]');
     if (cancel) {
       cancel.disabled = s.finished;
+      cancel.title = s.finished ? finishedWhy(s.state) : '';
     }
     const progress = detail.querySelector('.aqua-eval-progress')!;
     if (this.config?.progress === 'state') {

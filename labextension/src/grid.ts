@@ -1,5 +1,5 @@
 /** The plan drawn as a grid: one row per compatible shape, one cell per GPU coloured by its model. */
-import type { MemoryFit, Plan, Shape } from './schema';
+import type { Deployment, MemoryFit, Plan, Shape } from './schema';
 
 /** Okabe–Ito: distinguishable with the common colour-vision deficiencies. */
 export const PALETTE = ['#E69F00', '#56B4E9', '#009E73', '#F0E442', '#0072B2', '#D55E00', '#CC79A7', '#000000'];
@@ -27,8 +27,52 @@ export interface RowModel {
   suggested: string | null;
 }
 
+/** How the platform names a shape's slots and their memory (the server's words: cores and RAM on a CPU machine). */
+export interface Units {
+  one: string; // "GPU" or "core"
+  many: string;
+  memory: string; // "GPU memory" or "RAM"
+  cpu: boolean;
+}
+
+export function unitsOf(shape: Shape | null | undefined): Units {
+  const one = shape?.slot_unit ?? 'GPU';
+  return { one, many: `${one}s`, memory: shape?.memory_unit ?? 'GPU memory', cpu: one === 'core' };
+}
+
+/** "1 core", "2 GPUs". */
+export const counted = (n: number, units: Units): string => `${n} ${n === 1 ? units.one : units.many}`;
+
+/** A slot a running deployment holds: plans see only the free ones, so the grid draws these apart. */
+export interface HeldSlot {
+  slot: number;
+  deploymentId: string;
+  displayName: string;
+  state: string;
+}
+
+/** The states in which a local deployment's runtime runs and holds its slots (capacity.HOLDING). */
+export const HOLDING = new Set(['CREATING', 'ACTIVE', 'NEEDS_ATTENTION', 'UPDATING']);
+
+export function heldSlots(deployments: Deployment[], shape: string): HeldSlot[] {
+  return deployments
+    .filter(d => HOLDING.has(d.state) && d.instance_shape === shape)
+    .flatMap(d => (d.slots ?? []).map(slot => ({ slot, deploymentId: d.id, displayName: d.display_name, state: d.state })))
+    .sort((a, b) => a.slot - b.slot);
+}
+
+/** "'demo' holds cores 0, 1; 'other' holds core 2". */
+export function heldText(held: HeldSlot[], units: Units): string {
+  const by = new Map<string, HeldSlot[]>();
+  held.forEach(h => by.set(h.deploymentId, [...(by.get(h.deploymentId) ?? []), h]));
+  return [...by.values()]
+    .map(hs => `‘${hs[0].displayName}’ holds ${hs.length === 1 ? units.one : units.many} ${hs.map(h => h.slot).join(', ')}`)
+    .join('; ');
+}
+
 export interface ShapeRow {
   shape: string;
+  units: Units;
   gpuType: string | null;
   gpuMemory: number | null; // per GPU
   totalGpus: number;
@@ -94,6 +138,7 @@ export function planGrid(plan: Plan, shapes: Shape[], order: string[]): PlanGrid
     }
     return {
       shape: name,
+      units: unitsOf(shape),
       gpuType: shape?.gpu_specs?.gpu_type ?? null,
       gpuMemory: perGpu,
       totalGpus: total,
@@ -131,10 +176,14 @@ export function filterModels<M extends { id: string; name: string; task?: string
 }
 
 /** One line per model: what each of its GPUs holds and the context that fits. */
-export function memoryLine(fit: MemoryFit, suggested: string | null): string {
+export function memoryLine(fit: MemoryFit, suggested: string | null, units: Units = unitsOf(null)): string {
   const state = fit.fits ? 'fits' : `does not fit: ${(fit.reasons ?? []).join('; ')}`;
+  // on a CPU machine a model server's threads share one RAM: its figure is per model, not per core
+  const share = units.cpu
+    ? `needs ${fit.per_gpu_gb.toFixed(1)} of ${fit.gpu_memory_gb.toFixed(1)} GB RAM`
+    : `per GPU ${fit.per_gpu_gb.toFixed(1)} of ${fit.gpu_memory_gb.toFixed(1)} GB`;
   const line =
-    `per GPU ${fit.per_gpu_gb.toFixed(1)} of ${fit.gpu_memory_gb.toFixed(1)} GB · KV ${fit.kv_capacity_tokens.toLocaleString('en')} tokens · ` +
+    `${share} · KV ${fit.kv_capacity_tokens.toLocaleString('en')} tokens · ` +
     `max context ${fit.max_model_len_fit.toLocaleString('en')} at concurrency ${fit.concurrency} · ${state}`;
   return suggested ? `${line} · suggested: ${suggested}` : line;
 }

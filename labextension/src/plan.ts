@@ -3,11 +3,24 @@ import { Widget } from '@lumino/widgets';
 
 import { AquaContext, COMMANDS } from './context';
 import { clear, errorBox, h } from './dom';
-import { filterModels, memoryLine, planGrid, PlanGrid, ShapeRow, slotColour } from './grid';
+import {
+  counted,
+  filterModels,
+  HeldSlot,
+  heldSlots,
+  heldText,
+  memoryLine,
+  planGrid,
+  PlanGrid,
+  ShapeRow,
+  slotColour,
+  unitsOf
+} from './grid';
 import { ApiError, describe, postJSON, requestAPI } from './request';
 import type {
   CatalogModel,
   DataList_CatalogModel_,
+  DataList_Deployment_,
   DataList_Shape_,
   Deployment,
   DeploymentConfig,
@@ -19,7 +32,7 @@ import type {
   ValidationResult
 } from './schema';
 
-/** `ads aqua deployment create` options beyond models, shape and name. */
+/** `ads aqua deployment create` options beyond models, shape and name (OCI takes them all). */
 const ADVANCED: Array<[keyof DeploymentSpec, string, 'text' | 'number' | 'env']> = [
   ['description', 'Description', 'text'],
   ['instance_count', 'Instance count', 'number'],
@@ -40,6 +53,21 @@ const ADVANCED: Array<[keyof DeploymentSpec, string, 'text' | 'number' | 'env']>
   ['project_id', 'Project OCID', 'text']
 ];
 
+/** What the local platform reads of a request (the rest is OCI's: a form shows a platform's own options). */
+const LOCAL_OPTIONS = new Set<keyof DeploymentSpec>(['description', 'instance_count', 'env_var']);
+
+function optionsOf(platform: string): typeof ADVANCED {
+  if (platform === 'oci') {
+    return ADVANCED;
+  }
+  return platform === 'local' ? ADVANCED.filter(([key]) => LOCAL_OPTIONS.has(key)) : [];
+}
+
+/** Lets a long model id wrap after its "/" rather than mid-word ("codellama/" + "CodeLlama-13b"). */
+export function breakable(name: string): Array<string | HTMLElement> {
+  return name.split(/(?<=\/)/).flatMap((part, i) => (i ? [h('wbr'), part] : [part]));
+}
+
 const DONE = new Set(['ACTIVE', 'FAILED', 'INACTIVE', 'DELETED', 'NEEDS_ATTENTION']);
 
 export class PlanView extends Widget {
@@ -54,6 +82,8 @@ export class PlanView extends Widget {
   private planTimer: number | null = null;
   private displayName: string | null = null; // what the user typed; kept when the plan is redrawn
   private runsOn: Map<string, Set<string> | null> = new Map(); // model id → shapes of its config (null: none)
+  private deployments: Deployment[] = []; // the platform's, read with each plan: who holds which slots
+  private paused: Deployment[] = []; // holders this tab deactivated, offered back
 
   private readonly search = h('input', { type: 'search', placeholder: 'Search models', 'aria-label': 'Search models' });
   private readonly task = h('select', { 'aria-label': 'Task' }, h('option', { value: '' }, 'any task'));
@@ -92,6 +122,7 @@ export class PlanView extends Widget {
       input.addEventListener('change', () => this.schedulePlan());
     }
     this.shapeFilter.addEventListener('change', () => void this.filterByShape());
+    ctx.deploymentsChanged.connect(this.onDeploymentsChanged, this);
     this.node.append(
       h(
         'div',
@@ -129,6 +160,18 @@ export class PlanView extends Widget {
       )
     );
     void this.load();
+  }
+
+  dispose(): void {
+    this.ctx.deploymentsChanged.disconnect(this.onDeploymentsChanged, this);
+    super.dispose();
+  }
+
+  /** A deployment was made, paused or deleted: what is free changed, so the plan is asked again. */
+  private onDeploymentsChanged(_: AquaContext, platform: string): void {
+    if (platform === this.platform && this.selected.length && this.grid) {
+      this.schedulePlan();
+    }
   }
 
   private async load(): Promise<void> {
@@ -198,7 +241,7 @@ export class PlanView extends Widget {
             'label',
             { className: 'aqua-catalog-pick', title: m.id },
             h('input', { type: 'checkbox', checked: on, onchange: () => this.toggle(m.id) }),
-            h('span', { className: 'aqua-model-name' }, m.name)
+            h('span', { className: 'aqua-model-name' }, breakable(m.name))
           ),
           h(
             'button',
@@ -308,12 +351,17 @@ export class PlanView extends Widget {
     performance.mark('aqua-plan-request');
     this.node.dataset.plan = 'loading';
     let plan: Plan;
+    const deployments = requestAPI<DataList_Deployment_>('deployments', {}, { platform: this.platform }).then(
+      r => r.data,
+      () => this.deployments // the plan still draws; who holds what is as last read
+    );
     try {
       plan = await postJSON<Plan>(
         'plans',
         { model_ids: this.selected, primary_model_id: this.primary, ...this.whatIf() },
         { platform: this.platform }
       );
+      this.deployments = await deployments;
     } catch (error) {
       if (seq === this.planSeq) {
         this.node.dataset.plan = 'error';
@@ -361,91 +409,33 @@ export class PlanView extends Widget {
     const grid = this.grid!;
     const label = (slot: number | null, id: string | null) =>
       slot !== null && slot < this.selected.length ? this.slotLabel(slot) : id ?? 'free';
+    // the platform's words for a slot: the chosen shape's, else the first shape's (cores on a CPU machine)
+    const units = this.chosen?.units ?? unitsOf(this.shapes[0]);
+    const held = this.shapes.flatMap(s => heldSlots(this.deployments, s.name).map(x => ({ ...x, shape: s.name })));
     const legend = h(
       'div',
       { className: 'aqua-legend', 'aria-label': 'Legend' },
       grid.colours.map((colour, slot) =>
         h('span', { className: 'aqua-legend-item' }, h('span', { className: 'aqua-swatch', style: `background:${colour}` }), this.slotLabel(slot))
       ),
-      h('span', { className: 'aqua-legend-item' }, h('span', { className: 'aqua-swatch aqua-free' }), 'free GPU')
+      h('span', { className: 'aqua-legend-item' }, h('span', { className: 'aqua-swatch aqua-free' }), `free ${units.one}`),
+      held.length
+        ? h('span', { className: 'aqua-legend-item' }, h('span', { className: 'aqua-swatch aqua-held' }), `held by a running deployment`)
+        : null
     );
-    const rows = grid.rows.map(row =>
-      h(
-        'div',
-        {
-          className: `aqua-shape-row${row === this.chosen ? ' aqua-chosen' : ''}`,
-          role: 'radio',
-          tabindex: 0,
-          'aria-checked': String(row === this.chosen),
-          'aria-label': `${row.shape}: ${row.usedGpus} of ${row.totalGpus} GPUs used`,
-          'data-shape': row.shape,
-          onclick: () => this.choose(row),
-          onkeydown: ((e: KeyboardEvent) => {
-            if (e.key === 'Enter' || e.key === ' ') {
-              e.preventDefault();
-              this.choose(row);
-            }
-          }) as EventListener
-        },
-        h(
-          'div',
-          { className: 'aqua-shape-name' },
-          h('strong', {}, row.shape),
-          h(
-            'span',
-            { className: 'aqua-muted' },
-            ` ${row.totalGpus}× ${row.gpuType ?? 'GPU'}${row.gpuMemory ? ` ${row.gpuMemory} GB` : ''} · ${row.usedGpus}/${row.totalGpus} used`
-          )
-        ),
-        h(
-          'div',
-          { className: 'aqua-gpus' },
-          row.cells.map(c =>
-            h(
-              'span',
-              {
-                className: `aqua-gpu${c.owner ? '' : ' aqua-free'}`,
-                style: c.colour ? `background:${c.colour}` : null,
-                'data-owner': c.owner ?? '',
-                'data-slot': c.slot ?? '',
-                title: `GPU ${c.index}: ${c.owner ? label(c.slot, c.owner) : 'free'}`
-              },
-              String(c.index)
-            )
-          )
-        ),
-        h(
-          'ul',
-          { className: 'aqua-row-models' },
-          row.models.map(m =>
-            h(
-              'li',
-              {},
-              h('span', { className: 'aqua-swatch', style: `background:${m.colour}` }),
-              h('span', { className: 'aqua-model-name' }, label(m.slot, m.name)),
-              ` ${m.gpus} GPU${m.gpus === 1 ? '' : 's'}`,
-              m.memory != null ? ` · ${m.memory} GB` : '',
-              m.need != null ? ` (needs ≈${m.need} GB${m.estimated ? ', estimated' : ''})` : m.estimated ? ' (estimated)' : '',
-              m.fit
-                ? h('div', { className: `aqua-muted aqua-memory${m.fit.fits ? '' : ' aqua-overflows'}` }, memoryLine(m.fit, m.suggested))
-                : null
-            )
-          )
-        ),
-        row.notes.length ? h('div', { className: 'aqua-muted' }, row.notes.join('; ')) : null
-      )
-    );
+    const rows = grid.rows.map(row => this.shapeRow(row, label));
     clear(
       this.planArea,
-      h('h3', {}, 'GPU split'),
-      grid.error ? errorBox(grid.error) : null,
-      grid.warnings.map(w => h('div', { className: 'aqua-warning' }, w)),
-      rows.length ? legend : h('p', { className: 'aqua-empty' }, 'No shape fits this selection: see why below, or drop a model.'),
+      h('h3', {}, `${units.cpu ? 'Core' : 'GPU'} split`),
+      this.headline(grid, held),
+      this.holders(held),
+      this.warnings(grid.warnings),
+      rows.length ? legend : null,
       h('div', { className: 'aqua-shape-rows', role: 'radiogroup', 'aria-label': 'Compatible shapes' }, rows),
       grid.incompatible.length
         ? h(
             'details',
-            { className: 'aqua-incompatible' },
+            { className: 'aqua-incompatible', open: !rows.length },
             h('summary', {}, `${grid.incompatible.length} other shape${grid.incompatible.length === 1 ? '' : 's'} and why not`),
             h(
               'ul',
@@ -453,6 +443,185 @@ export class PlanView extends Widget {
               grid.incompatible.map(i => h('li', { 'data-shape': i.shape }, h('strong', {}, i.shape), ': ', i.reasons.join('; ')))
             )
           )
+        : null
+    );
+  }
+
+  /** Why nothing fits, naming the cause: the slots running deployments hold when they are what is missing. */
+  private headline(grid: PlanGrid, held: Array<HeldSlot & { shape: string }>): HTMLElement | null {
+    if (grid.rows.length) {
+      return null; // the planner's error_message is about the shapes offered, and some are
+    }
+    if (held.length) {
+      const shape = this.shapes.find(s => s.name === held[0].shape);
+      const units = unitsOf(shape);
+      const onMachine = held.filter(x => x.shape === held[0].shape);
+      const free = (shape?.gpu_specs?.gpu_count ?? 0) - onMachine.length;
+      const what = free > 0 ? `only ${counted(free, units)} of ${shape!.name} ${free === 1 ? 'is' : 'are'} free` : `every ${units.one} of ${held[0].shape} is held`;
+      return h(
+        'div',
+        { className: 'aqua-error aqua-headline', role: 'alert', 'data-cause': 'held' },
+        `No shape fits this selection now: ${what} — ${heldText(onMachine, units)}. Pause (deactivate) one below to free its ${units.many}, or drop a model.`
+      );
+    }
+    return h(
+      'div',
+      { className: 'aqua-error aqua-headline', role: 'alert', 'data-cause': 'shapes' },
+      `${grid.error ?? 'No shape fits this selection'}${grid.incompatible.length ? ' — see why below.' : ''}`
+    );
+  }
+
+  /** Each deployment that holds slots, with a button to pause it (and to bring back one paused here). */
+  private holders(held: Array<HeldSlot & { shape: string }>): HTMLElement | null {
+    const ids = [...new Set(held.map(x => x.deploymentId))];
+    const paused = this.paused.filter(p => !ids.includes(p.id));
+    if (!ids.length && !paused.length) {
+      return null;
+    }
+    const message = h('div', { className: 'aqua-card-message', 'aria-live': 'polite' });
+    const act = async (verb: 'deactivate' | 'activate', d: Deployment, button: HTMLButtonElement) => {
+      button.disabled = true;
+      clear(message, `${verb === 'deactivate' ? 'Pausing' : 'Activating'} ‘${d.display_name}’…`);
+      try {
+        await postJSON(`deployments/${encodeURIComponent(d.id)}/${verb}`, {}, { platform: this.platform });
+        this.paused = verb === 'deactivate' ? [...this.paused, d] : this.paused.filter(p => p.id !== d.id);
+        clear(message);
+      } catch (error) {
+        clear(message, errorBox(describe(error)));
+        button.disabled = false;
+        return;
+      }
+      this.ctx.deploymentsChanged.emit(this.platform); // this plan and the sidebar's list are asked again
+      void this.ctx.execute(COMMANDS.deployments, { refresh: true });
+    };
+    const line = (d: Deployment, verb: 'deactivate' | 'activate', text: string) => {
+      const button = h(
+        'button',
+        {
+          className: 'jp-mod-styled aqua-small',
+          'aria-label': `${verb === 'deactivate' ? 'Pause' : 'Activate'} ${d.display_name}`,
+          title:
+            verb === 'deactivate'
+              ? 'Deactivate it: its model servers stop and free their slots; Activate brings it back'
+              : 'Start it again on the slots it had, when they are free'
+        },
+        verb === 'deactivate' ? 'Pause' : 'Activate'
+      );
+      button.addEventListener('click', () => void act(verb, d, button));
+      return h('li', { 'data-holder': d.id }, h('span', { className: 'aqua-card-name' }, text), ' ', button);
+    };
+    const byId = new Map(this.deployments.map(d => [d.id, d]));
+    return h(
+      'div',
+      { className: 'aqua-holders' },
+      h(
+        'ul',
+        {},
+        ids.map(id => {
+          const mine = held.filter(x => x.deploymentId === id);
+          const units = unitsOf(this.shapes.find(s => s.name === mine[0].shape));
+          return line(byId.get(id)!, 'deactivate', heldText(mine, units));
+        }),
+        paused.map(d => line(d, 'activate', `‘${d.display_name}’ paused here`))
+      ),
+      message
+    );
+  }
+
+  /** Warnings once each; the long config notes folded under one line. */
+  private warnings(warnings: string[]): HTMLElement | null {
+    // what running deployments hold is drawn above with its buttons: not again as a warning
+    const shown = [...new Set(warnings)].filter(w => !/ free \((plans use the free ones|shared on request)\): /.test(w));
+    if (!shown.length) {
+      return null;
+    }
+    return h(
+      'details',
+      { className: 'aqua-warnings' },
+      h('summary', { className: 'aqua-warning' }, `${shown.length} warning${shown.length === 1 ? '' : 's'} about these models’ configs`),
+      shown.map(w => h('div', { className: 'aqua-warning' }, w))
+    );
+  }
+
+  private shapeRow(row: ShapeRow, label: (slot: number | null, id: string | null) => string): HTMLElement {
+    const units = row.units;
+    const held = heldSlots(this.deployments, row.shape);
+    const total = row.totalGpus + held.length;
+    return h(
+      'div',
+      {
+        className: `aqua-shape-row${row === this.chosen ? ' aqua-chosen' : ''}`,
+        role: 'radio',
+        tabindex: 0,
+        'aria-checked': String(row === this.chosen),
+        'aria-label': `${row.shape}: ${row.usedGpus} of ${counted(row.totalGpus, units)} free used`,
+        'data-shape': row.shape,
+        'data-units': units.many,
+        onclick: () => this.choose(row),
+        onkeydown: ((e: KeyboardEvent) => {
+          if (e.key === 'Enter' || e.key === ' ') {
+            e.preventDefault();
+            this.choose(row);
+          }
+        }) as EventListener
+      },
+      h(
+        'div',
+        { className: 'aqua-shape-name' },
+        h('strong', {}, row.shape),
+        h(
+          'span',
+          { className: 'aqua-muted' },
+          units.cpu
+            ? ` ${counted(total, units)}${row.gpuMemory ? ` · ${(row.gpuMemory * row.totalGpus).toFixed(1)} GB RAM free` : ''} · ${row.usedGpus}/${row.totalGpus} free ${units.many} used`
+            : ` ${row.totalGpus}× ${row.gpuType ?? 'GPU'}${row.gpuMemory ? ` ${row.gpuMemory} GB` : ''} · ${row.usedGpus}/${row.totalGpus} used`,
+          held.length ? ` · ${heldText(held, units)}` : ''
+        )
+      ),
+      h(
+        'div',
+        { className: 'aqua-gpus' },
+        held.map(x =>
+          h(
+            'span',
+            { className: 'aqua-gpu aqua-held', 'data-held-by': x.displayName, title: `${units.one} ${x.slot}: held by ‘${x.displayName}’ (${x.state})` },
+            String(x.slot)
+          )
+        ),
+        row.cells.map(c =>
+          h(
+            'span',
+            {
+              className: `aqua-gpu${c.owner ? '' : ' aqua-free'}`,
+              style: c.colour ? `background:${c.colour}` : null,
+              'data-owner': c.owner ?? '',
+              'data-slot': c.slot ?? '',
+              title: `${units.one}: ${c.owner ? label(c.slot, c.owner) : 'free'}`
+            },
+            units.cpu ? '' : String(c.index)
+          )
+        )
+      ),
+      h(
+        'ul',
+        { className: 'aqua-row-models' },
+        row.models.map(m =>
+          h(
+            'li',
+            {},
+            h('span', { className: 'aqua-swatch', style: `background:${m.colour}` }),
+            h('span', { className: 'aqua-model-name' }, breakable(label(m.slot, m.name))),
+            ` ${counted(m.gpus, units)}`,
+            m.memory != null && !units.cpu ? ` · ${m.memory} GB` : '',
+            m.need != null ? ` (needs ≈${m.need} GB${units.cpu ? ' RAM' : ''}${m.estimated ? ', estimated' : ''})` : m.estimated ? ' (estimated)' : '',
+            m.fit
+              ? h('div', { className: `aqua-muted aqua-memory${m.fit.fits ? '' : ' aqua-overflows'}` }, memoryLine(m.fit, m.suggested, units))
+              : null
+          )
+        )
+      ),
+      row.notes.length
+        ? h('div', { className: 'aqua-muted' }, row.notes.filter(n => !held.length || !/ holds /.test(n)).join('; '))
         : null
     );
   }
@@ -482,7 +651,9 @@ export class PlanView extends Widget {
         this.displayName = displayName.value;
       }
     });
-    const advanced: Array<[string, HTMLInputElement | HTMLTextAreaElement, string]> = ADVANCED.map(([key, label, kind]) => [
+    const units = row.units;
+    const options = optionsOf(this.platform);
+    const advanced: Array<[string, HTMLInputElement | HTMLTextAreaElement, string]> = options.map(([key, label, kind]) => [
       key,
       kind === 'env'
         ? h('textarea', { rows: 2, 'aria-label': label, 'data-field': key })
@@ -524,19 +695,25 @@ export class PlanView extends Widget {
       try {
         const result = await postJSON<ValidationResult>('deployments/validate', spec(), { platform: this.platform });
         if (seq === this.validateSeq) {
+          const valid = `${result.used_gpus} of ${counted(row.totalGpus, units)} on ${result.instance_shape}`;
+          // valid only when a create would go ahead: a request running deployments leave no room for is not
           clear(
             general,
-            h('div', { className: 'aqua-ok' }, `Valid: ${result.used_gpus} of ${row.totalGpus} GPUs on ${result.instance_shape}`),
+            result.refused_now
+              ? errorBox(`The request is valid (${valid}) but ${result.refused_now}.`)
+              : h('div', { className: 'aqua-ok' }, `Valid: ${valid}`),
             result.warnings.map(w => h('div', { className: 'aqua-warning' }, w))
           );
-          this.deployArea.dataset.valid = 'true';
+          this.deployArea.dataset.valid = result.refused_now ? 'refused' : 'true';
+          setDeployable(result.refused_now ? `Not now: ${result.refused_now}` : null);
         }
-        return true;
+        return !result.refused_now;
       } catch (error) {
         if (seq !== this.validateSeq) {
           return false;
         }
         this.deployArea.dataset.valid = 'false';
+        setDeployable('Fix what the form says first: the request is not valid');
         const rest: string[] = [];
         if (error instanceof ApiError && error.problems.length) {
           for (const p of error.problems) {
@@ -569,7 +746,7 @@ export class PlanView extends Widget {
         min: 1,
         value: m.gpus,
         className: 'aqua-gpu-count',
-        'aria-label': `GPUs for ${m.name}`,
+        'aria-label': `${units.cpu ? 'Cores' : 'GPUs'} for ${m.name}`,
         'data-model': m.id,
         oninput: revalidate
       });
@@ -600,6 +777,18 @@ export class PlanView extends Widget {
       );
     });
     const deployButton = h('button', { className: 'jp-mod-styled jp-mod-accept', type: 'submit' }, 'Deploy');
+    const bundled = this.platform === 'bundled' ? 'The bundled platform validates but deploys nothing: switch to local or oci to deploy.' : null;
+    // a disabled Deploy says why in its tooltip
+    function setDeployable(why: string | null): void {
+      const reason = bundled ?? why;
+      deployButton.disabled = reason !== null;
+      if (reason) {
+        deployButton.title = reason;
+      } else {
+        deployButton.removeAttribute('title');
+      }
+    }
+    setDeployable('Checking the request…');
     const form = h(
       'form',
       {
@@ -608,13 +797,17 @@ export class PlanView extends Widget {
         onsubmit: ((e: Event) => {
           e.preventDefault();
           void (async () => {
-            deployButton.disabled = true;
+            setDeployable('Deploying…');
+            let ok = false;
             try {
-              if (await validate()) {
+              ok = await validate();
+              if (ok) {
                 await this.deploy(spec());
               }
             } finally {
-              deployButton.disabled = false;
+              if (ok) {
+                setDeployable(null);
+              }
             }
           })();
         }) as EventListener
@@ -623,20 +816,20 @@ export class PlanView extends Widget {
       h(
         'table',
         { className: 'aqua-override' },
-        h('thead', {}, h('tr', {}, h('th', {}, 'Model'), h('th', {}, 'GPUs'), h('th', {}, 'Served name'))),
+        h('thead', {}, h('tr', {}, h('th', {}, 'Model'), h('th', {}, units.cpu ? 'Cores' : 'GPUs'), h('th', {}, 'Served name'))),
         h('tbody', {}, modelRows)
       ),
       general,
       h('label', { className: 'aqua-field' }, 'Display name ', displayName),
-      h(
-        'details',
-        { className: 'aqua-advanced' },
-        h('summary', {}, 'Advanced options'),
-        h('div', { className: 'aqua-advanced-grid' }, advanced.map(([key, input]) => h('label', {}, ADVANCED.find(a => a[0] === key)![1], input)))
-      ),
-      this.platform === 'bundled'
-        ? h('p', { className: 'aqua-muted' }, 'The bundled platform validates but deploys nothing: switch to local or oci to deploy.')
+      advanced.length
+        ? h(
+            'details',
+            { className: 'aqua-advanced', 'data-options': advanced.length },
+            h('summary', {}, `Advanced options (${this.platform})`),
+            h('div', { className: 'aqua-advanced-grid' }, advanced.map(([key, input]) => h('label', {}, options.find(a => a[0] === key)![1], input)))
+          )
         : null,
+      bundled ? h('p', { className: 'aqua-muted' }, bundled) : null,
       deployButton
     );
     this.deployArea.dataset.valid = 'pending';
@@ -654,6 +847,7 @@ export class PlanView extends Widget {
       clear(this.progressArea, errorBox(describe(error)));
       return;
     }
+    this.ctx.deploymentsChanged.emit(this.platform); // it holds slots now: plans see what is left
     void this.ctx.execute(COMMANDS.deployments, { refresh: true });
     await this.follow(deployment);
   }
@@ -685,6 +879,7 @@ export class PlanView extends Widget {
         this.progressArea.append(errorBox(describe(error)));
       }
     }
+    this.ctx.deploymentsChanged.emit(this.platform);
     void this.ctx.execute(COMMANDS.deployments, { refresh: true });
   }
 

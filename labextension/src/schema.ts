@@ -56,17 +56,43 @@ export interface ChatMessage {
 }
 
 export interface ChatRequest {
+  max_tokens?: number | null;
+  max_completion_tokens?: number | null;
+  temperature?: number | null;
+  top_p?: number | null;
+  /** -1 or 0: every token */
+  top_k?: number | null;
+  min_p?: number | null;
+  typical_p?: number | null;
+  presence_penalty?: number | null;
+  frequency_penalty?: number | null;
+  /** llama.cpp */
+  repeat_penalty?: number | null;
+  /** llama.cpp; -1: the whole context */
+  repeat_last_n?: number | null;
+  seed?: number | null;
+  stop?: string | Array<string> | null;
+  n?: 1 | null;
+  logit_bias?: Record<string, number> | null;
+  logprobs?: boolean | null;
+  top_logprobs?: number | null;
+  /** llama.cpp */
+  n_probs?: number | null;
+  /** llama.cpp GBNF */
+  grammar?: string | null;
+  json_schema?: Record<string, unknown> | null;
+  response_format?: Record<string, unknown> | null;
+  stream_options?: Record<string, unknown> | null;
+  cache_prompt?: boolean | null;
+  user?: string | null;
   /** multi-turn chat history */
   messages?: Array<ChatMessage> | null;
   /** plain completion prompt (instead of messages) */
   prompt?: string | null;
   /** OpenAI route; default: chat when messages are given, else completions */
   route?: ("/v1/chat/completions" | "/v1/completions") | null;
-  max_tokens?: number | null;
-  temperature?: number | null;
-  top_p?: number | null;
-  stop?: string | Array<string> | null;
-  seed?: number | null;
+  /** this request's own time limits (seconds); each left out keeps its default */
+  timeouts?: Timeouts | null;
   /** served name (model_name) of a model of the deployment */
   model: string;
   stream?: boolean;
@@ -91,17 +117,43 @@ export interface CompareError {
 }
 
 export interface CompareRequest {
+  max_tokens?: number | null;
+  max_completion_tokens?: number | null;
+  temperature?: number | null;
+  top_p?: number | null;
+  /** -1 or 0: every token */
+  top_k?: number | null;
+  min_p?: number | null;
+  typical_p?: number | null;
+  presence_penalty?: number | null;
+  frequency_penalty?: number | null;
+  /** llama.cpp */
+  repeat_penalty?: number | null;
+  /** llama.cpp; -1: the whole context */
+  repeat_last_n?: number | null;
+  seed?: number | null;
+  stop?: string | Array<string> | null;
+  n?: 1 | null;
+  logit_bias?: Record<string, number> | null;
+  logprobs?: boolean | null;
+  top_logprobs?: number | null;
+  /** llama.cpp */
+  n_probs?: number | null;
+  /** llama.cpp GBNF */
+  grammar?: string | null;
+  json_schema?: Record<string, unknown> | null;
+  response_format?: Record<string, unknown> | null;
+  stream_options?: Record<string, unknown> | null;
+  cache_prompt?: boolean | null;
+  user?: string | null;
   /** multi-turn chat history */
   messages?: Array<ChatMessage> | null;
   /** plain completion prompt (instead of messages) */
   prompt?: string | null;
   /** OpenAI route; default: chat when messages are given, else completions */
   route?: ("/v1/chat/completions" | "/v1/completions") | null;
-  max_tokens?: number | null;
-  temperature?: number | null;
-  top_p?: number | null;
-  stop?: string | Array<string> | null;
-  seed?: number | null;
+  /** this request's own time limits (seconds); each left out keeps its default */
+  timeouts?: Timeouts | null;
   /** served names, each run once; default: every model */
   models?: Array<string> | null;
 }
@@ -555,7 +607,7 @@ export interface ModelSpec {
 export interface ModelState {
   model_name: string;
   model_id: string;
-  state: "PENDING" | "STARTING" | "ACTIVE" | "RESTARTING" | "FAILED" | "STOPPED";
+  state: "PENDING" | "STARTING" | "ACTIVE" | "RESTARTING" | "NOT_ANSWERING" | "FAILED" | "STOPPED";
   restarts?: number;
   detail?: string | null;
 }
@@ -693,6 +745,10 @@ export interface Shape {
   ranking?: Record<string, number>;
   /** what is not known about the shape, and why */
   notes?: Array<string>;
+  /** what one slot of the shape is: 'core' on a CPU machine, else 'GPU' */
+  slot_unit?: "GPU" | "core";
+  /** what the memory a slot gives is called: 'RAM' on a CPU machine */
+  memory_unit?: "GPU memory" | "RAM";
 }
 
 export interface ShapeConfig {
@@ -726,6 +782,17 @@ export interface StreamError {
   status: number;
 }
 
+export interface Timeouts {
+  /** to open the connection */
+  connect_s?: number | null;
+  /** from sending the request to the answer's first byte */
+  first_byte_s?: number | null;
+  /** between two chunks of the answer */
+  idle_s?: number | null;
+  /** for the whole call */
+  total_s?: number | null;
+}
+
 export interface UploadedDataset {
   /** where the server stored it: the dataset_path of an evaluation */
   dataset_path: string;
@@ -741,6 +808,10 @@ export interface ValidationResult {
   models: Array<ResolvedModel>;
   used_gpus: number;
   warnings: Array<string>;
+  /** what used_gpus counts on this shape */
+  slot_unit?: "GPU" | "core";
+  /** the request is valid, but a create now would be refused: why (e.g. the cores running deployments hold) and how to free them; None when a create would go ahead */
+  refused_now?: string | null;
 }
 
 /** Every route of the API, as `METHOD /aqua/path`. */

@@ -7,7 +7,9 @@ import { AquaContext, COMMANDS } from './context';
 import { clear, errorBox, h } from './dom';
 import { aquaIcon } from './icon';
 import { ApiError, describe, postJSON, requestAPI } from './request';
+import { showMetrics } from './metrics';
 import type { DataList_Deployment_, Deployment, Logs } from './schema';
+import { noKeyReason, showUsage } from './usage';
 
 const BUSY = new Set(['CREATING', 'UPDATING', 'DELETING']);
 
@@ -16,6 +18,7 @@ export class SidebarPanel extends Widget {
   private timer: number | null = null;
   private failures = 0;
   private lastJson = '';
+  private lastStates = ''; // ids and states: a change means what is free changed, and plans are asked again
   private readonly select = h('select', { className: 'aqua-platform', 'aria-label': 'Platform' });
   private readonly status = h('div', { className: 'aqua-status', 'aria-live': 'polite' });
   private readonly list = h('div', { className: 'aqua-deployments', role: 'list', 'aria-label': 'Deployments' });
@@ -109,6 +112,7 @@ export class SidebarPanel extends Widget {
   private switchTo(platform: string): void {
     this.platform = platform;
     this.lastJson = '';
+    this.lastStates = '';
     clear(this.list);
     this.refresh();
   }
@@ -165,6 +169,11 @@ export class SidebarPanel extends Widget {
       return;
     }
     this.lastJson = json;
+    const states = deployments.map(d => `${d.id}:${d.state}`).join(',');
+    if (states !== this.lastStates) {
+      this.lastStates = states;
+      this.ctx.deploymentsChanged.emit(this.platform);
+    }
     if (!deployments.length) {
       const hint =
         this.platform === 'bundled'
@@ -192,8 +201,22 @@ export class SidebarPanel extends Widget {
       this.refresh();
     };
     const active = d.state === 'ACTIVE';
-    const button = (label: string, onclick: () => void, enabled = true, aria = `${label} ${d.display_name}`) =>
-      h('button', { className: 'jp-mod-styled aqua-small', onclick, disabled: !enabled, 'aria-label': aria }, label);
+    const notActive = `It is ${d.state}: only an ACTIVE deployment answers`;
+    // a disabled button says why in its tooltip (`why` is shown only while it is disabled)
+    const button = (label: string, onclick: () => void, enabled = true, why = notActive) =>
+      h(
+        'button',
+        {
+          className: 'jp-mod-styled aqua-small',
+          onclick,
+          disabled: !enabled,
+          title: enabled ? null : why,
+          'aria-label': `${label} ${d.display_name}`
+        },
+        label
+      );
+    const noKey = noKeyReason(d);
+    const scaling = this.scalingForm(d, act);
     return h(
       'div',
       { className: 'aqua-card', role: 'listitem', 'data-id': d.id, 'data-state': d.state },
@@ -232,20 +255,24 @@ export class SidebarPanel extends Widget {
         button(
           'Compare',
           () => void this.ctx.execute(COMMANDS.chat, { deploymentId: d.id, platform, compare: true }),
-          active && d.models.length > 1
+          active && d.models.length > 1,
+          active ? 'Compare needs two or more models' : notActive
         ),
         d.state === 'INACTIVE'
           ? button('Activate', () => void act('Activating', () => postJSON(`deployments/${d.id}/activate`, {}, { platform })))
           : button(
               'Deactivate',
               () => void act('Deactivating', () => postJSON(`deployments/${d.id}/deactivate`, {}, { platform })),
-              active
+              active,
+              `It is ${d.state}: only an ACTIVE deployment can be deactivated`
             ),
         button(
           'Evaluate',
           () => void this.ctx.execute(COMMANDS.evaluations, { platform, deploymentId: d.id }),
           active && platform !== 'bundled'
         ),
+        button('Metrics', () => void showMetrics(d, platform)),
+        button('Scale', () => scaling.toggle(), active, `It is ${d.state}: only an ACTIVE deployment can be scaled`),
         button('Logs', () => void showLogs(d, platform)),
         button(
           'Copy endpoint',
@@ -253,12 +280,43 @@ export class SidebarPanel extends Widget {
             Clipboard.copyToSystem(d.endpoint ?? '');
             clear(message, 'Endpoint copied');
           },
-          !!d.endpoint
+          !!d.endpoint,
+          'It has no endpoint yet'
         ),
+        button('Use from code', () => void showUsage(d), noKey === null, noKey ?? ''),
         button('Delete', () => void this.confirmDelete(d, act))
       ),
+      scaling.node,
       message
     );
+  }
+
+  /** Instance count, checked by the server as the CLI's `deployment update --instance_count` is. */
+  private scalingForm(d: Deployment, act: (label: string, run: () => Promise<unknown>) => Promise<void>) {
+    const current = d.scaling?.instance_count ?? d.shape_info?.instance_count ?? 1;
+    const count = h('input', { type: 'number', min: 1, step: 1, value: current, 'aria-label': `Instance count of ${d.display_name}` });
+    const apply = h('button', { className: 'jp-mod-styled jp-mod-accept aqua-small', type: 'submit' }, 'Apply');
+    const node = h(
+      'form',
+      {
+        className: 'aqua-scaling',
+        hidden: true,
+        onsubmit: ((e: Event) => {
+          e.preventDefault();
+          void act(`Scaling to ${count.value}`, () =>
+            requestAPI(
+              `deployments/${encodeURIComponent(d.id)}/scaling`,
+              { method: 'PUT', body: JSON.stringify({ instance_count: count.value === '' ? null : Number(count.value) }) },
+              { platform: this.platform }
+            )
+          );
+        }) as EventListener
+      },
+      h('label', {}, `Instances (now ${current}) `, count),
+      apply,
+      h('span', { className: 'aqua-muted' }, d.platform === 'local' ? ' replicas of every model, behind the router' : '')
+    );
+    return { node, toggle: () => (node.hidden = !node.hidden) };
   }
 
   private async confirmDelete(d: Deployment, act: (label: string, run: () => Promise<unknown>) => Promise<void>) {
