@@ -20,7 +20,7 @@ from pydantic import ValidationError
 
 from .. import __version__
 from ..errors import AquaLabError, InvalidInput, Problem, shown
-from . import catalog, deployments, evaluation, planning, scaling
+from . import arena, catalog, deployments, evaluation, planning, scaling
 from .common import DEBUG_ENV, EXIT_BUG, CommandFailed, Parser, add_deployment_id, cli_problems
 from .hints import platform_note
 
@@ -34,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     planning.add_deployment_verbs(dverbs)
     deployments.add_deployment_verbs(dverbs)
     scaling.add_commands(dverbs, add_deployment_id)
+    arena.add_deployment_verbs(dverbs)
     deployments.add_top_verbs(verbs)
     deployments.add_model_group_verbs(verbs)
     planning.add_top_verbs(verbs)

@@ -44,6 +44,7 @@ from ..domain import (
 )
 from ..errors import AquaLabError, InvalidInput, NotFound, Problem, shown
 from ..service import AsyncAquaLabService, window_seconds
+from ..service.arena import MAX_RESAMPLES, BlindPairRequest, Vote, VoteRequest
 from .errors import BadRequest, PayloadTooLarge, retry_after_header, to_response
 from .limits import DEFAULT_LOG_LINES, MAX_BODY_BYTES, MAX_JSON_DEPTH, MAX_LOG_LINES, MAX_UPLOAD_BYTES
 from .models import (
@@ -409,6 +410,62 @@ class Compare(AquaLabHandler):
                     yield kind, item
 
         await self.sse(events())
+
+
+# choosing between models: blind pairs, votes, the leaderboard ---------------------------------------
+
+
+class BlindPairs(AquaLabHandler):
+    @web.authenticated
+    @authorized
+    async def post(self, deployment_id: str) -> None:
+        self.reply(await self.service().blind_pair(deployment_id, self.read(BlindPairRequest)))
+
+
+class Votes(AquaLabHandler):
+    @web.authenticated
+    @authorized
+    async def get(self, deployment_id: str) -> None:
+        source = self.get_query_argument("source", "both")
+        self.reply(DataList[Vote](data=await self.service().votes(deployment_id, source)))
+
+    @web.authenticated
+    @authorized
+    async def post(self, deployment_id: str) -> None:
+        request = self.read(VoteRequest)
+        user = self.current_user
+        voter = getattr(user, "username", None) or getattr(user, "name", None) or str(user)
+        vote = await self.service().vote(deployment_id, request, voter)
+        where = url_path_join(self.base_url, "aqua", "deployments", url_escape(deployment_id), "votes", vote.id)
+        self.set_header("Location", where)
+        self.reply(vote, status=201)
+
+
+class OneVote(AquaLabHandler):
+    @web.authenticated
+    @authorized
+    async def get(self, deployment_id: str, vote_id: str) -> None:
+        self.reply(await self.service().get_vote(deployment_id, vote_id))
+
+
+class VotesExport(AquaLabHandler):
+    @web.authenticated
+    @authorized
+    async def get(self, deployment_id: str) -> None:
+        fmt = self.get_query_argument("format", "jsonl")
+        text = await self.service().export_votes(deployment_id, fmt, self.get_query_argument("source", "both"))
+        kind = "text/csv" if fmt == "csv" else "application/x-ndjson"
+        self.set_header("Content-Disposition", f'attachment; filename="votes-{deployment_id}.{fmt}"')
+        self.finish(text, set_content_type=f"{kind}; charset=utf-8")
+
+
+class LeaderboardHandler(AquaLabHandler):
+    @web.authenticated
+    @authorized
+    async def get(self, deployment_id: str) -> None:
+        source = self.get_query_argument("source", "votes")
+        resamples = self.int_argument("resamples", 200, 0, MAX_RESAMPLES)
+        self.reply(await self.service().leaderboard(deployment_id, source, resamples))
 
 
 class Evaluations(AquaLabHandler):

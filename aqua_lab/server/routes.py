@@ -37,12 +37,14 @@ from ..domain import (
     ValidationResult,
 )
 from ..service import PLATFORMS
+from ..service.arena import MAX_RESAMPLES, SOURCES, BlindPair, BlindPairRequest, Leaderboard, Vote, VoteRequest
 from .handlers import (
     Activate,
     AdsCancelEvaluation,
     AdsDeploymentConfig,
     AdsEvaluationReport,
     AquaLabHandler,
+    BlindPairs,
     CancelEvaluation,
     Chat,
     Compare,
@@ -57,17 +59,21 @@ from .handlers import (
     EvaluationReport,
     Evaluations,
     EvaluationStatusHandler,
+    LeaderboardHandler,
     ModelConfig,
     Models,
     ModelStates,
     OneDeployment,
     OneEvaluation,
     OneModel,
+    OneVote,
     Plans,
     Platforms,
     Shapes,
     SupportedMetrics,
     Validate,
+    Votes,
+    VotesExport,
 )
 from .limits import DEFAULT_LOG_LINES, MAX_BODY_BYTES, MAX_LOG_LINES, MAX_UPLOAD_BYTES
 from .models import (
@@ -136,6 +142,11 @@ LINES_QUERY = {
     "type": "integer",
     "minimum": 0,
     "maximum": MAX_LOG_LINES,
+}
+SOURCE_QUERY: dict[str, Any] = {
+    "description": "votes (people's blind votes), judge (the pairwise judge's verdicts) or both",
+    "type": "string",
+    "enum": list(SOURCES),
 }
 
 ROUTES = [
@@ -310,6 +321,72 @@ ROUTES = [
         query=PLATFORM_QUERY,
         stream=True,
         events={"message": CompareChunk, "done": CompareDone, "error": CompareError},
+    ),
+    Route(
+        "POST",
+        "deployments/{deployment_id}/blind-pairs",
+        BlindPairs,
+        "one prompt to two of the deployment's models (the pair with the fewest votes), answers shown as A and B "
+        "with the models hidden until the vote",
+        request=BlindPairRequest,
+        response=BlindPair,
+        query=PLATFORM_QUERY,
+    ),
+    Route(
+        "GET",
+        "deployments/{deployment_id}/votes",
+        Votes,
+        "a deployment's blind votes and judge verdicts, oldest first",
+        response=DataList[Vote],
+        query={**PLATFORM_QUERY, "source": SOURCE_QUERY},
+    ),
+    Route(
+        "POST",
+        "deployments/{deployment_id}/votes",
+        Votes,
+        "vote on a blind pair (pair_id; the answer reveals the models) or on two named models; the voter is you",
+        request=VoteRequest,
+        response=Vote,
+        status=201,
+        query=PLATFORM_QUERY,
+    ),
+    Route(
+        "GET",
+        "deployments/{deployment_id}/votes/export",
+        VotesExport,
+        "every vote and verdict as a file: JSON lines (format=jsonl, the default) or CSV (format=csv)",
+        response=dict,
+        query={
+            **PLATFORM_QUERY,
+            "source": SOURCE_QUERY,
+            "format": {"description": "jsonl or csv", "type": "string", "enum": ["jsonl", "csv"]},
+        },
+    ),
+    Route(
+        "GET",
+        "deployments/{deployment_id}/votes/{vote_id}",
+        OneVote,
+        "one vote or verdict",
+        response=Vote,
+        query=PLATFORM_QUERY,
+    ),
+    Route(
+        "GET",
+        "deployments/{deployment_id}/leaderboard",
+        LeaderboardHandler,
+        "Bradley-Terry strengths on the Elo scale with 95 % bootstrap intervals, win-rate matrix and comparisons "
+        "per pair, from votes, judge verdicts or both",
+        response=Leaderboard,
+        query={
+            **PLATFORM_QUERY,
+            "source": {**SOURCE_QUERY, "default": "votes"},
+            "resamples": {
+                "description": "bootstrap resamples (default 200)",
+                "type": "integer",
+                "minimum": 0,
+                "maximum": MAX_RESAMPLES,
+            },
+        },
     ),
     Route(
         "PUT",

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
+from ..arena.models import BlindPair, BlindPairRequest, Leaderboard, Vote, VoteRequest, VoteSource
 from ..domain import (
     CapacityInputs,
     CatalogModel,
@@ -174,3 +175,23 @@ class AsyncAquaLabService:
 
     def compare(self, deployment_id: str, request: CompareRequest) -> AsyncIterator[dict[str, Any]]:
         return self.sync.compare(deployment_id, request)
+
+    # choosing between models ----------------------------------------------------------------------
+
+    async def blind_pair(self, deployment_id: str, request: BlindPairRequest) -> BlindPair:
+        return await self.sync.blind_pair(deployment_id, request)
+
+    async def vote(self, deployment_id: str, request: VoteRequest, voter: str | None = None) -> Vote:
+        return await execute(self.sync.vote, deployment_id, request, voter)
+
+    async def get_vote(self, deployment_id: str, vote_id: str) -> Vote:
+        return await execute(self.sync.get_vote, deployment_id, vote_id)
+
+    async def votes(self, deployment_id: str, source: VoteSource = "both") -> list[Vote]:
+        return await execute(self.sync.votes, deployment_id, source)
+
+    async def leaderboard(self, deployment_id: str, source: VoteSource = "votes", resamples: int = 200) -> Leaderboard:
+        return await execute(self.sync.leaderboard, deployment_id, source, resamples)
+
+    async def export_votes(self, deployment_id: str, fmt: str = "jsonl", source: VoteSource = "both") -> str:
+        return await execute(self.sync.export_votes, deployment_id, fmt, source)

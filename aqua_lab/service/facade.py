@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from ..arena.models import BlindPair, BlindPairRequest, Leaderboard, Vote, VoteRequest, VoteSource
 from ..catalog import bundled_catalog, load_deployment_config_file
 from ..domain import (
     DEFAULT_CONTAINER_IMAGE,
@@ -51,6 +52,7 @@ from ..planning.shapes import shape_order
 from ..planning.sizing import parameter_count_from_name
 from ..platforms.base import FetchedConfig, Platform
 from ..platforms.registry import PlatformSettings, build_platform, default_data_dir
+from .arena import Arena
 from .cache import TTLCache
 from .chat import ChatRelay
 
@@ -83,6 +85,7 @@ class AquaLabService:
         self._inputs: TTLCache[FetchedConfig] = TTLCache(self.INPUT_TTL_S if input_ttl_s is None else input_ttl_s)
         self.chats = ChatRelay(self.platform)
         self._chat_deployments = self.chats.targets  # dropped when a verb changes the deployment
+        self.arena = Arena(self.platform, self.chats, self._files_dir())
 
     @property
     def platform_name(self) -> str:
@@ -590,6 +593,29 @@ class AquaLabService:
 
     def compare(self, deployment_id: str, request: CompareRequest) -> AsyncIterator[dict[str, Any]]:
         return self.chats.compare(deployment_id, request)
+
+    # choosing between models: blind pairs, votes, judge verdicts, the leaderboard (service/arena.py) --
+
+    async def blind_pair(self, deployment_id: str, request: BlindPairRequest) -> BlindPair:
+        """Two of the deployment's models answer one prompt; the answers come back as A and B."""
+        return await self.arena.blind_pair(deployment_id, request)
+
+    def vote(self, deployment_id: str, request: VoteRequest, voter: str | None = None) -> Vote:
+        """Record a verdict (on a blind pair, or on two named models); the answer reveals the models."""
+        return self.arena.vote(deployment_id, request, voter)
+
+    def get_vote(self, deployment_id: str, vote_id: str) -> Vote:
+        return self.arena.get_vote(deployment_id, vote_id)
+
+    def votes(self, deployment_id: str, source: VoteSource = "both") -> list[Vote]:
+        return self.arena.votes(deployment_id, source)
+
+    def leaderboard(self, deployment_id: str, source: VoteSource = "votes", resamples: int = 200) -> Leaderboard:
+        """Bradley-Terry strengths (Elo scale) with 95 % bootstrap intervals, win rates, comparisons."""
+        return self.arena.leaderboard(deployment_id, source, resamples)
+
+    def export_votes(self, deployment_id: str, fmt: str = "jsonl", source: VoteSource = "both") -> str:
+        return self.arena.export(deployment_id, fmt, source)
 
 
 def _in_machine_words(result: Plan, shapes: ShapeCatalog) -> Plan:

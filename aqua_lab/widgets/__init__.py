@@ -1,6 +1,7 @@
 """ipywidgets panels: usable alone, or together as ``AquaLabWidget()``.  They call the service directly
 (no HTTP round trip), so they work in any kernel, including an OCI notebook session."""
 
+from .arena import LeaderboardView
 from .chat import ChatPanel
 from .deploy import DeploymentsPanel, DeployPanel
 from .evaluation import EvaluationPanel
@@ -15,6 +16,7 @@ __all__ = [
     "DeploymentsPanel",
     "EvaluationPanel",
     "GpuSplit",
+    "LeaderboardView",
     "MetricsPanel",
     "ModelPicker",
 ]

@@ -11,6 +11,7 @@ import ipywidgets as w
 from ..domain import ChatRequest, CompareRequest, chunk_text
 from ..errors import AquaLabError
 from ..service import AquaLabService
+from .arena import BlindVote
 from .common import esc, fits, gone, in_background, message, palette, run_async
 
 
@@ -24,6 +25,9 @@ class ChatPanel(w.VBox):
         self.names = deployment.served_names()
         self.model = w.Dropdown(options=self.names, description="Model")
         self.compare = w.Checkbox(description="compare all models", indent=False)
+        # blind: two models at a time as A and B, names shown after the vote (widgets/arena.py)
+        self.blind = w.Checkbox(description="blind vote", indent=False)
+        self.blind_vote = BlindVote(service, deployment_id)
         self.system = w.Textarea(placeholder="system prompt (optional)", layout=fits())
         self.temperature = w.FloatSlider(value=0.7, min=0, max=2, step=0.05, description="temperature")
         self.top_p = w.FloatSlider(value=1.0, min=0.05, max=1, step=0.05, description="top_p")
@@ -49,10 +53,11 @@ class ChatPanel(w.VBox):
         settings.selected_index = None
         super().__init__(
             [
-                w.HBox([self.model, self.compare]),
+                w.HBox([self.model, self.compare, self.blind]),
                 settings,
                 self.transcript,
                 self.columns,
+                self.blind_vote,
                 self.prompt,
                 w.HBox([self.send_button, self.stop, self.clear]),
                 self.status,
@@ -83,6 +88,10 @@ class ChatPanel(w.VBox):
         self.prompt.value = ""
         self._stop.clear()
         self.send_button.disabled, self.stop.disabled = True, False
+        if self.blind.value:
+            self.blind_vote.ask(text, self._sampling(), lambda: self._done(""), self._failed)
+            self.worker = self.blind_vote.worker
+            return
         target = self._ask_all if self.compare.value else self._ask_one
         self.worker = in_background(lambda: target(text), self._failed)
 
@@ -136,7 +145,7 @@ class ChatPanel(w.VBox):
     def _done(self, note: str) -> None:
         self.send_button.disabled, self.stop.disabled = False, True
         self.status.value = message(note) if note else ""
-        if not self.compare.value:
+        if not self.compare.value and not self.blind.value:
             self._render()
 
     def _failed(self, exc: BaseException) -> None:

@@ -18,6 +18,57 @@ export interface Autoscaling {
   is_enabled?: boolean;
 }
 
+export interface BlindAnswer {
+  label: "A" | "B";
+  text: string;
+}
+
+export interface BlindPair {
+  /** what the vote names (pair_id) */
+  id: string;
+  deployment_id: string;
+  prompt: string;
+  answers: Array<BlindAnswer>;
+  order_seed: number;
+}
+
+export interface BlindPairRequest {
+  max_tokens?: number | null;
+  max_completion_tokens?: number | null;
+  temperature?: number | null;
+  top_p?: number | null;
+  /** -1 or 0: every token */
+  top_k?: number | null;
+  min_p?: number | null;
+  typical_p?: number | null;
+  presence_penalty?: number | null;
+  frequency_penalty?: number | null;
+  /** llama.cpp */
+  repeat_penalty?: number | null;
+  /** llama.cpp; -1: the whole context */
+  repeat_last_n?: number | null;
+  seed?: number | null;
+  stop?: string | Array<string> | null;
+  n?: 1 | null;
+  logit_bias?: Record<string, number> | null;
+  logprobs?: boolean | null;
+  top_logprobs?: number | null;
+  /** llama.cpp */
+  n_probs?: number | null;
+  /** llama.cpp GBNF */
+  grammar?: string | null;
+  json_schema?: Record<string, unknown> | null;
+  response_format?: Record<string, unknown> | null;
+  stream_options?: Record<string, unknown> | null;
+  cache_prompt?: boolean | null;
+  user?: string | null;
+  prompt: string;
+  /** served names to choose the pair from (default: every model of the deployment) */
+  models?: Array<string> | null;
+  /** seeds the pair and the order shown (default: random) */
+  order_seed?: number | null;
+}
+
 export interface CapacityInputs {
   /** context each sequence must hold */
   max_model_len?: number | null;
@@ -184,6 +235,10 @@ export interface DataList_PlatformInfo_ {
 
 export interface DataList_Shape_ {
   data: Array<Shape>;
+}
+
+export interface DataList_Vote_ {
+  data: Array<Vote>;
 }
 
 export interface DatasetUploadRequest {
@@ -454,6 +509,21 @@ export interface GpuSpec {
   gpu_count: number;
   gpu_memory_in_gbs?: number | null;
   gpu_type?: string | null;
+}
+
+export interface Leaderboard {
+  deployment_id: string;
+  source: "votes" | "judge" | "both";
+  models: Array<string>;
+  /** best first */
+  standings: Array<Standing>;
+  /** [i][j]: share of i's comparisons with j that i won */
+  win_rate: Array<Array<number | null>>;
+  /** [i][j]: how many times i and j were compared */
+  comparisons: Array<Array<number>>;
+  votes: number;
+  resamples: number;
+  notes?: Array<string>;
 }
 
 export interface Logs {
@@ -773,6 +843,26 @@ export interface ShapePlan {
   alternatives?: Array<PlanAlternative>;
 }
 
+export interface Standing {
+  model: string;
+  /** 1 + the models whose interval lies wholly above; None: never compared */
+  rank: number | null;
+  /** Bradley-Terry strength on the Elo scale (400/ln10·θ + 1000) */
+  elo: number | null;
+  /** 95 % bootstrap interval */
+  elo_low: number | null;
+  elo_high: number | null;
+  /** Bradley-Terry log-strength, centred on the rated models */
+  theta: number | null;
+  wins: number;
+  losses: number;
+  /** ties and both-bad verdicts (each counts as half a win for both) */
+  ties: number;
+  comparisons: number;
+  /** models whose intervals overlap this one's: not enough comparisons */
+  unresolved?: Array<string>;
+}
+
 export interface StreamError {
   message: string;
   /** every field at fault (422) */
@@ -814,6 +904,44 @@ export interface ValidationResult {
   refused_now?: string | null;
 }
 
+export interface Vote {
+  id: string;
+  deployment_id: string;
+  source: "vote" | "judge";
+  verdict: "a" | "b" | "tie" | "both_bad";
+  /** the model whose answer was shown as A */
+  model_a: string;
+  model_b: string;
+  prompt?: string | null;
+  answer_a?: string | null;
+  answer_b?: string | null;
+  /** the seed that chose the pair and the order shown */
+  order_seed?: number | null;
+  /** the sampling parameters the answers had */
+  params?: Record<string, unknown>;
+  /** who voted (the Jupyter user; the OS user for the CLI) */
+  voter?: string | null;
+  /** the judge model, for a judge verdict */
+  judge?: string | null;
+  evaluation_id?: string | null;
+  created_on: string;
+  voted_on?: string | null;
+}
+
+export interface VoteRequest {
+  /** a or b: that answer is better; tie; both_bad */
+  verdict: "a" | "b" | "tie" | "both_bad";
+  /** the blind pair voted on */
+  pair_id?: string | null;
+  /** without pair_id: the served name of answer A's model */
+  model_a?: string | null;
+  /** without pair_id: the served name of answer B's model */
+  model_b?: string | null;
+  prompt?: string | null;
+  answer_a?: string | null;
+  answer_b?: string | null;
+}
+
 /** Every route of the API, as `METHOD /aqua/path`. */
 export type Route =
   | "DELETE /aqua/deployments/{deployment_id}"
@@ -824,9 +952,13 @@ export type Route =
   | "GET /aqua/deployments/config/{model_ids}"
   | "GET /aqua/deployments/shapes"
   | "GET /aqua/deployments/{deployment_id}"
+  | "GET /aqua/deployments/{deployment_id}/leaderboard"
   | "GET /aqua/deployments/{deployment_id}/logs"
   | "GET /aqua/deployments/{deployment_id}/metrics"
   | "GET /aqua/deployments/{deployment_id}/models"
+  | "GET /aqua/deployments/{deployment_id}/votes"
+  | "GET /aqua/deployments/{deployment_id}/votes/export"
+  | "GET /aqua/deployments/{deployment_id}/votes/{vote_id}"
   | "GET /aqua/evaluation"
   | "GET /aqua/evaluation/config"
   | "GET /aqua/evaluation/metrics"
@@ -849,9 +981,11 @@ export type Route =
   | "POST /aqua/deployments"
   | "POST /aqua/deployments/validate"
   | "POST /aqua/deployments/{deployment_id}/activate"
+  | "POST /aqua/deployments/{deployment_id}/blind-pairs"
   | "POST /aqua/deployments/{deployment_id}/chat"
   | "POST /aqua/deployments/{deployment_id}/compare"
   | "POST /aqua/deployments/{deployment_id}/deactivate"
+  | "POST /aqua/deployments/{deployment_id}/votes"
   | "POST /aqua/evaluation"
   | "POST /aqua/evaluations"
   | "POST /aqua/evaluations/datasets"

@@ -1,0 +1,93 @@
+"""How long does a leaderboard take?  100 000 votes over 12 models, 200 bootstrap resamples: the
+Bradley-Terry fit alone, and read from the vote store (SQLite) the way the service reads it.
+The issue's bar is 2 s for the whole.
+
+    python bench/leaderboard_bench.py            # 100 000 votes, 5 repeats
+    python bench/leaderboard_bench.py --quick    # the same size, 1 repeat, no store
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from aqua_lab.arena.leaderboard import leaderboard
+from aqua_lab.arena.store import VoteStore
+
+VERDICTS = np.array(["a", "b", "tie"])
+
+
+def votes(n: int, k: int, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    theta = rng.normal(0, 1, k)
+    a = rng.integers(0, k, n)
+    b = (a + rng.integers(1, k, n)) % k
+    p = 1 / (1 + np.exp(theta[b] - theta[a]))
+    u = rng.random(n)
+    return a, b, np.where(u < 0.1, 2, np.where(rng.random(n) < p, 0, 1))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--votes", type=int, default=100_000)
+    parser.add_argument("--models", type=int, default=12)
+    parser.add_argument("--resamples", type=int, default=200)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--quick", action="store_true", help="one repeat, the fit only")
+    args = parser.parse_args()
+    names = [f"model-{i}" for i in range(args.models)]
+    a, b, o = votes(args.votes, args.models)
+    fits = []
+    for _ in range(1 if args.quick else args.repeats):
+        start = time.perf_counter()
+        board = leaderboard(names, a, b, o, resamples=args.resamples)
+        fits.append(time.perf_counter() - start)
+    print(
+        f"fit: {args.votes} votes, {args.models} models, {board.resamples} resamples: "
+        f"median {statistics.median(fits) * 1000:.0f} ms (max {max(fits) * 1000:.0f} ms)"
+    )
+    if args.quick:
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        store = VoteStore(Path(tmp) / "local.sqlite")
+        store.add(
+            [
+                {
+                    "id": f"v{i}",
+                    "deployment_id": "d",
+                    "source": "vote",
+                    "model_a": names[x],
+                    "model_b": names[y],
+                    "verdict": str(VERDICTS[z]),
+                    "record": {},
+                }
+                for i, (x, y, z) in enumerate(zip(a.tolist(), b.tolist(), o.tolist(), strict=True))
+            ]
+        )
+        whole = []
+        for _ in range(args.repeats):
+            start = time.perf_counter()
+            outcomes = store.outcomes("d", ("vote",))
+            index = {m: i for i, m in enumerate(names)}
+            code = {"a": 0, "b": 1, "tie": 2}
+            leaderboard(
+                names,
+                [index[x] for x, _, _ in outcomes],
+                [index[y] for _, y, _ in outcomes],
+                [code[v] for _, _, v in outcomes],
+                resamples=args.resamples,
+            )
+            whole.append(time.perf_counter() - start)
+    print(
+        f"read from the store and fitted: median {statistics.median(whole) * 1000:.0f} ms "
+        f"(max {max(whole) * 1000:.0f} ms)"
+    )
+
+
+if __name__ == "__main__":
+    main()
