@@ -420,6 +420,13 @@ class ModelSpec(BaseModel):
     )
     env_var: dict[str, str] = Field(default_factory=dict)
     fine_tune_weights: list[LoraSpec] = Field(default_factory=list)
+    idle_sleep_s: int | None = Field(
+        default=None,
+        ge=1,
+        description="local: seconds idle before the model sleeps (frees its memory; "
+        "the next request wakes it); defaults to the deployment's idle_sleep_s",
+    )
+    pinned: bool = Field(default=False, description="local: never sleeps, whatever idle_sleep_s says")
 
 
 DeploymentType = Literal["MULTI", "STACKED", "SINGLE"]
@@ -478,6 +485,9 @@ class DeploymentSpec(BaseModel):
     freeform_tags: dict[str, str] = Field(default_factory=dict)
     defined_tags: dict[str, dict[str, Any]] = Field(default_factory=dict)
     primary_model_id: str | None = None
+    idle_sleep_s: int | None = Field(
+        default=None, ge=1, description="local: the idle seconds before each model that is not pinned sleeps"
+    )
 
     @model_validator(mode="after")
     def _logs_have_their_group(self) -> DeploymentSpec:
@@ -594,7 +604,10 @@ DeploymentState = Literal[
     "CREATING", "ACTIVE", "NEEDS_ATTENTION", "FAILED", "INACTIVE", "UPDATING", "DELETING", "DELETED"
 ]
 # NOT_ANSWERING: a request to it passed a time limit; it gets none until its health check passes
-ModelServerState = Literal["PENDING", "STARTING", "ACTIVE", "RESTARTING", "NOT_ANSWERING", "FAILED", "STOPPED"]
+# SLEEPING: idle past its idle_sleep_s, its memory freed; LOADING: a request is waking it
+ModelServerState = Literal[
+    "PENDING", "STARTING", "ACTIVE", "RESTARTING", "NOT_ANSWERING", "SLEEPING", "LOADING", "FAILED", "STOPPED"
+]
 
 
 class DeployedModel(BaseModel):
@@ -734,7 +747,7 @@ PathText = Annotated[str, AfterValidator(_no_nul)]
 class MetricSpec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: Literal["bertscore", "rouge", "bleu", "perplexity_score", "text_readability"]
+    name: Literal["bertscore", "rouge", "bleu", "perplexity_score", "text_readability", "pairwise_judge", "judge_score"]
     args: dict[str, Any] = Field(default_factory=dict)
 
 

@@ -353,6 +353,8 @@ export interface DeploymentSpec {
   freeform_tags?: Record<string, string>;
   defined_tags?: Record<string, Record<string, unknown>>;
   primary_model_id?: string | null;
+  /** local: the idle seconds before each model that is not pinned sleeps */
+  idle_sleep_s?: number | null;
 }
 
 export interface Error {
@@ -602,7 +604,7 @@ export interface MetricScores {
 }
 
 export interface MetricSpec {
-  name: "bertscore" | "rouge" | "bleu" | "perplexity_score" | "text_readability";
+  name: "bertscore" | "rouge" | "bleu" | "perplexity_score" | "text_readability" | "pairwise_judge" | "judge_score";
   args?: Record<string, unknown>;
 }
 
@@ -672,12 +674,16 @@ export interface ModelSpec {
   params?: (Record<string, string | number | Array<string> | null>) | string | null;
   env_var?: Record<string, string>;
   fine_tune_weights?: Array<LoraSpec>;
+  /** local: seconds idle before the model sleeps (frees its memory; the next request wakes it); defaults to the deployment's idle_sleep_s */
+  idle_sleep_s?: number | null;
+  /** local: never sleeps, whatever idle_sleep_s says */
+  pinned?: boolean;
 }
 
 export interface ModelState {
   model_name: string;
   model_id: string;
-  state: "PENDING" | "STARTING" | "ACTIVE" | "RESTARTING" | "NOT_ANSWERING" | "FAILED" | "STOPPED";
+  state: "PENDING" | "STARTING" | "ACTIVE" | "RESTARTING" | "NOT_ANSWERING" | "SLEEPING" | "LOADING" | "FAILED" | "STOPPED";
   restarts?: number;
   detail?: string | null;
 }

@@ -35,11 +35,13 @@ class ServerSpec:
     slots: list[int]  # cores (CPU) or GPU indices
     model_path: str
     flags: list[P.Flag] = field(default_factory=list)
-    lora_path: str | None = None  # llama.cpp: one adapter per server
-    lora_modules: dict[str, str] = field(default_factory=dict)  # vLLM: name → path
+    # LoRA adapters, served name → file: all loaded by the base's one server (vLLM --lora-modules,
+    # llama.cpp --lora), the adapter picked per request by its served name
+    lora_modules: dict[str, str] = field(default_factory=dict)
     seed: int = P.SEED
     replica: int = 0  # which of the model's replicas (instance_count > 1: one server each)
     replicas: int = 1
+    idle_sleep_s: int | None = None  # llama.cpp frees the weights and KV after this long idle
 
     @property
     def names(self) -> list[str]:
@@ -69,6 +71,15 @@ class ServerSpec:
             if flag.key == "max-num-seqs" and isinstance(flag.value, str) and flag.value.isdigit():
                 return int(flag.value)
         return VLLM_DEFAULT_SEQS
+
+    def lora_selection(self, name: str) -> list[dict[str, Any]] | None:
+        """llama.cpp: the request's ``lora`` field that makes the base's server answer as ``name``.
+        Every adapter is listed, the base's requests included: a request without the field would
+        take the server's global scales *without* clearing a slot's KV cache computed with an adapter
+        (llama-server compares the lists only when the field is given)."""
+        if self.engine != LLAMA_CPP or not self.lora_modules:
+            return None
+        return [{"id": i, "scale": 1.0 if n == name else 0.0} for i, n in enumerate(self.lora_modules)]
 
     def command(self, port: int) -> list[str]:
         """The server's command line.  It never holds a key: any user of the machine can read it
@@ -100,17 +111,23 @@ class ServerSpec:
                 "--ctx-size",
                 str(engine.context * engine.slots),
                 "--no-kv-unified",
-                # llama-server keeps up to 8 GiB of old prompts per process by default
+                # llama-server keeps up to 8 GiB of old prompts per process by default; with
+                # adapters none at all: a cached prompt's KV is reloaded into a slot whatever adapter
+                # computed it, so one adapter's prefix would answer for another
                 "--cache-ram",
-                str(PROMPT_CACHE_MIB),
+                "0" if self.lora_modules else str(PROMPT_CACHE_MIB),
                 "--no-webui",
                 "--metrics",
                 # load-time facts (CPU features used, model and KV buffer sizes) go to the model's log
                 "--log-verbosity",
                 "4",
             ]
-            if self.lora_path:
-                cmd += ["--lora", self.lora_path]
+            if self.idle_sleep_s:  # llama-server's own sleep: the process stays, its memory goes
+                cmd += ["--sleep-idle-seconds", str(self.idle_sleep_s)]
+            for path in self.lora_modules.values():  # adapter ids follow this order
+                cmd += ["--lora", path]
+            if self.lora_modules:  # every scale 0 until a request names its adapter
+                cmd.append("--lora-init-without-apply")
             return cmd + engine.args
         cmd = [
             sys.executable,
@@ -152,13 +169,17 @@ class ServerSpec:
 
 
 def server_specs(
-    multi_model_config: dict[str, Any], engine: str, slots: list[int], replicas: int = 1
+    multi_model_config: dict[str, Any],
+    engine: str,
+    slots: list[int],
+    replicas: int = 1,
+    idle_sleep: dict[str, int] | None = None,
 ) -> list[ServerSpec]:
     """Servers for every model of the config, slots handed out in model order.
 
-    On llama.cpp a model with LoRA adapters becomes one server for the base plus one per adapter
-    (each loads the base with ``--lora``); they share the model's slots.  On vLLM one server
-    serves the base and every adapter (``--enable-lora --lora-modules``).
+    A model with LoRA adapters is one server holding the base once and every adapter (llama.cpp
+    ``--lora … --lora-init-without-apply``, the router sets each request's ``lora``; vLLM
+    ``--enable-lora --lora-modules``): one copy of the base weights, not one per adapter.
 
     ``replicas`` > 1 (a deployment's ``instance_count``) runs that many copies of each llama.cpp
     server, each on its own share of the model's cores (the same cores in all, split), so one
@@ -171,6 +192,7 @@ def server_specs(
         for spec in _one_instance(multi_model_config, engine, slots):
             share = spec.slots[replica::replicas] or spec.slots[replica % len(spec.slots) :][:1] or spec.slots
             spec.slots, spec.replica, spec.replicas = share, replica, replicas
+            spec.idle_sleep_s = (idle_sleep or {}).get(spec.served_name)
             specs.append(spec)
     return specs
 
@@ -189,34 +211,16 @@ def _one_instance(multi_model_config: dict[str, Any], engine: str, slots: list[i
         rest = P.not_owned(flags)  # an abbreviation of an owned flag never reaches the engine either
         weights = entry.get("fine_tune_weights") or []
         model_id = entry.get("model_id", name)
-        if engine == VLLM:
-            specs.append(
-                ServerSpec(
-                    name,
-                    model_id,
-                    engine,
-                    mine,
-                    entry["model_path"],
-                    rest,
-                    seed=seed,
-                    lora_modules={w["model_name"]: w["model_path"] for w in weights},
-                )
+        specs.append(
+            ServerSpec(
+                name,
+                model_id,
+                engine,
+                mine,
+                entry["model_path"],
+                rest,
+                seed=seed,
+                lora_modules={w["model_name"]: w["model_path"] for w in weights},
             )
-            continue
-        servers = 1 + len(weights)
-        shares = [mine[i::servers] or mine for i in range(servers)]
-        specs.append(ServerSpec(name, model_id, engine, shares[0], entry["model_path"], rest, seed=seed))
-        for w, share in zip(weights, shares[1:], strict=True):
-            specs.append(
-                ServerSpec(
-                    w["model_name"],
-                    w.get("model_id", w["model_name"]),
-                    engine,
-                    share,
-                    entry["model_path"],
-                    rest,
-                    lora_path=w["model_path"],
-                    seed=seed,
-                )
-            )
+        )
     return specs

@@ -276,6 +276,7 @@ class LocalPlatform(LocalEvaluations, Platform):
             "multi_model_config": mmc,
             "warnings": deployment.warnings,
             "instance_count": S.initial_instances(S.wire_policy(spec)),
+            "idle_sleep": _idle_sleep(deployment, self.engine),
         }
 
     # scaling --------------------------------------------------------------------------------------
@@ -458,6 +459,7 @@ class LocalPlatform(LocalEvaluations, Platform):
                     "predict_endpoint": env.get("MODEL_DEPLOY_PREDICT_ENDPOINT", "/v1/completions"),
                     "multi_model_config": row["record"]["multi_model_config"],
                     "replicas": int(row["record"].get("instance_count") or 1),
+                    "idle_sleep": row["record"].get("idle_sleep") or {},
                 },
                 indent=2,
             ).encode(),
@@ -787,6 +789,24 @@ def _scaling(record: dict) -> Scaling:
         maximum_instance_count=count,
         events=record.get("scaling_events") or [],
     )
+
+
+def _idle_sleep(deployment: ValidatedDeployment, engine: str) -> dict[str, int]:
+    """Served name → the idle seconds after which its server sleeps (pinned models never do)."""
+    spec, found = deployment.spec, {}
+    for i, (entry, model) in enumerate(zip(spec.models, deployment.models, strict=True)):
+        if entry.pinned and entry.idle_sleep_s:
+            raise InvalidInput(
+                Problem(f"models[{i}].idle_sleep_s", "a pinned model never sleeps", "give pinned or idle_sleep_s")
+            )
+        seconds = entry.idle_sleep_s or spec.idle_sleep_s
+        if seconds and not entry.pinned:
+            found[model.model_name] = seconds
+    if found and engine != LLAMA_CPP:
+        raise InvalidInput(
+            Problem("idle_sleep_s", "models sleep when idle on llama.cpp only (CPU)", "leave idle_sleep_s out")
+        )
+    return found
 
 
 def _served(deployment: ValidatedDeployment) -> list[dict[str, str]]:

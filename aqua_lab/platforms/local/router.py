@@ -26,8 +26,10 @@ A stream that ends without ``[DONE]`` or carries the engine's error reaches the 
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
+import os
 import re
 import time
 from typing import TYPE_CHECKING, Any
@@ -53,7 +55,16 @@ MAX_BODY_BYTES = 1 << 20
 QUEUE_PER_SLOT = 4
 #: milliseconds the router itself added to a request (as LiteLLM's x-litellm-overhead-duration-ms)
 OVERHEAD_HEADER = "x-aqua-lab-overhead-ms"
+#: seconds a request waits for a sleeping model to wake (its weights to load) before a 503 / error
+WAKE_WAIT_S = float(os.environ.get("AQUA_LAB_WAKE_WAIT_S") or 60)
+#: a streamed request to a waking model gets an SSE comment this often (every client skips comments)
+LOADING_EVERY_S = 1.0
+_WAKING = ("SLEEPING", "LOADING")
 _LOOPBACK_HOST = re.compile(r"^(?:127\.\d{1,3}\.\d{1,3}\.\d{1,3}|localhost|\[::1\])(?::\d{1,5})?$", re.I)
+
+
+class WakeTimeout(Exception):
+    """A sleeping model took longer than :data:`WAKE_WAIT_S` to answer its waking request."""
 
 
 def openai_error(message: str, kind: str, code: str | None = None, **extra: Any) -> dict[str, Any]:
@@ -206,6 +217,8 @@ class Base(web.RequestHandler):
             )
             return None
         server = found[0]
+        if server.state in _WAKING:
+            return found if self._may_wait_for_wake(server, name) else None
         if server.state != "ACTIVE":
             self._refused(name, 503, "model_unavailable")
             self.set_header("Retry-After", "2")
@@ -236,6 +249,53 @@ class Base(web.RequestHandler):
             return None
         return found
 
+    def _may_wait_for_wake(self, server: Server, name: str) -> bool:
+        """A request to a sleeping or waking model waits for it, within two bounds: the requests that
+        may wait at once (the model's own queue limit) and how long a wake may take."""
+        limit = server.spec.concurrency * (1 + QUEUE_PER_SLOT)
+        loading = time.monotonic() - server.wake_started if server.wake_started is not None else 0.0
+        if server.in_flight >= limit:
+            why = f"{server.in_flight} requests already wait for it to wake, the limit is {limit}"
+        elif loading > WAKE_WAIT_S:
+            why = f"it has been loading for {loading:.0f} s, over the wake limit of {WAKE_WAIT_S:g} s"
+        else:
+            return True
+        self._refused(name, 503, "model_waking")
+        self.set_header("Retry-After", "2")
+        self.send_json(
+            503,
+            openai_error(
+                f"model {name!r} is waking up: {why}", "model_unavailable", "model_waking", state=server.state
+            ),
+        )
+        return False
+
+    async def _post_waking(self, server: Server, name: str, post: Any, stream: bool) -> Any:
+        """Await the upstream answer of a request that wakes ``server``; a streamed one is told
+        ``: loading`` meanwhile (an SSE comment: OpenAI clients and aqua_lab's fronts skip it).
+        The wake's time goes on record when the model answers."""
+        self.supervisor.waking(server)
+        task = asyncio.ensure_future(post)
+        began = time.monotonic()
+        if stream:
+            self.set_status(200)
+            self.set_header("Content-Type", "text/event-stream")
+            self.set_header("Cache-Control", "no-cache")
+        while True:
+            if stream:
+                self.write(f": loading model {name!r}: waking from sleep ({time.monotonic() - began:.0f} s)\n\n")
+                await self.flush()
+            done, _ = await asyncio.wait({task}, timeout=LOADING_EVERY_S)
+            if done:
+                response = task.result()
+                self.supervisor.woke(server)
+                return response
+            if time.monotonic() - began > WAKE_WAIT_S:
+                task.cancel()
+                raise WakeTimeout(
+                    f"model {name!r} did not wake within {WAKE_WAIT_S:g} s (AQUA_LAB_WAKE_WAIT_S); see its log"
+                )
+
     async def forward(self, server: Server, name: str, path: str, body: dict[str, Any]) -> None:
         """Send ``body`` to ``server`` and pass its answer through as it arrives."""
         body = self.checked(body, path, server, name)
@@ -243,6 +303,13 @@ class Base(web.RequestHandler):
         if body is None or limits is None:
             return
         body["model"] = name
+        lora = server.spec.lora_selection(name)
+        if lora is not None:  # one server holds the base and its adapters: the name picks the adapter
+            body["lora"] = lora
+        # llama-server names its one alias in every answer: an adapter's answers say the adapter
+        adapter = lora is not None and name != server.spec.served_name
+        rename = _renaming(server.spec.served_name, name) if adapter else None
+        held: list[bytes] | None = [] if rename else None  # a non-streamed body, renamed once whole
         pool: UpstreamPool = self.settings["upstream"]
         # the servers' own secret, not the client's key: they answer this router only
         headers = {"authorization": f"Bearer {self.supervisor.server_key}"}
@@ -252,11 +319,15 @@ class Base(web.RequestHandler):
         tokens: int | None = None
         kept: list[bytes] | None = [] if metrics is not None else None  # a non-streamed body, for its usage
         error: str | None = "client_gone"
+        waking = server.state in _WAKING
+        early = waking and bool(body.get("stream"))  # the loading comments go out before the answer
+        if waking:  # the model loads before it answers: the wake's own limit comes first
+            limits = Limits(**{**limits.__dict__, "first_byte_s": limits.first_byte_s + WAKE_WAIT_S})
         server.in_flight += 1
         server.dispatched += 1
         try:
             before = time.perf_counter()
-            response = await pool.post(
+            post = pool.post(
                 server.port,
                 path,
                 json.dumps(body, ensure_ascii=False).encode(),
@@ -264,7 +335,14 @@ class Base(web.RequestHandler):
                 headers=headers,
                 limits=limits,
             )
+            response = await (self._post_waking(server, name, post, early) if waking else post)
             after = time.perf_counter()
+            if early and response.status != 200:  # 200 went out with the first comment
+                answer = b"".join([chunk async for chunk in response.chunks()])
+                self.write(b"event: error\ndata: " + b" ".join(answer.splitlines()) + b"\n\n")
+                error = f"http_{response.status}"
+                self.finish()
+                return
             self.set_status(response.status)
             content_type = response.headers.get("content-type", "application/json")
             self.set_header("Content-Type", content_type)
@@ -280,7 +358,7 @@ class Base(web.RequestHandler):
             overhead = (before - self.started) + (time.perf_counter() - after)
             self.set_header(OVERHEAD_HEADER, f"{overhead * 1000:.3f}")
             self.flush()  # headers now, as the server itself does
-            watch = StreamWatch() if streaming else None
+            watch = StreamWatch(rename) if streaming else None
             async for chunk in response.chunks():
                 if self.client_gone:
                     return
@@ -289,8 +367,13 @@ class Base(web.RequestHandler):
                     first = time.perf_counter()
                 if kept is not None and watch is None:
                     kept.append(chunk)
+                if held is not None and watch is None:
+                    held.append(chunk)
+                    continue
                 self.write(out)
                 await self.flush()
+            if held:
+                self.write(b"".join(held).replace(*rename))
             error = None if response.status == 200 else f"http_{response.status}"
             if watch is not None:
                 if not watch.done:
@@ -306,14 +389,24 @@ class Base(web.RequestHandler):
                 server.served += 1
         except StreamClosedError:
             return  # the client went away
+        except WakeTimeout as exc:
+            error = "model_timeout"
+            self.set_header("Retry-After", "5")
+            failure = openai_error(str(exc), "model_unavailable", "model_waking")
+            if early:
+                self.write(f"event: error\ndata: {json.dumps(failure)}\n\n")
+                self.finish()
+            else:
+                self.send_json(503, failure)
+            return
         except UpstreamTimeout as exc:
             error = "model_timeout"
-            self._timed_out(server, name, exc, headers_sent=response is not None)
+            self._timed_out(server, name, exc, headers_sent=response is not None or early)
             return
         except (UpstreamClosed, OSError) as exc:
             error = "model_unavailable"
             if not self.client_gone:
-                self._upstream_failed(server, name, exc, headers_sent=response is not None)
+                self._upstream_failed(server, name, exc, headers_sent=response is not None or early)
             return
         finally:
             server.in_flight -= 1
@@ -399,7 +492,7 @@ class Health(Base):
     def get(self, name: str | None = None) -> None:
         if name is None:
             states = {n: self.supervisor.state_of(n) for n in self.supervisor.by_name}
-            ok = all(v == "ACTIVE" for v in states.values())
+            ok = all(v in ("ACTIVE", *_WAKING) for v in states.values())  # asleep is healthy: it wakes
             self.send_json(200 if ok else 503, {"status": "healthy" if ok else "unhealthy", "models": states})
             return
         if not self._authorized():  # a model's own health names it and its state: the key's business
@@ -458,11 +551,19 @@ class Metrics(Base):
             self.send_json(
                 400,
                 openai_error(
-                    f"window {raw!r}: give seconds from 1 to {MAX_WINDOW_S:.0f}", "invalid_request_error", param="window"
+                    f"window {raw!r}: give seconds from 1 to {MAX_WINDOW_S:.0f}",
+                    "invalid_request_error",
+                    param="window",
                 ),
             )
             return
         self.send_json(200, metrics.recent(window))
+
+
+def _renaming(alias: str, name: str) -> tuple[bytes, bytes]:
+    """The bytes of ``"model":"<alias>"`` in llama-server's compact JSON, and what they become.  Only
+    a key can match: inside a JSON string a quote is escaped (``\\"``)."""
+    return tuple(b'"model":' + json.dumps(n, ensure_ascii=False).encode() for n in (alias, name))
 
 
 class StreamWatch:
@@ -470,7 +571,8 @@ class StreamWatch:
     error becomes ``event: error``, and a stream that ends without ``[DONE]`` gets one at the end (a
     client must never take it for a finished answer)."""
 
-    def __init__(self) -> None:
+    def __init__(self, rename: tuple[bytes, bytes] | None = None) -> None:
+        self.rename = rename
         self.parser = SSEParser()
         self.done = False
         self.failed = False
@@ -496,7 +598,7 @@ class StreamWatch:
             else:
                 self.events += 1
                 self.last = event.data
-            out.append(event.raw)
+            out.append(event.raw.replace(*self.rename) if self.rename else event.raw)
         return b"".join(out)
 
     def end(self, name: str) -> bytes:

@@ -41,6 +41,11 @@ HEALTHY_RESET_S = 300.0
 START_TIMEOUT_S = {"llama_cpp": 120.0, "vllm": 1800.0}
 WATCH_INTERVAL_S = 0.2
 FINAL = ("DELETING", "DELETED", "INACTIVE")
+# a model that is asleep or waking is up: it answers (after its wake), it is neither down nor restarted
+READY = ("ACTIVE", "SLEEPING", "LOADING")
+# how often the supervisor asks a server that may sleep whether it does (llama-server's GET /props
+# neither wakes it nor resets its idle timer)
+SLEEP_POLL_S = 1.0
 # signals that mean the engine itself crashed (not that someone stopped it)
 CRASH_SIGNALS = {signal.SIGSEGV, signal.SIGILL, signal.SIGBUS, signal.SIGFPE, signal.SIGABRT}
 CRASH_FIXES = {
@@ -117,6 +122,12 @@ class Server:
         self.in_flight = 0  # requests the router is forwarding to it now
         self.dispatched = 0  # requests the router ever sent it (breaks ties between idle replicas)
         self.probe: asyncio.Future | None = None  # the health check of a NOT_ANSWERING server
+        self.sleep_probe: asyncio.Future | None = None  # is it asleep (a server with idle_sleep_s)
+        self.polled = 0.0
+        self.asleep_since: float | None = None  # wall clock
+        self.wake_started: float | None = None  # monotonic, while LOADING
+        self.last_wake_s: float | None = None
+        self.wakes = 0
 
     @property
     def url(self) -> str:
@@ -131,7 +142,9 @@ class Supervisor:
         self.log_dir = deployment_dir / "logs"
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.replicas = int(config.get("replicas") or 1)
-        specs = server_specs(config["multi_model_config"], self.engine, config["slots"], self.replicas)
+        specs = server_specs(
+            config["multi_model_config"], self.engine, config["slots"], self.replicas, config.get("idle_sleep")
+        )
         self.servers = [Server(s, self.log_dir) for s in specs]
         # every served name → its replicas (one entry each), in replica order
         self.by_name: dict[str, list[tuple[Server, str]]] = {}
@@ -171,6 +184,7 @@ class Supervisor:
         server.started_at = time.monotonic()
         server.active_since = None
         server.served = 0
+        server.asleep_since = server.wake_started = None  # a new process starts awake
         server.state = "STARTING" if not server.restarts else "RESTARTING"
         self._save(server)
 
@@ -211,12 +225,12 @@ class Supervisor:
         """One served name's state over its replicas: ACTIVE while any replica answers (the router
         skips the others), with the others' states in the detail."""
         servers = [s for s, _ in replicas]
-        up = [s for s in servers if s.state == "ACTIVE"]
+        up = [s for s in servers if s.state == "ACTIVE"] or [s for s in servers if s.state in READY]
         first = up[0] if up else servers[0]
         if len(servers) == 1:
             detail = first.detail
         else:
-            down = [f"replica {s.spec.replica + 1} is {s.state}: {s.detail}" for s in servers if s.state != "ACTIVE"]
+            down = [f"replica {s.spec.replica + 1} is {s.state}: {s.detail}" for s in servers if s.state not in READY]
             detail = "; ".join(down) or None
         return {
             "state": first.state,
@@ -365,6 +379,13 @@ class Supervisor:
             if server.probe is None or server.probe.done():
                 server.probe = asyncio.ensure_future(self._answers_again(server))
             return
+        if server.spec.idle_sleep_s and server.state in ("ACTIVE", "SLEEPING"):
+            if (server.sleep_probe is None or server.sleep_probe.done()) and (
+                time.monotonic() - server.polled >= SLEEP_POLL_S
+            ):
+                server.polled = time.monotonic()
+                server.sleep_probe = asyncio.ensure_future(self._sleep_poll(server))
+            return
         if server.state in ("STARTING", "RESTARTING"):
             if await self.healthy(server):
                 server.state, server.detail = "ACTIVE", None
@@ -380,17 +401,63 @@ class Supervisor:
                 )
                 self._save(server)
 
+    async def _sleep_poll(self, server: Server) -> None:
+        """A sleeping server is alive and answers /health: only /props says it sleeps."""
+        headers = {"Authorization": f"Bearer {self.server_key}"}
+        try:
+            response = await self.http.fetch(
+                HTTPRequest(f"{server.url}/props", headers=headers, connect_timeout=1, request_timeout=2),
+                raise_error=False,
+            )
+            sleeping = response.code == 200 and bool(json.loads(response.body).get("is_sleeping"))
+        except Exception:  # noqa: BLE001 - a dead server is the exit check's business
+            return
+        if sleeping and server.state == "ACTIVE" and server.in_flight == 0:
+            server.state, server.asleep_since = "SLEEPING", time.time()
+            server.detail = (
+                f"asleep since {time.strftime('%H:%M:%S')} (idle {server.spec.idle_sleep_s} s): its weights and "
+                f"KV cache are freed; the next request wakes it{self._last_wake(server)}"
+            )
+            log.info("%s %s", server.spec.label, server.detail)
+            self._save(server)
+        elif not sleeping and server.state == "SLEEPING":  # woken by a request that did not wait here
+            self.woke(server)
+
+    @staticmethod
+    def _last_wake(server: Server) -> str:
+        return f"; its last wake took {server.last_wake_s:.2f} s" if server.last_wake_s is not None else ""
+
+    def waking(self, server: Server) -> None:
+        """A request goes to a sleeping server: llama-server reloads the model before answering it."""
+        if server.state == "SLEEPING":
+            server.state, server.wake_started = "LOADING", time.monotonic()
+            slept = time.time() - (server.asleep_since or time.time())
+            server.detail = f"waking after {slept:.0f} s asleep: loading its weights"
+            self._save(server)
+
+    def woke(self, server: Server) -> None:
+        """The server answers again: how long the wake took is what the next sleep's detail says."""
+        if server.state not in ("SLEEPING", "LOADING"):
+            return
+        if server.wake_started is not None:
+            server.last_wake_s = time.monotonic() - server.wake_started
+            server.wakes += 1
+            log.info("%s woke in %.2f s", server.spec.label, server.last_wake_s)
+        server.state, server.wake_started, server.asleep_since = "ACTIVE", None, None
+        server.detail = f"last wake took {server.last_wake_s:.2f} s" if server.last_wake_s is not None else None
+        self._save(server)
+
     def overall(self) -> tuple[str, str | None]:
         states = [s.state for s in self.servers]
         failed = [s for s in self.servers if s.state == "FAILED"]
-        down = [s for s in self.servers if s.state != "ACTIVE"]
+        down = [s for s in self.servers if s.state not in READY]
         if not self.ever_active:
             up = self.replicas_up()
             if failed:
                 s = failed[0]
                 were = f"; {up} of {self.replicas} replicas were up" if self.replicas > 1 else ""
                 return "FAILED", f"model {s.spec.label!r} failed to start: {s.detail}{were}"
-            if all(x == "ACTIVE" for x in states):
+            if all(x in READY for x in states):
                 self.ever_active = True
                 return "ACTIVE", None
             if self.replicas > 1:
@@ -403,13 +470,13 @@ class Supervisor:
         return "NEEDS_ATTENTION", "; ".join(f"model {s.spec.label!r} is {s.state}: {s.detail}" for s in down)
 
     def replicas_up(self) -> int:
-        return sum(all(s.state == "ACTIVE" for s in self.servers if s.spec.replica == r) for r in range(self.replicas))
+        return sum(all(s.state in READY for s in self.servers if s.spec.replica == r) for r in range(self.replicas))
 
     def start_next_replica(self) -> None:
         """Start the next replica's servers once every server started so far answers: replicas come
         up one at a time, so a machine that cannot hold them all stops at the first that fails
         instead of forking every one at once."""
-        if any(s.state != "ACTIVE" for s in self.servers if s.proc is not None or s.state == "FAILED"):
+        if any(s.state not in READY for s in self.servers if s.proc is not None or s.state == "FAILED"):
             return
         waiting = [s for s in self.servers if s.proc is None and s.state == "PENDING"]
         for server in waiting:
@@ -478,7 +545,7 @@ class Supervisor:
             return None
         if len(replicas) == 1:
             return replicas[0]
-        up = [r for r in replicas if r[0].state == "ACTIVE"]
+        up = [r for r in replicas if r[0].state == "ACTIVE"] or [r for r in replicas if r[0].state in READY]
         if up:
             return min(up, key=lambda r: (r[0].in_flight, r[0].dispatched))
         return next((r for r in replicas if r[0].state != "FAILED"), replicas[0])
