@@ -110,9 +110,15 @@ def update_provenance(h: Any, r: Any, model_id: str) -> None:
     h._send(200, model["_provenance"], {"etag": "1"})
 
 
+FILE_NAME = re.compile(r'filename\*?=(?:UTF-8\'\')?"?([^";]+)"?', re.I)
+
+
 def put_artifact(h: Any, r: Any, model_id: str) -> None:
     h._get(h.emu.state.models, model_id)
     h.emu.state.artifacts[model_id] = r.body
+    # the file name the uploader gave (ADS: ``<model id>.zip``, or ``.json`` for a model by reference)
+    named = FILE_NAME.search(h.headers.get("content-disposition") or "")
+    h.emu.state.artifact_names[model_id] = named.group(1) if named else "artifact.zip"
     h._send(200)
 
 
@@ -121,7 +127,11 @@ def get_artifact(h: Any, r: Any, model_id: str) -> None:
     data = h.emu.state.artifacts.get(model_id)
     if data is None:
         raise Reply(404, "NotAuthorizedOrNotFound", "The model has no artifact.")
-    h._send(200, data, {"content-type": "application/octet-stream", "content-disposition": "attachment"})
+    # ADS reads the file name (and by it, zip or a by-reference JSON) from this header, spelled so
+    name = h.emu.state.artifact_names.get(model_id, "artifact.zip")
+    h._send(
+        200, data, {"content-type": "application/octet-stream", "content-disposition": f"attachment; filename={name}"}
+    )
 
 
 # model version sets (AQUA's "experiments") ---------------------------------------------------------
@@ -449,11 +459,6 @@ def report_markdown(report: dict) -> str:
 def write_reports(emu: Any, arguments: dict, report: dict) -> None:
     from ..evaluation.report import model_html
 
-    # ADS's load_metrics lists each metric by these keys of metric_results (EvaluationMetricResult)
-    for name, result in report["metric_results"].items():
-        result.setdefault("key", name)
-        result.setdefault("name", result.get("label") or name)
-        result.setdefault("description", result.get("note") or "")
     files = {
         "report.json": json.dumps(report, indent=1).encode(),
         "report.html": model_html(report).encode(),

@@ -32,17 +32,38 @@ def seed_from_bundled(emulator: Emulator, service_compartment: str) -> dict[str,
             emulator.put_object(
                 SERVICE_BUCKET, f"service_models/{short}/artifact/config.json", json.dumps(hf_config(arch)).encode()
             )
+        prefix = f"service_models/{short}/artifact"
         ids[model.id] = emulator.add_model(
             model.id,
             service_compartment,
             deployment_config=config,
             tags={"OCI_AQUA": "active", "aqua_service_model": "true", "task": model.task, "ready_to_deploy": "true"},
             custom={
-                "artifact_location": f"oci://{SERVICE_BUCKET}@{emulator.namespace}/service_models/{short}/artifact",
+                "artifact_location": f"oci://{SERVICE_BUCKET}@{emulator.namespace}/{prefix}",
                 "deployment-container": "odsc-vllm-serving",
+                "modelDescription": "true",  # a model by reference, as AQUA's service models are
             },
         )
+        by_reference(emulator, ids[model.id], SERVICE_BUCKET, prefix)
     return ids
+
+
+def by_reference(emulator: Emulator, model_id: str, bucket: str, prefix: str) -> None:
+    """The artifact of a model registered by reference: ``model_description.json`` listing its
+    objects in Object Storage (ADS reads it for ``model_file_description``, which its multi-model
+    create requires), served as ``<id>.json`` — the file name is how ADS tells it from a zip."""
+    objects = [
+        {"name": name.removeprefix(prefix + "/"), "version": "1", "sizeInBytes": len(data)}
+        for (namespace, b, name), data in emulator.state.objects.items()
+        if namespace == emulator.namespace and b == bucket and name.startswith(prefix + "/")
+    ]
+    description = {
+        "version": "1.0",
+        "type": "modelOSSReferenceDescription",
+        "models": [{"namespace": emulator.namespace, "bucketName": bucket, "prefix": prefix, "objects": objects}],
+    }
+    emulator.state.artifacts[model_id] = json.dumps(description).encode()
+    emulator.state.artifact_names[model_id] = f"{model_id}.json"
 
 
 def hf_config(arch: Architecture) -> dict:

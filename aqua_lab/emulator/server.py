@@ -83,6 +83,9 @@ class State:
     job_runs: dict[str, dict] = field(default_factory=dict)
     version_sets: dict[str, dict] = field(default_factory=dict)
     artifacts: dict[str, bytes] = field(default_factory=dict)  # model id → artifact (a zip)
+    artifact_names: dict[str, str] = field(default_factory=dict)  # model id → its file name (Content-Disposition)
+    # (path, opc-retry-token) → (body sha256, status, answer, headers): a create sent again is answered alike
+    retry_tokens: dict[tuple[str, str], tuple[str, int, Any, dict]] = field(default_factory=dict)
     requests: list[tuple[str, str]] = field(default_factory=list)  # (method, path) log for tests
 
 
@@ -336,6 +339,9 @@ class _Handler(BaseHTTPRequestHandler):
     # plumbing -------------------------------------------------------------------------------------
 
     def _send(self, status: int, body: Any = None, headers: dict[str, str] | None = None) -> None:
+        if self._retry_key is not None and status < 300:
+            self.emu.state.retry_tokens[self._retry_key[0]] = (self._retry_key[1], status, body, dict(headers or {}))
+            self._retry_key = None
         data = b"" if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
         self.send_response(status)
         self.send_header("opc-request-id", self.request_id)
@@ -397,6 +403,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _handle(self) -> None:
         self.request_id = uuid.uuid4().hex.upper()
+        self._retry_key: tuple[tuple[str, str], str] | None = None
         length = int(self.headers.get("content-length") or 0)
         body = self.rfile.read(length) if length else b""
         parts = urlsplit(self.path)
@@ -502,8 +509,27 @@ class _Handler(BaseHTTPRequestHandler):
             if not route.locked:
                 return route.answer(self, request, **found.groupdict())
             with self.emu._lock:  # Data Science state changes one request at a time
+                if self._replayed(path, body):
+                    return None
                 return route.answer(self, request, **found.groupdict())
         raise Reply(404, "NotAuthorizedOrNotFound", "Authorization failed or requested resource not found.")
+
+    def _replayed(self, path: str, body: bytes) -> bool:
+        """OCI's idempotent creates: a POST carrying an ``opc-retry-token`` already seen on this path
+        gets the first answer again (the same resource, nothing made twice); with another body it
+        is a 409.  The first answer is kept when it succeeds."""
+        token = self.headers.get("opc-retry-token")
+        if self.command != "POST" or not token:
+            return False
+        digest = hashlib.sha256(body).hexdigest()
+        seen = self.emu.state.retry_tokens.get((path, token))
+        if seen is None:
+            self._retry_key = ((path, token), digest)
+            return False
+        if seen[0] != digest:
+            raise Reply(409, "IdempotencyConflict", "The retry token was already used with a different request.")
+        self._send(seen[1], seen[2], seen[3])
+        return True
 
     def _get(self, table: dict, ident: str) -> dict:
         if ident not in table or table[ident].get("lifecycleState") == "DELETED":
@@ -609,7 +635,24 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(200, self._get(self.emu.state.groups, group_id))
 
     def _delete_group(self, r: Request, group_id: str) -> None:
-        self._get(self.emu.state.groups, group_id)["lifecycleState"] = "DELETED"
+        group = self._get(self.emu.state.groups, group_id)
+        # a group may serve several deployments (each is created from a group id); one still in use
+        # is refused, as OCI refuses to delete a model a deployment uses
+        users = [
+            d["id"]
+            for d in self.emu.state.deployments.values()
+            if d["lifecycleState"] != "DELETED"
+            and group_id
+            in (
+                (d["modelDeploymentConfigurationDetails"].get("modelGroupConfigurationDetails") or {}).get(
+                    "modelGroupId"
+                ),
+                d.get("_next_group"),
+            )
+        ]
+        if users:
+            raise Reply(409, "IncorrectState", f"The model group is used by model deployment(s) {', '.join(users)}.")
+        group["lifecycleState"] = "DELETED"
         self._send(204)
 
     def _list_groups(self, r: Request) -> None:
@@ -635,7 +678,10 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(200, rows)
 
     def _get_deployment(self, r: Request, deployment_id: str) -> None:
-        d = self._get(self.emu.state.deployments, deployment_id)
+        # OCI still answers a deleted deployment's GET, DELETED, for a while (what a waiter sees)
+        d = self.emu.state.deployments.get(deployment_id)
+        if d is None:
+            raise Reply(404, "NotAuthorizedOrNotFound", "Authorization failed or requested resource not found.")
         self.emu._advance(d)
         self._send(200, self._public(d), {"etag": "1"})
 
@@ -934,7 +980,7 @@ def _ds(method: str, template: str, answer: Any) -> Route:
     return route(method, DS + template, answer, locked=True)
 
 
-from . import jobs  # noqa: E402 — it uses Reply and ocid from above
+from . import ads_api, jobs  # noqa: E402 — they use Reply and ocid from above
 
 H = _Handler
 ROUTES = [
@@ -969,6 +1015,10 @@ ROUTES = [
     _ds("GET", "/modelDeployments/{deployment_id}/models/modelState", H._model_states_route),
     _ds("GET", "/workRequests", H._list_work_requests),
     _ds("GET", "/workRequests/{work_request_id}", H._get_work_request),
+    _ds("GET", "/workRequests/{work_request_id}/logs", ads_api.work_request_logs),
+    _ds("GET", "/workRequests/{work_request_id}/errors", ads_api.work_request_errors),
+    _ds("GET", "/containers", ads_api.list_containers),
+    route("POST", ads_api.SEARCH + "/resources", ads_api.search_resources, locked=True),
     _ds("POST", "/jobs", jobs.create_job),
     _ds("GET", "/jobs", jobs.list_jobs),
     _ds("GET", "/jobs/{job_id}", H._get_job),

@@ -206,14 +206,16 @@ def _instance(deployment: ValidatedDeployment) -> dict[str, Any]:
     return instance
 
 
-def _logs(deployment: ValidatedDeployment) -> dict[str, Any] | None:
+def _logs(deployment: ValidatedDeployment) -> dict[str, Any]:
+    """``categoryLogDetails``: empty when no logs are given, as ADS sends it — OCI then returns an
+    empty object, which ADS's ``get`` reads (``.access``); a missing one makes it crash."""
     spec = deployment.spec
     logs = {}
     if spec.access_log_id:
         logs["access"] = {"logId": spec.access_log_id, "logGroupId": spec.log_group_id}
     if spec.predict_log_id:
         logs["predict"] = {"logId": spec.predict_log_id, "logGroupId": spec.log_group_id}
-    return logs or None
+    return logs
 
 
 def model_deployment_request(
@@ -281,9 +283,7 @@ def model_deployment_request(
         body["description"] = spec.description
     if spec.defined_tags:
         body["definedTags"] = spec.defined_tags
-    logs = _logs(deployment)
-    if logs:
-        body["categoryLogDetails"] = logs
+    body["categoryLogDetails"] = _logs(deployment)
     return body
 
 

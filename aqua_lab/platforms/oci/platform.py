@@ -16,6 +16,7 @@ import posixpath
 import re
 import threading
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -217,6 +218,11 @@ class OciPlatform(OciEvaluations, Platform):
         import oci
         from circuitbreaker import CircuitBreakerError
 
+        if getattr(fn, "__name__", "").startswith("create_") and "opc_retry_token" not in kwargs:
+            # one token per create, kept by the SDK across its retries: a create whose answer was
+            # lost and is sent again gives back the same resource, not a second one (OCI keeps
+            # tokens for 24 h; the SDK adds none by itself without a retry strategy)
+            kwargs["opc_retry_token"] = uuid.uuid4().hex
         try:
             return fn(*args, **kwargs)
         except oci.exceptions.ServiceError as exc:
@@ -543,11 +549,26 @@ class OciPlatform(OciEvaluations, Platform):
             except AquaLabError:
                 self._drop_group(group.id)  # refused (quota, policy): leave no orphan group behind
                 raise
-            return self.get_deployment(created.id)
+            return self._created(created, group)
         created = self._call(
             "create model deployment", self.ds.create_model_deployment, self._sdk(body, "CreateModelDeploymentDetails")
         ).data
-        return self.get_deployment(created.id)
+        return self._created(created, None)
+
+    def _created(self, created: Any, group: Any | None) -> Deployment:
+        """The deployment just made, read back; when that read fails the deployment still exists
+        (and runs up): it is described from the create's own answer, with a warning saying how to
+        follow it, so its OCID is never lost and the create is not run twice."""
+        try:
+            return self.get_deployment(created.id)
+        except AquaLabError as exc:
+            deployment = to_deployment(created, group, 0, _gpus_of_shape, self.name, self.auth.region)
+            deployment.scaling = self._scaling(created)
+            deployment.warnings.append(
+                f"deployment {created.id} was created ({created.lifecycle_state}) but reading it back failed: "
+                f"{exc}; it goes on: aqua-lab deployment get --model_deployment_id {created.id}"
+            )
+            return deployment
 
     def _drop_group(self, group_id: str) -> None:
         try:
@@ -807,7 +828,11 @@ class OciPlatform(OciEvaluations, Platform):
                 "deploymentType": "MODEL_GROUP",
                 "updateType": "LIVE" if spec.deployment_type == "STACKED" else "ZDT",
                 "modelGroupConfigurationDetails": {"modelGroupId": group.id},
-            }
+            },
+            # ADS finds a deployment's models (get, evaluation create) by this tag, not by the group
+            # the deployment runs: it must follow the group, or ADS shows the old models and fails
+            # once the old group is deleted
+            "freeformTags": {**(current.freeform_tags or {}), "aqua_model_id": group.id},
         }
         if spec.display_name and spec.display_name != current.display_name:
             body["displayName"] = spec.display_name
@@ -825,16 +850,28 @@ class OciPlatform(OciEvaluations, Platform):
             raise
         return self.get_deployment(deployment_id)
 
+    def _group_users(self, compartments: Sequence[str]) -> dict[str, list[str]]:
+        """Model group id → the deployments using it, in these compartments.  A group may serve
+        several deployments; one is in use by the group it runs and by the group its
+        ``aqua_model_id`` tag names (during an update the new one, before the deployment switches)."""
+        users: dict[str, list[str]] = {}
+        for compartment in dict.fromkeys(compartments):
+            rows = self._list_all("list model deployments", self.ds.list_model_deployments, compartment)
+            for md in rows:
+                config = md.model_deployment_configuration_details
+                if md.lifecycle_state == "DELETED" or config.deployment_type != "MODEL_GROUP":
+                    continue
+                tagged = (md.freeform_tags or {}).get("aqua_model_id")
+                for group_id in dict.fromkeys([config.model_group_configuration_details.model_group_id, tagged]):
+                    if group_id:
+                        users.setdefault(group_id, []).append(md.id)
+        return users
+
     def list_model_groups(self) -> list[dict]:
         """The compartment's model groups and the deployments using each: an update replaces its
         group, so the old one is left for ``model_group delete`` once the update is done."""
         groups = self._list_all("list model groups", self.ds.list_model_groups, self.settings.compartment_id)
-        users: dict[str, list[str]] = {}
-        rows = self._list_all("list model deployments", self.ds.list_model_deployments, self.settings.compartment_id)
-        for md in rows:
-            config = md.model_deployment_configuration_details
-            if md.lifecycle_state != "DELETED" and config.deployment_type == "MODEL_GROUP":
-                users.setdefault(config.model_group_configuration_details.model_group_id, []).append(md.id)
+        users = self._group_users([self.settings.compartment_id])
         return [
             {
                 "id": g.id,
@@ -848,10 +885,21 @@ class OciPlatform(OciEvaluations, Platform):
         ]
 
     def delete_model_group(self, group_id: str) -> dict:
-        in_use = [g for g in self.list_model_groups() if g["id"] == group_id and g["in_use_by"]]
-        if in_use:
-            raise Conflict(f"model group {group_id} is used by {', '.join(in_use[0]['in_use_by'])}; delete those first")
-        self._call("delete model group", self.ds.delete_model_group, group_id)
+        """Refused while any deployment uses the group — looked for in the group's own compartment
+        too (a deployment elsewhere may use it), and OCI's own refusal kept as a Conflict."""
+        group = self._call("get model group", self.ds.get_model_group, group_id).data
+        users = self._group_users([self.settings.compartment_id, group.compartment_id]).get(group_id)
+        if users:
+            raise Conflict(
+                f"model group {group_id} is still used by deployment {', '.join(users)}; it is kept — "
+                "delete those deployments first"
+            )
+        try:
+            self._call("delete model group", self.ds.delete_model_group, group_id)
+        except UpstreamError as exc:
+            if exc.status == 409:
+                raise Conflict(f"model group {group_id} is kept: {exc}") from None
+            raise
         with self._lock:
             self._groups.pop(group_id, None)
         return {"id": group_id, "state": "DELETED"}
