@@ -90,9 +90,52 @@ def test_quickstart_runs_while_the_run_sh_demo_holds_the_cores(local_data):
     demo = run_cli("demo", env={**os.environ, "AQUA_LAB_SHARE_CORES": "0"}, timeout=180)
     assert demo.returncode == 0, demo.stderr
     text = run("quickstart_local.ipynb", local_data)
-    assert "pausing aqua_lab demo to free cores" in text and "INACTIVE" in text
+    assert "pausing 'aqua_lab demo' to free cores" in text and "INACTIVE" in text
     assert "ACTIVE http://127.0.0.1" in text and "'DELETED'" in text
     from aqua_lab.platforms.local import LocalPlatform
 
     (back,) = LocalPlatform(data_dir=local_data).list_deployments()
     assert back.display_name == "aqua_lab demo" and back.state in ("CREATING", "ACTIVE")
+
+
+@pytest.mark.widgets
+@pytest.mark.local
+def test_quickstart_pauses_whatever_deployment_holds_the_cores_and_restores_it(local_data):
+    """Not only ./run.sh's demo: a deployment of the user's, by any name, holding every core."""
+    from aqua_lab.domain import DeploymentSpec
+    from aqua_lab.platforms.local import LocalPlatform
+    from aqua_lab.platforms.local.models import SMOLLM2_ID
+    from aqua_lab.service import AquaLabService
+
+    platform = LocalPlatform(data_dir=local_data, share=False)
+    mine = AquaLabService(platform).create_deployment(
+        DeploymentSpec(
+            models=[{"model_id": SMOLLM2_ID, "gpu_count": platform.shape.gpu_count, "model_name": "mine"}],
+            instance_shape=platform.shape.name,
+            display_name="my chatbot",
+        )
+    )
+    text = run("quickstart_local.ipynb", local_data)
+    assert "pausing 'my chatbot' to free cores" in text and "INACTIVE" in text
+    assert "ACTIVE http://127.0.0.1" in text and "'DELETED'" in text
+    (back,) = platform.list_deployments()
+    assert back.id == mine.id and back.state in ("CREATING", "ACTIVE")
+
+
+@pytest.mark.widgets
+@pytest.mark.local
+def test_quickstart_leaves_an_inactive_demo_as_it_is(local_data):
+    import os
+
+    from aqua_lab.platforms.local import LocalPlatform
+    from tests.helpers.cli import run_cli
+
+    demo = run_cli("demo", env={**os.environ, "AQUA_LAB_SHARE_CORES": "0"}, timeout=180)
+    assert demo.returncode == 0, demo.stderr
+    platform = LocalPlatform(data_dir=local_data)
+    (made,) = platform.list_deployments()
+    platform.deactivate(made.id)
+    text = run("quickstart_local.ipynb", local_data)
+    assert "pausing" not in text and "ACTIVE http://127.0.0.1" in text and "'DELETED'" in text
+    (still,) = platform.list_deployments()
+    assert still.display_name == "aqua_lab demo" and still.state == "INACTIVE"
