@@ -45,6 +45,7 @@ BASELINE = {
     "model_parameters": "{}",
     "path": "no-such-file.gguf",
     "model_id": "no-such-model",
+    "verdict": "tie",
 }
 
 #: verbs left out of the generic fuzz, and why

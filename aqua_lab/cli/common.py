@@ -20,7 +20,7 @@ from pydantic import BaseModel, ValidationError
 from ..domain import Deployment, DeploymentSpec, ModelInput, ValidatedDeployment
 from ..errors import InvalidInput, Problem
 from ..service import PLATFORMS, AquaLabService, PlatformSettings, descriptions
-from . import scaling
+from . import scaling_options
 from .values import whole_arg
 
 #: ``ads aqua deployment create`` options that pass straight into the request
@@ -224,7 +224,7 @@ def spec_from(args: argparse.Namespace, default_shape: str | None = None) -> Dep
             raw[option] = value
     if args.env_var:
         raw["env_var"] = json_arg(args.env_var, "--env_var")
-    raw.update(scaling.scaling_fields(args))
+    raw.update(scaling_options.scaling_fields(args))
     if raw["instance_shape"] is None:
         raise InvalidInput(Problem("--instance_shape", "missing", "name the shape, e.g. --instance_shape VM.GPU.A10.2"))
     return validated(DeploymentSpec, raw)
@@ -296,7 +296,7 @@ def add_request_options(p: argparse.ArgumentParser, platform: str) -> None:
         p.add_argument(f"--{option}", type=whole_arg)
     p.add_argument("--env_var", help="JSON object of environment variables")
     p.add_argument("--model_config", action="append", metavar="ID=PATH")
-    scaling.add_scaling_options(p)
+    scaling_options.add_scaling_options(p)
 
 
 def add_deployment_id(p: argparse.ArgumentParser) -> None:

@@ -5,18 +5,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import shlex
 import sys
 from typing import Any
 
-from pydantic import ValidationError
-
 from ..domain import ChatRequest, Deployment, DeploymentSpec, chunk_text
 from ..errors import AquaLabError, InvalidInput, Problem
 from ..service import AquaLabService
-from . import scaling
+from . import scaling, scaling_options
 from .common import (
+    DEFAULT_PLATFORM,
     EXIT_FAILED,
     EXIT_TIMEOUT,
     CommandFailed,
@@ -31,8 +31,13 @@ from .common import (
     dump_items,
     json_arg,
     service_for,
+    validated,
     validated_request,
 )
+from .values import count_arg, number, real_arg, seconds_arg, whole_arg
+
+#: the options a chat request's fields come from, where the names differ
+CHAT_OPTIONS = {"messages": "--prompt", "prompt": "--prompt", "model": "--model_name"}
 
 #: waiting: the first pause, and the longest one it grows to (1.5× a poll)
 POLL_FIRST_S = 0.5
@@ -70,8 +75,8 @@ def settle(service: AquaLabService, deployment: Deployment, args: argparse.Names
     if final.state != "ACTIVE" or (update and final.progress < 100):
         raise CommandFailed(
             out,
-            f"deployment {final.id} is still {final.state} ({final.progress}%) after --timeout {args.timeout:g} s; "
-            f"it goes on: aqua-lab deployment get --model_deployment_id {final.id}",
+            f"deployment {final.id} is still {final.state} ({final.progress}%) after --timeout "
+            f"{number(args.timeout)} s; it goes on: aqua-lab deployment get --model_deployment_id {final.id}",
             EXIT_TIMEOUT,
         )
     return out
@@ -82,7 +87,16 @@ def cmd_create(args: argparse.Namespace) -> str:
     validated = validated_request(args, service)
     for warning in validated.warnings:
         print(f"aqua-lab: warning: {warning}", file=sys.stderr)
-    return settle(service, service.create_deployment(validated), args)
+    created = service.create_deployment(validated)
+    try:
+        return settle(service, created, args)
+    except AquaLabError as exc:  # it exists: say which it is and how to follow it, so no one creates it twice
+        raise CommandFailed(
+            dump(created),
+            f"deployment {created.id} was created ({created.state}) but following it failed: {exc}; it goes on: "
+            f"aqua-lab deployment get --model_deployment_id {created.id}",
+            EXIT_TIMEOUT,
+        ) from None
 
 
 def cmd_list(args: argparse.Namespace) -> str:
@@ -120,8 +134,8 @@ def cmd_delete(args: argparse.Namespace) -> str:
     if deleted.state != "DELETED":
         raise CommandFailed(
             dump(deleted),
-            f"deployment {deleted.id} is still {deleted.state} after --timeout {args.timeout:g} s; its model group "
-            f"{group} is kept: aqua-lab model_group delete --model_group_id {group}",
+            f"deployment {deleted.id} is still {deleted.state} after --timeout {number(args.timeout)} s; its model "
+            f"group {group} is kept: aqua-lab model_group delete --model_group_id {group}",
             EXIT_TIMEOUT,
         )
     service.delete_model_group(group)
@@ -142,7 +156,7 @@ def cmd_update(args: argparse.Namespace) -> str:
     zero-downtime otherwise), name and description; the shape stays the deployment's.  With scaling
     options instead (--instance_count, --autoscaling, --scaling_policy, --bandwidth_mbps) the
     deployment is rescaled in place."""
-    scaling_given = bool(scaling.scaling_fields(args)) or args.instance_count is not None
+    scaling_given = bool(scaling_options.scaling_fields(args)) or args.instance_count is not None
     model_given = any(getattr(args, k) is not None for k in ("models", "instance_shape", "display_name", "description"))
     if scaling_given and (model_given or args.env_var):
         raise InvalidInput(
@@ -152,12 +166,15 @@ def cmd_update(args: argparse.Namespace) -> str:
                 "update the scaling and the models in two calls",
             )
         )
-    if scaling_given:  # in place, no new model group (cli/scaling.py)
-        return scaling.cmd_update(args)
+    if scaling_given:  # in place, no new model group (cli/scaling.py); waited for as create is
+        service, rescaled = scaling.rescale(args)
+        return dump(rescaled) if rescaled.state == "INACTIVE" else settle(service, rescaled, args)
+    given_models: Any = json_arg(args.models, "--models") if args.models else None  # the option before the platform
+    env_var = json_arg(args.env_var, "--env_var") if args.env_var else None
     service = service_for(args)
     current = service.get_deployment(args.model_deployment_id)
-    if args.models:
-        models: Any = json_arg(args.models, "--models")
+    if given_models is not None:
+        models: Any = given_models
     else:
         models = [
             {
@@ -177,12 +194,9 @@ def cmd_update(args: argparse.Namespace) -> str:
         "deployment_type": current.deployment_type,
         "description": args.description if args.description is not None else current.description,
     }
-    if args.env_var:
-        raw["env_var"] = json_arg(args.env_var, "--env_var")
-    try:
-        spec = DeploymentSpec.model_validate(raw)
-    except ValidationError as exc:
-        raise InvalidInput.from_validation(exc, prefix="--") from None
+    if env_var is not None:
+        raw["env_var"] = env_var
+    spec = validated(DeploymentSpec, raw)
     return settle(service, service.update_deployment(current.id, spec), args, update=True)
 
 
@@ -204,7 +218,7 @@ def cmd_chat(args: argparse.Namespace) -> str:
         "max_tokens": args.max_tokens,
         "temperature": args.temperature,
         "route": args.route,
-        "stream": not args.no_stream,
+        "stream": not (args.no_stream or args.json),
     }
     if args.route == "/v1/completions":
         fields["prompt"] = args.prompt
@@ -216,8 +230,11 @@ def cmd_chat(args: argparse.Namespace) -> str:
     for option in ("top_p", "stop", "seed"):
         if getattr(args, option) is not None:
             fields[option] = getattr(args, option)
-    request = ChatRequest.model_validate(fields)
+    # checked before the platform is asked: a bad --temperature is the option's fault wherever it runs
+    request = validated(ChatRequest, fields, CHAT_OPTIONS)
     service = service_for(args)
+    if args.json:
+        return json.dumps(asyncio.run(service.chat(args.model_deployment_id, request)), indent=2)
     if args.no_stream:
         return answer_text(asyncio.run(service.chat(args.model_deployment_id, request)))
 
@@ -294,7 +311,7 @@ def cmd_demo(args: argparse.Namespace) -> str:
 def _wait_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no_wait", action="store_true", help="return at once, without waiting")
     p.add_argument(
-        "--timeout", type=float, default=600, help="seconds to wait (default 600); past it the exit status is 3"
+        "--timeout", type=seconds_arg, default=600, help="seconds to wait (default 600); past it the exit status is 3"
     )
 
 
@@ -309,11 +326,11 @@ def command_prefix() -> str:
 def add_deployment_verbs(dverbs: argparse._SubParsersAction) -> None:
     """``aqua-lab deployment create | list | get | delete | deactivate | activate | update | logs | chat``."""
     p = dverbs.add_parser("create", help="deploy several models together (waits, showing progress)")
-    add_request_options(p, "local")
+    add_request_options(p, DEFAULT_PLATFORM)
     _wait_options(p)
     p.set_defaults(run=cmd_create)
     p = dverbs.add_parser("list", help="deployments, one JSON object each (ADS's framing; --array for one list)")
-    add_platform(p, "local")
+    add_platform(p, DEFAULT_PLATFORM)
     p.add_argument("--compartment_id", help="OCI: list this compartment's deployments")
     p.add_argument("--project_id", help="OCI: only this project's")
     add_array(p)
@@ -329,7 +346,9 @@ def add_deployment_verbs(dverbs: argparse._SubParsersAction) -> None:
     p = dverbs.add_parser("delete", help="stop and remove a deployment")
     add_deployment_id(p)
     add_bool(p, "--with_model_group", "OCI: also delete its model group once the deployment is DELETED")
-    p.add_argument("--timeout", type=float, default=600, help="with --with_model_group: seconds to wait for DELETED")
+    p.add_argument(
+        "--timeout", type=seconds_arg, default=600, help="with --with_model_group: seconds to wait for DELETED"
+    )
     p.set_defaults(run=cmd_delete)
     p = dverbs.add_parser("activate", help="start a deactivated deployment again")
     add_deployment_id(p)
@@ -345,13 +364,13 @@ def add_deployment_verbs(dverbs: argparse._SubParsersAction) -> None:
     p.add_argument("--display_name")
     p.add_argument("--description")
     p.add_argument("--env_var", help="JSON object of environment variables")
-    scaling.add_scaling_options(p, with_count=True)
+    scaling_options.add_scaling_options(p, with_count=True)
     _wait_options(p)
     p.set_defaults(run=cmd_update)
     p = dverbs.add_parser("logs", help="a deployment's runtime log, or one model server's")
     add_deployment_id(p)
     p.add_argument("--model_name")
-    p.add_argument("--lines", type=int, default=200)
+    p.add_argument("--lines", type=count_arg, default=200, help="how many lines from the end (default 200)")
     p.set_defaults(run=cmd_logs)
     p = dverbs.add_parser("chat", help="an answer from one model of a deployment (streamed)")
     add_deployment_id(p)
@@ -364,12 +383,19 @@ def add_deployment_verbs(dverbs: argparse._SubParsersAction) -> None:
         default="/v1/chat/completions",
         help="/v1/completions sends --prompt as the seed's prompt request (default: chat messages)",
     )
-    p.add_argument("--max_tokens", type=int, default=256)
-    p.add_argument("--temperature", type=float, default=0.7)
-    p.add_argument("--top_p", type=float)
+    p.add_argument("--max_tokens", type=whole_arg, default=256)
+    p.add_argument("--temperature", type=real_arg, default=0.7)
+    p.add_argument("--top_p", type=real_arg)
     p.add_argument("--stop", action="append", help="a stop sequence (repeatable)")
-    p.add_argument("--seed", type=int)
-    p.add_argument("--no_stream", action="store_true", help="one JSON answer instead of a stream")
+    p.add_argument("--seed", type=whole_arg)
+    p.add_argument(
+        "--no_stream", action="store_true", help="print the answer's text once it is complete instead of streaming it"
+    )
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="print the whole OpenAI answer as JSON (not streamed), as the seed's requests.post(…).json() shows it",
+    )
     p.set_defaults(run=cmd_chat)
 
 
@@ -395,5 +421,5 @@ def add_model_group_verbs(verbs: argparse._SubParsersAction) -> None:
 def add_top_verbs(verbs: argparse._SubParsersAction) -> None:
     """``aqua-lab demo``."""
     p = verbs.add_parser("demo", help="make sure a live two-model local deployment runs (reused next time)")
-    p.add_argument("--timeout", type=float, default=600)
+    p.add_argument("--timeout", type=seconds_arg, default=600, help="seconds to wait for ACTIVE (default 600)")
     p.set_defaults(run=cmd_demo)
