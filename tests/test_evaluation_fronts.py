@@ -90,6 +90,8 @@ async def test_rest_create_watch_report_and_delete(jp_fetch, fake, tmp_path):
         "bleu",
         "perplexity_score",
         "text_readability",
+        "pairwise_judge",
+        "judge_score",
     }
     gone = await call(jp_fetch, "evaluations", evaluation["id"], method="DELETE")
     assert gone["state"] == "DELETED"
@@ -153,7 +155,8 @@ def test_cli_create_get_report_on_the_local_platform(fake, tmp_path):
     assert (tmp_path / "cli" / "perfect" / "report.html").exists() and (tmp_path / "cli" / "comparison.html").exists()
     metrics = run_cli("evaluation", "metrics", env=env)
     names = [m["name"] for m in json.loads(metrics.stdout)]
-    assert names == ["bertscore", "rouge", "bleu", "perplexity_score", "text_readability"]
+    scorers = ["bertscore", "rouge", "bleu", "perplexity_score", "text_readability"]
+    assert names == [*scorers, "pairwise_judge", "judge_score"]
     listed = run_cli("evaluation", "list", "--array", env=env)
     assert [e["id"] for e in json.loads(listed.stdout)] == [evaluation["id"]]
     bad = run_cli("evaluation", "get", "--evaluation_id", "nope", env=env)

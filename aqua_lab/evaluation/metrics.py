@@ -13,7 +13,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import InvalidInput, Problem
+from ..arena.judge import check_rubric
+from ..arena.judge_target import DEFAULT_JUDGE_MAX_TOKENS, MAX_JUDGE_MAX_TOKENS, judge_problems
+from ..errors import InvalidInput, Problem, shown
 from .readability import SCORES as READABILITY_SCORES
 
 ROUGE_TYPES = ("rouge1", "rouge2", "rougeL", "rougeLsum")
@@ -92,7 +94,29 @@ METRICS: dict[str, MetricInfo] = {
         "Coleman-Liau, automated readability index, Dale-Chall: lower is easier); English syllables "
         "from the CMU pronouncing dictionary",
     ),
+    "pairwise_judge": MetricInfo(
+        "pairwise_judge",
+        "Pairwise judge (an LLM compares every pair of answers, both orders)",
+        (),
+        "win_rate",
+        {"judge": None, "rubric": None, "max_tokens": DEFAULT_JUDGE_MAX_TOKENS},
+        description="a judge model compares every two models' answers to each row in both orders (2 × C(N, 2) "
+        "requests a row); orders that disagree count as a tie and as the judge's inconsistency; verdicts go "
+        "to the deployment's leaderboard (source judge). judge: a served name of this deployment (default: "
+        'its first model), {"deployment_id", "model"}, or {"url", "model", "api_key_env"}',
+    ),
+    "judge_score": MetricInfo(
+        "judge_score",
+        "Judge score (an LLM rates each answer 1–10 against the reference)",
+        ("judge_score",),
+        "judge_score",
+        {"judge": None, "rubric": None, "max_tokens": DEFAULT_JUDGE_MAX_TOKENS},
+        description="a judge model rates each answer from 1 to 10 with the rubric, against the reference; "
+        "an answer it gives no rating for is asked again once, then left unscored (counted as unparsed)",
+    ),
 }
+#: metrics a judge model computes after generation (requests of their own), not the scorers here
+JUDGED = ("pairwise_judge", "judge_score")
 #: names in ADS's list that this engine refuses, with the reason (none today; kept for callers)
 UNSUPPORTED: dict[str, str] = {}
 
@@ -124,10 +148,26 @@ def check_metrics(metrics: Sequence[Any], field_name: str = "metrics") -> list[t
                 problems.append(
                     Problem(f"{where}.args.rouge_types", f"{bad or 'empty'}", f"use some of {list(ROUGE_TYPES)}")
                 )
+        if name in JUDGED:
+            problems += _judge_arg_problems(merged, f"{where}.args")
         out.append((name, merged))
     if problems:
         raise InvalidInput(problems)
     return out
+
+
+def _judge_arg_problems(args: dict[str, Any], where: str) -> list[Problem]:
+    problems = judge_problems(args["judge"], f"{where}.judge")
+    try:
+        check_rubric(args["rubric"], f"{where}.rubric")
+    except InvalidInput as exc:
+        problems += exc.problems
+    tokens = args["max_tokens"]
+    if isinstance(tokens, bool) or not isinstance(tokens, int) or not 1 <= tokens <= MAX_JUDGE_MAX_TOKENS:
+        problems.append(
+            Problem(f"{where}.max_tokens", f"{shown(tokens)} is out of range", f"1 to {MAX_JUDGE_MAX_TOKENS}")
+        )
+    return problems
 
 
 # scoring ------------------------------------------------------------------------------------------

@@ -8,6 +8,7 @@ Building a report is pure; :func:`write_reports` is the one place that writes fi
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Sequence
 from html import escape
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .datasets import Row
+from .metrics import METRICS, MetricResult
 from .runner import ModelScores
 from .svg import box_plot
 
@@ -44,10 +46,15 @@ def model_report(rows: Sequence[Row], scores: ModelScores, meta: dict[str, Any])
         "evaluation_source_id": meta.get("evaluation_source_id"),
         "model": scores.model,
         "metric_summary_result": [
-            {"metric": m.name, "label": m.label, "score": m.summary_line(), "grade": None} for m in scores.metrics
+            {"metric": m.name, "label": m.label, "score": m.summary_line(), "grade": grade(m)} for m in scores.metrics
         ],
         "metric_results": {
             m.name: {
+                # the AQUA container's fields (ADS's load_metrics reads key, name, description) …
+                "key": m.name,
+                "name": m.label,
+                "description": METRICS[m.name].description if m.name in METRICS else (m.note or ""),
+                # … and aqua_lab's beside them
                 "label": m.label,
                 "keys": list(m.keys),
                 "headline": m.headline,
@@ -62,6 +69,32 @@ def model_report(rows: Sequence[Row], scores: ModelScores, meta: dict[str, Any])
         "model_params": {**meta.get("model_parameters", {}), "model": scores.model},
         "data": data,
     }
+
+
+#: a median on a 0–1 scale (BLEU's 0–100 divided) from which each grade starts, best first; the last
+#: is the AQUA container's own wording (ADS's report fixture)
+GRADES = (
+    (0.8, "Excellent, The model's answers match the references closely"),
+    (0.6, "Good, The model's answers mostly match the references"),
+    (0.4, "Fair, The model's answers match the references in part; there is room for improvement"),
+    (
+        float("-inf"),
+        "Poor, There is significant room for improvement, either in the model's ability to generalize from "
+        "its training data or in the data itself (e.g., it might be imbalanced or noisy)",
+    ),
+)
+
+
+def grade(m: MetricResult) -> str:
+    """A ``metric_summary_result`` grade (a string: ADS refuses none) from the headline median;
+    metrics without a 0–1 reference scale (perplexity, readability) are said to be ungraded."""
+    if m.name not in ("bertscore", "rouge", "bleu"):
+        return "Not graded: this metric has no fixed scale to grade against"
+    median = m.stats(m.headline)["median"]
+    if median is None:
+        return f"Not graded: {m.note or 'no rows scored'}"
+    value = median / 100 if m.name == "bleu" else median
+    return next(text for start, text in GRADES if value >= start)
 
 
 def comparison(reports: Sequence[dict[str, Any]]) -> dict[str, Any]:
@@ -203,7 +236,42 @@ def comparison_html(comp: dict[str, Any], reports: Sequence[dict[str, Any]]) -> 
         )
         parts.append(f"<tr><td>{escape(row['prompt'])}</td><td>{escape(row['reference'])}</td>{cells}</tr>")
     parts.append("</table>")
+    if comp.get("judge"):
+        parts.append(_judge_html(comp["judge"], models))
     return _page("Model comparison", "".join(parts))
+
+
+def _judge_html(judge: dict[str, Any], models: Sequence[str]) -> str:
+    """The pairwise judge's section: who judged, its cost and consistency, win rates, every verdict."""
+    rate = judge.get("inconsistency_rate")
+    facts = [
+        ("judge", judge["judge"]),
+        (
+            "requests",
+            f"{judge['requests']} ({judge['requests_per_row']} a row: both orders of every pair; "
+            f"{judge['retries']} retries of unparsed answers)",
+        ),
+        ("pairs judged", judge["pairs"]),
+        ("inconsistent (orders disagree: a tie)", f"{judge['inconsistent']} ({_fmt(rate)})"),
+        ("unparsed", judge["unparsed"]),
+    ]
+    if judge.get("errors"):
+        facts.append(("failed judge requests", f"{judge['errors']}: {judge.get('last_error')}"))
+    parts = ["<h2>Pairwise judge</h2>"]
+    if judge.get("warning"):
+        parts.append(f"<p class='note'>{escape(judge['warning'])}</p>")
+    parts.append("<table>" + "".join(f"<tr><th>{escape(k)}</th><td>{escape(str(v))}</td></tr>" for k, v in facts))
+    parts.append("</table><table><tr><th>model</th><th>win rate</th></tr>")
+    parts += [f"<tr><td>{escape(m)}</td><td>{_fmt(judge['win_rate'].get(m))}</td></tr>" for m in models]
+    parts.append("</table><table><tr><th>row</th><th>A</th><th>B</th><th>verdict</th><th>orders</th></tr>")
+    for v in judge["verdicts"]:
+        orders = ", ".join(str(o) for o in v["orders"])
+        parts.append(
+            f"<tr><td>{v['index']}</td><td>{escape(v['model_a'])}</td><td>{escape(v['model_b'])}</td>"
+            f"<td>{escape(str(v['winner']))}</td><td>{escape(orders)}</td></tr>"
+        )
+    parts.append("</table>")
+    return "".join(parts)
 
 
 def model_dir_name(model: str) -> str:
@@ -211,19 +279,37 @@ def model_dir_name(model: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", model).strip("._") or "model"
 
 
-def write_reports(report_dir: Path, reports: Sequence[dict[str, Any]]) -> dict[str, str]:
-    """``<dir>/<model>/report.json|report.html`` and ``<dir>/comparison.json|comparison.html``;
-    the paths written, by name."""
+def _write(path: Path, text: str) -> None:
+    """Write a report file whatever its text holds and whatever is at ``path``.  Generation is done
+    when reports are written, so nothing in a row may fail it now: a string that is not text (a
+    lone UTF-16 surrogate in a model's answer) is written as its ``\\ud800`` escape, and the file
+    is written beside and renamed over, so a FIFO or a link left at ``path`` is replaced, never
+    opened (a FIFO would block the job for ever)."""
+    partial = path.with_name(f".{path.name}.{os.getpid()}.part")
+    try:
+        partial.write_text(text, encoding="utf-8", errors="backslashreplace")
+        partial.replace(path)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def write_reports(
+    report_dir: Path, reports: Sequence[dict[str, Any]], judge: dict[str, Any] | None = None
+) -> dict[str, str]:
+    """``<dir>/<model>/report.json|report.html`` and ``<dir>/comparison.json|comparison.html``
+    (with the pairwise judge's section when one judged); the paths written, by name."""
     report_dir.mkdir(parents=True, exist_ok=True)
     written = {}
     for r in reports:
         sub = report_dir / model_dir_name(r["model"])
         sub.mkdir(exist_ok=True)
-        (sub / "report.json").write_text(json.dumps(r, indent=1))
-        (sub / "report.html").write_text(model_html(r))
+        _write(sub / "report.json", json.dumps(r, indent=1))
+        _write(sub / "report.html", model_html(r))
         written[r["model"]] = str(sub / "report.json")
     comp = comparison(reports)
-    (report_dir / "comparison.json").write_text(json.dumps(comp, indent=1))
-    (report_dir / "comparison.html").write_text(comparison_html(comp, reports))
+    if judge is not None:
+        comp["judge"] = judge
+    _write(report_dir / "comparison.json", json.dumps(comp, indent=1))
+    _write(report_dir / "comparison.html", comparison_html(comp, reports))
     written["comparison"] = str(report_dir / "comparison.html")
     return written

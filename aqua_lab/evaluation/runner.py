@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from .datasets import Row
-from .metrics import MetricResult, score
+from .metrics import JUDGED, MetricResult, score
 
 ChatFn = Callable[[str, dict[str, Any]], Awaitable[dict[str, Any]]]
 #: (model, rows done, rows total, rows failed)
@@ -130,6 +130,7 @@ async def generate(
     progress: ProgressFn | None = None,
     cancel: asyncio.Event | None = None,
     on_model_done: Callable[[str, dict[int, Prediction]], None] | None = None,
+    on_row_answered: Callable[[int, dict[str, Prediction]], None] | None = None,
 ) -> dict[str, dict[int, Prediction]]:
     """Every model answers every row, models in parallel, each with ``concurrency`` requests in
     flight.  With ``score_reference`` each row also gets the reference completion's token
@@ -138,7 +139,8 @@ async def generate(
     other models go on.  Setting ``cancel`` stops new requests and
     returns what finished (cancelling the task works too).  ``on_model_done(model, predictions)``
     comes as soon as one model has every row (answered or failed), while others may still generate:
-    that model can be scored meanwhile."""
+    that model can be scored meanwhile.  ``on_row_answered(index, {model: prediction})`` comes once
+    every model has that row (answered or failed): a judge can compare the answers meanwhile."""
     params = params or {}
     done: dict[str, dict[int, Prediction]] = {m: dict((resume or {}).get(m, {})) for m in models}
     total = len(rows)
@@ -156,6 +158,8 @@ async def generate(
             results[p.index] = p
             if on_prediction:
                 on_prediction(p)
+            if on_row_answered and all(p.index in done[m] for m in models):
+                on_row_answered(p.index, {m: done[m][p.index] for m in models})
             if progress:
                 progress(model, len(results), total, sum(1 for x in results.values() if x.error))
 
@@ -255,6 +259,8 @@ def score_model(
     refs = [r.completion for r, _ in answered]
     results = []
     for name, args in metrics:
+        if name in JUDGED:  # asked of a judge model after generation, not computed here
+            continue
         result = score(
             name,
             args,
@@ -270,3 +276,24 @@ def score_model(
         result.rows = [by_index.get(r.index, {k: None for k in result.keys}) for r in rows]
         results.append(result)
     return ModelScores(model, results, ordered, generation_figures(ordered))
+
+
+def judge_score_result(rows: Sequence[Row], ratings: dict[int, int | None], rubric_note: str) -> MetricResult:
+    """``judge_score`` of one model as a metric beside the others: the judge's 1-10 rating per row
+    (None where the row failed or the judge gave no rating)."""
+    from .metrics import METRICS
+
+    info = METRICS["judge_score"]
+    unparsed = sum(1 for r in rows if r.index in ratings and ratings[r.index] is None)
+    result = MetricResult(
+        info.name,
+        info.label,
+        info.keys,
+        info.headline,
+        [{"judge_score": ratings.get(r.index)} for r in rows],
+        note=f"{rubric_note}; {unparsed} answer(s) the judge gave no rating for (unparsed)"
+        if unparsed
+        else rubric_note,
+    )
+    result.corpus = {"unparsed": unparsed}
+    return result

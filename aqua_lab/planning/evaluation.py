@@ -13,6 +13,8 @@ from ..domain import Deployment, EvaluationSpec
 from ..errors import InvalidInput, Problem
 from ..inference.protocol import model_parameter_problems
 
+#: metrics a judge model computes in aqua_lab's runner (evaluation/metrics.JUDGED), which the AQUA container lacks
+JUDGE_METRICS = ("pairwise_judge", "judge_score")
 OCI_PATH = re.compile(r"^oci://[^@/\s]+@[^/\s]+/.+")
 DEFAULT_EVALUATION_IMAGE = "dsmc://odsc-llm-evaluate:0.1.3.4"
 
@@ -89,6 +91,16 @@ def validate_evaluation(spec: EvaluationSpec, deployment: Deployment, local_data
                 "use a CPU shape such as VM.Standard.E4.Flex",
             )
         )
+    for i, metric in enumerate(spec.metrics):
+        if metric.name in JUDGE_METRICS:
+            problems.append(
+                Problem(
+                    f"metrics[{i}].name",
+                    f"{metric.name} needs aqua_lab's own evaluation runner: the AQUA evaluation container on OCI "
+                    "cannot call a judge model",
+                    "leave it out here, or evaluate a local deployment with it",
+                )
+            )
     if problems:
         raise InvalidInput(problems)
     return [model] if model else names

@@ -36,7 +36,7 @@ from ..arena.models import (
     VoteSource,
 )
 from ..arena.store import VoteStore
-from ..domain import ChatRequest, Deployment
+from ..domain import ChatRequest, Deployment, EvaluationSpec
 from ..errors import Conflict, InvalidInput, NotFound, Problem, shown
 from ..platforms.base import Platform
 from .chat import ChatRelay
@@ -178,6 +178,33 @@ class Arena:
         if not rows:
             self.platform.get_deployment(deployment_id)  # an unknown id is a 404, not an empty list
         return [_vote(r) for r in rows]
+
+    # judge metrics of an evaluation ----------------------------------------------------------------
+
+    def resolve_judges(self, spec: EvaluationSpec) -> tuple[EvaluationSpec, list[str]]:
+        """The spec with each judge metric's judge checked and filled in (default: the deployment's
+        first model), and the warnings to show (a judge that is one of the judged models)."""
+        from ..arena.judge_target import resolve_judge
+        from ..evaluation.metrics import JUDGED, check_metrics
+
+        if not any(m.name in JUDGED for m in spec.metrics):
+            return spec, []
+        check_metrics(spec.metrics)  # the arguments as written, before asking anyone
+        deployment = self.platform.get_deployment(spec.evaluation_source_id)
+        judged = set(deployment.served_names())
+        if spec.model_parameters.get("model") in judged:
+            judged = {spec.model_parameters["model"]}
+        metrics, warnings = [], []
+        for i, m in enumerate(spec.metrics):
+            if m.name in JUDGED:
+                judge, warning = resolve_judge(
+                    m.args.get("judge"), deployment, self.platform, f"metrics[{i}].args.judge"
+                )
+                m = m.model_copy(update={"args": {**m.args, "judge": judge}})
+                if warning and judge["model"] in judged and warning not in warnings:
+                    warnings.append(warning)
+            metrics.append(m)
+        return spec.model_copy(update={"metrics": metrics}), warnings
 
     # the leaderboard and exports ------------------------------------------------------------------
 

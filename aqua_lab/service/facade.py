@@ -444,8 +444,16 @@ class AquaLabService:
 
     def create_evaluation(self, spec: EvaluationSpec) -> Evaluation:
         """Evaluate a deployment's models on a dataset: run here where the platform runs evaluations
-        itself (local: every model, or ``model_parameters.model``), otherwise one job on the platform."""
-        return self.platform.create_evaluation(spec)
+        itself (local: every model, or ``model_parameters.model``), otherwise one job on the platform.
+        Judge metrics name their judge now (checked, default filled in); a judge that is one of the
+        judged models is allowed, with a warning in ``details``."""
+        warnings: list[str] = []
+        if self.platform.name == "local":  # aqua_lab's own runner judges; OCI's container refuses judge metrics
+            spec, warnings = self.arena.resolve_judges(spec)
+        created = self.platform.create_evaluation(spec)
+        if warnings:
+            created.details = "; ".join(filter(None, [created.details, *warnings]))
+        return created
 
     def list_evaluations(self) -> list[Evaluation]:
         return self.platform.list_evaluations()

@@ -85,9 +85,12 @@ def read_predictions(path: Path) -> dict[str, dict[int, object]]:
 
 
 async def run(data_dir: Path, evaluation_id: str) -> int:
+    from ...arena.judge import verdict_rows
+    from ...arena.store import VoteStore
     from ...evaluation.datasets import parse_dataset
+    from ...evaluation.metrics import JUDGED
     from ...evaluation.report import model_report, write_reports
-    from ...evaluation.runner import generate
+    from ...evaluation.runner import generate, judge_score_result
     from .evaluation_scorer import SpareCoreScorer
     from .platform import LocalPlatform
 
@@ -100,6 +103,8 @@ async def run(data_dir: Path, evaluation_id: str) -> int:
     directory = evaluation_dir(data_dir, evaluation_id)
     rows = parse_dataset((directory / "dataset.jsonl").read_bytes())
     models, metrics = record["models"], [(m["name"], m["args"]) for m in record["metrics"]]
+    judged = {n: a for n, a in metrics if n in JUDGED}
+    metrics = [(n, a) for n, a in metrics if n not in JUDGED]
     params = record["spec"]["model_parameters"]
     predictions_file = directory / "predictions.jsonl"
     resume = read_predictions(predictions_file)
@@ -135,6 +140,7 @@ async def run(data_dir: Path, evaluation_id: str) -> int:
             store.update_model(evaluation_id, model, rows_done=done, rows_failed=failed)
 
     deployment_row = platform.store.deployment(row["deployment_id"])
+    judging = judge_pass(platform, deployment, deployment_row, rows, models, judged) if judged else None
     scorer = SpareCoreScorer(rows, models, metrics, model_cores(platform, deployment_row, models))
     generation_started = time.perf_counter()
     finished_s: dict[str, float] = {}
@@ -158,7 +164,11 @@ async def run(data_dir: Path, evaluation_id: str) -> int:
             progress=progress,
             cancel=cancel,
             on_model_done=model_done,
+            on_row_answered=judging.row_answered if judging else None,
         )
+        generation_s = time.perf_counter() - generation_started
+        if judging and not cancel.is_set():
+            await judging.finish(done)
     finally:
         out.close()
     if cancel.is_set() or (store.get(evaluation_id) or {}).get("state") == "CANCELED":
@@ -172,6 +182,10 @@ async def run(data_dir: Path, evaluation_id: str) -> int:
     vanished = deployment_gone(platform, row["deployment_id"])
     reports = []
     for scores in scorer.scores(done):
+        if judging and judging.scores:
+            scores.metrics.append(
+                judge_score_result(rows, judging.ratings[scores.model], f"rated 1-10 by {judging.label}")
+            )
         if vanished and scores.generation.get("failed"):
             scores.generation["failure_reason"] = f"{vanished}; {scores.generation.get('failure_reason')}"
         meta = {
@@ -181,13 +195,28 @@ async def run(data_dir: Path, evaluation_id: str) -> int:
             "model_parameters": params,
         }
         reports.append(model_report(rows, scores, meta))
-    written = write_reports(Path(record["report_path"]), reports)
+    judge_section = None
+    if judging and judging.pairwise:
+        judge_section = judging.pairwise_report()
+        # on the deployment's leaderboard (source judge), stored whole or not at all
+        VoteStore(platform.store.path).add(
+            verdict_rows(
+                row["deployment_id"],
+                evaluation_id,
+                judging.label,
+                [(r.prompt, r.completion, vs) for r, vs in judging.ordered_verdicts()],
+            ),
+            replace=True,
+        )
+    written = write_reports(Path(record["report_path"]), reports, judge_section)
     _write_stats(
         directory,
-        scoring_started - generation_started,
+        generation_s,
         time.perf_counter() - scoring_started,
         overlapped=scorer.overlapped,
         finished_s=finished_s,
+        judge_s=round(scoring_started - generation_started - generation_s, 3) if judging else None,
+        judge_requests=(judge_section or {}).get("requests", 0) + (judging.score_requests if judging else 0),
     )
     state, details, model_states = outcome({r["model"]: r["generation"] for r in reports}, len(rows), vanished)
     for r in reports:
@@ -201,6 +230,45 @@ async def run(data_dir: Path, evaluation_id: str) -> int:
         )
     store.set_state_unless(evaluation_id, state, details, FINISHED)
     return 0
+
+
+def judge_pass(platform, deployment, deployment_row, rows, models: list[str], judged: dict[str, dict]):
+    """The :class:`~aqua_lab.arena.judge.JudgePass` of the evaluation's judge metrics (pairwise_judge,
+    judge_score: one judge, the first metric's, asks for both), with a chat to the judge: a model of
+    this deployment or of another one through its router, or an external endpoint."""
+    from ...arena.judge import JudgePass, check_rubric
+    from ...arena.judge_target import SELF_PREFERENCE, endpoint_headers, judge_name, normalised
+
+    args = judged.get("pairwise_judge") or judged["judge_score"]
+    judge = normalised(args["judge"])
+    judge["model"] = judge.get("model") or models[0]
+    if judge.get("url"):
+        url, headers = judge["url"].rstrip("/") + "/chat/completions", endpoint_headers(judge)
+        concurrency = CONCURRENCY
+    else:
+        target = platform.get_deployment(judge["deployment_id"]) if judge.get("deployment_id") else deployment
+        url, headers = platform.inference_request(target, "/v1/chat/completions", b"", False)
+        own = deployment_row if target is deployment else platform.store.deployment(target.id)
+        concurrency = model_concurrency(own, [judge["model"]], platform.engine)[judge["model"]]
+
+    async def ask(messages: list[dict[str, str]]) -> str:
+        body = {"model": judge["model"], "messages": messages, "temperature": 0, "max_tokens": args["max_tokens"]}
+        response = await client.post_json(url, body, headers, model=judge["model"])
+        choice = (response.get("choices") or [{}])[0]
+        return (choice.get("message") or {}).get("content") or ""
+
+    judged_self = not judge.get("url") and not judge.get("deployment_id") and judge["model"] in models
+    return JudgePass(
+        rows,
+        models,
+        ask,
+        check_rubric(args["rubric"]),
+        pairwise="pairwise_judge" in judged,
+        scores="judge_score" in judged,
+        concurrency=concurrency,
+        label=judge_name(judge),
+        warning=SELF_PREFERENCE.format(model=judge["model"]) if judged_self else None,
+    )
 
 
 def deployment_gone(platform, deployment_id: str) -> str | None:
