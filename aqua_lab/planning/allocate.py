@@ -27,6 +27,7 @@ allocation.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 
 from ..domain import AllocationAlternative, AllocationResult
 from ..errors import InvalidInput, Problem
@@ -250,3 +251,113 @@ def _why_primary_not_favoured(
         f"least as many GPUs as every other model, so the shape is filled and it gets {counts[primary]} "
         f"GPU(s) while {', '.join(bigger)} (it allows {list(lists[primary])})"
     )
+
+
+# --------------------------------------------------------------------------------------------------
+# Several models on one GPU (local only)
+
+SHARING_IS_LOCAL = (
+    "each model gets whole GPUs here (the AQUA container's rule on OCI); several models on one GPU, each "
+    "within its own memory budget, is a capability of the local platform (or a BYOC container)"
+)
+
+
+@dataclass(frozen=True)
+class SharedPlacement:
+    """Which GPUs each model runs on when models may share a GPU, and the memory each may use there."""
+
+    fits: bool
+    gpus: dict[str, list[int]] = field(default_factory=dict)  # model → its GPU indices
+    budgets_gb: dict[str, float] = field(default_factory=dict)  # model → its memory on each of its GPUs
+    reasons: list[str] = field(default_factory=list)
+
+    @property
+    def shared(self) -> dict[int, list[str]]:
+        """GPU → the models on it, for GPUs that hold more than one."""
+        on: dict[int, list[str]] = {}
+        for model, gpus in self.gpus.items():
+            for g in gpus:
+                on.setdefault(g, []).append(model)
+        return {g: models for g, models in sorted(on.items()) if len(models) > 1}
+
+    def note(self, model: str) -> str | None:
+        """The note "shares GPU 0 with 'b'" for a model that shares; None for one alone on its GPUs."""
+        parts = [
+            f"GPU {g} with {', '.join(repr(m) for m in models if m != model)}"
+            for g, models in self.shared.items()
+            if model in models
+        ]
+        return "shares " + "; ".join(parts) if parts else None
+
+
+def pack_shared(
+    total_gpus: int,
+    usable_gb: float,
+    needs: Mapping[str, tuple[int, float]],
+    primary_model_id: str | None = None,
+) -> SharedPlacement:
+    """Place models (model → (GPU count, memory needed on each of its GPUs)) on ``total_gpus`` GPUs of
+    ``usable_gb`` each (memory × utilisation), letting single-GPU models share a GPU.
+
+    Models on several GPUs (tensor parallel) keep them whole.  A single-GPU model takes an empty GPU
+    while there is one, so nothing shares that need not; after that, best fit (the GPU with the least
+    room that still holds it).  The primary model is placed first and its GPU is the last any other
+    model is put on, so it shares only when nothing else fits; GPU counts come from :func:`allocate`,
+    whose rule (the primary has at least as many as every other model) is checked here too.  Every
+    model's budget is its need, so the budgets on each GPU sum to at most ``usable_gb``."""
+    problem = primary_problem(primary_model_id, list(needs))
+    if problem:
+        raise InvalidInput(problem)
+    reasons = []
+    for model, (count, need) in needs.items():
+        if not is_power_of_two(count) or count > total_gpus:
+            reasons.append(f"model {model!r}: {count} GPUs is not a power of two up to {total_gpus}")
+        elif need > usable_gb:
+            reasons.append(f"model {model!r} needs {need:.1f} GB per GPU but one GPU gives {usable_gb:.1f} GB")
+    if primary_model_id is not None:
+        top = needs[primary_model_id][0]
+        reasons += [
+            f"model {m!r} gets {c} GPUs, more than the primary {primary_model_id!r} ({top})"
+            for m, (c, _) in needs.items()
+            if c > top
+        ]
+    if reasons:
+        return SharedPlacement(False, reasons=reasons)
+
+    def order(item: tuple[int, tuple[str, tuple[int, float]]]):
+        i, (model, (count, need)) = item
+        return (model != primary_model_id, -count, -need, i)
+
+    room = [usable_gb] * total_gpus
+    holders: list[list[str]] = [[] for _ in range(total_gpus)]
+    placed: dict[str, list[int]] = {}
+    for _, (model, (count, need)) in sorted(enumerate(needs.items()), key=order):
+        empty = [g for g in range(total_gpus) if not holders[g]]
+        if count > 1 or empty:
+            if len(empty) < count:
+                why = f"model {model!r} needs {count} whole GPU(s) but {len(empty)} are left"
+                return SharedPlacement(False, reasons=[why])
+            chosen = empty[:count]
+        else:
+            fitting = [g for g in range(total_gpus) if room[g] >= need and _shareable(g, holders, needs)]
+            if not fitting:
+                left = ", ".join(
+                    f"GPU {g}: {room[g]:.1f} GB"
+                    if _shareable(g, holders, needs)
+                    else f"GPU {g}: whole to {holders[g][0]!r}"
+                    for g in range(total_gpus)
+                )
+                why = f"model {model!r} needs {need:.1f} GB but no GPU it may share has that much left ({left})"
+                return SharedPlacement(False, reasons=[why])
+            chosen = [min(fitting, key=lambda g: (primary_model_id in holders[g], room[g], g))]
+        for g in chosen:
+            room[g] -= need
+            holders[g].append(model)
+        placed[model] = chosen
+    gpus = {model: placed[model] for model in needs}  # input order
+    return SharedPlacement(True, gpus, {m: round(needs[m][1], 3) for m in needs})
+
+
+def _shareable(gpu: int, holders: list[list[str]], needs: Mapping[str, tuple[int, float]]) -> bool:
+    """A GPU held by a tensor-parallel model stays whole."""
+    return all(needs[m][0] == 1 for m in holders[gpu])

@@ -19,6 +19,21 @@ Overhead is a documented figure per engine, not a fudge:
 * llama.cpp on CPU: 0.25 GB — its compute buffer at the default batch of 512 tokens for small and
   mid-sized models (``CPU compute buffer size`` in the load log), plus the output buffer.
 
+Measured vLLM (``VLLM_MEASURED``, :func:`vllm_measured_overhead_gb`): what vLLM V1 itself reports at
+start-up on an H100 at its default batch budget, from llm-d-benchmark's
+``config_explorer/empirical-vllm-memory-results.md`` (FlashAttention, ``--gpu-memory-utilization``
+0.9, 16 000 tokens): a PyTorch activation peak of 4.76 GiB for dense models (Llama-3.1-8B; 4.84 for
+Llama-3.3-70B-FP8 on 2 GPUs) and 7.38 GiB for mixture-of-experts models (gpt-oss-20b and -120b alike),
+non-torch memory of 0.13 GiB on one GPU and 0.55 GiB per GPU on two (NCCL).  CUDA graphs (0.39 GiB
+for gpt-oss-20b) are captured after the KV cache is sized, so they are not taken from it.  The flat
+2.0 GB stays the default for plans (OCI and the documented figures); the measured terms are what the
+local GPU planner and the check against the table use, and what ``bench/gpu_check.sh`` measures.
+
+llama.cpp on CUDA (``LLAMA_CPP_CUDA``): the CUDA context and cuBLAS workspace of one process
+(``LLAMA_CPP_CUDA_CONTEXT_GB``, an estimate to be replaced by ``bench/gpu_check.sh``'s measurement)
+plus the compute buffer, whose largest part is the f32 logits of one micro-batch
+(``--ubatch-size`` × vocabulary × 4 bytes).
+
 GB are 10^9 bytes throughout, and the shape index's per-GPU figures are read as such: exact for
 A10 and L40S (24/48 GB), about 7 % conservative for A100/H100/H200, whose 40/80/141 "GB" are GiB.
 
@@ -36,8 +51,16 @@ from .architectures import kv_bytes_per_token, precision_bytes, weight_bytes
 from .params import parse_params
 
 VLLM = "vllm"
+VLLM_MEASURED = "vllm-measured"  # the same engine, with the overheads it reports (module docstring)
 LLAMA_CPP = "llama.cpp"
+LLAMA_CPP_CUDA = "llama.cpp-cuda"
 OVERHEAD_GB = {VLLM: 2.0, LLAMA_CPP: 0.25}
+GIB = 2**30 / 1e9
+# llm-d-benchmark config_explorer/empirical-vllm-memory-results.md (H100, vLLM V1, default batch budget)
+VLLM_ACTIVATION_GIB = {"dense": 4.76, "moe": 7.38}
+VLLM_NON_TORCH_GIB = {1: 0.13, 2: 0.55}
+LLAMA_CPP_CUDA_CONTEXT_GB = 0.5
+LLAMA_CPP_UBATCH = 512  # llama-server's default --ubatch-size; the budget flags pin it
 DEFAULT_GPU_MEMORY_UTILIZATION = 0.9  # vLLM's --gpu-memory-utilization default
 UNKNOWN_CONTEXT = 4096  # checked when neither the user, the config nor the model says
 FALLBACK_CONTEXT = 4096  # estimated counts when the native context fits nowhere and none was asked
@@ -135,14 +158,15 @@ def memory_fit(
     kv_dtype = inputs.kv_cache_dtype or flags.kv_cache_dtype or "auto"
     native = arch.max_position_embeddings
     context = max_model_len or inputs.max_model_len or flags.max_model_len or native or UNKNOWN_CONTEXT
-    if engine == LLAMA_CPP:  # llama-server allocates every slot's context up front
+    if _kv_engine(engine) == LLAMA_CPP:  # llama-server allocates every slot's context up front
         concurrency = inputs.concurrency or flags.max_num_seqs or LLAMA_CPP_DEFAULT_SLOTS
     else:  # vLLM checks one sequence of max_model_len at startup; more is what the user asks
         concurrency = inputs.concurrency or 1
 
     budget = gpu_memory_gb * utilization
     weights = total_weights / tp / 1e9
-    overhead = OVERHEAD_GB[engine]
+    overhead = engine_overhead_gb(arch, engine, tp)
+    engine = _kv_engine(engine)  # from here on the engines differ only in their overhead
     free = budget - weights - overhead
     per_token = kv_bytes_per_token(arch, tp, kv_dtype, engine)
     if per_token:
@@ -195,6 +219,41 @@ def memory_fit(
     )
 
 
+def _kv_engine(engine: str) -> str:
+    """The engine whose KV layout and slot rules apply (CUDA or measured variants: the same engine)."""
+    return {LLAMA_CPP_CUDA: LLAMA_CPP, VLLM_MEASURED: VLLM}.get(engine, engine)
+
+
+def engine_overhead_gb(arch: Architecture, engine: str, tp: int = 1) -> float:
+    """What the engine holds per GPU besides weights and KV cache (the module docstring's sources)."""
+    if engine == VLLM_MEASURED:
+        return round(vllm_measured_overhead_gb(arch, tp), 3)
+    if engine == LLAMA_CPP_CUDA:
+        logits = LLAMA_CPP_UBATCH * (arch.vocab_size or 32000) * 4 / 1e9
+        return round(LLAMA_CPP_CUDA_CONTEXT_GB + logits, 3)
+    return OVERHEAD_GB[engine]
+
+
+def vllm_measured_overhead_gb(arch: Architecture, tp: int = 1) -> float:
+    activation = VLLM_ACTIVATION_GIB["moe" if (arch.experts or 0) > 1 else "dense"]
+    non_torch = VLLM_NON_TORCH_GIB[1 if tp == 1 else 2]
+    return (activation + non_torch) * GIB
+
+
+def budget_flags(fit: MemoryFit, engine: str) -> str:
+    """The flags that hold a model to its planned memory on a GPU it shares, so neither start order nor
+    the engine's own sizing can take a neighbour's share: llama.cpp the context, slots and batch sizes
+    the plan checked (``--max-model-len``/``--max-num-seqs`` as the local platform spells them); vLLM
+    its KV cache in bytes (``--kv-cache-memory-bytes``, which skips vLLM's memory profiling)."""
+    if engine in (LLAMA_CPP, LLAMA_CPP_CUDA):
+        return (
+            f"--max-model-len {fit.max_model_len} --max-num-seqs {fit.concurrency} "
+            f"--batch-size {LLAMA_CPP_UBATCH} --ubatch-size {LLAMA_CPP_UBATCH}"
+        )
+    kv_bytes = fit.kv_bytes_per_token * fit.max_model_len * fit.concurrency  # exact: kv_cache_gb is rounded
+    return f"--max-model-len {fit.max_model_len} --kv-cache-memory-bytes {kv_bytes}"
+
+
 def _cells(context: int, engine: str) -> int:
     """KV cells one sequence takes: llama.cpp rounds each slot's context up to 256."""
     if engine == LLAMA_CPP:
@@ -241,6 +300,10 @@ def fits_somewhere(fit: MemoryFit) -> bool:
 
 __all__ = [
     "OVERHEAD_GB",
+    "VLLM_MEASURED",
+    "LLAMA_CPP_CUDA",
+    "engine_overhead_gb",
+    "budget_flags",
     "DEFAULT_GPU_MEMORY_UTILIZATION",
     "ConfigFlags",
     "config_flags",

@@ -16,6 +16,11 @@ Why built here and how:
 - ggml's AMX kernels are compiled out (``-mno-amx-*``): on Xeons with AMX they segfault on the first
   decode of the default model (``ggml_backend_amx_mul_mat``, Q4_1 weights).  Everything else the CPU
   has (AVX-512, VNNI, the repacked weight layouts) stays on; see ``bench/engine_bench.py``.
+- On a machine with an NVIDIA GPU and CUDA's compiler (``nvcc`` on PATH) the same source is built with
+  ``GGML_CUDA=ON`` for that GPU's compute capability only (``nvidia-smi --query-gpu=compute_cap``):
+  one architecture builds in minutes where ggml's default list takes most of an hour.  The GPU's
+  architecture and nvcc's version join the cache key, so a CUDA build is never used on another GPU
+  or by a machine without one, and a machine without nvcc keeps the CPU build, key unchanged.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ import sys
 import tarfile
 import tempfile
 import time
+from functools import lru_cache
 from pathlib import Path
 
 SDIST_NAME = "llama-cpp-python"
@@ -83,14 +89,60 @@ def cpu_facts() -> dict[str, object]:
     }
 
 
+def cuda_target() -> dict[str, str] | None:
+    """The CUDA build this machine gets: nvcc's path and version and the GPUs' compute capabilities
+    (``"90"`` for an H100); None without nvcc on PATH or without an NVIDIA GPU that says its own."""
+    return _cuda_target(os.environ.get("PATH", ""))
+
+
+@lru_cache(maxsize=8)  # asked by every model server's command line; PATH is what can change it (tests)
+def _cuda_target(path_env: str) -> dict[str, str] | None:
+    nvcc, smi = shutil.which("nvcc", path=path_env), shutil.which("nvidia-smi", path=path_env)
+    if not nvcc or not smi:
+        return None
+    caps = _query([smi, "--query-gpu=compute_cap", "--format=csv,noheader"])
+    archs = sorted({c.strip().replace(".", "") for c in caps.splitlines() if c.strip().replace(".", "").isdigit()})
+    if not archs:
+        return None
+    version = next((ln.strip() for ln in _query([nvcc, "--version"]).splitlines() if "release" in ln), "")
+    return {"nvcc": nvcc, "nvcc_version": version, "architectures": ";".join(archs)}
+
+
+def _query(cmd: list[str]) -> str:
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=20, check=True).stdout
+    except (OSError, subprocess.SubprocessError):
+        return ""
+
+
+def cuda_cmake_flags(cuda: dict[str, str]) -> list[str]:
+    return [
+        "-DGGML_CUDA=ON",
+        f"-DCMAKE_CUDA_ARCHITECTURES={cuda['architectures']}",
+        f"-DCMAKE_CUDA_COMPILER={cuda['nvcc']}",
+    ]
+
+
 def build_settings() -> dict[str, object]:
-    return {
+    """What the build depends on; a CPU-only machine's settings (and so its key) are the same as
+    before the CUDA recipe existed."""
+    settings: dict[str, object] = {
         "source": f"{SDIST_FILE} sha256:{SDIST_SHA256}",
         "recipe": RECIPE,
         "cmake": list(CMAKE_FLAGS),
         "cflags": isa_cflags(),
         "cpu": cpu_facts(),
     }
+    cuda = cuda_target()
+    if cuda:  # the nvcc path is where it is, not what it builds: only its version keys the cache
+        settings["cmake"] = [*CMAKE_FLAGS, *cuda_cmake_flags({**cuda, "nvcc": "nvcc"})]
+        settings["cuda"] = {"architectures": cuda["architectures"], "nvcc_version": cuda["nvcc_version"]}
+    return settings
+
+
+def is_cuda_build() -> bool:
+    """Whether this machine's llama-server runs its models on the GPU (the CUDA recipe applies)."""
+    return cuda_target() is not None
 
 
 def build_key(settings: dict[str, object] | None = None) -> str:
@@ -122,6 +174,14 @@ def binary_path() -> Path:
     return cache_root() / build_key() / "llama-server"
 
 
+@lru_cache(maxsize=8)
+def binary_options(binary: str) -> frozenset[str]:
+    """The long options ``binary --help`` lists (empty when it cannot be run): which of the newer
+    flags (``--fit``) this build knows."""
+    text = _query([binary, "--help"])
+    return frozenset(word.rstrip(",") for word in text.split() if word.startswith("--"))
+
+
 def build_info(binary: Path | None = None) -> dict[str, object] | None:
     path = (binary or binary_path()).with_name("build-info.json")
     try:
@@ -139,6 +199,36 @@ def missing_message() -> str:
 
 def _say(message: str) -> None:
     print(f"==> {message}", file=sys.stderr, flush=True)
+
+
+def _source(work: Path) -> Path:
+    """The llama.cpp source tree: ``AQUA_LAB_LLAMA_SOURCE`` (an unpacked tree, for machines that
+    cannot reach PyPI), else the vendored tree of the pinned sdist."""
+    if os.environ.get("AQUA_LAB_LLAMA_SOURCE"):
+        return Path(os.environ["AQUA_LAB_LLAMA_SOURCE"])
+    sdist = _sdist(work)
+    _say("unpacking the llama.cpp source")
+    with tarfile.open(sdist) as tar:
+        members = [m for m in tar.getmembers() if "/vendor/llama.cpp/" in m.name]
+        tar.extractall(work, members=members, filter="data")
+    return work / f"llama_cpp_python-{SDIST_VERSION}" / "vendor" / "llama.cpp"
+
+
+def build_commands(settings: dict[str, object], source: Path, build_dir: Path, jobs: int) -> list[list[str]]:
+    """cmake's configure and build command lines for ``settings``."""
+    cflags = str(settings["cflags"])
+    configure = ["cmake", "-S", str(source), "-B", str(build_dir), *CMAKE_FLAGS]
+    cuda = cuda_target() if "cuda" in settings else None
+    if cuda:
+        configure += cuda_cmake_flags(cuda)
+    if shutil.which("ninja"):
+        configure += ["-G", "Ninja"]
+    configure += [f"-DCMAKE_C_FLAGS={cflags}", f"-DCMAKE_CXX_FLAGS={cflags}"]
+    return [configure, ["cmake", "--build", str(build_dir), "--target", "llama-server", "-j", str(jobs)]]
+
+
+def _run_step(cmd: list[str], log) -> int:
+    return subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT).returncode
 
 
 def _sdist(workdir: Path) -> Path:
@@ -168,39 +258,21 @@ def _sha256(path: Path) -> str:
 
 
 def build(jobs: int | None = None) -> Path:
-    """Compile ``llama-server`` for this CPU into the cache (≈8 min on 2 cores) and return its path."""
+    """Compile ``llama-server`` for this machine into the cache (CPU: ≈8 min on 2 cores; CUDA: one
+    GPU architecture, minutes on 16 cores) and return its path."""
     settings = build_settings()
     target = cache_root() / build_key(settings)
     with tempfile.TemporaryDirectory(prefix="aqua-lab-llama-") as tmp:
         work = Path(tmp)
-        sdist = _sdist(work)
-        _say("unpacking the llama.cpp source")
-        with tarfile.open(sdist) as tar:
-            members = [m for m in tar.getmembers() if "/vendor/llama.cpp/" in m.name]
-            tar.extractall(work, members=members, filter="data")
-        source = work / f"llama_cpp_python-{SDIST_VERSION}" / "vendor" / "llama.cpp"
-        cflags = str(settings["cflags"])
-        configure = ["cmake", "-S", str(source), "-B", str(work / "build"), *CMAKE_FLAGS]
-        if shutil.which("ninja"):
-            configure += ["-G", "Ninja"]
-        configure += [f"-DCMAKE_C_FLAGS={cflags}", f"-DCMAKE_CXX_FLAGS={cflags}"]
+        source = _source(work)
         started = time.monotonic()
-        _say(f"building llama-server for this CPU ({settings['cpu']['model']}); first time ≈8 min on 2 cores")
+        cuda = settings.get("cuda")
+        what = f"CUDA sm_{cuda['architectures']}" if isinstance(cuda, dict) else "this CPU"
+        _say(f"building llama-server for {what} ({settings['cpu']['model']}); first time ≈8 min on 2 cores")
         log = work / "build.log"
         with open(log, "w") as out:
-            for cmd in (
-                configure,
-                [
-                    "cmake",
-                    "--build",
-                    str(work / "build"),
-                    "--target",
-                    "llama-server",
-                    "-j",
-                    str(jobs or os.cpu_count()),
-                ],
-            ):
-                if subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT).returncode:
+            for cmd in build_commands(settings, source, work / "build", jobs or os.cpu_count() or 1):
+                if _run_step(cmd, out):
                     tail = "".join(log.read_text(errors="replace").splitlines(keepends=True)[-30:])
                     raise RuntimeError(f"building llama-server failed ({' '.join(cmd[:3])} …):\n{tail}")
         built = work / "build" / "bin" / "llama-server"

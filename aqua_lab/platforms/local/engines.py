@@ -21,6 +21,8 @@ from .llama_flags import EngineArgs, engine_args
 
 LLAMA_CPP = "llama_cpp"
 VLLM = "vllm"
+CPU, CUDA = "cpu", "cuda"  # where a llama.cpp server runs its model (its slots are cores, or GPUs)
+ALL_LAYERS = "999"  # llama-server's -ngl: more than any model has, so every layer is offloaded
 PROMPT_CACHE_MIB = 256
 VLLM_DEFAULT_SEQS = 256
 
@@ -42,6 +44,7 @@ class ServerSpec:
     replica: int = 0  # which of the model's replicas (instance_count > 1: one server each)
     replicas: int = 1
     idle_sleep_s: int | None = None  # llama.cpp frees the weights and KV after this long idle
+    device: str = CPU  # llama.cpp: CUDA when its slots are GPUs (the CUDA build of llama-server)
 
     @property
     def names(self) -> list[str]:
@@ -122,6 +125,8 @@ class ServerSpec:
                 "--log-verbosity",
                 "4",
             ]
+            if self.device == CUDA:
+                cmd += self.gpu_args(binary_path())
             if self.idle_sleep_s:  # llama-server's own sleep: the process stays, its memory goes
                 cmd += ["--sleep-idle-seconds", str(self.idle_sleep_s)]
             for path in self.lora_modules.values():  # adapter ids follow this order
@@ -156,11 +161,40 @@ class ServerSpec:
             cmd += flag.argv()
         return cmd
 
+    def gpu_args(self, binary) -> list[str]:
+        """llama-server on its GPUs (``CUDA_VISIBLE_DEVICES`` numbers them CUDA0…): every layer offloaded,
+        layers split evenly over the model's GPUs, and the sizes the plan gave it, never llama.cpp's
+        own guess (``--fit off`` where the build has ``--fit``, which would shrink or grow the context to
+        whatever memory is free at start: with two models on one GPU, whichever starts first)."""
+        count = max(1, len(self.slots))
+        args = [
+            "--device",
+            ",".join(f"CUDA{i}" for i in range(count)),
+            "--n-gpu-layers",
+            ALL_LAYERS,
+            "--split-mode",
+            "layer",
+            "--tensor-split",
+            ",".join("1" for _ in range(count)),
+        ]
+        from .engine_build import binary_options
+
+        if "--fit" in binary_options(str(binary)):
+            args += ["--fit", "off"]
+        return args
+
+    @property
+    def cpu_cores(self) -> list[int] | None:
+        """The cores the server is pinned to: a CPU llama.cpp server's slots; none on a GPU."""
+        return self.slots if self.engine == LLAMA_CPP and self.device == CPU else None
+
     def environment(self, api_key: str | None = None) -> dict[str, str]:
         """The server's environment; ``api_key`` is the one key it answers to (the environment of a
         process is readable by its owner only, where its command line is readable by anyone)."""
         if self.engine == VLLM:
             env = {"CUDA_VISIBLE_DEVICES": ",".join(map(str, self.slots)), "VLLM_ALLOW_RUNTIME_LORA_UPDATING": "true"}
+        elif self.device == CUDA:
+            env = {"CUDA_VISIBLE_DEVICES": ",".join(map(str, self.slots)), "OMP_NUM_THREADS": "1"}
         else:
             env = {"OMP_NUM_THREADS": str(max(1, len(self.slots)))}
         if api_key:
@@ -174,6 +208,7 @@ def server_specs(
     slots: list[int],
     replicas: int = 1,
     idle_sleep: dict[str, int] | None = None,
+    device: str = CPU,
 ) -> list[ServerSpec]:
     """Servers for every model of the config, slots handed out in model order.
 
@@ -183,7 +218,10 @@ def server_specs(
 
     ``replicas`` > 1 (a deployment's ``instance_count``) runs that many copies of each llama.cpp
     server, each on its own share of the model's cores (the same cores in all, split), so one
-    machine behaves like an OCI instance pool behind its load balancer."""
+    machine behaves like an OCI instance pool behind its load balancer.
+
+    ``device`` CUDA: the slots are GPU indices and llama.cpp servers run on them; models beyond the
+    slots share the last GPUs (several models on one GPU, each within the sizes its params give)."""
     if replicas > 1 and engine != LLAMA_CPP:
         raise ValueError("replicas are run for llama.cpp servers only")
     specs: list[ServerSpec] = []
@@ -193,6 +231,7 @@ def server_specs(
             share = spec.slots[replica::replicas] or spec.slots[replica % len(spec.slots) :][:1] or spec.slots
             spec.slots, spec.replica, spec.replicas = share, replica, replicas
             spec.idle_sleep_s = (idle_sleep or {}).get(spec.served_name)
+            spec.device = device if engine == LLAMA_CPP else CPU
             specs.append(spec)
     return specs
 

@@ -6,12 +6,15 @@ exactly as it splits GPUs on OCI, and each llama.cpp server gets that many threa
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import subprocess
 from dataclasses import dataclass
 
 from ...domain import GpuSpec, Shape
+from . import engine_build
+from .engines import CPU, CUDA, LLAMA_CPP, VLLM
 
 CPU_GPU_TYPE = "CPU"
 
@@ -46,7 +49,8 @@ def parse_nvidia_smi(text: str) -> list[Gpu]:
     for line in text.strip().splitlines():
         parts = [p.strip() for p in line.split(",")]
         if len(parts) == 3 and parts[0].isdigit():
-            gpus.append(Gpu(int(parts[0]), parts[1], round(float(parts[2]) / 1024, 1)))
+            # MiB → GB (10^9 bytes), the planner's unit: an H100's 81559 MiB is 85.5 GB, not "79.6"
+            gpus.append(Gpu(int(parts[0]), parts[1], round(float(parts[2]) * 2**20 / 1e9, 1)))
     return gpus
 
 
@@ -94,3 +98,18 @@ def local_shape(gpus: list[Gpu] | None = None, cores: int | None = None, ram_gb:
 
 def is_cpu_shape(shape: Shape) -> bool:
     return bool(shape.gpu_specs and shape.gpu_specs.gpu_type == CPU_GPU_TYPE)
+
+
+def vllm_installed() -> bool:
+    return importlib.util.find_spec("vllm") is not None
+
+
+def choose_engine(shape: Shape) -> tuple[str, str]:
+    """(engine, device) for this machine: llama.cpp on a CPU shape; on GPUs vLLM where it is
+    installed, else llama.cpp built for CUDA where nvcc can build it; else vLLM, whose absence the
+    first create reports (as before the CUDA build existed)."""
+    if is_cpu_shape(shape):
+        return LLAMA_CPP, CPU
+    if not vllm_installed() and engine_build.is_cuda_build():
+        return LLAMA_CPP, CUDA
+    return VLLM, CPU

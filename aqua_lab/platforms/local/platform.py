@@ -17,6 +17,7 @@ import sys
 import uuid
 from dataclasses import replace
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 from ... import disk_space
@@ -41,9 +42,9 @@ from ...planning import scaling as S
 from ...planning.sizing import parameter_count_from_name
 from ..base import Platform
 from . import capacity, engine_build, operations
-from .engines import LLAMA_CPP, VLLM, server_specs
+from .engines import LLAMA_CPP, server_specs
 from .evaluations import LocalEvaluations
-from .hardware import detect_gpus, is_cpu_shape, local_shape
+from .hardware import choose_engine, detect_gpus, is_cpu_shape, local_shape
 from .llama_flags import check_params
 from .metrics import MAX_WINDOW_S
 from .models import (
@@ -57,6 +58,7 @@ from .models import (
     new_local_model,
 )
 from .processes import alive, cores, port_free, signal_group, wait_gone
+from .residency import model_extras
 from .runtime import free_port, log_tail
 from .store import Store
 
@@ -83,7 +85,7 @@ class LocalPlatform(LocalEvaluations, Platform):
         self.share = capacity.share_requested() if share is None else share
         self.store = Store(self.data_dir / "local.sqlite")
         self.shape = shape or local_shape()
-        self.engine = LLAMA_CPP if is_cpu_shape(self.shape) else VLLM
+        self.engine, self.device = choose_engine(self.shape)  # llama.cpp on CUDA where vLLM is absent
         self.params_key = LLAMA_CPP_PARAMS if self.engine == LLAMA_CPP else VLLM_PARAMS
         self._config = local_config(self.shape)
 
@@ -98,7 +100,7 @@ class LocalPlatform(LocalEvaluations, Platform):
     # capacity: what running deployments hold ------------------------------------------------------
 
     def _machine_slots(self) -> list[int]:
-        return list(range(self.shape.gpu_count)) if self.engine == VLLM else cores(self.shape.gpu_count)
+        return cores(self.shape.gpu_count) if is_cpu_shape(self.shape) else list(range(self.shape.gpu_count))
 
     def _holds(self, exclude: str | None = None) -> list[capacity.SlotHold]:
         rows = [self._reconcile(r) for r in self.store.deployments() if r["id"] != exclude]
@@ -290,7 +292,7 @@ class LocalPlatform(LocalEvaluations, Platform):
                 "instance_count N for N replicas of each model here, or deploy on OCI (--platform oci) to "
                 "autoscale on CPU, memory or a custom metric",
             )
-        if S.initial_instances(S.wire_policy(spec)) > 1 and self.engine != LLAMA_CPP:
+        if S.initial_instances(S.wire_policy(spec)) > 1 and not is_cpu_shape(self.shape):
             return Unsupported(
                 self.name,
                 "the local platform cannot run replicas on GPUs: each replica would need the model's GPUs "
@@ -453,6 +455,7 @@ class LocalPlatform(LocalEvaluations, Platform):
                     "deployment_id": deployment_id,
                     "db": str(self.store.path),
                     "engine": self.engine,
+                    "device": self.device,
                     "engine_key": row["record"].get("api_key"),
                     "router_port": row["router_port"],
                     "slots": capacity.slots_of(row, self._machine_slots()),
@@ -567,7 +570,7 @@ class LocalPlatform(LocalEvaluations, Platform):
         return status if status.get("store_error") and status.get("time", 0) >= row["updated_on"] else None
 
     def _to_deployment(self, row: dict) -> Deployment:
-        states = self._model_states(row["id"])
+        states = self._model_states(row["id"], row)
         status = self._runtime_status(row)
         if status:
             live = status.get("models", {})
@@ -610,10 +613,18 @@ class LocalPlatform(LocalEvaluations, Platform):
         return self._to_deployment(self._reconcile(self._row(deployment_id)))
 
     def model_states(self, deployment_id: str) -> list[ModelState]:
-        self._row(deployment_id)
-        return self._model_states(deployment_id)
+        return self._model_states(deployment_id, self._row(deployment_id))
 
-    def _model_states(self, deployment_id: str) -> list[ModelState]:
+    def _model_states(self, deployment_id: str, row: dict | None = None) -> list[ModelState]:
+        """With ``row`` (a running deployment's), each model's sleep, wakes and memory too."""
+        rows = self.store.model_states(deployment_id)
+        extras = {}
+        if row is not None and row["state"] in RUNNING and self.engine == LLAMA_CPP:
+            slots, replicas = capacity.slots_of(row, self._machine_slots()), row["record"].get("instance_count")
+            specs = server_specs(row["record"]["multi_model_config"], self.engine, slots, int(replicas or 1))
+            ram = (self.shape.gpu_specs and self.shape.gpu_specs.gpu_memory_in_gbs) or 1.0
+            plan = partial(capacity.server_memory_fit, architecture_of=self.get_model_architecture, machine_gb=ram)
+            extras = model_extras(self.data_dir / "deployments" / deployment_id, rows, specs, plan)
         return [
             ModelState(
                 model_name=r["model_name"],
@@ -621,8 +632,9 @@ class LocalPlatform(LocalEvaluations, Platform):
                 state=r["state"],
                 restarts=r["restarts"],
                 detail=r["detail"],
+                **extras.get(r["model_name"], {}),
             )
-            for r in self.store.model_states(deployment_id)
+            for r in rows
         ]
 
     def _stop_runtime(self, row: dict) -> None:
