@@ -10,7 +10,16 @@ import re
 from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, computed_field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    computed_field,
+    field_validator,
+    model_validator,
+)
 
 from .inference.protocol import ChatMessage, ChatRequest, ChatRoute, CompareRequest  # noqa: F401 (re-exported)
 
@@ -432,15 +441,32 @@ class ModelSpec(BaseModel):
 DeploymentType = Literal["MULTI", "STACKED", "SINGLE"]
 
 
+#: the answer to "can it scale to zero?" (issue 28 item 6), wherever a count of 0 is given
+NO_ZERO_INSTANCES = (
+    "0 instances: a model deployment cannot scale to zero (OCI Data Science refuses an instance count of 0, "
+    "autoscaling included); use 1 or more, and deactivate the deployment to stop its instances (locally, "
+    "idle models sleep instead: idle_sleep_s)"
+)
+
+
+def _not_zero(value: Any) -> Any:
+    if value == 0 and not isinstance(value, bool):
+        raise ValueError(NO_ZERO_INSTANCES)
+    return value
+
+
+Instances = Annotated[int, BeforeValidator(_not_zero), Field(ge=1)]
+
+
 class Autoscaling(BaseModel):
     """``--autoscaling``: the shorthand for one predefined-metric rule (what most deployments need);
     ``scaling_policy`` takes the SDK's full ``AutoScalingPolicy`` instead."""
 
     model_config = ConfigDict(extra="forbid")
 
-    minimum_instance_count: int = Field(default=1, ge=1)
-    maximum_instance_count: int = Field(ge=1)
-    initial_instance_count: int | None = Field(default=None, ge=1, description="defaults to the minimum")
+    minimum_instance_count: Instances = 1
+    maximum_instance_count: Instances
+    initial_instance_count: Instances | None = Field(default=None, description="defaults to the minimum")
     metric: Literal["CPU_UTILIZATION", "MEMORY_UTILIZATION"] = "CPU_UTILIZATION"
     scale_in_threshold: int = Field(default=20, description="percent; fewer instances below it")
     scale_out_threshold: int = Field(default=75, description="percent; more instances above it")
@@ -463,7 +489,7 @@ class DeploymentSpec(BaseModel):
     container_image_uri: str | None = None
     compartment_id: str | None = None
     project_id: str | None = None
-    instance_count: int = Field(default=1, ge=1)
+    instance_count: Instances = 1
     autoscaling: Autoscaling | None = Field(default=None, description="one predefined-metric rule (shorthand)")
     scaling_policy: dict[str, Any] | None = Field(
         default=None,
@@ -504,7 +530,7 @@ class ScalingChange(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    instance_count: int | None = Field(default=None, ge=1)
+    instance_count: Instances | None = None
     autoscaling: Autoscaling | None = None
     scaling_policy: dict[str, Any] | None = None
     bandwidth_mbps: int | None = Field(default=None, ge=1)
@@ -623,6 +649,20 @@ class DeployedModel(BaseModel):
     artifact_location: str | None = None
 
 
+class ModelMemory(BaseModel):
+    """A local model server's memory (MiB, 2^20 bytes): the capacity planner's estimate next to what
+    the OS (RSS of its process) and the engine (its logged buffer sizes) report."""
+
+    planned_mib: float | None = Field(default=None, description="planned: weights + KV cache + engine overhead")
+    planned_weights_mib: float | None = None
+    planned_kv_cache_mib: float | None = None
+    rss_mib: float | None = Field(default=None, description="measured: resident set size of its process now")
+    weights_mib: float | None = Field(default=None, description="engine-reported model buffers")
+    kv_cache_mib: float | None = Field(default=None, description="engine-reported KV cache buffers")
+    compute_mib: float | None = Field(default=None, description="engine-reported compute buffers")
+    error_pct: float | None = Field(default=None, description="(planned - RSS) / RSS × 100, while it is resident")
+
+
 class ModelState(BaseModel):
     """Per-model state inside a deployment (the model-states API of model groups)."""
 
@@ -631,6 +671,10 @@ class ModelState(BaseModel):
     state: ModelServerState
     restarts: int = 0
     detail: str | None = None
+    asleep_since: str | None = Field(default=None, description="local: when it fell asleep (ISO time), if SLEEPING")
+    last_wake_s: float | None = Field(default=None, description="local: seconds its last wake took")
+    last_woke_at: str | None = Field(default=None, description="local: when it last woke (ISO time)")
+    memory: ModelMemory | None = Field(default=None, description="local: planned vs measured memory")
 
 
 class DeploymentShapeInfo(BaseModel):

@@ -191,17 +191,19 @@ async def stream_events(
     headers: dict[str, str] | None = None,
     model: str | None = None,
     timeouts: Timeouts | None = None,
+    comments: bool = False,
 ) -> AsyncIterator[Event]:
     """POST ``body`` (a dict, or the exact bytes a signature covers) and yield the SSE events of the
-    answer.  Raises :class:`UpstreamError` for an error status, or when the stream breaks (after
-    the events that did arrive); :class:`ModelTimeout` (naming ``model``) past a time limit."""
+    answer (its comment lines too with ``comments``).  Raises :class:`UpstreamError` for an error
+    status, or when the stream breaks (after the events that did arrive); :class:`ModelTimeout`
+    (naming ``model``) past a time limit."""
     call = limits(timeouts)
     response = await _post(url, _bytes(body), "text/event-stream", _with_limits(headers, timeouts), call, model)
     try:
         if response.status != 200:
             raw = b"".join([chunk async for chunk in response.chunks()])
             raise refusal(response.status, raw, response.headers)
-        parser = SSEParser()
+        parser = SSEParser(comments)
         async for chunk in response.chunks():
             for event in parser.feed(chunk):
                 yield event

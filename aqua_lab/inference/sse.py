@@ -5,7 +5,9 @@ reads arrives intact (decoding each read on its own turns it into U+FFFD).  Hand
 anywhere, ``\\r\\n`` and ``\\r`` line ends, multi-line ``data``, comments, ``event:`` names; the OpenAI
 ``data: [DONE]`` terminator is just an event whose data is ``[DONE]``.  Each event keeps the exact
 bytes it came in (``raw``, comments before it included), so a relay such as the local router can pass
-a stream on unchanged while reading it — one parse per stream, not two.
+a stream on unchanged while reading it — one parse per stream, not two.  A parser made with
+``comments=True`` also yields each comment line as an event of its own (``comment`` set, the text
+after the colon as ``data``): the local router tells a stream that its model is waking that way.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ class Event:
     event: str = "message"
     id: str | None = None
     raw: bytes = field(default=b"", compare=False, repr=False)
+    comment: bool = False
 
     @property
     def done(self) -> bool:
@@ -30,7 +33,8 @@ class Event:
 
 
 class SSEParser:
-    def __init__(self) -> None:
+    def __init__(self, comments: bool = False) -> None:
+        self._comments = comments
         self._buffer = b""  # bytes after the last complete line
         self._raw = bytearray()  # the complete lines of the event being read
         self._data: list[str] = []
@@ -46,9 +50,13 @@ class SSEParser:
         while (end := _LINE_END.search(buffer, start)) is not None:
             if end.group() == b"\r" and end.end() == len(buffer):
                 break  # a lone \r at the end may be half of \r\n
-            self._raw += buffer[start : end.end()]
-            event = self._line(buffer[start : end.start()])
+            segment, line = buffer[start : end.end()], buffer[start : end.start()]
             start = end.end()
+            if self._comments and line.startswith(b":"):
+                events.append(Event(line[1:].strip().decode("utf-8", "replace"), raw=segment, comment=True))
+                continue
+            self._raw += segment
+            event = self._line(line)
             if event is not None:
                 events.append(event)
         self._buffer = buffer[start:]

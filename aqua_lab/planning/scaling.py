@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from ..domain import Autoscaling, DeploymentSpec, Shape
+from ..domain import NO_ZERO_INSTANCES, Autoscaling, DeploymentSpec, Shape
 from ..errors import Problem
 
 #: OCI's documented minimum cool-down between two scaling actions (AutoScalingPolicy.cool_down_in_seconds)
@@ -349,6 +349,9 @@ def _count(obj: dict, key: str, at: str, where: Callable[[str], str]) -> list[Pr
         ]
     if _is_int(value) and value >= 1:
         return []
+    if _is_int(value) and value == 0:
+        what, fix = NO_ZERO_INSTANCES.split("; ", 1)
+        return [Problem(where(f"{prefix}{key}"), what, fix)]
     return [Problem(where(f"{prefix}{key}"), f"{value!r} is not a count of instances", "use an integer ≥ 1")]
 
 

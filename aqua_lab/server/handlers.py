@@ -45,6 +45,7 @@ from ..domain import (
 from ..errors import AquaLabError, InvalidInput, NotFound, Problem, shown
 from ..service import AsyncAquaLabService, window_seconds
 from ..service.arena import MAX_RESAMPLES, BlindPairRequest, Vote, VoteRequest
+from ..service.datasets import DatasetRow, SavedDataset, dataset_name
 from .errors import BadRequest, PayloadTooLarge, retry_after_header, to_response
 from .limits import DEFAULT_LOG_LINES, MAX_BODY_BYTES, MAX_JSON_DEPTH, MAX_LOG_LINES, MAX_UPLOAD_BYTES
 from .models import (
@@ -389,7 +390,8 @@ class Chat(AquaLabHandler):
 
         async def events() -> AsyncIterator[tuple[str | None, dict[str, Any] | str]]:
             async for data in service.chat_events(deployment_id, request):
-                yield None, data  # the model's own JSON, relayed as is
+                # the model's own JSON, relayed as is; a waking model's Loading as `event: loading`
+                yield (None, data) if isinstance(data, str) else ("loading", data.as_dict())
 
         await self.sse(events())
 
@@ -542,6 +544,31 @@ class DatasetUploads(AquaLabHandler):
             DatasetUploadRequest, MAX_UPLOAD_BYTES, "give a larger dataset as a path on the server's machine"
         )
         self.reply(await self.service().upload_dataset(request.filename, request.content), status=201)
+
+
+class Datasets(AquaLabHandler):
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        self.reply(DataList[SavedDataset](data=await self.service().list_datasets()))
+
+
+class DatasetRows(AquaLabHandler):
+    @web.authenticated
+    @authorized
+    async def post(self, name: str) -> None:
+        saved = await self.service().save_dataset_row(name, self.read(DatasetRow))
+        self.set_header("Location", url_path_join(self.base_url, "aqua", "datasets", url_escape(saved.name)))
+        self.reply(saved, status=201)
+
+
+class OneDataset(AquaLabHandler):
+    @web.authenticated
+    @authorized
+    async def get(self, name: str) -> None:
+        text = await self.service().get_dataset(name)
+        self.set_header("Content-Disposition", f'attachment; filename="{dataset_name(name)}.jsonl"')
+        self.finish(text, set_content_type="application/x-ndjson; charset=utf-8")
 
 
 #: a report page is model output rendered by aqua_lab: no script runs in it, nothing loads from elsewhere

@@ -1,7 +1,11 @@
 """Chat through the service: one model (streamed or not) or several at once, relayed from the
 deployment's endpoint.  The request is checked (model served, deployment ACTIVE) before any call
 to the model; the target's endpoint and state are trusted for ``TARGET_TTL_S`` (an explicit cache:
-a chat turn should not pay a state lookup; a deployment that died meanwhile fails fast anyway)."""
+a chat turn should not pay a state lookup; a deployment that died meanwhile fails fast anyway).
+
+A local model asleep (issue 28) loads its weights before its first token; meanwhile the router sends
+``: loading …`` comments, which reach the fronts as :class:`Loading` items (REST: ``event: loading``)
+so they can say "waking <model>…" instead of looking hung."""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 from ..domain import ChatRequest, CompareRequest, Deployment, chunk_text
@@ -18,6 +23,26 @@ from ..platforms.base import Platform
 from .cache import TTLCache
 from .chat_meter import ChatMeter
 from .executor import execute
+
+#: the ``object`` of a :meth:`ChatRelay.stream` item that says the model is waking (no chunk has it)
+LOADING_OBJECT = "aqua_lab.loading"
+
+
+@dataclass(frozen=True)
+class Loading:
+    """The model is asleep and loads its weights before it answers (the router's ``: loading`` comments)."""
+
+    model: str
+    waited_s: float
+
+    def as_dict(self) -> dict[str, Any]:
+        waited = round(self.waited_s, 1)
+        return {"object": LOADING_OBJECT, "model": self.model, "waited_s": waited, "message": loading_text(self)}
+
+
+def loading_text(item: Loading | dict[str, Any]) -> str:
+    model, waited = (item.model, item.waited_s) if isinstance(item, Loading) else (item["model"], item["waited_s"])
+    return f"waking {model}… loading its weights ({waited:.0f} s)"
 
 
 class ChatRelay:
@@ -49,15 +74,21 @@ class ChatRelay:
         url, headers = await execute(self.platform.inference_request, deployment, route, body, stream)
         return url, body, headers
 
-    async def events(self, deployment_id: str, request: ChatRequest) -> AsyncIterator[str]:
-        """The model's streamed chunks as the JSON text it sent (relayed without re-encoding).  An
-        error the model server reports mid-stream, or a broken stream, raises
-        :class:`UpstreamError` after the chunks that came."""
+    async def events(self, deployment_id: str, request: ChatRequest) -> AsyncIterator[str | Loading]:
+        """The model's streamed chunks as the JSON text it sent (relayed without re-encoding), after
+        a :class:`Loading` per ``: loading`` comment while a sleeping model wakes.  An error the model
+        server reports mid-stream, or a broken stream, raises :class:`UpstreamError` after the chunks
+        that came."""
         request.check_input()
         url, body, headers = await self._request(deployment_id, request, stream=True)
         started, first, tokens, failed = time.perf_counter(), None, 0, True
         try:
-            async for event in client.stream_events(url, body, headers, request.model, request.timeouts):
+            stream = client.stream_events(url, body, headers, request.model, request.timeouts, comments=True)
+            async for event in stream:
+                if event.comment:  # keep-alives say nothing; the router's loading ones say the model wakes
+                    if first is None and event.data.startswith("loading"):
+                        yield Loading(request.model, time.perf_counter() - started)
+                    continue
                 if event.done:
                     failed = False
                     return
@@ -76,9 +107,11 @@ class ChatRelay:
             self.meter.record(deployment_id, request.model, ttft, tokens, failed)
 
     async def stream(self, deployment_id: str, request: ChatRequest) -> AsyncIterator[dict[str, Any]]:
-        """The model's streamed chunks (OpenAI chunk objects); errors as in :meth:`events`."""
+        """The model's streamed chunks (OpenAI chunk objects), a waking model's :meth:`Loading.as_dict`
+        items first (``object`` ``aqua_lab.loading``: no text, so a reader of chunks skips them);
+        errors as in :meth:`events`."""
         async for data in self.events(deployment_id, request):
-            yield json.loads(data)
+            yield data.as_dict() if isinstance(data, Loading) else json.loads(data)
 
     async def chat(self, deployment_id: str, request: ChatRequest) -> dict[str, Any]:
         request.check_input()
@@ -100,8 +133,9 @@ class ChatRelay:
 
     async def compare(self, deployment_id: str, request: CompareRequest) -> AsyncIterator[dict[str, Any]]:
         """The same input to several models at once.  Yields ``{"type": "chunk", "model", "data"}``
-        as chunks arrive from any model, then per model ``{"type": "done", "model", "ttft_ms",
-        "tokens", "tokens_per_s"}`` or ``{"type": "error", "model", "message"}``."""
+        as chunks arrive from any model (``{"type": "loading", "model", "waited_s", "message"}`` while
+        one wakes), then per model ``{"type": "done", "model", "ttft_ms", "tokens", "tokens_per_s"}``
+        or ``{"type": "error", "model", "message"}``."""
         request.check_input()
         deployment = await self._target(deployment_id)
         served = deployment.served_names()
@@ -119,6 +153,9 @@ class ChatRelay:
             single = ChatRequest(model=model, **request.model_dump(exclude={"models"}, exclude_none=True))
             try:
                 async for chunk in self.stream(deployment_id, single):
+                    if chunk.get("object") == LOADING_OBJECT:
+                        await queue.put({"type": "loading", **{k: chunk[k] for k in ("model", "waited_s", "message")}})
+                        continue
                     if chunk_text(chunk):
                         tokens += 1
                         first = first or time.perf_counter()

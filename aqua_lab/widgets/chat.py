@@ -11,7 +11,8 @@ import ipywidgets as w
 from ..domain import ChatRequest, CompareRequest, chunk_text
 from ..errors import AquaLabError
 from ..service import AquaLabService
-from .arena import BlindVote
+from ..service.chat import LOADING_OBJECT, loading_text
+from .arena import BlindVote, SaveRow
 from .common import esc, fits, gone, in_background, message, palette, run_async
 
 
@@ -21,6 +22,7 @@ class ChatPanel(w.VBox):
 
     def __init__(self, service: AquaLabService, deployment_id: str, **kwargs):
         self.service, self.deployment_id = service, deployment_id
+        self._loading_shown = False  # the status line says a model is waking
         deployment = service.get_deployment(deployment_id)
         self.names = deployment.served_names()
         self.model = w.Dropdown(options=self.names, description="Model")
@@ -28,6 +30,7 @@ class ChatPanel(w.VBox):
         # blind: two models at a time as A and B, names shown after the vote (widgets/arena.py)
         self.blind = w.Checkbox(description="blind vote", indent=False)
         self.blind_vote = BlindVote(service, deployment_id)
+        self.save_row = SaveRow(service)  # the last turn's prompt and an answer → a dataset
         self.system = w.Textarea(placeholder="system prompt (optional)", layout=fits())
         self.temperature = w.FloatSlider(value=0.7, min=0, max=2, step=0.05, description="temperature")
         self.top_p = w.FloatSlider(value=1.0, min=0.05, max=1, step=0.05, description="top_p")
@@ -58,6 +61,7 @@ class ChatPanel(w.VBox):
                 self.transcript,
                 self.columns,
                 self.blind_vote,
+                self.save_row,
                 self.prompt,
                 w.HBox([self.send_button, self.stop, self.clear]),
                 self.status,
@@ -105,6 +109,8 @@ class ChatPanel(w.VBox):
             async for chunk in self.service.chat_stream(self.deployment_id, request):
                 if self._stop.is_set():
                     break  # leaving the loop closes the stream: the model stops generating
+                if self._waking(chunk):
+                    continue
                 self.answers[name] += chunk_text(chunk)
                 self._render(streaming=True)
 
@@ -118,6 +124,7 @@ class ChatPanel(w.VBox):
             self._render()
             raise
         self.histories[name].append({"role": "assistant", "content": self.answers[name]})
+        self.save_row.offer(text, {name: self.answers[name]})
         self._done("stopped" if self._stop.is_set() else "")
 
     def _ask_all(self, text: str) -> None:
@@ -131,7 +138,9 @@ class ChatPanel(w.VBox):
                 if self._stop.is_set():
                     break
                 name = item["model"]
-                if item["type"] == "chunk":
+                if item["type"] == "loading":
+                    self._waking({**item, "object": LOADING_OBJECT})
+                elif item["type"] == "chunk":
                     self.answers[name] += chunk_text(item["data"])
                 else:
                     self.stats[name] = item
@@ -139,8 +148,19 @@ class ChatPanel(w.VBox):
 
         try:
             run_async(stream)
+            self.save_row.offer(text, {n: a for n, a in self.answers.items() if a})
         finally:
             self._done("stopped" if self._stop.is_set() else "")
+
+    def _waking(self, chunk: dict[str, Any]) -> bool:
+        """A sleeping model loads its weights first: the status line says so until it answers."""
+        if chunk.get("object") == LOADING_OBJECT:
+            self.status.value = message(loading_text(chunk))
+            self._loading_shown = True
+            return True
+        if self._loading_shown and chunk_text(chunk):
+            self.status.value, self._loading_shown = "", False
+        return False
 
     def _done(self, note: str) -> None:
         self.send_button.disabled, self.stop.disabled = False, True

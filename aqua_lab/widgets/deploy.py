@@ -8,17 +8,26 @@ from collections.abc import Callable
 import ipywidgets as w
 from pydantic import ValidationError
 
-from ..domain import Deployment
+from ..domain import Deployment, ModelState
 from ..errors import AquaLabError, InvalidInput
 from ..service import AquaLabService
 from .common import esc, full_width, gone_reason, in_background, message
 from .metrics import MetricsPanel
 from .planning import GpuSplit
+from .residency import model_cell, residency_note
+
+#: model states whose line in the table says more than the state column (residency, memory)
+SHOWN = ("ACTIVE", "SLEEPING", "LOADING")
 
 
 def state_line(d: Deployment) -> str:
-    models = ", ".join(f"{s.model_name}: {s.state.lower()}" for s in d.model_states) or "no model states yet"
+    models = ", ".join(_model_state(s) for s in d.model_states) or "no model states yet"
     return f"{d.state} · {models}"
+
+
+def _model_state(s: ModelState) -> str:
+    note = residency_note(s)
+    return f"{s.model_name}: {s.state.lower()}" + (f" ({note})" if note else "")
 
 
 def scaling_cell(d: Deployment) -> str:
@@ -195,7 +204,8 @@ class DeploymentsPanel(w.VBox):
             shown.forget(why)  # a deleted deployment's numbers would pass for a live one's
         rows = "".join(
             f"<tr><td>{esc(d.display_name)}</td><td>{esc(d.state)}</td><td>{esc(d.instance_shape)}</td>"
-            f"<td>{esc(', '.join(f'{m.model_name} ×{m.gpu_count}' for m in d.models))}</td>"
+            f"<td>{esc(', '.join(f'{m.model_name} ×{m.gpu_count}' for m in d.models))}"
+            f"{''.join(model_cell(m) for m in d.model_states if m.state in SHOWN)}</td>"
             f"<td>{esc(scaling_cell(d))}</td>"
             f"<td style='word-break:break-all'>{esc(d.endpoint or '')}</td></tr>"
             for d in deployments

@@ -35,10 +35,23 @@ class Answer {
     parent.append(this.node);
   }
 
+  private wakeNote: HTMLElement | null = null;
+
+  /** The model is asleep and loads its weights first: say so until its first token comes. */
+  loading(message: string): void {
+    if (this.firstAt !== null) {
+      return;
+    }
+    this.wakeNote ??= this.node.insertBefore(h('div', { className: 'aqua-muted aqua-loading' }), this.body);
+    this.wakeNote.textContent = message;
+  }
+
   add(text: string): void {
     if (!text) {
       return;
     }
+    this.wakeNote?.remove();
+    this.wakeNote = null;
     this.firstAt ??= performance.now();
     this.tokens += 1;
     this.content += text;
@@ -92,6 +105,7 @@ class Answer {
       this.flush();
     }
     this.node.dataset.streaming = 'false';
+    this.wakeNote?.remove(); // a wake that ended without a token (an error, Stop) is over too
     if (note) {
       this.node.append(h('div', { className: 'aqua-muted aqua-answer-note' }, note));
     }
@@ -341,7 +355,11 @@ export class ChatView extends Widget {
         return;
       }
       if (event.event === 'error') {
-        answer.error(errorText(event));
+        answer.error(messageText(event));
+        return;
+      }
+      if (event.event === 'loading') {
+        answer.loading(messageText(event)); // "waking <model>… loading its weights (N s)"
         return;
       }
       answer.add(chunkText(parse(event.data)));
@@ -374,7 +392,9 @@ export class ChatView extends Widget {
       const answer = data?.model ? answers.get(data.model) : undefined;
       if (event.event === 'error') {
         // one model failing leaves the others streaming; an error without a model ends them all
-        (answer ? [answer] : [...answers.values()]).forEach(a => a.error(errorText(event)));
+        (answer ? [answer] : [...answers.values()]).forEach(a => a.error(messageText(event)));
+      } else if (event.event === 'loading') {
+        answer?.loading(messageText(event));
       } else if (event.event === 'done' && answer) {
         const parts = [
           data!.ttft_ms != null ? `TTFT ${data!.ttft_ms} ms` : '',
@@ -401,7 +421,7 @@ function parse(data: string): unknown {
   }
 }
 
-function errorText(event: SseEvent): string {
+function messageText(event: SseEvent): string {
   const data = parse(event.data) as { message?: string } | null;
   return data?.message ?? event.data;
 }

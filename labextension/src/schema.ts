@@ -632,6 +632,23 @@ export interface ModelEvaluationMetrics {
   generation?: Record<string, unknown>;
 }
 
+export interface ModelMemory {
+  /** planned: weights + KV cache + engine overhead */
+  planned_mib?: number | null;
+  planned_weights_mib?: number | null;
+  planned_kv_cache_mib?: number | null;
+  /** measured: resident set size of its process now */
+  rss_mib?: number | null;
+  /** engine-reported model buffers */
+  weights_mib?: number | null;
+  /** engine-reported KV cache buffers */
+  kv_cache_mib?: number | null;
+  /** engine-reported compute buffers */
+  compute_mib?: number | null;
+  /** (planned - RSS) / RSS × 100, while it is resident */
+  error_pct?: number | null;
+}
+
 export interface ModelMetrics {
   model_name: string;
   requests?: number | null;
@@ -686,6 +703,14 @@ export interface ModelState {
   state: "PENDING" | "STARTING" | "ACTIVE" | "RESTARTING" | "NOT_ANSWERING" | "SLEEPING" | "LOADING" | "FAILED" | "STOPPED";
   restarts?: number;
   detail?: string | null;
+  /** local: when it fell asleep (ISO time), if SLEEPING */
+  asleep_since?: string | null;
+  /** local: seconds its last wake took */
+  last_wake_s?: number | null;
+  /** local: when it last woke (ISO time) */
+  last_woke_at?: string | null;
+  /** local: planned vs measured memory */
+  memory?: ModelMemory | null;
 }
 
 export interface MultiModelEntry {

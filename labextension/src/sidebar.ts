@@ -10,6 +10,7 @@ import { ApiError, describe, postJSON, requestAPI } from './request';
 import { showMetrics } from './metrics';
 import type { DataList_Deployment_, Deployment, Logs } from './schema';
 import { noKeyReason, showUsage } from './usage';
+import { memoryBar, residencyNote } from './residency';
 
 const BUSY = new Set(['CREATING', 'UPDATING', 'DELETING']);
 
@@ -243,7 +244,9 @@ export class SidebarPanel extends Widget {
             h('span', { className: 'aqua-model-name', title: m.model_id }, m.model_name),
             ' ',
             h('span', { className: `aqua-badge aqua-state-${s?.state ?? 'UNKNOWN'}` }, s?.state ?? '—'),
-            s?.detail ? h('span', { className: 'aqua-detail' }, ` ${s.detail}`) : null
+            s?.detail ? h('span', { className: 'aqua-detail' }, ` ${s.detail}`) : null,
+            s ? residencyNote(s) : null,
+            memoryBar(s?.memory)
           );
         })
       ),
@@ -314,7 +317,13 @@ export class SidebarPanel extends Widget {
       },
       h('label', {}, `Instances (now ${current}) `, count),
       apply,
-      h('span', { className: 'aqua-muted' }, d.platform === 'local' ? ' replicas of every model, behind the router' : '')
+      h(
+        'span',
+        { className: 'aqua-muted', 'data-role': 'no-zero' },
+        d.platform === 'local'
+          ? ' replicas of every model, behind the router; at least 1 (idle models sleep instead: idle_sleep_s)'
+          : ' at least 1: an OCI model deployment cannot scale to zero (Deactivate stops its instances)'
+      )
     );
     return { node, toggle: () => (node.hidden = !node.hidden) };
   }

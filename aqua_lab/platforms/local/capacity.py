@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from ...domain import CapacityInputs, Shape
+from ...domain import CapacityInputs, MemoryFit, Shape
 from ...errors import Conflict, InvalidInput, Problem
 from ...planning.capacity import LLAMA_CPP as PLANNED_LLAMA_CPP
 from ...planning.capacity import OVERHEAD_GB, memory_fit
@@ -228,20 +228,22 @@ def replica_memory_gb(specs: Iterable, architecture_of, machine_gb: float) -> fl
     """RAM one replica takes: for each of its model servers, what the capacity planner counts (weights,
     KV cache for the server's own slots and context, compute buffers) plus the prompt cache llama-server
     may fill; a model whose architecture is unknown counts its file."""
-    total = 0.0
-    for spec in specs:
-        arch = architecture_of(spec.model_id)
-        args = spec.llama_args
-        fit = None
-        if arch is not None and not arch.missing():
-            inputs = CapacityInputs(concurrency=args.slots)
-            fit = memory_fit(arch, 1, machine_gb, inputs, None, PLANNED_LLAMA_CPP, max_model_len=args.context)
+    cache_gb = PROMPT_CACHE_MIB * 2**20 / 1e9
+    return sum(server_memory_fit(spec, architecture_of, machine_gb)[0] + cache_gb for spec in specs)
+
+
+def server_memory_fit(spec, architecture_of, machine_gb: float) -> tuple[float, MemoryFit | None]:
+    """What the capacity planner counts for one model server (GB): weights, KV cache for its own slots
+    and context, compute buffers, with the planner's breakdown when the architecture is known (else
+    the file's size and the engine's overhead)."""
+    arch = architecture_of(spec.model_id)
+    args = spec.llama_args
+    if arch is not None and not arch.missing():
+        inputs = CapacityInputs(concurrency=args.slots)
+        fit = memory_fit(arch, 1, machine_gb, inputs, None, PLANNED_LLAMA_CPP, max_model_len=args.context)
         if fit is not None:
-            total += fit.per_gpu_gb
-        else:
-            try:
-                total += os.path.getsize(spec.model_path) / 1e9 + OVERHEAD_GB[PLANNED_LLAMA_CPP]
-            except OSError:
-                total += OVERHEAD_GB[PLANNED_LLAMA_CPP]
-        total += PROMPT_CACHE_MIB * 2**20 / 1e9
-    return total
+            return fit.per_gpu_gb, fit
+    try:
+        return os.path.getsize(spec.model_path) / 1e9 + OVERHEAD_GB[PLANNED_LLAMA_CPP], None
+    except OSError:
+        return OVERHEAD_GB[PLANNED_LLAMA_CPP], None

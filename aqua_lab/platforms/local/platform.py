@@ -619,9 +619,10 @@ class LocalPlatform(LocalEvaluations, Platform):
         """With ``row`` (a running deployment's), each model's sleep, wakes and memory too."""
         rows = self.store.model_states(deployment_id)
         extras = {}
-        if row is not None and row["state"] in RUNNING and self.engine == LLAMA_CPP:
+        mmc = row["record"].get("multi_model_config") if row is not None else None
+        if mmc and row["state"] in RUNNING and self.engine == LLAMA_CPP:
             slots, replicas = capacity.slots_of(row, self._machine_slots()), row["record"].get("instance_count")
-            specs = server_specs(row["record"]["multi_model_config"], self.engine, slots, int(replicas or 1))
+            specs = server_specs(mmc, self.engine, slots, int(replicas or 1))
             ram = (self.shape.gpu_specs and self.shape.gpu_specs.gpu_memory_in_gbs) or 1.0
             plan = partial(capacity.server_memory_fit, architecture_of=self.get_model_architecture, machine_gb=ram)
             extras = model_extras(self.data_dir / "deployments" / deployment_id, rows, specs, plan)

@@ -128,6 +128,7 @@ class Server:
         self.wake_started: float | None = None  # monotonic, while LOADING
         self.last_wake_s: float | None = None
         self.wakes = 0
+        self.last_woke_at: float | None = None  # wall clock
 
     @property
     def url(self) -> str:
@@ -143,7 +144,12 @@ class Supervisor:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.replicas = int(config.get("replicas") or 1)
         specs = server_specs(
-            config["multi_model_config"], self.engine, config["slots"], self.replicas, config.get("idle_sleep")
+            config["multi_model_config"],
+            self.engine,
+            config["slots"],
+            self.replicas,
+            config.get("idle_sleep"),
+            config.get("device", "cpu"),
         )
         self.servers = [Server(s, self.log_dir) for s in specs]
         # every served name → its replicas (one entry each), in replica order
@@ -166,7 +172,7 @@ class Supervisor:
 
     def spawn(self, server: Server) -> None:
         server.port = free_port()
-        cores = server.spec.slots if self.engine == "llama_cpp" else None
+        cores = server.spec.cpu_cores
         server.crashes = server.crashes if server.restarts else 0
         env = {**os.environ, **server.spec.environment(self.server_key)}
         with open(server.log_path, "ab") as out:
@@ -221,12 +227,18 @@ class Supervisor:
         self._write_status()
 
     @staticmethod
+    def model_view_server(replicas: list[tuple[Server, str]]) -> Server:
+        """The replica a served name's state is read from: one that answers, else one that wakes."""
+        servers = [s for s, _ in replicas]
+        up = [s for s in servers if s.state == "ACTIVE"] or [s for s in servers if s.state in READY]
+        return up[0] if up else servers[0]
+
+    @staticmethod
     def model_view(name: str, replicas: list[tuple[Server, str]]) -> dict[str, Any]:
         """One served name's state over its replicas: ACTIVE while any replica answers (the router
         skips the others), with the others' states in the detail."""
         servers = [s for s, _ in replicas]
-        up = [s for s in servers if s.state == "ACTIVE"] or [s for s in servers if s.state in READY]
-        first = up[0] if up else servers[0]
+        first = Supervisor.model_view_server(replicas)
         if len(servers) == 1:
             detail = first.detail
         else:
@@ -253,6 +265,17 @@ class Supervisor:
             for s, _ in self.by_name[name]
         ]
 
+    @staticmethod
+    def residency(replicas: list[tuple[Server, str]]) -> dict[str, Any]:
+        """When the model fell asleep and how its last wake went (the fronts show both)."""
+        first = Supervisor.model_view_server(replicas)
+        return {
+            "asleep_since": first.asleep_since,
+            "last_wake_s": first.last_wake_s,
+            "last_woke_at": first.last_woke_at,
+            "wakes": sum(s.wakes for s, _ in replicas),
+        }
+
     def _write_status(self) -> None:
         """The runtime's view, for the platform to show when the store is behind."""
         state, details = self.overall()
@@ -266,6 +289,7 @@ class Supervisor:
                 name: {
                     **{k: v for k, v in self.model_view(name, replicas).items() if k != "pid"},
                     "replicas": self.replica_views(name),
+                    "residency": self.residency(replicas),
                 }
                 for name, replicas in self.by_name.items()
             },
@@ -442,6 +466,7 @@ class Supervisor:
         if server.wake_started is not None:
             server.last_wake_s = time.monotonic() - server.wake_started
             server.wakes += 1
+            server.last_woke_at = time.time()
             log.info("%s woke in %.2f s", server.spec.label, server.last_wake_s)
         server.state, server.wake_started, server.asleep_since = "ACTIVE", None, None
         server.detail = f"last wake took {server.last_wake_s:.2f} s" if server.last_wake_s is not None else None

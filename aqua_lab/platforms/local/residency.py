@@ -1,0 +1,106 @@
+"""What the fronts show of each local model's residency (issue 28): when it fell asleep and how its
+last wake went (the runtime's status.json), and its memory as measured — the RSS of its process
+(what the OS gives it) and the buffer sizes llama-server logs when it loads — next to the capacity
+planner's estimate, so a plan that is wrong shows as a percentage instead of as a machine that swaps."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from ...domain import MemoryFit, ModelMemory
+
+MIB = 2**20
+#: llama-server logs its buffer sizes while it loads, in the first few hundred lines of its log
+LOG_HEAD_BYTES = 512 * 1024
+_LOAD = b"load_model: loading model"
+# "CPU_Mapped model buffer size =    92.10 MiB", "CPU KV buffer size = 45.00 MiB", "CPU compute buffer size"
+_SIZE = re.compile(rb"\s(model|KV|compute) buffer size =\s*([\d.]+) MiB")
+_KINDS = {b"model": "weights_mib", b"KV": "kv_cache_mib", b"compute": "compute_mib"}
+
+
+def rss_mib(pid: int | None) -> float | None:
+    """The process's resident set now; None when it is gone (or not a process of this machine)."""
+    if not pid:
+        return None
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def engine_sizes(log_path: Path) -> dict[str, float]:
+    """Weights, KV cache and compute buffers (MiB, summed over devices) of the last model load found
+    in the head of the server's log; empty when it logged none (another engine, an older log)."""
+    try:
+        with open(log_path, "rb") as log:
+            head = log.read(LOG_HEAD_BYTES)
+    except OSError:
+        return {}
+    for load in reversed(head.split(_LOAD)):
+        found: dict[str, float] = {}
+        for kind, size in _SIZE.findall(load):
+            found[_KINDS[kind]] = round(found.get(_KINDS[kind], 0.0) + float(size), 2)
+        if "weights_mib" in found:
+            return found
+    return {}
+
+
+def measured(
+    planned: tuple[float, MemoryFit | None] | None, pid: int | None, log_path: Path, resident: bool
+) -> ModelMemory:
+    """``planned``: :func:`capacity.server_memory_fit`'s (GB, breakdown).  The error is counted only
+    while the model is resident: asleep, its RSS is what sleeping leaves, not what the plan is for."""
+    total_mib = planned[0] * 1e9 / MIB if planned else None
+    fit = planned[1] if planned else None
+    rss = rss_mib(pid)
+    error = None
+    if resident and rss and total_mib is not None:
+        error = round((total_mib - rss) / rss * 100, 1)
+    return ModelMemory(
+        planned_mib=None if total_mib is None else round(total_mib, 1),
+        planned_weights_mib=round(fit.weights_gb * 1e9 / MIB, 1) if fit else None,
+        planned_kv_cache_mib=round(fit.kv_cache_gb * 1e9 / MIB, 1) if fit else None,
+        rss_mib=None if rss is None else round(rss, 1),
+        error_pct=error,
+        **(engine_sizes(log_path) if pid else {}),
+    )
+
+
+def _iso(seconds: float | None) -> str | None:
+    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="seconds") if seconds else None
+
+
+def model_extras(
+    directory: Path, rows: list[dict[str, Any]], specs: list[Any], plan: Callable[[Any], tuple[float, MemoryFit | None]]
+) -> dict[str, dict[str, Any]]:
+    """Served name → the residency fields of its ModelState.  ``directory``: the deployment's own
+    (status.json, logs/); ``rows``: its model-state rows (state, pid); ``specs``: its servers
+    (the first replica's stands for the others); ``plan``: a server's planner estimate."""
+    try:
+        status = json.loads((directory / "status.json").read_text()).get("models", {})
+    except (OSError, ValueError, AttributeError):
+        status = {}
+    server_of = {name: spec for spec in reversed(specs) for name in spec.names}  # an adapter: its base's server
+    extras: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        name, pid, spec = row["model_name"], row.get("pid"), server_of.get(row["model_name"])
+        woke = (status.get(name) or {}).get("residency") or {}
+        memory = None
+        if pid and spec is not None:
+            log_path = directory / "logs" / f"{spec.served_name.replace('/', '_')}.log"
+            memory = measured(plan(spec), pid, log_path, row["state"] in ("ACTIVE", "NOT_ANSWERING"))
+        extras[name] = {
+            "asleep_since": _iso(woke.get("asleep_since")) if row["state"] == "SLEEPING" else None,
+            "last_wake_s": None if woke.get("last_wake_s") is None else round(woke["last_wake_s"], 2),
+            "last_woke_at": _iso(woke.get("last_woke_at")),
+            "memory": memory,
+        }
+    return extras
