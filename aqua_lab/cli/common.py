@@ -48,7 +48,7 @@ PLATFORM_ENV = "AQUA_LAB_PLATFORM"
 #: only OCI's catalog knows gets a hint naming ``--platform bundled`` (cli/hints.py).
 DEFAULT_PLATFORM = "local"
 
-#: exit statuses (documented in the README): bad input is 2, like argparse's own
+#: exit statuses (documented in docs/cli.md): bad input is 2, like argparse's own
 EXIT_FAILED = 1  # the deployment ended FAILED or NEEDS_ATTENTION
 EXIT_TIMEOUT = 3  # still not settled when --timeout ran out
 EXIT_BUG = 70  # an error no check foresaw (sysexits' EX_SOFTWARE): one line, the traceback with AQUA_LAB_DEBUG=1

@@ -1,6 +1,6 @@
 """vLLM command-line parameters: parse with ``shlex``, merge flag by flag, render back.
 
-Merge rule (documented in the README):
+Merge rule (documented in docs/parameters.md):
 
 * ``params`` absent (``None``) → the config's defaults for this shape and GPU count;
 * ``params`` empty (``""`` or ``{}``) → no defaults at all;
