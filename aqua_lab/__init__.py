@@ -1,6 +1,8 @@
 """aqua_lab: plan, deploy, chat with and evaluate several LLMs on one GPU shape."""
 
-__version__ = "0.1.0"
+from .version import __version__
+
+__all__ = ["__version__"]
 
 
 def _jupyter_labextension_paths() -> list[dict]:

@@ -57,7 +57,7 @@ def test_fronts_import_only_the_service_the_domain_the_errors_and_themselves():
     wrong = []
     for path in files:
         for line, module, names in _imports(path):
-            if module == "aqua_lab" and names == ["__version__"]:
+            if (module, names) in (("aqua_lab", ["__version__"]), ("aqua_lab.version", ["__version__"])):
                 continue
             if any(module == a or module.startswith(a + ".") for a in ALLOWED) or _own(module, path):
                 continue
@@ -88,3 +88,98 @@ def test_the_docs_stand_alone():
         assert "until then" not in text, doc
         for link in re.findall(r"\]\(([^)#]+)\)", text):
             assert link.startswith(("http://127.0.0.1", "http://localhost")) or (root / link).exists(), (doc, link)
+
+
+# Circles still being untangled by work in progress elsewhere (issue 30, item 5): each entry is the
+# most a circle there may hold — a smaller one inside it passes, anything else fails.  Remove an
+# entry once its circle is gone; never add one.
+CIRCLES_BEING_REMOVED = [
+    # domain.py's validators import planning (domain is being split into a package without them)
+    {"aqua_lab.domain", "aqua_lab.planning.architectures", "aqua_lab.planning.scaling"},
+    # free_port and friends shared between the local engine, router and runtime modules
+    {
+        "aqua_lab.platforms.local.engine_build",
+        "aqua_lab.platforms.local.engines",
+        "aqua_lab.platforms.local.hardware",
+        "aqua_lab.platforms.local.metrics",
+        "aqua_lab.platforms.local.models",
+        "aqua_lab.platforms.local.router",
+        "aqua_lab.platforms.local.runtime",
+    },
+]
+
+
+def _import_graph() -> dict[str, set[str]]:
+    """Module → the aqua_lab modules it imports, counting every import (inside functions and under
+    TYPE_CHECKING too: a lazy import hides a circle, it does not remove it).  ``from pkg import name``
+    is an edge to the submodule ``pkg.name`` when there is one, else to ``pkg``."""
+    modules = {_module_of(path): path for path in PACKAGE.rglob("*.py")}
+    graph: dict[str, set[str]] = {}
+    for module, path in modules.items():
+        edges = set()
+        for _, target, names in _imports(path):
+            found = [f"{target}.{n}" for n in names if f"{target}.{n}" in modules]
+            while not found and target and target not in modules:
+                target = target.rpartition(".")[0]
+            edges.update(found or ([target] if target else []))
+        graph[module] = edges - {module}
+    return graph
+
+
+def _circles(graph: dict[str, set[str]]) -> list[set[str]]:
+    """The strongly connected components with more than one module (Tarjan, without recursion)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[set[str]] = []
+    for root in graph:
+        if root in index:
+            continue
+        work = [(root, iter(sorted(graph[root])))]
+        index[root] = low[root] = len(index)
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, edges = work[-1]
+            step = next((w for w in edges if w in graph), None)
+            if step is not None:
+                if step not in index:
+                    index[step] = low[step] = len(index)
+                    stack.append(step)
+                    on_stack.add(step)
+                    work.append((step, iter(sorted(graph[step]))))
+                elif step in on_stack:
+                    low[node] = min(low[node], index[step])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                component = set()
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.add(member)
+                    if member == node:
+                        break
+                if len(component) > 1:
+                    found.append(component)
+    return found
+
+
+def test_the_circle_finder_finds_a_circle_and_only_it():
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}, "e": set()}
+    assert _circles(graph) == [{"a", "b", "c"}]
+
+
+def test_no_import_circles():
+    """A module that imports another which imports it back is one module in two files: move the
+    shared name to a small module of its own (as server/route.py, emulator/common.py,
+    oci/clients.py and aqua_lab/version.py did)."""
+    new = [
+        sorted(circle)
+        for circle in _circles(_import_graph())
+        if not any(circle <= allowed for allowed in CIRCLES_BEING_REMOVED)
+    ]
+    assert new == [], "import circles:\n" + "\n".join(" ↔ ".join(c) for c in new)

@@ -11,7 +11,7 @@ import json
 import re
 from typing import Any
 
-from .server import Reply
+from .common import Reply, lookup
 
 SEARCH = "/20180409"
 
@@ -107,7 +107,7 @@ def list_containers(h: Any, r: Any) -> None:
 
 def work_request_logs(h: Any, r: Any, work_request_id: str) -> None:
     """What OCI tells of a work request's steps: one line per state it went through."""
-    wr = h._get(h.emu.state.work_requests, work_request_id)
+    wr = lookup(h.emu.state.work_requests, work_request_id)
     lines = [(wr["timeAccepted"], f"{wr['operationType']} accepted")]
     if wr.get("timeStarted"):
         lines.append((wr["timeStarted"], f"{wr['operationType']} in progress"))
@@ -117,7 +117,7 @@ def work_request_logs(h: Any, r: Any, work_request_id: str) -> None:
 
 
 def work_request_errors(h: Any, r: Any, work_request_id: str) -> None:
-    wr = h._get(h.emu.state.work_requests, work_request_id)
+    wr = lookup(h.emu.state.work_requests, work_request_id)
     target = h.emu.state.deployments.get(wr["_target"]) or {}
     errors = []
     if wr["status"] == "FAILED":

@@ -27,17 +27,11 @@ import time
 import zipfile
 from typing import Any
 
-from .server import Reply, ocid
+from .common import Reply, Request, check_compartment, lookup, now, ocid, public
 
 EVALUATION_ARGUMENTS = "AIP_SMC_EVALUATION_ARGUMENTS"
 OBJECT_URI = re.compile(r"^oci://([^@/]+)@([^/]+)/(.+)$")
 RUNNING = ("ACCEPTED", "IN_PROGRESS", "CANCELING")
-
-
-def _now() -> str:
-    from .server import now
-
-    return now()
 
 
 def _body(r: Any) -> dict:
@@ -53,9 +47,9 @@ def _body(r: Any) -> dict:
 def create_model(h: Any, r: Any) -> None:
     s = h.emu.state
     request = _body(r)
-    h._check_compartment(request.get("compartmentId"))
+    check_compartment(h.emu, request.get("compartmentId"))
     mvs_id = request.get("modelVersionSetId")
-    mvs = h._get(s.version_sets, mvs_id) if mvs_id else None
+    mvs = lookup(s.version_sets, mvs_id) if mvs_id else None
     model_id = ocid("datasciencemodel")
     s.models[model_id] = {
         "customMetadataList": [],
@@ -63,39 +57,39 @@ def create_model(h: Any, r: Any) -> None:
         **request,
         "id": model_id,
         "lifecycleState": "ACTIVE",
-        "timeCreated": _now(),
+        "timeCreated": now(),
         "createdBy": "ocid1.user.oc1..emu",
         "freeformTags": request.get("freeformTags") or {},
         "definedTags": request.get("definedTags") or {},
         "modelVersionSetName": mvs["name"] if mvs else None,
         "versionId": 1 if mvs else None,
     }
-    h._send(200, h._public(s.models[model_id]), {"etag": "1"})
+    h._send(200, public(s.models[model_id]), {"etag": "1"})
 
 
 def update_model(h: Any, r: Any, model_id: str) -> None:
-    model = h._get(h.emu.state.models, model_id)
+    model = lookup(h.emu.state.models, model_id)
     for key, value in _body(r).items():
         if value is not None:
             model[key] = value
-    h._send(200, h._public(model), {"etag": "1"})
+    h._send(200, public(model), {"etag": "1"})
 
 
 def delete_model(h: Any, r: Any, model_id: str) -> None:
-    h._get(h.emu.state.models, model_id)["lifecycleState"] = "DELETED"
+    lookup(h.emu.state.models, model_id)["lifecycleState"] = "DELETED"
     h.emu.state.artifacts.pop(model_id, None)
     h._send(204)
 
 
 def get_provenance(h: Any, r: Any, model_id: str) -> None:
-    model = h._get(h.emu.state.models, model_id)
+    model = lookup(h.emu.state.models, model_id)
     if model.get("_provenance") is None:
         raise Reply(404, "NotAuthorizedOrNotFound", "The model has no provenance.")
     h._send(200, model["_provenance"], {"etag": "1"})
 
 
 def create_provenance(h: Any, r: Any, model_id: str) -> None:
-    model = h._get(h.emu.state.models, model_id)
+    model = lookup(h.emu.state.models, model_id)
     if model.get("_provenance") is not None:
         raise Reply(409, "Conflict", "The model already has provenance; update it instead.")
     model["_provenance"] = _body(r)
@@ -103,7 +97,7 @@ def create_provenance(h: Any, r: Any, model_id: str) -> None:
 
 
 def update_provenance(h: Any, r: Any, model_id: str) -> None:
-    model = h._get(h.emu.state.models, model_id)
+    model = lookup(h.emu.state.models, model_id)
     if model.get("_provenance") is None:
         raise Reply(404, "NotAuthorizedOrNotFound", "The model has no provenance; create it first.")
     model["_provenance"] = {**model["_provenance"], **_body(r)}
@@ -114,7 +108,7 @@ FILE_NAME = re.compile(r'filename\*?=(?:UTF-8\'\')?"?([^";]+)"?', re.I)
 
 
 def put_artifact(h: Any, r: Any, model_id: str) -> None:
-    h._get(h.emu.state.models, model_id)
+    lookup(h.emu.state.models, model_id)
     h.emu.state.artifacts[model_id] = r.body
     # the file name the uploader gave (ADS: ``<model id>.zip``, or ``.json`` for a model by reference)
     named = FILE_NAME.search(h.headers.get("content-disposition") or "")
@@ -123,7 +117,7 @@ def put_artifact(h: Any, r: Any, model_id: str) -> None:
 
 
 def get_artifact(h: Any, r: Any, model_id: str) -> None:
-    h._get(h.emu.state.models, model_id)
+    lookup(h.emu.state.models, model_id)
     data = h.emu.state.artifacts.get(model_id)
     if data is None:
         raise Reply(404, "NotAuthorizedOrNotFound", "The model has no artifact.")
@@ -140,7 +134,7 @@ def get_artifact(h: Any, r: Any, model_id: str) -> None:
 def create_version_set(h: Any, r: Any) -> None:
     s = h.emu.state
     request = _body(r)
-    h._check_compartment(request.get("compartmentId"))
+    check_compartment(h.emu, request.get("compartmentId"))
     taken = [
         v
         for v in s.version_sets.values()
@@ -155,8 +149,8 @@ def create_version_set(h: Any, r: Any) -> None:
         **request,
         "id": mvs_id,
         "lifecycleState": "ACTIVE",
-        "timeCreated": _now(),
-        "timeUpdated": _now(),
+        "timeCreated": now(),
+        "timeUpdated": now(),
         "createdBy": "ocid1.user.oc1..emu",
         "freeformTags": request.get("freeformTags") or {},
         "definedTags": request.get("definedTags") or {},
@@ -166,7 +160,7 @@ def create_version_set(h: Any, r: Any) -> None:
 
 def list_version_sets(h: Any, r: Any) -> None:
     q = r.query
-    h._check_compartment(q.get("compartmentId"))
+    check_compartment(h.emu, q.get("compartmentId"))
     rows = [
         v
         for v in h.emu.state.version_sets.values()
@@ -178,11 +172,11 @@ def list_version_sets(h: Any, r: Any) -> None:
 
 
 def get_version_set(h: Any, r: Any, mvs_id: str) -> None:
-    h._send(200, h._get(h.emu.state.version_sets, mvs_id), {"etag": "1"})
+    h._send(200, lookup(h.emu.state.version_sets, mvs_id), {"etag": "1"})
 
 
 def delete_version_set(h: Any, r: Any, mvs_id: str) -> None:
-    h._get(h.emu.state.version_sets, mvs_id)["lifecycleState"] = "DELETED"
+    lookup(h.emu.state.version_sets, mvs_id)["lifecycleState"] = "DELETED"
     h._send(202)
 
 
@@ -191,13 +185,13 @@ def delete_version_set(h: Any, r: Any, mvs_id: str) -> None:
 
 def create_job(h: Any, r: Any) -> None:
     request = _body(r)
-    h._check_compartment(request.get("compartmentId"))
+    check_compartment(h.emu, request.get("compartmentId"))
     job_id = ocid("datasciencejob")
     h.emu.state.jobs[job_id] = {
         **request,
         "id": job_id,
         "lifecycleState": "ACTIVE",
-        "timeCreated": _now(),
+        "timeCreated": now(),
         "createdBy": "ocid1.user.oc1..emu",
         "freeformTags": request.get("freeformTags") or {},
         "definedTags": request.get("definedTags") or {},
@@ -215,9 +209,13 @@ def list_jobs(h: Any, r: Any) -> None:
     h._send(200, rows)
 
 
+def get_job(h: Any, r: Request, job_id: str) -> None:
+    h._send(200, lookup(h.emu.state.jobs, job_id))
+
+
 def delete_job(h: Any, r: Any, job_id: str) -> None:
     s = h.emu.state
-    job = h._get(s.jobs, job_id)
+    job = lookup(s.jobs, job_id)
     runs = [x for x in s.job_runs.values() if x["jobId"] == job_id and x["lifecycleState"] != "DELETED"]
     if any(x["lifecycleState"] in RUNNING for x in runs) and r.query.get("deleteRelatedJobRuns") != "true":
         raise Reply(
@@ -234,8 +232,8 @@ def delete_job(h: Any, r: Any, job_id: str) -> None:
 def create_job_run(h: Any, r: Any) -> None:
     s, emu = h.emu.state, h.emu
     request = _body(r)
-    h._check_compartment(request.get("compartmentId"))
-    job = h._get(s.jobs, request.get("jobId", ""))
+    check_compartment(h.emu, request.get("compartmentId"))
+    job = lookup(s.jobs, request.get("jobId", ""))
     run_id = ocid("datasciencejobrun")
     logging = job.get("jobLogConfigurationDetails") or {}
     run = {
@@ -243,7 +241,7 @@ def create_job_run(h: Any, r: Any) -> None:
         "id": run_id,
         "lifecycleState": "ACCEPTED",
         "lifecycleDetails": None,
-        "timeAccepted": _now(),
+        "timeAccepted": now(),
         "createdBy": "ocid1.user.oc1..emu",
         "freeformTags": request.get("freeformTags") or {},
         "definedTags": request.get("definedTags") or {},
@@ -267,13 +265,13 @@ def create_job_run(h: Any, r: Any) -> None:
         )
         emu.job_threads[run_id] = thread
         thread.start()
-    h._send(200, h._public(run), {"etag": "1"})
+    h._send(200, public(run), {"etag": "1"})
 
 
 def list_job_runs(h: Any, r: Any) -> None:
     q = r.query
     rows = [
-        h._public(x)
+        public(x)
         for x in h.emu.state.job_runs.values()
         if x["compartmentId"] == q.get("compartmentId")
         and x["lifecycleState"] != "DELETED"
@@ -283,11 +281,11 @@ def list_job_runs(h: Any, r: Any) -> None:
 
 
 def get_job_run(h: Any, r: Any, job_run_id: str) -> None:
-    h._send(200, h._public(h._get(h.emu.state.job_runs, job_run_id)), {"etag": "1"})
+    h._send(200, public(lookup(h.emu.state.job_runs, job_run_id)), {"etag": "1"})
 
 
 def cancel_job_run(h: Any, r: Any, job_run_id: str) -> None:
-    run = h._get(h.emu.state.job_runs, job_run_id)
+    run = lookup(h.emu.state.job_runs, job_run_id)
     if run["lifecycleState"] not in ("ACCEPTED", "IN_PROGRESS", "NEEDS_ATTENTION"):
         raise Reply(409, "IncorrectState", f"The job run is {run['lifecycleState']}; it cannot be canceled.")
     _stop(h.emu, run)
@@ -295,7 +293,7 @@ def cancel_job_run(h: Any, r: Any, job_run_id: str) -> None:
 
 
 def delete_job_run(h: Any, r: Any, job_run_id: str) -> None:
-    run = h._get(h.emu.state.job_runs, job_run_id)
+    run = lookup(h.emu.state.job_runs, job_run_id)
     if run["lifecycleState"] in RUNNING:
         raise Reply(409, "IncorrectState", f"The job run is {run['lifecycleState']}; cancel it first.")
     run["lifecycleState"] = "DELETED"
@@ -312,7 +310,7 @@ def _stop(emu: Any, run: dict) -> None:
         run["lifecycleState"], run["lifecycleDetails"] = "CANCELING", "Cancel requested by the user"
         cancel.set()
     else:
-        run.update(lifecycleState="CANCELED", lifecycleDetails="Canceled by the user", timeFinished=_now())
+        run.update(lifecycleState="CANCELED", lifecycleDetails="Canceled by the user", timeFinished=now())
 
 
 # the evaluation container ---------------------------------------------------------------------------
@@ -332,7 +330,7 @@ def _finish(emu: Any, run_id: str, state: str, details: str | None) -> None:
             state, details = "CANCELED", "Canceled by the user"
         if run["lifecycleState"] in ("DELETED", "CANCELED"):
             return
-        run.update(lifecycleState=state, lifecycleDetails=details, timeFinished=_now())
+        run.update(lifecycleState=state, lifecycleDetails=details, timeFinished=now())
 
 
 def _read_object(emu: Any, uri: str) -> bytes:
@@ -360,7 +358,7 @@ def _evaluate(emu: Any, run_id: str, raw_arguments: str, cancel: threading.Event
             time.sleep(emu.job_start_delay_s)
         if cancel.is_set():
             return _finish(emu, run_id, "CANCELED", "Canceled by the user")
-        _set(emu, run_id, lifecycleState="IN_PROGRESS", lifecycleDetails="Evaluating", timeStarted=_now())
+        _set(emu, run_id, lifecycleState="IN_PROGRESS", lifecycleDetails="Evaluating", timeStarted=now())
         _run_evaluation(emu, run_id, json.loads(raw_arguments), cancel)
     except Exception as exc:  # the container's exit: the reason is what a user reads in the console
         reason = str(exc) or type(exc).__name__

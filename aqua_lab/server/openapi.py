@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-from .. import __version__
+from ..version import __version__
 from .limits import MAX_BODY_BYTES
 from .models import Error
 
 if TYPE_CHECKING:
-    from .routes import Route
+    from .route import Route
 
 REF = "#/components/schemas/{model}"
 

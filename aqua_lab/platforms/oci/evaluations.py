@@ -27,7 +27,7 @@ import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from ...domain import Deployment, Evaluation, EvaluationSpec, MetricSpec, ModelProgress, ResourceRef
 from ...errors import AquaLabError, Conflict, InvalidInput, NotFound, Problem, UpstreamError, shown
@@ -45,6 +45,8 @@ from ...planning.evaluation import (
     evaluation_model_update,
     validate_evaluation,
 )
+from .artifacts import SERVICE_MODELS_NAMESPACE
+from .clients import OciClients
 from .wire import custom_metadata
 
 CONSOLE = "https://cloud.oracle.com/data-science"
@@ -205,9 +207,20 @@ def hyperparameters(model: Any) -> dict[str, Any]:
     return {}
 
 
+class Deployments(Protocol):
+    """What evaluations need of the deployments they evaluate."""
+
+    def get_deployment(self, deployment_id: str) -> Deployment: ...
+
+    def where(self, compartment_id: str | None, project_id: str | None) -> tuple[str, str]: ...
+
+
 class OciEvaluations:
-    """The evaluation verbs of :class:`~aqua_lab.platforms.oci.OciPlatform` (a mixin listed before
-    :class:`~aqua_lab.platforms.base.Platform`; it uses the platform's clients and ``_call``)."""
+    """The evaluation verbs of :class:`~aqua_lab.platforms.oci.OciPlatform`, which hands them its
+    clients and its deployments."""
+
+    def __init__(self, clients: OciClients, deployments: Deployments):
+        self.c, self.deployments = clients, deployments
 
     # create ---------------------------------------------------------------------------------------
 
@@ -222,7 +235,7 @@ class OciEvaluations:
         else:
             self._check_dataset_exists(spec.dataset_path)
         # ADS: the evaluation goes where the evaluated deployment is, unless told otherwise
-        compartment, project = self._where(
+        compartment, project = self.deployments.where(
             spec.compartment_id or deployment.compartment_id, spec.project_id or deployment.project_id
         )
         made = _Made()
@@ -236,7 +249,9 @@ class OciEvaluations:
         evaluation = self.get_evaluation(made.models[0], _Source.of(deployment))
         # ADS's create answer names the job (get and list then name its run) and adds these tags
         evaluation.job = ResourceRef(
-            id=evaluation.job_id or "", name=spec.evaluation_name, url=console_url(evaluation.job_id, self.auth.region)
+            id=evaluation.job_id or "",
+            name=spec.evaluation_name,
+            url=console_url(evaluation.job_id, self.c.auth.region),
         )
         evaluation.tags.update(
             {
@@ -260,7 +275,7 @@ class OciEvaluations:
                 )
             )
         try:
-            return self.get_deployment(source_id)
+            return self.deployments.get_deployment(source_id)
         except NotFound:
             raise InvalidInput(
                 Problem(
@@ -278,7 +293,7 @@ class OciEvaluations:
             return  # validate_evaluation named it
         bucket, namespace, key = found.groups()
         try:
-            self._call("get object", self.os.head_object, namespace, bucket, key)
+            self.c.call("get object", self.c.os.head_object, namespace, bucket, key)
         except NotFound:
             raise InvalidInput(
                 Problem(
@@ -310,7 +325,7 @@ class OciEvaluations:
         data = file.read_bytes()
         if not spec.force_overwrite:
             try:
-                self._call("get object", self.os.head_object, namespace, bucket, key)
+                self.c.call("get object", self.c.os.head_object, namespace, bucket, key)
             except NotFound:
                 pass
             else:
@@ -321,7 +336,7 @@ class OciEvaluations:
                         "use a new dataset file name or report path, or set force_overwrite (--force_overwrite True)",
                     )
                 )
-        self._call("put object", self.os.put_object, namespace, bucket, key, data)
+        self.c.call("put object", self.c.os.put_object, namespace, bucket, key, data)
         return spec.model_copy(update={"dataset_path": uri})
 
     def _create_one(
@@ -339,29 +354,24 @@ class OciEvaluations:
         with their ids and its provenance (``training_id``) pointing at the run."""
         comparison = made.models[0] if grouped and made.models else None
         body = evaluation_model_request(spec, deployment, model, compartment, project, version_set, comparison)
-        created = self._call("create model", self.ds.create_model, self._sdk(body, "CreateModelDetails")).data
+        created = self.c.call("create model", self.c.ds.create_model, self.c.sdk(body, "CreateModelDetails")).data
         made.models.append(created.id)
         job_body, run_body = evaluation_job_requests(
-            spec, deployment, model, compartment, project, created.id, conda_namespace=self._conda_namespace()
+            spec, deployment, model, compartment, project, created.id, conda_namespace=SERVICE_MODELS_NAMESPACE
         )
-        job = self._call("create job", self.ds.create_job, self._sdk(job_body, "CreateJobDetails")).data
+        job = self.c.call("create job", self.c.ds.create_job, self.c.sdk(job_body, "CreateJobDetails")).data
         made.jobs.append(job.id)
-        run = self._call(
-            "create job run", self.ds.create_job_run, self._sdk({**run_body, "jobId": job.id}, "CreateJobRunDetails")
+        run = self.c.call(
+            "create job run", self.c.ds.create_job_run, self.c.sdk({**run_body, "jobId": job.id}, "CreateJobRunDetails")
         ).data
         update = evaluation_model_update(body, job.id, run.id, made.models[0] if grouped else None)
-        self._call("update model", self.ds.update_model, created.id, self._sdk(update, "UpdateModelDetails"))
-        self._call(  # a new model has no provenance yet: ADS makes it with the model, then updates it
+        self.c.call("update model", self.c.ds.update_model, created.id, self.c.sdk(update, "UpdateModelDetails"))
+        self.c.call(  # a new model has no provenance yet: ADS makes it with the model, then updates it
             "create model provenance",
-            self.ds.create_model_provenance,
+            self.c.ds.create_model_provenance,
             created.id,
-            self._sdk({"trainingId": run.id}, "CreateModelProvenanceDetails"),
+            self.c.sdk({"trainingId": run.id}, "CreateModelProvenanceDetails"),
         )
-
-    def _conda_namespace(self) -> str:
-        from .platform import SERVICE_MODELS_NAMESPACE
-
-        return SERVICE_MODELS_NAMESPACE
 
     def _experiment(self, spec: EvaluationSpec, compartment: str, project: str, made: _Made) -> str | None:
         """The model version set: ``experiment_id`` as given, or the one named ``experiment_name``
@@ -370,7 +380,7 @@ class OciEvaluations:
         passes neither, so aqua_lab accepts that)."""
         if spec.experiment_id:
             try:
-                mvs = self._call("get model version set", self.ds.get_model_version_set, spec.experiment_id).data
+                mvs = self.c.call("get model version set", self.c.ds.get_model_version_set, spec.experiment_id).data
             except NotFound:
                 raise InvalidInput(
                     Problem(
@@ -383,8 +393,8 @@ class OciEvaluations:
             return mvs.id
         if not spec.experiment_name:
             return None
-        found = self._list_all(
-            "list model version sets", self.ds.list_model_version_sets, compartment, name=spec.experiment_name
+        found = self.c.list_all(
+            "list model version sets", self.c.ds.list_model_version_sets, compartment, name=spec.experiment_name
         )
         found = [v for v in found if v.lifecycle_state != "DELETED"]
         if found:
@@ -398,10 +408,10 @@ class OciEvaluations:
         }
         if spec.experiment_description:
             body["description"] = spec.experiment_description
-        mvs = self._call(
+        mvs = self.c.call(
             "create model version set",
-            self.ds.create_model_version_set,
-            self._sdk(body, "CreateModelVersionSetDetails"),
+            self.c.ds.create_model_version_set,
+            self.c.sdk(body, "CreateModelVersionSetDetails"),
         ).data
         made.version_set = mvs.id
         return mvs.id
@@ -421,15 +431,15 @@ class OciEvaluations:
     def _undo(self, made: _Made) -> None:
         """Best effort: a failed create leaves nothing it made behind (its first error is the one shown)."""
         for job_id in made.jobs:
-            self._quietly(self.ds.delete_job, job_id, delete_related_job_runs=True)
+            self._quietly(self.c.ds.delete_job, job_id, delete_related_job_runs=True)
         for model_id in made.models:
-            self._quietly(self.ds.delete_model, model_id)
+            self._quietly(self.c.ds.delete_model, model_id)
         if made.version_set:
-            self._quietly(self.ds.delete_model_version_set, made.version_set)
+            self._quietly(self.c.ds.delete_model_version_set, made.version_set)
 
     def _quietly(self, fn: Any, *args: Any, **kwargs: Any) -> None:
         try:
-            self._call("clean up", fn, *args, **kwargs)
+            self.c.call("clean up", fn, *args, **kwargs)
         except AquaLabError:
             pass
 
@@ -446,7 +456,7 @@ class OciEvaluations:
             )
         hint = "list them with `aqua-lab evaluation list --platform oci` (REST: GET evaluations?platform=oci)"
         try:
-            model = self._call("get evaluation", self.ds.get_model, evaluation_id).data
+            model = self.c.call("get evaluation", self.c.ds.get_model, evaluation_id).data
         except NotFound:
             raise NotFound("evaluation", evaluation_id, hint) from None
         if EVALUATION_TAG not in (model.freeform_tags or {}) or model.lifecycle_state == "DELETED":
@@ -459,7 +469,7 @@ class OciEvaluations:
         run_id = custom_metadata(model).get(JOB_RUN_ID)
         if not run_id:
             try:
-                run_id = self._call("get model provenance", self.ds.get_model_provenance, model.id).data.training_id
+                run_id = self.c.call("get model provenance", self.c.ds.get_model_provenance, model.id).data.training_id
             except (NotFound, UpstreamError):
                 run_id = None
         if not run_id:
@@ -467,14 +477,14 @@ class OciEvaluations:
         if runs is not None and run_id in runs:
             return runs[run_id]
         try:
-            return self._call("get job run", self.ds.get_job_run, run_id).data
+            return self.c.call("get job run", self.c.ds.get_job_run, run_id).data
         except (NotFound, UpstreamError):
             return None
 
     def _member(self, model: Any, run: Any | None, source: _Source | None = None, job: Any | None = None) -> Evaluation:
         """One evaluation model and its run as ADS's AquaEvaluationSummary fields (and ours); ``job``
         fills what a listed run (a JobRunSummary) lacks: the shape's OCPUs and memory, the metrics."""
-        region = self.auth.region
+        region = self.c.auth.region
         meta = custom_metadata(model)
         params = hyperparameters(model)
         state = evaluation_state(model.lifecycle_state, getattr(run, "lifecycle_state", None))
@@ -544,10 +554,10 @@ class OciEvaluations:
 
     def _members(self, head: Any) -> list[Any]:
         """The evaluation models of the comparison ``head`` leads, head first (creation order)."""
-        rows = self._list_all(
+        rows = self.c.list_all(
             "list models",
-            self.ds.list_models,
-            head.compartment_id or self.settings.compartment_id,
+            self.c.ds.list_models,
+            head.compartment_id or self.c.settings.compartment_id,
             lifecycle_state="ACTIVE",
         )
         ids = [r.id for r in rows if (r.freeform_tags or {}).get(COMPARISON_TAG) == head.id and r.id != head.id]
@@ -558,7 +568,7 @@ class OciEvaluations:
         if not ids:
             return []
         with ThreadPoolExecutor(max_workers=min(8, len(ids))) as pool:
-            return list(pool.map(lambda i: self._call("get model", self.ds.get_model, i).data, ids))
+            return list(pool.map(lambda i: self.c.call("get model", self.c.ds.get_model, i).data, ids))
 
     def _combined(self, members: list[Evaluation]) -> Evaluation:
         """A comparison: the first member's fields, every member's row, one state for all."""
@@ -592,7 +602,7 @@ class OciEvaluations:
         if not deployment_id.startswith("ocid1.datasciencemodeldeployment"):
             return None
         try:
-            md = self._call("get deployment", self.ds.get_model_deployment, deployment_id).data
+            md = self.c.call("get deployment", self.c.ds.get_model_deployment, deployment_id).data
         except (NotFound, UpstreamError):
             return None  # the evaluated deployment is gone: the evaluation still reads
         return _Source(md.model_deployment_url, bool((md.freeform_tags or {}).get("aqua_service_model")))
@@ -607,7 +617,7 @@ class OciEvaluations:
 
         def one(job_id: str) -> Any | None:
             try:
-                return self._call("get job", self.ds.get_job, job_id).data
+                return self.c.call("get job", self.c.ds.get_job, job_id).data
             except (NotFound, UpstreamError):
                 return None
 
@@ -619,10 +629,10 @@ class OciEvaluations:
 
     def list_evaluations(self) -> list[Evaluation]:
         """The compartment's evaluation models (ADS-made ones too), a comparison as one entry."""
-        compartment = self.settings.compartment_id
-        rows = self._list_all("list models", self.ds.list_models, compartment, lifecycle_state="ACTIVE")
+        compartment = self.c.settings.compartment_id
+        rows = self.c.list_all("list models", self.c.ds.list_models, compartment, lifecycle_state="ACTIVE")
         rows = [r for r in rows if EVALUATION_TAG in (r.freeform_tags or {})]
-        runs = {r.id: r for r in self._list_all("list job runs", self.ds.list_job_runs, compartment)}
+        runs = {r.id: r for r in self.c.list_all("list job runs", self.c.ds.list_job_runs, compartment)}
         models = self._get_models([r.id for r in rows])
         # what get shows, list shows: the deployment's endpoint, the job's shape and metrics
         jobs = self._get_jobs([custom_metadata(m).get(JOB_ID) for m in models])
@@ -660,7 +670,7 @@ class OciEvaluations:
             run = self._run_of(m)
             if run is not None and run.lifecycle_state in ("ACCEPTED", "IN_PROGRESS", "NEEDS_ATTENTION"):
                 try:
-                    self._call("cancel job run", self.ds.cancel_job_run, run.id)
+                    self.c.call("cancel job run", self.c.ds.cancel_job_run, run.id)
                     cancelled += 1
                 except UpstreamError as exc:
                     if exc.status != 409:  # finished meanwhile
@@ -678,14 +688,14 @@ class OciEvaluations:
             run = self._run_of(m)
             meta = custom_metadata(m)
             if run is not None and run.lifecycle_state in ("ACCEPTED", "IN_PROGRESS", "NEEDS_ATTENTION"):
-                self._quietly(self.ds.cancel_job_run, run.id)
+                self._quietly(self.c.ds.cancel_job_run, run.id)
             job_id = meta.get(JOB_ID) or getattr(run, "job_id", None)
             if job_id:
                 try:
-                    self._call("delete job", self.ds.delete_job, job_id, delete_related_job_runs=True)
+                    self.c.call("delete job", self.c.ds.delete_job, job_id, delete_related_job_runs=True)
                 except NotFound:
                     pass
-            self._call("delete model", self.ds.delete_model, m.id)
+            self.c.call("delete model", self.c.ds.delete_model, m.id)
         rows = [r.model_copy(update={"state": "DELETED", "report": None}) for r in gone.models]
         return gone.model_copy(update={"state": "DELETED", "models": rows})
 
@@ -699,11 +709,11 @@ class OciEvaluations:
             bucket, namespace, prefix = found.groups()
             key = "/".join(p for p in (prefix.strip("/"), model.id, name) if p)
             try:
-                return self._call("get object", self.os.get_object, namespace, bucket, key).data.content
+                return self.c.call("get object", self.c.os.get_object, namespace, bucket, key).data.content
             except NotFound:
                 pass  # not written there: the artifact, as ADS reads it first
         try:
-            artifact = self._call("get model artifact", self.ds.get_model_artifact_content, model.id).data.content
+            artifact = self.c.call("get model artifact", self.c.ds.get_model_artifact_content, model.id).data.content
             with zipfile.ZipFile(io.BytesIO(artifact)) as z:
                 for entry in z.namelist():
                     if entry.rsplit("/", 1)[-1] == name:
@@ -746,7 +756,7 @@ class OciEvaluations:
                 + ", ".join(f"{r.model} is {r.state}" for r in not_done)
                 + "; a report comes when it SUCCEEDED"
             )
-        records = {r.evaluation_id: self._call("get model", self.ds.get_model, r.evaluation_id).data for r in wanted}
+        records = {r.evaluation_id: self.c.call("get model", self.c.ds.get_model, r.evaluation_id).data for r in wanted}
         if model is not None:
             return self._read_report(records[wanted[0].evaluation_id], f"report.{fmt}").decode()
         reports = comparable_reports(

@@ -1,0 +1,318 @@
+"""OCI model deployments and the model groups they run: create (multi-model, stacked or single),
+read back as :class:`Deployment` with per-model states and the progress of the operation under way,
+activate/deactivate/delete, live model updates (a new group replaces the old), and the groups left
+behind."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from ...catalog import bundled_catalog
+from ...domain import Deployment, ModelState, ValidatedDeployment, served_models
+from ...errors import AquaLabError, Conflict, InvalidInput, NotFound, Problem, UpstreamError
+from ...planning import payloads
+from .artifacts import OciModels, artifact_uri
+from .clients import NAME, OciClients
+from .scaling import OciScaling
+from .wire import to_deployment
+
+STATES = {"SUCCESS": "ACTIVE", "FAILED": "FAILED", "INCONSISTENT": "STARTING"}
+
+
+def _gpus_of_shape(shape: str) -> int:
+    found = bundled_catalog().shapes.find(shape)
+    return found.gpu_count if found else 1
+
+
+class OciDeployments:
+    def __init__(self, clients: OciClients, models: OciModels, scaling: OciScaling):
+        self.c, self.models, self.scaling = clients, models, scaling
+        self._groups: dict[str, Any] = {}  # model group id → SDK ModelGroup (immutable once made)
+        self._lock = threading.Lock()
+
+    def where(self, compartment_id: str | None, project_id: str | None) -> tuple[str, str]:
+        """The request's compartment and project, else the configured ones; a project is required."""
+        project = project_id or self.c.settings.project_id
+        if not project:
+            raise InvalidInput(
+                Problem(
+                    "project_id",
+                    "no Data Science project given",
+                    "pass --project_id (REST: project_id), set c.AquaLab.project_id or AQUA_LAB_PROJECT_OCID",
+                )
+            )
+        return compartment_id or self.c.settings.compartment_id, project
+
+    def create_deployment(self, deployment: ValidatedDeployment) -> Deployment:
+        spec = deployment.spec
+        compartment, project = self.where(spec.compartment_id, spec.project_id)
+        image = spec.container_image_uri or self.c.settings.container_image
+        if spec.deployment_type == "SINGLE":
+            first = deployment.models[0]
+            body = payloads.model_deployment_request(
+                deployment, image, compartment, project, model_artifact_prefix=self.models.artifact_path(first.model_id)
+            )
+        else:
+            paths = {m.model_id: self.models.artifact_path(m.model_id) for m in deployment.models}
+            uris = {m.model_id: artifact_uri(self.models.raw_model(m.model_id)) for m in deployment.models}
+            group_body = payloads.model_group_request(deployment, paths, compartment, project, uris)
+            group = self.c.call(
+                "create model group",
+                self.c.ds.create_model_group,
+                self.c.sdk(group_body, "CreateBaseModelGroupDetails"),
+            ).data
+            body = payloads.model_deployment_request(deployment, image, compartment, project, model_group_id=group.id)
+            try:
+                created = self.c.call(
+                    "create model deployment",
+                    self.c.ds.create_model_deployment,
+                    self.c.sdk(body, "CreateModelDeploymentDetails"),
+                ).data
+            except AquaLabError:
+                self._drop_group(group.id)  # refused (quota, policy): leave no orphan group behind
+                raise
+            return self._created(created, group)
+        created = self.c.call(
+            "create model deployment",
+            self.c.ds.create_model_deployment,
+            self.c.sdk(body, "CreateModelDeploymentDetails"),
+        ).data
+        return self._created(created, None)
+
+    def _created(self, created: Any, group: Any | None) -> Deployment:
+        """The deployment just made, read back; when that read fails the deployment still exists
+        (and runs up): it is described from the create's own answer, with a warning saying how to
+        follow it, so its OCID is never lost and the create is not run twice."""
+        try:
+            return self.get_deployment(created.id)
+        except AquaLabError as exc:
+            deployment = to_deployment(created, group, 0, _gpus_of_shape, NAME, self.c.auth.region)
+            deployment.scaling = self.scaling.observe(created)
+            deployment.warnings.append(
+                f"deployment {created.id} was created ({created.lifecycle_state}) but reading it back failed: "
+                f"{exc}; it goes on: aqua-lab deployment get --model_deployment_id {created.id}"
+            )
+            return deployment
+
+    def _drop_group(self, group_id: str) -> None:
+        try:
+            self.c.call("delete model group", self.c.ds.delete_model_group, group_id)
+        except AquaLabError:
+            pass  # best effort: `model_group list` shows what is left
+
+    def _group(self, group_id: str) -> Any | None:
+        # a group's members never change (an update makes a new group): read each one once, so a
+        # wait polls the deployment and its own work request, not the group again and again
+        with self._lock:
+            cached = self._groups.get(group_id)
+        if cached is not None:
+            return cached
+        try:
+            group = self.c.call("get model group", self.c.ds.get_model_group, group_id).data
+        except (NotFound, UpstreamError):
+            return None
+        with self._lock:
+            self._groups[group_id] = group
+        return group
+
+    def _to_deployment(self, md: Any, live: bool = False) -> Deployment:
+        config = md.model_deployment_configuration_details
+        group = None
+        if config.deployment_type == "MODEL_GROUP":
+            group = self._group(config.model_group_configuration_details.model_group_id)
+        deployment = to_deployment(md, group, self._progress(md, live), _gpus_of_shape, NAME, self.c.auth.region)
+        deployment.scaling = self.scaling.observe(md)
+        if deployment.scaling and deployment.shape_info:  # ADS's instance_count: the instances running now
+            deployment.shape_info.instance_count = deployment.scaling.instance_count
+        return deployment
+
+    def _progress(self, md: Any, live: bool = False) -> int:
+        """Percent done of the operation under way.  ``live``: also for an ACTIVE deployment, which
+        a LIVE update keeps ACTIVE while its work request runs (a get asks; a list does not)."""
+        if md.lifecycle_state == "ACTIVE" and not live:
+            return 100
+        if md.lifecycle_state not in ("CREATING", "UPDATING", "ACTIVE"):
+            return 0
+        try:
+            requests = self.c.ds.list_work_requests(
+                md.compartment_id or self.c.settings.compartment_id, resource_id=md.id
+            )
+        except Exception:  # progress is a nicety: never fail a get because of it
+            return 100 if md.lifecycle_state == "ACTIVE" else 0
+        # the operation under way is the latest work request; earlier ones (the finished create
+        # under an update) would read 100 % from the first poll
+        ordered = sorted(enumerate(requests.data), key=lambda iw: (str(iw[1].time_accepted or ""), iw[0]))
+        latest = ordered[-1][1] if ordered else None
+        if md.lifecycle_state == "ACTIVE":
+            running = latest is not None and latest.status in ("ACCEPTED", "IN_PROGRESS")
+            return int(latest.percent_complete or 0) if running else 100
+        return int(latest.percent_complete or 0) if latest else 0
+
+    def list_deployments(self) -> list[Deployment]:
+
+        rows = self.c.list_all(
+            "list model deployments", self.c.ds.list_model_deployments, self.c.settings.compartment_id
+        )
+        return [
+            self._to_deployment(md)
+            for md in rows
+            if "OCI_AQUA" in (md.freeform_tags or {}) and md.lifecycle_state != "DELETED"
+        ]
+
+    def get_deployment(self, deployment_id: str) -> Deployment:
+        md = self.c.call("get deployment", self.c.ds.get_model_deployment, deployment_id).data
+        deployment = self._to_deployment(md, live=True)
+        if deployment.state in ("ACTIVE", "NEEDS_ATTENTION", "CREATING"):
+            deployment.model_states = self._model_states(md, deployment)
+        return deployment
+
+    def _model_states(self, md: Any, deployment: Deployment) -> list[ModelState]:
+        """OCI reports states per member model; name them by the served names users know."""
+        try:
+            rows = self.c.call(
+                "list model states", self.c.ds.list_model_deployment_model_states, md.id, self.c.settings.compartment_id
+            ).data
+        except UpstreamError:
+            return []
+        served: dict[str, list[str]] = {}
+        for name, model_id in served_models(deployment.models):
+            served.setdefault(model_id, []).append(name)
+        return [
+            ModelState(model_name=name, model_id=r.model_id, state=STATES.get(r.state, "STARTING"))
+            for r in rows
+            for name in served.get(r.model_id, [r.inference_key or r.display_name or r.model_id])
+        ]
+
+    def model_states(self, deployment_id: str) -> list[ModelState]:
+        return self.get_deployment(deployment_id).model_states
+
+    def _action(self, deployment_id: str, what: str, fn: Callable[..., Any]) -> Deployment:
+        try:
+            self.c.call(f"{what} deployment", fn, deployment_id)
+        except UpstreamError as exc:
+            if exc.status == 409:
+                raise Conflict(str(exc)) from None
+            raise
+        return self.get_deployment(deployment_id)
+
+    def activate(self, deployment_id: str) -> Deployment:
+        return self._action(deployment_id, "activate", self.c.ds.activate_model_deployment)
+
+    def deactivate(self, deployment_id: str) -> Deployment:
+        return self._action(deployment_id, "deactivate", self.c.ds.deactivate_model_deployment)
+
+    def delete(self, deployment_id: str) -> Deployment:
+        return self._action(deployment_id, "delete", self.c.ds.delete_model_deployment)
+
+    def update_models(self, deployment_id: str, deployment: ValidatedDeployment) -> Deployment:
+        """Live update: a new model group replaces the old one (members are immutable) — LIVE for a
+        stacked group (adapters added or removed without downtime), ZDT otherwise."""
+        current = self.c.call("get deployment", self.c.ds.get_model_deployment, deployment_id).data
+        config = current.model_deployment_configuration_details
+        if config.deployment_type != "MODEL_GROUP":
+            raise Conflict(f"{deployment_id} is not a model-group deployment; only those can be updated live")
+        spec = deployment.spec
+        shape = config.infrastructure_configuration_details.instance_configuration.instance_shape_name
+        if spec.instance_shape != shape:
+            raise InvalidInput(
+                Problem(
+                    "instance_shape",
+                    f"the deployment runs on {shape}, not {spec.instance_shape}; a live update keeps the shape",
+                    f"pass --instance_shape {shape}, or create a new deployment on {spec.instance_shape}",
+                )
+            )
+        compartment, project = current.compartment_id, current.project_id
+        paths = {m.model_id: self.models.artifact_path(m.model_id) for m in deployment.models}
+        uris = {m.model_id: artifact_uri(self.models.raw_model(m.model_id)) for m in deployment.models}
+        group = self.c.call(
+            "create model group",
+            self.c.ds.create_model_group,
+            self.c.sdk(
+                payloads.model_group_request(deployment, paths, compartment, project, uris),
+                "CreateBaseModelGroupDetails",
+            ),
+        ).data
+        body: dict[str, Any] = {
+            "modelDeploymentConfigurationDetails": {
+                "deploymentType": "MODEL_GROUP",
+                "updateType": "LIVE" if spec.deployment_type == "STACKED" else "ZDT",
+                "modelGroupConfigurationDetails": {"modelGroupId": group.id},
+            },
+            # ADS finds a deployment's models (get, evaluation create) by this tag, not by the group
+            # the deployment runs: it must follow the group, or ADS shows the old models and fails
+            # once the old group is deleted
+            "freeformTags": {**(current.freeform_tags or {}), "aqua_model_id": group.id},
+        }
+        if spec.display_name and spec.display_name != current.display_name:
+            body["displayName"] = spec.display_name
+        if spec.description is not None and spec.description != current.description:
+            body["description"] = spec.description
+        try:
+            self.c.update_deployment(deployment_id, body)
+        except AquaLabError:
+            self._drop_group(group.id)
+            raise
+        return self.get_deployment(deployment_id)
+
+    def _group_users(self, compartments: Sequence[str]) -> dict[str, list[str]]:
+        """Model group id → the deployments using it, in these compartments.  A group may serve
+        several deployments; one is in use by the group it runs and by the group its
+        ``aqua_model_id`` tag names (during an update the new one, before the deployment switches)."""
+        users: dict[str, list[str]] = {}
+        for compartment in dict.fromkeys(compartments):
+            rows = self.c.list_all("list model deployments", self.c.ds.list_model_deployments, compartment)
+            for md in rows:
+                config = md.model_deployment_configuration_details
+                if md.lifecycle_state == "DELETED" or config.deployment_type != "MODEL_GROUP":
+                    continue
+                tagged = (md.freeform_tags or {}).get("aqua_model_id")
+                for group_id in dict.fromkeys([config.model_group_configuration_details.model_group_id, tagged]):
+                    if group_id:
+                        users.setdefault(group_id, []).append(md.id)
+        return users
+
+    def list_model_groups(self) -> list[dict]:
+        """The compartment's model groups and the deployments using each: an update replaces its
+        group, so the old one is left for ``model_group delete`` once the update is done."""
+        groups = self.c.list_all("list model groups", self.c.ds.list_model_groups, self.c.settings.compartment_id)
+        users = self._group_users([self.c.settings.compartment_id])
+        return [
+            {
+                "id": g.id,
+                "display_name": g.display_name,
+                "state": g.lifecycle_state,
+                "created_on": str(g.time_created),
+                "in_use_by": users.get(g.id, []),
+            }
+            for g in groups
+            if g.lifecycle_state != "DELETED"
+        ]
+
+    def delete_model_group(self, group_id: str) -> dict:
+        """Refused while any deployment uses the group — looked for in the group's own compartment
+        too (a deployment elsewhere may use it), and OCI's own refusal kept as a Conflict."""
+        group = self.c.call("get model group", self.c.ds.get_model_group, group_id).data
+        users = self._group_users([self.c.settings.compartment_id, group.compartment_id]).get(group_id)
+        if users:
+            raise Conflict(
+                f"model group {group_id} is still used by deployment {', '.join(users)}; it is kept — "
+                "delete those deployments first"
+            )
+        try:
+            self.c.call("delete model group", self.c.ds.delete_model_group, group_id)
+        except UpstreamError as exc:
+            if exc.status == 409:
+                raise Conflict(f"model group {group_id} is kept: {exc}") from None
+            raise
+        with self._lock:
+            self._groups.pop(group_id, None)
+        return {"id": group_id, "state": "DELETED"}
+
+    def logs(self, deployment_id: str, model_name: str | None = None, lines: int = 200) -> str:
+        deployment = self.get_deployment(deployment_id)
+        return (
+            f"{deployment.display_name} is {deployment.state}. OCI keeps deployment logs in OCI Logging: "
+            f"create the deployment with log_group_id and access_log_id/predict_log_id to see them there."
+        )
