@@ -46,6 +46,8 @@ BASELINE = {
     "path": "no-such-file.gguf",
     "model_id": "no-such-model",
     "verdict": "tie",
+    "name": "fuzz",
+    "completion": "fine",
 }
 
 #: verbs left out of the generic fuzz, and why

@@ -49,6 +49,24 @@ def test_stacked_lora_runs_top_to_bottom(local_data):
 
 
 @pytest.mark.widgets
+@pytest.mark.local
+@pytest.mark.arena
+def test_choose_a_model_runs_top_to_bottom_and_leaves_nothing_behind(local_data):
+    """Blind votes, a saved row, a pairwise-judge evaluation on the 3-row dataset, the leaderboard, clean-up."""
+    text = run("choose_a_model.ipynb", local_data)
+    assert text.count("A was smol-") == 2 and "your vote: tie" in text
+    assert "has 1 row —" in text and "3 rows {'basics': 2, 'geography': 1}" in text
+    assert "SUCCEEDED [('smol-a', 3), ('smol-b', 3)]" in text
+    assert "judge smol-a: " in text and "(2 a row)" in text
+    assert "2 comparisons from both" in text  # the two votes; SmolLM2's judge answers go unparsed
+    assert "'DELETED'" in text
+    from aqua_lab.platforms.local import LocalPlatform
+
+    assert LocalPlatform(data_dir=local_data).list_deployments() == []
+    assert not list((local_data / "datasets").glob("*.jsonl"))
+
+
+@pytest.mark.widgets
 @pytest.mark.oci
 def test_multimodel_oci_runs_top_to_bottom_against_the_emulator(tmp_path, monkeypatch):
     from aqua_lab.emulator import Emulator, seed_from_bundled, write_api_key_config

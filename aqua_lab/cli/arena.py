@@ -1,13 +1,16 @@
 """Choosing between a deployment's models from the command line: ``deployment blind`` (two answers as
-A and B), ``deployment vote``, ``deployment votes`` (``--export jsonl|csv``) and ``deployment leaderboard``."""
+A and B), ``deployment vote``, ``deployment votes`` (``--export jsonl|csv``) and ``deployment leaderboard``;
+``dataset add|list|get``: the prompts worth keeping, saved as the next evaluation's dataset."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 
+from ..service import AquaLabService
 from ..service.arena import EXPORT_FORMATS, SOURCES, BlindPairRequest, Leaderboard, VoteRequest
-from .common import add_array, add_deployment_id, dump, dump_items, service_for, validated
+from ..service.datasets import DatasetRow
+from .common import Parser, add_array, add_deployment_id, dump, dump_items, service_for, validated
 
 VERDICTS = ("a", "b", "tie", "both_bad")
 
@@ -89,3 +92,40 @@ def add_deployment_verbs(dverbs: argparse._SubParsersAction) -> None:
     p.add_argument("--resamples", type=int, default=200)
     p.add_argument("--json", action="store_true", help="the whole leaderboard as JSON")
     p.set_defaults(run=cmd_leaderboard)
+
+
+def _here() -> AquaLabService:
+    """Datasets live in this machine's data dir whatever the platform: the local service reaches it."""
+    return AquaLabService("local")
+
+
+def cmd_dataset_add(args: argparse.Namespace) -> str:
+    raw = {"prompt": args.prompt, "completion": args.completion, "category": args.category}
+    row = validated(DatasetRow, {k: v for k, v in raw.items() if v is not None})
+    return dump(_here().save_dataset_row(args.name, row))
+
+
+def cmd_dataset_list(args: argparse.Namespace) -> str:
+    return dump_items(_here().list_datasets(), args)
+
+
+def cmd_dataset_get(args: argparse.Namespace) -> str:
+    return _here().get_dataset(args.name).rstrip("\n")
+
+
+def add_top_verbs(verbs: argparse._SubParsersAction) -> None:
+    """``aqua-lab dataset …``: datasets on this machine (beside the platform's state), whatever the platform."""
+    group = verbs.add_parser("dataset", help="datasets saved from chats (Save as dataset row) or uploaded")
+    dverbs = group.add_subparsers(dest="verb", required=True, parser_class=Parser)
+    p = dverbs.add_parser("add", help="append a prompt and its reference answer to a dataset (made on first use)")
+    p.add_argument("--name", required=True, help="the dataset: letters, digits, '.', '_', '-'; at most 60")
+    p.add_argument("--prompt", required=True)
+    p.add_argument("--completion", required=True, help="the reference answer: the one chosen, or edited")
+    p.add_argument("--category")
+    p.set_defaults(run=cmd_dataset_add)
+    p = dverbs.add_parser("list", help="datasets with their rows, bytes and rows per category")
+    add_array(p)
+    p.set_defaults(run=cmd_dataset_list)
+    p = dverbs.add_parser("get", help="print a dataset's JSONL (redirect it to a file to download it)")
+    p.add_argument("--name", required=True)
+    p.set_defaults(run=cmd_dataset_get)

@@ -39,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     deployments.add_model_group_verbs(verbs)
     planning.add_top_verbs(verbs)
     evaluation.add_top_verbs(verbs)
+    arena.add_top_verbs(verbs)
     catalog.add_top_verbs(verbs)
     return parser
 

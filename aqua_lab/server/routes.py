@@ -2,17 +2,16 @@
 
 Each row's path template (``deployments/{deployment_id}``) is the OpenAPI path and, with its
 parameters turned into named groups, the tornado pattern — so ``openapi.json`` and the server
-cannot disagree.  A parameter matches one path segment unless :data:`PARAM_PATTERNS` says
-otherwise (model ids contain slashes).
+cannot disagree.  A parameter matches one path segment unless :data:`.route.PARAM_PATTERNS` says
+otherwise (model ids contain slashes); a row is a :class:`.route.Route`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
 from jupyter_server.auth.decorator import authorized
-from pydantic import BaseModel
 from tornado import web
 
 from ..domain import (
@@ -38,6 +37,7 @@ from ..domain import (
 )
 from ..service import PLATFORMS
 from ..service.arena import MAX_RESAMPLES, SOURCES, BlindPair, BlindPairRequest, Leaderboard, Vote, VoteRequest
+from ..service.datasets import DatasetRow, SavedDataset
 from .handlers import (
     Activate,
     AdsCancelEvaluation,
@@ -48,6 +48,8 @@ from .handlers import (
     CancelEvaluation,
     Chat,
     Compare,
+    DatasetRows,
+    Datasets,
     DatasetUploads,
     Deactivate,
     DeploymentLogs,
@@ -63,6 +65,7 @@ from .handlers import (
     ModelConfig,
     Models,
     ModelStates,
+    OneDataset,
     OneDeployment,
     OneEvaluation,
     OneModel,
@@ -75,7 +78,7 @@ from .handlers import (
     Votes,
     VotesExport,
 )
-from .limits import DEFAULT_LOG_LINES, MAX_BODY_BYTES, MAX_LOG_LINES, MAX_UPLOAD_BYTES
+from .limits import DEFAULT_LOG_LINES, MAX_LOG_LINES, MAX_UPLOAD_BYTES
 from .models import (
     ChatChunk,
     CompareChunk,
@@ -91,36 +94,7 @@ from .models import (
     StreamError,
 )
 from .openapi import openapi_document
-from .paths import template_pattern
-
-PARAM_PATTERNS = {"model_id": ".+", "model_ids": ".+"}
-
-
-def pattern_of(path: str) -> str:
-    """The tornado regex of a path template (model ids may contain slashes)."""
-    return template_pattern(path, PARAM_PATTERNS)
-
-
-@dataclass(frozen=True)
-class Route:
-    method: str
-    path: str  # OpenAPI template under aqua/
-    handler: type[AquaLabHandler]
-    summary: str
-    request: type[BaseModel] | None = None
-    response: Any = None
-    status: int = 200
-    #: query parameters: name → description (a string parameter), or → a JSON schema with a description
-    query: dict[str, str | dict[str, Any]] = field(default_factory=dict)
-    stream: bool = False
-    #: the largest body it reads (413 above it)
-    body_limit: int = MAX_BODY_BYTES
-    #: a streaming route's Server-Sent Events: event name ("message": unnamed ``data:``) → payload model
-    events: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def pattern(self) -> str:
-        return pattern_of(self.path)
+from .route import Route, pattern_of  # noqa: F401 — pattern_of: callers read it from the table's module
 
 
 class OpenApi(AquaLabHandler):
@@ -451,6 +425,33 @@ ROUTES = [
         status=201,
         query=PLATFORM_QUERY,
         body_limit=MAX_UPLOAD_BYTES,
+    ),
+    Route(
+        "GET",
+        "datasets",
+        Datasets,
+        "the datasets on the server's machine, saved from chats or uploaded: rows, bytes, rows per category",
+        response=DataList[SavedDataset],
+        query=PLATFORM_QUERY,
+    ),
+    Route(
+        "POST",
+        "datasets/{name}/rows",
+        DatasetRows,
+        "Save as dataset row: append a prompt and the answer kept as its reference to the dataset <name> (made on "
+        "first use; the row checked as an evaluation checks it; a dataset past an evaluation's row or size cap: 422)",
+        request=DatasetRow,
+        response=SavedDataset,
+        status=201,
+        query=PLATFORM_QUERY,
+    ),
+    Route(
+        "GET",
+        "datasets/{name}",
+        OneDataset,
+        "download a dataset as its JSONL file",
+        response=dict,
+        query=PLATFORM_QUERY,
     ),
     Route(
         "GET",

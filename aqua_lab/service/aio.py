@@ -38,6 +38,7 @@ from ..domain import (
     UploadedDataset,
     ValidatedDeployment,
 )
+from .datasets import DatasetRow, SavedDataset
 from .executor import SharedReads, execute
 from .facade import AquaLabService
 
@@ -68,10 +69,10 @@ class AsyncAquaLabService:
     async def register_model(
         self, path: str, name: str | None = None, base_model_id: str | None = None
     ) -> CatalogModel:
-        return await execute(self.sync.register_model, path, name, base_model_id)
+        return await self._write(self.sync.register_model, path, name, base_model_id)
 
     async def unregister_model(self, model_id: str) -> CatalogModel:
-        return await execute(self.sync.unregister_model, model_id)
+        return await self._write(self.sync.unregister_model, model_id)
 
     async def model_input(self, model_id: str) -> ModelInput:
         return await execute(self.sync.model_input, model_id)
@@ -118,7 +119,7 @@ class AsyncAquaLabService:
         return await execute(self.sync.logs, deployment_id, model_name, lines)
 
     async def update_scaling(self, deployment_id: str, change: ScalingChange) -> Deployment:
-        return await execute(self.sync.update_scaling, deployment_id, change)
+        return await self._write(self.sync.update_scaling, deployment_id, change)
 
     async def deployment_metrics(self, deployment_id: str, window_s: float = 300) -> DeploymentMetrics:
         return await execute(self.sync.deployment_metrics, deployment_id, window_s)
@@ -157,6 +158,15 @@ class AsyncAquaLabService:
 
     async def upload_dataset(self, filename: str, content: str) -> UploadedDataset:
         return await execute(self.sync.upload_dataset, filename, content)
+
+    async def save_dataset_row(self, name: str, row: DatasetRow) -> SavedDataset:
+        return await self._write(self.sync.save_dataset_row, name, row)
+
+    async def list_datasets(self) -> list[SavedDataset]:
+        return await execute(self.sync.list_datasets)
+
+    async def get_dataset(self, name: str) -> str:
+        return await execute(self.sync.get_dataset, name)
 
     async def supported_metrics(self) -> list[MetricDescription]:
         # the first call imports the scorers (numpy, sacrebleu): not on the event loop

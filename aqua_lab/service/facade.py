@@ -52,9 +52,11 @@ from ..planning.shapes import shape_order
 from ..planning.sizing import parameter_count_from_name
 from ..platforms.base import FetchedConfig, Platform
 from ..platforms.registry import PlatformSettings, build_platform, default_data_dir
+from . import datasets
 from .arena import Arena
 from .cache import TTLCache
 from .chat import ChatRelay
+from .datasets import DatasetRow, SavedDataset
 
 #: states a deployment settles in: waiting stops there (it never leaves them by itself)
 SETTLED = ("ACTIVE", "FAILED", "NEEDS_ATTENTION", "DELETED")
@@ -553,6 +555,20 @@ class AquaLabService:
             bytes=len(content.encode("utf-8")),
             categories=categories,
         )
+
+    # datasets grown from chats ("Save as dataset row"), beside the uploads (service/datasets.py) -------
+
+    def save_dataset_row(self, name: str, row: DatasetRow) -> SavedDataset:
+        """Append a prompt and the answer kept as its reference to the dataset ``name`` (made on first use)."""
+        return datasets.add_row(self._files_dir() / "datasets", name, row)
+
+    def list_datasets(self) -> list[SavedDataset]:
+        """Every dataset on this machine, saved or uploaded: rows, bytes, rows per category."""
+        return datasets.list_datasets(self._files_dir() / "datasets")
+
+    def get_dataset(self, name: str) -> str:
+        """The dataset's JSONL file as text."""
+        return datasets.dataset_text(self._files_dir() / "datasets", name)
 
     @staticmethod
     def supported_metrics() -> list[MetricDescription]:

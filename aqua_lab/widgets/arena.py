@@ -1,5 +1,6 @@
-"""Choosing between models in a notebook: a blind A/B vote (the Compare panel's blind mode) and the
-deployment's leaderboard."""
+"""Choosing between models in a notebook: a blind A/B vote (the Compare panel's blind mode), the
+deployment's leaderboard, and "Save as dataset row" (a prompt and the answer kept as its reference,
+added to a dataset for the next evaluation)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ import ipywidgets as w
 from ..errors import AquaLabError
 from ..service import AquaLabService
 from ..service.arena import SOURCES, BlindPair, BlindPairRequest, Leaderboard, VoteRequest
-from .common import esc, in_background, message, run_async
+from ..service.datasets import DatasetRow
+from .common import esc, fits, in_background, message, run_async
 
 VERDICT_BUTTONS = (("a", "A is better"), ("b", "B is better"), ("tie", "Tie"), ("both_bad", "Both bad"))
 
@@ -29,8 +31,9 @@ class BlindVote(w.VBox):
         for verdict, button in self.buttons.items():
             button.on_click(lambda _, v=verdict: self.cast(v))
         self.reveal = w.HTML()
+        self.save_row = SaveRow(service)
         self.worker: threading.Thread | None = None
-        super().__init__([self.columns, w.HBox(list(self.buttons.values())), self.reveal])
+        super().__init__([self.columns, w.HBox(list(self.buttons.values())), self.reveal, self.save_row])
 
     def ask(self, text: str, sampling: dict[str, Any], done: Callable[[], None], failed: Callable) -> None:
         self.reveal.value = message("two models answer…")
@@ -63,8 +66,11 @@ class BlindVote(w.VBox):
         except AquaLabError as exc:
             self.reveal.value = message(str(exc), "error")
             return
-        self.pair = None
+        pair, self.pair = self.pair, None
         self.reveal.value = message(f"A was {vote.model_a}, B was {vote.model_b} — your vote: {verdict}", "info")
+        answers = {f"A ({vote.model_a})": pair.answers[0].text, f"B ({vote.model_b})": pair.answers[1].text}
+        preferred = {"a": 0, "b": 1}.get(verdict, 0)
+        self.save_row.offer(pair.prompt, answers, list(answers)[preferred])
         if self.on_voted:
             self.on_voted()
 
@@ -127,3 +133,53 @@ def leaderboard_html(board: Leaderboard) -> str:
         "<table><tr><th>rank</th><th>model</th><th>Elo</th><th>95% interval</th><th>W-L-T (n)</th><th></th></tr>"
         f"{''.join(rows)}</table><div>{board.votes} {board.source}</div>{notes}"
     )
+
+
+class SaveRow(w.VBox):
+    """Save as dataset row: the last prompt with an answer to keep as its reference (picked from the
+    turn's answers, then editable) appended to the dataset named here — the next evaluation's dataset."""
+
+    def __init__(self, service: AquaLabService):
+        self.service = service
+        self.prompt = ""
+        self.answers: dict[str, str] = {}
+        self.choice = w.Dropdown(description="answer", options=[])
+        self.completion = w.Textarea(placeholder="the reference answer (edit it as you like)", layout=fits())
+        self.dataset = w.Text(placeholder="dataset name", description="dataset")
+        self.category = w.Text(placeholder="category (optional)")
+        self.button = w.Button(description="Save as dataset row", icon="save", disabled=True)
+        self.status = w.HTML()
+        self.choice.observe(lambda _: self._pick(), names="value")
+        self.button.on_click(lambda _: self.save())
+        super().__init__(
+            [w.HBox([self.choice, self.dataset, self.category]), self.completion, w.HBox([self.button, self.status])]
+        )
+        self.layout.display = "none"  # until a turn has answered
+
+    def offer(self, prompt: str, answers: dict[str, str], preferred: str | None = None) -> None:
+        """A finished turn: its prompt and answers (by model, or by label), ``preferred`` picked first."""
+        if not answers:
+            return
+        self.prompt, self.answers = prompt, dict(answers)
+        self.choice.options = list(answers)
+        self.choice.value = preferred if preferred in answers else next(iter(answers), None)
+        self._pick()
+        self.status.value = ""
+        self.button.disabled = False
+        self.layout.display = None
+
+    def _pick(self) -> None:
+        if self.choice.value is not None:
+            self.completion.value = self.answers.get(self.choice.value, "")
+
+    def save(self) -> None:
+        category = self.category.value.strip() or None
+        try:
+            row = DatasetRow(prompt=self.prompt, completion=self.completion.value, category=category)
+            saved = self.service.save_dataset_row(self.dataset.value.strip(), row)
+        except AquaLabError as exc:
+            self.status.value = message(str(exc), "error")
+            return
+        self.button.disabled = True  # once per turn: a second click would add the same row again
+        rows = f"{saved.rows} row{'s' * (saved.rows != 1)}"
+        self.status.value = message(f"saved: {saved.name} has {rows} — dataset_path {saved.dataset_path}")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 import tempfile
 import time
 from pathlib import Path
@@ -31,6 +32,10 @@ CHIP = {
 }
 #: an upload travels through the kernel's websocket as one message (tornado refuses those over 10 MiB)
 UPLOAD_LIMIT = 8 << 20
+#: the metrics a judge model computes: the judge fields show while one is ticked
+JUDGED = ("pairwise_judge", "judge_score")
+#: a judge metric's problem (``metrics[2].args.judge.url``) goes under the judge's or the rubric's field
+JUDGE_FIELD = re.compile(r"^metrics\[\d+\]\.args\.(judge|rubric)\b")
 
 
 class EvaluationPanel(w.VBox):
@@ -81,12 +86,38 @@ class EvaluationPanel(w.VBox):
                 "experiment_name",
                 "log_group_id",
                 "log_id",
+                "judge",
+                "rubric",
             )
         }
+        # the judge of pairwise_judge / judge_score: a served name (default: the first), "model @ deployment"
+        # for another deployment's, or a model at an external OpenAI-compatible URL with its key's variable
+        self.judge = w.Combobox(
+            description="Judge", placeholder="default: the deployment's first model", ensure_option=False
+        )
+        self.judge_url = w.Text(description="Judge URL", placeholder="external endpoint, e.g. https://host/v1")
+        self.judge_key_env = w.Text(description="Key env", placeholder="its API key's environment variable")
+        self.rubric = w.Textarea(
+            description="Rubric",
+            placeholder="default: helpfulness, and correctness against the reference (at most 8 KiB)",
+            layout=full_width(),
+        )
+        self.judge_box = w.VBox(
+            [
+                w.HBox([self.judge, self.judge_url, self.judge_key_env], layout=w.Layout(flex_flow="row wrap")),
+                self.errors["judge"],
+                self.rubric,
+                self.errors["rubric"],
+            ]
+        )
         self.metrics = {
             m.name: w.Checkbox(value=m.name in ("rouge", "bertscore"), description=m.label)
             for m in service.supported_metrics()
         }
+        for name in JUDGED:
+            if name in self.metrics:
+                self.metrics[name].observe(lambda _: self._judge_shown(), names="value")
+        self._judge_shown()
         self.params = w.Text(value='{"max_tokens": 64}', description="Parameters", layout=full_width())
         self.button = w.Button(description="Evaluate", button_style="primary", icon="check")
         self.cancel_button = w.Button(description="Cancel", icon="stop", disabled=True)
@@ -128,6 +159,7 @@ class EvaluationPanel(w.VBox):
                 *[x for f in config.fields for x in only_here.get(f, [])],
                 w.HBox(list(self.metrics.values()), layout=w.Layout(flex_flow="row wrap")),
                 self.errors["metrics"],
+                self.judge_box,
                 self.params,
                 self.errors["model_parameters"],
                 w.HBox([self.button, self.cancel_button]),
@@ -158,6 +190,32 @@ class EvaluationPanel(w.VBox):
             return
         names = self.service.get_deployment(self.deployment.value).served_names()
         self.model.options = [ALL, *names]
+        others = [
+            f"{m} @ {d.id}"
+            for d in self.service.list_deployments()
+            if d.state == "ACTIVE" and d.id != self.deployment.value
+            for m in d.served_names()
+        ]
+        self.judge.options = [*names, *others]
+
+    def _judge_shown(self) -> None:
+        ticked = any(self.metrics[n].value for n in JUDGED if n in self.metrics)
+        self.judge_box.layout.display = None if ticked else "none"
+
+    def judge_args(self) -> dict[str, object]:
+        """The judge fields as a judge metric's args (what is left empty keeps its default)."""
+        name, url = self.judge.value.strip(), self.judge_url.value.strip()
+        args: dict[str, object] = {}
+        if url:
+            args["judge"] = {"url": url, "model": name or None, "api_key_env": self.judge_key_env.value.strip() or None}
+        elif " @ " in name:
+            model, deployment_id = name.rsplit(" @ ", 1)
+            args["judge"] = {"deployment_id": deployment_id.strip(), "model": model.strip()}
+        elif name:
+            args["judge"] = name
+        if self.rubric.value.strip():
+            args["rubric"] = self.rubric.value
+        return args
 
     def spec(self) -> EvaluationSpec:
         try:
@@ -166,7 +224,8 @@ class EvaluationPanel(w.VBox):
             raise InvalidInput(Problem("model_parameters", f"not valid JSON ({exc.msg})")) from None
         if self.model.value != ALL:
             params = {**params, "model": self.model.value}
-        chosen = [{"name": n, "args": {}} for n, box in self.metrics.items() if box.value]
+        judged = self.judge_args()
+        chosen = [{"name": n, "args": judged if n in JUDGED else {}} for n, box in self.metrics.items() if box.value]
         fields = self.config.fields
         extra = {
             "shape_name": self.shape.value,
@@ -243,8 +302,13 @@ class EvaluationPanel(w.VBox):
         problems = exc.problems if isinstance(exc, InvalidInput) else []
         loose = []
         for p in problems:
-            name = FIELD_OF.get(p.field) or next(
-                (f for f in self.errors if p.field == f or p.field.startswith((f + " ", f + ".", f + "["))), None
+            judged = JUDGE_FIELD.match(p.field)
+            name = (
+                FIELD_OF.get(p.field)
+                or (judged and judged[1])
+                or next(
+                    (f for f in self.errors if p.field == f or p.field.startswith((f + " ", f + ".", f + "["))), None
+                )
             )
             slot = self.errors.get(name) if name else None
             if slot is None:
