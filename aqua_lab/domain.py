@@ -22,6 +22,7 @@ from pydantic import (
 )
 
 from .inference.protocol import ChatMessage, ChatRequest, ChatRoute, CompareRequest  # noqa: F401 (re-exported)
+from .precisions import known_precisions, precision_bytes
 
 #: the vLLM serving container AQUA deploys with unless a request names another
 DEFAULT_CONTAINER_IMAGE = "dsmc://odsc-vllm-serving:0.8.1.2"
@@ -293,15 +294,11 @@ class CapacityInputs(BaseModel):
     @staticmethod
     def precisions() -> list[str]:
         """The weight precisions the memory model knows (for the fronts' choices)."""
-        from .planning.architectures import known_precisions  # planning imports domain
-
         return known_precisions()
 
     @field_validator("weight_precision")
     @classmethod
     def _known_precision(cls, value: str | None) -> str | None:
-        from .planning.architectures import known_precisions, precision_bytes  # planning imports domain
-
         if value is None or value == "auto" or precision_bytes(value) is not None:
             return value
         raise ValueError(f"unknown precision {value!r}: use one of {', '.join(known_precisions())}")
@@ -534,32 +531,6 @@ class ScalingChange(BaseModel):
     autoscaling: Autoscaling | None = None
     scaling_policy: dict[str, Any] | None = None
     bandwidth_mbps: int | None = Field(default=None, ge=1)
-
-    def wire_policy(self) -> dict[str, Any] | None:
-        from .errors import InvalidInput, Problem
-        from .planning import scaling
-
-        given = [k for k in ("instance_count", "autoscaling", "scaling_policy") if getattr(self, k) is not None]
-        if len(given) > 1:
-            raise InvalidInput(Problem(given[1], f"{' and '.join(given)} are given", "give one of them"))
-        if not given:
-            if self.bandwidth_mbps is None:
-                raise InvalidInput(
-                    Problem("instance_count", "nothing to change", "give instance_count, autoscaling or scaling_policy")
-                )
-            return None
-        spec = DeploymentSpec(
-            models=[],
-            instance_shape="-",
-            display_name="-",
-            instance_count=self.instance_count or 1,
-            autoscaling=self.autoscaling,
-            scaling_policy=self.scaling_policy,
-        )
-        problems, _ = scaling.check(spec)
-        if problems:
-            raise InvalidInput(problems)
-        return scaling.wire_policy(spec)
 
 
 class ResolvedModel(BaseModel):

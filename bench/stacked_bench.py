@@ -36,7 +36,8 @@ from aqua_lab.platforms.local import LocalPlatform  # noqa: E402
 from aqua_lab.platforms.local.demo_lora import write_lora_gguf  # noqa: E402
 from aqua_lab.platforms.local.engines import LLAMA_CPP, ServerSpec  # noqa: E402
 from aqua_lab.platforms.local.models import SMOLLM2_ID, smollm2_path  # noqa: E402
-from aqua_lab.platforms.local.runtime import _child_setup, free_port  # noqa: E402
+from aqua_lab.platforms.local.ports import free_port  # noqa: E402
+from aqua_lab.platforms.local.supervisor import _child_setup  # noqa: E402
 from aqua_lab.service import AquaLabService  # noqa: E402
 
 PROMPT = "Write a short story about a lighthouse keeper."

@@ -90,25 +90,6 @@ def test_the_docs_stand_alone():
             assert link.startswith(("http://127.0.0.1", "http://localhost")) or (root / link).exists(), (doc, link)
 
 
-# Circles still being untangled by work in progress elsewhere (issue 30, item 5): each entry is the
-# most a circle there may hold — a smaller one inside it passes, anything else fails.  Remove an
-# entry once its circle is gone; never add one.
-CIRCLES_BEING_REMOVED = [
-    # domain.py's validators import planning (domain is being split into a package without them)
-    {"aqua_lab.domain", "aqua_lab.planning.architectures", "aqua_lab.planning.scaling"},
-    # free_port and friends shared between the local engine, router and runtime modules
-    {
-        "aqua_lab.platforms.local.engine_build",
-        "aqua_lab.platforms.local.engines",
-        "aqua_lab.platforms.local.hardware",
-        "aqua_lab.platforms.local.metrics",
-        "aqua_lab.platforms.local.models",
-        "aqua_lab.platforms.local.router",
-        "aqua_lab.platforms.local.runtime",
-    },
-]
-
-
 def _import_graph() -> dict[str, set[str]]:
     """Module → the aqua_lab modules it imports, counting every import (inside functions and under
     TYPE_CHECKING too: a lazy import hides a circle, it does not remove it).  ``from pkg import name``
@@ -176,10 +157,6 @@ def test_the_circle_finder_finds_a_circle_and_only_it():
 def test_no_import_circles():
     """A module that imports another which imports it back is one module in two files: move the
     shared name to a small module of its own (as server/route.py, emulator/common.py,
-    oci/clients.py and aqua_lab/version.py did)."""
-    new = [
-        sorted(circle)
-        for circle in _circles(_import_graph())
-        if not any(circle <= allowed for allowed in CIRCLES_BEING_REMOVED)
-    ]
+    oci/clients.py, aqua_lab/version.py, aqua_lab/precisions.py and local/ports.py did)."""
+    new = [sorted(circle) for circle in _circles(_import_graph())]
     assert new == [], "import circles:\n" + "\n".join(" ↔ ".join(c) for c in new)

@@ -18,6 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from aqua_lab.domain import DeploymentSpec, ScalingChange
 from aqua_lab.errors import InvalidInput, Unsupported
+from aqua_lab.planning.scaling import change_policy
 from aqua_lab.platforms.local import LocalPlatform, engine_build
 from aqua_lab.platforms.local.engines import LLAMA_CPP, server_specs
 from aqua_lab.platforms.local.models import SMOLLM2_ID, smollm2_path
@@ -70,10 +71,10 @@ def test_the_least_busy_active_replica_gets_the_request(tmp_path):
 
 def test_scaling_changes_name_their_field():
     with pytest.raises(InvalidInput, match="autoscaling"):
-        ScalingChange(instance_count=2, autoscaling={"maximum_instance_count": 2}).wire_policy()
+        change_policy(ScalingChange(instance_count=2, autoscaling={"maximum_instance_count": 2}))
     with pytest.raises(InvalidInput, match="nothing to change"):
-        ScalingChange().wire_policy()
-    assert ScalingChange(instance_count=3).wire_policy() == {"policyType": "FIXED_SIZE", "instanceCount": 3}
+        change_policy(ScalingChange())
+    assert change_policy(ScalingChange(instance_count=3)) == {"policyType": "FIXED_SIZE", "instanceCount": 3}
 
 
 # --------------------------------------------------------------------------------------------------

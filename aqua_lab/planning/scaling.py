@@ -15,8 +15,8 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from ..domain import NO_ZERO_INSTANCES, Autoscaling, DeploymentSpec, Shape
-from ..errors import Problem
+from ..domain import NO_ZERO_INSTANCES, Autoscaling, DeploymentSpec, ScalingChange, Shape
+from ..errors import InvalidInput, Problem
 
 #: OCI's documented minimum cool-down between two scaling actions (AutoScalingPolicy.cool_down_in_seconds)
 MIN_COOL_DOWN_S = 300
@@ -128,6 +128,32 @@ def instance_bounds(policy: dict[str, Any]) -> tuple[int, int]:
         return int(first.get("minimumInstanceCount") or 1), int(first.get("maximumInstanceCount") or 1)
     count = int(policy.get("instanceCount") or 1)
     return count, count
+
+
+def change_policy(change: ScalingChange) -> dict[str, Any] | None:
+    """The wire policy a scaling change asks for (None: only the bandwidth changes); one of
+    instance_count, autoscaling and scaling_policy, checked as a create's would be."""
+    given = [k for k in ("instance_count", "autoscaling", "scaling_policy") if getattr(change, k) is not None]
+    if len(given) > 1:
+        raise InvalidInput(Problem(given[1], f"{' and '.join(given)} are given", "give one of them"))
+    if not given:
+        if change.bandwidth_mbps is None:
+            raise InvalidInput(
+                Problem("instance_count", "nothing to change", "give instance_count, autoscaling or scaling_policy")
+            )
+        return None
+    spec = DeploymentSpec(
+        models=[],
+        instance_shape="-",
+        display_name="-",
+        instance_count=change.instance_count or 1,
+        autoscaling=change.autoscaling,
+        scaling_policy=change.scaling_policy,
+    )
+    problems, _ = check(spec)
+    if problems:
+        raise InvalidInput(problems)
+    return wire_policy(spec)
 
 
 def check(spec: DeploymentSpec, shape: Shape | None = None) -> tuple[list[Problem], list[str]]:

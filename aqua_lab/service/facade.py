@@ -47,7 +47,7 @@ from ..domain import (
     machine_words,
 )
 from ..errors import InvalidInput, NotFound, Problem, shown
-from ..planning import ShapeCatalog, is_power_of_two, payloads, plan, validate_deployment
+from ..planning import ShapeCatalog, is_power_of_two, payloads, plan, scaling, validate_deployment
 from ..planning.shapes import shape_order
 from ..planning.sizing import parameter_count_from_name
 from ..platforms.base import FetchedConfig, Platform
@@ -369,7 +369,7 @@ class AquaLabService:
 
     def update_scaling(self, deployment_id: str, change: ScalingChange) -> Deployment:
         """Change a live deployment's instance count, autoscaling policy or bandwidth."""
-        policy = change.wire_policy()
+        policy = scaling.change_policy(change)
         self._chat_deployments.drop(deployment_id)
         return self.platform.update_scaling(deployment_id, policy, change.bandwidth_mbps)
 

@@ -314,8 +314,8 @@ def ensure() -> Path:
 def system_info(binary: Path | None = None, timeout: float = 30) -> str:
     """llama.cpp's own ``system_info`` line: the CPU features ggml was built with and uses here (read
     off a short load of the default model; "" when it is not installed)."""
-    from .models import smollm2_path
-    from .runtime import free_port
+    from .ports import free_port
+    from .smollm2 import smollm2_path
 
     binary, model = binary or binary_path(), smollm2_path()
     if model is None or not binary.is_file():

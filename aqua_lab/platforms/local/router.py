@@ -45,7 +45,7 @@ from ...inference.timeouts import HEADER, Limits, Timeouts, timeout_message
 from .metrics import MAX_WINDOW_S, RouterMetrics, completion_tokens
 
 if TYPE_CHECKING:
-    from .runtime import Server, Supervisor
+    from .supervisor import Server, Supervisor
 
 OPENAI_ROUTES = ("/v1/chat/completions", "/v1/completions", "/v1/embeddings")
 #: the largest request body the router reads (a long chat history is far below; a 50 MB prompt
