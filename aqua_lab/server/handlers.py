@@ -104,8 +104,7 @@ class AquaLabHandler(ExtensionHandlerMixin, APIHandler):
             raise BadRequest(_TOO_DEEP) from None
         except ValueError:  # a JSONDecodeError is one, so this is Python's 4300-digit limit on an int
             raise BadRequest(
-                "the request body has a number with more than 4300 digits; no field takes one — send a "
-                "smaller number"
+                "the request body has a number with more than 4300 digits; no field takes one — send a smaller number"
             ) from None
         if not isinstance(data, dict):
             raise BadRequest("the request body must be a JSON object")

@@ -377,7 +377,10 @@ ROUTES = [
         DeploymentMetricsHandler,
         "per-model requests, errors, TTFT p50/p95, tokens/s, in-flight and replicas over a window, with series",
         response=DeploymentMetrics,
-        query={**PLATFORM_QUERY, "window": "seconds or 5m, 1h, 1d (default 300; at most 1d on the local platform, 14d on OCI)"},
+        query={
+            **PLATFORM_QUERY,
+            "window": "seconds or 5m, 1h, 1d (default 300; at most 1d on the local platform, 14d on OCI)",
+        },
     ),
     Route(
         "GET",
