@@ -52,7 +52,7 @@ from ..planning.shapes import shape_order
 from ..planning.sizing import parameter_count_from_name
 from ..platforms.base import FetchedConfig, Platform
 from ..platforms.registry import PlatformSettings, build_platform, default_data_dir
-from . import datasets
+from . import datasets, verbs
 from .arena import Arena
 from .cache import TTLCache
 from .chat import ChatRelay
@@ -95,19 +95,24 @@ class AquaLabService:
 
     # catalog --------------------------------------------------------------------------------------
 
+    @verbs.shared_read
     def shapes(self) -> list[Shape]:
         return sorted(self.platform.list_shapes(), key=shape_order)
 
+    @verbs.read
     def shape_catalog(self) -> ShapeCatalog:
         return ShapeCatalog(self.shapes())
 
+    @verbs.read
     def default_shape(self) -> str | None:
         """The shape a request gets when it names none (the local machine), else None."""
         return self.platform.default_shape()
 
+    @verbs.shared_read
     def models(self) -> list[CatalogModel]:
         return self.platform.list_models()
 
+    @verbs.read
     def resolve_model(self, model_id: str) -> CatalogModel:
         """The catalog entry for an id or a name (:class:`NotFound` with a hint otherwise)."""
         return self.platform.get_model(model_id)
@@ -125,6 +130,7 @@ class AquaLabService:
                 found[given] = fetched
         return found
 
+    @verbs.read
     def model_input(self, model_id: str) -> ModelInput:
         found = self._fetched([model_id]).get(model_id)
         if found is None:
@@ -153,24 +159,29 @@ class AquaLabService:
                 arch = arch.model_copy(update={"parameters_b": model.parameter_count_b, "source": note})
         return model.model_copy(update={"architecture": arch}) if arch is not None else model
 
+    @verbs.read
     def model_inputs(self, model_ids: Sequence[str]) -> list[ModelInput]:
         """Planning inputs of many models, fetched in one round (every unknown id is one problem)."""
         return [m for m, _ in self._load(model_ids, "model_ids")]
 
+    @verbs.write
     def clear_cache(self) -> None:
         self._inputs.clear()
         self._chat_deployments.clear()
 
     @property
+    @verbs.read
     def can_register_models(self) -> bool:
         return self.platform.registers_models
 
+    @verbs.write
     def register_model(self, path: str, name: str | None = None, base_model_id: str | None = None) -> CatalogModel:
         """Add a model file or folder of your own (the local platform; others refuse with 409)."""
         model = self.platform.register_model(path, name, base_model_id)
         self._inputs.clear()  # a re-registered id must not plan with the old file's facts
         return model
 
+    @verbs.write
     def unregister_model(self, model_id: str) -> CatalogModel:
         """Forget a model registered with :meth:`register_model` (its files are left alone)."""
         model = self.platform.unregister_model(model_id)
@@ -178,6 +189,7 @@ class AquaLabService:
         return model
 
     @staticmethod
+    @verbs.read
     def custom_model(model_id: str, path: str) -> tuple[ModelInput, list[str]]:
         """A model the platform does not know, planned with the deployment_config.json at ``path``
         (checked against OCI's shapes): the planning input and the warnings the file gave."""
@@ -191,6 +203,7 @@ class AquaLabService:
         return model, loaded.warnings
 
     @staticmethod
+    @verbs.read
     def check_config_file(path: str) -> tuple[dict[str, list[int]], list[str]]:
         """Per shape, the GPU counts a deployment_config.json offers multi-model deployments; and its warnings."""
         loaded = load_deployment_config_file(path, bundled_catalog().shapes)
@@ -222,6 +235,7 @@ class AquaLabService:
 
     # planning -------------------------------------------------------------------------------------
 
+    @verbs.read
     def plan(
         self,
         model_ids: Sequence[str],
@@ -264,10 +278,12 @@ class AquaLabService:
         return _in_machine_words(result, shapes)
 
     @staticmethod
+    @verbs.read
     def gpu_count_choices(total_gpus: int) -> list[int]:
         """The GPU counts a model may get on a shape of ``total_gpus`` (powers of two, planning's rule)."""
         return [n for n in range(1, total_gpus + 1) if is_power_of_two(n)]
 
+    @verbs.read
     def validate(self, spec: DeploymentSpec, extra: Sequence[ModelInput] = ()) -> ValidatedDeployment:
         own = {m.model_id: m for m in extra}
         known: dict[str, ModelInput] = dict(own)
@@ -323,6 +339,7 @@ class AquaLabService:
             f"Deactivate or delete a deployment that holds them, or ask for fewer {unit()}"
         )
 
+    @verbs.read
     def payload_preview(self, validated: ValidatedDeployment) -> dict[str, Any]:
         """The OCI request bodies a validated deployment becomes, without sending them.  What only
         OCI knows (artifact paths, OCIDs not given) stays a named placeholder."""
@@ -348,17 +365,21 @@ class AquaLabService:
 
     # deployments ----------------------------------------------------------------------------------
 
+    @verbs.write
     def create_deployment(self, request: DeploymentSpec | ValidatedDeployment) -> Deployment:
         """Deploy a request (validated here unless it comes from :meth:`validate` already)."""
         validated = request if isinstance(request, ValidatedDeployment) else self.validate(request)
         return self.platform.create_deployment(validated)
 
+    @verbs.shared_read
     def list_deployments(self) -> list[Deployment]:
         return self.platform.list_deployments()
 
+    @verbs.shared_read
     def get_deployment(self, deployment_id: str) -> Deployment:
         return self.platform.get_deployment(deployment_id)
 
+    @verbs.write
     def update_deployment(self, deployment_id: str, spec: DeploymentSpec) -> Deployment:
         """Replace a deployment's models in place (OCI: a new model group, LIVE for stacked)."""
         validated = self.validate(spec)
@@ -367,12 +388,14 @@ class AquaLabService:
 
     # scaling and metrics ----------------------------------------------------------------------------
 
+    @verbs.write
     def update_scaling(self, deployment_id: str, change: ScalingChange) -> Deployment:
         """Change a live deployment's instance count, autoscaling policy or bandwidth."""
         policy = scaling.change_policy(change)
         self._chat_deployments.drop(deployment_id)
         return self.platform.update_scaling(deployment_id, policy, change.bandwidth_mbps)
 
+    @verbs.read
     def deployment_metrics(self, deployment_id: str, window_s: float = 300) -> DeploymentMetrics:
         """Per-model requests, errors, TTFT p50/p95, tokens/s, in-flight and replicas over a window."""
         longest = self.platform.max_metrics_window_s
@@ -387,32 +410,40 @@ class AquaLabService:
             )
         return self.chats.meter.fill(self.platform.deployment_metrics(deployment_id, window_s))
 
+    @verbs.write
     def activate(self, deployment_id: str) -> Deployment:
         self._chat_deployments.drop(deployment_id)
         return self.platform.activate(deployment_id)
 
+    @verbs.write
     def deactivate(self, deployment_id: str) -> Deployment:
         self._chat_deployments.drop(deployment_id)
         return self.platform.deactivate(deployment_id)
 
+    @verbs.write
     def delete(self, deployment_id: str) -> Deployment:
         self._chat_deployments.drop(deployment_id)
         return self.platform.delete(deployment_id)
 
+    @verbs.read
     def list_model_groups(self) -> list[dict[str, Any]]:
         return self.platform.list_model_groups()
 
+    @verbs.write
     def delete_model_group(self, group_id: str) -> dict[str, Any]:
         return self.platform.delete_model_group(group_id)
 
+    @verbs.shared_read
     def model_states(self, deployment_id: str) -> list[ModelState]:
         return self.platform.model_states(deployment_id)
 
+    @verbs.read
     def logs(self, deployment_id: str, model_name: str | None = None, lines: int = 200) -> str:
         if not 0 <= lines <= MAX_LOG_LINES:  # checked here, so the CLI and widgets meet REST's limit
             raise InvalidInput(Problem("lines", f"{lines} is out of range", f"give 0 to {MAX_LOG_LINES} lines"))
         return self.platform.logs(deployment_id, model_name, lines)
 
+    @verbs.blocking_only
     def wait(
         self,
         deployment_id: str,
@@ -444,6 +475,7 @@ class AquaLabService:
 
     # evaluations ----------------------------------------------------------------------------------
 
+    @verbs.write
     def create_evaluation(self, spec: EvaluationSpec) -> Evaluation:
         """Evaluate a deployment's models on a dataset: run here where the platform runs evaluations
         itself (local: every model, or ``model_parameters.model``), otherwise one job on the platform.
@@ -457,22 +489,28 @@ class AquaLabService:
             created.details = "; ".join(filter(None, [created.details, *warnings]))
         return created
 
+    @verbs.read
     def list_evaluations(self) -> list[Evaluation]:
         return self.platform.list_evaluations()
 
+    @verbs.read
     def get_evaluation(self, evaluation_id: str) -> Evaluation:
         return self.platform.get_evaluation(evaluation_id)
 
+    @verbs.write
     def cancel_evaluation(self, evaluation_id: str) -> Evaluation:
         return self.platform.cancel_evaluation(evaluation_id)
 
+    @verbs.write
     def delete_evaluation(self, evaluation_id: str) -> Evaluation:
         return self.platform.delete_evaluation(evaluation_id)
 
+    @verbs.read
     def evaluation_report(self, evaluation_id: str, model: str | None = None, fmt: str = "json") -> str:
         """A model's report.json/report.html, or without ``model`` the comparison of every model."""
         return self.platform.evaluation_report(evaluation_id, model, fmt)
 
+    @verbs.read
     def evaluation_charts(self, evaluation_id: str) -> dict[str, str]:
         """Per metric key, a box plot (inline SVG) of every model's scores side by side, as the
         comparison report draws them."""
@@ -482,6 +520,7 @@ class AquaLabService:
         reports = [json.loads(self.evaluation_report(evaluation_id, m)) for m in comp["models"]]
         return comparison_charts(comp, reports)
 
+    @verbs.read
     def evaluation_status(self, evaluation_id: str) -> EvaluationStatus:
         """State, per-model rows done/total and ETA: what a progress bar polls."""
         e = self.get_evaluation(evaluation_id)
@@ -503,6 +542,7 @@ class AquaLabService:
             loggroup_url=e.log_group.url if e.log_group else "",
         )
 
+    @verbs.read
     def evaluation_metrics(self, evaluation_id: str, model: str | None = None) -> EvaluationMetrics:
         """Per model (or just ``model``) the scores of its report.json without the per-row data."""
         e = self.get_evaluation(evaluation_id)
@@ -526,6 +566,7 @@ class AquaLabService:
     def _files_dir(self) -> Path:
         return Path(self._data_dir or default_data_dir())
 
+    @verbs.shared_read
     def evaluation_config(self) -> EvaluationConfig:
         """Defaults for an evaluation form on this platform: sampling parameters, metrics, where reports
         may go, what the dataset field takes, the fields only this platform uses."""
@@ -543,6 +584,7 @@ class AquaLabService:
             **form,
         )
 
+    @verbs.write
     def upload_dataset(self, filename: str, content: str) -> UploadedDataset:
         """Check a JSONL dataset sent as text and store it on this machine for ``dataset_path``."""
         from ..evaluation.uploads import store_upload
@@ -558,19 +600,23 @@ class AquaLabService:
 
     # datasets grown from chats ("Save as dataset row"), beside the uploads (service/datasets.py) -------
 
+    @verbs.write
     def save_dataset_row(self, name: str, row: DatasetRow) -> SavedDataset:
         """Append a prompt and the answer kept as its reference to the dataset ``name`` (made on first use)."""
         return datasets.add_row(self._files_dir() / "datasets", name, row)
 
+    @verbs.read
     def list_datasets(self) -> list[SavedDataset]:
         """Every dataset on this machine, saved or uploaded: rows, bytes, rows per category."""
         return datasets.list_datasets(self._files_dir() / "datasets")
 
+    @verbs.read
     def get_dataset(self, name: str) -> str:
         """The dataset's JSONL file as text."""
         return datasets.dataset_text(self._files_dir() / "datasets", name)
 
     @staticmethod
+    @verbs.read
     def supported_metrics() -> list[MetricDescription]:
         """The metrics an evaluation's ``metrics`` accepts, with their arguments and defaults."""
         from ..evaluation.metrics import METRICS  # numpy and the scorers: only when asked
@@ -587,6 +633,7 @@ class AquaLabService:
             for m in METRICS.values()
         ]
 
+    @verbs.blocking_only
     def wait_evaluation(
         self,
         evaluation_id: str,
@@ -606,38 +653,48 @@ class AquaLabService:
 
     # chat: relayed by ChatRelay (streams, compare), which keeps the looked-up targets ------------
 
+    @verbs.on_loop
     def chat_events(self, deployment_id: str, request: ChatRequest) -> AsyncIterator[str]:
         return self.chats.events(deployment_id, request)
 
+    @verbs.on_loop
     def chat_stream(self, deployment_id: str, request: ChatRequest) -> AsyncIterator[dict[str, Any]]:
         return self.chats.stream(deployment_id, request)
 
+    @verbs.on_loop
     async def chat(self, deployment_id: str, request: ChatRequest) -> dict[str, Any]:
         return await self.chats.chat(deployment_id, request)
 
+    @verbs.on_loop
     def compare(self, deployment_id: str, request: CompareRequest) -> AsyncIterator[dict[str, Any]]:
         return self.chats.compare(deployment_id, request)
 
     # choosing between models: blind pairs, votes, judge verdicts, the leaderboard (service/arena.py) --
 
+    @verbs.on_loop
     async def blind_pair(self, deployment_id: str, request: BlindPairRequest) -> BlindPair:
         """Two of the deployment's models answer one prompt; the answers come back as A and B."""
         return await self.arena.blind_pair(deployment_id, request)
 
+    @verbs.write
     def vote(self, deployment_id: str, request: VoteRequest, voter: str | None = None) -> Vote:
         """Record a verdict (on a blind pair, or on two named models); the answer reveals the models."""
         return self.arena.vote(deployment_id, request, voter)
 
+    @verbs.read
     def get_vote(self, deployment_id: str, vote_id: str) -> Vote:
         return self.arena.get_vote(deployment_id, vote_id)
 
+    @verbs.read
     def votes(self, deployment_id: str, source: VoteSource = "both") -> list[Vote]:
         return self.arena.votes(deployment_id, source)
 
+    @verbs.read
     def leaderboard(self, deployment_id: str, source: VoteSource = "votes", resamples: int = 200) -> Leaderboard:
         """Bradley-Terry strengths (Elo scale) with 95 % bootstrap intervals, win rates, comparisons."""
         return self.arena.leaderboard(deployment_id, source, resamples)
 
+    @verbs.read
     def export_votes(self, deployment_id: str, fmt: str = "jsonl", source: VoteSource = "both") -> str:
         return self.arena.export(deployment_id, fmt, source)
 

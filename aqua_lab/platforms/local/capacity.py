@@ -21,6 +21,7 @@ from ...errors import Conflict, InvalidInput, Problem
 from ...planning.capacity import LLAMA_CPP as PLANNED_LLAMA_CPP
 from ...planning.capacity import OVERHEAD_GB, memory_fit
 from .engines import PROMPT_CACHE_MIB
+from .store import DeploymentRecord
 
 #: states in which a deployment's runtime runs (or is about to) and so holds its slots
 HOLDING = ("CREATING", "ACTIVE", "NEEDS_ATTENTION", "UPDATING")
@@ -47,21 +48,21 @@ def unit(shape: Shape, count: int = 2) -> str:
     return shape.unit(count)
 
 
-def slots_of(row: dict, machine: list[int]) -> list[int]:
-    """The slots a deployment row owns (a row from before slots were recorded: the first ones it
-    used, which is where its runtime pinned it)."""
-    recorded = row["record"].get("slots")
+def slots_of(record: dict, machine: list[int]) -> list[int]:
+    """The slots a deployment owns, from its record (one from before slots were recorded: the first
+    ones it used, which is where its runtime pinned it)."""
+    recorded = record.get("slots")
     if recorded is not None:
         return list(recorded)
-    used = sum(m.get("gpu_count", 1) for m in row["record"].get("models", []))
+    used = sum(m.get("gpu_count", 1) for m in record.get("models", []))
     return machine[:used]
 
 
-def holds(rows: Iterable[dict], machine: list[int]) -> list[SlotHold]:
+def holds(rows: Iterable[DeploymentRecord], machine: list[int]) -> list[SlotHold]:
     return [
-        SlotHold(deployment_id=r["id"], display_name=r["display_name"], state=r["state"], slots=slots_of(r, machine))
+        SlotHold(deployment_id=r.id, display_name=r.display_name, state=r.state, slots=slots_of(r.record, machine))
         for r in rows
-        if r["state"] in HOLDING
+        if r.state in HOLDING
     ]
 
 

@@ -55,7 +55,7 @@ def model_cores(platform, deployment_row: dict | None, models: list[str]) -> dic
         return None
     try:
         record = deployment_row["record"]
-        slots = slots_of(deployment_row, platform._machine_slots())
+        slots = slots_of(record, platform._machine_slots())
         specs = server_specs(
             record["multi_model_config"], platform.engine, slots, int(record.get("instance_count") or 1)
         )

@@ -15,6 +15,7 @@ import stat
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +68,40 @@ STATE_HEADROOM = 1 << 20
 CORRUPT = {sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB}
 
 log = logging.getLogger("aqua_lab.local")
+
+
+@dataclass(frozen=True)
+class DeploymentRecord:
+    """One row of the ``deployments`` table, typed (the table's columns, unchanged); ``record`` is the
+    JSON column: models, description, tags, the runtime's config.  Frozen: a changed copy is
+    :meth:`but`, a changed state is a write to the store."""
+
+    id: str
+    display_name: str
+    state: str
+    details: str | None
+    shape: str
+    deployment_type: str
+    record: dict[str, Any]
+    router_port: int | None
+    runtime_pid: int | None
+    created_on: float
+    updated_on: float
+
+    @classmethod
+    def of(cls, row: sqlite3.Row) -> DeploymentRecord:
+        data = dict(row)
+        data["record"] = json.loads(data["record"])
+        return cls(**{f.name: data[f.name] for f in fields(cls)})
+
+    def but(self, **changes: Any) -> DeploymentRecord:
+        return replace(self, **changes)
+
+    def __getitem__(self, column: str) -> Any:
+        # a row read by column name still reads (scripts and tests that look at the state file)
+        if column not in self.__dataclass_fields__:
+            raise KeyError(column)
+        return getattr(self, column)
 
 
 class Store:
@@ -224,21 +259,15 @@ class Store:
             )
             _insert_models(db, deployment_id=row["id"], models=models)
 
-    def deployments(self) -> list[dict[str, Any]]:
+    def deployments(self) -> list[DeploymentRecord]:
         with self._connect() as db:
             rows = db.execute("SELECT * FROM deployments WHERE state != 'DELETED' ORDER BY created_on").fetchall()
-        return [self._decode(r) for r in rows]
+        return [DeploymentRecord.of(r) for r in rows]
 
-    def deployment(self, deployment_id: str) -> dict[str, Any] | None:
+    def deployment(self, deployment_id: str) -> DeploymentRecord | None:
         with self._connect() as db:
             row = db.execute("SELECT * FROM deployments WHERE id = ?", (deployment_id,)).fetchone()
-        return self._decode(row) if row else None
-
-    @staticmethod
-    def _decode(row: sqlite3.Row) -> dict[str, Any]:
-        data = dict(row)
-        data["record"] = json.loads(data["record"])
-        return data
+        return DeploymentRecord.of(row) if row else None
 
     def update_deployment(self, deployment_id: str, **fields: Any) -> None:
         if not fields:
