@@ -298,6 +298,52 @@ def fits_somewhere(fit: MemoryFit) -> bool:
     return fit.max_model_len_fit >= min(FALLBACK_CONTEXT, fit.max_model_len)
 
 
+@dataclass(frozen=True)
+class Residency:
+    """How many of a deployment's models may be resident (cores and memory held) together, what
+    bounds it, and the cores the deployment holds for them; the others sleep until a request wakes
+    them, the least recently used model that is not pinned going to sleep first."""
+
+    limit: int
+    bound: str  # what limits it: "cores", "memory", "max_resident" or "none"
+    cores: int  # what the resident set may need at most: the deployment holds this many
+
+
+def resident_together(
+    models: list[tuple[int, float, bool]], cores: int, memory_gb: float | None, asked: int | None = None
+) -> Residency:
+    """``models``: (cores, GB, pinned) per model server.  The limit holds for *any* choice of
+    resident models: the pinned ones plus the largest others by cores and, apart, by memory (a
+    least-recently-used pick must never overfill the machine).  Raises ValueError when the pinned
+    models alone, or the pinned ones with any single other, cannot fit."""
+    pinned = [m for m in models if m[2]]
+    others = [m for m in models if not m[2]]
+    base_cores, base_gb = sum(m[0] for m in pinned), sum(m[1] for m in pinned)
+    memory = math.inf if memory_gb is None else memory_gb
+    if base_cores > cores or base_gb > memory:
+        which = "cores" if base_cores > cores else "memory"
+        have = f"{cores} cores" if which == "cores" else f"{memory:.1f} GB of memory"
+        need = f"{base_cores} cores" if which == "cores" else f"{base_gb:.1f} GB"
+        raise ValueError(f"the pinned models need {need} together but this machine has {have} for them")
+    by_cores = sorted((m[0] for m in others), reverse=True)
+    by_memory = sorted((m[1] for m in others), reverse=True)
+    fit, bound = 0, "none"
+    while fit < len(others):
+        if base_cores + sum(by_cores[: fit + 1]) > cores:
+            bound = "cores"
+            break
+        if base_gb + sum(by_memory[: fit + 1]) > memory:
+            bound = "memory"
+            break
+        fit += 1
+    if others and fit == 0:
+        raise ValueError(f"no model that is not pinned fits beside the pinned ones (by {bound})")
+    limit = len(pinned) + fit
+    if asked is not None and asked < limit:
+        limit, bound, fit = max(asked, len(pinned)), "max_resident", max(0, asked - len(pinned))
+    return Residency(limit=limit, bound=bound, cores=min(cores, base_cores + sum(by_cores[:fit])))
+
+
 __all__ = [
     "OVERHEAD_GB",
     "VLLM_MEASURED",
@@ -310,4 +356,6 @@ __all__ = [
     "memory_fit",
     "suggestion",
     "fits_somewhere",
+    "Residency",
+    "resident_together",
 ]

@@ -58,9 +58,9 @@ from .models import (
     new_local_model,
 )
 from .processes import alive, cores, port_free, signal_group, wait_gone
-from .residency import model_extras
+from .residency import model_extras, resident_plan
 from .runtime import free_port, log_tail
-from .store import Store
+from .store import DeploymentRecord, Store
 
 RUNNING = ("CREATING", "ACTIVE", "NEEDS_ATTENTION")
 
@@ -103,7 +103,7 @@ class LocalPlatform(LocalEvaluations, Platform):
         return cores(self.shape.gpu_count) if is_cpu_shape(self.shape) else list(range(self.shape.gpu_count))
 
     def _holds(self, exclude: str | None = None) -> list[capacity.SlotHold]:
-        rows = [self._reconcile(r) for r in self.store.deployments() if r["id"] != exclude]
+        rows = [self._reconcile(r) for r in self.store.deployments() if r.id != exclude]
         return capacity.holds(rows, self._machine_slots())
 
     def planning_shapes(self) -> list[Shape]:
@@ -120,13 +120,52 @@ class LocalPlatform(LocalEvaluations, Platform):
         how = "shared on request" if self.share else "plans use the free ones"
         return f"{free} of {self.shape.gpu_count} {word} free ({how}): " + capacity.held_note(self.shape, held)
 
-    def _place(self, needed: int, exclude: str | None = None, prefer: list[int] | None = None):
-        """Slots for a deployment that needs ``needed`` (its own former ones when they are still free)."""
+    def _place(self, needed: int, exclude: str | None = None, prefer: list[int] | None = None, share: bool = False):
+        """Slots for a deployment that needs ``needed`` (its own former ones when they are still free);
+        ``share``: the deployment's own share_cores, beside the platform's AQUA_LAB_SHARE_CORES."""
         machine, held = self._machine_slots(), self._holds(exclude)
         free = capacity.free_slots(machine, held)
         if prefer and len(prefer) == needed and set(prefer) <= set(free):
             return list(prefer), []
-        return capacity.take(self.shape, machine, held, needed, self.share)
+        return capacity.take(self.shape, machine, held, needed, self.share or share)
+
+    def check_models(self, deployment: ValidatedDeployment) -> None:
+        """How many of its models may be resident together (issue 28 item 2): the plan says so."""
+        self._residency(deployment)
+
+    def _residency(self, deployment: ValidatedDeployment) -> dict:
+        """The record's residency: at most ``max_resident`` models resident, on ``cores`` cores."""
+        if self.engine != LLAMA_CPP or not is_cpu_shape(self.shape):
+            return {}
+        paths = {m.model_id: getattr(self._find(m.model_id), "path", "") for m in deployment.models}
+        specs = server_specs(payloads.multi_model_config(deployment, paths), self.engine, self._machine_slots())
+        ram = (self.shape.gpu_specs and self.shape.gpu_specs.gpu_memory_in_gbs) or 1.0
+        found, note = resident_plan(
+            deployment.spec,
+            specs,
+            lambda spec: capacity.server_memory_fit(spec, self.get_model_architecture, ram)[0],
+            len(self._machine_slots()),
+            capacity.available_memory_bytes(),
+            self.shape.name,
+        )
+        deployment.resident_limit = found.limit
+        machine = len(self._machine_slots())
+        if note is None:  # all resident; sharing, more models than cores spread over the cores it holds
+            total = sum(m.gpu_count for m in deployment.models)
+            shared = deployment.spec.share_cores and total > machine
+            return {"cores": machine, "spread": True} if shared else {}
+        if S.initial_instances(S.wire_policy(deployment.spec)) > 1:
+            raise InvalidInput(
+                Problem(
+                    "instance_count",
+                    f"replicas need every model resident, but at most {found.limit} of these are",
+                    "use instance_count 1, or deploy fewer models",
+                )
+            )
+        if note not in deployment.warnings:
+            deployment.warnings.append(note)
+        pinned = [s.served_name for s, m in zip(specs, deployment.spec.models, strict=True) if m.pinned]
+        return {"max_resident": found.limit, "cores": min(machine, found.cores), "pinned": pinned, "spread": True}
 
     def _local_models(self) -> list[LocalModel]:
         registered = [
@@ -202,9 +241,9 @@ class LocalPlatform(LocalEvaluations, Platform):
         if adapters:
             raise Conflict(f"{found.id} is the base of the adapters {adapters}; unregister them first")
         users = [
-            f"{r['display_name']} ({r['id']}, {r['state']})"
+            f"{r.display_name} ({r.id}, {r.state})"
             for r in self.store.deployments()
-            if r["state"] != "DELETED" and _uses(r["record"], found.id)
+            if r.state != "DELETED" and _uses(r.record, found.id)
         ]
         if users:
             raise Conflict(f"{found.id} is used by {', '.join(users)}; delete those deployments first")
@@ -279,6 +318,8 @@ class LocalPlatform(LocalEvaluations, Platform):
             "warnings": deployment.warnings,
             "instance_count": S.initial_instances(S.wire_policy(spec)),
             "idle_sleep": _idle_sleep(deployment, self.engine),
+            "residency": self._residency(deployment),
+            "share_cores": spec.share_cores,
         }
 
     # scaling --------------------------------------------------------------------------------------
@@ -335,14 +376,14 @@ class LocalPlatform(LocalEvaluations, Platform):
             raise refusal
         with capacity.reserving(self.data_dir):  # checked and claimed before another verb looks
             row = self._idle(self._reconcile(self._row(deployment_id)))
-            if row["state"] not in (*RUNNING, "INACTIVE", "FAILED"):
-                raise Conflict(f"deployment {deployment_id} is {row['state']}; it cannot be rescaled")
-            record = dict(row["record"])
+            if row.state not in (*RUNNING, "INACTIVE", "FAILED"):
+                raise Conflict(f"deployment {deployment_id} is {row.state}; it cannot be rescaled")
+            record = dict(row.record)
             before = int(record.get("instance_count") or 1)
             record["instance_count"] = S.initial_instances(scaling_policy)
-            was_inactive = row["state"] == "INACTIVE"
-            running = before if row["state"] in RUNNING else 0
-            slots = capacity.slots_of(row, self._machine_slots())
+            was_inactive = row.state == "INACTIVE"
+            running = before if row.state in RUNNING else 0
+            slots = capacity.slots_of(row.record, self._machine_slots())
             refusal = self._replica_refusal(record, slots, running, starts_now=not was_inactive)
             if refusal:
                 raise refusal
@@ -411,7 +452,7 @@ class LocalPlatform(LocalEvaluations, Platform):
         spec = deployment.spec
         record = self._record(deployment)
         self._engine_ready()
-        record["slots"], record["capacity_warnings"] = self._place(deployment.used_gpus)
+        record["slots"], record["capacity_warnings"] = self._place(_needed(record), share=spec.share_cores)
         refusal = self._replica_refusal(record, record["slots"], running=0, starts_now=True)
         if refusal:
             raise refusal
@@ -444,9 +485,9 @@ class LocalPlatform(LocalEvaluations, Platform):
             self._end(deployment_id)
         return self.get_deployment(deployment_id)
 
-    def _runtime_config(self, deployment_id: str, row: dict) -> Path:
+    def _runtime_config(self, deployment_id: str, row: DeploymentRecord) -> Path:
         path = self.data_dir / "deployments" / deployment_id / "runtime.json"
-        env = {k: v for m in row["record"]["models"] for k, v in m.get("env_var", {}).items()}
+        env = {k: v for m in row.record["models"] for k, v in m.get("env_var", {}).items()}
         # owner-only from its first byte (it holds the deployment's key), and never left half written
         disk_space.write_whole(
             path,
@@ -456,13 +497,14 @@ class LocalPlatform(LocalEvaluations, Platform):
                     "db": str(self.store.path),
                     "engine": self.engine,
                     "device": self.device,
-                    "engine_key": row["record"].get("api_key"),
-                    "router_port": row["router_port"],
-                    "slots": capacity.slots_of(row, self._machine_slots()),
+                    "engine_key": row.record.get("api_key"),
+                    "router_port": row.router_port,
+                    "slots": capacity.slots_of(row.record, self._machine_slots()),
                     "predict_endpoint": env.get("MODEL_DEPLOY_PREDICT_ENDPOINT", "/v1/completions"),
-                    "multi_model_config": row["record"]["multi_model_config"],
-                    "replicas": int(row["record"].get("instance_count") or 1),
-                    "idle_sleep": row["record"].get("idle_sleep") or {},
+                    "multi_model_config": row.record["multi_model_config"],
+                    "replicas": int(row.record.get("instance_count") or 1),
+                    "idle_sleep": row.record.get("idle_sleep") or {},
+                    "residency": row.record.get("residency") or {},
                 },
                 indent=2,
             ).encode(),
@@ -485,72 +527,70 @@ class LocalPlatform(LocalEvaluations, Platform):
             )
         self.store.update_deployment(deployment_id, runtime_pid=proc.pid)
 
-    def _row(self, deployment_id: str) -> dict:
+    def _row(self, deployment_id: str) -> DeploymentRecord:
         row = self.store.deployment(deployment_id)
-        if row is None or row["state"] == "DELETED":
+        if row is None or row.state == "DELETED":
             raise NotFound("deployment", deployment_id, "list the local deployments to see their ids")
         return row
 
-    def _reconcile(self, row: dict) -> dict:
+    def _reconcile(self, row: DeploymentRecord) -> DeploymentRecord:
         """A deployment whose runtime is gone (machine rebooted, process killed) is FAILED, with why;
         one that a verb was changing when its process died is recovered (:meth:`_recover`)."""
-        op = row["record"].get("operation")
+        op = row.record.get("operation")
         if op and operations.owner_alive(op):
             return row  # a verb is at work in a live process: its states are in flux, not wrong
-        if op or row["state"] in ("UPDATING", "DELETING"):
+        if op or row.state in ("UPDATING", "DELETING"):
             return self._recover(row, op)
-        if row["state"] in RUNNING and not alive(row["runtime_pid"], row["id"]):
-            directory = self.data_dir / "deployments" / row["id"]
+        if row.state in RUNNING and not alive(row.runtime_pid, row.id):
+            directory = self.data_dir / "deployments" / row.id
             tail = log_tail(directory / "runtime.out", 10) or log_tail(directory / "runtime.log", 10)
             details = "the runtime process is gone" + (f"; last output:\n{tail}" if tail else "")
-            if self.store.set_state_unless(row["id"], "FAILED", details, ("DELETING", "DELETED", "INACTIVE", "FAILED")):
-                self.store.reset_models(row["id"], "STOPPED")
-            row = self.store.deployment(row["id"]) or row
+            if self.store.set_state_unless(row.id, "FAILED", details, ("DELETING", "DELETED", "INACTIVE", "FAILED")):
+                self.store.reset_models(row.id, "STOPPED")
+            row = self.store.deployment(row.id) or row
         return row
 
     # verbs in flight: recorded with their process, so that a crash half-way is recovered ------------
 
-    def _begin(self, row: dict, name: str, record: dict | None = None, **fields) -> dict:
+    def _begin(self, row: DeploymentRecord, name: str, record: dict | None = None, **fields) -> dict:
         """Record the verb ``name`` as at work in this process, with its first state change in the same write."""
         op = operations.stamp(name)
-        self.store.update_deployment(
-            row["id"], record=json.dumps({**(record or row["record"]), "operation": op}), **fields
-        )
+        self.store.update_deployment(row.id, record=json.dumps({**(record or row.record), "operation": op}), **fields)
         return op
 
     def _end(self, deployment_id: str, **fields) -> None:
         row = self.store.deployment(deployment_id)
         if row is not None:
-            record = {k: v for k, v in row["record"].items() if k != "operation"}
+            record = {k: v for k, v in row.record.items() if k != "operation"}
             self.store.update_deployment(deployment_id, record=json.dumps(record), **fields)
 
-    def _idle(self, row: dict) -> dict:
+    def _idle(self, row: DeploymentRecord) -> DeploymentRecord:
         """The row, unless another verb is at work on it (a live process; a dead one was recovered)."""
-        op = row["record"].get("operation")
+        op = row.record.get("operation")
         if op and operations.owner_alive(op):
             raise Conflict(
-                f"deployment {row['id']} is busy with {operations.describe(op)}; try again when it has finished"
+                f"deployment {row.id} is busy with {operations.describe(op)}; try again when it has finished"
             )
         return row
 
-    def _recover(self, row: dict, op: dict | None) -> dict:
+    def _recover(self, row: DeploymentRecord, op: dict | None) -> DeploymentRecord:
         """Finish or roll back a verb whose process died half-way (kill -9 of the Jupyter server or
         the CLI, a reboot), so the deployment shows what runs and every verb works on it: a delete is
         finished; a runtime that was started and recorded keeps running; anything else is stopped
         and FAILED (an INACTIVE one stays INACTIVE), holding no cores, for activate to start again."""
-        deployment_id = row["id"]
-        if row["state"] in RUNNING and alive(row["runtime_pid"], deployment_id):
+        deployment_id = row.id
+        if row.state in RUNNING and alive(row.runtime_pid, deployment_id):
             self._end(deployment_id)  # the verb had done its work
-        elif row["state"] == "DELETING":
+        elif row.state == "DELETING":
             self._finish_delete(row)
         else:
             self._stop_runtime(row)
             self.store.reset_models(deployment_id, "STOPPED")
-            if row["state"] in ("INACTIVE", "FAILED"):
+            if row.state in ("INACTIVE", "FAILED"):
                 self._end(deployment_id)
             else:
-                count = int(row["record"].get("instance_count") or 1)
-                what = operations.describe(op) if op else f"a change that left it {row['state']}"
+                count = int(row.record.get("instance_count") or 1)
+                what = operations.describe(op) if op else f"a change that left it {row.state}"
                 details = (
                     f"{what} was cut off: its process ended before it finished, so nothing of this deployment "
                     f"runs now and it holds no cores. Activate it to start it again "
@@ -559,18 +599,18 @@ class LocalPlatform(LocalEvaluations, Platform):
                 self._end(deployment_id, state="FAILED", details=details, runtime_pid=None)
         return self.store.deployment(deployment_id) or row
 
-    def _runtime_status(self, row: dict) -> dict | None:
+    def _runtime_status(self, row: DeploymentRecord) -> dict | None:
         """What the runtime wrote beside its logs when the state file refused its writes."""
-        if row["state"] not in RUNNING:
+        if row.state not in RUNNING:
             return None
         try:
-            status = json.loads((self.data_dir / "deployments" / row["id"] / "status.json").read_text())
+            status = json.loads((self.data_dir / "deployments" / row.id / "status.json").read_text())
         except (OSError, ValueError):
             return None
-        return status if status.get("store_error") and status.get("time", 0) >= row["updated_on"] else None
+        return status if status.get("store_error") and status.get("time", 0) >= row.updated_on else None
 
-    def _to_deployment(self, row: dict) -> Deployment:
-        states = self._model_states(row["id"], row)
+    def _to_deployment(self, row: DeploymentRecord) -> Deployment:
+        states = self._model_states(row.id, row)
         status = self._runtime_status(row)
         if status:
             live = status.get("models", {})
@@ -580,34 +620,36 @@ class LocalPlatform(LocalEvaluations, Platform):
                 else s
                 for s in states
             ]
-            row = {**row, "state": status.get("state") or row["state"]}
-            row["details"] = "; ".join(x for x in (status.get("details"), status["store_error"]) if x)
+            row = row.but(
+                state=status.get("state") or row.state,
+                details="; ".join(x for x in (status.get("details"), status["store_error"]) if x),
+            )
         up = sum(1 for s in states if s.state == "ACTIVE")
-        created = datetime.fromtimestamp(row["created_on"], UTC).isoformat()
+        created = datetime.fromtimestamp(row.created_on, UTC).isoformat()
         return Deployment(
-            id=row["id"],
-            display_name=row["display_name"],
+            id=row.id,
+            display_name=row.display_name,
             platform=self.name,
-            state=row["state"],
-            endpoint=f"http://127.0.0.1:{row['router_port']}/v1" if row["router_port"] else None,
-            instance_shape=row["shape"],
-            deployment_type=row["deployment_type"],
-            models=[DeployedModel.model_validate(m) for m in row["record"]["models"]],
-            description=row["record"].get("description"),
+            state=row.state,
+            endpoint=f"http://127.0.0.1:{row.router_port}/v1" if row.router_port else None,
+            instance_shape=row.shape,
+            deployment_type=row.deployment_type,
+            models=[DeployedModel.model_validate(m) for m in row.record["models"]],
+            description=row.record.get("description"),
             created_on=created,
-            lifecycle_details=row["details"],
-            progress=100 if row["state"] == "ACTIVE" else int(100 * up / max(1, len(states))),
-            tags=row["record"].get("tags", {}),
+            lifecycle_details=row.details,
+            progress=100 if row.state == "ACTIVE" else int(100 * up / max(1, len(states))),
+            tags=row.record.get("tags", {}),
             model_states=states,
-            api_key=row["record"].get("api_key"),
-            slots=capacity.slots_of(row, self._machine_slots()),
-            warnings=row["record"].get("capacity_warnings", []),
-            scaling=_scaling(row["record"]),
+            api_key=row.record.get("api_key"),
+            slots=capacity.slots_of(row.record, self._machine_slots()),
+            warnings=row.record.get("capacity_warnings", []),
+            scaling=_scaling(row.record),
         )
 
     def list_deployments(self) -> list[Deployment]:
         rows = [self._reconcile(r) for r in self.store.deployments()]
-        return [self._to_deployment(r) for r in rows if r["state"] != "DELETED"]  # an interrupted delete, finished
+        return [self._to_deployment(r) for r in rows if r.state != "DELETED"]  # an interrupted delete, finished
 
     def get_deployment(self, deployment_id: str) -> Deployment:
         return self._to_deployment(self._reconcile(self._row(deployment_id)))
@@ -615,13 +657,13 @@ class LocalPlatform(LocalEvaluations, Platform):
     def model_states(self, deployment_id: str) -> list[ModelState]:
         return self._model_states(deployment_id, self._row(deployment_id))
 
-    def _model_states(self, deployment_id: str, row: dict | None = None) -> list[ModelState]:
+    def _model_states(self, deployment_id: str, row: DeploymentRecord | None = None) -> list[ModelState]:
         """With ``row`` (a running deployment's), each model's sleep, wakes and memory too."""
         rows = self.store.model_states(deployment_id)
         extras = {}
-        mmc = row["record"].get("multi_model_config") if row is not None else None
-        if mmc and row["state"] in RUNNING and self.engine == LLAMA_CPP:
-            slots, replicas = capacity.slots_of(row, self._machine_slots()), row["record"].get("instance_count")
+        mmc = row.record.get("multi_model_config") if row is not None else None
+        if mmc and row.state in RUNNING and self.engine == LLAMA_CPP:
+            slots, replicas = capacity.slots_of(row.record, self._machine_slots()), row.record.get("instance_count")
             specs = server_specs(mmc, self.engine, slots, int(replicas or 1))
             ram = (self.shape.gpu_specs and self.shape.gpu_specs.gpu_memory_in_gbs) or 1.0
             plan = partial(capacity.server_memory_fit, architecture_of=self.get_model_architecture, machine_gb=ram)
@@ -638,15 +680,15 @@ class LocalPlatform(LocalEvaluations, Platform):
             for r in rows
         ]
 
-    def _stop_runtime(self, row: dict) -> None:
-        pid = row["runtime_pid"]
-        pids = [s["pid"] for s in self.store.model_states(row["id"]) if s["pid"]]
-        if pid and alive(pid, row["id"]):
+    def _stop_runtime(self, row: DeploymentRecord) -> None:
+        pid = row.runtime_pid
+        pids = [s["pid"] for s in self.store.model_states(row.id) if s["pid"]]
+        if pid and alive(pid, row.id):
             signal_group(pid, signal.SIGTERM)
-            if not wait_gone(pid, row["id"], 15):
+            if not wait_gone(pid, row.id, 15):
                 signal_group(pid, signal.SIGKILL)
-                wait_gone(pid, row["id"], 5)
-        for p in operations.runtimes_of(row["id"]):  # started by a verb that died before recording its pid
+                wait_gone(pid, row.id, 5)
+        for p in operations.runtimes_of(row.id):  # started by a verb that died before recording its pid
             signal_group(p, signal.SIGKILL)
         for p in pids:  # servers that outlived a runtime killed with -9 before PDEATHSIG was set
             try:
@@ -659,18 +701,20 @@ class LocalPlatform(LocalEvaluations, Platform):
         the model servers restart with the new config on the same endpoint — seconds of downtime,
         where OCI's LIVE update has none."""
         row = self._reconcile(self._row(deployment_id))
-        if row["state"] not in (*RUNNING, "INACTIVE", "FAILED"):
-            raise Conflict(f"deployment {deployment_id} is {row['state']}; it cannot be updated")
+        if row.state not in (*RUNNING, "INACTIVE", "FAILED"):
+            raise Conflict(f"deployment {deployment_id} is {row.state}; it cannot be updated")
         record = self._record(deployment)
-        record["api_key"] = row["record"].get("api_key")  # the endpoint keeps its key
+        record["api_key"] = row.record.get("api_key")  # the endpoint keeps its key
         with capacity.reserving(self.data_dir):
             row = self._idle(self._reconcile(self._row(deployment_id)))
-            if row["state"] not in (*RUNNING, "INACTIVE", "FAILED"):
-                raise Conflict(f"deployment {deployment_id} is {row['state']}; it cannot be updated")
-            was_inactive = row["state"] == "INACTIVE"
-            mine = capacity.slots_of(row, self._machine_slots())
-            record["slots"], record["capacity_warnings"] = self._place(deployment.used_gpus, deployment_id, mine)
-            running = int(row["record"].get("instance_count") or 1) if row["state"] in RUNNING else 0
+            if row.state not in (*RUNNING, "INACTIVE", "FAILED"):
+                raise Conflict(f"deployment {deployment_id} is {row.state}; it cannot be updated")
+            was_inactive = row.state == "INACTIVE"
+            mine = capacity.slots_of(row.record, self._machine_slots())
+            record["slots"], record["capacity_warnings"] = self._place(
+                _needed(record), deployment_id, mine, deployment.spec.share_cores
+            )
+            running = int(row.record.get("instance_count") or 1) if row.state in RUNNING else 0
             refusal = self._replica_refusal(record, record["slots"], running, starts_now=not was_inactive)
             if refusal:
                 raise refusal
@@ -690,10 +734,10 @@ class LocalPlatform(LocalEvaluations, Platform):
     def deactivate(self, deployment_id: str) -> Deployment:
         with capacity.reserving(self.data_dir):
             row = self._idle(self._reconcile(self._row(deployment_id)))
-            if row["state"] == "INACTIVE":
+            if row.state == "INACTIVE":
                 return self._to_deployment(row)
-            if row["state"] not in RUNNING + ("FAILED",):
-                raise Conflict(f"deployment {deployment_id} is {row['state']}; only a running one can be deactivated")
+            if row.state not in RUNNING + ("FAILED",):
+                raise Conflict(f"deployment {deployment_id} is {row.state}; only a running one can be deactivated")
             self._begin(row, "its deactivation", state="INACTIVE", details="deactivated")
         try:
             self._stop_runtime(row)
@@ -705,17 +749,18 @@ class LocalPlatform(LocalEvaluations, Platform):
     def activate(self, deployment_id: str) -> Deployment:
         with capacity.reserving(self.data_dir):  # its cores may have gone to another deployment meanwhile
             row = self._idle(self._reconcile(self._row(deployment_id)))
-            if row["state"] in RUNNING:
+            if row.state in RUNNING:
                 return self._to_deployment(row)
-            if row["state"] not in ("INACTIVE", "FAILED"):
-                raise Conflict(f"deployment {deployment_id} is {row['state']}; it cannot be activated")
-            port = row["router_port"]
+            if row.state not in ("INACTIVE", "FAILED"):
+                raise Conflict(f"deployment {deployment_id} is {row.state}; it cannot be activated")
+            port = row.router_port
             if not port_free(port):
                 port = free_port()
-            record = dict(row["record"])
-            mine = capacity.slots_of(row, self._machine_slots())
-            needed = sum(m.get("gpu_count", 1) for m in record["models"])
-            record["slots"], record["capacity_warnings"] = self._place(needed, deployment_id, mine)
+            record = dict(row.record)
+            mine = capacity.slots_of(row.record, self._machine_slots())
+            record["slots"], record["capacity_warnings"] = self._place(
+                _needed(record), deployment_id, mine, bool(record.get("share_cores"))
+            )
             refusal = self._replica_refusal(record, record["slots"], running=0, starts_now=True)
             if refusal:
                 raise refusal
@@ -730,7 +775,7 @@ class LocalPlatform(LocalEvaluations, Platform):
     def delete(self, deployment_id: str) -> Deployment:
         with capacity.reserving(self.data_dir):
             row = self._idle(self._reconcile(self._row(deployment_id)))
-            if row["state"] == "DELETED":  # an interrupted delete, finished just now
+            if row.state == "DELETED":  # an interrupted delete, finished just now
                 return self._to_deployment(row)
             refusal = self.evaluation_refusal(deployment_id)
             if refusal:
@@ -739,11 +784,11 @@ class LocalPlatform(LocalEvaluations, Platform):
         self._finish_delete(row)
         return self._to_deployment(self.store.deployment(deployment_id))
 
-    def _finish_delete(self, row: dict) -> None:
+    def _finish_delete(self, row: DeploymentRecord) -> None:
         self._stop_runtime(row)
-        self.store.reset_models(row["id"], "STOPPED")
-        self._end(row["id"], state="DELETED", details="deleted", runtime_pid=None)
-        shutil.rmtree(self.data_dir / "deployments" / row["id"], ignore_errors=True)
+        self.store.reset_models(row.id, "STOPPED")
+        self._end(row.id, state="DELETED", details="deleted", runtime_pid=None)
+        shutil.rmtree(self.data_dir / "deployments" / row.id, ignore_errors=True)
 
     def inference_request(self, deployment: Deployment, route: str, body: bytes, stream: bool) -> tuple[str, dict]:
         """URL and headers that answer ``route`` for this deployment: its router, with its key."""
@@ -802,6 +847,11 @@ def _scaling(record: dict) -> Scaling:
         maximum_instance_count=count,
         events=record.get("scaling_events") or [],
     )
+
+
+def _needed(record: dict) -> int:
+    """The slots a deployment holds: every model's, or what its resident set may need at most."""
+    return (record.get("residency") or {}).get("cores") or sum(m.get("gpu_count", 1) for m in record["models"])
 
 
 def _idle_sleep(deployment: ValidatedDeployment, engine: str) -> dict[str, int]:

@@ -12,7 +12,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ...domain import MemoryFit, ModelMemory
+from ...domain import DeploymentSpec, MemoryFit, ModelMemory
+from ...errors import InvalidInput, Problem
+from ...planning.capacity import Residency, resident_together
+from .capacity import REPLICA_MEMORY_SHARE
 
 MIB = 2**20
 #: llama-server logs its buffer sizes while it loads, in the first few hundred lines of its log
@@ -104,3 +107,69 @@ def model_extras(
             "memory": memory,
         }
     return extras
+
+
+def resident_plan(
+    spec: DeploymentSpec,
+    servers: list[Any],
+    memory_gb: Callable[[Any], float],
+    cores: int,
+    available: int | None,
+    shape_name: str,
+) -> tuple[Residency, str | None]:
+    """How many of the deployment's model servers (one per model, in spec order) may be resident
+    together on ``cores`` and the memory ``available`` now (bytes; the share new replicas may take),
+    and the sentence a plan shows when it is fewer than all.  A model that cannot fit even alone, or
+    pinned ones that cannot fit together, is a 422 naming the field."""
+    usable = None if available is None else available * REPLICA_MEMORY_SHARE / 1e9
+    sizes = [(len(s.slots), memory_gb(s), bool(m.pinned)) for s, m in zip(servers, spec.models, strict=True)]
+    for i, (_, gb, _) in enumerate(sizes):
+        if usable is not None and gb > usable:
+            raise InvalidInput(
+                Problem(
+                    f"models[{i}]",
+                    f"needs about {gb:.1f} GB of RAM, but only {usable:.1f} GB may be used now "
+                    f"({REPLICA_MEMORY_SHARE:.0%} of what is available)",
+                    "free memory (deactivate a deployment, stop a kernel) or lower its --max-model-len",
+                )
+            )
+    pinned = sum(p for _, _, p in sizes)
+    least = pinned + (pinned < len(sizes))  # the pinned ones, and room for one other to wake
+    if spec.max_resident is not None and spec.max_resident < least:
+        raise InvalidInput(
+            Problem(
+                "max_resident",
+                f"{spec.max_resident} leaves no room for a model that is not pinned: {pinned} pinned models "
+                "are always resident",
+                f"use max_resident {least} or more, or pin fewer models",
+            )
+        )
+    if spec.share_cores:  # cores are shared, not a bound: only memory limits who is resident
+        cores = max(cores, sum(c for c, _, _ in sizes))
+    try:
+        found = resident_together(sizes, cores, usable, spec.max_resident)
+    except ValueError as exc:
+        first = next(i for i, (_, _, p) in enumerate(sizes) if p)
+        raise InvalidInput(
+            Problem(f"models[{first}].pinned", str(exc), "pin fewer models: a pinned model never sleeps")
+        ) from None
+    if spec.max_resident is not None and spec.max_resident > found.limit:
+        raise InvalidInput(
+            Problem(
+                "max_resident",
+                f"{spec.max_resident} models cannot be resident together here: at most {found.limit} fit "
+                f"(by {found.bound})",
+                f"use max_resident {found.limit} or fewer, or leave it out",
+            )
+        )
+    if found.limit >= len(servers):
+        return found, None
+    names = [s.served_name for s, (_, _, p) in zip(servers, sizes, strict=True) if p]
+    why = {"cores": f"the cores of {shape_name}", "memory": "the memory available now"}.get(found.bound, "max_resident")
+    held = f"{found.cores} {'core' if found.cores == 1 else 'cores'}"
+    note = (
+        f"at most {found.limit} of its {len(servers)} models are resident together (bound by {why}; it holds "
+        f"{held} for them): a request to a sleeping model wakes it, and the least recently used model that is "
+        "not pinned goes to sleep first" + (f"; pinned, never asleep: {', '.join(names)}" if names else "")
+    )
+    return found, note

@@ -275,8 +275,8 @@ class Base(web.RequestHandler):
         ``: loading`` meanwhile (an SSE comment: OpenAI clients and aqua_lab's fronts skip it).
         The wake's time goes on record when the model answers."""
         self.supervisor.waking(server)
-        task = asyncio.ensure_future(post)
         began = time.monotonic()
+        task = asyncio.ensure_future(self._woken_then(server, name, post, began + WAKE_WAIT_S))
         if stream:
             self.set_status(200)
             self.set_header("Content-Type", "text/event-stream")
@@ -295,6 +295,14 @@ class Base(web.RequestHandler):
                 raise WakeTimeout(
                     f"model {name!r} did not wake within {WAKE_WAIT_S:g} s (AQUA_LAB_WAKE_WAIT_S); see its log"
                 )
+
+    async def _woken_then(self, server: Server, name: str, post: Any, deadline: float) -> Any:
+        """The request goes out once its model may be resident (room made, an evicted server started)."""
+        try:
+            await self.supervisor.ensure_resident(server, deadline)
+        except (TimeoutError, RuntimeError) as exc:
+            raise WakeTimeout(f"model {name!r} could not wake: {exc}") from None
+        return await post()
 
     async def forward(self, server: Server, name: str, path: str, body: dict[str, Any]) -> None:
         """Send ``body`` to ``server`` and pass its answer through as it arrives."""
@@ -325,17 +333,16 @@ class Base(web.RequestHandler):
             limits = Limits(**{**limits.__dict__, "first_byte_s": limits.first_byte_s + WAKE_WAIT_S})
         server.in_flight += 1
         server.dispatched += 1
+        server.last_used = time.monotonic()
+        payload = json.dumps(body, ensure_ascii=False).encode()
+
+        def post() -> Any:  # made when sent: a model that wakes in a new process has a new port
+            accept = self.request.headers.get("Accept", "*/*")
+            return pool.post(server.port, path, payload, accept, headers=headers, limits=limits)
+
         try:
             before = time.perf_counter()
-            post = pool.post(
-                server.port,
-                path,
-                json.dumps(body, ensure_ascii=False).encode(),
-                self.request.headers.get("Accept", "*/*"),
-                headers=headers,
-                limits=limits,
-            )
-            response = await (self._post_waking(server, name, post, early) if waking else post)
+            response = await (self._post_waking(server, name, post, early) if waking else post())
             after = time.perf_counter()
             if early and response.status != 200:  # 200 went out with the first comment
                 answer = b"".join([chunk async for chunk in response.chunks()])

@@ -117,6 +117,8 @@ class Server:
         self.last_wake_s: float | None = None
         self.wakes = 0
         self.last_woke_at: float | None = None  # wall clock
+        self.last_used = 0.0  # monotonic: when the router last sent it a request (least recently used sleeps)
+        self.wake: asyncio.Future | None = None  # the one wake every request to an evicted model waits on
 
     @property
     def url(self) -> str:
@@ -155,11 +157,21 @@ class Supervisor:
         self.status_path = deployment_dir / "status.json"
         self.store_error: str | None = None
         self._unsaved: set[str] = set()  # served names whose state the store has not taken yet
+        # more models than fit (issue 28 item 2): at most max_resident hold their memory and cores
+        residency = config.get("residency") or {}
+        self.max_resident: int | None = residency.get("max_resident")
+        self.pinned = set(residency.get("pinned") or [])
+        self.cores = list(config["slots"])
+        # more models than cores: each server started on the cores the others leave (not model order)
+        self.spread = bool(residency.get("spread"))
+        self._room = asyncio.Lock()  # one wake at a time picks who sleeps
 
     # process control ------------------------------------------------------------------------------
 
     def spawn(self, server: Server) -> None:
         server.port = free_port()
+        if self.spread and server.spec.cpu_cores:
+            server.spec.slots = self._free_cores(server)
         cores = server.spec.cpu_cores
         server.crashes = server.crashes if server.restarts else 0
         env = {**os.environ, **server.spec.environment(self.server_key)}
@@ -175,7 +187,7 @@ class Supervisor:
                 preexec_fn=_child_setup(cores),
                 close_fds=True,
             )
-        server.started_at = time.monotonic()
+        server.started_at = server.last_used = time.monotonic()
         server.active_since = None
         server.served = 0
         server.asleep_since = server.wake_started = None  # a new process starts awake
@@ -492,6 +504,8 @@ class Supervisor:
         if any(s.state not in READY for s in self.servers if s.proc is not None or s.state == "FAILED"):
             return
         waiting = [s for s in self.servers if s.proc is None and s.state == "PENDING"]
+        if self.max_resident:
+            waiting = self._first_residents(waiting)
         for server in waiting:
             if server.spec.replica == waiting[0].spec.replica:
                 try:
@@ -584,6 +598,133 @@ class Supervisor:
             server.state, server.detail = "ACTIVE", None
             log.info("%s answers its health check again", server.spec.label)
             self._save(server)
+
+    # more models than fit ----------------------------------------------------------------------------
+    # llama-server has no request that puts a model to sleep (it sleeps only by its own idle timer,
+    # and its router mode would replace this runtime), so a model put to sleep to make room is
+    # stopped and, on its next request, started again under this supervisor: its process is gone,
+    # its memory and cores free for the model that wakes.
+
+    def resident(self, server: Server) -> bool:
+        """Holds its weights and cores now (a server asleep by llama-server's own timer does not)."""
+        return server.proc is not None and server.state not in ("SLEEPING", "FAILED")
+
+    def _first_residents(self, waiting: list[Server]) -> list[Server]:
+        """At start: the pinned models and then the others in order, up to the limit; the rest wait
+        asleep (without a process) for their first request."""
+        pinned = [s for s in waiting if s.spec.served_name in self.pinned]
+        chosen = (pinned + [s for s in waiting if s not in pinned])[: self.max_resident]
+        for server in waiting:
+            if server not in chosen:
+                server.state, server.asleep_since = "SLEEPING", time.time()
+                server.detail = (
+                    f"not resident: at most {self.max_resident} of {len(self.servers)} models are resident "
+                    "together; its first request wakes it"
+                )
+                self._save(server)
+        return chosen
+
+    def _free_cores(self, server: Server) -> list[int]:
+        """The deployment's cores the other resident servers leave, the least used first."""
+        load = {c: 0 for c in self.cores}
+        for other in self.servers:
+            if other is not server and self.resident(other):
+                for c in other.spec.slots:
+                    load[c] = load.get(c, 0) + 1
+        count = max(1, len(server.spec.slots))
+        return sorted(sorted(load, key=lambda c: (load[c], c))[:count])
+
+    def _pin(self, server: Server) -> None:
+        """A server asleep by its own timer wakes in its process: on the cores free now (every thread)."""
+        if not (self.spread and server.proc and server.spec.cpu_cores):
+            return
+        server.spec.slots = self._free_cores(server)
+        try:
+            for tid in os.listdir(f"/proc/{server.proc.pid}/task"):
+                os.sched_setaffinity(int(tid), server.spec.slots)
+        except (OSError, ValueError):
+            pass
+
+    def _victim(self, server: Server) -> Server | None:
+        """The least recently used resident model that may sleep: not pinned, nothing in hand, answering."""
+        idle = [
+            s
+            for s in self.servers
+            if s is not server
+            and self.resident(s)
+            and s.state == "ACTIVE"
+            and s.in_flight == 0
+            and s.spec.served_name not in self.pinned
+        ]
+        return min(idle, key=lambda s: s.last_used) if idle else None
+
+    async def make_room(self, server: Server, deadline: float) -> None:
+        """Put the least recently used models to sleep until ``server`` may be resident; waits (until
+        ``deadline``, monotonic) while every resident model is busy or pinned: raises TimeoutError."""
+        while True:
+            others = [s for s in self.servers if s is not server and self.resident(s)]
+            if len(others) < self.max_resident:
+                return
+            victim = self._victim(server)
+            if victim is not None:
+                await self.evict(victim, server)
+                continue
+            if time.monotonic() > deadline:
+                busy = ", ".join(f"{s.spec.label} ({s.in_flight} in hand)" for s in others)
+                raise TimeoutError(f"every resident model is busy or pinned: {busy}")
+            await asyncio.sleep(0.05)
+
+    async def evict(self, victim: Server, waking: Server) -> None:
+        proc, victim.proc = victim.proc, None  # detached first: its exit is no crash to restart
+        victim.state, victim.asleep_since = "SLEEPING", time.time()
+        victim.detail = (
+            f"asleep since {time.strftime('%H:%M:%S')}: put to sleep (least recently used) to make room for "
+            f"{waking.spec.label!r}, at most {self.max_resident} models are resident together; the next "
+            f"request wakes it{self._last_wake(victim)}"
+        )
+        log.info("%s %s", victim.spec.label, victim.detail)
+        self._save(victim)
+        if proc is None:
+            return
+        proc.terminate()
+        deadline = time.monotonic() + 5
+        while proc.poll() is None:  # its memory must be free before the next model loads
+            if time.monotonic() > deadline:
+                proc.kill()
+            await asyncio.sleep(0.02)
+
+    async def ensure_resident(self, server: Server, deadline: float) -> None:
+        """Before a request goes to a sleeping model: room made for it and, when it was put to sleep by
+        this supervisor, its server started again and answering.  Every request for it shares one wake."""
+        if not self.max_resident:
+            return
+        if server.wake is None or server.wake.done():
+            server.wake = asyncio.ensure_future(self._wake(server, deadline))
+        await asyncio.shield(server.wake)
+
+    async def _wake(self, server: Server, deadline: float) -> None:
+        async with self._room:
+            await self.make_room(server, deadline)
+            respawn = server.proc is None
+            if respawn:
+                began = server.wake_started or time.monotonic()
+                self.spawn(server)
+                # a wake, not a start: the fronts say LOADING, and its time is the wake's
+                server.state, server.wake_started = "LOADING", began
+                self._save(server)
+            else:
+                self._pin(server)
+        if not respawn:
+            return  # asleep by its own timer: the request itself wakes it
+        while server.state != "ACTIVE":
+            if server.state == "FAILED":
+                raise RuntimeError(server.detail or "its server failed")
+            if time.monotonic() > deadline:
+                raise TimeoutError("its server did not answer in time")
+            if server.state == "LOADING" and await self.healthy(server):
+                self.woke(server)
+                return
+            await asyncio.sleep(0.05)
 
     def poke(self, server: Server) -> None:
         """A request saw the server fail: look at it now rather than at the next tick."""
