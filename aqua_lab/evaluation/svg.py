@@ -8,7 +8,10 @@ import statistics
 from collections.abc import Sequence
 from html import escape
 
-PALETTE = ("#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#b279a2", "#ff9da6", "#9d755d")
+from ..palette import colour_map, colours
+
+#: the one palette's list, for charts coloured by position; a model is coloured by colour_map(names)
+PALETTE = colours()
 
 
 def _quartiles(values: Sequence[float]) -> tuple[float, float, float]:
@@ -62,12 +65,13 @@ def box_plot(groups: dict[str, Sequence[float]], title: str, y_label: str = "", 
     if y_label:
         parts.append(f'<text x="4" y="{top - 14}" fill="#555">{escape(y_label)}</text>')
     slot = (width - left - right) / max(1, len(names))
+    tints = colour_map(names)  # a model's colour in the sidebar and the widgets too
     for i, name in enumerate(names):
         vs = sorted(groups[name])
         q1, q2, q3 = _quartiles(vs)
         cx = left + slot * (i + 0.5)
         half = min(28, slot * 0.3)
-        color = PALETTE[i % len(PALETTE)]
+        color = tints[name]
         parts += [
             f'<line x1="{cx:.1f}" x2="{cx:.1f}" y1="{y(vs[0]):.1f}" y2="{y(vs[-1]):.1f}" stroke="#555"/>',
             f'<rect x="{cx - half:.1f}" y="{y(q3):.1f}" width="{2 * half:.1f}" height="{max(1, y(q1) - y(q3)):.1f}" '

@@ -8,11 +8,12 @@ costs a second to import and a local-only user never needs it.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 
 from ..errors import InvalidInput, Problem, shown
 from .base import Platform
+from .oci_choice import OciCheck, OciChoice, check, load
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,7 @@ class PlatformSettings:
     oci_auth: str | None = None
     oci_config_file: str | None = None
     oci_profile: str | None = None
+    oci_region: str | None = None  # default: the profile's region
     compartment_id: str | None = None
     project_id: str | None = None
     service_compartment_id: str | None = None
@@ -48,10 +50,15 @@ def _bundled(settings: PlatformSettings) -> Platform:
     return BundledPlatform()
 
 
-def _oci(settings: PlatformSettings) -> Platform:
+def _oci(settings: PlatformSettings, **tuning: object) -> Platform:
     from .oci import OciPlatform, resolve_auth
 
-    auth = resolve_auth(settings.oci_auth or None, settings.oci_config_file or None, settings.oci_profile or None)
+    auth = resolve_auth(
+        settings.oci_auth or None,
+        settings.oci_config_file or None,
+        settings.oci_profile or None,
+        settings.oci_region or None,
+    )
     overrides = {
         key: value
         for key, value in {
@@ -62,7 +69,7 @@ def _oci(settings: PlatformSettings) -> Platform:
         }.items()
         if value
     }
-    return OciPlatform.from_environment(auth, **overrides)
+    return OciPlatform.from_environment(auth, **overrides, **tuning)
 
 
 REGISTRY: dict[str, PlatformEntry] = {
@@ -100,6 +107,18 @@ def descriptions() -> dict[str, str]:
 def build_platform(name: str, settings: PlatformSettings = PlatformSettings()) -> Platform:
     """One platform object per name and settings per process (platforms hold no request state)."""
     return REGISTRY[check_platform(name)].build(settings)
+
+
+def with_oci_choice(settings: PlatformSettings) -> PlatformSettings:
+    """``settings`` with the OCI configuration the user saved from the sidebar laid over them."""
+    return replace(settings, **load().as_settings())
+
+
+def check_oci_choice(choice: OciChoice, settings: PlatformSettings = PlatformSettings()) -> OciCheck:
+    """Build the OCI platform from ``choice`` over ``settings`` and try one cheap call: one attempt
+    and short timeouts, so a wrong endpoint answers in seconds rather than after four retries."""
+    chosen = replace(settings, **choice.as_settings())
+    return check(lambda: _oci(chosen, retries=1, timeout_s=(5.0, 20.0)))
 
 
 def default_data_dir() -> str:

@@ -16,6 +16,7 @@ from ..service import (
     check_platform,
     default_data_dir,
     descriptions,
+    with_oci_choice,
 )
 from .handlers import NoSuchRoute
 from .routes import handlers
@@ -48,6 +49,7 @@ class AquaLab(ExtensionApp):  # the class name is the config section users write
     oci_profile = Unicode(
         "", config=True, help="Profile in the OCI config file. Default: $OCI_CONFIG_PROFILE or DEFAULT."
     )
+    oci_region = Unicode("", config=True, help="OCI region. Default: the profile's region.")
     compartment_id = Unicode(
         "",
         config=True,
@@ -77,7 +79,7 @@ class AquaLab(ExtensionApp):  # the class name is the config section users write
     def initialize_settings(self) -> None:
         if self.platform not in PLATFORMS:
             raise ValueError(f"c.AquaLab.platform = {self.platform!r}: use one of {list(PLATFORMS)}")
-        self._services: dict[str, AsyncAquaLabService] = {}
+        self._services: dict[tuple[str, PlatformSettings], AsyncAquaLabService] = {}
 
     def initialize_handlers(self) -> None:
         self.handlers.extend([*handlers(), (r"aqua/(.*)", NoSuchRoute)])
@@ -85,13 +87,18 @@ class AquaLab(ExtensionApp):  # the class name is the config section users write
     def platform_descriptions(self) -> dict[str, str]:
         return descriptions()
 
-    def platform_settings(self) -> PlatformSettings:
-        """The ``c.AquaLab.*`` traits named like the settings' fields (the two lists cannot drift apart)."""
-        return PlatformSettings(**{f.name: getattr(self, f.name) for f in fields(PlatformSettings)})
+    def platform_settings(self, name: str = "") -> PlatformSettings:
+        """The ``c.AquaLab.*`` traits named like the settings' fields (the two lists cannot drift apart);
+        for OCI, with what the user saved from the sidebar laid over them."""
+        settings = PlatformSettings(**{f.name: getattr(self, f.name) for f in fields(PlatformSettings)})
+        return with_oci_choice(settings) if name == "oci" else settings
 
     def service(self, name: str | None = None) -> AsyncAquaLabService:
-        """One service per platform for the server's lifetime (created on first use)."""
+        """One service per platform and settings for the server's lifetime (created on first use): a
+        choice saved from the sidebar makes the next OCI request build a new one, no restart needed."""
         name = check_platform(name or self.platform)
-        if name not in self._services:
-            self._services[name] = AsyncAquaLabService(AquaLabService(name, self.platform_settings()))
-        return self._services[name]
+        settings = self.platform_settings(name)
+        key = (name, settings)
+        if key not in self._services:
+            self._services[key] = AsyncAquaLabService(AquaLabService(name, settings))
+        return self._services[key]

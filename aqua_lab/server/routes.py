@@ -35,7 +35,7 @@ from ..domain import (
     UploadedDataset,
     ValidationResult,
 )
-from ..service import PLATFORMS
+from ..service import PLATFORMS, OciCheck, OciChoice
 from ..service.arena import MAX_RESAMPLES, SOURCES, BlindPair, BlindPairRequest, Leaderboard, Vote, VoteRequest
 from ..service.datasets import DatasetRow, SavedDataset
 from .handlers import (
@@ -93,6 +93,7 @@ from .models import (
     RegisterModelRequest,
     StreamError,
 )
+from .oci_settings import OciCheckHandler, OciSettings, OciSettingsHandler
 from .openapi import openapi_document
 from .route import Route, pattern_of  # noqa: F401 — pattern_of: callers read it from the table's module
 
@@ -130,6 +131,29 @@ ROUTES = [
         Platforms,
         "platforms and which is the default",
         response=DataList[PlatformInfo],
+    ),
+    Route(
+        "GET",
+        "platforms/oci/settings",
+        OciSettingsHandler,
+        "the OCI configuration saved from the sidebar",
+        response=OciSettings,
+    ),
+    Route(
+        "PUT",
+        "platforms/oci/settings",
+        OciSettingsHandler,
+        "save the OCI configuration (owner-only; empty fields keep the server's); the next OCI request uses it",
+        request=OciChoice,
+        response=OciSettings,
+    ),
+    Route(
+        "POST",
+        "platforms/oci/check",
+        OciCheckHandler,
+        "build the OCI platform from a configuration and try one cheap call: ok, or the field to fix and why",
+        request=OciChoice,
+        response=OciCheck,
     ),
     Route("GET", "shapes", Shapes, "shapes of a platform", response=DataList[Shape], query=PLATFORM_QUERY),
     Route(

@@ -12,10 +12,10 @@ from typing import Any
 import ipywidgets as w
 
 from ..errors import AquaLabError
-from ..service import AquaLabService
+from ..service import AquaLabService, colour_map, palette_colours
 
-# Colour-blind-friendly palette (Okabe–Ito), readable on JupyterLab's light and dark backgrounds.
-PALETTE = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#999999"]
+# the one palette (aqua_lab/data/palette.json): the sidebar and the reports colour models alike
+PALETTE = list(palette_colours())
 IDLE = "var(--jp-layout-color3, #bbb)"
 
 
@@ -23,14 +23,19 @@ IDLE = "var(--jp-layout-color3, #bbb)"
 LABEL_CH = 48
 
 
+def scrolling(table_html: str) -> str:
+    """A table that scrolls sideways inside the output area instead of cutting its last columns."""
+    return f"<div class='aqua-scroll' style='overflow-x:auto;max-width:100%'>{table_html}</div>"
+
+
 def colour(index: int) -> str:
     return PALETTE[index % len(PALETTE)]
 
 
 def palette(served_names: Iterable[str]) -> dict[str, str]:
-    """A colour per served name, in the order the names come: two copies of one model are two served
-    names, so two colours, and a deployment's models keep theirs from the split to chat and metrics."""
-    return {name: colour(i) for i, name in enumerate(dict.fromkeys(served_names))}
+    """A colour per served name, keyed by the name: two copies of one model are two served names, so
+    two colours, and a model has the same colour here as in the sidebar and the reports."""
+    return colour_map(served_names)
 
 
 def label_width(labels: Iterable[str]) -> str:

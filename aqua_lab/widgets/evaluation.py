@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from ..domain import Evaluation, EvaluationSpec
 from ..errors import AquaLabError, InvalidInput, Problem
 from ..service import AquaLabService
-from .common import esc, full_width, in_background, label_width, message
+from .common import esc, full_width, in_background, label_width, message, scrolling
 
 FINISHED = ("SUCCEEDED", "FAILED", "CANCELED")
 ALL = "every model (one comparison)"
@@ -404,7 +404,7 @@ class EvaluationPanel(w.VBox):
             + "</tr>"
             for key, entry in comparison["metrics"].items()
         )
-        table = w.HTML(f"<table><tr><th>median</th>{head}</tr>{rows}</table>")
+        table = w.HTML(scrolling(f"<table><tr><th>median</th>{head}</tr>{rows}</table>"))
         charts = self.service.evaluation_charts(e.id)
         if e.comparison_report:
             where = f"HTML report: {e.comparison_report}"

@@ -6,8 +6,9 @@ import { Widget } from '@lumino/widgets';
 
 import { AquaContext } from './context';
 import { clear, errorBox, h } from './dom';
-import { barPercents, comparison, etaText, formatScore, modelChoice, reportFolder } from './evaltable';
-import { PALETTE } from './grid';
+import { datasetPart, LocalProblem, modelsPart, platformPart, scoringPart } from './evalform';
+import { barPercents, comparison, etaText, formatScore } from './evaltable';
+import { colourMap } from './palette';
 import { ApiError, apiUrl, describe, postJSON, requestAPI, requestText } from './request';
 import type {
   DataList_Deployment_,
@@ -38,8 +39,6 @@ const FIELDS = [
   'log_group_id',
   'log_id'
 ];
-/** Score bars never use the palette's black: it vanishes on the dark theme. */
-const COLOURS = PALETTE.filter(c => c !== '#000000');
 
 export type ReportOpener = (title: string, html: string) => void;
 
@@ -223,32 +222,16 @@ export class EvaluationsView extends Widget {
   private async showForm(deploymentId: string | null = null): Promise<void> {
     this.select(null);
     const config = this.config;
-    if (!config) {
-      return;
-    }
-    clear(this.main, h('p', { className: 'aqua-empty' }, 'Loading deployments…'));
-    try {
-      const all = (await requestAPI<DataList_Deployment_>('deployments', {}, this.query())).data;
-      this.deployments = all.filter(d => d.state === 'ACTIVE');
-    } catch (error) {
-      clear(this.main, errorBox(describe(error)));
+    if (!config || !(await this.loadActiveDeployments())) {
       return;
     }
     if (this.selectedId) {
       return; // an evaluation was opened while the deployments loaded
     }
+    clear(this.formErrors);
     if (!this.deployments.length) {
-      clear(
-        this.main,
-        h('h3', {}, 'New evaluation'),
-        h(
-          'p',
-          { className: 'aqua-empty' },
-          `No active deployment on ${this.platform}. Deploy models first (“New deployment” in the AQUA Lab sidebar), then evaluate them here.`
-        ),
-        this.formErrors
-      );
-      clear(this.formErrors);
+      const none = `No active deployment on ${this.platform}. Deploy models first (“New deployment” in the AQUA Lab sidebar), then evaluate them here.`;
+      clear(this.main, h('h3', {}, 'New evaluation'), h('p', { className: 'aqua-empty' }, none), this.formErrors);
       return;
     }
     this.fieldErrors.clear();
@@ -259,182 +242,26 @@ export class EvaluationsView extends Widget {
       return el;
     };
     const name = h('input', { type: 'text', value: `evaluation ${clock()}`, 'aria-label': 'Evaluation name' });
-    const deployment = h(
-      'select',
-      { 'aria-label': 'Deployment' },
-      this.deployments.map(d =>
-        h('option', { value: d.id, selected: d.id === deploymentId }, `${d.display_name} (${d.models.length} models)`)
-      )
-    );
-    const models = h('div', { className: 'aqua-eval-models', role: 'group', 'aria-label': 'Models' });
-    const drawModels = () => {
-      const d = this.deployments.find(x => x.id === deployment.value);
-      const names = d ? servedNames(d) : [];
-      clear(
-        models,
-        names.map(n =>
-          h('label', { className: 'aqua-check' }, h('input', { type: 'checkbox', checked: true, 'data-model': n }), ` ${n}`)
-        )
-      );
-    };
-    deployment.addEventListener('change', drawModels);
-    drawModels();
-
-    // dataset: the bundled sample, a path on the server, or a file from this computer
-    const choice = (value: string, label: string, checked = false) =>
-      h('label', { className: 'aqua-check' }, h('input', { type: 'radio', name: `${this.id}-dataset`, value, checked }), ` ${label}`);
-    const path = h('input', {
-      type: 'text',
-      className: 'aqua-eval-path',
-      placeholder: config.dataset_hint || '/path/on/the/server/dataset.jsonl',
-      'aria-label': 'Dataset path'
-    });
-    const objectStorage = config.fields?.includes('force_overwrite') ?? false;
-    const file = h('input', { type: 'file', accept: '.jsonl', 'aria-label': 'Dataset file' });
-    const uploadNote = h('div', { className: 'aqua-muted', 'aria-live': 'polite' });
-    const datasetGroup = h(
-      'div',
-      { className: 'aqua-eval-dataset', role: 'radiogroup', 'aria-label': 'Dataset' },
-      h('div', {}, choice('sample', `Bundled sample (${config.sample_rows} rows)`, true)),
-      h('div', {}, choice('path', objectStorage ? 'A path: ' : 'A file on the server: '), path),
-      h('div', {}, choice('upload', 'Upload a .jsonl file: '), file),
-      uploadNote,
-      config.dataset_note ? h('div', { className: 'aqua-muted', 'data-role': 'dataset-note' }, config.dataset_note) : null
-    );
-    const datasetKind = () => (datasetGroup.querySelector('input[type="radio"]:checked') as HTMLInputElement | null)?.value ?? 'sample';
-    const pick = (value: string) => {
-      (datasetGroup.querySelector(`input[value="${value}"]`) as HTMLInputElement).checked = true;
-    };
-    path.addEventListener('input', () => pick('path'));
-    file.addEventListener('change', () => {
-      pick('upload');
-      void this.upload(file, uploadNote);
-    });
-
-    const metrics = h(
-      'div',
-      { className: 'aqua-eval-metrics', role: 'group', 'aria-label': 'Metrics' },
-      config.metrics.map(m =>
-        h(
-          'label',
-          { className: 'aqua-check', title: m.description ?? '' },
-          h('input', { type: 'checkbox', checked: config.default_metrics.includes(m.name), 'data-metric': m.name }),
-          ` ${m.label}`
-        )
-      )
-    );
-    const params = config.model_params as Record<string, number>;
-    const maxTokens = h('input', { type: 'number', min: 1, step: 1, value: params.max_tokens ?? 64, 'aria-label': 'Max tokens' });
-    const temperature = h('input', { type: 'number', min: 0, max: 2, step: 0.1, value: params.temperature ?? 0, 'aria-label': 'Temperature' });
-    const reportPath = h('input', {
-      type: 'text',
-      value: config.reports_dir ? reportFolder(config.reports_dir, name.value) : '',
-      className: 'aqua-eval-path',
-      placeholder: config.report_path_hint || '/path/for/reports',
-      'aria-label': 'Report folder'
-    });
-    // the fields only this platform takes (OCI: the job's shape and storage, the experiment)
-    const only = new Set(config.fields ?? []);
-    const defaults = (config.default ?? {}) as Record<string, any>;
-    const shapeNames = Object.keys(config.shape ?? {});
-    const shape = h(
-      'select',
-      { 'aria-label': 'Job shape' },
-      (shapeNames.length ? shapeNames : [defaults.shape_name ?? '']).map(n =>
-        h('option', { value: n, selected: n === defaults.shape_name }, n)
-      )
-    );
-    const storage = h('input', { type: 'number', min: 50, step: 1, value: defaults.block_storage_size ?? 50, 'aria-label': 'Block storage (GB)' });
-    const experiment = h('input', { type: 'text', placeholder: 'groups evaluations; made when new', 'aria-label': 'Experiment name' });
-    const overwrite = h('input', { type: 'checkbox', 'aria-label': 'Replace a dataset of that name' });
-    const logGroup = h('input', { type: 'text', className: 'aqua-eval-path', placeholder: 'ocid1.loggroup.oc1… (optional)', 'aria-label': 'Log group OCID' });
-    const log = h('input', { type: 'text', className: 'aqua-eval-path', placeholder: 'ocid1.log.oc1… (optional, with its group)', 'aria-label': 'Log OCID' });
-    let reportEdited = false;
-    reportPath.addEventListener('input', () => (reportEdited = true));
-    name.addEventListener('input', () => {
-      if (!reportEdited && config.reports_dir) {
-        reportPath.value = reportFolder(config.reports_dir, name.value);
-      }
-    });
-    const errors = this.formErrors;
-    clear(errors);
+    const target = modelsPart(this.deployments, deploymentId);
+    const dataset = datasetPart(config, this.id, (file, note) => void this.upload(file, note));
+    const scoring = scoringPart(config, name);
+    const platformOnly = platformPart(config);
     const start = h('button', { className: 'jp-mod-styled jp-mod-accept' }, 'Start evaluation');
-    start.addEventListener('click', async () => {
+    start.addEventListener('click', () => {
       this.clearFieldErrors();
-      clear(errors);
-      const all = Array.from(models.querySelectorAll<HTMLInputElement>('input[data-model]'));
-      const picked = modelChoice(
-        all.map(i => i.dataset.model!),
-        all.filter(i => i.checked).map(i => i.dataset.model!)
-      );
-      if (picked.error) {
-        this.showFieldError('models', `models: ${picked.error}`);
+      clear(this.formErrors);
+      const picked = target.picked();
+      const datasetPath = dataset.value(this.uploaded?.dataset_path ?? null);
+      if (picked.error || typeof datasetPath !== 'string') {
+        const problem = picked.error ? { field: 'models', text: `models: ${picked.error}` } : (datasetPath as LocalProblem);
+        this.showFieldError(problem.field, problem.text);
         return;
       }
-      const kind = datasetKind();
-      let datasetPath = 'sample';
-      if (kind === 'path') {
-        datasetPath = path.value.trim();
-      } else if (kind === 'upload') {
-        if (!this.uploaded) {
-          this.showFieldError('dataset_path', 'dataset_path: choose a .jsonl file that the server accepts first');
-          return;
-        }
-        datasetPath = this.uploaded.dataset_path;
-      }
-      const modelParameters: Record<string, unknown> = {
-        max_tokens: numberOr(maxTokens.value),
-        temperature: numberOr(temperature.value)
-      };
-      if (picked.model) {
-        modelParameters.model = picked.model;
-      }
-      const spec: EvaluationSpec = {
-        evaluation_source_id: deployment.value,
-        evaluation_name: name.value,
-        dataset_path: datasetPath,
-        report_path: reportPath.value.trim(),
-        model_parameters: modelParameters,
-        metrics: Array.from(metrics.querySelectorAll<HTMLInputElement>('input[data-metric]:checked')).map(i => ({
-          name: i.dataset.metric as any,
-          args: {}
-        }))
-      };
-      if (only.has('shape_name')) {
-        spec.shape_name = shape.value;
-      }
-      if (only.has('block_storage_size')) {
-        spec.block_storage_size = numberOr(storage.value) as number; // a bad number: the server names the field
-      }
-      if (only.has('experiment_name') && experiment.value.trim()) {
-        spec.experiment_name = experiment.value.trim();
-      }
-      if (only.has('force_overwrite')) {
-        spec.force_overwrite = overwrite.checked;
-      }
-      if (only.has('log_group_id') && logGroup.value.trim()) {
-        spec.log_group_id = logGroup.value.trim();
-      }
-      if (only.has('log_id') && log.value.trim()) {
-        spec.log_id = log.value.trim();
-      }
-      start.disabled = true;
-      clear(errors, 'Starting…');
-      try {
-        const created = await postJSON<Evaluation>('evaluations', spec, this.query());
-        clear(errors);
-        void this.loadList();
-        void this.showEvaluation(created.id);
-      } catch (error) {
-        // each problem next to its field; the box above says what happened, and lists what has no field
-        const problems = error instanceof ApiError ? error.problems : [];
-        const placed = problems.filter(p => this.showFieldError(fieldOf(p.field), problemText(p.field, p)));
-        clear(errors, errorBox(placed.length === problems.length && placed.length ? (error as Error).message : describe(error)));
-      } finally {
-        start.disabled = false;
-      }
+      const spec = { evaluation_source_id: target.deployment.value, evaluation_name: name.value, dataset_path: datasetPath } as EvaluationSpec;
+      scoring.apply(spec, picked.model);
+      platformOnly.apply(spec);
+      void this.startEvaluation(spec, start);
     });
-
     const row = (label: string, ...inputs: Array<Node | string>) =>
       h('div', { className: 'aqua-form-row' }, h('span', { className: 'aqua-form-label' }, label), h('div', {}, ...inputs));
     clear(
@@ -444,24 +271,50 @@ export class EvaluationsView extends Widget {
         { className: 'aqua-eval-form' },
         h('h3', {}, 'New evaluation'),
         row('Name', name, slot('evaluation_name')),
-        row('Deployment', deployment, slot('evaluation_source_id')),
-        row('Models', models, h('div', { className: 'aqua-muted' }, 'All checked: one comparison of every model.'), slot('models')),
-        row('Dataset', datasetGroup, slot('dataset_path')),
-        row('Metrics', metrics, slot('metrics')),
-        row('Parameters', h('label', {}, 'max_tokens ', maxTokens), ' ', h('label', {}, 'temperature ', temperature), slot('model_parameters')),
-        row('Reports to', reportPath, slot('report_path')),
-        only.has('shape_name') ? row('Job shape', shape, slot('shape_name')) : null,
-        only.has('block_storage_size') ? row('Storage (GB)', storage, slot('block_storage_size')) : null,
-        only.has('experiment_name') ? row('Experiment', experiment, slot('experiment_name')) : null,
-        only.has('log_group_id') ? row('Log group', logGroup, slot('log_group_id')) : null,
-        only.has('log_id') ? row('Log', log, slot('log_id')) : null,
-        only.has('force_overwrite')
-          ? row('', h('label', { className: 'aqua-check' }, overwrite, ' replace a dataset file of that name in the report folder'))
-          : null,
+        row('Deployment', target.deployment, slot('evaluation_source_id')),
+        row('Models', target.models, h('div', { className: 'aqua-muted' }, 'All checked: one comparison of every model.'), slot('models')),
+        row('Dataset', dataset.node, slot('dataset_path')),
+        row('Metrics', scoring.metrics, slot('metrics')),
+        row('Parameters', scoring.parameters, slot('model_parameters')),
+        row('Reports to', scoring.reportPath, slot('report_path')),
+        platformOnly.rows(row, slot),
         h('div', { className: 'aqua-toolbar' }, start),
-        errors
+        this.formErrors
       )
     );
+  }
+
+  /** The platform's ACTIVE deployments (the ones an evaluation can score); false when unavailable. */
+  private async loadActiveDeployments(): Promise<boolean> {
+    clear(this.main, h('p', { className: 'aqua-empty' }, 'Loading deployments…'));
+    try {
+      const all = (await requestAPI<DataList_Deployment_>('deployments', {}, this.query())).data;
+      this.deployments = all.filter(d => d.state === 'ACTIVE');
+      return true;
+    } catch (error) {
+      clear(this.main, errorBox(describe(error)));
+      return false;
+    }
+  }
+
+  /** Create the evaluation and open it; each problem the server names goes next to its field. */
+  private async startEvaluation(spec: EvaluationSpec, start: HTMLButtonElement): Promise<void> {
+    const errors = this.formErrors;
+    start.disabled = true;
+    clear(errors, 'Starting…');
+    try {
+      const created = await postJSON<Evaluation>('evaluations', spec, this.query());
+      clear(errors);
+      void this.loadList();
+      void this.showEvaluation(created.id);
+    } catch (error) {
+      // the box above says what happened, and lists what has no field
+      const problems = error instanceof ApiError ? error.problems : [];
+      const placed = problems.filter(p => this.showFieldError(fieldOf(p.field), problemText(p.field, p)));
+      clear(errors, errorBox(placed.length === problems.length && placed.length ? (error as Error).message : describe(error)));
+    } finally {
+      start.disabled = false;
+    }
   }
 
   private async upload(file: HTMLInputElement, note: HTMLElement): Promise<void> {
@@ -648,9 +501,10 @@ export class EvaluationsView extends Widget {
       clear(details, (s.models ?? []).some(m => m.details) ? '' : (s.lifecycle_details ?? ''));
       return;
     }
+    const tints = colourMap((s.models ?? []).map(m => m.model));
     clear(
       progress,
-      (s.models ?? []).map((m, i) => {
+      (s.models ?? []).map(m => {
         const total = m.rows_total ?? 0;
         const done = m.rows_done ?? 0;
         const pct = total ? Math.round((done / total) * 100) : 0;
@@ -670,7 +524,7 @@ export class EvaluationsView extends Widget {
               'aria-valuemax': total,
               'aria-valuenow': done
             },
-            h('div', { className: 'aqua-bar-fill', style: `width:${pct}%;background:${COLOURS[i % COLOURS.length]}` })
+            h('div', { className: 'aqua-bar-fill', style: `width:${pct}%;background:${tints.get(m.model)}` })
           ),
           h(
             'span',
@@ -702,7 +556,7 @@ export class EvaluationsView extends Widget {
       return;
     }
     const table = comparison(metrics);
-    const colourOf = new Map(table.rows.map((r, i) => [r.model, COLOURS[i % COLOURS.length]]));
+    const colourOf = colourMap(table.rows.map(r => r.model));
     const reports = h(
       'div',
       { className: 'aqua-eval-reports' },
@@ -823,17 +677,6 @@ export class ReportView extends Widget {
   }
 }
 
-function servedNames(d: Deployment): string[] {
-  const names: string[] = [];
-  for (const m of d.models) {
-    names.push(m.model_name || m.model_id);
-    for (const w of m.fine_tune_weights ?? []) {
-      names.push(w.model_name || w.model_id);
-    }
-  }
-  return names;
-}
-
 /** A model whose platform counts no rows (OCI: the job run's state only): its state, and while it
  * runs an indeterminate bar, never a percentage the platform did not report. */
 function stateRow(m: ModelProgress): HTMLElement {
@@ -895,11 +738,6 @@ function fieldOf(field: string): string {
 
 function problemText(where: string, p: { message: string; fix?: string | null }): string {
   return `${where}: ${p.message}${p.fix ? ` — ${p.fix}` : ''}`;
-}
-
-function numberOr(value: string): number | string {
-  const n = Number(value);
-  return value.trim() !== '' && Number.isFinite(n) ? n : value; // the server names what is wrong
 }
 
 function clock(): string {

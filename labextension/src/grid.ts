@@ -1,8 +1,6 @@
 /** The plan drawn as a grid: one row per compatible shape, one cell per GPU coloured by its model. */
+import { colourMap } from './palette';
 import type { Deployment, MemoryFit, Plan, Shape } from './schema';
-
-/** Okabe–Ito: distinguishable with the common colour-vision deficiencies. */
-export const PALETTE = ['#E69F00', '#56B4E9', '#009E73', '#F0E442', '#0072B2', '#D55E00', '#CC79A7', '#000000'];
 
 export interface GpuCell {
   index: number;
@@ -92,14 +90,27 @@ export interface PlanGrid {
   warnings: string[];
 }
 
-export const slotColour = (slot: number): string => PALETTE[slot % PALETTE.length];
+/** "id", and "id-2" for a second copy: the served names a deploy form proposes. */
+export function copyLabels(order: string[]): string[] {
+  return order.map((id, i) => {
+    const copy = order.slice(0, i).filter(o => o === id).length;
+    return copy ? `${id}-${copy + 1}` : id;
+  });
+}
+
+/** Each selection entry's colour, keyed by its label (the served name it will get): the colour the
+ * deployment's model then has on its card, in the evaluation report and in the widgets. */
+export function slotColours(labels: string[]): string[] {
+  const map = colourMap(labels);
+  return labels.map(label => map.get(label)!);
+}
 
 /**
  * `order` is the selection (model ids, a model may appear twice); each entry keeps its colour on
  * every shape and across plans.  A shape's models are matched to entries in order of appearance.
  */
-export function planGrid(plan: Plan, shapes: Shape[], order: string[]): PlanGrid {
-  const colours = order.map((_, i) => slotColour(i));
+export function planGrid(plan: Plan, shapes: Shape[], order: string[], labels: string[] = copyLabels(order)): PlanGrid {
+  const colours = slotColours(labels);
   const byName = new Map(shapes.map(s => [s.name, s]));
   const rows: ShapeRow[] = Object.entries(plan.gpu_allocation).map(([name, shapePlan]) => {
     const shape = byName.get(name);
@@ -116,7 +127,7 @@ export function planGrid(plan: Plan, shapes: Shape[], order: string[]): PlanGrid
         slot = order.length + at; // the server resolved a name to another id: still a colour of its own
       }
       used.add(slot);
-      const colour = slotColour(slot);
+      const colour = colours[slot] ?? colourMap([...labels, m.model_name ?? m.ocid]).get(m.model_name ?? m.ocid)!;
       for (let i = 0; i < m.gpu_count; i++) {
         cells.push({ index: cells.length, owner: m.ocid, slot, colour });
       }

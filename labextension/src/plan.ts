@@ -13,7 +13,7 @@ import {
   planGrid,
   PlanGrid,
   ShapeRow,
-  slotColour,
+  slotColours,
   unitsOf
 } from './grid';
 import { ApiError, describe, postJSON, requestAPI } from './request';
@@ -289,12 +289,13 @@ export class PlanView extends Widget {
     this.drawSelection();
   }
 
-  /** "name", or "name (2)" for a second copy of the same model. */
+  /** The served name the deploy form will propose: "name", or "name-2" for a second copy (so the
+   * colour a slot has here is the one its model keeps once deployed: colours key on served names). */
   private slotLabel(slot: number): string {
     const id = this.selected[slot];
     const name = this.models.find(m => m.id === id)?.name ?? id;
     const copy = this.selected.slice(0, slot).filter(s => s === id).length;
-    return copy ? `${name} (${copy + 1})` : name;
+    return copy ? `${name}-${copy + 1}` : name;
   }
 
   private drawSelection(): void {
@@ -304,13 +305,14 @@ export class PlanView extends Widget {
       clear(this.deployArea);
       return;
     }
+    const colours = slotColours(this.selected.map((_, slot) => this.slotLabel(slot)));
     clear(
       this.chips,
       this.selected.map((id, slot) =>
         h(
           'span',
           { className: 'aqua-chip', 'data-model': id },
-          h('span', { className: 'aqua-swatch', style: `background:${slotColour(slot)}` }),
+          h('span', { className: 'aqua-swatch', style: `background:${colours[slot]}` }),
           h('span', { className: 'aqua-model-name' }, this.slotLabel(slot)),
           h(
             'label',
@@ -373,7 +375,7 @@ export class PlanView extends Widget {
     if (seq !== this.planSeq) {
       return; // a newer selection is being planned
     }
-    this.grid = planGrid(plan, this.shapes, this.selected);
+    this.grid = planGrid(plan, this.shapes, this.selected, this.selected.map((_, slot) => this.slotLabel(slot)));
     const keep = this.chosen && this.grid.rows.find(r => r.shape === this.chosen!.shape);
     this.chosen = keep ?? this.cheapest(this.grid.rows);
     this.drawPlan();

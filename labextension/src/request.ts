@@ -136,9 +136,10 @@ export function postJSON<T>(endpoint: string, body: unknown, query: Query = {}):
 /** What to show the user for any thrown value. */
 export function describe(error: unknown): string {
   if (error instanceof ApiError) {
-    const extra = error.problems.map(p => `${p.field ? p.field + ': ' : ''}${p.message}${p.fix ? ` (${p.fix})` : ''}`);
-    const unique = extra.filter(e => !error.message.includes(e));
-    return [error.message, ...unique].join('\n');
+    // a problem the message already states (with its fix written differently) is not repeated
+    const said = (p: Problem) => error.message.includes(`${p.field ? p.field + ': ' : ''}${p.message}`);
+    const extra = error.problems.filter(p => !said(p)).map(p => `${p.field ? p.field + ': ' : ''}${p.message}${p.fix ? ` (${p.fix})` : ''}`);
+    return [error.message, ...extra].join('\n');
   }
   return error instanceof Error ? error.message : String(error);
 }

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 
-import { filterModels, memoryLine, PALETTE, planGrid } from '../src/grid';
+import { filterModels, memoryLine, planGrid } from '../src/grid';
+import { colourMap } from '../src/palette';
 import type { MemoryFit, Plan, Shape } from '../src/schema';
 
 const shapes: Shape[] = [
@@ -44,12 +45,13 @@ describe('planGrid', () => {
     expect(grid.incompatible).toEqual([{ shape: 'VM.GPU2.1', reasons: ['too small'] }]);
   });
 
-  it('gives each model the colour of its place in the selection, on every shape', () => {
+  it('gives each model the colour of its served name, on every shape', () => {
     const grid = planGrid(plan, shapes, ['a', 'b']);
-    expect(grid.colours).toEqual([PALETTE[0], PALETTE[1]]);
+    const tints = colourMap(['a', 'b']);
+    expect(grid.colours).toEqual([tints.get('a'), tints.get('b')]);
     for (const row of grid.rows) {
       for (const cell of row.cells.filter(c => c.owner)) {
-        expect(cell.colour).toBe(PALETTE[cell.owner === 'a' ? 0 : 1]);
+        expect(cell.colour).toBe(tints.get(cell.owner!));
       }
     }
   });
