@@ -130,6 +130,8 @@ def bootstrap(cells: np.ndarray, resamples: int, seed: int | None = 0) -> np.nda
 
 
 def _centred_on(theta: np.ndarray, rated: np.ndarray) -> np.ndarray:
+    if not rated.any():  # nothing compared yet: no mean to centre on (numpy would warn of an empty slice)
+        return theta
     return theta - theta[..., rated].mean(-1, keepdims=True)
 
 

@@ -15,7 +15,9 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+from ..arena.leaderboard import TIE, WIN_A, WIN_B, Leaderboard, leaderboard
 from .datasets import Row
+from .leaderboard_charts import strength_bars, win_rate_heat_map
 from .metrics import METRICS, MetricResult
 from .runner import ModelScores
 from .svg import box_plot
@@ -131,8 +133,11 @@ def comparison(reports: Sequence[dict[str, Any]]) -> dict[str, Any]:
 
 _STYLE = (
     "body{font-family:sans-serif;margin:24px;color:#222}table{border-collapse:collapse;margin:8px 0}"
+    # a wide table scrolls inside the page instead of cutting its last columns (BLEU) off
+    "table{display:block;max-width:100%;overflow-x:auto}td{overflow-wrap:anywhere;min-width:6em}"
     "td,th{border:1px solid #ccc;padding:4px 8px;vertical-align:top;text-align:left}th{background:#f3f3f3}"
     ".charts{display:flex;flex-wrap:wrap;gap:12px}.note{color:#8a5a00}.err{color:#b00}"
+    ".heatmap td{text-align:center;min-width:64px}.heatmap td.self{background:#eee}.heatmap small{color:#444}"
 )
 
 
@@ -263,7 +268,9 @@ def _judge_html(judge: dict[str, Any], models: Sequence[str]) -> str:
     parts.append("<table>" + "".join(f"<tr><th>{escape(k)}</th><td>{escape(str(v))}</td></tr>" for k, v in facts))
     parts.append("</table><table><tr><th>model</th><th>win rate</th></tr>")
     parts += [f"<tr><td>{escape(m)}</td><td>{_fmt(judge['win_rate'].get(m))}</td></tr>" for m in models]
-    parts.append("</table><table><tr><th>row</th><th>A</th><th>B</th><th>verdict</th><th>orders</th></tr>")
+    parts.append("</table>")
+    parts.append(judge_leaderboard_html(judge_leaderboard(judge, models)))
+    parts.append("<table><tr><th>row</th><th>A</th><th>B</th><th>verdict</th><th>orders</th></tr>")
     for v in judge["verdicts"]:
         orders = ", ".join(str(o) for o in v["orders"])
         parts.append(
@@ -271,6 +278,47 @@ def _judge_html(judge: dict[str, Any], models: Sequence[str]) -> str:
             f"<td>{escape(str(v['winner']))}</td><td>{escape(orders)}</td></tr>"
         )
     parts.append("</table>")
+    return "".join(parts)
+
+
+JUDGE_OUTCOME = {"a": WIN_A, "b": WIN_B, "tie": TIE}
+
+
+def judge_leaderboard(judge: dict[str, Any], models: Sequence[str], resamples: int = 200) -> Leaderboard:
+    """This evaluation's judge verdicts fitted as the deployment's leaderboard fits them (Bradley-Terry,
+    bootstrap intervals); unparsed verdicts are left out, as they are from the leaderboard."""
+    names = list(dict.fromkeys([*models, *(m for v in judge["verdicts"] for m in (v["model_a"], v["model_b"]))]))
+    index = {m: i for i, m in enumerate(names)}
+    parsed = [v for v in judge["verdicts"] if v["verdict"] in JUDGE_OUTCOME]
+    return leaderboard(
+        names,
+        [index[v["model_a"]] for v in parsed],
+        [index[v["model_b"]] for v in parsed],
+        [JUDGE_OUTCOME[v["verdict"]] for v in parsed],
+        resamples=resamples,
+    )
+
+
+def judge_leaderboard_html(board: Leaderboard) -> str:
+    """The judge's leaderboard: strengths with error bars, the win-rate heat map, what cannot be told apart."""
+    parts = [f"<h3>Leaderboard from the judge's verdicts ({board.votes} comparisons)</h3>"]
+    if not board.votes:
+        return parts[0] + "<p class='note'>no parsed verdicts: nothing to rank</p>"
+    overlapping = sorted({" and ".join(sorted((s.model, o))) for s in board.standings for o in s.unresolved})
+    notes = [*board.notes]
+    if overlapping:
+        notes.insert(0, f"not enough comparisons to tell apart {'; '.join(overlapping)}: their intervals overlap")
+    parts += [f"<p class='note'>{escape(n)}</p>" for n in notes]
+    order = [board.models.index(s.model) for s in board.standings]
+    parts.append(f"<div class='charts'>{strength_bars(board.standings)}")
+    parts.append(
+        win_rate_heat_map(
+            [board.models[i] for i in order],
+            [[board.win_rate[i][j] for j in order] for i in order],
+            [[board.comparisons[i][j] for j in order] for i in order],
+        )
+    )
+    parts.append("</div>")
     return "".join(parts)
 
 

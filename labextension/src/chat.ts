@@ -3,6 +3,7 @@ import { IRenderMimeRegistry, MimeModel } from '@jupyterlab/rendermime';
 import { Message } from '@lumino/messaging';
 import { Widget } from '@lumino/widgets';
 
+import { BlindVote } from './blind';
 import { AquaContext } from './context';
 import { clear, errorBox, h } from './dom';
 import { describe, requestAPI, requestStream } from './request';
@@ -132,6 +133,8 @@ export class ChatView extends Widget {
   private columns: Column[] = [];
   private controllers = new Set<AbortController>();
   private readonly modeCompare: HTMLInputElement;
+  private readonly modeBlind = h('input', { type: 'checkbox', 'aria-label': 'Blind vote: two hidden models, names after the vote' });
+  private readonly blind: BlindVote;
   private readonly target = h('select', { 'aria-label': 'Send to model' });
   private readonly system = h('textarea', { rows: 1, placeholder: 'System prompt (optional)', 'aria-label': 'System prompt' });
   private readonly temperature: HTMLInputElement;
@@ -168,6 +171,8 @@ export class ChatView extends Widget {
     this.maxTokens = num('Max tokens', s.max_tokens, { min: 1, step: 1 });
     this.modeCompare = h('input', { type: 'checkbox', checked: compare, 'aria-label': 'Compare: send to every model' });
     this.modeCompare.addEventListener('change', () => this.drawMode());
+    this.modeBlind.addEventListener('change', () => this.drawMode());
+    this.blind = new BlindVote(deploymentId, platform, rendermime, () => this.deployment?.display_name ?? deploymentId);
     this.sendButton.addEventListener('click', () => void this.send());
     this.stopButton.addEventListener('click', () => this.stop());
     this.input.addEventListener('keydown', e => {
@@ -189,6 +194,7 @@ export class ChatView extends Widget {
         'div',
         { className: 'aqua-chat-toolbar' },
         h('label', { className: 'aqua-field' }, this.modeCompare, ' Compare all models'),
+        h('label', { className: 'aqua-field' }, this.modeBlind, ' Blind vote'),
         h('label', { className: 'aqua-field aqua-target' }, 'Model ', this.target),
         h('label', { className: 'aqua-field' }, 'temperature ', this.temperature),
         h('label', { className: 'aqua-field' }, 'top_p ', this.topP),
@@ -198,6 +204,7 @@ export class ChatView extends Widget {
       this.system,
       this.status,
       this.columnsNode,
+      this.blind.node,
       h('div', { className: 'aqua-chat-input' }, this.input, this.sendButton, this.stopButton)
     );
     void this.load();
@@ -246,13 +253,17 @@ export class ChatView extends Widget {
         )
       )
     );
+    this.modeBlind.disabled = d.models.length < 2;
     this.node.dataset.state = 'ready';
     this.drawMode();
   }
 
   private drawMode(): void {
-    this.node.dataset.mode = this.compare ? 'compare' : 'chat';
-    this.target.disabled = this.compare;
+    const blind = this.modeBlind.checked;
+    this.node.dataset.mode = blind ? 'blind' : this.compare ? 'compare' : 'chat';
+    this.target.disabled = this.compare || blind;
+    this.columnsNode.hidden = blind;
+    this.blind.node.hidden = !blind;
   }
 
   private sampling(): Record<string, number> {
@@ -302,6 +313,10 @@ export class ChatView extends Widget {
       return;
     }
     this.input.value = '';
+    if (this.modeBlind.checked) {
+      await this.sendBlind(text);
+      return;
+    }
     const columns = this.compare ? this.columns : this.columns.filter(c => c.model === this.target.value);
     const answers = new Map<string, Answer>();
     for (const c of columns) {
@@ -337,6 +352,18 @@ export class ChatView extends Widget {
       clear(c.stats, stats);
       c.history.push({ role: 'user', content: text }, { role: 'assistant', content: answer.content });
       await answer.finish(this.rendermime, [stopped, stats].filter(Boolean).join(' · '));
+    }
+  }
+
+  private async sendBlind(text: string): Promise<void> {
+    const controller = new AbortController();
+    this.controllers.add(controller);
+    this.busy(true);
+    try {
+      await this.blind.ask(text, this.sampling(), controller.signal);
+    } finally {
+      this.controllers.delete(controller);
+      this.busy(false);
     }
   }
 

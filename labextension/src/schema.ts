@@ -233,12 +233,25 @@ export interface DataList_PlatformInfo_ {
   data: Array<PlatformInfo>;
 }
 
+export interface DataList_SavedDataset_ {
+  data: Array<SavedDataset>;
+}
+
 export interface DataList_Shape_ {
   data: Array<Shape>;
 }
 
 export interface DataList_Vote_ {
   data: Array<Vote>;
+}
+
+export interface DatasetRow {
+  /** the prompt, as sent to the models */
+  prompt: string;
+  /** the reference answer: the answer chosen, or edited */
+  completion: string;
+  /** optional: rows are scored per category in the report */
+  category?: string | null;
 }
 
 export interface DatasetUploadRequest {
@@ -355,6 +368,10 @@ export interface DeploymentSpec {
   primary_model_id?: string | null;
   /** local: the idle seconds before each model that is not pinned sleeps */
   idle_sleep_s?: number | null;
+  /** local: at most this many models resident together (default: as many as the cores and memory hold); a request to another wakes it and the least recently used one that is not pinned sleeps */
+  max_resident?: number | null;
+  /** local: share cores other deployments hold instead of being refused (AQUA_LAB_SHARE_CORES=1 for every deployment); each runs slower */
+  share_cores?: boolean;
 }
 
 export interface Error {
@@ -719,6 +736,42 @@ export interface MultiModelEntry {
   env?: Record<string, unknown>;
 }
 
+export interface OciCheck {
+  ok: boolean;
+  message: string;
+  /** the choice's field that is wrong, when one is */
+  field?: string | null;
+  /** who we are, e.g. 'api_key in us-ashburn-1' */
+  auth?: string | null;
+  compartment_id?: string | null;
+  /** deployments seen in the compartment (at most 1) */
+  deployments?: number | null;
+}
+
+export interface OciChoice {
+  /** default ~/.oci/config */
+  config_file?: string | null;
+  /** default DEFAULT */
+  profile?: string | null;
+  /** default: the profile's region */
+  region?: string | null;
+  compartment_id?: string | null;
+  project_id?: string | null;
+  /** where AQUA's service models are listed from */
+  service_compartment_id?: string | null;
+  /** one base URL for every OCI call (the emulator) */
+  endpoint?: string | null;
+}
+
+export interface OciSettings {
+  /** what the user saved (empty fields: the server's configuration) */
+  choice: OciChoice;
+  /** the file it is kept in (owner-only) */
+  path: string;
+  /** what the server was started with (c.AquaLab.*), where set */
+  server: Record<string, string>;
+}
+
 export interface Plan {
   deployment_config: Record<string, DeploymentConfig>;
   gpu_allocation: Record<string, ShapePlan>;
@@ -810,6 +863,19 @@ export interface ResourceRef {
   id?: string;
   name?: string;
   url?: string;
+}
+
+export interface SavedDataset {
+  /** the dataset's name (its file: <name>.jsonl) */
+  name: string;
+  /** give this as an evaluation's dataset_path */
+  dataset_path: string;
+  rows: number;
+  bytes: number;
+  /** rows per category ('' for none) */
+  categories?: Record<string, number>;
+  /** why the file is not a usable dataset now, if it is not */
+  note?: string | null;
 }
 
 export interface Scaling {
@@ -933,6 +999,8 @@ export interface ValidationResult {
   slot_unit?: "GPU" | "core";
   /** the request is valid, but a create now would be refused: why (e.g. the cores running deployments hold) and how to free them; None when a create would go ahead */
   refused_now?: string | null;
+  /** local: how many of its models may be resident together (the others sleep) */
+  resident_limit?: number | null;
 }
 
 export interface Vote {
@@ -979,6 +1047,8 @@ export type Route =
   | "DELETE /aqua/evaluation/{evaluation_id}"
   | "DELETE /aqua/evaluations/{evaluation_id}"
   | "DELETE /aqua/models/{model_id}"
+  | "GET /aqua/datasets"
+  | "GET /aqua/datasets/{name}"
   | "GET /aqua/deployments"
   | "GET /aqua/deployments/config/{model_ids}"
   | "GET /aqua/deployments/shapes"
@@ -1008,7 +1078,9 @@ export type Route =
   | "GET /aqua/models/{model_id}/config"
   | "GET /aqua/openapi.json"
   | "GET /aqua/platforms"
+  | "GET /aqua/platforms/oci/settings"
   | "GET /aqua/shapes"
+  | "POST /aqua/datasets/{name}/rows"
   | "POST /aqua/deployments"
   | "POST /aqua/deployments/validate"
   | "POST /aqua/deployments/{deployment_id}/activate"
@@ -1023,6 +1095,8 @@ export type Route =
   | "POST /aqua/evaluations/{evaluation_id}/cancel"
   | "POST /aqua/models"
   | "POST /aqua/plans"
+  | "POST /aqua/platforms/oci/check"
   | "PUT /aqua/deployments/{deployment_id}"
   | "PUT /aqua/deployments/{deployment_id}/scaling"
-  | "PUT /aqua/evaluation/{evaluation_id}/cancel";
+  | "PUT /aqua/evaluation/{evaluation_id}/cancel"
+  | "PUT /aqua/platforms/oci/settings";

@@ -8,6 +8,9 @@ import { clear, errorBox, h } from './dom';
 import { aquaIcon } from './icon';
 import { ApiError, describe, postJSON, requestAPI } from './request';
 import { showMetrics } from './metrics';
+import { ociSettingsForm } from './ocisettings';
+import { scalingForm } from './scaling';
+import { showLeaderboard } from './leaderboard';
 import type { DataList_Deployment_, Deployment, Logs } from './schema';
 import { noKeyReason, showUsage } from './usage';
 import { memoryBar, residencyNote } from './residency';
@@ -23,6 +26,12 @@ export class SidebarPanel extends Widget {
   private readonly select = h('select', { className: 'aqua-platform', 'aria-label': 'Platform' });
   private readonly status = h('div', { className: 'aqua-status', 'aria-live': 'polite' });
   private readonly list = h('div', { className: 'aqua-deployments', role: 'list', 'aria-label': 'Deployments' });
+  private readonly oci = ociSettingsForm(() => this.switchTo(this.platform));
+  private readonly ociButton = h(
+    'button',
+    { className: 'jp-mod-styled', hidden: true, title: 'Choose the OCI config file, profile, region, compartment and project', onclick: () => this.oci.open() },
+    'OCI settings'
+  );
 
   constructor(private readonly ctx: AquaContext) {
     super();
@@ -36,7 +45,8 @@ export class SidebarPanel extends Widget {
       'div',
       { className: 'aqua-sidebar-header' },
       h('h2', { className: 'aqua-title' }, 'AQUA Lab'),
-      h('label', { className: 'aqua-field' }, 'Platform ', this.select),
+      h('label', { className: 'aqua-field' }, 'Platform ', this.select, ' ', this.ociButton),
+      this.oci.node,
       h(
         'div',
         { className: 'aqua-toolbar' },
@@ -89,6 +99,7 @@ export class SidebarPanel extends Widget {
       try {
         const platforms = await this.ctx.platforms();
         this.platform = await this.ctx.defaultPlatform();
+        this.ociButton.hidden = this.platform !== 'oci';
         clear(
           this.select,
           platforms.map(p =>
@@ -112,6 +123,7 @@ export class SidebarPanel extends Widget {
 
   private switchTo(platform: string): void {
     this.platform = platform;
+    this.ociButton.hidden = platform !== 'oci';
     this.lastJson = '';
     this.lastStates = '';
     clear(this.list);
@@ -154,7 +166,9 @@ export class SidebarPanel extends Widget {
     clear(
       this.status,
       errorBox(`${describe(error)}${retryable ? ` — retrying in ${wait} s` : ''}`),
-      h('button', { className: 'jp-mod-styled', onclick: () => this.refresh() }, 'Retry now')
+      h('button', { className: 'jp-mod-styled', onclick: () => this.refresh() }, 'Retry now'),
+      // OCI not configured yet (or wrongly): the fix is one click away, not an environment variable
+      this.platform === 'oci' ? h('button', { className: 'jp-mod-styled', onclick: () => this.oci.open() }, 'OCI settings') : null
     );
     if (retryable) {
       this.timer = null;
@@ -217,7 +231,7 @@ export class SidebarPanel extends Widget {
         label
       );
     const noKey = noKeyReason(d);
-    const scaling = this.scalingForm(d, act);
+    const scaling = scalingForm(d, platform, act);
     return h(
       'div',
       { className: 'aqua-card', role: 'listitem', 'data-id': d.id, 'data-state': d.state },
@@ -275,6 +289,12 @@ export class SidebarPanel extends Widget {
           active && platform !== 'bundled'
         ),
         button('Metrics', () => void showMetrics(d, platform)),
+        button(
+          'Leaderboard',
+          () => void showLeaderboard(d.id, d.display_name, platform),
+          d.models.length > 1,
+          'A leaderboard ranks two or more models'
+        ),
         button('Scale', () => scaling.toggle(), active, `It is ${d.state}: only an ACTIVE deployment can be scaled`),
         button('Logs', () => void showLogs(d, platform)),
         button(
@@ -292,40 +312,6 @@ export class SidebarPanel extends Widget {
       scaling.node,
       message
     );
-  }
-
-  /** Instance count, checked by the server as the CLI's `deployment update --instance_count` is. */
-  private scalingForm(d: Deployment, act: (label: string, run: () => Promise<unknown>) => Promise<void>) {
-    const current = d.scaling?.instance_count ?? d.shape_info?.instance_count ?? 1;
-    const count = h('input', { type: 'number', min: 1, step: 1, value: current, 'aria-label': `Instance count of ${d.display_name}` });
-    const apply = h('button', { className: 'jp-mod-styled jp-mod-accept aqua-small', type: 'submit' }, 'Apply');
-    const node = h(
-      'form',
-      {
-        className: 'aqua-scaling',
-        hidden: true,
-        onsubmit: ((e: Event) => {
-          e.preventDefault();
-          void act(`Scaling to ${count.value}`, () =>
-            requestAPI(
-              `deployments/${encodeURIComponent(d.id)}/scaling`,
-              { method: 'PUT', body: JSON.stringify({ instance_count: count.value === '' ? null : Number(count.value) }) },
-              { platform: this.platform }
-            )
-          );
-        }) as EventListener
-      },
-      h('label', {}, `Instances (now ${current}) `, count),
-      apply,
-      h(
-        'span',
-        { className: 'aqua-muted', 'data-role': 'no-zero' },
-        d.platform === 'local'
-          ? ' replicas of every model, behind the router; at least 1 (idle models sleep instead: idle_sleep_s)'
-          : ' at least 1: an OCI model deployment cannot scale to zero (Deactivate stops its instances)'
-      )
-    );
-    return { node, toggle: () => (node.hidden = !node.hidden) };
   }
 
   private async confirmDelete(d: Deployment, act: (label: string, run: () => Promise<unknown>) => Promise<void>) {
