@@ -5,7 +5,7 @@ The baseline is ADS 2.16.1's ``_verify_compatibility`` as documented in shared/r
 candidate lists — every model allows [1, 2, 4, 8] — for 2…12 models on an 8-GPU shape, with and
 without a primary model.  Prints one row per case with both times and the ratio baseline/ours.
 
-    python bench/allocation_bench.py [--repeat N]
+    python bench/allocation_bench.py [--repeat N] [--quick]
 """
 
 from __future__ import annotations
@@ -59,7 +59,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--max-models", type=int, default=12)
+    parser.add_argument("--quick", action="store_true", help="1 repeat, up to 6 models (what the test runs)")
     args = parser.parse_args()
+    if args.quick:
+        args.repeat, args.max_models = 1, min(args.max_models, 6)
     print(f"{'models':>6} {'primary':>7} {'ADS product':>12} {'ours':>10} {'ratio':>9}  same GPUs used")
     for n in range(2, args.max_models + 1):
         cands = {f"m{i}": [1, 2, 4, 8] for i in range(n)}

@@ -15,7 +15,7 @@ recommender, and the memory model's error against llama.cpp's own buffers.
    ``load_tensors: CPU_Mapped model buffer size`` and ``llama_kv_cache: size`` from its log
    (skipped when the engine or the model is missing: ``--no-llama``).
 
-    python bench/capacity_bench.py [--repeat N] [--no-llama]
+    python bench/capacity_bench.py [--repeat N] [--no-llama] [--quick]
 """
 
 from __future__ import annotations
@@ -218,7 +218,7 @@ def ours_verdict(arch: Architecture, shape, ctx: int) -> str:
     return f"{best.tensor_parallel_size} GPU: only {best.max_model_len_fit} tokens{rule}"
 
 
-def bench_llama_cpp() -> None:
+def bench_llama_cpp(pairs: int = 2) -> None:
     from pathlib import Path
     from tempfile import mkdtemp
 
@@ -241,7 +241,7 @@ def bench_llama_cpp() -> None:
         f"  {'context×slots':<14} {'weights MiB':>12} {'plan':>8} {'err':>7} {'exact err':>9} "
         f"{'KV MiB':>8} {'plan':>8} {'err':>7} {'exact err':>9}"
     )
-    for pair in (cases[:2], cases[2:]):
+    for pair in (cases[:2], cases[2:])[:pairs]:
         fits, models = {}, []
         for i, (ctx, slots) in enumerate(pair):
             p = service.plan([SMOLLM2_ID], capacity=CapacityInputs(max_model_len=ctx, concurrency=slots))
@@ -273,11 +273,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=50)
     parser.add_argument("--no-llama", action="store_true", help="skip the llama.cpp comparison")
+    parser.add_argument("--quick", action="store_true", help="3 repeats, one llama.cpp deployment (what the test runs)")
     args = parser.parse_args()
+    if args.quick:
+        args.repeat = 3
     bench_replan(args.repeat)
     side_by_side()
     if not args.no_llama:
-        bench_llama_cpp()
+        bench_llama_cpp(pairs=1 if args.quick else 2)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ B. Old engine vs new (the batching issue), two SmolLM2 servers pinned to one cor
 C. 32 concurrent streams through a real two-model local deployment (router, key, queue limit):
    errors, refusals (429) and TTFT p50/p99.
 
-    python bench/engine_bench.py [--rounds 3] [--tokens 32] [--old-python /path/to/python]
+    python bench/engine_bench.py [--rounds 3] [--tokens 32] [--old-python /path/to/python] [--quick]
 """
 
 from __future__ import annotations
@@ -225,8 +225,8 @@ async def part_b(rounds: int, tokens: int, old_python: str | None) -> None:
         print(f"  {key:14s} {cells}{ratio}")
 
 
-async def part_c(tokens: int) -> None:
-    print("\nC. 32 concurrent streams through a local two-model deployment (router, key, queue limit)")
+async def part_c(tokens: int, streams: int = 32) -> None:
+    print(f"\nC. {streams} concurrent streams through a local two-model deployment (router, key, queue limit)")
     with tempfile.TemporaryDirectory() as tmp:
         service = AquaLabService(LocalPlatform(data_dir=Path(tmp)))
         shape = service.shapes()[0]
@@ -238,11 +238,11 @@ async def part_c(tokens: int) -> None:
         )
         deployment = service.wait(service.create_deployment(spec).id, timeout=120)
         try:
-            result = await concurrent({"a": 0, "b": 0}, 32, tokens, deployment.api_key, base=deployment.endpoint)
+            result = await concurrent({"a": 0, "b": 0}, streams, tokens, deployment.api_key, base=deployment.endpoint)
         finally:
             service.delete(deployment.id)
     print(
-        f"  ok {result['ok']}/32, refused (429) {result['refused']}, errors {result['errors']}, "
+        f"  ok {result['ok']}/{streams}, refused (429) {result['refused']}, errors {result['errors']}, "
         f"aggregate {result['tokens_per_s']:.1f} tok/s, ttft p50 {p(result['ttft'], 0.5) * 1000:.0f} ms, "
         f"p99 {p(result['ttft'], 0.99) * 1000:.0f} ms"
     )
@@ -253,12 +253,15 @@ async def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--tokens", type=int, default=32)
     parser.add_argument("--old-python", help="a Python with llama-cpp-python[server] for the old engine")
+    parser.add_argument("--quick", action="store_true", help="1 round of 8 tokens, 8 streams in C (what the test runs)")
     args = parser.parse_args()
+    if args.quick:
+        args.rounds, args.tokens = 1, 8
     AsyncHTTPClient.configure(None, max_clients=64)
     print(f"engine {E.binary_path()}\nllama.cpp system_info: {E.system_info()}")
     await part_a(args.rounds, args.tokens)
     await part_b(args.rounds, args.tokens, args.old_python)
-    await part_c(args.tokens)
+    await part_c(args.tokens, 8 if args.quick else 32)
 
 
 if __name__ == "__main__":

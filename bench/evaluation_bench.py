@@ -7,6 +7,7 @@ shortcut), repeated to N rows.  BERTScore is timed with the batched numpy encode
 encoder one text at a time (the naive loop), and against ``bert-score`` on torch when installed.
 
     python bench/evaluation_bench.py [--rows 144] [--real [--prompts 40] [--rounds 2] [--metrics rouge,bleu,bertscore]]
+    python bench/evaluation_bench.py --quick [--real]   # 12 rows; 4 prompts, 1 round (what the test runs)
 
 ``--real`` warms both models first, then per round runs the multi-model evaluation and the two
 single-model ones (odd rounds in the other order), the same requests sent raw to the router (the
@@ -50,8 +51,10 @@ def scoring(rows: int) -> None:
     print(f"scoring {rows} rows (OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', 'default')})")
     print(f"{'metric':<34}{'seconds':>10}{'ms/row':>10}")
     logprobs = [[-0.5] * 12] * rows
-    metrics.prepare(list(metrics.METRICS))  # libraries, weights and dictionary loaded: scoring alone is timed
-    for name in metrics.METRICS:
+    # the judge metrics ask a model (bench/judge_bench.py times them); these score text alone
+    names = [n for n, info in metrics.METRICS.items() if "judge" not in info.args]
+    metrics.prepare(names)  # libraries, weights and dictionary loaded: scoring alone is timed
+    for name in names:
         args = metrics.check_metrics([{"name": name}])[0][1]
 
         def run(n=name, a=args):
@@ -251,7 +254,10 @@ def main() -> None:
     parser.add_argument(
         "--metrics", default="rouge,bleu,bertscore", help="--real: metrics of each evaluation (comma-separated)"
     )
+    parser.add_argument("--quick", action="store_true", help="12 rows; --real: 4 prompts, 1 round (what the test runs)")
     args = parser.parse_args()
+    if args.quick:
+        args.rows, args.prompts, args.rounds = 12, 4, 1
     scoring(args.rows)
     if args.real:
         real(args.prompts, args.rounds, args.metrics.split(","))

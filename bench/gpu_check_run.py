@@ -194,4 +194,6 @@ def platform_path(entries) -> dict:
 
 
 if __name__ == "__main__":
+    if len(sys.argv) != 4:  # it needs a GPU and a CUDA build: its quick check is `gpu_check.sh --dry-run`
+        sys.exit("usage: bench/gpu_check_run.py OUT_DIR BUILD_SECONDS CARRY_DIR (bench/gpu_check.sh runs it)")
     sys.exit(main(Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3])))

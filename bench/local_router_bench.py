@@ -8,7 +8,11 @@
    models.  Targets are measured in interleaved rounds so drift hits all of them alike; the same
    prompt is reused so llama.cpp's prompt cache keeps prefill short and the router's share visible.
 
-    python bench/local_router_bench.py [--rounds 6] [--tokens 48] [--litellm /path/to/litellm]
+Decode tokens/s is tokens after the first over the time between the first and the last, summed over
+the streams (a mean of per-stream rates would be swamped by a stream whose tokens reached the client in
+one read).
+
+    python bench/local_router_bench.py [--rounds 6] [--tokens 48] [--litellm /path/to/litellm] [--quick]
 """
 
 from __future__ import annotations
@@ -30,16 +34,18 @@ from aqua_lab.domain import DeploymentSpec
 from aqua_lab.inference.sse import SSEParser
 from aqua_lab.platforms.local import LocalPlatform
 from aqua_lab.platforms.local.models import SMOLLM2_ID
+from aqua_lab.platforms.local.router import OVERHEAD_HEADER
 from aqua_lab.platforms.local.runtime import free_port
 from aqua_lab.service import AquaLabService
 
 BENCH_KEY = "sk-aqua-lab-bench-only"  # LiteLLM refuses to start without a master key
 KEYS: dict[str, str] = {}  # base URL → the key it needs (the deployment's key, for its router and its servers)
 PROMPT = [{"role": "user", "content": "List three facts about lighthouses."}]
+OVERHEADS: list[float] = []  # what the router says it added to each request (its x-aqua-lab-overhead-ms)
 
 
-async def stream_once(base: str, model: str, tokens: int) -> tuple[float, float, int]:
-    """(ttft_s, decode_tokens_per_s, chunks) of one streamed chat completion."""
+async def stream_once(base: str, model: str, tokens: int) -> tuple[float, int, float]:
+    """(ttft_s, tokens after the first, seconds from the first token to the last) of one streamed chat."""
     parser = SSEParser()
     marks: list[float] = []
     start = time.perf_counter()
@@ -71,11 +77,12 @@ async def stream_once(base: str, model: str, tokens: int) -> tuple[float, float,
         raise RuntimeError(f"{base} answered {response.code} for {model}: {b''.join(raw)[:300]!r}")
     if not marks:
         raise RuntimeError(f"no tokens from {base} for {model}")
-    decode = (len(marks) - 1) / (marks[-1] - marks[0]) if len(marks) > 1 else 0.0
-    return marks[0] - start, decode, len(marks)
+    if OVERHEAD_HEADER in response.headers:
+        OVERHEADS.append(float(response.headers[OVERHEAD_HEADER]))
+    return marks[0] - start, len(marks) - 1, marks[-1] - marks[0]
 
 
-async def burst(targets: dict[str, str], concurrency: int, tokens: int) -> list[tuple[float, float, int]]:
+async def burst(targets: dict[str, str], concurrency: int, tokens: int) -> list[tuple[float, int, float]]:
     names = list(targets)
     return await asyncio.gather(
         *(stream_once(targets[names[i % len(names)]], names[i % len(names)], tokens) for i in range(concurrency))
@@ -169,32 +176,42 @@ async def main_async(args: argparse.Namespace) -> None:
         if args.litellm:
             litellm, base = start_litellm(args.litellm, targets["direct"], server_key)
             targets["litellm"] = {n: base for n in ports}
-        for t in targets.values():  # warm the prompt cache and the connections
-            await burst(t, 2, 4)
+        # warm the connections and every slot's prompt cache: a slot that has not seen the prompt yet
+        # prefills it whole, and those few slow first tokens would all land on whichever target ran first
+        for t in targets.values():
+            await burst(t, 8, 4)
 
-        results: dict[tuple[str, int], list[tuple[float, float, int]]] = {}
-        for _ in range(args.rounds):
+        results: dict[tuple[str, int], list[tuple[float, int, float]]] = {}
+        OVERHEADS.clear()
+        load = os.getloadavg()[0]
+        for i in range(args.rounds):
             for concurrency in (1, 8):
-                for name, t in targets.items():
+                # the order alternates, so that neither side always follows the other's burst
+                for name, t in list(targets.items())[:: 1 if i % 2 == 0 else -1]:
                     results.setdefault((name, concurrency), []).extend(await burst(t, concurrency, args.tokens))
-
+        print(f"{args.rounds} interleaved rounds; load average {load:.1f} before, {os.getloadavg()[0]:.1f} after")
         print(f"{'target':<8} {'streams':>7} {'TTFT p50':>10} {'TTFT p90':>10} {'decode tok/s':>13} {'n':>4}")
-        summary: dict[tuple[str, int], tuple[float, float]] = {}
-        for (name, concurrency), rows in results.items():
+        summary: dict[tuple[str, int], tuple[float, float, float]] = {}
+        for (name, concurrency), rows in sorted(results.items(), key=lambda kv: (kv[0][1], kv[0][0])):
             ttft = [r[0] * 1000 for r in rows]
-            rate = statistics.mean(r[1] for r in rows)
-            summary[(name, concurrency)] = (p(ttft, 50), rate)
+            rate = sum(r[1] for r in rows) / (sum(r[2] for r in rows) or float("nan"))
+            summary[(name, concurrency)] = (p(ttft, 50), p(ttft, 90), rate)
             print(
                 f"{name:<8} {concurrency:>7} {p(ttft, 50):>8.1f}ms {p(ttft, 90):>8.1f}ms {rate:>13.1f} {len(rows):>4}"
             )
         print()
         for via in [t for t in targets if t != "direct"]:
             for concurrency in (1, 8):
-                (t_via, r_via), (t_dir, r_dir) = summary[(via, concurrency)], summary[("direct", concurrency)]
+                (m_via, n_via, r_via), (m_dir, n_dir, r_dir) = (summary[(t, concurrency)] for t in (via, "direct"))
                 print(
-                    f"{via} vs direct, {concurrency} stream(s): added TTFT p50 {t_via - t_dir:+.2f} ms; "
+                    f"{via} vs direct, {concurrency} stream(s): added TTFT p50 {m_via - m_dir:+.2f} ms, "
+                    f"TTFT p90 {n_via:.1f} vs {n_dir:.1f} ms = {n_via / n_dir:.2f}×; "
                     f"decode {100 * r_via / r_dir:.1f} % of direct"
                 )
+        print(
+            f"the router's own share ({OVERHEAD_HEADER}: reading and checking the request, passing the answer's "
+            f"headers on): p50 {p(OVERHEADS, 50):.3f} ms, p90 {p(OVERHEADS, 90):.3f} ms over {len(OVERHEADS)} requests"
+        )
     finally:
         service.delete(deployment.id)
         if litellm:
@@ -206,7 +223,11 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--tokens", type=int, default=48)
     parser.add_argument("--litellm", help="path of the `litellm` proxy executable, to compare with it too")
-    asyncio.run(main_async(parser.parse_args()))
+    parser.add_argument("--quick", action="store_true", help="1 round of 8 tokens (what the test runs)")
+    args = parser.parse_args()
+    if args.quick:
+        args.rounds, args.tokens = 1, 8
+    asyncio.run(main_async(args))
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ Side by side in one run, against the emulator (real SDK, real signatures):
   (``MultiModelDeploymentConfigLoader``: ThreadPoolExecutor(max_workers=10));
 and ours again, warm (the service's TTL cache).  Wall times are printed relative to one API round trip.
 
-    python bench/oci_config_bench.py [--models 50] [--latency 0.1]
+    python bench/oci_config_bench.py [--models 50] [--latency 0.1] [--quick]
 """
 
 from __future__ import annotations
@@ -32,7 +32,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", type=int, default=50)
     parser.add_argument("--latency", type=float, default=0.1)
+    parser.add_argument("--quick", action="store_true", help="10 models, 20 ms per call (what the test runs)")
     args = parser.parse_args()
+    if args.quick:
+        args.models, args.latency = 10, 0.02
     emulator = Emulator().start()
     ids = list(seed_from_bundled(emulator, COMPARTMENT).values())  # service models live in COMPARTMENT here
     while len(ids) < args.models:  # more models than the service table has: registered copies

@@ -11,7 +11,7 @@
    the median x-aqua-lab-overhead-ms each router reports.  Then the recording path alone (what a
    finished request adds: counters, histogram, one JSON parse of the last event), timed in a loop.
 
-    python bench/scaling_bench.py [--rounds 4] [--tokens 32] [--requests 400]
+    python bench/scaling_bench.py [--rounds 4] [--tokens 32] [--requests 400] [--quick]
 """
 
 from __future__ import annotations
@@ -88,7 +88,8 @@ async def burst(deployment, streams: int, tokens: int) -> tuple[float, list[floa
 
 
 async def replicas(args: argparse.Namespace) -> None:
-    platform = LocalPlatform(data_dir=Path(tempfile.mkdtemp(prefix="aqua_lab_scaling_bench_")))
+    # the three deployments are up at once on the same cores, on purpose: each measured with the others idle
+    platform = LocalPlatform(data_dir=Path(tempfile.mkdtemp(prefix="aqua_lab_scaling_bench_")), share=True)
     service = AquaLabService(platform)
     cores = platform.shape.gpu_count
     # (replicas, slots per replica): the defaults, and one replica with as many slots as two have
@@ -254,7 +255,11 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=32)
     parser.add_argument("--requests", type=int, default=400)
     parser.add_argument("--skip_replicas", action="store_true", help="only the router overhead part")
-    asyncio.run(main_async(parser.parse_args()))
+    parser.add_argument("--quick", action="store_true", help="1 round of 8 tokens, 50 requests (what the test runs)")
+    args = parser.parse_args()
+    if args.quick:
+        args.rounds, args.tokens, args.requests = 1, 8, 50
+    asyncio.run(main_async(args))
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@
    the main thread's long tasks (> 50 ms) are counted.
 3. The extension's own JavaScript (remoteEntry + chunks; JupyterLab's shared packages excluded).
 
-    python bench/sidebar_bench.py [--rounds 10] [--rate 200] [--seconds 30]
+    python bench/sidebar_bench.py [--rounds 10] [--rate 200] [--seconds 30] [--quick]
 """
 
 from __future__ import annotations
@@ -73,7 +73,10 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--rate", type=float, default=200.0)
     parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--quick", action="store_true", help="1 round, 2 s of streaming (what the test runs)")
     args = parser.parse_args()
+    if args.quick:
+        args.rounds, args.seconds = 1, 2.0
     if not (BUILD / "package.json").exists():
         sys.exit("the sidebar is not built: run scripts/labextension.sh")
     own_js = sum(p.stat().st_size for p in (BUILD / "static").glob("*.js"))

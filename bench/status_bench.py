@@ -7,6 +7,7 @@ whose runtime is a sleeping process, so no model competes for the cores).
 
     python bench/status_bench.py --baseline /path/to/main [--samples 200] [--concurrency 100]
     python bench/status_bench.py --load-path api/status   # the floor: waves of Jupyter's own route
+    python bench/status_bench.py --quick   # small, and this tree against itself when no --baseline (the test)
 
 On a 2-core machine the floor is what Jupyter itself pays for 100 requests queued on its event loop
 (~250 ms p99 with Jupyter's trivial ``/api/status`` as the load): aqua_lab's reads should add
@@ -153,7 +154,12 @@ def main() -> None:
     parser.add_argument(
         "--load-path", default="aqua/deployments", help="what the waves ask for (api/status: Jupyter's own floor)"
     )
-    asyncio.run(main_async(parser.parse_args()))
+    parser.add_argument("--quick", action="store_true", help="small waves, 1 round (what the test runs)")
+    args = parser.parse_args()
+    if args.quick:
+        args.samples, args.concurrency, args.deployments, args.rounds = 30, 10, 2, 1
+        args.baseline = args.baseline or str(Path(__file__).resolve().parent.parent)
+    asyncio.run(main_async(args))
 
 
 if __name__ == "__main__":

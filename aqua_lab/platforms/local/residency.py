@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ...domain import DeploymentSpec, MemoryFit, ModelMemory
-from ...errors import InvalidInput, Problem
+from ...errors import Conflict, InvalidInput, Problem
 from ...planning.capacity import Residency, resident_together
 from .capacity import REPLICA_MEMORY_SHARE
 
@@ -120,18 +120,16 @@ def resident_plan(
     """How many of the deployment's model servers (one per model, in spec order) may be resident
     together on ``cores`` and the memory ``available`` now (bytes; the share new replicas may take),
     and the sentence a plan shows when it is fewer than all.  A model that cannot fit even alone, or
-    pinned ones that cannot fit together, is a 422 naming the field."""
+    pinned ones that cannot fit together, is refused: a 409 when it is the memory free now, a 422
+    naming the field when the request itself cannot fit."""
     usable = None if available is None else available * REPLICA_MEMORY_SHARE / 1e9
     sizes = [(len(s.slots), memory_gb(s), bool(m.pinned)) for s, m in zip(servers, spec.models, strict=True)]
     for i, (_, gb, _) in enumerate(sizes):
-        if usable is not None and gb > usable:
-            raise InvalidInput(
-                Problem(
-                    f"models[{i}]",
-                    f"needs about {gb:.1f} GB of RAM, but only {usable:.1f} GB may be used now "
-                    f"({REPLICA_MEMORY_SHARE:.0%} of what is available)",
-                    "free memory (deactivate a deployment, stop a kernel) or lower its --max-model-len",
-                )
+        if usable is not None and gb > usable:  # the machine now, not the request: a 409 like the replica check
+            raise Conflict(
+                f"models[{i}] needs about {gb:.1f} GB of RAM, but only {usable:.1f} GB may be used now "
+                f"({REPLICA_MEMORY_SHARE:.0%} of what is available): free memory (deactivate a deployment, "
+                "stop a kernel) or lower its --max-model-len"
             )
     pinned = sum(p for _, _, p in sizes)
     least = pinned + (pinned < len(sizes))  # the pinned ones, and room for one other to wake
