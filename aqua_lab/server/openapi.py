@@ -92,7 +92,12 @@ def openapi_document(routes: Sequence[Route], base_url: str = "/") -> dict[str, 
                 }
             }
         if not route.stream or route.response is not None:
-            content["application/json"] = {"schema": schema(route.response)}
+            for media in route.media_types:
+                content[media] = (
+                    {"schema": schema(route.response)}
+                    if media == "application/json"
+                    else {"schema": {"type": "string"}}
+                )
         errors = {**ERRORS, **(body_errors(route.body_limit) if route.request is not None else {})}
         errors.update(MODEL_ERRORS if route.stream else {})
         operation: dict[str, Any] = {

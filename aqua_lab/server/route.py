@@ -39,6 +39,8 @@ class Route:
     stream: bool = False
     #: the largest body it reads (413 above it)
     body_limit: int = MAX_BODY_BYTES
+    #: what a 200 may be besides JSON (a JSONL download, CSV, an HTML report): each is documented
+    media_types: tuple[str, ...] = ("application/json",)
     #: a streaming route's Server-Sent Events: event name ("message": unnamed ``data:``) → payload model
     events: dict[str, Any] = field(default_factory=dict)
 

@@ -359,6 +359,7 @@ ROUTES = [
             "source": SOURCE_QUERY,
             "format": {"description": "jsonl or csv", "type": "string", "enum": ["jsonl", "csv"]},
         },
+        media_types=("application/x-ndjson", "text/csv"),
     ),
     Route(
         "GET",
@@ -479,6 +480,7 @@ ROUTES = [
         "download a dataset as its JSONL file",
         response=dict,
         query=PLATFORM_QUERY,
+        media_types=("application/x-ndjson",),
     ),
     Route(
         "GET",
@@ -527,6 +529,7 @@ ROUTES = [
         "a model's report.json (or report.html with format=html), or without model the comparison of every model",
         response=dict,
         query={**PLATFORM_QUERY, "model": "a served name", "format": "json (default) or html"},
+        media_types=("application/json", "text/html"),
     ),
     # ADS's extension (ads/aqua/extension/evaluation_handler.py): its own answer shapes and verbs
     Route(
