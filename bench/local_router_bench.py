@@ -12,7 +12,7 @@ Decode tokens/s is tokens after the first over the time between the first and th
 the streams (a mean of per-stream rates would be swamped by a stream whose tokens reached the client in
 one read).
 
-    python bench/local_router_bench.py [--rounds 6] [--tokens 48] [--litellm /path/to/litellm] [--quick]
+    python bench/local_router_bench.py [--rounds 6] [--tokens 48] [--streams 1 8] [--litellm /path/to/litellm] [--quick]
 """
 
 from __future__ import annotations
@@ -185,7 +185,7 @@ async def main_async(args: argparse.Namespace) -> None:
         OVERHEADS.clear()
         load = os.getloadavg()[0]
         for i in range(args.rounds):
-            for concurrency in (1, 8):
+            for concurrency in args.streams:
                 # the order alternates, so that neither side always follows the other's burst
                 for name, t in list(targets.items())[:: 1 if i % 2 == 0 else -1]:
                     results.setdefault((name, concurrency), []).extend(await burst(t, concurrency, args.tokens))
@@ -201,7 +201,7 @@ async def main_async(args: argparse.Namespace) -> None:
             )
         print()
         for via in [t for t in targets if t != "direct"]:
-            for concurrency in (1, 8):
+            for concurrency in args.streams:
                 (m_via, n_via, r_via), (m_dir, n_dir, r_dir) = (summary[(t, concurrency)] for t in (via, "direct"))
                 print(
                     f"{via} vs direct, {concurrency} stream(s): added TTFT p50 {m_via - m_dir:+.2f} ms, "
@@ -222,6 +222,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--tokens", type=int, default=48)
+    parser.add_argument("--streams", type=int, nargs="+", default=[1, 8], help="concurrent streams of each burst")
     parser.add_argument("--litellm", help="path of the `litellm` proxy executable, to compare with it too")
     parser.add_argument("--quick", action="store_true", help="1 round of 8 tokens (what the test runs)")
     args = parser.parse_args()
