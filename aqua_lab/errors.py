@@ -41,13 +41,14 @@ class AquaLabError(Exception):
 SHOWN_CHARS = 80
 
 
-def shown(value: object, limit: int = SHOWN_CHARS) -> str:
-    """``repr(value)`` cut to ``limit`` characters, saying how long the whole was."""
+def shown(value: object, limit: int = SHOWN_CHARS, tail: bool = False) -> str:
+    """``repr(value)`` cut to ``limit`` characters, saying how long the whole was; ``tail`` keeps the
+    end instead (a path: its file name is what the reader needs)."""
     text = repr(value)
     if len(text) <= limit:
         return text
     size = f"{len(value)} characters" if isinstance(value, str) else f"{len(text)} characters as written"
-    return f"{text[:limit]}… ({size})"
+    return f"({size}) …{text[-limit:]}" if tail else f"{text[:limit]}… ({size})"
 
 
 def json_path(loc: Sequence[str | int]) -> str:

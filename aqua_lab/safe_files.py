@@ -93,7 +93,7 @@ def _stat(path: Path, field: str, shown_as: str, fix: str | None) -> os.stat_res
 
 
 def _existing(path: str | os.PathLike[str], field: str, fix: str | None, folder: bool) -> tuple[Path, os.stat_result]:
-    shown_as = shown(os.fspath(path))
+    shown_as = shown(os.fspath(path), tail=True)
     resolved = expanded(path, field)
     st = _stat(resolved, field, shown_as, fix)
     if st is None:
@@ -115,7 +115,7 @@ def open_regular(path: str | os.PathLike[str], field: str, fix: str | None = Non
     """A regular file opened for reading; never blocks (a FIFO swapped in after the check is
     opened non-blocking and refused by ``fstat``)."""
     resolved, before = regular_file(path, field, fix)
-    shown_as = shown(os.fspath(path))
+    shown_as = shown(os.fspath(path), tail=True)
     try:
         fd = os.open(resolved, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
     except OSError as exc:
@@ -179,7 +179,7 @@ def writable_directory(path: str | os.PathLike[str], field: str) -> Path:
     """Where files may be written: an existing writable directory, or a path whose nearest existing
     ancestor is one (the folder is made later).  Checked now, so that a run does not fail at its
     end, when its work is done, for a folder it cannot write."""
-    shown_as = shown(os.fspath(path))
+    shown_as = shown(os.fspath(path), tail=True)
     fix = "give a folder you can write to"
     resolved = expanded(path, field)
     probe = resolved
@@ -187,10 +187,10 @@ def writable_directory(path: str | os.PathLike[str], field: str) -> Path:
         probe = probe.parent
     if not stat.S_ISDIR(st.st_mode):
         kind = _KINDS.get(stat.S_IFMT(st.st_mode), "a file")
-        where = shown_as if probe == resolved else f"{shown(str(probe))} (in {shown_as})"
+        where = shown_as if probe == resolved else f"{shown(str(probe), tail=True)} (in {shown_as})"
         raise InvalidInput(Problem(field, f"{where} is {kind}, not a directory", fix))
     if not os.access(probe, os.W_OK | os.X_OK):
-        raise InvalidInput(Problem(field, f"{shown(str(probe))} is not writable", fix))
+        raise InvalidInput(Problem(field, f"{shown(str(probe), tail=True)} is not writable", fix))
     return resolved
 
 

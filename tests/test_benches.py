@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -89,10 +90,20 @@ QUICK = [
 
 def fresh_env(tmp: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AQUA_LAB_") or k in KEPT_SETTINGS}
-    for name in ("JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR", "JUPYTER_RUNTIME_DIR", "TMPDIR"):
+    for name in ("JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR", "JUPYTER_RUNTIME_DIR"):
         env[name] = str(tmp / name.lower())
         os.makedirs(env[name], exist_ok=True)
+    # short: Chromium's singleton socket lives under TMPDIR and a Unix socket path has 108 bytes at most
+    # (pytest's folder names in a fresh clone are longer than that leaves)
+    env["TMPDIR"] = str(short_tmp(tmp))
     return {**env, "AQUA_LAB_DATA_DIR": str(tmp / "data"), "PYTHONDONTWRITEBYTECODE": "1"}
+
+
+def short_tmp(tmp: Path) -> Path:
+    """A short temporary folder that belongs to ``tmp`` (removed with it by :func:`run_bench`)."""
+    path = Path("/tmp") / f"aqb-{abs(hash(str(tmp))) % 10**8}"
+    path.mkdir(exist_ok=True)
+    return path
 
 
 def left_behind(tmp: Path) -> list[str]:
@@ -126,6 +137,8 @@ def run_bench(command: list[str], tmp: Path, timeout: float = 600) -> subprocess
         os.killpg(proc.pid, signal.SIGKILL)
         out, err = proc.communicate()
         pytest.fail(f"{command[1:]} ran past {timeout:g} s; its output:\n{out[-2000:]}\n{err[-2000:]}")
+    finally:
+        shutil.rmtree(short_tmp(tmp), ignore_errors=True)
     return subprocess.CompletedProcess(command, proc.returncode, out, err)
 
 

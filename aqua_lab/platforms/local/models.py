@@ -319,7 +319,9 @@ def new_local_model(path: str | Path, name: str | None, base: LocalModel | None)
             Problem("path", f"{p} does not exist", "give the path of a .gguf file or an HF model folder")
         ) from None
     except OSError as exc:
-        raise InvalidInput(Problem("path", f"cannot use {shown(str(p))}: {exc.strerror}", _NOT_A_MODEL)) from None
+        raise InvalidInput(
+            Problem("path", f"cannot use {shown(str(p), tail=True)}: {exc.strerror}", _NOT_A_MODEL)
+        ) from None
     kind, meta = inspect_path(p)
     if kind == "lora" and base is None:
         raise InvalidInput(Problem("base_model_id", f"{p.name} is a LoRA adapter", "say which base model it adapts"))
