@@ -7,20 +7,9 @@
 import { launch, openSidebar } from "./lab-page.mjs";
 
 const [url, out] = process.argv.slice(2);
-const { context, page, found, shot, setTheme } = await launch(out);
+const { context, page, found, shot, setTheme, dialogBoth } = await launch(out);
 const sidebar = page.locator("#aqua-lab-sidebar");
 
-// a dialog blocks the theme menu: shot in light, closed, the theme switched, opened again, shot in dark
-const dialogBoth = async (name, open) => {
-  for (const [theme, suffix] of [["JupyterLab Light", ""], ["JupyterLab Dark", "-dark"]]) {
-    if (suffix) await setTheme(theme);
-    await open();
-    await shot(`${name}${suffix}.png`, page.locator(".jp-Dialog-content"));
-    await page.locator(".jp-Dialog").getByRole("button", { name: "Close" }).click();
-    await page.locator(".jp-Dialog").waitFor({ state: "detached", timeout: 10000 });
-  }
-  await setTheme("JupyterLab Light");
-};
 
 try {
   await openSidebar(page, url);

@@ -1,7 +1,7 @@
 // The headless Chromium page the Evaluations drivers share: a throwaway profile, console errors from
 // aqua_lab collected (HTTP 4xx are the refusals the drivers provoke on purpose), JupyterLab's "get
 // notified about news?" toast answered No whenever it shows (it would cover the screenshots), a
-// screenshot helper, the theme switch, and the sidebar opened on the lab the URL names.
+// screenshot helper, the theme switch, a dialog shot in both themes, and the sidebar opened on the lab the URL names.
 import { chromium } from "playwright-core";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -33,10 +33,21 @@ export async function launch(out) {
     await page.click(`text=${name}`);
     await page.waitForTimeout(1500);
   };
+  // a dialog blocks the theme menu: shot in light, closed, the theme switched, opened again, shot in dark
+  const dialogBoth = async (name, open) => {
+    for (const [theme, suffix] of [["JupyterLab Light", ""], ["JupyterLab Dark", "-dark"]]) {
+      if (suffix) await setTheme(theme);
+      await open();
+      await shot(`${name}${suffix}.png`, page.locator(".jp-Dialog-content"));
+      await page.locator(".jp-Dialog").getByRole("button", { name: "Close" }).click();
+      await page.locator(".jp-Dialog").waitFor({ state: "detached", timeout: 10000 });
+    }
+    await setTheme("JupyterLab Light");
+  };
   await page.addLocatorHandler(page.getByText(/get notified about official Jupyter news/), async () => {
     await page.getByRole("button", { name: "No", exact: true }).last().click();
   });
-  return { context, page, found, shot, setTheme };
+  return { context, page, found, shot, setTheme, dialogBoth };
 }
 
 // Opens JupyterLab at `url` (a server URL with ?token=) and the aqua_lab sidebar; returns the lab's URL.

@@ -9,7 +9,7 @@
 import { launch, openSidebar } from "./lab-page.mjs";
 
 const [url, out] = process.argv.slice(2);
-const { context, page, found, shot, setTheme } = await launch(out);
+const { context, page, found, shot, setTheme, dialogBoth } = await launch(out);
 const sidebar = page.locator("#aqua-lab-sidebar");
 const plan = page.locator("#aqua-lab-plan-local");
 const planText = async () => (await plan.locator(".aqua-plan").textContent()) ?? "";
@@ -17,17 +17,6 @@ const both = async (name, locator = null) => {
   await shot(`${name}.png`, locator);
   await setTheme("JupyterLab Dark");
   await shot(`${name}-dark.png`, locator);
-  await setTheme("JupyterLab Light");
-};
-// a dialog blocks the theme menu: shot in light, closed, the theme switched, opened again, shot in dark
-const dialogBoth = async (name, open) => {
-  for (const [theme, suffix] of [["JupyterLab Light", ""], ["JupyterLab Dark", "-dark"]]) {
-    if (suffix) await setTheme(theme);
-    await open();
-    await shot(`${name}${suffix}.png`, page.locator(".jp-Dialog-content"));
-    await page.locator(".jp-Dialog").getByRole("button", { name: "Close" }).click();
-    await page.locator(".jp-Dialog").waitFor({ state: "detached", timeout: 10000 });
-  }
   await setTheme("JupyterLab Light");
 };
 // what a plan shows once it settled after `action` (a re-plan counts when its request was sent)
