@@ -75,6 +75,15 @@ _TYPE_WORDS = {
 }
 
 
+def _message_of(error: dict) -> str:
+    """pydantic's message without the "Value error, " / "Assertion failed, " it puts before a
+    validator's own words: those already say what is wrong and what to do."""
+    raised = (error.get("ctx") or {}).get("error")
+    if error["type"] in ("value_error", "assertion_error") and str(raised or ""):
+        return str(raised)
+    return error["msg"]
+
+
 def _fix_for(error: dict) -> str | None:
     kind, ctx = error["type"], error.get("ctx") or {}
     base = kind.split("_")[0]
@@ -112,7 +121,7 @@ class InvalidInput(AquaLabError):
         problems = []
         for error in exc.errors():
             path = json_path(error["loc"]).removeprefix("$").removeprefix(".")
-            problems.append(Problem(f"{prefix}{path}" if path else "body", error["msg"], _fix_for(error)))
+            problems.append(Problem(f"{prefix}{path}" if path else "body", _message_of(error), _fix_for(error)))
         return cls(problems)
 
     def __init__(self, problems: list[Problem] | Problem):

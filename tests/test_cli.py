@@ -228,7 +228,7 @@ def test_plan_what_if_options_show_weights_kv_capacity_and_max_context():
     ("args", "message"),
     [
         (["--concurrency", "0"], "--concurrency: Input should be greater than or equal to 1"),
-        (["--weight_precision", "q9"], "--weight_precision: Value error, unknown precision 'q9'"),
+        (["--weight_precision", "q9"], "--weight_precision: unknown precision 'q9'"),
         (["--gpu_memory_utilization", "1.5"], "--gpu_memory_utilization: Input should be less than or equal to 1"),
         (["--kv_cache_dtype", "int2"], "invalid choice: 'int2'"),
     ],

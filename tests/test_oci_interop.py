@@ -21,7 +21,7 @@ from aqua_lab.evaluation.datasets import Row  # noqa: E402
 from aqua_lab.evaluation.metrics import check_metrics  # noqa: E402
 from aqua_lab.platforms.oci import OciPlatform, Settings, resolve_auth  # noqa: E402
 from aqua_lab.service import AquaLabService  # noqa: E402
-from tests.helpers.cli import run_cli  # noqa: E402
+from tests.helpers.oci_env import delete_all, emulator_cli  # noqa: E402
 
 pytestmark = pytest.mark.oci
 
@@ -62,26 +62,12 @@ def made(service):
     """Deployments a test makes are deleted however it ends."""
     ids: list[str] = []
     yield ids
-    for deployment_id in ids:
-        try:
-            service.delete(deployment_id)
-        except Exception:  # noqa: BLE001 — already gone, or deleted by the test itself
-            pass
+    delete_all(service, ids)
 
 
 @pytest.fixture
 def cli(emulator, oci_config, tmp_path):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AQUA_LAB_")}
-    env.update(
-        OCI_CONFIG_LOCATION=str(oci_config),
-        AQUA_LAB_OCI_ENDPOINT=emulator.url,
-        AQUA_LAB_PLATFORM="oci",
-        AQUA_LAB_COMPARTMENT_OCID=HOME,
-        AQUA_LAB_SERVICE_COMPARTMENT_OCID=SERVICE,
-        AQUA_LAB_PROJECT_OCID=PROJECT,
-        AQUA_LAB_DATA_DIR=str(tmp_path),
-    )
-    return lambda *args: run_cli(*args, env=env)
+    return emulator_cli(emulator.url, oci_config, HOME, SERVICE, PROJECT, tmp_path)
 
 
 def _sdk(emulator, oci_config):

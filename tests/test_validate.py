@@ -127,7 +127,7 @@ def test_the_same_model_twice_with_distinct_names_is_fine(catalog):
     assert [(m.model_name, m.params) for m in ok.models] == [("gemma-a", "--max-model-len 1024"), ("gemma-b", "")]
 
 
-def test_stacked_requests_need_one_base_and_short_unique_adapter_names(catalog):
+def test_stacked_requests_need_one_base_and_unique_adapter_names(catalog):
     base = {"model_id": "meta-llama/Meta-Llama-3.1-8B-Instruct", "gpu_count": 2, "model_name": "base"}
     with pytest.raises(InvalidInput, match="needs at least one LoRA adapter"):
         _validate(catalog, _spec([base], deployment_type="STACKED"))
@@ -136,7 +136,8 @@ def test_stacked_requests_need_one_base_and_short_unique_adapter_names(catalog):
         _validate(catalog, _spec([{**base, "fine_tune_weights": lora}], deployment_type="STACKED"))
     fields = _fields(err.value)
     assert "already used by models[0]" in fields["models[0].fine_tune_weights[0].model_name"]
-    assert "allow 32" in fields["models[0].fine_tune_weights[1].model_name"]
+    # a name over OCI's documented 32 characters passes, as ADS's does (a warning says so: test_oci_small.py)
+    assert "models[0].fine_tune_weights[1].model_name" not in fields
 
 
 def test_unconfigured_model_is_allowed_by_estimate_with_a_warning_when_tight(catalog):

@@ -20,8 +20,8 @@ from pydantic import BaseModel, ValidationError
 from ..domain import Deployment, DeploymentSpec, ModelInput, ValidatedDeployment
 from ..errors import InvalidInput, Problem
 from ..service import PLATFORMS, AquaLabService, PlatformSettings, descriptions
-from . import scaling_options
-from .values import whole_arg
+from . import byoc_options, scaling_options
+from .values import real_arg, whole_arg
 
 #: ``ads aqua deployment create`` options that pass straight into the request
 REQUEST_TEXT_OPTIONS = (
@@ -36,6 +36,8 @@ REQUEST_TEXT_OPTIONS = (
     "primary_model_id",
 )
 REQUEST_INT_OPTIONS = ("instance_count", "web_concurrency", "server_port", "health_check_port")
+#: ADS's size of a flex shape (the payload's modelDeploymentInstanceShapeConfigDetails)
+FLEX_OPTIONS = ("ocpus", "memory_in_gbs")
 
 
 M = TypeVar("M", bound=BaseModel)
@@ -224,7 +226,11 @@ def spec_from(args: argparse.Namespace, default_shape: str | None = None) -> Dep
             raw[option] = value
     if args.env_var:
         raw["env_var"] = json_arg(args.env_var, "--env_var")
+    for option in FLEX_OPTIONS:
+        if getattr(args, option, None) is not None:
+            raw[option] = getattr(args, option)
     raw.update(scaling_options.scaling_fields(args))
+    raw.update(byoc_options.byoc_fields(args))
     if raw["instance_shape"] is None:
         raise InvalidInput(Problem("--instance_shape", "missing", "name the shape, e.g. --instance_shape VM.GPU.A10.2"))
     return validated(DeploymentSpec, raw)
@@ -289,14 +295,19 @@ def add_request_options(p: argparse.ArgumentParser, platform: str) -> None:
     p.add_argument("--models", required=True, help='JSON list: [{"model_id": …, "gpu_count": 1, "model_name": …}]')
     p.add_argument("--instance_shape", help="the shape (local: defaults to this machine)")
     p.add_argument("--display_name", required=True)
-    p.add_argument("--deployment_type", choices=["MULTI", "STACKED", "SINGLE"])
+    p.add_argument("--deployment_type", choices=["MULTI", "STACKED", "SINGLE", "HETEROGENEOUS"])
     for option in REQUEST_TEXT_OPTIONS:
         p.add_argument(f"--{option}")
     for option in REQUEST_INT_OPTIONS:
         p.add_argument(f"--{option}", type=whole_arg)
     p.add_argument("--env_var", help="JSON object of environment variables")
     p.add_argument("--model_config", action="append", metavar="ID=PATH")
+    p.add_argument("--ocpus", type=real_arg, help="flex shapes (…Flex) only: the OCPUs of each instance, as ADS's")
+    p.add_argument(
+        "--memory_in_gbs", type=real_arg, help="flex shapes (…Flex) only: the memory of each instance in GB, as ADS's"
+    )
     scaling_options.add_scaling_options(p)
+    byoc_options.add_byoc_options(p)
 
 
 def add_deployment_id(p: argparse.ArgumentParser) -> None:

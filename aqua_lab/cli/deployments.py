@@ -14,7 +14,7 @@ from typing import Any
 from ..domain import ChatRequest, Deployment, DeploymentSpec, chunk_text
 from ..errors import AquaLabError, InvalidInput, Problem
 from ..service import AquaLabService
-from . import scaling, scaling_options
+from . import scaling, scaling_options, versions
 from .common import (
     DEFAULT_PLATFORM,
     EXIT_FAILED,
@@ -34,6 +34,7 @@ from .common import (
     validated,
     validated_request,
 )
+from .hints import say_which_platform
 from .values import count_arg, number, real_arg, seconds_arg, whole_arg
 
 #: the options a chat request's fields come from, where the names differ
@@ -68,6 +69,8 @@ def settle(service: AquaLabService, deployment: Deployment, args: argparse.Names
         stop=(lambda: bool(seen) and seen[-1].state == "ACTIVE" and seen[-1].progress >= 100) if update else None,
     )
     print(file=sys.stderr)
+    if update and deployment.update is not None:  # how the update was made: said by its answer only
+        final.update = deployment.update
     out = dump(final)
     if final.state in ("FAILED", "NEEDS_ATTENTION"):
         why = final.lifecycle_details or "no details given"
@@ -101,6 +104,7 @@ def cmd_create(args: argparse.Namespace) -> str:
 
 def cmd_list(args: argparse.Namespace) -> str:
     deployments = service_for(args).list_deployments()
+    say_which_platform(args)
     if args.project_id:
         deployments = [d for d in deployments if d.project_id in (None, args.project_id)]
     if args.table:
@@ -184,6 +188,7 @@ def cmd_update(args: argparse.Namespace) -> str:
                 "env_var": m.env_var,
                 "fine_tune_weights": [w.model_dump() for w in m.fine_tune_weights],
                 **({"params": m.params} if m.params else {}),
+                **({"inference_key": m.inference_key} if m.inference_key else {}),
             }
             for m in current.models
         ]
@@ -197,7 +202,16 @@ def cmd_update(args: argparse.Namespace) -> str:
     if env_var is not None:
         raw["env_var"] = env_var
     spec = validated(DeploymentSpec, raw)
-    return settle(service, service.update_deployment(current.id, spec), args, update=True)
+    updated = service.update_deployment(current.id, spec)
+    versions.say_update(updated)
+    return settle(service, updated, args, update=True)
+
+
+def cmd_rollback(args: argparse.Namespace) -> str:
+    service = service_for(args)
+    rolled = service.rollback(versions.deployment_id(args), args.version)
+    versions.say_update(rolled)
+    return settle(service, rolled, args, update=True)
 
 
 def cmd_logs(args: argparse.Namespace) -> str:
@@ -367,6 +381,7 @@ def add_deployment_verbs(dverbs: argparse._SubParsersAction) -> None:
     scaling_options.add_scaling_options(p, with_count=True)
     _wait_options(p)
     p.set_defaults(run=cmd_update)
+    versions.add_version_verbs(dverbs, cmd_rollback)
     p = dverbs.add_parser("logs", help="a deployment's runtime log, or one model server's")
     add_deployment_id(p)
     p.add_argument("--model_name")
@@ -374,7 +389,11 @@ def add_deployment_verbs(dverbs: argparse._SubParsersAction) -> None:
     p.set_defaults(run=cmd_logs)
     p = dverbs.add_parser("chat", help="an answer from one model of a deployment (streamed)")
     add_deployment_id(p)
-    p.add_argument("--model_name", required=True)
+    p.add_argument(
+        "--model_name",
+        required=True,
+        help="the model to ask: its served name (model_name), or its model id (an OCID on OCI, as /predict takes it)",
+    )
     p.add_argument("--prompt", required=True)
     p.add_argument("--system")
     p.add_argument(
@@ -389,7 +408,11 @@ def add_deployment_verbs(dverbs: argparse._SubParsersAction) -> None:
     p.add_argument("--stop", action="append", help="a stop sequence (repeatable)")
     p.add_argument("--seed", type=whole_arg)
     p.add_argument(
-        "--no_stream", action="store_true", help="print the answer's text once it is complete instead of streaming it"
+        "--no_stream",
+        action="store_true",
+        help='ask with "stream": false and print the answer\'s text once, when it is complete (nothing shows while '
+        "the model writes; for scripts and pipes). Default: print tokens as they stream in. --json prints the "
+        "whole OpenAI answer instead",
     )
     p.add_argument(
         "--json",

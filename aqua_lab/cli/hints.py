@@ -6,10 +6,11 @@ An option's bad value is the option's fault on every platform, so it gets no not
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from ..errors import AquaLabError, InvalidInput, NotFound, Unavailable, Unsupported, UpstreamError, shown
-from ..service import AquaLabService
+from ..service import PLATFORMS, AquaLabService
 from .common import PLATFORM_ENV, json_arg, model_ids
 
 #: errors another platform would not have given: an id it may know, its auth, its availability
@@ -32,6 +33,21 @@ def platform_note(args: argparse.Namespace, exc: AquaLabError) -> str:
             f" (ran on the local platform, this verb's default: for OCI pass --platform oci or set {PLATFORM_ENV}=oci)"
         )
     return ""
+
+
+def say_which_platform(args: argparse.Namespace) -> None:
+    """One line on stderr naming the platform that answered a listing, when nothing the user gave
+    chose it: an empty local list must not pass for "nothing on OCI"."""
+    if getattr(args, "platform_reason", None) in ("--platform", PLATFORM_ENV):
+        return
+    why = "an OCID was given" if args.platform_reason == "an OCID given" else "this verb's default"
+    others = [p for p in PLATFORMS if p != args.platform]
+    example = "oci" if "oci" in others else others[0]
+    print(
+        f"aqua-lab: note: answered by the {args.platform} platform ({why}); to ask another: "
+        f"--platform {'|'.join(others)}, or export {PLATFORM_ENV}={example}",
+        file=sys.stderr,
+    )
 
 
 def _platform_may_be_why(exc: AquaLabError) -> bool:

@@ -22,6 +22,8 @@ from .common import (
     validated,
     validated_request,
 )
+from .cpu_plan import flex_rows
+from .hints import say_which_platform
 from .values import number, real_arg, whole_arg
 
 
@@ -37,6 +39,9 @@ def render_plan(result: Plan, service: AquaLabService, show_all: bool = False, v
     shapes = service.shape_catalog()
     for shape_name, shape_plan in result.gpu_allocation.items():
         shape = shapes.find(shape_name)
+        if shape_plan.slot_unit == "OCPU":  # a flex shape, sized for this plan: its slots are OCPUs
+            lines += flex_rows(shape_name, shape_plan, letters)
+            continue
         gpu = ""
         unit = shape.unit if shape else (lambda n=2: "GPU" if n == 1 else "GPUs")
         if shape and shape.gpu_specs:
@@ -52,6 +57,8 @@ def render_plan(result: Plan, service: AquaLabService, show_all: bool = False, v
         lines.append("")
         lines.append(f"{shape_name}  ({gpu})  uses {shape_plan.used_gpus}/{shape_plan.total_gpus_available} {unit()}")
         lines.append(f"  {unit():<5} " + cells())
+        if shape_plan.shares_gpus:
+            lines += _gpu_stacks(shape_plan, letters)
         for m in shape_plan.models:
             star = " *primary" if m.ocid == result.primary_model_id else ""
             est = " (estimated)" if m.estimated else ""
@@ -83,6 +90,16 @@ def render_plan(result: Plan, service: AquaLabService, show_all: bool = False, v
     for warning in result.warnings if verbose else condensed(result.warnings):
         lines.append(f"warning: {warning}")
     return "\n".join(lines).lstrip("\n")
+
+
+def _gpu_stacks(plan, letters: dict[str, str]) -> list[str]:
+    """Where models share GPUs (the local platform): each GPU's budgets, model by model, and what is left."""
+    out = []
+    usable = plan.gpu_usable_in_gbs or 0.0
+    for g, stack in enumerate(plan.gpu_stacks()):
+        parts = " + ".join(f"{letters[m]} {budget:.1f} GB" for m, budget in stack) or "idle"
+        out.append(f"  GPU {g}: {parts}, {usable - sum(b for _, b in stack):.1f} of {usable:g} GB free")
+    return out
 
 
 _AT_PATH = re.compile(r"^(?P<head>.*?): \$(?P<path>\S+) (?P<tail>.*)$")
@@ -127,15 +144,18 @@ def _number(value: float | None) -> float | int | None:
 
 
 def cmd_list_shapes(args: argparse.Namespace) -> str:
+    shapes = service_for(args).shapes()
+    say_which_platform(args)
     if args.table:
-        return shapes_table(service_for(args).shapes())
+        return shapes_table(shapes)
     rows = []
-    for s in service_for(args).shapes():
+    for s in shapes:
         gpu = None
         if s.gpu_specs:
             gpu = {k: _number(v) if k != "gpu_type" else v for k, v in s.gpu_specs.model_dump().items()}
         rows.append(
             {
+                "available": s.available,
                 "core_count": s.core_count,
                 "memory_in_gbs": _number(s.memory_in_gbs),
                 "name": s.name,
@@ -147,7 +167,15 @@ def cmd_list_shapes(args: argparse.Namespace) -> str:
     return dump_items(rows, args)
 
 
-CAPACITY_OPTIONS = ("max_model_len", "concurrency", "kv_cache_dtype", "weight_precision", "gpu_memory_utilization")
+CAPACITY_OPTIONS = (
+    "max_model_len",
+    "concurrency",
+    "kv_cache_dtype",
+    "weight_precision",
+    "gpu_memory_utilization",
+    "ocpus",
+    "memory_in_gbs",
+)
 
 
 def _capacity(args: argparse.Namespace) -> CapacityInputs:
@@ -208,6 +236,10 @@ def add_plan_options(p: argparse.ArgumentParser) -> None:
         "--weight_precision", help="auto, bf16, fp16, fp8, int8, int4, mxfp4 or a GGUF type (Q4_K_M, Q8_0, …)"
     )
     what_if.add_argument("--gpu_memory_utilization", type=real_arg, help="share of each GPU vLLM may use (default 0.9)")
+    what_if.add_argument(
+        "--ocpus", type=whole_arg, help="OCI: plan the CPU flex shapes (…Flex) at this many OCPUs (default 8)"
+    )
+    what_if.add_argument("--memory_in_gbs", type=real_arg, help="OCI: and this much memory in GB (default 16 per OCPU)")
 
 
 def shapes_table(shapes: list[Shape]) -> str:

@@ -59,6 +59,7 @@ from .specs import (
     ValidatedDeployment,
     ValidationResult,
 )
+from .versions import DeploymentUpdate, GroupMember, ModelGroupVersion, RollbackRequest, UpdateType
 
 __all__ = [
     "AllocationAlternative",
@@ -80,12 +81,14 @@ __all__ = [
     "DeploymentSpec",
     "DeploymentState",
     "DeploymentType",
+    "DeploymentUpdate",
     "Evaluation",
     "EvaluationConfig",
     "EvaluationMetrics",
     "EvaluationSpec",
     "EvaluationStatus",
     "GpuSpec",
+    "GroupMember",
     "Instances",
     "KvCacheDtype",
     "LoraSpec",
@@ -97,6 +100,7 @@ __all__ = [
     "MetricStats",
     "MetricSummaryLine",
     "ModelEvaluationMetrics",
+    "ModelGroupVersion",
     "ModelInput",
     "ModelMemory",
     "ModelMetrics",
@@ -113,6 +117,7 @@ __all__ = [
     "PlannedModel",
     "ResolvedModel",
     "ResourceRef",
+    "RollbackRequest",
     "Scaling",
     "ScalingChange",
     "ScalingEvent",
@@ -120,6 +125,7 @@ __all__ = [
     "ShapeConfig",
     "ShapeInfo",
     "ShapePlan",
+    "UpdateType",
     "UploadedDataset",
     "ValidatedDeployment",
     "ValidationResult",

@@ -27,6 +27,8 @@ class CapacityInputs(BaseModel):
         default=None, description="auto, bf16, fp16, fp8, int8, int4, mxfp4 or a GGUF type (Q4_K_M, Q8_0, …)"
     )
     gpu_memory_utilization: float | None = Field(default=None, gt=0, le=1, description="vLLM's default is 0.9")
+    ocpus: int | None = Field(default=None, ge=1, description="OCI CPU flex shapes: plan them at this many OCPUs")
+    memory_in_gbs: float | None = Field(default=None, gt=0, description="OCI CPU flex shapes: and this much memory")
 
     @staticmethod
     def precisions() -> list[str]:

@@ -35,6 +35,12 @@ class Shape(BaseModel):
     quantization: list[str] = Field(default_factory=list)
     ranking: dict[str, int] = Field(default_factory=dict)
     notes: list[str] = Field(default_factory=list, description="what is not known about the shape, and why")
+    available: bool = Field(
+        default=True,
+        description="ADS's `available`: true when the platform offers the shape where it deploys (OCI: "
+        "ListModelDeploymentShapes answered it for this compartment and region; local: this machine); false when "
+        "nobody was asked (bundled: the list shipped with aqua_lab, not checked against any region)",
+    )
     # derived from gpu_specs, sent so that every front names a slot and its memory as the platform does
     slot_unit: Literal["GPU", "core"] = Field(
         default="GPU", description="what one slot of the shape is: 'core' on a CPU machine, else 'GPU'"

@@ -19,6 +19,9 @@ class LoraSpec(BaseModel):
     model_id: str
     model_name: str | None = None
     model_path: str | None = None
+    inference_key: str | None = Field(
+        default=None, description="the key a request names this adapter by (in a stacked group: its served name)"
+    )
 
 
 class ModelSpec(BaseModel):
@@ -29,6 +32,11 @@ class ModelSpec(BaseModel):
     model_id: str
     gpu_count: int
     model_name: str | None = Field(default=None, description="served name; defaults to the model's name")
+    inference_key: str | None = Field(
+        default=None,
+        description="OCI model groups: the key a request may name this model by (`model`, or the model-key "
+        "header) besides its served name; in a stacked group the key is the served name",
+    )
     model_task: str | None = None
     params: dict[str, str | int | float | list[str] | None] | str | None = Field(
         default=None,
@@ -46,9 +54,16 @@ class ModelSpec(BaseModel):
         "the next request wakes it); defaults to the deployment's idle_sleep_s",
     )
     pinned: bool = Field(default=False, description="local: never sleeps, whatever idle_sleep_s says")
+    gpu_indices: list[int] | None = Field(
+        default=None,
+        description="local, on GPUs: the GPUs it runs on as a plan gives them (GPU i of those the deployment "
+        "holds); models may share a GPU, each held to its memory budget; left out, models that need more GPUs "
+        "than there are are packed as plans pack them",
+    )
 
 
-DeploymentType = Literal["MULTI", "STACKED", "SINGLE"]
+#: HETEROGENEOUS: a model group served by the user's own container (BYOC, e.g. Triton), one member per model
+DeploymentType = Literal["MULTI", "STACKED", "SINGLE", "HETEROGENEOUS"]
 
 
 class DeploymentSpec(BaseModel):
@@ -75,6 +90,11 @@ class DeploymentSpec(BaseModel):
     access_log_id: str | None = None
     predict_log_id: str | None = None
     web_concurrency: int | None = Field(default=None, ge=1)
+    image_digest: str | None = Field(
+        default=None, pattern=r"^sha256:[0-9a-f]{64}$", description="BYOC: pins container_image_uri (sha256:…)"
+    )
+    entrypoint: list[str] | None = Field(default=None, description="BYOC: the container's entrypoint")
+    cmd_var: list[str] | None = Field(default=None, description="BYOC: the container's cmd (ADS's cmd_var)")
     server_port: int = Field(default=8080, ge=1, le=65535)
     health_check_port: int = Field(default=8080, ge=1, le=65535)
     env_var: dict[str, str] = Field(default_factory=dict)
@@ -124,6 +144,12 @@ class ResolvedModel(BaseModel):
     env_var: dict[str, str] = Field(default_factory=dict)
     fine_tune_weights: list[LoraSpec] = Field(default_factory=list)
     estimated: bool = False
+    inference_key: str | None = None
+    gpu_indices: list[int] | None = Field(
+        default=None, description="local, GPUs shared: GPU i of those the deployment holds; None: its own in order"
+    )
+    memory_budget_in_gbs: float | None = Field(default=None, description="its memory on each of its GPUs")
+    sharing: str | None = Field(default=None, description="e.g. shares GPU 0 with 'b'")
 
 
 class ValidatedDeployment(BaseModel):

@@ -6,14 +6,16 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from . import scaling
+from . import byoc, model_groups, scaling
 from .common import Reply, Request, check_compartment, lookup, now, ocid, public
 
 
 def create_group(h: Any, r: Request) -> None:
-    s, emu = h.emu.state, h.emu
+    s = h.emu.state
     request = json.loads(r.body)
     check_compartment(h.emu, request.get("compartmentId"))
+    if request.get("createType") == "CLONE":
+        return _store_group(h, model_groups.clone(h, request))
     group_id = ocid("datasciencemodelgroup")
     for member in request.get("memberModelEntries", {}).get("memberModelDetails", []):
         if member["modelId"] not in s.models:
@@ -30,10 +32,16 @@ def create_group(h: Any, r: Request) -> None:
         "definedTags": request.get("definedTags", {}),
         "freeformTags": request.get("freeformTags", {}),
     }
-    s.groups[group_id] = group
-    wr = emu._work_request("MODEL_GROUP_CREATE", request["compartmentId"], group_id, "modelGroup")
+    model_groups.join_history(h, group, request.get("modelGroupVersionHistoryId"))
+    _store_group(h, group)
+
+
+def _store_group(h: Any, group: dict) -> None:
+    s, emu = h.emu.state, h.emu
+    s.groups[group["id"]] = group
+    wr = emu._work_request("MODEL_GROUP_CREATE", group["compartmentId"], group["id"], "modelGroup")
     s.work_requests[wr].update(status="SUCCEEDED", percentComplete=100.0, timeFinished=now())
-    h._send(200, group, {"opc-work-request-id": wr, "etag": "1"})
+    h._send(200, public(group), {"opc-work-request-id": wr, "etag": "1"})
 
 
 def get_group(h: Any, r: Request, group_id: str) -> None:
@@ -64,7 +72,9 @@ def list_groups(h: Any, r: Request) -> None:
     rows = [
         public(g)
         for g in h.emu.state.groups.values()
-        if g["compartmentId"] == r.query.get("compartmentId") and g["lifecycleState"] != "DELETED"
+        if g["compartmentId"] == r.query.get("compartmentId")
+        and g["lifecycleState"] != "DELETED"
+        and r.query.get("modelGroupVersionHistoryId") in (None, g.get("modelGroupVersionHistoryId"))
     ]
     h._send(200, rows)
 
@@ -91,6 +101,7 @@ def _create(h: Any, request: dict) -> None:
         raise Reply(400, "InvalidParameter", f"deploymentType {kind!r} is not supported here.")
     if s.shapes and shape not in {x["name"] for x in s.shapes}:
         raise Reply(400, "InvalidParameter", f"Shape {shape} is not available for model deployment.")
+    byoc.check_create(h, request, s.groups.get(group_id) if kind == "MODEL_GROUP" else None, shape)
     deployment_id = ocid("datasciencemodeldeployment")
     fail = getattr(emu, "_fail_next", None)
     emu._fail_next = None
@@ -153,6 +164,14 @@ def _update(h: Any, d: dict, request: dict) -> None:
     new_group = (config.get("modelGroupConfigurationDetails") or {}).get("modelGroupId")
     if new_group and new_group not in h.emu.state.groups:
         raise Reply(404, "NotAuthorizedOrNotFound", f"Model group {new_group} not found.")
+    changed = _changed_beyond_group(d, config)
+    if config.get("updateType") == "LIVE" and changed:
+        # seed 002: "update type = LIVE is only supported for updating the model group alone"
+        raise Reply(400, "InvalidParameter", f"A LIVE update changes only the model group, not {changed}.")
+    env_update = config.get("environmentConfigurationDetails") or {}
+    if "environmentVariables" in env_update:
+        current = d["modelDeploymentConfigurationDetails"].setdefault("environmentConfigurationDetails", {})
+        current["environmentVariables"] = env_update["environmentVariables"]
     try:
         scaling.on_update(d, config)
     except scaling.Invalid as exc:
@@ -168,6 +187,22 @@ def _update(h: Any, d: dict, request: dict) -> None:
     d["lifecycleState"] = "ACTIVE" if live else "UPDATING"
     d["_wr"] = h.emu._work_request("MODEL_DEPLOYMENT_UPDATE", d["compartmentId"], d["id"], "modelDeployment")
     h._send(202, None, {"opc-work-request-id": d["_wr"]})
+
+
+def _changed_beyond_group(d: dict, config: dict) -> str | None:
+    """What an update changes besides the group (ADS sends the unchanged shape and environment
+    with a LIVE update too: only a difference counts)."""
+    current = d["modelDeploymentConfigurationDetails"]
+    env = (config.get("environmentConfigurationDetails") or {}).get("environmentVariables")
+    if env is not None and env != (current.get("environmentConfigurationDetails") or {}).get("environmentVariables"):
+        return "environmentConfigurationDetails"
+    shape = ((config.get("infrastructureConfigurationDetails") or {}).get("instanceConfiguration") or {}).get(
+        "instanceShapeName"
+    )
+    now_shape = current.get("infrastructureConfigurationDetails", {}).get("instanceConfiguration", {})
+    if shape is not None and shape != now_shape.get("instanceShapeName"):
+        return "infrastructureConfigurationDetails"
+    return None
 
 
 def activate(h: Any, r: Request, deployment_id: str) -> None:

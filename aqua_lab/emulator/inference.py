@@ -109,7 +109,10 @@ def _served_name(h: Any, d: dict, model: str | None, names: list[str]) -> str | 
     config = d["modelDeploymentConfigurationDetails"]
     if config.get("deploymentType") == "MODEL_GROUP":
         group = h.emu.state.groups.get(config["modelGroupConfigurationDetails"]["modelGroupId"], {})
-        for member in group.get("memberModelEntries", {}).get("memberModelDetails", []):
+        members = group.get("memberModelEntries", {}).get("memberModelDetails", [])
+        # a member's inference key stands for its model (seed 003: "model" may carry the key)
+        wanted = next((m["modelId"] for m in members if wanted and m.get("inferenceKey") == wanted), wanted)
+        for member in members:
             if member["modelId"] == wanted and member.get("inferenceKey") in names:
                 return member["inferenceKey"]
         details = group.get("modelGroupDetails", {})

@@ -3,7 +3,7 @@ routes (``ds``) run under the emulator's lock; Object Storage and inference do n
 
 from __future__ import annotations
 
-from . import ads_api, catalog, deployments, inference, jobs, scaling, storage
+from . import ads_api, byoc, catalog, deployments, inference, jobs, model_groups, scaling, storage
 from .common import ds, route
 
 ROUTES = [
@@ -28,6 +28,10 @@ ROUTES = [
     ds("GET", "/modelGroups", deployments.list_groups),
     ds("GET", "/modelGroups/{group_id}", deployments.get_group),
     ds("DELETE", "/modelGroups/{group_id}", deployments.delete_group),
+    ds("PUT", "/modelGroups/{group_id}", model_groups.update_group),
+    ds("POST", "/modelGroupVersionHistory", model_groups.create_history),
+    ds("GET", "/modelGroupVersionHistory", model_groups.list_histories),
+    ds("GET", "/modelGroupVersionHistory/{history_id}", model_groups.get_history),
     ds("POST", "/modelDeployments", deployments.create_deployment),
     ds("GET", "/modelDeployments", deployments.list_deployments),
     ds("GET", "/modelDeployments/{deployment_id}", deployments.get_deployment),
@@ -61,4 +65,8 @@ ROUTES = [
     ),
     route("POST", "/{deployment_id}/predict", inference.predict),
     route("POST", "/{deployment_id}/predictWithResponseStream", inference.predict),
+    # the model-group API of a bring-your-own container, through the deployment's URL
+    route("GET", "/{deployment_id}/health", byoc.health),
+    route("GET", "/{deployment_id}/models/{model_id}/health", byoc.model_health),
+    route("POST", "/{deployment_id}/models/{model_id}/predict", byoc.model_predict),
 ]

@@ -41,6 +41,7 @@ class State:
     models: dict[str, dict] = field(default_factory=dict)
     metadata_artifacts: dict[tuple[str, str], bytes] = field(default_factory=dict)
     groups: dict[str, dict] = field(default_factory=dict)
+    group_histories: dict[str, dict] = field(default_factory=dict)
     deployments: dict[str, dict] = field(default_factory=dict)
     work_requests: dict[str, dict] = field(default_factory=dict)
     objects: dict[tuple[str, str, str], bytes] = field(default_factory=dict)

@@ -374,7 +374,9 @@ class _ModelRequest(SamplingParams):
 class ChatRequest(_ModelRequest):
     """``POST deployments/{id}/chat``: one model of a deployment, by its served name."""
 
-    model: str = Field(description="served name (model_name) of a model of the deployment")
+    model: str = Field(
+        description="served name (model_name) of a model of the deployment, or the model's id (an OCID on OCI)"
+    )
     stream: bool = True
 
 
@@ -382,5 +384,7 @@ class CompareRequest(_ModelRequest):
     """``POST deployments/{id}/compare``: the same input to several models, streamed side by side."""
 
     models: list[str] | None = Field(
-        default=None, min_length=1, description="served names, each run once; default: every model"
+        default=None,
+        min_length=1,
+        description="served names (or models' ids, as for chat), each run once; default: every model",
     )

@@ -27,6 +27,8 @@ DEFAULT_PREDICT_ENDPOINT = "/v1/completions"
 DEFAULT_MAX_LORA_RANK = 32
 DEFAULT_BANDWIDTH_MBPS = 10
 MODEL_MOUNT = "/opt/ds/model/deployed_model"
+#: what the AQUA vLLM container reads to route /predict and stream; a BYOC container has its own API
+VLLM_ROUTE = {"MODEL_DEPLOY_PREDICT_ENDPOINT": DEFAULT_PREDICT_ENDPOINT, "MODEL_DEPLOY_ENABLE_STREAMING": "true"}
 
 
 def _lora_entries(model: ResolvedModel, lora_paths: Mapping[str, str] | None = None) -> list[dict[str, str]]:
@@ -114,7 +116,7 @@ def multi_model_config(deployment: ValidatedDeployment, model_paths: Mapping[str
 
 def aqua_tags(deployment: ValidatedDeployment, **extra: str) -> dict[str, str]:
     tags = {"OCI_AQUA": "active"}
-    if deployment.spec.deployment_type == "MULTI":
+    if deployment.spec.deployment_type in ("MULTI", "HETEROGENEOUS"):  # ADS lists the group's models by it
         tags["aqua_multimodel"] = "true"
     if deployment.spec.deployment_type == "STACKED":
         tags["aqua_stacked_model"] = "true"
@@ -155,13 +157,25 @@ def model_group_request(
             "baseModelId": model.model_id,
             "customMetadataList": [_metadata("model_group_count", "1")],
         }
+    elif spec.deployment_type == "HETEROGENEOUS":
+        # one member per model, keyed by its served name: OCI hands a request to the container by key
+        members = [{"modelId": m.model_id, "inferenceKey": m.inference_key or m.model_name} for m in deployment.models]
+        details = {
+            "type": "HETEROGENEOUS",
+            "customMetadataList": [
+                _metadata("model_group_count", str(len(deployment.models))),
+                _metadata("multi_model_metadata", multi_model_metadata(deployment, artifact_locations)),
+            ],
+        }
     else:
         members, seen = [], set()
         for m in deployment.models:
-            for model_id in [m.model_id, *(w.model_id for w in m.fine_tune_weights)]:
+            keyed = [(m.model_id, m.inference_key), *((w.model_id, w.inference_key) for w in m.fine_tune_weights)]
+            for model_id, key in keyed:
                 if model_id not in seen:  # one member per artifact, even when served twice
                     seen.add(model_id)
-                    members.append({"modelId": model_id})
+                    # a key only where the user set one: AQUA's own groups carry none
+                    members.append({"modelId": model_id, **({"inferenceKey": key} if key else {})})
         details = {
             "type": "HOMOGENEOUS",
             "customMetadataList": [
@@ -175,9 +189,9 @@ def model_group_request(
 
 def _environment(deployment: ValidatedDeployment, image: str, extra: Mapping[str, str]) -> dict[str, Any]:
     spec = deployment.spec
+    vllm = {} if spec.deployment_type == "HETEROGENEOUS" else VLLM_ROUTE  # BYOC answers /models/{key}/predict
     env = {
-        "MODEL_DEPLOY_PREDICT_ENDPOINT": DEFAULT_PREDICT_ENDPOINT,
-        "MODEL_DEPLOY_ENABLE_STREAMING": "true",
+        **vllm,
         "PORT": str(spec.server_port),
         "HEALTH_CHECK_PORT": str(spec.health_check_port),
         **extra,
@@ -191,6 +205,15 @@ def _environment(deployment: ValidatedDeployment, image: str, extra: Mapping[str
         "serverPort": spec.server_port,
         "healthCheckPort": spec.health_check_port,
         "environmentVariables": env,
+        **{
+            key: value
+            for key, value in (
+                ("imageDigest", spec.image_digest),
+                ("entrypoint", spec.entrypoint),
+                ("cmd", spec.cmd_var),
+            )
+            if value is not None
+        },
     }
 
 

@@ -29,6 +29,7 @@ from .allocate import allocate, is_power_of_two, primary_problem
 from .architectures import tensor_parallel_problem
 from .capacity import LLAMA_CPP, VLLM, config_flags, fits_somewhere, memory_fit, suggestion
 from .configs import parameters_for
+from .cpu_shapes import is_sized_flex, ocpu_words, plannable, ram_refusal
 from .shapes import ShapeCatalog, is_gpu_series, shape_order
 from .sizing import estimate_counts, estimated_need_gb
 
@@ -64,7 +65,9 @@ def model_candidates(
     without config entries gets the counts whose memory holds it (:mod:`.capacity`)."""
     config = model.config
     whole = alone and config is not None and shape.name in config.shape and shape.gpu_count > 0
-    if config is not None and config.has_multi_model_entries():
+    # a GPU config's entries say nothing of a CPU flex shape: its models are sized by memory instead
+    gpu_only = is_sized_flex(shape) and config is not None and shape.name not in config.configuration
+    if config is not None and config.has_multi_model_entries() and not gpu_only:
         entry = config.configuration.get(shape.name)
         counts = [e.gpu_count for e in entry.multi_model_deployment] if entry else []
         if whole and shape.gpu_count not in counts:
@@ -85,7 +88,7 @@ def model_candidates(
         reason = f"model {model.name!r} {estimate.reason}" if estimate.reason else None
         return Candidates(estimate.counts, estimated=True, need_gb=estimate.need_gb, reason=reason)
     powers = [g for g in range(1, shape.gpu_count + 1) if is_power_of_two(g)]
-    if is_cpu(shape):
+    if is_cpu(shape) and not is_sized_flex(shape):
         powers = [shape.gpu_count]  # llama.cpp threads share one copy of the model in RAM
     found = _with_memory(model, shape, powers, capacity, estimated=True)
     sized = [c for c in found.counts if c in found.fits]  # a precision the facts cannot size leaves none
@@ -200,6 +203,7 @@ def plan(
     if problem:
         raise InvalidInput(problem)
 
+    offered = plannable(offered, capacity)
     keys = allocation_keys(models)
     primary_key = keys[ids.index(primary_model_id)] if primary_model_id else None
     alone = len(models) == 1
@@ -226,7 +230,14 @@ def plan(
                     f"model {m.name!r}: its config allows {n} GPUs on {shape.name}, which vLLM refuses ({why})"
                     for n, why in c.rejected.items()
                 ]
-        estimated.update(m.model_id for m, c in zip(models, per_model, strict=True) if c.estimated)
+        if is_sized_flex(shape):  # a config's GPU entries do not apply here: say so per shape, not per model
+            result.warnings += [
+                f"model {m.name!r}: its OCPUs and memory on {shape.name} are estimated by the memory model"
+                for m, c in zip(models, per_model, strict=True)
+                if c.estimated
+            ]
+        else:
+            estimated.update(m.model_id for m, c in zip(models, per_model, strict=True) if c.estimated)
         missing = [c.reason for c in per_model if not c.counts]
         if missing:
             result.incompatible_shapes[shape.name] = [r for r in missing if r]
@@ -241,16 +252,32 @@ def plan(
         if not outcome.fits:
             result.incompatible_shapes[shape.name] = [_named(r, keys, models) for r in outcome.reasons] + rejected
             continue
-        result.gpu_allocation[shape.name] = _shape_plan(shape, models, keys, per_model, outcome, rejected)
+        shape_plan = _shape_plan(shape, models, keys, per_model, outcome, rejected)
+        over = ram_refusal(shape, [m.estimated_need_in_gbs for m in shape_plan.models])
+        if over:
+            result.incompatible_shapes[shape.name] = [over]
+            continue
+        result.gpu_allocation[shape.name] = _in_ocpus(shape, shape_plan)
 
     for m in models:
         if m.model_id in estimated and m.model_id not in result.estimated_models:
             result.estimated_models.append(m.model_id)
             result.warnings.append(_estimate_warning(m))
+    for name, reasons in result.incompatible_shapes.items():
+        reasons[:] = [ocpu_words(r, offered.find(name)) for r in reasons]
     result.warnings = list(dict.fromkeys(result.warnings))
     if not result.gpu_allocation:
         result.error_message = NO_ALLOCATION if shared_somewhere else NO_COMMON_SHAPE
     return result
+
+
+def _in_ocpus(shape: Shape, shape_plan: ShapePlan) -> ShapePlan:
+    """A sized flex shape's plan says OCPUs and memory, not GPUs."""
+    if not is_sized_flex(shape):
+        return shape_plan
+    shape_plan.slot_unit = "OCPU"
+    shape_plan.notes[:] = [ocpu_words(n, shape) for n in shape_plan.notes]
+    return shape_plan
 
 
 def _estimate_warning(m: ModelInput) -> str:

@@ -13,10 +13,12 @@ from collections.abc import Mapping
 
 from ..domain import DeploymentSpec, ModelInput, ResolvedModel, ValidatedDeployment
 from ..errors import InvalidInput, Problem, shown
+from . import cpu_shapes, group_members, heterogeneous, scaling
 from . import params as P
-from . import scaling
-from .allocate import is_power_of_two, primary_problem
+from .allocate import SHARING_IS_LOCAL, is_power_of_two, primary_problem
 from .configs import parameters_for
+from .cpu_shapes import is_flex_cpu, is_sized_flex, ocpu_words, ram_refusal
+from .gpu_sharing import place_request
 from .payloads import lora_flags
 from .resolve import memory_warnings, model_candidates
 from .shapes import ShapeCatalog
@@ -57,15 +59,22 @@ def validate_deployment(
     shapes: ShapeCatalog,
     suggest_model=None,
     params_key: str = P.VLLM_PARAMS,
+    updating: bool = False,
+    sharing: str | None = None,
 ) -> ValidatedDeployment:
     """``models`` maps every id the spec may name to what planning knows of it; ``shapes`` are the
-    shapes the platform offers.  Raises :class:`InvalidInput` listing every problem."""
+    shapes the platform offers; ``updating``: the request replaces a live deployment's models, whose
+    shape it cannot change (the advice says so); ``sharing``: the memory model's engine where models may
+    share a GPU, each within its budget (the local platform on GPUs; :func:`.gpu_sharing.place_request`),
+    None where each model gets whole GPUs.  Raises :class:`InvalidInput` listing every problem."""
     problems: list[Problem] = []
     warnings: list[str] = []
 
     if not spec.models:
         raise InvalidInput(Problem("models", "no models given", 'add entries like {"model_id": "…", "gpu_count": 1}'))
     problems += _check_type(spec)
+    spec, stacked_keys = group_members.with_stacked_keys(spec)
+    problems += stacked_keys + group_members.size_problems(spec)
 
     shape = shapes.find(spec.instance_shape) if spec.instance_shape else None
     if spec.instance_shape is None:
@@ -74,9 +83,19 @@ def validate_deployment(
         problems.append(
             Problem("instance_shape", f"unknown shape {spec.instance_shape!r}", shapes.suggest(spec.instance_shape))
         )
+    elif is_flex_cpu(shape):  # OCPUs and memory instead of GPUs
+        shape, spec, flex_problems, flex_warnings = cpu_shapes.for_request(shape, spec)
+        problems += flex_problems
+        warnings += flex_warnings
     elif shape.gpu_count == 0:
-        problems.append(Problem("instance_shape", f"{shape.name} has no GPUs", "choose a GPU shape"))
+        problems.append(
+            Problem("instance_shape", f"{shape.name} has no GPUs", "choose a GPU shape or a CPU flex shape")
+        )
         shape = None
+    problems += _fixed_size_problems(spec, shape)
+    byoc = spec.deployment_type == "HETEROGENEOUS"  # its own container sizes and serves its models
+    problems += heterogeneous.problems(spec)
+    ram_needs: list[float | None] = []
 
     resolved: list[ResolvedModel] = []
     served: dict[str, str] = {}
@@ -100,12 +119,13 @@ def validate_deployment(
                 "STACKED",
             )
 
-        count_problems = _check_count(entry.gpu_count, f"{where}.gpu_count", shape)
+        count_problems = _check_count(entry.gpu_count, f"{where}.gpu_count", shape, updating)
         problems += count_problems
         estimated = False
-        if shape is not None and not count_problems:
+        if shape is not None and not count_problems and not byoc:
             cands = model_candidates(model, shape, alone)
             estimated = cands.estimated
+            ram_needs.append(cands.need_gb)
             if not cands.counts:
                 problems.append(
                     Problem(
@@ -151,11 +171,16 @@ def validate_deployment(
                             f"use one of {usable}" if usable else _shapes_for(model, shapes, alone),
                         )
                     )
+            elif estimated and not shape.is_cpu and not _is_local(shape):
+                # the count passed, but only an estimate checked it (a machine's own cores need no config)
+                warnings.append(_estimated_note(where, model, shape.name, entry.gpu_count, cands.need_gb))
 
-        flags, env_var, flag_problems, flag_warnings = _resolve_params(entry, model, shape, where, params_key)
+        flags, env_var, flag_problems, flag_warnings = _resolve_params(
+            entry, model, None if byoc else shape, where, params_key
+        )
         problems += flag_problems
         warnings += flag_warnings
-        if shape is not None and not count_problems and not flag_problems:
+        if shape is not None and not count_problems and not flag_problems and not byoc:
             warnings += memory_warnings(model, shape, entry.gpu_count, P.render(flags), where)
         task, task_problems, task_warnings = _task(entry, model, where, spec.deployment_type)
         problems += task_problems
@@ -173,20 +198,42 @@ def validate_deployment(
                 env_var=env_var,
                 fine_tune_weights=entry.fine_tune_weights,
                 estimated=estimated,
+                inference_key=entry.inference_key,
             )
         )
+    problems += group_members.key_problems(spec, served, INFERENCE_KEY_MAX)
+    if spec.deployment_type == "STACKED":
+        warnings += _long_stacked_keys(served)
 
     if shape is not None:
         total = sum(m.gpu_count for m in spec.models)
         # on this machine's cores, more models than fit take turns (the platform's residency limit)
-        if total > shape.gpu_count and not shape.is_cpu:
-            bigger = sorted(s.name for s in shapes.gpu_shapes() if s.gpu_count >= total)
+        if total > shape.gpu_count and is_sized_flex(shape):
             problems.append(
                 Problem(
-                    "models",
-                    f"the models need {total} GPUs but {shape.name} has {shape.gpu_count}",
-                    "lower some gpu_count" + (f" or choose a shape with more GPUs: {bigger}" if bigger else ""),
+                    "ocpus",
+                    f"the models need {total} OCPUs (their gpu_count) but {shape.gpu_count} are asked",
+                    f"pass --ocpus {total} (REST: ocpus), or lower some gpu_count",
                 )
+            )
+        elif shares := _shares(spec, shape, total, sharing, byoc):
+            if not problems:  # every model resolved: place them, budgets and all
+                resolved, shared_problems, notes = place_request(spec, resolved, models, shape, shares)
+                problems += shared_problems
+                warnings += notes
+        elif total > shape.gpu_count and not shape.is_cpu:
+            bigger = sorted(s.name for s in shapes.gpu_shapes() if s.gpu_count >= total)
+            if updating:  # an update keeps the deployment's shape
+                fix = (
+                    "lower some gpu_count (a lower --max-model-len in params may let a model fit on fewer), or "
+                    "deploy fewer or smaller models; for more GPUs create a new deployment on a larger shape"
+                    + (f": {bigger}" if bigger else "")
+                )
+            else:
+                fix = "lower some gpu_count" + (f" or choose a shape with more GPUs: {bigger}" if bigger else "")
+            fix += f"; {SHARING_IS_LOCAL}" if any(m.gpu_count == 1 for m in spec.models) else ""
+            problems.append(
+                Problem("models", f"the models need {total} GPUs but {shape.name} has {shape.gpu_count}", fix)
             )
         elif total < shape.gpu_count:
             warnings.append(
@@ -194,6 +241,7 @@ def validate_deployment(
                 f"{shape.gpu_count - total} stay idle"
             )
 
+    problems += _gpu_indices_refused(spec, shape, sharing)
     scaling_problems, scaling_warnings = scaling.check(spec, shape)
     problems += scaling_problems
     warnings += scaling_warnings
@@ -202,10 +250,40 @@ def validate_deployment(
     if problem:
         problems.append(problem)
 
+    if shape is not None and (over := ram_refusal(shape, ram_needs)):
+        problems.append(Problem("memory_in_gbs", over, None))
+    if is_sized_flex(shape):
+        problems = [
+            Problem(p.field, ocpu_words(p.message, shape), ocpu_words(p.fix or "", shape) or None) for p in problems
+        ]
+        warnings = [ocpu_words(w, shape) for w in warnings]
     if problems:
         raise InvalidInput(problems)
     canonical_spec = spec.model_copy(update={"instance_shape": shape.name})
     return ValidatedDeployment(spec=canonical_spec, shape=shape, models=resolved, warnings=warnings)
+
+
+def _shares(spec: DeploymentSpec, shape, total: int, sharing: str | None, byoc: bool) -> str | None:
+    """The engine whose budgets place this request's models on shared GPUs, when they are to share; a
+    request that gives ``gpu_indices`` where GPUs are not shared is refused (:func:`_gpu_indices_refused`)."""
+    if sharing is None or byoc or shape.is_cpu:
+        return None
+    given = any(m.gpu_indices is not None for m in spec.models)
+    return sharing if given or total > shape.gpu_count else None
+
+
+def _gpu_indices_refused(spec: DeploymentSpec, shape, sharing: str | None) -> list[Problem]:
+    if sharing is not None and shape is not None and not shape.is_cpu and spec.deployment_type != "HETEROGENEOUS":
+        return []
+    if shape is not None and shape.is_cpu:
+        why = "this machine places each model on its cores itself"
+    else:
+        why = f"models do not share GPUs here: {SHARING_IS_LOCAL}"
+    return [
+        Problem(f"models[{i}].gpu_indices", why, "leave it out")
+        for i, m in enumerate(spec.models)
+        if m.gpu_indices is not None
+    ]
 
 
 def _check_type(spec: DeploymentSpec) -> list[Problem]:
@@ -237,7 +315,7 @@ def _check_type(spec: DeploymentSpec) -> list[Problem]:
     return []
 
 
-def _check_count(count: int, field: str, shape) -> list[Problem]:
+def _check_count(count: int, field: str, shape, updating: bool = False) -> list[Problem]:
     limit = shape.gpu_count if shape is not None else None
     up_to = ", ".join(str(1 << k) for k in range((limit or 8).bit_length()) if (1 << k) <= (limit or 8))
     if count < 1:
@@ -251,8 +329,40 @@ def _check_count(count: int, field: str, shape) -> list[Problem]:
             )
         ]
     if limit is not None and count > limit:
-        return [Problem(field, f"{count} GPUs but {shape.name} has {limit}", f"use {up_to} or a larger shape")]
+        larger = (
+            "create a new deployment on a larger shape (an update keeps its shape)" if updating else "a larger shape"
+        )
+        return [Problem(field, f"{count} GPUs but {shape.name} has {limit}", f"use {up_to} or {larger}")]
     return []
+
+
+def _is_local(shape) -> bool:
+    return shape.name.upper().startswith("LOCAL.")
+
+
+def _fixed_size_problems(spec: DeploymentSpec, shape) -> list[Problem]:
+    """``ocpus``/``memory_in_gbs`` size a flex shape (ADS's ``--ocpus``/``--memory_in_gbs``); on any other
+    shape OCI ignores them or refuses, so they are refused here, saying why."""
+    if shape is None or shape.name.upper().endswith(".FLEX"):
+        return []
+    given = [f for f in ("ocpus", "memory_in_gbs") if getattr(spec, f) is not None]
+    if _is_local(shape):
+        what = f"{shape.name} is this machine: its cores and memory are what it has"
+        fix = "leave them out (the local platform sizes models from the machine), or deploy on OCI on a flex shape"
+    else:
+        what = f"{shape.name} is not a flex shape: its OCPUs and memory are fixed"
+        fix = "leave them out, or choose a flex shape (a name ending in .Flex, e.g. VM.Standard.E4.Flex)"
+    return [Problem(field, f"only a flex shape takes it; {what}", fix) for field in given]
+
+
+def _long_stacked_keys(served: dict[str, str]) -> list[str]:
+    return [
+        f"{where}: served name {name!r} is {len(name)} characters; it becomes the member's inference key as ADS "
+        f"makes it, though OCI's model-group documentation gives keys up to {INFERENCE_KEY_MAX} characters: if OCI "
+        "refuses the model group, give a shorter model_name"
+        for name, where in served.items()
+        if len(name) > INFERENCE_KEY_MAX
+    ]
 
 
 def _check_name(name: str, field: str, served: dict[str, str], where: str, deployment_type: str) -> list[Problem]:
@@ -263,7 +373,9 @@ def _check_name(name: str, field: str, served: dict[str, str], where: str, deplo
                 field, f"{name!r} is not a usable served name", "use 1–128 characters without spaces, e.g. 'llama-8b'"
             )
         )
-    elif deployment_type == "STACKED" and len(name) > INFERENCE_KEY_MAX:
+    # a stacked name over the limit passes, as in ADS (its default base name is the model's display name):
+    # _long_stacked_keys warns instead
+    elif deployment_type == "HETEROGENEOUS" and len(name) > INFERENCE_KEY_MAX:
         problems.append(
             Problem(
                 field,
@@ -345,6 +457,23 @@ def _resolve_params(entry, model: ModelInput, shape, where: str, params_key: str
     defaults = P.not_owned(defaults)
     merged = P.merge(defaults, P.not_owned(user) if user is not None else None)
     return merged, env_var, problems, warnings
+
+
+def _estimated_note(where: str, model: ModelInput, shape: str, count: int, need_gb: float | None) -> str:
+    arch = model.architecture
+    if arch is not None and not arch.missing():
+        basis = f"its architecture ({arch.source or 'facts given'}) by the memory model"
+    elif model.parameter_count_b:
+        basis = f"its size (≈{model.parameter_count_b:g}B parameters at 2 bytes each)"
+    else:
+        basis = "what is known of its size"
+    need = f", about {need_gb:g} GB" if need_gb else ""
+    return (
+        f"{where}: {model.name!r} has no multi-model deployment config, so its GPU count ({count} on {shape}) was "
+        f"checked against an estimate from {basis}{need}, not a config; to give one, add a deployment_config.json "
+        "with multi_model_deployment entries for this shape (CLI: --model_config ID=PATH; OCI: the model's "
+        "DeploymentConfiguration metadata, as AQUA's service models carry)"
+    )
 
 
 def _shapes_for(model: ModelInput, shapes: ShapeCatalog, alone: bool) -> str:

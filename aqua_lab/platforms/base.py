@@ -25,6 +25,7 @@ from ..domain import (
     DeploymentSpec,
     Evaluation,
     EvaluationSpec,
+    ModelGroupVersion,
     ModelState,
     Shape,
     ValidatedDeployment,
@@ -110,6 +111,11 @@ class Platform(ABC):
         """What running deployments hold of the shapes, when that limits a plan (else None)."""
         return None
 
+    def shared_gpu_engine(self) -> tuple[str, str] | None:
+        """(memory-model engine, parameters key) where several models may share one GPU, each held to a
+        memory budget by its engine's flags (the local platform on GPUs); None: whole GPUs per model."""
+        return None
+
     def default_shape(self) -> str | None:
         """The shape a deployment gets when the request names none (a machine that is one shape)."""
         return None
@@ -172,6 +178,18 @@ class Platform(ABC):
             self.name, f"the {self.name} platform does not run evaluation jobs; use --platform local or oci"
         )
 
+    def deployment_versions(self, deployment_id: str) -> list[ModelGroupVersion]:
+        """The versions of the model group a deployment runs (OCI: CLONE-made, in a version history)."""
+        raise Unsupported(self.name, f"{self._no_versions} a deployment's models are replaced, not versioned")
+
+    def rollback(self, deployment_id: str, version: int) -> Deployment:
+        """Move a deployment back to an earlier version of its model group."""
+        raise Unsupported(self.name, f"{self._no_versions} to go back, update it with the earlier models")
+
+    @property
+    def _no_versions(self) -> str:
+        return f"model-group versions are not supported on {self.name} (they are an OCI model-group feature):"
+
     def list_model_groups(self) -> list[dict]:
         """Model groups (OCI: what multi-model deployments are made of), each with ``in_use_by``."""
         raise Unsupported(self.name, f"the {self.name} platform has no model groups; use --platform oci")
@@ -226,6 +244,11 @@ class Platform(ABC):
     #: the same, as people say it in an error
     max_metrics_window_text: str = "14d"
 
+    def inference_key_refusal(self, spec: DeploymentSpec) -> Unsupported | None:
+        """Why this platform cannot take ``spec``'s inference keys (None: it can, or none are set).
+        A planning-only platform previews OCI's bodies, so the default takes them."""
+        return None
+
     def scaling_refusal(self, spec: DeploymentSpec) -> Unsupported | None:
         """Why this platform cannot run ``spec``'s instance count or autoscaling policy (None: it
         can).  A planning-only platform previews OCI's bodies, so the default takes every policy."""
@@ -246,6 +269,11 @@ class Platform(ABC):
         )
 
     # inference ------------------------------------------------------------------------------------
+
+    #: whether :meth:`inference_request` may block (sign, refresh a token, read a disk): then the service
+    #: calls it in the executor; a platform whose call only joins a URL and a key says False, and its
+    #: chats skip that thread hop (a measurable share of a chat's time to first token)
+    inference_request_blocks = True
 
     @abstractmethod
     def inference_request(self, deployment: Deployment, route: str, body: bytes, stream: bool) -> tuple[str, dict]:

@@ -20,7 +20,8 @@ class BundledPlatform(Platform):
         self.catalog = bundled_catalog()
 
     def list_shapes(self) -> list[Shape]:
-        return list(self.catalog.shapes)
+        # shipped, not asked of any region: whether OCI offers them to this user is unknown
+        return [s.model_copy(update={"available": False}) for s in self.catalog.shapes]
 
     def list_models(self) -> list[CatalogModel]:
         return list(self.catalog.models)

@@ -28,8 +28,10 @@ from ..domain import (
     EvaluationSpec,
     EvaluationStatus,
     MetricDescription,
+    ModelGroupVersion,
     ModelState,
     Plan,
+    RollbackRequest,
     ScalingChange,
     Shape,
     UploadedDataset,
@@ -96,6 +98,7 @@ from .models import (
 from .oci_settings import OciCheckHandler, OciSettings, OciSettingsHandler
 from .openapi import openapi_document
 from .route import Route, pattern_of  # noqa: F401 — pattern_of: callers read it from the table's module
+from .versions import DeploymentVersions, Rollback
 
 
 class OpenApi(AquaLabHandler):
@@ -280,6 +283,23 @@ ROUTES = [
         "deployments/{deployment_id}/deactivate",
         Deactivate,
         "stop a deployment, keeping it",
+        response=Deployment,
+        query=PLATFORM_QUERY,
+    ),
+    Route(
+        "GET",
+        "deployments/{deployment_id}/versions",
+        DeploymentVersions,
+        "the versions of the deployment's model group, oldest first, the live one marked (OCI; 409 elsewhere)",
+        response=DataList[ModelGroupVersion],
+        query=PLATFORM_QUERY,
+    ),
+    Route(
+        "POST",
+        "deployments/{deployment_id}/rollback",
+        Rollback,
+        "back to an earlier version of the deployment's model group: a LIVE update to it (OCI; 409 elsewhere)",
+        request=RollbackRequest,
         response=Deployment,
         query=PLATFORM_QUERY,
     ),

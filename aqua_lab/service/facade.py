@@ -37,6 +37,7 @@ from ..domain import (
     MetricDescription,
     MetricScores,
     ModelEvaluationMetrics,
+    ModelGroupVersion,
     ModelInput,
     ModelState,
     Plan,
@@ -48,6 +49,7 @@ from ..domain import (
 )
 from ..errors import InvalidInput, NotFound, Problem, shown
 from ..planning import ShapeCatalog, is_power_of_two, payloads, plan, scaling, validate_deployment
+from ..planning.gpu_sharing import share_gpus, whole_gpus_only
 from ..planning.shapes import shape_order
 from ..planning.sizing import parameter_count_from_name
 from ..platforms.base import FetchedConfig, Platform
@@ -84,6 +86,8 @@ class AquaLabService:
         )
         # uploaded datasets and default report folders: beside the platform's state on this machine
         self._data_dir = settings.data_dir if settings and settings.data_dir else self.platform.data_dir
+        # what a notebook evaluation's job rebuilds the platform from (None: given a platform object)
+        self._settings = (settings or PlatformSettings()) if isinstance(platform, str) else None
         self._inputs: TTLCache[FetchedConfig] = TTLCache(self.INPUT_TTL_S if input_ttl_s is None else input_ttl_s)
         self.chats = ChatRelay(self.platform)
         self._chat_deployments = self.chats.targets  # dropped when a verb changes the deployment
@@ -269,6 +273,10 @@ class AquaLabService:
         if problems:
             raise InvalidInput(problems)
         result = plan(inputs, shapes, primary_model_id, capacity)
+        if sharing := self.platform.shared_gpu_engine():
+            result = share_gpus(result, inputs, shapes, *sharing, capacity)
+        else:
+            result = whole_gpus_only(result, shapes)
         if shape:  # the shapes --shape left out were not asked about: they are not "not offered"
             asked = {s.name for s in shapes}
             result.incompatible_shapes = {k: v for k, v in result.incompatible_shapes.items() if k in asked}
@@ -284,7 +292,9 @@ class AquaLabService:
         return [n for n in range(1, total_gpus + 1) if is_power_of_two(n)]
 
     @verbs.read
-    def validate(self, spec: DeploymentSpec, extra: Sequence[ModelInput] = ()) -> ValidatedDeployment:
+    def validate(
+        self, spec: DeploymentSpec, extra: Sequence[ModelInput] = (), updating: bool = False
+    ) -> ValidatedDeployment:
         own = {m.model_id: m for m in extra}
         known: dict[str, ModelInput] = dict(own)
         models = []
@@ -304,7 +314,13 @@ class AquaLabService:
         shape = shapes.find(spec.instance_shape) if spec.instance_shape else None
         try:
             validated = validate_deployment(
-                spec, known, shapes, self.platform.suggest, params_key=self.platform.params_key
+                spec,
+                known,
+                shapes,
+                self.platform.suggest,
+                params_key=self.platform.params_key,
+                updating=updating,
+                sharing=(self.platform.shared_gpu_engine() or (None,))[0],  # models may share a GPU here
             )
         except InvalidInput as exc:
             if shape is None or not shape.is_cpu:
@@ -318,7 +334,7 @@ class AquaLabService:
         validated.warnings[:] = [machine_words(w, shape) for w in validated.warnings]
         self.platform.check_models(validated)
         # a policy the platform cannot run is refused at validate time, not after a create
-        refusal = self.platform.scaling_refusal(validated.spec)
+        refusal = self.platform.scaling_refusal(validated.spec) or self.platform.inference_key_refusal(validated.spec)
         if refusal:
             raise refusal
         validated.refused_now = self._refused_now(validated)
@@ -369,7 +385,10 @@ class AquaLabService:
     def create_deployment(self, request: DeploymentSpec | ValidatedDeployment) -> Deployment:
         """Deploy a request (validated here unless it comes from :meth:`validate` already)."""
         validated = request if isinstance(request, ValidatedDeployment) else self.validate(request)
-        return self.platform.create_deployment(validated)
+        created = self.platform.create_deployment(validated)
+        # what validation noted (a GPU count only estimated, GPUs left idle) is part of the create's answer
+        created.warnings[:0] = [w for w in validated.warnings if w not in created.warnings]
+        return created
 
     @verbs.shared_read
     def list_deployments(self) -> list[Deployment]:
@@ -382,7 +401,7 @@ class AquaLabService:
     @verbs.write
     def update_deployment(self, deployment_id: str, spec: DeploymentSpec) -> Deployment:
         """Replace a deployment's models in place (OCI: a new model group, LIVE for stacked)."""
-        validated = self.validate(spec)
+        validated = self.validate(spec, updating=True)
         self._chat_deployments.drop(deployment_id)
         return self.platform.update_models(deployment_id, validated)
 
@@ -424,6 +443,17 @@ class AquaLabService:
     def delete(self, deployment_id: str) -> Deployment:
         self._chat_deployments.drop(deployment_id)
         return self.platform.delete(deployment_id)
+
+    @verbs.read
+    def deployment_versions(self, deployment_id: str) -> list[ModelGroupVersion]:
+        """The versions of a deployment's model group, oldest first, the live one marked."""
+        return self.platform.deployment_versions(deployment_id)
+
+    @verbs.write
+    def rollback(self, deployment_id: str, version: int) -> Deployment:
+        """Back to an earlier version of the deployment's model group (a LIVE update to it)."""
+        self._chat_deployments.drop(deployment_id)
+        return self.platform.rollback(deployment_id, version)
 
     @verbs.read
     def list_model_groups(self) -> list[dict[str, Any]]:
@@ -480,35 +510,56 @@ class AquaLabService:
         """Evaluate a deployment's models on a dataset: run here where the platform runs evaluations
         itself (local: every model, or ``model_parameters.model``), otherwise one job on the platform.
         Judge metrics name their judge now (checked, default filled in); a judge that is one of the
-        judged models is allowed, with a warning in ``details``."""
+        judged models is allowed, with a warning in ``details``.  ``runner: notebook`` on OCI runs
+        aqua_lab's runner here against the deployment (judge metrics included), as locally."""
         warnings: list[str] = []
-        if self.platform.name == "local":  # aqua_lab's own runner judges; OCI's container refuses judge metrics
+        ours = self.platform.name == "local" or spec.runner == "notebook"
+        if ours:  # aqua_lab's own runner judges; AQUA's container on OCI refuses judge metrics
             spec, warnings = self.arena.resolve_judges(spec)
-        created = self.platform.create_evaluation(spec)
+        runs = self.notebook_evaluations if ours and self.platform.name != "local" else self.platform
+        created = runs.create_evaluation(spec)
         if warnings:
             created.details = "; ".join(filter(None, [created.details, *warnings]))
         return created
 
+    @property
+    def notebook_evaluations(self) -> Any:
+        """The evaluations aqua_lab's runner makes here of this platform's deployments (``runner: notebook``)."""
+        from ..platforms.local.notebook_evaluations import NotebookEvaluations
+
+        if not hasattr(self, "_notebook_evaluations"):
+            self._notebook_evaluations = NotebookEvaluations(self.platform, self._settings, self._files_dir())
+        return self._notebook_evaluations
+
+    def _evaluations_of(self, evaluation_id: str) -> Any:
+        """Who answers for an evaluation: the notebook runner's store (``nbeval-…`` on another
+        platform), else the platform."""
+        from ..platforms.local.notebook_evaluations import is_notebook_evaluation
+
+        notebook = self.platform.name != "local" and is_notebook_evaluation(evaluation_id)
+        return self.notebook_evaluations if notebook else self.platform
+
     @verbs.read
     def list_evaluations(self) -> list[Evaluation]:
-        return self.platform.list_evaluations()
+        found = self.platform.list_evaluations()
+        return found + (self.notebook_evaluations.list_evaluations() if self.platform.name != "local" else [])
 
     @verbs.read
     def get_evaluation(self, evaluation_id: str) -> Evaluation:
-        return self.platform.get_evaluation(evaluation_id)
+        return self._evaluations_of(evaluation_id).get_evaluation(evaluation_id)
 
     @verbs.write
     def cancel_evaluation(self, evaluation_id: str) -> Evaluation:
-        return self.platform.cancel_evaluation(evaluation_id)
+        return self._evaluations_of(evaluation_id).cancel_evaluation(evaluation_id)
 
     @verbs.write
     def delete_evaluation(self, evaluation_id: str) -> Evaluation:
-        return self.platform.delete_evaluation(evaluation_id)
+        return self._evaluations_of(evaluation_id).delete_evaluation(evaluation_id)
 
     @verbs.read
     def evaluation_report(self, evaluation_id: str, model: str | None = None, fmt: str = "json") -> str:
         """A model's report.json/report.html, or without ``model`` the comparison of every model."""
-        return self.platform.evaluation_report(evaluation_id, model, fmt)
+        return self._evaluations_of(evaluation_id).evaluation_report(evaluation_id, model, fmt)
 
     @verbs.read
     def evaluation_charts(self, evaluation_id: str) -> dict[str, str]:
@@ -570,6 +621,7 @@ class AquaLabService:
     def evaluation_config(self) -> EvaluationConfig:
         """Defaults for an evaluation form on this platform: sampling parameters, metrics, where reports
         may go, what the dataset field takes, the fields only this platform uses."""
+        from ..arena.judge import DEFAULT_RUBRIC, MAX_RUBRIC_BYTES
         from ..evaluation.datasets import load_dataset
 
         form = self.platform.evaluation_form()
@@ -581,6 +633,8 @@ class AquaLabService:
             reports_dir=str(self._files_dir() / "evaluation-reports") if here else None,
             sample_rows=len(load_dataset("sample")),
             platform=self.platform_name,
+            judge_rubric=DEFAULT_RUBRIC,
+            judge_rubric_max_bytes=MAX_RUBRIC_BYTES,
             **form,
         )
 

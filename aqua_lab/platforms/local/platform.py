@@ -44,7 +44,7 @@ from ..base import Platform
 from . import capacity, engine_build, operations
 from .engines import LLAMA_CPP, server_specs
 from .evaluations import LocalEvaluations
-from .hardware import choose_engine, detect_gpus, is_cpu_shape, local_shape
+from .hardware import choose_engine, detect_gpus, is_cpu_shape, local_shape, shared_gpu_engine
 from .llama_flags import check_params
 from .metrics import MAX_WINDOW_S
 from .models import (
@@ -78,6 +78,7 @@ class LocalPlatform(LocalEvaluations, Platform):
     registers_models = True
     max_metrics_window_s = MAX_WINDOW_S  # what its routers keep
     max_metrics_window_text = "1d"
+    inference_request_blocks = False  # its router's URL and the deployment's key, from the record in hand
 
     def __init__(self, data_dir: Path | None = None, shape: Shape | None = None, share: bool | None = None):
         self.data_dir = Path(data_dir) if data_dir else default_data_dir()
@@ -110,6 +111,9 @@ class LocalPlatform(LocalEvaluations, Platform):
         if self.share:
             return [self.shape]
         return [capacity.free_shape(self.shape, self._machine_slots(), self._holds())]
+
+    def shared_gpu_engine(self) -> tuple[str, str] | None:
+        return shared_gpu_engine(self.shape, self.engine, self.params_key)
 
     def capacity_note(self) -> str | None:
         held = self._holds()
@@ -257,6 +261,14 @@ class LocalPlatform(LocalEvaluations, Platform):
         spec = deployment.spec
         if spec.deployment_type == "SINGLE" and len(deployment.models) != 1:
             raise InvalidInput(Problem("models", "a single-model deployment has one model", "use MULTI"))
+        if spec.deployment_type == "HETEROGENEOUS":  # an image is OCI's to run; here the router is the container
+            raise InvalidInput(
+                Problem(
+                    "deployment_type",
+                    "the local platform runs its own model servers, not your container",
+                    "use MULTI: its router answers the same model-group API (/models/{name}/predict, /health)",
+                )
+            )
         paths, lora_paths = {}, {}
         for m in deployment.models:
             model = self._find(m.model_id)
@@ -294,9 +306,11 @@ class LocalPlatform(LocalEvaluations, Platform):
         if refusal:
             raise refusal
         mmc = payloads.multi_model_config(deployment, paths)
-        for i, entry in enumerate(mmc["models"]):
+        for i, (entry, resolved) in enumerate(zip(mmc["models"], deployment.models, strict=True)):
             for w in entry.get("fine_tune_weights", []):
                 w["model_path"] = lora_paths[w["model_id"]]
+            if resolved.gpu_indices is not None:  # models sharing GPUs: which of the deployment's GPUs
+                entry["gpu_indices"] = resolved.gpu_indices
             if self.engine == LLAMA_CPP:
                 check_params(entry.get("params", ""), f"models[{i}].params")
 
@@ -323,6 +337,17 @@ class LocalPlatform(LocalEvaluations, Platform):
         }
 
     # scaling --------------------------------------------------------------------------------------
+
+    def inference_key_refusal(self, spec: DeploymentSpec) -> Unsupported | None:
+        keyed = [m.inference_key for m in spec.models if m.inference_key]
+        keyed += [w.inference_key for m in spec.models for w in m.fine_tune_weights if w.inference_key]
+        if not keyed or spec.deployment_type == "STACKED":  # stacked: the key is the served name
+            return None
+        return Unsupported(
+            self.name,
+            f"inference keys ({', '.join(keyed)}) are not supported on local: they are an OCI model-group "
+            "feature; the local router answers to each model's served name (model_name)",
+        )
 
     def scaling_refusal(self, spec: DeploymentSpec) -> Unsupported | InvalidInput | None:
         if S.is_autoscaling(spec):
@@ -851,6 +876,9 @@ def _scaling(record: dict) -> Scaling:
 
 def _needed(record: dict) -> int:
     """The slots a deployment holds: every model's, or what its resident set may need at most."""
+    shared = [g for m in (record.get("multi_model_config") or {}).get("models", []) for g in m.get("gpu_indices", [])]
+    if shared:  # models sharing GPUs hold the GPUs their indices name, not one each
+        return max(shared) + 1
     return (record.get("residency") or {}).get("cores") or sum(m.get("gpu_count", 1) for m in record["models"])
 
 

@@ -10,9 +10,17 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ...catalog import bundled_catalog
-from ...domain import Deployment, ModelState, ValidatedDeployment, served_models
-from ...errors import AquaLabError, Conflict, InvalidInput, NotFound, Problem, UpstreamError
-from ...planning import payloads
+from ...domain import (
+    Deployment,
+    DeploymentUpdate,
+    ModelGroupVersion,
+    ModelState,
+    ValidatedDeployment,
+    served_models,
+)
+from ...errors import AquaLabError, Conflict, InvalidInput, NotFound, Problem, Unsupported, UpstreamError
+from ...planning import heterogeneous, payloads
+from . import model_group_versions as versions
 from .artifacts import OciModels, artifact_uri
 from .clients import NAME, OciClients
 from .scaling import OciScaling
@@ -31,6 +39,7 @@ class OciDeployments:
         self.c, self.models, self.scaling = clients, models, scaling
         self._groups: dict[str, Any] = {}  # model group id → SDK ModelGroup (immutable once made)
         self._lock = threading.Lock()
+        self.history = versions.GroupHistory(clients, self._group, self._forget)
 
     def where(self, compartment_id: str | None, project_id: str | None) -> tuple[str, str]:
         """The request's compartment and project, else the configured ones; a project is required."""
@@ -47,6 +56,8 @@ class OciDeployments:
 
     def create_deployment(self, deployment: ValidatedDeployment) -> Deployment:
         spec = deployment.spec
+        if (no_image := heterogeneous.missing_image(spec)) is not None:
+            raise InvalidInput(no_image)
         compartment, project = self.where(spec.compartment_id, spec.project_id)
         image = spec.container_image_uri or self.c.settings.container_image
         if spec.deployment_type == "SINGLE":
@@ -101,6 +112,10 @@ class OciDeployments:
             self.c.call("delete model group", self.c.ds.delete_model_group, group_id)
         except AquaLabError:
             pass  # best effort: `model_group list` shows what is left
+
+    def _forget(self, group_id: str) -> None:
+        with self._lock:
+            self._groups.pop(group_id, None)
 
     def _group(self, group_id: str) -> Any | None:
         # a group's members never change (an update makes a new group): read each one once, so a
@@ -207,8 +222,9 @@ class OciDeployments:
         return self._action(deployment_id, "delete", self.c.ds.delete_model_deployment)
 
     def update_models(self, deployment_id: str, deployment: ValidatedDeployment) -> Deployment:
-        """Live update: a new model group replaces the old one (members are immutable) — LIVE for a
-        stacked group (adapters added or removed without downtime), ZDT otherwise."""
+        """A new version of the deployment's model group — a CLONE of the one it runs, in that group's
+        version history (:mod:`.model_group_versions`) — then the deployment moves to it: LIVE when
+        only the group changes, ZDT otherwise; the answer's ``update`` says which and why."""
         current = self.c.call("get deployment", self.c.ds.get_model_deployment, deployment_id).data
         config = current.model_deployment_configuration_details
         if config.deployment_type != "MODEL_GROUP":
@@ -226,35 +242,100 @@ class OciDeployments:
         compartment, project = current.compartment_id, current.project_id
         paths = {m.model_id: self.models.artifact_path(m.model_id) for m in deployment.models}
         uris = {m.model_id: artifact_uri(self.models.raw_model(m.model_id)) for m in deployment.models}
+        create_body = payloads.model_group_request(deployment, paths, compartment, project, uris)
+        old = self._group(config.model_group_configuration_details.model_group_id)
+        env = getattr(config.environment_configuration_details, "environment_variables", None) or {}
+        new_env = {**env, **spec.env_var}
+        kind, reason = versions.update_type(old, create_body, new_env != env)
+        group_body = create_body
+        if old is not None and old.model_group_details.type == create_body["modelGroupDetails"]["type"]:
+            history = self.history.history_of(old, current.display_name)
+            group_body = versions.clone_request(create_body, old, history)
         group = self.c.call(
             "create model group",
             self.c.ds.create_model_group,
-            self.c.sdk(
-                payloads.model_group_request(deployment, paths, compartment, project, uris),
-                "CreateBaseModelGroupDetails",
-            ),
+            self.c.sdk(group_body, "CreateBaseModelGroupDetails"),
         ).data
+        extra: dict[str, Any] = {}
+        if new_env != env:
+            extra["environmentConfigurationDetails"] = {
+                "environmentConfigurationType": config.environment_configuration_details.environment_configuration_type,
+                "environmentVariables": new_env,
+            }
+        names: dict[str, Any] = {}
+        if spec.display_name and spec.display_name != current.display_name:
+            names["displayName"] = spec.display_name
+        if spec.description is not None and spec.description != current.description:
+            names["description"] = spec.description
+        try:
+            self._switch(current, group.id, kind, extra, names)
+        except AquaLabError:
+            self._drop_group(group.id)
+            raise
+        updated = self.get_deployment(deployment_id)
+        updated.update = DeploymentUpdate(
+            update_type=kind, reason=reason, model_group_id=group.id, version=group.version_id
+        )
+        return updated
+
+    def _switch(
+        self, current: Any, group_id: str, kind: str, config: dict[str, Any], names: dict[str, Any] | None = None
+    ) -> None:
+        """Move the deployment ``current`` to the group ``group_id`` with update type ``kind``."""
         body: dict[str, Any] = {
             "modelDeploymentConfigurationDetails": {
                 "deploymentType": "MODEL_GROUP",
-                "updateType": "LIVE" if spec.deployment_type == "STACKED" else "ZDT",
-                "modelGroupConfigurationDetails": {"modelGroupId": group.id},
+                "updateType": kind,
+                "modelGroupConfigurationDetails": {"modelGroupId": group_id},
+                **config,
             },
             # ADS finds a deployment's models (get, evaluation create) by this tag, not by the group
             # the deployment runs: it must follow the group, or ADS shows the old models and fails
             # once the old group is deleted
-            "freeformTags": {**(current.freeform_tags or {}), "aqua_model_id": group.id},
+            "freeformTags": {**(current.freeform_tags or {}), "aqua_model_id": group_id},
+            **(names or {}),
         }
-        if spec.display_name and spec.display_name != current.display_name:
-            body["displayName"] = spec.display_name
-        if spec.description is not None and spec.description != current.description:
-            body["description"] = spec.description
+        self.c.update_deployment(current.id, body)
+
+    def _live_group(self, deployment_id: str) -> tuple[Any, str]:
+        current = self.c.call("get deployment", self.c.ds.get_model_deployment, deployment_id).data
+        config = current.model_deployment_configuration_details
+        if config.deployment_type != "MODEL_GROUP":
+            raise Unsupported(NAME, f"{deployment_id} runs a single model, not a model group: it has no group versions")
+        return current, config.model_group_configuration_details.model_group_id
+
+    def versions(self, deployment_id: str) -> list[ModelGroupVersion]:
+        _, group_id = self._live_group(deployment_id)
+        return self.history.versions(group_id)
+
+    def rollback(self, deployment_id: str, version: int) -> Deployment:
+        """Back to an earlier version of the deployment's group: a LIVE update to that group."""
+        current, live_id = self._live_group(deployment_id)
+        known = self.history.versions(live_id)
+        target = next((v for v in known if v.version == version), None)
+        if target is None:
+            raise NotFound(
+                "model-group version",
+                str(version),
+                f"deployment {deployment_id} has versions {[v.version for v in known]} "
+                f"(aqua-lab deployment versions {deployment_id})",
+            )
+        if target.live:
+            raise Conflict(f"version {version} ({target.model_group_id}) is already the one {deployment_id} runs")
         try:
-            self.c.update_deployment(deployment_id, body)
-        except AquaLabError:
-            self._drop_group(group.id)
+            self._switch(current, target.model_group_id, "LIVE", {})
+        except UpstreamError as exc:
+            if exc.status == 409:
+                raise Conflict(str(exc)) from None
             raise
-        return self.get_deployment(deployment_id)
+        updated = self.get_deployment(deployment_id)
+        updated.update = DeploymentUpdate(
+            update_type="LIVE",
+            reason=f"a rollback changes only the model group: version {version}'s members are loaded in place",
+            model_group_id=target.model_group_id,
+            version=version,
+        )
+        return updated
 
     def _group_users(self, compartments: Sequence[str]) -> dict[str, list[str]]:
         """Model group id → the deployments using it, in these compartments.  A group may serve
@@ -285,6 +366,7 @@ class OciDeployments:
                 "state": g.lifecycle_state,
                 "created_on": str(g.time_created),
                 "in_use_by": users.get(g.id, []),
+                "version": g.version_id,
             }
             for g in groups
             if g.lifecycle_state != "DELETED"

@@ -23,6 +23,7 @@ from ...domain import (
     DeploymentSpec,
     Evaluation,
     EvaluationSpec,
+    ModelGroupVersion,
     ModelState,
     Shape,
     ValidatedDeployment,
@@ -43,6 +44,7 @@ from .artifacts import (  # noqa: F401
     is_fine_tuned,
 )
 from .auth import OciAuth
+from .byoc import model_key
 from .clients import NAME, OciClients, Settings, make_clients  # noqa: F401
 from .deployments import OciDeployments
 from .evaluations import OciEvaluations
@@ -151,6 +153,12 @@ class OciPlatform(Platform):
     def update_models(self, deployment_id: str, deployment: ValidatedDeployment) -> Deployment:
         return self.deployments.update_models(deployment_id, deployment)
 
+    def deployment_versions(self, deployment_id: str) -> list[ModelGroupVersion]:
+        return self.deployments.versions(deployment_id)
+
+    def rollback(self, deployment_id: str, version: int) -> Deployment:
+        return self.deployments.rollback(deployment_id, version)
+
     def list_model_groups(self) -> list[dict]:
         return self.deployments.list_model_groups()
 
@@ -210,6 +218,8 @@ class OciPlatform(Platform):
             "enable-streaming": str(stream).lower(),
             "accept": "text/event-stream" if stream else "application/json",
         }
+        if deployment.deployment_type == "HETEROGENEOUS" and (key := model_key(deployment, body)):
+            headers["model-key"] = key  # OCI routes a heterogeneous group's request by the member's key
         prepared = requests.Request("POST", url, headers=headers, data=body).prepare()
         self.auth.signer(prepared)
         return url, dict(prepared.headers)

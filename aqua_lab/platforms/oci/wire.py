@@ -46,18 +46,29 @@ def _group_models(config: Any, group: Any | None) -> tuple[str, list[DeployedMod
         members = group.member_model_entries.member_model_details
         base = next(m for m in members if m.model_id == details.base_model_id)
         adapters = [
-            {"model_id": m.model_id, "model_name": m.inference_key} for m in members if m.model_id != base.model_id
+            {"model_id": m.model_id, "model_name": m.inference_key, "inference_key": m.inference_key}
+            for m in members
+            if m.model_id != base.model_id
         ]
         model = DeployedModel(
             model_id=base.model_id,
             model_name=base.inference_key or base.model_id,
+            inference_key=base.inference_key,
             gpu_count=_gpus(env.get("PARAMS", "")),
             fine_tune_weights=adapters,
         )
         return "STACKED", [model]
     meta = custom_metadata(details) if details else {}
     if "multi_model_metadata" in meta:  # ours or ADS's (whose entries may lack names and counts)
-        return "MULTI", deployed_models(json.loads(meta["multi_model_metadata"]))
+        models = deployed_models(json.loads(meta["multi_model_metadata"]))
+        members = getattr(getattr(group, "member_model_entries", None), "member_model_details", None) or []
+        keys = {m.model_id: m.inference_key for m in members if getattr(m, "inference_key", None)}
+        for model in models:  # the member's key, where one was set (a model served twice has none)
+            if sum(x.model_id == model.model_id for x in models) == 1:
+                model.inference_key = keys.get(model.model_id)
+            for w in model.fine_tune_weights:
+                w.inference_key = keys.get(w.model_id)
+        return ("HETEROGENEOUS" if details.type == "HETEROGENEOUS" else "MULTI"), models
     return "SINGLE", []  # a group we cannot read (gone, or not written by AQUA)
 
 
