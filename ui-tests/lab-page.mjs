@@ -60,3 +60,32 @@ export async function openSidebar(page, url) {
   await page.click('li[data-id="aqua-lab-sidebar"]');
   return { lab, token };
 }
+
+// Starts the evaluation the Evaluations form holds; resolves to its detail view once shown, and its id.
+export async function startEvaluation(view) {
+  await view.getByRole("button", { name: "Start evaluation" }).click();
+  const detail = view.locator(".aqua-eval-detail");
+  await detail.waitFor({ timeout: 30000 });
+  return { detail, id: await detail.getAttribute("data-id") };
+}
+
+// Waits until the evaluation `detail` shows has finished; resolves to its state.
+export async function finishedState(detail, timeout = 180000) {
+  await detail.locator('xpath=self::*[@data-state="SUCCEEDED" or @data-state="FAILED" or @data-state="CANCELED"]').waitFor({ timeout });
+  return detail.getAttribute("data-state");
+}
+
+// Runs a driver's steps: prints what they found as one JSON line; on a failure, a screenshot named
+// `failure`, what was found so far with the error, and the error thrown again.  The browser closes.
+export async function report({ context, found, shot }, failure, steps) {
+  try {
+    await steps();
+    console.log(JSON.stringify(found));
+  } catch (error) {
+    await shot(failure).catch(() => {});
+    console.log(JSON.stringify({ ...found, error: String(error) }));
+    throw error;
+  } finally {
+    await context.close();
+  }
+}

@@ -4,7 +4,10 @@ a tie and as one inconsistency.  An answer with no verdict in it is asked again 
 prompt, then recorded as "unparsed" — kept, counted, never a verdict.
 
 Transport-agnostic: ``ask(messages) -> text`` is any OpenAI-compatible chat call (a model of this
-deployment, of another deployment, or an external URL with a key)."""
+deployment, of another deployment, or an external URL with a key).  Where the judge is a llama.cpp
+server (``constrained``), its answer is constrained by a GBNF grammar to the verdict itself
+(``ask(messages, grammar)``, with the strict prompt): a small model then cannot fail to give one,
+though it may still give a poor one.  Other endpoints get the free-text prompt and the stricter retry."""
 
 from __future__ import annotations
 
@@ -26,7 +29,15 @@ DEFAULT_RUBRIC = (
 STRICT = "Answer with exactly one of [[A]], [[B]] or [[C]] (C: a tie) and nothing else."
 _VERDICT = re.compile(r"\[\[\s*([ABC])\s*\]\]|^\s*(?:answer\s*)?([AB]|tie)\b\.?\s*$", re.IGNORECASE | re.MULTILINE)
 
-Ask = Callable[[list[dict[str, str]]], Awaitable[str]]
+#: what a constrained judge may answer (llama-server's ``grammar``): the verdict and nothing else
+VERDICT_GRAMMAR = 'root ::= "[[A]]" | "[[B]]" | "[[C]]"'
+
+Ask = Callable[..., Awaitable[str]]
+
+
+async def _asked(ask: Ask, messages: list[dict[str, str]], grammar: str | None) -> str:
+    """``ask`` with the grammar only when there is one, so a plain ``ask(messages)`` serves unconstrained."""
+    return await (ask(messages, grammar) if grammar else ask(messages))
 
 
 def check_rubric(rubric: str | None, where: str = "metrics.pairwise_judge.args.rubric") -> str:
@@ -98,22 +109,27 @@ class JudgeSummary:
         }
 
 
-async def _one_order(ask: Ask, rubric: str, question: str, reference: str | None, first: str, second: str):
+async def _one_order(
+    ask: Ask, rubric: str, question: str, reference: str | None, first: str, second: str, constrained: bool = False
+):
     """(verdict seen from this order, requests made)."""
-    verdict = parse_verdict(await ask(judge_messages(rubric, question, reference, first, second)))
+    grammar = VERDICT_GRAMMAR if constrained else None
+    messages = judge_messages(rubric, question, reference, first, second, strict=constrained)
+    verdict = parse_verdict(await _asked(ask, messages, grammar))
     if verdict is not None:
         return verdict, 1
-    return parse_verdict(await ask(judge_messages(rubric, question, reference, first, second, strict=True))), 2
+    strict = judge_messages(rubric, question, reference, first, second, strict=True)
+    return parse_verdict(await _asked(ask, strict, grammar)), 2
 
 
 async def judge_row(
-    ask: Ask, rubric: str, question: str, reference: str | None, answers: dict[str, str]
+    ask: Ask, rubric: str, question: str, reference: str | None, answers: dict[str, str], constrained: bool = False
 ) -> list[PairVerdict]:
     """Every pair of ``answers`` (model → text), both orders, all requests at once (the judge's
     server batches them)."""
     pairs = list(itertools.combinations(answers, 2))
     calls = [
-        _one_order(ask, rubric, question, reference, answers[x], answers[y])
+        _one_order(ask, rubric, question, reference, answers[x], answers[y], constrained)
         for a, b in pairs
         for x, y in ((a, b), (b, a))
     ]
@@ -198,6 +214,7 @@ def win_rates(verdicts: Sequence[PairVerdict]) -> dict[str, float | None]:
 # a single answer rated 1-10 against the reference (judge_score) -------------------------------------
 
 SCORE_STRICT = "Answer with exactly one rating such as [[7]] (1 worst, 10 best) and nothing else."
+SCORE_GRAMMAR = 'root ::= "[[" ("10" | [1-9]) "]]"'
 _SCORE = re.compile(r"\[\[\s*(10|[1-9])\s*\]\]")
 
 
@@ -217,12 +234,17 @@ def parse_score(text: str) -> int | None:
     return int(found[-1]) if found else None
 
 
-async def score_answer(ask: Ask, rubric: str, question: str, reference: str | None, answer: str):
+async def score_answer(
+    ask: Ask, rubric: str, question: str, reference: str | None, answer: str, constrained: bool = False
+):
     """(rating 1-10 or None: unparsed, requests made): retried once with a stricter prompt."""
-    rating = parse_score(await ask(score_messages(rubric, question, reference, answer)))
+    grammar = SCORE_GRAMMAR if constrained else None
+    messages = score_messages(rubric, question, reference, answer, strict=constrained)
+    rating = parse_score(await _asked(ask, messages, grammar))
     if rating is not None:
         return rating, 1
-    return parse_score(await ask(score_messages(rubric, question, reference, answer, strict=True))), 2
+    strict = score_messages(rubric, question, reference, answer, strict=True)
+    return parse_score(await _asked(ask, strict, grammar)), 2
 
 
 class JudgePass:
@@ -242,8 +264,11 @@ class JudgePass:
         concurrency: int = 4,
         label: str = "judge",
         warning: str | None = None,
+        constrained: bool = False,
     ):
         self.label, self.warning = label, warning
+        #: the judge answers under a grammar (llama.cpp): the verdict alone
+        self.constrained = constrained
         self.rows = {r.index: r for r in rows}
         self.models = list(models)
         self.rubric = rubric
@@ -258,10 +283,10 @@ class JudgePass:
         #: judge requests that failed (counted, their pair or rating then unparsed), and the last reason
         self.errors, self.last_error = 0, None
 
-    async def ask(self, messages: list[dict[str, str]]) -> str:
+    async def ask(self, messages: list[dict[str, str]], grammar: str | None = None) -> str:
         async with self._gate:
             try:
-                return await self._ask(messages)
+                return await _asked(self._ask, messages, grammar)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # a judge that fails a request must not fail the evaluation
@@ -279,9 +304,12 @@ class JudgePass:
         reference = row.completion or None
         work = []
         if self.pairwise and len(answers) >= 2:
-            work.append(judge_row(self.ask, self.rubric, row.prompt, reference, answers))
+            work.append(judge_row(self.ask, self.rubric, row.prompt, reference, answers, self.constrained))
         if self.scores:
-            work += [score_answer(self.ask, self.rubric, row.prompt, reference, a) for a in answers.values()]
+            work += [
+                score_answer(self.ask, self.rubric, row.prompt, reference, a, self.constrained)
+                for a in answers.values()
+            ]
         done = await asyncio.gather(*work)
         if self.pairwise and len(answers) >= 2:
             self.verdicts[index] = done.pop(0)
@@ -307,6 +335,7 @@ class JudgePass:
             "judge": self.label,
             "rubric": self.rubric,
             "warning": self.warning,
+            "constrained": self.constrained,
             "requests_per_row": n * (n - 1),  # 2 × C(N, 2): both orders of every pair
             **summary.as_dict(),
             "retries": summary.requests - 2 * summary.pairs,

@@ -45,6 +45,7 @@ from .common import (
     service_for,
     validated,
 )
+from .hints import say_which_platform
 from .values import real_arg, whole_arg
 
 #: the options, each written once: for the parser and for the request (JSON ones are parsed first)
@@ -107,12 +108,16 @@ def cmd_evaluation_create(args: argparse.Namespace) -> str:
     if args.metrics:
         raw["metrics"] = json_arg(args.metrics, "--metrics")
     raw["force_overwrite"] = args.force_overwrite
+    if args.runner:
+        raw["runner"] = args.runner
     spec = validated(EvaluationSpec, raw)
     return dump(ads_view(service_for(args).create_evaluation(spec)))
 
 
 def cmd_evaluation_list(args: argparse.Namespace) -> str:
-    return dump_items([ads_view(e) for e in service_for(args).list_evaluations()], args)
+    evaluations = service_for(args).list_evaluations()
+    say_which_platform(args)
+    return dump_items([ads_view(e) for e in evaluations], args)
 
 
 def cmd_evaluation_get(args: argparse.Namespace) -> str:
@@ -244,5 +249,11 @@ def add_top_verbs(verbs: argparse._SubParsersAction) -> None:
     for option, kind in TYPED.items():
         p.add_argument(f"--{option}", type=kind)
     add_bool(p, "--force_overwrite", "overwrite an existing report (True|False, as ADS takes it)")
+    p.add_argument(
+        "--runner",
+        choices=("service", "notebook"),
+        help="service (default: AQUA's evaluation job on OCI) or notebook (aqua_lab's runner here, calling the "
+        "deployment from a job on this machine: judge metrics on OCI too)",
+    )
     p.set_defaults(run=cmd_evaluation_create)
     add_run_verbs(everbs)

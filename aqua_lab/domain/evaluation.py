@@ -57,6 +57,12 @@ class EvaluationSpec(BaseModel):
     metrics: list[MetricSpec] = Field(default_factory=lambda: [MetricSpec(name="bertscore"), MetricSpec(name="rouge")])
     force_overwrite: bool = False
     container_image_uri: str | None = None
+    runner: Literal["service", "notebook"] = Field(
+        default="service",
+        description="who runs it: service (the platform's own: AQUA's evaluation job on OCI, aqua_lab's runner "
+        "locally) or notebook (aqua_lab's runner on this machine calling the deployment, signed on OCI: every "
+        "metric, the judge's included; report_path and dataset_path are then paths here)",
+    )
 
     @model_validator(mode="after")
     def _log_has_its_group(self) -> EvaluationSpec:
@@ -240,3 +246,7 @@ class EvaluationConfig(BaseModel):
     report_path_hint: str = Field(default="", description="the form report_path takes here (a placeholder)")
     dataset_hint: str = Field(default="", description="what dataset_path accepts here (a placeholder)")
     dataset_note: str = Field(default="", description="what happens to a dataset file on this machine")
+    judge_rubric: str = Field(
+        default="", description="the judge metrics' rubric when args.rubric is left out (a form prefills it)"
+    )
+    judge_rubric_max_bytes: int = Field(default=0, description="the longest args.rubric accepted, in UTF-8 bytes")

@@ -27,7 +27,11 @@ def evaluation_plan(spec: EvaluationSpec, deployment: Deployment) -> tuple[list[
         )
     if spec.report_path.startswith("oci://"):
         problems.append(
-            Problem("report_path", "an Object Storage path on the local platform", "give a directory on this machine")
+            Problem(
+                "report_path",
+                "an Object Storage path: aqua_lab's runner writes its reports on this machine",
+                "give a directory on this machine",
+            )
         )
     problems += model_parameter_problems(spec.model_parameters)  # the rules every model call has
     try:

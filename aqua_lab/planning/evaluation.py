@@ -98,7 +98,7 @@ def validate_evaluation(spec: EvaluationSpec, deployment: Deployment, local_data
                     f"metrics[{i}].name",
                     f"{metric.name} needs aqua_lab's own evaluation runner: the AQUA evaluation container on OCI "
                     "cannot call a judge model",
-                    "leave it out here, or evaluate a local deployment with it",
+                    "run it with aqua_lab's runner here (runner notebook, --runner notebook), or leave it out",
                 )
             )
     if problems:

@@ -36,6 +36,13 @@ UPLOAD_LIMIT = 8 << 20
 JUDGED = ("pairwise_judge", "judge_score")
 #: a judge metric's problem (``metrics[2].args.judge.url``) goes under the judge's or the rubric's field
 JUDGE_FIELD = re.compile(r"^metrics\[\d+\]\.args\.(judge|rubric)\b")
+#: who runs an OCI evaluation: AQUA's container job (its metrics only), or aqua_lab's runner in this
+#: kernel calling the deployment through its signed predict (every metric, the judge's included)
+RUNNERS = [
+    ("OCI job (AQUA's container)", "service"),
+    ("this notebook (aqua_lab's runner: judge metrics, leaderboard)", "notebook"),
+]
+NEEDS_NOTEBOOK = "aqua_lab's runner: choose Run on “this notebook” (AQUA's container cannot call a judge model)"
 
 
 class EvaluationPanel(w.VBox):
@@ -118,6 +125,11 @@ class EvaluationPanel(w.VBox):
             if name in self.metrics:
                 self.metrics[name].observe(lambda _: self._judge_shown(), names="value")
         self._judge_shown()
+        # only where the platform has a job of its own (OCI): locally aqua_lab's runner always runs it
+        self.runner = w.RadioButtons(
+            options=RUNNERS, value="service", description="Run on", layout=w.Layout(width="auto")
+        )
+        self.runner_note = w.HTML()
         self.params = w.Text(value='{"max_tokens": 64}', description="Parameters", layout=full_width())
         self.button = w.Button(description="Evaluate", button_style="primary", icon="check")
         self.cancel_button = w.Button(description="Cancel", icon="stop", disabled=True)
@@ -127,6 +139,7 @@ class EvaluationPanel(w.VBox):
         self.evaluation: Evaluation | None = None
         self.worker = None
         self.bars: dict[str, w.IntProgress] = {}
+        self.rows_counted = config.progress == "rows"
         self.chips: dict[str, w.HTML] = {}
         self.deployment.observe(lambda _: self._models(), names="value")
         self.button.on_click(lambda _: self.evaluate())
@@ -144,19 +157,22 @@ class EvaluationPanel(w.VBox):
             "log_id": [self.log_ocid, self.errors["log_id"]],
             "force_overwrite": [self.overwrite],
         }
-        notes = [w.HTML(message(config.dataset_note))] if config.dataset_note else []
+        self.dataset_notes = [w.HTML(message(config.dataset_note))] if config.dataset_note else []
+        self.job_only = [x for f in config.fields for x in only_here.get(f, [])]
+        runner = [self.runner, self.runner_note] if config.platform == "oci" else []
         super().__init__(
             [
                 self.deployment,
                 self.errors["deployment"],
                 self.model,
                 self.errors["model"],
+                *runner,
                 w.HBox([self.dataset, self.upload], layout=w.Layout(flex_flow="row wrap")),
-                *notes,
+                *self.dataset_notes,
                 self.errors["dataset_path"],
                 self.report_path,
                 self.errors["report_path"],
-                *[x for f in config.fields for x in only_here.get(f, [])],
+                *self.job_only,
                 w.HBox(list(self.metrics.values()), layout=w.Layout(flex_flow="row wrap")),
                 self.errors["metrics"],
                 self.judge_box,
@@ -169,6 +185,41 @@ class EvaluationPanel(w.VBox):
             ],
             **kwargs,
         )
+        self._job_report_path = self.report_path.value
+        self._notebook_report_path = ""
+        self.runner.observe(lambda _: self._runner_chosen(), names="value")
+        if runner:
+            self._runner_chosen()
+
+    @property
+    def in_notebook(self) -> bool:
+        """aqua_lab's runner runs it here: always locally, on OCI when the user chose it."""
+        return self.config.platform != "oci" or self.runner.value == "notebook"
+
+    def _runner_chosen(self) -> None:
+        """The notebook runner takes every metric and paths on this machine; AQUA's job takes its own
+        fields (shape, storage, experiment, logs) and cannot call a judge model."""
+        here = self.runner.value == "notebook"
+        for x in self.job_only + self.dataset_notes:
+            x.layout.display = "none" if here else None
+        for name in JUDGED:
+            box = self.metrics.get(name)
+            if box is not None:
+                box.disabled = not here
+                box.tooltip = "" if here else f"{box.description} needs {NEEDS_NOTEBOOK}"
+                box.value = box.value and here
+        names = [self.metrics[n].description.split(" (")[0] for n in JUDGED if n in self.metrics]
+        need = f"{' and '.join(names)} need{'s' * (len(names) == 1)} {NEEDS_NOTEBOOK}"
+        self.runner_note.value = "" if here or not names else message(need, "warning")
+        if here:
+            self._job_report_path = self.report_path.value
+            self._notebook_report_path = self._notebook_report_path or tempfile.mkdtemp(prefix="aqua_lab_eval_")
+            self.report_path.value, self.report_path.placeholder = self._notebook_report_path, "/path/for/reports"
+            self.dataset.placeholder = "sample, or a .jsonl file on this machine"  # the runner here reads no bucket
+        else:
+            self._notebook_report_path = self.report_path.value
+            self.report_path.value, self.report_path.placeholder = self._job_report_path, self.config.report_path_hint
+            self.dataset.placeholder = self.config.dataset_hint
 
     def refresh(self, deployment_id: str | None = None) -> None:
         """Offer the ACTIVE deployments again (``deployment_id`` chosen when it is one, else the first),
@@ -226,7 +277,9 @@ class EvaluationPanel(w.VBox):
             params = {**params, "model": self.model.value}
         judged = self.judge_args()
         chosen = [{"name": n, "args": judged if n in JUDGED else {}} for n, box in self.metrics.items() if box.value]
-        fields = self.config.fields
+        # the notebook runner takes none of the job's fields; its report folder is the panel's own
+        fields = [] if self.in_notebook else self.config.fields
+        runner = {"runner": self.runner.value} if self.config.platform == "oci" else {}
         extra = {
             "shape_name": self.shape.value,
             "block_storage_size": self.block_storage.value,
@@ -244,6 +297,7 @@ class EvaluationPanel(w.VBox):
                 model_parameters=params,
                 metrics=chosen,
                 # local: the panel's own fresh report folder, so an earlier report there is its own
+                **runner,
                 **{"force_overwrite": True, **{k: v for k, v in extra.items() if k in fields}},
             )
         except ValidationError as exc:
@@ -347,7 +401,9 @@ class EvaluationPanel(w.VBox):
             slot.value = ""
         self.button.disabled, self.cancel_button.disabled = True, False
         models = self.evaluation.models
-        if self.config.progress == "rows":
+        # aqua_lab's runner counts rows wherever it runs; AQUA's job reports only its run's state
+        self.rows_counted = self.in_notebook or self.config.progress == "rows"
+        if self.rows_counted:
             width = label_width(m.model for m in models)  # served names whole, the bars lined up after them
             self.bars = {
                 m.model: w.IntProgress(
@@ -370,7 +426,7 @@ class EvaluationPanel(w.VBox):
         while True:
             e = self.service.get_evaluation(self.evaluation.id)
             self.evaluation = e
-            if self.config.progress == "rows":
+            if self.rows_counted:
                 for m in e.models:
                     bar = self.bars[m.model]
                     bar.value = m.rows_done

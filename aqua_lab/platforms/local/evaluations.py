@@ -147,6 +147,12 @@ class LocalEvaluations:
     the platform's ``data_dir``, ``store`` and ``get_deployment``)."""
 
     data_dir: Path
+    #: the ids this store gives (notebook evaluations of another platform's deployments have their own)
+    evaluation_prefix = "localeval-"
+
+    def _job_record(self) -> dict[str, Any]:
+        """What the job needs beyond the spec to reach the deployment (nothing here: this platform)."""
+        return {}
 
     @property
     def evaluation_store(self) -> EvaluationStore:
@@ -166,7 +172,7 @@ class LocalEvaluations:
             raise InvalidInput(
                 Problem("report_path", f"{report_dir} already holds a report", "choose another or set force_overwrite")
             )
-        evaluation_id = f"localeval-{uuid.uuid4().hex[:12]}"
+        evaluation_id = f"{self.evaluation_prefix}{uuid.uuid4().hex[:12]}"
         directory = evaluation_dir(self.data_dir, evaluation_id)
         directory.mkdir(parents=True)
         # the job reads its own copy: the user's file may change or vanish while it runs
@@ -177,6 +183,7 @@ class LocalEvaluations:
             "metrics": [{"name": n, "args": a} for n, a in metrics],
             "report_path": str(report_dir),
             "rows": len(rows),
+            **self._job_record(),
         }
         row = {"id": evaluation_id, "name": spec.evaluation_name, "deployment_id": deployment.id, "record": record}
         self.evaluation_store.add(row, models, len(rows))
