@@ -6,6 +6,9 @@ the number of wakes, in two deployments of the same six models:
   request to a sleeping model wakes it and the least recently used one is put to sleep;
 * ``shared``: all six resident, sharing the cores (``share_cores``).
 
+And the capacity planner's memory per model server against its RSS (``planner``): SmolLM2 and a
+random llama seven times its size (``random_gguf.WIDE_SHAPE``), each asked once, error in %.
+
     python bench/residency_bench.py [--rounds 5] [--quick] [--json]
 """
 
@@ -26,7 +29,8 @@ from wake_bench import ttft  # noqa: E402
 
 from aqua_lab.domain import DeploymentSpec  # noqa: E402
 from aqua_lab.platforms.local import LocalPlatform  # noqa: E402
-from aqua_lab.platforms.local.models import SMOLLM2_ID  # noqa: E402
+from aqua_lab.platforms.local.models import SMOLLM2_ID, smollm2_path  # noqa: E402
+from aqua_lab.platforms.local.random_gguf import WIDE_SHAPE, write_llama_gguf  # noqa: E402
 from aqua_lab.service import AquaLabService  # noqa: E402
 
 MODELS = [f"smol-{i}" for i in range(6)]
@@ -72,6 +76,29 @@ def run(service: AquaLabService, rounds: int, **options) -> dict:
     }
 
 
+def planner(service: AquaLabService, tmp: Path) -> dict:
+    """Planned vs measured memory of SmolLM2 and the wide model, served side by side."""
+    wide = service.register_model(str(write_llama_gguf(tmp / "wide.gguf", WIDE_SHAPE, smollm2_path())), "wide")
+    spec = DeploymentSpec(
+        models=[
+            {"model_id": SMOLLM2_ID, "gpu_count": 1, "model_name": "smol"},
+            {"model_id": wide.id, "gpu_count": 1, "model_name": "wide"},
+        ],
+        display_name="planner-bench",
+        share_cores=True,
+    )
+    deployment = service.wait(service.create_deployment(spec).id, timeout=300)
+    try:
+        assert deployment.state == "ACTIVE", deployment.lifecycle_details
+        for name in ("smol", "wide"):  # a request first: RSS as a user's server has it
+            ttft(deployment.endpoint, deployment.api_key, name)
+        states = service.get_deployment(deployment.id).model_states
+    finally:
+        service.delete(deployment.id)
+    fields = ("planned_mib", "rss_mib", "error_pct", "weights_mib", "kv_cache_mib", "compute_mib")
+    return {s.model_name: {f: getattr(s.memory, f) for f in fields} for s in states if s.memory}
+
+
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rounds", type=int, default=5)
@@ -84,7 +111,15 @@ def main(argv: list[str] | None = None) -> dict:
         cores = service.platform.shape.gpu_count
         rotating = run(service, rounds, max_resident=2)
         shared = run(service, rounds, share_cores=True)
-    return {"models": len(MODELS), "cores": cores, "rounds": rounds, "rotating": rotating, "shared": shared}
+        memory = planner(service, Path(tmp))
+    return {
+        "models": len(MODELS),
+        "cores": cores,
+        "rounds": rounds,
+        "rotating": rotating,
+        "shared": shared,
+        "planner": memory,
+    }
 
 
 if __name__ == "__main__":

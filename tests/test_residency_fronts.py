@@ -200,6 +200,8 @@ def test_the_deployments_widget_shows_sleep_wake_and_memory_bars(sleepy):
     assert "sleepy <b>SLEEPING</b>" in table and "asleep " in table and "(since " in table, table
     # the pinned model is resident: planned and measured bars, with the planner's error
     assert "awake <b>ACTIVE</b>" in table and "planned <span" in table and "MiB RSS · plan " in table, table
+    # asleep: the plan next to what its process still holds, no engine buffers; a key to the colours
+    assert "asleep <span" in table and "% of the plan)" in table and "KV cache <span" in table, table
     line = state_line(service.get_deployment(deployment.id))
     assert "sleepy: sleeping (asleep " in line, line
 

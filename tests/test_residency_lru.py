@@ -169,3 +169,5 @@ def test_the_residency_bench_runs_six_models_rotating_and_shared():
     assert rotating["wakes"] >= result["rounds"] * 4 and rotating["resident_at_end"] <= 2, result
     assert shared["wakes"] == 0 and shared["resident_at_end"] == 6, result
     assert rotating["restarts"] == shared["restarts"] == 0
+    assert {abs(m["error_pct"]) <= 10 for m in result["planner"].values()} == {True}, result["planner"]
+    assert set(result["planner"]) == {"smol", "wide"}

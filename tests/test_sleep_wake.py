@@ -102,8 +102,11 @@ def test_an_idle_model_sleeps_and_the_next_request_wakes_it_with_a_loading_event
         assert service.get_deployment(deployment.id).state == "ACTIVE"
         time.sleep(1.5)  # more idle time: a sleeping model's supervisor must not take it for dead
         assert _states(platform, deployment.id)["sleepy"]["state"] == "SLEEPING"
-        # its memory is given back (the pinned twin keeps its weights and KV cache)
-        assert _rss_kib(asleep["sleepy"]["pid"]) < 0.5 * _rss_kib(asleep["awake"]["pid"])
+        # its memory is given back (the pinned twin keeps its weights and KV cache): ≥ 90 % of it with
+        # glibc told to trim (glibc's defaults kept 11.5 %: the heap the weights' loading had used)
+        kept = _rss_kib(asleep["sleepy"]["pid"]) / _rss_kib(asleep["awake"]["pid"])
+        assert kept < 0.105, f"asleep it keeps {kept:.1%} of a resident twin's RSS"
+        assert Path(f"/proc/{asleep['sleepy']['pid']}/environ").read_bytes().count(b"MALLOC_TRIM_THRESHOLD_=") == 1
 
         got = run_cli(
             "deployment",

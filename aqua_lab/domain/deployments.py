@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field, model_validator
 
 from .scaling import Scaling
 from .specs import DeploymentType, LoraSpec, ResolvedModel
+from .versions import DeploymentUpdate
 
 DeploymentState = Literal[
     "CREATING", "ACTIVE", "NEEDS_ATTENTION", "FAILED", "INACTIVE", "UPDATING", "DELETING", "DELETED"
@@ -31,6 +32,7 @@ class DeployedModel(BaseModel):
     model_task: str | None = None
     params: str | None = Field(default=None, description="the model's vLLM flags, when the deployment records them")
     artifact_location: str | None = None
+    inference_key: str | None = Field(default=None, description="OCI model groups: the member's inference key")
 
 
 class ModelMemory(BaseModel):
@@ -44,7 +46,12 @@ class ModelMemory(BaseModel):
     weights_mib: float | None = Field(default=None, description="engine-reported model buffers")
     kv_cache_mib: float | None = Field(default=None, description="engine-reported KV cache buffers")
     compute_mib: float | None = Field(default=None, description="engine-reported compute buffers")
-    error_pct: float | None = Field(default=None, description="(planned - RSS) / RSS × 100, while it is resident")
+    gpu_mib: float | None = Field(
+        default=None, description="measured: GPU memory its process holds (NVML / nvidia-smi), on a GPU"
+    )
+    error_pct: float | None = Field(
+        default=None, description="(planned - measured) / measured × 100 while resident: GPU memory on a GPU, else RSS"
+    )
 
 
 class ModelState(BaseModel):
@@ -114,6 +121,9 @@ class Deployment(BaseModel):
         description="local: the cores (CPU machine) or GPUs it owns while it runs, so no other deployment takes them",
     )
     warnings: list[str] = Field(default_factory=list, description="what the platform noted when it placed it")
+    update: DeploymentUpdate | None = Field(
+        default=None, description="in the answer to an update or rollback: LIVE or ZDT, and why"
+    )
 
     @model_validator(mode="after")
     def _ads_defaults(self) -> Deployment:
@@ -127,6 +137,15 @@ class Deployment(BaseModel):
 
     def served_names(self) -> list[str]:
         return [name for name, _ in served_models(self.models)]
+
+    def inference_keys(self) -> dict[str, str]:
+        """Inference key → the served name it reaches (a model group's members; OCI routes by key)."""
+        keys = {}
+        for m in self.models:
+            if m.inference_key:
+                keys[m.inference_key] = m.model_name
+            keys.update({w.inference_key: w.model_name or w.model_id for w in m.fine_tune_weights if w.inference_key})
+        return keys
 
 
 def served_models(models: Sequence[DeployedModel | ResolvedModel]) -> list[tuple[str, str]]:

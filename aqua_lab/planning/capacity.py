@@ -16,8 +16,21 @@ Overhead is a documented figure per engine, not a fudge:
 * vLLM: 2.0 GB per GPU — its startup accounting (``Memory profiling takes …``) for 1–70B models
   reports a PyTorch activation peak of ~1–1.5 GiB at the default batch budget, ~0.2–0.5 GiB
   non-torch memory (CUDA context, NCCL) and CUDA graphs of ~0.3–0.6 GiB;
-* llama.cpp on CPU: 0.25 GB — its compute buffer at the default batch of 512 tokens for small and
-  mid-sized models (``CPU compute buffer size`` in the load log), plus the output buffer.
+* llama.cpp on CPU (:func:`llama_cpp_cpu_overhead_bytes`): what llama-server logs at load besides
+  weights and KV cache, and what the process itself holds, measured on this machine (the build
+  ``engine_build`` compiles, AVX-512, ``--log-verbosity 4``; SmolLM2-135M Q4_1 and a 0.33B F16
+  llama of hidden 1024 / feed-forward 2816, at micro-batches of 128–512, 1–8 slots, 512–16 384
+  tokens).  ``sched_reserve: CPU compute buffer size`` is n_ubatch × (12 × n_ff + 16 × n_embd
+  + 2 × n_ctx_seq) bytes within 0.1 % (15.51 / 7.76 / 3.88 MiB for SmolLM2 at ubatch 512 / 256 /
+  128; 14.01 at a 512-token slot; 26.51 for the wider model): three f32 feed-forward activations
+  and four of the hidden size per token, and the f16 attention mask of flash attention, which CPU
+  builds turn on (``flash_attn = auto``).  ``CPU output buffer size`` is slots × n_vocab × 4 (the
+  logits of one token per slot; 0.75 MiB at 4 slots).  The runtime (``LLAMA_CPP_RUNTIME_MIB``):
+  the RSS of a server whose model is unloaded (asleep) — binary and libraries ~11 MiB, the HTTP
+  server, chat template and slots on the heap — 28.8–31.9 MiB; the tokenizer adds about
+  ``LLAMA_CPP_VOCAB_BYTES`` per vocabulary entry on the heap (19.5 MiB resident vs 12–15 asleep
+  for SmolLM2's 49 152 tokens and 48 900 merges).  The whole compute buffer is counted though a
+  short prompt touches little of it: a 512-token prompt touches all of it.
 
 Measured vLLM (``VLLM_MEASURED``, :func:`vllm_measured_overhead_gb`): what vLLM V1 itself reports at
 start-up on an H100 at its default batch budget, from llm-d-benchmark's
@@ -31,8 +44,10 @@ local GPU planner and the check against the table use, and what ``bench/gpu_chec
 
 llama.cpp on CUDA (``LLAMA_CPP_CUDA``): the CUDA context and cuBLAS workspace of one process
 (``LLAMA_CPP_CUDA_CONTEXT_GB``, an estimate to be replaced by ``bench/gpu_check.sh``'s measurement)
-plus the compute buffer, whose largest part is the f32 logits of one micro-batch
-(``--ubatch-size`` × vocabulary × 4 bytes).
+plus the compute buffer: the larger of the f32 logits of one micro-batch (``--ubatch-size`` ×
+vocabulary × 4 bytes; this llama.cpp reserves logits for one token per slot only, so this is a bound)
+and the graph's activations as measured on CPU (:func:`llama_cpp_graph_bytes`), which exceed it for
+small vocabularies and wide feed-forwards (Mixtral: 130 MB vs 66 MB).
 
 GB are 10^9 bytes throughout, and the shape index's per-GPU figures are read as such: exact for
 A10 and L40S (24/48 GB), about 7 % conservative for A100/H100/H200, whose 40/80/141 "GB" are GiB.
@@ -54,13 +69,15 @@ VLLM = "vllm"
 VLLM_MEASURED = "vllm-measured"  # the same engine, with the overheads it reports (module docstring)
 LLAMA_CPP = "llama.cpp"
 LLAMA_CPP_CUDA = "llama.cpp-cuda"
-OVERHEAD_GB = {VLLM: 2.0, LLAMA_CPP: 0.25}
+OVERHEAD_GB = {VLLM: 2.0, LLAMA_CPP: 0.25}  # llama.cpp: a model with no known shape (its file is counted)
 GIB = 2**30 / 1e9
 # llm-d-benchmark config_explorer/empirical-vllm-memory-results.md (H100, vLLM V1, default batch budget)
 VLLM_ACTIVATION_GIB = {"dense": 4.76, "moe": 7.38}
 VLLM_NON_TORCH_GIB = {1: 0.13, 2: 0.55}
 LLAMA_CPP_CUDA_CONTEXT_GB = 0.5
 LLAMA_CPP_UBATCH = 512  # llama-server's default --ubatch-size; the budget flags pin it
+LLAMA_CPP_RUNTIME_MIB = 30.0  # llama-server with no model loaded (module docstring)
+LLAMA_CPP_VOCAB_BYTES = 128  # its tokenizer's heap per vocabulary entry
 DEFAULT_GPU_MEMORY_UTILIZATION = 0.9  # vLLM's --gpu-memory-utilization default
 UNKNOWN_CONTEXT = 4096  # checked when neither the user, the config nor the model says
 FALLBACK_CONTEXT = 4096  # estimated counts when the native context fits nowhere and none was asked
@@ -77,6 +94,7 @@ class ConfigFlags:
     kv_cache_dtype: str | None = None
     weight_precision: str | None = None
     max_num_seqs: int | None = None
+    ubatch_size: int | None = None  # llama.cpp's --ubatch-size: its compute buffer scales with it
 
 
 _CONTEXT_KEYS = {"max-model-len", "n-ctx", "ctx-size", "c"}
@@ -102,6 +120,7 @@ def config_flags(params: str | None) -> ConfigFlags:
         kv_cache_dtype=_kv_dtype(found),
         weight_precision=_precision(found),
         max_num_seqs=_int(found.get("max-num-seqs")),
+        ubatch_size=_int(next((found[k] for k in ("ubatch-size", "ub", "n-ubatch") if k in found), None)),
     )
 
 
@@ -165,7 +184,7 @@ def memory_fit(
 
     budget = gpu_memory_gb * utilization
     weights = total_weights / tp / 1e9
-    overhead = engine_overhead_gb(arch, engine, tp)
+    overhead = engine_overhead_gb(arch, engine, tp, context=context, slots=concurrency, ubatch=flags.ubatch_size)
     engine = _kv_engine(engine)  # from here on the engines differ only in their overhead
     free = budget - weights - overhead
     per_token = kv_bytes_per_token(arch, tp, kv_dtype, engine)
@@ -224,14 +243,43 @@ def _kv_engine(engine: str) -> str:
     return {LLAMA_CPP_CUDA: LLAMA_CPP, VLLM_MEASURED: VLLM}.get(engine, engine)
 
 
-def engine_overhead_gb(arch: Architecture, engine: str, tp: int = 1) -> float:
-    """What the engine holds per GPU besides weights and KV cache (the module docstring's sources)."""
+def engine_overhead_gb(
+    arch: Architecture,
+    engine: str,
+    tp: int = 1,
+    context: int = UNKNOWN_CONTEXT,
+    slots: int = LLAMA_CPP_DEFAULT_SLOTS,
+    ubatch: int | None = None,
+) -> float:
+    """What the engine holds per GPU besides weights and KV cache (the module docstring's sources);
+    ``context`` (per slot), ``slots`` and ``ubatch`` size llama.cpp's buffers on CPU."""
+    if engine == LLAMA_CPP:
+        return round(llama_cpp_cpu_overhead_bytes(arch, context, slots, ubatch) / 1e9, 3)
     if engine == VLLM_MEASURED:
         return round(vllm_measured_overhead_gb(arch, tp), 3)
-    if engine == LLAMA_CPP_CUDA:
-        logits = LLAMA_CPP_UBATCH * (arch.vocab_size or 32000) * 4 / 1e9
-        return round(LLAMA_CPP_CUDA_CONTEXT_GB + logits, 3)
+    if engine == LLAMA_CPP_CUDA:  # the larger of a micro-batch's logits and the graph measured on CPU
+        logits = LLAMA_CPP_UBATCH * (arch.vocab_size or 32000) * 4
+        graph = llama_cpp_graph_bytes(arch, context, slots, ubatch)
+        return round(LLAMA_CPP_CUDA_CONTEXT_GB + max(logits, graph) / 1e9, 3)
     return OVERHEAD_GB[engine]
+
+
+def llama_cpp_cpu_overhead_bytes(arch: Architecture, context: int, slots: int, ubatch: int | None = None) -> float:
+    """llama-server's RSS on CPU besides weights and KV cache: its compute buffer (worst case: a
+    micro-batch of ``ubatch`` prompt tokens), its logits buffer and the runtime with its tokenizer
+    (the figures and where they were measured: the module docstring)."""
+    vocab = arch.vocab_size or 32000
+    output = slots * vocab * 4
+    graph = llama_cpp_graph_bytes(arch, context, slots, ubatch)
+    return graph + output + LLAMA_CPP_RUNTIME_MIB * 2**20 + vocab * LLAMA_CPP_VOCAB_BYTES
+
+
+def llama_cpp_graph_bytes(arch: Architecture, context: int, slots: int, ubatch: int | None = None) -> int:
+    """llama.cpp's compute buffer: the activations of one micro-batch and flash attention's mask."""
+    hidden = arch.hidden_size or 4096
+    ff = arch.intermediate_size or 4 * hidden  # the shape index lacks it for a few models: llama's ratio
+    tokens = min(ubatch or LLAMA_CPP_UBATCH, _cells(context, LLAMA_CPP) * slots)
+    return tokens * (12 * ff + 16 * hidden + 2 * _cells(context, LLAMA_CPP))
 
 
 def vllm_measured_overhead_gb(arch: Architecture, tp: int = 1) -> float:
@@ -349,6 +397,8 @@ __all__ = [
     "VLLM_MEASURED",
     "LLAMA_CPP_CUDA",
     "engine_overhead_gb",
+    "llama_cpp_cpu_overhead_bytes",
+    "llama_cpp_graph_bytes",
     "budget_flags",
     "DEFAULT_GPU_MEMORY_UTILIZATION",
     "ConfigFlags",

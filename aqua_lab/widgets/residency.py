@@ -46,13 +46,20 @@ def _bar(parts: list[tuple[str, float | None, str]], scale: float) -> str:
     return f"<span style='display:inline-flex;width:45%;background:#eee;vertical-align:middle'>{spans}</span>"
 
 
-def memory_bar(m: ModelMemory | None) -> str:
-    """HTML: planned vs measured on one scale; "" when nothing was measured (not resident, not local)."""
+def memory_bar(m: ModelMemory | None, state: str | None = None) -> str:
+    """HTML: planned vs measured on one scale, and a key to the colours; "" when nothing was measured
+    (not local, no process).  Asleep, the engine's buffers are freed: the second bar is what the
+    sleeping process still holds."""
     if m is None or not m.rss_mib:
         return ""
+    asleep = state == "SLEEPING"
     planned = m.planned_mib or 0.0
-    scale = max(planned, m.rss_mib, 1.0)
-    engine = (m.weights_mib or 0) + (m.kv_cache_mib or 0) + (m.compute_mib or 0)
+    # on a GPU the plan is GPU memory, which the driver counts and RSS does not see
+    on_gpu = not asleep and bool(m.gpu_mib)
+    held = (m.gpu_mib or 0.0) if on_gpu else m.rss_mib
+    source = "GPU (driver)" if on_gpu else "RSS"
+    scale = max(planned, held, 1.0)
+    engine = 0 if asleep else (m.weights_mib or 0) + (m.kv_cache_mib or 0) + (m.compute_mib or 0)
     error = f" · plan {m.error_pct:+g}%" if m.error_pct is not None else ""
     rows = []
     if planned:
@@ -60,17 +67,27 @@ def memory_bar(m: ModelMemory | None) -> str:
         parts = [
             ("weights", m.planned_weights_mib, "weights"),
             ("kv", m.planned_kv_cache_mib, "KV cache"),
-            ("other", other, "engine overhead"),
+            ("other", other, "engine: compute and output buffers, runtime"),
         ]
         rows.append(f"planned {_bar(parts, scale)} {round(planned)} MiB")
-    measured = [
-        ("weights", m.weights_mib, "weights (engine)"),
-        ("kv", m.kv_cache_mib, "KV cache (engine)"),
-        ("compute", m.compute_mib, "compute buffers (engine)"),
-        ("other", m.rss_mib - engine, "rest of the process (RSS)"),
-    ]
-    rows.append(f"measured {_bar(measured, scale)} {round(m.rss_mib)} MiB RSS{error}")
-    return "<div class='aqua-memory' style='font-size:11px'>" + "<br>".join(rows) + "</div>"
+    if asleep:
+        held = f" ({100 * m.rss_mib / planned:.0f} % of the plan)" if planned else ""
+        rows.append(f"asleep {_bar([('other', m.rss_mib, 'held asleep (RSS)')], scale)} {round(m.rss_mib)} MiB{held}")
+    else:
+        measured = [
+            ("weights", m.weights_mib, "weights (engine)"),
+            ("kv", m.kv_cache_mib, "KV cache (engine)"),
+            ("compute", m.compute_mib, "compute buffers (engine)"),
+            ("other", held - engine, f"rest of the process ({source})"),
+        ]
+        rows.append(f"{'GPU' if on_gpu else 'measured'} {_bar(measured, scale)} {round(held)} MiB {source}{error}")
+    key = " ".join(
+        f"<span style='display:inline-block;width:8px;height:8px;background:{colour}'></span> {label}"
+        for kind, colour in _COLOURS.items()
+        if not (asleep and kind == "compute")
+        for label in [{"kv": "KV cache"}.get(kind, kind)]
+    )
+    return "<div class='aqua-memory' style='font-size:11px'>" + "<br>".join([*rows, key]) + "</div>"
 
 
 def model_cell(s: ModelState) -> str:
@@ -79,5 +96,5 @@ def model_cell(s: ModelState) -> str:
     return (
         f"<div>{esc(s.model_name)} <b>{esc(s.state)}</b>"
         + (f" <span style='color:#757575'>{esc(note)}</span>" if note else "")
-        + f"{memory_bar(s.memory)}</div>"
+        + f"{memory_bar(s.memory, s.state)}</div>"
     )

@@ -260,7 +260,7 @@ export class SidebarPanel extends Widget {
             h('span', { className: `aqua-badge aqua-state-${s?.state ?? 'UNKNOWN'}` }, s?.state ?? '—'),
             s?.detail ? h('span', { className: 'aqua-detail' }, ` ${s.detail}`) : null,
             s ? residencyNote(s) : null,
-            memoryBar(s?.memory)
+            memoryBar(s?.memory, s?.state)
           );
         })
       ),

@@ -19,7 +19,7 @@ from pathlib import Path
 from ...domain import CapacityInputs, MemoryFit, Shape
 from ...errors import Conflict, InvalidInput, Problem
 from ...planning.capacity import LLAMA_CPP as PLANNED_LLAMA_CPP
-from ...planning.capacity import OVERHEAD_GB, memory_fit
+from ...planning.capacity import OVERHEAD_GB, config_flags, memory_fit
 from .engines import PROMPT_CACHE_MIB
 from .store import DeploymentRecord
 
@@ -241,7 +241,8 @@ def server_memory_fit(spec, architecture_of, machine_gb: float) -> tuple[float, 
     args = spec.llama_args
     if arch is not None and not arch.missing():
         inputs = CapacityInputs(concurrency=args.slots)
-        fit = memory_fit(arch, 1, machine_gb, inputs, None, PLANNED_LLAMA_CPP, max_model_len=args.context)
+        flags = config_flags(" ".join(args.args))  # a --ubatch-size sizes the compute buffer
+        fit = memory_fit(arch, 1, machine_gb, inputs, flags, PLANNED_LLAMA_CPP, max_model_len=args.context)
         if fit is not None:
             return fit.per_gpu_gb, fit
     try:

@@ -6,6 +6,7 @@ planner's estimate, so a plan that is wrong shows as a percentage instead of as 
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -16,6 +17,7 @@ from ...domain import DeploymentSpec, MemoryFit, ModelMemory
 from ...errors import Conflict, InvalidInput, Problem
 from ...planning.capacity import Residency, resident_together
 from .capacity import REPLICA_MEMORY_SHARE
+from .gpu_memory import gpu_mib
 
 MIB = 2**20
 #: llama-server logs its buffer sizes while it loads, in the first few hundred lines of its log
@@ -24,6 +26,9 @@ _LOAD = b"load_model: loading model"
 # "CPU_Mapped model buffer size =    92.10 MiB", "CPU KV buffer size = 45.00 MiB", "CPU compute buffer size"
 _SIZE = re.compile(rb"\s(model|KV|compute) buffer size =\s*([\d.]+) MiB")
 _KINDS = {b"model": "weights_mib", b"KV": "kv_cache_mib", b"compute": "compute_mib"}
+#: the logs whose sizes were read, by path: ((device, inode, head length), sizes); a few per model server
+SIZES_CACHED = 256
+_SIZES_READ: dict[str, tuple[tuple[int, int, int], dict[str, float]]] = {}
 
 
 def rss_mib(pid: int | None) -> float | None:
@@ -41,12 +46,32 @@ def rss_mib(pid: int | None) -> float | None:
 
 def engine_sizes(log_path: Path) -> dict[str, float]:
     """Weights, KV cache and compute buffers (MiB, summed over devices) of the last model load found
-    in the head of the server's log; empty when it logged none (another engine, an older log)."""
+    in the head of the server's log; empty when it logged none (another engine, an older log).
+
+    Read once per (file, head length): the fronts poll every deployment's models, and the head of an
+    append-only log changes only while it is shorter than the cap (a new file is a new inode)."""
+    try:
+        stat = os.stat(log_path)
+    except OSError:
+        return {}
+    key = (stat.st_dev, stat.st_ino, min(stat.st_size, LOG_HEAD_BYTES))
+    cached = _SIZES_READ.get(str(log_path))
+    if cached is not None and cached[0] == key:
+        return dict(cached[1])
     try:
         with open(log_path, "rb") as log:
             head = log.read(LOG_HEAD_BYTES)
     except OSError:
         return {}
+    found = _last_load(head)
+    _SIZES_READ.pop(str(log_path), None)
+    _SIZES_READ[str(log_path)] = (key, found)
+    while len(_SIZES_READ) > SIZES_CACHED:  # the oldest read first: dicts keep insertion order
+        del _SIZES_READ[next(iter(_SIZES_READ))]
+    return dict(found)
+
+
+def _last_load(head: bytes) -> dict[str, float]:
     for load in reversed(head.split(_LOAD)):
         found: dict[str, float] = {}
         for kind, size in _SIZE.findall(load):
@@ -64,16 +89,20 @@ def measured(
     total_mib = planned[0] * 1e9 / MIB if planned else None
     fit = planned[1] if planned else None
     rss = rss_mib(pid)
+    # on a GPU the plan is for GPU memory, which RSS does not see: the driver's count is the measure
+    gpu = gpu_mib(pid)
+    against = gpu or rss
     error = None
-    if resident and rss and total_mib is not None:
-        error = round((total_mib - rss) / rss * 100, 1)
+    if resident and against and total_mib is not None:
+        error = round((total_mib - against) / against * 100, 1)
     return ModelMemory(
         planned_mib=None if total_mib is None else round(total_mib, 1),
         planned_weights_mib=round(fit.weights_gb * 1e9 / MIB, 1) if fit else None,
         planned_kv_cache_mib=round(fit.kv_cache_gb * 1e9 / MIB, 1) if fit else None,
         rss_mib=None if rss is None else round(rss, 1),
+        gpu_mib=None if gpu is None else round(gpu, 1),
         error_pct=error,
-        **(engine_sizes(log_path) if pid else {}),
+        **(engine_sizes(log_path) if pid and resident else {}),  # asleep, its buffers are freed
     )
 
 
