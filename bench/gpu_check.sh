@@ -28,17 +28,32 @@ if [ "$MODE" = prepare ]; then
   sdist="$("$PY" -c 'from aqua_lab.platforms.local import engine_build as E; print(E.cache_root()/"src"/E.SDIST_FILE)')"
   [ -f "$sdist" ] || "$PY" -m aqua_lab.platforms.local.engine_build ensure >/dev/null
   rm -rf "$CARRY" && mkdir -p "$CARRY"
+  # (other GPU backends and benchmarks too; the server links mtmd, whose CMake wants miniaudio)
   tar -xzf "$sdist" -C "$CARRY" --wildcards '*/vendor/llama.cpp/*' \
-    --exclude='*/models/*' --exclude='*/docs/*' --exclude='*/tests/*' --exclude='*/examples/*' \
-    --exclude='*/tools/mtmd/*' --exclude='*/gguf-py/*' --exclude='*/.devops/*' --exclude='*/media/*'
+    --exclude='*/llama.cpp/models/*' --exclude='*/llama.cpp/docs/*' --exclude='*/llama.cpp/tests/*' \
+    --exclude='*/llama.cpp/examples/*' --exclude='*/.devops/*' --exclude='*/media/*' --exclude='*/benches/*' \
+    --exclude='*/ggml-opencl/*' --exclude='*/ggml-sycl/*' \
+    --exclude='*/ggml-vulkan/*' --exclude='*/ggml-hexagon/*' --exclude='*/ggml-metal/*' --exclude='*/ggml-cann/*'
   mv "$CARRY"/llama_cpp_python-*/vendor/llama.cpp "$CARRY/llama.cpp" && rm -rf "$CARRY"/llama_cpp_python-*
-  "$PY" - "$CARRY" <<'EOF'
-import shutil, sys
+  # SmolLM2's GGUF (94 MiB) is more than travels: its tokenizer goes, and the models are made there
+  # from their shapes (aqua_lab.platforms.local.random_gguf, with the carried gguf-py and numpy)
+  "$PY" -c 'import sys; from aqua_lab.platforms.local.models import smollm2_path as s
+from aqua_lab.platforms.local.random_gguf import write_tokenizer_gguf as w; w(sys.argv[1], s())' "$CARRY/tokenizer.gguf"
+  # the pure-Python and small compiled packages aqua_lab imports that a bare GPU machine may lack (numpy
+  # comes with its PyTorch); last on PYTHONPATH there, so the machine's own copies win
+  "$PY" - "$CARRY/site" <<'PY'
+import importlib.util, shutil, sys
 from pathlib import Path
-from aqua_lab.platforms.local.models import smollm2_path
-shutil.copy2(smollm2_path(), Path(sys.argv[1]) / "smollm2.gguf")
-EOF
-  du -sh "$CARRY"
+site = Path(sys.argv[1])
+site.mkdir()
+for name in ("pydantic", "pydantic_core", "annotated_types", "typing_extensions", "typing_inspection", "tornado", "colorama"):
+    spec = importlib.util.find_spec(name)
+    if spec.submodule_search_locations:
+        shutil.copytree(spec.submodule_search_locations[0], site / name, ignore=shutil.ignore_patterns("__pycache__"))
+    else:
+        shutil.copy2(spec.origin, site)
+PY
+  du -sh --apparent-size "$CARRY"
   exit 0
 fi
 
@@ -50,10 +65,15 @@ dry run: nothing is built, started or written.
 1. build llama-server for CUDA from $SOURCE (the vendored llama.cpp of the llama-cpp-python sdist):
    cmake ... -DGGML_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=${cc:-<nvidia-smi compute_cap, e.g. 90>} -DCMAKE_CUDA_COMPILER=\$(which nvcc) -G Ninja
    cmake --build ... --target llama-server -j \$(nproc)      (timed: the CUDA build time)
-2. plan: the local planner packs a three-model deployment (a larger GGUF and SmolLM2 twice) onto the
-   GPUs, the two small models on one GPU with explicit budgets ("shares GPU 0 with ...";
-   --max-model-len/--max-num-seqs/--batch-size/--ubatch-size, --fit off)
-3. create the three-model deployment on the local platform (llama.cpp-CUDA engine), chat with each model, delete it
+2. make the models from $CARRY/tokenizer.gguf: a wide 0.33B llama and a SmolLM2-135M-shaped one (random
+   F16 weights), and plan a three-model deployment of them (the wide one and SmolLM2 twice) with the
+   local planner, models sharing a GPU each within its budget (llama.cpp-CUDA sizes, --fit off):
+EOF
+  PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}" "$PY" "$ROOT/bench/gpu_check_run.py" --dry-run
+  cat <<EOF
+3. create the three-model deployment on the local platform (llama.cpp-CUDA engine) from that plan: each model on
+   its gpu_indices with the plan's parameters (validation checks the budgets on each GPU again), the servers
+   started as above; chat with each model, delete it
 4. read each model server's GPU memory (nvidia-smi --query-compute-apps=pid,used_memory) and print
    planned vs measured per model (%)
 5. decode tokens/s per model alone and with its GPU neighbour busy (ratio; goal ≥ 0.8)
@@ -67,7 +87,8 @@ fi
 mkdir -p "$OUT"
 command -v nvcc >/dev/null || { echo "gpu_check: nvcc is not on PATH (try PATH=/usr/local/cuda/bin:\$PATH)" >&2; exit 1; }
 [ -d "$SOURCE" ] || { echo "gpu_check: no llama.cpp source at $SOURCE: run bench/gpu_check.sh --prepare first" >&2; exit 1; }
-export AQUA_LAB_LLAMA_SOURCE="$SOURCE" AQUA_LAB_ENGINE_CACHE="$OUT/engine-cache" PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
+export AQUA_LAB_LLAMA_SOURCE="$SOURCE" AQUA_LAB_ENGINE_CACHE="$OUT/engine-cache"
+export PYTHONPATH="$ROOT:$SOURCE/gguf-py${PYTHONPATH:+:$PYTHONPATH}:$CARRY/site"
 say "building llama-server for CUDA sm_$cc"
 start=$(date +%s)
 "$PY" -c 'from aqua_lab.platforms.local import engine_build as E; print(E.build())' 2>&1 | tail -3

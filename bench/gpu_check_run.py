@@ -16,13 +16,76 @@ import time
 import urllib.request
 from pathlib import Path
 
-from aqua_lab.planning.allocate import pack_shared
-from aqua_lab.planning.capacity import LLAMA_CPP_CUDA, budget_flags, memory_fit
+from aqua_lab.domain import CapacityInputs, DeploymentSpec, ModelInput, ShapePlan
+from aqua_lab.planning import ShapeCatalog, plan
+from aqua_lab.planning.capacity import LLAMA_CPP_CUDA
+from aqua_lab.planning.gpu_sharing import share_gpus
 from aqua_lab.platforms.local import engine_build
 from aqua_lab.platforms.local.engines import CUDA, LLAMA_CPP, server_specs
-from aqua_lab.platforms.local.hardware import detect_gpus
-from aqua_lab.platforms.local.models import model_architecture, new_local_model
+from aqua_lab.platforms.local.hardware import Gpu, detect_gpus, local_shape, parse_nvidia_smi
+from aqua_lab.platforms.local.models import LLAMA_CPP_PARAMS
+from aqua_lab.platforms.local.random_gguf import SMOLLM2_SHAPE, WIDE_SHAPE, write_llama_gguf
 from aqua_lab.platforms.local.runtime import free_port
+
+#: the three models: the wide one and two copies of a SmolLM2-shaped one (their files are made here)
+ENTRIES = (("wide", WIDE_SHAPE), ("small-a", SMOLLM2_SHAPE), ("small-b", SMOLLM2_SHAPE))
+#: what the plan is drawn for where no nvidia-smi answers (the dry run here): two H100s
+FAKE_GPUS = "0, NVIDIA H100 80GB HBM3, 81559\n1, NVIDIA H100 80GB HBM3, 81559"
+CONTEXT = 4096
+PORT = 8080  # a dry run's command lines: nothing listens
+
+
+def three_model_plan(gpus: list[Gpu]) -> ShapePlan:
+    """The local planner's split of the three models over ``gpus``, llama.cpp-CUDA budgets and all —
+    what a deployment of them gets (on two GPUs: the wide model and a small one share GPU 0)."""
+    shape = local_shape(gpus=gpus, cores=16, ram_gb=128)
+    models = [ModelInput(model_id=n, name=n, architecture=s.architecture(f"shape {s}")) for n, s in ENTRIES]
+    inputs = CapacityInputs(max_model_len=CONTEXT)
+    found = plan(models, ShapeCatalog([shape]), None, inputs)
+    found = share_gpus(found, models, ShapeCatalog([shape]), LLAMA_CPP_CUDA, LLAMA_CPP_PARAMS, inputs)
+    if shape.name not in found.gpu_allocation:
+        raise SystemExit(f"gpu_check: the three models do not fit: {found.incompatible_shapes}")
+    return found.gpu_allocation[shape.name]
+
+
+def describe(split: ShapePlan) -> str:
+    lines = []
+    for m in split.models:
+        where = ", ".join(f"GPU {g}" for g in m.gpu_indices or [])
+        lines.append(
+            f"   {m.model_name:<8} on {where}: budget {m.memory_budget_in_gbs:.2f} GB, "
+            f"{m.sharing or 'alone'}; {m.parameters.get(LLAMA_CPP_PARAMS, '')} (+ --fit off)"
+        )
+    for g, stack in enumerate(split.gpu_stacks()):
+        used = sum(b for _, b in stack)
+        parts = " | ".join(f"{name} {b:.2f}" for name, b in stack) or "idle"
+        usable = split.gpu_usable_in_gbs
+        lines.append(f"   GPU {g}: [{parts} | free {usable - used:.2f}] of {usable} GB")
+    return "\n".join(lines)
+
+
+def dry_run() -> int:
+    gpus = detect_gpus()
+    where = "this machine's GPUs" if gpus else "2 × H100 80GB (no nvidia-smi here)"
+    split = three_model_plan(gpus or parse_nvidia_smi(FAKE_GPUS))
+    print(f"   the plan for {where}:")
+    for note in split.notes:
+        print(f"   note: {note}")
+    print(describe(split))
+    print("   the create request (each model on the plan's GPUs) and how the runtime starts each server:")
+    request = platform_spec(split, [n for n, _ in ENTRIES], LLAMA_CPP_PARAMS, split_shape(gpus))
+    mmc = {"models": [{"model_id": m.model_name, "model_path": f"{m.model_name}.gguf",
+                       "params": f"--served-model-name {m.model_name} {m.params}",
+                       "gpu_indices": m.gpu_indices} for m in request.models]}  # fmt: skip
+    for spec in server_specs(mmc, LLAMA_CPP, list(range(len(gpus) or 2)), device=CUDA):
+        devices = spec.environment()["CUDA_VISIBLE_DEVICES"]
+        cmd = " ".join(spec.command(PORT)[1:])  # the runtime's own command line (--fit off where the build has it)
+        print(f"   {spec.served_name:<8} gpu_indices {spec.slots}: CUDA_VISIBLE_DEVICES={devices} llama-server {cmd}")
+    return 0
+
+
+def split_shape(gpus: list[Gpu]) -> str:
+    return local_shape(gpus=gpus or parse_nvidia_smi(FAKE_GPUS), cores=16, ram_gb=128).name
 
 
 def gpu_memory_by_pid() -> dict[int, float]:
@@ -67,33 +130,30 @@ def start(spec, port: int, log: Path) -> subprocess.Popen:
 
 def main(out: Path, build_s: str, carry: Path) -> int:
     gpus = detect_gpus()
-    models = sorted(carry.glob("*.gguf"))
-    big = max(models, key=lambda p: p.stat().st_size)
-    small = min(models, key=lambda p: p.stat().st_size)
-    entries = [("big", big), ("small-a", small), ("small-b", small)]
-    usable = gpus[0].memory_gb * 0.9
-    needs, fits = {}, {}
-    for name, path in entries:
-        arch = model_architecture(new_local_model(str(path), name, None))
-        fit = memory_fit(arch, 1, gpus[0].memory_gb, None, None, LLAMA_CPP_CUDA, max_model_len=4096)
-        fits[name] = fit
-        needs[name] = (1, fit.per_gpu_gb)
-    # the big model alone on a GPU where there are two; on one GPU all three share it
-    placement = pack_shared(len(gpus), usable, needs, primary_model_id="big")
+    split = three_model_plan(gpus)
+    print(describe(split))
+    paths = {}
+    for name, shape in ENTRIES:  # one file per shape: the two small models load the same one
+        target = out / f"{shape.hidden}x{shape.layers}.gguf"
+        if not target.exists():
+            write_llama_gguf(target, shape, carry / "tokenizer.gguf")
+        paths[name] = target
+    fits = {m.model_name: m.memory for m in split.models}
+    entries = [(m.model_name, paths[m.model_name]) for m in split.models]
     mmc = {
         "models": [
-            {"model_id": n, "model_path": str(p),
-             "params": f"--served-model-name {n} --tensor-parallel-size 1 {budget_flags(fits[n], LLAMA_CPP_CUDA)}"}
-            for n, p in entries
+            {"model_id": m.model_name, "model_path": str(paths[m.model_name]),
+             "params": f"--served-model-name {m.model_name} --tensor-parallel-size 1 "
+                       f"{m.parameters[LLAMA_CPP_PARAMS]}",
+             "gpu_indices": m.gpu_indices}  # the plan's GPUs, as the local platform records them
+            for m in split.models
         ]
     }  # fmt: skip
-    slots = sorted({g for gs in placement.gpus.values() for g in gs})
-    specs = server_specs(mmc, LLAMA_CPP, slots, device=CUDA)
-    for spec in specs:  # the packing's GPUs, not the slot order
-        spec.slots = placement.gpus[spec.served_name]
+    specs = server_specs(mmc, LLAMA_CPP, list(range(len(gpus))), device=CUDA)
     summary: dict = {"gpu": [g.__dict__ for g in gpus], "cuda_build_s": float(build_s),
-                     "binary": str(engine_build.binary_path()), "placement": placement.gpus,
-                     "notes": {n: placement.note(n) for n, _ in entries}, "models": {}}  # fmt: skip
+                     "binary": str(engine_build.binary_path()),
+                     "placement": {m.model_name: m.gpu_indices for m in split.models},
+                     "notes": {m.model_name: m.sharing for m in split.models}, "models": {}}  # fmt: skip
     procs = {}
     try:
         for spec in specs:
@@ -110,22 +170,25 @@ def main(out: Path, build_s: str, carry: Path) -> int:
                        measured_vs_planned_pct=measured and round(100 * (measured - planned) / planned, 1),
                        decode_tps_alone=decode_rate(port, name))  # fmt: skip
             print(f"{name}: planned {planned:.2f} GB, measured {measured or 0:.2f} GB "
-                  f"({row['measured_vs_planned_pct']} %), {placement.note(name) or 'alone'}")  # fmt: skip
-        a, b = procs["small-a"], procs["small-b"]
+                  f"({row['measured_vs_planned_pct']} %), {summary['notes'][name] or 'alone'}")  # fmt: skip
+        # the two models that share a GPU: one decodes while its neighbour is kept busy
+        first, second = next(stack for stack in split.gpu_stacks() if len(stack) > 1)[:2]
+        a, b = procs[first[0]], procs[second[0]]
         busy = threading.Event()
 
         def hammer():
             while not busy.is_set():
-                decode_rate(b[1], "small-b", 64)
+                decode_rate(b[1], second[0], 64)
 
         worker = threading.Thread(target=hammer, daemon=True)
         worker.start()
-        with_neighbour = decode_rate(a[1], "small-a")
+        with_neighbour = decode_rate(a[1], first[0])
         busy.set()
         worker.join(timeout=120)
-        alone = summary["models"]["small-a"]["decode_tps_alone"]
-        summary["neighbour_busy"] = {"small-a_tps": with_neighbour, "ratio": round(with_neighbour / alone, 3)}
-        print(f"small-a decode: {alone:.0f} tok/s alone, {with_neighbour:.0f} beside a busy small-b")
+        alone = summary["models"][first[0]]["decode_tps_alone"]
+        summary["neighbour_busy"] = {"model": first[0], "neighbour": second[0], "tps": with_neighbour,
+                                     "ratio": round(with_neighbour / alone, 3)}  # fmt: skip
+        print(f"{first[0]} decode: {alone:.0f} tok/s alone, {with_neighbour:.0f} beside a busy {second[0]}")
     finally:
         for proc, _ in procs.values():
             proc.kill()
@@ -140,7 +203,7 @@ def main(out: Path, build_s: str, carry: Path) -> int:
     try:
         wait_up(port)
         summary["cpu_vs_cuda"] = {"cpu_tps": decode_rate(port, cpu.served_name),
-                                  "cuda_tps": summary["models"]["small-a"]["decode_tps_alone"]}  # fmt: skip
+                                  "cuda_tps": summary["models"][cpu.served_name]["decode_tps_alone"]}  # fmt: skip
     finally:
         proc.kill()
         proc.wait()
@@ -150,11 +213,24 @@ def main(out: Path, build_s: str, carry: Path) -> int:
     return 0
 
 
+def platform_spec(split: ShapePlan, names: list[str], params_key: str, shape: str) -> DeploymentSpec:
+    """The create request a plan makes: each model on the plan's GPUs (``gpu_indices``: two share GPU 0)
+    with the plan's parameters, which hold it to its budget; validation checks the budgets again."""
+    return DeploymentSpec(
+        models=[
+            {"model_id": m.ocid, "gpu_count": m.gpu_count, "model_name": n, "gpu_indices": m.gpu_indices,
+             "params": m.parameters.get(params_key)}
+            for m, n in zip(split.models, names, strict=True)
+        ],
+        instance_shape=shape,
+        display_name="gpu check",
+    )  # fmt: skip
+
+
 def platform_path(entries) -> dict:
     """plan → create → chat → delete through the service, the outcome recorded either way."""
     import tempfile
 
-    from aqua_lab.domain import DeploymentSpec
     from aqua_lab.platforms.local import LocalPlatform
     from aqua_lab.service import AquaLabService
 
@@ -163,14 +239,12 @@ def platform_path(entries) -> dict:
     service = AquaLabService(platform)
     result: dict = {"engine": platform.engine, "device": platform.device}
     try:
-        ids = [service.register_model(str(p), n).id for n, p in entries]  # noqa: F841 - registered by name
-        plan = service.plan([n for n, _ in entries])
-        result["plan"] = plan.model_dump(mode="json").get("gpu_allocation")
-        spec = DeploymentSpec(
-            models=[{"model_id": n, "gpu_count": 1, "model_name": n} for n, _ in entries],
-            instance_shape=platform.shape.name,
-            display_name="gpu check",
-        )
+        ids = [service.register_model(str(p), n).id for n, p in entries]
+        found = service.plan(ids, capacity=CapacityInputs(max_model_len=CONTEXT))
+        result["plan"] = found.model_dump(mode="json").get("gpu_allocation")
+        split = found.gpu_allocation[platform.shape.name]
+        spec = platform_spec(split, [n for n, _ in entries], platform.params_key, platform.shape.name)
+        result["placement"] = {m.model_name: m.gpu_indices for m in spec.models}
         deployment = service.wait(service.create_deployment(spec).id, timeout=300)
         result["state"] = deployment.state
         import openai
@@ -194,6 +268,8 @@ def platform_path(entries) -> dict:
 
 
 if __name__ == "__main__":
+    if sys.argv[1:] == ["--dry-run"]:  # the plan the check would run, from the planner itself
+        sys.exit(dry_run())
     if len(sys.argv) != 4:  # it needs a GPU and a CUDA build: its quick check is `gpu_check.sh --dry-run`
         sys.exit("usage: bench/gpu_check_run.py OUT_DIR BUILD_SECONDS CARRY_DIR (bench/gpu_check.sh runs it)")
     sys.exit(main(Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3])))

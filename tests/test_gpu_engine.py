@@ -167,12 +167,16 @@ def test_the_cpu_path_is_unchanged(fake_cuda):
 
 
 def test_gpu_check_dry_run_says_what_it_would_do(tmp_path):
+    no_gpu = tmp_path / "bin"  # the same plan wherever it runs: no nvidia-smi answers
+    no_gpu.mkdir()
+    _tool(no_gpu, "nvidia-smi", "exit 9")
     out = subprocess.run(
         ["bash", str(ROOT / "bench" / "gpu_check.sh"), "--dry-run", str(tmp_path / "out")],
         capture_output=True,
         text=True,
         timeout=120,
         cwd=ROOT,
+        env={**os.environ, "PATH": f"{no_gpu}{os.pathsep}{os.environ['PATH']}"},
     )
     assert out.returncode == 0, out.stderr
     text = out.stdout
@@ -180,7 +184,15 @@ def test_gpu_check_dry_run_says_what_it_would_do(tmp_path):
         "-DGGML_CUDA=ON",
         "CMAKE_CUDA_ARCHITECTURES",
         "three-model deployment",
-        "shares GPU 0",
+        # the planner's own plan, two of the three models on GPU 0 each within its llama.cpp budget
+        "the plan for 2 × H100 80GB (no nvidia-smi here)",
+        "small-b  on GPU 0: budget 1.25 GB, shares GPU 0 with 'wide'; --max-model-len 4096 --max-num-seqs 4",
+        "small-a  on GPU 1: budget 1.25 GB, alone",
+        "GPU 0: [wide 2.07 | small-b 1.25 | free 73.63] of 76.95 GB",
+        # the create request from that plan, and the runtime's command line for each server on its GPU
+        "small-b  gpu_indices [0]: CUDA_VISIBLE_DEVICES=0 llama-server --model small-b.gguf",
+        "--parallel 4 --ctx-size 16384",
+        "--device CUDA0 --n-gpu-layers 999",
         "planned vs measured",
         "decode tokens/s",
         "CPU build",
@@ -188,3 +200,42 @@ def test_gpu_check_dry_run_says_what_it_would_do(tmp_path):
     ):
         assert step in text, f"the dry run does not mention {step!r}:\n{text}"
     assert not (tmp_path / "out").exists(), "a dry run writes nothing"
+
+
+VLLM_SHARED = {
+    "models": [
+        {"model_id": m, "model_path": f"/m/{m}",
+         "params": f"--served-model-name {m} --tensor-parallel-size 1 --max-model-len 4096 "
+                   f"--kv-cache-memory-bytes {kv} --gpu-memory-utilization {fraction}"}
+        for m, kv, fraction in (("a", 1000, 0.2), ("b", 2000, 0.3), ("c", 3000, 0.1))
+    ]
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("version", "flags_of_b"),
+    [
+        ("0.11.0", ["--kv-cache-memory-bytes", "2000", "--gpu-memory-utilization", "0.3"]),  # no profiling
+        ("0.10.1", ["--kv-cache-memory-bytes", "2000", "--gpu-memory-utilization", "0.3"]),
+        ("0.10.0", ["--gpu-memory-utilization", "0.3"]),  # per instance: its own fraction
+        ("0.9.0", ["--gpu-memory-utilization", "0.4000"]),  # V1 counted c's memory too: c's 0.1 + its 0.3
+        ("0.7.3", ["--gpu-memory-utilization", "0.3"]),
+    ],
+)
+def test_each_vllm_version_gets_the_budget_flag_it_knows(monkeypatch, version, flags_of_b):
+    from aqua_lab.platforms.local import engines
+
+    monkeypatch.setattr(engines, "installed_vllm_version", lambda: engines.parse_version(version))
+    # a has GPU 0 to itself; c and then b (beyond the slots) share GPU 1
+    a, c, b = server_specs({"models": [VLLM_SHARED["models"][i] for i in (0, 2, 1)]}, VLLM, [0, 1])
+    assert (a.slots, c.slots, b.slots) == ([0], [1], [1])  # models beyond the slots share the last GPU
+    cmd = b.command(8001)
+    assert cmd[cmd.index("--max-model-len") + 2 :] == flags_of_b
+    assert ("--kv-cache-memory-bytes" in a.command(8002)) == (version in ("0.11.0", "0.10.1"))
+    assert c.gpu_fraction_before == 0.0 and b.gpu_fraction_before == 0.1  # c started before b on GPU 1
+
+
+def test_vllm_versions_parse_like_their_releases():
+    from aqua_lab.platforms.local.engines import parse_version
+
+    assert parse_version("0.10.1.post1") == (0, 10, 1) and parse_version("0.9.2rc1") == (0, 9, 2)

@@ -3,6 +3,8 @@ budgets, and the vLLM memory model held against llm-d-benchmark's measured table
 
 from __future__ import annotations
 
+import math
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -117,3 +119,119 @@ def test_the_planner_matches_vllms_measured_kv_room_on_an_h100(catalog, model, m
     measured_gb = measured_kv_gib * GIB
     assert fit.fits
     assert room_gb == pytest.approx(measured_gb, rel=0.05), f"{model}: {room_gb:.2f} vs {measured_gb:.2f} GB"
+
+
+# --------------------------------------------------------------------------------------------------
+# The packer in plans: the local platform on GPUs shares them; OCI keeps them whole
+
+
+def _gpu_service(tmp_path, gpus: int, vllm: bool = True):
+    from aqua_lab.platforms.local import LocalPlatform, hardware
+    from aqua_lab.service import AquaLabService
+
+    smi = "\n".join(f"{i}, NVIDIA H100 80GB HBM3, 81559" for i in range(gpus))  # what nvidia-smi prints
+    shape = hardware.local_shape(gpus=hardware.parse_nvidia_smi(smi), cores=16, ram_gb=128)
+    platform = LocalPlatform(data_dir=tmp_path / "data", shape=shape)
+    platform.engine, platform.params_key = ("vllm", "VLLM_PARAMS") if vllm else ("llama_cpp", "LLAMA_CPP_PARAMS")
+    return AquaLabService(platform), shape.name
+
+
+SMOL = "smollm2-135m-instruct"
+
+
+@pytest.mark.local
+def test_a_local_gpu_plan_packs_three_models_on_two_gpus_each_within_its_budget(tmp_path):
+    service, shape = _gpu_service(tmp_path, 2)
+    plan = service.plan([SMOL, SMOL, SMOL], primary_model_id=SMOL)
+    assert shape in plan.gpu_allocation, plan.incompatible_shapes  # the whole-GPU split could not hold 3 on 2
+    split = plan.gpu_allocation[shape]
+    first, second, third = split.models
+    assert [m.gpu_indices for m in split.models] == [[0], [1], [1]]  # the primary alone on GPU 0
+    assert first.sharing is None and second.sharing == "shares GPU 1 with 'SmolLM2-135M-Instruct-3'"
+    assert third.sharing == "shares GPU 1 with 'SmolLM2-135M-Instruct-2'"
+    assert "'SmolLM2-135M-Instruct-2' shares GPU 1 with 'SmolLM2-135M-Instruct-3'" in split.notes
+    assert split.used_gpus == 2 and split.primary_honoured is True
+    kv = second.memory.kv_bytes_per_token * second.memory.max_model_len
+    fraction = math.ceil(second.memory.per_gpu_gb / 85.5 * 1e4) / 1e4  # for vLLM before --kv-cache-memory-bytes
+    assert second.parameters["VLLM_PARAMS"].endswith(
+        f"--kv-cache-memory-bytes {kv} --gpu-memory-utilization {fraction:g}"
+    )
+    for stack in split.gpu_stacks():
+        assert sum(budget for _, budget in stack) <= split.gpu_usable_in_gbs
+    assert split.gpu_stacks()[1] == [(SMOL, second.memory_budget_in_gbs), (SMOL, third.memory_budget_in_gbs)]
+
+
+@pytest.mark.local
+def test_llama_cpp_on_cuda_gets_its_budget_as_context_slots_and_batch_sizes(tmp_path):
+    service, shape = _gpu_service(tmp_path, 1, vllm=False)
+    split = service.plan([SMOL, SMOL]).gpu_allocation[shape]
+    assert [m.gpu_indices for m in split.models] == [[0], [0]]
+    params = split.models[0].parameters["LLAMA_CPP_PARAMS"]
+    fit = split.models[0].memory
+    assert f"--max-model-len {fit.max_model_len} --max-num-seqs {fit.concurrency}" in params
+    assert "--batch-size 512 --ubatch-size 512" in params
+    assert split.models[0].memory_budget_in_gbs == fit.per_gpu_gb  # the llama.cpp-CUDA memory model
+
+
+@pytest.mark.local
+def test_enough_gpus_means_nothing_shares(tmp_path):
+    service, shape = _gpu_service(tmp_path, 2)
+    split = service.plan([SMOL, SMOL]).gpu_allocation[shape]
+    assert not split.shares_gpus and all(m.sharing is None for m in split.models)
+
+
+@pytest.mark.local
+def test_a_cpu_machine_plan_is_unchanged(tmp_path):
+    from aqua_lab.platforms.local import LocalPlatform, hardware
+    from aqua_lab.service import AquaLabService
+
+    shape = hardware.local_shape(gpus=[], cores=2, ram_gb=16)
+    plan = AquaLabService(LocalPlatform(data_dir=tmp_path, shape=shape)).plan([SMOL, SMOL, SMOL])
+    assert not plan.gpu_allocation
+    assert all(SHARING_IS_LOCAL not in r for r in plan.incompatible_shapes[shape.name])
+
+
+def test_oci_plans_keep_whole_gpus_and_say_sharing_is_a_local_capability():
+    from aqua_lab.service import AquaLabService
+
+    small = "meta-llama/Llama-3.2-1B-Instruct"  # configured for VM.GPU.A10.2, a fraction of one A10 each
+    plan = AquaLabService("bundled").plan([small, small, small])
+    assert all(not s.shares_gpus for s in plan.gpu_allocation.values())
+    assert plan.incompatible_shapes["VM.GPU.A10.2"] == [
+        "3 models need at least one GPU each but the shape has 2",
+        SHARING_IS_LOCAL,
+    ]
+
+
+@pytest.mark.local
+@pytest.mark.cli
+def test_the_cli_plan_draws_each_shared_gpu_and_says_who_shares(tmp_path):
+    from aqua_lab.cli.planning import render_plan
+
+    service, shape = _gpu_service(tmp_path, 2)
+    text = render_plan(service.plan([SMOL, SMOL, SMOL], primary_model_id=SMOL), service)
+    budget = service.plan([SMOL, SMOL, SMOL]).gpu_allocation[shape].models[0].memory_budget_in_gbs
+    assert f"  GPU 0: A {budget:.1f} GB, {76.95 - budget:.1f} of 76.95 GB free" in text
+    assert f"  GPU 1: A {budget:.1f} GB + A {budget:.1f} GB, {76.95 - 2 * budget:.1f} of 76.95 GB free" in text
+    assert "note: 'SmolLM2-135M-Instruct-2' shares GPU 1 with 'SmolLM2-135M-Instruct-3'" in text
+
+
+@pytest.mark.local
+@pytest.mark.widgets
+def test_the_widget_draws_a_stacked_bar_per_gpu_with_each_budget_and_the_free_room(tmp_path):
+    import re
+
+    from aqua_lab.widgets import GpuSplit
+
+    service, shape = _gpu_service(tmp_path, 2)
+    split = GpuSplit(service)
+    split.refresh([SMOL, SMOL, SMOL], SMOL)
+    html = split.table.value
+    rows = re.findall(r'<div class="aqua-gpu-stack" data-gpu="(\d)"', html)
+    assert rows == ["0", "1"]  # one row per GPU, not one cell per model
+    parts = re.findall(r'class="aqua-gpu-part" data-served="([^"]+)"', html)
+    assert parts == ["SmolLM2-135M-Instruct", "SmolLM2-135M-Instruct-2", "SmolLM2-135M-Instruct-3"]
+    budget = split.plan.gpu_allocation[shape].models[1].memory_budget_in_gbs
+    assert f"{76.95 - 2 * budget:.1f} GB free" in html  # GPU 1 holds two budgets
+    assert html.count("shares GPU 1 with") == 2  # on the two legend lines, not again as notes
+    assert f"budget {budget:.1f} GB on GPU 1" in html

@@ -66,6 +66,14 @@ class PlannedModel(BaseModel):
     suggested_parameters: str | None = Field(
         default=None, description="vLLM flags the memory model suggests (--max-model-len, --kv-cache-dtype)"
     )
+    gpu_indices: list[int] | None = Field(
+        default=None, description="the shape's GPUs it runs on, where models share GPUs (the local platform)"
+    )
+    memory_budget_in_gbs: float | None = Field(
+        default=None,
+        description="memory it may use on each of its GPUs when it shares one; its parameters hold it there",
+    )
+    sharing: str | None = Field(default=None, description="e.g. shares GPU 0 with 'b'; None: its GPUs are its own")
 
 
 class PlanAlternative(BaseModel):
@@ -89,14 +97,35 @@ class ShapePlan(BaseModel):
     primary_honoured: bool | None = None
     notes: list[str] = Field(default_factory=list)
     alternatives: list[PlanAlternative] = Field(default_factory=list)
+    slot_unit: str = Field(
+        default="GPU", description="what gpu_count counts here: OCPU on an OCI CPU flex shape (sized by ocpus)"
+    )
+    gpu_usable_in_gbs: float | None = Field(
+        default=None, description="where models share GPUs: the memory of each GPU their budgets share (× utilisation)"
+    )
 
     def gpu_owners(self, models: Sequence[PlannedModel] | None = None) -> list[str | None]:
         """The model id owning each GPU of the shape, in order (None: idle) — what a picture draws;
         ``models``: another split of the same shape (one of its ``alternatives``)."""
+        if models is None and self.shares_gpus:  # a shared GPU is drawn by its first model; gpu_stacks has all
+            return [stack[0][0] if stack else None for stack in self.gpu_stacks()]
         cells: list[str | None] = [
             m.ocid for m in (self.models if models is None else models) for _ in range(m.gpu_count)
         ]
         return cells + [None] * (self.total_gpus_available - len(cells))
+
+    @property
+    def shares_gpus(self) -> bool:
+        return any(m.gpu_indices is not None for m in self.models)
+
+    def gpu_stacks(self) -> list[list[tuple[str, float]]]:
+        """Where models share GPUs: for each GPU of the shape, (model id, memory budget) of every model
+        on it, in model order — the stacked bar per GPU a picture draws (empty list: an idle GPU)."""
+        stacks: list[list[tuple[str, float]]] = [[] for _ in range(self.total_gpus_available)]
+        for m in self.models:
+            for g in m.gpu_indices or []:
+                stacks[g].append((m.ocid, m.memory_budget_in_gbs or 0.0))
+        return stacks
 
 
 class Plan(BaseModel):

@@ -419,23 +419,28 @@ class GpuSplit(w.VBox):
         for shape, shape_plan in plan.gpu_allocation.items():
             held = self.held(shape)
             cells = self._held_cells(held)
-            owners = self.owners(shape)
             names = planned_names(shape_plan.models)
-            served = [n for m, n in zip(shape_plan.models, names, strict=True) for _ in range(m.gpu_count)]
-            served += [None] * (len(owners) - len(served))
-            cells += "".join(
-                f'<div class="aqua-gpu" data-owner="{esc(owner or "")}" data-served="{esc(name or "")}" '
-                f'title="{esc(name or "idle")}" style="flex:1;height:18px;margin:1px;border-radius:3px;'
-                f'background:{tints[name] if name else IDLE}"></div>'
-                for owner, name in zip(owners, served, strict=True)
-            )
+            if shape_plan.shares_gpus:  # models share GPUs: one stacked bar per GPU, budgets and free room
+                bar = f'<div style="display:flex;min-width:120px">{cells}</div>' if held else ""
+                bar += gpu_stacks(shape_plan, names, tints)
+            else:
+                owners = self.owners(shape)
+                served = [n for m, n in zip(shape_plan.models, names, strict=True) for _ in range(m.gpu_count)]
+                served += [None] * (len(owners) - len(served))
+                cells += "".join(
+                    f'<div class="aqua-gpu" data-owner="{esc(owner or "")}" data-served="{esc(name or "")}" '
+                    f'title="{esc(name or "idle")}" style="flex:1;height:18px;margin:1px;border-radius:3px;'
+                    f'background:{tints[name] if name else IDLE}"></div>'
+                    for owner, name in zip(owners, served, strict=True)
+                )
+                bar = f'<div style="display:flex;min-width:120px">{cells}</div>'
             rows.append(
                 f'<div class="aqua-shape" data-shape="{esc(shape)}" style="margin:6px 0">'
                 f'<div style="display:flex;justify-content:space-between;flex-wrap:wrap">'
                 f"<b>{esc(shape)}</b><span>{shape_plan.used_gpus}/{shape_plan.total_gpus_available} "
                 f"{self.unit(shape)} used{self._held_text(shape, held)}"
                 f"{' · primary not favoured' if shape_plan.primary_honoured is False else ''}</span></div>"
-                f'<div style="display:flex;min-width:120px">{cells}</div>'
+                f"{bar}"
                 f"{self._model_lines(shape_plan, tints, self._shape(shape))}</div>"
             )
         return "".join(rows)
@@ -443,12 +448,17 @@ class GpuSplit(w.VBox):
     def _model_lines(self, shape_plan: ShapePlan, tints: dict[str, str], shape: Shape | None = None) -> str:
         lines = []
         unit = shape.unit if shape else (lambda n=2: "GPU" if n == 1 else "GPUs")
-        for m, name in zip(shape_plan.models, planned_names(shape_plan.models), strict=True):
+        names = planned_names(shape_plan.models)
+        for m, name in zip(shape_plan.models, names, strict=True):
             memory = f"{m.gpu_memory_in_gbs:g} GB" if m.gpu_memory_in_gbs else ""
             if memory and shape is not None and shape.is_cpu:
                 memory += " RAM"
             need = f" (needs ≈{m.estimated_need_in_gbs:g} GB)" if m.estimated_need_in_gbs else ""
+            if m.gpu_indices is not None:  # on a GPU it may share: its budget there, not the GPU's memory
+                where = ", ".join(map(str, m.gpu_indices))
+                memory, need = f"budget {m.memory_budget_in_gbs or 0:.1f} GB on GPU {where}", ""
             flag = " · estimated" if m.estimated else ""
+            flag += f" · {m.sharing}" if m.sharing else ""
             lines.append(
                 f'<div class="aqua-legend" data-served="{esc(name)}" style="font-size:var(--jp-ui-font-size0,11px)">'
                 f'<span style="color:{tints[name]}">■</span> {esc(name)}: {m.gpu_count} {unit(m.gpu_count)} · '
@@ -457,7 +467,8 @@ class GpuSplit(w.VBox):
             if m.memory is not None:
                 lines.append(memory_bar(m.memory, m.suggested_parameters, tints[name], shape))
         small = '<div style="font-size:var(--jp-ui-font-size0,11px)">'
-        notes = "".join(f"{small}{esc(n)}</div>" for n in shape_plan.notes)
+        shown = {f"{name!r} {m.sharing}" for m, name in zip(shape_plan.models, names, strict=True) if m.sharing}
+        notes = "".join(f"{small}{esc(n)}</div>" for n in shape_plan.notes if n not in shown)  # legend says it
         alternatives = "".join(
             f"{small}alternative: {esc(', '.join(f'{m.model_name or m.ocid} {m.gpu_count}' for m in a.models))} "
             f"— {esc(a.note)}</div>"
@@ -572,6 +583,36 @@ class GpuSplit(w.VBox):
         commands = f'<div class="aqua-commands" style="font-size:var(--jp-ui-font-size0,11px)">{lines}</div>'
         self.validation.value = ok + commands + "".join(message(x, "warning") for x in validated.warnings)
         return True
+
+
+def gpu_stacks(shape_plan: ShapePlan, names: list[str], tints: dict[str, str]) -> str:
+    """Where models share GPUs: a row per GPU, a segment per model as wide as its memory budget (never
+    narrower than a sliver, so a small model stays visible) and the room left, in GB."""
+    usable = shape_plan.gpu_usable_in_gbs or 1.0
+    on: list[list[tuple[str, float]]] = [[] for _ in range(shape_plan.total_gpus_available)]
+    for m, name in zip(shape_plan.models, names, strict=True):
+        for g in m.gpu_indices or []:
+            on[g].append((name, m.memory_budget_in_gbs or 0.0))
+    rows = []
+    for g, stack in enumerate(on):
+        free = usable - sum(budget for _, budget in stack)
+        segments = "".join(
+            f'<div class="aqua-gpu-part" data-served="{esc(name)}" title="{esc(f"{name}: {budget:g} GB budget")}" '
+            f'style="flex:0 0 {100 * budget / usable:.2f}%;min-width:10px;background:{tints[name]};'
+            f'border-right:1px solid var(--jp-layout-color0,#fff)"></div>'
+            for name, budget in stack
+        )
+        rows.append(
+            f'<div class="aqua-gpu-stack" data-gpu="{g}" style="display:flex;align-items:center;gap:6px;'
+            f'margin:2px 0;font-size:var(--jp-ui-font-size0,11px)">'
+            f'<span style="flex:0 0 auto;width:3.5em">GPU {g}</span>'
+            f'<div style="display:flex;flex:1;min-width:120px;height:14px;border-radius:3px;overflow:hidden;'
+            f"border:1px solid {IDLE};"
+            f'background:repeating-linear-gradient(45deg,{IDLE} 0 2px,transparent 2px 6px)" '
+            f'title="{esc(f"{free:.1f} of {usable:g} GB free")}">{segments}</div>'
+            f'<span class="aqua-gpu-free" style="flex:0 0 7em;text-align:right">{free:.1f} GB free</span></div>'
+        )
+    return "".join(rows)
 
 
 def memory_bar(fit: MemoryFit, suggested: str | None, tint: str, shape: Shape | None = None) -> str:

@@ -23,6 +23,18 @@ export interface RowModel {
   fit: MemoryFit | null;
   /** The flags the planner suggests (--max-model-len, --kv-cache-dtype fp8). */
   suggested: string | null;
+  /** Where models share GPUs (the local platform): its GPUs, its memory budget on each, "shares GPU 0 with 'b'". */
+  gpuIndices: number[] | null;
+  budget: number | null;
+  sharing: string | null;
+}
+
+/** One GPU that models share: a segment per model as wide as its budget, and the room left. */
+export interface GpuStack {
+  index: number;
+  usable: number; // GB the budgets share (GPU memory × utilisation)
+  parts: Array<{ slot: number; name: string; colour: string; budget: number }>;
+  free: number;
 }
 
 /** How the platform names a shape's slots and their memory (the server's words: cores and RAM on a CPU machine). */
@@ -79,6 +91,8 @@ export interface ShapeRow {
   models: RowModel[];
   notes: string[];
   primaryHonoured: boolean | null;
+  /** Set where models share GPUs: one stacked bar per GPU replaces the row of cells. */
+  stacks: GpuStack[] | null;
 }
 
 export interface PlanGrid {
@@ -141,12 +155,16 @@ export function planGrid(plan: Plan, shapes: Shape[], order: string[], labels: s
         need: m.estimated_need_in_gbs ?? null,
         estimated: !!m.estimated,
         fit: m.memory ?? null,
-        suggested: m.suggested_parameters ?? null
+        suggested: m.suggested_parameters ?? null,
+        gpuIndices: m.gpu_indices ?? null,
+        budget: m.memory_budget_in_gbs ?? null,
+        sharing: m.sharing ?? null
       };
     });
     while (cells.length < total) {
       cells.push({ index: cells.length, owner: null, slot: null, colour: null });
     }
+    const stacks = models.some(m => m.gpuIndices) ? gpuStacks(models, total, shapePlan.gpu_usable_in_gbs ?? 0) : null;
     return {
       shape: name,
       units: unitsOf(shape),
@@ -157,11 +175,27 @@ export function planGrid(plan: Plan, shapes: Shape[], order: string[], labels: s
       cells,
       models,
       notes: shapePlan.notes ?? [],
-      primaryHonoured: shapePlan.primary_honoured ?? null
+      primaryHonoured: shapePlan.primary_honoured ?? null,
+      stacks
     };
   });
   const incompatible = Object.entries(plan.incompatible_shapes ?? {}).map(([shape, reasons]) => ({ shape, reasons }));
   return { rows, incompatible, colours, error: plan.error_message ?? null, warnings: plan.warnings ?? [] };
+}
+
+/** Each GPU of a shape whose models share GPUs, with the budgets on it in model order. */
+export function gpuStacks(models: RowModel[], total: number, usable: number): GpuStack[] {
+  const stacks: GpuStack[] = Array.from({ length: total }, (_, index) => ({ index, usable, parts: [], free: usable }));
+  for (const m of models) {
+    for (const g of m.gpuIndices ?? []) {
+      const budget = m.budget ?? 0;
+      stacks[g]?.parts.push({ slot: m.slot, name: m.name, colour: m.colour, budget });
+      if (stacks[g]) {
+        stacks[g].free -= budget;
+      }
+    }
+  }
+  return stacks;
 }
 
 /** Catalog filter of the Plan tab: text in name/id, task, size range, "runs on shape". */

@@ -580,9 +580,10 @@ export class PlanView extends Widget {
           held.length ? ` · ${heldText(held, units)}` : ''
         )
       ),
+      row.stacks ? this.gpuStacks(row, label) : null,
       h(
         'div',
-        { className: 'aqua-gpus' },
+        { className: 'aqua-gpus', hidden: row.stacks !== null && !held.length },
         held.map(x =>
           h(
             'span',
@@ -590,7 +591,7 @@ export class PlanView extends Widget {
             String(x.slot)
           )
         ),
-        row.cells.map(c =>
+        (row.stacks ? [] : row.cells).map(c =>
           h(
             'span',
             {
@@ -614,8 +615,13 @@ export class PlanView extends Widget {
             h('span', { className: 'aqua-swatch', style: `background:${m.colour}` }),
             h('span', { className: 'aqua-model-name' }, breakable(label(m.slot, m.name))),
             ` ${counted(m.gpus, units)}`,
-            m.memory != null && !units.cpu ? ` · ${m.memory} GB` : '',
-            m.need != null ? ` (needs ≈${m.need} GB${units.cpu ? ' RAM' : ''}${m.estimated ? ', estimated' : ''})` : m.estimated ? ' (estimated)' : '',
+            m.budget != null && m.gpuIndices
+              ? ` · budget ${m.budget.toFixed(1)} GB on GPU ${m.gpuIndices.join(', ')}`
+              : m.memory != null && !units.cpu
+                ? ` · ${m.memory} GB`
+                : '',
+            m.sharing ? h('span', { className: 'aqua-sharing' }, ` · ${m.sharing}`) : null,
+            m.budget != null ? '' : m.need != null ? ` (needs ≈${m.need} GB${units.cpu ? ' RAM' : ''}${m.estimated ? ', estimated' : ''})` : m.estimated ? ' (estimated)' : '',
             m.fit
               ? h('div', { className: `aqua-muted aqua-memory${m.fit.fits ? '' : ' aqua-overflows'}` }, memoryLine(m.fit, m.suggested, units))
               : null
@@ -623,8 +629,41 @@ export class PlanView extends Widget {
         )
       ),
       row.notes.length
-        ? h('div', { className: 'aqua-muted' }, row.notes.filter(n => !held.length || !/ holds /.test(n)).join('; '))
+        ? h(
+            'div',
+            { className: 'aqua-muted' },
+            // who shares with whom is on each model's line already
+            row.notes.filter(n => (!held.length || !/ holds /.test(n)) && !/^'.*' shares GPU/.test(n)).join('; ')
+          )
         : null
+    );
+  }
+
+  /** Where models share GPUs: a row per GPU, a segment per model as wide as its budget, the room left. */
+  private gpuStacks(row: ShapeRow, label: (slot: number | null, id: string | null) => string): HTMLElement {
+    return h(
+      'div',
+      { className: 'aqua-gpu-stacks' },
+      (row.stacks ?? []).map(stack =>
+        h(
+          'div',
+          { className: 'aqua-gpu-stack', 'data-gpu': String(stack.index) },
+          h('span', { className: 'aqua-gpu-stack-name' }, `GPU ${stack.index}`),
+          h(
+            'div',
+            { className: 'aqua-gpu-stack-bar', title: `${stack.free.toFixed(1)} of ${stack.usable} GB free` },
+            stack.parts.map(p =>
+              h('span', {
+                className: 'aqua-gpu-part',
+                'data-slot': String(p.slot),
+                style: `flex-basis:${((100 * p.budget) / (stack.usable || 1)).toFixed(2)}%;background:${p.colour}`,
+                title: `${label(p.slot, p.name)}: ${p.budget.toFixed(2)} GB budget`
+              })
+            )
+          ),
+          h('span', { className: 'aqua-muted aqua-gpu-free' }, `${stack.free.toFixed(1)} GB free`)
+        )
+      )
     );
   }
 

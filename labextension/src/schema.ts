@@ -80,6 +80,10 @@ export interface CapacityInputs {
   weight_precision?: string | null;
   /** vLLM's default is 0.9 */
   gpu_memory_utilization?: number | null;
+  /** OCI CPU flex shapes: plan them at this many OCPUs */
+  ocpus?: number | null;
+  /** OCI CPU flex shapes: and this much memory */
+  memory_in_gbs?: number | null;
 }
 
 export interface CatalogModel {
@@ -144,7 +148,7 @@ export interface ChatRequest {
   route?: ("/v1/chat/completions" | "/v1/completions") | null;
   /** this request's own time limits (seconds); each left out keeps its default */
   timeouts?: Timeouts | null;
-  /** served name (model_name) of a model of the deployment */
+  /** served name (model_name) of a model of the deployment, or the model's id (an OCID on OCI) */
   model: string;
   stream?: boolean;
 }
@@ -205,7 +209,7 @@ export interface CompareRequest {
   route?: ("/v1/chat/completions" | "/v1/completions") | null;
   /** this request's own time limits (seconds); each left out keeps its default */
   timeouts?: Timeouts | null;
-  /** served names, each run once; default: every model */
+  /** served names (or models' ids, as for chat), each run once; default: every model */
   models?: Array<string> | null;
 }
 
@@ -223,6 +227,10 @@ export interface DataList_Evaluation_ {
 
 export interface DataList_MetricDescription_ {
   data: Array<MetricDescription>;
+}
+
+export interface DataList_ModelGroupVersion_ {
+  data: Array<ModelGroupVersion>;
 }
 
 export interface DataList_ModelState_ {
@@ -271,6 +279,8 @@ export interface DeployedModel {
   /** the model's vLLM flags, when the deployment records them */
   params?: string | null;
   artifact_location?: string | null;
+  /** OCI model groups: the member's inference key */
+  inference_key?: string | null;
 }
 
 export interface Deployment {
@@ -281,7 +291,7 @@ export interface Deployment {
   /** OpenAI-compatible base URL of the deployment */
   endpoint?: string | null;
   instance_shape: string;
-  deployment_type?: "MULTI" | "STACKED" | "SINGLE";
+  deployment_type?: "MULTI" | "STACKED" | "SINGLE" | "HETEROGENEOUS";
   models: Array<DeployedModel>;
   description?: string | null;
   created_on?: string | null;
@@ -311,6 +321,8 @@ export interface Deployment {
   slots?: Array<number>;
   /** what the platform noted when it placed it */
   warnings?: Array<string>;
+  /** in the answer to an update or rollback: LIVE or ZDT, and why */
+  update?: DeploymentUpdate | null;
 }
 
 export interface DeploymentConfig {
@@ -341,7 +353,7 @@ export interface DeploymentSpec {
   /** the shape (local: this machine when left out) */
   instance_shape?: string | null;
   display_name: string;
-  deployment_type?: "MULTI" | "STACKED" | "SINGLE";
+  deployment_type?: "MULTI" | "STACKED" | "SINGLE" | "HETEROGENEOUS";
   description?: string | null;
   container_image_uri?: string | null;
   compartment_id?: string | null;
@@ -355,6 +367,12 @@ export interface DeploymentSpec {
   access_log_id?: string | null;
   predict_log_id?: string | null;
   web_concurrency?: number | null;
+  /** BYOC: pins container_image_uri (sha256:…) */
+  image_digest?: string | null;
+  /** BYOC: the container's entrypoint */
+  entrypoint?: Array<string> | null;
+  /** BYOC: the container's cmd (ADS's cmd_var) */
+  cmd_var?: Array<string> | null;
   server_port?: number;
   health_check_port?: number;
   env_var?: Record<string, string>;
@@ -372,6 +390,17 @@ export interface DeploymentSpec {
   max_resident?: number | null;
   /** local: share cores other deployments hold instead of being refused (AQUA_LAB_SHARE_CORES=1 for every deployment); each runs slower */
   share_cores?: boolean;
+}
+
+export interface DeploymentUpdate {
+  /** LIVE: the running deployment loads the new group in place; ZDT: a zero-downtime replacement */
+  update_type: "LIVE" | "ZDT";
+  /** why this update type was chosen */
+  reason: string;
+  /** the group the deployment moves to */
+  model_group_id: string;
+  /** that group's version in the deployment's history */
+  version?: number | null;
 }
 
 export interface Error {
@@ -451,6 +480,10 @@ export interface EvaluationConfig {
   dataset_hint?: string;
   /** what happens to a dataset file on this machine */
   dataset_note?: string;
+  /** the judge metrics' rubric when args.rubric is left out (a form prefills it) */
+  judge_rubric?: string;
+  /** the longest args.rubric accepted, in UTF-8 bytes */
+  judge_rubric_max_bytes?: number;
 }
 
 export interface EvaluationMetrics {
@@ -491,6 +524,8 @@ export interface EvaluationSpec {
   metrics?: Array<MetricSpec>;
   force_overwrite?: boolean;
   container_image_uri?: string | null;
+  /** who runs it: service (the platform's own: AQUA's evaluation job on OCI, aqua_lab's runner locally) or notebook (aqua_lab's runner on this machine calling the deployment, signed on OCI: every metric, the judge's included; report_path and dataset_path are then paths here) */
+  runner?: "service" | "notebook";
 }
 
 export interface EvaluationStatus {
@@ -530,6 +565,11 @@ export interface GpuSpec {
   gpu_type?: string | null;
 }
 
+export interface GroupMember {
+  model_id: string;
+  inference_key?: string | null;
+}
+
 export interface Leaderboard {
   deployment_id: string;
   source: "votes" | "judge" | "both";
@@ -554,6 +594,8 @@ export interface LoraSpec {
   model_id: string;
   model_name?: string | null;
   model_path?: string | null;
+  /** the key a request names this adapter by (in a stacked group: its served name) */
+  inference_key?: string | null;
 }
 
 export interface MemoryFit {
@@ -649,6 +691,17 @@ export interface ModelEvaluationMetrics {
   generation?: Record<string, unknown>;
 }
 
+export interface ModelGroupVersion {
+  version: number;
+  model_group_id: string;
+  created_on?: string | null;
+  version_label?: string | null;
+  state?: string | null;
+  /** the version the deployment runs now */
+  live?: boolean;
+  members?: Array<GroupMember>;
+}
+
 export interface ModelMemory {
   /** planned: weights + KV cache + engine overhead */
   planned_mib?: number | null;
@@ -662,7 +715,9 @@ export interface ModelMemory {
   kv_cache_mib?: number | null;
   /** engine-reported compute buffers */
   compute_mib?: number | null;
-  /** (planned - RSS) / RSS × 100, while it is resident */
+  /** measured: GPU memory its process holds (NVML / nvidia-smi), on a GPU */
+  gpu_mib?: number | null;
+  /** (planned - measured) / measured × 100 while resident: GPU memory on a GPU, else RSS */
   error_pct?: number | null;
 }
 
@@ -703,6 +758,8 @@ export interface ModelSpec {
   gpu_count: number;
   /** served name; defaults to the model's name */
   model_name?: string | null;
+  /** OCI model groups: the key a request may name this model by (`model`, or the model-key header) besides its served name; in a stacked group the key is the served name */
+  inference_key?: string | null;
   model_task?: string | null;
   /** vLLM flags: a string ('--max-model-len 4096') or a dict (a list value, or a space-separated string for --lora-modules and other multi-value flags, is several values); null uses the config's defaults for this shape and GPU count; user flags override defaults flag by flag; a legacy env_var PARAMS is folded in (params win) */
   params?: (Record<string, string | number | Array<string> | null>) | string | null;
@@ -712,6 +769,8 @@ export interface ModelSpec {
   idle_sleep_s?: number | null;
   /** local: never sleeps, whatever idle_sleep_s says */
   pinned?: boolean;
+  /** local, on GPUs: the GPUs it runs on as a plan gives them (GPU i of those the deployment holds); models may share a GPU, each held to its memory budget; left out, models that need more GPUs than there are are packed as plans pack them */
+  gpu_indices?: Array<number> | null;
 }
 
 export interface ModelState {
@@ -805,6 +864,10 @@ export interface PlanRequest {
   weight_precision?: string | null;
   /** vLLM's default is 0.9 */
   gpu_memory_utilization?: number | null;
+  /** OCI CPU flex shapes: plan them at this many OCPUs */
+  ocpus?: number | null;
+  /** OCI CPU flex shapes: and this much memory */
+  memory_in_gbs?: number | null;
   /** model ids or names */
   model_ids: Array<string>;
   primary_model_id?: string | null;
@@ -828,6 +891,12 @@ export interface PlannedModel {
   memory?: MemoryFit | null;
   /** vLLM flags the memory model suggests (--max-model-len, --kv-cache-dtype) */
   suggested_parameters?: string | null;
+  /** the shape's GPUs it runs on, where models share GPUs (the local platform) */
+  gpu_indices?: Array<number> | null;
+  /** memory it may use on each of its GPUs when it shares one; its parameters hold it there */
+  memory_budget_in_gbs?: number | null;
+  /** e.g. shares GPU 0 with 'b'; None: its GPUs are its own */
+  sharing?: string | null;
 }
 
 export interface PlatformInfo {
@@ -857,12 +926,24 @@ export interface ResolvedModel {
   env_var?: Record<string, string>;
   fine_tune_weights?: Array<LoraSpec>;
   estimated?: boolean;
+  inference_key?: string | null;
+  /** local, GPUs shared: GPU i of those the deployment holds; None: its own in order */
+  gpu_indices?: Array<number> | null;
+  /** its memory on each of its GPUs */
+  memory_budget_in_gbs?: number | null;
+  /** e.g. shares GPU 0 with 'b' */
+  sharing?: string | null;
 }
 
 export interface ResourceRef {
   id?: string;
   name?: string;
   url?: string;
+}
+
+export interface RollbackRequest {
+  /** the version to go back to (see deployments/{id}/versions) */
+  version: number;
 }
 
 export interface SavedDataset {
@@ -912,6 +993,8 @@ export interface Shape {
   ranking?: Record<string, number>;
   /** what is not known about the shape, and why */
   notes?: Array<string>;
+  /** ADS's `available`: true when the platform offers the shape where it deploys (OCI: ListModelDeploymentShapes answered it for this compartment and region; local: this machine); false when nobody was asked (bundled: the list shipped with aqua_lab, not checked against any region) */
+  available?: boolean;
   /** what one slot of the shape is: 'core' on a CPU machine, else 'GPU' */
   slot_unit?: "GPU" | "core";
   /** what the memory a slot gives is called: 'RAM' on a CPU machine */
@@ -938,6 +1021,10 @@ export interface ShapePlan {
   primary_honoured?: boolean | null;
   notes?: Array<string>;
   alternatives?: Array<PlanAlternative>;
+  /** what gpu_count counts here: OCPU on an OCI CPU flex shape (sized by ocpus) */
+  slot_unit?: string;
+  /** where models share GPUs: the memory of each GPU their budgets share (× utilisation) */
+  gpu_usable_in_gbs?: number | null;
 }
 
 export interface Standing {
@@ -1057,6 +1144,7 @@ export type Route =
   | "GET /aqua/deployments/{deployment_id}/logs"
   | "GET /aqua/deployments/{deployment_id}/metrics"
   | "GET /aqua/deployments/{deployment_id}/models"
+  | "GET /aqua/deployments/{deployment_id}/versions"
   | "GET /aqua/deployments/{deployment_id}/votes"
   | "GET /aqua/deployments/{deployment_id}/votes/export"
   | "GET /aqua/deployments/{deployment_id}/votes/{vote_id}"
@@ -1088,6 +1176,7 @@ export type Route =
   | "POST /aqua/deployments/{deployment_id}/chat"
   | "POST /aqua/deployments/{deployment_id}/compare"
   | "POST /aqua/deployments/{deployment_id}/deactivate"
+  | "POST /aqua/deployments/{deployment_id}/rollback"
   | "POST /aqua/deployments/{deployment_id}/votes"
   | "POST /aqua/evaluation"
   | "POST /aqua/evaluations"

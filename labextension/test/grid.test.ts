@@ -148,3 +148,36 @@ describe('memory from the capacity planner', () => {
     expect(memoryLine({ ...fit, fits: true, reasons: [] }, null)).toMatch(/· fits$/);
   });
 });
+
+describe('planGrid where models share GPUs', () => {
+  const local: Shape[] = [{ name: 'LOCAL.GPU.H100.2', gpu_specs: { gpu_count: 2, gpu_memory_in_gbs: 171, gpu_type: 'H100' } }];
+  const shared: Plan = {
+    deployment_config: {},
+    gpu_allocation: {
+      'LOCAL.GPU.H100.2': {
+        models: [
+          { ocid: 'wide', gpu_count: 1, gpu_indices: [0], memory_budget_in_gbs: 2.07, sharing: "shares GPU 0 with 'small-b'" },
+          { ocid: 'small-a', gpu_count: 1, gpu_indices: [1], memory_budget_in_gbs: 1.25 },
+          { ocid: 'small-b', gpu_count: 1, gpu_indices: [0], memory_budget_in_gbs: 1.25, sharing: "shares GPU 0 with 'wide'" }
+        ],
+        total_gpus_available: 2,
+        used_gpus: 2,
+        gpu_usable_in_gbs: 76.95
+      }
+    }
+  };
+
+  it('stacks each GPU: a part per model as large as its budget, then the room left', () => {
+    const row = planGrid(shared, local, ['wide', 'small-a', 'small-b']).rows[0];
+    expect(row.stacks?.map(s => s.parts.map(p => [p.name, p.budget]))).toEqual([
+      [['wide', 2.07], ['small-b', 1.25]],
+      [['small-a', 1.25]]
+    ]);
+    expect(row.stacks?.map(s => s.free.toFixed(2))).toEqual(['73.63', '75.70']);
+    expect(row.models[2].sharing).toBe("shares GPU 0 with 'wide'");
+  });
+
+  it('keeps the row of cells for whole GPUs', () => {
+    expect(planGrid(plan, shapes, ['a', 'b']).rows.every(r => r.stacks === null)).toBe(true);
+  });
+});

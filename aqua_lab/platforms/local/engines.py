@@ -11,6 +11,7 @@ them unchanged, as the OCI container does.
 
 from __future__ import annotations
 
+import itertools
 import sys
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -24,6 +25,10 @@ VLLM = "vllm"
 CPU, CUDA = "cpu", "cuda"  # where a llama.cpp server runs its model (its slots are cores, or GPUs)
 ALL_LAYERS = "999"  # llama-server's -ngl: more than any model has, so every layer is offloaded
 PROMPT_CACHE_MIB = 256
+# A sleeping SmolLM2 server kept 35.5 MiB of 309 (88.5 % freed) with glibc's defaults, 29.0 with this
+# threshold (90.8 %; 31.7 after later wakes): the rest is the binary and libraries (~11 MiB, shared by
+# every server), the HTTP server, chat template and slots on the heap, and thread stacks (docs/local.md)
+SLEEP_TRIM_BYTES = 64 * 1024
 VLLM_DEFAULT_SEQS = 256
 
 
@@ -45,6 +50,8 @@ class ServerSpec:
     replicas: int = 1
     idle_sleep_s: int | None = None  # llama.cpp frees the weights and KV after this long idle
     device: str = CPU  # llama.cpp: CUDA when its slots are GPUs (the CUDA build of llama-server)
+    # vLLM before --kv-cache-memory-bytes: the fractions of the GPUs it shares taken by servers before it
+    gpu_fraction_before: float = 0.0
 
     @property
     def names(self) -> list[str]:
@@ -153,7 +160,7 @@ class ServerSpec:
         ]
         if self.lora_modules:
             cmd += ["--enable-lora", "--lora-modules", *(f"{n}={p}" for n, p in self.lora_modules.items())]
-        for flag in self.flags:
+        for flag in vllm_memory_flags(self.flags, installed_vllm_version(), self.gpu_fraction_before):
             if self.lora_modules and flag.key == "enable-lora":
                 continue
             if flag.key == "api-key":  # the router's own secret guards the server, never a visible one
@@ -197,9 +204,88 @@ class ServerSpec:
             env = {"CUDA_VISIBLE_DEVICES": ",".join(map(str, self.slots)), "OMP_NUM_THREADS": "1"}
         else:
             env = {"OMP_NUM_THREADS": str(max(1, len(self.slots)))}
+            if self.idle_sleep_s:  # asleep, glibc gives freed heap back instead of keeping it for reuse
+                env["MALLOC_TRIM_THRESHOLD_"] = str(SLEEP_TRIM_BYTES)
         if api_key:
             env["VLLM_API_KEY" if self.engine == VLLM else "LLAMA_API_KEY"] = api_key
         return env
+
+
+# vLLM versions and how a model is held to its memory budget on a GPU it shares (docs/local.md):
+KV_CACHE_BYTES_SINCE = (0, 10, 1)  # --kv-cache-memory-bytes (vllm-project/vllm#21489): no profiling at all
+V1_DEFAULT_SINCE = (0, 8, 0)  # the V1 engine's profiler counted other processes' memory as its own…
+PER_INSTANCE_AGAIN_SINCE = (0, 9, 1)  # …until vllm-project/vllm#18974 made the fraction per instance again
+
+
+def installed_vllm_version() -> tuple[int, ...] | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return parse_version(version("vllm"))
+    except PackageNotFoundError:
+        return None
+
+
+def parse_version(text: str) -> tuple[int, ...]:
+    """Release tuple: 0.10.1.post1 → (0, 10, 1); 0.9.2rc1 → (0, 9, 2)."""
+    parts = []
+    for piece in text.split(".")[:3]:
+        digits = "".join(itertools.takewhile(str.isdigit, piece))
+        parts.append(int(digits or 0))
+    return tuple(parts)
+
+
+def vllm_memory_flags(flags: list[P.Flag], version: tuple[int, ...] | None, before: float = 0.0) -> list[P.Flag]:
+    """A plan's budget flags as the installed vLLM takes them.  From 0.10.1 ``--kv-cache-memory-bytes``
+    sizes the KV cache with no profiling, so start order cannot matter.  Older versions do not know the
+    flag (argparse would refuse it): the budget is the ``--gpu-memory-utilization`` fraction the plan
+    wrote beside it, per instance — except in the V1 releases 0.8.0–0.9.0, whose profiler counted
+    every process's memory on the GPU, so a server's fraction there adds those started before it
+    (``before``; servers sharing a GPU start in model order)."""
+    if version is None or version >= KV_CACHE_BYTES_SINCE or not any(f.key == "kv-cache-memory-bytes" for f in flags):
+        return flags
+    kept = [f for f in flags if f.key != "kv-cache-memory-bytes"]
+    if not (V1_DEFAULT_SINCE <= version < PER_INSTANCE_AGAIN_SINCE) or not before:
+        return kept
+    out = []
+    for flag in kept:
+        if flag.key == "gpu-memory-utilization" and flag.values:
+            flag = P.Flag(flag.name, f"{min(1.0, float(flag.values[-1]) + before):.4f}")
+        out.append(flag)
+    return out
+
+
+def fixed_start_order(version: tuple[int, ...] | None) -> bool:
+    """vLLM before ``--kv-cache-memory-bytes`` holds a shared GPU by fractions, which its memory profiling
+    checks against what is free at start: servers sharing a GPU start one after the other, in model order
+    (the order :func:`_fractions_before` counted in), so none profiles while another loads."""
+    return version is not None and version < KV_CACHE_BYTES_SINCE
+
+
+def start_now(specs: list[ServerSpec], version: tuple[int, ...] | None) -> list[ServerSpec]:
+    """Which of ``specs`` (waiting, in model order) start now: all of them, unless the vLLM ``version``
+    needs a fixed start order — then none that shares a GPU with one before it still waiting (it starts
+    once those have answered)."""
+    if not fixed_start_order(version) or not any(s.engine == VLLM for s in specs):
+        return list(specs)
+    chosen, blocked = [], set()
+    for spec in specs:
+        if not blocked & set(spec.slots):
+            chosen.append(spec)
+        blocked |= set(spec.slots)
+    return chosen
+
+
+def _fractions_before(specs: list[ServerSpec]) -> None:
+    """Each vLLM server's share of the GPUs it shares that servers earlier in model order hold."""
+    taken: dict[int, float] = {}
+    for spec in specs:
+        fraction = next(
+            (float(f.values[-1]) for f in spec.flags if f.key == "gpu-memory-utilization" and f.values), 0.0
+        )
+        spec.gpu_fraction_before = max((taken.get(g, 0.0) for g in spec.slots), default=0.0)
+        for g in spec.slots:
+            taken[g] = taken.get(g, 0.0) + fraction
 
 
 def server_specs(
@@ -221,7 +307,8 @@ def server_specs(
     machine behaves like an OCI instance pool behind its load balancer.
 
     ``device`` CUDA: the slots are GPU indices and llama.cpp servers run on them; models beyond the
-    slots share the last GPUs (several models on one GPU, each within the sizes its params give)."""
+    slots share the last GPUs (several models on one GPU, each within the sizes its params give).  An
+    entry's ``gpu_indices`` (a plan's placement, set by the local platform) name its GPUs among the slots."""
     if replicas > 1 and engine != LLAMA_CPP:
         raise ValueError("replicas are run for llama.cpp servers only")
     specs: list[ServerSpec] = []
@@ -233,6 +320,8 @@ def server_specs(
             spec.idle_sleep_s = (idle_sleep or {}).get(spec.served_name)
             spec.device = device if engine == LLAMA_CPP else CPU
             specs.append(spec)
+    if engine == VLLM:
+        _fractions_before(specs)
     return specs
 
 
@@ -245,8 +334,11 @@ def _one_instance(multi_model_config: dict[str, Any], engine: str, slots: list[i
         name = owned.get("served-model-name") or entry.get("model_id") or entry["model_path"]
         count = int(owned.get("tensor-parallel-size") or 1)
         seed = int(owned.get("seed") or P.SEED)
-        mine = slots[cursor : cursor + count] or slots[-count:]
-        cursor += count
+        if entry.get("gpu_indices") is not None:  # a plan's placement: GPU i of the deployment's, shared or not
+            mine = [slots[i] for i in entry["gpu_indices"] if i < len(slots)] or slots[-count:]
+        else:
+            mine = slots[cursor : cursor + count] or slots[-count:]
+            cursor += count
         rest = P.not_owned(flags)  # an abbreviation of an owned flag never reaches the engine either
         weights = entry.get("fine_tune_weights") or []
         model_id = entry.get("model_id", name)

@@ -13,6 +13,7 @@ import subprocess
 from dataclasses import dataclass
 
 from ...domain import GpuSpec, Shape
+from ...planning.capacity import LLAMA_CPP_CUDA, VLLM_MEASURED
 from . import engine_build
 from .engines import CPU, CUDA, LLAMA_CPP, VLLM
 
@@ -113,3 +114,11 @@ def choose_engine(shape: Shape) -> tuple[str, str]:
     if not vllm_installed() and engine_build.is_cuda_build():
         return LLAMA_CPP, CUDA
     return VLLM, CPU
+
+
+def shared_gpu_engine(shape: Shape, engine: str, params_key: str) -> tuple[str, str] | None:
+    """On GPUs, several models may share one here (planning/gpu_sharing): the memory model's engine that
+    sizes their budgets and the parameters entry the budget flags go to; on a CPU shape, None."""
+    if is_cpu_shape(shape):
+        return None
+    return (LLAMA_CPP_CUDA if engine == LLAMA_CPP else VLLM_MEASURED), params_key

@@ -22,7 +22,7 @@ from typing import Any
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 from tornado.ioloop import IOLoop
 
-from .engines import ServerSpec, server_specs
+from .engines import VLLM, ServerSpec, installed_vllm_version, server_specs, start_now
 from .ports import free_port
 from .store import Store
 
@@ -506,6 +506,9 @@ class Supervisor:
         waiting = [s for s in self.servers if s.proc is None and s.state == "PENDING"]
         if self.max_resident:
             waiting = self._first_residents(waiting)
+        if self.engine == VLLM and waiting:  # old vLLMs sharing a GPU: one after the other, in model order
+            now = {id(spec) for spec in start_now([s.spec for s in waiting], installed_vllm_version())}
+            waiting = [s for s in waiting if id(s.spec) in now]
         for server in waiting:
             if server.spec.replica == waiting[0].spec.replica:
                 try:
