@@ -10,10 +10,11 @@ without a primary model.  Prints one row per case with both times and the ratio 
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import statistics
 import time
+
+from _cli import arguments
 
 from aqua_lab.planning import allocate
 
@@ -56,13 +57,7 @@ def timed(fn, repeat):
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--max-models", type=int, default=12)
-    parser.add_argument("--quick", action="store_true", help="1 repeat, up to 6 models (what the test runs)")
-    args = parser.parse_args()
-    if args.quick:
-        args.repeat, args.max_models = 1, min(args.max_models, 6)
+    args = arguments(__doc__, {"repeat": 1, "max_models": 6}, repeat=3, max_models=12)
     print(f"{'models':>6} {'primary':>7} {'ADS product':>12} {'ours':>10} {'ratio':>9}  same GPUs used")
     for n in range(2, args.max_models + 1):
         cands = {f"m{i}": [1, 2, 4, 8] for i in range(n)}

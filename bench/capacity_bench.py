@@ -20,10 +20,11 @@ recommender, and the memory model's error against llama.cpp's own buffers.
 
 from __future__ import annotations
 
-import argparse
 import re
 import statistics
 import time
+
+from _cli import arguments
 
 from aqua_lab.catalog import bundled_catalog
 from aqua_lab.domain import Architecture, CapacityInputs
@@ -270,13 +271,7 @@ def bench_llama_cpp(pairs: int = 2) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=50)
-    parser.add_argument("--no-llama", action="store_true", help="skip the llama.cpp comparison")
-    parser.add_argument("--quick", action="store_true", help="3 repeats, one llama.cpp deployment (what the test runs)")
-    args = parser.parse_args()
-    if args.quick:
-        args.repeat = 3
+    args = arguments(__doc__, {"repeat": 3}, repeat=50, no_llama=(False, "skip the llama.cpp comparison"))
     bench_replan(args.repeat)
     side_by_side()
     if not args.no_llama:

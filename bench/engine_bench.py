@@ -17,7 +17,6 @@ C. 32 concurrent streams through a real two-model local deployment (router, key,
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import os
@@ -25,9 +24,10 @@ import statistics
 import subprocess
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
+from _cli import arguments
+from _http import wait_until_answers
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 
 from aqua_lab.domain import DeploymentSpec
@@ -68,17 +68,6 @@ async def stream(base: str, model: str, tokens: int, key: str | None = None) -> 
     return {"status": 200, "ttft": marks[0] - start, "decode": decode, "tokens": len(marks), "end": marks[-1]}
 
 
-def wait_up(url: str, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(url, timeout=1)
-            return
-        except Exception:
-            time.sleep(0.1)
-    raise RuntimeError(f"{url} did not come up")
-
-
 def rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -106,7 +95,7 @@ def _spawn(cmd: list[str], cores: list[int], ready: str):
         cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
         preexec_fn=lambda: os.sched_setaffinity(0, cores),
     )  # fmt: skip
-    wait_up(ready)
+    wait_until_answers(ready, proc, ready, 120, 0.1)
     return proc
 
 
@@ -249,14 +238,13 @@ async def part_c(tokens: int, streams: int = 32) -> None:
 
 
 async def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--tokens", type=int, default=32)
-    parser.add_argument("--old-python", help="a Python with llama-cpp-python[server] for the old engine")
-    parser.add_argument("--quick", action="store_true", help="1 round of 8 tokens, 8 streams in C (what the test runs)")
-    args = parser.parse_args()
-    if args.quick:
-        args.rounds, args.tokens = 1, 8
+    args = arguments(
+        __doc__,
+        {"rounds": 1, "tokens": 8},
+        rounds=3,
+        tokens=32,
+        old_python=(None, "a Python with llama-cpp-python[server] for the old engine"),
+    )
     AsyncHTTPClient.configure(None, max_clients=64)
     print(f"engine {E.binary_path()}\nllama.cpp system_info: {E.system_info()}")
     await part_a(args.rounds, args.tokens)

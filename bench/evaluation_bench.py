@@ -16,13 +16,14 @@ ceiling: no job), and says how much of the machine other processes used meanwhil
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import statistics
 import tempfile
 import time
 from pathlib import Path
+
+from _cli import arguments
 
 # as the evaluation job runs: one BLAS thread (aqua_lab/platforms/local/evaluations.py), set before numpy loads
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
@@ -145,7 +146,7 @@ def real(prompts: int, rounds: int, metric_names: list[str]) -> None:
     )
     deployment = service.wait(service.create_deployment(spec).id, timeout=180)
     assert deployment.state == "ACTIVE", deployment.lifecycle_details
-    runtime_pid = service.platform.store.deployment(deployment.id)["runtime_pid"]
+    runtime_pid = service.platform.store.deployment(deployment.id).runtime_pid
     params = {"max_tokens": 32, "temperature": 0}
     cores = len(os.sched_getaffinity(0))
 
@@ -246,18 +247,15 @@ def real(prompts: int, rounds: int, metric_names: list[str]) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rows", type=int, default=144)
-    parser.add_argument("--real", action="store_true", help="also run real local models (needs the engine)")
-    parser.add_argument("--prompts", type=int, default=40)
-    parser.add_argument("--rounds", type=int, default=2, help="--real: measurement rounds (orders alternate)")
-    parser.add_argument(
-        "--metrics", default="rouge,bleu,bertscore", help="--real: metrics of each evaluation (comma-separated)"
+    args = arguments(
+        __doc__,
+        {"rows": 12, "prompts": 4, "rounds": 1},
+        rows=144,
+        real=(False, "also run real local models (needs the engine)"),
+        prompts=40,
+        rounds=(2, "--real: measurement rounds (orders alternate)"),
+        metrics=("rouge,bleu,bertscore", "--real: metrics of each evaluation (comma-separated)"),
     )
-    parser.add_argument("--quick", action="store_true", help="12 rows; --real: 4 prompts, 1 round (what the test runs)")
-    args = parser.parse_args()
-    if args.quick:
-        args.rows, args.prompts, args.rounds = 12, 4, 1
     scoring(args.rows)
     if args.real:
         real(args.prompts, args.rounds, args.metrics.split(","))

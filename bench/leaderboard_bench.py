@@ -8,13 +8,13 @@ The issue's bar is 2 s for the whole.
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+from _cli import arguments
 
 from aqua_lab.arena.leaderboard import leaderboard
 from aqua_lab.arena.store import VoteStore
@@ -33,15 +33,9 @@ def votes(n: int, k: int, seed: int = 0):
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--votes", type=int, default=100_000)
-    parser.add_argument("--models", type=int, default=12)
-    parser.add_argument("--resamples", type=int, default=200)
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--quick", action="store_true", help="10 000 votes, 50 resamples, 1 repeat")
-    args = parser.parse_args()
-    if args.quick:
-        args.votes, args.resamples, args.repeats = 10_000, 50, 1
+    args = arguments(
+        __doc__, {"votes": 10_000, "resamples": 50, "repeats": 1}, votes=100_000, models=12, resamples=200, repeats=5
+    )
     names = [f"model-{i}" for i in range(args.models)]
     a, b, o = votes(args.votes, args.models)
     fits = []

@@ -8,11 +8,18 @@
    models.  Targets are measured in interleaved rounds so drift hits all of them alike; the same
    prompt is reused so llama.cpp's prompt cache keeps prefill short and the router's share visible.
 
+3. With ``--transports``: the router's upstream leg (its call to a model server, read chunk by chunk
+   until the first token) over aqua_lab's own keep-alive pool, ``httpx.AsyncClient`` and ``aiohttp``,
+   interleaved in the same rounds, against the deployment's llama.cpp servers and against a stand-in
+   that answers at once (no model competing for the cores, so the clients' own cost shows).  Issue 30's
+   rule: use the maintained client unless it adds more than 0.3 ms p50 to the first token.
+
 Decode tokens/s is tokens after the first over the time between the first and the last, summed over
 the streams (a mean of per-stream rates would be swamped by a stream whose tokens reached the client in
 one read).
 
-    python bench/local_router_bench.py [--rounds 6] [--tokens 48] [--streams 1 8] [--litellm /path/to/litellm] [--quick]
+    python bench/local_router_bench.py [--rounds 6] [--tokens 48] [--streams 1 8] [--litellm /path/to/litellm]
+        [--transports] [--quick]
 """
 
 from __future__ import annotations
@@ -25,13 +32,21 @@ import statistics
 import subprocess
 import tempfile
 import time
-import urllib.request
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
-from tornado.httpclient import AsyncHTTPClient, HTTPRequest
+import _http
+import _upstream
+from _cli import arguments
+from _cli import percentile as p
+from _http import wait_until_answers
+from tornado.httpclient import AsyncHTTPClient
 
 from aqua_lab.domain import DeploymentSpec
+from aqua_lab.inference.pool import UpstreamPool
 from aqua_lab.inference.sse import SSEParser
+from aqua_lab.inference.timeouts import Limits
 from aqua_lab.platforms.local import LocalPlatform
 from aqua_lab.platforms.local.models import SMOLLM2_ID
 from aqua_lab.platforms.local.router import OVERHEAD_HEADER
@@ -62,17 +77,8 @@ async def stream_once(base: str, model: str, tokens: int) -> tuple[float, int, f
                 marks.append(time.perf_counter())
 
     body = {"model": model, "messages": PROMPT, "stream": True, "max_tokens": tokens, "temperature": 0, "seed": 1}
-    response = await AsyncHTTPClient().fetch(
-        HTTPRequest(
-            f"{base}/chat/completions",
-            method="POST",
-            body=json.dumps(body),
-            headers={"Content-Type": "application/json", "Authorization": f"Bearer {KEYS.get(base, BENCH_KEY)}"},
-            streaming_callback=on_chunk,
-            request_timeout=300,
-        ),
-        raise_error=False,
-    )
+    auth = {"Authorization": f"Bearer {KEYS.get(base, BENCH_KEY)}"}
+    response = await _http.post(f"{base}/chat/completions", body, auth, on_chunk, 300)
     if response.code != 200:
         raise RuntimeError(f"{base} answered {response.code} for {model}: {b''.join(raw)[:300]!r}")
     if not marks:
@@ -121,19 +127,140 @@ def start_litellm(exe: str, upstreams: dict[str, str], key: str) -> tuple[subpro
         env=env,
     )
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
+    wait_until_answers(f"{base}/health/liveliness", proc, "LiteLLM proxy", 120, 0.5)
+    return proc, f"{base}/v1"
+
+
+class PoolLeg:
+    """The router's upstream leg as it is: aqua_lab's keep-alive pool (:mod:`aqua_lab.inference.pool`)."""
+
+    name = "pool"
+
+    def __init__(self) -> None:
+        self.pool, self.limits = UpstreamPool(), Limits.defaults()
+
+    async def chunks(self, port: int, payload: bytes, headers: dict[str, str]) -> AsyncIterator[bytes]:
+        response = await self.pool.post(port, "/v1/chat/completions", payload, "text/event-stream", headers=headers)
         try:
-            urllib.request.urlopen(f"{base}/health/liveliness", timeout=1)
-            return proc, f"{base}/v1"
-        except OSError:
-            time.sleep(0.5)
-    proc.kill()
-    raise RuntimeError("LiteLLM proxy did not start")
+            async for chunk in response.chunks():
+                yield chunk
+        finally:
+            response.close()
+
+    async def aclose(self) -> None:
+        pass
 
 
-def p(values: list[float], q: float) -> float:
-    return statistics.quantiles(values, n=100)[int(q) - 1] if len(values) > 1 else values[0]
+class HttpxLeg:
+    """The same leg over ``httpx.AsyncClient`` (kept-alive connections, the pool's limits)."""
+
+    name = "httpx"
+
+    def __init__(self) -> None:
+        import httpx
+
+        limits = Limits.defaults()
+        timeout = httpx.Timeout(limits.total_s, connect=limits.connect_s, read=limits.first_byte_s)
+        self.client = httpx.AsyncClient(timeout=timeout, limits=httpx.Limits(max_keepalive_connections=16))
+
+    async def chunks(self, port: int, payload: bytes, headers: dict[str, str]) -> AsyncIterator[bytes]:
+        url = f"http://127.0.0.1:{port}/v1/chat/completions"
+        async with self.client.stream("POST", url, content=payload, headers=headers) as response:
+            async for chunk in response.aiter_raw():
+                yield chunk
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+
+class AiohttpLeg:
+    """The same leg over an ``aiohttp.ClientSession``."""
+
+    name = "aiohttp"
+
+    def __init__(self) -> None:
+        import aiohttp
+
+        limits = Limits.defaults()
+        timeout = aiohttp.ClientTimeout(
+            total=limits.total_s, sock_connect=limits.connect_s, sock_read=limits.first_byte_s
+        )
+        self.session = aiohttp.ClientSession(timeout=timeout, auto_decompress=False)
+
+    async def chunks(self, port: int, payload: bytes, headers: dict[str, str]) -> AsyncIterator[bytes]:
+        url = f"http://127.0.0.1:{port}/v1/chat/completions"
+        async with self.session.post(url, data=payload, headers=headers) as response:
+            async for chunk in response.content.iter_any():
+                yield chunk
+
+    async def aclose(self) -> None:
+        await self.session.close()
+
+
+async def leg_ttft(leg: Any, port: int, model: str, tokens: int, key: str) -> float:
+    """Seconds from sending a streamed chat over ``leg`` to the chunk with its first token; the answer is
+    read to its end, so the connection goes back to the client's pool as the router's would."""
+    body = {"model": model, "messages": PROMPT, "stream": True, "max_tokens": tokens, "temperature": 0, "seed": 1}
+    payload = json.dumps(body).encode()
+    headers = {"content-type": "application/json", "accept": "text/event-stream", "authorization": f"Bearer {key}"}
+    parser, first = SSEParser(), None
+    start = time.perf_counter()
+    async for chunk in leg.chunks(port, payload, headers):
+        if first is None and any('"content":"' in e.data and '"content":""' not in e.data for e in parser.feed(chunk)):
+            first = time.perf_counter() - start
+    if first is None:
+        raise RuntimeError(f"{leg.name}: no token from port {port}")
+    return first
+
+
+async def compare_transports(upstreams: dict[str, int], key: str, args: argparse.Namespace, label: str) -> None:
+    """TTFT of the upstream leg over each client, interleaved: every round runs each client's burst in
+    turn, the order rotating so that no client always follows the same one."""
+    legs = [PoolLeg(), HttpxLeg(), AiohttpLeg()]
+    names = list(upstreams)
+
+    async def burst(leg: Any, concurrency: int, tokens: int) -> list[float]:
+        picks = [names[i % len(names)] for i in range(concurrency)]
+        return await asyncio.gather(*(leg_ttft(leg, upstreams[n], n, tokens, key) for n in picks))
+
+    try:
+        for leg in legs:  # connections opened, prompt cached
+            await burst(leg, max(args.streams), 4)
+        ttft: dict[tuple[str, int], list[float]] = {}
+        per_round: dict[tuple[str, int], list[float]] = {}
+        load = os.getloadavg()[0]
+        for i in range(args.transport_rounds):
+            for concurrency in args.streams:
+                for leg in legs[i % 3 :] + legs[: i % 3]:
+                    # the first token is what is timed: a short answer keeps many rounds affordable
+                    got = [t * 1000 for t in await burst(leg, concurrency, 8)]
+                    ttft.setdefault((leg.name, concurrency), []).extend(got)
+                    per_round.setdefault((leg.name, concurrency), []).append(statistics.median(got))
+    finally:
+        for leg in legs:
+            await leg.aclose()
+    rounds_run = f"{args.transport_rounds} interleaved rounds"
+    print(f"\nupstream leg, {label}: {rounds_run}, load average {load:.1f} → {os.getloadavg()[0]:.1f}")
+    print(f"{'client':<8} {'streams':>7} {'TTFT p50':>10} {'TTFT p90':>10} {'round p50 spread':>17} {'n':>4}")
+    for (name, concurrency), values in sorted(ttft.items(), key=lambda kv: kv[0][1]):
+        rounds = per_round[(name, concurrency)]
+        spread = f"{min(rounds):.2f}–{max(rounds):.2f}"
+        print(
+            f"{name:<8} {concurrency:>7} {p(values, 50):>8.2f}ms {p(values, 90):>8.2f}ms {spread:>17} {len(values):>4}"
+        )
+    for concurrency in args.streams:
+        base50, base90 = p(ttft[("pool", concurrency)], 50), p(ttft[("pool", concurrency)], 90)
+        for name in ("httpx", "aiohttp"):
+            m50, m90 = p(ttft[(name, concurrency)], 50), p(ttft[(name, concurrency)], 90)
+            # the same difference round by round: how much of it is the machine's noise
+            pairs = zip(per_round[(name, concurrency)], per_round[("pool", concurrency)], strict=True)
+            diffs = [a - b for a, b in pairs]
+            verdict = "within" if m50 - base50 <= 0.3 else "over"
+            print(
+                f"{label}: {name} vs pool, {concurrency} stream(s): TTFT p50 {m50 / base50:.2f}× "
+                f"({m50 - base50:+.2f} ms, {verdict} the 0.3 ms rule; "
+                f"per round {min(diffs):+.2f} to {max(diffs):+.2f} ms), p90 {m90 / base90:.2f}×"
+            )
 
 
 async def main_async(args: argparse.Namespace) -> None:
@@ -212,6 +339,14 @@ async def main_async(args: argparse.Namespace) -> None:
             f"the router's own share ({OVERHEAD_HEADER}: reading and checking the request, passing the answer's "
             f"headers on): p50 {p(OVERHEADS, 50):.3f} ms, p90 {p(OVERHEADS, 90):.3f} ms over {len(OVERHEADS)} requests"
         )
+        if args.transports:
+            await compare_transports(ports, server_key, args, "llama.cpp servers")
+            stand_in, port = _upstream.start()
+            try:
+                await compare_transports({"m": port}, "stand-in", args, "instant stand-in")
+            finally:
+                stand_in.kill()
+                stand_in.wait()
     finally:
         service.delete(deployment.id)
         if litellm:
@@ -219,15 +354,16 @@ async def main_async(args: argparse.Namespace) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=6)
-    parser.add_argument("--tokens", type=int, default=48)
-    parser.add_argument("--streams", type=int, nargs="+", default=[1, 8], help="concurrent streams of each burst")
-    parser.add_argument("--litellm", help="path of the `litellm` proxy executable, to compare with it too")
-    parser.add_argument("--quick", action="store_true", help="1 round of 8 tokens (what the test runs)")
-    args = parser.parse_args()
-    if args.quick:
-        args.rounds, args.tokens = 1, 8
+    args = arguments(
+        __doc__,
+        {"rounds": 1, "tokens": 8, "transport_rounds": 2},
+        rounds=6,
+        tokens=48,
+        streams=[1, 8],
+        litellm=(None, "path of the `litellm` proxy executable, to compare with it too"),
+        transports=(False, "also time the upstream leg over the pool, httpx and aiohttp"),
+        transport_rounds=(30, "interleaved rounds of the --transports comparison"),
+    )
     asyncio.run(main_async(args))
 
 

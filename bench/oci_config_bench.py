@@ -12,12 +12,13 @@ and ours again, warm (the service's TTL cache).  Wall times are printed relative
 
 from __future__ import annotations
 
-import argparse
 import os
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+from _cli import arguments
 
 os.environ.setdefault("OCI_SDK_DEFAULT_RETRY_ENABLED", "false")
 
@@ -29,13 +30,7 @@ COMPARTMENT = "ocid1.compartment.oc1..bench"
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", type=int, default=50)
-    parser.add_argument("--latency", type=float, default=0.1)
-    parser.add_argument("--quick", action="store_true", help="10 models, 20 ms per call (what the test runs)")
-    args = parser.parse_args()
-    if args.quick:
-        args.models, args.latency = 10, 0.02
+    args = arguments(__doc__, {"models": 10, "latency": 0.02}, models=50, latency=0.1)
     emulator = Emulator().start()
     ids = list(seed_from_bundled(emulator, COMPARTMENT).values())  # service models live in COMPARTMENT here
     while len(ids) < args.models:  # more models than the service table has: registered copies

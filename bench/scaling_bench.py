@@ -25,8 +25,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from _cli import arguments
+from _http import post
 from tornado import web
-from tornado.httpclient import AsyncHTTPClient, HTTPRequest
+from tornado.httpclient import AsyncHTTPClient
 
 from aqua_lab.domain import DeploymentSpec
 from aqua_lab.platforms.local import LocalPlatform
@@ -63,17 +65,7 @@ async def stream_once(base: str, key: str, tokens: int) -> tuple[float, int, flo
 
     body = {"model": "smol", "messages": PROMPT, "stream": True, "max_tokens": tokens, "temperature": 0, "seed": 1}
     start = time.perf_counter()
-    response = await AsyncHTTPClient().fetch(
-        HTTPRequest(
-            f"{base}/chat/completions",
-            method="POST",
-            body=json.dumps(body),
-            headers={"Content-Type": "application/json", "Authorization": f"Bearer {key}"},
-            streaming_callback=on_chunk,
-            request_timeout=600,
-        ),
-        raise_error=False,
-    )
+    response = await post(f"{base}/chat/completions", body, {"Authorization": f"Bearer {key}"}, on_chunk)
     if response.code != 200 or not marks:
         raise RuntimeError(f"{base} answered {response.code} with {len(marks)} tokens")
     return marks[0] - start, len(marks), time.perf_counter()
@@ -182,14 +174,8 @@ def fake_supervisor(engine_port: int, directory: Path) -> Supervisor:
 async def timed(port: int, stream: bool) -> tuple[float, float]:
     body = {"model": "smol", "messages": PROMPT, "stream": stream, "max_tokens": 16}
     start = time.perf_counter()
-    response = await AsyncHTTPClient().fetch(
-        HTTPRequest(
-            f"http://127.0.0.1:{port}/v1/chat/completions",
-            method="POST",
-            body=json.dumps(body),
-            headers={"Content-Type": "application/json", "Authorization": "Bearer bench-key"},
-        )
-    )
+    response = await post(f"http://127.0.0.1:{port}/v1/chat/completions", body, {"Authorization": "Bearer bench-key"})
+    response.rethrow()
     return time.perf_counter() - start, float(response.headers[OVERHEAD_HEADER])
 
 
@@ -249,16 +235,15 @@ async def main_async(args: argparse.Namespace) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=4)
-    parser.add_argument("--streams", type=int, default=8)
-    parser.add_argument("--tokens", type=int, default=32)
-    parser.add_argument("--requests", type=int, default=400)
-    parser.add_argument("--skip_replicas", action="store_true", help="only the router overhead part")
-    parser.add_argument("--quick", action="store_true", help="1 round of 8 tokens, 50 requests (what the test runs)")
-    args = parser.parse_args()
-    if args.quick:
-        args.rounds, args.tokens, args.requests = 1, 8, 50
+    args = arguments(
+        __doc__,
+        {"rounds": 1, "tokens": 8, "requests": 50},
+        rounds=4,
+        streams=8,
+        tokens=32,
+        requests=400,
+        skip_replicas=(False, "only the router overhead part"),
+    )
     asyncio.run(main_async(args))
 
 

@@ -20,8 +20,10 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 
+import _upstream
+from _cli import arguments
+from _http import wait_until_answers
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
 
 from aqua_lab.inference import client
@@ -60,14 +62,8 @@ def start_server(data_dir: str, env: dict[str, str] | None = None) -> tuple[subp
         env={**os.environ, **dirs, "AQUA_LAB_DATA_DIR": data_dir, **(env or {})},
     )
     base = f"http://127.0.0.1:{port}/"
-    for _ in range(120):
-        try:
-            urllib.request.urlopen(f"{base}aqua/platforms?token={TOKEN}", timeout=1)
-            return proc, base
-        except OSError:
-            time.sleep(0.25)
-    proc.kill()
-    raise RuntimeError("jupyter server with aqua_lab did not start")
+    wait_until_answers(f"{base}aqua/platforms?token={TOKEN}", proc, "jupyter server with aqua_lab")
+    return proc, base
 
 
 def router_auth(live: dict) -> dict[str, str]:
@@ -162,24 +158,6 @@ async def new_connection_gap(chat_url: str, live: dict, body: dict, auth: dict, 
     return f"{(statistics.median(handler) - statistics.median(router)) * 1000:+.2f} ms)"
 
 
-FAKE_ROUTER = """
-import asyncio, sys
-from tornado import web
-class Up(web.RequestHandler):
-    async def post(self, *_):
-        self.set_header("Content-Type", "text/event-stream")
-        self.write('data: {"choices":[{"delta":{"role":"assistant"}}]}\\n\\n'); await self.flush()
-        await asyncio.sleep(0.005)
-        for _ in range(3):
-            self.write('data: {"choices":[{"delta":{"content":"t"}}]}\\n\\n'); await self.flush()
-        self.write("data: [DONE]\\n\\n")
-async def main():
-    web.Application([(r"/v1/(.*)", Up)]).listen(int(sys.argv[1]), address="127.0.0.1")
-    await asyncio.Event().wait()
-asyncio.run(main())
-"""
-
-
 async def instant_upstream_gap(base: str, data_dir: str, rounds: int) -> tuple[float, float]:
     """The handler's own cost: the same comparison against a router stand-in that answers at once
     (5 ms "prefill"), so no model competes with the Python processes for the two cores."""
@@ -187,8 +165,7 @@ async def instant_upstream_gap(base: str, data_dir: str, rounds: int) -> tuple[f
 
     from aqua_lab.platforms.local.store import Store
 
-    port = free_port()
-    router = subprocess.Popen([sys.executable, "-c", FAKE_ROUTER, str(port)])
+    router, port = _upstream.start(0.005)
     holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(3600)", "local-instant"])
     store = Store(Path(data_dir) / "local.sqlite")
     store.add_deployment(
@@ -306,14 +283,7 @@ async def main_async(args: argparse.Namespace) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--samples", type=int, default=300)
-    parser.add_argument("--streams", type=int, default=32)
-    parser.add_argument("--rounds", type=int, default=20)
-    parser.add_argument("--quick", action="store_true", help="20 samples, 4 streams, 4 rounds (what the test runs)")
-    args = parser.parse_args()
-    if args.quick:
-        args.samples, args.streams, args.rounds = 20, 4, 4
+    args = arguments(__doc__, {"samples": 20, "streams": 4, "rounds": 4}, samples=300, streams=32, rounds=20)
     asyncio.run(main_async(args))
 
 

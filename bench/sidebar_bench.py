@@ -14,7 +14,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import shutil
@@ -26,6 +25,8 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+
+from _cli import arguments
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -69,14 +70,7 @@ def paced_server(rate: float, seconds: float) -> tuple[ThreadingHTTPServer, str]
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=10)
-    parser.add_argument("--rate", type=float, default=200.0)
-    parser.add_argument("--seconds", type=float, default=30.0)
-    parser.add_argument("--quick", action="store_true", help="1 round, 2 s of streaming (what the test runs)")
-    args = parser.parse_args()
-    if args.quick:
-        args.rounds, args.seconds = 1, 2.0
+    args = arguments(__doc__, {"rounds": 1, "seconds": 2.0}, rounds=10, rate=200.0, seconds=30.0)
     if not (BUILD / "package.json").exists():
         sys.exit("the sidebar is not built: run scripts/labextension.sh")
     own_js = sum(p.stat().st_size for p in (BUILD / "static").glob("*.js"))

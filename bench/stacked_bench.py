@@ -15,8 +15,6 @@ Measured in one run, both layouts up at the same time and decoded in interleaved
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import secrets
 import statistics
@@ -28,6 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
+from _cli import arguments, print_result
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -136,15 +135,15 @@ def decode_rates(request, names: list[str], tokens: int) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--adapters", type=int, default=4)
-    ap.add_argument("--rounds", type=int, default=3)
-    ap.add_argument("--tokens", type=int, default=48)
-    ap.add_argument("--quick", action="store_true", help="one round of 8 tokens (what the test runs)")
-    ap.add_argument("--json", action="store_true", help="print the result as one JSON object")
-    args = ap.parse_args(argv)
-    if args.quick:
-        args.rounds, args.tokens = 1, 8
+    args = arguments(
+        __doc__,
+        {"rounds": 1, "tokens": 8},
+        argv,
+        adapters=4,
+        rounds=3,
+        tokens=48,
+        json=(False, "print the result as one JSON object"),
+    )
     with tempfile.TemporaryDirectory(prefix="stacked-bench-") as tmp:
         return run(Path(tmp), args)
 
@@ -179,7 +178,7 @@ def run(tmp: Path, args) -> dict:
     try:
         assert deployment.state == "ACTIVE", deployment.lifecycle_details
         old_create = old.start()
-        runtime = platform.store.deployment(deployment.id)["runtime_pid"]
+        runtime = platform.store.deployment(deployment.id).runtime_pid
         one_pids = children_running(runtime)
         auth = {"Authorization": f"Bearer {deployment.api_key}"}
 
@@ -221,9 +220,4 @@ def run(tmp: Path, args) -> dict:
 
 
 if __name__ == "__main__":
-    result = main()
-    if "--json" in sys.argv:
-        print(json.dumps(result))
-    else:
-        for key, value in result.items():
-            print(f"{key:24} {value}")
+    print_result(main(), 24)

@@ -27,6 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from _cli import arguments
 from server_bench import TOKEN, quantile, start_server
 from tornado.httpclient import AsyncHTTPClient
 
@@ -145,19 +146,17 @@ async def main_async(args: argparse.Namespace) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--baseline", help="a checkout of aqua_lab to compare with (its repository root)")
-    parser.add_argument("--samples", type=int, default=200)
-    parser.add_argument("--concurrency", type=int, default=100)
-    parser.add_argument("--deployments", type=int, default=8)
-    parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument(
-        "--load-path", default="aqua/deployments", help="what the waves ask for (api/status: Jupyter's own floor)"
+    args = arguments(
+        __doc__,
+        {"samples": 30, "concurrency": 10, "deployments": 2, "rounds": 1},
+        baseline=(None, "a checkout of aqua_lab to compare with (its repository root); --quick: this one"),
+        samples=200,
+        concurrency=100,
+        deployments=8,
+        rounds=2,
+        load_path=("aqua/deployments", "what the waves ask for (api/status: Jupyter's own floor)"),
     )
-    parser.add_argument("--quick", action="store_true", help="small waves, 1 round (what the test runs)")
-    args = parser.parse_args()
     if args.quick:
-        args.samples, args.concurrency, args.deployments, args.rounds = 30, 10, 2, 1
         args.baseline = args.baseline or str(Path(__file__).resolve().parent.parent)
     asyncio.run(main_async(args))
 

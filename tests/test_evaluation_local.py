@@ -10,6 +10,7 @@ import os
 import signal
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -196,8 +197,8 @@ def test_each_model_is_asked_at_its_servers_concurrency_times_its_replicas():
             {"params": "--served-model-name b --parallel 1", "model_path": "/b.gguf", "model_id": "b"},
         ]
     }
-    one = {"record": {"multi_model_config": config}}
-    two = {"record": {"multi_model_config": config, "instance_count": 2}}
+    one = SimpleNamespace(record={"multi_model_config": config})  # a DeploymentRecord's one field read
+    two = SimpleNamespace(record={"multi_model_config": config, "instance_count": 2})
     assert model_concurrency(one, ["a", "b"], LLAMA_CPP) == {"a": 3, "b": 1}
     # the router spreads a model's requests over its replicas: each has its own slots
     assert model_concurrency(two, ["a", "b"], LLAMA_CPP) == {"a": 6, "b": 2}
@@ -213,7 +214,7 @@ def test_each_model_is_placed_on_the_cores_its_servers_are_pinned_to():
             {"params": "--served-model-name b", "model_path": "/b.gguf", "model_id": "b", "gpu_count": 1},
         ]
     }
-    row = {"record": {"multi_model_config": config, "slots": [2, 3]}}
+    row = SimpleNamespace(record={"multi_model_config": config, "slots": [2, 3]})
     platform = LocalPlatform.__new__(LocalPlatform)
     platform.engine, platform.shape = LLAMA_CPP, None
     platform._machine_slots = lambda: [0, 1, 2, 3]

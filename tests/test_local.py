@@ -49,7 +49,7 @@ def _auth(deployment):
 
 def _pids(platform, deployment_id):
     row = platform.store.deployment(deployment_id)
-    return [row["runtime_pid"], *(s["pid"] for s in platform.store.model_states(deployment_id) if s["pid"])]
+    return [row.runtime_pid, *(s["pid"] for s in platform.store.model_states(deployment_id) if s["pid"])]
 
 
 def _running(pid):

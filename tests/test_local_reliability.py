@@ -21,13 +21,14 @@ import pytest
 from aqua_lab.domain import DeploymentSpec
 from aqua_lab.errors import InvalidInput
 from aqua_lab.planning.params import parse_params
-from aqua_lab.platforms.local import LocalPlatform, engine_build
+from aqua_lab.platforms.local import LocalPlatform
 from aqua_lab.platforms.local import supervisor as R  # the supervisor reads its limits from its module
 from aqua_lab.platforms.local.llama_flags import engine_args
 from aqua_lab.platforms.local.models import SMOLLM2_ID, smollm2_path
 from aqua_lab.platforms.local.router import MAX_BODY_BYTES, StreamWatch
 from aqua_lab.platforms.local.store import Store
 from aqua_lab.service import AquaLabService
+from tests.helpers.smol import local_platform
 
 pytestmark = pytest.mark.local
 SMOL = SMOLLM2_ID
@@ -35,11 +36,7 @@ SMOL = SMOLLM2_ID
 
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory):
-    assert smollm2_path() is not None and engine_build.binary_path().is_file(), engine_build.missing_message()
-    platform = LocalPlatform(data_dir=tmp_path_factory.mktemp("aqua_lab_reliability"))
-    yield platform
-    for d in platform.list_deployments():
-        platform.delete(d.id)
+    yield from local_platform(tmp_path_factory, "aqua_lab_reliability")
 
 
 @pytest.fixture(scope="module")
@@ -381,7 +378,7 @@ def test_a_server_that_crashes_on_its_first_request_is_failed_at_once_with_why(t
     assert server.detail.startswith("llama.cpp crashed: SIGSEGV in its first request; fix: add --no-repack")
     assert "Last log lines" in server.detail
     state = supervisor.store.deployment("local-flaky")
-    assert state["state"] == "FAILED" and "crashed: SIGSEGV" in state["details"]
+    assert state.state == "FAILED" and "crashed: SIGSEGV" in state.details
     journal = tmp_path / "exits.jsonl"
     assert json.loads(journal.read_text())["signal"] == "SIGSEGV"
     journal.unlink()  # the crash was this test's doing: keep it out of the session's crash check

@@ -165,19 +165,16 @@ def test_replicas_start_one_at_a_time_and_stop_at_the_first_that_fails(tmp_path,
     supervisor.start_next_replica()
     assert one.proc is not None and two.proc is None and three.proc is None
     asyncio.run(supervisor.tick(None))
-    assert store.deployment("d")["details"] == "0 of 3 replicas up (started one at a time)"
+    assert store.deployment("d").details == "0 of 3 replicas up (started one at a time)"
     one.state = "ACTIVE"
     asyncio.run(supervisor.tick(None))
     assert two.proc is not None and three.proc is None
-    assert store.deployment("d")["details"] == "1 of 3 replicas up (started one at a time)"
+    assert store.deployment("d").details == "1 of 3 replicas up (started one at a time)"
     two.state, two.detail = "FAILED", "out of memory"
     assert asyncio.run(supervisor.tick(None)) == "stop"
     assert three.proc is None  # never forked
     row = store.deployment("d")
-    assert (
-        row["state"] == "FAILED"
-        and "'smol#2' failed to start: out of memory; 1 of 3 replicas were up" in row["details"]
-    )
+    assert row.state == "FAILED" and "'smol#2' failed to start: out of memory; 1 of 3 replicas were up" in row.details
 
 
 # item 5: create and unregister of one model -------------------------------------------------------
@@ -302,7 +299,7 @@ def test_a_verb_whose_process_died_with_a_live_owner_waits_and_a_dead_owner_is_r
     assert bare.get_deployment("local-busy").state == "UPDATING"  # a live process is at work on it
     with pytest.raises(Conflict, match="busy with a models update"):
         bare.delete("local-busy")
-    busy = bare.store.deployment("local-busy")["record"]
+    busy = bare.store.deployment("local-busy").record
     bare.store.update_deployment("local-busy", record=json.dumps({**busy, "operation": dead}))  # its owner dies
     assert bare.delete("local-busy").state == "DELETED"
     _add(bare, "local-gone", "DELETING", [1], operation={**dead, "name": "its delete"})
@@ -322,7 +319,7 @@ def test_kill_9_in_the_middle_of_rescale_deactivate_and_delete_leaves_a_true_sta
     deployment = service.wait(service.create_deployment(_smol(platform, params="--max-model-len 512")).id, timeout=90)
     try:
         assert deployment.state == "ACTIVE", deployment.lifecycle_details
-        runtime = platform.store.deployment(deployment.id)["runtime_pid"]
+        runtime = platform.store.deployment(deployment.id).runtime_pid
 
         _killed_during(data_dir, deployment.id, "scale", "UPDATING")
         after = LocalPlatform(data_dir=data_dir, share=False)  # as a restarted Jupyter server sees it
@@ -332,7 +329,7 @@ def test_kill_9_in_the_middle_of_rescale_deactivate_and_delete_leaves_a_true_sta
         assert not alive(runtime, deployment.id) and after.capacity_note() is None
         again = AquaLabService(after).wait(after.activate(deployment.id).id, timeout=90)
         assert again.state == "ACTIVE", again.lifecycle_details
-        runtime = after.store.deployment(deployment.id)["runtime_pid"]
+        runtime = after.store.deployment(deployment.id).runtime_pid
 
         _killed_during(data_dir, deployment.id, "deactivate", "INACTIVE")
         after = LocalPlatform(data_dir=data_dir, share=False)
@@ -386,7 +383,7 @@ def test_an_evaluation_whose_deployment_went_away_is_failed_with_how_many_rows_a
     tmp_path,
 ):
     service, deployment_id, _ = fake_deployment
-    router = service.platform.store.deployment(deployment_id)["runtime_pid"]
+    router = service.platform.store.deployment(deployment_id).runtime_pid
     rows = len(load_dataset(SAMPLE))
     evaluation = service.create_evaluation(_evaluation(deployment_id, tmp_path / "report"))
     deadline = time.monotonic() + 60

@@ -73,9 +73,9 @@ def _post(url: str, key: str, body: dict) -> tuple[int, dict]:
 
 def test_no_process_of_a_deployment_has_a_key_on_its_command_line(platform, deployment):
     row = platform.store.deployment(deployment.id)
-    processes = _session(row["runtime_pid"])
+    processes = _session(row.runtime_pid)
     servers = [s["pid"] for s in platform.store.model_states(deployment.id)]
-    assert row["runtime_pid"] in processes and set(servers) <= set(processes) and servers
+    assert row.runtime_pid in processes and set(servers) <= set(processes) and servers
     for pid in processes:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
         assert deployment.api_key not in cmdline, f"process {pid} shows the deployment key: {cmdline}"

@@ -22,6 +22,7 @@ class Stream(web.RequestHandler):
         for i in range(3):
             self.write(f"data: {i}\n\n")
             await self.flush()
+            await asyncio.sleep(0.02)  # apart, as a model's tokens come
         if self.get_argument("die", None):
             self.request.connection.stream.close()
             return
@@ -47,7 +48,7 @@ def test_chunks_arrive_as_sent_and_the_connection_is_reused():
         pool = UpstreamPool()
         first = await _body(pool, port)
         assert b"".join(first) == b"data: 0\n\ndata: 1\n\ndata: 2\n\ndata: [DONE]\n\n"
-        assert len(first) >= 3  # not buffered into one piece
+        assert len(first) >= 3  # handed over as they come, not buffered into one piece
         kept = pool._idle[("127.0.0.1", port, False)][0][2]
         await _body(pool, port)
         assert pool._idle[("127.0.0.1", port, False)][0][2] is kept
@@ -78,6 +79,36 @@ def test_a_server_dying_mid_body_raises_upstream_closed():
             async for chunk in response.chunks():
                 got.append(chunk)
         assert b"data: 0" in b"".join(got)
+
+    asyncio.run(run())
+
+
+def test_chunks_that_arrive_together_are_handed_over_together_whatever_the_reads_cut():
+    # one write downstream for the chunks one read brought (a model's role and first-token chunks
+    # come back to back); a chunk split across reads, and trailers, arrive whole
+    body = b"6\r\ndata: \r\n3\r\nab\n\r\n0\r\nx-trailer: 1\r\n\r\n"
+
+    async def run(split: int | None) -> list[bytes]:
+        pieces = [body] if split is None else [body[i : i + split] for i in range(0, len(body), split)]
+        port = await _silent_after(CHUNKED, pieces, 0.0 if split is None else 0.01)
+        pool = UpstreamPool()
+        response = await pool.post(port, "/s", b"{}")
+        got = [chunk async for chunk in response.chunks()]
+        assert pool._idle[("127.0.0.1", port, False)], "a complete body leaves its connection for reuse"
+        return got
+
+    assert asyncio.run(run(None)) == [b"data: ab\n"]
+    assert b"".join(asyncio.run(run(1))) == b"data: ab\n"
+
+
+@pytest.mark.parametrize("garbage", [b"zz\r\nhello\r\n", b"-2\r\n\r\nhello", b"5\r\nhelloXX"])
+def test_a_malformed_chunked_body_is_a_closed_upstream_not_a_crash(garbage):
+    async def run() -> None:
+        port = await _silent_after(CHUNKED, [garbage])
+        response = await UpstreamPool().post(port, "/s", b"{}", limits=Limits(5, 5, 5, 5))
+        with pytest.raises(UpstreamClosed, match="malformed response"):
+            async for _ in response.chunks():
+                pass
 
     asyncio.run(run())
 

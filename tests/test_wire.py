@@ -160,6 +160,32 @@ def test_a_character_split_across_reads_arrives_whole_and_the_stream_equals_the_
     assert streamed == whole == TEXT
 
 
+@pytest.mark.parametrize("blocks", [False, True])
+def test_a_chat_asks_a_platform_that_cannot_block_for_its_request_on_the_loop_not_in_a_thread(blocks):
+    # a thread hop per chat turn costs a share of the time to first token; only a signing platform needs it
+    async def run() -> set[bool]:
+        upstream = await asyncio.start_server(_byte_at_a_time, "127.0.0.1", 0)
+        service, deployment_id = _service_in_front_of(upstream.sockets[0].getsockname()[1])
+        platform, on_loop = service.platform, set()
+        target = platform.inference_request
+        platform.inference_request_blocks = blocks
+
+        def noting_the_thread(*args):
+            on_loop.add(threading.current_thread() is threading.main_thread())
+            return target(*args)
+
+        platform.inference_request = noting_the_thread
+        try:
+            request = ChatRequest(model="alpha-7b", messages=[{"role": "user", "content": "hi"}])
+            assert "".join([chunk_text(c) async for c in service.chat_stream(deployment_id, request)]) == TEXT
+        finally:
+            upstream.close()
+        return on_loop
+
+    assert asyncio.run(run()) == {not blocks}
+    assert LocalPlatform.inference_request_blocks is False and MemoryPlatform.inference_request_blocks is True
+
+
 def test_the_router_passes_a_byte_split_stream_on_unchanged_and_still_reads_it():
     watch = StreamWatch()
     out = b"".join(watch.feed(STREAM[i : i + 1]) for i in range(len(STREAM)))

@@ -83,6 +83,34 @@ def _closed(exc: BaseException, before: str) -> UpstreamClosed:
     return UpstreamClosed(f"{str(exc) or type(exc).__name__} before {before}")
 
 
+def _unchunk(buffer: bytearray) -> tuple[list[bytes], bool]:
+    """Take the complete chunks off the front of a chunked body (``buffer`` keeps what is left): their
+    data, and whether the last chunk (size 0, with its trailers) was among them.  Raises ``ValueError``
+    for a malformed body."""
+    pieces, at = [], 0
+    while (line_end := buffer.find(b"\r\n", at)) >= 0:
+        size = int(bytes(buffer[at:line_end]).split(b";", 1)[0].strip(), 16)
+        if size < 0:
+            raise ValueError("negative chunk size")
+        if size == 0:  # trailers, if any, then a blank line
+            end = buffer.find(b"\r\n\r\n", line_end)
+            if end < 0:
+                break
+            del buffer[: end + 4]
+            return pieces, True
+        start, stop = line_end + 2, line_end + 2 + size
+        if len(buffer) < stop + 2:
+            break
+        if buffer[stop : stop + 2] != b"\r\n":
+            raise ValueError("chunk without its CRLF")
+        pieces.append(bytes(buffer[start:stop]))
+        at = stop + 2
+    if buffer.find(b"\r\n", at) < 0 and len(buffer) - at > 1024:
+        raise ValueError("chunk size line of over 1 KiB")
+    del buffer[:at]
+    return pieces, False
+
+
 @dataclass
 class Response:
     status: int
@@ -94,28 +122,26 @@ class Response:
     _clock: Clock
     _done: bool = field(default=False, init=False)
 
-    async def _chunk(self) -> bytes | None:
-        """One chunk of a chunked body; None after the last."""
-        reader = self._reader
-        size_line = await reader.readuntil(b"\r\n")
-        size = int(size_line.split(b";", 1)[0].strip(), 16)
-        if size == 0:
-            while (await reader.readuntil(b"\r\n")) != b"\r\n":  # trailers, then the blank line
-                pass
-            return None
-        data = await reader.readexactly(size)
-        await reader.readexactly(2)
-        return data
-
     async def chunks(self) -> AsyncIterator[bytes]:
-        """The body, chunk by chunk as the server sends it (chunked, sized or until close)."""
+        """The body as it arrives (chunked, sized or until close): each piece is what one read brought,
+        so the server's chunks that arrived together are handed over together — one write downstream,
+        not one per chunk."""
         reader, within = self._reader, self._clock.within
         limit = "first_byte_s"
         try:
             if self.headers.get("transfer-encoding", "").lower() == "chunked":
-                while (data := await within(self._chunk(), limit)) is not None:
-                    limit = "idle_s"
-                    yield data
+                buffer, last = bytearray(), False
+                while not last:
+                    data = await within(reader.read(65536), limit)
+                    if not data:
+                        raise asyncio.IncompleteReadError(bytes(buffer), None)
+                    buffer += data
+                    pieces, last = _unchunk(buffer)
+                    if pieces:
+                        limit = "idle_s"
+                        yield b"".join(pieces)
+                if buffer:  # bytes past the body's end: the connection is in no state to reuse
+                    self.headers["connection"] = "close"
             elif "content-length" in self.headers:
                 left = int(self.headers["content-length"])
                 while left:

@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-from ..domain import ChatRequest, CompareRequest, Deployment, chunk_text
+from ..domain import ChatRequest, CompareRequest, Deployment, chunk_text, served_models
 from ..errors import Conflict, InvalidInput, Problem, UpstreamError, shown
 from ..inference import client
 from ..platforms.base import Platform
@@ -59,19 +59,23 @@ class ChatRelay:
             return cached
         return self.targets.put(deployment_id, await execute(self.platform.get_deployment, deployment_id))
 
+    async def _resolved(self, deployment_id: str, request: ChatRequest) -> ChatRequest:
+        """``request`` for the served name its ``model`` means (a model's id, as OCI's /predict takes it, included)."""
+        name = served_name(await self._target(deployment_id), request.model, "model")
+        return request if name == request.model else request.model_copy(update={"model": name})
+
     async def _request(self, deployment_id: str, request: ChatRequest, stream: bool) -> tuple[str, bytes, dict]:
         """(url, body bytes, headers) of the call to the model; signed where the platform signs."""
         deployment = await self._target(deployment_id)
-        names = deployment.served_names()
-        if request.model not in names:
-            raise InvalidInput(
-                Problem("model", f"{shown(request.model)} is not served by {deployment_id}", f"use one of {names}")
-            )
+        served_name(deployment, request.model, "model")
         if deployment.state not in ("ACTIVE", "NEEDS_ATTENTION"):
             raise Conflict(f"deployment {deployment_id} is {deployment.state}; chat needs it ACTIVE")
         body = json.dumps(request.upstream_body(request.model, stream)).encode()
         route = request.resolved_route()
-        url, headers = await execute(self.platform.inference_request, deployment, route, body, stream)
+        if self.platform.inference_request_blocks:
+            url, headers = await execute(self.platform.inference_request, deployment, route, body, stream)
+        else:  # no thread hop for what is only a URL and a key
+            url, headers = self.platform.inference_request(deployment, route, body, stream)
         return url, body, headers
 
     async def events(self, deployment_id: str, request: ChatRequest) -> AsyncIterator[str | Loading]:
@@ -80,6 +84,7 @@ class ChatRelay:
         server reports mid-stream, or a broken stream, raises :class:`UpstreamError` after the chunks
         that came."""
         request.check_input()
+        request = await self._resolved(deployment_id, request)
         url, body, headers = await self._request(deployment_id, request, stream=True)
         started, first, tokens, failed = time.perf_counter(), None, 0, True
         try:
@@ -115,6 +120,7 @@ class ChatRelay:
 
     async def chat(self, deployment_id: str, request: ChatRequest) -> dict[str, Any]:
         request.check_input()
+        request = await self._resolved(deployment_id, request)
         url, body, headers = await self._request(deployment_id, request, stream=False)
         started = time.perf_counter()
         try:
@@ -139,8 +145,10 @@ class ChatRelay:
         request.check_input()
         deployment = await self._target(deployment_id)
         served = deployment.served_names()
-        # each served name at most once: a list that repeats a name must not multiply the work
-        models = list(dict.fromkeys(request.models or served))
+        # a model's id (OCID) means its served name, as in chat; each name at most once, so a list
+        # that repeats a model does not multiply the work
+        given = [served_name(deployment, m, "models") if _by_id(deployment, m) else m for m in request.models or []]
+        models = list(dict.fromkeys(given or served))
         unknown = [m for m in models if m not in served]
         if unknown:
             more = f" and {len(unknown) - 3} more" if len(unknown) > 3 else ""
@@ -182,6 +190,32 @@ class ChatRelay:
         finally:
             for task in [*tasks, watcher]:
                 task.cancel()
+
+
+def _by_id(deployment: Deployment, model: str) -> list[str]:
+    """The served names of the deployment's models whose id is ``model``."""
+    return list(dict.fromkeys(name for name, model_id in served_models(deployment.models) if model_id == model))
+
+
+def served_name(deployment: Deployment, model: str, field: str) -> str:
+    """The served name ``model`` means: itself, or the one name the model with that id (an OCID on OCI,
+    as seed 003 and OCI's /predict address models; a local model's id) is served under."""
+    names = deployment.served_names()
+    if model in names:
+        return model
+    keys = deployment.inference_keys()  # a model group member's inference key (seed 003)
+    if model in keys:
+        return keys[model]
+    by_id = _by_id(deployment, model)
+    if len(by_id) == 1:
+        return by_id[0]
+    if by_id:
+        raise InvalidInput(
+            Problem(field, f"{shown(model)} is served under several names: {by_id}", "use one of those names")
+        )
+    raise InvalidInput(
+        Problem(field, f"{shown(model)} is not served by {deployment.id}", f"use one of {names} or a model's id")
+    )
 
 
 def _refused_input(exc: UpstreamError) -> UpstreamError | InvalidInput:

@@ -17,44 +17,48 @@ import sys
 import time
 import traceback
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ...inference import client
 from .engines import LLAMA_CPP
 from .evaluations import FINISHED, EvaluationStore, evaluation_dir
+
+if TYPE_CHECKING:
+    from .store import DeploymentRecord
 
 #: requests in flight per model when its server's own concurrency is unknown
 CONCURRENCY = 4
 PROGRESS_EVERY_S = 0.3
 
 
-def model_concurrency(deployment_row: dict | None, models: list[str], engine: str) -> dict[str, int]:
+def model_concurrency(deployment_row: DeploymentRecord | None, models: list[str], engine: str) -> dict[str, int]:
     """Each model at the concurrency its servers decode together (llama.cpp's slots, vLLM's
     max-num-seqs, times the replicas the router spreads it over): more would only queue in the
     engine, fewer would leave slots idle."""
     from .engines import server_specs
 
     found: dict[str, int] = {}
+    record = deployment_row.record if deployment_row is not None else {}
     try:
-        record = (deployment_row or {})["record"]
         replicas = int(record.get("instance_count") or 1)
         for spec in server_specs(record["multi_model_config"], engine, [0], replicas):
             for name in spec.names:
                 found[name] = found.get(name, 0) + spec.concurrency
     except (KeyError, TypeError, ValueError):
-        pass  # an unusual record: the default
+        pass  # no record, or an unusual one: the default
     return {m: max(1, found.get(m, CONCURRENCY)) for m in models}
 
 
-def model_cores(platform, deployment_row: dict | None, models: list[str]) -> dict[str, set[int]] | None:
+def model_cores(platform, deployment_row: DeploymentRecord | None, models: list[str]) -> dict[str, set[int]] | None:
     """The CPU cores each model's llama.cpp servers are pinned to (every replica's), as the
     deployment's runtime pins them; None for vLLM (its slots are GPUs) or an unusual record."""
     from .capacity import slots_of
     from .engines import server_specs
 
-    if platform.engine != LLAMA_CPP or not deployment_row:
+    if getattr(platform, "engine", None) != LLAMA_CPP or not deployment_row:
         return None
     try:
-        record = deployment_row["record"]
+        record = deployment_row.record
         slots = slots_of(record, platform._machine_slots())
         specs = server_specs(
             record["multi_model_config"], platform.engine, slots, int(record.get("instance_count") or 1)
@@ -84,6 +88,25 @@ def read_predictions(path: Path) -> dict[str, dict[int, object]]:
     return done
 
 
+def serving_platform(data_dir: Path, record: dict):
+    """The platform that serves the evaluated deployment: this machine's, or the one the record names
+    (``runner: notebook`` on OCI), rebuilt from the settings the service had."""
+    found = record.get("platform")
+    if not found:
+        from .platform import LocalPlatform
+
+        return LocalPlatform(data_dir=data_dir)
+    from ..registry import PlatformSettings, build_platform
+
+    return build_platform(found["name"], PlatformSettings(**found["settings"]))
+
+
+def local_row(platform, deployment_id: str) -> DeploymentRecord | None:
+    """The local store's row of a deployment (its servers' slots and cores); None on another platform."""
+    store = getattr(platform, "store", None)
+    return store.deployment(deployment_id) if store is not None else None
+
+
 async def run(data_dir: Path, evaluation_id: str) -> int:
     from ...arena.judge import verdict_rows
     from ...arena.store import VoteStore
@@ -92,14 +115,14 @@ async def run(data_dir: Path, evaluation_id: str) -> int:
     from ...evaluation.report import model_report, write_reports
     from ...evaluation.runner import generate, judge_score_result
     from .evaluation_scorer import SpareCoreScorer
-    from .platform import LocalPlatform
 
-    platform = LocalPlatform(data_dir=data_dir)
-    store = EvaluationStore(platform.store.path)
+    store = EvaluationStore(data_dir / "local.sqlite")
     row = store.get(evaluation_id)
     if row is None or row["state"] in FINISHED:
         return 0
     record = row["record"]
+    platform = serving_platform(data_dir, record)
+    llama_cpp = getattr(platform, "engine", None) == LLAMA_CPP
     directory = evaluation_dir(data_dir, evaluation_id)
     rows = parse_dataset((directory / "dataset.jsonl").read_bytes())
     models, metrics = record["models"], [(m["name"], m["args"]) for m in record["metrics"]]
@@ -139,7 +162,7 @@ async def run(data_dir: Path, evaluation_id: str) -> int:
             last[model] = time.monotonic()
             store.update_model(evaluation_id, model, rows_done=done, rows_failed=failed)
 
-    deployment_row = platform.store.deployment(row["deployment_id"])
+    deployment_row = local_row(platform, row["deployment_id"])
     judging = judge_pass(platform, deployment, deployment_row, rows, models, judged) if judged else None
     scorer = SpareCoreScorer(rows, models, metrics, model_cores(platform, deployment_row, models))
     generation_started = time.perf_counter()
@@ -155,10 +178,10 @@ async def run(data_dir: Path, evaluation_id: str) -> int:
             models,
             chat,
             params,
-            concurrency=model_concurrency(deployment_row, models, platform.engine),
+            concurrency=model_concurrency(deployment_row, models, getattr(platform, "engine", "")),
             want_logprobs=wants_perplexity,
             # llama-server can be made to generate the reference (a grammar) and report its logprobs
-            score_reference=wants_perplexity and platform.engine == LLAMA_CPP,
+            score_reference=wants_perplexity and llama_cpp,
             resume=resume,
             on_prediction=on_prediction,
             progress=progress,
@@ -199,7 +222,7 @@ async def run(data_dir: Path, evaluation_id: str) -> int:
     if judging and judging.pairwise:
         judge_section = judging.pairwise_report()
         # on the deployment's leaderboard (source judge), stored whole or not at all
-        VoteStore(platform.store.path).add(
+        VoteStore(Path(record.get("votes_path") or data_dir / "local.sqlite")).add(
             verdict_rows(
                 row["deployment_id"],
                 evaluation_id,
@@ -235,25 +258,41 @@ async def run(data_dir: Path, evaluation_id: str) -> int:
 def judge_pass(platform, deployment, deployment_row, rows, models: list[str], judged: dict[str, dict]):
     """The :class:`~aqua_lab.arena.judge.JudgePass` of the evaluation's judge metrics (pairwise_judge,
     judge_score: one judge, the first metric's, asks for both), with a chat to the judge: a model of
-    this deployment or of another one through its router, or an external endpoint."""
+    this deployment or of another one through the platform (each request signed on its own where the
+    platform signs: OCI's ``/predict``), or an external endpoint.  A llama.cpp judge answers under a
+    grammar (:func:`judge_constrained`)."""
     from ...arena.judge import JudgePass, check_rubric
     from ...arena.judge_target import SELF_PREFERENCE, endpoint_headers, judge_name, normalised
 
     args = judged.get("pairwise_judge") or judged["judge_score"]
     judge = normalised(args["judge"])
     judge["model"] = judge.get("model") or models[0]
+    engine = getattr(platform, "engine", "")
     if judge.get("url"):
-        url, headers = judge["url"].rstrip("/") + "/chat/completions", endpoint_headers(judge)
+        base, key = judge["url"].rstrip("/"), endpoint_headers(judge)
+
+        def request(body: bytes) -> tuple[str, dict]:
+            return base + "/chat/completions", {"content-type": "application/json", **key}
+
         concurrency = CONCURRENCY
+        constrained = llama_server(base, key)
     else:
         target = platform.get_deployment(judge["deployment_id"]) if judge.get("deployment_id") else deployment
-        url, headers = platform.inference_request(target, "/v1/chat/completions", b"", False)
-        own = deployment_row if target is deployment else platform.store.deployment(target.id)
-        concurrency = model_concurrency(own, [judge["model"]], platform.engine)[judge["model"]]
 
-    async def ask(messages: list[dict[str, str]]) -> str:
+        def request(body: bytes) -> tuple[str, dict]:
+            return platform.inference_request(target, "/v1/chat/completions", body, False)
+
+        own = deployment_row if target is deployment else local_row(platform, target.id)
+        concurrency = model_concurrency(own, [judge["model"]], engine)[judge["model"]]
+        constrained = engine == LLAMA_CPP
+
+    async def ask(messages: list[dict[str, str]], grammar: str | None = None) -> str:
         body = {"model": judge["model"], "messages": messages, "temperature": 0, "max_tokens": args["max_tokens"]}
-        response = await client.post_json(url, body, headers, model=judge["model"])
+        if grammar:
+            body["grammar"] = grammar
+        data = json.dumps(body).encode()
+        url, headers = request(data)
+        response = await client.post_json(url, data, headers, model=judge["model"])
         choice = (response.get("choices") or [{}])[0]
         return (choice.get("message") or {}).get("content") or ""
 
@@ -268,7 +307,24 @@ def judge_pass(platform, deployment, deployment_row, rows, models: list[str], ju
         concurrency=concurrency,
         label=judge_name(judge),
         warning=SELF_PREFERENCE.format(model=judge["model"]) if judged_self else None,
+        constrained=constrained,
     )
+
+
+def llama_server(base_url: str, headers: dict[str, str]) -> bool:
+    """Whether an external judge is a llama.cpp server, which takes a ``grammar``: its ``/models``
+    names ``llamacpp`` as the owner.  Anything else (or no answer) gets the free-text prompt, which
+    every OpenAI-compatible server takes."""
+    from ...errors import AquaLabError
+    from ...inference.client import get_json_blocking
+    from ...inference.timeouts import Timeouts
+
+    try:
+        found = get_json_blocking(base_url + "/models", headers, Timeouts(connect_s=5, first_byte_s=10, total_s=15))
+    except (AquaLabError, OSError, ValueError):
+        return False
+    data = found.get("data") if isinstance(found, dict) else None
+    return any(isinstance(m, dict) and m.get("owned_by") == "llamacpp" for m in data or [])
 
 
 def deployment_gone(platform, deployment_id: str) -> str | None:

@@ -334,6 +334,8 @@ class Base(web.RequestHandler):
         server.in_flight += 1
         server.dispatched += 1
         server.last_used = time.monotonic()
+        # encoded again, never passed on as it came: what the engine reads must be what was checked (a
+        # key given twice is one value to json.loads and may be the other to the engine's parser)
         payload = json.dumps(body, ensure_ascii=False).encode()
 
         def post() -> Any:  # made when sent: a model that wakes in a new process has a new port
@@ -357,9 +359,7 @@ class Base(web.RequestHandler):
             if streaming:
                 self.set_header("Cache-Control", "no-cache")
                 self.set_header("X-Accel-Buffering", "no")
-            stream = getattr(self.request.connection, "stream", None)
-            if stream is not None and not stream.closed():
-                stream.set_nodelay(True)  # token chunks are small writes: no Nagle delay
+            self._no_delay()
             # what the router itself added: reading and checking the request before it went
             # upstream, and passing the answer's headers on (LiteLLM's x-litellm-overhead-duration-ms)
             overhead = (before - self.started) + (time.perf_counter() - after)
@@ -425,6 +425,14 @@ class Base(web.RequestHandler):
                 ttft = (first - self.started) if first is not None else None
                 metrics.record(server, name, code, ttft, tokens or 0, end - self.started, error)
         self.finish()
+
+    def _no_delay(self) -> None:
+        """Token chunks are small writes: no Nagle delay on this client's connection (set once per
+        connection: a kept-alive one carries many requests, and each setting is a system call)."""
+        stream = getattr(self.request.connection, "stream", None)
+        if stream is not None and not stream.closed() and not getattr(stream, "aqua_lab_no_delay", False):
+            stream.set_nodelay(True)
+            stream.aqua_lab_no_delay = True
 
     def limits(self) -> Limits | None:
         """The time limits of this request's upstream call: the router's, lowered or raised by the

@@ -97,12 +97,6 @@ class DeploymentRecord:
     def but(self, **changes: Any) -> DeploymentRecord:
         return replace(self, **changes)
 
-    def __getitem__(self, column: str) -> Any:
-        # a row read by column name still reads (scripts and tests that look at the state file)
-        if column not in self.__dataclass_fields__:
-            raise KeyError(column)
-        return getattr(self, column)
-
 
 class Store:
     def __init__(self, path: Path):
