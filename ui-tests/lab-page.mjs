@@ -44,10 +44,17 @@ export async function launch(out) {
     }
     await setTheme("JupyterLab Light");
   };
+  // what is on the page now (or `locator`), in both themes
+  const shotBoth = async (name, locator = null) => {
+    await shot(`${name}.png`, locator);
+    await setTheme("JupyterLab Dark");
+    await shot(`${name}-dark.png`, locator);
+    await setTheme("JupyterLab Light");
+  };
   await page.addLocatorHandler(page.getByText(/get notified about official Jupyter news/), async () => {
     await page.getByRole("button", { name: "No", exact: true }).last().click();
   });
-  return { context, page, found, shot, setTheme, dialogBoth };
+  return { context, page, found, shot, setTheme, dialogBoth, shotBoth };
 }
 
 // Opens JupyterLab at `url` (a server URL with ?token=) and the aqua_lab sidebar; returns the lab's URL.

@@ -1,7 +1,7 @@
 /** The parts of the Evaluations tab's form: which deployment and models, which dataset, which
  * metrics and parameters, and the fields only some platforms take.  Each part owns its inputs and
  * says what it contributes to the EvaluationSpec; the view composes them and sends the spec. */
-import { h } from './dom';
+import { clear, h } from './dom';
 import { modelChoice, reportFolder } from './evaltable';
 import type { Deployment, EvaluationConfig, EvaluationSpec } from './schema';
 
@@ -184,4 +184,222 @@ export function platformPart(config: EvaluationConfig) {
     }
   };
   return { rows, apply };
+}
+
+/** The metrics a judge model computes: aqua_lab's runner asks the judge, AQUA's container cannot. */
+export const JUDGED = ['pairwise_judge', 'judge_score'];
+export const NEEDS_NOTEBOOK = 'aqua_lab’s runner: choose Run on “this notebook” (AQUA’s container cannot call a judge model)';
+/** Where the notebook runner's reports go by default: the Jupyter user's home, so the file browser opens them. */
+export const NOTEBOOK_REPORTS = '~/aqua-lab-reports';
+
+/** What the runner choice changes in the rest of the form. */
+export interface RunnerTargets {
+  name: HTMLInputElement;
+  metrics: HTMLElement;
+  reportPath: HTMLInputElement;
+  dataset: HTMLElement;
+  jobOnly: Array<HTMLElement | null>;
+}
+
+/** Who runs an evaluation where the platform has a job of its own (OCI): AQUA's container (its
+ * metrics, the job's shape and logs) or aqua_lab's runner on this machine calling the deployment's
+ * signed predict (every metric, the judge's included; dataset and reports are paths here).  Locally
+ * aqua_lab's runner always runs it: no choice shown, no runner sent. */
+export function runnerPart(config: EvaluationConfig, group: string, to: RunnerTargets) {
+  if (config.platform !== 'oci') {
+    return { node: null, apply: (_spec: EvaluationSpec) => undefined, notebook: () => false };
+  }
+  const choice = (value: string, label: string, checked = false) =>
+    h('label', { className: 'aqua-check' }, h('input', { type: 'radio', name: `${group}-runner`, value, checked }), ` ${label}`);
+  const note = h('div', { className: 'aqua-muted', 'data-role': 'judge-note' });
+  const node = h(
+    'div',
+    { className: 'aqua-eval-runner', role: 'radiogroup', 'aria-label': 'Run on' },
+    h('div', {}, choice('service', 'OCI job (AQUA’s container)', true)),
+    h('div', {}, choice('notebook', 'this notebook (aqua_lab’s runner: judge metrics, leaderboard)')),
+    note
+  );
+  const chosen = () => (node.querySelector('input[type="radio"]:checked') as HTMLInputElement | null)?.value ?? 'service';
+  const datasetPath = to.dataset.querySelector<HTMLInputElement>('input[type="text"]');
+  const datasetHint = datasetPath?.placeholder ?? '';
+  let jobReports = to.reportPath.value;
+  let notebookReports = '';
+  const draw = () => {
+    const here = chosen() === 'notebook';
+    for (const row of [...to.jobOnly, to.dataset.querySelector<HTMLElement>('[data-role="dataset-note"]')]) {
+      if (row) {
+        row.style.display = here ? 'none' : ''; // a row's own display rule would beat the hidden attribute
+      }
+    }
+    const judged: string[] = [];
+    for (const name of JUDGED) {
+      const box = to.metrics.querySelector<HTMLInputElement>(`input[data-metric="${name}"]`);
+      if (box) {
+        box.disabled = !here;
+        box.checked &&= here;
+        box.parentElement!.title = here ? '' : `${box.parentElement!.textContent!.trim()} needs ${NEEDS_NOTEBOOK}`;
+        box.parentElement!.style.opacity = here ? '' : '0.6'; // greyed with its box, in both themes
+        judged.push(box.parentElement!.textContent!.trim().split(' (')[0]);
+      }
+    }
+    clear(note, here || !judged.length ? '' : `${judged.join(' and ')} need${judged.length > 1 ? '' : 's'} ${NEEDS_NOTEBOOK}`);
+    // each runner keeps the report path the user gave it: a bucket for the job, a folder here for the notebook
+    if (here) {
+      jobReports = to.reportPath.value;
+      to.reportPath.value = notebookReports || reportFolder(NOTEBOOK_REPORTS, to.name.value);
+      to.reportPath.placeholder = '/path/for/reports on the server';
+      datasetPath?.setAttribute('placeholder', '/path/on/the/server/dataset.jsonl'); // the runner here reads no bucket
+    } else {
+      notebookReports = to.reportPath.value;
+      to.reportPath.value = jobReports;
+      to.reportPath.placeholder = config.report_path_hint || '';
+      datasetPath?.setAttribute('placeholder', datasetHint);
+    }
+  };
+  node.addEventListener('change', draw);
+  draw();
+  const apply = (spec: EvaluationSpec) => {
+    spec.runner = chosen() as EvaluationSpec['runner'];
+  };
+  return { node, apply, notebook: () => chosen() === 'notebook' };
+}
+
+/** A judge metric's problem (`metrics[2].args.judge.url`) → the judge field it goes under. */
+export function judgeFieldOf(field: string): string | null {
+  const m = /^metrics\[\d+\]\.args\.(rubric|judge(?:\.(?:url|api_key_env|model|deployment_id))?)\b/.exec(field);
+  if (!m) {
+    return null;
+  }
+  return m[1] === 'judge.url' || m[1] === 'judge.api_key_env' || m[1] === 'rubric' ? m[1] : 'judge';
+}
+
+export function utf8Bytes(text: string): number {
+  return new TextEncoder().encode(text).length;
+}
+
+/** The judge of the judge metrics (shown while one is ticked): a model of the evaluated deployment
+ * (default: its first), a model of another ACTIVE deployment, or an external OpenAI-compatible
+ * endpoint; and the rubric, prefilled with the server's default.  The endpoint's key is named by an
+ * environment variable of the server, as the server takes it: a key typed here would travel in the
+ * evaluation's record and reports. */
+export function judgePart(
+  config: EvaluationConfig,
+  deployments: Deployment[],
+  deployment: HTMLSelectElement,
+  metrics: HTMLElement,
+  group: string,
+  row: Row,
+  slot: (field: string) => HTMLElement
+) {
+  const choice = (value: string, label: string, checked = false) =>
+    h('input', { type: 'radio', name: `${group}-judge`, value, checked, 'aria-label': label });
+  const here = h('select', { 'aria-label': 'Judge model of this deployment' });
+  const other = h('select', { 'aria-label': 'Judge model of another deployment' });
+  const url = h('input', { type: 'text', className: 'aqua-eval-path', placeholder: 'https://host/v1', 'aria-label': 'Judge URL' });
+  const model = h('input', { type: 'text', placeholder: 'the model it serves', style: 'width:14em', 'aria-label': 'Judge endpoint model' });
+  const keyEnv = h('input', {
+    type: 'password',
+    style: 'width:16em',
+    placeholder: 'e.g. OPENAI_API_KEY (optional)',
+    autocomplete: 'off',
+    'aria-label': 'Judge API key variable',
+    title: 'the environment variable of the Jupyter server that holds the key: the key itself never leaves the server'
+  });
+  const limit = config.judge_rubric_max_bytes || 8192;
+  const rubric = h('textarea', { rows: 4, 'aria-label': 'Rubric', style: 'width:min(48em,100%);box-sizing:border-box' });
+  rubric.value = config.judge_rubric ?? '';
+  const count = h('div', { className: 'aqua-muted', 'data-role': 'rubric-count', 'aria-live': 'polite' });
+  const counted = () => {
+    const n = utf8Bytes(rubric.value);
+    count.className = n > limit ? 'aqua-field-error' : 'aqua-muted';
+    clear(count, `${n} / ${limit} bytes (${Math.round(limit / 1024)} KiB)${n > limit ? ' — too long: shorten the rubric' : ''}`);
+  };
+  rubric.addEventListener('input', counted);
+  counted();
+  const line = (...children: Array<Node | string>) => h('div', { className: 'aqua-judge-choice', style: 'margin:2px 0' }, ...children);
+  const choices = h(
+    'div',
+    { role: 'radiogroup', 'aria-label': 'Judge' },
+    line(h('label', { className: 'aqua-check' }, choice('here', 'a model of this deployment', true), ' a model of this deployment: '), here),
+    line(h('label', { className: 'aqua-check' }, choice('other', 'a model of another deployment'), ' a model of another deployment: '), other),
+    line(h('label', { className: 'aqua-check' }, choice('url', 'an external endpoint'), ' an external endpoint: '), url),
+    h('div', { style: 'margin:2px 0 2px 1.6em' }, h('label', {}, 'model ', model), ' ', h('label', {}, 'API key variable ', keyEnv)),
+    slot('judge.url'),
+    slot('judge.api_key_env')
+  );
+  const pick = (value: string) => {
+    (choices.querySelector(`input[value="${value}"]`) as HTMLInputElement).checked = true;
+  };
+  here.addEventListener('change', () => pick('here'));
+  other.addEventListener('change', () => pick('other'));
+  for (const input of [url, model, keyEnv]) {
+    input.addEventListener('input', () => pick('url'));
+  }
+  const node = row(
+    'Judge',
+    choices,
+    slot('judge'),
+    h('div', { style: 'margin-top:6px' }, h('label', { className: 'aqua-muted', for: `${group}-rubric` }, 'Rubric (what the judge weighs)')),
+    rubric,
+    count,
+    slot('rubric')
+  );
+  node.classList.add('aqua-eval-judge');
+  rubric.id = `${group}-rubric`;
+  /** The models to pick from follow the deployment: its own, and every other ACTIVE one's. */
+  const models = () => {
+    const d = deployments.find(x => x.id === deployment.value);
+    here.replaceChildren(...(d ? servedNames(d) : []).map((n, i) => h('option', { value: n }, i ? n : `${n} (default)`)));
+    const others = deployments.filter(x => x.id !== deployment.value);
+    other.replaceChildren(
+      others.length ? '' : h('option', { value: '' }, 'no other ACTIVE deployment'),
+      ...others.map(x =>
+        h('optgroup', { label: x.display_name }, servedNames(x).map(n => h('option', { value: JSON.stringify([x.id, n]) }, `${n} @ ${x.display_name}`)))
+      )
+    );
+    const none = !others.length;
+    other.disabled = none;
+    (choices.querySelector('input[value="other"]') as HTMLInputElement).disabled = none;
+    other.title = none ? 'no other ACTIVE deployment' : '';
+    if (none && chosen() === 'other') {
+      pick('here');
+    }
+  };
+  const chosen = () => (choices.querySelector('input[type="radio"]:checked') as HTMLInputElement | null)?.value ?? 'here';
+  /** Shown while a judge metric is ticked (and enabled: AQUA's job on OCI cannot call a judge). */
+  const draw = () => {
+    const ticked = JUDGED.some(n => metrics.querySelector<HTMLInputElement>(`input[data-metric="${n}"]`)?.checked);
+    node.style.display = ticked ? '' : 'none';
+  };
+  deployment.addEventListener('change', models);
+  metrics.addEventListener('change', draw);
+  models();
+  draw();
+  /** The args every ticked judge metric gets, as the widgets' panel sends them: what is left as
+   * the default (the first model, the default rubric) is left out. */
+  const args = (): Record<string, unknown> => {
+    const out: Record<string, unknown> = {};
+    const kind = chosen();
+    if (kind === 'url') {
+      out.judge = { url: url.value.trim(), model: model.value.trim() || null, api_key_env: keyEnv.value.trim() || null };
+    } else if (kind === 'other' && other.value) {
+      const [deploymentId, name] = JSON.parse(other.value) as [string, string];
+      out.judge = { deployment_id: deploymentId, model: name };
+    } else if (here.value && here.selectedIndex > 0) {
+      out.judge = here.value;
+    }
+    if (rubric.value.trim() && rubric.value !== config.judge_rubric) {
+      out.rubric = rubric.value;
+    }
+    return out;
+  };
+  const apply = (spec: EvaluationSpec) => {
+    const judged = args();
+    for (const m of spec.metrics ?? []) {
+      if (JUDGED.includes(m.name)) {
+        m.args = { ...judged };
+      }
+    }
+  };
+  return { node, draw, apply, rubric };
 }

@@ -6,7 +6,7 @@ import { Widget } from '@lumino/widgets';
 
 import { AquaContext } from './context';
 import { clear, errorBox, h } from './dom';
-import { datasetPart, LocalProblem, modelsPart, platformPart, scoringPart } from './evalform';
+import { datasetPart, judgeFieldOf, judgePart, LocalProblem, modelsPart, platformPart, runnerPart, scoringPart } from './evalform';
 import { barPercents, comparison, etaText, formatScore } from './evaltable';
 import { colourMap } from './palette';
 import { ApiError, apiUrl, describe, postJSON, requestAPI, requestText } from './request';
@@ -37,7 +37,8 @@ const FIELDS = [
   'block_storage_size',
   'experiment_name',
   'log_group_id',
-  'log_id'
+  'log_id',
+  'runner'
 ];
 
 export type ReportOpener = (title: string, html: string) => void;
@@ -52,6 +53,9 @@ export class EvaluationsView extends Widget {
   private uploaded: UploadedDataset | null = null;
   private readonly fieldErrors = new Map<string, HTMLElement>();
   private readonly formErrors = h('div', { className: 'aqua-eval-errors', 'aria-live': 'assertive' });
+  /** What the server warned about at create (a judge that is one of the judged models), by evaluation:
+   * its `details` later say only how it runs, so the warning is kept for when it is shown again. */
+  private readonly warnings = new Map<string, string>();
 
   private readonly list = h('div', { className: 'aqua-eval-list', role: 'list', 'aria-label': 'Evaluations' });
   private readonly listStatus = h('div', { className: 'aqua-status', 'aria-live': 'polite' });
@@ -246,6 +250,12 @@ export class EvaluationsView extends Widget {
     const dataset = datasetPart(config, this.id, (file, note) => void this.upload(file, note));
     const scoring = scoringPart(config, name);
     const platformOnly = platformPart(config);
+    const row = (label: string, ...inputs: Array<Node | string>) =>
+      h('div', { className: 'aqua-form-row' }, h('span', { className: 'aqua-form-label' }, label), h('div', {}, ...inputs));
+    const jobOnly = platformOnly.rows(row, slot);
+    const runner = runnerPart(config, this.id, { name, metrics: scoring.metrics, reportPath: scoring.reportPath, dataset: dataset.node, jobOnly });
+    const judge = judgePart(config, this.deployments, target.deployment, scoring.metrics, this.id, row, slot);
+    runner.node?.addEventListener('change', judge.draw); // AQUA's job unticks the judge metrics
     const start = h('button', { className: 'jp-mod-styled jp-mod-accept' }, 'Start evaluation');
     start.addEventListener('click', () => {
       this.clearFieldErrors();
@@ -259,11 +269,13 @@ export class EvaluationsView extends Widget {
       }
       const spec = { evaluation_source_id: target.deployment.value, evaluation_name: name.value, dataset_path: datasetPath } as EvaluationSpec;
       scoring.apply(spec, picked.model);
-      platformOnly.apply(spec);
+      judge.apply(spec);
+      if (!runner.notebook()) {
+        platformOnly.apply(spec); // the job's shape, storage and logs: aqua_lab's runner here takes none
+      }
+      runner.apply(spec);
       void this.startEvaluation(spec, start);
     });
-    const row = (label: string, ...inputs: Array<Node | string>) =>
-      h('div', { className: 'aqua-form-row' }, h('span', { className: 'aqua-form-label' }, label), h('div', {}, ...inputs));
     clear(
       this.main,
       h(
@@ -273,11 +285,13 @@ export class EvaluationsView extends Widget {
         row('Name', name, slot('evaluation_name')),
         row('Deployment', target.deployment, slot('evaluation_source_id')),
         row('Models', target.models, h('div', { className: 'aqua-muted' }, 'All checked: one comparison of every model.'), slot('models')),
+        runner.node ? row('Run on', runner.node, slot('runner')) : null,
         row('Dataset', dataset.node, slot('dataset_path')),
         row('Metrics', scoring.metrics, slot('metrics')),
+        judge.node,
         row('Parameters', scoring.parameters, slot('model_parameters')),
         row('Reports to', scoring.reportPath, slot('report_path')),
-        platformOnly.rows(row, slot),
+        jobOnly,
         h('div', { className: 'aqua-toolbar' }, start),
         this.formErrors
       )
@@ -305,12 +319,17 @@ export class EvaluationsView extends Widget {
     try {
       const created = await postJSON<Evaluation>('evaluations', spec, this.query());
       clear(errors);
+      if (created.details) {
+        this.warnings.set(created.id, created.details);
+      }
       void this.loadList();
       void this.showEvaluation(created.id);
     } catch (error) {
       // the box above says what happened, and lists what has no field
       const problems = error instanceof ApiError ? error.problems : [];
-      const placed = problems.filter(p => this.showFieldError(fieldOf(p.field), problemText(p.field, p)));
+      // a judge problem is the same for each ticked judge metric: said once, without the metric's index
+      const where = (field: string) => (judgeFieldOf(field) ? field.replace(/^metrics\[\d+\]\.args\./, '') : field);
+      const placed = problems.filter(p => this.showFieldError(fieldOf(p.field), problemText(where(p.field), p)));
       clear(errors, errorBox(placed.length === problems.length && placed.length ? (error as Error).message : describe(error)));
     } finally {
       start.disabled = false;
@@ -356,7 +375,9 @@ export class EvaluationsView extends Widget {
   /** Show `text` under a form field; false when the form has no such field. */
   private showFieldError(field: string, text: string): boolean {
     const el = this.fieldErrors.get(field);
-    el?.append(h('div', {}, text));
+    if (el && !Array.from(el.children).some(c => c.textContent === text)) {
+      el.append(h('div', {}, text));
+    }
     return !!el;
   }
 
@@ -431,6 +452,7 @@ export class EvaluationsView extends Widget {
       h('div', { className: 'aqua-card-meta' }, `reports in ${e.report_path}`),
       platformLinks(e),
       h('div', { className: 'aqua-toolbar' }, cancel, remove),
+      this.warnings.has(e.id) ? h('div', { className: 'aqua-warning', role: 'status', 'data-role': 'warning' }, `⚠ ${this.warnings.get(e.id)}`) : null,
       message,
       h('div', { className: 'aqua-eval-progress', 'aria-label': 'Progress' }),
       h('div', { className: 'aqua-detail', 'data-role': 'details' }),
@@ -494,7 +516,8 @@ export class EvaluationsView extends Widget {
       cancel.title = s.finished ? finishedWhy(s.state) : '';
     }
     const progress = detail.querySelector('.aqua-eval-progress')!;
-    if (this.config?.progress === 'state') {
+    // AQUA's job reports only its run's state; aqua_lab's runner (local, or the notebook's on OCI) counts rows
+    if (this.config?.progress === 'state' && !(s.models ?? []).some(m => (m.rows_total ?? 0) > 0)) {
       clear(progress, (s.models ?? []).map(m => stateRow(m)));
       // each row says its job run's details; the joined line would only repeat them
       const details = detail.querySelector('[data-role="details"]')!;
@@ -730,6 +753,10 @@ function statusOf(e: Evaluation): EvaluationStatus {
 
 /** The form field a server problem belongs to: `dataset_path line 3: prompt` → dataset_path. */
 function fieldOf(field: string): string {
+  const judged = judgeFieldOf(field);
+  if (judged) {
+    return judged;
+  }
   if (field === 'model_parameters.model') {
     return 'models'; // the served name the checkboxes chose
   }

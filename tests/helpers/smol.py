@@ -29,12 +29,14 @@ def local_platform(tmp_path_factory, name: str) -> Iterator[LocalPlatform]:
 
 def deploy_two_smol(service: AquaLabService, display_name: str) -> Deployment:
     """Create and wait for it; the caller checks it is ACTIVE and deletes it in a ``finally``."""
+    return deploy_smol(service, display_name, ("smol-a", "smol-b"))
+
+
+def deploy_smol(service: AquaLabService, display_name: str, names: tuple[str, ...]) -> Deployment:
+    """A deployment of SmolLM2 served under each of ``names``; as :func:`deploy_two_smol`."""
     needs_engine()
     spec = DeploymentSpec(
-        models=[
-            {"model_id": SMOLLM2_ID, "gpu_count": 1, "model_name": "smol-a"},
-            {"model_id": SMOLLM2_ID, "gpu_count": 1, "model_name": "smol-b"},
-        ],
+        models=[{"model_id": SMOLLM2_ID, "gpu_count": 1, "model_name": n} for n in names],
         instance_shape=service.shapes()[0].name,
         display_name=display_name,
     )
