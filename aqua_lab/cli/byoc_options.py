@@ -25,7 +25,11 @@ def add_byoc_options(p: argparse.ArgumentParser) -> None:
 def _words(text: str, option: str) -> list[str]:
     try:
         value = json.loads(text)
-    except json.JSONDecodeError:
+    except json.JSONDecodeError as exc:
+        if text.lstrip().startswith("["):  # meant as JSON: a broken list must not become a one-word command
+            raise InvalidInput(
+                Problem(option, f"not a valid JSON list ({exc.msg})", "check its quotes and brackets")
+            ) from None
         try:
             return shlex.split(text)
         except ValueError as exc:

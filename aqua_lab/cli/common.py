@@ -139,7 +139,7 @@ def json_arg(text: str, option: str) -> Any:
             Problem(
                 option,
                 f"not valid JSON ({exc.msg} at column {exc.colno})",
-                'quote the JSON in single quotes, e.g. \'["id1", "id2"]\'',
+                'quote the JSON in single quotes, e.g. \'["id1", "id2"]\' or \'{"KEY": "value"}\'',
             )
         ) from None
 

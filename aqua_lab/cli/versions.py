@@ -30,11 +30,12 @@ def cmd_versions(args: argparse.Namespace) -> str:
     versions = service_for(args).deployment_versions(deployment_id(args))
     if not args.table:
         return dump_items(versions, args)
-    rows = [f"{'VERSION':<8} {'LIVE':<5} {'CREATED':<33} {'MODEL GROUP':<48} MEMBERS"]
+    width = max([len("MODEL GROUP"), *(len(v.model_group_id) for v in versions)])  # OCI's OCIDs run to ~90
+    rows = [f"{'VERSION':<8} {'LIVE':<5} {'CREATED':<33} {'MODEL GROUP':<{width}} MEMBERS"]
     for v in versions:
         members = ", ".join(m.inference_key or m.model_id for m in v.members)
         live = "*" if v.live else ""
-        rows.append(f"{v.version:<8} {live:<5} {v.created_on or '':<33} {v.model_group_id:<48} {members}")
+        rows.append(f"{v.version:<8} {live:<5} {v.created_on or '':<33} {v.model_group_id:<{width}} {members}")
     return "\n".join(rows)
 
 
