@@ -64,8 +64,8 @@ def test_the_comparison_report_ranks_the_judged_models_with_error_bars_and_a_win
     ]
     assert {c for r, _, c in cells if r == "1.000"} == {heat_colour(1.0)} and heat_colour(1.0) != heat_colour(0.0)
     assert heat_colour(0.5) == "#ffffff"
-    # the two wrong models cannot be told apart: said so, naming them
-    assert "not enough comparisons to tell apart odd and wrong" in section
+    # the two wrong models cannot be told apart: said so, naming them, and why (12 ties, not too few votes)
+    assert "odd and wrong: 12 comparisons, all ties: no difference found" in section
 
 
 def test_a_judge_without_parsed_verdicts_ranks_nothing_and_says_so():

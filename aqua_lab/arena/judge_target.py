@@ -100,6 +100,23 @@ def resolve_judge(value: Any, deployment: Deployment, platform: Any, where: str)
     return judge, SELF_PREFERENCE.format(model=judge["model"])
 
 
+def self_preference_warnings(metrics: list[dict[str, Any]], models: list[str]) -> list[str]:
+    """The self-preference warnings of an evaluation's resolved judge metrics (``{"name", "args"}``):
+    a judge of the evaluated deployment (no url, no other deployment) that is one of ``models``.
+    Derived from the evaluation's record, so the warning stays for the evaluation's whole life."""
+    warnings = []
+    for m in metrics:
+        judge = (m.get("args") or {}).get("judge")
+        if m.get("name") not in ("pairwise_judge", "judge_score") or not isinstance(judge, dict):
+            continue
+        if judge.get("url") or judge.get("deployment_id") or judge.get("model") not in models:
+            continue
+        warning = SELF_PREFERENCE.format(model=judge["model"])
+        if warning not in warnings:
+            warnings.append(warning)
+    return warnings
+
+
 def endpoint_headers(judge: dict[str, Any]) -> dict[str, str]:
     env = judge.get("api_key_env")
     key = os.environ.get(env) if env else None

@@ -28,6 +28,9 @@ ELO_CENTRE = 1000.0
 PRIOR_TIES = 0.01
 DEFAULT_RESAMPLES = 200
 LEVEL = 0.95
+#: below this many comparisons of a pair, overlapping intervals mean "compare more"; from it on they
+#: mean the comparisons found no (clear) difference, which more of the same will not change much
+FEW_COMPARISONS = 10
 #: the outcomes a comparison can have: the first side wins, the second wins, or neither (tie / both bad)
 WIN_A, WIN_B, TIE = 0, 1, 2
 
@@ -44,7 +47,7 @@ class Standing:
     losses: float
     ties: float
     comparisons: int
-    #: the models whose intervals overlap this one's: not enough comparisons to tell them apart
+    #: the models whose intervals overlap this one's (why: the leaderboard's notes, :func:`overlap_notes`)
     unresolved: list[str] = field(default_factory=list)
 
 
@@ -185,6 +188,7 @@ def leaderboard(
                 unresolved=overlap,
             )
         )
+    notes[:0] = overlap_notes(models, standings, cells)
     standings.sort(key=lambda s: (s.theta is None, -(s.theta or 0.0), s.model))
     rates = [[float(w[i, j] / n[i, j]) if n[i, j] else None for j in range(k)] for i in range(k)]
     return Leaderboard(
@@ -196,6 +200,29 @@ def leaderboard(
         resamples=len(samples),
         notes=notes,
     )
+
+
+def overlap_notes(models: Sequence[str], standings: Sequence[Standing], cells: np.ndarray) -> list[str]:
+    """One sentence per pair whose intervals overlap, saying why: too few comparisons to tell (compare
+    more), or enough of them that found no difference (all ties) or no clear one.  Every front (CLI,
+    widgets, sidebar, reports) shows these notes, so they all say the same."""
+    index = {m: i for i, m in enumerate(models)}
+    pairs = sorted({tuple(sorted((s.model, o))) for s in standings for o in s.unresolved})
+    notes = []
+    for a, b in pairs:
+        i, j = sorted((index[a], index[b]))
+        n, ties = int(cells[i, j].sum()), int(cells[i, j, TIE])
+        names = f"{a} and {b}"
+        if n < FEW_COMPARISONS:
+            seen = "never compared directly" if n == 0 else f"only {n} comparison{'s' if n != 1 else ''}"
+            notes.append(
+                f"Not enough comparisons to tell apart {names}: {seen}, their intervals overlap — compare more"
+            )
+        elif ties == n:
+            notes.append(f"{names}: {n} comparisons, all ties: no difference found")
+        else:
+            notes.append(f"{names}: {n} comparisons, their intervals overlap: no clear difference found")
+    return notes
 
 
 def _components(n: np.ndarray) -> int:

@@ -96,7 +96,7 @@ class Standing(BaseModel):
     ties: float = Field(description="ties and both-bad verdicts (each counts as half a win for both)")
     comparisons: int
     unresolved: list[str] = Field(
-        default_factory=list, description="models whose intervals overlap this one's: not enough comparisons"
+        default_factory=list, description="models whose intervals overlap this one's (the notes say why)"
     )
 
 

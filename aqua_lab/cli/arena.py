@@ -51,7 +51,8 @@ def cmd_leaderboard(args: argparse.Namespace) -> str:
 
 
 def table(board: Leaderboard) -> str:
-    """The standings as a terminal table, best first, with what the intervals cannot tell apart."""
+    """The standings as a terminal table, best first; ≈ marks the models whose intervals overlap, and the
+    board's notes below say why (few comparisons, or many with no difference found)."""
     lines = [f"{'rank':>4}  {'model':<28} {'elo':>6}  {'95% interval':<13} {'W-L-T':<13} {'n':>5}"]
     for s in board.standings:
         if s.elo is None:
@@ -59,7 +60,7 @@ def table(board: Leaderboard) -> str:
             continue
         interval = f"{s.elo_low:.0f}–{s.elo_high:.0f}" if s.elo_low is not None else "-"
         record = f"{s.wins:g}-{s.losses:g}-{s.ties:g}"
-        note = f"  not enough comparisons vs {', '.join(s.unresolved)}" if s.unresolved else ""
+        note = f"  ≈ {', '.join(s.unresolved)} (see below)" if s.unresolved else ""
         lines.append(f"{s.rank:>4}  {s.model:<28} {s.elo:>6.0f}  {interval:<13} {record:<13} {s.comparisons:>5}{note}")
     lines.append(f"{board.votes} {board.source} · {board.resamples} bootstrap resamples")
     return "\n".join([*lines, *board.notes])

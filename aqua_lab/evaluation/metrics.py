@@ -156,6 +156,24 @@ def check_metrics(metrics: Sequence[Any], field_name: str = "metrics") -> list[t
     return out
 
 
+def pairwise_problems(metrics: Sequence[Any], models: Sequence[str], chosen: bool) -> list[Problem]:
+    """A pairwise judge with fewer than two models to compare judges no pair: refused, never run to an
+    empty verdict list.  ``chosen``: the user named one model (``model_parameters.model``)."""
+    if len(models) >= 2:
+        return []
+    fix = (
+        "drop model_parameters.model to evaluate every model, or use judge_score for one"
+        if chosen
+        else "evaluate a deployment of two or more models, or use judge_score for one"
+    )
+    names = [(m.model_dump() if hasattr(m, "model_dump") else m) for m in metrics]
+    return [
+        Problem(f"metrics[{i}].name", "pairwise_judge compares two or more models", fix)
+        for i, m in enumerate(names)
+        if isinstance(m, dict) and m.get("name") == "pairwise_judge"
+    ]
+
+
 def _judge_arg_problems(args: dict[str, Any], where: str) -> list[Problem]:
     problems = judge_problems(args["judge"], f"{where}.judge")
     try:

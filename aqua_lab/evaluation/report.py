@@ -304,11 +304,7 @@ def judge_leaderboard_html(board: Leaderboard) -> str:
     parts = [f"<h3>Leaderboard from the judge's verdicts ({board.votes} comparisons)</h3>"]
     if not board.votes:
         return parts[0] + "<p class='note'>no parsed verdicts: nothing to rank</p>"
-    overlapping = sorted({" and ".join(sorted((s.model, o))) for s in board.standings for o in s.unresolved})
-    notes = [*board.notes]
-    if overlapping:
-        notes.insert(0, f"not enough comparisons to tell apart {'; '.join(overlapping)}: their intervals overlap")
-    parts += [f"<p class='note'>{escape(n)}</p>" for n in notes]
+    parts += [f"<p class='note'>{escape(n)}</p>" for n in board.notes]  # why intervals overlap: the board says
     order = [board.models.index(s.model) for s in board.standings]
     parts.append(f"<div class='charts'>{strength_bars(board.standings)}")
     parts.append(

@@ -8,7 +8,7 @@ from typing import Any
 from ..domain import Deployment, EvaluationSpec
 from ..errors import InvalidInput, Problem
 from ..inference.protocol import model_parameter_problems
-from .metrics import check_metrics
+from .metrics import check_metrics, pairwise_problems
 
 
 def evaluation_plan(spec: EvaluationSpec, deployment: Deployment) -> tuple[list[str], list[tuple[str, dict[str, Any]]]]:
@@ -39,8 +39,10 @@ def evaluation_plan(spec: EvaluationSpec, deployment: Deployment) -> tuple[list[
     except InvalidInput as exc:
         problems += exc.problems
         metrics = []
+    evaluated = [model] if model else names
+    problems += pairwise_problems(spec.metrics, evaluated, model is not None)
     if not spec.metrics:
         problems.append(Problem("metrics", "no metric chosen", '[{"name": "rouge", "args": {}}] for example'))
     if problems:
         raise InvalidInput(problems)
-    return ([model] if model else names), metrics
+    return evaluated, metrics

@@ -11,6 +11,7 @@ from typing import Any
 
 from ..domain import Deployment, EvaluationSpec
 from ..errors import InvalidInput, Problem
+from ..evaluation.metrics import pairwise_problems
 from ..inference.protocol import model_parameter_problems
 
 #: metrics a judge model computes in aqua_lab's runner (evaluation/metrics.JUDGED), which the AQUA container lacks
@@ -101,6 +102,7 @@ def validate_evaluation(spec: EvaluationSpec, deployment: Deployment, local_data
                     "run it with aqua_lab's runner here (runner notebook, --runner notebook), or leave it out",
                 )
             )
+    problems += pairwise_problems(spec.metrics, [model] if isinstance(model, str) else names, model is not None)
     if problems:
         raise InvalidInput(problems)
     return [model] if model else names

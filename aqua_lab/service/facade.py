@@ -514,12 +514,25 @@ class AquaLabService:
         aqua_lab's runner here against the deployment (judge metrics included), as locally."""
         warnings: list[str] = []
         ours = self.platform.name == "local" or spec.runner == "notebook"
-        if ours:  # aqua_lab's own runner judges; AQUA's container on OCI refuses judge metrics
-            spec, warnings = self.arena.resolve_judges(spec)
-        runs = self.notebook_evaluations if ours and self.platform.name != "local" else self.platform
-        created = runs.create_evaluation(spec)
-        if warnings:
-            created.details = "; ".join(filter(None, [created.details, *warnings]))
+        try:
+            if ours:  # aqua_lab's own runner judges; AQUA's container on OCI refuses judge metrics
+                spec, warnings = self.arena.resolve_judges(spec)
+            runs = self.notebook_evaluations if ours and self.platform.name != "local" else self.platform
+            created = runs.create_evaluation(spec)
+        except NotFound as exc:
+            if exc.kind != "deployment" or exc.ident != spec.evaluation_source_id:
+                raise
+            # the id came in a field: name it, with where to find the ones there are
+            raise InvalidInput(
+                Problem(
+                    "evaluation_source_id",
+                    f"no deployment {shown(exc.ident)} (or no permission to read it)",
+                    f"check the OCID with `aqua-lab deployment list --platform {self.platform.name}`",
+                )
+            ) from None
+        missing = [w for w in warnings if w not in (created.details or "")]  # aqua_lab's runner keeps its own
+        if missing:
+            created.details = "; ".join(filter(None, [created.details, *missing]))
         return created
 
     @property

@@ -122,7 +122,7 @@ def leaderboard_html(board: Leaderboard) -> str:
                 f'<div style="position:absolute;left:{dot:.1f}%;width:2px;height:10px;background:#024"></div></div>'
                 f"{s.elo_low:.0f}–{s.elo_high:.0f}"
             )
-        note = f"not enough comparisons vs {esc(', '.join(s.unresolved))}" if s.unresolved else ""
+        note = f"≈ {esc(', '.join(s.unresolved))}" if s.unresolved else ""  # why: the notes below
         rows.append(
             f'<tr class="aqua-standing" data-model="{esc(s.model)}"><td>{s.rank}</td><td>{esc(s.model)}</td>'
             f"<td>{s.elo:.0f}</td><td>{bar}</td><td>{s.wins:g}-{s.losses:g}-{s.ties:g} ({s.comparisons})</td>"

@@ -165,23 +165,10 @@ function standingsTable(standings: Standing[]): HTMLElement {
   );
 }
 
-/** Pairs whose intervals overlap, each named once: the votes do not tell them apart yet. */
-function unresolvedPairs(standings: Standing[]): string[] {
-  const seen = new Set<string>();
-  for (const s of standings) {
-    for (const other of s.unresolved ?? []) {
-      seen.add([s.model, other].sort().join(' and '));
-    }
-  }
-  return [...seen];
-}
-
 export function renderLeaderboard(board: Leaderboard): HTMLElement[] {
-  const pairs = unresolvedPairs(board.standings);
-  const notes = [
-    ...(pairs.length ? [`Not enough comparisons to tell apart ${pairs.join('; ')}: their intervals overlap — vote more.`] : []),
-    ...(board.notes ?? [])
-  ];
+  // the server words why intervals overlap (few comparisons, or many with no difference found), as the
+  // CLI, widgets and reports show it
+  const notes = board.notes ?? [];
   return [
     h('p', { className: 'aqua-muted' }, `${board.votes} comparison${board.votes === 1 ? '' : 's'} · ${board.resamples} bootstrap resamples`),
     notes.length ? h('ul', { className: 'aqua-lb-notes' }, notes.map(n => h('li', {}, n))) : null,

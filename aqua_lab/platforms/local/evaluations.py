@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ...domain import Evaluation, EvaluationSpec, MetricSpec, ModelProgress
+from ...domain import Evaluation, EvaluationSpec, MetricSpec, ModelProgress, ResourceRef
 from ...errors import Conflict, InvalidInput, NotFound, Problem
 from ...safe_files import parse_json, read_capped, writable_directory
 from .processes import alive, signal_group, wait_gone
@@ -183,6 +183,7 @@ class LocalEvaluations:
             "metrics": [{"name": n, "args": a} for n, a in metrics],
             "report_path": str(report_dir),
             "rows": len(rows),
+            "source_name": deployment.display_name,
             **self._job_record(),
         }
         row = {"id": evaluation_id, "name": spec.evaluation_name, "deployment_id": deployment.id, "record": record}
@@ -233,6 +234,8 @@ class LocalEvaluations:
         return row
 
     def _to_evaluation(self, row: dict[str, Any]) -> Evaluation:
+        from ...arena.judge_target import self_preference_warnings
+
         record = row["record"]
         progress = []
         for m in self.evaluation_store.models(row["id"]):
@@ -265,7 +268,12 @@ class LocalEvaluations:
             models=progress,
             metrics=[MetricSpec.model_validate(m) for m in record["metrics"]],
             dataset_path=record["spec"]["dataset_path"],
-            details=row["details"],
+            # the job rewrites details as it goes; the judge's warning holds whatever they say
+            details="; ".join(
+                filter(None, [row["details"], *self_preference_warnings(record["metrics"], record["models"])])
+            )
+            or None,
+            source=ResourceRef(id=row["deployment_id"], name=record.get("source_name", "")),
             comparison_report=str(comparison) if row["state"] == "SUCCEEDED" and comparison.exists() else None,
         )
 
