@@ -121,6 +121,13 @@ class Response:
     _key: tuple[str, int, bool]
     _clock: Clock
     _done: bool = field(default=False, init=False)
+    #: the piece :meth:`chunks` handed over last was the body's end (a chunked or sized body)
+    complete: bool = field(default=False, init=False)
+
+    def buffered(self) -> bool:
+        """Whether body bytes came with the headers (read, not yet handed over): a caller passing the
+        answer on may then send its headers together with them."""
+        return bool(self._reader._buffer)  # asyncio's StreamReader has no public peek
 
     async def chunks(self) -> AsyncIterator[bytes]:
         """The body as it arrives (chunked, sized or until close): each piece is what one read brought,
@@ -138,7 +145,7 @@ class Response:
                     buffer += data
                     pieces, last = _unchunk(buffer)
                     if pieces:
-                        limit = "idle_s"
+                        limit, self.complete = "idle_s", last
                         yield b"".join(pieces)
                 if buffer:  # bytes past the body's end: the connection is in no state to reuse
                     self.headers["connection"] = "close"
@@ -149,7 +156,7 @@ class Response:
                     if not data:
                         raise UpstreamClosed("connection closed before the whole body arrived")
                     left -= len(data)
-                    limit = "idle_s"
+                    limit, self.complete = "idle_s", not left
                     yield data
             else:
                 while data := await within(reader.read(65536), limit):

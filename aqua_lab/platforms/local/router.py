@@ -36,7 +36,8 @@ from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CONTENT_TYPE_LATEST
 from tornado import web
-from tornado.iostream import StreamClosedError
+from tornado.httpserver import HTTPServer
+from tornado.iostream import IOStream, StreamClosedError
 
 from ...inference.pool import UpstreamClosed, UpstreamPool, UpstreamTimeout
 from ...inference.protocol import RequestProblem, check_engine_body
@@ -359,12 +360,15 @@ class Base(web.RequestHandler):
             if streaming:
                 self.set_header("Cache-Control", "no-cache")
                 self.set_header("X-Accel-Buffering", "no")
-            self._no_delay()
             # what the router itself added: reading and checking the request before it went
             # upstream, and passing the answer's headers on (LiteLLM's x-litellm-overhead-duration-ms)
             overhead = (before - self.started) + (time.perf_counter() - after)
             self.set_header(OVERHEAD_HEADER, f"{overhead * 1000:.3f}")
-            self.flush()  # headers now, as the server itself does
+            # each send wakes the client (and on loopback does its TCP work inline): a stream's headers
+            # go out at once only while its first chunk has not come with them (a model still reading
+            # the prompt), and a whole answer goes out in one send when finished
+            if streaming and not response.buffered():
+                self.flush()
             watch = StreamWatch(rename) if streaming else None
             async for chunk in response.chunks():
                 if self.client_gone:
@@ -378,7 +382,8 @@ class Base(web.RequestHandler):
                     held.append(chunk)
                     continue
                 self.write(out)
-                await self.flush()
+                if watch is not None and not response.complete:  # the last piece goes with the stream's end
+                    await self.flush()
             if held:
                 self.write(b"".join(held).replace(*rename))
             error = None if response.status == 200 else f"http_{response.status}"
@@ -398,7 +403,8 @@ class Base(web.RequestHandler):
             return  # the client went away
         except WakeTimeout as exc:
             error = "model_timeout"
-            self.set_header("Retry-After", "5")
+            if server.state != "FAILED":  # a model that failed to wake stays down: asking again is no use
+                self.set_header("Retry-After", "5")
             failure = openai_error(str(exc), "model_unavailable", "model_waking")
             if early:
                 self.write(f"event: error\ndata: {json.dumps(failure)}\n\n")
@@ -413,7 +419,7 @@ class Base(web.RequestHandler):
         except (UpstreamClosed, OSError) as exc:
             error = "model_unavailable"
             if not self.client_gone:
-                self._upstream_failed(server, name, exc, headers_sent=response is not None or early)
+                await self._upstream_failed(server, name, exc, headers_sent=response is not None or early)
             return
         finally:
             server.in_flight -= 1
@@ -425,14 +431,6 @@ class Base(web.RequestHandler):
                 ttft = (first - self.started) if first is not None else None
                 metrics.record(server, name, code, ttft, tokens or 0, end - self.started, error)
         self.finish()
-
-    def _no_delay(self) -> None:
-        """Token chunks are small writes: no Nagle delay on this client's connection (set once per
-        connection: a kept-alive one carries many requests, and each setting is a system call)."""
-        stream = getattr(self.request.connection, "stream", None)
-        if stream is not None and not stream.closed() and not getattr(stream, "aqua_lab_no_delay", False):
-            stream.set_nodelay(True)
-            stream.aqua_lab_no_delay = True
 
     def limits(self) -> Limits | None:
         """The time limits of this request's upstream call: the router's, lowered or raised by the
@@ -463,12 +461,19 @@ class Base(web.RequestHandler):
         else:
             self.send_json(504, error)
 
-    def _upstream_failed(self, server: Server, name: str, exc: Exception, headers_sent: bool) -> None:
-        """Say it in the protocol the client is reading: an SSE error event, or a 503."""
+    async def _upstream_failed(self, server: Server, name: str, exc: Exception, headers_sent: bool) -> None:
+        """Say it in the protocol the client is reading: an SSE error event, or a 503; when the model's
+        server died (a wake that could not load its weights, a kill), how and why, in the engine's words."""
         self.settings["upstream"].forget(server.port)
-        self.supervisor.poke(server)
-        message = f"model {name!r} stopped answering ({exc or type(exc).__name__}); its server is being restarted"
-        error = openai_error(message, "model_unavailable", "model_unavailable")
+        why = await self.supervisor.lost(server, self.started)
+        if self.client_gone:
+            return
+        if why is None:
+            why = f"{exc or type(exc).__name__}; its server is being restarted"
+        message = f"model {name!r} stopped answering: {why}"
+        error = openai_error(message, "model_unavailable", "model_unavailable", state=server.state)
+        if server.state != "FAILED":
+            self.set_header("Retry-After", "2")
         if headers_sent:
             self.write(f"event: error\ndata: {json.dumps(error)}\n\n")
             self.finish()
@@ -625,12 +630,47 @@ class StreamWatch:
         return rest + f"event: error\ndata: {error}\n\n".encode()
 
 
-def make_router(
-    supervisor: Supervisor, predict_endpoint: str = "/v1/completions", metrics: bool = True
-) -> web.Application:
+def use_fast_loop() -> str:
+    """Make uvloop (the ``local`` extra installs it) this thread's event loop, before tornado makes
+    one: fewer wake-ups and cheaper socket calls on every hop; asyncio's own loop where it is not
+    installed.  Returns the loop's name (for the runtime's log)."""
+    try:
+        import uvloop
+    except ImportError:
+        return "asyncio"
+    asyncio.set_event_loop(uvloop.new_event_loop())
+    return "uvloop"
+
+
+def _keep_nodelay(value: bool) -> None:
+    """Stands in for a client stream's ``set_nodelay`` once Nagle is off for good."""
+
+
+class RouterServer(HTTPServer):
+    """Token chunks are small writes: Nagle's algorithm is off for a client connection's whole life.
+    Tornado turns it on at each response's end and off again after it: two system calls a request
+    (each pushing the socket), and the next response on the kept-alive connection would hold its
+    second small write until the client's delayed ACK."""
+
+    def handle_stream(self, stream: IOStream, address: tuple) -> None:
+        stream.set_nodelay(True)
+        stream.set_nodelay = _keep_nodelay  # type: ignore[method-assign]
+        super().handle_stream(stream, address)
+
+
+class RouterApp(web.Application):
+    def listen(self, port: int, address: str | None = None, **kwargs: Any) -> HTTPServer:  # type: ignore[override]
+        """Served by :class:`RouterServer`, without the work a router on loopback never needs:
+        ``X-Forwarded-*`` and gzipped request bodies."""
+        server = RouterServer(self, **{"xheaders": False, "decompress_request": False, **kwargs})
+        server.listen(port, address=address)
+        return server
+
+
+def make_router(supervisor: Supervisor, predict_endpoint: str = "/v1/completions", metrics: bool = True) -> RouterApp:
     """``metrics=False`` runs without measuring (the bench's baseline); ``/metrics`` then answers 404."""
     args = {"supervisor": supervisor, "predict_endpoint": predict_endpoint}
-    return web.Application(
+    return RouterApp(
         [
             (r"/metrics(/recent)?", Metrics, args),
             (r"/v1/models", Models, args),

@@ -42,8 +42,9 @@ def main(argv: list[str]) -> int:
     )
     config = json.loads(config_path.read_text())
     store = Store(Path(config["db"]))
-    from .router import make_router  # tornado app; imported here so tests can import this module cheaply
+    from .router import make_router, use_fast_loop  # tornado app; imported here so tests import this cheaply
 
+    loop_name = use_fast_loop()
     AsyncHTTPClient.configure(None, max_clients=256)
     supervisor = Supervisor(config, store, deployment_dir)
     app = make_router(
@@ -65,7 +66,7 @@ def main(argv: list[str]) -> int:
         loop.stop()
 
     loop.add_callback(run)
-    log.info("runtime %s serving on 127.0.0.1:%s", supervisor.id, config["router_port"])
+    log.info("runtime %s serving on 127.0.0.1:%s (%s)", supervisor.id, config["router_port"], loop_name)
     loop.start()
     supervisor.stop()
     return 0
