@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from tornado.httpclient import AsyncHTTPClient, HTTPRequest
-from tornado.ioloop import IOLoop
 
+from . import engine_log
 from .engines import VLLM, ServerSpec, installed_vllm_version, server_specs, start_now
 from .ports import free_port
 from .store import Store
@@ -34,6 +34,9 @@ MAX_RESTARTS = 3
 HEALTHY_RESET_S = 300.0
 START_TIMEOUT_S = {"llama_cpp": 120.0, "vllm": 1800.0}
 WATCH_INTERVAL_S = 0.2
+# how long a request whose model server closed its connection waits for that server's exit, so the
+# client is told why (a failed wake's abort, a kill) rather than only that it stopped answering
+EXIT_WAIT_S = 1.0
 FINAL = ("DELETING", "DELETED", "INACTIVE")
 # a model that is asleep or waking is up: it answers (after its wake), it is neither down nor restarted
 READY = ("ACTIVE", "SLEEPING", "LOADING")
@@ -119,6 +122,8 @@ class Server:
         self.last_woke_at: float | None = None  # wall clock
         self.last_used = 0.0  # monotonic: when the router last sent it a request (least recently used sleeps)
         self.wake: asyncio.Future | None = None  # the one wake every request to an evicted model waits on
+        self.exited_at: float | None = None  # perf_counter: when its last process's end was handled
+        self.failure: str | None = None  # that end in one line: how, the engine's own error, what next
 
     @property
     def url(self) -> str:
@@ -354,36 +359,63 @@ class Supervisor:
     def exited(self, server: Server) -> None:
         code = server.proc.returncode if server.proc else None
         self._journal(server, code)
-        tail = log_tail(server.log_path, 8)
-        how = _how_it_ended(code)
+        lines = engine_log.last_run(server.log_path)
+        tail = "\n".join(lines[-8:])
+        cause = engine_log.cause(lines)
+        because = f": {cause}" if cause else ""
+        # llama-server aborts when it cannot load its weights again after a sleep (a file replaced or
+        # memory taken meanwhile): a failed load, not a crash of its code, so it is retried like one
+        waking = server.state == "LOADING" or "after sleeping" in (cause or "")
+        how = _how_it_ended(code) + (" while waking from sleep (loading its weights again)" if waking else "")
         crashed = code is not None and code < 0 and -code in CRASH_SIGNALS
+        server.exited_at = time.perf_counter()
         if crashed:
             server.crashes += 1
             sig = signal.Signals(-code)
             when = (
-                "in its first request"
+                "while waking from sleep (loading its weights again)"
+                if waking
+                else "in its first request"
                 if server.served == 0 and server.active_since
                 else ("while loading" if not server.active_since else f"after {server.served} answered requests")
             )
             fix = CRASH_FIXES.get(sig, "see the log lines below")
             # a crash before anything was answered will happen again: say so now instead of
             # restarting in silence; one crash after real work may be a one-off
-            if server.served == 0 or server.crashes > 1:
+            if not waking and (server.served == 0 or server.crashes > 1):
                 server.state = "FAILED"
-                server.detail = f"{self.engine_name} crashed: {sig.name} {when}; fix: {fix}. Last log lines:\n{tail}"
+                server.failure = f"{self.engine_name} crashed: {sig.name} {when}{because}; fix: {fix}"
+                server.detail = f"{server.failure}. Last log lines:\n{tail}"
                 log.error("%s %s", server.spec.label, server.detail)
                 self._save(server)
                 return
             how = f"crashed: {sig.name} {when}"
         if server.restarts < MAX_RESTARTS:
             server.restarts += 1
-            server.detail = f"{how}; restarting ({server.restarts}/{MAX_RESTARTS})"
+            server.failure = server.detail = f"{how}{because}; restarting ({server.restarts}/{MAX_RESTARTS})"
             log.warning("%s %s", server.spec.label, server.detail)
             self.spawn(server)
         else:
             server.state = "FAILED"
-            server.detail = f"{how} after {MAX_RESTARTS} restarts. Last log lines:\n{tail}"
+            server.failure = f"{how}{because}, after {MAX_RESTARTS} restarts"
+            server.detail = f"{server.failure}. Last log lines:\n{tail}"
             self._save(server)
+
+    async def lost(self, server: Server, since: float) -> str | None:
+        """A request sent to ``server`` at ``since`` (``time.perf_counter``) lost its connection: when
+        its process ended (or ends within :data:`EXIT_WAIT_S`), the exit is handled now rather than at
+        the next tick, and its one line of why and what happens next is returned for the client (None
+        while the process still runs)."""
+        deadline = time.monotonic() + EXIT_WAIT_S
+        while True:
+            if server.exited_at is not None and server.exited_at >= since and server.failure:
+                return server.failure
+            if server.proc is not None and server.proc.poll() is not None and server.state != "FAILED":
+                self.exited(server)
+                continue
+            if time.monotonic() > deadline:
+                return None
+            await asyncio.sleep(0.05)
 
     @property
     def engine_name(self) -> str:
@@ -721,14 +753,10 @@ class Supervisor:
             return  # asleep by its own timer: the request itself wakes it
         while server.state != "ACTIVE":
             if server.state == "FAILED":
-                raise RuntimeError(server.detail or "its server failed")
+                raise RuntimeError(server.failure or server.detail or "its server failed")
             if time.monotonic() > deadline:
                 raise TimeoutError("its server did not answer in time")
             if server.state == "LOADING" and await self.healthy(server):
                 self.woke(server)
                 return
             await asyncio.sleep(0.05)
-
-    def poke(self, server: Server) -> None:
-        """A request saw the server fail: look at it now rather than at the next tick."""
-        IOLoop.current().add_callback(self.check, server)
