@@ -9,12 +9,14 @@ import ipywidgets as w
 from pydantic import ValidationError
 
 from ..domain import Deployment, ModelState
-from ..errors import AquaLabError, InvalidInput
+from ..errors import AquaLabError, InvalidInput, Problem
 from ..service import AquaLabService
+from .byoc import DEPLOYMENT_TYPES, ByocFields, number
 from .common import esc, full_width, gone_reason, in_background, message
 from .metrics import MetricsPanel
 from .planning import GpuSplit
 from .residency import model_cell, residency_note
+from .versions import VersionsPanel
 
 #: model states whose line in the table says more than the state column (residency, memory)
 SHOWN = ("ACTIVE", "SLEEPING", "LOADING")
@@ -69,9 +71,15 @@ class DeployPanel(w.VBox):
             '"scale_in_threshold": 20, "scale_out_threshold": 75}',
             layout=full_width(),
         )
-        advanced = w.Accordion(
-            [w.VBox([self.description, self.container, self.instances, self.autoscaling, self.env, self.logs])]
-        )
+        self.oci = service.platform_name == "oci"
+        self.byoc = ByocFields(self.container, self.env)
+        self.deployment_type = w.Dropdown(options=DEPLOYMENT_TYPES, value="MULTI", description="Type")
+        self.deployment_type.layout.display = None if self.oci else "none"
+        self.ocpus = w.Text(description="OCPUs", placeholder="8")
+        self.memory = w.Text(description="Memory GB", placeholder="128")
+        self.flex_box = w.VBox([w.HTML(), *self.byoc.with_error("ocpus", self.ocpus, "memory_in_gbs", self.memory)])
+        self.advanced_box = w.VBox()
+        advanced = w.Accordion([self.advanced_box])
         advanced.set_title(0, "Advanced options")
         advanced.selected_index = None
         self.button = w.Button(description="Deploy", button_style="primary", icon="rocket")
@@ -80,33 +88,84 @@ class DeployPanel(w.VBox):
         self.deployment: Deployment | None = None
         self.worker = None
         self.button.on_click(lambda _: self.deploy())
-        super().__init__([self.name, advanced, self.button, self.progress, self.status], **kwargs)
+        self.deployment_type.observe(lambda _: self._place(), names="value")
+        split.override_shape.observe(lambda _: self._place(), names="value")
+        super().__init__(
+            [
+                self.name,
+                self.deployment_type,
+                self.byoc.box,
+                self.flex_box,
+                advanced,
+                self.button,
+                self.progress,
+                self.status,
+            ],
+            **kwargs,
+        )
+        self._place()
+
+    @property
+    def errors(self) -> dict[str, w.HTML]:
+        """The message under each field the server may name."""
+        return self.byoc.errors
+
+    def flex_shape(self) -> bool:
+        """OCI's CPU flex shapes (VM.Standard.E4.Flex …) have no GPUs: OCPUs and memory size them."""
+        name = self.split.override_shape.value or ""
+        if not self.oci or ".Flex" not in name:
+            return False
+        shape = next((s for s in self.service.shapes() if s.name == name), None)
+        return shape is None or shape.gpu_count == 0 or shape.is_cpu
+
+    def _place(self) -> None:
+        """A BYOC group's container fields in their own box; OCPUs and memory only for a flex shape."""
+        byoc = self.oci and self.deployment_type.value == "HETEROGENEOUS"
+        self.byoc.show(byoc)
+        shared = [] if byoc else self.byoc.shared_rows()
+        self.advanced_box.children = [self.description, *shared, self.instances, self.autoscaling, self.logs]
+        flex = self.flex_shape()
+        self.flex_box.layout.display = None if flex else "none"
+        self.flex_box.children[0].value = (
+            f"<b>Size of {esc(self.split.override_shape.value)}</b> (no GPUs: models split the OCPUs and memory)"
+            if flex
+            else ""
+        )
+
+    def _extra(self) -> dict:
+        extra: dict = {"instance_count": self.instances.value}
+        if self.description.value:
+            extra["description"] = self.description.value
+        if self.logs.value:
+            extra["log_group_id"] = self.logs.value
+        if self.oci:
+            extra["deployment_type"] = self.deployment_type.value
+        extra.update(self.byoc.values(self.oci and self.deployment_type.value == "HETEROGENEOUS"))
+        if self.flex_shape():
+            for field, box in (("ocpus", self.ocpus), ("memory_in_gbs", self.memory)):
+                if box.value.strip():
+                    extra[field] = number(field, box.value)
+        if self.autoscaling.value.strip():
+            try:
+                extra["autoscaling"] = json.loads(self.autoscaling.value)
+            except json.JSONDecodeError as exc:
+                raise InvalidInput(Problem("Autoscaling", f"not valid JSON ({exc.msg})", "give a JSON object")) from exc
+        return extra
+
+    def _problems(self, invalid: InvalidInput) -> None:
+        """Each problem under the field it names; those of no field shown here in the status."""
+        rest = [p for p in invalid.problems if not self.byoc.mark(p)]
+        self.status.value = "".join(message(str(p), "error") for p in rest) or message(
+            "Not deployed: fix the fields marked above.", "error"
+        )
 
     def deploy(self) -> None:
+        self.byoc.clear_errors()
         try:
-            extra = {"instance_count": self.instances.value}
-            if self.description.value:
-                extra["description"] = self.description.value
-            if self.container.value:
-                extra["container_image_uri"] = self.container.value
-            if self.logs.value:
-                extra["log_group_id"] = self.logs.value
-            if self.env.value.strip():
-                extra["env_var"] = json.loads(self.env.value)
-            if self.autoscaling.value.strip():
-                try:
-                    extra["autoscaling"] = json.loads(self.autoscaling.value)
-                except json.JSONDecodeError as exc:
-                    self.status.value = message(f"Autoscaling: not valid JSON ({exc.msg})", "error")
-                    return
-            spec = self.split.spec(self.name.value, **extra)
+            spec = self.split.spec(self.name.value, **self._extra())
             validated = self.service.validate(spec)
-        except json.JSONDecodeError as exc:
-            self.status.value = message(f"Env: not valid JSON ({exc.msg})", "error")
-            return
         except (InvalidInput, ValidationError) as exc:
-            invalid = exc if isinstance(exc, InvalidInput) else InvalidInput.from_validation(exc)
-            self.status.value = "".join(message(str(p), "error") for p in invalid.problems)
+            self._problems(exc if isinstance(exc, InvalidInput) else InvalidInput.from_validation(exc))
             return
         except AquaLabError as exc:  # e.g. a scaling policy this platform cannot run
             self.status.value = message(str(exc), "error")
@@ -133,7 +192,10 @@ class DeployPanel(w.VBox):
         self.status.value = message(state_line(deployment))
 
     def _failed(self, exc: BaseException) -> None:
-        self.status.value = message(str(exc) if isinstance(exc, AquaLabError) else repr(exc), "error")
+        if isinstance(exc, InvalidInput):
+            self._problems(exc)
+        else:
+            self.status.value = message(str(exc) if isinstance(exc, AquaLabError) else repr(exc), "error")
         self.button.disabled = False
 
     def wait(self, timeout: float = 120) -> Deployment | None:
@@ -160,12 +222,18 @@ class DeploymentsPanel(w.VBox):
         self.metrics_button = w.Button(description="Metrics", icon="line-chart")
         self.metrics_button.on_click(lambda _: self.show_metrics())
         self.metrics_box = w.VBox()
+        # model-group versions are OCI's: elsewhere an update replaces the models in place
+        self.versions_button = w.Button(description="Versions", icon="history")
+        self.versions_button.on_click(lambda _: self.show_versions())
+        self.versions_button.layout.display = None if service.platform_name == "oci" else "none"
+        self.versions_box = w.VBox()
         super().__init__(
             [
-                w.HBox([self.refresh_button, *self.actions.values(), self.metrics_button]),
+                w.HBox([self.refresh_button, *self.actions.values(), self.metrics_button, self.versions_button]),
                 self.choice,
                 self.table,
                 self.status,
+                self.versions_box,
                 self.metrics_box,
             ],
             **kwargs,
@@ -183,6 +251,17 @@ class DeploymentsPanel(w.VBox):
             return None
         panel = MetricsPanel(self.service, self.choice.value)
         self.metrics_box.children = [panel]
+        return panel
+
+    def show_versions(self) -> VersionsPanel | None:
+        """The chosen deployment's model-group versions, and a rollback to one of them."""
+        for old in self.versions_box.children:
+            old.close()
+        if not self.choice.value:
+            self.versions_box.children = [w.HTML(message("Pick a deployment first.", "warning"))]
+            return None
+        panel = VersionsPanel(self.service, self.choice.value, on_changed=self.refresh)
+        self.versions_box.children = [panel]
         return panel
 
     def refresh(self, select: str | None = None) -> None:

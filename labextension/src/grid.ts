@@ -167,7 +167,8 @@ export function planGrid(plan: Plan, shapes: Shape[], order: string[], labels: s
     const stacks = models.some(m => m.gpuIndices) ? gpuStacks(models, total, shapePlan.gpu_usable_in_gbs ?? 0) : null;
     return {
       shape: name,
-      units: unitsOf(shape),
+      // a CPU flex shape's plan counts OCPUs (the server says so in slot_unit), whatever the shape lists
+      units: shapePlan.slot_unit === 'OCPU' ? { one: 'OCPU', many: 'OCPUs', memory: 'memory', cpu: true } : unitsOf(shape),
       gpuType: shape?.gpu_specs?.gpu_type ?? null,
       gpuMemory: perGpu,
       totalGpus: total,

@@ -16,7 +16,7 @@ import {
   slotColours,
   unitsOf
 } from './grid';
-import { ApiError, describe, postJSON, requestAPI } from './request';
+import { ApiError, describe, postJSON, Problem, requestAPI } from './request';
 import type {
   CatalogModel,
   DataList_CatalogModel_,
@@ -33,17 +33,20 @@ import type {
 } from './schema';
 
 /** `ads aqua deployment create` options beyond models, shape and name (OCI takes them all). */
-const ADVANCED: Array<[keyof DeploymentSpec, string, 'text' | 'number' | 'env']> = [
+const ADVANCED: Array<[keyof DeploymentSpec, string, 'text' | 'number' | 'env' | 'list']> = [
   ['description', 'Description', 'text'],
   ['instance_count', 'Instance count', 'number'],
   ['web_concurrency', 'Web concurrency', 'number'],
   ['container_image_uri', 'Container image URI', 'text'],
+  ['image_digest', 'Image digest (sha256:…)', 'text'],
+  ['entrypoint', 'Entrypoint (one argument per line)', 'list'],
+  ['cmd_var', 'Cmd (one argument per line)', 'list'],
   ['server_port', 'Server port', 'number'],
   ['health_check_port', 'Health check port', 'number'],
   ['env_var', 'Environment (KEY=VALUE per line)', 'env'],
   ['bandwidth_mbps', 'Bandwidth (Mbps)', 'number'],
-  ['ocpus', 'OCPUs (flex shapes)', 'number'],
-  ['memory_in_gbs', 'Memory GB (flex shapes)', 'number'],
+  ['ocpus', 'OCPUs', 'number'],
+  ['memory_in_gbs', 'Memory (GB)', 'number'],
   ['log_group_id', 'Log group OCID', 'text'],
   ['access_log_id', 'Access log OCID', 'text'],
   ['predict_log_id', 'Predict log OCID', 'text'],
@@ -55,6 +58,33 @@ const ADVANCED: Array<[keyof DeploymentSpec, string, 'text' | 'number' | 'env']>
 
 /** What the local platform reads of a request (the rest is OCI's: a form shows a platform's own options). */
 const LOCAL_OPTIONS = new Set<keyof DeploymentSpec>(['description', 'instance_count', 'env_var']);
+
+/** The server's defaults where a field left empty has one (a flex shape is planned at 8 OCPUs, 128 GB). */
+const PLACEHOLDERS: Partial<Record<keyof DeploymentSpec, string>> = {
+  ocpus: '8',
+  memory_in_gbs: '128',
+  server_port: '8080',
+  health_check_port: '8080'
+};
+
+/** A bring-your-own-container group's fields: shown together when the type is HETEROGENEOUS. */
+const CONTAINER = new Set<keyof DeploymentSpec>(['container_image_uri', 'image_digest', 'entrypoint', 'cmd_var', 'server_port', 'health_check_port', 'env_var']);
+/** Only a BYOC container takes these; other types run AQUA's vLLM container, which sets them itself. */
+const BYOC_ONLY = new Set<keyof DeploymentSpec>(['image_digest', 'entrypoint', 'cmd_var']);
+/** What sizes an OCI CPU flex shape (it has no GPUs: OCPUs and memory are chosen per deployment). */
+const FLEX = new Set<keyof DeploymentSpec>(['ocpus', 'memory_in_gbs']);
+/** The model-group types a form offers on OCI (STACKED needs adapters, which this form does not pick). */
+const DEPLOYMENT_TYPES: Array<[string, string]> = [
+  ['MULTI', 'MULTI: one vLLM server per model'],
+  ['SINGLE', 'SINGLE: one model'],
+  ['HETEROGENEOUS', 'HETEROGENEOUS: your own container (BYOC)']
+];
+
+/** An OCI CPU flex shape (VM.Standard.E4.Flex …): no GPUs, so OCPUs and memory are asked for. */
+export function isFlexCpu(name: string, shape: Shape | undefined, cpuUnits: boolean): boolean {
+  const gpus = shape?.gpu_specs && shape.gpu_specs.gpu_type !== 'CPU' ? shape.gpu_specs.gpu_count ?? 0 : 0;
+  return name.includes('.Flex') && (cpuUnits || gpus === 0);
+}
 
 function optionsOf(platform: string): typeof ADVANCED {
   if (platform === 'oci') {
@@ -81,6 +111,7 @@ export class PlanView extends Widget {
   private validateSeq = 0;
   private planTimer: number | null = null;
   private displayName: string | null = null; // what the user typed; kept when the plan is redrawn
+  private deploymentType = 'MULTI'; // OCI: the type the user chose; kept when the plan is redrawn
   private runsOn: Map<string, Set<string> | null> = new Map(); // model id → shapes of its config (null: none)
   private deployments: Deployment[] = []; // the platform's, read with each plan: who holds which slots
   private paused: Deployment[] = []; // holders this tab deactivated, offered back
@@ -95,6 +126,9 @@ export class PlanView extends Widget {
   private readonly maxModelLen = h('input', { type: 'number', min: 16, step: 256, placeholder: "config's", 'aria-label': 'Context (max_model_len)' });
   private readonly concurrency = h('input', { type: 'number', min: 1, step: 1, placeholder: '1', 'aria-label': 'Concurrency' });
   private readonly kvCacheDtype = h('select', { 'aria-label': 'KV cache dtype' }, h('option', { value: '' }, 'auto'), h('option', { value: 'fp8' }, 'fp8'));
+  // OCI: a CPU flex shape is planned only once sized (OCPUs or memory given); the deploy form starts from these
+  private readonly flexOcpus = h('input', { type: 'number', min: 1, step: 1, placeholder: '—', 'aria-label': 'OCPUs (CPU flex shapes)' });
+  private readonly flexMemory = h('input', { type: 'number', min: 1, step: 'any', placeholder: '—', 'aria-label': 'Memory GB (CPU flex shapes)' });
   private readonly planArea = h('div', { className: 'aqua-plan', 'aria-live': 'polite' });
   private readonly deployArea = h('div', { className: 'aqua-deploy' });
   private readonly progressArea = h('div', { className: 'aqua-progress', 'aria-live': 'polite' });
@@ -118,7 +152,7 @@ export class PlanView extends Widget {
       input.addEventListener('input', () => this.drawCatalog());
     }
     this.task.addEventListener('change', () => this.drawCatalog());
-    for (const input of [this.maxModelLen, this.concurrency, this.kvCacheDtype]) {
+    for (const input of [this.maxModelLen, this.concurrency, this.kvCacheDtype, this.flexOcpus, this.flexMemory]) {
       input.addEventListener('change', () => this.schedulePlan());
     }
     this.shapeFilter.addEventListener('change', () => void this.filterByShape());
@@ -151,7 +185,9 @@ export class PlanView extends Widget {
             { className: 'aqua-filters aqua-what-if', role: 'group', 'aria-label': 'What if' },
             h('label', {}, 'Context ', this.maxModelLen),
             h('label', {}, 'Concurrency ', this.concurrency),
-            h('label', {}, 'KV cache ', this.kvCacheDtype)
+            h('label', {}, 'KV cache ', this.kvCacheDtype),
+            platform === 'oci' ? h('label', { title: 'Size a CPU flex shape (VM.Standard.E4.Flex …) so it is planned' }, 'OCPUs ', this.flexOcpus) : null,
+            platform === 'oci' ? h('label', {}, 'Memory GB ', this.flexMemory) : null
           ),
           this.planArea,
           this.deployArea,
@@ -386,8 +422,14 @@ export class PlanView extends Widget {
   }
 
   /** The what-if fields of POST plans the user set (unset ones are left to the configs). */
-  private whatIf(): Pick<PlanRequest, 'max_model_len' | 'concurrency' | 'kv_cache_dtype'> {
-    const asked: Pick<PlanRequest, 'max_model_len' | 'concurrency' | 'kv_cache_dtype'> = {};
+  private whatIf(): Pick<PlanRequest, 'max_model_len' | 'concurrency' | 'kv_cache_dtype' | 'ocpus' | 'memory_in_gbs'> {
+    const asked: Pick<PlanRequest, 'max_model_len' | 'concurrency' | 'kv_cache_dtype' | 'ocpus' | 'memory_in_gbs'> = {};
+    if (this.platform === 'oci') {
+      const ocpus = Number(this.flexOcpus.value);
+      const memory = Number(this.flexMemory.value);
+      asked.ocpus = ocpus > 0 ? ocpus : undefined;
+      asked.memory_in_gbs = memory > 0 ? memory : undefined;
+    }
     const context = parseInt((this.maxModelLen as HTMLInputElement).value, 10);
     const concurrency = parseInt((this.concurrency as HTMLInputElement).value, 10);
     if (context > 0) {
@@ -694,13 +736,68 @@ export class PlanView extends Widget {
     });
     const units = row.units;
     const options = optionsOf(this.platform);
-    const advanced: Array<[string, HTMLInputElement | HTMLTextAreaElement, string]> = options.map(([key, label, kind]) => [
-      key,
-      kind === 'env'
-        ? h('textarea', { rows: 2, 'aria-label': label, 'data-field': key })
-        : h('input', { type: kind, 'aria-label': label, 'data-field': key, step: 'any' }),
-      kind
-    ]);
+    const oci = this.platform === 'oci';
+    const flex = oci && isFlexCpu(row.shape, this.shapes.find(s => s.name === row.shape), units.cpu);
+    const slots = flex ? 'OCPUs' : units.cpu ? 'Cores' : 'GPUs'; // what a model's gpu_count counts here
+    const advanced = options.map(([key, label, kind]) => {
+      const input =
+        kind === 'env' || kind === 'list'
+          ? h('textarea', { rows: 2, 'aria-label': label, 'data-field': key, oninput: () => revalidate() })
+          : h('input', {
+              type: kind,
+              'aria-label': label,
+              'data-field': key,
+              step: 'any',
+              placeholder: PLACEHOLDERS[key] ?? null,
+              value: key === 'ocpus' ? this.flexOcpus.value || null : key === 'memory_in_gbs' ? this.flexMemory.value || null : null,
+              oninput: () => revalidate()
+            });
+      // the server names the field it refuses: its message goes right under that field
+      const error = h('div', { className: 'aqua-field-error', role: 'alert', 'data-field': key });
+      return { key, input, kind, error, label: h('label', {}, label, input, error) };
+    });
+    const deployType = h(
+      'select',
+      {
+        'aria-label': 'Deployment type',
+        onchange: () => {
+          placeFields();
+          revalidate();
+        }
+      },
+      DEPLOYMENT_TYPES.filter(([t]) => t !== 'SINGLE' || row.models.length === 1).map(([t, label]) =>
+        h('option', { value: t, selected: t === this.deploymentType }, label)
+      )
+    );
+    const byoc = (): boolean => oci && deployType.value === 'HETEROGENEOUS';
+    const advancedGrid = h('div', { className: 'aqua-advanced-grid' });
+    const containerGrid = h('div', { className: 'aqua-advanced-grid' });
+    const containerBox = h(
+      'fieldset',
+      { className: 'aqua-container-fields', hidden: true },
+      h('legend', {}, 'Your container (HETEROGENEOUS: it serves every model of the group)'),
+      containerGrid
+    );
+    const flexBox = flex
+      ? h(
+          'fieldset',
+          { className: 'aqua-flex-fields' },
+          h('legend', {}, `Size of ${row.shape} (no GPUs: models split the OCPUs and memory)`),
+          h('div', { className: 'aqua-advanced-grid' }, advanced.filter(f => FLEX.has(f.key)).map(f => f.label))
+        )
+      : null;
+    // the container's fields move to their own box for a BYOC group, and back into Advanced otherwise
+    const placeFields = (): void => {
+      this.deploymentType = deployType.value;
+      containerBox.hidden = !byoc();
+      for (const f of advanced) {
+        if (FLEX.has(f.key)) {
+          continue;
+        }
+        (CONTAINER.has(f.key) && (byoc() || BYOC_ONLY.has(f.key)) ? containerGrid : advancedGrid).append(f.label);
+      }
+    };
+    const sent = (key: keyof DeploymentSpec): boolean => (FLEX.has(key) ? flex : !BYOC_ONLY.has(key) || byoc());
     const spec = (): DeploymentSpec => {
       const out: Record<string, unknown> = {
         display_name: displayName.value,
@@ -712,12 +809,17 @@ export class PlanView extends Widget {
           model_name: nameInputs[i].value || null
         }))
       };
-      for (const [key, input, kind] of advanced) {
+      if (oci) {
+        out.deployment_type = deployType.value;
+      }
+      for (const { key, input, kind } of advanced) {
         const value = input.value.trim();
-        if (!value) {
+        if (!value || !sent(key)) {
           continue;
         }
-        if (kind === 'env') {
+        if (kind === 'list') {
+          out[key] = value.split('\n').map(a => a.trim()).filter(Boolean);
+        } else if (kind === 'env') {
           out[key] = Object.fromEntries(
             value.split('\n').filter(Boolean).map(line => {
               const at = line.indexOf('=');
@@ -733,6 +835,10 @@ export class PlanView extends Widget {
     const validate = async (): Promise<boolean> => {
       const seq = ++this.validateSeq;
       fieldErrors.forEach(e => clear(e));
+      for (const f of advanced) {
+        clear(f.error);
+        f.input.removeAttribute('aria-invalid');
+      }
       try {
         const result = await postJSON<ValidationResult>('deployments/validate', spec(), { platform: this.platform });
         if (seq === this.validateSeq) {
@@ -755,24 +861,37 @@ export class PlanView extends Widget {
         }
         this.deployArea.dataset.valid = 'false';
         setDeployable('Fix what the form says first: the request is not valid');
-        const rest: string[] = [];
         if (error instanceof ApiError && error.problems.length) {
-          for (const p of error.problems) {
-            const at = /^models\[(\d+)\]\.(gpu_count|model_name)/.exec(p.field);
-            const slot = at ? fieldErrors[2 * Number(at[1]) + (at[2] === 'gpu_count' ? 0 : 1)] : undefined;
-            const text = `${p.field}: ${p.message}${p.fix ? ` — ${p.fix}` : ''}`;
-            if (slot) {
-              clear(slot, text);
-            } else {
-              rest.push(text);
-            }
-          }
+          const rest = place(error.problems);
           clear(general, rest.length ? errorBox(rest.join('\n')) : null);
         } else {
           clear(general, errorBox(describe(error)));
         }
         return false;
       }
+    };
+    // each problem under the field it names; returns those that name no field of the form
+    const place = (problems: Problem[]): string[] => {
+      const rest: string[] = [];
+      for (const p of problems) {
+        const at = /^models\[(\d+)\]\.(gpu_count|model_name)/.exec(p.field);
+        const slot = at ? fieldErrors[2 * Number(at[1]) + (at[2] === 'gpu_count' ? 0 : 1)] : undefined;
+        const text = `${p.field}: ${p.message}${p.fix ? ` — ${p.fix}` : ''}`;
+        const field = advanced.find(f => sent(f.key) && (p.field === f.key || p.field.startsWith(`${f.key}.`) || p.field.startsWith(`${f.key}[`)));
+        if (slot) {
+          clear(slot, text);
+        } else if (field) {
+          clear(field.error, text);
+          field.input.setAttribute('aria-invalid', 'true');
+          const fold = field.label.closest('details');
+          if (fold) {
+            fold.open = true; // a refused field folded away would leave the user guessing
+          }
+        } else {
+          rest.push(text);
+        }
+      }
+      return rest;
     };
     let validateTimer: number | null = null;
     const revalidate = () => {
@@ -787,7 +906,7 @@ export class PlanView extends Widget {
         min: 1,
         value: m.gpus,
         className: 'aqua-gpu-count',
-        'aria-label': `${units.cpu ? 'Cores' : 'GPUs'} for ${m.name}`,
+        'aria-label': `${slots} for ${m.name}`,
         'data-model': m.id,
         oninput: revalidate
       });
@@ -843,7 +962,7 @@ export class PlanView extends Widget {
             try {
               ok = await validate();
               if (ok) {
-                await this.deploy(spec());
+                await this.deploy(spec(), place);
               }
             } finally {
               if (ok) {
@@ -857,17 +976,20 @@ export class PlanView extends Widget {
       h(
         'table',
         { className: 'aqua-override' },
-        h('thead', {}, h('tr', {}, h('th', {}, 'Model'), h('th', {}, units.cpu ? 'Cores' : 'GPUs'), h('th', {}, 'Served name'))),
+        h('thead', {}, h('tr', {}, h('th', {}, 'Model'), h('th', {}, slots), h('th', {}, 'Served name'))),
         h('tbody', {}, modelRows)
       ),
       general,
       h('label', { className: 'aqua-field' }, 'Display name ', displayName),
+      oci ? h('label', { className: 'aqua-field' }, 'Deployment type ', deployType) : null,
+      oci ? containerBox : null,
+      flexBox,
       advanced.length
         ? h(
             'details',
             { className: 'aqua-advanced', 'data-options': advanced.length },
             h('summary', {}, `Advanced options (${this.platform})`),
-            h('div', { className: 'aqua-advanced-grid' }, advanced.map(([key, input]) => h('label', {}, options.find(a => a[0] === key)![1], input)))
+            advancedGrid
           )
         : null,
       bundled ? h('p', { className: 'aqua-muted' }, bundled) : null,
@@ -875,17 +997,21 @@ export class PlanView extends Widget {
     );
     this.deployArea.dataset.valid = 'pending';
     this.deployArea.dataset.models = String(row.models.length);
+    this.deployArea.dataset.flex = String(flex);
     clear(this.deployArea, form);
-    void validate();
+    placeFields();
+    void validate(); // at once: it also outdates a validation the previous form still awaits
   }
 
-  private async deploy(spec: DeploymentSpec): Promise<void> {
+  private async deploy(spec: DeploymentSpec, place: (problems: Problem[]) => string[]): Promise<void> {
     clear(this.progressArea, 'Creating…');
     let deployment: Deployment;
     try {
       deployment = await postJSON<Deployment>('deployments', spec, { platform: this.platform });
     } catch (error) {
-      clear(this.progressArea, errorBox(describe(error)));
+      // a create checks more than validate does (a BYOC group's image): its refusals go to their fields too
+      const rest = error instanceof ApiError && error.problems.length ? place(error.problems) : [describe(error)];
+      clear(this.progressArea, errorBox(rest.length ? rest.join('\n') : 'Not deployed: fix the fields marked above.'));
       return;
     }
     this.ctx.deploymentsChanged.emit(this.platform); // it holds slots now: plans see what is left

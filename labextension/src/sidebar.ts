@@ -11,6 +11,7 @@ import { showMetrics } from './metrics';
 import { ociSettingsForm } from './ocisettings';
 import { scalingForm } from './scaling';
 import { showLeaderboard } from './leaderboard';
+import { showVersions } from './versions';
 import type { DataList_Deployment_, Deployment, Logs } from './schema';
 import { noKeyReason, showUsage } from './usage';
 import { memoryBar, residencyNote } from './residency';
@@ -297,6 +298,15 @@ export class SidebarPanel extends Widget {
         ),
         button('Scale', () => scaling.toggle(), active, `It is ${d.state}: only an ACTIVE deployment can be scaled`),
         button('Logs', () => void showLogs(d, platform)),
+        // model-group versions are OCI's: the other platforms replace a deployment's models in place
+        platform === 'oci'
+          ? button(
+              'Versions',
+              () => void showVersions(d, platform, () => this.refresh()),
+              d.deployment_type !== 'SINGLE',
+              'It runs a single model, not a model group: it has no group versions'
+            )
+          : null,
         button(
           'Copy endpoint',
           () => {

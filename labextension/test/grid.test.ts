@@ -34,6 +34,24 @@ const plan: Plan = {
 };
 
 describe('planGrid', () => {
+  it("counts a CPU flex shape's slots in OCPUs, as the server's plan says", () => {
+    const flex: Plan = {
+      deployment_config: {},
+      gpu_allocation: {
+        'VM.Standard.E4.Flex': {
+          models: [{ ocid: 'a', gpu_count: 4 }, { ocid: 'b', gpu_count: 4 }],
+          total_gpus_available: 8,
+          used_gpus: 8,
+          slot_unit: 'OCPU'
+        }
+      },
+      incompatible_shapes: {}
+    };
+    const row = planGrid(flex, [{ name: 'VM.Standard.E4.Flex' }], ['a', 'b']).rows[0];
+    expect(row.units.many).toBe('OCPUs');
+    expect(row.units.cpu).toBe(true);
+  });
+
   it('draws one cell per GPU, owned in plan order, free cells last', () => {
     const grid = planGrid(plan, shapes, ['a', 'b']);
     expect(grid.rows.map(r => r.shape)).toEqual(['VM.GPU.A10.2', 'BM.GPU.A10.4']);
