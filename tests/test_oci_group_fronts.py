@@ -12,7 +12,7 @@ import pytest
 os.environ.setdefault("OCI_SDK_DEFAULT_RETRY_ENABLED", "false")  # before oci is imported anywhere
 os.environ.setdefault("OCI_SDK_DEFAULT_CIRCUITBREAKER_ENABLED", "false")
 
-from aqua_lab.domain import CapacityInputs, DeploymentSpec  # noqa: E402
+from aqua_lab.domain import DeploymentSpec  # noqa: E402
 from aqua_lab.platforms.local import LocalPlatform  # noqa: E402
 from aqua_lab.service import AquaLabService  # noqa: E402
 from aqua_lab.widgets.deploy import DeploymentsPanel, DeployPanel  # noqa: E402
@@ -84,8 +84,9 @@ def test_other_platforms_have_no_versions_button(tmp_path):
 def _form(service, *models: str, shape: str, sized: bool = False) -> DeployPanel:  # noqa: F811
     picker = ModelPicker(service)
     split = GpuSplit(service, picker)
-    if sized:  # plans split a flex shape once sized; the what-if row has no OCPU control yet
-        split.capacity = lambda: CapacityInputs(ocpus=8, memory_in_gbs=128)
+    if sized:  # plans split a flex shape once sized, in the what-if row on OCI
+        assert split.ocpus in split.what_if.children and split.memory_in_gbs in split.what_if.children
+        split.ocpus.value, split.memory_in_gbs.value = 8, 128
     picker.pick(*models)
     split.override_shape.value = shape
     return DeployPanel(service, split, poll_s=0.01)

@@ -297,6 +297,11 @@ class GpuSplit(w.VBox):
         )
         controls = [self.max_model_len, self.concurrency, self.kv_cache_dtype, self.weight_precision]
         controls.append(self.gpu_memory_utilization)
+        # OCI's CPU flex shapes are planned only once sized (as the CLI's --ocpus/--memory_in_gbs)
+        self.ocpus = w.BoundedIntText(value=0, min=0, max=1024, description="Flex OCPUs (0: none)", style=narrow)
+        self.memory_in_gbs = w.BoundedFloatText(value=0, min=0, max=65536, description="Flex memory GB", style=narrow)
+        if self.service.platform.name == "oci":
+            controls += [self.ocpus, self.memory_in_gbs]
         for control in controls:
             control.observe(lambda _: self.refresh(*self._asked), names="value")
         self.what_if = w.HBox(controls, layout=w.Layout(flex_flow="row wrap"))
@@ -309,6 +314,8 @@ class GpuSplit(w.VBox):
             "kv_cache_dtype": self.kv_cache_dtype.value,
             "weight_precision": self.weight_precision.value,
             "gpu_memory_utilization": self.gpu_memory_utilization.value,
+            "ocpus": self.ocpus.value or None,
+            "memory_in_gbs": self.memory_in_gbs.value or None,
         }
         try:
             return CapacityInputs.model_validate(given)
