@@ -300,7 +300,7 @@ class GpuSplit(w.VBox):
         # OCI's CPU flex shapes are planned only once sized (as the CLI's --ocpus/--memory_in_gbs)
         self.ocpus = w.BoundedIntText(value=0, min=0, max=1024, description="Flex OCPUs (0: none)", style=narrow)
         self.memory_in_gbs = w.BoundedFloatText(value=0, min=0, max=65536, description="Flex memory GB", style=narrow)
-        if self.service.platform.name == "oci":
+        if self.service.platform_name == "oci":
             controls += [self.ocpus, self.memory_in_gbs]
         for control in controls:
             control.observe(lambda _: self.refresh(*self._asked), names="value")
