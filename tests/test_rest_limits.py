@@ -89,3 +89,26 @@ async def test_a_5000_digit_number_in_a_body_is_400_not_500(jp_fetch, fake):
     error = await refused(jp_fetch, "deployments", fake, "chat", method="POST", body=body)
     assert error.code == 400
     assert "more than 4300 digits" in json.loads(error.response.body)["message"]
+
+
+@pytest.mark.parametrize("constant", ["Infinity", "-Infinity", "NaN"])
+async def test_infinity_or_nan_in_a_body_is_400_not_a_500_deep_in_planning(jp_fetch, fake, constant):
+    # Python's json takes them and a float field such as ocpus would pass inf on to int(inf)
+    body = '{"models": [{"model_id": "m", "gpu_count": 1}], "instance_shape": "VM.Standard.E4.Flex", "ocpus": %s}'
+    error = await refused(jp_fetch, "deployments", "validate", method="POST", body=body % constant)
+    assert error.code == 400
+    assert f"has {constant}, which is not JSON" in json.loads(error.response.body)["message"]
+
+
+def test_a_widget_or_code_giving_an_infinite_flex_size_is_refused_naming_the_field():
+    from pydantic import ValidationError
+
+    from aqua_lab.domain import CapacityInputs, DeploymentSpec
+
+    for build in (
+        lambda: DeploymentSpec(models=[{"model_id": "m", "gpu_count": 1}], ocpus=float("inf")),
+        lambda: CapacityInputs(memory_in_gbs=float("nan")),
+    ):
+        with pytest.raises(ValidationError) as refused_:
+            build()
+        assert "finite number" in str(refused_.value)

@@ -28,7 +28,9 @@ class CapacityInputs(BaseModel):
     )
     gpu_memory_utilization: float | None = Field(default=None, gt=0, le=1, description="vLLM's default is 0.9")
     ocpus: int | None = Field(default=None, ge=1, description="OCI CPU flex shapes: plan them at this many OCPUs")
-    memory_in_gbs: float | None = Field(default=None, gt=0, description="OCI CPU flex shapes: and this much memory")
+    memory_in_gbs: float | None = Field(
+        default=None, gt=0, allow_inf_nan=False, description="OCI CPU flex shapes: and this much memory"
+    )
 
     @staticmethod
     def precisions() -> list[str]:

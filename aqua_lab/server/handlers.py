@@ -93,7 +93,7 @@ class AquaLabHandler(ExtensionHandlerMixin, APIHandler):
         try:
             # decode as UTF-8 ourselves: json.loads(bytes) guesses UTF-16/32 from NUL bytes and can
             # fail with a UnicodeDecodeError instead of a JSON error
-            data = json.loads(body.decode("utf-8"))
+            data = json.loads(body.decode("utf-8"), parse_constant=_no_constant)
         except UnicodeDecodeError:
             raise BadRequest("the request body is not UTF-8 text") from None
         except json.JSONDecodeError as exc:
@@ -102,6 +102,8 @@ class AquaLabHandler(ExtensionHandlerMixin, APIHandler):
             ) from None
         except RecursionError:  # the parser recurses per level: 100 000 '[' exhaust the stack
             raise BadRequest(_TOO_DEEP) from None
+        except _NotJson as exc:
+            raise BadRequest(str(exc)) from None
         except ValueError:  # a JSONDecodeError is one, so this is Python's 4300-digit limit on an int
             raise BadRequest(
                 "the request body has a number with more than 4300 digits; no field takes one — send a smaller number"
@@ -609,6 +611,16 @@ class AdsCancelEvaluation(AquaLabHandler):
     @authorized
     async def put(self, evaluation_id: str) -> None:
         self.reply(await self.service().cancel_evaluation(evaluation_id))
+
+
+class _NotJson(ValueError):
+    pass
+
+
+def _no_constant(name: str) -> float:
+    # Python's json takes NaN and Infinity, which JSON does not: a float field would take inf and
+    # arithmetic on it (int(inf)) fail deep in planning as a 500
+    raise _NotJson(f"the request body has {name}, which is not JSON — send a finite number")
 
 
 _TOO_DEEP = f"the request body is nested more than {MAX_JSON_DEPTH} levels deep"

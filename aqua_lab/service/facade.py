@@ -401,6 +401,11 @@ class AquaLabService:
     @verbs.write
     def update_deployment(self, deployment_id: str, spec: DeploymentSpec) -> Deployment:
         """Replace a deployment's models in place (OCI: a new model group, LIVE for stacked)."""
+        if spec.ocpus is None and spec.memory_in_gbs is None:
+            # an update keeps its flex size: check the models against it, not against the default size
+            info = self.platform.get_deployment(deployment_id).shape_info
+            if info is not None and (info.ocpus or info.memory_in_gbs):
+                spec = spec.model_copy(update={"ocpus": info.ocpus, "memory_in_gbs": info.memory_in_gbs})
         validated = self.validate(spec, updating=True)
         self._chat_deployments.drop(deployment_id)
         return self.platform.update_models(deployment_id, validated)
