@@ -118,10 +118,19 @@ def cli_problems(exc: ValidationError, options: dict[str, str] | None = None) ->
     a rule across options (the field ``body``) names them in its own message."""
     problems = []
     for p in InvalidInput.from_validation(exc).problems:
-        head = p.field.split(".", 1)[0].split("[", 1)[0]
-        field = "" if p.field == "body" else (options or {}).get(head) or f"--{p.field}"
+        field = "" if p.field == "body" else _option_of(p.field, options) or f"--{p.field}"
         problems.append(Problem(field, p.message, p.fix))
     return InvalidInput(problems)
+
+
+def _option_of(field: str, options: dict[str, str] | None) -> str | None:
+    return (options or {}).get(field.split(".", 1)[0].split("[", 1)[0])
+
+
+def on_options(exc: InvalidInput, options: dict[str, str]) -> InvalidInput:
+    """A service's problems (named by their REST fields) named by the options that set those fields
+    (``model`` → ``--model_name``); a field no option sets keeps its name."""
+    return InvalidInput([Problem(_option_of(p.field, options) or p.field, p.message, p.fix) for p in exc.problems])
 
 
 def json_arg(text: str, option: str) -> Any:

@@ -21,7 +21,7 @@ from pydantic import ValidationError
 from .. import __version__
 from ..errors import AquaLabError, InvalidInput, Problem, shown
 from . import arena, catalog, deployments, evaluation, planning, scaling
-from .common import DEBUG_ENV, EXIT_BUG, CommandFailed, Parser, add_deployment_id, cli_problems
+from .common import DEBUG_ENV, EXIT_BUG, CommandFailed, Parser, add_deployment_id, cli_problems, on_options
 from .hints import platform_note
 
 
@@ -79,6 +79,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _refused(args: argparse.Namespace, exc: AquaLabError) -> int:
+    if isinstance(exc, InvalidInput) and (options := getattr(args, "field_options", None)):
+        exc = on_options(exc, options)  # the verb's options, not the REST fields the service names
     if isinstance(exc, InvalidInput) and len(exc.problems) > 1:
         text = "; ".join(str(p) for p in exc.problems)
     else:

@@ -29,9 +29,6 @@ from .values import number, real_arg, whole_arg
 
 def render_plan(result: Plan, service: AquaLabService, show_all: bool = False, verbose: bool = False) -> str:
     lines = []
-    letters: dict[str, str] = {}
-    for model_id in result.deployment_config:
-        letters[model_id] = string.ascii_uppercase[len(letters) % 26]
     if result.primary_model_id:
         lines.append(f"primary model: {result.primary_model_id}")
     if not result.gpu_allocation:
@@ -39,8 +36,11 @@ def render_plan(result: Plan, service: AquaLabService, show_all: bool = False, v
     shapes = service.shape_catalog()
     for shape_name, shape_plan in result.gpu_allocation.items():
         shape = shapes.find(shape_name)
+        labels = row_labels(shape_plan.models)
+        # a model asked twice: the first copy's letter draws a shared GPU (its id names both)
+        letters = dict(reversed(list(zip((m.ocid for m in shape_plan.models), labels, strict=True))))
         if shape_plan.slot_unit == "OCPU":  # a flex shape, sized for this plan: its slots are OCPUs
-            lines += flex_rows(shape_name, shape_plan, letters)
+            lines += flex_rows(shape_name, shape_plan, labels, _cells(shape_plan, shape_plan.models, letters))
             continue
         gpu = ""
         unit = shape.unit if shape else (lambda n=2: "GPU" if n == 1 else "GPUs")
@@ -51,29 +51,30 @@ def render_plan(result: Plan, service: AquaLabService, show_all: bool = False, v
             else:
                 gpu = f"{shape.gpu_count} × {shape.gpu_specs.gpu_type or 'GPU'} {memory}"
 
-        def cells(models=None, plan=shape_plan):
-            return "|" + "|".join(letters[o] if o else "·" for o in plan.gpu_owners(models)) + "|"
+        def cells(models=None, plan=shape_plan, letters=letters):
+            return _cells(plan, models or plan.models, letters, shared=models is None and plan.shares_gpus)
 
         lines.append("")
         lines.append(f"{shape_name}  ({gpu})  uses {shape_plan.used_gpus}/{shape_plan.total_gpus_available} {unit()}")
         lines.append(f"  {unit():<5} " + cells())
         if shape_plan.shares_gpus:
             lines += _gpu_stacks(shape_plan, letters)
-        for m in shape_plan.models:
+        for label, m in zip(labels, shape_plan.models, strict=True):
             star = " *primary" if m.ocid == result.primary_model_id else ""
             est = " (estimated)" if m.estimated else ""
             mem = f"{number(m.gpu_memory_in_gbs)} GB" if m.gpu_memory_in_gbs else ""
             params = " ".join(m.parameters.values())
             name = m.model_name or m.ocid
             count = f"{m.gpu_count} {unit(m.gpu_count) if shape and shape.is_cpu else 'GPU'}"
-            row = f"  {letters[m.ocid]} {name:<44} {count}  {mem:>7}{est}{star}  {params}"
+            row = f"  {label} {name:<44} {count}  {mem:>7}{est}{star}  {params}"
             lines.append(row.rstrip())
             if m.memory is not None:
                 lines.append("      " + machine_words(_memory_cell(m.memory, m.suggested_parameters), shape))
         for note in shape_plan.notes:
             lines.append(f"  note: {note}")
         for alt in shape_plan.alternatives:
-            split = ", ".join(f"{letters[m.ocid]} {m.gpu_count}" for m in alt.models)
+            labelled = zip(row_labels(alt.models), alt.models, strict=True)
+            split = ", ".join(f"{label} {m.gpu_count}" for label, m in labelled)
             lines.append(f"  alternative  {cells(alt.models)}  {split}: {alt.note}")
     hidden = 0
     if result.incompatible_shapes:
@@ -90,6 +91,22 @@ def render_plan(result: Plan, service: AquaLabService, show_all: bool = False, v
     for warning in result.warnings if verbose else condensed(result.warnings):
         lines.append(f"warning: {warning}")
     return "\n".join(lines).lstrip("\n")
+
+
+def row_labels(models) -> list[str]:
+    """A letter per planned model, in the request's order: the same model asked twice is two rows with
+    two letters (its id would give both the same)."""
+    return [string.ascii_uppercase[i % 26] for i in range(len(models))]
+
+
+def _cells(plan, models, letters: dict[str, str], shared: bool = False) -> str:
+    """The shape's slots, each with the letter of the model that holds it (· idle)."""
+    if shared:  # a shared GPU is drawn by its first model; _gpu_stacks lists them all
+        owners = [letters[o] if o else "·" for o in plan.gpu_owners()]
+    else:
+        owners = [label for label, m in zip(row_labels(models), models, strict=True) for _ in range(m.gpu_count)]
+        owners += ["·"] * (plan.total_gpus_available - len(owners))
+    return "|" + "|".join(owners) + "|"
 
 
 def _gpu_stacks(plan, letters: dict[str, str]) -> list[str]:
@@ -243,15 +260,28 @@ def add_plan_options(p: argparse.ArgumentParser) -> None:
 
 
 def shapes_table(shapes: list[Shape]) -> str:
-    """One line per shape, in its own words (a CPU machine: cores and RAM)."""
-    rows = [f"{'SHAPE':<24} {'SERIES':<12} {'SLOTS':>9} {'MEMORY EACH':>12} {'CORES':>6} {'RAM':>8}"]
+    """One line per shape, in its own words (a CPU machine: cores and RAM); each column as wide as
+    its widest cell (series such as INTEL_SKYLAKE, OCI's long shape names), text left, sizes right."""
+    header = ("SHAPE", "SERIES", "AVAILABLE", "SLOTS", "MEMORY EACH", "CORES", "RAM")
+    right = (False, False, False, True, True, True, True)
+    rows = [header]
     for s in shapes:
-        memory = f"{number(s.per_gpu_memory_in_gbs)} GB" if s.per_gpu_memory_in_gbs else "?"
-        slots = f"{s.gpu_count} {s.unit(s.gpu_count)}" if s.gpu_count else "-"
-        ram = f"{number(s.memory_in_gbs)} GB" if s.memory_in_gbs else ""
-        cores = "" if s.core_count is None else str(s.core_count)
-        rows.append(f"{s.name:<24} {s.shape_series or '':<12} {slots:>9} {memory:>12} {cores:>6} {ram:>8}")
-    return "\n".join(rows)
+        rows.append(
+            (
+                s.name,
+                s.shape_series or "",
+                "yes" if s.available else "no",
+                f"{s.gpu_count} {s.unit(s.gpu_count)}" if s.gpu_count else "-",
+                f"{number(s.per_gpu_memory_in_gbs)} GB" if s.per_gpu_memory_in_gbs else "?",
+                "" if s.core_count is None else str(s.core_count),
+                f"{number(s.memory_in_gbs)} GB" if s.memory_in_gbs else "",
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
+    return "\n".join(
+        " ".join(cell.rjust(w) if r else cell.ljust(w) for cell, w, r in zip(row, widths, right, strict=True)).rstrip()
+        for row in rows
+    )
 
 
 def add_deployment_verbs(dverbs: argparse._SubParsersAction) -> None:

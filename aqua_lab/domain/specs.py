@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from .scaling import Autoscaling, Instances
 from .shapes import Shape
 
 #: the vLLM serving container AQUA deploys with unless a request names another
 DEFAULT_CONTAINER_IMAGE = "dsmc://odsc-vllm-serving:0.8.1.2"
+IMAGE_DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 
 
 class LoraSpec(BaseModel):
@@ -91,7 +93,9 @@ class DeploymentSpec(BaseModel):
     predict_log_id: str | None = None
     web_concurrency: int | None = Field(default=None, ge=1)
     image_digest: str | None = Field(
-        default=None, pattern=r"^sha256:[0-9a-f]{64}$", description="BYOC: pins container_image_uri (sha256:…)"
+        default=None,
+        description="BYOC: pins container_image_uri (sha256:…)",
+        json_schema_extra={"pattern": IMAGE_DIGEST.pattern},
     )
     entrypoint: list[str] | None = Field(default=None, description="BYOC: the container's entrypoint")
     cmd_var: list[str] | None = Field(default=None, description="BYOC: the container's cmd (ADS's cmd_var)")
@@ -101,8 +105,8 @@ class DeploymentSpec(BaseModel):
     private_endpoint_id: str | None = None
     subnet_id: str | None = None
     bandwidth_mbps: int | None = Field(default=None, ge=1)
-    ocpus: float | None = Field(default=None, gt=0)
-    memory_in_gbs: float | None = Field(default=None, gt=0)
+    ocpus: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    memory_in_gbs: float | None = Field(default=None, gt=0, allow_inf_nan=False)
     freeform_tags: dict[str, str] = Field(default_factory=dict)
     defined_tags: dict[str, dict[str, Any]] = Field(default_factory=dict)
     primary_model_id: str | None = None
@@ -120,6 +124,14 @@ class DeploymentSpec(BaseModel):
         description="local: share cores other deployments hold instead of being refused (AQUA_LAB_SHARE_CORES=1 "
         "for every deployment); each runs slower",
     )
+
+    @field_validator("image_digest")
+    @classmethod
+    def _digest_form(cls, value: str | None) -> str | None:
+        # pydantic's own words would show the regular expression, not the form to give
+        if value is not None and not IMAGE_DIGEST.match(value):
+            raise ValueError(f"give sha256:<64 hex digits>, not {value[:80]!r}")
+        return value
 
     @model_validator(mode="after")
     def _logs_have_their_group(self) -> DeploymentSpec:

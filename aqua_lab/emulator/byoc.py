@@ -4,10 +4,14 @@ model-group API a BYOC container answers (``/health``, ``/models/{id}/health``,
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from . import inference
 from .common import Reply, Request, lookup
+
+#: OCI pulls a BYOC container from OCIR only: <region>.ocir.io/<namespace>/<repo>, by tag or digest
+_OCIR = re.compile(r"[a-z0-9-]+\.ocir\.io/[^/\s:@]+(/[^/\s:@]+)+(:[\w][\w.-]{0,127}|@sha256:[0-9a-f]{64})")
 
 
 def check_create(h: Any, request: dict, group: dict | None, shape: str) -> None:
@@ -44,6 +48,13 @@ def check_create(h: Any, request: dict, group: dict | None, shape: str) -> None:
             "InvalidParameter",
             "A HETEROGENEOUS model group is deployed on your own container: environmentConfigurationDetails "
             "needs environmentConfigurationType OCIR_CONTAINER and an image.",
+        )
+    if kind == "HETEROGENEOUS" and not _OCIR.fullmatch(env["image"]):
+        raise Reply(
+            400,
+            "InvalidParameter",
+            f"Invalid image {env['image']!r}: a container image must be in OCIR, "
+            "<region>.ocir.io/<tenancy namespace>/<repository>:<tag> or @sha256:<digest>.",
         )
 
 

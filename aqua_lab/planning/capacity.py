@@ -201,8 +201,10 @@ def memory_fit(
     kv_gb = per_token * _cells(context, engine) * concurrency / 1e9
     reasons = []
     if free < 0:
+        # llama-server holds one copy in RAM, whatever the cores: no per-GPU split to speak of
+        held = f"{weights:.1f} GB per GPU at tensor-parallel size {tp}" if engine == VLLM else f"{weights:.1f} GB"
         reasons.append(
-            f"weights need {weights:.1f} GB per GPU at tensor-parallel size {tp} plus {overhead:g} GB overhead, "
+            f"weights need {held} plus {overhead:g} GB overhead, "
             f"but {gpu_memory_gb:g} GB × {utilization:g} gives {budget:.1f} GB"
         )
     elif per_token and kv_gb > free:

@@ -12,7 +12,7 @@ import re
 from collections.abc import Sequence
 
 from ..domain import CapacityInputs, DeploymentSpec, GpuSpec, Shape, machine_words
-from ..errors import Problem
+from ..errors import InvalidInput, Problem
 from .shapes import ShapeCatalog, is_gpu_series
 
 #: a flex shape planned without --ocpus/--memory_in_gbs: the seed's example, 8 OCPUs with 16 GB each
@@ -72,23 +72,63 @@ def default_size(shape: Shape, ocpus: float | None, memory_in_gbs: float | None)
     return cores, memory
 
 
-def plannable(offered: ShapeCatalog, capacity: CapacityInputs | None) -> ShapeCatalog:
+def plannable(offered: ShapeCatalog, capacity: CapacityInputs | None) -> tuple[ShapeCatalog, dict[str, list[str]]]:
     """The shapes a plan splits: flex CPU shapes sized when the plan asks for them — OCPUs given, or
-    the flex shape alone asked for (``--shape VM.Standard.E4.Flex``); GPU plans stay as they were."""
+    the flex shape alone asked for (``--shape VM.Standard.E4.Flex``); GPU plans stay as they were.
+    Also why a flex shape is left out (a size beyond what it offers: OCI's refusal, for the plan's
+    ``incompatible_shapes``).  A size where no flex shape is planned is refused, as validation does."""
     flex = [s for s in offered if is_flex_cpu(s)]
-    asked = bool(capacity and (capacity.ocpus or capacity.memory_in_gbs)) or (flex and len(offered) == 1)
+    given = [f for f in ("ocpus", "memory_in_gbs") if capacity is not None and getattr(capacity, f)]
+    if given and not flex:
+        raise InvalidInput(fixed_size_problems(given, next(iter(offered)) if len(offered) == 1 else None))
+    asked = bool(given) or (flex and len(offered) == 1)
     if not asked:
-        return offered
+        return offered, {}
     ocpus, memory = (capacity.ocpus, capacity.memory_in_gbs) if capacity else (None, None)
-    shapes = []
+    shapes, refused = [], {}
     for shape in offered:
         if is_flex_cpu(shape):
             cores, ram = default_size(shape, ocpus, memory)
-            if size_problems(shape, cores, ram):
-                continue  # larger than this flex shape offers: not a shape for this plan
+            if problems := size_problems(shape, cores, ram):
+                refused[shape.name] = [str(p) for p in problems]
+                continue
             shape = sized(shape, cores, ram)
         shapes.append(shape)
-    return ShapeCatalog(shapes)
+    return ShapeCatalog(shapes), refused
+
+
+def fixed_size_problems(given: Sequence[str], shape: Shape | None) -> list[Problem]:
+    """``ocpus``/``memory_in_gbs`` size a flex shape (ADS's ``--ocpus``/``--memory_in_gbs``); on any
+    other shape (``None``: none of the shapes asked about) OCI ignores them or refuses, so they are
+    refused, saying why."""
+    if shape is not None and shape.name.upper().startswith("LOCAL."):
+        what = f"{shape.name} is this machine: its cores and memory are what it has"
+        fix = "leave them out (the local platform sizes models from the machine), or deploy on OCI on a flex shape"
+    else:
+        what = (
+            f"{shape.name} is not a flex shape: its OCPUs and memory are fixed"
+            if shape is not None
+            else "none of the shapes asked about is a flex shape"
+        )
+        fix = "leave them out, or choose a flex shape (a name ending in .Flex, e.g. VM.Standard.E4.Flex)"
+    return [Problem(field, f"only a flex shape takes it; {what}", fix) for field in given]
+
+
+def too_few_ocpus(total: int, shape: Shape, most: int | None, updating: bool) -> Problem:
+    """The models' OCPUs (their gpu_count) beyond the size asked of ``shape`` (sized), with advice the
+    request can follow: an update keeps its deployment's OCPUs, and no size goes beyond ``most``."""
+    asked = shape.gpu_count
+    lower = f"lower some gpu_count so they add up to at most {asked}"
+    limit = f"{shape.name} offers at most {most} OCPUs" if most else ""
+    bigger = min(total, most) if most else total
+    if updating:
+        fix = f"{lower} (an update keeps the deployment's OCPUs), or create a new deployment with --ocpus {bigger}"
+        fix += f" (REST: ocpus; {limit})" if limit else " (REST: ocpus)"
+    elif most is None or total <= most:
+        fix = f"pass --ocpus {total} (REST: ocpus), or {lower}"
+    else:
+        fix = f"{lower}, or up to {most} with --ocpus {most} (REST: ocpus): {limit}"
+    return Problem("ocpus", f"the models need {total} OCPUs (their gpu_count) but {asked} are asked", fix)
 
 
 def ram_refusal(shape: Shape, needs_gb: Sequence[float | None]) -> str | None:

@@ -37,6 +37,10 @@ NO_COMMON_SHAPE = (
     "The selected models do not share any available common deployment shapes. Please ensure that "
     "all chosen models are compatible for multi-model deployment."
 )
+NO_FLEX_FIT = (
+    "The selected models do not fit the OCPUs and memory asked of the flex shape. "
+    "See incompatible_shapes for the reason on each shape."
+)
 NO_ALLOCATION = (
     "The selected models do not have a valid GPU allocation on any shape they share. "
     "See incompatible_shapes for the reason on each shape."
@@ -105,12 +109,13 @@ def model_candidates(
         why = f"its size at weight precision {capacity and capacity.weight_precision!r} is unknown (no parameter count)"
     else:
         why = "no tensor-parallel size is valid for its heads"
-    return replace(
-        found,
-        counts=[],
-        reason=f"model {model.name!r} does not fit on {shape.gpu_count} GPUs of {shape.per_gpu_memory_in_gbs:g} GB: "
-        f"{why}",
+    # a flex shape's OCPUs share the memory asked of it: a per-OCPU share would mislead
+    where = (
+        f"in {shape.memory_in_gbs:g} GB of memory ({shape.gpu_count} OCPUs)"
+        if is_sized_flex(shape)
+        else f"on {shape.gpu_count} GPUs of {shape.per_gpu_memory_in_gbs:g} GB"
     )
+    return replace(found, counts=[], reason=f"model {model.name!r} does not fit {where}: {why}")
 
 
 def _share_need(fit: MemoryFit) -> float:
@@ -203,7 +208,7 @@ def plan(
     if problem:
         raise InvalidInput(problem)
 
-    offered = plannable(offered, capacity)
+    offered, oversized = plannable(offered, capacity)
     keys = allocation_keys(models)
     primary_key = keys[ids.index(primary_model_id)] if primary_model_id else None
     alone = len(models) == 1
@@ -259,6 +264,7 @@ def plan(
             continue
         result.gpu_allocation[shape.name] = _in_ocpus(shape, shape_plan)
 
+    result.incompatible_shapes.update(oversized)  # OCI's own refusal of the size, not "not offered"
     for m in models:
         if m.model_id in estimated and m.model_id not in result.estimated_models:
             result.estimated_models.append(m.model_id)
@@ -267,7 +273,11 @@ def plan(
         reasons[:] = [ocpu_words(r, offered.find(name)) for r in reasons]
     result.warnings = list(dict.fromkeys(result.warnings))
     if not result.gpu_allocation:
-        result.error_message = NO_ALLOCATION if shared_somewhere else NO_COMMON_SHAPE
+        tried = [n for n in result.incompatible_shapes if n in offered or n in oversized]  # not "not offered"
+        if tried and all(n in oversized or is_sized_flex(offered.find(n)) for n in tried):  # OCPUs/memory short
+            result.error_message = NO_FLEX_FIT
+        else:
+            result.error_message = NO_ALLOCATION if shared_somewhere else NO_COMMON_SHAPE
     return result
 
 

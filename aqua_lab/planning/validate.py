@@ -13,11 +13,11 @@ from collections.abc import Mapping
 
 from ..domain import DeploymentSpec, ModelInput, ResolvedModel, ValidatedDeployment
 from ..errors import InvalidInput, Problem, shown
-from . import cpu_shapes, group_members, heterogeneous, scaling
+from . import cpu_shapes, flex_memory, group_members, heterogeneous, scaling
 from . import params as P
 from .allocate import SHARING_IS_LOCAL, is_power_of_two, primary_problem
 from .configs import parameters_for
-from .cpu_shapes import is_flex_cpu, is_sized_flex, ocpu_words, ram_refusal
+from .cpu_shapes import fixed_size_problems, is_flex_cpu, is_sized_flex, ocpu_words, ram_refusal
 from .gpu_sharing import place_request
 from .payloads import lora_flags
 from .resolve import memory_warnings, model_candidates
@@ -69,6 +69,7 @@ def validate_deployment(
     None where each model gets whole GPUs.  Raises :class:`InvalidInput` listing every problem."""
     problems: list[Problem] = []
     warnings: list[str] = []
+    offered = None
 
     if not spec.models:
         raise InvalidInput(Problem("models", "no models given", 'add entries like {"model_id": "…", "gpu_count": 1}'))
@@ -84,6 +85,7 @@ def validate_deployment(
             Problem("instance_shape", f"unknown shape {spec.instance_shape!r}", shapes.suggest(spec.instance_shape))
         )
     elif is_flex_cpu(shape):  # OCPUs and memory instead of GPUs
+        offered = shape  # what the flex shape offers at most: the bound of any advice to size it
         shape, spec, flex_problems, flex_warnings = cpu_shapes.for_request(shape, spec)
         problems += flex_problems
         warnings += flex_warnings
@@ -94,7 +96,7 @@ def validate_deployment(
         shape = None
     problems += _fixed_size_problems(spec, shape)
     byoc = spec.deployment_type == "HETEROGENEOUS"  # its own container sizes and serves its models
-    problems += heterogeneous.problems(spec)
+    problems += heterogeneous.problems(spec, shape, updating)
     ram_needs: list[float | None] = []
 
     resolved: list[ResolvedModel] = []
@@ -126,7 +128,10 @@ def validate_deployment(
             cands = model_candidates(model, shape, alone)
             estimated = cands.estimated
             ram_needs.append(cands.need_gb)
-            if not cands.counts:
+            if not cands.counts and is_sized_flex(shape):  # its memory is what the request sized
+                most = offered.memory_in_gbs if offered else None
+                problems.append(flex_memory.memory_problem(model, shape, most, alone, cands.reason, updating))
+            elif not cands.counts:
                 problems.append(
                     Problem(
                         f"{where}.model_id",
@@ -174,6 +179,11 @@ def validate_deployment(
             elif estimated and not shape.is_cpu and not _is_local(shape):
                 # the count passed, but only an estimate checked it (a machine's own cores need no config)
                 warnings.append(_estimated_note(where, model, shape.name, entry.gpu_count, cands.need_gb))
+            elif estimated and is_sized_flex(shape):  # as the plan says it: no config sizes a flex shape
+                warnings.append(
+                    f"{where}: model {model.name!r}: its OCPUs and memory on {shape.name} are estimated by the "
+                    "memory model"
+                )
 
         flags, env_var, flag_problems, flag_warnings = _resolve_params(
             entry, model, None if byoc else shape, where, params_key
@@ -209,13 +219,8 @@ def validate_deployment(
         total = sum(m.gpu_count for m in spec.models)
         # on this machine's cores, more models than fit take turns (the platform's residency limit)
         if total > shape.gpu_count and is_sized_flex(shape):
-            problems.append(
-                Problem(
-                    "ocpus",
-                    f"the models need {total} OCPUs (their gpu_count) but {shape.gpu_count} are asked",
-                    f"pass --ocpus {total} (REST: ocpus), or lower some gpu_count",
-                )
-            )
+            most = offered.core_count if offered else None
+            problems.append(cpu_shapes.too_few_ocpus(total, shape, most, updating))
         elif shares := _shares(spec, shape, total, sharing, byoc):
             if not problems:  # every model resolved: place them, budgets and all
                 resolved, shared_problems, notes = place_request(spec, resolved, models, shape, shares)
@@ -328,7 +333,7 @@ def _check_count(count: int, field: str, shape, updating: bool = False) -> list[
                 f"use {up_to}",
             )
         ]
-    if limit is not None and count > limit:
+    if limit is not None and count > limit and not is_sized_flex(shape):  # OCPUs: too_few_ocpus says it
         larger = (
             "create a new deployment on a larger shape (an update keeps its shape)" if updating else "a larger shape"
         )
@@ -341,18 +346,9 @@ def _is_local(shape) -> bool:
 
 
 def _fixed_size_problems(spec: DeploymentSpec, shape) -> list[Problem]:
-    """``ocpus``/``memory_in_gbs`` size a flex shape (ADS's ``--ocpus``/``--memory_in_gbs``); on any other
-    shape OCI ignores them or refuses, so they are refused here, saying why."""
     if shape is None or shape.name.upper().endswith(".FLEX"):
         return []
-    given = [f for f in ("ocpus", "memory_in_gbs") if getattr(spec, f) is not None]
-    if _is_local(shape):
-        what = f"{shape.name} is this machine: its cores and memory are what it has"
-        fix = "leave them out (the local platform sizes models from the machine), or deploy on OCI on a flex shape"
-    else:
-        what = f"{shape.name} is not a flex shape: its OCPUs and memory are fixed"
-        fix = "leave them out, or choose a flex shape (a name ending in .Flex, e.g. VM.Standard.E4.Flex)"
-    return [Problem(field, f"only a flex shape takes it; {what}", fix) for field in given]
+    return fixed_size_problems([f for f in ("ocpus", "memory_in_gbs") if getattr(spec, f) is not None], shape)
 
 
 def _long_stacked_keys(served: dict[str, str]) -> list[str]:

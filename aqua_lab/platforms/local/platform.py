@@ -261,14 +261,6 @@ class LocalPlatform(LocalEvaluations, Platform):
         spec = deployment.spec
         if spec.deployment_type == "SINGLE" and len(deployment.models) != 1:
             raise InvalidInput(Problem("models", "a single-model deployment has one model", "use MULTI"))
-        if spec.deployment_type == "HETEROGENEOUS":  # an image is OCI's to run; here the router is the container
-            raise InvalidInput(
-                Problem(
-                    "deployment_type",
-                    "the local platform runs its own model servers, not your container",
-                    "use MULTI: its router answers the same model-group API (/models/{name}/predict, /health)",
-                )
-            )
         paths, lora_paths = {}, {}
         for m in deployment.models:
             model = self._find(m.model_id)
