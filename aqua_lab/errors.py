@@ -166,17 +166,23 @@ class ConfigFileError(InvalidInput):
 class NotFound(AquaLabError):
     """An id (model, shape, deployment, evaluation) that does not exist where we looked."""
 
-    def __init__(self, kind: str, ident: str, hint: str | None = None):
+    def __init__(self, kind: str, ident: str, hint: str | None = None, field: str | None = None):
         self.kind = kind
         self.ident = ident
         self.hint = hint
         message = f"unknown {kind} {shown(ident)}"
-        super().__init__(f"{message} — {hint}" if hint else message)
+        # ``field``: the request field that named the id, so a 404 says which input to correct
+        self.problem = Problem(field, message, hint) if field else None
+        super().__init__(str(self.problem) if self.problem else f"{message} — {hint}" if hint else message)
 
 
 class Conflict(AquaLabError):
     """The request is valid but clashes with the current state (e.g. deleting a deployment that is
-    still being created)."""
+    still being created).  Given a :class:`Problem`, it names the field that clashes and the fix."""
+
+    def __init__(self, message: str | Problem):
+        self.problem = message if isinstance(message, Problem) else None
+        super().__init__(str(message))
 
 
 class Unsupported(Conflict):

@@ -401,6 +401,13 @@ def test_update_keeps_the_shape_applies_the_name_and_the_old_group_can_be_cleane
     assert renamed.returncode == 0, renamed.stderr
     after = json.loads(renamed.stdout)
     assert (after["display_name"], after["description"], after["state"]) == ("renamed", "two models", "ACTIVE")
+    # a name and description are the deployment's own fields: no new group (no identical version)
+    assert after["model_id"] == d["model_id"] and after["update"]["update_type"] == "NONE"
+    regrouped = cli(
+        "deployment", "update", "--model_deployment_id", d["id"], "--models", _models(emulator, (MISTRAL, 1)), **env
+    )
+    assert regrouped.returncode == 0, regrouped.stderr
+    after = json.loads(regrouped.stdout)
     assert after["model_id"] != d["model_id"] and after["progress"] == 100
     orphans = cli("model_group", "list", "--orphans", "--array", **env)
     assert d["model_id"] in [g["id"] for g in json.loads(orphans.stdout)], orphans.stderr
@@ -509,7 +516,8 @@ def test_the_platform_follows_the_environment_and_errors_name_platform_oci(cli, 
         AQUA_LAB_PLATFORM="oci",
         AQUA_LAB_COMPARTMENT_OCID=HOME,
     )
-    assert oci.returncode == 2 and "--platform oci" not in oci.stderr
+    # no "try the other platform" hint on OCI itself (the 404's own hint names `deployment list --platform oci`)
+    assert oci.returncode == 2 and "AQUA_LAB_PLATFORM=oci" not in oci.stderr and "lists the ones" in oci.stderr
     bad = cli("deployment", "list", AQUA_LAB_PLATFORM="nowhere")
     assert bad.returncode == 2 and "AQUA_LAB_PLATFORM" in bad.stderr
     helped = cli("deployment", "create", "-h")

@@ -228,7 +228,7 @@ def test_rollback_is_a_live_update_back_to_an_earlier_version(emulator, cli, mad
     assert [(v["version"], v["live"]) for v in versions] == [(1, True), (2, False)]
 
     again = cli("deployment", "rollback", deployment["id"], "--version", "1")
-    assert again.returncode != 0 and "already the one" in again.stderr
+    assert again.returncode != 0 and "version: 1 is live already" in again.stderr
     missing = cli("deployment", "rollback", deployment["id"], "--version", "7")
     assert missing.returncode != 0 and "unknown model-group version" in missing.stderr and "[1, 2]" in missing.stderr
 

@@ -71,6 +71,8 @@ def settle(service: AquaLabService, deployment: Deployment, args: argparse.Names
     print(file=sys.stderr)
     if update and deployment.update is not None:  # how the update was made: said by its answer only
         final.update = deployment.update
+    # what the create (or update) noted is in its answer only: a re-read has none of it
+    final.warnings[:0] = [w for w in deployment.warnings if w not in final.warnings]
     out = dump(final)
     if final.state in ("FAILED", "NEEDS_ATTENTION"):
         why = final.lifecycle_details or "no details given"
@@ -419,7 +421,7 @@ def add_deployment_verbs(dverbs: argparse._SubParsersAction) -> None:
         action="store_true",
         help="print the whole OpenAI answer as JSON (not streamed), as the seed's requests.post(…).json() shows it",
     )
-    p.set_defaults(run=cmd_chat)
+    p.set_defaults(run=cmd_chat, field_options=CHAT_OPTIONS)
 
 
 def add_model_group_verbs(verbs: argparse._SubParsersAction) -> None:

@@ -44,6 +44,9 @@ def say_update(deployment: Deployment) -> None:
     if deployment.update is not None:
         u = deployment.update
         version = f" (version {u.version})" if u.version else ""
+        if u.update_type == "NONE":  # no update of the group: say that, not "NONE update to"
+            print(f"aqua-lab: model group {u.model_group_id}{version} kept: {u.reason}", file=sys.stderr)
+            return
         print(
             f"aqua-lab: {u.update_type} update to model group {u.model_group_id}{version}: {u.reason}", file=sys.stderr
         )

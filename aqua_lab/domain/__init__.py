@@ -21,6 +21,7 @@ from .chat import ChatMessage, ChatRequest, ChatRoute, CompareRequest, chunk_tex
 from .deployments import (
     DeployedModel,
     Deployment,
+    DeploymentContainer,
     DeploymentShapeInfo,
     DeploymentState,
     ModelMemory,
@@ -76,6 +77,7 @@ __all__ = [
     "DeployedModel",
     "Deployment",
     "DeploymentConfig",
+    "DeploymentContainer",
     "DeploymentMetrics",
     "DeploymentShapeInfo",
     "DeploymentSpec",

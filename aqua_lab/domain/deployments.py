@@ -77,6 +77,18 @@ class DeploymentShapeInfo(BaseModel):
     memory_in_gbs: float | None = None
 
 
+class DeploymentContainer(BaseModel):
+    """The container an OCI deployment runs (BYOC: the user's own), as its environment
+    configuration names it: which image exactly, how it starts, where it listens."""
+
+    image: str
+    image_digest: str | None = None
+    entrypoint: list[str] = Field(default_factory=list)
+    cmd: list[str] = Field(default_factory=list)
+    server_port: int | None = None
+    health_check_port: int | None = None
+
+
 class Deployment(BaseModel):
     """A (multi-model) deployment on some platform.  Field names follow ``ads aqua deployment``:
     every field ADS's ``AquaDeployment`` prints is here (``model_id`` … ``environment_variables``),
@@ -116,6 +128,9 @@ class Deployment(BaseModel):
     access_log_id: str | None = None
     predict_log_id: str | None = None
     scaling: Scaling | None = None
+    container: DeploymentContainer | None = Field(
+        default=None, description="OCI: the container image (digest, entrypoint/cmd, ports) it runs; None elsewhere"
+    )
     slots: list[int] = Field(
         default_factory=list,
         description="local: the cores (CPU machine) or GPUs it owns while it runs, so no other deployment takes them",
@@ -146,6 +161,22 @@ class Deployment(BaseModel):
                 keys[m.inference_key] = m.model_name
             keys.update({w.inference_key: w.model_name or w.model_id for w in m.fine_tune_weights if w.inference_key})
         return keys
+
+    def names_meant(self, model: str) -> list[str]:
+        """The served names ``model`` may mean — the one rule chat, compare and OCI's ``model-key``
+        header follow: a served name itself, else a model group member's inference key, else a model's
+        id (an OCID on OCI, as seed 003 addresses a member; a local model's id), which one model served
+        under several names makes ambiguous.  Empty: nothing here answers to ``model``."""
+        if model in self.served_names():
+            return [model]
+        keys = self.inference_keys()
+        if model in keys:
+            return [keys[model]]
+        return list(dict.fromkeys(name for name, model_id in served_models(self.models) if model_id == model))
+
+    def inference_key_of(self, name: str) -> str | None:
+        """The inference key of what is served as ``name`` (None: it has none)."""
+        return next((key for key, served in self.inference_keys().items() if served == name), None)
 
 
 def served_models(models: Sequence[DeployedModel | ResolvedModel]) -> list[tuple[str, str]]:

@@ -7,14 +7,17 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-UpdateType = Literal["LIVE", "ZDT"]
+UpdateType = Literal["LIVE", "ZDT", "NONE"]
 
 
 class DeploymentUpdate(BaseModel):
     """How an update (or a rollback) was carried out, and why that way."""
 
     update_type: UpdateType = Field(
-        description="LIVE: the running deployment loads the new group in place; ZDT: a zero-downtime replacement"
+        description=(
+            "LIVE: the running deployment loads the new group in place; ZDT: a zero-downtime replacement; "
+            "NONE: only the deployment's own fields (name, description) change, no new group version"
+        )
     )
     reason: str = Field(description="why this update type was chosen")
     model_group_id: str = Field(description="the group the deployment moves to")

@@ -26,7 +26,20 @@ def _faults(emu: Emulator, args: dict) -> Any:
     return emu.inject(**args).__dict__
 
 
+def _bad(field: str, what: str) -> Reply:
+    return Reply(400, "InvalidParameter", f"{field}: {what}")
+
+
 def _models(emu: Emulator, args: dict) -> Any:
+    for field in ("display_name", "compartment_id"):
+        if not isinstance(args.get(field), str) or not args[field]:
+            raise _bad(field, "required, a non-empty string")
+    for field in ("tags", "custom"):  # each becomes the model's tags or custom metadata, key → text
+        value = args.get(field)
+        if value is not None and (not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values())):
+            raise _bad(field, 'an object of strings, e.g. {"artifact_location": "oci://bucket@namespace/prefix"}')
+    if args.get("deployment_config") is not None and not isinstance(args["deployment_config"], dict):
+        raise _bad("deployment_config", "an object (a deployment_config.json)")
     with emu._lock:
         model_id = emu.add_model(
             args["display_name"],
@@ -86,4 +99,16 @@ def control(h: Any, path: str, body: bytes) -> None:
     answer = CONTROLS.get(path)
     if h.command != "POST" or answer is None:
         return h._error(404, "NotFound", "unknown control path")
-    h._send(200, answer(h.emu, json.loads(body or b"{}")))
+    try:
+        args = json.loads(body or b"{}")
+    except ValueError as exc:
+        raise Reply(400, "InvalidParameter", f"body: not JSON ({exc})") from None
+    if not isinstance(args, dict):
+        raise _bad("body", "a JSON object")
+    try:
+        reply = answer(h.emu, args)
+    except KeyError as exc:  # a field the control needs is missing: a 400, never a dropped connection
+        raise _bad(str(exc.args[0]), "required") from None
+    except (TypeError, ValueError, AttributeError) as exc:
+        raise Reply(400, "InvalidParameter", f"body: {exc}") from None
+    h._send(200, reply)

@@ -181,8 +181,9 @@ def _update(h: Any, d: dict, request: dict) -> None:
             d[key] = request[key]
     if new_group:
         d["_next_group"] = new_group
-    # a LIVE update keeps serving: the state stays ACTIVE while the work request runs
-    live = config.get("updateType") == "LIVE"
+    # a LIVE update keeps serving: the state stays ACTIVE while the work request runs; so does a
+    # change of the deployment's own fields alone (name, description, tags)
+    live = config.get("updateType") == "LIVE" or not config
     d["_pending"], d["_polls"] = "ACTIVE", 0
     d["lifecycleState"] = "ACTIVE" if live else "UPDATING"
     d["_wr"] = h.emu._work_request("MODEL_DEPLOYMENT_UPDATE", d["compartmentId"], d["id"], "modelDeployment")

@@ -70,10 +70,11 @@ def _response(exc: BaseException) -> tuple[int, dict[str, Any]]:
         return 400, {"message": str(exc)}
     if isinstance(exc, InvalidInput):
         return 422, {"message": str(exc), "errors": [p.as_dict() for p in exc.problems]}
-    if isinstance(exc, NotFound):
-        return 404, {"message": str(exc)}
-    if isinstance(exc, Conflict):
-        return 409, {"message": str(exc)}
+    if isinstance(exc, (NotFound, Conflict)):
+        answer: dict[str, Any] = {"message": str(exc)}
+        if exc.problem is not None:  # the field that named it, as a 422 names its fields
+            answer["errors"] = [exc.problem.as_dict()]
+        return 404 if isinstance(exc, NotFound) else 409, answer
     if isinstance(exc, DiskFull):  # 507 Insufficient Storage: free space and retry, nothing is broken
         return 507, {"message": str(exc)}
     if isinstance(exc, Unavailable):

@@ -317,6 +317,8 @@ export interface Deployment {
   access_log_id?: string | null;
   predict_log_id?: string | null;
   scaling?: Scaling | null;
+  /** OCI: the container image (digest, entrypoint/cmd, ports) it runs; None elsewhere */
+  container?: DeploymentContainer | null;
   /** local: the cores (CPU machine) or GPUs it owns while it runs, so no other deployment takes them */
   slots?: Array<number>;
   /** what the platform noted when it placed it */
@@ -328,6 +330,15 @@ export interface Deployment {
 export interface DeploymentConfig {
   shape?: Array<string>;
   configuration?: Record<string, ShapeConfig>;
+}
+
+export interface DeploymentContainer {
+  image: string;
+  image_digest?: string | null;
+  entrypoint?: Array<string>;
+  cmd?: Array<string>;
+  server_port?: number | null;
+  health_check_port?: number | null;
 }
 
 export interface DeploymentMetrics {
@@ -393,8 +404,8 @@ export interface DeploymentSpec {
 }
 
 export interface DeploymentUpdate {
-  /** LIVE: the running deployment loads the new group in place; ZDT: a zero-downtime replacement */
-  update_type: "LIVE" | "ZDT";
+  /** LIVE: the running deployment loads the new group in place; ZDT: a zero-downtime replacement; NONE: only the deployment's own fields (name, description) change, no new group version */
+  update_type: "LIVE" | "ZDT" | "NONE";
   /** why this update type was chosen */
   reason: string;
   /** the group the deployment moves to */
@@ -1043,7 +1054,7 @@ export interface Standing {
   /** ties and both-bad verdicts (each counts as half a win for both) */
   ties: number;
   comparisons: number;
-  /** models whose intervals overlap this one's: not enough comparisons */
+  /** models whose intervals overlap this one's (the notes say why) */
   unresolved?: Array<string>;
 }
 

@@ -325,7 +325,8 @@ class OciModels:
                 Problem(
                     "model_id",
                     f"{model.display_name}: the model artifact has no Object Storage location",
-                    "register the model with its artifact in Object Storage",
+                    "set the model's custom metadata key `artifact_location` to where its artifact is in Object "
+                    "Storage (oci://bucket@namespace/prefix), or register the model with its artifact there",
                 )
             )
         return f"{model_id}/{location[2]}"  # group members are mounted per model id

@@ -77,6 +77,22 @@ ERROR_HINTS = {
 }
 
 
+#: the verb that lists what exists, by the kind of thing a get found no longer (or never) there
+LISTS = {
+    "deployment": "aqua-lab deployment list --platform oci",
+    "model group": "aqua-lab model_group list --platform oci",
+    "evaluation": "aqua-lab evaluation list --platform oci",
+    "model": "aqua-lab model list --platform oci",
+}
+
+
+def not_found_hint(kind: str, message: str) -> str:
+    """What a 404 means, in place of OCI's own words alone (which read as an IAM problem): the
+    OCID is wrong, of another region or compartment, or without a policy to read it."""
+    listing = f"; `{LISTS[kind]}` lists the ones there are" if kind in LISTS else ""
+    return f"no such {kind} here, or no IAM policy lets you read it (OCI: {message.rstrip('.')}){listing}"
+
+
 class OciClients:
     """The signed SDK clients of one OCI identity and settings."""
 
@@ -110,7 +126,8 @@ class OciClients:
             return fn(*args, **kwargs)
         except oci.exceptions.ServiceError as exc:
             if exc.status == 404 and what.startswith("get "):
-                raise NotFound(what.removeprefix("get "), str(args[0]) if args else "", exc.message) from None
+                kind = what.removeprefix("get ")
+                raise NotFound(kind, str(args[0]) if args else "", not_found_hint(kind, exc.message)) from None
             hint = ERROR_HINTS.get(exc.code) or ERROR_HINTS.get(str(exc.status), "")
             raise UpstreamError(
                 f"OCI {what} failed: {exc.status} {exc.code}: {exc.message}{hint}", exc.status, exc.request_id

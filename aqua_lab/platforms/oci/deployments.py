@@ -19,10 +19,10 @@ from ...domain import (
     served_models,
 )
 from ...errors import AquaLabError, Conflict, InvalidInput, NotFound, Problem, Unsupported, UpstreamError
-from ...planning import heterogeneous, payloads
+from ...planning import payloads
 from . import model_group_versions as versions
 from .artifacts import OciModels, artifact_uri
-from .clients import NAME, OciClients
+from .clients import LISTS, NAME, OciClients
 from .scaling import OciScaling
 from .wire import to_deployment
 
@@ -56,8 +56,6 @@ class OciDeployments:
 
     def create_deployment(self, deployment: ValidatedDeployment) -> Deployment:
         spec = deployment.spec
-        if (no_image := heterogeneous.missing_image(spec)) is not None:
-            raise InvalidInput(no_image)
         compartment, project = self.where(spec.compartment_id, spec.project_id)
         image = spec.container_image_uri or self.c.settings.container_image
         if spec.deployment_type == "SINGLE":
@@ -209,6 +207,11 @@ class OciDeployments:
         except UpstreamError as exc:
             if exc.status == 409:
                 raise Conflict(str(exc)) from None
+            if exc.status == 404:  # not the IAM advice OCI's 404 carries: most often it is gone already
+                gone = " (already deleted?)" if what == "delete" else ""
+                raise NotFound(
+                    "deployment", deployment_id, f"not found{gone}; `{LISTS['deployment']}` lists the ones there are"
+                ) from None
             raise
         return self.get_deployment(deployment_id)
 
@@ -246,16 +249,6 @@ class OciDeployments:
         old = self._group(config.model_group_configuration_details.model_group_id)
         env = getattr(config.environment_configuration_details, "environment_variables", None) or {}
         new_env = {**env, **spec.env_var}
-        kind, reason = versions.update_type(old, create_body, new_env != env)
-        group_body = create_body
-        if old is not None and old.model_group_details.type == create_body["modelGroupDetails"]["type"]:
-            history = self.history.history_of(old, current.display_name)
-            group_body = versions.clone_request(create_body, old, history)
-        group = self.c.call(
-            "create model group",
-            self.c.ds.create_model_group,
-            self.c.sdk(group_body, "CreateBaseModelGroupDetails"),
-        ).data
         extra: dict[str, Any] = {}
         if new_env != env:
             extra["environmentConfigurationDetails"] = {
@@ -267,6 +260,18 @@ class OciDeployments:
             names["displayName"] = spec.display_name
         if spec.description is not None and spec.description != current.description:
             names["description"] = spec.description
+        if old is not None and versions.same_group(old, create_body):
+            return self._update_in_place(current, old, extra, names)
+        kind, reason = versions.update_type(old, create_body, new_env != env)
+        group_body = create_body
+        if old is not None and old.model_group_details.type == create_body["modelGroupDetails"]["type"]:
+            history = self.history.history_of(old, current.display_name)
+            group_body = versions.clone_request(create_body, old, history)
+        group = self.c.call(
+            "create model group",
+            self.c.ds.create_model_group,
+            self.c.sdk(group_body, "CreateBaseModelGroupDetails"),
+        ).data
         try:
             self._switch(current, group.id, kind, extra, names)
         except AquaLabError:
@@ -275,6 +280,29 @@ class OciDeployments:
         updated = self.get_deployment(deployment_id)
         updated.update = DeploymentUpdate(
             update_type=kind, reason=reason, model_group_id=group.id, version=group.version_id
+        )
+        return updated
+
+    def _update_in_place(self, current: Any, group: Any, env: dict[str, Any], names: dict[str, Any]) -> Deployment:
+        """An update whose models make the live group again: no clone, no new version.  The
+        environment lives on the deployment, not the group, so a new one is a ZDT update that keeps
+        the group; a name or description alone is a change of the deployment's own fields."""
+        if env:
+            self._switch(current, group.id, "ZDT", env, names)
+            kind = "ZDT"
+            reason = (
+                "only the environment variables change (they are the deployment's, not the model group's): "
+                "the containers restart in a zero-downtime replacement on the same model group, no new version"
+            )
+        else:
+            if names:
+                self.c.update_deployment(current.id, names)
+            changed = " and ".join(k.replace("displayName", "name") for k in names) or "nothing"
+            kind = "NONE"
+            reason = f"{changed} changes, not the models: the deployment's fields are updated, no new group version"
+        updated = self.get_deployment(current.id)
+        updated.update = DeploymentUpdate(
+            update_type=kind, reason=reason, model_group_id=group.id, version=group.version_id or 1
         )
         return updated
 
@@ -313,15 +341,22 @@ class OciDeployments:
         current, live_id = self._live_group(deployment_id)
         known = self.history.versions(live_id)
         target = next((v for v in known if v.version == version), None)
+        listing = f"aqua-lab deployment versions {deployment_id}"
         if target is None:
             raise NotFound(
                 "model-group version",
                 str(version),
-                f"deployment {deployment_id} has versions {[v.version for v in known]} "
-                f"(aqua-lab deployment versions {deployment_id})",
+                f"deployment {deployment_id} has versions {[v.version for v in known]}; pick one of them ({listing})",
+                field="version",
             )
         if target.live:
-            raise Conflict(f"version {version} ({target.model_group_id}) is already the one {deployment_id} runs")
+            raise Conflict(
+                Problem(
+                    "version",
+                    f"{version} is live already ({target.model_group_id})",
+                    f"pick another from `{listing}`",
+                )
+            )
         try:
             self._switch(current, target.model_group_id, "LIVE", {})
         except UpstreamError as exc:

@@ -40,6 +40,22 @@ def _members(group: Any) -> list[dict[str, Any]]:
     return [{"modelId": m.model_id, **({"inferenceKey": m.inference_key} if m.inference_key else {})} for m in rows]
 
 
+def same_group(old: Any, new_body: Mapping[str, Any]) -> bool:
+    """Whether the group ``new_body`` would make is ``old`` again (type, members, metadata): then an
+    update changes no group, and a clone would only be a version identical to the live one."""
+    details, new = old.model_group_details, new_body["modelGroupDetails"]
+    if details.type != new["type"] or getattr(details, "base_model_id", None) != new.get("baseModelId"):
+        return False
+    old_meta = {m.key: m.value for m in details.custom_metadata_list or []}
+    new_meta = {m["key"]: m["value"] for m in new.get("customMetadataList") or []}
+
+    def order(m: Mapping[str, Any]) -> tuple[str, str]:
+        return m["modelId"], m.get("inferenceKey") or ""
+
+    new_members = sorted(new_body["memberModelEntries"]["memberModelDetails"], key=order)
+    return old_meta == new_meta and sorted(_members(old), key=order) == new_members
+
+
 def clone_request(create_body: Mapping[str, Any], source: Any, history_id: str | None) -> dict[str, Any]:
     """The CLONE form of ``create_body`` (a CREATE request): ``source``'s group with the new details,
     its members patched into the new ones — a member whose key changes is removed and inserted."""

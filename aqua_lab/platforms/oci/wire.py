@@ -13,7 +13,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from ...domain import DeployedModel, Deployment, DeploymentShapeInfo
+from ...domain import DeployedModel, Deployment, DeploymentContainer, DeploymentShapeInfo
 from ...errors import InvalidInput
 from ...planning.params import flag_key, parse_params
 from ...planning.payloads import deployed_models
@@ -126,7 +126,23 @@ def _ads_fields(md: Any, config: Any, group_id: str | None, region: str | None) 
         "log_group_id": getattr(access, "log_group_id", None) or getattr(predict, "log_group_id", None),
         "access_log_id": getattr(access, "log_id", None),
         "predict_log_id": getattr(predict, "log_id", None),
+        "container": _container(getattr(config, "environment_configuration_details", None)),
     }
+
+
+def _container(environment: Any) -> DeploymentContainer | None:
+    """What a BYOC user needs to know runs: the image, the digest it was pinned to, how it starts."""
+    image = getattr(environment, "image", None)
+    if not image:
+        return None
+    return DeploymentContainer(
+        image=image,
+        image_digest=getattr(environment, "image_digest", None),
+        entrypoint=list(getattr(environment, "entrypoint", None) or []),
+        cmd=list(getattr(environment, "cmd", None) or []),
+        server_port=getattr(environment, "server_port", None),
+        health_check_port=getattr(environment, "health_check_port", None),
+    )
 
 
 def to_deployment(
