@@ -449,3 +449,17 @@ async def test_rest_a_group_over_500_models_is_refused_with_the_limit(jp_fetch, 
     text = json.dumps(answer)
     # before: the adapters' own checks only; nothing said a group holds at most 500
     assert "would hold 501 models; a model group holds at most 500" in text, text
+
+
+def test_versions_show_each_groups_state_as_it_is_now_not_as_first_read(emulator, cli, made, service):
+    # found in review: groups were cached whatever their state, so a version first read while
+    # CREATING stayed CREATING in every later listing
+    deployment = _create(cli, made, _models((GEMMA, "gemma"), (PHI, "phi")), name="states")
+    _to_falcon(cli, deployment["id"])
+    live = _group_of(emulator, deployment["id"])
+    old = next(v for v in service.deployment_versions(deployment["id"]) if not v.live)
+    emulator.state.groups[old.model_group_id]["lifecycleState"] = "CREATING"
+    assert {v.version: v.state for v in service.deployment_versions(deployment["id"])}[old.version] == "CREATING"
+    emulator.state.groups[old.model_group_id]["lifecycleState"] = "ACTIVE"
+    states = {v.model_group_id: v.state for v in service.deployment_versions(deployment["id"])}
+    assert states == {old.model_group_id: "ACTIVE", live["id"]: "ACTIVE"}

@@ -15,7 +15,8 @@ def create_group(h: Any, r: Request) -> None:
     request = json.loads(r.body)
     check_compartment(h.emu, request.get("compartmentId"))
     if request.get("createType") == "CLONE":
-        return _store_group(h, model_groups.clone(h, request))
+        with h.emu._lock:  # its versionId is counted from the groups stored: count and store as one
+            return _store_group(h, model_groups.clone(h, request))
     group_id = ocid("datasciencemodelgroup")
     for member in request.get("memberModelEntries", {}).get("memberModelDetails", []):
         if member["modelId"] not in s.models:
@@ -32,8 +33,9 @@ def create_group(h: Any, r: Request) -> None:
         "definedTags": request.get("definedTags", {}),
         "freeformTags": request.get("freeformTags", {}),
     }
-    model_groups.join_history(h, group, request.get("modelGroupVersionHistoryId"))
-    _store_group(h, group)
+    with h.emu._lock:
+        model_groups.join_history(h, group, request.get("modelGroupVersionHistoryId"))
+        _store_group(h, group)
 
 
 def _store_group(h: Any, group: dict) -> None:

@@ -78,16 +78,18 @@ def clone(h: Any, request: dict) -> dict:
 
 
 def update_group(h: Any, r: Request, group_id: str) -> None:
-    group = lookup(h.emu.state.groups, group_id)
     request = json.loads(r.body)
-    for key in ("displayName", "description", "versionLabel", "freeformTags", "definedTags"):
-        if key in request:
-            group[key] = request[key]
-    history = request.get("modelGroupVersionHistoryId")
-    if history and history != group.get("modelGroupVersionHistoryId"):
-        join_history(h, group, history)
-    group["timeUpdated"] = now()
-    h._send(200, public(group), {"etag": "2"})
+    with h.emu._lock:  # joining a history counts its versions: two joins must not count the same
+        group = lookup(h.emu.state.groups, group_id)
+        for key in ("displayName", "description", "versionLabel", "freeformTags", "definedTags"):
+            if key in request:
+                group[key] = request[key]
+        history = request.get("modelGroupVersionHistoryId")
+        if history and history != group.get("modelGroupVersionHistoryId"):
+            join_history(h, group, history)
+        group["timeUpdated"] = now()
+        shown = public(group)
+    h._send(200, shown, {"etag": "2"})
 
 
 def create_history(h: Any, r: Request) -> None:
@@ -103,10 +105,11 @@ def create_history(h: Any, r: Request) -> None:
         "freeformTags": request.get("freeformTags", {}),
         "definedTags": request.get("definedTags", {}),
     }
-    h.emu.state.group_histories[history["id"]] = history
-    latest = request.get("latestModelGroupId")
-    if latest:
-        join_history(h, lookup(h.emu.state.groups, latest), history["id"])
+    with h.emu._lock:
+        h.emu.state.group_histories[history["id"]] = history
+        latest = request.get("latestModelGroupId")
+        if latest:
+            join_history(h, lookup(h.emu.state.groups, latest), history["id"])
     h._send(200, public(history), {"etag": "1"})
 
 

@@ -126,8 +126,9 @@ class OciDeployments:
             group = self.c.call("get model group", self.c.ds.get_model_group, group_id).data
         except (NotFound, UpstreamError):
             return None
-        with self._lock:
-            self._groups[group_id] = group
+        if group.lifecycle_state == "ACTIVE":  # a CREATING one will change: read it again next time
+            with self._lock:
+                self._groups[group_id] = group
         return group
 
     def _to_deployment(self, md: Any, live: bool = False) -> Deployment:

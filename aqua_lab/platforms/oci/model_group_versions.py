@@ -131,6 +131,7 @@ class GroupHistory:
             raise NotFound("model group", live_group_id, "the group the deployment runs cannot be read")
         history = live.model_group_version_history_id
         ids = [live_group_id]
+        listed: dict[str, str] = {}  # a group's state as listed now: the groups read are cached
         if history:
             rows = self.c.list_all(
                 "list model groups",
@@ -139,6 +140,7 @@ class GroupHistory:
                 model_group_version_history_id=history,
             )
             ids = [g.id for g in rows if g.lifecycle_state != "DELETED"] or ids
+            listed = {g.id: g.lifecycle_state for g in rows}
         groups = [g for g in (self.group_of(i) for i in ids) if g is not None]
         groups.sort(key=lambda g: (g.version_id or 1, str(g.time_created)))
         return [
@@ -147,7 +149,7 @@ class GroupHistory:
                 model_group_id=g.id,
                 created_on=str(g.time_created) if g.time_created else None,
                 version_label=g.version_label,
-                state=g.lifecycle_state,
+                state=listed.get(g.id, g.lifecycle_state),
                 live=g.id == live_group_id,
                 members=[GroupMember(model_id=m["modelId"], inference_key=m.get("inferenceKey")) for m in _members(g)],
             )
