@@ -166,8 +166,11 @@ def test_bad_requests_name_the_field(fake_deployment, tmp_path):
     ]
     with pytest.raises(InvalidInput, match="report_path"):
         service.create_evaluation(_spec(deployment_id, "oci://b@n/r"))
-    with pytest.raises(NotFound):
+    with pytest.raises(InvalidInput) as unknown:  # the id came in a field: the error names it
         service.create_evaluation(_spec("local-nosuchdeployment", tmp_path / "x"))
+    assert (
+        unknown.value.problems[0].field == "evaluation_source_id" and "deployment list" in unknown.value.problems[0].fix
+    )
 
 
 def test_a_platform_that_does_not_run_evaluations_refuses_every_verb_with_a_409():

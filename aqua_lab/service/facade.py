@@ -47,12 +47,13 @@ from ..domain import (
     ValidatedDeployment,
     machine_words,
 )
-from ..errors import InvalidInput, NotFound, Problem, shown
+from ..errors import AquaLabError, InvalidInput, NotFound, Problem, shown
 from ..planning import ShapeCatalog, is_power_of_two, payloads, plan, scaling, validate_deployment
 from ..planning.gpu_sharing import share_gpus, whole_gpus_only
 from ..planning.shapes import shape_order
 from ..planning.sizing import parameter_count_from_name
 from ..platforms.base import FetchedConfig, Platform
+from ..platforms.notebook_runner import NotebookEvaluations, is_notebook_evaluation
 from ..platforms.registry import PlatformSettings, build_platform, default_data_dir
 from . import datasets, verbs
 from .arena import Arena
@@ -92,6 +93,9 @@ class AquaLabService:
         self.chats = ChatRelay(self.platform)
         self._chat_deployments = self.chats.targets  # dropped when a verb changes the deployment
         self.arena = Arena(self.platform, self.chats, self._files_dir())
+        #: the evaluations aqua_lab's runner makes here of this platform's deployments (``runner: notebook``);
+        #: built once, so concurrent verbs share one store
+        self.notebook_evaluations = NotebookEvaluations(self.platform, self._settings, self._files_dir())
 
     @property
     def platform_name(self) -> str:
@@ -403,7 +407,10 @@ class AquaLabService:
         """Replace a deployment's models in place (OCI: a new model group, LIVE for stacked)."""
         if spec.ocpus is None and spec.memory_in_gbs is None:
             # an update keeps its flex size: check the models against it, not against the default size
-            info = self.platform.get_deployment(deployment_id).shape_info
+            try:
+                info = self.platform.get_deployment(deployment_id).shape_info
+            except AquaLabError:  # unknown, or a platform without updates: its update_models says which
+                info = None
             if info is not None and (info.ocpus or info.memory_in_gbs):
                 spec = spec.model_copy(update={"ocpus": info.ocpus, "memory_in_gbs": info.memory_in_gbs})
         validated = self.validate(spec, updating=True)
@@ -540,20 +547,9 @@ class AquaLabService:
             created.details = "; ".join(filter(None, [created.details, *missing]))
         return created
 
-    @property
-    def notebook_evaluations(self) -> Any:
-        """The evaluations aqua_lab's runner makes here of this platform's deployments (``runner: notebook``)."""
-        from ..platforms.local.notebook_evaluations import NotebookEvaluations
-
-        if not hasattr(self, "_notebook_evaluations"):
-            self._notebook_evaluations = NotebookEvaluations(self.platform, self._settings, self._files_dir())
-        return self._notebook_evaluations
-
     def _evaluations_of(self, evaluation_id: str) -> Any:
         """Who answers for an evaluation: the notebook runner's store (``nbeval-…`` on another
         platform), else the platform."""
-        from ..platforms.local.notebook_evaluations import is_notebook_evaluation
-
         notebook = self.platform.name != "local" and is_notebook_evaluation(evaluation_id)
         return self.notebook_evaluations if notebook else self.platform
 

@@ -15,6 +15,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from datetime import UTC, datetime
@@ -141,6 +142,9 @@ def evaluation_dir(data_dir: Path, evaluation_id: str) -> Path:
     return data_dir / "evaluations" / evaluation_id
 
 
+_STORE_OPENING = threading.Lock()
+
+
 class LocalEvaluations:
     """The evaluation verbs of :class:`~aqua_lab.platforms.local.LocalPlatform`, overriding the
     refusing defaults of :class:`~aqua_lab.platforms.base.Platform` (a mixin listed before it: it uses
@@ -156,8 +160,9 @@ class LocalEvaluations:
 
     @property
     def evaluation_store(self) -> EvaluationStore:
-        if not hasattr(self, "_evaluation_store"):
-            self._evaluation_store = EvaluationStore(self.store.path)  # type: ignore[attr-defined]
+        with _STORE_OPENING:  # the service's executor threads may ask first at once: one store each platform
+            if not hasattr(self, "_evaluation_store"):
+                self._evaluation_store = EvaluationStore(self.store.path)  # type: ignore[attr-defined]
         return self._evaluation_store
 
     def create_evaluation(self, spec: EvaluationSpec) -> Evaluation:

@@ -14,16 +14,16 @@ store the service's leaderboard reads, keyed by the deployment's OCID."""
 
 from __future__ import annotations
 
+import threading
 from dataclasses import asdict
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
-from ...domain import Deployment, Evaluation, EvaluationSpec
-from ...errors import InvalidInput, Problem
-from ..base import Platform
-from ..registry import PlatformSettings
-from .evaluations import EvaluationStore, LocalEvaluations
+from ..domain import Deployment, Evaluation, EvaluationSpec
+from ..errors import InvalidInput, Problem
+from .base import Platform
+from .local.evaluations import EvaluationStore, LocalEvaluations
+from .registry import PlatformSettings
 
 PREFIX = "nbeval-"
 FOLDER = "notebook-evaluations"
@@ -41,14 +41,21 @@ class NotebookEvaluations(LocalEvaluations):
     def __init__(self, platform: Platform, settings: PlatformSettings | None, files_dir: Path):
         self.platform, self.settings = platform, settings
         self.data_dir = Path(files_dir) / FOLDER
-        self.store = SimpleNamespace(path=self.data_dir / "local.sqlite")
+        #: the job opens ``<data_dir>/local.sqlite`` as a local evaluation's job does
+        self.store_path = self.data_dir / "local.sqlite"
         #: the vote store the service's leaderboard reads (verdicts keyed by the deployment's OCID)
         self.votes_path = Path(files_dir) / "local.sqlite"
+        self._store: EvaluationStore | None = None
+        self._store_lock = threading.Lock()
 
     @property
     def evaluation_store(self) -> EvaluationStore:
-        self.data_dir.mkdir(parents=True, exist_ok=True)  # on first use: a list alone makes no folder
-        return super().evaluation_store
+        # opened on first use, not here: opening makes the folder and file, and a list alone should not;
+        # under a lock, as the service's executor threads may ask at once
+        with self._store_lock:
+            if self._store is None:
+                self._store = EvaluationStore(self.store_path)
+            return self._store
 
     def get_deployment(self, deployment_id: str) -> Deployment:
         return self.platform.get_deployment(deployment_id)
@@ -82,7 +89,7 @@ class NotebookEvaluations(LocalEvaluations):
         return super().create_evaluation(spec)
 
     def list_evaluations(self) -> list[Evaluation]:
-        if not self.store.path.exists():
+        if not self.store_path.exists():
             return []
         name = self.platform.name
         mine = [r for r in self.evaluation_store.all() if r["record"].get("platform", {}).get("name") == name]
