@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
-from ..domain import ChatRequest, CompareRequest, Deployment, chunk_text, served_models
+from ..domain import ChatRequest, CompareRequest, Deployment, chunk_text
 from ..errors import Conflict, InvalidInput, Problem, UpstreamError, shown
 from ..inference import client
 from ..platforms.base import Platform
@@ -145,11 +145,12 @@ class ChatRelay:
         request.check_input()
         deployment = await self._target(deployment_id)
         served = deployment.served_names()
-        # a model's id (OCID) means its served name, as in chat; each name at most once, so a list
-        # that repeats a model does not multiply the work
-        given = [served_name(deployment, m, "models") if _by_id(deployment, m) else m for m in request.models or []]
+        # a model's id (OCID) or inference key means its served name, as in chat; each name at most
+        # once, so a list that repeats a model does not multiply the work
+        asked = request.models or []
+        unknown = list(dict.fromkeys(m for m in asked if not deployment.names_meant(m)))
+        given = [served_name(deployment, m, "models") for m in asked if m not in unknown]
         models = list(dict.fromkeys(given or served))
-        unknown = [m for m in models if m not in served]
         if unknown:
             more = f" and {len(unknown) - 3} more" if len(unknown) > 3 else ""
             names = ", ".join(shown(m) for m in unknown[:3]) + more
@@ -192,29 +193,22 @@ class ChatRelay:
                 task.cancel()
 
 
-def _by_id(deployment: Deployment, model: str) -> list[str]:
-    """The served names of the deployment's models whose id is ``model``."""
-    return list(dict.fromkeys(name for name, model_id in served_models(deployment.models) if model_id == model))
-
-
 def served_name(deployment: Deployment, model: str, field: str) -> str:
     """The served name ``model`` means: itself, or the one name the model with that id (an OCID on OCI,
     as seed 003 and OCI's /predict address models; a local model's id) is served under."""
-    names = deployment.served_names()
-    if model in names:
-        return model
-    keys = deployment.inference_keys()  # a model group member's inference key (seed 003)
-    if model in keys:
-        return keys[model]
-    by_id = _by_id(deployment, model)
-    if len(by_id) == 1:
-        return by_id[0]
-    if by_id:
+    meant = deployment.names_meant(model)
+    if len(meant) == 1:
+        return meant[0]
+    if meant:
         raise InvalidInput(
-            Problem(field, f"{shown(model)} is served under several names: {by_id}", "use one of those names")
+            Problem(field, f"{shown(model)} is served under several names: {meant}", "use one of those names")
         )
     raise InvalidInput(
-        Problem(field, f"{shown(model)} is not served by {deployment.id}", f"use one of {names} or a model's id")
+        Problem(
+            field,
+            f"{shown(model)} is not served by {deployment.id}",
+            f"use one of {deployment.served_names()} or a model's id",
+        )
     )
 
 

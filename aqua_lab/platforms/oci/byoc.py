@@ -15,7 +15,9 @@ def model_key(deployment: Deployment, body: bytes) -> str | None:
         wanted = json.loads(body or b"{}").get("model")
     except (ValueError, AttributeError):
         return None
-    for m in deployment.models:
-        if wanted in (m.model_name, m.inference_key, m.model_id):
-            return m.inference_key or m.model_name
-    return wanted if isinstance(wanted, str) else None
+    if not isinstance(wanted, str):
+        return None
+    meant = deployment.names_meant(wanted)  # the rule chat and compare resolve ``model`` by
+    if len(meant) != 1:
+        return wanted
+    return deployment.inference_key_of(meant[0]) or meant[0]
