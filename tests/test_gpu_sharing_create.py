@@ -213,3 +213,33 @@ def test_the_gpu_checks_create_request_is_the_plan_and_validates(gpu_platform):
     validated = service.validate(spec)
     assert [m.gpu_indices for m in validated.models] == [m.gpu_indices for m in split.models] == [[0], [1], [0]]
     assert [m.params for m in validated.models] == [m.parameters["LLAMA_CPP_PARAMS"] for m in split.models]
+
+
+def test_a_plan_made_at_a_higher_utilization_is_created_at_it(gpu_platform):
+    """Two budgets of ≈ 40 GB share a GPU within 85.5 GB × 0.95 but not × 0.9 (the default): the plan's
+    utilization, carried in the request, is the one the create checks and packs within."""
+    from aqua_lab.domain import CapacityInputs
+
+    service = _use(gpu_platform, LLAMA_CPP)
+    asked = {"max_model_len": 8192, "concurrency": 208}
+    at_default = service.plan([SMOL] * 3, capacity=CapacityInputs(**asked))
+    assert gpu_platform.shape.name not in at_default.gpu_allocation
+    split = service.plan([SMOL] * 3, capacity=CapacityInputs(gpu_memory_utilization=0.95, **asked)).gpu_allocation[
+        gpu_platform.shape.name
+    ]
+    assert [m.gpu_indices for m in split.models] == [[0], [1], [0]]
+    params = [m.parameters["LLAMA_CPP_PARAMS"] for m in split.models]
+    at = {**_spec(primary=False).model_dump(exclude_none=True), "gpu_memory_utilization": 0.95}
+    placed = DeploymentSpec(**at)
+    for entry, m, p in zip(placed.models, split.models, params, strict=True):
+        entry.gpu_indices, entry.params = m.gpu_indices, p
+    assert [m.gpu_indices for m in service.validate(placed).models] == [[0], [1], [0]]
+    packed = DeploymentSpec(**at)  # no gpu_indices: packed as the plan packed
+    for entry, p in zip(packed.models, params, strict=True):
+        entry.params = p
+    assert [m.gpu_indices for m in service.validate(packed).models] == [[0], [1], [0]]
+    # left out, the default holds: the same request over-commits GPU 0 and the error says at which share
+    placed.gpu_memory_utilization = None
+    with pytest.raises(InvalidInput) as err:
+        service.validate(placed)
+    assert "over-commits GPU 0" in str(err.value) and "(85.5 GB × 0.9)" in str(err.value)

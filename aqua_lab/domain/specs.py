@@ -124,6 +124,13 @@ class DeploymentSpec(BaseModel):
         description="local: share cores other deployments hold instead of being refused (AQUA_LAB_SHARE_CORES=1 "
         "for every deployment); each runs slower",
     )
+    gpu_memory_utilization: float | None = Field(
+        default=None,
+        gt=0,
+        le=1,
+        description="local, models sharing GPUs: the share of each GPU their budgets may fill together, as the "
+        "plan's capacity had it (default 0.9, vLLM's)",
+    )
 
     @field_validator("image_digest")
     @classmethod

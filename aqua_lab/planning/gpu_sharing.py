@@ -86,8 +86,12 @@ def place_request(
     """A deployment request's models on shared GPUs (their ``gpu_indices`` as a plan gave them, or else
     packed as :func:`share_gpus` packs a plan), each with its budget's flags in its params: the resolved
     models, the problems (a GPU whose budgets exceed its usable memory names the model that overflows it)
-    and a note.  ``resolved`` holds one entry per ``spec.models`` entry, in order."""
-    usable = shape.per_gpu_memory_in_gbs * DEFAULT_GPU_MEMORY_UTILIZATION
+    and a note.  ``resolved`` holds one entry per ``spec.models`` entry, in order.  Budgets are sized and
+    packed within ``spec.gpu_memory_utilization`` as :func:`share_gpus` sized and packed the plan within its
+    capacity's, so a plan's packing is not refused at create."""
+    utilization = spec.gpu_memory_utilization or DEFAULT_GPU_MEMORY_UTILIZATION
+    capacity = CapacityInputs(gpu_memory_utilization=utilization)
+    usable = shape.per_gpu_memory_in_gbs * utilization
     fits: dict[str, MemoryFit] = {}
     problems: list[Problem] = []
     for i, (entry, m) in enumerate(zip(spec.models, resolved, strict=True)):
@@ -95,7 +99,7 @@ def place_request(
         asked = config_flags(P.render(P.to_flags(entry.params) or [])).max_model_len is not None
         # sized as plans size it (every params entry of its config), its own flags last so they win
         sized = " ".join([*parameters_for(model.config, shape.name, m.gpu_count).values(), m.params])
-        fit = _budget_fit(model, shape, m.gpu_count, engine, None, sized, asked)
+        fit = _budget_fit(model, shape, m.gpu_count, engine, capacity, sized, asked)
         if fit is None:
             problems.append(
                 Problem(
@@ -110,7 +114,7 @@ def place_request(
         return resolved, problems, []
     needs = {m.model_name: (m.gpu_count, fits[m.model_name].per_gpu_gb) for m in resolved}
     if any(e.gpu_indices is not None for e in spec.models):
-        placement, problems = _given_placement(spec, resolved, shape, usable, needs)
+        placement, problems = _given_placement(spec, resolved, shape, utilization, needs)
     else:
         primary = next((m.model_name for m in resolved if m.model_id == spec.primary_model_id), None)
         placement = pack_shared(shape.gpu_count, usable, needs, primary)
@@ -152,11 +156,12 @@ def _given_placement(
     spec: DeploymentSpec,
     resolved: list[ResolvedModel],
     shape: Shape,
-    usable: float,
+    utilization: float,
     needs: dict[str, tuple[int, float]],
 ) -> tuple[SharedPlacement, list[Problem]]:
     """The request's own ``gpu_indices`` (a plan's), checked: every model gives its count of distinct GPUs
-    of the shape, and the budgets on each GPU sum to at most its usable memory."""
+    of the shape, and the budgets on each GPU sum to at most its usable memory (× ``utilization``)."""
+    usable = shape.per_gpu_memory_in_gbs * utilization
     problems: list[Problem] = []
     gpus: dict[str, list[int]] = {}
     for i, (entry, m) in enumerate(zip(spec.models, resolved, strict=True)):
@@ -192,7 +197,7 @@ def _given_placement(
                         f"models[{i}].gpu_indices",
                         f"{m.model_name!r} over-commits GPU {g}: its budgets {parts} = {total:.2f} GB, but a GPU of "
                         f"{shape.name} gives {usable:.2f} GB ({shape.per_gpu_memory_in_gbs:g} GB × "
-                        f"{DEFAULT_GPU_MEMORY_UTILIZATION:g})",
+                        f"{utilization:g})",
                         f"put {m.model_name!r} on another GPU, or hold it to less memory (a lower --max-model-len or "
                         "--max-num-seqs in its params)",
                     )

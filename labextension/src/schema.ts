@@ -401,6 +401,8 @@ export interface DeploymentSpec {
   max_resident?: number | null;
   /** local: share cores other deployments hold instead of being refused (AQUA_LAB_SHARE_CORES=1 for every deployment); each runs slower */
   share_cores?: boolean;
+  /** local, models sharing GPUs: the share of each GPU their budgets may fill together, as the plan's capacity had it (default 0.9, vLLM's) */
+  gpu_memory_utilization?: number | null;
 }
 
 export interface DeploymentUpdate {
