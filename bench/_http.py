@@ -47,4 +47,5 @@ def wait_until_answers(url: str, proc: subprocess.Popen, what: str, seconds: flo
         except OSError:
             time.sleep(every)
     proc.kill()
+    proc.wait(10)  # reaped, so a long bench run does not collect zombies
     raise RuntimeError(f"{what} did not start within {seconds:g} s")

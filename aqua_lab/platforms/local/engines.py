@@ -14,7 +14,7 @@ from __future__ import annotations
 import itertools
 import sys
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cache, cached_property
 from typing import Any
 
 from ...planning import params as P
@@ -217,7 +217,10 @@ V1_DEFAULT_SINCE = (0, 8, 0)  # the V1 engine's profiler counted other processes
 PER_INSTANCE_AGAIN_SINCE = (0, 9, 1)  # …until vllm-project/vllm#18974 made the fraction per instance again
 
 
+@cache  # every server command line and supervisor tick asks; reading the metadata scans sys.path each time
 def installed_vllm_version() -> tuple[int, ...] | None:
+    """The installed vLLM's release, read once per process (a vLLM installed later is seen after a restart,
+    as the running servers' own imports would be)."""
     from importlib.metadata import PackageNotFoundError, version
 
     try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import threading
 import time
 from collections.abc import Callable
 
@@ -18,6 +19,8 @@ READ_EVERY_S = 1.0
 NVIDIA_SMI_TIMEOUT_S = 5.0
 
 _last: tuple[float, dict[int, float]] = (float("-inf"), {})
+# the service's executor threads poll at once: one of them reads the driver, the others wait for its reading
+_read_lock = threading.Lock()
 
 
 def _from_nvml() -> dict[int, float] | None:
@@ -82,13 +85,14 @@ def gpu_memory_by_pid(
 ) -> dict[int, float]:
     """Every process's GPU memory now (MiB); empty on a machine without NVIDIA GPUs."""
     global _last
-    now = clock()
-    if now - _last[0] < READ_EVERY_S:
-        return _last[1]
-    found = _from_nvml() if nvml else None
-    used = found if found is not None else _from_nvidia_smi(nvidia_smi)
-    _last = (now, used)
-    return used
+    with _read_lock:
+        now = clock()
+        if now - _last[0] < READ_EVERY_S:
+            return _last[1]
+        found = _from_nvml() if nvml else None
+        used = found if found is not None else _from_nvidia_smi(nvidia_smi)
+        _last = (now, used)
+        return used
 
 
 def gpu_mib(pid: int | None, **how: object) -> float | None:

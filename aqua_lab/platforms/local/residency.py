@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,6 +30,8 @@ _KINDS = {b"model": "weights_mib", b"KV": "kv_cache_mib", b"compute": "compute_m
 #: the logs whose sizes were read, by path: ((device, inode, head length), sizes); a few per model server
 SIZES_CACHED = 256
 _SIZES_READ: dict[str, tuple[tuple[int, int, int], dict[str, float]]] = {}
+# executor threads read and evict at once: an eviction racing another's would pop a key already gone
+_SIZES_LOCK = threading.Lock()
 
 
 def rss_mib(pid: int | None) -> float | None:
@@ -55,7 +58,8 @@ def engine_sizes(log_path: Path) -> dict[str, float]:
     except OSError:
         return {}
     key = (stat.st_dev, stat.st_ino, min(stat.st_size, LOG_HEAD_BYTES))
-    cached = _SIZES_READ.get(str(log_path))
+    with _SIZES_LOCK:
+        cached = _SIZES_READ.get(str(log_path))
     if cached is not None and cached[0] == key:
         return dict(cached[1])
     try:
@@ -64,10 +68,11 @@ def engine_sizes(log_path: Path) -> dict[str, float]:
     except OSError:
         return {}
     found = _last_load(head)
-    _SIZES_READ.pop(str(log_path), None)
-    _SIZES_READ[str(log_path)] = (key, found)
-    while len(_SIZES_READ) > SIZES_CACHED:  # the oldest read first: dicts keep insertion order
-        del _SIZES_READ[next(iter(_SIZES_READ))]
+    with _SIZES_LOCK:
+        _SIZES_READ.pop(str(log_path), None)
+        _SIZES_READ[str(log_path)] = (key, found)
+        while len(_SIZES_READ) > SIZES_CACHED:  # the oldest read first: dicts keep insertion order
+            del _SIZES_READ[next(iter(_SIZES_READ))]
     return dict(found)
 
 
