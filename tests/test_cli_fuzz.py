@@ -32,6 +32,8 @@ BAD_VALUES = ("-3", "0", "five", "{", "[]", "", "1" + "0" * 400, "1e400", "nan",
 #: nowhere, so no verb gets as far as doing anything
 BASELINE = {
     "model_deployment_id": "no-such-deployment",
+    "deployment_id": "no-such-deployment",
+    "version": "1",
     "models": '[{"model_id": "no-such-model", "gpu_count": 1}]',
     "display_name": "fuzz",
     "model_ids": "no-such-model",

@@ -58,7 +58,9 @@ def test_choose_a_model_runs_top_to_bottom_and_leaves_nothing_behind(local_data)
     assert "has 1 row —" in text and "3 rows {'basics': 2, 'geography': 1}" in text
     assert "SUCCEEDED [('smol-a', 3), ('smol-b', 3)]" in text
     assert "judge smol-a: " in text and "(2 a row)" in text
-    assert "2 comparisons from both" in text  # the two votes; SmolLM2's judge answers go unparsed
+    # the two votes and one verdict a row (3 rows, one pair, both orders folded into one): the
+    # judge answers under a grammar, so every verdict parses
+    assert "5 comparisons from both" in text
     assert "'DELETED'" in text
     from aqua_lab.platforms.local import LocalPlatform
 

@@ -102,7 +102,11 @@ def _answer(h: Any, deployment_id: str, body: bytes, fault: Fault | None) -> Non
 def _served_name(h: Any, d: dict, model: str | None, names: list[str]) -> str | None:
     """The served name a request is for: the ``model-key`` header (a group's inference key),
     the ``model-ocid`` header, or ``model`` in the body — a served name, or a member's OCID
-    (seed 003 passes either), which names the member's inference key."""
+    (seed 003 passes either), which names the member's inference key.
+
+    This is the service's side, modelled on OCI (headers first, as its router reads them), and kept
+    apart from the client's rule on purpose (``Deployment.names_meant``): the emulator must answer
+    as OCI does even when aqua_lab's own resolution is wrong."""
     wanted = h.headers.get("model-key") or h.headers.get("model-ocid") or model
     if wanted in names:
         return wanted

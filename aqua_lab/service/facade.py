@@ -539,7 +539,7 @@ class AquaLabService:
                 Problem(
                     "evaluation_source_id",
                     f"no deployment {shown(exc.ident)} (or no permission to read it)",
-                    f"check the OCID with `aqua-lab deployment list --platform {self.platform.name}`",
+                    f"check the OCID with `aqua-lab deployment list` (--platform {self.platform.name})",
                 )
             ) from None
         missing = [w for w in warnings if w not in (created.details or "")]  # aqua_lab's runner keeps its own
