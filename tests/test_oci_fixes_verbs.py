@@ -210,7 +210,7 @@ def test_an_unknown_evaluation_source_names_the_field_and_the_list_verb(cli, tmp
     )
     # before: "unknown deployment '…' — Authorization failed or requested resource not found."
     assert done.returncode == 2 and "evaluation_source_id: no deployment" in done.stderr, done.stderr
-    assert "aqua-lab deployment list --platform oci" in done.stderr
+    assert "check the OCID with `aqua-lab deployment list` (--platform oci)" in done.stderr
     got = cli("deployment", "get", "--model_deployment_id", BAD)
     assert got.returncode == 2 and "`aqua-lab deployment list --platform oci` lists the ones" in got.stderr
 
