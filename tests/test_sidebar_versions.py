@@ -78,6 +78,9 @@ def test_sidebar_rolls_back_an_updated_deployment_and_offers_a_byoc_group(lab, t
         "Environment (KEY=VALUE per line)",
     ]
     assert found["digestError"].startswith("image_digest: ") and "sha256" in found["digestError"]
+    # a re-plan redrew the form: the typed digest was kept and refused again, not silently dropped
+    assert found["digestKept"] == "sha256:zz"
+    assert found["digestErrorKept"] == found["digestError"]
     assert "container_image_uri: a HETEROGENEOUS deployment runs your own container" in found["imageError"]
     if found["refusedBy"] == "create":  # a create refused names the field too, nothing left unplaced
         assert "fix the fields marked above" in found["progress"]

@@ -169,7 +169,7 @@ try {
   await pick("phi-4", "microsoft/phi-4");
   await pick("gemma-2b", "google/gemma-2b");
   await bundled.locator('input[type="search"]').fill("");
-  await bundled.locator('.aqua-deploy[data-valid="true"]').waitFor({ timeout: 30000 });
+  await bundled.locator('.aqua-deploy[data-models="2"][data-valid="true"]').waitFor({ timeout: 30000 });
   found.bundled = await bundled.evaluate((el) => {
     const button = el.querySelector(".aqua-deploy-form button[type=submit]");
     return {

@@ -77,7 +77,8 @@ await report(browser, "versions-failure.png", async () => {
   for (const model of [firstModel, secondModel]) {
     await plan.locator(`.aqua-catalog-row[data-model="${model}"] input[type="checkbox"]`).check({ timeout: 60000 });
   }
-  await plan.locator('.aqua-deploy[data-valid="true"]').waitFor({ timeout: 60000 });
+  // the form of both models, not the one-model form drawn while the second was being planned
+  await plan.locator('.aqua-deploy[data-models="2"][data-valid="true"]').waitFor({ timeout: 60000 });
   found.containerHidden = await plan.locator("fieldset.aqua-container-fields").isHidden();
   await plan.getByLabel("Deployment type").selectOption("HETEROGENEOUS");
   found.containerFields = await plan.locator(".aqua-container-fields label").evaluateAll((ls) => ls.map((l) => l.firstChild.textContent));
@@ -86,6 +87,18 @@ await report(browser, "versions-failure.png", async () => {
   const digestError = plan.locator('.aqua-field-error[data-field="image_digest"]');
   await digestError.filter({ hasText: /./ }).waitFor({ timeout: 30000 });
   found.digestError = await digestError.textContent();
+  // a re-plan (a what-if changed) draws the form again: what the user typed stays, and is checked again
+  const redrawn = async (change) => {
+    const before = await plan.locator(".aqua-deploy-form").elementHandle();
+    await change();
+    await page.waitForFunction((form) => !form.isConnected, before, { timeout: 30000 });
+    await plan.locator('.aqua-deploy[data-valid="false"]').waitFor({ timeout: 30000 });
+  };
+  const concurrency = plan.getByLabel("Concurrency", { exact: true });
+  await redrawn(() => concurrency.fill("2").then(() => concurrency.dispatchEvent("change")));
+  found.digestKept = await plan.getByLabel("Image digest (sha256:…)").inputValue();
+  found.digestErrorKept = await digestError.textContent();
+  await redrawn(() => concurrency.fill("").then(() => concurrency.dispatchEvent("change")));
   await plan.getByLabel("Image digest (sha256:…)").fill("");
   // no image: validation or the create refuses it (whichever checks it), under the image field either way
   const imageError = plan.locator('.aqua-container-fields .aqua-field-error[data-field="container_image_uri"]');

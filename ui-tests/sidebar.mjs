@@ -76,7 +76,7 @@ try {
   await pick("phi-2", "microsoft/phi-2");
   await plan.locator('input[type="search"]').fill("");
   await plan.locator('xpath=self::*[@data-plan="ok"]').waitFor({ timeout: 30000 });
-  await plan.locator('.aqua-deploy[data-valid="true"]').waitFor({ timeout: 30000 });
+  await plan.locator('.aqua-deploy[data-models="2"][data-valid="true"]').waitFor({ timeout: 30000 });
   found.plan = await plan.evaluate((el) => ({
     shapes: [...el.querySelectorAll(".aqua-shape-row")].map((r) => r.dataset.shape),
     chosen: el.querySelector(".aqua-shape-row.aqua-chosen")?.dataset.shape ?? null,

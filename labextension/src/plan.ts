@@ -112,6 +112,7 @@ export class PlanView extends Widget {
   private planTimer: number | null = null;
   private displayName: string | null = null; // what the user typed; kept when the plan is redrawn
   private deploymentType = 'MULTI'; // OCI: the type the user chose; kept when the plan is redrawn
+  private typed = new Map<string, string>(); // the options the user filled (not flex sizes); kept when the plan is redrawn
   private runsOn: Map<string, Set<string> | null> = new Map(); // model id → shapes of its config (null: none)
   private deployments: Deployment[] = []; // the platform's, read with each plan: who holds which slots
   private paused: Deployment[] = []; // holders this tab deactivated, offered back
@@ -740,17 +741,29 @@ export class PlanView extends Widget {
     const flex = oci && isFlexCpu(row.shape, this.shapes.find(s => s.name === row.shape), units.cpu);
     const slots = flex ? 'OCPUs' : units.cpu ? 'Cores' : 'GPUs'; // what a model's gpu_count counts here
     const advanced = options.map(([key, label, kind]) => {
+      // a re-plan (another model checked, a what-if changed) redraws this form: what was typed stays
+      const keep = (): void => {
+        if (!FLEX.has(key)) {
+          this.typed.set(key, input.value);
+        }
+        revalidate();
+      };
       const input =
         kind === 'env' || kind === 'list'
-          ? h('textarea', { rows: 2, 'aria-label': label, 'data-field': key, oninput: () => revalidate() })
+          ? h('textarea', { rows: 2, 'aria-label': label, 'data-field': key, value: this.typed.get(key) || null, oninput: keep })
           : h('input', {
               type: kind,
               'aria-label': label,
               'data-field': key,
               step: 'any',
               placeholder: PLACEHOLDERS[key] ?? null,
-              value: key === 'ocpus' ? this.flexOcpus.value || null : key === 'memory_in_gbs' ? this.flexMemory.value || null : null,
-              oninput: () => revalidate()
+              value:
+                key === 'ocpus'
+                  ? this.flexOcpus.value || null
+                  : key === 'memory_in_gbs'
+                    ? this.flexMemory.value || null
+                    : this.typed.get(key) || null,
+              oninput: keep
             });
       // the server names the field it refuses: its message goes right under that field
       const error = h('div', { className: 'aqua-field-error', role: 'alert', 'data-field': key });
@@ -1000,6 +1013,10 @@ export class PlanView extends Widget {
     this.deployArea.dataset.flex = String(flex);
     clear(this.deployArea, form);
     placeFields();
+    const fold = form.querySelector('details.aqua-advanced') as HTMLDetailsElement | null;
+    if (fold && advanced.some(f => advancedGrid.contains(f.label) && f.input.value !== '')) {
+      fold.open = true; // options the user filled before the redraw stay in sight
+    }
     void validate(); // at once: it also outdates a validation the previous form still awaits
   }
 
