@@ -4,8 +4,11 @@ here with a fake ``nvidia-smi`` and a fake ``pynvml`` (no GPU on this machine)."
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
+import threading
+import time
 import types
 from pathlib import Path
 
@@ -22,6 +25,9 @@ MIB = 2**20
 @pytest.fixture(autouse=True)
 def fresh_reading(monkeypatch):
     monkeypatch.setattr(gpu_memory, "_last", (float("-inf"), {}))
+    monkeypatch.setattr(gpu_memory, "_nvml_stuck", None)
+    monkeypatch.setattr(gpu_memory, "_nvml_off_until", float("-inf"))
+    monkeypatch.setattr(gpu_memory, "_smi_off_until", float("-inf"))
 
 
 def _fake_smi(folder: Path, lines: list[str]) -> str:
@@ -80,3 +86,78 @@ def test_on_a_gpu_the_plan_is_held_against_the_drivers_count_and_the_fronts_say_
     assert memory.error_pct == pytest.approx(10.0)  # (1100 - 1000) / 1000, not against RSS
     html = memory_bar(memory, "ACTIVE")
     assert "1000 MiB GPU (driver)" in html and "+10" in html
+
+
+# a wedged driver: NVML or nvidia-smi never answers.  The fakes give up after HUNG_S so that, on code
+# without the bound, these tests fail on the time taken instead of hanging
+HUNG_S = 10.0
+
+
+def _nvml_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "aqua-lab-nvml" and t.is_alive()]
+
+
+def test_a_hung_nvml_read_is_given_up_within_its_bound_with_the_reason_and_not_asked_again(
+    monkeypatch, tmp_path, caplog
+):
+    monkeypatch.setattr(gpu_memory, "NVML_TIMEOUT_S", 0.3)
+    wedged, inits = threading.Event(), []
+
+    def init():
+        inits.append(1)
+        wedged.wait(HUNG_S)  # a call into a driver that does not come back
+
+    fake = types.SimpleNamespace(
+        nvmlInit=init,
+        nvmlShutdown=lambda: None,
+        nvmlDeviceGetCount=lambda: 1,
+        nvmlDeviceGetHandleByIndex=lambda i: i,
+        nvmlDeviceGetComputeRunningProcesses=lambda h: [types.SimpleNamespace(pid=10, usedGpuMemory=512 * MIB)],
+    )
+    monkeypatch.setitem(sys.modules, "pynvml", fake)
+    smi = _fake_smi(tmp_path, ["4242, 1500"])
+    now = [100.0]
+    try:
+        with caplog.at_level(logging.WARNING, logger=gpu_memory.__name__):
+            started = time.monotonic()
+            reading = gpu_memory.gpu_reading(nvidia_smi=smi, clock=lambda: now[0])
+            took = time.monotonic() - started
+        assert took < 2.0, f"the reading waited {took:.1f} s on a hung NVML"
+        assert reading.used == {4242: 1500.0} and reading.source == "nvidia-smi"  # the fallback still measures
+        assert reading.detail == "NVML did not answer within 0.3 s; not asked again for 60 s"
+        assert "NVML did not answer within 0.3 s" in caplog.text and "reading nvidia-smi instead" in caplog.text
+
+        now[0] += 2.0  # the next poll: NVML is cooling down and its first read is still stuck
+        started = time.monotonic()
+        again = gpu_memory.gpu_reading(nvidia_smi=smi, clock=lambda: now[0])
+        assert time.monotonic() - started < 0.3, "the second reading waited on NVML again"
+        assert again.used == {4242: 1500.0} and "still stuck; not asked again" in again.detail
+        assert len(inits) == 1 and len(_nvml_threads()) == 1, "a second NVML read piled up behind the hung one"
+    finally:
+        wedged.set()  # the driver comes back
+    for thread in _nvml_threads():
+        thread.join(HUNG_S)
+
+    now[0] += 30.0  # answered since, but still within the cooldown
+    assert "not asked again for 28 s" in gpu_memory.gpu_reading(nvidia_smi=smi, clock=lambda: now[0]).detail
+    now[0] += 30.0  # past it: NVML is read again
+    back = gpu_memory.gpu_reading(nvidia_smi=smi, clock=lambda: now[0])
+    assert (back.used, back.source, back.detail) == ({10: 512.0}, "nvml", "")
+
+
+def test_a_hung_nvidia_smi_is_killed_at_its_bound_and_not_run_again_while_cooling_down(monkeypatch, tmp_path):
+    monkeypatch.setattr(gpu_memory, "NVIDIA_SMI_TIMEOUT_S", 0.3)
+    runs = tmp_path / "runs"
+    smi = tmp_path / "nvidia-smi"
+    smi.write_text(f"#!/bin/sh\necho x >> {runs}\nexec sleep {HUNG_S:g}\n")
+    smi.chmod(0o755)
+    now = [100.0]
+    started = time.monotonic()
+    reading = gpu_memory.gpu_reading(nvidia_smi=str(smi), clock=lambda: now[0], nvml=False)
+    assert time.monotonic() - started < 2.0
+    assert (reading.used, reading.source) == ({}, "none")
+    assert reading.detail == "nvidia-smi did not answer within 0.3 s; not asked again for 60 s"
+    now[0] += 2.0
+    again = gpu_memory.gpu_reading(nvidia_smi=str(smi), clock=lambda: now[0], nvml=False)
+    assert again.detail == "nvidia-smi did not answer within 0.3 s; not asked again for 58 s"
+    assert runs.read_text().count("x") == 1, "nvidia-smi was started again while cooling down"
