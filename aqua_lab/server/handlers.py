@@ -37,7 +37,9 @@ from ..domain import (
     EvaluationSpec,
     EvaluationStatus,
     MetricDescription,
+    ModelGroupVersion,
     ModelState,
+    RollbackRequest,
     ScalingChange,
     Shape,
     ValidationResult,
@@ -344,6 +346,21 @@ class Deactivate(AquaLabHandler):
     @authorized
     async def post(self, deployment_id: str) -> None:
         self.reply(await self.service().deactivate(deployment_id))
+
+
+class DeploymentVersions(AquaLabHandler):
+    @web.authenticated
+    @authorized
+    async def get(self, deployment_id: str) -> None:
+        self.reply(DataList[ModelGroupVersion](data=await self.service().deployment_versions(deployment_id)))
+
+
+class Rollback(AquaLabHandler):
+    @web.authenticated
+    @authorized
+    async def post(self, deployment_id: str) -> None:
+        request = self.read(RollbackRequest)
+        self.reply(await self.service().rollback(deployment_id, request.version))
 
 
 class ModelStates(AquaLabHandler):

@@ -58,6 +58,7 @@ from .handlers import (
     DeploymentMetricsHandler,
     Deployments,
     DeploymentScaling,
+    DeploymentVersions,
     EvaluationConfigHandler,
     EvaluationMetricsHandler,
     EvaluationReport,
@@ -74,6 +75,7 @@ from .handlers import (
     OneVote,
     Plans,
     Platforms,
+    Rollback,
     Shapes,
     SupportedMetrics,
     Validate,
@@ -98,7 +100,6 @@ from .models import (
 from .oci_settings import OciCheckHandler, OciSettings, OciSettingsHandler
 from .openapi import openapi_document
 from .route import Route, pattern_of  # noqa: F401 — pattern_of: callers read it from the table's module
-from .versions import DeploymentVersions, Rollback
 
 
 class OpenApi(AquaLabHandler):
