@@ -3,13 +3,9 @@ emulator, on what aqua_lab made and the other way round.  Needs the ``ads-refere
 unless ``-m ads_reference`` is given.  Each ADS call runs in its own process: ADS reads its endpoint
 and compartments from the environment once, at import."""
 
-# ruff: noqa: F401, F811 — the emulator fixtures come from test_oci_interop, taken by their names
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
 import time
 
 import pytest
@@ -18,72 +14,10 @@ os.environ.setdefault("OCI_SDK_DEFAULT_RETRY_ENABLED", "false")  # before oci is
 os.environ.setdefault("OCI_SDK_DEFAULT_CIRCUITBREAKER_ENABLED", "false")
 
 from aqua_lab.domain import ChatRequest, DeploymentSpec, EvaluationSpec  # noqa: E402
-from tests.test_oci_interop import (  # noqa: E402 — the same emulator, service and helpers
-    FALCON,
-    GEMMA,
-    HOME,
-    PHI,
-    PROJECT,
-    SERVICE,
-    _deploy,
-    _multi,
-    emulator,
-    made,
-    oci_config,
-    service,
-)
+from tests.test_oci_interop import FALCON, GEMMA, HOME, PHI, PROJECT, SERVICE, _deploy, _multi  # noqa: E402, F401
 
 pytestmark = [pytest.mark.ads_reference, pytest.mark.oci]
-
-
-#: run by ADS in a child process: ``argv[1]`` the OCI config, ``argv[2]`` the call's JSON arguments;
-#: prints the result as JSON (``to_dict`` where ADS's answer has it)
-ADS = r"""
-import json, sys
-import ads
-ads.set_auth("api_key", oci_config_location=sys.argv[1])
-from ads.aqua.evaluation import AquaEvaluationApp
-from ads.aqua.modeldeployment import AquaDeploymentApp
-from ads.aqua.modeldeployment.entities import CreateModelDeploymentDetails
-call, kwargs = json.loads(sys.argv[2])
-if call == "create":
-    kwargs = {"create_deployment_details": CreateModelDeploymentDetails(**kwargs)}
-app = AquaEvaluationApp() if call in ("load_metrics", "evaluation_get") else AquaDeploymentApp()
-result = getattr(app, {"evaluation_get": "get"}.get(call, call))(**kwargs)
-def plain(x):
-    return [plain(i) for i in x] if isinstance(x, list) else (x.to_dict() if hasattr(x, "to_dict") else x)
-print("\nADS-RESULT " + json.dumps(plain(result), default=str), flush=True)
-"""
-
-
-@pytest.fixture(scope="module")
-def ads(emulator, oci_config):
-    env = {
-        **os.environ,
-        "OCI_ODSC_SERVICE_ENDPOINT": emulator.url,
-        "PROJECT_COMPARTMENT_OCID": HOME,
-        "NB_SESSION_COMPARTMENT_OCID": HOME,
-        "ODSC_MODEL_COMPARTMENT_OCID": SERVICE,
-        "PROJECT_OCID": PROJECT,
-        # else ADS reads its GPU shapes index from the real Object Storage (by ocifs, which takes no
-        # endpoint of ours) and waits for its connect timeouts: the index bundled in ADS is used
-        "CONDA_BUCKET_NS": "",
-        "AQUA_TELEMETRY_BUCKET_NS": emulator.namespace,  # known: no namespace lookup at OCI for telemetry
-    }
-
-    def call(name: str, **kwargs):
-        done = subprocess.run(
-            [sys.executable, "-c", ADS, str(oci_config), json.dumps([name, kwargs])],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-        )
-        lines = [line for line in done.stdout.splitlines() if line.startswith("ADS-RESULT ")]  # after its progress bars
-        assert done.returncode == 0 and lines, f"ADS {name} failed:\n{done.stderr[-3000:]}"
-        return json.loads(lines[-1].removeprefix("ADS-RESULT "))
-
-    return call
+pytest_plugins = ["tests.helpers.oci_fixtures"]  # in test_oci_interop's place: HOME, SERVICE, PROJECT
 
 
 def test_ads_lists_shapes_and_plans_on_the_emulator(emulator, ads):

@@ -15,9 +15,10 @@ os.environ.setdefault("OCI_SDK_DEFAULT_CIRCUITBREAKER_ENABLED", "false")
 from aqua_lab.domain import DeploymentSpec  # noqa: E402
 from aqua_lab.errors import InvalidInput, UpstreamError  # noqa: E402
 from tests.helpers.cli import run_cli  # noqa: E402
-from tests.test_oci_small import emulator, env, made, service  # noqa: E402, F401 - fixtures
+from tests.test_oci_small import HOME, PROJECT, SERVICE, env, made  # noqa: E402, F401 - test_oci_small's place, fixtures
 
 pytestmark = [pytest.mark.oci, pytest.mark.cli]
+pytest_plugins = ["tests.helpers.oci_fixtures"]  # emulator, service
 
 GEMMA, PHI = "google/gemma-2b", "microsoft/phi-2"
 TRITON = "iad.ocir.io/ociodscdev/mms-ref-byoc:3.0"  # seed 002's BYOC image

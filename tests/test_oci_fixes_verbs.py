@@ -2,8 +2,6 @@
 group, rollback errors, create's warnings, the emulator's control API, artifact and OCID errors,
 BYOC containers in ``get``, and the shape table."""
 
-# ruff: noqa: F811 - the fixtures of tests/test_oci_versions.py, imported, are parameters here
-
 from __future__ import annotations
 
 import json
@@ -13,25 +11,23 @@ import urllib.request
 import pytest
 
 # the SDK's retries are off before oci is imported: tests.test_oci_versions sees to it
-from tests.test_oci_versions import (  # noqa: F401 - fixtures
+from tests.test_oci_versions import (  # noqa: F401 - its place (HOME, SERVICE, PROJECT) and fixture
     FALCON,
     GEMMA,
     HOME,
     PHI,
+    PROJECT,
+    SERVICE,
     _create,
     _group_of,
     _models,
     _rest,
     _to_falcon,
-    cli,
-    emulator,
     jp_server_config,
-    made,
-    service,
 )
 
 pytestmark = [pytest.mark.oci, pytest.mark.cli]
-pytest_plugins = ["pytest_jupyter.jupyter_server"]
+pytest_plugins = ["pytest_jupyter.jupyter_server", "tests.helpers.oci_fixtures"]  # emulator, service, made, cli
 
 
 def _versions(cli, deployment_id: str) -> list[dict]:

@@ -17,14 +17,15 @@ from aqua_lab.platforms.local import LocalPlatform  # noqa: E402
 from aqua_lab.service import AquaLabService  # noqa: E402
 from aqua_lab.widgets.deploy import DeploymentsPanel, DeployPanel  # noqa: E402
 from aqua_lab.widgets.planning import GpuSplit, ModelPicker  # noqa: E402
-from tests.test_oci_versions import FALCON, GEMMA, PHI, emulator, made, service  # noqa: E402, F401
+from tests.test_oci_versions import FALCON, GEMMA, HOME, PHI, PROJECT, SERVICE  # noqa: E402, F401 - its place
 
 pytestmark = [pytest.mark.oci, pytest.mark.service]
+pytest_plugins = ["tests.helpers.oci_fixtures"]  # emulator, service, made
 
 TRITON = "iad.ocir.io/emunamespace/triton:24.01"
 
 
-def _two_versions(service, made) -> str:  # noqa: F811
+def _two_versions(service, made) -> str:
     """A deployment whose group went gemma + phi (v1) → gemma + falcon (v2) by an update."""
     spec = DeploymentSpec(
         models=[{"model_id": GEMMA, "gpu_count": 1}, {"model_id": PHI, "gpu_count": 1}],
@@ -42,7 +43,7 @@ def _two_versions(service, made) -> str:  # noqa: F811
     return deployment.id
 
 
-def test_the_versions_view_rolls_back_after_a_confirm_and_shows_why_and_refusals(service, made, emulator):  # noqa: F811
+def test_the_versions_view_rolls_back_after_a_confirm_and_shows_why_and_refusals(service, made, emulator):
     deployment_id = _two_versions(service, made)
     panel = DeploymentsPanel(service)
     assert panel.versions_button.layout.display is None  # OCI: the button is there
@@ -81,7 +82,7 @@ def test_other_platforms_have_no_versions_button(tmp_path):
     assert panel.versions_button.layout.display == "none"
 
 
-def _form(service, *models: str, shape: str, sized: bool = False) -> DeployPanel:  # noqa: F811
+def _form(service, *models: str, shape: str, sized: bool = False) -> DeployPanel:
     picker = ModelPicker(service)
     split = GpuSplit(service, picker)
     if sized:  # plans split a flex shape once sized, in the what-if row on OCI
@@ -92,7 +93,7 @@ def _form(service, *models: str, shape: str, sized: bool = False) -> DeployPanel
     return DeployPanel(service, split, poll_s=0.01)
 
 
-def test_the_deploy_form_makes_a_byoc_group_and_marks_the_fields_the_server_refuses(service, made, emulator):  # noqa: F811
+def test_the_deploy_form_makes_a_byoc_group_and_marks_the_fields_the_server_refuses(service, made, emulator):
     panel = _form(service, GEMMA, PHI, shape="VM.GPU.A10.2")
     assert panel.deployment_type.layout.display is None
     assert panel.byoc.box.layout.display == "none" and panel.flex_box.layout.display == "none"  # a GPU shape
@@ -136,7 +137,7 @@ def test_the_deploy_form_makes_a_byoc_group_and_marks_the_fields_the_server_refu
     assert environment["environmentVariables"]["WEB_CONCURRENCY"] == "1"
 
 
-def test_the_deploy_form_sizes_a_cpu_flex_shape_and_marks_ocpus(service, made, emulator):  # noqa: F811
+def test_the_deploy_form_sizes_a_cpu_flex_shape_and_marks_ocpus(service, made, emulator):
     panel = _form(service, GEMMA, PHI, shape="VM.Standard.E4.Flex", sized=True)
     assert panel.flex_box.layout.display is None and "VM.Standard.E4.Flex" in panel.flex_box.children[0].value
     for control in panel.split.overrides.children:

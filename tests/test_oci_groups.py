@@ -16,13 +16,15 @@ os.environ.setdefault("OCI_SDK_DEFAULT_CIRCUITBREAKER_ENABLED", "false")
 import oci  # noqa: E402
 
 from aqua_lab.platforms.oci import resolve_auth  # noqa: E402
-from tests.helpers.oci_env import emulator_cli  # noqa: E402
-from tests.test_ads_reference import ads, emulator, made, oci_config, service  # noqa: E402, F401 - fixtures
-from tests.test_oci_interop import HOME as ADS_HOME  # noqa: E402 - where the ADS fixtures work
+from tests.helpers.oci_env import Place, emulator_cli  # noqa: E402
+from tests.test_oci_interop import HOME as ADS_HOME  # noqa: E402 - where the ADS test works
+from tests.test_oci_interop import PROJECT as ADS_PROJECT  # noqa: E402
+from tests.test_oci_interop import SERVICE as ADS_SERVICE  # noqa: E402
 from tests.test_server import fetch_json, oci_emulator, server_config  # noqa: E402, F401 - oci_emulator: fixture
 
 pytestmark = [pytest.mark.oci, pytest.mark.cli]
-pytest_plugins = ["pytest_jupyter.jupyter_server"]
+# emulator, service, made and ads: the ADS test's, in oci_place; the CLI and REST use oci_emulator
+pytest_plugins = ["pytest_jupyter.jupyter_server", "tests.helpers.oci_fixtures"]
 
 HOME = "ocid1.compartment.oc1..mine"  # server_config's compartment, so REST and the CLI see one another
 SERVICE = "ocid1.compartment.oc1..svc"
@@ -37,9 +39,15 @@ def jp_server_config(tmp_path, oci_emulator):  # noqa: F811
     return server_config(tmp_path / "data", oci_emulator)
 
 
+@pytest.fixture(scope="module")
+def oci_place() -> Place:
+    """Where the ADS test works: tests/test_ads_reference.py's place, test_oci_interop's compartments."""
+    return Place(ADS_HOME, ADS_SERVICE, ADS_PROJECT)
+
+
 @pytest.fixture
 def cli(oci_emulator, tmp_path):  # noqa: F811
-    return emulator_cli(oci_emulator.url, oci_emulator.config_file, HOME, SERVICE, PROJECT, tmp_path)
+    return emulator_cli(oci_emulator.url, oci_emulator.config_file, Place(HOME, SERVICE, PROJECT), tmp_path)
 
 
 @pytest.fixture

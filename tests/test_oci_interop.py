@@ -14,60 +14,19 @@ os.environ.setdefault("OCI_SDK_DEFAULT_CIRCUITBREAKER_ENABLED", "false")
 import oci  # noqa: E402
 
 from aqua_lab.domain import DeploymentSpec  # noqa: E402
-from aqua_lab.emulator import Emulator, seed_from_bundled, write_api_key_config  # noqa: E402
 from aqua_lab.errors import Conflict  # noqa: E402
 from aqua_lab.evaluation import report, runner  # noqa: E402
 from aqua_lab.evaluation.datasets import Row  # noqa: E402
 from aqua_lab.evaluation.metrics import check_metrics  # noqa: E402
-from aqua_lab.platforms.oci import OciPlatform, Settings, resolve_auth  # noqa: E402
-from aqua_lab.service import AquaLabService  # noqa: E402
-from tests.helpers.oci_env import delete_all, emulator_cli  # noqa: E402
 
 pytestmark = pytest.mark.oci
+pytest_plugins = ["tests.helpers.oci_fixtures"]  # emulator, oci_config, service, made, cli
 
 HOME = "ocid1.compartment.oc1..interop"
 ELSEWHERE = "ocid1.compartment.oc1..elsewhere"
 SERVICE = "ocid1.compartment.oc1..interopservice"
 PROJECT = "ocid1.datascienceproject.oc1..interop"
 GEMMA, PHI, FALCON = "google/gemma-2b", "microsoft/phi-2", "tiiuae/falcon-7b"
-
-
-@pytest.fixture(scope="module")
-def emulator():
-    emu = Emulator(polls_to_active=1).start()
-    emu.ids = seed_from_bundled(emu, SERVICE)
-    yield emu
-    emu.stop()
-
-
-@pytest.fixture(scope="module")
-def oci_config(emulator, tmp_path_factory):
-    return write_api_key_config(emulator, tmp_path_factory.mktemp("oci"))
-
-
-@pytest.fixture(scope="module")
-def service(emulator, oci_config):
-    settings = Settings(
-        compartment_id=HOME,
-        project_id=PROJECT,
-        service_compartment_id=SERVICE,
-        endpoint=emulator.url,
-        retry_base_s=0.01,
-    )
-    return AquaLabService(OciPlatform(resolve_auth(config_file=oci_config), settings))
-
-
-@pytest.fixture
-def made(service):
-    """Deployments a test makes are deleted however it ends."""
-    ids: list[str] = []
-    yield ids
-    delete_all(service, ids)
-
-
-@pytest.fixture
-def cli(emulator, oci_config, tmp_path):
-    return emulator_cli(emulator.url, oci_config, HOME, SERVICE, PROJECT, tmp_path)
 
 
 def _sdk(emulator, oci_config):

@@ -17,14 +17,14 @@ os.environ.setdefault("OCI_SDK_DEFAULT_CIRCUITBREAKER_ENABLED", "false")
 from pydantic import ValidationError  # noqa: E402
 
 from aqua_lab.domain import CompareRequest, Deployment, DeploymentSpec, EvaluationSpec  # noqa: E402
-from aqua_lab.emulator import Emulator, seed_from_bundled, write_api_key_config  # noqa: E402
 from aqua_lab.emulator.seed import by_reference  # noqa: E402
 from aqua_lab.errors import InvalidInput  # noqa: E402
-from aqua_lab.platforms.oci import OciPlatform, Settings, resolve_auth  # noqa: E402
 from aqua_lab.service import AquaLabService  # noqa: E402
 from tests.helpers.cli import run_cli  # noqa: E402
+from tests.helpers.oci_env import emulator_env  # noqa: E402
 
 pytestmark = [pytest.mark.oci, pytest.mark.cli]
+pytest_plugins = ["tests.helpers.oci_fixtures"]  # emulator, service
 
 HOME = "ocid1.compartment.oc1..home"
 SERVICE = "ocid1.compartment.oc1..service"
@@ -36,43 +36,14 @@ SPEC = {"instance_shape": "VM.GPU.A10.2", "display_name": "small"}
 
 
 @pytest.fixture(scope="module")
-def emulator(tmp_path_factory):
-    """The seeded emulator, with the API-key config a user of it has (``.config``)."""
-    seeded = Emulator(polls_to_active=1).start()
-    try:
-        seeded.ids = seed_from_bundled(seeded, SERVICE)
-        seeded.config = write_api_key_config(seeded, tmp_path_factory.mktemp("oci"))
-        yield seeded
-    finally:
-        seeded.stop()
-
-
-@pytest.fixture(scope="module")
-def env(emulator, tmp_path_factory) -> dict[str, str]:
+def env(emulator, oci_place, tmp_path_factory) -> dict[str, str]:
     """A user's environment for the CLI on the emulator, with no platform chosen."""
-    base = {k: v for k, v in os.environ.items() if not k.startswith("AQUA_LAB_")}
-    return {
-        **base,
-        "OCI_CONFIG_LOCATION": str(emulator.config),
-        "AQUA_LAB_OCI_ENDPOINT": emulator.url,
-        "AQUA_LAB_SERVICE_COMPARTMENT_OCID": SERVICE,
-        "AQUA_LAB_COMPARTMENT_OCID": HOME,
-        "AQUA_LAB_PROJECT_OCID": PROJECT,
-        "AQUA_LAB_DATA_DIR": str(tmp_path_factory.mktemp("local")),
-        "OCI_SDK_DEFAULT_RETRY_ENABLED": "false",
-    }
+    data_dir = tmp_path_factory.mktemp("local")
+    return emulator_env(emulator.url, emulator.config_file, oci_place, data_dir, OCI_SDK_DEFAULT_RETRY_ENABLED="false")
 
 
 def cli(env, *args: str, **more: str):
     return run_cli(*args, env={**env, **more})
-
-
-@pytest.fixture(scope="module")
-def service(emulator):
-    """The service on the emulator, where the CLI's environment points."""
-    where = {"compartment_id": HOME, "project_id": PROJECT, "service_compartment_id": SERVICE}
-    settings = Settings(**where, endpoint=emulator.url, retry_base_s=0.01)
-    return AquaLabService(OciPlatform(resolve_auth(config_file=emulator.config), settings))
 
 
 @pytest.fixture

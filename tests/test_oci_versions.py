@@ -16,54 +16,16 @@ os.environ.setdefault("OCI_SDK_DEFAULT_CIRCUITBREAKER_ENABLED", "false")
 import oci  # noqa: E402
 
 from aqua_lab.domain import DeploymentSpec  # noqa: E402
-from aqua_lab.emulator import Emulator, seed_from_bundled, write_api_key_config  # noqa: E402
-from aqua_lab.platforms.oci import OciPlatform, Settings, resolve_auth  # noqa: E402
-from aqua_lab.service import AquaLabService  # noqa: E402
-from tests.helpers.oci_env import delete_all, emulator_cli  # noqa: E402
 from tests.test_server import fetch_json  # noqa: E402
 
 pytestmark = pytest.mark.oci
-pytest_plugins = ["pytest_jupyter.jupyter_server"]
+pytest_plugins = ["pytest_jupyter.jupyter_server", "tests.helpers.oci_fixtures"]  # emulator, service, made, cli
 
 HOME = "ocid1.compartment.oc1..versions"
 SERVICE = "ocid1.compartment.oc1..versionsservice"
 PROJECT = "ocid1.datascienceproject.oc1..versions"
 GEMMA, PHI, FALCON = "google/gemma-2b", "microsoft/phi-2", "tiiuae/falcon-7b"
 LLAMA = "meta-llama/Meta-Llama-3.1-8B-Instruct"
-
-
-@pytest.fixture(scope="module")
-def emulator(tmp_path_factory):
-    emu = Emulator(polls_to_active=1).start()
-    emu.ids = seed_from_bundled(emu, SERVICE)
-    emu.config_file = write_api_key_config(emu, tmp_path_factory.mktemp("oci_versions"))
-    yield emu
-    emu.stop()
-
-
-@pytest.fixture(scope="module")
-def service(emulator):
-    settings = Settings(
-        compartment_id=HOME,
-        project_id=PROJECT,
-        service_compartment_id=SERVICE,
-        endpoint=emulator.url,
-        retry_base_s=0.01,
-    )
-    return AquaLabService(OciPlatform(resolve_auth(config_file=emulator.config_file), settings))
-
-
-@pytest.fixture
-def made(service):
-    """Deployments a test makes are deleted however it ends."""
-    ids: list[str] = []
-    yield ids
-    delete_all(service, ids)
-
-
-@pytest.fixture
-def cli(emulator, tmp_path):
-    return emulator_cli(emulator.url, emulator.config_file, HOME, SERVICE, PROJECT, tmp_path)
 
 
 def _models(*entries: tuple[str, str], **keys: str) -> str:
