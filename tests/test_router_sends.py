@@ -78,8 +78,9 @@ def test_a_kept_alive_client_connection_keeps_nagle_off_and_a_whole_answer_is_on
             streamed = await _exchange(reader, writer, router_port, stream=True)
             whole = await _exchange(reader, writer, router_port, stream=False)
             again = await _exchange(reader, writer, router_port, stream=True)
-            (connection,) = router._connections
-            nodelay = connection.stream.socket.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+            (connection,) = router.connections
+            sock = connection.transport.get_extra_info("socket")
+            nodelay = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
         finally:
             writer.close()
             router.stop()

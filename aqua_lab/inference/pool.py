@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+from .chunked import unchunk
 from .timeouts import Limits
 
 T = TypeVar("T")
@@ -83,34 +84,6 @@ def _closed(exc: BaseException, before: str) -> UpstreamClosed:
     return UpstreamClosed(f"{str(exc) or type(exc).__name__} before {before}")
 
 
-def _unchunk(buffer: bytearray) -> tuple[list[bytes], bool]:
-    """Take the complete chunks off the front of a chunked body (``buffer`` keeps what is left): their
-    data, and whether the last chunk (size 0, with its trailers) was among them.  Raises ``ValueError``
-    for a malformed body."""
-    pieces, at = [], 0
-    while (line_end := buffer.find(b"\r\n", at)) >= 0:
-        size = int(bytes(buffer[at:line_end]).split(b";", 1)[0].strip(), 16)
-        if size < 0:
-            raise ValueError("negative chunk size")
-        if size == 0:  # trailers, if any, then a blank line
-            end = buffer.find(b"\r\n\r\n", line_end)
-            if end < 0:
-                break
-            del buffer[: end + 4]
-            return pieces, True
-        start, stop = line_end + 2, line_end + 2 + size
-        if len(buffer) < stop + 2:
-            break
-        if buffer[stop : stop + 2] != b"\r\n":
-            raise ValueError("chunk without its CRLF")
-        pieces.append(bytes(buffer[start:stop]))
-        at = stop + 2
-    if buffer.find(b"\r\n", at) < 0 and len(buffer) - at > 1024:
-        raise ValueError("chunk size line of over 1 KiB")
-    del buffer[:at]
-    return pieces, False
-
-
 @dataclass
 class Response:
     status: int
@@ -143,7 +116,7 @@ class Response:
                     if not data:
                         raise asyncio.IncompleteReadError(bytes(buffer), None)
                     buffer += data
-                    pieces, last = _unchunk(buffer)
+                    pieces, last = unchunk(buffer)
                     if pieces:
                         limit, self.complete = "idle_s", last
                         yield b"".join(pieces)

@@ -35,14 +35,12 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CONTENT_TYPE_LATEST
-from tornado import web
-from tornado.httpserver import HTTPServer
-from tornado.iostream import IOStream, StreamClosedError
 
 from ...inference.pool import UpstreamClosed, UpstreamPool, UpstreamTimeout
 from ...inference.protocol import RequestProblem, check_engine_body
 from ...inference.sse import SSEParser
 from ...inference.timeouts import HEADER, Limits, Timeouts, timeout_message
+from .http1 import Application, ClientGone, Handler
 from .metrics import MAX_WINDOW_S, RouterMetrics, completion_tokens
 
 if TYPE_CHECKING:
@@ -72,8 +70,7 @@ def openai_error(message: str, kind: str, code: str | None = None, **extra: Any)
     return {"error": {"message": message, "type": kind, "code": code, **extra}}
 
 
-@web.stream_request_body
-class Base(web.RequestHandler):
+class Base(Handler):
     """Reads the body itself (``data_received``) so that an oversized one is refused with 413 as it
     arrives, never buffered whole."""
 
@@ -139,8 +136,8 @@ class Base(web.RequestHandler):
                 )
                 return
             size = self.request.headers.get("Content-Length", "0")
-            if size.isdigit() and int(size) > MAX_BODY_BYTES:
-                self._oversized = int(size)
+            if size.isdigit() and int(size) > MAX_BODY_BYTES:  # refused before it is sent (Expect: 100-continue)
+                self._too_large(int(size))
 
     def _authorized(self) -> bool:
         key = self.supervisor.api_key
@@ -158,8 +155,8 @@ class Base(web.RequestHandler):
         self.set_header("Content-Type", "application/json")
         self.finish(json.dumps(body))
 
-    def write_error(self, status_code: int, **kwargs: Any) -> None:
-        self.send_json(status_code, openai_error(self._reason, "server_error"))
+    def write_error(self, status: int, message: str) -> None:
+        self.send_json(status, _error_body(status, message))
 
     def body_json(self) -> dict[str, Any] | None:
         if self._oversized:
@@ -399,7 +396,7 @@ class Base(web.RequestHandler):
                 tokens = completion_tokens(b"".join(kept))
             if error is None:  # answered completely (what a crash "after N answered requests" counts)
                 server.served += 1
-        except StreamClosedError:
+        except ClientGone:
             return  # the client went away
         except WakeTimeout as exc:
             error = "model_timeout"
@@ -642,44 +639,26 @@ def use_fast_loop() -> str:
     return "uvloop"
 
 
-def _keep_nodelay(value: bool) -> None:
-    """Stands in for a client stream's ``set_nodelay`` once Nagle is off for good."""
+def _error_body(status: int, message: str) -> dict[str, Any]:
+    """The router's server's own refusals (a malformed request, no such path) in OpenAI's shape."""
+    return openai_error(message, "invalid_request_error" if status < 500 else "server_error")
 
 
-class RouterServer(HTTPServer):
-    """Token chunks are small writes: Nagle's algorithm is off for a client connection's whole life.
-    Tornado turns it on at each response's end and off again after it: two system calls a request
-    (each pushing the socket), and the next response on the kept-alive connection would hold its
-    second small write until the client's delayed ACK."""
-
-    def handle_stream(self, stream: IOStream, address: tuple) -> None:
-        stream.set_nodelay(True)
-        stream.set_nodelay = _keep_nodelay  # type: ignore[method-assign]
-        super().handle_stream(stream, address)
-
-
-class RouterApp(web.Application):
-    def listen(self, port: int, address: str | None = None, **kwargs: Any) -> HTTPServer:  # type: ignore[override]
-        """Served by :class:`RouterServer`, without the work a router on loopback never needs:
-        ``X-Forwarded-*`` and gzipped request bodies."""
-        server = RouterServer(self, **{"xheaders": False, "decompress_request": False, **kwargs})
-        server.listen(port, address=address)
-        return server
-
-
-def make_router(supervisor: Supervisor, predict_endpoint: str = "/v1/completions", metrics: bool = True) -> RouterApp:
-    """``metrics=False`` runs without measuring (the bench's baseline); ``/metrics`` then answers 404."""
+def make_router(supervisor: Supervisor, predict_endpoint: str = "/v1/completions", metrics: bool = True) -> Application:
+    """``metrics=False`` runs without measuring (the bench's baseline); ``/metrics`` then answers 404.
+    ``.listen(port, address)`` binds at once and serves on the current event loop."""
     args = {"supervisor": supervisor, "predict_endpoint": predict_endpoint}
-    return RouterApp(
+    return Application(
         [
+            (r"/v1/(?:chat/completions|completions|embeddings)", OpenAI, args),  # the hot route first
             (r"/metrics(/recent)?", Metrics, args),
             (r"/v1/models", Models, args),
-            (r"/v1/(?:chat/completions|completions|embeddings)", OpenAI, args),
             (r"/health", Health, args),
             (r"/models/(.+)/health", Health, args),
             (r"/models/(.+)/predict", Predict, args),
             (r"/predict", Predict, args),
         ],
+        error_body=_error_body,
         upstream=UpstreamPool(),
         limits=Limits.defaults(),  # the environment's, read once: the runtime's environment is fixed
         metrics=RouterMetrics(supervisor) if metrics else None,

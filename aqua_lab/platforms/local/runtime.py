@@ -42,7 +42,7 @@ def main(argv: list[str]) -> int:
     )
     config = json.loads(config_path.read_text())
     store = Store(Path(config["db"]))
-    from .router import make_router, use_fast_loop  # tornado app; imported here so tests import this cheaply
+    from .router import make_router, use_fast_loop  # imported here so tests import this module cheaply
 
     loop_name = use_fast_loop()
     AsyncHTTPClient.configure(None, max_clients=256)
@@ -53,7 +53,7 @@ def main(argv: list[str]) -> int:
         metrics=config.get("metrics", True),
     )
     try:
-        app.listen(config["router_port"], address="127.0.0.1", xheaders=False)
+        app.listen(config["router_port"], address="127.0.0.1")  # binds now: a taken port fails here
     except OSError as exc:
         store.set_state_unless(supervisor.id, "FAILED", f"router port {config['router_port']}: {exc}", FINAL)
         return 1
