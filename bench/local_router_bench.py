@@ -13,13 +13,18 @@
    interleaved in the same rounds, against the deployment's llama.cpp servers and against a stand-in
    that answers at once (no model competing for the cores, so the clients' own cost shows).  Issue 30's
    rule: use the maintained client unless it adds more than 0.3 ms p50 to the first token.
+4. With ``--transports`` (alone with ``--stand-in-only``): the router's own hop, a router in a process
+   of its own (on uvloop, as the runtime runs it) in front of that stand-in, against the stand-in
+   straight, interleaved, at 1 and 8 streams over kept-alive client connections; ``--old-router FILE``
+   adds a router module of another version (a copy of ``router.py``) to the same rounds.  Issue 30's
+   goal: the router adds at most 0.5 ms p50 at 1 stream.
 
 Decode tokens/s is tokens after the first over the time between the first and the last, summed over
 the streams (a mean of per-stream rates would be swamped by a stream whose tokens reached the client in
 one read).
 
     python bench/local_router_bench.py [--rounds 6] [--tokens 48] [--streams 1 8] [--litellm /path/to/litellm]
-        [--transports] [--quick]
+        [--transports] [--stand-in-only] [--old-router FILE] [--quick]
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ import json
 import os
 import statistics
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator
@@ -213,6 +219,146 @@ async def leg_ttft(leg: Any, port: int, model: str, tokens: int, key: str) -> fl
     return first
 
 
+ROUTER_SOURCE = """
+import asyncio, importlib.util, sys
+from pathlib import Path
+from aqua_lab.platforms.local.store import Store
+from aqua_lab.platforms.local.supervisor import Supervisor
+port, upstream, directory, source = int(sys.argv[1]), int(sys.argv[2]), Path(sys.argv[3]), sys.argv[4]
+if source == "-":
+    from aqua_lab.platforms.local import router
+else:  # another version's router.py, imported as a module of the same package (its relative imports)
+    spec = importlib.util.spec_from_file_location("aqua_lab.platforms.local._bench_router", source)
+    router = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = router
+    spec.loader.exec_module(router)
+router.use_fast_loop()
+config = {"deployment_id": "bench", "engine": "llama_cpp", "slots": [0], "engine_key": sys.argv[5],
+          "multi_model_config": {"models": [{"params": "--served-model-name m", "model_path": "/x.gguf"}]}}
+supervisor = Supervisor(config, Store(directory / "state.sqlite"), directory)
+for server in supervisor.servers:  # no process: the stand-in is the model's server
+    server.state, server.port, server.spec.flags = "ACTIVE", upstream, []
+router.make_router(supervisor).listen(port, address="127.0.0.1")
+asyncio.get_event_loop().run_forever()
+"""
+
+
+PIPE_SOURCE = """
+import asyncio, sys
+async def pipe(reader, writer):
+    while data := await reader.read(65536):
+        writer.write(data)
+    writer.close()
+async def serve(reader, writer):
+    up_reader, up_writer = await asyncio.open_connection("127.0.0.1", int(sys.argv[2]))
+    await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+async def main():
+    server = await asyncio.start_server(serve, "127.0.0.1", int(sys.argv[1]))
+    await server.serve_forever()
+from aqua_lab.platforms.local.router import use_fast_loop
+use_fast_loop()
+asyncio.get_event_loop().run_until_complete(main())
+"""
+
+
+def print_rounds(
+    what: str, ttft: dict[tuple[str, int], list[float]], per_round: dict[tuple[str, int], list[float]]
+) -> None:
+    """A table of TTFT per target and width, with the spread of the rounds' medians."""
+    print(f"{what:<10} {'streams':>7} {'TTFT p50':>10} {'TTFT p90':>10} {'round p50 spread':>17} {'n':>5}")
+    for (name, concurrency), values in sorted(ttft.items(), key=lambda kv: kv[0][1]):
+        rounds = per_round[(name, concurrency)]
+        spread = f"{min(rounds):.2f}–{max(rounds):.2f}"
+        print(
+            f"{name:<10} {concurrency:>7} {p(values, 50):>8.2f}ms {p(values, 90):>8.2f}ms {spread:>17} {len(values):>5}"
+        )
+
+
+def cpu_seconds(pid: int) -> float:
+    """The CPU time a process has used, user and system (Linux's /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def start_pipe(upstream: int) -> tuple[subprocess.Popen, int]:
+    """The floor of any hop in Python: bytes piped both ways on uvloop, no HTTP read, nothing checked."""
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-c", PIPE_SOURCE, str(port), str(upstream)])
+    wait_until_answers(f"http://127.0.0.1:{port}/v1/ready", proc, "the byte pipe", 30, 0.05)
+    return proc, port
+
+
+def start_router(upstream: int, source: str = "-") -> tuple[subprocess.Popen, int]:
+    """A router (this version's, or the ``router.py`` at ``source``) in a process of its own in front of
+    ``upstream``, as the runtime runs it (uvloop, metrics on)."""
+    port = free_port()
+    directory = tempfile.mkdtemp(prefix="aqua_lab_router_bench_")
+    proc = subprocess.Popen(
+        [sys.executable, "-c", ROUTER_SOURCE, str(port), str(upstream), directory, source, BENCH_KEY]
+    )
+    wait_until_answers(f"http://127.0.0.1:{port}/health", proc, "the router", 30, 0.05)
+    return proc, port
+
+
+async def compare_hops(args: argparse.Namespace) -> None:
+    """TTFT of streamed chat straight to a stand-in that answers at once and through each router, in
+    interleaved rounds (the order rotating), over kept-alive connections (as OpenAI's SDK keeps them)."""
+    stand_in, upstream = _upstream.start(prefill_s=0)
+    routers = {"router": start_router(upstream)}
+    if args.old_router:
+        routers["old router"] = start_router(upstream, str(Path(args.old_router).resolve()))
+    routers["byte pipe"] = start_pipe(upstream)
+    targets = {"direct": upstream, **{name: port for name, (_, port) in routers.items()}}
+    leg = PoolLeg()
+    names = list(targets)
+
+    async def burst(name: str, concurrency: int) -> list[float]:
+        got = await asyncio.gather(*(leg_ttft(leg, targets[name], "m", 4, BENCH_KEY) for _ in range(concurrency)))
+        return [t * 1000 for t in got]
+
+    try:
+        for name in names:  # connections opened
+            await burst(name, max(args.streams))
+        ttft: dict[tuple[str, int], list[float]] = {}
+        per_round: dict[tuple[str, int], list[float]] = {}
+        load = os.getloadavg()
+        cpu = {name: cpu_seconds(proc.pid) for name, (proc, _) in routers.items()}
+        for i in range(args.hop_rounds):
+            for concurrency in args.streams:
+                for name in names[i % len(names) :] + names[: i % len(names)]:
+                    got = []
+                    for _ in range(max(1, 16 // concurrency)):
+                        got += await burst(name, concurrency)
+                    ttft.setdefault((name, concurrency), []).extend(got)
+                    per_round.setdefault((name, concurrency), []).append(statistics.median(got))
+        cpu = {name: cpu_seconds(proc.pid) - cpu[name] for name, (proc, _) in routers.items()}
+    finally:
+        for proc, _ in [*routers.values(), (stand_in, upstream)]:
+            proc.kill()
+            proc.wait()
+    after = os.getloadavg()
+    print(
+        f"\nthe router's hop, an instant stand-in behind it: {args.hop_rounds} interleaved rounds, "
+        f"load average {load[0]:.1f} {load[1]:.1f} → {after[0]:.1f} {after[1]:.1f}"
+    )
+    print_rounds("target", ttft, per_round)
+    for name in routers:
+        for concurrency in args.streams:
+            (m50, m90), (d50, d90) = ([p(ttft[(t, concurrency)], q) for q in (50, 90)] for t in (name, "direct"))
+            diffs = [
+                a - b for a, b in zip(per_round[(name, concurrency)], per_round[("direct", concurrency)], strict=True)
+            ]
+            print(
+                f"stand-in: {name} vs direct, {concurrency} stream(s): added TTFT p50 {m50 - d50:+.2f} ms "
+                f"({m50 / d50:.2f}×; per round {min(diffs):+.2f} to {max(diffs):+.2f} ms), "
+                f"p90 {m90:.2f} vs {d90:.2f} ms = {m90 / d90:.2f}×"
+            )
+        served = sum(len(ttft[(name, c)]) for c in args.streams)
+        print(
+            f"stand-in: {name}'s CPU per request {cpu[name] / served * 1e6:.0f} µs (user + system, {served} requests)"
+        )
+
+
 async def compare_transports(upstreams: dict[str, int], key: str, args: argparse.Namespace, label: str) -> None:
     """TTFT of the upstream leg over each client, interleaved: every round runs each client's burst in
     turn, the order rotating so that no client always follows the same one."""
@@ -241,13 +387,7 @@ async def compare_transports(upstreams: dict[str, int], key: str, args: argparse
             await leg.aclose()
     rounds_run = f"{args.transport_rounds} interleaved rounds"
     print(f"\nupstream leg, {label}: {rounds_run}, load average {load:.1f} → {os.getloadavg()[0]:.1f}")
-    print(f"{'client':<8} {'streams':>7} {'TTFT p50':>10} {'TTFT p90':>10} {'round p50 spread':>17} {'n':>4}")
-    for (name, concurrency), values in sorted(ttft.items(), key=lambda kv: kv[0][1]):
-        rounds = per_round[(name, concurrency)]
-        spread = f"{min(rounds):.2f}–{max(rounds):.2f}"
-        print(
-            f"{name:<8} {concurrency:>7} {p(values, 50):>8.2f}ms {p(values, 90):>8.2f}ms {spread:>17} {len(values):>4}"
-        )
+    print_rounds("client", ttft, per_round)
     for concurrency in args.streams:
         base50, base90 = p(ttft[("pool", concurrency)], 50), p(ttft[("pool", concurrency)], 90)
         for name in ("httpx", "aiohttp"):
@@ -347,6 +487,7 @@ async def main_async(args: argparse.Namespace) -> None:
             finally:
                 stand_in.kill()
                 stand_in.wait()
+            await compare_hops(args)
     finally:
         service.delete(deployment.id)
         if litellm:
@@ -356,15 +497,18 @@ async def main_async(args: argparse.Namespace) -> None:
 def main() -> None:
     args = arguments(
         __doc__,
-        {"rounds": 1, "tokens": 8, "transport_rounds": 2},
+        {"rounds": 1, "tokens": 8, "transport_rounds": 2, "hop_rounds": 2},
         rounds=6,
         tokens=48,
         streams=[1, 8],
         litellm=(None, "path of the `litellm` proxy executable, to compare with it too"),
         transports=(False, "also time the upstream leg over the pool, httpx and aiohttp"),
         transport_rounds=(30, "interleaved rounds of the --transports comparison"),
+        hop_rounds=(30, "interleaved rounds of the router's hop in front of the stand-in"),
+        stand_in_only=(False, "only the router's hop in front of the stand-in: no deployment"),
+        old_router=(None, "a copy of another version's router.py, measured in the same rounds"),
     )
-    asyncio.run(main_async(args))
+    asyncio.run(compare_hops(args) if args.stand_in_only else main_async(args))
 
 
 if __name__ == "__main__":
