@@ -61,6 +61,28 @@ try {
 
   await active.getByRole("button", { name: /^Scale / }).click();
   await active.getByLabel(/^Instance count of /).fill("2");
+  // the card is drawn again from the next poll (a local model's memory moves every poll; here the answer
+  // is changed so that it surely does): the Scale form stays open, with what was typed and the focus
+  const typed = await active.getByLabel(/^Instance count of /).elementHandle();
+  const renders = Number(await sidebar.locator(".aqua-deployments").getAttribute("data-render"));
+  await page.route(/\/aqua\/deployments\?/, async (route) => {
+    const response = await route.fetch();
+    const body = await response.json();
+    body.data.forEach((d) => (d.lifecycle_details = `${d.lifecycle_details ?? ""} (polled)`));
+    await route.fulfill({ response, json: body });
+  });
+  await page.waitForFunction(
+    ([list, n]) => Number(list.dataset.render) > n,
+    [await sidebar.locator(".aqua-deployments").elementHandle(), renders],
+    { timeout: 30000 },
+  );
+  await page.unroute(/\/aqua\/deployments\?/);
+  found.scaleKept = {
+    redrawn: !(await typed.evaluate((el) => el.isConnected)),
+    open: await active.locator("form.aqua-scaling").isVisible(),
+    value: await active.getByLabel(/^Instance count of /).inputValue(),
+    focused: await active.getByLabel(/^Instance count of /).evaluate((el) => el === document.activeElement),
+  };
   await active.getByRole("button", { name: "Apply" }).click();
   await active.locator(".aqua-card-message .aqua-error").waitFor({ timeout: 30000 });
   found.scaleRefused = await active.locator(".aqua-card-message .aqua-error").textContent();

@@ -17,8 +17,15 @@ export function h<K extends keyof HTMLElementTagNameMap>(
     } else if (key === 'className') {
       el.className = String(value);
     } else if (key === 'value' && 'value' in el) {
+      // the default too: what the user changed is then told from what was drawn (carryUserState)
+      if ('defaultValue' in el) {
+        (el as HTMLInputElement).defaultValue = String(value);
+      }
       (el as HTMLInputElement).value = String(value);
     } else if (key === 'checked' || key === 'disabled' || key === 'selected') {
+      if (key === 'selected' && el instanceof HTMLOptionElement) {
+        el.defaultSelected = !!value;
+      }
       (el as any)[key] = !!value;
     } else {
       el.setAttribute(key, value === true ? '' : String(value));
@@ -45,4 +52,64 @@ export function clear(el: Element, ...children: Array<Child | Child[]>): void {
 /** A message where the user acted: `role=alert` so screen readers announce it. */
 export function errorBox(message: string): HTMLElement {
   return h('div', { className: 'aqua-error', role: 'alert' }, message);
+}
+
+type Control = HTMLInputElement | HTMLTextAreaElement | HTMLSelectElement;
+
+function changedByUser(control: Control): boolean {
+  return control instanceof HTMLSelectElement
+    ? [...control.options].some(o => o.selected !== o.defaultSelected)
+    : control.value !== control.defaultValue;
+}
+
+/**
+ * A view drawn again from new data (a poll, a re-plan) keeps what the user was doing in its old copy:
+ * values typed or chosen (controls matched by their aria-label), the field marks of a refusal, the
+ * focus, and the elements marked `data-keep="<name>"`: whether they are hidden or open, and (with
+ * `data-keep-children`) what they show, such as a message.  Nothing the user did not change is carried:
+ * the new data wins there.  `focused`: what had the focus before the old copy left the page.
+ */
+export function carryUserState(from: Element, to: Element, focused: Element | null = document.activeElement): void {
+  // shown first: a hidden field cannot take the focus back
+  const kept = (root: Element) => new Map([...root.querySelectorAll<HTMLElement>('[data-keep]')].map(e => [e.dataset.keep, e]));
+  const marked = kept(to);
+  for (const [name, old] of kept(from)) {
+    const twin = marked.get(name);
+    if (!twin) {
+      continue;
+    }
+    twin.hidden = old.hidden;
+    if (old instanceof HTMLDetailsElement && twin instanceof HTMLDetailsElement) {
+      twin.open = old.open;
+    }
+    if (old.dataset.keepChildren !== undefined && old.childNodes.length) {
+      twin.replaceChildren(...old.childNodes);
+    }
+  }
+  const controls = (root: Element) => root.querySelectorAll<Control>('input[aria-label], textarea[aria-label], select[aria-label]');
+  const twins = new Map([...controls(to)].map(c => [c.getAttribute('aria-label'), c]));
+  for (const old of controls(from)) {
+    const twin = twins.get(old.getAttribute('aria-label'));
+    if (!twin || twin.tagName !== old.tagName) {
+      continue;
+    }
+    if (changedByUser(old)) {
+      twin.value = old.value;
+      twin.dispatchEvent(new Event('change')); // what depends on it (a mode's fields) follows
+    }
+    const invalid = old.getAttribute('aria-invalid');
+    if (invalid !== null) {
+      twin.setAttribute('aria-invalid', invalid);
+    }
+    if (old === focused) {
+      twin.focus();
+      if (!(old instanceof HTMLSelectElement) && !(twin instanceof HTMLSelectElement)) {
+        try {
+          twin.setSelectionRange(old.selectionStart, old.selectionEnd); // number inputs have no selection
+        } catch {
+          // nothing to restore
+        }
+      }
+    }
+  }
 }

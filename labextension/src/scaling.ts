@@ -102,6 +102,7 @@ export function scalingForm(d: Deployment, platform: string, act: Act): { node: 
     {
       className: 'aqua-scaling',
       hidden: true,
+      'data-keep': 'scaling', // open and half filled, it stays so when its card is drawn again
       onsubmit: ((e: Event) => {
         e.preventDefault();
         const body = change();

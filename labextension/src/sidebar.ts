@@ -4,7 +4,7 @@ import { Message } from '@lumino/messaging';
 import { Widget } from '@lumino/widgets';
 
 import { AquaContext, COMMANDS } from './context';
-import { clear, errorBox, h } from './dom';
+import { carryUserState, clear, errorBox, h } from './dom';
 import { aquaIcon } from './icon';
 import { ApiError, describe, postJSON, requestAPI } from './request';
 import { showMetrics } from './metrics';
@@ -22,11 +22,13 @@ export class SidebarPanel extends Widget {
   private platform = '';
   private timer: number | null = null;
   private failures = 0;
+  private asked = 0; // the newest list request: an older answer landing after it is not drawn
+  private renders = 0; // list redraws, on the list as data-render (a test waits for one to pass)
   private lastJson = '';
   private lastStates = ''; // ids and states: a change means what is free changed, and plans are asked again
   private readonly select = h('select', { className: 'aqua-platform', 'aria-label': 'Platform' });
   private readonly status = h('div', { className: 'aqua-status', 'aria-live': 'polite' });
-  private readonly list = h('div', { className: 'aqua-deployments', role: 'list', 'aria-label': 'Deployments' });
+  private readonly list = h('div', { className: 'aqua-deployments', role: 'list', 'aria-label': 'Deployments', tabindex: -1 });
   private readonly oci = ociSettingsForm(() => this.switchTo(this.platform));
   private readonly ociButton = h(
     'button',
@@ -139,17 +141,22 @@ export class SidebarPanel extends Widget {
       return;
     }
     const platform = this.platform;
+    const asked = ++this.asked;
     this.node.dataset.state = this.lastJson ? this.node.dataset.state : 'loading';
     requestAPI<DataList_Deployment_>('deployments', {}, { platform })
       .then(result => {
-        if (platform !== this.platform) {
+        if (platform !== this.platform || asked !== this.asked) {
           return;
         }
         this.failures = 0;
         this.render(result.data);
         this.schedule(result.data.some(d => BUSY.has(d.state)) ? 2 : this.ctx.preferences.pollInterval);
       })
-      .catch(error => this.fail(error));
+      .catch(error => {
+        if (platform === this.platform && asked === this.asked) {
+          this.fail(error);
+        }
+      });
   }
 
   private schedule(seconds: number): void {
@@ -197,22 +204,40 @@ export class SidebarPanel extends Widget {
           : `No deployments on ${this.platform} yet. Choose “New deployment” to pick models and a shape.`;
       clear(this.list, h('p', { className: 'aqua-empty' }, hint));
     } else {
-      clear(this.list, deployments.map(d => this.card(d)));
+      // a card is drawn again when any of its numbers moves (a local model's memory, every poll): what
+      // the user was doing in it (a Scale form open and half filled, a message, the focus) stays
+      const before = new Map([...this.list.querySelectorAll<HTMLElement>('.aqua-card')].map(c => [c.dataset.id, c]));
+      const cards = deployments.map(d => this.card(d));
+      const focused = document.activeElement;
+      clear(this.list, cards);
+      for (const card of cards) {
+        const old = before.get(card.dataset.id);
+        if (old) {
+          carryUserState(old, card, focused);
+        }
+      }
+      if (focused instanceof HTMLElement && !focused.isConnected && document.activeElement === document.body) {
+        this.list.focus(); // the focused card went away: not lost to the page's body
+      }
     }
+    this.list.dataset.render = String(++this.renders);
     performance.mark('aqua-sidebar-rendered');
   }
 
   private card(d: Deployment): HTMLElement {
     const platform = this.platform;
     const states = new Map((d.model_states ?? []).map(s => [s.model_name, s]));
-    const message = h('div', { className: 'aqua-card-message', 'aria-live': 'polite' });
+    const message = h('div', { className: 'aqua-card-message', 'aria-live': 'polite', 'data-keep': 'message', 'data-keep-children': '' });
+    // the card may have been drawn again while an action ran: its answer goes to the card shown now
+    const shown = (): HTMLElement =>
+      this.list.querySelector<HTMLElement>(`.aqua-card[data-id="${CSS.escape(d.id)}"] .aqua-card-message`) ?? message;
     const act = async (label: string, run: () => Promise<unknown>): Promise<void> => {
-      clear(message, `${label}…`);
+      clear(shown(), `${label}…`);
       try {
         await run();
-        clear(message);
+        clear(shown());
       } catch (error) {
-        clear(message, errorBox(describe(error)));
+        clear(shown(), errorBox(describe(error)));
       }
       this.refresh();
     };
@@ -311,7 +336,7 @@ export class SidebarPanel extends Widget {
           'Copy endpoint',
           () => {
             Clipboard.copyToSystem(d.endpoint ?? '');
-            clear(message, 'Endpoint copied');
+            clear(shown(), 'Endpoint copied');
           },
           !!d.endpoint,
           'It has no endpoint yet'
