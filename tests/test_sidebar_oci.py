@@ -182,6 +182,8 @@ def test_the_sidebar_form_chooses_oci_and_the_scale_form_sets_autoscaling(lab, n
     assert "failure" not in found, found.get("failure")
     assert found["consoleErrors"] == []
     assert "no OCI credentials found" in found["unconfigured"]
+    # typed while the saved settings were still loading: the load landed after and overwrote nothing
+    assert found["loadingState"] == "loading" and found["typedKept"] == str(emulator.config_file)
     assert found["wrongCompartment"]["ok"] == "false" and "Compartment OCID: " in found["wrongCompartment"]["text"]
     assert "404 NotAuthorizedOrNotFound" in found["wrongCompartment"]["text"]
     assert found["invalid"] == ["compartment_id"]

@@ -80,6 +80,7 @@ def test_sidebar_rolls_back_an_updated_deployment_and_offers_a_byoc_group(lab, t
     assert found["digestError"].startswith("image_digest: ") and "sha256" in found["digestError"]
     # a re-plan redrew the form: the typed digest was kept and refused again, not silently dropped
     assert found["digestKept"] == "sha256:zz"
+    assert found["servedKept"] == "my-first"  # a served name typed on the same shape stays too
     assert found["digestErrorKept"] == found["digestError"]
     assert "container_image_uri: a HETEROGENEOUS deployment runs your own container" in found["imageError"]
     if found["refusedBy"] == "create":  # a create refused names the field too, nothing left unplaced

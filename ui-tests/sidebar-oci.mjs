@@ -27,12 +27,25 @@ try {
   await sidebar.locator("select.aqua-platform").selectOption("oci");
   await sidebar.locator(".aqua-status .aqua-error").waitFor({ timeout: 30000 });
   found.unconfigured = await sidebar.locator(".aqua-status").textContent();
+  // the saved settings are read as the form opens: held back here, so that the user types before they land
+  const slowLoad = async (route) => {
+    if (route.request().method() !== "GET") {
+      return route.fallback();
+    }
+    await new Promise((r) => setTimeout(r, 1500));
+    return route.fallback();
+  };
+  await page.route(/\/aqua\/platforms\/oci\/settings/, slowLoad);
   await sidebar.locator(".aqua-status").getByRole("button", { name: "OCI settings" }).click();
   await form.waitFor({ state: "visible", timeout: 10000 });
+  found.loadingState = await form.getAttribute("data-state");
   await form.getByLabel("Config file").fill(configFile);
   await form.getByLabel("Compartment OCID").fill(`${compartment}x`);
   await form.getByLabel("Service models compartment").fill(serviceCompartment);
   await form.getByLabel("Endpoint (emulator)").fill(endpoint);
+  await form.locator('xpath=self::*[@data-state="ready"]').waitFor({ timeout: 30000 });
+  await page.unroute(/\/aqua\/platforms\/oci\/settings/, slowLoad);
+  found.typedKept = await form.getByLabel("Config file").inputValue();
   await form.getByRole("button", { name: "Check" }).click();
   found.wrongCompartment = await answered();
   found.invalid = await form.locator('input[aria-invalid="true"]').evaluateAll((is) => is.map((i) => i.name));

@@ -95,8 +95,11 @@ await report(browser, "versions-failure.png", async () => {
     await plan.locator('.aqua-deploy[data-valid="false"]').waitFor({ timeout: 30000 });
   };
   const concurrency = plan.getByLabel("Concurrency", { exact: true });
+  const served = plan.getByLabel(/^Served name for /).first();
+  await served.fill("my-first");
   await redrawn(() => concurrency.fill("2").then(() => concurrency.dispatchEvent("change")));
   found.digestKept = await plan.getByLabel("Image digest (sha256:…)").inputValue();
+  found.servedKept = await served.inputValue();
   found.digestErrorKept = await digestError.textContent();
   await redrawn(() => concurrency.fill("").then(() => concurrency.dispatchEvent("change")));
   await plan.getByLabel("Image digest (sha256:…)").fill("");

@@ -22,8 +22,12 @@ const FIELDS: Array<{ key: Field; label: string; server: string; fallback: strin
 
 /** The form; `onSaved` runs after a save so the sidebar lists the chosen compartment's deployments. */
 export function ociSettingsForm(onSaved: () => void): { node: HTMLElement; open: () => void } {
+  const edited = new Set<Field>(); // typed since the last save: a load landing later does not overwrite them
   const inputs = new Map<Field, HTMLInputElement>(
-    FIELDS.map(f => [f.key, h('input', { type: 'text', name: f.key, spellcheck: 'false', 'aria-label': f.label })])
+    FIELDS.map(f => [
+      f.key,
+      h('input', { type: 'text', name: f.key, spellcheck: 'false', 'aria-label': f.label, oninput: () => edited.add(f.key) })
+    ])
   );
   const result = h('div', { className: 'aqua-oci-result', 'aria-live': 'polite' });
   const path = h('div', { className: 'aqua-muted aqua-oci-path' });
@@ -57,6 +61,7 @@ export function ociSettingsForm(onSaved: () => void): { node: HTMLElement; open:
   const save = () =>
     run('Saving', async () => {
       const saved = await requestAPI<OciSettings>('platforms/oci/settings', { method: 'PUT', body: JSON.stringify(choice()) });
+      edited.clear();
       fill(saved);
       // saved either way (a compartment may be offline now), but say at once whether it answers
       show(await postJSON<OciCheck>('platforms/oci/check', choice()));
@@ -65,7 +70,9 @@ export function ociSettingsForm(onSaved: () => void): { node: HTMLElement; open:
   const fill = (settings: OciSettings) => {
     for (const f of FIELDS) {
       const input = inputs.get(f.key)!;
-      input.value = settings.choice[f.key] ?? '';
+      if (!edited.has(f.key)) {
+        input.value = settings.choice[f.key] ?? '';
+      }
       input.placeholder = settings.server[f.server] ?? f.fallback;
     }
     path.textContent = `Saved for you only in ${settings.path}; empty fields use the server's configuration.`;
@@ -93,12 +100,24 @@ export function ociSettingsForm(onSaved: () => void): { node: HTMLElement; open:
     result,
     path
   );
+  // what was saved, read each time the form opens: typing may begin before it lands (kept, see `edited`),
+  // and a Check answered meanwhile stays; data-state says when the saved values are in
   const open = () => {
     node.hidden = false;
-    void run('Loading', async () => {
-      fill(await requestAPI<OciSettings>('platforms/oci/settings'));
-      clear(result);
-    });
+    node.dataset.state = 'loading';
+    const loading = h('span', {}, 'Loading…');
+    clear(result, loading);
+    void (async () => {
+      try {
+        fill(await requestAPI<OciSettings>('platforms/oci/settings'));
+        if (loading.isConnected) {
+          clear(result);
+        }
+      } catch (error) {
+        clear(result, errorBox(describe(error)));
+      }
+      node.dataset.state = 'ready';
+    })();
   };
   return { node, open };
 }

@@ -2,7 +2,7 @@
 import { Widget } from '@lumino/widgets';
 
 import { AquaContext, COMMANDS } from './context';
-import { clear, errorBox, h } from './dom';
+import { carryUserState, clear, errorBox, h } from './dom';
 import {
   counted,
   filterModels,
@@ -339,7 +339,7 @@ export class PlanView extends Widget {
     if (!this.selected.length) {
       clear(this.chips, h('p', { className: 'aqua-empty' }, 'Tick two or more models to see how they share a shape.'));
       clear(this.planArea);
-      clear(this.deployArea);
+      this.emptyDeploy();
       return;
     }
     const colours = slotColours(this.selected.map((_, slot) => this.slotLabel(slot)));
@@ -378,7 +378,17 @@ export class PlanView extends Widget {
     this.schedulePlan();
   }
 
+  /** No form (no selection, no plan, nothing fits): nor its marks, and a validation in flight is outdated. */
+  private emptyDeploy(): void {
+    ++this.validateSeq;
+    clear(this.deployArea);
+    for (const mark of ['valid', 'models', 'flex', 'shape']) {
+      delete this.deployArea.dataset[mark];
+    }
+  }
+
   private schedulePlan(): void {
+    this.node.dataset.plan = 'pending'; // the plan shown is about to be outdated: not "ok" meanwhile
     if (this.planTimer !== null) {
       window.clearTimeout(this.planTimer);
     }
@@ -405,7 +415,7 @@ export class PlanView extends Widget {
       if (seq === this.planSeq) {
         this.node.dataset.plan = 'error';
         clear(this.planArea, errorBox(describe(error)));
-        clear(this.deployArea);
+        this.emptyDeploy();
       }
       return;
     }
@@ -720,7 +730,7 @@ export class PlanView extends Widget {
   private drawDeploy(): void {
     const row = this.chosen;
     if (!row) {
-      clear(this.deployArea);
+      this.emptyDeploy();
       return;
     }
     const gpuInputs: HTMLInputElement[] = [];
@@ -1008,11 +1018,19 @@ export class PlanView extends Widget {
       bundled ? h('p', { className: 'aqua-muted' }, bundled) : null,
       deployButton
     );
+    // the same shape planned again (a what-if changed, another deployment moved): GPU counts, served
+    // names and options the user changed stay; a new shape starts from its own plan
+    const old = this.deployArea.dataset.shape === row.shape ? this.deployArea.querySelector('form.aqua-deploy-form') : null;
+    const focused = document.activeElement;
     this.deployArea.dataset.valid = 'pending';
     this.deployArea.dataset.models = String(row.models.length);
     this.deployArea.dataset.flex = String(flex);
+    this.deployArea.dataset.shape = row.shape;
     clear(this.deployArea, form);
     placeFields();
+    if (old) {
+      carryUserState(old, form, focused);
+    }
     const fold = form.querySelector('details.aqua-advanced') as HTMLDetailsElement | null;
     if (fold && advanced.some(f => advancedGrid.contains(f.label) && f.input.value !== '')) {
       fold.open = true; // options the user filled before the redraw stay in sight
