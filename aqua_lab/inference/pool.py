@@ -38,35 +38,74 @@ class UpstreamTimeout(Exception):  # not an OSError: a silent server is not a cl
         self.seconds = seconds
 
 
-@dataclass
 class Clock:
-    """The deadlines of one call."""
+    """The deadlines of one call, kept by one timer for all its reads.  A timeout scope per read would
+    put a timer on the loop and take it off again for every chunk; here a read only moves the deadline
+    (a float), and the timer, when it fires, either finds the read waiting past its deadline and fails it
+    (:meth:`asyncio.StreamReader.set_exception`: the connection is dropped after) or moves itself on."""
 
-    limits: Limits
-    total_at: float
-    first_at: float = 0.0  # the first byte's deadline, once the request is sent
+    __slots__ = ("limits", "total_at", "first_at", "_loop", "_timer", "_timer_at", "_reader", "_at", "_limit")
 
-    @classmethod
-    def start(cls, limits: Limits) -> Clock:
-        return cls(limits, asyncio.get_running_loop().time() + limits.total_s)
+    def __init__(self, limits: Limits) -> None:
+        self._loop = asyncio.get_running_loop()
+        self.limits = limits
+        self.total_at = self._loop.time() + limits.total_s
+        self.first_at = 0.0  # the first byte's deadline, once the request is sent
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = 0.0
+        self._reader: asyncio.StreamReader | None = None  # the one whose read waits now
+        self._at, self._limit = 0.0, ""
 
     def sent(self) -> None:
-        self.first_at = asyncio.get_running_loop().time() + self.limits.first_byte_s
+        self.first_at = self._loop.time() + self.limits.first_byte_s
 
-    async def within(self, step: Awaitable[T], limit: str) -> T:
-        """``step`` under ``limit`` (``first_byte_s`` counts from :meth:`sent`), and under the total."""
-        seconds = getattr(self.limits, limit)
-        at = self.first_at if limit == "first_byte_s" else asyncio.get_running_loop().time() + seconds
-        if at > self.total_at:
-            at, limit, seconds = self.total_at, "total_s", self.limits.total_s
+    def _deadline(self, limit: str) -> tuple[float, str]:
+        at = self.first_at if limit == "first_byte_s" else self._loop.time() + getattr(self.limits, limit)
+        return (self.total_at, "total_s") if at > self.total_at else (at, limit)
+
+    async def connect(self, step: Awaitable[T]) -> T:
+        """``step`` (opening a connection: no reader yet) under ``connect_s`` and the total."""
+        at, limit = self._deadline("connect_s")
         scope = asyncio.timeout_at(at)
         try:
             async with scope:
                 return await step
         except TimeoutError:
             if scope.expired():
-                raise UpstreamTimeout(limit, seconds) from None
+                raise UpstreamTimeout(limit, getattr(self.limits, limit)) from None
             raise
+
+    async def read(self, reader: asyncio.StreamReader, step: Awaitable[T], limit: str) -> T:
+        """``step``, a read of ``reader``, under ``limit`` (``first_byte_s`` counts from :meth:`sent`)
+        and under the total; passing it raises :class:`UpstreamTimeout` from the read."""
+        self._at, self._limit = self._deadline(limit)
+        if self._timer is None or self._timer_at > self._at:
+            # armed no later than one idle span ahead, so that the reads after the first byte (each due
+            # an idle span after it starts) never need it earlier: no timer is made per read
+            self._arm(min(self._at, self._loop.time() + self.limits.idle_s))
+        self._reader = reader
+        try:
+            return await step
+        finally:
+            self._reader = None
+
+    def stop(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _arm(self, at: float) -> None:
+        self.stop()
+        self._timer, self._timer_at = self._loop.call_at(at, self._fire), at
+
+    def _fire(self) -> None:
+        self._timer = None
+        if self._reader is None:
+            return  # no read waits: the next one arms it again
+        if self._loop.time() < self._at:
+            self._arm(self._at)
+        else:
+            self._reader.set_exception(UpstreamTimeout(self._limit, getattr(self.limits, self._limit)))
 
 
 def _closed(exc: BaseException, before: str) -> UpstreamClosed:
@@ -106,13 +145,13 @@ class Response:
         """The body as it arrives (chunked, sized or until close): each piece is what one read brought,
         so the server's chunks that arrived together are handed over together — one write downstream,
         not one per chunk."""
-        reader, within = self._reader, self._clock.within
+        reader, read = self._reader, self._clock.read
         limit = "first_byte_s"
         try:
             if self.headers.get("transfer-encoding", "").lower() == "chunked":
                 buffer, last = bytearray(), False
                 while not last:
-                    data = await within(reader.read(65536), limit)
+                    data = await read(reader, reader.read(65536), limit)
                     if not data:
                         raise asyncio.IncompleteReadError(bytes(buffer), None)
                     buffer += data
@@ -125,14 +164,14 @@ class Response:
             elif "content-length" in self.headers:
                 left = int(self.headers["content-length"])
                 while left:
-                    data = await within(reader.read(min(left, 65536)), limit)
+                    data = await read(reader, reader.read(min(left, 65536)), limit)
                     if not data:
                         raise UpstreamClosed("connection closed before the whole body arrived")
                     left -= len(data)
                     limit, self.complete = "idle_s", not left
                     yield data
             else:
-                while data := await within(reader.read(65536), limit):
+                while data := await read(reader, reader.read(65536), limit):
                     limit = "idle_s"
                     yield data
                 self.close()
@@ -144,6 +183,7 @@ class Response:
             self.close()
             raise _closed(exc, "the answer was complete") from None
         self._done = True
+        self._clock.stop()
         if self.headers.get("connection", "").lower() == "close":
             self.close()
         else:
@@ -152,6 +192,7 @@ class Response:
     def close(self) -> None:
         if not self._done:
             self._done = True
+            self._clock.stop()
             self._writer.close()
 
 
@@ -200,7 +241,7 @@ class UpstreamPool:
         """POST (or ``method``) ``body``; ``headers`` override the defaults (a signed request brings its own Host,
         Content-Type and Content-Length, which must go out exactly as signed).  ``limits``: the
         call's time limits (default: :meth:`Limits.defaults`); passing one raises :class:`UpstreamTimeout`."""
-        clock = Clock.start(limits or Limits.defaults())
+        clock = Clock(limits or Limits.defaults())
         fields = {
             "host": f"{host}:{port}",
             "content-type": "application/json",
@@ -214,14 +255,13 @@ class UpstreamPool:
         key = (host, port, tls)
         for attempt in (1, 2):
             kept = self._take(key) if attempt == 1 else None
-            reader, writer = kept or await clock.within(
-                asyncio.open_connection(host, port, ssl=True if tls else None), "connect_s"
-            )
+            reader, writer = kept or await clock.connect(asyncio.open_connection(host, port, ssl=True if tls else None))
             try:
                 writer.write(head)
                 clock.sent()
-                raw = await clock.within(reader.readuntil(b"\r\n\r\n"), "first_byte_s")
+                raw = await clock.read(reader, reader.readuntil(b"\r\n\r\n"), "first_byte_s")
             except UpstreamTimeout:
+                clock.stop()
                 writer.close()
                 raise
             except (asyncio.IncompleteReadError, ConnectionError) as exc:
@@ -229,6 +269,7 @@ class UpstreamPool:
                 if kept is not None:
                     self.forget(port, host, tls)  # the server dropped kept-alive connections: start afresh
                     continue
+                clock.stop()
                 raise _closed(exc, "answering") from None
             lines = raw.decode("latin-1").split("\r\n")
             status = int(lines[0].split()[1])

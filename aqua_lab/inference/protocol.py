@@ -254,11 +254,25 @@ def _content_text(field: str, content: Any) -> str:
     return "".join(texts)
 
 
+#: ``json.dumps(…, ensure_ascii=False)`` without making an encoder per request
+_TO_ENGINE = json.JSONEncoder(ensure_ascii=False).encode
+
+
 def check_engine_body(body: dict[str, Any], route: str, context: int | None = None) -> dict[str, Any]:
     """``body`` as a local engine may get it (unchanged); raises :class:`RequestProblem`.  Besides the
     fields' rules: text-only message content, no lone UTF-16 surrogate (JSON allows ``\\ud800``, the
     engine's parser does not) and — with ``context``, the tokens one request may use — no prompt
     that cannot fit, refused before the engine spends time on it."""
+    engine_payload(body, route, context)
+    return body
+
+
+def engine_payload(
+    body: dict[str, Any], route: str, context: int | None = None, adds: dict[str, Any] | None = None
+) -> bytes:
+    """What a local engine is sent: ``body`` checked as :func:`check_engine_body` checks it, with
+    ``adds`` (what the sender sets itself once it passed: the served name, an adapter) put in, encoded
+    once — that encode is the lone-surrogate check, so the bytes sent are the bytes checked."""
     model = ENGINE_REQUESTS[route]
     try:
         request = model.model_validate(body)
@@ -273,8 +287,10 @@ def check_engine_body(body: dict[str, Any], route: str, context: int | None = No
                 raise RequestProblem(f"messages[{i}].content must be a string or a list of text parts", "messages")
     elif isinstance(request, CompletionRequest):
         chars = len(request.prompt if isinstance(request.prompt, str) else request.prompt[0])
+    if adds:
+        body.update(adds)
     try:
-        json.dumps(body, ensure_ascii=False).encode("utf-8")
+        payload = _TO_ENGINE(body).encode()
     except UnicodeEncodeError:
         raise RequestProblem("the text contains a lone UTF-16 surrogate (invalid Unicode)", "messages") from None
     if context and chars // CHARS_PER_TOKEN_FLOOR > context:
@@ -285,7 +301,7 @@ def check_engine_body(body: dict[str, Any], route: str, context: int | None = No
             "messages" if route == "/v1/chat/completions" else "prompt",
             code="context_length_exceeded",
         )
-    return body
+    return payload
 
 
 # --------------------------------------------------------------------------------------------------

@@ -44,21 +44,54 @@ class SSEParser:
     def feed(self, chunk: bytes | str) -> list[Event]:
         if isinstance(chunk, str):
             chunk = chunk.encode()
+        elif not isinstance(chunk, bytes):  # a bytearray or memoryview: events carry bytes
+            chunk = bytes(chunk)
         buffer = self._buffer + chunk if self._buffer else chunk
-        events = []
-        start = 0
-        while (end := _LINE_END.search(buffer, start)) is not None:
-            if end.group() == b"\r" and end.end() == len(buffer):
-                break  # a lone \r at the end may be half of \r\n
-            segment, line = buffer[start : end.end()], buffer[start : end.start()]
-            start = end.end()
-            if self._comments and line.startswith(b":"):
-                events.append(Event(line[1:].strip().decode("utf-8", "replace"), raw=segment, comment=True))
-                continue
-            self._raw += segment
-            event = self._line(line)
-            if event is not None:
-                events.append(event)
+        # an event's raw bytes are one slice of ``buffer`` (from ``since``), joined once when it ends
+        # rather than line by line; only a comment yielded on its own breaks the run
+        events, start, since, size = [], 0, 0, len(buffer)
+        crlf = b"\r" in buffer  # the regex only where a \r may end a line: engines send \n
+        while True:
+            if crlf:
+                end = _LINE_END.search(buffer, start)
+                if end is None:
+                    break
+                stop, after = end.span()
+                if after == size and after - stop == 1 and buffer[stop] == 13:
+                    break  # a lone \r at the end may be half of \r\n
+            else:
+                stop = buffer.find(b"\n", start)
+                if stop < 0:
+                    break
+                after = stop + 1
+            line, begun, start = buffer[start:stop], start, after
+            if not line:
+                if not self._data:
+                    self._event = ""  # a comment-only block: its bytes go out with the next event
+                    continue
+                raw = buffer[since:after]
+                if self._raw:
+                    raw, self._raw = bytes(self._raw) + raw, bytearray()
+                events.append(Event("\n".join(self._data), self._event or "message", self._id, raw))
+                self._data, self._event, since = [], "", after
+            elif line[0] == 58:  # ":", a comment
+                if self._comments:
+                    self._raw += buffer[since:begun]
+                    since = after
+                    events.append(
+                        Event(line[1:].strip().decode("utf-8", "replace"), raw=buffer[begun:after], comment=True)
+                    )
+            else:
+                name, _, value = line.partition(b":")
+                if value[:1] == b" ":
+                    value = value[1:]
+                if name == b"data":
+                    self._data.append(value.decode("utf-8", "replace"))
+                elif name == b"event":
+                    self._event = value.decode("utf-8", "replace")
+                elif name == b"id":
+                    self._id = value.decode("utf-8", "replace")
+        self._raw += buffer[since:start]
         self._buffer = buffer[start:]
         return events
 
@@ -69,26 +102,6 @@ class SSEParser:
     def pending(self) -> bytes:
         """The bytes received that no event has carried yet (an unfinished event, trailing comments)."""
         return bytes(self._raw) + self._buffer
-
-    def _line(self, line: bytes) -> Event | None:
-        if not line:
-            if not self._data:
-                self._event = ""
-                return None  # a comment-only block: its bytes go out with the next event
-            event = Event("\n".join(self._data), self._event or "message", self._id, bytes(self._raw))
-            self._data, self._event, self._raw = [], "", bytearray()
-            return event
-        if line.startswith(b":"):
-            return None
-        name, _, value = line.partition(b":")
-        value = value[1:] if value.startswith(b" ") else value
-        if name == b"data":
-            self._data.append(value.decode("utf-8", "replace"))
-        elif name == b"event":
-            self._event = value.decode("utf-8", "replace")
-        elif name == b"id":
-            self._id = value.decode("utf-8", "replace")
-        return None
 
 
 def iter_events(chunks: Iterable[bytes]) -> Iterator[Event]:

@@ -106,6 +106,8 @@ class RouterMetrics:
         )
         self.samples: deque[Sample] = deque(maxlen=MAX_SAMPLES)
         self.started = time.time()
+        # (model, replica, code) → its counters' children: ``labels()`` checks and locks on every call
+        self._children: dict[tuple[str, int, int], tuple[Any, Any, Any]] = {}
         self.registry.register(_Live(self))
 
     def record(
@@ -118,15 +120,23 @@ class RouterMetrics:
         duration_s: float,
         error: str | None,
     ) -> None:
-        replica = str(server.spec.replica + 1)
-        self.requests.labels(name, replica, str(code)).inc()
+        replica = server.spec.replica + 1
+        children = self._children.get((name, replica, code))
+        if children is None:
+            children = self._children[(name, replica, code)] = (
+                self.requests.labels(name, str(replica), str(code)),
+                self.tokens.labels(name),
+                self.ttft.labels(name),
+            )
+        requests, generated, ttft = children
+        requests.inc()
         if error:
             self.errors.labels(name, error).inc()
         if tokens:
-            self.tokens.labels(name).inc(tokens)
+            generated.inc(tokens)
         if ttft_s is not None:
-            self.ttft.labels(name).observe(ttft_s)
-        self.samples.append(Sample(time.time(), name, server.spec.replica + 1, ttft_s, tokens, duration_s, error))
+            ttft.observe(ttft_s)
+        self.samples.append(Sample(time.time(), name, replica, ttft_s, tokens, duration_s, error))
 
     def refused(self, name: str, code: int, kind: str) -> None:
         """A request the router answered itself (429 queue full, 503 model down, 422 bad field)."""

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from ...inference.pool import UpstreamClosed, UpstreamPool, UpstreamTimeout
-from ...inference.protocol import RequestProblem, check_engine_body
+from ...inference.protocol import RequestProblem, engine_payload
 from ...inference.sse import SSEParser
 from ...inference.timeouts import HEADER, Limits, Timeouts, timeout_message
 from .http1 import Application, ClientGone, Handler
@@ -183,9 +183,12 @@ class Base(Handler):
         if self.metrics is not None:
             self.metrics.refused(name, code, kind)
 
-    def checked(self, body: dict[str, Any], route: str, server: Server, name: str) -> dict[str, Any] | None:
+    def checked(
+        self, body: dict[str, Any], route: str, server: Server, name: str, adds: dict[str, Any]
+    ) -> bytes | None:
+        """The bytes to send upstream: ``body`` checked, with ``adds`` set (None after answering 422)."""
         try:
-            return check_engine_body(body, route, context=server.spec.llama_context())
+            return engine_payload(body, route, server.spec.llama_context(), adds)
         except RequestProblem as exc:
             self._refused(name, exc.status, "invalid_request")
             self.send_json(exc.status, openai_error(exc.message, "invalid_request_error", exc.code, param=exc.field))
@@ -304,14 +307,15 @@ class Base(Handler):
 
     async def forward(self, server: Server, name: str, path: str, body: dict[str, Any]) -> None:
         """Send ``body`` to ``server`` and pass its answer through as it arrives."""
-        body = self.checked(body, path, server, name)
-        limits = self.limits()
-        if body is None or limits is None:
-            return
-        body["model"] = name
         lora = server.spec.lora_selection(name)
-        if lora is not None:  # one server holds the base and its adapters: the name picks the adapter
-            body["lora"] = lora
+        # one server holds the base and its adapters: the name picks the adapter.  Encoded from what
+        # was checked, never passed on as it came: what the engine reads must be what was checked (a
+        # key given twice is one value to json.loads and may be the other to the engine's parser)
+        adds = {"model": name} if lora is None else {"model": name, "lora": lora}
+        payload = self.checked(body, path, server, name, adds)
+        limits = self.limits()
+        if payload is None or limits is None:
+            return
         # llama-server names its one alias in every answer: an adapter's answers say the adapter
         adapter = lora is not None and name != server.spec.served_name
         rename = _renaming(server.spec.served_name, name) if adapter else None
@@ -332,9 +336,6 @@ class Base(Handler):
         server.in_flight += 1
         server.dispatched += 1
         server.last_used = time.monotonic()
-        # encoded again, never passed on as it came: what the engine reads must be what was checked (a
-        # key given twice is one value to json.loads and may be the other to the engine's parser)
-        payload = json.dumps(body, ensure_ascii=False).encode()
 
         def post() -> Any:  # made when sent: a model that wakes in a new process has a new port
             accept = self.request.headers.get("Accept", "*/*")
@@ -390,12 +391,15 @@ class Base(Handler):
                     error = "engine_error" if watch.failed else "incomplete_stream"
                 elif watch.failed:
                     error = "engine_error"
-                if metrics is not None:
-                    tokens = watch.tokens()
-            elif kept and response.status == 200:
-                tokens = completion_tokens(b"".join(kept))
             if error is None:  # answered completely (what a crash "after N answered requests" counts)
                 server.served += 1
+            # the answer's end goes out before the bookkeeping: a short answer's first token often
+            # comes in the same read as its end, and the client should not wait for the counting
+            self.finish()
+            if watch is not None:
+                tokens = watch.tokens() if metrics is not None else None
+            elif kept and response.status == 200:
+                tokens = completion_tokens(b"".join(kept))
         except ClientGone:
             return  # the client went away
         except WakeTimeout as exc:
@@ -427,7 +431,6 @@ class Base(Handler):
                 code = response.status if response is not None else 504 if error == "model_timeout" else 503
                 ttft = (first - self.started) if first is not None else None
                 metrics.record(server, name, code, ttft, tokens or 0, end - self.started, error)
-        self.finish()
 
     def limits(self) -> Limits | None:
         """The time limits of this request's upstream call: the router's, lowered or raised by the
