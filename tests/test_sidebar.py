@@ -110,6 +110,8 @@ def test_sidebar_deploys_chats_compares_and_deletes_a_local_deployment(lab):
     assert found["consoleErrors"] == []
     deploy = found["deploy"]
     assert deploy["state"] == "ACTIVE", deploy.get("failure")
+    # two re-plans of the same shape: the first copy's typed name stayed in its row, the second kept its own
+    assert deploy["copiesKept"] == ["smol-a", "SmolLM2-135M-Instruct-2"]
     assert len(deploy["modelStates"]) == 2 and all("ACTIVE" in s for s in deploy["modelStates"])
     assert deploy["cardName"] == "ui <b>sidebar</b>" and deploy["cardBoldTags"] == 0
     assert deploy["modelLog"].strip() and deploy["deactivated"] and deploy["reactivated"]

@@ -87,6 +87,10 @@ try {
   await active.locator(".aqua-card-message .aqua-error").waitFor({ timeout: 30000 });
   found.scaleRefused = await active.locator(".aqua-card-message .aqua-error").textContent();
   await both("truth-card-scale-refused", sidebar);
+  // closed and opened again, the form shows the deployment's count, not the refused one typed before
+  await active.getByRole("button", { name: /^Scale / }).click();
+  await active.getByRole("button", { name: /^Scale / }).click();
+  found.scaleReopened = await active.getByLabel(/^Instance count of /).inputValue();
 
   // 1. one model while 'holder' holds core 0: cores, the held cell, valid on the free core
   await sidebar.getByRole("button", { name: "New deployment" }).click();

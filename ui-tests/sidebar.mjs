@@ -222,6 +222,21 @@ async function deployChatCompareDelete() {
   await row.locator('input[type="checkbox"]').check();
   await row.locator(".aqua-add-copy").click();
   await plan.locator('.aqua-deploy[data-models="2"][data-valid="true"]').waitFor({ timeout: 30000 });
+  // the two copies' fields have one label: a re-plan keeps each copy's own served name, in its own row
+  const names = plan.getByLabel(/^Served name for /);
+  const first = await names.nth(0).inputValue();
+  await names.nth(0).fill("smol-a");
+  const whatIf = plan.getByLabel("Concurrency", { exact: true });
+  for (const value of ["1", ""]) {
+    const before = await plan.locator(".aqua-deploy-form").elementHandle();
+    await whatIf.fill(value);
+    await whatIf.dispatchEvent("change");
+    await page.waitForFunction((form) => !form.isConnected, before, { timeout: 30000 });
+    await plan.locator('.aqua-deploy[data-models="2"][data-valid="true"]').waitFor({ timeout: 30000 });
+  }
+  result.copiesKept = [await names.nth(0).inputValue(), await names.nth(1).inputValue()];
+  await names.nth(0).fill(first);
+  await plan.locator('.aqua-deploy[data-models="2"][data-valid="true"]').waitFor({ timeout: 30000 });
   await plan.getByLabel("Display name").fill("ui <b>sidebar</b>");
   await plan.getByRole("button", { name: "Deploy" }).click();
   const progress = plan.locator(".aqua-progress");

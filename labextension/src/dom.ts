@@ -86,10 +86,18 @@ export function carryUserState(from: Element, to: Element, focused: Element | nu
       twin.replaceChildren(...old.childNodes);
     }
   }
-  const controls = (root: Element) => root.querySelectorAll<Control>('input[aria-label], textarea[aria-label], select[aria-label]');
-  const twins = new Map([...controls(to)].map(c => [c.getAttribute('aria-label'), c]));
-  for (const old of controls(from)) {
-    const twin = twins.get(old.getAttribute('aria-label'));
+  // matched by label, and by order among controls of one label (two copies of a model have the same)
+  const byLabel = (root: Element) => {
+    const found = new Map<string, Control[]>();
+    for (const c of root.querySelectorAll<Control>('input[aria-label], textarea[aria-label], select[aria-label]')) {
+      const label = c.getAttribute('aria-label')!;
+      found.set(label, [...(found.get(label) ?? []), c]);
+    }
+    return found;
+  };
+  const twins = byLabel(to);
+  const pairs = [...byLabel(from)].flatMap(([label, olds]) => olds.map((old, i) => [old, twins.get(label)?.[i]] as const));
+  for (const [old, twin] of pairs) {
     if (!twin || twin.tagName !== old.tagName) {
       continue;
     }

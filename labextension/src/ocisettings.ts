@@ -95,7 +95,18 @@ export function ociSettingsForm(onSaved: () => void): { node: HTMLElement; open:
       { className: 'aqua-toolbar' },
       h('button', { className: 'jp-mod-styled', type: 'button', onclick: () => void check() }, 'Check'),
       h('button', { className: 'jp-mod-styled jp-mod-accept', type: 'submit' }, 'Save'),
-      h('button', { className: 'jp-mod-styled', type: 'button', onclick: () => (node.hidden = true) }, 'Close')
+      h(
+        'button',
+        {
+          className: 'jp-mod-styled',
+          type: 'button',
+          onclick: () => {
+            node.hidden = true;
+            edited.clear(); // unsaved typing goes with the form: opened again, it shows what is saved
+          }
+        },
+        'Close'
+      )
     ),
     result,
     path

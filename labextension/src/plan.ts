@@ -856,6 +856,9 @@ export class PlanView extends Widget {
       return out as unknown as DeploymentSpec;
     };
     const validate = async (): Promise<boolean> => {
+      if (!form.isConnected) {
+        return false; // a check typed into a form since replaced (a re-plan): it must not outdate the new one's
+      }
       const seq = ++this.validateSeq;
       fieldErrors.forEach(e => clear(e));
       for (const f of advanced) {
@@ -1049,6 +1052,7 @@ export class PlanView extends Widget {
       clear(this.progressArea, errorBox(rest.length ? rest.join('\n') : 'Not deployed: fix the fields marked above.'));
       return;
     }
+    this.typed.clear(); // deployed: the next plan starts from its own defaults, not this one's options
     this.ctx.deploymentsChanged.emit(this.platform); // it holds slots now: plans see what is left
     void this.ctx.execute(COMMANDS.deployments, { refresh: true });
     await this.follow(deployment);

@@ -136,5 +136,14 @@ export function scalingForm(d: Deployment, platform: string, act: Act): { node: 
   if (!autoscales) {
     fixedField.hidden = false;
   }
-  return { node, toggle: () => (node.hidden = !node.hidden) };
+  // closed, it forgets what was typed (and kept across the card's redraws): opened again, it shows the deployment's numbers
+  const toggle = (): void => {
+    node.hidden = !node.hidden;
+    if (node.hidden) {
+      node.reset();
+      mark(null);
+      drawMode();
+    }
+  };
+  return { node, toggle };
 }
