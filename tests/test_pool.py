@@ -101,7 +101,12 @@ def test_chunks_that_arrive_together_are_handed_over_together_whatever_the_reads
     assert b"".join(asyncio.run(run(1))) == b"data: ab\n"
 
 
-@pytest.mark.parametrize("garbage", [b"zz\r\nhello\r\n", b"-2\r\n\r\nhello", b"5\r\nhelloXX"])
+@pytest.mark.parametrize(
+    "garbage",
+    [b"zz\r\nhello\r\n", b"-2\r\n\r\nhello", b"5\r\nhelloXX"]
+    # sizes int(..., 16) would take, which a proxy in front may read otherwise (request smuggling)
+    + [size + b"\r\nhello\r\n0\r\n\r\n" for size in (b"0x5", b"+5", b"0_5", b" 5", b"5 ")],
+)
 def test_a_malformed_chunked_body_is_a_closed_upstream_not_a_crash(garbage):
     async def run() -> None:
         port = await _silent_after(CHUNKED, [garbage])
@@ -158,3 +163,64 @@ def test_a_silent_server_ends_the_call_at_the_limit_it_passed(head, pieces, ever
     error, took = asyncio.run(run())
     assert error.limit == passed and error.seconds == getattr(limits, passed)
     assert took < getattr(limits, passed) + 0.5, took
+
+
+SIZED = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n"
+
+
+def test_a_timeout_due_as_the_last_read_gets_its_data_does_not_poison_the_pooled_connection(monkeypatch):
+    """The body's end and the one timer at its deadline in the same loop pass: the read has its data,
+    so the call succeeds, and the connection it goes back to the pool on answers the next request."""
+    clocks: list[upstream.Clock] = []
+    read, feed = upstream.Clock.read, asyncio.StreamReader.feed_data
+
+    def noted(self, reader, step, limit):
+        clocks.append(self)
+        return read(self, reader, step, limit)
+
+    def feed_then_fire(reader, data):
+        feed(reader, data)
+        clock = clocks[-1] if clocks else None
+        if clock is not None and clock._reader is reader and not data.startswith(b"HTTP/"):
+            clock._at = clock._loop.time()  # the timer's callback, due now, before the read resumes
+            clock._fire()
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            await reader.readuntil(b"\r\n\r\n")
+            await reader.readexactly(2)
+            writer.write(SIZED)
+            await writer.drain()
+            await asyncio.sleep(0.05)  # the body in a read of its own
+            writer.write(b"{}")
+            await writer.drain()
+
+    async def run():
+        server = await asyncio.start_server(serve, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        monkeypatch.setattr(upstream.Clock, "read", noted)
+        monkeypatch.setattr(asyncio.StreamReader, "feed_data", feed_then_fire)
+        pool = UpstreamPool()
+        first = await _body(pool, port)
+        kept = pool._idle[("127.0.0.1", port, False)][0][2]
+        second = await _body(pool, port)  # on the same connection: it was healthy
+        return first, second, pool._idle[("127.0.0.1", port, False)][0][2] is kept
+
+    assert asyncio.run(run()) == ([b"{}"], [b"{}"], True)
+
+
+def test_a_connection_whose_reader_holds_an_error_is_neither_pooled_nor_taken():
+    async def run():
+        server = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        pool, key = UpstreamPool(), ("127.0.0.1", port, False)
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        reader.set_exception(UpstreamTimeout("idle_s", 1))
+        pool.release(key, reader, writer)
+        released = len(pool._idle.get(key, []))
+        reader2, writer2 = await asyncio.open_connection("127.0.0.1", port)
+        pool.release(key, reader2, writer2)
+        reader2.set_exception(UpstreamTimeout("idle_s", 1))  # failed while idle in the pool
+        return released, pool._take(key), writer.is_closing() and writer2.is_closing()
+
+    assert asyncio.run(run()) == (0, None, True)

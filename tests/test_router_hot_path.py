@@ -14,6 +14,8 @@ from aqua_lab.inference.pool import UpstreamPool, UpstreamTimeout
 from aqua_lab.inference.protocol import RequestProblem, check_engine_body, engine_payload
 from aqua_lab.inference.sse import SSEParser
 from aqua_lab.inference.timeouts import Limits
+from aqua_lab.platforms.local.http1 import Application, Handler
+from aqua_lab.platforms.local.ports import free_port
 
 pytestmark = pytest.mark.inference
 
@@ -121,3 +123,31 @@ def test_each_event_keeps_its_exact_bytes_however_the_stream_is_cut():
         for a, b in zip([0, *cuts], [*cuts, len(stream)], strict=True):
             events += parser.feed(stream[a:b])
         assert events == whole and [e.raw for e in events] == [e.raw for e in whole]
+
+
+def test_a_kept_alive_client_connection_keeps_one_timer_for_its_limits_not_one_per_request(monkeypatch):
+    class Ok(Handler):
+        def get(self) -> None:
+            self.finish(b"ok")
+
+    async def run():
+        loop = asyncio.get_running_loop()
+        timers = []
+        call_at = loop.call_at
+
+        def counted(when, callback, *args, **kwargs):
+            timers.append(callback)
+            return call_at(when, callback, *args, **kwargs)
+
+        monkeypatch.setattr(loop, "call_at", counted)
+        port = free_port()
+        listener = Application([("/ok", Ok, {})]).listen(port)
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        for _ in range(CHUNKS):
+            writer.write(b"GET /ok HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            assert (await reader.readuntil(b"ok")).startswith(b"HTTP/1.1 200")
+        writer.close()
+        listener.stop()
+        return [t for t in timers if getattr(t, "__name__", "") == "_tick"]
+
+    assert len(asyncio.run(run())) == 1  # the connection's own, armed once

@@ -100,12 +100,18 @@ class Clock:
 
     def _fire(self) -> None:
         self._timer = None
-        if self._reader is None:
+        reader = self._reader
+        if reader is None:
             return  # no read waits: the next one arms it again
-        if self._loop.time() < self._at:
+        # the read's data may have come in this same loop pass, its task not yet resumed: failing the
+        # reader then would leave the error on it for the next request on this (pooled) connection.
+        # StreamReader has no public "is a read waiting"; its private ``_waiter`` is that future, set
+        # while a read waits and cleared once data, EOF or an error woke it.  Such a read is looked at
+        # again next pass: it has returned by then, or waits anew (readuntil short of its separator).
+        if self._loop.time() < self._at or getattr(reader, "_waiter", True) is None:
             self._arm(self._at)
         else:
-            self._reader.set_exception(UpstreamTimeout(self._limit, getattr(self.limits, self._limit)))
+            reader.set_exception(UpstreamTimeout(self._limit, getattr(self.limits, self._limit)))
 
 
 def _closed(exc: BaseException, before: str) -> UpstreamClosed:
@@ -207,7 +213,8 @@ class UpstreamPool:
 
     def release(self, key: tuple[str, int, bool], reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         idle = self._idle.setdefault(key, [])
-        if len(idle) < self.max_idle and not writer.is_closing():
+        # a reader holding an error (a late timeout) would raise it into the next request on it
+        if len(idle) < self.max_idle and not writer.is_closing() and reader.exception() is None:
             idle.append((time.monotonic(), reader, writer))
         else:
             writer.close()
@@ -216,7 +223,8 @@ class UpstreamPool:
         idle = self._idle.get(key, [])
         while idle:
             since, reader, writer = idle.pop()
-            if time.monotonic() - since < MAX_IDLE_S and not writer.is_closing() and not reader.at_eof():
+            fresh = time.monotonic() - since < MAX_IDLE_S and reader.exception() is None
+            if fresh and not writer.is_closing() and not reader.at_eof():
                 return reader, writer
             writer.close()
         return None
