@@ -4,8 +4,10 @@ what clients send on loopback is answered as HTTP/1.1 says, and no request can t
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import socket
+import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -13,10 +15,11 @@ from typing import Any
 import pytest
 from tornado import web
 
+from aqua_lab.platforms.local import http1
 from aqua_lab.platforms.local import router as router_module
 from aqua_lab.platforms.local.http1 import MAX_HEAD_BYTES, Application, ClientGone, Handler
 from aqua_lab.platforms.local.ports import free_port
-from aqua_lab.platforms.local.router import MAX_BODY_BYTES, make_router
+from aqua_lab.platforms.local.router import MAX_BODY_BYTES, make_router, use_fast_loop
 from tests.test_router_sends import StandIn, _supervisor
 
 pytestmark = [pytest.mark.local, pytest.mark.inference]
@@ -333,3 +336,212 @@ async def answer_head_and(reader: asyncio.StreamReader, size: int) -> tuple[int,
         chunk = int((await reader.readuntil(b"\r\n")).strip(), 16)
         body += (await reader.readexactly(chunk + 2))[:-2]
     return int(lines[0].split()[1]), {}, body
+
+
+class Trickle(Handler):
+    """Streams for 0.8 s: longer than the small limits the tests below set."""
+
+    async def get(self):
+        for _ in range(8):
+            self.write(b"t")
+            await self.flush()
+            await asyncio.sleep(0.1)
+
+    def head(self):
+        self.write(b"the body GET would have")
+
+
+def bare(scenario: Callable[..., Awaitable[Any]]) -> Any:
+    """Run ``scenario(port)`` against this server alone, with a streaming route at /trickle."""
+
+    async def run():
+        port = free_port()
+        listener = Application([("/trickle", Trickle, {})]).listen(port)
+        try:
+            return await asyncio.wait_for(scenario(port), 15)
+        finally:
+            listener.stop()
+
+    return asyncio.run(run())
+
+
+def test_a_half_sent_request_is_a_408_an_idle_connection_closes_and_a_long_stream_is_not_cut(monkeypatch):
+    monkeypatch.setattr(http1, "REQUEST_S", 0.3)
+    monkeypatch.setattr(http1, "IDLE_S", 0.5)
+
+    async def timed(reader: asyncio.StreamReader) -> tuple[tuple[int, dict[str, str], bytes], bytes, float]:
+        started = asyncio.get_running_loop().time()
+        got = await answer(reader)
+        return got, await reader.read(), asyncio.get_running_loop().time() - started
+
+    async def scenario(port):
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET /trickle HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # half a head, then nothing
+        half_head = await timed(reader)
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(head("GET", "/trickle", port, "Content-Length: 10") + b"abc")  # 3 bytes of 10
+        half_body = await timed(reader)
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(head("GET", "/trickle", port))
+        stream = await answer(reader)  # 0.8 s: past both limits
+        await asyncio.sleep(0.3)  # idle, but under IDLE_S
+        writer.write(head("GET", "/trickle", port))
+        again = await answer(reader)
+        started = asyncio.get_running_loop().time()
+        closed = await reader.read()  # idle past IDLE_S
+        return half_head, half_body, stream, again, closed, asyncio.get_running_loop().time() - started
+
+    half_head, half_body, stream, again, closed, idle_for = bare(scenario)
+    for (status, headers, body), rest, took in (half_head, half_body):
+        assert (status, headers["connection"], rest) == (408, "close", b"")
+        assert "did not arrive whole within 0.3 s" in json.loads(body)["error"]["message"]
+        assert 0.25 < took < 2.5, took
+    assert stream == again and stream[0] == 200 and stream[2] == b"t" * 8
+    assert closed == b"" and 0.4 < idle_for < 2.5, idle_for
+
+
+def test_past_the_open_connection_cap_a_new_connection_is_a_503_and_closed(monkeypatch):
+    monkeypatch.setattr(http1, "MAX_CONNECTIONS", 2)
+
+    async def scenario(port):
+        kept = []
+        for _ in range(2):
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(head("HEAD", "/trickle", port))
+            kept.append((reader, writer, (await reader.readuntil(b"\r\n\r\n")).split(b" ")[1]))
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(head("GET", "/trickle", port))
+        refused = await answer(reader), await reader.read()
+        kept[0][1].close()
+        await asyncio.sleep(0.2)  # its place is free again
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(head("HEAD", "/trickle", port))
+        after = await reader.readuntil(b"\r\n\r\n")
+        return [status for *_, status in kept], refused, after
+
+    served_first, ((status, headers, body), rest), after = bare(scenario)
+    assert served_first == [b"200", b"200"]
+    assert (status, headers["connection"], rest) == (503, "close", b"")
+    assert "at most 2 open connections" in json.loads(body)["error"]["message"]
+    assert after.startswith(b"HTTP/1.1 200")
+
+
+def test_a_head_request_is_answered_with_a_head_alone_and_the_connection_stays_in_step(tmp_path):
+    async def scenario(port, connect):
+        reader, writer = await connect()
+        writer.write(head("HEAD", "/v1/models", port) + head("GET", "/health", port))
+        refused = await reader.readuntil(b"\r\n\r\n")  # a 405: no body may follow its head
+        after = await answer(reader)
+        return refused, after
+
+    refused, after = served(tmp_path, scenario)
+    assert refused.startswith(b"HTTP/1.1 405") and b"Content-Length: " in refused
+    assert after[0] == 200 and json.loads(after[2])["status"] == "healthy"
+
+    async def defined(port):  # a route that serves HEAD: its head keeps the body's length
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(head("HEAD", "/trickle", port) + head("HEAD", "/trickle", port))
+        return await reader.readuntil(b"\r\n\r\n"), await reader.readuntil(b"\r\n\r\n")
+
+    first, second = bare(defined)
+    assert first == second and b"Content-Length: 23\r\n" in first and first.startswith(b"HTTP/1.1 200")
+
+
+def test_a_method_name_reaches_only_the_methods_served(tmp_path):
+    async def scenario(port, connect):
+        reader, writer = await connect()
+        got = []
+        for method, path in (("RESOLVE", "/models/m/health"), ("SET_STATUS", "/health"), ("PUT", "/health")):
+            writer.write(head(method, path, port))
+            got.append(await answer(reader))
+        writer.write(head("GET", "/health", port))
+        got.append(await answer(reader))
+        return got
+
+    *refused, after = served(tmp_path, scenario)
+    for (status, _, body), method in zip(refused, ("RESOLVE", "SET_STATUS", "PUT"), strict=True):
+        assert status == 405 and f"{method} is not allowed" in json.loads(body)["error"]["message"]
+    assert after[0] == 200
+
+
+@pytest.mark.parametrize("size", ["0x%x", "+%x", "0_%x", " %x"])
+def test_a_chunk_size_that_is_not_bare_hex_is_a_400(tmp_path, size):
+    async def scenario(port, connect):
+        reader, writer = await connect()
+        writer.write(
+            head("POST", "/v1/chat/completions", port, "Content-Type: application/json", "Transfer-Encoding: chunked")
+            + (size % len(CHAT)).encode() + b"\r\n" + CHAT + b"\r\n0\r\n\r\n"
+        )  # fmt: skip
+        return await answer(reader), await reader.read()
+
+    (status, headers, body), rest = served(tmp_path, scenario)
+    assert (status, headers["connection"], rest) == (400, "close", b"")
+    assert "malformed chunked body: chunk size line" in json.loads(body)["error"]["message"]
+
+
+def test_a_handler_that_raises_after_finishing_is_logged_and_the_connection_goes_on(caplog):
+    class Finished(Handler):
+        def get(self):
+            self.finish({"ok": True})
+            raise KeyError("after the answer")
+
+    async def scenario():
+        port = free_port()
+        listener = Application([("/done", Finished, {})]).listen(port)
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(head("GET", "/done", port))
+        first = await answer(reader)
+        writer.write(head("GET", "/done", port))  # the same connection: still served
+        second = await asyncio.wait_for(answer(reader), 5)
+        writer.close()
+        listener.stop()
+        return first, second
+
+    first, second = asyncio.run(scenario())
+    assert first == second and first[0] == 200 and json.loads(first[2]) == {"ok": True}
+    assert "GET /done failed" in caplog.text and "AssertionError" not in caplog.text
+
+
+def test_a_paused_flush_that_nobody_awaits_leaves_no_unretrieved_error():
+    async def scenario():
+        loop = asyncio.get_running_loop()
+        seen: list[str] = []
+        loop.set_exception_handler(lambda _, context: seen.append(context["message"]))
+        port = free_port()
+        listener = Application([]).listen(port)
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        await asyncio.sleep(0.1)
+        (connection,) = listener.connections
+        connection.pause_writing()  # the client's buffers are full; no flush waits yet
+        writer.close()
+        await asyncio.sleep(0.2)  # the client is gone: the waiter fails
+        del connection
+        gc.collect()
+        listener.stop()
+        return seen
+
+    assert asyncio.run(scenario()) == []
+
+
+def test_without_uvloop_the_runtime_sets_an_asyncio_loop_that_the_router_binds_on(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "uvloop", None)  # as on a machine without it
+    asyncio.set_event_loop(None)  # as Python 3.14 starts: get_event_loop() then raises
+    port, made = free_port(), []
+    try:
+        assert use_fast_loop() == "asyncio"
+        made.append(asyncio.get_event_loop())
+        listener = make_router(_supervisor(tmp_path, free_port()), metrics=False).listen(port, "127.0.0.1")
+
+        async def health():
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(head("GET", "/health", port))
+            status = (await answer(reader))[0]
+            writer.close()
+            return status
+
+        assert made[0].run_until_complete(health()) == 200
+        listener.stop()
+    finally:
+        for loop in made:
+            loop.close()
+        asyncio.set_event_loop(None)

@@ -108,5 +108,8 @@ def test_the_runtime_runs_on_uvloop_where_it_is_installed_and_on_asyncio_without
         asyncio.get_event_loop().close()
         monkeypatch.setitem(sys.modules, "uvloop", None)  # as on a machine without it
         assert use_fast_loop() == "asyncio"
+        loop = asyncio.get_event_loop()  # set by it: Python 3.14 makes none on get_event_loop()
+        assert not type(loop).__module__.startswith("uvloop")
+        loop.close()
     finally:
         asyncio.set_event_loop(None)

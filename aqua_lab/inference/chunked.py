@@ -3,6 +3,12 @@ the router's server reads from clients."""
 
 from __future__ import annotations
 
+import re
+
+# hex digits only: int(..., 16) also takes "0x1f", "+5", "1_0" and spaces, which a proxy in front may
+# read as another size (a smuggled request); a chunk extension after ";" is allowed and ignored
+_SIZE_LINE = re.compile(rb"([0-9A-Fa-f]{1,16})(?:[ \t]*;[^\r\n]*)?")
+
 
 def unchunk(buffer: bytearray) -> tuple[list[bytes], bool]:
     """Take the complete chunks off the front of a chunked body (``buffer`` keeps what is left): their
@@ -10,9 +16,10 @@ def unchunk(buffer: bytearray) -> tuple[list[bytes], bool]:
     for a malformed body."""
     pieces, at = [], 0
     while (line_end := buffer.find(b"\r\n", at)) >= 0:
-        size = int(bytes(buffer[at:line_end]).split(b";", 1)[0].strip(), 16)
-        if size < 0:
-            raise ValueError("negative chunk size")
+        match = _SIZE_LINE.fullmatch(buffer, at, line_end)
+        if match is None:
+            raise ValueError(f"chunk size line {bytes(buffer[at:line_end][:40])!r} is not hex digits")
+        size = int(match[1], 16)
         if size == 0:  # trailers, if any, then a blank line
             end = buffer.find(b"\r\n\r\n", line_end)
             if end < 0:

@@ -38,6 +38,20 @@ MAX_AHEAD_BYTES = 4 << 20
 #: seconds a connection that is closing after an error waits for the client to close first, so that
 #: bytes the client still sends do not reset the connection before it reads the answer
 LINGER_S = 2.0
+#: seconds a request head and body have, from their first byte, to arrive whole (else a 408 and the
+#: connection closes): a client that sends half a request must not hold a connection for ever.  On
+#: loopback a whole request (at most 1 MiB) takes milliseconds; no limit runs while an answer is made,
+#: so a long stream is not cut
+REQUEST_S = 30.0
+#: seconds a kept-alive connection may sit idle between requests before it is closed (nginx's
+#: ``keepalive_timeout`` default; clients reopen one as they need it)
+IDLE_S = 75.0
+#: open client connections served at once; past it a new one is answered 503 and closed, so that a
+#: client leaking connections cannot take every file descriptor of the user's machine
+MAX_CONNECTIONS = 1024
+#: the methods served (tornado's ``SUPPORTED_METHODS``), each only where the handler class defines it:
+#: a method name must never reach another attribute of the handler
+METHODS = frozenset({"GET", "HEAD", "POST", "DELETE", "PATCH", "PUT", "OPTIONS"})
 
 _REASONS = {status.value: status.phrase for status in HTTPStatus}
 _TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
@@ -107,7 +121,7 @@ class Handler:
         self._status = 200
         self._headers: dict[str, str] = {}
         self._out: list[bytes] = []
-        self._headers_sent = self._finished = self._chunked = False
+        self._headers_sent = self._finished = self._chunked = self._bodyless = False
         self.initialize(**kwargs)
 
     def initialize(self, **kwargs: Any) -> None:
@@ -200,6 +214,12 @@ class Connection(asyncio.Protocol):
         self.closing = self.eof = self.reading_paused = self.processing = False
         self.waiter: asyncio.Future[None] | None = None  # a flush waiting for the client to read
         self.linger: asyncio.TimerHandle | None = None
+        # one timer per connection for REQUEST_S and IDLE_S: a request or an answer moves only the
+        # deadline (a float); the timer, armed at most REQUEST_S ahead, moves itself on when it fires
+        # early, so no timer is made per request
+        self.timer: asyncio.TimerHandle | None = None
+        self.deadline = 0.0
+        self.started = False  # a request's first byte came: its REQUEST_S runs, not IDLE_S
 
     # asyncio's callbacks
 
@@ -211,7 +231,12 @@ class Connection(asyncio.Protocol):
         # token chunks are small writes, which Nagle's algorithm would hold behind the client's delayed
         # ACK: asyncio and uvloop both set TCP_NODELAY on every accepted socket, for its life (a test
         # checks it), so it is not set again here
+        if len(self.app.connections) >= MAX_CONNECTIONS:
+            self._refuse(BadRequest(f"the router serves at most {MAX_CONNECTIONS} open connections: retry later", 503))
+            return
         self.app.connections.add(self)
+        self.deadline = self.loop.time() + IDLE_S
+        self._arm(self.loop.time() + min(IDLE_S, REQUEST_S))
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.transport = None
@@ -219,6 +244,9 @@ class Connection(asyncio.Protocol):
         self.app.connections.discard(self)
         if self.linger is not None:
             self.linger.cancel()
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
         if self.waiter is not None and not self.waiter.done():
             self.waiter.set_exception(ClientGone("the client closed the connection"))
         handler = self.handler
@@ -231,6 +259,9 @@ class Connection(asyncio.Protocol):
     def pause_writing(self) -> None:
         if self.waiter is None or self.waiter.done():
             self.waiter = self.loop.create_future()
+            # failed in connection_lost whether or not a flush awaits it: seen here, so that asyncio
+            # does not log "Future exception was never retrieved"
+            self.waiter.add_done_callback(_seen)
 
     def resume_writing(self) -> None:
         if self.waiter is not None and not self.waiter.done():
@@ -246,6 +277,9 @@ class Connection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self.closing:
             return
+        if not self.started:
+            self.started = True
+            self.deadline = self.loop.time() + REQUEST_S
         self.buffer += data
         if self.phase == _ANSWER or self.processing:
             if len(self.buffer) > MAX_AHEAD_BYTES and not self.reading_paused and self.transport is not None:
@@ -253,6 +287,26 @@ class Connection(asyncio.Protocol):
                 self.transport.pause_reading()
             return
         self._process()
+
+    # time limits
+
+    def _arm(self, at: float) -> None:
+        self.timer = self.loop.call_at(at, self._tick)
+
+    def _tick(self) -> None:
+        self.timer = None
+        if self.transport is None:
+            return
+        now = self.loop.time()
+        if self.phase == _ANSWER:  # an answer in the making (or a close under way) has no limit
+            self._arm(now + REQUEST_S)
+        elif now < self.deadline:
+            self._arm(min(self.deadline, now + REQUEST_S))
+        elif self.started:
+            self._refuse(BadRequest(f"the request did not arrive whole within {REQUEST_S:g} s", 408))
+            self._arm(now + REQUEST_S)
+        else:  # idle past IDLE_S: nothing to answer
+            self._close(linger=False)
 
     # reading requests
 
@@ -299,7 +353,8 @@ class Connection(asyncio.Protocol):
         self.args = args
         try:
             handler.prepare()
-            if not handler._finished and not hasattr(handler, request.method.lower()):
+            served = request.method in METHODS and hasattr(handler, request.method.lower())
+            if not handler._finished and not served:
                 handler.write_error(405, f"{request.method} is not allowed on {request.path}")
         except Exception as exc:
             self._failed(handler, exc)
@@ -380,14 +435,14 @@ class Connection(asyncio.Protocol):
 
     def _failed(self, handler: Handler, exc: BaseException) -> None:
         """A handler that raised: a 500 when its head has not gone out, else the connection is cut
-        (a client reading a stream must not take a broken one for a finished one)."""
+        (a client reading a stream must not take a broken one for a finished one).  One that raised
+        after it finished is only logged: the connection may be on its next request by then."""
         if isinstance(exc, ClientGone) or self.transport is None:
             if not handler._finished:
                 handler._finished = True
                 self.answered(handler)
             return
-        assert self.request is not None
-        log.error("%s %s failed", self.request.method, self.request.path, exc_info=exc)
+        log.error("%s %s failed", handler.request.method, handler.request.path, exc_info=exc)
         if handler._finished:
             return
         if handler._headers_sent:
@@ -410,6 +465,7 @@ class Connection(asyncio.Protocol):
             raise ClientGone("the client closed the connection")
         if not handler._headers_sent:
             handler._headers_sent = True
+            handler._bodyless = handler.request.method == "HEAD"  # its head says what GET's body would be
             status = handler._status
             lines = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Unknown')}"]
             lines += [f"{name}: {value}" for name, value in handler._headers.items()]
@@ -426,12 +482,16 @@ class Connection(asyncio.Protocol):
             elif self.request is not None and self.request.version == "HTTP/1.0":
                 lines.append("Connection: keep-alive")
             head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
-            if handler._chunked:
+            if handler._bodyless:
+                data = head
+            elif handler._chunked:
                 data = head + (b"%x\r\n%b\r\n" % (len(data), data) if data else b"")
             else:
                 data = head + data
-            if last and handler._chunked:
+            if last and handler._chunked and not handler._bodyless:
                 data += b"0\r\n\r\n"
+        elif handler._bodyless:
+            data = b""
         elif handler._chunked:
             data = (b"%x\r\n%b\r\n" % (len(data), data) if data else b"") + (b"0\r\n\r\n" if last else b"")
         if data:
@@ -453,6 +513,8 @@ class Connection(asyncio.Protocol):
         """Ready for the next request on this connection (True)."""
         self.handler = self.request = None
         self.phase = _HEAD
+        self.started = bool(self.buffer)  # a pipelined request already begun
+        self.deadline = self.loop.time() + (REQUEST_S if self.started else IDLE_S)
         if self.reading_paused and self.transport is not None:
             self.reading_paused = False
             self.transport.resume_reading()
@@ -488,6 +550,11 @@ class Connection(asyncio.Protocol):
             self.linger = self.loop.call_later(LINGER_S, transport.close)
         else:
             transport.close()
+
+
+def _seen(future: asyncio.Future[None]) -> None:
+    if not future.cancelled():
+        future.exception()
 
 
 class Listener:

@@ -637,6 +637,9 @@ def use_fast_loop() -> str:
     try:
         import uvloop
     except ImportError:
+        # set, not left to get_event_loop() to make: the server binds before the loop runs, and
+        # Python 3.14's get_event_loop() raises where no loop was set
+        asyncio.set_event_loop(asyncio.new_event_loop())
         return "asyncio"
     asyncio.set_event_loop(uvloop.new_event_loop())
     return "uvloop"
