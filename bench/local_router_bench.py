@@ -280,11 +280,12 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def start_pipe(upstream: int) -> tuple[subprocess.Popen, int]:
-    """The floor of any hop in Python: bytes piped both ways on uvloop, no HTTP read, nothing checked."""
+def start_pipe(upstream: int, ready: str = "/v1/ready") -> tuple[subprocess.Popen, int]:
+    """The floor of any hop in Python: bytes piped both ways on uvloop, no HTTP read, nothing checked.
+    ``ready``: a path of the upstream's that answers without a key."""
     port = free_port()
     proc = subprocess.Popen([sys.executable, "-c", PIPE_SOURCE, str(port), str(upstream)])
-    wait_until_answers(f"http://127.0.0.1:{port}/v1/ready", proc, "the byte pipe", 30, 0.05)
+    wait_until_answers(f"http://127.0.0.1:{port}{ready}", proc, "the byte pipe", 30, 0.05)
     return proc, port
 
 
@@ -416,6 +417,7 @@ async def main_async(args: argparse.Namespace) -> None:
         display_name="bench",
     )
     litellm = None
+    pipes: list[subprocess.Popen] = []
     t0 = time.perf_counter()
     deployment = service.create_deployment(spec)
     try:
@@ -443,6 +445,12 @@ async def main_async(args: argparse.Namespace) -> None:
         if args.litellm:
             litellm, base = start_litellm(args.litellm, targets["direct"], server_key)
             targets["litellm"] = {n: base for n in ports}
+        if args.pipe:  # what any extra process hop costs on this machine, beside the engines: the floor
+            for name, port in ports.items():
+                pipe, pipe_port = start_pipe(port, ready="/health")
+                pipes.append(pipe)
+                targets.setdefault("byte pipe", {})[name] = f"http://127.0.0.1:{pipe_port}/v1"
+            KEYS.update({base: server_key for base in targets["byte pipe"].values()})
         # warm the connections and every slot's prompt cache: a slot that has not seen the prompt yet
         # prefills it whole, and those few slow first tokens would all land on whichever target ran first
         for t in targets.values():
@@ -492,6 +500,9 @@ async def main_async(args: argparse.Namespace) -> None:
         service.delete(deployment.id)
         if litellm:
             litellm.kill()
+        for pipe in pipes:
+            pipe.kill()
+            pipe.wait()
 
 
 def main() -> None:
@@ -506,6 +517,7 @@ def main() -> None:
         transport_rounds=(30, "interleaved rounds of the --transports comparison"),
         hop_rounds=(30, "interleaved rounds of the router's hop in front of the stand-in"),
         stand_in_only=(False, "only the router's hop in front of the stand-in: no deployment"),
+        pipe=(False, "also a bare byte pipe in front of each engine: the floor of any extra hop"),
         old_router=(None, "a copy of another version's router.py, measured in the same rounds"),
     )
     asyncio.run(compare_hops(args) if args.stand_in_only else main_async(args))
