@@ -12,12 +12,12 @@ import pytest
 from aqua_lab.domain import CompareRequest, Deployment, DeploymentSpec
 from aqua_lab.errors import InvalidInput
 from aqua_lab.platforms.oci.byoc import model_key
-from tests import test_oci_versions as versions  # its import sets the SDK's retry variables
 
-GEMMA, PHI = versions.GEMMA, versions.PHI
-emulator, service, made = versions.emulator, versions.service, versions.made
+# its import sets the SDK's retry variables; its place (HOME, SERVICE, PROJECT) is where the fixtures work
+from tests.test_oci_versions import GEMMA, HOME, PHI, PROJECT, SERVICE  # noqa: F401
 
 pytestmark = [pytest.mark.oci, pytest.mark.inference]
+pytest_plugins = ["tests.helpers.oci_fixtures"]  # emulator, service, made
 
 GROUP = Deployment(
     id="ocid1.datasciencemodeldeployment.oc1..group",
