@@ -5,7 +5,7 @@ import { Message } from '@lumino/messaging';
 import { Widget } from '@lumino/widgets';
 
 import { AquaContext } from './context';
-import { clear, errorBox, h } from './dom';
+import { carryUserState, clear, errorBox, h } from './dom';
 import { datasetPart, judgeFieldOf, judgePart, LocalProblem, modelsPart, platformPart, runnerPart, scoringPart } from './evalform';
 import { barPercents, comparison, etaText, formatScore } from './evaltable';
 import { colourMap } from './palette';
@@ -51,6 +51,13 @@ export class EvaluationsView extends Widget {
   private statusTimer: number | null = null;
   private lastList = '';
   private uploaded: UploadedDataset | null = null;
+  /** Turns of the form and of the uploads: an answer that comes after a later call's is outdated. */
+  private forms = 0;
+  private uploads = 0;
+  /** The form's controls as drawn, to tell whether the user has entered anything since. */
+  private drawnForm = '';
+  /** The deployment the form opens on once the configuration has loaded. */
+  private wanted: string | null;
   private readonly fieldErrors = new Map<string, HTMLElement>();
   private readonly formErrors = h('div', { className: 'aqua-eval-errors', 'aria-live': 'assertive' });
   /** What the server warned about at create (a judge that is one of the judged models), by evaluation:
@@ -72,6 +79,7 @@ export class EvaluationsView extends Widget {
   ) {
     super();
     this.selectedId = initial.evaluationId ?? null;
+    this.wanted = initial.deploymentId ?? null;
     this.addClass('aqua-eval-view');
     this.id = `aqua-lab-evaluations-${platform}`;
     this.title.label = `Evaluations (${platform})`;
@@ -88,7 +96,7 @@ export class EvaluationsView extends Widget {
           h(
             'div',
             { className: 'aqua-toolbar' },
-            h('button', { className: 'jp-mod-styled jp-mod-accept', onclick: () => this.showForm() }, 'New evaluation'),
+            h('button', { className: 'jp-mod-styled jp-mod-accept', onclick: () => void this.newEvaluation() }, 'New evaluation'),
             h(
               'button',
               { className: 'jp-mod-styled', 'aria-label': 'Refresh evaluations', onclick: () => void this.loadList() },
@@ -101,7 +109,7 @@ export class EvaluationsView extends Widget {
         this.main
       )
     );
-    void this.load(initial.deploymentId ?? null);
+    void this.load();
   }
 
   protected onAfterShow(_: Message): void {
@@ -135,7 +143,7 @@ export class EvaluationsView extends Widget {
     return { platform: this.platform, ...extra };
   }
 
-  private async load(deploymentId: string | null): Promise<void> {
+  private async load(): Promise<void> {
     try {
       this.config = await requestAPI<EvaluationConfig>('evaluations/config', {}, this.query());
     } catch (error) {
@@ -148,7 +156,7 @@ export class EvaluationsView extends Widget {
     if (this.selectedId) {
       void this.showEvaluation(this.selectedId);
     } else {
-      void this.showForm(deploymentId);
+      void this.showForm(this.wanted);
     }
   }
 
@@ -184,30 +192,34 @@ export class EvaluationsView extends Widget {
       return;
     }
     const newest = [...evaluations].sort((a, b) => (b.created_on ?? '').localeCompare(a.created_on ?? ''));
-    clear(
-      this.list,
-      newest.map(e =>
+    // each item is updated in place: drawn anew every poll while one runs, it would drop the keyboard focus
+    const before = new Map([...this.list.querySelectorAll<HTMLElement>('.aqua-eval-item')].map(b => [b.dataset.id, b]));
+    const items = newest.map(e => {
+      const item =
+        before.get(e.id) ??
+        h('button', { className: 'aqua-eval-item', role: 'listitem', 'data-id': e.id, onclick: () => void this.showEvaluation(e.id) });
+      item.dataset.state = e.state;
+      item.setAttribute('aria-label', `Evaluation ${e.name}, ${e.state}`);
+      item.replaceChildren(
         h(
-          'button',
-          {
-            className: `aqua-eval-item${e.id === this.selectedId ? ' aqua-chosen' : ''}`,
-            role: 'listitem',
-            'data-id': e.id,
-            'data-state': e.state,
-            'aria-label': `Evaluation ${e.name}, ${e.state}`,
-            onclick: () => void this.showEvaluation(e.id)
-          },
-          h(
-            'span',
-            { className: 'aqua-card-head' },
-            h('span', { className: 'aqua-card-name' }, e.name),
-            h('span', { className: `aqua-badge aqua-state-${e.state}` }, e.state)
-          ),
-          h('span', { className: 'aqua-card-meta' }, (e.models ?? []).map(m => m.model).join(', ') || e.model),
-          h('span', { className: 'aqua-card-meta' }, when(e.created_on))
-        )
-      )
-    );
+          'span',
+          { className: 'aqua-card-head' },
+          h('span', { className: 'aqua-card-name' }, e.name),
+          h('span', { className: `aqua-badge aqua-state-${e.state}` }, e.state)
+        ),
+        h('span', { className: 'aqua-card-meta' }, (e.models ?? []).map(m => m.model).join(', ') || e.model),
+        h('span', { className: 'aqua-card-meta' }, when(e.created_on))
+      );
+      return item;
+    });
+    if (items.length !== this.list.children.length || items.some((item, i) => this.list.children[i] !== item)) {
+      const focused = document.activeElement;
+      clear(this.list, items); // a new one on top, one gone: moved, the focused item loses the focus
+      if (focused instanceof HTMLElement && items.includes(focused) && document.activeElement !== focused) {
+        focused.focus();
+      }
+    }
+    this.markChosen();
   }
 
   private markChosen(): void {
@@ -218,20 +230,62 @@ export class EvaluationsView extends Widget {
 
   // the form ---------------------------------------------------------------------------------------
 
-  /** Show the form for a new evaluation, on `deploymentId` when given. */
-  newEvaluation(deploymentId: string | null = null): Promise<void> {
+  /** Show the form for a new evaluation, on `deploymentId` when given.  A form already shown keeps
+   * what the user entered: on its own deployment (or none named) it only takes the focus; for another
+   * deployment the user is asked first, since a click on a card must neither lose their work unasked
+   * nor be ignored. */
+  async newEvaluation(deploymentId: string | null = null): Promise<void> {
+    if (this.node.dataset.state === 'loading') {
+      if (deploymentId) {
+        // the form, on it, is drawn once the configuration has loaded: the click wins over a tab restored on an evaluation
+        this.wanted = deploymentId;
+        this.selectedId = null;
+      }
+      return;
+    }
+    const form = this.main.querySelector<HTMLElement>('.aqua-eval-form');
+    if (form && !this.selectedId) {
+      const current = form.querySelector<HTMLSelectElement>('select[aria-label="Deployment"]')?.value ?? null;
+      const entered = formState(this.main) !== this.drawnForm;
+      if (!deploymentId || deploymentId === current || (entered && !(await this.replaceAgreed(current, deploymentId)))) {
+        if (form.isConnected) {
+          form.querySelector<HTMLElement>('input, select, textarea')?.focus();
+          return;
+        }
+      }
+    }
     return this.showForm(deploymentId);
   }
 
+  private async replaceAgreed(from: string | null, to: string): Promise<boolean> {
+    const name = (id: string | null) => this.deployments.find(d => d.id === id)?.display_name ?? id ?? 'a deployment';
+    const answer = await showDialog({
+      title: 'Replace the form you started?',
+      body: `The new evaluation form holds what you entered for ${name(from)}. Replace it with a fresh form for ${name(to)}, or keep it?`,
+      buttons: [Dialog.cancelButton({ label: 'Keep my form' }), Dialog.warnButton({ label: 'Replace' })],
+      defaultButton: 0 // Enter keeps the user's work
+    });
+    return answer.button.accept;
+  }
+
   private async showForm(deploymentId: string | null = null): Promise<void> {
+    const turn = ++this.forms;
     this.select(null);
     const config = this.config;
-    if (!config || !(await this.loadActiveDeployments())) {
+    if (!config) {
       return;
     }
-    if (this.selectedId) {
-      return; // an evaluation was opened while the deployments loaded
+    clear(this.main, h('p', { className: 'aqua-empty' }, 'Loading deployments…'));
+    const deployments = await this.activeDeployments();
+    // a later call (another Evaluate click) or an evaluation opened meanwhile owns the view now
+    if (turn !== this.forms || this.selectedId) {
+      return;
     }
+    if (typeof deployments === 'string') {
+      clear(this.main, errorBox(deployments));
+      return;
+    }
+    this.deployments = deployments;
     clear(this.formErrors);
     if (!this.deployments.length) {
       const none = `No active deployment on ${this.platform}. Deploy models first (“New deployment” in the AQUA Lab sidebar), then evaluate them here.`;
@@ -240,6 +294,7 @@ export class EvaluationsView extends Widget {
     }
     this.fieldErrors.clear();
     this.uploaded = null;
+    this.uploads++; // a file still checking belongs to the form being replaced
     const slot = (field: string) => {
       const el = h('div', { className: 'aqua-field-error', 'data-field': field, role: 'alert' });
       this.fieldErrors.set(field, el);
@@ -296,18 +351,16 @@ export class EvaluationsView extends Widget {
         this.formErrors
       )
     );
+    this.drawnForm = formState(this.main);
   }
 
-  /** The platform's ACTIVE deployments (the ones an evaluation can score); false when unavailable. */
-  private async loadActiveDeployments(): Promise<boolean> {
-    clear(this.main, h('p', { className: 'aqua-empty' }, 'Loading deployments…'));
+  /** The platform's ACTIVE deployments (the ones an evaluation can score), or why they are unavailable. */
+  private async activeDeployments(): Promise<Deployment[] | string> {
     try {
       const all = (await requestAPI<DataList_Deployment_>('deployments', {}, this.query())).data;
-      this.deployments = all.filter(d => d.state === 'ACTIVE');
-      return true;
+      return all.filter(d => d.state === 'ACTIVE');
     } catch (error) {
-      clear(this.main, errorBox(describe(error)));
-      return false;
+      return describe(error);
     }
   }
 
@@ -337,6 +390,8 @@ export class EvaluationsView extends Widget {
   }
 
   private async upload(file: HTMLInputElement, note: HTMLElement): Promise<void> {
+    // the file chosen last wins, whichever check answers last
+    const turn = ++this.uploads;
     this.uploaded = null;
     this.clearFieldErrors();
     clear(this.formErrors); // about the form as it was before this file
@@ -349,12 +404,18 @@ export class EvaluationsView extends Widget {
     try {
       const content = await chosen.text();
       const stored = await postJSON<UploadedDataset>('evaluations/datasets', { filename: chosen.name, content }, this.query());
+      if (turn !== this.uploads) {
+        return;
+      }
       this.uploaded = stored;
       const categories = Object.entries(stored.categories ?? {})
         .map(([c, n]) => `${c || 'uncategorised'} ${n}`)
         .join(', ');
       clear(note, h('span', { className: 'aqua-ok' }, `✓ ${stored.filename}: ${stored.rows} rows`), categories ? ` (${categories})` : '');
     } catch (error) {
+      if (turn !== this.uploads) {
+        return;
+      }
       clear(note);
       const problems = error instanceof ApiError ? error.problems : [];
       for (const p of problems) {
@@ -393,9 +454,17 @@ export class EvaluationsView extends Widget {
     this.onSelect?.(evaluationId);
   }
 
+  /** The detail of `evaluationId` when it is the one shown. */
+  private shownDetail(evaluationId: string): HTMLElement | null {
+    return this.main.querySelector<HTMLElement>(`.aqua-eval-detail[data-id="${CSS.escape(evaluationId)}"]`);
+  }
+
   private async showEvaluation(evaluationId: string): Promise<void> {
     this.select(evaluationId);
-    clear(this.main, h('p', { className: 'aqua-empty' }, 'Loading the evaluation…'));
+    // drawn again (it finished): the old copy stays until the new one takes over what the user saw in it
+    if (!this.shownDetail(evaluationId)) {
+      clear(this.main, h('p', { className: 'aqua-empty' }, 'Loading the evaluation…'));
+    }
     let e: Evaluation;
     try {
       e = await requestAPI<Evaluation>(`evaluations/${encodeURIComponent(evaluationId)}`, {}, this.query());
@@ -411,7 +480,9 @@ export class EvaluationsView extends Widget {
     if (this.selectedId !== evaluationId) {
       return;
     }
-    const message = h('div', { className: 'aqua-card-message', 'aria-live': 'polite' });
+    // a refusal stays when the view is drawn again; an answer that comes after goes to the copy shown then
+    const message = h('div', { className: 'aqua-card-message', 'aria-live': 'polite', 'data-keep': 'message', 'data-keep-children': '' });
+    const shown = () => this.shownDetail(e.id)?.querySelector<HTMLElement>('.aqua-card-message') ?? message;
     const cancel = h(
       'button',
       {
@@ -423,18 +494,18 @@ export class EvaluationsView extends Widget {
       'Cancel'
     );
     cancel.addEventListener('click', async () => {
-      clear(message, 'Canceling…');
+      clear(shown(), 'Canceling…');
       try {
         await postJSON(`evaluations/${encodeURIComponent(e.id)}/cancel`, {}, this.query());
-        clear(message);
+        clear(shown());
       } catch (error) {
-        clear(message, errorBox(describe(error)));
+        clear(shown(), errorBox(describe(error)));
       }
       this.pollStatus(0);
       void this.loadList();
     });
     const remove = h('button', { className: 'jp-mod-styled', 'aria-label': `Delete ${e.name}` }, 'Delete');
-    remove.addEventListener('click', () => void this.confirmDelete(e, message));
+    remove.addEventListener('click', () => void this.confirmDelete(e, shown));
     const detail = h(
       'div',
       { className: 'aqua-eval-detail', 'data-id': e.id, 'data-state': e.state },
@@ -458,7 +529,12 @@ export class EvaluationsView extends Widget {
       h('div', { className: 'aqua-detail', 'data-role': 'details' }),
       h('div', { className: 'aqua-eval-result' })
     );
+    const old = this.shownDetail(e.id);
+    const focused = document.activeElement;
     clear(this.main, detail);
+    if (old) {
+      carryUserState(old, detail, focused);
+    }
     this.drawStatus(detail, statusOf(e));
     if (FINISHED.has(e.state)) {
       void this.showResult(detail, e);
@@ -479,7 +555,7 @@ export class EvaluationsView extends Widget {
     }
     this.statusTimer = window.setTimeout(async () => {
       this.statusTimer = null;
-      const detail = this.main.querySelector<HTMLElement>(`.aqua-eval-detail[data-id="${CSS.escape(id)}"]`);
+      const detail = this.shownDetail(id);
       if (!detail || this.selectedId !== id) {
         return;
       }
@@ -666,7 +742,7 @@ export class EvaluationsView extends Widget {
     );
   }
 
-  private async confirmDelete(e: Evaluation, message: HTMLElement): Promise<void> {
+  private async confirmDelete(e: Evaluation, message: () => HTMLElement): Promise<void> {
     const answer = await showDialog({
       title: 'Delete evaluation',
       body: `Delete “${e.name}”? A running evaluation stops; its report files in ${e.report_path} stay.`,
@@ -675,11 +751,11 @@ export class EvaluationsView extends Widget {
     if (!answer.button.accept) {
       return;
     }
-    clear(message, 'Deleting…');
+    clear(message(), 'Deleting…');
     try {
       await requestAPI(`evaluations/${encodeURIComponent(e.id)}`, { method: 'DELETE' }, this.query());
     } catch (error) {
-      clear(message, errorBox(describe(error)));
+      clear(message(), errorBox(describe(error)));
       return;
     }
     await this.loadList();
@@ -765,6 +841,12 @@ function fieldOf(field: string): string {
 
 function problemText(where: string, p: { message: string; fix?: string | null }): string {
   return `${where}: ${p.message}${p.fix ? ` — ${p.fix}` : ''}`;
+}
+
+/** What the form's controls hold: a form whose state differs from the drawn one holds the user's input. */
+function formState(form: Element): string {
+  const controls = form.querySelectorAll<HTMLInputElement | HTMLTextAreaElement | HTMLSelectElement>('input, textarea, select');
+  return JSON.stringify([...controls].map(c => (c instanceof HTMLInputElement && (c.type === 'checkbox' || c.type === 'radio') ? c.checked : c.value)));
 }
 
 function clock(): string {
