@@ -89,6 +89,15 @@ def test_the_plan_speaks_of_cores_counts_held_ones_and_replans_when_they_are_fre
     assert set(metrics["figures"]) == figures
     assert metrics["figures"]["replicas"] == "1"
     assert [p["metric"] for p in metrics["plots"]] == ["requests", "errors", "TTFT p95", "tokens/s"]
+    # three window switches while loads were in flight (the first answering last): the last window is
+    # drawn, polled by one loop (one ask per 5 s), the figures patched in place, no ask after Close
+    switched = found["metricsSwitched"]
+    print("metrics asked during the switches and the 8 s after:", switched["asked"])
+    assert switched["asked"][:3] == ["5m", "15m", "1h"], switched
+    polls = switched["asked"][3:]
+    assert 1 <= len(polls) <= 2 and set(polls) == {"1h"}, switched
+    assert switched["window"] == "1h" and "window 60 min" in switched["drawn"], switched
+    assert switched["sectionKept"] and switched["afterClose"] == 0, switched
     # scaling goes through the server's checks: two replicas need a core each, the model has one
     assert "2 replicas need a core each" in found["scaleRefused"] and "instance_count 1" in found["scaleRefused"]
     # a poll drew the card again while its Scale form was open: the form, what was typed and the focus stayed

@@ -2,7 +2,8 @@
 // core: the Plan tab speaks of cores and RAM, draws the held core, says "valid" only when a create
 // would go ahead, names the held core as the cause when nothing fits, re-plans when the holder is
 // deactivated or activated from the deployments list, and pauses/activates it from the plan. The
-// holder's card: key snippets, per-model metrics with plots, scaling refused as the CLI refuses it.
+// holder's card: key snippets, per-model metrics with plots (one poll loop however the window is switched),
+// scaling refused as the CLI refuses it.
 // On bundled: Deploy disabled with its reason, names that do not wrap mid-word, warnings folded.
 //   node sidebar-truth.mjs <lab url with token> <output dir>
 // Prints one JSON line: what was found on the page.
@@ -58,6 +59,40 @@ try {
       })),
     );
   });
+
+  // the window switched three times while loads are in flight (the first switch answers last): the
+  // last one picked is drawn and polled by one loop, the figures patched in place
+  await active.getByRole("button", { name: /^Metrics / }).click();
+  const metricsDialog = page.locator(".jp-Dialog .aqua-metrics");
+  await metricsDialog.locator('xpath=self::*[@data-state="ok"]').waitFor({ timeout: 20000 });
+  const section = await metricsDialog.locator(".aqua-model-metrics").first().elementHandle();
+  const isMetrics = (u) => new URL(u).pathname.endsWith("/metrics");
+  await page.route(isMetrics, async (route) => {
+    const slow = new URL(route.request().url()).searchParams.get("window") === "5m";
+    await new Promise((r) => setTimeout(r, slow ? 2000 : 300));
+    await route.continue();
+  });
+  const asked = [];
+  const onRequest = (r) => isMetrics(r.url()) && asked.push(new URL(r.url()).searchParams.get("window"));
+  page.on("request", onRequest);
+  for (const w of ["5m", "15m", "1h"]) await metricsDialog.getByLabel("Window").selectOption(w);
+  await page.waitForTimeout(8000);
+  page.off("request", onRequest);
+  await page.unroute(isMetrics);
+  found.metricsSwitched = {
+    asked,
+    window: await metricsDialog.getAttribute("data-window"),
+    drawn: await metricsDialog.locator("p.aqua-muted").first().textContent(),
+    sectionKept: await section.evaluate((el) => el.isConnected),
+  };
+  await page.locator(".jp-Dialog").getByRole("button", { name: "Close" }).click();
+  await page.locator(".jp-Dialog").waitFor({ state: "detached", timeout: 10000 });
+  const afterClose = [];
+  const onLate = (r) => isMetrics(r.url()) && afterClose.push(r.url());
+  page.on("request", onLate);
+  await page.waitForTimeout(6000); // more than one refresh period
+  page.off("request", onLate);
+  found.metricsSwitched.afterClose = afterClose.length;
 
   await active.getByRole("button", { name: /^Scale / }).click();
   await active.getByLabel(/^Instance count of /).fill("2");

@@ -3,7 +3,7 @@
 import { Dialog, showDialog } from '@jupyterlab/apputils';
 import { Widget } from '@lumino/widgets';
 
-import { clear, errorBox, h } from './dom';
+import { errorBox, h } from './dom';
 import { describe, requestAPI } from './request';
 import type { Deployment, DeploymentMetrics, MetricPoint, ModelMetrics } from './schema';
 
@@ -73,6 +73,33 @@ export function modelMetrics(m: ModelMetrics): HTMLElement {
   );
 }
 
+/** Makes `into`'s children like `fresh`'s, keeping every node that is already equal (or differs only
+ * below), so a refresh leaves hover, selection and scroll where they were. */
+function patchChildren(into: Element, fresh: Element): void {
+  const next = [...fresh.childNodes];
+  next.forEach((node, i) => {
+    const old = into.childNodes[i];
+    if (!old) {
+      into.append(node);
+    } else if (old instanceof Element && node instanceof Element && sameTagAndAttributes(old, node)) {
+      patchChildren(old, node);
+    } else if (!old.isEqualNode(node)) {
+      old.replaceWith(node);
+    }
+  });
+  while (into.childNodes.length > next.length) {
+    into.lastChild?.remove();
+  }
+}
+
+function sameTagAndAttributes(a: Element, b: Element): boolean {
+  return (
+    a.tagName === b.tagName &&
+    a.attributes.length === b.attributes.length &&
+    [...b.attributes].every(x => a.getAttribute(x.name) === x.value)
+  );
+}
+
 export async function showMetrics(d: Deployment, platform: string): Promise<void> {
   const body = new Widget();
   body.addClass('aqua-metrics');
@@ -82,32 +109,40 @@ export async function showMetrics(d: Deployment, platform: string): Promise<void
     ['5m', '15m', '1h', '1d'].map(w => h('option', { value: w, selected: w === '15m' }, `last ${w}`))
   );
   const content = h('div', { 'aria-live': 'polite' }, 'Loading…');
-  let timer: number | null = null;
+  // One poll loop per dialog: only the latest load may draw and ask again, so a window switched while
+  // a load is in flight neither lets the older answer win nor starts a second loop.
+  let latest = 0;
+  let timer: number | undefined;
   let open = true;
   const load = async () => {
+    const mine = ++latest;
+    const asked = span.value;
+    window.clearTimeout(timer);
+    let drawn: HTMLElement;
+    let state = 'ok';
     try {
-      const found = await requestAPI<DeploymentMetrics>(`deployments/${encodeURIComponent(d.id)}/metrics`, {}, { platform, window: span.value });
-      clear(
-        content,
+      const found = await requestAPI<DeploymentMetrics>(`deployments/${encodeURIComponent(d.id)}/metrics`, {}, { platform, window: asked });
+      drawn = h(
+        'div',
+        {},
         h('p', { className: 'aqua-muted' }, `from ${found.source} · window ${Math.round(found.window_s / 60)} min`),
         found.models.map(modelMetrics)
       );
-      body.node.dataset.state = 'ok';
     } catch (error) {
-      clear(content, errorBox(describe(error)));
-      body.node.dataset.state = 'error';
+      drawn = h('div', {}, errorBox(describe(error)));
+      state = 'error';
     }
-    if (open) {
-      timer = window.setTimeout(() => void load(), REFRESH_MS);
+    if (mine !== latest || !open) {
+      return;
     }
+    patchChildren(content, drawn);
+    Object.assign(body.node.dataset, { state, window: asked });
+    timer = window.setTimeout(() => void load(), REFRESH_MS);
   };
-  span.addEventListener('change', () => {
-    window.clearTimeout(timer ?? undefined);
-    void load();
-  });
+  span.addEventListener('change', () => void load());
   body.node.append(h('label', {}, 'Window ', span), content);
   void load();
   await showDialog({ title: `Metrics: ${d.display_name}`, body, buttons: [Dialog.okButton({ label: 'Close' })] });
   open = false;
-  window.clearTimeout(timer ?? undefined);
+  window.clearTimeout(timer);
 }
