@@ -114,7 +114,12 @@ def test_sidebar_deploys_chats_compares_and_deletes_a_local_deployment(lab):
     assert deploy["copiesKept"] == ["smol-a", "SmolLM2-135M-Instruct-2"]
     assert len(deploy["modelStates"]) == 2 and all("ACTIVE" in s for s in deploy["modelStates"])
     assert deploy["cardName"] == "ui <b>sidebar</b>" and deploy["cardBoldTags"] == 0
-    assert deploy["modelLog"].strip() and deploy["deactivated"] and deploy["reactivated"]
+    # the model picked in the Logs dialog gets its own server's log (llama.cpp's load line), not the runtime's
+    picked = deploy["logPicked"]
+    assert picked == deploy["columns"][0]
+    assert f"=== starting {picked} on port" in deploy["modelLog"], deploy["modelLog"]
+    assert "load_model: loading model" in deploy["modelLog"], deploy["modelLog"]
+    assert deploy["deactivated"] and deploy["reactivated"]
     assert deploy["columns"] == ["SmolLM2-135M-Instruct", "SmolLM2-135M-Instruct-2"]
     for answer in deploy["answers"]:
         assert answer["text"].strip(), answer

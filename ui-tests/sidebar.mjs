@@ -257,9 +257,11 @@ async function deployChatCompareDelete() {
   await card.getByRole("button", { name: /^Logs / }).click();
   const logText = page.locator(".jp-Dialog .aqua-log-text");
   await logText.filter({ hasNotText: "Loading…" }).waitFor({ timeout: 20000 });
-  await page.locator(".jp-Dialog select").selectOption({ index: 1 });
-  await page.waitForTimeout(1000);
-  result.modelLog = ((await logText.textContent()) ?? "").slice(0, 300);
+  // the first model's log, once drawn for it (not the runtime's, not a sleep)
+  const [picked] = await page.locator(".jp-Dialog select").selectOption({ index: 1 });
+  result.logPicked = picked;
+  await page.locator(`.jp-Dialog .aqua-log-text[data-state="ok"][data-model="${picked}"]`).waitFor({ timeout: 20000 });
+  result.modelLog = ((await logText.textContent()) ?? "").slice(0, 4000);
   await shot("logs-dialog.png");
   await page.locator(".jp-Dialog").getByRole("button", { name: "Close" }).click();
   await card.getByRole("button", { name: /^Deactivate / }).click();

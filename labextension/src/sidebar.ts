@@ -374,18 +374,31 @@ async function showLogs(d: Deployment, platform: string): Promise<void> {
     d.models.map(m => h('option', { value: m.model_name }, m.model_name))
   );
   const text = h('pre', { className: 'aqua-log-text' }, 'Loading…');
+  // only the log picked last is drawn: an older answer that comes back later is dropped
+  let latest = 0;
   const load = async () => {
+    const mine = ++latest;
+    const model = pick.value;
+    text.dataset.state = 'loading';
+    let shown: string;
+    let state = 'ok';
     try {
       const logs = await requestAPI<Logs>(`deployments/${encodeURIComponent(d.id)}/logs`, {}, {
         platform,
-        model_name: pick.value || undefined,
+        model_name: model || undefined,
         lines: 200
       });
-      text.textContent = logs.text || '(empty)';
-      text.scrollTop = text.scrollHeight; // the latest lines first in view
+      shown = logs.text || '(empty)';
     } catch (error) {
-      text.textContent = describe(error);
+      shown = describe(error);
+      state = 'error';
     }
+    if (mine !== latest) {
+      return;
+    }
+    text.textContent = shown;
+    text.scrollTop = text.scrollHeight; // the latest lines first in view
+    Object.assign(text.dataset, { state, model }); // model '' is the runtime's log
   };
   pick.addEventListener('change', () => void load());
   body.node.append(h('label', {}, 'Log of ', pick), text);
