@@ -75,6 +75,9 @@ def test_blind_votes_hide_the_models_until_each_vote_and_the_leaderboard_shows_b
     assert sorted(float(c["rate"]) for c in board["heat"]) == sorted(won[n] / 3 for n in NAMES)
     assert all(c["background"] not in ("", "rgba(0, 0, 0, 0)") for c in board["heat"])
     assert any("Not enough comparisons" in n for n in board["notes"])  # 3 votes cannot tell them apart
+    # switched to judge verdicts while the votes' answer was held back: the judge's (none yet) stays drawn
+    assert found["switchedSource"]["source"] == found["switchedSource"]["picked"] == "judge", found["switchedSource"]
+    assert found["switchedSource"]["summary"].startswith("0 comparisons"), found["switchedSource"]
     print("leaderboard view rendered after the click in", found["renderMs"], "ms")
     assert max(found["renderMs"]) <= RENDER_BUDGET_MS, found["renderMs"]
     for name in ("arena-blind-before-vote", "arena-blind-voted", "arena-leaderboard"):

@@ -1,7 +1,8 @@
 // Blind votes in the sidebar's Chat & compare on a live two-model local deployment, then its
 // leaderboard: three prompts answered as A and B with the models hidden, a vote on each (A, B, tie),
 // the names read before and after each vote; the leaderboard opened from the deployment's card with
-// the time from the click to the drawn view; screenshots in light and dark.
+// the time from the click to the drawn view, and the source switched while an answer is held back;
+// screenshots in light and dark.
 //   node arena.mjs <lab url with token> <output dir>
 // Prints one JSON line: what was found on the page.
 import { launch, openSidebar } from "./lab-page.mjs";
@@ -79,6 +80,25 @@ try {
       notes: [...el.querySelectorAll(".aqua-lb-notes li")].map((l) => l.textContent),
     }));
   });
+
+  // 3. the source switched while the first source's answer is held back: the source picked last is drawn
+  const isVotesBoard = (u) => new URL(u).pathname.endsWith("/leaderboard") && new URL(u).searchParams.get("source") === "votes";
+  await page.route(isVotesBoard, async (route) => {
+    await new Promise((r) => setTimeout(r, 1500));
+    await route.continue();
+  });
+  if (!(await sidebar.isVisible())) await page.click('li[data-id="aqua-lab-sidebar"]');
+  await card.getByRole("button", { name: /^Leaderboard / }).click();
+  await board.getByLabel("Source").selectOption("judge");
+  await page.locator('.jp-Dialog .aqua-leaderboard[data-state="ok"][data-source="judge"]').waitFor({ timeout: 20000 });
+  await page.waitForTimeout(2500); // the held-back answer has come back by now
+  found.switchedSource = {
+    source: await board.getAttribute("data-source"),
+    picked: await board.getByLabel("Source").inputValue(),
+    summary: (await board.locator("p.aqua-muted").first().textContent()) ?? "",
+  };
+  await page.unroute(isVotesBoard);
+  await page.locator(".jp-Dialog").getByRole("button", { name: "Close" }).click();
 } catch (error) {
   found.failure = String(error?.stack ?? error);
   await shot("arena-failure.png").catch(() => undefined);

@@ -198,20 +198,29 @@ export async function showLeaderboard(deploymentId: string, title: string, platf
   );
   const content = h('div', { 'aria-live': 'polite' }, 'Loading…');
   let started = clicked;
+  // only the source picked last is drawn: an older source's answer that comes back later is dropped
+  let latest = 0;
   const load = async () => {
+    const mine = ++latest;
+    const asked = source.value;
     body.node.dataset.state = 'loading';
+    let drawn: HTMLElement[];
+    let state = 'ok';
     try {
       const board = await requestAPI<Leaderboard>(`deployments/${encodeURIComponent(deploymentId)}/leaderboard`, {}, {
         platform,
-        source: source.value
+        source: asked
       });
-      clear(content, renderLeaderboard(board));
-      body.node.dataset.state = 'ok';
+      drawn = renderLeaderboard(board);
     } catch (error) {
-      clear(content, errorBox(describe(error)));
-      body.node.dataset.state = 'error';
+      drawn = [errorBox(describe(error))];
+      state = 'error';
     }
-    body.node.dataset.renderMs = String(Math.round(performance.now() - started));
+    if (mine !== latest) {
+      return;
+    }
+    clear(content, drawn);
+    Object.assign(body.node.dataset, { state, source: asked, renderMs: String(Math.round(performance.now() - started)) });
   };
   source.addEventListener('change', () => {
     started = performance.now();
