@@ -103,6 +103,7 @@ def test_the_plan_speaks_of_cores_counts_held_ones_and_replans_when_they_are_fre
     # a poll drew the card again while its Scale form was open: the form, what was typed and the focus stayed
     assert found["scaleKept"] == {"redrawn": True, "open": True, "value": "2", "focused": True}
     assert found["scaleReopened"] == "1"
+    assert found["buttonFocus"]["redrawn"] and found["buttonFocus"]["focused"].startswith("Metrics ")
 
     # bundled: Deploy disabled with its reason, model names whole, config warnings folded once
     assert all(found["wrapped"]) and len(found["wrapped"]) == 2

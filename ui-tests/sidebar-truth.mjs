@@ -99,19 +99,24 @@ try {
   // the card is drawn again from the next poll (a local model's memory moves every poll; here the answer
   // is changed so that it surely does): the Scale form stays open, with what was typed and the focus
   const typed = await active.getByLabel(/^Instance count of /).elementHandle();
-  const renders = Number(await sidebar.locator(".aqua-deployments").getAttribute("data-render"));
-  await page.route(/\/aqua\/deployments\?/, async (route) => {
-    const response = await route.fetch();
-    const body = await response.json();
-    body.data.forEach((d) => (d.lifecycle_details = `${d.lifecycle_details ?? ""} (polled)`));
-    await route.fulfill({ response, json: body });
-  });
-  await page.waitForFunction(
-    ([list, n]) => Number(list.dataset.render) > n,
-    [await sidebar.locator(".aqua-deployments").elementHandle(), renders],
-    { timeout: 30000 },
-  );
-  await page.unroute(/\/aqua\/deployments\?/);
+  let polled = 0;
+  const redrawCards = async () => {
+    const renders = Number(await sidebar.locator(".aqua-deployments").getAttribute("data-render"));
+    const mark = ` (polled ${++polled})`;
+    await page.route(/\/aqua\/deployments\?/, async (route) => {
+      const response = await route.fetch();
+      const body = await response.json();
+      body.data.forEach((d) => (d.lifecycle_details = `${d.lifecycle_details ?? ""}${mark}`));
+      await route.fulfill({ response, json: body });
+    });
+    await page.waitForFunction(
+      ([list, n]) => Number(list.dataset.render) > n,
+      [await sidebar.locator(".aqua-deployments").elementHandle(), renders],
+      { timeout: 30000 },
+    );
+    await page.unroute(/\/aqua\/deployments\?/);
+  };
+  await redrawCards();
   found.scaleKept = {
     redrawn: !(await typed.evaluate((el) => el.isConnected)),
     open: await active.locator("form.aqua-scaling").isVisible(),
@@ -126,6 +131,14 @@ try {
   await active.getByRole("button", { name: /^Scale / }).click();
   await active.getByRole("button", { name: /^Scale / }).click();
   found.scaleReopened = await active.getByLabel(/^Instance count of /).inputValue();
+  // a keyboard user on a card's buttons keeps the focus through a redraw
+  await active.getByRole("button", { name: /^Metrics / }).focus();
+  const button = await active.getByRole("button", { name: /^Metrics / }).elementHandle();
+  await redrawCards();
+  found.buttonFocus = {
+    redrawn: !(await button.evaluate((el) => el.isConnected)),
+    focused: await page.evaluate(() => document.activeElement?.getAttribute("aria-label") ?? ""),
+  };
 
   // 1. one model while 'holder' holds core 0: cores, the held cell, valid on the free core
   await sidebar.getByRole("button", { name: "New deployment" }).click();

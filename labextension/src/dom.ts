@@ -67,7 +67,8 @@ function changedByUser(control: Control): boolean {
  * values typed or chosen (controls matched by their aria-label), the field marks of a refusal, the
  * focus, and the elements marked `data-keep="<name>"`: whether they are hidden or open, and (with
  * `data-keep-children`) what they show, such as a message.  Nothing the user did not change is carried:
- * the new data wins there.  `focused`: what had the focus before the old copy left the page.
+ * the new data wins there.  `focused`: what had the focus before the old copy left the page (a control,
+ * or any element with an aria-label, such as a card's button).
  */
 export function carryUserState(from: Element, to: Element, focused: Element | null = document.activeElement): void {
   // shown first: a hidden field cannot take the focus back
@@ -119,5 +120,11 @@ export function carryUserState(from: Element, to: Element, focused: Element | nu
         }
       }
     }
+  }
+  // a focused button (a keyboard user on a card's actions) is found again by its label
+  if (focused instanceof HTMLElement && focused.tagName === 'BUTTON' && from.contains(focused)) {
+    const label = focused.getAttribute('aria-label') ?? focused.textContent;
+    const twin = [...to.querySelectorAll<HTMLElement>('button')].find(b => (b.getAttribute('aria-label') ?? b.textContent) === label);
+    twin?.focus();
   }
 }
