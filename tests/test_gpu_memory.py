@@ -100,7 +100,7 @@ def _nvml_threads() -> list[threading.Thread]:
 def test_a_hung_nvml_read_is_given_up_within_its_bound_with_the_reason_and_not_asked_again(
     monkeypatch, tmp_path, caplog
 ):
-    monkeypatch.setattr(gpu_memory, "NVML_TIMEOUT_S", 0.3)
+    monkeypatch.setattr(gpu_memory, "NVML_TIMEOUT_S", 1.0)  # far above a sh spawn: the 2nd reading tells
     wedged, inits = threading.Event(), []
 
     def init():
@@ -122,15 +122,15 @@ def test_a_hung_nvml_read_is_given_up_within_its_bound_with_the_reason_and_not_a
             started = time.monotonic()
             reading = gpu_memory.gpu_reading(nvidia_smi=smi, clock=lambda: now[0])
             took = time.monotonic() - started
-        assert took < 2.0, f"the reading waited {took:.1f} s on a hung NVML"
+        assert took < 3.0, f"the reading waited {took:.1f} s on a hung NVML"
         assert reading.used == {4242: 1500.0} and reading.source == "nvidia-smi"  # the fallback still measures
-        assert reading.detail == "NVML did not answer within 0.3 s; not asked again for 60 s"
-        assert "NVML did not answer within 0.3 s" in caplog.text and "reading nvidia-smi instead" in caplog.text
+        assert reading.detail == "NVML did not answer within 1 s; not asked again for 60 s"
+        assert "NVML did not answer within 1 s" in caplog.text and "reading nvidia-smi instead" in caplog.text
 
         now[0] += 2.0  # the next poll: NVML is cooling down and its first read is still stuck
         started = time.monotonic()
         again = gpu_memory.gpu_reading(nvidia_smi=smi, clock=lambda: now[0])
-        assert time.monotonic() - started < 0.3, "the second reading waited on NVML again"
+        assert time.monotonic() - started < 0.8, "the second reading waited on NVML again"
         assert again.used == {4242: 1500.0} and "still stuck; not asked again" in again.detail
         assert len(inits) == 1 and len(_nvml_threads()) == 1, "a second NVML read piled up behind the hung one"
     finally:
